@@ -1,0 +1,236 @@
+"""Deterministic zip writing: sorted entries, one timestamp, Unix modes, atomic output.
+
+A small writer of our own rather than :mod:`zipfile`, for one reason: members taken
+unchanged from a wheel are copied as their compressed bytes (no inflate, no deflate),
+which is most of a layer. Everything that determines the output bytes is an argument, so
+the same entries always give the same file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+import zlib
+import zipfile
+from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from lambdalayer.errors import OutputError
+from lambdalayer.fsutil import atomic_writer
+
+FILE_MODE = 0o644
+EXEC_MODE = 0o755
+DIR_MODE = 0o755
+# 1980-01-01 00:00:00, the earliest time a zip can record: the default fixed timestamp.
+EARLIEST_ZIP_EPOCH = 315532800
+COMPRESS_LEVEL = 6
+_COPY_CHUNK = 1 << 20
+_S_IFREG = 0o100000
+_S_IFDIR = 0o040000
+_UTF8_FLAG = 0x0800
+_MAX_ENTRIES = 0xFFFF
+_MAX_OFFSET = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class RawMember:
+    """A member of an existing zip, to be copied with its compressed bytes untouched."""
+
+    zip_path: Path
+    header_offset: int
+    compress_type: int
+    compress_size: int
+    file_size: int
+    crc: int
+
+    @classmethod
+    def of(cls, zip_path: Path, info: zipfile.ZipInfo) -> RawMember:
+        """The raw member for ``info`` of the zip at ``zip_path``."""
+        return cls(
+            zip_path,
+            info.header_offset,
+            info.compress_type,
+            info.compress_size,
+            info.file_size,
+            info.CRC,
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of an archive: either new bytes (``data``) or a ``raw`` member copied as is."""
+
+    arcname: str
+    mode: int = FILE_MODE
+    data: bytes | None = None
+    raw: RawMember | None = None
+
+    @property
+    def size(self) -> int:
+        """The uncompressed size."""
+        if self.raw is not None:
+            return self.raw.file_size
+        return len(self.data or b"")
+
+
+@dataclass(frozen=True)
+class ArchiveStats:
+    """What was written."""
+
+    path: Path
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: int
+
+
+def zip_timestamp(environ: Mapping[str, str] = os.environ) -> int:
+    """The one timestamp of every entry: ``SOURCE_DATE_EPOCH`` if set, else 1980-01-01."""
+    value = environ.get("SOURCE_DATE_EPOCH")
+    epoch = int(value) if value and value.isdigit() else EARLIEST_ZIP_EPOCH
+    return max(epoch, EARLIEST_ZIP_EPOCH)
+
+
+def _dos_datetime(epoch: int) -> tuple[int, int]:
+    moment = time.gmtime(epoch)
+    dos_time = (moment.tm_hour << 11) | (moment.tm_min << 5) | (moment.tm_sec // 2)
+    dos_date = ((moment.tm_year - 1980) << 9) | (moment.tm_mon << 5) | moment.tm_mday
+    return dos_time, dos_date
+
+
+def _parent_dirs(arcnames: Iterable[str]) -> set[str]:
+    dirs: set[str] = set()
+    for name in arcnames:
+        parts = name.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:depth]) + "/")
+    return dirs
+
+
+class _Writer:
+    def __init__(self, out: BinaryIO, dos: tuple[int, int], sources: ExitStack) -> None:
+        self.out = out
+        self.dos_time, self.dos_date = dos
+        self.sources = sources
+        self.open_zips: dict[Path, BinaryIO] = {}
+        self.central: list[bytes] = []
+        self.offset = 0
+        self.unzipped = 0
+
+    def _source(self, path: Path) -> BinaryIO:
+        if path not in self.open_zips:
+            self.open_zips[path] = self.sources.enter_context(path.open("rb"))
+        return self.open_zips[path]
+
+    def _write(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+        self.offset += len(chunk)
+
+    def add(self, arcname: str, mode: int, entry: Entry | None) -> None:
+        name = arcname.encode("utf-8")
+        flags = 0 if name.isascii() else _UTF8_FLAG
+        is_dir = entry is None
+        if entry is None:
+            method, crc, compressed, size, payload = zipfile.ZIP_STORED, 0, 0, 0, b""
+        elif entry.raw is not None:
+            raw = entry.raw
+            method, crc, compressed, size, payload = (
+                raw.compress_type,
+                raw.crc,
+                raw.compress_size,
+                raw.file_size,
+                None,
+            )
+        else:
+            data = entry.data or b""
+            packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+            deflated = packer.compress(data) + packer.flush()
+            if len(deflated) < len(data):
+                method, payload = zipfile.ZIP_DEFLATED, deflated
+            else:
+                method, payload = zipfile.ZIP_STORED, data
+            crc, compressed, size = zlib.crc32(data), len(payload), len(data)
+        if self.offset > _MAX_OFFSET:
+            raise OutputError("archive exceeds 4 GiB, far beyond Lambda's limits")
+        version = 20
+        header_offset = self.offset
+        self._write(
+            struct.pack("<IHHHHHIIIHH", 0x04034B50, version, flags, method, self.dos_time, self.dos_date,
+                        crc, compressed, size, len(name), 0) + name
+        )  # fmt: skip
+        if payload is not None:
+            self._write(payload)
+        else:
+            assert entry is not None and entry.raw is not None
+            self._copy_raw(entry.raw)
+        self.unzipped += size
+        file_type = _S_IFDIR if is_dir else _S_IFREG
+        external = ((file_type | mode) << 16) | (0x10 if is_dir else 0)
+        self.central.append(
+            struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | version, version, flags, method,
+                        self.dos_time, self.dos_date, crc, compressed, size, len(name), 0, 0, 0, 0,
+                        external, header_offset) + name
+        )  # fmt: skip
+
+    def _copy_raw(self, raw: RawMember) -> None:
+        source = self._source(raw.zip_path)
+        source.seek(raw.header_offset)
+        header = source.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise OutputError(f"{raw.zip_path} is not a readable zip (bad local header)")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        source.seek(raw.header_offset + 30 + name_length + extra_length)
+        remaining = raw.compress_size
+        while remaining:
+            chunk = source.read(min(_COPY_CHUNK, remaining))
+            if not chunk:
+                raise OutputError(f"{raw.zip_path} is truncated")
+            self._write(chunk)
+            remaining -= len(chunk)
+
+    def finish(self, comment: bytes) -> None:
+        if len(self.central) > _MAX_ENTRIES:
+            raise OutputError(f"{len(self.central)} entries is more than a plain zip holds")
+        start = self.offset
+        for record in self.central:
+            self._write(record)
+        size = self.offset - start
+        count = len(self.central)
+        self._write(
+            struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, size, start, len(comment))
+            + comment
+        )
+
+
+def write_zip(
+    path: Path,
+    entries: Iterable[Entry],
+    *,
+    timestamp: int | None = None,
+    comment: str = "",
+) -> ArchiveStats:
+    """Write ``entries`` (plus their parent directories) to ``path`` deterministically and atomically.
+
+    Entries are sorted by name; every entry gets the same timestamp and explicit Unix mode
+    bits (0644 files, 0755 executables and directories). The zip appears at ``path`` only
+    when complete.
+    """
+    by_name: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.arcname in by_name:
+            raise OutputError(f"two entries for {entry.arcname} in one archive")
+        by_name[entry.arcname] = entry
+    names = sorted(set(by_name) | _parent_dirs(by_name))
+    dos = _dos_datetime(zip_timestamp() if timestamp is None else timestamp)
+    with atomic_writer(path) as out, ExitStack() as sources:
+        writer = _Writer(out, dos, sources)
+        for name in names:
+            entry = by_name.get(name)
+            writer.add(name, DIR_MODE if entry is None else entry.mode, entry)
+        writer.finish(comment.encode("utf-8"))
+        zipped = writer.offset
+        unzipped = writer.unzipped
+    return ArchiveStats(path=path, zipped_bytes=zipped, unzipped_bytes=unzipped, files=len(by_name))

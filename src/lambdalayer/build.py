@@ -1,0 +1,174 @@
+"""The build pipeline: inputs → resolve → fetch → assemble → archive.
+
+:func:`build` drives the stages; each stage lives in its own module and knows nothing of
+the others. Nothing is written at the output paths until every stage has succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdalayer.archive import write_zip
+from lambdalayer.assemble import Distribution, assemble
+from lambdalayer.errors import InputError
+from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
+from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent
+from lambdalayer.index import IndexConfig
+from lambdalayer.inputs import Requirements
+from lambdalayer.lock import Lock, dump_pylock, read_pylock
+from lambdalayer.resolve import Backoff, narrow_lock, resolve
+from lambdalayer.targets import Layout, Target
+
+Notify = Callable[[str], None]
+COMMENT_PREFIX = "lambdalayer"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything a build needs; exactly one of ``requirements`` and ``from_lock`` is set."""
+
+    target: Target
+    output: Path
+    requirements: Requirements | None = None
+    from_lock: Path | None = None
+    lock_output: Path | None = None
+    layout: Layout = Layout.SITE_PACKAGES
+    index: IndexConfig = field(default_factory=IndexConfig)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    jobs: int = DEFAULT_JOBS
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced, for the summary and ``--json``."""
+
+    target: Target
+    layout: Layout
+    output: Path
+    lock_path: Path | None
+    distributions: tuple[Distribution, ...]
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: int
+    downloads: int
+    downloaded_bytes: int
+    backoffs: tuple[Backoff, ...]
+    notices: tuple[str, ...]
+    seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict with the same facts as the text summary."""
+        return {
+            "target": {
+                "runtime": self.target.runtime.name,
+                "arch": self.target.arch,
+                "python": self.target.runtime.python_version,
+                "glibc": ".".join(map(str, self.target.glibc_floor)),
+            },
+            "layout": self.layout.value,
+            "output": str(self.output),
+            "lock": str(self.lock_path) if self.lock_path else None,
+            "packages": [
+                {
+                    "name": dist.name,
+                    "version": dist.version,
+                    "wheel": dist.wheel,
+                    "unzipped_bytes": dist.unzipped_bytes,
+                }
+                for dist in self.distributions
+            ],
+            "zipped_bytes": self.zipped_bytes,
+            "unzipped_bytes": self.unzipped_bytes,
+            "files": self.files,
+            "downloads": self.downloads,
+            "downloaded_bytes": self.downloaded_bytes,
+            "backoffs": [
+                {
+                    "package": item.package,
+                    "chosen": item.chosen,
+                    "newest_excluded": item.newest_excluded,
+                }
+                for item in self.backoffs
+            ],
+            "notices": list(self.notices),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def archive_comment(target: Target, layout: Layout) -> str:
+    """The zip comment that records what a layer was built for (it adds no file to /opt)."""
+    return f"{COMMENT_PREFIX} target={target.name} layout={layout.value}"
+
+
+def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff, ...]]:
+    target = options.target
+    if options.from_lock is not None:
+        lock = read_pylock(options.from_lock)
+        if lock.target and lock.target != target.name:
+            raise InputError(
+                f"{options.from_lock} was made for {lock.target}, not {target.name}",
+                hint=f"pass the lock's own target, or resolve again for {target.name}",
+            )
+        chosen, unfit = narrow_lock(lock, target, Requirements())
+        if unfit:
+            names = ", ".join(f"{package.name}=={package.version}" for package in unfit)
+            raise InputError(
+                f"{options.from_lock} pins packages with no wheel for {target.name}: {names}",
+                hint="a lock is kept as is; resolve again for this target instead of --from-lock",
+            )
+        return Lock(tuple(chosen), lock.requires_python, target.name), ()
+    if options.requirements is None:
+        raise InputError("nothing to build: give requirements or --from-lock")
+    notify(f"resolving for {target.name} (uv, {target.uv_platform})")
+    resolution = resolve(options.requirements, target, options.index)
+    return resolution.lock, resolution.backoffs
+
+
+def build(options: BuildOptions, notify: Notify = lambda _message: None) -> BuildResult:
+    """Build one layer zip (and optionally its lock) for ``options.target``.
+
+    Fails with a :class:`~lambdalayer.errors.LambdaLayerError` before anything is written
+    at ``options.output`` or ``options.lock_output``.
+    """
+    started = time.perf_counter()
+    ensure_writable_parent(options.output)
+    if options.lock_output is not None:
+        ensure_writable_parent(options.lock_output)
+    lock, backoffs = _locked(options, notify)
+    wheels = [package.wheels[0] for package in lock.packages]
+    notices: list[str] = []
+    report = fetch(
+        wheels,
+        WheelCache(options.cache_dir),
+        jobs=options.jobs,
+        on_download=lambda wheel: notify(f"downloading {wheel.filename}"),
+    )
+    notices += [
+        f"cached {name} did not match its hash; downloaded again"
+        for name in report.replaced_corrupt
+    ]
+    assembly = assemble([item.path for item in report.wheels], options.target, options.layout)
+    notices += [f"file in two wheels, first kept: {overlap}" for overlap in assembly.overlaps]
+    stats = write_zip(
+        options.output, assembly.entries, comment=archive_comment(options.target, options.layout)
+    )
+    if options.lock_output is not None:
+        atomic_write_bytes(options.lock_output, dump_pylock(lock).encode("utf-8"))
+    return BuildResult(
+        target=options.target,
+        layout=options.layout,
+        output=options.output,
+        lock_path=options.lock_output,
+        distributions=assembly.distributions,
+        zipped_bytes=stats.zipped_bytes,
+        unzipped_bytes=stats.unzipped_bytes,
+        files=stats.files,
+        downloads=report.downloads,
+        downloaded_bytes=report.downloaded_bytes,
+        backoffs=backoffs,
+        notices=tuple(notices),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,51 @@
+"""The one exception tree of lambdalayer.
+
+Every failure the user can act on is a :class:`LambdaLayerError`; the CLI prints its
+``message`` as one ``error:`` line and its ``hint`` (when there is one) as a ``hint:``
+line, and exits non-zero. Anything else escaping the library is a bug.
+"""
+
+from __future__ import annotations
+
+
+class LambdaLayerError(Exception):
+    """Root of every error lambdalayer reports to a user."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class TargetError(LambdaLayerError):
+    """An unknown runtime or an architecture the runtime does not offer."""
+
+
+class InputError(LambdaLayerError):
+    """A requirement, requirements file or lock file that cannot be used."""
+
+
+class ResolutionError(LambdaLayerError):
+    """No set of wheels satisfies the requirements for the target."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, package: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.package = package
+
+
+class FetchError(LambdaLayerError):
+    """A wheel could not be downloaded, or its content did not match its hash."""
+
+    def __init__(self, message: str, *, hint: str | None = None, url: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.url = url
+
+
+class AssembleError(LambdaLayerError):
+    """A wheel that cannot be laid out in a layer (bad paths, wrong tags, broken file)."""
+
+
+class OutputError(LambdaLayerError):
+    """The output path cannot be written."""

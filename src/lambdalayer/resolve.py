@@ -1,0 +1,285 @@
+"""Resolve requirements to exactly one wheel per package for a target, with uv.
+
+uv resolves for a Python version and one of its closed list of manylinux platforms. A
+runtime whose glibc floor is not on that list (Amazon Linux 2: 2.26) is resolved at the
+next platform up, and then this module picks each package's wheel itself with the
+target's exact tag set. When the version uv chose has no wheel that fits, the project's
+index page is read once, every version without a fitting wheel is excluded by a
+constraint, and uv runs again, until every package fits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from lambdalayer.errors import ResolutionError
+from lambdalayer.index import IndexConfig, IndexFile, project_files
+from lambdalayer.inputs import Requirements
+from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
+from lambdalayer.targets import Target, all_targets
+
+MAX_ROUNDS = 5
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NO_WHEELS = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s,]+))? has no usable wheels")
+_NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """A package for which newer versions were skipped because none of their wheels fit."""
+
+    package: str
+    chosen: str
+    excluded: tuple[str, ...]
+
+    @property
+    def newest_excluded(self) -> str:
+        """The newest version that was left out."""
+        return max(self.excluded, key=Version)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of :func:`resolve`: a one-wheel-per-package lock and what it cost."""
+
+    lock: Lock
+    backoffs: tuple[Backoff, ...] = ()
+    uv_runs: int = 1
+
+
+def best_wheel(wheels: Iterable[LockedWheel], target: Target) -> LockedWheel | None:
+    """The wheel an installer on the target would pick, or ``None`` when none fits."""
+    ranked = [
+        (rank, wheel) for wheel in wheels if (rank := target.wheel_rank(wheel.filename)) is not None
+    ]
+    return min(ranked, key=lambda pair: (pair[0], pair[1].filename))[1] if ranked else None
+
+
+def marker_applies(marker: str | None, target: Target) -> bool:
+    """Whether a lock entry's marker holds on the target (``True`` when there is none)."""
+    if not marker:
+        return True
+    try:
+        return Marker(marker).evaluate(target.marker_environment())
+    except InvalidMarker:
+        return True
+
+
+def _versions_by_fit(files: Sequence[IndexFile], target: Target) -> tuple[set[str], set[str]]:
+    """(versions with a fitting wheel, all versions seen) on an index page."""
+    fitting: set[str] = set()
+    seen: set[str] = set()
+    for file in files:
+        if file.filename.endswith(".whl"):
+            try:
+                _, version, _, _ = parse_wheel_filename(file.filename)
+            except InvalidWheelFilename:
+                continue
+            seen.add(str(version))
+            if not file.yanked and target.wheel_rank(file.filename) is not None:
+                fitting.add(str(version))
+    return fitting, seen
+
+
+def _no_wheel_error(
+    package: str, version: str | None, files: Sequence[IndexFile], target: Target
+) -> ResolutionError:
+    """The error for a package with no wheel for the target, with the best hint we can give."""
+    what = f"{package}=={version}" if version else package
+    if not any(file.filename.endswith(".whl") for file in files):
+        return ResolutionError(
+            f"{package} is published only as source (no wheels), and lambdalayer installs wheels only",
+            hint="look for a binary variant (e.g. psycopg2-binary) or a version that ships wheels",
+            package=package,
+        )
+    fitting, _ = _versions_by_fit(files, target)
+    message = f"no wheel of {what} for {target.runtime.name} on {target.arch} (glibc {target.glibc_floor[0]}.{target.glibc_floor[1]})"
+    hints = []
+    if fitting:
+        newest = max(fitting, key=Version)
+        message += f"; newest usable is {newest}"
+        hints.append(f"pin {package}=={newest}")
+    others = [
+        other.runtime.name
+        for other in all_targets()
+        if other.arch == target.arch
+        and other != target
+        and any(
+            (version is None or _wheel_version(file.filename) == version)
+            and other.wheel_rank(file.filename) is not None
+            for file in files
+        )
+    ]
+    if others:
+        hints.append(f"try --runtime {others[-1]}")
+    return ResolutionError(message, hint=" or ".join(hints) or None, package=package)
+
+
+def _wheel_version(filename: str) -> str | None:
+    try:
+        return str(parse_wheel_filename(filename)[1])
+    except InvalidWheelFilename:
+        return None
+
+
+def _uv_error(
+    stderr: str, target: Target, index: IndexConfig, excluded: dict[str, set[str]]
+) -> ResolutionError:
+    text = _ANSI.sub("", stderr)
+    for match in _NOT_FOUND.finditer(text):
+        return ResolutionError(
+            f"package {match.group(1)} was not found on the index",
+            hint="check the spelling, or give the index that has it with --index-url",
+            package=match.group(1),
+        )
+    for match in _NO_WHEELS.finditer(text):
+        name, version = match.group(1), match.group(2)
+        return _no_wheel_error(name, version, project_files(index, name), target)
+    for name in excluded:
+        if re.search(rf"\b{re.escape(name)}\b", text):
+            return _no_wheel_error(name, None, project_files(index, name), target)
+    causes = [
+        line.strip().removeprefix("error:").removeprefix("cause:").strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(("warning:", "hint:", "Resolved"))
+    ]
+    summary = " ".join(causes) or "uv failed without a message"
+    return ResolutionError(f"cannot resolve for {target.name}: {summary}")
+
+
+def run_uv_compile(
+    requirements: Requirements,
+    target: Target,
+    index: IndexConfig,
+    excluded: dict[str, set[str]],
+    workdir: Path,
+    uv_bin: str | None = None,
+) -> Lock:
+    """One ``uv pip compile`` to pylock.toml for the target; returns uv's lock."""
+    if uv_bin is None:
+        from uv import find_uv_bin  # noqa: PLC0415 - only needed when actually resolving
+
+        uv_bin = find_uv_bin()
+    requirements_in = workdir / "requirements.in"
+    requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
+    output = workdir / "pylock.toml"
+    command = [
+        uv_bin, "pip", "compile", str(requirements_in),
+        "--python-version", target.runtime.python_version,
+        "--python-platform", target.uv_platform,
+        "--only-binary", ":all:",
+        "--format", "pylock.toml", "-o", str(output),
+        "--no-header", "--no-annotate", "--no-progress", "--no-python-downloads", "--quiet",
+        *index.uv_args(),
+    ]  # fmt: skip
+    if excluded:
+        constraints = workdir / "excluded.txt"
+        constraints.write_text(
+            "".join(
+                f"{name}{','.join(f'!={version}' for version in sorted(versions, key=Version))}\n"
+                for name, versions in sorted(excluded.items())
+            ),
+            "utf-8",
+        )
+        command += ["--constraint", str(constraints)]
+    environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env=environment, check=False
+    )
+    if completed.returncode != 0:
+        raise _uv_error(completed.stderr, target, index, excluded)
+    return parse_pylock(output.read_text("utf-8"), source="uv's pylock.toml")
+
+
+def narrow_lock(
+    lock: Lock, target: Target, requirements: Requirements
+) -> tuple[list[LockedPackage], list[LockedPackage]]:
+    """Split a lock into (packages with their one chosen wheel, packages with no fitting wheel)."""
+    chosen: list[LockedPackage] = []
+    unfit: list[LockedPackage] = []
+    for package in lock.packages:
+        if not marker_applies(package.marker, target):
+            continue
+        candidates = package.wheels
+        pins = requirements.hash_pins.get(package.name)
+        if pins is not None:
+            candidates = tuple(wheel for wheel in candidates if wheel.sha256.lower() in pins)
+            if not candidates:
+                raise ResolutionError(
+                    f"hash mismatch: no wheel of {package.name} {package.version} has a hash pinned in the requirements",
+                    hint="update the --hash pins (they must include the target's wheel), or remove them",
+                    package=package.name,
+                )
+        wheel = best_wheel(candidates, target)
+        if wheel is None:
+            unfit.append(package)
+        else:
+            chosen.append(LockedPackage(package.name, package.version, (wheel,)))
+    return chosen, unfit
+
+
+def resolve(
+    requirements: Requirements,
+    target: Target,
+    index: IndexConfig,
+    *,
+    uv_bin: str | None = None,
+) -> Resolution:
+    """Resolve ``requirements`` for ``target``: exactly one fitting wheel per package.
+
+    >>> resolve(gather(["requests==2.31.0"], []), get_target("python3.12"), IndexConfig())  # doctest: +SKIP
+    """
+    excluded: dict[str, set[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
+        for round_number in range(1, MAX_ROUNDS + 1):
+            lock = run_uv_compile(requirements, target, index, excluded, Path(scratch), uv_bin)
+            chosen, unfit = narrow_lock(lock, target, requirements)
+            if not unfit:
+                backoffs = tuple(
+                    Backoff(
+                        package.name,
+                        package.version,
+                        tuple(sorted(excluded[package.name], key=Version)),
+                    )
+                    for package in chosen
+                    if package.name in excluded
+                    and any(Version(v) > Version(package.version) for v in excluded[package.name])
+                )
+                final = Lock(
+                    packages=tuple(chosen),
+                    requires_python=f"=={target.runtime.python_version}.*",
+                    target=target.name,
+                )
+                return Resolution(lock=final, backoffs=backoffs, uv_runs=round_number)
+            for package in unfit:
+                files = project_files(index, package.name)
+                fitting, seen = _versions_by_fit(files, target)
+                if not fitting:
+                    raise _no_wheel_error(package.name, None, files, target)
+                bad = {version for version in seen | {package.version} if version not in fitting}
+                excluded.setdefault(package.name, set()).update(_valid_versions(bad))
+    raise ResolutionError(
+        f"resolution for {target.name} did not settle after {MAX_ROUNDS} rounds",
+        hint="pin the packages that keep changing to versions with wheels for the target",
+    )
+
+
+def _valid_versions(versions: Iterable[str]) -> set[str]:
+    valid = set()
+    for version in versions:
+        try:
+            Version(version)
+        except InvalidVersion:
+            continue
+        valid.add(version)
+    return valid

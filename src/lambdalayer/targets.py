@@ -1,0 +1,228 @@
+"""The Lambda runtimes lambdalayer builds for, loaded from ``data/runtimes.toml``.
+
+A :class:`Target` is one runtime on one CPU. Everything that decides what goes into a
+layer (wheel tags, the uv platform, the glibc floor, the layer's paths) is computed from
+it and never from the machine running the build.
+
+>>> target = get_target("python3.11", "arm64")
+>>> target.machine, target.glibc_floor, target.uv_platform
+('aarch64', (2, 26), 'aarch64-manylinux_2_28')
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from lambdalayer.errors import TargetError
+
+# AWS calls the arm CPU "arm64"; wheel tags, ELF and uname call it "aarch64".
+MACHINE_OF_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
+ARCHITECTURES = tuple(MACHINE_OF_ARCH)
+DEFAULT_ARCH = "x86_64"
+
+# uv's --python-platform accepts a closed list of manylinux floors (uv pip compile --help).
+# A target whose glibc floor is not in it is resolved at the next one up, then each wheel
+# is chosen for the exact floor with packaging.tags (see resolve.py).
+UV_MANYLINUX_MINORS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
+
+# The legacy manylinux names are aliases of glibc floors (PEP 600).
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+class Layout(enum.StrEnum):
+    """Where packages sit inside the layer; both directories are on Lambda's sys.path."""
+
+    SITE_PACKAGES = "site-packages"  # python/lib/pythonX.Y/site-packages/
+    PYTHON = "python"  # python/
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One Lambda runtime identifier and the platform facts that come with it."""
+
+    name: str
+    python: tuple[int, int]
+    os: str
+    glibc: tuple[int, int]
+    architectures: tuple[str, ...]
+
+    @property
+    def python_version(self) -> str:
+        """``"3.12"`` for python3.12."""
+        return f"{self.python[0]}.{self.python[1]}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A runtime on one architecture: the unit a layer is built for."""
+
+    runtime: Runtime
+    arch: str
+
+    @property
+    def name(self) -> str:
+        """``python3.12-arm64``: used in file names and messages."""
+        return f"{self.runtime.name}-{self.arch}"
+
+    @property
+    def machine(self) -> str:
+        """The CPU as wheel tags and ELF name it (``x86_64`` or ``aarch64``)."""
+        return MACHINE_OF_ARCH[self.arch]
+
+    @property
+    def glibc_floor(self) -> tuple[int, int]:
+        """The glibc version of the runtime's OS."""
+        return self.runtime.glibc
+
+    @property
+    def python_tag(self) -> str:
+        """``cp312`` for python3.12."""
+        return f"cp{self.runtime.python[0]}{self.runtime.python[1]}"
+
+    @property
+    def uv_platform(self) -> str:
+        """The lowest uv ``--python-platform`` at or above the runtime's glibc floor."""
+        major, minor = self.glibc_floor
+        if major != 2:
+            raise TargetError(f"unsupported glibc floor {major}.{minor} for {self.name}")
+        for uv_minor in UV_MANYLINUX_MINORS:
+            if uv_minor >= minor:
+                return f"{self.machine}-manylinux_2_{uv_minor}"
+        return f"{self.machine}-manylinux_2_{UV_MANYLINUX_MINORS[-1]}"
+
+    @property
+    def platform_tags(self) -> tuple[str, ...]:
+        """Every wheel platform tag that runs on the target, most specific first.
+
+        Only manylinux: musllinux needs musl, and plain ``linux_*`` wheels are built for
+        whatever machine made them.
+        """
+        platforms: list[str] = []
+        for minor in range(self.glibc_floor[1], 4, -1):
+            platforms.append(f"manylinux_2_{minor}_{self.machine}")
+            legacy = _LEGACY_MANYLINUX.get(minor)
+            if legacy and (minor == 17 or self.machine == "x86_64"):
+                platforms.append(f"{legacy}_{self.machine}")
+        return tuple(platforms)
+
+    @functools.cached_property
+    def tags(self) -> tuple[Tag, ...]:
+        """The target's supported wheel tags, most preferred first (as an installer ranks them)."""
+        version = self.runtime.python
+        platforms = list(self.platform_tags)
+        return (
+            *cpython_tags(version, abis=[self.python_tag], platforms=platforms),
+            *compatible_tags(version, interpreter=self.python_tag, platforms=platforms),
+        )
+
+    @functools.cached_property
+    def tag_rank(self) -> dict[Tag, int]:
+        """Tag → preference (lower is better); a tag absent from it does not fit."""
+        rank: dict[Tag, int] = {}
+        for index, tag in enumerate(self.tags):
+            rank.setdefault(tag, index)
+        return rank
+
+    def wheel_rank(self, filename: str) -> int | None:
+        """How well a wheel file fits (lower is better); ``None`` if it cannot run here."""
+        try:
+            _, _, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return None
+        ranks = [self.tag_rank[tag] for tag in tags if tag in self.tag_rank]
+        return min(ranks) if ranks else None
+
+    def site_packages_prefix(self, layout: Layout) -> str:
+        """The directory inside the zip that packages go to, with a trailing slash."""
+        if layout is Layout.PYTHON:
+            return "python/"
+        return f"python/lib/python{self.runtime.python_version}/site-packages/"
+
+    def lambda_paths(self, opt_root: str = "/opt") -> tuple[str, str]:
+        """The two layer directories Lambda puts on ``sys.path``, in Lambda's order."""
+        return (
+            f"{opt_root}/python/lib/python{self.runtime.python_version}/site-packages",
+            f"{opt_root}/python",
+        )
+
+    def marker_environment(self) -> dict[str, str]:
+        """PEP 508 marker values of the target (for evaluating lock-file markers)."""
+        version = self.runtime.python_version
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": f"{version}.0",
+            "os_name": "posix",
+            "platform_machine": self.machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": "Linux",
+            "platform_version": "",
+            "python_full_version": f"{version}.0",
+            "python_version": version,
+            "sys_platform": "linux",
+        }
+
+
+def _parse_version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+@functools.cache
+def runtimes() -> tuple[Runtime, ...]:
+    """All runtimes of the table, in the order of the data file (oldest first)."""
+    table = tomllib.loads(
+        resources.files("lambdalayer").joinpath("data/runtimes.toml").read_text("utf-8")
+    )
+    return tuple(
+        Runtime(
+            name=entry["name"],
+            python=_parse_version(entry["python"]),
+            os=entry["os"],
+            glibc=_parse_version(entry["glibc"]),
+            architectures=tuple(entry["architectures"]),
+        )
+        for entry in table["runtime"]
+    )
+
+
+def default_runtime() -> Runtime:
+    """The newest runtime of the table."""
+    return max(runtimes(), key=lambda runtime: runtime.python)
+
+
+def get_runtime(name: str) -> Runtime:
+    """Look up a runtime by its Lambda identifier, e.g. ``python3.12``."""
+    for runtime in runtimes():
+        if runtime.name == name:
+            return runtime
+    known = ", ".join(runtime.name for runtime in runtimes())
+    raise TargetError(f"unknown runtime {name!r}", hint=f"known runtimes: {known}")
+
+
+def get_target(runtime: str | None = None, arch: str | None = None) -> Target:
+    """The target for a runtime name and an AWS architecture name (defaults filled in)."""
+    found = get_runtime(runtime) if runtime else default_runtime()
+    chosen_arch = arch or DEFAULT_ARCH
+    if chosen_arch == "aarch64":
+        chosen_arch = "arm64"  # accept the ELF spelling, store AWS's
+    if chosen_arch not in found.architectures:
+        raise TargetError(
+            f"unknown architecture {chosen_arch!r} for {found.name}",
+            hint=f"choose one of: {', '.join(found.architectures)}",
+        )
+    return Target(found, chosen_arch)
+
+
+def all_targets(names: Sequence[str] | None = None) -> tuple[Target, ...]:
+    """Every (runtime, arch) pair of the table, or of the given runtime names."""
+    chosen = [get_runtime(name) for name in names] if names else list(runtimes())
+    return tuple(Target(runtime, arch) for runtime in chosen for arch in runtime.architectures)
