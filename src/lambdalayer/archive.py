@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import struct
 import time
-import zlib
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -163,8 +163,7 @@ class _Writer:
         )  # fmt: skip
         if payload is not None:
             self._write(payload)
-        else:
-            assert entry is not None and entry.raw is not None
+        elif entry is not None and entry.raw is not None:
             self._copy_raw(entry.raw)
         self.unzipped += size
         file_type = _S_IFDIR if is_dir else _S_IFREG
@@ -228,8 +227,8 @@ def write_zip(
     with atomic_writer(path) as out, ExitStack() as sources:
         writer = _Writer(out, dos, sources)
         for name in names:
-            entry = by_name.get(name)
-            writer.add(name, DIR_MODE if entry is None else entry.mode, entry)
+            member = by_name.get(name)
+            writer.add(name, DIR_MODE if member is None else member.mode, member)
         writer.finish(comment.encode("utf-8"))
         zipped = writer.offset
         unzipped = writer.unzipped

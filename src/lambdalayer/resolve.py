@@ -121,8 +121,13 @@ def _no_wheel_error(
         )
     ]
     if others:
-        hints.append(f"try --runtime {others[-1]}")
-    return ResolutionError(message, hint=" or ".join(hints) or None, package=package)
+        hints.append(f"try --runtime {others[0]}")
+    if not hints:
+        hints.append(
+            f"{package} has no wheel for Linux on {target.machine}; look for a binary variant"
+            " (e.g. psycopg2-binary) or another version"
+        )
+    return ResolutionError(message, hint=" or ".join(hints), package=package)
 
 
 def _wheel_version(filename: str) -> str | None:
@@ -147,7 +152,9 @@ def _uv_error(
         return _no_wheel_error(name, version, project_files(index, name), target)
     for name in excluded:
         if re.search(rf"\b{re.escape(name)}\b", text):
-            return _no_wheel_error(name, None, project_files(index, name), target)
+            pinned = re.search(rf"you require {re.escape(name)}==([^\s,]+)", text)
+            version = pinned.group(1) if pinned else None
+            return _no_wheel_error(name, version, project_files(index, name), target)
     causes = [
         line.strip().removeprefix("error:").removeprefix("cause:").strip()
         for line in text.splitlines()

@@ -1,0 +1,90 @@
+"""Finding a CPython of a given X.Y on this machine (for import checks and bytecode).
+
+Users keep interpreters on PATH, under pyenv and as uv-managed installs; each candidate is
+run once to prove what it is (a pyenv shim for an unselected version exits with an error,
+and a name can lie). The host's own ``sys.executable`` is just one more candidate: it is
+used only when it *is* the version asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROBE = "import sys, platform; print(sys.implementation.name, *sys.version_info[:2], platform.machine())"
+PROBE_TIMEOUT_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A verified CPython executable."""
+
+    path: Path
+    version: tuple[int, int]
+    machine: str
+
+    @property
+    def version_text(self) -> str:
+        """``"3.12"``."""
+        return f"{self.version[0]}.{self.version[1]}"
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", path.name)) or (0,)
+
+
+def candidates(version: str, environ: Mapping[str, str] = os.environ) -> Iterator[Path]:
+    """Possible executables for ``version`` (``"3.12"``): PATH, pyenv, uv-managed, newest first."""
+    name = f"python{version}"
+    for directory in environ.get("PATH", "").split(os.pathsep):
+        if directory:
+            yield Path(directory) / name
+    pyenv_root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    pyenv_versions = sorted(
+        (pyenv_root / "versions").glob(f"{version}.*"), key=_version_key, reverse=True
+    )
+    for install in pyenv_versions:
+        yield install / "bin" / name
+    data_home = Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    uv_root = Path(environ.get("UV_PYTHON_INSTALL_DIR") or data_home / "uv" / "python")
+    uv_installs = sorted(
+        uv_root.glob(f"cpython-{version}.*-linux-*"), key=_version_key, reverse=True
+    )
+    for install in uv_installs:
+        yield install / "bin" / name
+
+
+@functools.cache
+def probe(path: Path) -> Interpreter | None:
+    """Run ``path`` once and return what it is, or ``None`` if it is not a working CPython."""
+    if not path.is_file() or not os.access(path, os.X_OK):
+        return None
+    try:
+        completed = subprocess.run(
+            [str(path), "-I", "-S", "-c", PROBE],
+            capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    fields = completed.stdout.split()
+    if completed.returncode != 0 or len(fields) != 4 or fields[0] != "cpython":
+        return None
+    return Interpreter(path=path, version=(int(fields[1]), int(fields[2])), machine=fields[3])
+
+
+def find_interpreter(
+    version: str, *, explicit: Path | None = None, environ: Mapping[str, str] = os.environ
+) -> Interpreter | None:
+    """The first verified CPython ``version`` (``"3.11"``): ``explicit``, then PATH, pyenv, uv."""
+    wanted = tuple(int(part) for part in version.split("."))
+    paths = [explicit] if explicit is not None else []
+    for path in [*paths, *candidates(version, environ)]:
+        found = probe(path)
+        if found is not None and found.version == wanted:
+            return found
+    return None

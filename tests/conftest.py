@@ -1,0 +1,118 @@
+"""Shared fixtures: a real package index on 127.0.0.1 with wheels built here."""
+
+from __future__ import annotations
+
+import os
+import platform
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elfsamples import compile_shared_object, minimal_elf
+from indexserver import LocalIndex
+from wheelmaker import make_wheel
+
+HOST_MACHINE = platform.machine()
+
+# A native library loaded with ctypes on import: a real ELF file the import test can load
+# without needing the target Python's headers.
+NATIVE_C = "int native_answer(void) { return 42; }\n"
+NATIVE_INIT = """\
+import ctypes, pathlib
+_lib = ctypes.CDLL(str(pathlib.Path(__file__).with_name("_native.so")))
+ANSWER = _lib.native_answer()
+"""
+
+
+def _native_files(package: str, machine: str, workdir: Path) -> dict[str, bytes | str]:
+    if machine == HOST_MACHINE:
+        library = compile_shared_object(NATIVE_C, workdir / f"{package}-{machine}.so")
+    else:
+        library = minimal_elf(machine)
+    return {f"{package}/__init__.py": NATIVE_INIT, f"{package}/_native.so": library}
+
+
+def build_test_index(root: Path, workdir: Path) -> None:
+    """The packages every local-index test can ask for (see README of tests in each test)."""
+    make_wheel(root, "alpha", "1.0", requires=["beta>=1"])
+    make_wheel(root, "beta", "1.0")
+    make_wheel(root, "beta", "2.0")
+    make_wheel(root, "needs-old-beta", "1.0", requires=["beta<2"])
+    make_wheel(root, "needs-new-beta", "1.0", requires=["beta>=2"])
+    # nativepkg 1.0 fits glibc 2.17 on both CPUs; 2.0 ships only manylinux_2_28 for x86_64,
+    # so python3.11 (glibc 2.26) must back off to 1.0 while python3.12 takes 2.0.
+    for python in ("cp311", "cp312"):
+        for machine in ("x86_64", "aarch64"):
+            make_wheel(
+                root, "nativepkg", "1.0",
+                tag=f"{python}-{python}-manylinux_2_17_{machine}.manylinux2014_{machine}",
+                files=_native_files("nativepkg", machine, workdir),
+            )  # fmt: skip
+        make_wheel(
+            root, "nativepkg", "2.0", tag=f"{python}-{python}-manylinux_2_28_x86_64",
+            files=_native_files("nativepkg", "x86_64", workdir),
+        )  # fmt: skip
+        # only28 has a single version, tagged only manylinux_2_28: refused for AL2.
+        make_wheel(
+            root, "only28", "1.0", tag=f"{python}-{python}-manylinux_2_28_x86_64",
+            files=_native_files("only28", "x86_64", workdir),
+        )  # fmt: skip
+    make_wheel(
+        root, "abi3pkg", "1.0", tag="cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        files=_native_files("abi3pkg", "x86_64", workdir),
+    )  # fmt: skip
+    # Both wheels of twotags 1.0 are listed in one lock entry; AL2 must get the 2_17 one.
+    for floor in ("manylinux_2_17", "manylinux_2_28"):
+        make_wheel(
+            root, "twotags", "1.0", tag=f"cp311-cp311-{floor}_x86_64",
+            files={"twotags/__init__.py": f"FLOOR = {floor!r}\n"},
+        )  # fmt: skip
+    make_wheel(
+        root, "datapkg", "1.0",
+        files={
+            "datapkg/__init__.py": "",
+            "datapkg/run.sh": "#!/bin/sh\necho hi\n",
+            "datapkg-1.0.data/purelib/datapkg_extra.py": "X = 1\n",
+            "datapkg-1.0.data/scripts/datapkg-cli": "#!python\n",
+            "datapkg-1.0.data/headers/datapkg.h": "int x;\n",
+            "datapkg-1.0.data/data/share/datapkg/readme.txt": "data\n",
+        },
+        executables=["datapkg/run.sh"],
+    )  # fmt: skip
+    make_wheel(root, "storedpkg", "1.0", compression=zipfile.ZIP_STORED)
+    make_wheel(
+        root, "evilpkg", "1.0", files={"evilpkg/__init__.py": "", "../../escape.txt": "gotcha"}
+    )
+    make_wheel(root, "flaky", "1.0")
+    make_wheel(root, "tampered", "1.0")
+    (root / "sourceonly-1.0.tar.gz").write_bytes(b"not really a tarball")
+
+
+@pytest.fixture(scope="session")
+def local_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex]:
+    """A PEP 503 index on 127.0.0.1 with the packages of :func:`build_test_index`."""
+    root = tmp_path_factory.mktemp("index")
+    build_test_index(root, tmp_path_factory.mktemp("native-build"))
+    with LocalIndex(root) as index:
+        index.faults["flaky-1.0-py3-none-any.whl"] = "drop"
+        index.faults["tampered-1.0-py3-none-any.whl"] = "corrupt"
+        yield index
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """uv's own cache for this session only, so no test depends on another run's state."""
+    previous = os.environ.get("UV_CACHE_DIR")
+    os.environ["UV_CACHE_DIR"] = str(tmp_path_factory.mktemp("uv-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("UV_CACHE_DIR", None)
+    else:
+        os.environ["UV_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """An empty lambdalayer wheel cache."""
+    return tmp_path / "cache"

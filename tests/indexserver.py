@@ -1,0 +1,146 @@
+"""A real PEP 503 package index over HTTP on 127.0.0.1, serving wheels the tests build.
+
+Faults for failure tests are per file name: ``drop`` closes the connection half way
+through the body, ``corrupt`` serves other bytes than the page's ``#sha256=`` announces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+
+def _project_of(filename: str) -> str:
+    if filename.endswith(".whl"):
+        return canonicalize_name(filename.split("-", maxsplit=1)[0])
+    return canonicalize_name(re.sub(r"-[0-9][^-]*\.tar\.gz$", "", filename))
+
+
+def _wheel_metadata(wheel: Path) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name)
+
+
+def _anchor(path: Path) -> str:
+    """A PEP 503 link with the file's hash, and PEP 658 metadata for wheels.
+
+    Serving the metadata separately is what real indexes do, and it lets uv resolve
+    without downloading wheels, so download faults hit the fetcher, not the resolver.
+    """
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    extra = ""
+    if path.name.endswith(".whl"):
+        metadata_digest = hashlib.sha256(_wheel_metadata(path)).hexdigest()
+        extra = f' data-dist-info-metadata="sha256={metadata_digest}" data-core-metadata="sha256={metadata_digest}"'
+    name = html.escape(path.name)
+    return f'<a href="../../files/{name}#sha256={digest}"{extra}>{name}</a><br>\n'
+
+
+class LocalIndex:
+    """Serves every file of ``root`` as a simple index at ``url`` (``.../simple``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.faults: dict[str, str] = {}
+        self.requests: list[str] = []
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                index.requests.append(self.path)
+                if self.path.startswith("/simple/"):
+                    self._project_page(self.path.removeprefix("/simple/").strip("/"))
+                elif self.path.startswith("/files/"):
+                    self._file(self.path.removeprefix("/files/"))
+                else:
+                    self.send_error(404)
+
+            def _project_page(self, project: str) -> None:
+                files = [
+                    path
+                    for path in sorted(index.root.iterdir())
+                    if _project_of(path.name) == canonicalize_name(project)
+                ]
+                if not files:
+                    self.send_error(404)
+                    return
+                links = "".join(_anchor(path) for path in files)
+                body = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _file(self, name: str) -> None:
+                if name.endswith(".metadata"):
+                    self._metadata(index.root / name.removesuffix(".metadata"))
+                    return
+                path = index.root / name
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                body = path.read_bytes()
+                fault = index.faults.get(name)
+                if fault == "corrupt":
+                    body = body[:-1] + bytes([body[-1] ^ 0xFF])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if fault == "drop":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def _metadata(self, wheel: Path) -> None:
+                if not wheel.is_file():
+                    self.send_error(404)
+                    return
+                body = _wheel_metadata(wheel)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/simple"
+
+    def downloads(self) -> list[str]:
+        """Wheel downloads seen so far (uv reads only the .metadata files)."""
+        return [
+            path for path in self.requests if path.startswith("/files/") and path.endswith(".whl")
+        ]
+
+    def __enter__(self) -> LocalIndex:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve(root: Path) -> Iterator[LocalIndex]:
+    with LocalIndex(root) as index:
+        yield index

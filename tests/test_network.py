@@ -1,0 +1,109 @@
+"""Builds from the real public index (marker ``network``; .ci/run runs them too)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from elfsamples import EM_AARCH64, EM_X86_64, elf_machine
+
+from lambdalayer.cli import main
+from lambdalayer.interpreters import find_interpreter
+
+pytestmark = pytest.mark.network
+
+
+def build_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    code = main(["build", *args, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result: dict[str, object] = json.loads(captured.out)
+    return result
+
+
+def wheels_of(result: dict[str, object]) -> dict[str, tuple[str, str]]:
+    packages = result["packages"]
+    assert isinstance(packages, list)
+    return {package["name"]: (package["version"], package["wheel"]) for package in packages}
+
+
+def elf_machines(layer: Path) -> set[int]:
+    machines = set()
+    with zipfile.ZipFile(layer) as archive:
+        for info in archive.infolist():
+            if info.filename.endswith(".so") or ".so." in info.filename:
+                machine = elf_machine(archive.read(info)[:64])
+                if machine is not None:
+                    machines.add(machine)
+    return machines
+
+
+def import_under_lambda_paths(
+    layer: Path, python_version: str, modules: list[str], workdir: Path
+) -> str:
+    """Import ``modules`` from a read-only extracted copy, Lambda's path order, -I -S -B."""
+    interpreter = find_interpreter(python_version)
+    if interpreter is None:
+        pytest.skip(f"no CPython {python_version} on this machine")
+    opt = workdir / "opt"
+    with zipfile.ZipFile(layer) as archive:
+        archive.extractall(opt)
+    for path in sorted(opt.rglob("*"), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    code = (
+        "import sys, importlib; sys.path[:0] = sys.argv[1:3];"
+        "print(' '.join(getattr(importlib.import_module(n), '__version__', '?') for n in sys.argv[3:]))"
+    )
+    site = str(opt / f"python/lib/python{python_version}/site-packages")
+    try:
+        completed = subprocess.run(
+            [str(interpreter.path), "-I", "-S", "-B", "-c", code, site, str(opt / "python"), *modules],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+    finally:
+        for path in opt.rglob("*"):
+            path.chmod(0o755)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.strip()
+
+
+def test_aws_tutorial_packages_for_python311_x86_64(tmp_path, capsys):
+    layer = tmp_path / "layer.zip"
+    result = build_json(
+        capsys, "requests==2.31.0", "numpy==1.26.4", "--runtime", "python3.11", "-o", str(layer)
+    )
+    wheels = wheels_of(result)
+    assert wheels["requests"][0] == "2.31.0"
+    assert wheels["numpy"][0] == "1.26.4" and "cp311-cp311-manylinux" in wheels["numpy"][1]
+    assert elf_machines(layer) == {EM_X86_64}
+    assert (
+        import_under_lambda_paths(layer, "3.11", ["requests", "numpy"], tmp_path) == "2.31.0 1.26.4"
+    )
+
+
+def test_arm64_python312_layer_has_only_aarch64_binaries(tmp_path, capsys):
+    layer = tmp_path / "layer.zip"
+    result = build_json(
+        capsys, "numpy", "--runtime", "python3.12", "--arch", "arm64", "-o", str(layer)
+    )
+    assert "aarch64" in wheels_of(result)["numpy"][1]
+    assert elf_machines(layer) == {EM_AARCH64}
+
+
+def test_pandas_pyarrow_python311_gets_newest_wheels_that_fit_glibc_226(tmp_path, capsys):
+    layer = tmp_path / "layer.zip"
+    result = build_json(capsys, "pandas", "pyarrow", "--runtime", "python3.11", "-o", str(layer))
+    wheels = wheels_of(result)
+    assert wheels["pandas"][0].startswith("3.")
+    assert wheels["numpy"][0] == "2.2.6"
+    assert wheels["pyarrow"] == (
+        "20.0.0",
+        "pyarrow-20.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    )
+    backed_off = {item["package"] for item in result["backoffs"]}  # type: ignore[union-attr]
+    assert {"numpy", "pyarrow"} <= backed_off
+    versions = import_under_lambda_paths(layer, "3.11", ["pandas", "pyarrow"], tmp_path)
+    assert versions == f"{wheels['pandas'][0]} 20.0.0"
