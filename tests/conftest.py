@@ -84,6 +84,12 @@ def build_test_index(root: Path, workdir: Path) -> None:
     make_wheel(
         root, "evilpkg", "1.0", files={"evilpkg/__init__.py": "", "../../escape.txt": "gotcha"}
     )
+    make_wheel(
+        root,
+        "broken",
+        "1.0",
+        files={"broken/__init__.py": "raise RuntimeError('needs settings')\n"},
+    )
     make_wheel(root, "flaky", "1.0")
     make_wheel(root, "tampered", "1.0")
     (root / "sourceonly-1.0.tar.gz").write_bytes(b"not really a tarball")

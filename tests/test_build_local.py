@@ -14,6 +14,7 @@ from elfsamples import EM_AARCH64, EM_X86_64, elf_machine
 from indexserver import LocalIndex
 
 from lambdalayer.cli import main
+from lambdalayer.interpreters import find_interpreter
 
 SITE_311 = "python/lib/python3.11/site-packages/"
 SITE_312 = "python/lib/python3.12/site-packages/"
@@ -387,3 +388,32 @@ def test_unwritable_output_path_fails_before_any_work(local_index, cache_dir, tm
     directory.mkdir()
     code, _, err = run(capsys, *build_args(local_index, cache_dir, directory, "beta"))
     assert code == 1 and "is a directory" in err
+
+
+@pytest.mark.skipif(find_interpreter("3.11") is None, reason="no CPython 3.11 to import with")
+def test_build_refuses_a_layer_that_fails_its_check(
+    local_index, cache_dir, previous_output, capsys
+):
+    args = build_args(
+        local_index, cache_dir, previous_output, "broken", "alpha", "--runtime", "python3.11"
+    )
+    code, _, err = run(capsys, *args)
+    assert_failed_cleanly(
+        code, err, previous_output, "the layer fails 1 check(s) for python3.11-x86_64"
+    )
+    assert "import broken failed: RuntimeError: needs settings" in err
+    code, out, _ = run(capsys, *args, "--no-check")
+    assert code == 0 and "built" in out
+    with zipfile.ZipFile(previous_output) as archive:
+        assert f"{SITE_311}broken/__init__.py" in archive.namelist()
+
+
+def test_build_reports_its_check(local_index, cache_dir, tmp_path, capsys):
+    result = summary(
+        capsys,
+        build_args(local_index, cache_dir, tmp_path / "l.zip", "alpha", "--runtime", "python3.11"),
+    )
+    report = result["check"]
+    assert isinstance(report, dict) and report["ok"] is True
+    if find_interpreter("3.11") is not None:
+        assert [item["module"] for item in report["imports"]] == ["alpha", "beta"]

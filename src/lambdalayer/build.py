@@ -6,16 +6,19 @@ the others. Nothing is written at the output paths until every stage has succeed
 
 from __future__ import annotations
 
+import re
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.archive import write_zip
 from lambdalayer.assemble import Distribution, assemble
-from lambdalayer.errors import InputError
+from lambdalayer.check import CheckReport, check
+from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
-from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent
+from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, staged_path
 from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
@@ -39,6 +42,8 @@ class BuildOptions:
     index: IndexConfig = field(default_factory=IndexConfig)
     cache_dir: Path = field(default_factory=default_cache_dir)
     jobs: int = DEFAULT_JOBS
+    check: bool = True
+    python: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class BuildResult:
     backoffs: tuple[Backoff, ...]
     notices: tuple[str, ...]
     seconds: float
+    check_report: CheckReport | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with the same facts as the text summary."""
@@ -94,6 +100,7 @@ class BuildResult:
                 for item in self.backoffs
             ],
             "notices": list(self.notices),
+            "check": self.check_report.to_json() if self.check_report else None,
             "seconds": round(self.seconds, 3),
         }
 
@@ -101,6 +108,19 @@ class BuildResult:
 def archive_comment(target: Target, layout: Layout) -> str:
     """The zip comment that records what a layer was built for (it adds no file to /opt)."""
     return f"{COMMENT_PREFIX} target={target.name} layout={layout.value}"
+
+
+def recorded_target(path: Path) -> tuple[str, str] | None:
+    """(runtime, arch) from a layer's archive comment, if lambdalayer built it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            comment = archive.comment.decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile):
+        return None
+    match = re.search(r"\btarget=(python[0-9.]+)-(x86_64|arm64)\b", comment)
+    if not comment.startswith(COMMENT_PREFIX) or match is None:
+        return None
+    return match.group(1), match.group(2)
 
 
 def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff, ...]]:
@@ -152,9 +172,21 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
     ]
     assembly = assemble([item.path for item in report.wheels], options.target, options.layout)
     notices += [f"file in two wheels, first kept: {overlap}" for overlap in assembly.overlaps]
-    stats = write_zip(
-        options.output, assembly.entries, comment=archive_comment(options.target, options.layout)
-    )
+    check_report: CheckReport | None = None
+    with staged_path(options.output) as staging:
+        stats = write_zip(
+            staging, assembly.entries, comment=archive_comment(options.target, options.layout)
+        )
+        if options.check:
+            notify(f"checking the layer for {options.target.name}")
+            check_report = check(staging, options.target, python=options.python)
+            if not check_report.ok:
+                raise LayerCheckError(
+                    f"the layer fails {len(check_report.errors)} check(s) for {options.target.name};"
+                    f" {options.output} was not written",
+                    check_report,
+                    hint="see the findings above; --no-check writes the layer anyway",
+                )
     if options.lock_output is not None:
         atomic_write_bytes(options.lock_output, dump_pylock(lock).encode("utf-8"))
     return BuildResult(
@@ -171,4 +203,5 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         backoffs=backoffs,
         notices=tuple(notices),
         seconds=time.perf_counter() - started,
+        check_report=check_report,
     )

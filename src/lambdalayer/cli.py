@@ -12,14 +12,27 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from lambdalayer import __version__
-from lambdalayer.errors import LambdaLayerError
+from lambdalayer.check import CheckReport, Finding, Severity, check
+from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.targets import ARCHITECTURES, Layout, default_runtime, get_target, runtimes
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+
+_CHECK_EPILOG = """\
+examples:
+  lambdalayer check layer.zip --runtime python3.11 --arch x86_64
+  lambdalayer check layer.zip --runtime python3.12 --arch arm64 --with other-layer.zip --with function.zip
+  lambdalayer check layer.zip --runtime python3.12 --import pandas,pyarrow.parquet --json
+
+Exit code 0 when nothing is an error (warnings allowed), 1 otherwise. Imports are tried
+only where a CPython of the runtime's version runs on this machine's CPU; otherwise the
+report says they were skipped.
+"""
 
 _BUILD_EPILOG = """\
 examples:
@@ -114,7 +127,49 @@ def _parser() -> argparse.ArgumentParser:
         "--cache-dir", type=Path, metavar="DIR",
         help="wheel cache (default: $LAMBDALAYER_CACHE_DIR or ~/.cache/lambdalayer)",
     )  # fmt: skip
+    build.add_argument(
+        "--no-check", action="store_true", help="do not run 'lambdalayer check' on the built layer"
+    )
+    build.add_argument(
+        "--python", type=Path, metavar="PATH",
+        help="a CPython of the runtime's version for the import check (default: found on PATH, pyenv, uv)",
+    )  # fmt: skip
     build.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    check = commands.add_parser(
+        "check",
+        help="check that a layer zip will load on its runtime",
+        description="Check any layer zip: ELF machine and glibc, CPython ABI, layout, sizes, conflicts, imports.",
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("zip", type=Path, help="the layer zip to check")
+    check.add_argument(
+        "--runtime",
+        metavar="NAME",
+        help="Lambda runtime (default: recorded in the zip, else the newest)",
+    )
+    check.add_argument(
+        "--arch", choices=ARCHITECTURES, help="CPU (default: recorded in the zip, else x86_64)"
+    )
+    check.add_argument(
+        "--with", dest="with_zips", action="append", default=[], type=Path, metavar="ZIP",
+        help="another layer or the function zip it will be deployed with (repeatable)",
+    )  # fmt: skip
+    check.add_argument(
+        "--import",
+        dest="imports",
+        metavar="MODULES",
+        help="comma-separated modules to import (default: every top-level module)",
+    )
+    check.add_argument("--no-imports", action="store_true", help="skip the import check")
+    check.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="the CPython to import with (default: found on PATH, pyenv, uv)",
+    )
+    check.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     targets = commands.add_parser(
         "targets", help="list the runtimes and architectures lambdalayer knows"
@@ -145,8 +200,15 @@ def _run_build(args: argparse.Namespace) -> int:
         layout=Layout(args.layout),
         index=IndexConfig.from_options(args.index_url, tuple(args.extra_index_url)),
         cache_dir=args.cache_dir or default_cache_dir(),
+        check=not args.no_check,
+        python=args.python,
     )
-    result = build(options, notify=_stderr)
+    try:
+        result = build(options, notify=_stderr)
+    except LayerCheckError as failure:
+        if isinstance(failure.report, CheckReport):
+            _print_report(failure.report, sys.stderr)
+        raise
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return EXIT_OK
@@ -173,7 +235,76 @@ def _run_build(args: argparse.Namespace) -> int:
     )
     if result.lock_path:
         print(f"lock: {result.lock_path}")
+    if result.check_report is not None:
+        _print_report(result.check_report, sys.stdout)
     return EXIT_OK
+
+
+def _print_report(report: CheckReport, stream: TextIO) -> None:
+    # One line per kind of problem: the same finding on 40 extension modules of one
+    # package is one line naming the first member and how many more there are.
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    for finding in report.findings:
+        key = (finding.severity, finding.kind, finding.message, finding.package, finding.fix)
+        groups.setdefault(key, []).append(finding)
+    for members in groups.values():
+        finding = members[0]
+        where = f" {finding.member}:" if finding.member else ""
+        more = f" (and {len(members) - 1} more like it)" if len(members) > 1 else ""
+        owner = finding.package
+        package = f" [{owner}]" if owner and owner not in (finding.member or "") else ""
+        line = f"{finding.severity!s:<7} {finding.kind:<11}{where} {finding.message}{package}{more}"
+        print(line, file=stream)
+        if finding.fix and finding.severity is not Severity.INFO:
+            print(f"        fix: {finding.fix}", file=stream)
+    if report.imports:
+        failed = [item.module for item in report.imports if not item.ok]
+        print(
+            f"imports: {len(report.imports) - len(failed)} of {len(report.imports)} modules import",
+            file=stream,
+        )
+    elif report.imports_skipped:
+        print(f"imports: skipped: {report.imports_skipped}", file=stream)
+    errors = len(report.errors)
+    warnings = sum(finding.severity is Severity.WARNING for finding in report.findings)
+    verdict = "ok" if report.ok else "FAILED"
+    print(
+        f"check {verdict} for {report.target.name}: {errors} error(s), {warnings} warning(s);"
+        f" {_human_bytes(report.zipped_bytes)} zipped, {_human_bytes(report.unzipped_bytes)} unzipped"
+        + (
+            f", {_human_bytes(report.total_unzipped_bytes)} with the other zips"
+            if report.total_unzipped_bytes != report.unzipped_bytes
+            else ""
+        ),
+        file=stream,
+    )
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from lambdalayer.build import recorded_target  # noqa: PLC0415
+
+    if not args.zip.is_file():
+        raise LambdaLayerError(f"no such file: {args.zip}")
+    recorded = recorded_target(args.zip)
+    runtime = args.runtime or (recorded[0] if recorded else None)
+    arch = args.arch or (recorded[1] if recorded else None)
+    target = get_target(runtime, arch)
+    imports = (
+        [name.strip() for name in args.imports.split(",") if name.strip()] if args.imports else None
+    )
+    report = check(
+        args.zip,
+        target,
+        with_zips=args.with_zips,
+        imports=imports,
+        python=args.python,
+        run_import_check=not args.no_imports,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report, sys.stdout)
+    return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def _run_targets(args: argparse.Namespace) -> int:
@@ -203,7 +334,7 @@ def _run_targets(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"build": _run_build, "targets": _run_targets}
+    handlers = {"build": _run_build, "check": _run_check, "targets": _run_targets}
     try:
         return handlers[args.command](args)
     except LambdaLayerError as error:

@@ -49,3 +49,11 @@ class AssembleError(LambdaLayerError):
 
 class OutputError(LambdaLayerError):
     """The output path cannot be written."""
+
+
+class LayerCheckError(LambdaLayerError):
+    """A layer that would not load on its runtime; ``report`` says why."""
+
+    def __init__(self, message: str, report: object, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report

@@ -63,3 +63,25 @@ def atomic_write_bytes(path: Path, content: bytes) -> None:
     """Write ``content`` to ``path`` atomically."""
     with atomic_writer(path) as stream:
         stream.write(content)
+
+
+@contextlib.contextmanager
+def staged_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that is renamed to ``path`` if the block succeeds.
+
+    For outputs that must be inspected before they are published at their real name.
+    """
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror}") from error
+    os.close(descriptor)
+    staging = Path(temporary)
+    try:
+        yield staging
+        staging.replace(path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise

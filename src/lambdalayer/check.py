@@ -1,0 +1,391 @@
+"""Prove a layer zip will load on its runtime before it is uploaded.
+
+Works on any layer zip (ours or anyone's): ELF machine and GLIBC versions of every binary,
+CPython ABI of every extension module, the layout Lambda loads, the size quotas (with the
+other layers and function package given), conflicts between layers, and — where a CPython
+of the runtime's X.Y runs on this machine's CPU — the imports themselves.
+
+>>> report = check(Path("layer.zip"), get_target("python3.11"))  # doctest: +SKIP
+>>> report.ok
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.tags import parse_tag
+
+from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind, read_elf
+from lambdalayer.errors import InputError
+from lambdalayer.importcheck import ImportResult, run_imports, top_level_modules
+from lambdalayer.interpreters import Interpreter, find_interpreter
+from lambdalayer.targets import Target
+
+DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes zipped; larger layers go through S3
+UNZIPPED_LIMIT = 262_144_000  # function + all layers, unzipped
+_SITE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
+_CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
+_FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd|\.dylib|\.dll)$")
+_BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)$")
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; errors fail the check."""
+
+    ERROR = 3
+    WARNING = 2
+    INFO = 1
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing found, with the member it concerns and what to do about it."""
+
+    severity: Severity
+    kind: str
+    message: str
+    member: str | None = None
+    package: str | None = None
+    fix: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "severity": str(self.severity),
+            "kind": self.kind,
+            "message": self.message,
+            "member": self.member,
+            "package": self.package,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything ``check`` found about one layer zip."""
+
+    path: Path
+    target: Target
+    findings: tuple[Finding, ...]
+    zipped_bytes: int
+    unzipped_bytes: int
+    total_unzipped_bytes: int
+    imports: tuple[ImportResult, ...] = ()
+    imports_skipped: str | None = None
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        """The findings that fail the check."""
+        return tuple(finding for finding in self.findings if finding.severity is Severity.ERROR)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is an error (warnings allowed)."""
+        return not self.errors
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready form, for ``--json``."""
+        return {
+            "path": str(self.path),
+            "target": self.target.name,
+            "ok": self.ok,
+            "zipped_bytes": self.zipped_bytes,
+            "unzipped_bytes": self.unzipped_bytes,
+            "total_unzipped_bytes": self.total_unzipped_bytes,
+            "findings": [finding.to_json() for finding in self.findings],
+            "imports": [
+                {"module": item.module, "ok": item.ok, "error": item.error} for item in self.imports
+            ],
+            "imports_skipped": self.imports_skipped,
+        }
+
+
+@dataclass
+class _Layer:
+    """The parts of a zip the checks look at."""
+
+    path: Path
+    infos: list[zipfile.ZipInfo]
+    distributions: dict[str, str] = field(default_factory=dict)  # name → version
+    owners: dict[str, str] = field(default_factory=dict)  # member → distribution
+    wheel_tags: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def is_layer(self) -> bool:
+        return any(info.filename.startswith("python/") for info in self.infos)
+
+    def site_prefixes(self, target: Target) -> list[str]:
+        prefixes = sorted(
+            {match.group(0) for info in self.infos if (match := _SITE.match(info.filename))}
+        )
+        return [*prefixes, "python/"] if self.is_layer else [""]
+
+    def owner(self, member: str) -> str | None:
+        return self.owners.get(member)
+
+
+def _read_layer(path: Path) -> _Layer:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise InputError(f"{path} is not a readable zip: {error}") from error
+    with archive:
+        layer = _Layer(path, [info for info in archive.infolist() if not info.is_dir()])
+        for info in layer.infos:
+            name = info.filename
+            if not name.endswith((".dist-info/METADATA", ".dist-info/RECORD", ".dist-info/WHEEL")):
+                continue
+            dist_dir = name.rsplit("/", 1)[0]
+            base = dist_dir.rsplit("/", 1)[0] + "/" if "/" in dist_dir else ""
+            text = archive.read(info).decode("utf-8", "replace")
+            if name.endswith("METADATA"):
+                fields = dict(re.findall(r"^(Name|Version): *(.+)$", text, re.MULTILINE))
+                if "Name" in fields:
+                    layer.distributions[fields["Name"].strip().lower().replace("_", "-")] = (
+                        fields.get("Version", "?").strip()
+                    )
+                    layer.owners[dist_dir] = fields["Name"].strip()
+            elif name.endswith("WHEEL"):
+                layer.wheel_tags[dist_dir] = re.findall(r"^Tag: *(\S+)$", text, re.MULTILINE)
+            else:
+                owner = dist_dir.rsplit("/", 1)[-1].split("-")[0]
+                for line in text.splitlines():
+                    record_path = line.rsplit(",", 2)[0].strip('"')
+                    if record_path:
+                        layer.owners[base + record_path] = owner
+    return layer
+
+
+def _check_binaries(layer: _Layer, target: Target, findings: list[Finding]) -> None:
+    floor = target.glibc_floor
+    with zipfile.ZipFile(layer.path) as archive:
+        for info in layer.infos:
+            name = info.filename
+            with archive.open(info) as stream:
+                head = stream.read(4)
+            package = layer.owner(name)
+            if head != ELF_MAGIC:
+                kind = foreign_binary_kind(head)
+                if kind and _BINARY_NAME.search(name):
+                    findings.append(Finding(
+                        Severity.ERROR, "binary", f"{kind} binary: it cannot run on Linux",
+                        name, package, "build the layer for Linux (lambdalayer build), not on this machine's OS",
+                    ))  # fmt: skip
+                continue
+            try:
+                elf = read_elf(archive.read(info))
+            except ValueError as error:
+                findings.append(Finding(Severity.WARNING, "binary", str(error), name, package))
+                continue
+            if elf.machine != target.machine:
+                findings.append(Finding(
+                    Severity.ERROR, "elf-machine", f"ELF for {elf.machine}, the target CPU is {target.machine}",
+                    name, package, f"rebuild the layer with --arch {target.arch}",
+                ))  # fmt: skip
+            if elf.glibc_needed and elf.glibc_needed > floor:
+                needed = ".".join(map(str, elf.glibc_needed))
+                findings.append(Finding(
+                    Severity.ERROR, "glibc",
+                    f"needs GLIBC_{needed}, {target.runtime.name} has glibc {floor[0]}.{floor[1]} ({target.runtime.os})",
+                    name, package,
+                    f"use a wheel tagged manylinux_{floor[0]}_{floor[1]} or older (lambdalayer build picks one),"
+                    " or a newer runtime",
+                ))  # fmt: skip
+
+
+def _check_abi(layer: _Layer, target: Target, findings: list[Finding]) -> None:
+    wanted_minor = target.runtime.python[1]
+    for info in layer.infos:
+        name = info.filename
+        if match := _CPYTHON_EXT.search(name):
+            minor, machine, libc = int(match.group(1)), match.group(2), match.group(3)
+            problems = []
+            if minor != wanted_minor:
+                problems.append(
+                    f"built for CPython 3.{minor}, the runtime is {target.runtime.python_version}"
+                )
+            if machine != target.machine:
+                problems.append(f"built for {machine}, the target CPU is {target.machine}")
+            if libc == "musl":
+                problems.append("built for musl libc; Lambda uses glibc")
+            for problem in problems:
+                findings.append(Finding(
+                    Severity.ERROR, "abi", problem, name, layer.owner(name),
+                    f"rebuild for {target.runtime.name} ({target.arch}): lambdalayer build --runtime {target.runtime.name}",
+                ))  # fmt: skip
+        elif _FOREIGN_EXT.search(name):
+            findings.append(Finding(
+                Severity.ERROR, "abi", "extension module for macOS or Windows", name, layer.owner(name),
+                "build the layer for Linux (lambdalayer build)",
+            ))  # fmt: skip
+    for dist_dir, tags in layer.wheel_tags.items():
+        parsed = {tag for text in tags for tag in parse_tag(text)}
+        if parsed and not parsed & set(target.tag_rank):
+            findings.append(Finding(
+                Severity.ERROR, "abi", f"installed from a wheel tagged {', '.join(tags)}, which does not fit {target.name}",
+                f"{dist_dir}/WHEEL", layer.owners.get(dist_dir), f"rebuild for {target.name}",
+            ))  # fmt: skip
+
+
+def _check_layout(layer: _Layer, target: Target, findings: list[Finding]) -> None:
+    wanted = target.runtime.python_version
+    with zipfile.ZipFile(layer.path) as archive:
+        for version in sorted(
+            {m.group(1) for info in layer.infos if (m := _SITE.match(info.filename))}
+        ):
+            if version != wanted:
+                findings.append(Finding(
+                    Severity.ERROR, "layout",
+                    f"site-packages for Python {version}: not on {target.runtime.name}'s sys.path",
+                    f"python/lib/python{version}/site-packages/", None,
+                    f"use python/lib/python{wanted}/site-packages/ or python/ (lambdalayer build does)",
+                ))  # fmt: skip
+        outside = sorted(
+            {
+                info.filename.split("/")[0] + "/"
+                for info in layer.infos
+                if not info.filename.startswith("python/")
+            }
+        )
+        if outside:
+            findings.append(Finding(
+                Severity.WARNING, "layout",
+                f"content outside python/ ({', '.join(outside[:5])}) is extracted to /opt but not on sys.path",
+                outside[0], None, "fine for bin/ or lib/ on purpose; otherwise move it under python/",
+            ))  # fmt: skip
+        for info in layer.infos:
+            if info.filename.endswith(".pth") and info.filename.count("/") <= 4:
+                lines = [
+                    line
+                    for line in archive.read(info).decode("utf-8", "replace").splitlines()
+                    if line.strip()
+                ]
+                findings.append(Finding(
+                    Severity.INFO, "layout", f".pth file, processed at startup; adds: {'; '.join(lines[:3]) or 'nothing'}",
+                    info.filename, layer.owner(info.filename),
+                ))  # fmt: skip
+    has_python = any(info.filename.endswith((".py", ".pyc", ".so")) for info in layer.infos)
+    if not has_python:
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                "content",
+                "the zip has no Python modules",
+                None,
+                None,
+                "check the paths inside the zip",
+            )
+        )
+
+
+def _check_sizes(layers: Sequence[_Layer], zipped: int, findings: list[Finding]) -> int:
+    main = layers[0]
+    total = sum(info.file_size for layer in layers for info in layer.infos)
+    if zipped > DIRECT_UPLOAD_LIMIT:
+        findings.append(Finding(
+            Severity.WARNING, "size", f"{zipped:,} bytes zipped is over the 50 MB direct-upload limit",
+            None, None, "publish it through S3 (an S3 bucket and key)",
+        ))  # fmt: skip
+    if total > UNZIPPED_LIMIT:
+        shares: Counter[str] = Counter()
+        for info in main.infos:
+            shares[main.owner(info.filename) or info.filename.split("/")[0]] += info.file_size
+        largest = ", ".join(
+            f"{name} {size / 1e6:.0f} MB ({size / total:.0%})"
+            for name, size in shares.most_common(10)
+        )
+        findings.append(Finding(
+            Severity.ERROR, "size", f"{total:,} bytes unzipped (with the other zips) is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
+            None, None, "leave out what another layer or the runtime already provides, or split the function",
+        ))  # fmt: skip
+    return total
+
+
+def _check_conflicts(main: _Layer, other: _Layer, findings: list[Finding]) -> None:
+    for name, version in sorted(main.distributions.items()):
+        other_version = other.distributions.get(name)
+        if other_version is not None and other_version != version:
+            findings.append(Finding(
+                Severity.ERROR, "conflict", f"{name} {version} here and {name} {other_version} in {other.path.name}",
+                None, name, "keep one copy: Lambda silently takes the later layer's files",
+            ))  # fmt: skip
+    shared = sorted(
+        {info.filename for info in main.infos} & {info.filename for info in other.infos}
+    )
+    if shared:
+        findings.append(Finding(
+            Severity.WARNING, "conflict", f"{len(shared)} paths also in {other.path.name} (e.g. {', '.join(shared[:3])})",
+            shared[0], main.owner(shared[0]), "the later layer's copy wins; leave duplicates out",
+        ))  # fmt: skip
+
+
+def check(
+    path: Path,
+    target: Target,
+    *,
+    with_zips: Sequence[Path] = (),
+    imports: Sequence[str] | None = None,
+    python: Path | None = None,
+    run_import_check: bool = True,
+) -> CheckReport:
+    """Check a layer zip for ``target``; the other zips are layers or function packages beside it."""
+    main = _read_layer(path)
+    others = [_read_layer(other) for other in with_zips]
+    findings: list[Finding] = []
+    _check_binaries(main, target, findings)
+    _check_abi(main, target, findings)
+    _check_layout(main, target, findings)
+    zipped = path.stat().st_size
+    total = _check_sizes([main, *others], zipped, findings)
+    for other in others:
+        if other.is_layer:
+            _check_conflicts(main, other, findings)
+    results: tuple[ImportResult, ...] = ()
+    skipped: str | None = "not asked" if not run_import_check else None
+    if run_import_check:
+        interpreter = find_interpreter(target.runtime.python_version, explicit=python)
+        skipped = _why_no_imports(interpreter, target)
+        if skipped is None and interpreter is not None:
+            modules = (
+                list(imports)
+                if imports
+                else top_level_modules((i.filename for i in main.infos), main.site_prefixes(target))
+            )
+            layers = [other.path for other in others if other.is_layer] + [path]
+            functions = [other.path for other in others if not other.is_layer]
+            results = tuple(run_imports(interpreter, target, modules, layers, functions))
+            for result in results:
+                if not result.ok:
+                    findings.append(Finding(
+                        Severity.ERROR, "import", f"import {result.module} failed: {result.error}", None, result.module,
+                        "see the message; a missing module usually means a missing dependency or a wrong target",
+                    ))  # fmt: skip
+    findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
+    return CheckReport(
+        path,
+        target,
+        tuple(findings),
+        zipped,
+        sum(i.file_size for i in main.infos),
+        total,
+        results,
+        skipped,
+    )
+
+
+def _why_no_imports(interpreter: Interpreter | None, target: Target) -> str | None:
+    version = target.runtime.python_version
+    if interpreter is None:
+        return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
+    if interpreter.machine != target.machine:
+        return f"this machine is {interpreter.machine}, the layer is for {target.machine}; imports not checked"
+    return None

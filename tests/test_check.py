@@ -1,0 +1,234 @@
+"""`lambdalayer check` on real files: gcc-built ELF objects, generated headers, real imports."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from conftest import HOST_MACHINE
+from elfsamples import compile_shared_object, minimal_elf
+
+from lambdalayer.check import UNZIPPED_LIMIT, check
+from lambdalayer.cli import main
+from lambdalayer.interpreters import find_interpreter
+from lambdalayer.targets import get_target
+
+SITE_311 = "python/lib/python3.11/site-packages/"
+SITE_312 = "python/lib/python3.12/site-packages/"
+NEW_GLIBC_C = (
+    "#define _GNU_SOURCE\n#include <unistd.h>\nint f(void) { return close_range(100, 101, 0); }\n"
+)
+PLAIN_C = "int f(void) { return 1; }\n"
+needs_x86_host = pytest.mark.skipif(
+    HOST_MACHINE != "x86_64", reason="gcc here builds for the host CPU"
+)
+needs_python311 = pytest.mark.skipif(
+    find_interpreter("3.11") is None, reason="no CPython 3.11 on this machine"
+)
+
+
+def write_layer(path: Path, members: Mapping[str, bytes | str], comment: bytes = b"") -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+        archive.comment = comment
+    return path
+
+
+def dist_info(site: str, name: str, version: str, tag: str = "py3-none-any") -> dict[str, str]:
+    base = f"{site}{name}-{version}.dist-info/"
+    return {
+        f"{base}METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{base}WHEEL": f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n",
+        f"{base}RECORD": f"{name}/__init__.py,,\n{name}/_impl.so,,\n{base}METADATA,,\n",
+    }
+
+
+def kinds(report) -> set[str]:  # type: ignore[no-untyped-def]
+    return {finding.kind for finding in report.errors}
+
+
+@pytest.fixture(scope="module")
+def new_glibc_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return compile_shared_object(NEW_GLIBC_C, tmp_path_factory.mktemp("so") / "new.so")
+
+
+@pytest.fixture(scope="module")
+def plain_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return compile_shared_object(PLAIN_C, tmp_path_factory.mktemp("so") / "plain.so")
+
+
+def good_layer(path: Path, plain_so: bytes) -> Path:
+    return write_layer(path, {
+        f"{SITE_311}good/__init__.py": "VALUE = 1\n",
+        f"{SITE_311}good/_impl.so": plain_so,
+        **dist_info(SITE_311, "good", "1.0", "cp311-cp311-manylinux_2_17_x86_64"),
+    })  # fmt: skip
+
+
+@needs_x86_host
+def test_good_layer_passes_with_imports(tmp_path, plain_so):
+    report = check(good_layer(tmp_path / "good.zip", plain_so), get_target("python3.11"))
+    assert report.ok, report.findings
+    if find_interpreter("3.11") is not None:
+        assert [(item.module, item.ok) for item in report.imports] == [("good", True)]
+
+
+@needs_x86_host
+def test_glibc_symbol_above_the_floor_is_an_error_naming_the_package(tmp_path, new_glibc_so):
+    layer = write_layer(tmp_path / "l.zip", {
+        f"{SITE_311}good/__init__.py": "",
+        f"{SITE_311}good/_impl.so": new_glibc_so,
+        **dist_info(SITE_311, "good", "1.0", "cp311-cp311-manylinux_2_34_x86_64"),
+    })  # fmt: skip
+    report = check(layer, get_target("python3.11"), run_import_check=False)
+    glibc = [finding for finding in report.errors if finding.kind == "glibc"]
+    assert len(glibc) == 1
+    assert "needs GLIBC_2.34" in glibc[0].message and "2.26" in glibc[0].message
+    assert glibc[0].member == f"{SITE_311}good/_impl.so" and glibc[0].package == "good"
+    assert "abi" in kinds(report)  # the WHEEL tag manylinux_2_34 does not fit AL2 either
+    # the same file is fine on an AL2023 runtime
+    layer312 = write_layer(
+        tmp_path / "m.zip",
+        {f"{SITE_312}good/__init__.py": "", f"{SITE_312}good/_impl.so": new_glibc_so},
+    )
+    assert check(layer312, get_target("python3.12"), run_import_check=False).ok
+
+
+def test_arm64_binary_in_x86_64_layer(tmp_path):
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {f"{SITE_311}pkg/__init__.py": "", f"{SITE_311}pkg/_impl.so": minimal_elf("aarch64")},
+    )
+    report = check(layer, get_target("python3.11", "x86_64"), run_import_check=False)
+    assert kinds(report) == {"elf-machine"}
+    assert check(layer, get_target("python3.11", "arm64"), run_import_check=False).ok
+
+
+def test_cpython_abi_from_file_names_and_foreign_binaries(tmp_path):
+    layer = write_layer(tmp_path / "l.zip", {
+        f"{SITE_311}pkg/__init__.py": "",
+        f"{SITE_311}pkg/fast.cpython-312-x86_64-linux-gnu.so": minimal_elf("x86_64"),
+        f"{SITE_311}pkg/ok.cpython-311-x86_64-linux-gnu.so": minimal_elf("x86_64"),
+        f"{SITE_311}pkg/stable.abi3.so": minimal_elf("x86_64"),
+        f"{SITE_311}pkg/mac.cpython-311-darwin.so": b"\xcf\xfa\xed\xfe" + bytes(28),
+    })  # fmt: skip
+    report = check(layer, get_target("python3.11"), run_import_check=False)
+    members = {finding.member for finding in report.errors}
+    assert members == {
+        f"{SITE_311}pkg/fast.cpython-312-x86_64-linux-gnu.so",
+        f"{SITE_311}pkg/mac.cpython-311-darwin.so",
+    }
+    assert any("Mach-O" in finding.message for finding in report.errors)
+
+
+def test_site_packages_of_another_python_version(tmp_path):
+    layer = write_layer(
+        tmp_path / "l.zip", {"python/lib/python3.9/site-packages/pkg/__init__.py": ""}
+    )
+    report = check(layer, get_target("python3.12"), run_import_check=False)
+    assert kinds(report) == {"layout"}
+    assert "Python 3.9" in report.errors[0].message
+
+
+def test_outside_python_and_pth_files_are_reported_not_failed(tmp_path):
+    layer = write_layer(tmp_path / "l.zip", {
+        f"{SITE_312}pkg/__init__.py": "",
+        f"{SITE_312}extra.pth": "/opt/vendor\n",
+        "bin/tool": "#!/bin/sh\n",
+    })  # fmt: skip
+    report = check(layer, get_target("python3.12"), run_import_check=False)
+    assert report.ok
+    messages = " ".join(finding.message for finding in report.findings)
+    assert "outside python/" in messages and "adds: /opt/vendor" in messages
+
+
+def test_zip_without_python_content_is_an_error(tmp_path):
+    layer = write_layer(tmp_path / "l.zip", {"README.txt": "hello"})
+    assert "content" in kinds(check(layer, get_target("python3.12"), run_import_check=False))
+
+
+def test_two_layers_with_numpy_in_different_versions(tmp_path):
+    ours = write_layer(
+        tmp_path / "ours.zip",
+        {f"{SITE_312}numpy/__init__.py": "", **dist_info(SITE_312, "numpy", "2.2.6")},
+    )
+    theirs = write_layer(
+        tmp_path / "theirs.zip",
+        {f"{SITE_312}numpy/__init__.py": "", **dist_info(SITE_312, "numpy", "1.26.4")},
+    )
+    report = check(ours, get_target("python3.12"), with_zips=[theirs], run_import_check=False)
+    conflict = [finding for finding in report.errors if finding.kind == "conflict"]
+    assert len(conflict) == 1 and "2.2.6" in conflict[0].message and "1.26.4" in conflict[0].message
+
+
+def test_unzipped_total_with_other_zips_over_the_quota(tmp_path):
+    ours = write_layer(
+        tmp_path / "ours.zip",
+        {f"{SITE_312}small/__init__.py": "", f"{SITE_312}small/blob.bin": bytes(1000)},
+    )
+    big = write_layer(tmp_path / "big.zip", {f"{SITE_312}big/blob.bin": bytes(UNZIPPED_LIMIT)})
+    assert check(ours, get_target("python3.12"), run_import_check=False).ok
+    report = check(ours, get_target("python3.12"), with_zips=[big], run_import_check=False)
+    assert kinds(report) == {"size"}
+    assert report.total_unzipped_bytes > UNZIPPED_LIMIT
+
+
+@needs_python311
+def test_module_that_raises_on_import_fails_with_its_last_traceback_line(tmp_path):
+    layer = write_layer(tmp_path / "l.zip", {
+        f"{SITE_311}broken/__init__.py": "raise RuntimeError('no config here')\n",
+        f"{SITE_311}fine.py": "X = 1\n",
+        f"{SITE_311}needs_dep.py": "import not_in_layer\n",
+    })  # fmt: skip
+    report = check(layer, get_target("python3.11"))
+    results = {item.module: item.error for item in report.imports}
+    assert results["fine"] is None
+    assert results["broken"] == "RuntimeError: no config here"
+    assert results["needs_dep"] == "ModuleNotFoundError: No module named 'not_in_layer'"
+    assert not report.ok
+
+
+@needs_python311
+def test_imports_see_the_function_zip_and_other_layers(tmp_path):
+    base = write_layer(tmp_path / "base.zip", {"python/basemod.py": "X = 1\n"})
+    function = write_layer(tmp_path / "function.zip", {"handler.py": "import basemod\n"})
+    layer = write_layer(tmp_path / "l.zip", {
+        "python/usesbase.py": "import basemod, handler\n",
+    })  # fmt: skip
+    report = check(layer, get_target("python3.11"), with_zips=[base, function])
+    results = {item.module: item.error for item in report.imports}
+    assert results["usesbase"] is None
+    assert results == {"usesbase": None}
+    # no bytecode was written anywhere (-B), whoever runs the check
+    assert not list(tmp_path.rglob("__pycache__"))
+
+
+def test_no_interpreter_means_skipped_not_passed(tmp_path):
+    layer = write_layer(
+        tmp_path / "l.zip", {"python/lib/python3.14/site-packages/m.py": "raise SystemExit(1)\n"}
+    )
+    report = check(layer, get_target("python3.14"), python=Path("/nonexistent/python3.14"))
+    if find_interpreter("3.14") is not None:
+        pytest.skip("a CPython 3.14 exists here")
+    assert report.imports == () and report.imports_skipped is not None
+    assert "no CPython 3.14 found" in report.imports_skipped
+
+
+def test_cli_check_exit_codes_json_and_recorded_target(tmp_path, capsys):
+    bad = write_layer(
+        tmp_path / "bad.zip",
+        {f"{SITE_311}pkg/__init__.py": "", f"{SITE_311}pkg/_impl.so": minimal_elf("aarch64")},
+        comment=b"lambdalayer target=python3.11-x86_64 layout=site-packages",
+    )
+    assert main(["check", str(bad), "--no-imports"]) == 1
+    out = capsys.readouterr().out
+    assert "elf-machine" in out and "check FAILED for python3.11-x86_64" in out
+    assert main(["check", str(bad), "--arch", "arm64", "--no-imports", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["target"] == "python3.11-arm64"
+    assert main(["check", str(tmp_path / "missing.zip")]) == 1
+    assert "error: no such file" in capsys.readouterr().err
