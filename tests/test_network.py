@@ -107,3 +107,27 @@ def test_pandas_pyarrow_python311_gets_newest_wheels_that_fit_glibc_226(tmp_path
     assert {"numpy", "pyarrow"} <= backed_off
     versions = import_under_lambda_paths(layer, "3.11", ["pandas", "pyarrow"], tmp_path)
     assert versions == f"{wheels['pandas'][0]} 20.0.0"
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_check_passes_real_layers_with_native_code(tmp_path, capsys, arch):
+    layer = tmp_path / "layer.zip"
+    result = build_json(
+        capsys,
+        "numpy",
+        "pydantic",
+        "cryptography",
+        "--runtime",
+        "python3.12",
+        "--arch",
+        arch,
+        "-o",
+        str(layer),
+    )
+    report = result["check"]
+    assert isinstance(report, dict) and report["ok"] is True, report
+    if arch == "x86_64" and find_interpreter("3.12") is not None:
+        imported = {item["module"] for item in report["imports"] if item["ok"]}
+        assert {"numpy", "pydantic", "pydantic_core", "cryptography"} <= imported
+    else:
+        assert report["imports_skipped"]

@@ -304,7 +304,7 @@ def _check_sizes(layers: Sequence[_Layer], zipped: int, findings: list[Finding])
             for name, size in shares.most_common(10)
         )
         findings.append(Finding(
-            Severity.ERROR, "size", f"{total:,} bytes unzipped (with the other zips) is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
+            Severity.ERROR, "size", f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
             None, None, "leave out what another layer or the runtime already provides, or split the function",
         ))  # fmt: skip
     return total
