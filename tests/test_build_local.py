@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 from conftest import HOST_MACHINE
 from elfsamples import EM_AARCH64, EM_X86_64, elf_machine
 from indexserver import LocalIndex
+from lambdaimport import run_under_lambda_paths
 
 from lambdalayer.cli import main
 from lambdalayer.interpreters import find_interpreter
@@ -312,26 +311,8 @@ def test_built_layer_imports_under_lambda_path_order(local_index, cache_dir, tmp
         capsys,
         build_args(local_index, cache_dir, out, "alpha", "nativepkg", "--runtime", "python3.11"),
     )
-    opt = tmp_path / "opt"
-    with zipfile.ZipFile(out) as archive:
-        archive.extractall(opt)
-    for path in sorted(opt.rglob("*"), reverse=True):
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    code = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]];"
-        "import alpha, nativepkg, importlib.metadata as m;"
-        "print(nativepkg.ANSWER, m.version('alpha'))"
-    )
-    site, python_dir = (str(opt / "python/lib/python3.11/site-packages"), str(opt / "python"))
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-I", "-S", "-B", "-c", code, site, python_dir],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    finally:
-        for path in opt.rglob("*"):
-            path.chmod(0o755)
-    assert completed.stdout.split() == ["42", "1.0"], completed.stderr
+    code = "import alpha, nativepkg, importlib.metadata as m; print(nativepkg.ANSWER, m.version('alpha'))"
+    assert run_under_lambda_paths(out, "3.11", code, tmp_path).split() == ["42", "1.0"]
 
 
 # --- bad input: one clear error line, non-zero exit, the previous output untouched -------

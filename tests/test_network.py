@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 from elfsamples import EM_AARCH64, EM_X86_64, elf_machine
+from lambdaimport import run_under_lambda_paths
 
 from lambdalayer.cli import main
 from lambdalayer.interpreters import find_interpreter
@@ -44,30 +44,9 @@ def elf_machines(layer: Path) -> set[int]:
 def import_under_lambda_paths(
     layer: Path, python_version: str, modules: list[str], workdir: Path
 ) -> str:
-    """Import ``modules`` from a read-only extracted copy, Lambda's path order, -I -S -B."""
-    interpreter = find_interpreter(python_version)
-    if interpreter is None:
-        pytest.skip(f"no CPython {python_version} on this machine")
-    opt = workdir / "opt"
-    with zipfile.ZipFile(layer) as archive:
-        archive.extractall(opt)
-    for path in sorted(opt.rglob("*"), reverse=True):
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    code = (
-        "import sys, importlib; sys.path[:0] = sys.argv[1:3];"
-        "print(' '.join(getattr(importlib.import_module(n), '__version__', '?') for n in sys.argv[3:]))"
-    )
-    site = str(opt / f"python/lib/python{python_version}/site-packages")
-    try:
-        completed = subprocess.run(
-            [str(interpreter.path), "-I", "-S", "-B", "-c", code, site, str(opt / "python"), *modules],
-            capture_output=True, text=True, check=False, timeout=300,
-        )  # fmt: skip
-    finally:
-        for path in opt.rglob("*"):
-            path.chmod(0o755)
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout.strip()
+    """Import ``modules`` from a read-only extracted copy; their versions, space-separated."""
+    code = "import importlib; print(' '.join(importlib.import_module(n).__version__ for n in sys.argv[1:]))"
+    return run_under_lambda_paths(layer, python_version, code, workdir, *modules)
 
 
 def test_aws_tutorial_packages_for_python311_x86_64(tmp_path, capsys):
