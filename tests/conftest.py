@@ -81,6 +81,24 @@ def build_test_index(root: Path, workdir: Path) -> None:
         executables=["datapkg/run.sh"],
     )  # fmt: skip
     make_wheel(root, "storedpkg", "1.0", compression=zipfile.ZIP_STORED)
+    # fatpkg carries everything slimming should remove, and things it must keep.
+    make_wheel(
+        root, "fatpkg", "1.0",
+        files={
+            "fatpkg/__init__.py": "from fatpkg import docs\nVALUE = 1\n",
+            "fatpkg/core.py": "def f():\n    return 2\n",
+            "fatpkg/core.pyi": "def f() -> int: ...\n",
+            "fatpkg/py.typed": "",
+            "fatpkg/_speedups.c": "int x;\n",
+            "fatpkg/include/fat.h": "int x;\n",
+            "fatpkg/tests/__init__.py": "",
+            "fatpkg/tests/test_core.py": "def test(): pass\n",
+            "fatpkg/docs/__init__.py": "DOC = 'importable docs stay'\n",
+            "fatpkg/examples/README.rst": "examples\n",
+            "fatpkg/__pycache__/core.cpython-39.pyc": b"stale bytecode",
+            "fatpkg/py2only.py": "print 'python 2'\n",
+        },
+    )  # fmt: skip
     make_wheel(
         root, "evilpkg", "1.0", files={"evilpkg/__init__.py": "", "../../escape.txt": "gotcha"}
     )

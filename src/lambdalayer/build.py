@@ -15,14 +15,17 @@ from pathlib import Path
 
 from lambdalayer.archive import write_zip
 from lambdalayer.assemble import Distribution, assemble
+from lambdalayer.bytecode import BytecodeMode, compile_entries
 from lambdalayer.check import CheckReport, check
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, staged_path
 from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements
+from lambdalayer.interpreters import Interpreter, find_interpreter, probe
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
+from lambdalayer.slim import SlimOptions, slim
 from lambdalayer.targets import Layout, Target
 
 Notify = Callable[[str], None]
@@ -44,6 +47,8 @@ class BuildOptions:
     jobs: int = DEFAULT_JOBS
     check: bool = True
     python: Path | None = None
+    slim: SlimOptions = field(default_factory=SlimOptions)
+    bytecode: BytecodeMode = BytecodeMode.AUTO
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class BuildResult:
     notices: tuple[str, ...]
     seconds: float
     check_report: CheckReport | None = None
+    slim_saved: dict[str, int] = field(default_factory=dict)
+    bytecode_compiled: int = 0
+    bytecode_python: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with the same facts as the text summary."""
@@ -100,6 +108,8 @@ class BuildResult:
                 for item in self.backoffs
             ],
             "notices": list(self.notices),
+            "slim_saved_bytes": dict(sorted(self.slim_saved.items())),
+            "bytecode": {"compiled": self.bytecode_compiled, "python": self.bytecode_python},
             "check": self.check_report.to_json() if self.check_report else None,
             "seconds": round(self.seconds, 3),
         }
@@ -147,6 +157,20 @@ def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff,
     return resolution.lock, resolution.backoffs
 
 
+def _bytecode_interpreter(options: BuildOptions) -> Interpreter | None:
+    version = options.target.runtime.python_version
+    if options.python is not None:
+        given = probe(options.python)
+        if given is None or given.version_text != version:
+            found = f"CPython {given.version_text}" if given else "not a working CPython"
+            raise InputError(
+                f"--python {options.python} is {found}; {options.target.runtime.name} needs {version}",
+                hint=f"give a python{version} executable, or leave --python out to search for one",
+            )
+        return given
+    return find_interpreter(version)
+
+
 def build(options: BuildOptions, notify: Notify = lambda _message: None) -> BuildResult:
     """Build one layer zip (and optionally its lock) for ``options.target``.
 
@@ -172,11 +196,30 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
     ]
     assembly = assemble([item.path for item in report.wheels], options.target, options.layout)
     notices += [f"file in two wheels, first kept: {overlap}" for overlap in assembly.overlaps]
+    slimmed = slim(assembly.entries, options.target, options.slim)
+    notices += slimmed.notices
+    entries = slimmed.entries
+    compiled = 0
+    bytecode_python = None
+    if options.bytecode is not BytecodeMode.NONE:
+        interpreter = _bytecode_interpreter(options)
+        if interpreter is None:
+            version = options.target.runtime.python_version
+            notices.append(
+                f"no CPython {version} found (PATH, pyenv, uv-managed): the layer has no bytecode,"
+                f" so Lambda compiles every module on each cold start; give --python PATH to a {version}"
+            )
+        else:
+            notify(f"compiling bytecode with {interpreter.path} (unchecked-hash)")
+            result = compile_entries(entries, interpreter, options.bytecode)
+            entries, compiled, bytecode_python = (
+                result.entries,
+                result.compiled,
+                str(interpreter.path),
+            )
     check_report: CheckReport | None = None
     with staged_path(options.output) as staging:
-        stats = write_zip(
-            staging, assembly.entries, comment=archive_comment(options.target, options.layout)
-        )
+        stats = write_zip(staging, entries, comment=archive_comment(options.target, options.layout))
         if options.check:
             notify(f"checking the layer for {options.target.name}")
             check_report = check(staging, options.target, python=options.python)
@@ -204,4 +247,7 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         notices=tuple(notices),
         seconds=time.perf_counter() - started,
         check_report=check_report,
+        slim_saved=slimmed.saved,
+        bytecode_compiled=compiled,
+        bytecode_python=bytecode_python,
     )

@@ -12,12 +12,18 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from lambdalayer import __version__
+from lambdalayer import __version__, cli_aws
+from lambdalayer.bytecode import BytecodeMode
 from lambdalayer.check import CheckReport, Finding, Severity, check
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
+from lambdalayer.slim import SlimOptions
+from lambdalayer.slim import rules as slim_rules
 from lambdalayer.targets import ARCHITECTURES, Layout, default_runtime, get_target, runtimes
+
+if TYPE_CHECKING:
+    from lambdalayer.build import BuildResult
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -128,6 +134,28 @@ def _parser() -> argparse.ArgumentParser:
         help="wheel cache (default: $LAMBDALAYER_CACHE_DIR or ~/.cache/lambdalayer)",
     )  # fmt: skip
     build.add_argument(
+        "--bytecode", choices=[mode.value for mode in BytecodeMode], default=BytecodeMode.AUTO.value,
+        help="auto (default): add unchecked-hash .pyc compiled by a CPython of the runtime's version, so "
+        "cold starts skip compiling (no bytecode, with a notice, if none is found); none: sources only; "
+        "only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
+    )  # fmt: skip
+    build.add_argument("--no-slim", action="store_true", help="keep everything the wheels contain")
+    build.add_argument(
+        "--skip-rule", action="append", default=[], metavar="RULE",
+        help=f"turn one slimming rule off (repeatable): {', '.join(rule.name for rule in slim_rules())}",
+    )  # fmt: skip
+    build.add_argument(
+        "--keep", action="append", default=[], metavar="GLOB",
+        help="never drop or strip these paths (relative to the package directory, e.g. 'pkg/tests/**')",
+    )  # fmt: skip
+    build.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="also leave these paths out (e.g. '**/*.md')",
+    )
+    build.add_argument(
         "--no-check", action="store_true", help="do not run 'lambdalayer check' on the built layer"
     )
     build.add_argument(
@@ -171,6 +199,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
+    build.add_argument(
+        "--publish", metavar="NAME", help="publish the built layer as NAME (see 'publish --help')"
+    )
+    build.add_argument(
+        "--attach", metavar="FUNCTION", help="then make FUNCTION use it (needs --publish)"
+    )
+    cli_aws.add_publish_options(build)
+    cli_aws.add_aws_options(build, regions=True)
+    cli_aws.register(commands)
+
     targets = commands.add_parser(
         "targets", help="list the runtimes and architectures lambdalayer knows"
     )
@@ -185,6 +223,10 @@ def _run_build(args: argparse.Namespace) -> int:
     from lambdalayer.inputs import gather  # noqa: PLC0415
 
     target = get_target(args.runtime, args.arch)
+    if args.attach and not args.publish:
+        raise LambdaLayerError(
+            "--attach needs --publish NAME", hint="or use 'lambdalayer attach FUNCTION --layer ARN'"
+        )
     if args.from_lock is not None and (args.packages or args.requirements):
         raise LambdaLayerError(
             "--from-lock builds exactly the lock's wheels; requirements cannot be added to it",
@@ -202,6 +244,13 @@ def _run_build(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir or default_cache_dir(),
         check=not args.no_check,
         python=args.python,
+        slim=SlimOptions(
+            enabled=not args.no_slim,
+            skip_rules=frozenset(args.skip_rule),
+            keep=tuple(args.keep),
+            drop=tuple(args.drop),
+        ),
+        bytecode=BytecodeMode(args.bytecode),
     )
     try:
         result = build(options, notify=_stderr)
@@ -211,13 +260,23 @@ def _run_build(args: argparse.Namespace) -> int:
         raise
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
-        return EXIT_OK
+    else:
+        _print_build(result)
+    if args.publish:  # with --json, its lines go to stderr so that stdout stays one JSON object
+        return cli_aws.publish_zip(
+            args, result.output, args.publish, [target.runtime.name], [target.arch]
+        )
+    return EXIT_OK
+
+
+def _print_build(result: BuildResult) -> None:
+    target = result.target
+    runtime = target.runtime
+    glibc = ".".join(map(str, target.glibc_floor))
     for notice in result.notices:
         _stderr(f"notice: {notice}")
-    runtime = target.runtime
     print(
-        f"built {result.output} for {runtime.name} on {target.arch}"
-        f" (Python {runtime.python_version}, {runtime.os}, glibc {'.'.join(map(str, target.glibc_floor))})"
+        f"built {result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
     )
     for dist in result.distributions:
         print(
@@ -226,18 +285,26 @@ def _run_build(args: argparse.Namespace) -> int:
     for backoff in result.backoffs:
         print(
             f"  note: {backoff.package} {backoff.chosen}, not {backoff.newest_excluded}:"
-            f" newer versions have no wheel for {target.name} (glibc {'.'.join(map(str, target.glibc_floor))})"
+            f" newer versions have no wheel for {target.name} (glibc {glibc})"
         )
     print(
         f"size: {_human_bytes(result.zipped_bytes)} zipped, {_human_bytes(result.unzipped_bytes)} unzipped,"
         f" {result.files} files; {result.downloads} downloaded ({_human_bytes(result.downloaded_bytes)})"
         f" in {result.seconds:.1f} s"
     )
+    if result.slim_saved:
+        saved = ", ".join(
+            f"{rule} {_human_bytes(size)}" for rule, size in sorted(result.slim_saved.items())
+        )
+        print(f"slimmed: {saved}")
+    if result.bytecode_compiled:
+        print(
+            f"bytecode: {result.bytecode_compiled} modules compiled by {result.bytecode_python} (unchecked-hash)"
+        )
     if result.lock_path:
         print(f"lock: {result.lock_path}")
     if result.check_report is not None:
         _print_report(result.check_report, sys.stdout)
-    return EXIT_OK
 
 
 def _print_report(report: CheckReport, stream: TextIO) -> None:
@@ -334,7 +401,14 @@ def _run_targets(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"build": _run_build, "check": _run_check, "targets": _run_targets}
+    handlers = {
+        "build": _run_build,
+        "check": _run_check,
+        "targets": _run_targets,
+        "publish": cli_aws.run,
+        "attach": cli_aws.run,
+        "layers": cli_aws.run,
+    }
     try:
         return handlers[args.command](args)
     except LambdaLayerError as error:

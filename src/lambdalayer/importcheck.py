@@ -58,27 +58,29 @@ class ImportResult:
 
 
 def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str]:
-    """Importable top-level names directly under any of ``prefixes`` (packages, modules, extensions)."""
+    """Importable top-level names directly under any of ``prefixes``.
+
+    Packages (a directory with a module directly inside, namespace packages included),
+    modules (``.py``, or sourceless ``.pyc``) and extension modules.
+    """
     found: set[str] = set()
     for name in names:
-        for prefix in prefixes:
-            if not name.startswith(prefix):
-                continue
-            relative = name[len(prefix) :]
-            head, _, rest = relative.partition("/")
-            if rest:
-                if (
-                    _IDENTIFIER.match(head)
-                    and rest.endswith((".py", ".so"))
-                    and "/" not in rest.rstrip("/")
-                ):
-                    found.add(head)
-            elif head.endswith(".py") and _IDENTIFIER.match(head[:-3]):
-                found.add(head[:-3])
-            elif match := _EXTENSION.match(head):
-                found.add(match.group(1))
-            break
-    return sorted(name for name in found if name not in {"__pycache__"})
+        prefix = next((prefix for prefix in prefixes if name.startswith(prefix)), None)
+        if prefix is None:
+            continue
+        head, _, rest = name[len(prefix) :].partition("/")
+        module_file = rest.endswith((".py", ".pyc", ".so")) and "/" not in rest
+        if rest and module_file and _IDENTIFIER.match(head):
+            found.add(head)
+        elif (
+            not rest
+            and head.endswith((".py", ".pyc"))
+            and _IDENTIFIER.match(head.rsplit(".", 1)[0])
+        ):
+            found.add(head.rsplit(".", 1)[0])
+        elif not rest and (match := _EXTENSION.match(head)):
+            found.add(match.group(1))
+    return sorted(found)
 
 
 def _extract_read_only(archives: Sequence[Path], destination: Path) -> None:

@@ -1,0 +1,140 @@
+"""Compile a layer's modules to PEP 552 ``unchecked-hash`` bytecode with the target's CPython.
+
+Lambda's ``/opt`` is read-only, so a module without a valid ``.pyc`` is compiled again on
+every cold start. Timestamp-based pycs do not survive zipping reliably; hash-based ones
+with ``unchecked-hash`` are valid wherever the source sits, without even hashing it. The
+magic number must be the runtime's own, so the compiler is a CPython of the runtime's X.Y
+(found by :mod:`lambdalayer.interpreters`), never the Python running the build.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.archive import FILE_MODE, Entry
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.interpreters import Interpreter
+
+COMPILE_TIMEOUT_SECONDS = 900
+
+# Runs in the target interpreter: reads [source, pyc, display name] triples from a JSON
+# file and compiles each; a file that does not compile (Python 2 leftovers, templates) is
+# skipped — it would not import on Lambda either, and its source stays in the layer.
+_COMPILER = """\
+import json, py_compile, sys
+compiled = 0
+for source, target, display in json.load(open(sys.argv[1])):
+    try:
+        py_compile.compile(source, cfile=target, dfile=display, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        compiled += 1
+    except (py_compile.PyCompileError, SyntaxError, ValueError, UnicodeDecodeError):
+        pass
+print(compiled)
+"""
+
+
+class BytecodeMode(enum.StrEnum):
+    """What ``--bytecode`` asks for."""
+
+    AUTO = "auto"  # .pyc in __pycache__ beside every .py, when a target interpreter exists
+    NONE = "none"  # sources only
+    ONLY = "only"  # sourceless: .pyc in place of each .py (smaller; tracebacks lose lines)
+
+
+@dataclass(frozen=True)
+class BytecodeResult:
+    """The layer's entries after compilation, and how many modules were compiled."""
+
+    entries: tuple[Entry, ...]
+    compiled: int
+    pyc_bytes: int
+
+
+def _pyc_name(arcname: str, cache_tag: str, mode: BytecodeMode) -> str:
+    directory, _, filename = arcname.rpartition("/")
+    stem = filename[: -len(".py")]
+    if mode is BytecodeMode.ONLY:
+        return f"{directory}/{stem}.pyc"
+    return f"{directory}/__pycache__/{stem}.{cache_tag}.pyc"
+
+
+def _write_sources(sources: Sequence[Entry], destination: Path) -> None:
+    """Write the entries' bytes under ``destination``, opening each wheel once."""
+    by_zip: dict[Path, dict[int, str]] = {}
+    for entry in sources:
+        path = destination / entry.arcname
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if entry.raw is None:
+            path.write_bytes(entry.data or b"")
+        else:
+            by_zip.setdefault(entry.raw.zip_path, {})[entry.raw.header_offset] = entry.arcname
+    for zip_path, wanted in by_zip.items():
+        with zipfile.ZipFile(zip_path) as archive:
+            for info in archive.infolist():
+                if info.header_offset in wanted:
+                    (destination / wanted[info.header_offset]).write_bytes(archive.read(info))
+
+
+def compile_entries(
+    entries: Sequence[Entry],
+    interpreter: Interpreter,
+    mode: BytecodeMode,
+    opt_root: str = "/opt",
+) -> BytecodeResult:
+    """Add (or, for ``ONLY``, substitute) bytecode for every ``.py`` entry under ``python/``.
+
+    The ``.pyc`` records ``/opt/<arcname>`` as its source path, which is where Lambda will
+    find the module, so tracebacks name the real file.
+    """
+    if mode is BytecodeMode.NONE:
+        return BytecodeResult(tuple(entries), 0, 0)
+    cache_tag = f"cpython-{interpreter.version[0]}{interpreter.version[1]}"
+    sources = [
+        entry
+        for entry in entries
+        if entry.arcname.startswith("python/") and entry.arcname.endswith(".py")
+    ]
+    with tempfile.TemporaryDirectory(prefix="lambdalayer-pyc-") as scratch:
+        root = Path(scratch)
+        _write_sources(sources, root / "src")
+        jobs = [
+            [
+                str(root / "src" / entry.arcname),
+                str(root / "pyc" / entry.arcname),
+                f"{opt_root}/{entry.arcname}",
+            ]
+            for entry in sources
+        ]
+        job_file = root / "jobs.json"
+        job_file.write_text(json.dumps(jobs))
+        completed = subprocess.run(
+            [str(interpreter.path), "-I", "-S", "-B", "-c", _COMPILER, str(job_file)],
+            capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS, check=False,
+        )  # fmt: skip
+        if completed.returncode != 0:
+            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+            raise LambdaLayerError(f"compiling bytecode with {interpreter.path} failed: {tail}")
+        source_names = {entry.arcname for entry in sources}
+        result: list[Entry] = []
+        compiled = 0
+        pyc_bytes = 0
+        for entry in entries:
+            pyc = root / "pyc" / entry.arcname
+            if entry.arcname not in source_names or not pyc.is_file():
+                result.append(entry)
+                continue
+            data = pyc.read_bytes()
+            compiled += 1
+            pyc_bytes += len(data)
+            result.append(Entry(_pyc_name(entry.arcname, cache_tag, mode), FILE_MODE, data=data))
+            if mode is BytecodeMode.AUTO:
+                result.append(entry)
+    return BytecodeResult(tuple(result), compiled, pyc_bytes)

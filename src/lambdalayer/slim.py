@@ -1,0 +1,248 @@
+"""Leave out what a layer does not need at run time, by named rules kept as data.
+
+Rules live in ``data/slim.toml``; each can be skipped by name, and ``--keep``/``--drop``
+globs adjust them. Files are matched relative to the layer's package directory. Two
+things are protected whatever the rules say: ``*.dist-info/`` (importlib.metadata reads
+it) and ``<package>.libs/`` (stripping auditwheel's vendored libraries broke numpy).
+The ``strip`` rule runs a strip program that handles the *target's* CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from lambdalayer.archive import Entry
+from lambdalayer.elf import ELF_MAGIC, read_elf
+from lambdalayer.errors import InputError
+from lambdalayer.targets import Target
+
+_SITE = re.compile(r"^python/(?:lib/python\d+\.\d+/site-packages/)?")
+_PROTECTED = re.compile(r"(^|/)[^/]+\.dist-info/|(^|/)[^/]+\.libs/")
+_SHARED_OBJECT = re.compile(r"\.so(\.[0-9.]+)?$")
+# Strip programs that handle each ELF machine, best first (llvm-strip handles all).
+STRIP_PROGRAMS = {
+    "x86_64": ("x86_64-linux-gnu-strip", "llvm-strip", "strip"),
+    "aarch64": ("aarch64-linux-gnu-strip", "llvm-strip", "strip"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One slimming rule of the data file."""
+
+    name: str
+    description: str
+    patterns: tuple[str, ...] = ()
+    directories: tuple[str, ...] = ()
+    keep_packages: bool = False
+    action: str = "drop"
+
+
+@dataclass(frozen=True)
+class SlimOptions:
+    """Which rules run, and the user's own globs."""
+
+    enabled: bool = True
+    skip_rules: frozenset[str] = frozenset()
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlimResult:
+    """The entries that remain, bytes saved per rule, and notices."""
+
+    entries: tuple[Entry, ...]
+    saved: dict[str, int] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+
+
+@functools.cache
+def rules() -> tuple[Rule, ...]:
+    """The slimming rules of ``data/slim.toml``."""
+    table = tomllib.loads(
+        resources.files("lambdalayer").joinpath("data/slim.toml").read_text("utf-8")
+    )
+    return tuple(
+        Rule(
+            name=entry["name"],
+            description=entry["description"],
+            patterns=tuple(entry.get("patterns", ())),
+            directories=tuple(entry.get("directories", ())),
+            keep_packages=bool(entry.get("keep_packages", False)),
+            action=entry.get("action", "drop"),
+        )
+        for entry in table["rule"]
+    )
+
+
+@functools.cache
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob with ``**`` (any depth), ``*`` and ``?`` (within one path segment) as a regex."""
+    parts = re.split(r"(\*\*/|\*\*|\*|\?)", pattern)
+    translated = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    return re.compile("".join(translated.get(part, re.escape(part)) for part in parts) + r"\Z")
+
+
+def _relative(arcname: str) -> str:
+    return _SITE.sub("", arcname, count=1)
+
+
+def _directory_match(relative: str, rule: Rule, packages: set[str]) -> bool:
+    segments = relative.split("/")
+    # segments[0] is a top-level package; only directories inside one count.
+    for depth in range(1, len(segments) - 1):
+        if segments[depth] in rule.directories:
+            directory = "/".join(segments[: depth + 1])
+            return not (rule.keep_packages and directory in packages)
+    return False
+
+
+def _matches(relative: str, rule: Rule, packages: set[str]) -> bool:
+    if rule.directories and _directory_match(relative, rule, packages):
+        return True
+    return any(glob_regex(pattern).match(relative) for pattern in rule.patterns)
+
+
+def _protected(relative: str, keep: Sequence[str]) -> bool:
+    return bool(_PROTECTED.search(relative)) or any(
+        glob_regex(glob).match(relative) for glob in keep
+    )
+
+
+def _strip_program(machine: str) -> str | None:
+    for name in STRIP_PROGRAMS.get(machine, ()):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        if name == "strip" and not _strip_handles(path, machine):
+            continue
+        return path
+    return None
+
+
+@functools.cache
+def _strip_handles(path: str, machine: str) -> bool:
+    """Whether a GNU ``strip`` was built with support for ``machine``'s ELF format."""
+    completed = subprocess.run([path, "--help"], capture_output=True, text=True, check=False)
+    wanted = {"x86_64": "elf64-x86-64", "aarch64": "elf64-littleaarch64"}[machine]
+    return wanted in completed.stdout
+
+
+def _strip(
+    entries: Sequence[Entry], target: Target, keep: Sequence[str]
+) -> tuple[list[Entry], int, str | None]:
+    """Strip the shared objects among ``entries``; returns (entries, bytes saved, notice)."""
+    candidates = [
+        entry
+        for entry in entries
+        if _SHARED_OBJECT.search(entry.arcname) and not _protected(_relative(entry.arcname), keep)
+    ]
+    if not candidates:
+        return list(entries), 0, None
+    program = _strip_program(target.machine)
+    if program is None:
+        return (
+            list(entries),
+            0,
+            f"no strip program for {target.machine} ELF files (install llvm or binutils); shared objects left as they are",
+        )
+    replaced: dict[str, Entry] = {}
+    saved = 0
+    with tempfile.TemporaryDirectory(prefix="lambdalayer-strip-") as scratch:
+        files: dict[str, Path] = {}
+        for index, (entry, data) in enumerate(_read_all(candidates)):
+            if data[:4] != ELF_MAGIC:
+                continue
+            path = Path(scratch) / f"{index}.so"
+            path.write_bytes(data)
+            files[entry.arcname] = path
+        by_name = {entry.arcname: entry for entry in candidates}
+        for arcname, path in files.items():
+            before = by_name[arcname].size
+            completed = subprocess.run(
+                [program, "--strip-unneeded", str(path)], capture_output=True, check=False
+            )
+            if completed.returncode != 0:
+                continue
+            stripped = path.read_bytes()
+            try:
+                if read_elf(stripped).machine != target.machine:
+                    continue
+            except ValueError:
+                continue  # keep the original: a strip that leaves unreadable ELF is not used
+            if len(stripped) < before:
+                replaced[arcname] = Entry(arcname, by_name[arcname].mode, data=stripped)
+                saved += before - len(stripped)
+    return [replaced.get(entry.arcname, entry) for entry in entries], saved, None
+
+
+def _read_all(entries: Iterable[Entry]) -> Iterable[tuple[Entry, bytes]]:
+    """Each entry with its uncompressed bytes, opening each source wheel once."""
+    by_zip: dict[Path, list[Entry]] = {}
+    for entry in entries:
+        if entry.raw is None:
+            yield entry, entry.data or b""
+        else:
+            by_zip.setdefault(entry.raw.zip_path, []).append(entry)
+    for zip_path, members in by_zip.items():
+        with zipfile.ZipFile(zip_path) as archive:
+            infos = {info.header_offset: info for info in archive.infolist()}
+            for entry in members:
+                offset = entry.raw.header_offset if entry.raw else -1
+                yield entry, archive.read(infos[offset])
+
+
+def slim(entries: Sequence[Entry], target: Target, options: SlimOptions) -> SlimResult:
+    """Apply the enabled rules to a layer's entries; returns what remains and what it saved."""
+    if not options.enabled:
+        return SlimResult(tuple(entries))
+    known = {rule.name for rule in rules()}
+    unknown = sorted(options.skip_rules - known)
+    if unknown:
+        raise InputError(
+            f"unknown slimming rule {', '.join(unknown)}", hint=f"rules: {', '.join(sorted(known))}"
+        )
+    active = [rule for rule in rules() if rule.name not in options.skip_rules]
+    user_drop = Rule("drop", "--drop", patterns=options.drop) if options.drop else None
+    packages = {
+        _relative(entry.arcname).rsplit("/", 1)[0]
+        for entry in entries
+        if entry.arcname.endswith("/__init__.py")
+    }
+    saved: dict[str, int] = {}
+    kept: list[Entry] = []
+    for entry in entries:
+        relative = _relative(entry.arcname)
+        protected = _PROTECTED.search(relative) or any(
+            glob_regex(glob).match(relative) for glob in options.keep
+        )
+        dropped_by = None
+        if not protected:
+            for rule in [*active, *([user_drop] if user_drop else [])]:
+                if rule.action == "drop" and _matches(relative, rule, packages):
+                    dropped_by = rule.name
+                    break
+        if dropped_by is None:
+            kept.append(entry)
+        else:
+            saved[dropped_by] = saved.get(dropped_by, 0) + entry.size
+    notices: list[str] = []
+    if any(rule.action == "strip" for rule in active):
+        stripped, strip_saved, notice = _strip(kept, target, options.keep)
+        kept = stripped
+        if strip_saved:
+            saved["strip"] = strip_saved
+        if notice:
+            notices.append(notice)
+    return SlimResult(tuple(kept), saved, tuple(notices))

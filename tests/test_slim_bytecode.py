@@ -1,0 +1,240 @@
+"""Slimming rules and target bytecode, on wheels from the local index and gcc-built ELF."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import HOST_MACHINE
+from elfsamples import compile_shared_object
+from indexserver import LocalIndex
+
+from lambdalayer.archive import Entry
+from lambdalayer.cli import main
+from lambdalayer.elf import read_elf
+from lambdalayer.errors import InputError
+from lambdalayer.interpreters import find_interpreter
+from lambdalayer.slim import SlimOptions, glob_regex, slim
+from lambdalayer.targets import get_target
+
+SITE_311 = "python/lib/python3.11/site-packages/"
+SITE_312 = "python/lib/python3.12/site-packages/"
+needs_311 = pytest.mark.skipif(find_interpreter("3.11") is None, reason="no CPython 3.11 here")
+needs_312 = pytest.mark.skipif(find_interpreter("3.12") is None, reason="no CPython 3.12 here")
+
+
+def build(
+    capsys: pytest.CaptureFixture[str], index: LocalIndex, cache: Path, out: Path, *args: str
+) -> dict[str, object]:
+    code = main(
+        [
+            "build",
+            "--index-url",
+            index.url,
+            "--cache-dir",
+            str(cache),
+            "-o",
+            str(out),
+            "--json",
+            *args,
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result: dict[str, object] = json.loads(captured.out)
+    return result
+
+
+def names(layer: Path) -> set[str]:
+    with zipfile.ZipFile(layer) as archive:
+        return set(archive.namelist())
+
+
+def magic_of(version: str) -> bytes:
+    interpreter = find_interpreter(version)
+    assert interpreter is not None
+    completed = subprocess.run(
+        [str(interpreter.path), "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return bytes.fromhex(completed.stdout)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("**/*.pyi", "pkg/sub/mod.pyi", True),
+        ("**/*.pyi", "mod.pyi", True),
+        ("pkg/*.txt", "pkg/sub/a.txt", False),
+        ("pkg/**", "pkg/sub/a.txt", True),
+        ("**/__pycache__/**", "pkg/__pycache__/m.cpython-311.pyc", True),
+    ],
+)
+def test_globs(pattern, path, matches):
+    assert bool(glob_regex(pattern).match(path)) is matches
+
+
+@needs_311
+def test_default_build_slims_and_compiles_unchecked_hash_bytecode(
+    local_index, cache_dir, tmp_path, capsys
+):
+    out = tmp_path / "layer.zip"
+    result = build(capsys, local_index, cache_dir, out, "fatpkg", "--runtime", "python3.11")
+    present = names(out)
+    pkg = f"{SITE_311}fatpkg/"
+    for gone in ("core.pyi", "py.typed", "_speedups.c", "include/fat.h", "tests/test_core.py", "examples/README.rst",
+                 "__pycache__/core.cpython-39.pyc"):  # fmt: skip
+        assert pkg + gone not in present, gone
+    for kept in ("__init__.py", "core.py", "docs/__init__.py", "py2only.py"):
+        assert pkg + kept in present, kept
+    assert f"{SITE_311}fatpkg-1.0.dist-info/METADATA" in present
+    saved = result["slim_saved_bytes"]
+    assert isinstance(saved, dict) and {
+        "tests",
+        "c-sources",
+        "type-stubs",
+        "docs",
+        "wheel-bytecode",
+    } <= set(saved)
+    # bytecode: PEP 552 unchecked-hash (flags == 1) with the target interpreter's magic number
+    with zipfile.ZipFile(out) as archive:
+        pyc = archive.read(f"{pkg}__pycache__/core.cpython-311.pyc")
+    assert pyc[:4] == magic_of("3.11")
+    assert int.from_bytes(pyc[4:8], "little") == 1
+    assert (
+        f"{pkg}__pycache__/py2only.cpython-311.pyc" not in present
+    )  # does not compile: left as source
+    report = result["check"]
+    assert isinstance(report, dict) and report["ok"] is True
+
+
+@needs_312
+def test_bytecode_is_compiled_by_the_targets_python_not_the_hosts(
+    local_index, cache_dir, tmp_path, capsys
+):
+    out = tmp_path / "layer.zip"
+    build(capsys, local_index, cache_dir, out, "beta==1.0", "--runtime", "python3.12")
+    with zipfile.ZipFile(out) as archive:
+        pyc = archive.read(f"{SITE_312}beta/__pycache__/__init__.cpython-312.pyc")
+    assert pyc[:4] == magic_of("3.12")
+
+
+@needs_311
+def test_sourceless_layer_imports(local_index, cache_dir, tmp_path, capsys):
+    out = tmp_path / "layer.zip"
+    result = build(
+        capsys,
+        local_index,
+        cache_dir,
+        out,
+        "alpha",
+        "--runtime",
+        "python3.11",
+        "--bytecode",
+        "only",
+    )
+    present = names(out)
+    assert f"{SITE_311}alpha/__init__.pyc" in present
+    assert f"{SITE_311}alpha/__init__.py" not in present
+    report = result["check"]
+    assert (
+        isinstance(report, dict)
+        and report["ok"]
+        and [i["ok"] for i in report["imports"]] == [True, True]
+    )
+
+
+def test_bytecode_none_and_no_slim(local_index, cache_dir, tmp_path, capsys):
+    out = tmp_path / "layer.zip"
+    result = build(
+        capsys,
+        local_index,
+        cache_dir,
+        out,
+        "fatpkg",
+        "--runtime",
+        "python3.11",
+        "--bytecode",
+        "none",
+        "--no-slim",
+    )
+    present = names(out)
+    assert not [name for name in present if name.endswith(".pyc") and "cpython-39" not in name]
+    assert f"{SITE_311}fatpkg/tests/test_core.py" in present
+    assert result["slim_saved_bytes"] == {}
+
+
+def test_keep_drop_and_skip_rule(local_index, cache_dir, tmp_path, capsys):
+    out = tmp_path / "layer.zip"
+    build(capsys, local_index, cache_dir, out, "fatpkg", "--runtime", "python3.11", "--bytecode", "none",
+          "--keep", "fatpkg/tests/**", "--skip-rule", "type-stubs", "--drop", "fatpkg/py2only.py", "--drop", "**")  # fmt: skip
+    present = names(out)
+    assert f"{SITE_311}fatpkg/tests/test_core.py" in present
+    assert f"{SITE_311}fatpkg/core.pyi" not in present  # '--drop **' takes it now
+    assert f"{SITE_311}fatpkg/py2only.py" not in present
+    assert f"{SITE_311}fatpkg-1.0.dist-info/METADATA" in present  # protected from any rule
+
+
+def test_unknown_rule_is_an_error():
+    with pytest.raises(InputError, match="unknown slimming rule nope"):
+        slim([], get_target("python3.12"), SlimOptions(skip_rules=frozenset({"nope"})))
+
+
+def test_no_target_interpreter_means_a_notice_and_no_bytecode(
+    local_index, cache_dir, tmp_path, capsys
+):
+    if find_interpreter("3.14") is not None:
+        pytest.skip("a CPython 3.14 exists here")
+    out = tmp_path / "layer.zip"
+    result = build(capsys, local_index, cache_dir, out, "beta==1.0", "--runtime", "python3.14")
+    assert not [name for name in names(out) if name.endswith(".pyc")]
+    assert "no CPython 3.14 found" in str(result["notices"])
+
+
+def test_python_of_the_wrong_version_is_refused(local_index, cache_dir, tmp_path, capsys):
+    interpreter = find_interpreter("3.11")
+    if interpreter is None:
+        pytest.skip("no CPython 3.11 here")
+    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(tmp_path / "l.zip"),
+                 "beta", "--runtime", "python3.12", "--python", str(interpreter.path)])  # fmt: skip
+    assert code == 1
+    assert "is CPython 3.11; python3.12 needs 3.12" in capsys.readouterr().err
+
+
+@needs_311
+def test_rebuild_with_bytecode_is_byte_identical(local_index, cache_dir, tmp_path, capsys):
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    build(capsys, local_index, cache_dir, first, "fatpkg", "alpha", "--runtime", "python3.11")
+    build(capsys, local_index, cache_dir, second, "fatpkg", "alpha", "--runtime", "python3.11")
+    assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.skipif(HOST_MACHINE != "x86_64", reason="gcc here builds for the host CPU")
+def test_strip_shrinks_shared_objects_that_still_load_and_spares_vendored_libs(tmp_path):
+    debug = compile_shared_object("int answer(void) { return 42; }\n", tmp_path / "debug.so")
+    rebuilt = subprocess.run(
+        ["gcc", "-g", "-shared", "-fPIC", "-o", str(tmp_path / "g.so"), str(tmp_path / "debug.c")],
+        check=True,
+    )
+    assert rebuilt.returncode == 0
+    with_debug = (tmp_path / "g.so").read_bytes()
+    entries = [
+        Entry(f"{SITE_311}pkg/_impl.so", 0o755, data=with_debug),
+        Entry(f"{SITE_311}pkg.libs/libvendored.so", 0o755, data=with_debug),
+        Entry(f"{SITE_311}pkg/__init__.py", data=b""),
+    ]
+    result = slim(entries, get_target("python3.11"), SlimOptions())
+    by_name = {entry.arcname: entry for entry in result.entries}
+    stripped = by_name[f"{SITE_311}pkg/_impl.so"].data or b""
+    assert len(stripped) < len(with_debug) and result.saved["strip"] == len(with_debug) - len(
+        stripped
+    )
+    assert by_name[f"{SITE_311}pkg.libs/libvendored.so"].data == with_debug
+    assert read_elf(stripped).machine == "x86_64"
+    (tmp_path / "stripped.so").write_bytes(stripped)
+    assert ctypes.CDLL(str(tmp_path / "stripped.so")).answer() == 42
+    assert len(debug) > 0
