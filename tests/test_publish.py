@@ -318,3 +318,35 @@ def test_build_publish_attach_flow_and_no_op_rebuild(
         item.version
         for item in layer_versions(AwsSettings(region=REGION, endpoint_url=moto_endpoint), name)
     ] == [1]
+
+
+def test_layers_lists_hash_sizes_and_runtimes(settings, moto_endpoint, tmp_path, capsys):
+    name = unique("listed")
+    zip_path = layer_zip(tmp_path / "l.zip")
+    publish(PublishRequest(zip_path, name, runtimes=("python3.12",), unzipped_bytes=6), settings)
+    assert (
+        main(["layers", name, "--endpoint-url", moto_endpoint, "--region", REGION, "--json"]) == 0
+    )
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["version"] == 1 and listed["runtimes"] == ["python3.12"]
+    assert listed["zipped_bytes"] == zip_path.stat().st_size and listed["unzipped_bytes"] == 6
+    assert len(listed["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("AccessDeniedException", "lack a lambda:* permission"),
+        ("CodeStorageExceededException", "--prune"),
+        ("TooManyRequestsException", "throttled even after retries"),
+    ],
+)
+def test_aws_error_codes_become_one_line_with_a_hint(code, hint):
+    from botocore.exceptions import ClientError
+
+    from lambdalayer.aws import translate
+
+    error = ClientError({"Error": {"Code": code, "Message": "from AWS"}}, "PublishLayerVersion")
+    translated = translate(error, "publishing x")
+    assert translated.message == f"AWS {code} while publishing x: from AWS"
+    assert translated.hint is not None and hint in translated.hint

@@ -251,8 +251,12 @@ def _run_layers(args: argparse.Namespace) -> int:
         return EXIT_OK
     for version in versions:
         content = version.sha256[:12] if version.sha256 else "-"
+        size = f"{version.zipped_bytes:,}" if version.zipped_bytes is not None else "-"
+        unzipped = f"{version.unzipped_bytes:,}" if version.unzipped_bytes is not None else "-"
+        runtimes = ",".join(version.runtimes) or "-"
         print(
-            f"{version.version:>5}  {version.created:<30} {content:<12}  {','.join(version.runtimes) or '-':<24} {','.join(version.architectures) or '-'}"
+            f"{version.version:>5}  {version.created:<32} sha256:{content:<12} {size:>12} B zipped {unzipped:>12} B unzipped"
+            f"  {runtimes} {','.join(version.architectures) or '-'}"
         )
     if not versions:
         print(f"{args.name} has no versions")

@@ -71,6 +71,8 @@ class LayerVersion:
     architectures: tuple[str, ...]
     sha256: str | None
     description: str
+    zipped_bytes: int | None = None
+    unzipped_bytes: int | None = None
 
 
 def sha256_of(path: Path) -> str:
@@ -259,22 +261,31 @@ def publish(
 
 
 def layer_versions(settings: AwsSettings, name: str) -> list[LayerVersion]:
-    """A layer's versions, newest first, with the content hash each one carries."""
+    """A layer's versions, newest first, with their content hash and sizes."""
     lambda_client = client(settings, "lambda")
-    return [
-        LayerVersion(
-            version=int(item["Version"]),
-            arn=item["LayerVersionArn"],
-            created=str(item.get("CreatedDate", "")),
-            runtimes=tuple(item.get("CompatibleRuntimes", [])),
-            architectures=tuple(item.get("CompatibleArchitectures", [])),
-            sha256=(
-                match.group(1) if (match := MARKER.search(item.get("Description", ""))) else None
-            ),
-            description=item.get("Description", ""),
+    versions = []
+    for item in list_versions(lambda_client, name):
+        detail = call(
+            f"reading {name}:{item['Version']}",
+            lambda_client.get_layer_version,
+            LayerName=name,
+            VersionNumber=item["Version"],
         )
-        for item in list_versions(lambda_client, name)
-    ]
+        marker = MARKER.search(item.get("Description", ""))
+        versions.append(
+            LayerVersion(
+                version=int(item["Version"]),
+                arn=item["LayerVersionArn"],
+                created=str(item.get("CreatedDate", "")),
+                runtimes=tuple(item.get("CompatibleRuntimes", [])),
+                architectures=tuple(item.get("CompatibleArchitectures", [])),
+                sha256=marker.group(1) if marker else None,
+                description=item.get("Description", ""),
+                zipped_bytes=detail.get("Content", {}).get("CodeSize"),
+                unzipped_bytes=int(marker.group(2)) if marker and marker.group(2) else None,
+            )
+        )
+    return versions
 
 
 def prune(settings: AwsSettings, name: str, keep: int, in_use: Sequence[str] = ()) -> list[int]:

@@ -168,13 +168,19 @@ def _strip(
             path.write_bytes(data)
             files[entry.arcname] = path
         by_name = {entry.arcname: entry for entry in candidates}
+        # One strip run for all files; if it fails (one odd file), each file alone.
+        batch = subprocess.run(
+            [program, "--strip-unneeded", *map(str, files.values())],
+            capture_output=True,
+            check=False,
+        )
+        if files and batch.returncode != 0:
+            for path in files.values():
+                subprocess.run(
+                    [program, "--strip-unneeded", str(path)], capture_output=True, check=False
+                )
         for arcname, path in files.items():
             before = by_name[arcname].size
-            completed = subprocess.run(
-                [program, "--strip-unneeded", str(path)], capture_output=True, check=False
-            )
-            if completed.returncode != 0:
-                continue
             stripped = path.read_bytes()
             try:
                 if read_elf(stripped).machine != target.machine:
