@@ -138,3 +138,27 @@ def assemble(
             raise AssembleError(f"cannot read wheel {wheel}: {error}") from error
         distributions.append(Distribution(name, str(version), wheel, files, unzipped))
     return Assembly(tuple(entries.values()), tuple(distributions), tuple(left_out), tuple(overlaps))
+
+
+def function_entries(source: Path) -> list[Entry]:
+    """The handler code of a function package, as entries at the zip's root.
+
+    A directory with an ``__init__.py`` is a package and keeps its name (``app/...``);
+    any other directory contributes its contents (``handler.py``, ``lib/...``). Bytecode
+    caches and hidden files are left out.
+    """
+    if not source.is_dir():
+        raise AssembleError(f"function source {source} is not a directory")
+    prefix = f"{source.name}/" if (source / "__init__.py").is_file() else ""
+    entries = []
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_dir() or any(
+            part.startswith(".") or part == "__pycache__" for part in relative.parts
+        ):
+            continue
+        if path.suffix in {".pyc", ".pyo"}:
+            continue
+        mode = EXEC_MODE if path.stat().st_mode & 0o111 else FILE_MODE
+        entries.append(Entry(prefix + relative.as_posix(), mode, data=path.read_bytes()))
+    return entries

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdalayer.archive import write_zip
-from lambdalayer.assemble import Distribution, assemble
+from lambdalayer.archive import Entry, write_zip
+from lambdalayer.assemble import Distribution, assemble, function_entries
 from lambdalayer.bytecode import BytecodeMode, compile_entries
 from lambdalayer.check import CheckReport, check
 from lambdalayer.errors import InputError, LayerCheckError
@@ -49,6 +49,8 @@ class BuildOptions:
     python: Path | None = None
     slim: SlimOptions = field(default_factory=SlimOptions)
     bytecode: BytecodeMode = BytecodeMode.AUTO
+    function_source: Path | None = None  # with Layout.FUNCTION: the handler code's directory
+    handler: str | None = None  # module.function, verified in the built zip
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def archive_comment(target: Target, layout: Layout) -> str:
     return f"{COMMENT_PREFIX} target={target.name} layout={layout.value}"
 
 
-def recorded_target(path: Path) -> tuple[str, str] | None:
-    """(runtime, arch) from a layer's archive comment, if lambdalayer built it."""
+def recorded_target(path: Path) -> tuple[str, str, str] | None:
+    """(runtime, arch, layout) from a zip's archive comment, if lambdalayer built it."""
     try:
         with zipfile.ZipFile(path) as archive:
             comment = archive.comment.decode("utf-8", "replace")
@@ -130,7 +132,8 @@ def recorded_target(path: Path) -> tuple[str, str] | None:
     match = re.search(r"\btarget=(python[0-9.]+)-(x86_64|arm64)\b", comment)
     if not comment.startswith(COMMENT_PREFIX) or match is None:
         return None
-    return match.group(1), match.group(2)
+    layout = re.search(r"\blayout=([a-z-]+)", comment)
+    return match.group(1), match.group(2), layout.group(1) if layout else Layout.SITE_PACKAGES.value
 
 
 def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff, ...]]:
@@ -155,6 +158,18 @@ def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff,
     notify(f"resolving for {target.name} (uv, {target.uv_platform})")
     resolution = resolve(options.requirements, target, options.index)
     return resolution.lock, resolution.backoffs
+
+
+def _with_function_code(entries: tuple[Entry, ...], source: Path) -> tuple[Entry, ...]:
+    code = function_entries(source)
+    taken = {entry.arcname for entry in entries}
+    clash = next((entry.arcname for entry in code if entry.arcname in taken), None)
+    if clash is not None:
+        raise InputError(
+            f"{clash} is both in the function's code and in a dependency",
+            hint="rename the module in the function's code",
+        )
+    return (*entries, *code)
 
 
 def _bytecode_interpreter(options: BuildOptions) -> Interpreter | None:
@@ -199,6 +214,8 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
     slimmed = slim(assembly.entries, options.target, options.slim)
     notices += slimmed.notices
     entries = slimmed.entries
+    if options.function_source is not None:
+        entries = _with_function_code(entries, options.function_source)
     compiled = 0
     bytecode_python = None
     if options.bytecode is not BytecodeMode.NONE:
@@ -211,7 +228,14 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
             )
         else:
             notify(f"compiling bytecode with {interpreter.path} (unchecked-hash)")
-            result = compile_entries(entries, interpreter, options.bytecode)
+            is_function = options.layout is Layout.FUNCTION
+            result = compile_entries(
+                entries,
+                interpreter,
+                options.bytecode,
+                root="" if is_function else "python/",
+                extracted_at="/var/task" if is_function else "/opt",
+            )
             entries, compiled, bytecode_python = (
                 result.entries,
                 result.compiled,
@@ -222,7 +246,13 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         stats = write_zip(staging, entries, comment=archive_comment(options.target, options.layout))
         if options.check:
             notify(f"checking the layer for {options.target.name}")
-            check_report = check(staging, options.target, python=options.python)
+            check_report = check(
+                staging,
+                options.target,
+                python=options.python,
+                function=options.layout is Layout.FUNCTION,
+                handler=options.handler,
+            )
             if not check_report.ok:
                 raise LayerCheckError(
                     f"the layer fails {len(check_report.errors)} check(s) for {options.target.name};"

@@ -87,12 +87,15 @@ def compile_entries(
     entries: Sequence[Entry],
     interpreter: Interpreter,
     mode: BytecodeMode,
-    opt_root: str = "/opt",
+    *,
+    root: str = "python/",
+    extracted_at: str = "/opt",
 ) -> BytecodeResult:
-    """Add (or, for ``ONLY``, substitute) bytecode for every ``.py`` entry under ``python/``.
+    """Add (or, for ``ONLY``, substitute) bytecode for every ``.py`` entry under ``root``.
 
-    The ``.pyc`` records ``/opt/<arcname>`` as its source path, which is where Lambda will
-    find the module, so tracebacks name the real file.
+    The ``.pyc`` records ``<extracted_at>/<arcname>`` as its source path (``/opt`` for a
+    layer, ``/var/task`` for a function package), where Lambda will find the module, so
+    tracebacks name the real file.
     """
     if mode is BytecodeMode.NONE:
         return BytecodeResult(tuple(entries), 0, 0)
@@ -100,20 +103,20 @@ def compile_entries(
     sources = [
         entry
         for entry in entries
-        if entry.arcname.startswith("python/") and entry.arcname.endswith(".py")
+        if entry.arcname.startswith(root) and entry.arcname.endswith(".py")
     ]
     with tempfile.TemporaryDirectory(prefix="lambdalayer-pyc-") as scratch:
-        root = Path(scratch)
-        _write_sources(sources, root / "src")
+        scratch_dir = Path(scratch)
+        _write_sources(sources, scratch_dir / "src")
         jobs = [
             [
-                str(root / "src" / entry.arcname),
-                str(root / "pyc" / entry.arcname),
-                f"{opt_root}/{entry.arcname}",
+                str(scratch_dir / "src" / entry.arcname),
+                str(scratch_dir / "pyc" / entry.arcname),
+                f"{extracted_at}/{entry.arcname}",
             ]
             for entry in sources
         ]
-        job_file = root / "jobs.json"
+        job_file = scratch_dir / "jobs.json"
         job_file.write_text(json.dumps(jobs))
         completed = subprocess.run(
             [str(interpreter.path), "-I", "-S", "-B", "-c", _COMPILER, str(job_file)],
@@ -127,7 +130,7 @@ def compile_entries(
         compiled = 0
         pyc_bytes = 0
         for entry in entries:
-            pyc = root / "pyc" / entry.arcname
+            pyc = scratch_dir / "pyc" / entry.arcname
             if entry.arcname not in source_names or not pyc.is_file():
                 result.append(entry)
                 continue

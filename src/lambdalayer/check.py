@@ -336,14 +336,23 @@ def check(
     imports: Sequence[str] | None = None,
     python: Path | None = None,
     run_import_check: bool = True,
+    function: bool = False,
+    handler: str | None = None,
 ) -> CheckReport:
-    """Check a layer zip for ``target``; the other zips are layers or function packages beside it."""
+    """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
+
+    With ``function``, the zip is a function package (extracted to /var/task, its code at
+    the root); ``handler`` (``module.function``) must then be in it and import.
+    """
     main = _read_layer(path)
     others = [_read_layer(other) for other in with_zips]
     findings: list[Finding] = []
     _check_binaries(main, target, findings)
     _check_abi(main, target, findings)
-    _check_layout(main, target, findings)
+    if function:
+        _check_handler(main, handler, findings)
+    else:
+        _check_layout(main, target, findings)
     zipped = path.stat().st_size
     total = _check_sizes([main, *others], zipped, findings)
     for other in others:
@@ -355,13 +364,13 @@ def check(
         interpreter = find_interpreter(target.runtime.python_version, explicit=python)
         skipped = _why_no_imports(interpreter, target)
         if skipped is None and interpreter is not None:
-            modules = (
-                list(imports)
-                if imports
-                else top_level_modules((i.filename for i in main.infos), main.site_prefixes(target))
+            modules = _modules_to_import(main, target, imports, function, handler)
+            layers = [other.path for other in others if other.is_layer] + (
+                [] if function else [path]
             )
-            layers = [other.path for other in others if other.is_layer] + [path]
-            functions = [other.path for other in others if not other.is_layer]
+            functions = [other.path for other in others if not other.is_layer] + (
+                [path] if function else []
+            )
             results = tuple(run_imports(interpreter, target, modules, layers, functions))
             for result in results:
                 if not result.ok:
@@ -380,6 +389,38 @@ def check(
         results,
         skipped,
     )
+
+
+def _modules_to_import(
+    main: _Layer, target: Target, imports: Sequence[str] | None, function: bool, handler: str | None
+) -> list[str]:
+    if imports:
+        return list(imports)
+    if function and handler and "." in handler:
+        module, _, attribute = handler.rpartition(".")
+        return [f"{module}:{attribute}"]
+    prefixes = [""] if function else main.site_prefixes(target)
+    return top_level_modules((info.filename for info in main.infos), prefixes)
+
+
+def _check_handler(main: _Layer, handler: str | None, findings: list[Finding]) -> None:
+    """A function package's handler module must be in the zip (its import is tried later)."""
+    if handler is None:
+        return
+    module, _, attribute = handler.rpartition(".")
+    if not module or not attribute:
+        findings.append(Finding(
+            Severity.ERROR, "handler", f"handler {handler!r} is not module.function", None, None,
+            "give the handler as Lambda does, e.g. app.main.handler",
+        ))  # fmt: skip
+        return
+    base = module.replace(".", "/")
+    names = {info.filename for info in main.infos}
+    if not {f"{base}.py", f"{base}.pyc", f"{base}/__init__.py", f"{base}/__init__.pyc"} & names:
+        findings.append(Finding(
+            Severity.ERROR, "handler", f"handler module {module} is not in the zip", f"{base}.py", None,
+            "point --handler at a module of the function's code",
+        ))  # fmt: skip
 
 
 def _why_no_imports(interpreter: Interpreter | None, target: Target) -> str | None:

@@ -33,13 +33,16 @@ import importlib, json, sys, traceback
 results, paths, modules = sys.argv[1], sys.argv[2:5], sys.argv[5:]
 sys.path[:0] = paths
 with open(results, "a") as out:
-    for name in modules:
+    for spec in modules:
+        name, _, attribute = spec.partition(":")
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
             error = None
+            if attribute and not callable(getattr(module, attribute, None)):
+                error = f"{name} has no callable {attribute!r}"
         except BaseException as exc:
             error = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        out.write(json.dumps([name, error]) + "\\n")
+        out.write(json.dumps([spec, error]) + "\\n")
         out.flush()
 """
 
@@ -113,7 +116,10 @@ def run_imports(
     layers: Sequence[Path],
     function_zips: Sequence[Path] = (),
 ) -> list[ImportResult]:
-    """Import ``modules`` under Lambda's path order from read-only copies of the zips."""
+    """Import ``modules`` under Lambda's path order from read-only copies of the zips.
+
+    A module given as ``module:attribute`` must also have that callable (a handler).
+    """
     with tempfile.TemporaryDirectory(prefix="lambdalayer-import-") as scratch:
         root = Path(scratch)
         opt, task = root / "opt", root / "task"

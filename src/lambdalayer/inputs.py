@@ -1,8 +1,10 @@
-"""What the user asked for: requirement strings and requirements files.
+"""What the user asked for: requirement strings, requirements files, project files and locks.
 
-The files themselves are handed to uv unchanged (it understands ``-r``, ``-c``, markers,
-extras and options); this module only validates what uv would report badly, and collects
-``--hash`` pins, which the resolver checks against the wheel it picks for the target.
+Requirements files are handed to uv unchanged (it understands ``-r``, ``-c``, markers,
+extras and options). ``-r`` also takes a ``pyproject.toml``, ``uv.lock``, ``poetry.lock``
+or ``pylock*.toml``, recognised by name (see :mod:`lambdalayer.projects`). This module
+validates what uv would report badly, and collects ``--hash`` pins, which the resolver
+checks against the wheel it picks for the target.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from lambdalayer.errors import InputError
+from lambdalayer.projects import (
+    InputKind,
+    input_kind,
+    poetry_lock_requirements,
+    pyproject_requirements,
+    uv_lock_requirements,
+)
 
 _HASH_OPTION = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
 _INCLUDE_OPTION = re.compile(r"^(?:-r|--requirement|-c|--constraint)[=\s]+(\S+)")
@@ -24,17 +33,26 @@ _INCLUDE_OPTION = re.compile(r"^(?:-r|--requirement|-c|--constraint)[=\s]+(\S+)"
 
 @dataclass(frozen=True)
 class Requirements:
-    """Requirement strings (``requests==2.31.0``) plus requirements files, as given."""
+    """Requirement strings, requirements files, and pinned lines taken from a lock."""
 
     specifiers: tuple[str, ...] = ()
     files: tuple[Path, ...] = ()
     hash_pins: dict[str, frozenset[str]] = field(default_factory=dict)
+    pinned_by: str | None = None  # the lock whose pins these are; they are kept as they are
 
     def as_requirements_in(self) -> str:
         """One requirements file that stands for all inputs (what uv is given)."""
         lines = [f"-r {shlex.quote(str(path.resolve()))}" for path in self.files]
         lines += list(self.specifiers)
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The inputs of one build: requirements to resolve, or a pylock to build as it is."""
+
+    requirements: Requirements | None = None
+    pylock: Path | None = None
 
 
 def _logical_lines(text: str) -> Iterator[str]:
@@ -50,19 +68,11 @@ def _logical_lines(text: str) -> Iterator[str]:
             yield line
 
 
-def _collect_hash_pins(path: Path, pins: dict[str, set[str]], seen: set[Path]) -> None:
-    resolved = path.resolve()
-    if resolved in seen:
-        return
-    seen.add(resolved)
-    try:
-        text = resolved.read_text("utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read requirements file {path}: {error.strerror}") from error
+def _collect_hash_pins(text: str, base: Path, pins: dict[str, set[str]], seen: set[Path]) -> None:
     for line in _logical_lines(text):
         include = _INCLUDE_OPTION.match(line)
         if include:
-            _collect_hash_pins(resolved.parent / include.group(1), pins, seen)
+            _collect_file_pins(base / include.group(1), pins, seen)
             continue
         hashes = _HASH_OPTION.findall(line)
         if not hashes or line.startswith("-"):
@@ -74,12 +84,19 @@ def _collect_hash_pins(path: Path, pins: dict[str, set[str]], seen: set[Path]) -
         pins.setdefault(name, set()).update(digest.lower() for digest in hashes)
 
 
-def gather(specifiers: Sequence[str], files: Sequence[Path]) -> Requirements:
-    """Validate the user's inputs; raises :class:`InputError` for a bad one.
+def _collect_file_pins(path: Path, pins: dict[str, set[str]], seen: set[Path]) -> None:
+    resolved = path.resolve()
+    if resolved in seen:
+        return
+    seen.add(resolved)
+    try:
+        text = resolved.read_text("utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read requirements file {path}: {error.strerror}") from error
+    _collect_hash_pins(text, resolved.parent, pins, seen)
 
-    >>> gather(["requests==2.31.0"], []).specifiers
-    ('requests==2.31.0',)
-    """
+
+def _validate(specifiers: Sequence[str]) -> None:
     for text in specifiers:
         try:
             Requirement(text)
@@ -88,18 +105,73 @@ def gather(specifiers: Sequence[str], files: Sequence[Path]) -> Requirements:
                 f"invalid requirement {text!r}: {error}",
                 hint="use the requirements syntax, e.g. 'requests>=2.31' or 'pydantic[email]==2.*'",
             ) from error
-    pins: dict[str, set[str]] = {}
+
+
+def gather(
+    specifiers: Sequence[str],
+    files: Sequence[Path],
+    *,
+    extras: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    include_dependencies: bool = True,
+) -> Gathered:
+    """Validate and read the user's inputs; raises :class:`InputError` for a bad one.
+
+    >>> gather(["requests==2.31.0"], []).requirements.specifiers
+    ('requests==2.31.0',)
+    """
+    _validate(specifiers)
     for path in files:
         if not path.is_file():
-            raise InputError(f"requirements file not found: {path}")
-        _collect_hash_pins(path, pins, set())
-    if not specifiers and not files:
+            raise InputError(f"input file not found: {path}")
+    kinds = {path: input_kind(path) for path in files}
+    locks = [
+        path
+        for path, kind in kinds.items()
+        if kind in {InputKind.UV_LOCK, InputKind.POETRY_LOCK, InputKind.PYLOCK}
+    ]
+    if locks and (len(files) > 1 or specifiers):
+        raise InputError(
+            f"{locks[0].name} must be the only input: a lock's pins are built as they are",
+            hint="drop the other packages and files, or give a pyproject.toml instead of the lock",
+        )
+    if (extras or groups) and not any(
+        kind in {InputKind.PYPROJECT, InputKind.UV_LOCK, InputKind.POETRY_LOCK}
+        for kind in kinds.values()
+    ):
+        raise InputError("--extra and --group need a pyproject.toml, uv.lock or poetry.lock input")
+    if locks and kinds[locks[0]] is InputKind.PYLOCK:
+        return Gathered(pylock=locks[0])
+    lines = list(specifiers)
+    requirement_files: list[Path] = []
+    pinned_by = None
+    for path, kind in kinds.items():
+        if kind is InputKind.PYPROJECT:
+            lines += pyproject_requirements(
+                path, extras, groups, include_dependencies=include_dependencies
+            )
+        elif kind is InputKind.UV_LOCK:
+            lines += uv_lock_requirements(path, extras, groups)
+            pinned_by = str(path)
+        elif kind is InputKind.POETRY_LOCK:
+            lines += poetry_lock_requirements(path, groups)
+            pinned_by = str(path)
+        else:
+            requirement_files.append(path)
+    if not lines and not requirement_files:
         raise InputError(
             "nothing to build: no requirements given",
             hint="name packages (lambdalayer build requests) or a file (-r requirements.txt)",
         )
-    return Requirements(
-        specifiers=tuple(specifiers),
-        files=tuple(files),
-        hash_pins={name: frozenset(digests) for name, digests in pins.items()},
+    pins: dict[str, set[str]] = {}
+    _collect_hash_pins("\n".join(lines), Path.cwd(), pins, set())
+    for path in requirement_files:
+        _collect_file_pins(path, pins, set())
+    return Gathered(
+        Requirements(
+            specifiers=tuple(lines),
+            files=tuple(requirement_files),
+            hash_pins={name: frozenset(digests) for name, digests in pins.items()},
+            pinned_by=pinned_by,
+        )
     )

@@ -189,6 +189,8 @@ def run_uv_compile(
         "--no-header", "--no-annotate", "--no-progress", "--no-python-downloads", "--quiet",
         *index.uv_args(),
     ]  # fmt: skip
+    if requirements.pinned_by is not None:
+        command.append("--no-deps")  # a lock's export is its whole closure, markers included
     if excluded:
         constraints = workdir / "excluded.txt"
         constraints.write_text(
@@ -249,7 +251,16 @@ def resolve(
     excluded: dict[str, set[str]] = {}
     with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
         for round_number in range(1, MAX_ROUNDS + 1):
-            lock = run_uv_compile(requirements, target, index, excluded, Path(scratch), uv_bin)
+            try:
+                lock = run_uv_compile(requirements, target, index, excluded, Path(scratch), uv_bin)
+            except ResolutionError as error:
+                if requirements.pinned_by is None or error.package is None:
+                    raise
+                raise ResolutionError(
+                    f"{error.message} (pinned by {requirements.pinned_by})",
+                    hint="a lock's pins are kept as they are: update the lock, or choose another runtime",
+                    package=error.package,
+                ) from error
             chosen, unfit = narrow_lock(lock, target, requirements)
             if not unfit:
                 backoffs = tuple(

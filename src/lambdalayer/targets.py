@@ -42,6 +42,7 @@ class Layout(enum.StrEnum):
 
     SITE_PACKAGES = "site-packages"  # python/lib/pythonX.Y/site-packages/
     PYTHON = "python"  # python/
+    FUNCTION = "function"  # a function package: dependencies at the zip's root, beside the handler
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ class Target:
         """The directory inside the zip that packages go to, with a trailing slash."""
         if layout is Layout.PYTHON:
             return "python/"
+        if layout is Layout.FUNCTION:
+            return ""
         return f"python/lib/python{self.runtime.python_version}/site-packages/"
 
     def lambda_paths(self, opt_root: str = "/opt") -> tuple[str, str]:

@@ -1,0 +1,62 @@
+"""Several builds in one run: every artefact (layers, function) for every target.
+
+The jobs run concurrently (uv resolutions and downloads overlap; the wheel cache is safe
+under concurrent use: files appear by atomic rename). One failing job does not stop the
+others; each outcome carries its result or its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.build import BuildOptions, BuildResult, build
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.targets import Target
+
+MAX_PARALLEL_JOBS = 4
+
+
+@dataclass(frozen=True)
+class Job:
+    """One artefact for one target."""
+
+    name: str
+    options: BuildOptions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job with its result, or the error that stopped it."""
+
+    job: Job
+    result: BuildResult | None = None
+    error: LambdaLayerError | None = None
+
+
+def artefact_paths(output_dir: Path, name: str, target: Target) -> tuple[Path, Path]:
+    """``dist/NAME-python3.12-arm64.zip`` and its ``.pylock.toml``."""
+    stem = f"{name}-{target.name}"
+    return output_dir / f"{stem}.zip", output_dir / f"{stem}.pylock.toml"
+
+
+def run_jobs(jobs: Sequence[Job], notify: Callable[[str], None]) -> list[Outcome]:
+    """Run every job (concurrently when there are several); outcomes in the jobs' order."""
+
+    def one(job: Job) -> Outcome:
+        label = f"[{job.name} {job.options.target.name}] " if len(jobs) > 1 else ""
+        try:
+            return Outcome(
+                job, result=build(job.options, notify=lambda message: notify(label + message))
+            )
+        except LambdaLayerError as error:
+            if len(jobs) == 1:
+                raise
+            return Outcome(job, error=error)
+
+    if len(jobs) == 1:
+        return [one(jobs[0])]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(jobs))) as pool:
+        return list(pool.map(one, jobs))

@@ -1,0 +1,191 @@
+"""Reading a project's own files: pyproject.toml, uv.lock, poetry.lock.
+
+Each reader returns requirement lines for uv: a pyproject gives the loose requirements of
+the chosen extras and dependency groups (the project itself is never among them); a lock
+gives its pins, ``name==version ; marker --hash=...``, which are kept as they are.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import subprocess
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from lambdalayer.errors import InputError
+
+
+class InputKind(enum.StrEnum):
+    """What a ``-r FILE`` is, recognised by its name."""
+
+    REQUIREMENTS = "requirements"
+    PYPROJECT = "pyproject.toml"
+    UV_LOCK = "uv.lock"
+    POETRY_LOCK = "poetry.lock"
+    PYLOCK = "pylock.toml"
+
+
+def input_kind(path: Path) -> InputKind:
+    """The kind of an input file from its name (``requirements*.txt`` and anything else: requirements)."""
+    name = path.name
+    if name == "pyproject.toml":
+        return InputKind.PYPROJECT
+    if name == "uv.lock":
+        return InputKind.UV_LOCK
+    if name == "poetry.lock":
+        return InputKind.POETRY_LOCK
+    if name == "pylock.toml" or (name.startswith("pylock.") and name.endswith(".toml")):
+        return InputKind.PYLOCK
+    return InputKind.REQUIREMENTS
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"{path} is not valid TOML: {error}") from error
+
+
+def pyproject_requirements(
+    path: Path,
+    extras: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    *,
+    include_dependencies: bool = True,
+) -> list[str]:
+    """``[project] dependencies`` (unless not wanted) plus the named extras and PEP 735 groups."""
+    document = _read_toml(path)
+    project = document.get("project", {})
+    own_name = canonicalize_name(project.get("name", "")) if project.get("name") else None
+    optional: dict[str, list[str]] = project.get("optional-dependencies", {})
+    dependency_groups: dict[str, list[Any]] = document.get("dependency-groups", {})
+    lines: list[str] = []
+    seen_extras: set[str] = set()
+
+    def add(requirement_text: str) -> None:
+        try:
+            requirement = Requirement(requirement_text)
+        except InvalidRequirement as error:
+            raise InputError(
+                f"{path}: invalid requirement {requirement_text!r}: {error}"
+            ) from error
+        if own_name is not None and canonicalize_name(requirement.name) == own_name:
+            for extra in sorted(requirement.extras):  # "myproject[extra]": the extra's dependencies
+                add_extra(extra)
+            return
+        lines.append(requirement_text)
+
+    def add_extra(extra: str) -> None:
+        if extra in seen_extras:
+            return
+        seen_extras.add(extra)
+        if extra not in optional:
+            known = ", ".join(sorted(optional)) or "none"
+            raise InputError(f"{path} has no extra {extra!r}", hint=f"extras: {known}")
+        for requirement_text in optional[extra]:
+            add(requirement_text)
+
+    def add_group(group: str, stack: tuple[str, ...] = ()) -> None:
+        if group not in dependency_groups:
+            known = ", ".join(sorted(dependency_groups)) or "none"
+            raise InputError(f"{path} has no dependency group {group!r}", hint=f"groups: {known}")
+        if group in stack:
+            raise InputError(f"{path}: dependency group {group!r} includes itself")
+        for item in dependency_groups[group]:
+            if isinstance(item, dict) and "include-group" in item:
+                add_group(item["include-group"], (*stack, group))
+            elif isinstance(item, str):
+                add(item)
+
+    for requirement_text in project.get("dependencies", []) if include_dependencies else []:
+        add(requirement_text)
+    for extra in extras:
+        add_extra(extra)
+    for group in groups:
+        add_group(group)
+    return lines
+
+
+def uv_lock_requirements(
+    path: Path, extras: Sequence[str] = (), groups: Sequence[str] = (), uv_bin: str | None = None
+) -> list[str]:
+    """The pins of a ``uv.lock`` for the chosen extras and groups, through ``uv export``."""
+    if uv_bin is None:
+        from uv import find_uv_bin  # noqa: PLC0415
+
+        uv_bin = find_uv_bin()
+    command = [
+        uv_bin, "export", "--format", "requirements.txt", "--frozen", "--no-emit-project",
+        "--no-emit-workspace", "--no-header", "--no-annotate", "--no-dev", "--quiet",
+        "--project", str(path.parent),
+    ]  # fmt: skip
+    for extra in extras:
+        command += ["--extra", extra]
+    for group in groups:
+        command += ["--group", group]
+    environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env=environment, check=False
+    )
+    if completed.returncode != 0:
+        message = " ".join(line.strip() for line in completed.stderr.splitlines() if line.strip())
+        raise InputError(f"uv export of {path} failed: {message or 'no message'}")
+    return [
+        line
+        for line in completed.stdout.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def poetry_lock_requirements(path: Path, groups: Sequence[str] = ()) -> list[str]:
+    """The pins of a ``poetry.lock``: packages of the ``main`` group (plus ``groups``), with their hashes."""
+    document = _read_toml(path)
+    wanted = {"main", *groups}
+    lines = []
+    for package in document.get("package", []):
+        package_groups = set(package.get("groups", ["main"]))
+        if not package_groups & wanted:
+            continue
+        if package.get("source", {}).get("type") in {"directory", "git", "file", "url"}:
+            raise InputError(
+                f"{path}: {package['name']} comes from a {package['source']['type']} source, not an index",
+                hint="lambdalayer installs wheels from an index; publish the package or vendor it in the function",
+            )
+        markers = package.get("markers")
+        if isinstance(markers, dict):  # per-group markers: any selected group's marker applies
+            chosen = [
+                f"({markers[group]})"
+                for group in sorted(package_groups & wanted)
+                if group in markers
+            ]
+            markers = " or ".join(chosen) if chosen else None
+        line = f"{package['name']}=={package['version']}"
+        if markers:
+            line += f" ; {markers}"
+        hashes = [
+            item["hash"]
+            for item in package.get("files", [])
+            if str(item.get("hash", "")).startswith("sha256:")
+        ]
+        lines.append(line + "".join(f" --hash={digest}" for digest in hashes))
+    return lines
+
+
+def discover_input(project_dir: Path) -> Path:
+    """The input of a project directory: its lock if it has one, else its pyproject."""
+    for name in ("uv.lock", "poetry.lock", "pylock.toml", "pyproject.toml"):
+        candidate = project_dir / name
+        if candidate.is_file():
+            return candidate
+    raise InputError(
+        f"nothing to build: no packages given, and {project_dir} has no uv.lock, poetry.lock, pylock.toml or pyproject.toml",
+        hint="name packages (lambdalayer build requests), a file (-r requirements.txt), or --project DIR",
+    )

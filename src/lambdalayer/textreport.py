@@ -1,0 +1,130 @@
+"""Text output of the CLI: build summaries, check reports, the matrix table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from lambdalayer.check import CheckReport, Finding, Severity
+
+if TYPE_CHECKING:
+    from lambdalayer.build import BuildResult
+    from lambdalayer.matrix import Outcome
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def print_build(result: BuildResult) -> None:
+    target = result.target
+    runtime = target.runtime
+    glibc = ".".join(map(str, target.glibc_floor))
+    for notice in result.notices:
+        _stderr(f"notice: {notice}")
+    print(
+        f"built {result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
+    )
+    for dist in result.distributions:
+        print(
+            f"  {dist.name:<28} {dist.version:<14} {human_bytes(dist.unzipped_bytes):>10}  {dist.wheel}"
+        )
+    for backoff in result.backoffs:
+        print(
+            f"  note: {backoff.package} {backoff.chosen}, not {backoff.newest_excluded}:"
+            f" newer versions have no wheel for {target.name} (glibc {glibc})"
+        )
+    print(
+        f"size: {human_bytes(result.zipped_bytes)} zipped, {human_bytes(result.unzipped_bytes)} unzipped,"
+        f" {result.files} files; {result.downloads} downloaded ({human_bytes(result.downloaded_bytes)})"
+        f" in {result.seconds:.1f} s"
+    )
+    if result.slim_saved:
+        saved = ", ".join(
+            f"{rule} {human_bytes(size)}" for rule, size in sorted(result.slim_saved.items())
+        )
+        print(f"slimmed: {saved}")
+    if result.bytecode_compiled:
+        print(
+            f"bytecode: {result.bytecode_compiled} modules compiled by {result.bytecode_python} (unchecked-hash)"
+        )
+    if result.lock_path:
+        print(f"lock: {result.lock_path}")
+    if result.check_report is not None:
+        print_check_report(result.check_report, sys.stdout)
+
+
+def print_check_report(report: CheckReport, stream: TextIO) -> None:
+    # One line per kind of problem: the same finding on 40 extension modules of one
+    # package is one line naming the first member and how many more there are.
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    for finding in report.findings:
+        key = (finding.severity, finding.kind, finding.message, finding.package, finding.fix)
+        groups.setdefault(key, []).append(finding)
+    for members in groups.values():
+        finding = members[0]
+        where = f" {finding.member}:" if finding.member else ""
+        more = f" (and {len(members) - 1} more like it)" if len(members) > 1 else ""
+        owner = finding.package
+        package = f" [{owner}]" if owner and owner not in (finding.member or "") else ""
+        line = f"{finding.severity!s:<7} {finding.kind:<11}{where} {finding.message}{package}{more}"
+        print(line, file=stream)
+        if finding.fix and finding.severity is not Severity.INFO:
+            print(f"        fix: {finding.fix}", file=stream)
+    if report.imports:
+        failed = [item.module for item in report.imports if not item.ok]
+        print(
+            f"imports: {len(report.imports) - len(failed)} of {len(report.imports)} modules import",
+            file=stream,
+        )
+    elif report.imports_skipped:
+        print(f"imports: skipped: {report.imports_skipped}", file=stream)
+    errors = len(report.errors)
+    warnings = sum(finding.severity is Severity.WARNING for finding in report.findings)
+    verdict = "ok" if report.ok else "FAILED"
+    print(
+        f"check {verdict} for {report.target.name}: {errors} error(s), {warnings} warning(s);"
+        f" {human_bytes(report.zipped_bytes)} zipped, {human_bytes(report.unzipped_bytes)} unzipped"
+        + (
+            f", {human_bytes(report.total_unzipped_bytes)} with the other zips"
+            if report.total_unzipped_bytes != report.unzipped_bytes
+            else ""
+        ),
+        file=stream,
+    )
+
+
+def print_matrix(outcomes: Sequence[Outcome]) -> None:
+    """One row per artefact and target, then what failed."""
+    print(
+        f"{'artefact':<16} {'target':<20} {'status':<7} {'pkgs':>4} {'zipped':>10} {'unzipped':>10}  output"
+    )
+    for outcome in outcomes:
+        job, result = outcome.job, outcome.result
+        if result is None:
+            print(
+                f"{job.name:<16} {job.options.target.name:<20} {'FAILED':<7} {'-':>4} {'-':>10} {'-':>10}  -"
+            )
+            continue
+        print(
+            f"{job.name:<16} {job.options.target.name:<20} {'ok':<7} {len(result.distributions):>4}"
+            f" {human_bytes(result.zipped_bytes):>10} {human_bytes(result.unzipped_bytes):>10}  {result.output}"
+        )
+    for outcome in outcomes:
+        if outcome.error is not None:
+            print(
+                f"error: {outcome.job.name} {outcome.job.options.target.name}: {outcome.error.message}",
+                file=sys.stderr,
+            )
+            if outcome.error.hint:
+                print(f"hint: {outcome.error.hint}", file=sys.stderr)
