@@ -95,7 +95,7 @@ def _check_keys(table: dict[str, Any], allowed: set[str], where: str, path: Path
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise InputError(
-            f"unknown key {where}{unknown[0]!r} in {path}",
+            f"unknown key '{where}{unknown[0]}' in {path}",
             hint=f"known keys here: {', '.join(sorted(allowed))}",
         )
 
