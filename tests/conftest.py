@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from elfsamples import compile_shared_object, minimal_elf
 from indexserver import LocalIndex
-from wheelmaker import make_wheel
+from wheelmaker import make_sdist, make_wheel
 
 HOST_MACHINE = platform.machine()
 
@@ -111,6 +111,15 @@ def build_test_index(root: Path, workdir: Path) -> None:
     make_wheel(root, "flaky", "1.0")
     make_wheel(root, "tampered", "1.0")
     (root / "sourceonly-1.0.tar.gz").write_bytes(b"not really a tarball")
+    make_sdist(root, "puresrc", "1.0")
+    make_wheel(root, "needs-puresrc", "1.0", requires=["puresrc"])
+    make_sdist(
+        root,
+        "nativesrc",
+        "1.0",
+        tag="cp312-cp312-linux_x86_64",
+        files={"nativesrc/_impl.so": minimal_elf("x86_64")},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -344,6 +344,14 @@ def assert_failed_cleanly(code: int, err: str, out: Path, expected: str) -> None
         ),
         (["needs-old-beta", "needs-new-beta"], "cannot resolve for python3.14-x86_64"),
         (["sourceonly"], "sourceonly is published only as source"),
+        (
+            ["puresrc", "--no-build"],
+            "puresrc is published only as source (no wheels); --no-build forbids building it",
+        ),
+        (
+            ["nativesrc"],
+            "nativesrc is published only as source and builds native code (tag cp312-cp312-linux_x86_64)",
+        ),
         (["tampered"], "hash mismatch for tampered-1.0-py3-none-any.whl"),
         (["flaky"], "download of flaky-1.0-py3-none-any.whl failed after 3 attempts"),
         (["evilpkg"], "would escape the layer"),
@@ -398,3 +406,24 @@ def test_build_reports_its_check(local_index, cache_dir, tmp_path, capsys):
     assert isinstance(report, dict) and report["ok"] is True
     if find_interpreter("3.11") is not None:
         assert [item["module"] for item in report["imports"]] == ["alpha", "beta"]
+
+
+def test_pure_source_only_package_is_built_once_and_cached(
+    local_index, cache_dir, tmp_path, capsys
+):
+    out = tmp_path / "layer.zip"
+    result = summary(
+        capsys, build_args(local_index, cache_dir, out, "needs-puresrc", "--runtime", "python3.12")
+    )
+    assert versions(result) == {"needs-puresrc": "1.0", "puresrc": "1.0"}
+    with zipfile.ZipFile(out) as archive:
+        assert archive.read(f"{SITE_312}puresrc/__init__.py") == b"VALUE = 'built from source'\n"
+    [built] = list((cache_dir / "built").rglob("puresrc-1.0-py3-none-any.whl"))
+    built_at = built.stat().st_mtime_ns
+    summary(
+        capsys,
+        build_args(
+            local_index, cache_dir, tmp_path / "again.zip", "puresrc", "--runtime", "python3.11"
+        ),
+    )
+    assert built.stat().st_mtime_ns == built_at  # the cached build was used, not rebuilt

@@ -73,3 +73,70 @@ def _expand(tag: str) -> list[str]:
         for abi in abis.split(".")
         for platform in platforms.split(".")
     ]
+
+
+_BACKEND = '''\
+"""A tiny in-tree PEP 517 backend: builds this test package's wheel with no dependencies."""
+import base64, hashlib, os, zipfile
+
+NAME, VERSION, TAG, FILES = {name!r}, {version!r}, {tag!r}, {files!r}
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    dist_info = f"{{NAME}}-{{VERSION}}.dist-info"
+    members = {{path: content.encode("latin-1") for path, content in FILES.items()}}
+    members[dist_info + "/METADATA"] = f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n".encode()
+    members[dist_info + "/WHEEL"] = f"Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: {{TAG}}\\n".encode()
+    lines = []
+    for path, data in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{{path}},sha256={{digest}},{{len(data)}}")
+    members[dist_info + "/RECORD"] = ("\\n".join(lines + [dist_info + "/RECORD,,"]) + "\\n").encode()
+    filename = f"{{NAME}}-{{VERSION}}-{{TAG}}.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
+        for path, data in members.items():
+            archive.writestr(path, data)
+    return filename
+'''
+
+
+def make_sdist(
+    directory: Path,
+    name: str,
+    version: str,
+    *,
+    tag: str = "py3-none-any",
+    files: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write ``name-version.tar.gz``: an sdist whose in-tree backend builds a wheel tagged ``tag``."""
+    import io
+    import tarfile
+
+    contents = {
+        key: value.decode("latin-1")
+        for key, value in (
+            files or {f"{name}/__init__.py": b"VALUE = 'built from source'\n"}
+        ).items()
+    }
+    root = f"{name}-{version}"
+    members = {
+        f"{root}/pyproject.toml": (
+            '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+            f'[project]\nname = "{name}"\nversion = "{version}"\n'
+        ),
+        f"{root}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{root}/backend.py": _BACKEND.format(name=name, version=version, tag=tag, files=contents),
+    }
+    path = directory / f"{root}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for member, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mtime = 1700000000
+            archive.addfile(info, io.BytesIO(data))
+    return path

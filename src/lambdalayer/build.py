@@ -25,6 +25,7 @@ from lambdalayer.inputs import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter, probe
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
+from lambdalayer.sdist import SourceBuilder
 from lambdalayer.slim import SlimOptions, slim
 from lambdalayer.targets import Layout, Target
 
@@ -49,6 +50,7 @@ class BuildOptions:
     python: Path | None = None
     slim: SlimOptions = field(default_factory=SlimOptions)
     bytecode: BytecodeMode = BytecodeMode.AUTO
+    allow_build: bool = True  # build pure wheels from source-only packages (--no-build: never)
     function_source: Path | None = None  # with Layout.FUNCTION: the handler code's directory
     handler: str | None = None  # module.function, verified in the built zip
 
@@ -156,7 +158,12 @@ def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff,
     if options.requirements is None:
         raise InputError("nothing to build: give requirements or --from-lock")
     notify(f"resolving for {target.name} (uv, {target.uv_platform})")
-    resolution = resolve(options.requirements, target, options.index)
+    builder = None
+    if options.allow_build:
+        from uv import find_uv_bin  # noqa: PLC0415
+
+        builder = SourceBuilder(options.cache_dir, options.index, find_uv_bin())
+    resolution = resolve(options.requirements, target, options.index, builder=builder)
     return resolution.lock, resolution.backoffs
 
 

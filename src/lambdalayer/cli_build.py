@@ -153,6 +153,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "cold starts skip compiling (no bytecode, with a notice, if none is found); none: sources only; "
         "only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
     )  # fmt: skip
+    build.add_argument(
+        "--no-build", action="store_true",
+        help="never build source-only packages (by default a pure-Python sdist is built into a wheel; native ones are refused)",
+    )  # fmt: skip
     build.add_argument("--no-slim", action="store_true", help="keep everything the wheels contain")
     build.add_argument(
         "--skip-rule", action="append", default=[], metavar="RULE",
@@ -295,7 +299,7 @@ def _jobs(
                 lock_output=lock_output, layout=Layout.FUNCTION if function_source else Layout(layout_name),
                 index=index, cache_dir=args.cache_dir or default_cache_dir(), check=not args.no_check,
                 python=args.python, slim=slim, bytecode=BytecodeMode(bytecode),
-                function_source=function_source, handler=handler,
+                function_source=function_source, handler=handler, allow_build=not args.no_build,
             )  # fmt: skip
             jobs.append(Job(name, options))
     return jobs

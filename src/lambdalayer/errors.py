@@ -35,6 +35,10 @@ class ResolutionError(LambdaLayerError):
         self.package = package
 
 
+class SourceOnlyError(ResolutionError):
+    """A package published only as a source distribution (no wheel at all)."""
+
+
 class FetchError(LambdaLayerError):
     """A wheel could not be downloaded, or its content did not match its hash."""
 

@@ -17,18 +17,22 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from lambdalayer.errors import ResolutionError
+from lambdalayer.errors import ResolutionError, SourceOnlyError
 from lambdalayer.index import IndexConfig, IndexFile, project_files
 from lambdalayer.inputs import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.targets import Target, all_targets
 
-MAX_ROUNDS = 5
+if TYPE_CHECKING:
+    from lambdalayer.sdist import SourceBuilder
+
+MAX_ROUNDS = 8
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NO_WHEELS = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s,]+))? has no usable wheels")
 _NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
@@ -97,8 +101,8 @@ def _no_wheel_error(
     """The error for a package with no wheel for the target, with the best hint we can give."""
     what = f"{package}=={version}" if version else package
     if not any(file.filename.endswith(".whl") for file in files):
-        return ResolutionError(
-            f"{package} is published only as source (no wheels), and lambdalayer installs wheels only",
+        return SourceOnlyError(
+            f"{package} is published only as source (no wheels)",
             hint="look for a binary variant (e.g. psycopg2-binary) or a version that ships wheels",
             package=package,
         )
@@ -171,6 +175,7 @@ def run_uv_compile(
     excluded: dict[str, set[str]],
     workdir: Path,
     uv_bin: str | None = None,
+    find_links: Sequence[Path] = (),
 ) -> Lock:
     """One ``uv pip compile`` to pylock.toml for the target; returns uv's lock."""
     if uv_bin is None:
@@ -189,6 +194,8 @@ def run_uv_compile(
         "--no-header", "--no-annotate", "--no-progress", "--no-python-downloads", "--quiet",
         *index.uv_args(),
     ]  # fmt: skip
+    for directory in find_links:  # pure wheels built here from source-only packages
+        command += ["--find-links", str(directory)]
     if requirements.pinned_by is not None:
         command.append("--no-deps")  # a lock's export is its whole closure, markers included
     if excluded:
@@ -243,16 +250,33 @@ def resolve(
     index: IndexConfig,
     *,
     uv_bin: str | None = None,
+    builder: SourceBuilder | None = None,
 ) -> Resolution:
     """Resolve ``requirements`` for ``target``: exactly one fitting wheel per package.
 
     >>> resolve(gather(["requests==2.31.0"], []), get_target("python3.12"), IndexConfig())  # doctest: +SKIP
     """
     excluded: dict[str, set[str]] = {}
+    find_links: list[Path] = []
+    built: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
         for round_number in range(1, MAX_ROUNDS + 1):
             try:
-                lock = run_uv_compile(requirements, target, index, excluded, Path(scratch), uv_bin)
+                lock = run_uv_compile(
+                    requirements, target, index, excluded, Path(scratch), uv_bin, find_links
+                )
+            except SourceOnlyError as error:
+                if builder is None or error.package is None or error.package in built:
+                    if builder is None:
+                        raise SourceOnlyError(
+                            f"{error.message}; --no-build forbids building it",
+                            hint=error.hint,
+                            package=error.package,
+                        ) from error
+                    raise
+                built.add(error.package)
+                find_links.append(builder.wheel_dir(error.package, requirements, target))
+                continue
             except ResolutionError as error:
                 if requirements.pinned_by is None or error.package is None:
                     raise
