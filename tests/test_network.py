@@ -110,3 +110,25 @@ def test_check_passes_real_layers_with_native_code(tmp_path, capsys, arch):
         assert {"numpy", "pydantic", "pydantic_core", "cryptography"} <= imported
     else:
         assert report["imports_skipped"]
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_fastapi_mangum_function_package(tmp_path, capsys, arch):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text(
+        "from fastapi import FastAPI\nfrom mangum import Mangum\n\n"
+        "api = FastAPI()\n\n\n@api.get('/')\ndef root():\n    return {'ok': True}\n\n\nhandler = Mangum(api)\n"
+    )
+    out = tmp_path / "function.zip"
+    result = build_json(
+        capsys, "fastapi", "mangum", "--function", str(app), "--handler", "main.handler",
+        "--runtime", "python3.12", "--arch", arch, "-o", str(out),
+    )  # fmt: skip
+    report = result["check"]
+    assert isinstance(report, dict) and report["ok"] is True, report
+    with zipfile.ZipFile(out) as archive:
+        names = set(archive.namelist())
+    assert {"main.py", "fastapi/__init__.py", "mangum/__init__.py"} <= names
+    if arch == "x86_64" and find_interpreter("3.12") is not None:
+        assert report["imports"] == [{"module": "main:handler", "ok": True, "error": None}]
