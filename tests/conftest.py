@@ -108,6 +108,11 @@ def build_test_index(root: Path, workdir: Path) -> None:
         "1.0",
         files={"broken/__init__.py": "raise RuntimeError('needs settings')\n"},
     )
+    # stand-ins for the runtime's own SDK, for --exclude-runtime-provided
+    make_wheel(root, "boto3", "1.0", requires=["botocore", "jmespath"])
+    make_wheel(root, "botocore", "1.0")
+    make_wheel(root, "jmespath", "1.0")
+    make_wheel(root, "usesboto", "1.0", requires=["boto3"])
     make_wheel(root, "flaky", "1.0")
     make_wheel(root, "tampered", "1.0")
     (root / "sourceonly-1.0.tar.gz").write_bytes(b"not really a tarball")

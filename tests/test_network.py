@@ -132,3 +132,23 @@ def test_fastapi_mangum_function_package(tmp_path, capsys, arch):
     assert {"main.py", "fastapi/__init__.py", "mangum/__init__.py"} <= names
     if arch == "x86_64" and find_interpreter("3.12") is not None:
         assert report["imports"] == [{"module": "main:handler", "ok": True, "error": None}]
+
+
+def test_requests_pandas_pydantic_on_top_of_the_managed_pandas_layer(tmp_path, capsys):
+    layer = tmp_path / "layer.zip"
+    result = build_json(
+        capsys, "requests", "pandas", "pydantic", "--on-top-of", "aws-sdk-pandas", "--runtime", "python3.12",
+        "-o", str(layer),
+    )  # fmt: skip
+    names = set(wheels_of(result))
+    # the managed layer ships requests too (opensearch-py needs it): only pydantic's stack is new
+    assert "pydantic" in names and not names & {"requests", "pandas", "numpy", "pyarrow", "urllib3"}
+    provided = result["provided"]
+    assert isinstance(provided, dict) and {"requests", "pandas", "numpy"} <= set(
+        provided["packages"]
+    )
+    assert provided["by"][0].startswith("aws-sdk-pandas ")
+    report = result["check"]
+    assert (
+        isinstance(report, dict) and report["ok"] and "aws-sdk-pandas" in report["imports_skipped"]
+    )

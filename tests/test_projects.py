@@ -235,10 +235,10 @@ def test_config_errors_name_the_key_and_file(local_index, cache_dir, tmp_path, c
     err = capsys.readouterr().err
     assert "unknown key 'tool.lambdalayer.runtimes'" in err and "pyproject.toml" in err
     other = make_project(
-        tmp_path / "q", "\n[tool.lambdalayer.layers.pandas]\non-top-of = 'aws-sdk-pandas'\n"
+        tmp_path / "q", "\n[tool.lambdalayer.layers.pandas]\non-top-of = 'nonsense'\n"
     )
     assert main(["build", "--project", str(other), *common(local_index, cache_dir)]) == 1
-    assert "on-top-of" in capsys.readouterr().err
+    assert "unknown --on-top-of 'nonsense'" in capsys.readouterr().err
 
 
 def test_multiple_outputs_refuse_a_single_output_path(local_index, cache_dir, tmp_path, capsys):

@@ -350,3 +350,30 @@ def test_aws_error_codes_become_one_line_with_a_hint(code, hint):
     translated = translate(error, "publishing x")
     assert translated.message == f"AWS {code} while publishing x: from AWS"
     assert translated.hint is not None and hint in translated.hint
+
+
+def test_on_top_of_a_layer_arn_asks_the_lambda_api_and_explains_a_missing_location(
+    settings, moto_endpoint, local_index, cache_dir, tmp_path, capsys
+):
+    base = tmp_path / "base.zip"
+    common = [
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+    ]
+    assert main(["build", "alpha", "-o", str(base), *common]) == 0
+    [published] = publish(PublishRequest(base, unique("base")), settings)
+    capsys.readouterr()
+    out = tmp_path / "layer.zip"
+    code = main(["build", "alpha", "datapkg", "-o", str(out), *common, "--on-top-of", f"layer:{published.arn}",
+                 "--endpoint-url", moto_endpoint, "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    # moto answers Content.Location with an s3:// placeholder where AWS gives a presigned
+    # HTTPS URL, so against moto the download itself cannot happen: the error must say so.
+    assert code == 1
+    assert "gave no downloadable location" in captured.err and "layer:PATH.zip" in captured.err

@@ -10,7 +10,7 @@ import re
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lambdalayer.archive import Entry, write_zip
@@ -24,6 +24,7 @@ from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter, probe
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
+from lambdalayer.provided import Provided, on_top_of, runtime_provided
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
 from lambdalayer.sdist import SourceBuilder
 from lambdalayer.slim import SlimOptions, slim
@@ -50,6 +51,10 @@ class BuildOptions:
     python: Path | None = None
     slim: SlimOptions = field(default_factory=SlimOptions)
     bytecode: BytecodeMode = BytecodeMode.AUTO
+    on_top_of: str | None = None  # aws-sdk-pandas[==V], layer:PATH.zip, layer:arn:...
+    exclude_runtime_provided: bool = False
+    region: str | None = None  # for the managed layer's ARN, and layer:arn: lookups
+    endpoint_url: str | None = None
     allow_build: bool = True  # build pure wheels from source-only packages (--no-build: never)
     function_source: Path | None = None  # with Layout.FUNCTION: the handler code's directory
     handler: str | None = None  # module.function, verified in the built zip
@@ -76,6 +81,11 @@ class BuildResult:
     slim_saved: dict[str, int] = field(default_factory=dict)
     bytecode_compiled: int = 0
     bytecode_python: str | None = None
+    provided: dict[str, str] = field(default_factory=dict)  # needed, but left to another layer
+    provided_by: tuple[str, ...] = ()
+    base_layers: tuple[
+        tuple[str | None, str | None], ...
+    ] = ()  # (ARN, SSM parameter naming its version)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with the same facts as the text summary."""
@@ -114,6 +124,11 @@ class BuildResult:
             "notices": list(self.notices),
             "slim_saved_bytes": dict(sorted(self.slim_saved.items())),
             "bytecode": {"compiled": self.bytecode_compiled, "python": self.bytecode_python},
+            "provided": {
+                "by": list(self.provided_by),
+                "packages": dict(sorted(self.provided.items())),
+            },
+            "base_layers": [{"arn": arn, "ssm_parameter": ssm} for arn, ssm in self.base_layers],
             "check": self.check_report.to_json() if self.check_report else None,
             "seconds": round(self.seconds, 3),
         }
@@ -138,8 +153,37 @@ def recorded_target(path: Path) -> tuple[str, str, str] | None:
     return match.group(1), match.group(2), layout.group(1) if layout else Layout.SITE_PACKAGES.value
 
 
-def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff, ...]]:
+@dataclass(frozen=True)
+class _Locked:
+    lock: Lock
+    backoffs: tuple[Backoff, ...] = ()
+    provided: dict[str, str] = field(default_factory=dict)
+    sources: tuple[Provided, ...] = ()
+
+
+def _provided_sets(options: BuildOptions) -> tuple[Provided, ...]:
+    sets = []
+    if options.on_top_of is not None:
+        sets.append(
+            on_top_of(
+                options.on_top_of,
+                options.target,
+                region=options.region,
+                endpoint_url=options.endpoint_url,
+            )
+        )
+    if options.exclude_runtime_provided:
+        sets.append(runtime_provided(options.target))
+    return tuple(sets)
+
+
+def _locked(options: BuildOptions, notify: Notify) -> _Locked:
     target = options.target
+    sources = _provided_sets(options)
+    if options.from_lock is not None and sources:
+        raise InputError(
+            "--from-lock builds the lock as it is; it cannot be combined with --on-top-of"
+        )
     if options.from_lock is not None:
         lock = read_pylock(options.from_lock)
         if lock.target and lock.target != target.name:
@@ -154,7 +198,7 @@ def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff,
                 f"{options.from_lock} pins packages with no wheel for {target.name}: {names}",
                 hint="a lock is kept as is; resolve again for this target instead of --from-lock",
             )
-        return Lock(tuple(chosen), lock.requires_python, target.name), ()
+        return _Locked(Lock(tuple(chosen), lock.requires_python, target.name))
     if options.requirements is None:
         raise InputError("nothing to build: give requirements or --from-lock")
     notify(f"resolving for {target.name} (uv, {target.uv_platform})")
@@ -163,8 +207,12 @@ def _locked(options: BuildOptions, notify: Notify) -> tuple[Lock, tuple[Backoff,
         from uv import find_uv_bin  # noqa: PLC0415
 
         builder = SourceBuilder(options.cache_dir, options.index, find_uv_bin())
-    resolution = resolve(options.requirements, target, options.index, builder=builder)
-    return resolution.lock, resolution.backoffs
+    requirements = options.requirements
+    if sources:
+        constraints = tuple(line for provided in sources for line in provided.constraints())
+        requirements = replace(requirements, constraints=(*requirements.constraints, *constraints))
+    resolution = resolve(requirements, target, options.index, builder=builder)
+    return _Locked(resolution.lock, resolution.backoffs, resolution.provided, sources)
 
 
 def _with_function_code(entries: tuple[Entry, ...], source: Path) -> tuple[Entry, ...]:
@@ -203,9 +251,17 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
     ensure_writable_parent(options.output)
     if options.lock_output is not None:
         ensure_writable_parent(options.lock_output)
-    lock, backoffs = _locked(options, notify)
+    locked = _locked(options, notify)
+    lock, backoffs = locked.lock, locked.backoffs
+    if not lock.packages and locked.sources:
+        by = " and ".join(provided.source for provided in locked.sources)
+        raise InputError(
+            f"nothing left to put in the layer: everything asked for is provided by {by}"
+            f" ({', '.join(f'{name} {version}' for name, version in sorted(locked.provided.items()))})",
+            hint="attach that layer alone; no layer of your own is needed",
+        )
     wheels = [package.wheels[0] for package in lock.packages]
-    notices: list[str] = []
+    notices: list[str] = [warning for provided in locked.sources for warning in provided.warnings]
     report = fetch(
         wheels,
         WheelCache(options.cache_dir),
@@ -253,12 +309,21 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         stats = write_zip(staging, entries, comment=archive_comment(options.target, options.layout))
         if options.check:
             notify(f"checking the layer for {options.target.name}")
+            absent = [provided.source for provided in locked.sources if provided.zip_path is None]
             check_report = check(
                 staging,
                 options.target,
+                with_zips=[
+                    provided.zip_path
+                    for provided in locked.sources
+                    if provided.zip_path is not None
+                ],
                 python=options.python,
                 function=options.layout is Layout.FUNCTION,
                 handler=options.handler,
+                skip_imports=f"the layer relies on {' and '.join(absent)}, which is not on this machine"
+                if absent
+                else None,
             )
             if not check_report.ok:
                 raise LayerCheckError(
@@ -287,4 +352,11 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         slim_saved=slimmed.saved,
         bytecode_compiled=compiled,
         bytecode_python=bytecode_python,
+        provided=locked.provided,
+        provided_by=tuple(provided.source for provided in locked.sources),
+        base_layers=tuple(
+            (provided.layer_arn, provided.ssm_parameter)
+            for provided in locked.sources
+            if provided.layer_arn
+        ),
     )

@@ -338,6 +338,7 @@ def check(
     run_import_check: bool = True,
     function: bool = False,
     handler: str | None = None,
+    skip_imports: str | None = None,
 ) -> CheckReport:
     """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
 
@@ -359,8 +360,8 @@ def check(
         if other.is_layer:
             _check_conflicts(main, other, findings)
     results: tuple[ImportResult, ...] = ()
-    skipped: str | None = "not asked" if not run_import_check else None
-    if run_import_check:
+    skipped: str | None = "not asked" if not run_import_check else skip_imports
+    if run_import_check and skip_imports is None:
         interpreter = find_interpreter(target.runtime.python_version, explicit=python)
         skipped = _why_no_imports(interpreter, target)
         if skipped is None and interpreter is not None:

@@ -154,6 +154,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
     )  # fmt: skip
     build.add_argument(
+        "--on-top-of", metavar="SPEC",
+        help="build on top of what another layer provides: aws-sdk-pandas[==VERSION] (AWS's managed layer), "
+        "layer:PATH.zip or layer:arn:...; its packages are kept at its versions and left out of this layer",
+    )  # fmt: skip
+    build.add_argument(
+        "--exclude-runtime-provided", action="store_true",
+        help="leave out boto3, botocore and what they need: the runtime's copies are used (they may change under you)",
+    )  # fmt: skip
+    build.add_argument(
         "--no-build", action="store_true",
         help="never build source-only packages (by default a pure-Python sdist is built into a wheel; native ones are refused)",
     )  # fmt: skip
@@ -209,11 +218,6 @@ def _targets(args: argparse.Namespace, config: ProjectConfig | None) -> list[Tar
 
 
 def _gather(inputs: Inputs, project_dir: Path, args: argparse.Namespace) -> Gathered:
-    if inputs.on_top_of is not None:
-        raise InputError(
-            f"on-top-of = {inputs.on_top_of!r} is not supported by this version of lambdalayer",
-            hint="remove the key for now; building on top of managed layers is planned",
-        )
     if not inputs.empty:
         files = list(inputs.files)
         if (inputs.extras or inputs.groups) and not files:
@@ -231,10 +235,14 @@ def _gather(inputs: Inputs, project_dir: Path, args: argparse.Namespace) -> Gath
     )
 
 
+# name, inputs, function source, handler, on-top-of
+Artefact = tuple[str, Gathered, Path | None, str | None, str | None]
+
+
 def _artefacts(
     args: argparse.Namespace, config: ProjectConfig | None, project_dir: Path
-) -> list[tuple[str, Gathered, Path | None, str | None]]:
-    """(name, inputs, function source, handler) of every artefact to build."""
+) -> list[Artefact]:
+    """Every artefact to build: the explicit inputs, else the configuration's, else the project's."""
     explicit = bool(args.packages or args.requirements or args.from_lock)
     if args.from_lock is not None:
         if args.packages or args.requirements:
@@ -249,26 +257,33 @@ def _artefacts(
         )
     if args.function is not None:
         inputs = gathered if explicit else _gather(Inputs(), project_dir, args)
-        return [("function", inputs, args.function, args.handler)]
+        return [("function", inputs, args.function, args.handler, None)]
     if explicit:
-        return [("layer", gathered, None, None)]
+        return [("layer", gathered, None, None, None)]
     if config is not None and (config.layers or config.function):
-        artefacts: list[tuple[str, Gathered, Path | None, str | None]] = [
-            (layer.name, _gather(layer.inputs, project_dir, args), None, None)
+        artefacts: list[Artefact] = [
+            (
+                layer.name,
+                _gather(layer.inputs, project_dir, args),
+                None,
+                None,
+                layer.inputs.on_top_of,
+            )
             for layer in config.layers
         ]
         if config.function is not None:
             spec = config.function
+            function_inputs = _gather(spec.inputs, project_dir, args)
             artefacts.append(
-                ("function", _gather(spec.inputs, project_dir, args), spec.source, spec.handler)
+                ("function", function_inputs, spec.source, spec.handler, spec.inputs.on_top_of)
             )
         return artefacts
-    return [("layer", _gather(Inputs(), project_dir, args), None, None)]
+    return [("layer", _gather(Inputs(), project_dir, args), None, None, None)]
 
 
 def _jobs(
     args: argparse.Namespace, config: ProjectConfig | None, project_dir: Path, single: bool,
-    artefacts: list[tuple[str, Gathered, Path | None, str | None]], targets: list[Target],
+    artefacts: list[Artefact], targets: list[Target],
 ) -> list[Job]:  # fmt: skip
     output_dir = args.output_dir or (
         config.output_dir if config and config.output_dir else project_dir / "dist"
@@ -285,7 +300,8 @@ def _jobs(
         not args.no_slim, frozenset(args.skip_rule), tuple(args.keep), tuple(args.drop)
     )
     jobs = []
-    for name, gathered, function_source, handler in artefacts:
+    for name, gathered, function_source, handler, configured_on_top in artefacts:
+        on_top = args.on_top_of or configured_on_top
         for target in targets:
             if single:
                 output, lock_output = (
@@ -300,6 +316,8 @@ def _jobs(
                 index=index, cache_dir=args.cache_dir or default_cache_dir(), check=not args.no_check,
                 python=args.python, slim=slim, bytecode=BytecodeMode(bytecode),
                 function_source=function_source, handler=handler, allow_build=not args.no_build,
+                on_top_of=on_top, exclude_runtime_provided=args.exclude_runtime_provided,
+                region=args.region, endpoint_url=args.endpoint_url,
             )  # fmt: skip
             jobs.append(Job(name, options))
     return jobs

@@ -15,12 +15,13 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.markers import InvalidMarker, Marker
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.requirements import Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from lambdalayer.errors import ResolutionError, SourceOnlyError
@@ -59,6 +60,7 @@ class Resolution:
     lock: Lock
     backoffs: tuple[Backoff, ...] = ()
     uv_runs: int = 1
+    provided: dict[str, str] = field(default_factory=dict)  # needed, but left to another layer
 
 
 def best_wheel(wheels: Iterable[LockedWheel], target: Target) -> LockedWheel | None:
@@ -198,16 +200,16 @@ def run_uv_compile(
         command += ["--find-links", str(directory)]
     if requirements.pinned_by is not None:
         command.append("--no-deps")  # a lock's export is its whole closure, markers included
-    if excluded:
-        constraints = workdir / "excluded.txt"
-        constraints.write_text(
-            "".join(
-                f"{name}{','.join(f'!={version}' for version in sorted(versions, key=Version))}\n"
-                for name, versions in sorted(excluded.items())
-            ),
-            "utf-8",
-        )
+    constraint_lines = list(requirements.constraints) + [
+        f"{name}{','.join(f'!={version}' for version in sorted(versions, key=Version))}"
+        for name, versions in sorted(excluded.items())
+    ]
+    if constraint_lines:
+        constraints = workdir / "constraints.txt"
+        constraints.write_text("\n".join(constraint_lines) + "\n", "utf-8")
         command += ["--constraint", str(constraints)]
+    if requirements.exclude_newer:
+        command += ["--exclude-newer", requirements.exclude_newer]
     environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
     completed = subprocess.run(
         command, capture_output=True, text=True, env=environment, check=False
@@ -218,13 +220,16 @@ def run_uv_compile(
 
 
 def narrow_lock(
-    lock: Lock, target: Target, requirements: Requirements
+    lock: Lock, target: Target, requirements: Requirements, provided: frozenset[str] = frozenset()
 ) -> tuple[list[LockedPackage], list[LockedPackage]]:
-    """Split a lock into (packages with their one chosen wheel, packages with no fitting wheel)."""
+    """Split a lock into (packages with their one chosen wheel, packages with no fitting wheel).
+
+    Packages named in ``provided`` (another layer has them) are left out of both.
+    """
     chosen: list[LockedPackage] = []
     unfit: list[LockedPackage] = []
     for package in lock.packages:
-        if not marker_applies(package.marker, target):
+        if not marker_applies(package.marker, target) or package.name in provided:
             continue
         candidates = package.wheels
         pins = requirements.hash_pins.get(package.name)
@@ -257,6 +262,11 @@ def resolve(
     >>> resolve(gather(["requests==2.31.0"], []), get_target("python3.12"), IndexConfig())  # doctest: +SKIP
     """
     excluded: dict[str, set[str]] = {}
+    provided_names = {
+        canonicalize_name(Requirement(line).name)
+        for line in requirements.constraints
+        if line.strip()
+    }
     find_links: list[Path] = []
     built: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
@@ -278,6 +288,11 @@ def resolve(
                 find_links.append(builder.wheel_dir(error.package, requirements, target))
                 continue
             except ResolutionError as error:
+                if requirements.constraints and error.package is None:
+                    raise ResolutionError(
+                        f"the requirements conflict with what is already provided: {error.message}",
+                        hint="loosen your pin, or build without --on-top-of / --exclude-runtime-provided",
+                    ) from error
                 if requirements.pinned_by is None or error.package is None:
                     raise
                 raise ResolutionError(
@@ -285,7 +300,12 @@ def resolve(
                     hint="a lock's pins are kept as they are: update the lock, or choose another runtime",
                     package=error.package,
                 ) from error
-            chosen, unfit = narrow_lock(lock, target, requirements)
+            provided = {
+                package.name: package.version
+                for package in lock.packages
+                if package.name in provided_names
+            }
+            chosen, unfit = narrow_lock(lock, target, requirements, frozenset(provided))
             if not unfit:
                 backoffs = tuple(
                     Backoff(
@@ -302,7 +322,9 @@ def resolve(
                     requires_python=f"=={target.runtime.python_version}.*",
                     target=target.name,
                 )
-                return Resolution(lock=final, backoffs=backoffs, uv_runs=round_number)
+                return Resolution(
+                    lock=final, backoffs=backoffs, uv_runs=round_number, provided=provided
+                )
             for package in unfit:
                 files = project_files(index, package.name)
                 fitting, seen = _versions_by_fit(files, target)

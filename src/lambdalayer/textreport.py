@@ -49,6 +49,15 @@ def print_build(result: BuildResult) -> None:
         f" {result.files} files; {result.downloads} downloaded ({human_bytes(result.downloaded_bytes)})"
         f" in {result.seconds:.1f} s"
     )
+    if result.provided_by:
+        left = (
+            ", ".join(f"{name} {version}" for name, version in sorted(result.provided.items()))
+            or "nothing needed"
+        )
+        print(f"left out, provided by {' and '.join(result.provided_by)}: {left}")
+    for arn, ssm in result.base_layers:
+        where = f" (this release's version number: SSM parameter {ssm})" if ssm else ""
+        print(f"attach with it: {arn}{':<version>' if ssm else ''}{where}")
     if result.slim_saved:
         saved = ", ".join(
             f"{rule} {human_bytes(size)}" for rule, size in sorted(result.slim_saved.items())

@@ -1,0 +1,137 @@
+"""Building on top of what is already there: a base layer, the managed pandas layer, the runtime."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from indexserver import LocalIndex
+
+from lambdalayer.cli import main
+from lambdalayer.errors import InputError
+from lambdalayer.provided import managed_layer, managed_releases
+from lambdalayer.targets import all_targets, get_target
+
+SITE = "python/lib/python3.12/site-packages/"
+
+
+def build(
+    capsys: pytest.CaptureFixture[str], index: LocalIndex, cache: Path, out: Path, *args: str
+) -> dict[str, object]:
+    code = main(["build", "--index-url", index.url, "--cache-dir", str(cache), "-o", str(out), "--runtime", "python3.12",
+                 "--bytecode", "none", "--json", *args])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result: dict[str, object] = json.loads(captured.out)
+    return result
+
+
+def packages_in(layer: Path) -> set[str]:
+    with zipfile.ZipFile(layer) as archive:
+        return {
+            name[len(SITE) :].split("-")[0]
+            for name in archive.namelist()
+            if name.endswith(".dist-info/METADATA")
+        }
+
+
+@pytest.fixture
+def base_layer(local_index, cache_dir, tmp_path, capsys) -> Path:
+    base = tmp_path / "base.zip"
+    build(capsys, local_index, cache_dir, base, "alpha")  # alpha 1.0 and its dependency beta 2.0
+    return base
+
+
+def test_provided_distributions_and_their_dependencies_are_left_out(
+    local_index, cache_dir, tmp_path, capsys, base_layer
+):
+    out = tmp_path / "layer.zip"
+    result = build(
+        capsys,
+        local_index,
+        cache_dir,
+        out,
+        "alpha",
+        "datapkg",
+        "--on-top-of",
+        f"layer:{base_layer}",
+    )
+    assert packages_in(out) == {"datapkg"}
+    assert result["provided"] == {
+        "by": ["layer base.zip"],
+        "packages": {"alpha": "1.0", "beta": "2.0"},
+    }
+
+
+def test_versions_are_chosen_to_fit_the_provided_pins(local_index, cache_dir, tmp_path, capsys):
+    base = tmp_path / "base.zip"
+    build(capsys, local_index, cache_dir, base, "beta==1.0")
+    out = tmp_path / "layer.zip"
+    result = build(capsys, local_index, cache_dir, out, "alpha", "--on-top-of", f"layer:{base}")
+    assert packages_in(out) == {"alpha"}
+    assert result["provided"] == {
+        "by": ["layer base.zip"],
+        "packages": {"beta": "1.0"},
+    }  # not beta 2.0
+
+
+def test_a_requirement_that_conflicts_with_a_provided_pin_fails_naming_both(
+    local_index, cache_dir, tmp_path, capsys, base_layer
+):
+    previous = tmp_path / "layer.zip"
+    previous.write_bytes(b"previous")
+    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(previous),
+                 "--runtime", "python3.12", "needs-old-beta", "--on-top-of", f"layer:{base_layer}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (
+        "conflict with what is already provided" in err and "beta<2" in err and "beta==2.0" in err
+    )
+    assert previous.read_bytes() == b"previous"
+
+
+def test_exclude_runtime_provided_leaves_the_sdk_out_with_a_warning(
+    local_index, cache_dir, tmp_path, capsys
+):
+    out = tmp_path / "layer.zip"
+    result = build(capsys, local_index, cache_dir, out, "usesboto", "--exclude-runtime-provided")
+    assert packages_in(out) == {"usesboto"}
+    assert result["provided"] == {
+        "by": ["the python3.12 runtime"],
+        "packages": {"boto3": "1.0", "botocore": "1.0", "jmespath": "1.0"},
+    }
+    assert "may change under the function" in str(result["notices"])
+
+
+def test_managed_layer_data_covers_every_target_with_pandas_numpy_pyarrow():
+    latest = managed_releases()[0]
+    for target in all_targets():
+        provided = managed_layer("aws-sdk-pandas", target, "eu-west-1")
+        assert {"awswrangler", "pandas", "numpy", "pyarrow"} <= set(provided.pins), target.name
+        assert provided.pins["awswrangler"] == latest
+        assert "boto3" in provided.unpinned and "boto3" not in provided.pins
+    arm = managed_layer(f"aws-sdk-pandas=={latest}", get_target("python3.12", "arm64"), "eu-west-1")
+    assert (
+        arm.layer_arn == "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312-Arm64"
+    )
+    assert arm.ssm_parameter == f"/aws/service/aws-sdk-pandas/{latest}/py3.12/arm64/layer-arn"
+    with pytest.raises(InputError, match=r"no data for aws-sdk-pandas 0\.0\.1"):
+        managed_layer("aws-sdk-pandas==0.0.1", get_target("python3.12"))
+
+
+def test_unknown_on_top_of_is_explained(local_index, cache_dir, tmp_path, capsys):
+    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(tmp_path / "l.zip"),
+                 "beta", "--on-top-of", "pandas-layer"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "unknown --on-top-of 'pandas-layer'" in err and "layer:PATH.zip" in err
+
+
+def test_nothing_left_to_build_is_said_plainly(
+    local_index, cache_dir, tmp_path, capsys, base_layer
+):
+    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(tmp_path / "l.zip"),
+                 "--runtime", "python3.12", "alpha", "--on-top-of", f"layer:{base_layer}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "nothing left to put in the layer" in err and "alpha 1.0, beta 2.0" in err
