@@ -113,6 +113,8 @@ def build_test_index(root: Path, workdir: Path) -> None:
     make_wheel(root, "botocore", "1.0")
     make_wheel(root, "jmespath", "1.0")
     make_wheel(root, "usesboto", "1.0", requires=["boto3"])
+    make_wheel(root, "modern", "1.0")
+    make_wheel(root, "modern", "2.0", requires_python=">=3.13")
     make_wheel(root, "flaky", "1.0")
     make_wheel(root, "tampered", "1.0")
     (root / "sourceonly-1.0.tar.gz").write_bytes(b"not really a tarball")

@@ -39,8 +39,12 @@ def _anchor(path: Path) -> str:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     extra = ""
     if path.name.endswith(".whl"):
-        metadata_digest = hashlib.sha256(_wheel_metadata(path)).hexdigest()
-        extra = f' data-dist-info-metadata="sha256={metadata_digest}" data-core-metadata="sha256={metadata_digest}"'
+        metadata = _wheel_metadata(path)
+        requires_python = re.search(rb"^Requires-Python: *(.+?)\s*$", metadata, re.MULTILINE)
+        if requires_python:
+            extra += f' data-requires-python="{html.escape(requires_python.group(1).decode())}"'
+        metadata_digest = hashlib.sha256(metadata).hexdigest()
+        extra += f' data-dist-info-metadata="sha256={metadata_digest}" data-core-metadata="sha256={metadata_digest}"'
     name = html.escape(path.name)
     return f'<a href="../../files/{name}#sha256={digest}"{extra}>{name}</a><br>\n'
 

@@ -427,3 +427,35 @@ def test_pure_source_only_package_is_built_once_and_cached(
         ),
     )
     assert built.stat().st_mtime_ns == built_at  # the cached build was used, not rebuilt
+
+
+def test_summary_explains_why_a_package_is_not_at_its_newest_version(
+    local_index, cache_dir, tmp_path, capsys
+):
+    result = summary(
+        capsys,
+        build_args(
+            local_index,
+            cache_dir,
+            tmp_path / "a.zip",
+            "nativepkg",
+            "modern",
+            "--runtime",
+            "python3.11",
+        ),
+    )
+    notes = {note["package"]: note for note in result["version_notes"]}  # type: ignore[union-attr]
+    assert notes["nativepkg"] == {
+        "package": "nativepkg", "chosen": "1.0", "newest": "2.0",
+        "reason": "its wheels need a glibc above 2.26 (Amazon Linux 2)",
+    }  # fmt: skip
+    assert notes["modern"]["reason"] == "newer releases need a newer Python than python3.11's 3.11"
+    assert (
+        run(
+            capsys,
+            *build_args(
+                local_index, cache_dir, tmp_path / "b.zip", "modern", "--runtime", "python3.13"
+            ),
+        )[0]
+        == 0
+    )

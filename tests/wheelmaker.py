@@ -27,6 +27,7 @@ def make_wheel(
     requires: Sequence[str] = (),
     executables: Sequence[str] = (),
     compression: int = zipfile.ZIP_DEFLATED,
+    requires_python: str | None = None,
 ) -> Path:
     """Write ``name-version-tag.whl`` into ``directory`` and return its path.
 
@@ -42,6 +43,8 @@ def make_wheel(
         members[path] = content.encode() if isinstance(content, str) else content
     metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     metadata += [f"Requires-Dist: {requirement}" for requirement in requires]
+    if requires_python:
+        metadata.append(f"Requires-Python: {requires_python}")
     members[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
     purelib = "true" if tag.endswith("-none-any") else "false"
     wheel_lines = [

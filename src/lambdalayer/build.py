@@ -18,6 +18,7 @@ from lambdalayer.assemble import Distribution, assemble, function_entries
 from lambdalayer.bytecode import BytecodeMode, compile_entries
 from lambdalayer.check import CheckReport, check
 from lambdalayer.errors import InputError, LayerCheckError
+from lambdalayer.explain import VersionNote, explain
 from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, staged_path
 from lambdalayer.index import IndexConfig
@@ -83,6 +84,7 @@ class BuildResult:
     bytecode_python: str | None = None
     provided: dict[str, str] = field(default_factory=dict)  # needed, but left to another layer
     provided_by: tuple[str, ...] = ()
+    version_notes: tuple[VersionNote, ...] = ()
     base_layers: tuple[
         tuple[str | None, str | None], ...
     ] = ()  # (ARN, SSM parameter naming its version)
@@ -129,6 +131,15 @@ class BuildResult:
                 "packages": dict(sorted(self.provided.items())),
             },
             "base_layers": [{"arn": arn, "ssm_parameter": ssm} for arn, ssm in self.base_layers],
+            "version_notes": [
+                {
+                    "package": note.package,
+                    "chosen": note.chosen,
+                    "newest": note.newest,
+                    "reason": note.reason,
+                }
+                for note in self.version_notes
+            ],
             "check": self.check_report.to_json() if self.check_report else None,
             "seconds": round(self.seconds, 3),
         }
@@ -159,6 +170,7 @@ class _Locked:
     backoffs: tuple[Backoff, ...] = ()
     provided: dict[str, str] = field(default_factory=dict)
     sources: tuple[Provided, ...] = ()
+    notes: tuple[VersionNote, ...] = ()
 
 
 def _provided_sets(options: BuildOptions) -> tuple[Provided, ...]:
@@ -212,7 +224,8 @@ def _locked(options: BuildOptions, notify: Notify) -> _Locked:
         constraints = tuple(line for provided in sources for line in provided.constraints())
         requirements = replace(requirements, constraints=(*requirements.constraints, *constraints))
     resolution = resolve(requirements, target, options.index, builder=builder)
-    return _Locked(resolution.lock, resolution.backoffs, resolution.provided, sources)
+    notes = explain(resolution.lock.packages, target, options.index, held_by_pins=bool(sources))
+    return _Locked(resolution.lock, resolution.backoffs, resolution.provided, sources, notes)
 
 
 def _with_function_code(entries: tuple[Entry, ...], source: Path) -> tuple[Entry, ...]:
@@ -354,6 +367,7 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         bytecode_python=bytecode_python,
         provided=locked.provided,
         provided_by=tuple(provided.source for provided in locked.sources),
+        version_notes=locked.notes,
         base_layers=tuple(
             (provided.layer_arn, provided.ssm_parameter)
             for provided in locked.sources

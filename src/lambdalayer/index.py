@@ -27,6 +27,7 @@ class IndexFile:
     filename: str
     url: str
     yanked: bool = False
+    requires_python: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,24 @@ class IndexConfig:
 class _AnchorParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.anchors: list[tuple[str, bool]] = []
+        self.anchors: list[tuple[str, bool, str | None]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
             values = dict(attrs)
             href = values.get("href")
             if href:
-                self.anchors.append((href, "data-yanked" in values))
+                self.anchors.append(
+                    (href, "data-yanked" in values, values.get("data-requires-python"))
+                )
 
 
-def _file_from_href(page_url: str, href: str, yanked: bool) -> IndexFile:
+def _file_from_href(
+    page_url: str, href: str, yanked: bool, requires_python: str | None
+) -> IndexFile:
     url = urljoin(page_url, href)
     filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    return IndexFile(filename=filename, url=url, yanked=yanked)
+    return IndexFile(filename=filename, url=url, yanked=yanked, requires_python=requires_python)
 
 
 def parse_project_page(page_url: str, body: bytes, content_type: str) -> list[IndexFile]:
@@ -94,12 +99,13 @@ def parse_project_page(page_url: str, body: bytes, content_type: str) -> list[In
                 filename=entry["filename"],
                 url=urljoin(page_url, entry["url"]),
                 yanked=bool(entry.get("yanked")),
+                requires_python=entry.get("requires-python"),
             )
             for entry in document.get("files", [])
         ]
     parser = _AnchorParser()
     parser.feed(body.decode("utf-8", "replace"))
-    return [_file_from_href(page_url, href, yanked) for href, yanked in parser.anchors]
+    return [_file_from_href(page_url, *anchor) for anchor in parser.anchors]
 
 
 def project_files(config: IndexConfig, project: str) -> list[IndexFile]:

@@ -39,11 +39,8 @@ def print_build(result: BuildResult) -> None:
         print(
             f"  {dist.name:<28} {dist.version:<14} {human_bytes(dist.unzipped_bytes):>10}  {dist.wheel}"
         )
-    for backoff in result.backoffs:
-        print(
-            f"  note: {backoff.package} {backoff.chosen}, not {backoff.newest_excluded}:"
-            f" newer versions have no wheel for {target.name} (glibc {glibc})"
-        )
+    for note in result.version_notes:
+        print(f"  note: {note.package} {note.chosen}, not {note.newest}: {note.reason}")
     print(
         f"size: {human_bytes(result.zipped_bytes)} zipped, {human_bytes(result.unzipped_bytes)} unzipped,"
         f" {result.files} files; {result.downloads} downloaded ({human_bytes(result.downloaded_bytes)})"
