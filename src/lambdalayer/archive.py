@@ -14,6 +14,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,25 @@ def _dos_datetime(epoch: int) -> tuple[int, int]:
     return dos_time, dos_date
 
 
+def deflate(data: bytes) -> bytes:
+    """Raw deflate (zip method 8) at the archive's fixed level: the same bytes every time."""
+    packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush()
+
+
+def _deflate_all(entries: Iterable[Entry]) -> dict[str, bytes]:
+    """Compress the new-bytes entries on every core (zlib releases the GIL); raw ones stay as they are."""
+    pending = [entry for entry in entries if entry.raw is None and entry.data]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return dict(
+            zip(
+                (entry.arcname for entry in pending),
+                pool.map(lambda e: deflate(e.data or b""), pending),
+                strict=True,
+            )
+        )
+
+
 def _parent_dirs(arcnames: Iterable[str]) -> set[str]:
     dirs: set[str] = set()
     for name in arcnames:
@@ -111,7 +131,10 @@ def _parent_dirs(arcnames: Iterable[str]) -> set[str]:
 
 
 class _Writer:
-    def __init__(self, out: BinaryIO, dos: tuple[int, int], sources: ExitStack) -> None:
+    def __init__(
+        self, out: BinaryIO, dos: tuple[int, int], sources: ExitStack, deflated: Mapping[str, bytes]
+    ) -> None:
+        self.deflated = deflated
         self.out = out
         self.dos_time, self.dos_date = dos
         self.sources = sources
@@ -146,8 +169,7 @@ class _Writer:
             )
         else:
             data = entry.data or b""
-            packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
-            deflated = packer.compress(data) + packer.flush()
+            deflated = self.deflated.get(arcname) or deflate(data)
             if len(deflated) < len(data):
                 method, payload = zipfile.ZIP_DEFLATED, deflated
             else:
@@ -225,7 +247,7 @@ def write_zip(
     names = sorted(set(by_name) | _parent_dirs(by_name))
     dos = _dos_datetime(zip_timestamp() if timestamp is None else timestamp)
     with atomic_writer(path) as out, ExitStack() as sources:
-        writer = _Writer(out, dos, sources)
+        writer = _Writer(out, dos, sources, _deflate_all(by_name.values()))
         for name in names:
             member = by_name.get(name)
             writer.add(name, DIR_MODE if member is None else member.mode, member)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import subprocess
 import tempfile
 import zipfile
@@ -83,6 +84,30 @@ def _write_sources(sources: Sequence[Entry], destination: Path) -> None:
                     (destination / wanted[info.header_offset]).write_bytes(archive.read(info))
 
 
+def _run_compilers(interpreter: Interpreter, jobs: list[list[str]], scratch_dir: Path) -> None:
+    """Compile ``jobs`` with one child interpreter per core, each taking every n-th file."""
+    workers = max(1, min(os.cpu_count() or 1, len(jobs) // 50 or 1))
+    children = []
+    for number in range(workers):
+        job_file = scratch_dir / f"jobs-{number}.json"
+        job_file.write_text(json.dumps(jobs[number::workers]))
+        command = [str(interpreter.path), "-I", "-S", "-B", "-c", _COMPILER, str(job_file)]
+        children.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        )
+    failures = []
+    for child in children:
+        try:
+            _, stderr = child.communicate(timeout=COMPILE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            _, stderr = child.communicate()
+        if child.returncode != 0:
+            failures.append((stderr.strip().splitlines() or ["no output"])[-1])
+    if failures:
+        raise LambdaLayerError(f"compiling bytecode with {interpreter.path} failed: {failures[0]}")
+
+
 def compile_entries(
     entries: Sequence[Entry],
     interpreter: Interpreter,
@@ -116,15 +141,7 @@ def compile_entries(
             ]
             for entry in sources
         ]
-        job_file = scratch_dir / "jobs.json"
-        job_file.write_text(json.dumps(jobs))
-        completed = subprocess.run(
-            [str(interpreter.path), "-I", "-S", "-B", "-c", _COMPILER, str(job_file)],
-            capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS, check=False,
-        )  # fmt: skip
-        if completed.returncode != 0:
-            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-            raise LambdaLayerError(f"compiling bytecode with {interpreter.path} failed: {tail}")
+        _run_compilers(interpreter, jobs, scratch_dir)
         source_names = {entry.arcname for entry in sources}
         result: list[Entry] = []
         compiled = 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.errors import FetchError
-from lambdalayer.http import TransientError, download_to, redact, with_retries
+from lambdalayer.http import download_to, redact, with_retries
 from lambdalayer.lock import LockedWheel
 
 CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
@@ -99,7 +99,7 @@ class WheelCache:
                 hint=f"set {CACHE_ENV} or --cache-dir to a writable directory",
             ) from error
 
-        def attempt() -> str:
+        def attempt() -> None:
             descriptor, partial = tempfile.mkstemp(dir=final.parent, suffix=".part")
             digest = hashlib.sha256()
             try:
@@ -116,12 +116,8 @@ class WheelCache:
             except BaseException:
                 Path(partial).unlink(missing_ok=True)
                 raise
-            return partial
 
-        try:
-            with_retries(f"download of {wheel.filename}", attempt)
-        except TransientError as error:  # pragma: no cover - with_retries converts these
-            raise FetchError(str(error)) from error
+        with_retries(f"download of {wheel.filename}", attempt)
         return final
 
 

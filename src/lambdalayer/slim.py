@@ -10,6 +10,7 @@ The ``strip`` rule runs a strip program that handles the *target's* CPU.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -168,17 +169,7 @@ def _strip(
             path.write_bytes(data)
             files[entry.arcname] = path
         by_name = {entry.arcname: entry for entry in candidates}
-        # One strip run for all files; if it fails (one odd file), each file alone.
-        batch = subprocess.run(
-            [program, "--strip-unneeded", *map(str, files.values())],
-            capture_output=True,
-            check=False,
-        )
-        if files and batch.returncode != 0:
-            for path in files.values():
-                subprocess.run(
-                    [program, "--strip-unneeded", str(path)], capture_output=True, check=False
-                )
+        _run_strip(program, list(files.values()))
         for arcname, path in files.items():
             before = by_name[arcname].size
             stripped = path.read_bytes()
@@ -191,6 +182,30 @@ def _strip(
                 replaced[arcname] = Entry(arcname, by_name[arcname].mode, data=stripped)
                 saved += before - len(stripped)
     return [replaced.get(entry.arcname, entry) for entry in entries], saved, None
+
+
+def _run_strip(program: str, paths: list[Path]) -> None:
+    """Strip ``paths`` in place, one strip process per core; a batch that fails goes file by file."""
+    workers = max(1, min(os.cpu_count() or 1, len(paths)))
+    batches = [paths[number::workers] for number in range(workers)]
+    children = [
+        (
+            batch,
+            subprocess.Popen(
+                [program, "--strip-unneeded", *map(str, batch)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+        )
+        for batch in batches
+        if batch
+    ]
+    for batch, child in children:
+        if child.wait() != 0:  # one odd file fails the batch: the others get their own run
+            for path in batch:
+                subprocess.run(
+                    [program, "--strip-unneeded", str(path)], capture_output=True, check=False
+                )
 
 
 def _read_all(entries: Iterable[Entry]) -> Iterable[tuple[Entry, bytes]]:
