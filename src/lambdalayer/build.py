@@ -30,6 +30,7 @@ from lambdalayer.resolve import Backoff, narrow_lock, resolve
 from lambdalayer.sdist import SourceBuilder
 from lambdalayer.slim import SlimOptions, slim
 from lambdalayer.targets import Layout, Target
+from lambdalayer.uvtool import uv_binary
 
 Notify = Callable[[str], None]
 COMMENT_PREFIX = "lambdalayer"
@@ -216,9 +217,7 @@ def _locked(options: BuildOptions, notify: Notify) -> _Locked:
     notify(f"resolving for {target.name} (uv, {target.uv_platform})")
     builder = None
     if options.allow_build:
-        from uv import find_uv_bin  # noqa: PLC0415
-
-        builder = SourceBuilder(options.cache_dir, options.index, find_uv_bin())
+        builder = SourceBuilder(options.cache_dir, options.index, uv_binary())
     requirements = options.requirements
     if sources:
         constraints = tuple(line for provided in sources for line in provided.constraints())

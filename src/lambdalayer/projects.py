@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from lambdalayer.errors import InputError
+from lambdalayer.uvtool import uv_binary
 
 
 class InputKind(enum.StrEnum):
@@ -119,9 +120,7 @@ def uv_lock_requirements(
 ) -> list[str]:
     """The pins of a ``uv.lock`` for the chosen extras and groups, through ``uv export``."""
     if uv_bin is None:
-        from uv import find_uv_bin  # noqa: PLC0415
-
-        uv_bin = find_uv_bin()
+        uv_bin = uv_binary()
     command = [
         uv_bin, "export", "--format", "requirements.txt", "--frozen", "--no-emit-project",
         "--no-emit-workspace", "--no-header", "--no-annotate", "--no-dev", "--quiet",

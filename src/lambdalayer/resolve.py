@@ -29,6 +29,7 @@ from lambdalayer.index import IndexConfig, IndexFile, project_files
 from lambdalayer.inputs import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.targets import Target, all_targets
+from lambdalayer.uvtool import uv_binary
 
 if TYPE_CHECKING:
     from lambdalayer.sdist import SourceBuilder
@@ -181,9 +182,7 @@ def run_uv_compile(
 ) -> Lock:
     """One ``uv pip compile`` to pylock.toml for the target; returns uv's lock."""
     if uv_bin is None:
-        from uv import find_uv_bin  # noqa: PLC0415 - only needed when actually resolving
-
-        uv_bin = find_uv_bin()
+        uv_bin = uv_binary()
     requirements_in = workdir / "requirements.in"
     requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
     output = workdir / "pylock.toml"
