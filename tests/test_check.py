@@ -232,3 +232,33 @@ def test_cli_check_exit_codes_json_and_recorded_target(tmp_path, capsys):
     assert report["ok"] is True and report["target"] == "python3.11-arm64"
     assert main(["check", str(tmp_path / "missing.zip")]) == 1
     assert "error: no such file" in capsys.readouterr().err
+
+
+SAMPLES = Path(__file__).parent / "fixtures" / "binaries"
+
+
+def test_committed_samples_are_what_their_script_makes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, data in module.SAMPLES.items():
+        assert (SAMPLES / name).read_bytes() == data, name
+
+
+def test_committed_samples_are_caught(tmp_path):
+    layer = write_layer(tmp_path / "l.zip", {
+        f"{SITE_311}pkg/__init__.py": "",
+        f"{SITE_311}pkg/arm.so": (SAMPLES / "aarch64.so").read_bytes(),
+        f"{SITE_311}pkg/mac.so": (SAMPLES / "macho.so").read_bytes(),
+        f"{SITE_311}pkg/cut.so": (SAMPLES / "truncated.so").read_bytes(),
+    })  # fmt: skip
+    report = check(layer, get_target("python3.11"), run_import_check=False)
+    by_member = {
+        (finding.member, finding.severity.name, finding.kind) for finding in report.findings
+    }
+    assert (f"{SITE_311}pkg/arm.so", "ERROR", "elf-machine") in by_member
+    assert (f"{SITE_311}pkg/mac.so", "ERROR", "binary") in by_member
+    assert (f"{SITE_311}pkg/cut.so", "WARNING", "binary") in by_member
