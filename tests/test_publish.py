@@ -377,3 +377,23 @@ def test_on_top_of_a_layer_arn_asks_the_lambda_api_and_explains_a_missing_locati
     # HTTPS URL, so against moto the download itself cannot happen: the error must say so.
     assert code == 1
     assert "gave no downloadable location" in captured.err and "layer:PATH.zip" in captured.err
+
+
+def test_managed_layer_arn_falls_back_to_the_parameter_name_when_aws_cannot_say(
+    moto_endpoint, local_index, cache_dir, tmp_path, capsys
+):
+    # The exact ARN comes from AWS's public SSM parameter; moto refuses names under /aws/
+    # and has none of AWS's own, so here the look-up fails and the name is printed instead.
+    from lambdalayer.provided import managed_releases
+
+    release = managed_releases()[0]
+    code = main(["build", "alpha", "--runtime", "python3.12", "--index-url", local_index.url, "--cache-dir", str(cache_dir),
+                 "-o", str(tmp_path / "l.zip"), "--on-top-of", f"aws-sdk-pandas=={release}",
+                 "--region", REGION, "--endpoint-url", moto_endpoint, "--bytecode", "none"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert (
+        f"attach with it: arn:aws:lambda:{REGION}:336392948345:layer:AWSSDKPandas-Python312:<version>"
+        in out
+    )
+    assert f"/aws/service/aws-sdk-pandas/{release}/py3.12/x86_64/layer-arn" in out

@@ -53,8 +53,13 @@ class AwsSettings:
     endpoint_url: str | None = None
 
 
-def client(settings: AwsSettings, service: str, region: str | None = None) -> Any:
-    """A boto3 client for ``service`` with retries; raises :class:`AwsError` without credentials or region."""
+def client(
+    settings: AwsSettings, service: str, region: str | None = None, *, quick: bool = False
+) -> Any:
+    """A boto3 client for ``service`` with retries; raises :class:`AwsError` without credentials or region.
+
+    ``quick`` is for optional look-ups: one attempt, short timeouts.
+    """
     import boto3  # noqa: PLC0415 - only commands that talk to AWS pay for importing boto3
     from botocore.config import Config  # noqa: PLC0415
     from botocore.exceptions import BotoCoreError  # noqa: PLC0415
@@ -67,8 +72,9 @@ def client(settings: AwsSettings, service: str, region: str | None = None) -> An
                 "no AWS region given", hint="pass --region, or set AWS_REGION / a profile region"
             )
         config = Config(
-            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            retries={"mode": "standard", "max_attempts": 1 if quick else MAX_ATTEMPTS},
             user_agent_extra=f"lambdalayer/{__version__}",
+            **({"connect_timeout": 3, "read_timeout": 5} if quick else {}),
         )
         return session.client(
             service, region_name=chosen, endpoint_url=settings.endpoint_url, config=config

@@ -25,7 +25,7 @@ from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter, probe
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
-from lambdalayer.provided import Provided, on_top_of, runtime_provided
+from lambdalayer.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
 from lambdalayer.sdist import SourceBuilder
 from lambdalayer.slim import SlimOptions, slim
@@ -177,14 +177,20 @@ class _Locked:
 def _provided_sets(options: BuildOptions) -> tuple[Provided, ...]:
     sets = []
     if options.on_top_of is not None:
-        sets.append(
-            on_top_of(
-                options.on_top_of,
-                options.target,
-                region=options.region,
-                endpoint_url=options.endpoint_url,
-            )
+        provided = on_top_of(
+            options.on_top_of,
+            options.target,
+            region=options.region,
+            endpoint_url=options.endpoint_url,
         )
+        exact = (
+            lookup_managed_arn(provided, options.region, options.endpoint_url)
+            if options.region
+            else None
+        )
+        if exact is not None:
+            provided = replace(provided, layer_arn=exact, ssm_parameter=None)
+        sets.append(provided)
     if options.exclude_runtime_provided:
         sets.append(runtime_provided(options.target))
     return tuple(sets)

@@ -107,6 +107,26 @@ def managed_layer(spec: str, target: Target, region: str | None = None) -> Provi
     )
 
 
+def lookup_managed_arn(
+    provided: Provided, region: str, endpoint_url: str | None = None
+) -> str | None:
+    """The exact layer version ARN of a managed layer in ``region``, from AWS's public SSM parameter.
+
+    Returns None when it cannot be read (no credentials, no network): the caller then shows
+    the ARN without its version and the parameter's name.
+    """
+    if provided.ssm_parameter is None:
+        return None
+    from lambdalayer.aws import AwsSettings, client  # noqa: PLC0415
+
+    try:
+        ssm = client(AwsSettings(region=region, endpoint_url=endpoint_url), "ssm", quick=True)
+        value = ssm.get_parameter(Name=provided.ssm_parameter)["Parameter"]["Value"]
+    except Exception:  # optional: any failure (no credentials, no network) means "not known"
+        return None
+    return str(value) if str(value).startswith("arn:") else None
+
+
 def layer_zip(path: Path) -> Provided:
     """The distributions of any layer zip, from its ``*.dist-info/METADATA`` files."""
     try:
