@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 import pytest
+from cliutil import run_cli, run_json
 from conftest import HOST_MACHINE
 from elfsamples import EM_AARCH64, EM_X86_64, elf_machine
 from indexserver import LocalIndex
 from lambdaimport import run_under_lambda_paths
 
-from lambdalayer.cli import main
 from lambdalayer.interpreters import find_interpreter
 
 SITE_311 = "python/lib/python3.11/site-packages/"
 SITE_312 = "python/lib/python3.12/site-packages/"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 def build_args(index: LocalIndex, cache_dir: Path, output: Path, *extra: str) -> list[str]:
@@ -39,9 +35,7 @@ def build_args(index: LocalIndex, cache_dir: Path, output: Path, *extra: str) ->
 
 
 def summary(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict[str, object]:
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    result: dict[str, object] = json.loads(out)
+    result: dict[str, object] = run_json(capsys, *args, "--json")
     return result
 
 

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 import pytest
+from cliutil import run_json
 from elfsamples import EM_AARCH64, EM_X86_64, elf_machine
 from lambdaimport import run_under_lambda_paths
 
-from lambdalayer.cli import main
 from lambdalayer.interpreters import find_interpreter
 
 pytestmark = pytest.mark.network
 
 
 def build_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    code = main(["build", *args, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    result: dict[str, object] = json.loads(captured.out)
+    result: dict[str, object] = run_json(capsys, "build", *args, "--json")
     return result
 
 

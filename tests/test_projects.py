@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from cliutil import run_json
 from indexserver import LocalIndex
 from uv import find_uv_bin
 
@@ -60,13 +60,6 @@ def make_project(root: Path, config: str = "", pyproject: str = PYPROJECT) -> Pa
         "import alpha\n\ndef handler(event, context):\n    return alpha.VERSION\n"
     )
     return root
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return json.loads(captured.out)
 
 
 def pins(result: object) -> dict[str, str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 import pytest
+from cliutil import run_json
 from indexserver import LocalIndex
 
 from lambdalayer.cli import main
@@ -20,11 +20,10 @@ SITE = "python/lib/python3.12/site-packages/"
 def build(
     capsys: pytest.CaptureFixture[str], index: LocalIndex, cache: Path, out: Path, *args: str
 ) -> dict[str, object]:
-    code = main(["build", "--index-url", index.url, "--cache-dir", str(cache), "-o", str(out), "--runtime", "python3.12",
-                 "--bytecode", "none", "--json", *args])  # fmt: skip
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    result: dict[str, object] = json.loads(captured.out)
+    result: dict[str, object] = run_json(
+        capsys, "build", "--index-url", index.url, "--cache-dir", str(cache), "-o", str(out),
+        "--runtime", "python3.12", "--bytecode", "none", "--json", *args,
+    )  # fmt: skip
     return result
 
 

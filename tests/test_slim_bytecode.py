@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ctypes
-import json
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from cliutil import run_json
 from conftest import HOST_MACHINE
 from elfsamples import compile_shared_object
 from indexserver import LocalIndex
@@ -30,22 +30,18 @@ needs_312 = pytest.mark.skipif(find_interpreter("3.12") is None, reason="no CPyt
 def build(
     capsys: pytest.CaptureFixture[str], index: LocalIndex, cache: Path, out: Path, *args: str
 ) -> dict[str, object]:
-    code = main(
-        [
-            "build",
-            "--index-url",
-            index.url,
-            "--cache-dir",
-            str(cache),
-            "-o",
-            str(out),
-            "--json",
-            *args,
-        ]
+    result: dict[str, object] = run_json(
+        capsys,
+        "build",
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(out),
+        "--json",
+        *args,
     )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    result: dict[str, object] = json.loads(captured.out)
     return result
 
 
