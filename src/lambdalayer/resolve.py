@@ -258,7 +258,12 @@ def resolve(
 ) -> Resolution:
     """Resolve ``requirements`` for ``target``: exactly one fitting wheel per package.
 
-    >>> resolve(gather(["requests==2.31.0"], []), get_target("python3.12"), IndexConfig())  # doctest: +SKIP
+    ``requirements.constraints`` (what another layer provides) are pinned and the packages
+    they name are left out of the lock; ``builder`` turns source-only packages into pure
+    wheels (``None``: such a package is an error).
+
+    >>> wanted = Requirements(specifiers=("requests==2.31.0",))
+    >>> resolve(wanted, get_target("python3.12"), IndexConfig()).lock.packages  # doctest: +SKIP
     """
     excluded: dict[str, set[str]] = {}
     provided_names = {
