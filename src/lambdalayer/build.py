@@ -16,10 +16,11 @@ from pathlib import Path
 from lambdalayer.archive import Entry, write_zip
 from lambdalayer.assemble import Distribution, assemble, function_entries
 from lambdalayer.bytecode import BytecodeMode, compile_entries
-from lambdalayer.check import CheckReport, check
+from lambdalayer.check import check
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.explain import VersionNote, explain
 from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
+from lambdalayer.findings import CheckReport
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, staged_path
 from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements

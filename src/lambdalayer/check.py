@@ -11,7 +11,6 @@ of the runtime's X.Y runs on this machine's CPU — the imports themselves.
 
 from __future__ import annotations
 
-import enum
 import re
 import zipfile
 from collections import Counter
@@ -23,6 +22,7 @@ from packaging.tags import parse_tag
 
 from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind, read_elf
 from lambdalayer.errors import InputError
+from lambdalayer.findings import CheckReport, Finding, Severity
 from lambdalayer.importcheck import ImportResult, run_imports, top_level_modules
 from lambdalayer.interpreters import Interpreter, find_interpreter
 from lambdalayer.targets import Target
@@ -33,80 +33,6 @@ _SITE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
 _CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
 _FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd|\.dylib|\.dll)$")
 _BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)$")
-
-
-class Severity(enum.IntEnum):
-    """How bad a finding is; errors fail the check."""
-
-    ERROR = 3
-    WARNING = 2
-    INFO = 1
-
-    def __str__(self) -> str:
-        return self.name.lower()
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing found, with the member it concerns and what to do about it."""
-
-    severity: Severity
-    kind: str
-    message: str
-    member: str | None = None
-    package: str | None = None
-    fix: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
-            "severity": str(self.severity),
-            "kind": self.kind,
-            "message": self.message,
-            "member": self.member,
-            "package": self.package,
-            "fix": self.fix,
-        }
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """Everything ``check`` found about one layer zip."""
-
-    path: Path
-    target: Target
-    findings: tuple[Finding, ...]
-    zipped_bytes: int
-    unzipped_bytes: int
-    total_unzipped_bytes: int
-    imports: tuple[ImportResult, ...] = ()
-    imports_skipped: str | None = None
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        """The findings that fail the check."""
-        return tuple(finding for finding in self.findings if finding.severity is Severity.ERROR)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is an error (warnings allowed)."""
-        return not self.errors
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-ready form, for ``--json``."""
-        return {
-            "path": str(self.path),
-            "target": self.target.name,
-            "ok": self.ok,
-            "zipped_bytes": self.zipped_bytes,
-            "unzipped_bytes": self.unzipped_bytes,
-            "total_unzipped_bytes": self.total_unzipped_bytes,
-            "findings": [finding.to_json() for finding in self.findings],
-            "imports": [
-                {"module": item.module, "ok": item.ok, "error": item.error} for item in self.imports
-            ],
-            "imports_skipped": self.imports_skipped,
-        }
 
 
 @dataclass

@@ -16,10 +16,10 @@ from pathlib import Path
 from lambdalayer import cli_aws
 from lambdalayer.build import BuildOptions
 from lambdalayer.bytecode import BytecodeMode
-from lambdalayer.check import CheckReport
 from lambdalayer.config import Inputs, ProjectConfig, load_config
 from lambdalayer.errors import InputError, LambdaLayerError, LayerCheckError
 from lambdalayer.fetch import default_cache_dir
+from lambdalayer.findings import CheckReport
 from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Gathered, gather
 from lambdalayer.matrix import Job, Outcome, artefact_paths, run_jobs

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from lambdalayer.check import CheckReport, Finding, Severity
+from lambdalayer.findings import CheckReport, Finding, Severity
 
 if TYPE_CHECKING:
     from lambdalayer.build import BuildResult
