@@ -3,8 +3,8 @@
 Read after resolution, from one index page per package (in parallel). A newer version
 that exists on the index but was not chosen gets the first reason that holds: it needs a
 newer Python than the runtime's; its wheels need a glibc above the runtime's floor; it
-has no wheel for the runtime's CPython; or the other requirements (or what a base layer
-provides) hold it back. Explanations are best effort: an index that cannot be read
+has no wheel for the runtime's CPython; or a pin or range in the requirements (or what
+a base layer provides) holds it back. Explanations are best effort: an index that cannot be read
 leaves a package unexplained rather than failing the build.
 """
 
@@ -72,8 +72,8 @@ def _wheel_reason(files: Sequence[IndexFile], target: Target, held_by_pins: bool
             return f"its wheels need a glibc above {runtime.glibc[0]}.{runtime.glibc[1]} ({runtime.os})"
         return f"it has no wheel for CPython {runtime.python_version} on {target.machine}"
     if held_by_pins:
-        return "the other requirements or what a base layer provides hold it back"
-    return "the other requirements hold it back"
+        return "a pin or range in the requirements (or what a base layer provides) holds it back"
+    return "a pin or range in the requirements holds it back"
 
 
 def _note(
