@@ -40,7 +40,6 @@ class Requirements:
     hash_pins: dict[str, frozenset[str]] = field(default_factory=dict)
     pinned_by: str | None = None  # the lock whose pins these are; they are kept as they are
     constraints: tuple[str, ...] = ()  # e.g. what a base layer provides: "pandas==3.0.5"
-    exclude_newer: str | None = None  # resolve as of this date (uv's --exclude-newer)
 
     def as_requirements_in(self) -> str:
         """One requirements file that stands for all inputs (what uv is given)."""

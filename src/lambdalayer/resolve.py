@@ -207,8 +207,6 @@ def run_uv_compile(
         constraints = workdir / "constraints.txt"
         constraints.write_text("\n".join(constraint_lines) + "\n", "utf-8")
         command += ["--constraint", str(constraints)]
-    if requirements.exclude_newer:
-        command += ["--exclude-newer", requirements.exclude_newer]
     environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
     completed = subprocess.run(
         command, capture_output=True, text=True, env=environment, check=False

@@ -14,7 +14,6 @@ from __future__ import annotations
 import enum
 import functools
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -225,7 +224,6 @@ def get_target(runtime: str | None = None, arch: str | None = None) -> Target:
     return Target(found, chosen_arch)
 
 
-def all_targets(names: Sequence[str] | None = None) -> tuple[Target, ...]:
-    """Every (runtime, arch) pair of the table, or of the given runtime names."""
-    chosen = [get_runtime(name) for name in names] if names else list(runtimes())
-    return tuple(Target(runtime, arch) for runtime in chosen for arch in runtime.architectures)
+def all_targets() -> tuple[Target, ...]:
+    """Every (runtime, arch) pair of the table."""
+    return tuple(Target(runtime, arch) for runtime in runtimes() for arch in runtime.architectures)
