@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import platform
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,14 @@ def _native_files(package: str, machine: str, workdir: Path) -> dict[str, bytes 
     else:
         library = minimal_elf(machine)
     return {f"{package}/__init__.py": NATIVE_INIT, f"{package}/_native.so": library}
+
+
+def _unbuildable_sdist(path: Path) -> None:
+    with tarfile.open(path, "w:gz") as archive:
+        readme = b"no pyproject.toml, no setup.py\n"
+        info = tarfile.TarInfo(f"{path.name.removesuffix('.tar.gz')}/README")
+        info.size = len(readme)
+        archive.addfile(info, io.BytesIO(readme))
 
 
 def build_test_index(root: Path, workdir: Path) -> None:
@@ -117,7 +127,9 @@ def build_test_index(root: Path, workdir: Path) -> None:
     make_wheel(root, "modern", "2.0", requires_python=">=3.13")
     make_wheel(root, "flaky", "1.0")
     make_wheel(root, "tampered", "1.0")
-    (root / "sourceonly-1.0.tar.gz").write_bytes(b"not really a tarball")
+    # sourceonly's sdist is a real archive with nothing buildable in it: it fails at once
+    # (a corrupt download would make uv retry it several times before giving up).
+    _unbuildable_sdist(root / "sourceonly-1.0.tar.gz")
     make_sdist(root, "puresrc", "1.0")
     make_wheel(root, "needs-puresrc", "1.0", requires=["puresrc"])
     make_sdist(

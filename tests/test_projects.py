@@ -267,7 +267,7 @@ def test_function_package_has_dependencies_beside_the_handler(
     ]
     with zipfile.ZipFile(tmp_path / "function.zip") as archive:
         names = set(archive.namelist())
-        assert archive.comment.endswith(b"layout=function")
+        assert b" layout=function " in archive.comment
     assert {"app/main.py", "alpha/__init__.py", "app/__pycache__/main.cpython-311.pyc"} <= names
     assert not [name for name in names if name.startswith("python/")]
     code = main(["build", "--function", str(project / "src" / "app"), "--handler", "app.main.missing", "alpha",

@@ -327,7 +327,7 @@ def test_layers_lists_hash_sizes_and_runtimes(settings, moto_endpoint, tmp_path,
     assert (
         main(["layers", name, "--endpoint-url", moto_endpoint, "--region", REGION, "--json"]) == 0
     )
-    [listed] = json.loads(capsys.readouterr().out)
+    [listed] = json.loads(capsys.readouterr().out)["versions"]
     assert listed["version"] == 1 and listed["runtimes"] == ["python3.12"]
     assert listed["zipped_bytes"] == zip_path.stat().st_size and listed["unzipped_bytes"] == 6
     assert len(listed["sha256"]) == 64

@@ -180,17 +180,6 @@ def test_unknown_rule_is_an_error():
         slim([], get_target("python3.12"), SlimOptions(skip_rules=frozenset({"nope"})))
 
 
-def test_no_target_interpreter_means_a_notice_and_no_bytecode(
-    local_index, cache_dir, tmp_path, capsys
-):
-    if find_interpreter("3.14") is not None:
-        pytest.skip("a CPython 3.14 exists here")
-    out = tmp_path / "layer.zip"
-    result = build(capsys, local_index, cache_dir, out, "beta==1.0", "--runtime", "python3.14")
-    assert not [name for name in names(out) if name.endswith(".pyc")]
-    assert "no CPython 3.14 found" in str(result["notices"])
-
-
 def test_python_of_the_wrong_version_is_refused(local_index, cache_dir, tmp_path, capsys):
     interpreter = find_interpreter("3.11")
     if interpreter is None:

@@ -143,3 +143,16 @@ def make_sdist(
             info.mtime = 1700000000
             archive.addfile(info, io.BytesIO(data))
     return path
+
+
+def make_project(
+    directory: Path, name: str, version: str, *, files: Mapping[str, bytes] | None = None
+) -> Path:
+    """A local project directory (what ``./mypkg`` or ``-e .`` names) with an in-tree backend."""
+    sdist = make_sdist(directory, name, version, files=files)
+    import tarfile
+
+    with tarfile.open(sdist) as archive:
+        archive.extractall(directory, filter="data")
+    sdist.unlink()
+    return directory / f"{name}-{version}"

@@ -22,11 +22,14 @@ from typing import BinaryIO
 
 from lambdalayer.errors import OutputError
 from lambdalayer.fsutil import atomic_writer
+from lambdalayer.zipnames import unsafe_reason
 
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 DIR_MODE = 0o755
-# 1980-01-01 00:00:00, the earliest time a zip can record: the default fixed timestamp.
+# 1980-01-01 00:00:00, the earliest time a zip can record: the one timestamp of every entry.
+# Being the earliest, it is already no later than any SOURCE_DATE_EPOCH, so that variable is
+# not read: a CI that sets it per commit still gets the same bytes.
 EARLIEST_ZIP_EPOCH = 315532800
 COMPRESS_LEVEL = 6
 _COPY_CHUNK = 1 << 20
@@ -86,13 +89,6 @@ class ArchiveStats:
     zipped_bytes: int
     unzipped_bytes: int
     files: int
-
-
-def zip_timestamp(environ: Mapping[str, str] = os.environ) -> int:
-    """The one timestamp of every entry: ``SOURCE_DATE_EPOCH`` if set, else 1980-01-01."""
-    value = environ.get("SOURCE_DATE_EPOCH")
-    epoch = int(value) if value and value.isdigit() else EARLIEST_ZIP_EPOCH
-    return max(epoch, EARLIEST_ZIP_EPOCH)
 
 
 def _dos_datetime(epoch: int) -> tuple[int, int]:
@@ -230,22 +226,30 @@ def write_zip(
     path: Path,
     entries: Iterable[Entry],
     *,
-    timestamp: int | None = None,
+    timestamp: int = EARLIEST_ZIP_EPOCH,
     comment: str = "",
 ) -> ArchiveStats:
     """Write ``entries`` (plus their parent directories) to ``path`` deterministically and atomically.
 
-    Entries are sorted by name; every entry gets the same timestamp and explicit Unix mode
-    bits (0644 files, 0755 executables and directories). The zip appears at ``path`` only
-    when complete.
+    Entries are sorted by name; every entry gets the same timestamp (1980-01-01: nothing in
+    the environment, ``SOURCE_DATE_EPOCH`` included, changes the bytes) and explicit Unix
+    mode bits (0644 files, 0755 executables and directories). A name that is absolute,
+    climbs with ``..``, is empty or has a backslash is refused. The zip appears at ``path``
+    only when complete.
     """
     by_name: dict[str, Entry] = {}
     for entry in entries:
+        reason = unsafe_reason(entry.arcname)
+        if reason is not None:
+            raise OutputError(
+                f"refusing to write member {entry.arcname!r}: it {reason}",
+                hint="this is a bug in what produced the entry; please report it",
+            )
         if entry.arcname in by_name:
             raise OutputError(f"two entries for {entry.arcname} in one archive")
         by_name[entry.arcname] = entry
     names = sorted(set(by_name) | _parent_dirs(by_name))
-    dos = _dos_datetime(zip_timestamp() if timestamp is None else timestamp)
+    dos = _dos_datetime(timestamp)
     with atomic_writer(path) as out, ExitStack() as sources:
         writer = _Writer(out, dos, sources, _deflate_all(by_name.values()))
         for name in names:

@@ -19,6 +19,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from lambdalayer.archive import EXEC_MODE, FILE_MODE, Entry, RawMember
 from lambdalayer.errors import AssembleError
 from lambdalayer.targets import Layout, Target
+from lambdalayer.zipnames import unsafe_reason
 
 # .data/<scheme>/ of a wheel → where it goes, relative to the layer's python/ prefix
 # (None: left out, as nothing on Lambda runs or compiles against it).
@@ -54,18 +55,13 @@ class Assembly:
 
 def _safe_member(wheel: str, name: str) -> PurePosixPath:
     """The member's path, refusing anything that would land outside the layer."""
-    path = PurePosixPath(name)
-    if (
-        name.startswith("/")
-        or "\\" in name
-        or ".." in path.parts
-        or (path.parts and ":" in path.parts[0])
-    ):
+    reason = unsafe_reason(name)
+    if reason is not None:
         raise AssembleError(
-            f"{wheel} has a member that would escape the layer: {name!r}",
+            f"{wheel} has a member that would escape the layer: {name!r} {reason}",
             hint="this wheel is malformed or malicious; do not use it",
         )
-    return path
+    return PurePosixPath(name)
 
 
 def _destination(member: PurePosixPath, data_dir: str, site: str) -> str | None:

@@ -16,15 +16,20 @@ from pathlib import Path
 from lambdalayer.archive import Entry, write_zip
 from lambdalayer.assemble import Distribution, assemble, function_entries
 from lambdalayer.bytecode import BytecodeMode, compile_entries
-from lambdalayer.check import check
+from lambdalayer.check import UNZIPPED_LIMIT, check
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.explain import VersionNote, explain
 from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
 from lambdalayer.findings import CheckReport
-from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, staged_path
+from lambdalayer.fsutil import (
+    atomic_write_bytes,
+    ensure_writable_parent,
+    remove_empty_dirs,
+    staged_path,
+)
 from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements
-from lambdalayer.interpreters import Interpreter, find_interpreter, probe
+from lambdalayer.interpreters import Interpreter, find_interpreter, probe, provision_interpreter
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
 from lambdalayer.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
@@ -58,6 +63,7 @@ class BuildOptions:
     exclude_runtime_provided: bool = False
     region: str | None = None  # for the managed layer's ARN, and layer:arn: lookups
     endpoint_url: str | None = None
+    profile: str | None = None  # the AWS profile for those look-ups
     allow_build: bool = True  # build pure wheels from source-only packages (--no-build: never)
     function_source: Path | None = None  # with Layout.FUNCTION: the handler code's directory
     handler: str | None = None  # module.function, verified in the built zip
@@ -147,9 +153,12 @@ class BuildResult:
         }
 
 
-def archive_comment(target: Target, layout: Layout) -> str:
-    """The zip comment that records what a layer was built for (it adds no file to /opt)."""
-    return f"{COMMENT_PREFIX} target={target.name} layout={layout.value}"
+def archive_comment(target: Target, layout: Layout, bytecode: str = "none") -> str:
+    """The zip comment that records what a layer was built for (it adds no file to /opt).
+
+    ``bytecode`` says which bytecode is inside (``unchecked-hash``, ``only`` or ``none``).
+    """
+    return f"{COMMENT_PREFIX} target={target.name} layout={layout.value} bytecode={bytecode}"
 
 
 def recorded_target(path: Path) -> tuple[str, str, str] | None:
@@ -183,9 +192,10 @@ def _provided_sets(options: BuildOptions) -> tuple[Provided, ...]:
             options.target,
             region=options.region,
             endpoint_url=options.endpoint_url,
+            profile=options.profile,
         )
         exact = (
-            lookup_managed_arn(provided, options.region, options.endpoint_url)
+            lookup_managed_arn(provided, options.region, options.endpoint_url, options.profile)
             if options.region
             else None
         )
@@ -221,7 +231,7 @@ def _locked(options: BuildOptions, notify: Notify) -> _Locked:
         return _Locked(Lock(tuple(chosen), lock.requires_python, target.name))
     if options.requirements is None:
         raise InputError("nothing to build: give requirements or --from-lock")
-    notify(f"resolving for {target.name} (uv, {target.uv_platform})")
+    notify(f"resolving for {target.name}: {target.resolution_plan}")
     builder = None
     if options.allow_build:
         builder = SourceBuilder(options.cache_dir, options.index, uv_binary())
@@ -246,32 +256,132 @@ def _with_function_code(entries: tuple[Entry, ...], source: Path) -> tuple[Entry
     return (*entries, *code)
 
 
-def _bytecode_interpreter(options: BuildOptions) -> Interpreter | None:
-    version = options.target.runtime.python_version
+def _bytecode_interpreter(options: BuildOptions, notify: Notify) -> Interpreter:
+    """The CPython that compiles the layer's bytecode: given, found, or installed by uv.
+
+    A layer must not depend on what happens to be installed: without an interpreter of
+    the runtime's X.Y the build fails instead of silently leaving the bytecode out.
+    """
+    target = options.target
+    version = target.runtime.python_version
     if options.python is not None:
         given = probe(options.python)
         if given is None or given.version_text != version:
             found = f"CPython {given.version_text}" if given else "not a working CPython"
             raise InputError(
-                f"--python {options.python} is {found}; {options.target.runtime.name} needs {version}",
+                f"--python {options.python} is {found}; {target.runtime.name} needs {version}",
                 hint=f"give a python{version} executable, or leave --python out to search for one",
             )
         return given
-    return find_interpreter(version)
+    found_here = find_interpreter(version)
+    if found_here is not None:
+        return found_here
+    notify(f"no CPython {version} on this machine: installing one with uv python install {version}")
+    provisioned = provision_interpreter(version, uv_binary())
+    if provisioned.interpreter is None:
+        raise InputError(
+            f"bytecode for {target.runtime.name} needs a CPython {version}: none on PATH, pyenv or"
+            f" uv-managed, and installing one failed ({provisioned.failure})",
+            hint=f"give --python PATH to a CPython {version}, or --bytecode none (no .pyc: every"
+            " module is compiled on each cold start)",
+        )
+    return provisioned.interpreter
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    entries: tuple[Entry, ...]
+    compiled: int = 0
+    python: str | None = None
+    recorded: str = "none"  # what the zip comment and the lock say is inside
+
+
+def _compile_bytecode(
+    entries: tuple[Entry, ...], options: BuildOptions, notify: Notify
+) -> _Compiled:
+    if options.bytecode is BytecodeMode.NONE:
+        return _Compiled(entries)
+    interpreter = _bytecode_interpreter(options, notify)
+    notify(f"compiling bytecode with {interpreter.path} (unchecked-hash)")
+    is_function = options.layout is Layout.FUNCTION
+    result = compile_entries(
+        entries,
+        interpreter,
+        options.bytecode,
+        root="" if is_function else "python/",
+        extracted_at="/var/task" if is_function else "/opt",
+    )
+    recorded = "only" if options.bytecode is BytecodeMode.ONLY else "unchecked-hash"
+    return _Compiled(result.entries, result.compiled, str(interpreter.path), recorded)
+
+
+def _check_layer(
+    staging: Path, options: BuildOptions, locked: _Locked, notify: Notify
+) -> CheckReport:
+    notify(f"checking the layer for {options.target.name}")
+    absent = [provided.source for provided in locked.sources if provided.zip_path is None]
+    return check(
+        staging,
+        options.target,
+        with_zips=[provided.zip_path for provided in locked.sources if provided.zip_path],
+        python=options.python,
+        function=options.layout is Layout.FUNCTION,
+        handler=options.handler,
+        skip_imports=f"the layer relies on {' and '.join(absent)}, which is not on this machine"
+        if absent
+        else None,
+    )
+
+
+def _refuse_over_quota(unzipped_bytes: int, options: BuildOptions) -> None:
+    """A layer over Lambda's unzipped quota can never deploy: not written, --no-check or not."""
+    if unzipped_bytes > UNZIPPED_LIMIT:
+        raise LayerCheckError(
+            f"the layer is {unzipped_bytes:,} bytes unzipped, over Lambda's {UNZIPPED_LIMIT:,} for"
+            f" a function and all its layers; {options.output} was not written",
+            None,
+            hint="leave out what another layer or the runtime provides (--on-top-of,"
+            " --exclude-runtime-provided), slim further (--drop GLOB), or split the function",
+        )
+
+
+def _failed_check(report: CheckReport, options: BuildOptions) -> LayerCheckError:
+    only_quota = all(finding.kind == "size" for finding in report.errors)
+    hint = (
+        "a layer over Lambda's quota cannot deploy; leave out what another layer provides or split it"
+        if only_quota
+        else "see the findings above; --no-check writes the layer anyway"
+    )
+    return LayerCheckError(
+        f"the layer fails {len(report.errors)} check(s) for {options.target.name};"
+        f" {options.output} was not written",
+        report,
+        hint=hint,
+    )
 
 
 def build(options: BuildOptions, notify: Notify = lambda _message: None) -> BuildResult:
     """Build one layer zip (and optionally its lock) for ``options.target``.
 
-    Fails with a :class:`~lambdalayer.errors.LambdaLayerError` before anything is written
-    at ``options.output`` or ``options.lock_output``.
+    The stages, in order: resolve (or read the lock) → fetch → assemble → slim → bytecode
+    → archive → check. Fails with a :class:`~lambdalayer.errors.LambdaLayerError` before
+    anything is written at ``options.output`` or ``options.lock_output``; directories it
+    created for them are removed again.
     """
-    started = time.perf_counter()
-    ensure_writable_parent(options.output)
+    created = ensure_writable_parent(options.output)
     if options.lock_output is not None:
-        ensure_writable_parent(options.lock_output)
+        created += ensure_writable_parent(options.lock_output)
+    try:
+        return _build(options, notify)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+
+
+def _build(options: BuildOptions, notify: Notify) -> BuildResult:
+    started = time.perf_counter()
     locked = _locked(options, notify)
-    lock, backoffs = locked.lock, locked.backoffs
+    lock = locked.lock
     if not lock.packages and locked.sources:
         by = " and ".join(provided.source for provided in locked.sources)
         raise InputError(
@@ -279,10 +389,9 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
             f" ({', '.join(f'{name} {version}' for name, version in sorted(locked.provided.items()))})",
             hint="attach that layer alone; no layer of your own is needed",
         )
-    wheels = [package.wheels[0] for package in lock.packages]
     notices: list[str] = [warning for provided in locked.sources for warning in provided.warnings]
     report = fetch(
-        wheels,
+        [package.wheels[0] for package in lock.packages],
         WheelCache(options.cache_dir),
         jobs=options.jobs,
         on_download=lambda wheel: notify(f"downloading {wheel.filename}"),
@@ -298,61 +407,19 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
     entries = slimmed.entries
     if options.function_source is not None:
         entries = _with_function_code(entries, options.function_source)
-    compiled = 0
-    bytecode_python = None
-    if options.bytecode is not BytecodeMode.NONE:
-        interpreter = _bytecode_interpreter(options)
-        if interpreter is None:
-            version = options.target.runtime.python_version
-            notices.append(
-                f"no CPython {version} found (PATH, pyenv, uv-managed): the layer has no bytecode,"
-                f" so Lambda compiles every module on each cold start; give --python PATH to a {version}"
-            )
-        else:
-            notify(f"compiling bytecode with {interpreter.path} (unchecked-hash)")
-            is_function = options.layout is Layout.FUNCTION
-            result = compile_entries(
-                entries,
-                interpreter,
-                options.bytecode,
-                root="" if is_function else "python/",
-                extracted_at="/var/task" if is_function else "/opt",
-            )
-            entries, compiled, bytecode_python = (
-                result.entries,
-                result.compiled,
-                str(interpreter.path),
-            )
+    compiled = _compile_bytecode(entries, options, notify)
     check_report: CheckReport | None = None
+    comment = archive_comment(options.target, options.layout, compiled.recorded)
     with staged_path(options.output) as staging:
-        stats = write_zip(staging, entries, comment=archive_comment(options.target, options.layout))
+        stats = write_zip(staging, compiled.entries, comment=comment)
+        _refuse_over_quota(stats.unzipped_bytes, options)
         if options.check:
-            notify(f"checking the layer for {options.target.name}")
-            absent = [provided.source for provided in locked.sources if provided.zip_path is None]
-            check_report = check(
-                staging,
-                options.target,
-                with_zips=[
-                    provided.zip_path
-                    for provided in locked.sources
-                    if provided.zip_path is not None
-                ],
-                python=options.python,
-                function=options.layout is Layout.FUNCTION,
-                handler=options.handler,
-                skip_imports=f"the layer relies on {' and '.join(absent)}, which is not on this machine"
-                if absent
-                else None,
-            )
+            check_report = _check_layer(staging, options, locked, notify)
             if not check_report.ok:
-                raise LayerCheckError(
-                    f"the layer fails {len(check_report.errors)} check(s) for {options.target.name};"
-                    f" {options.output} was not written",
-                    check_report,
-                    hint="see the findings above; --no-check writes the layer anyway",
-                )
+                raise _failed_check(check_report, options)
     if options.lock_output is not None:
-        atomic_write_bytes(options.lock_output, dump_pylock(lock).encode("utf-8"))
+        recorded = replace(lock, bytecode=compiled.recorded)
+        atomic_write_bytes(options.lock_output, dump_pylock(recorded).encode("utf-8"))
     return BuildResult(
         target=options.target,
         layout=options.layout,
@@ -364,13 +431,13 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         files=stats.files,
         downloads=report.downloads,
         downloaded_bytes=report.downloaded_bytes,
-        backoffs=backoffs,
+        backoffs=locked.backoffs,
         notices=tuple(notices),
         seconds=time.perf_counter() - started,
         check_report=check_report,
         slim_saved=slimmed.saved,
-        bytecode_compiled=compiled,
-        bytecode_python=bytecode_python,
+        bytecode_compiled=compiled.compiled,
+        bytecode_python=compiled.python,
         provided=locked.provided,
         provided_by=tuple(provided.source for provided in locked.sources),
         version_notes=locked.notes,

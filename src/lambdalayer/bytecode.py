@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lambdalayer.archive import FILE_MODE, Entry
 from lambdalayer.errors import LambdaLayerError
@@ -60,11 +60,11 @@ class BytecodeResult:
 
 
 def _pyc_name(arcname: str, cache_tag: str, mode: BytecodeMode) -> str:
-    directory, _, filename = arcname.rpartition("/")
-    stem = filename[: -len(".py")]
+    """Where the bytecode of ``arcname`` goes (``handler.py`` at a zip's root included)."""
+    source = PurePosixPath(arcname)
     if mode is BytecodeMode.ONLY:
-        return f"{directory}/{stem}.pyc"
-    return f"{directory}/__pycache__/{stem}.{cache_tag}.pyc"
+        return source.with_suffix(".pyc").as_posix()
+    return (source.parent / "__pycache__" / f"{source.stem}.{cache_tag}.pyc").as_posix()
 
 
 def _write_sources(sources: Sequence[Entry], destination: Path) -> None:

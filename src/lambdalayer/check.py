@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
 
+from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel_tags
 from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind, read_elf
 from lambdalayer.errors import InputError
 from lambdalayer.findings import CheckReport, Finding, Severity
 from lambdalayer.importcheck import ImportResult, run_imports, top_level_modules
 from lambdalayer.interpreters import Interpreter, find_interpreter
 from lambdalayer.targets import Target
+from lambdalayer.zipnames import is_safe, unsafe_reason
 
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes zipped; larger layers go through S3
 UNZIPPED_LIMIT = 262_144_000  # function + all layers, unzipped
@@ -44,6 +47,7 @@ class _Layer:
     distributions: dict[str, str] = field(default_factory=dict)  # name → version
     owners: dict[str, str] = field(default_factory=dict)  # member → distribution
     wheel_tags: dict[str, list[str]] = field(default_factory=dict)
+    unsafe: list[str] = field(default_factory=list)  # member names never extracted
 
     @property
     def is_layer(self) -> bool:
@@ -65,30 +69,37 @@ def _read_layer(path: Path) -> _Layer:
     except (OSError, zipfile.BadZipFile) as error:
         raise InputError(f"{path} is not a readable zip: {error}") from error
     with archive:
-        layer = _Layer(path, [info for info in archive.infolist() if not info.is_dir()])
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        layer = _Layer(path, [info for info in infos if is_safe(info.filename)])
+        layer.unsafe = [name for name in archive.namelist() if not is_safe(name)]
         for info in layer.infos:
             name = info.filename
             if not name.endswith((".dist-info/METADATA", ".dist-info/RECORD", ".dist-info/WHEEL")):
                 continue
             dist_dir = name.rsplit("/", 1)[0]
             base = dist_dir.rsplit("/", 1)[0] + "/" if "/" in dist_dir else ""
-            text = archive.read(info).decode("utf-8", "replace")
+            data = archive.read(info)
             if name.endswith("METADATA"):
-                fields = dict(re.findall(r"^(Name|Version): *(.+)$", text, re.MULTILINE))
-                if "Name" in fields:
-                    layer.distributions[fields["Name"].strip().lower().replace("_", "-")] = (
-                        fields.get("Version", "?").strip()
-                    )
-                    layer.owners[dist_dir] = fields["Name"].strip()
+                metadata = parse_metadata(data)
+                if metadata is not None:
+                    layer.distributions[metadata.name] = metadata.version
+                    layer.owners[dist_dir] = metadata.name
             elif name.endswith("WHEEL"):
-                layer.wheel_tags[dist_dir] = re.findall(r"^Tag: *(\S+)$", text, re.MULTILINE)
+                layer.wheel_tags[dist_dir] = parse_wheel_tags(data)
             else:
-                owner = dist_dir.rsplit("/", 1)[-1].split("-")[0]
-                for line in text.splitlines():
-                    record_path = line.rsplit(",", 2)[0].strip('"')
-                    if record_path:
-                        layer.owners[base + record_path] = owner
+                owner = str(canonicalize_name(dist_dir.rsplit("/", 1)[-1].split("-")[0]))
+                for record_path in parse_record_paths(data):
+                    layer.owners[base + record_path] = owner
     return layer
+
+
+def _check_names(layer: _Layer, findings: list[Finding]) -> None:
+    for name in layer.unsafe:
+        findings.append(Finding(
+            Severity.ERROR, "path", f"member name {unsafe_reason(name)}: unzipped, it lands outside"
+            " where it says (or is dropped); nothing was extracted for it",
+            name, None, "rebuild the zip with relative member names (lambdalayer build writes only those)",
+        ))  # fmt: skip
 
 
 def _check_binaries(layer: _Layer, target: Target, findings: list[Finding]) -> None:
@@ -274,6 +285,8 @@ def check(
     main = _read_layer(path)
     others = [_read_layer(other) for other in with_zips]
     findings: list[Finding] = []
+    for layer in (main, *others):
+        _check_names(layer, findings)
     _check_binaries(main, target, findings)
     _check_abi(main, target, findings)
     if function:

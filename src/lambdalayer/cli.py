@@ -7,25 +7,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lambdalayer import __version__, cli_aws, cli_build
 from lambdalayer.check import check
-from lambdalayer.errors import LambdaLayerError
-from lambdalayer.targets import ARCHITECTURES, Layout, get_target, runtimes
+from lambdalayer.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, print_json, stderr
+from lambdalayer.errors import LambdaLayerError, LayerCheckError
+from lambdalayer.findings import CheckReport
+from lambdalayer.targets import ARCH_ALIASES, Layout, get_target, runtimes
 from lambdalayer.textreport import print_check_report
-
-if TYPE_CHECKING:
-    pass
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
 
 _CHECK_EPILOG = """\
 examples:
@@ -37,12 +30,6 @@ Exit code 0 when nothing is an error (warnings allowed), 1 otherwise. Imports ar
 only where a CPython of the runtime's version runs on this machine's CPU; otherwise the
 report says they were skipped.
 """
-
-
-def _stderr(message: str) -> None:
-    # One write per line: fetch reports progress from several threads at once.
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         help="Lambda runtime (default: recorded in the zip, else the newest)",
     )
     check.add_argument(
-        "--arch", choices=ARCHITECTURES, help="CPU (default: recorded in the zip, else x86_64)"
+        "--arch",
+        metavar="ARCH",
+        help=f"CPU: {ARCH_ALIASES} (default: recorded in the zip, else x86_64)",
     )
     check.add_argument(
         "--with", dest="with_zips", action="append", default=[], type=Path, metavar="ZIP",
@@ -132,7 +121,7 @@ def _run_check(args: argparse.Namespace) -> int:
         handler=args.handler,
     )
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        print_json(report.to_json())
     else:
         print_check_report(report, sys.stdout)
     return EXIT_OK if report.ok else EXIT_ERROR
@@ -151,7 +140,7 @@ def _run_targets(args: argparse.Namespace) -> int:
             }
             for runtime in table
         ]
-        print(json.dumps(rows, indent=2))
+        print_json({"ok": True, "targets": rows})
         return EXIT_OK
     print(f"{'runtime':<12} {'python':<7} {'os':<18} {'glibc':<6} architectures")
     for runtime in table:
@@ -178,13 +167,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LambdaLayerError as error:
         if args.verbose:
             traceback.print_exc()
-        _stderr(f"error: {error.message}")
-        if error.hint:
-            _stderr(f"hint: {error.hint}")
+        if getattr(args, "json", False):
+            print_json(_error_document(error))
+        elif isinstance(error, LayerCheckError) and isinstance(error.report, CheckReport):
+            print_check_report(error.report, sys.stderr)
+        print_error(error)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _stderr("error: interrupted")
+        stderr("error: interrupted")
         return EXIT_INTERRUPTED
+
+
+def print_error(error: LambdaLayerError) -> None:
+    """``error:`` and ``hint:`` lines; a message of several lines (uv's) is indented under it."""
+    first, *rest = error.message.splitlines() or [""]
+    stderr(f"error: {first}")
+    for line in rest:
+        stderr(f"  {line}")
+    if error.hint:
+        stderr(f"hint: {error.hint}")
+
+
+def _error_document(error: LambdaLayerError) -> dict[str, object]:
+    """The JSON a failed command prints: the error, its hint, and a failed check's findings."""
+    document: dict[str, object] = {"ok": False, "error": error.message, "hint": error.hint}
+    if isinstance(error, LayerCheckError) and isinstance(error.report, CheckReport):
+        document["check"] = error.report.to_json()
+    return document
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,17 +6,15 @@ Kept apart from :mod:`lambdalayer.cli` so that the offline commands never import
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import zipfile
 from pathlib import Path
 from typing import TextIO
 
 from lambdalayer.aws import AwsSettings
+from lambdalayer.cli_common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.errors import LambdaLayerError
-
-EXIT_OK = 0
-EXIT_ERROR = 1
+from lambdalayer.targets import ARCH_ALIASES, canonical_arch
 
 _PUBLISH_EPILOG = """\
 examples:
@@ -93,7 +91,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--arch",
         action="append",
         default=[],
-        help="compatible architecture (default: from the zip)",
+        help=f"compatible architecture: {ARCH_ALIASES} (default: from the zip)",
     )
     add_publish_options(publish)
     add_aws_options(publish, regions=True)
@@ -145,7 +143,9 @@ def publish_zip(
         zip_path=zip_path,
         name=name,
         runtimes=tuple(runtimes or ([recorded[0]] if recorded else [])),
-        architectures=tuple(arches or ([recorded[1]] if recorded else [])),
+        architectures=tuple(
+            canonical_arch(arch) for arch in arches or ([recorded[1]] if recorded else [])
+        ),
         description=args.description,
         license_info=args.license_info,
         s3_bucket=args.s3_bucket,
@@ -169,7 +169,12 @@ def publish_zip(
     results = publish(request, settings_of(args), regions, progress)
     out = sys.stderr if args.command == "build" and args.json else sys.stdout
     if getattr(args, "json", False) and args.command == "publish":
-        print(json.dumps([result.__dict__ for result in results], indent=2))
+        print_json(
+            {
+                "ok": not any(result.error for result in results),
+                "regions": [result.__dict__ for result in results],
+            }
+        )
     else:
         for result in results:
             if result.error:
@@ -247,7 +252,7 @@ def _run_layers(args: argparse.Namespace) -> int:
         )
     versions = layer_versions(settings, args.name)
     if args.json:
-        print(json.dumps([version.__dict__ for version in versions], indent=2))
+        print_json({"ok": True, "versions": [version.__dict__ for version in versions]})
         return EXIT_OK
     for version in versions:
         content = version.sha256[:12] if version.sha256 else "-"

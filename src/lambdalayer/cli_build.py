@@ -9,13 +9,13 @@ writes ``-o``; several write ``OUTPUT_DIR/NAME-TARGET.zip`` with its lock beside
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from lambdalayer import cli_aws
 from lambdalayer.build import BuildOptions
 from lambdalayer.bytecode import BytecodeMode
+from lambdalayer.cli_common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.config import Inputs, ProjectConfig, load_config
 from lambdalayer.errors import InputError, LambdaLayerError, LayerCheckError
 from lambdalayer.fetch import default_cache_dir
@@ -26,11 +26,15 @@ from lambdalayer.matrix import Job, Outcome, artefact_paths, run_jobs
 from lambdalayer.projects import discover_input
 from lambdalayer.slim import SlimOptions
 from lambdalayer.slim import rules as slim_rules
-from lambdalayer.targets import ARCHITECTURES, Layout, Target, default_runtime, get_target
+from lambdalayer.targets import (
+    ARCH_ALIASES,
+    Layout,
+    Target,
+    canonical_arch,
+    default_runtime,
+    get_target,
+)
 from lambdalayer.textreport import print_build, print_check_report, print_matrix
-
-EXIT_OK = 0
-EXIT_ERROR = 1
 
 EPILOG = """\
 examples:
@@ -45,7 +49,8 @@ examples:
 -r takes requirements files, pyproject.toml, uv.lock, poetry.lock and pylock*.toml (by
 name). A lock's pins are kept; a pin with no wheel for the target is an error. Only
 wheels are installed, chosen for the runtime's Python, CPU and glibc floor (never the
-machine running the build). The zip is reproducible (SOURCE_DATE_EPOCH sets its time).
+machine running the build). The zip is reproducible: the same inputs and tool version give
+the same bytes on any machine (every entry is dated 1980-01-01; SOURCE_DATE_EPOCH is not read).
 """
 
 
@@ -93,7 +98,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="append",
         default=[],
         metavar="ARCH",
-        help=f"CPU(s): {', '.join(ARCHITECTURES)} (default: x86_64)",
+        help=f"CPU(s): {ARCH_ALIASES}; repeatable or comma-separated (default: x86_64)",
     )
     build.add_argument(
         "--layout", choices=[Layout.SITE_PACKAGES.value, Layout.PYTHON.value],
@@ -213,7 +218,7 @@ def _targets(args: argparse.Namespace, config: ProjectConfig | None) -> list[Tar
     return [
         get_target(runtime, arch)
         for runtime in dict.fromkeys(runtimes)
-        for arch in dict.fromkeys(arches)
+        for arch in dict.fromkeys(canonical_arch(arch) for arch in arches)
     ]
 
 
@@ -317,7 +322,7 @@ def _jobs(
                 python=args.python, slim=slim, bytecode=BytecodeMode(bytecode),
                 function_source=function_source, handler=handler, allow_build=not args.no_build,
                 on_top_of=on_top, exclude_runtime_provided=args.exclude_runtime_provided,
-                region=args.region, endpoint_url=args.endpoint_url,
+                region=args.region, endpoint_url=args.endpoint_url, profile=args.profile,
             )  # fmt: skip
             jobs.append(Job(name, options))
     return jobs
@@ -345,28 +350,36 @@ def run(args: argparse.Namespace) -> int:
             "--publish takes one built layer; build one target, or publish each zip with 'lambdalayer publish'"
         )
     jobs = _jobs(args, config, project_dir, single, artefacts, targets)
-    try:
-        outcomes = run_jobs(jobs, _stderr)
-    except LayerCheckError as failure:
-        if isinstance(failure.report, CheckReport):
-            print_check_report(failure.report, sys.stderr)
-        raise
+    outcomes = run_jobs(jobs, stderr)
     if single:
         return _report_one(args, outcomes[0])
     if args.json:
         rows = [
             {"name": outcome.job.name, "target": outcome.job.options.target.name,
              "result": outcome.result.to_json() if outcome.result else None,
-             "error": outcome.error.message if outcome.error else None}
+             "error": outcome.error.message if outcome.error else None,
+             "hint": outcome.error.hint if outcome.error else None,
+             "check": report.to_json() if (report := _failed_report(outcome)) else None}
             for outcome in outcomes
         ]  # fmt: skip
-        print(json.dumps(rows, indent=2))
+        print_json({"ok": not any(outcome.error for outcome in outcomes), "builds": rows})
     else:
         for outcome in outcomes:
             for notice in outcome.result.notices if outcome.result else ():
-                _stderr(f"notice: [{outcome.job.name} {outcome.job.options.target.name}] {notice}")
+                stderr(f"notice: [{outcome.job.name} {outcome.job.options.target.name}] {notice}")
+            if (report := _failed_report(outcome)) is not None:
+                stderr(f"findings: [{outcome.job.name} {outcome.job.options.target.name}]")
+                print_check_report(report, sys.stderr)
         print_matrix(outcomes)
     return EXIT_ERROR if any(outcome.error for outcome in outcomes) else EXIT_OK
+
+
+def _failed_report(outcome: Outcome) -> CheckReport | None:
+    """The check report of a job that failed its check (printed before the table says so)."""
+    error = outcome.error
+    if isinstance(error, LayerCheckError) and isinstance(error.report, CheckReport):
+        return error.report
+    return None
 
 
 def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
@@ -374,7 +387,7 @@ def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
     if result is None:  # pragma: no cover - a single job raises instead
         raise LambdaLayerError("the build produced nothing")
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print_json({"ok": True, **result.to_json()})
     else:
         print_build(result)
     if args.publish:  # with --json, its lines go to stderr so that stdout stays one JSON object
@@ -382,9 +395,3 @@ def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
             args, result.output, args.publish, [result.target.runtime.name], [result.target.arch]
         )
     return EXIT_OK
-
-
-def _stderr(message: str) -> None:
-    # One write per line: jobs and fetches report progress from several threads at once.
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,22 @@ class WheelCache:
             return path, False
         path.unlink(missing_ok=True)
         return None, True
+
+    def store(self, wheel: LockedWheel, source: Path) -> Path:
+        """Copy a wheel built on this machine into the cache (atomically) under its hash."""
+        final = self.path_for(wheel)
+        if final.is_file():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, partial = tempfile.mkstemp(dir=final.parent, suffix=".part")
+        try:
+            with os.fdopen(descriptor, "wb") as out, source.open("rb") as stream:
+                shutil.copyfileobj(stream, out)
+            Path(partial).replace(final)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+        return final
 
     def download(self, wheel: LockedWheel) -> Path:
         """Download, verify and store one wheel; raises :class:`FetchError` on a mismatch."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,25 +13,65 @@ from typing import BinaryIO
 from lambdalayer.errors import OutputError
 
 
-def ensure_writable_parent(path: Path) -> None:
+def _created_parents(directory: Path) -> list[Path]:
+    """The directories that ``directory.mkdir(parents=True)`` would create, deepest first."""
+    missing = []
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    return missing
+
+
+def ensure_writable_parent(path: Path) -> list[Path]:
     """Create ``path``'s directory if needed and prove a file can be created there.
 
     Called before any work starts, so an unwritable ``-o`` fails in a second, not after a
-    download of hundreds of megabytes.
+    download of hundreds of megabytes. Returns the directories it created (deepest first)
+    so that a failed build can remove them again (:func:`remove_empty_dirs`).
     """
     if path.is_dir():
         raise OutputError(
             f"output path {path} is a directory", hint="give a file name, e.g. -o layer.zip"
         )
+    created = _created_parents(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent):
             pass
     except OSError as error:
+        remove_empty_dirs(created)
         raise OutputError(
             f"cannot write to {path.parent}: {error.strerror}",
             hint="choose another -o path, or fix the directory's permissions",
         ) from error
+    return created
+
+
+def remove_empty_dirs(directories: list[Path]) -> None:
+    """Remove ``directories`` (deepest first) that are still empty; others are left alone."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """A new, empty file beside ``path`` with the permissions a plain ``open()`` would give.
+
+    ``mkstemp`` creates 0600 files; opening with mode 0666 lets the process umask decide,
+    as for any other file the user writes, without reading or changing the umask (which
+    is process-wide and would race with other threads creating files).
+    """
+    for _attempt in range(100):
+        candidate = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise OutputError(f"cannot write {path}: {error.strerror}") from error
+        return descriptor, candidate
+    raise OutputError(f"cannot create a temporary file beside {path}")
 
 
 @contextlib.contextmanager
@@ -39,23 +80,15 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
 
     On any exception the temporary file is removed and an existing ``path`` is untouched.
     """
-    try:
-        descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror}") from error
+    descriptor, temporary = _create_beside(path)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(temporary).chmod(0o666 & ~umask)
-        Path(temporary).replace(path)
+        temporary.replace(path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -71,14 +104,8 @@ def staged_path(path: Path) -> Iterator[Path]:
 
     For outputs that must be inspected before they are published at their real name.
     """
-    try:
-        descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror}") from error
+    descriptor, staging = _create_beside(path)
     os.close(descriptor)
-    staging = Path(temporary)
     try:
         yield staging
         staging.replace(path)

@@ -1,19 +1,33 @@
-"""Plain HTTP(S) GETs with retries, shared by the index reader and the wheel fetcher.
+"""HTTP(S) GETs with pooling and retries (urllib3), shared by the index reader and the fetcher.
 
-Standard library only: an index URL may carry ``user:password@`` (as uv and pip accept),
-which becomes a Basic ``Authorization`` header and is never printed.
+- One pool manager per process: connections to an index are reused across wheels.
+- Connection failures and 408/429/5xx answers are retried with exponential back-off;
+  a ``Retry-After`` header is honoured.
+- Credentials come from the URL (``https://user:token@host/simple``, as uv and pip
+  accept) or from ``~/.netrc`` (``$NETRC``) for the URL's host. They are sent as a Basic
+  ``Authorization`` header that urllib3 drops when a redirect leads to another host (a
+  CDN, an attacker's server), and they are never printed.
+- ``file://`` URLs (wheels built on this machine) are read from disk.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
+import functools
+import netrc
+import os
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
 
 from lambdalayer import __version__
 from lambdalayer.errors import FetchError
@@ -23,6 +37,7 @@ BACKOFF_SECONDS = 0.5
 TIMEOUT_SECONDS = 60
 CHUNK_BYTES = 1 << 20
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_REDIRECTS = 10
 
 T = TypeVar("T")
 
@@ -41,30 +56,85 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _request(url: str, accept: str | None) -> urllib.request.Request:
+def _netrc_credentials(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    path = Path(environ.get("NETRC") or Path.home() / ".netrc")
+    if not path.is_file():
+        return None
+    try:
+        entry = netrc.netrc(str(path)).authenticators(host)
+    except (netrc.NetrcParseError, OSError):
+        return None
+    if entry is None:
+        return None
+    login, _account, password = entry
+    return login or "", password or ""
+
+
+def request_headers(
+    url: str, accept: str | None = None, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """The headers of a GET of ``url``: user agent, ``Accept``, and credentials for its host.
+
+    >>> request_headers("https://u:p%40ss@example.com/simple")["Authorization"]
+    'Basic dTpwQHNz'
+    """
     parts = urlsplit(url)
     headers = {"User-Agent": f"lambdalayer/{__version__}"}
     if accept:
         headers["Accept"] = accept
+    credentials: tuple[str, str] | None = None
     if parts.username is not None:
-        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
-    return urllib.request.Request(redact(url), headers=headers)
+        credentials = (unquote(parts.username), unquote(parts.password or ""))
+    elif parts.hostname:
+        credentials = _netrc_credentials(parts.hostname, environ)
+    if credentials is not None:
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    return headers
 
 
-def _open(url: str, accept: str | None) -> http.client.HTTPResponse:
+@functools.cache
+def _pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(num_pools=16, maxsize=16, timeout=TIMEOUT_SECONDS)
+
+
+def _retry() -> Retry:
+    # Built per request so that BACKOFF_SECONDS is read when it is used (tests shorten it).
+    return Retry(
+        total=ATTEMPTS - 1,
+        redirect=_REDIRECTS,
+        backoff_factor=BACKOFF_SECONDS,
+        status_forcelist=_TRANSIENT_STATUS,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        allowed_methods=frozenset({"GET"}),
+    )
+
+
+@contextmanager
+def _open(url: str, accept: str | None) -> Iterator[urllib3.BaseHTTPResponse]:
     try:
-        response: http.client.HTTPResponse = urllib.request.urlopen(
-            _request(url, accept), timeout=TIMEOUT_SECONDS
-        )
-    except urllib.error.HTTPError as error:
-        if error.code in _TRANSIENT_STATUS:
-            raise TransientError(f"HTTP {error.code} from {redact(url)}") from error
-        raise FetchError(f"HTTP {error.code} for {redact(url)}", url=redact(url)) from error
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        reason = getattr(error, "reason", None) or error
-        raise TransientError(f"cannot reach {redact(url)}: {reason}") from error
-    return response
+        response = _pool().request(
+            "GET", redact(url), headers=request_headers(url, accept), retries=_retry(),
+            preload_content=False, decode_content=False,
+        )  # fmt: skip
+    except MaxRetryError as error:
+        raise FetchError(
+            f"cannot reach {redact(url)}: {error.reason}",
+            hint="check the network or the index URL, then run the same command again",
+            url=redact(url),
+        ) from error
+    except (Urllib3Error, OSError) as error:
+        raise TransientError(f"cannot reach {redact(url)}: {error}") from error
+    try:
+        if response.status >= 400:
+            what = "still failing after retries" if response.status in _TRANSIENT_STATUS else ""
+            raise FetchError(
+                f"HTTP {response.status} for {redact(url)} {what}".strip(), url=redact(url)
+            )
+        yield response
+    finally:
+        response.release_conn()
 
 
 def with_retries(what: str, attempt: Callable[[], T]) -> T:
@@ -82,18 +152,33 @@ def with_retries(what: str, attempt: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def _local_file(url: str) -> Path | None:
+    parts = urlsplit(url)
+    return Path(url2pathname(parts.path)) if parts.scheme == "file" else None
+
+
 def get_bytes(url: str, *, accept: str | None = None) -> tuple[bytes, str]:
     """GET a (small) document; returns its body and content type."""
+    local = _local_file(url)
+    if local is not None:
+        return _read_local(local), ""
 
     def attempt() -> tuple[bytes, str]:
         with _open(url, accept) as response:
             try:
-                body = response.read()
-            except (OSError, http.client.HTTPException) as error:
+                body = response.read(decode_content=True)
+            except (Urllib3Error, OSError) as error:
                 raise TransientError(f"connection dropped reading {redact(url)}") from error
             return body, response.headers.get("Content-Type", "")
 
     return with_retries(f"GET {redact(url)}", attempt)
+
+
+def _read_local(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise FetchError(f"cannot read {path}: {error.strerror}", url=path.as_uri()) from error
 
 
 def download_to(url: str, out: IO[bytes], on_chunk: Callable[[bytes], None]) -> int:
@@ -102,6 +187,12 @@ def download_to(url: str, out: IO[bytes], on_chunk: Callable[[bytes], None]) -> 
     Raises :class:`TransientError` when the connection drops or the body is short, so the
     caller can start again from an empty file.
     """
+    local = _local_file(url)
+    if local is not None:
+        data = _read_local(local)
+        out.write(data)
+        on_chunk(data)
+        return len(data)
     written = 0
     with _open(url, None) as response:
         expected = response.headers.get("Content-Length")
@@ -110,7 +201,7 @@ def download_to(url: str, out: IO[bytes], on_chunk: Callable[[bytes], None]) -> 
                 out.write(chunk)
                 on_chunk(chunk)
                 written += len(chunk)
-        except (OSError, http.client.HTTPException) as error:
+        except (Urllib3Error, OSError) as error:
             raise TransientError(f"connection dropped downloading {redact(url)}") from error
     if expected is not None and written != int(expected):
         raise TransientError(f"short download of {redact(url)}: {written} of {expected} bytes")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.targets import Target
+from lambdalayer.zipnames import extraction_path
 
 IMPORT_TIMEOUT_SECONDS = 600
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -72,6 +73,8 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
         if prefix is None:
             continue
         head, _, rest = name[len(prefix) :].partition("/")
+        if head == "__pycache__":  # bytecode of top-level modules, not a module itself
+            continue
         module_file = rest.endswith((".py", ".pyc", ".so")) and "/" not in rest
         if rest and module_file and _IDENTIFIER.match(head):
             found.add(head)
@@ -87,11 +90,17 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
 
 
 def _extract_read_only(archives: Sequence[Path], destination: Path) -> None:
+    """Extract every safe member (see :mod:`lambdalayer.zipnames`); unsafe ones are skipped.
+
+    The check reports unsafe names as errors; here nothing is ever written for them.
+    """
     destination.mkdir(parents=True, exist_ok=True)
     for archive_path in archives:
         with zipfile.ZipFile(archive_path) as archive:
             for info in archive.infolist():
-                target = destination / info.filename
+                target = extraction_path(destination, info.filename)
+                if target is None:
+                    continue
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue

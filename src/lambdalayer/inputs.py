@@ -9,6 +9,7 @@ checks against the wheel it picks for the target.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterator, Sequence
@@ -97,15 +98,85 @@ def _collect_file_pins(path: Path, pins: dict[str, set[str]], seen: set[Path]) -
     _collect_hash_pins(text, resolved.parent, pins, seen)
 
 
-def _validate(specifiers: Sequence[str]) -> None:
-    for text in specifiers:
-        try:
-            Requirement(text)
-        except InvalidRequirement as error:
-            raise InputError(
-                f"invalid requirement {text!r}: {error}",
-                hint="use the requirements syntax, e.g. 'requests>=2.31' or 'pydantic[email]==2.*'",
-            ) from error
+_URL_SCHEMES = ("git+", "hg+", "svn+", "bzr+", "https://", "http://", "file:")
+
+
+def _local_path(text: str) -> Path | None:
+    """The path a requirement names when it is a local project or archive, else ``None``."""
+    if (
+        text.startswith((".", "/", "~"))
+        or os.sep in text
+        or text.endswith((".whl", ".tar.gz", ".zip"))
+    ):
+        path = Path(text).expanduser()
+        return path if path.exists() else None
+    return None
+
+
+def normalise_specifier(text: str) -> str:
+    """A requirement argument as uv should read it, in any form a requirements file accepts.
+
+    Names with specifiers, ``name @ URL``, bare URLs (``git+https://…``), local paths
+    (``./mypkg``: made absolute, since uv reads them from a file elsewhere) and ``-e PATH``.
+    Raises :class:`InputError` for anything else.
+    """
+    stripped = text.strip()
+    editable = stripped.startswith(("-e ", "--editable ", "--editable="))
+    if editable:
+        stripped = stripped.split(None, 1)[-1] if " " in stripped else stripped.split("=", 1)[1]
+    local = _local_path(stripped)
+    if local is not None:
+        return str(local.resolve())
+    if stripped.startswith(_URL_SCHEMES) and not editable:
+        return stripped
+    if editable:
+        raise InputError(
+            f"-e {stripped}: no such directory",
+            hint="give the path of a local project, e.g. -e ./mypkg",
+        )
+    try:
+        Requirement(stripped)
+    except InvalidRequirement as error:
+        hint = "use the requirements syntax, e.g. 'requests>=2.31' or 'pydantic[email]==2.*'"
+        if stripped.startswith((".", "/")):
+            hint = f"{stripped} does not exist; give the path of a local project or archive"
+        raise InputError(f"invalid requirement {text!r}: {error}", hint=hint) from error
+    return stripped
+
+
+def _requirement_lines(path: Path, seen: set[Path]) -> int:
+    """How many requirement lines a requirements file holds, following its ``-r`` includes."""
+    resolved = path.resolve()
+    if resolved in seen:
+        return 0
+    seen.add(resolved)
+    try:
+        text = resolved.read_text("utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read requirements file {path}: {error.strerror}") from error
+    count = 0
+    for line in _logical_lines(text):
+        include = re.match(r"^(?:-r|--requirement)[=\s]+(\S+)", line)
+        if include:
+            count += _requirement_lines(resolved.parent / include.group(1), seen)
+        elif not line.startswith("-") or line.startswith(("-e", "--editable")):
+            count += 1
+    return count
+
+
+def _require_something(lines: Sequence[str], requirement_files: Sequence[Path]) -> None:
+    """Refuse, before any resolving, inputs that name no requirement at all."""
+    if not lines and not requirement_files:
+        raise InputError(
+            "nothing to build: no requirements given",
+            hint="name packages (lambdalayer build requests) or a file (-r requirements.txt)",
+        )
+    if not lines and not any(_requirement_lines(path, set()) for path in requirement_files):
+        names = ", ".join(str(path) for path in requirement_files)
+        raise InputError(
+            f"nothing to build: {names} lists no requirements (only comments, blank lines or options)",
+            hint="add the packages the function needs, one per line, e.g. requests>=2.31",
+        )
 
 
 def gather(
@@ -121,7 +192,7 @@ def gather(
     >>> gather(["requests==2.31.0"], []).requirements.specifiers
     ('requests==2.31.0',)
     """
-    _validate(specifiers)
+    specifiers = [normalise_specifier(text) for text in specifiers]
     for path in files:
         if not path.is_file():
             raise InputError(f"input file not found: {path}")
@@ -159,11 +230,7 @@ def gather(
             pinned_by = str(path)
         else:
             requirement_files.append(path)
-    if not lines and not requirement_files:
-        raise InputError(
-            "nothing to build: no requirements given",
-            hint="name packages (lambdalayer build requests) or a file (-r requirements.txt)",
-        )
+    _require_something(lines, requirement_files)
     pins: dict[str, set[str]] = {}
     _collect_hash_pins("\n".join(lines), Path.cwd(), pins, set())
     for path in requirement_files:

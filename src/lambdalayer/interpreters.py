@@ -88,3 +88,41 @@ def find_interpreter(
         if found is not None and found.version == wanted:
             return found
     return None
+
+
+PROVISION_TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """The outcome of :func:`provision_interpreter`: the interpreter, or why there is none."""
+
+    interpreter: Interpreter | None
+    failure: str | None = None
+
+
+def provision_interpreter(
+    version: str, uv_bin: str, environ: Mapping[str, str] = os.environ
+) -> Provisioned:
+    """Install CPython ``version`` with ``uv python install`` (into uv's own directory).
+
+    Returns the verified interpreter, or the last line of uv's message when it could not
+    (no network to uv's download host, an unknown version): the caller decides what then.
+    """
+    command = [uv_bin, "python", "install", version, "--no-progress"]
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=PROVISION_TIMEOUT_SECONDS,
+            check=False, env={**environ, "NO_COLOR": "1"},
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return Provisioned(None, f"uv python install {version}: {error}")
+    if completed.returncode != 0:
+        lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
+        return Provisioned(None, f"uv python install {version}: {lines[-1] if lines else 'failed'}")
+    found = find_interpreter(version, environ=environ)
+    if found is None:
+        return Provisioned(
+            None, f"uv python install {version} ran, but no CPython {version} was found after it"
+        )
+    return Provisioned(found)

@@ -11,6 +11,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
@@ -39,12 +40,25 @@ class LockedPackage:
 
 
 @dataclass(frozen=True)
+class LocalSource:
+    """A package uv locked as a local directory or archive: it must be built into a wheel."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
 class Lock:
-    """A parsed pylock.toml; ``target`` is ours (``[tool.lambdalayer]``), if present."""
+    """A parsed pylock.toml; ``target`` is ours (``[tool.lambdalayer]``), if present.
+
+    ``local`` holds the local projects of uv's own lock (see :func:`parse_pylock`).
+    """
 
     packages: tuple[LockedPackage, ...]
     requires_python: str | None = None
     target: str | None = None
+    bytecode: str | None = None  # ours: which bytecode the layer built from it holds
+    local: tuple[LocalSource, ...] = ()
 
 
 def _wheel_from_toml(package: str, entry: dict[str, object]) -> LockedWheel:
@@ -66,25 +80,49 @@ def _wheel_from_toml(package: str, entry: dict[str, object]) -> LockedWheel:
     )
 
 
-def parse_pylock(text: str, *, source: str = "pylock.toml") -> Lock:
-    """Read a PEP 751 lock; raises :class:`InputError` naming ``source`` when it is unusable."""
+def _local_source(entry: dict[str, Any], base: Path) -> LocalSource | None:
+    """A ``directory`` entry, or an ``archive`` entry with a local path, relative to ``base``."""
+    for key in ("directory", "archive"):
+        place = entry.get(key)
+        if isinstance(place, dict) and isinstance(place.get("path"), str):
+            return LocalSource(
+                str(canonicalize_name(entry["name"])), (base / place["path"]).resolve()
+            )
+    return None
+
+
+def parse_pylock(text: str, *, source: str = "pylock.toml", local_base: Path | None = None) -> Lock:
+    """Read a PEP 751 lock; raises :class:`InputError` naming ``source`` when it is unusable.
+
+    With ``local_base`` (uv's own output, in the directory it was written to), local
+    directories and archives are returned in ``Lock.local`` to be built; otherwise only
+    wheels are accepted.
+    """
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"{source} is not valid TOML: {error}") from error
     packages: list[LockedPackage] = []
+    local: list[LocalSource] = []
     for entry in document.get("packages", []):
         name = entry.get("name")
         version = entry.get("version")
-        if not isinstance(name, str) or not isinstance(version, str):
+        if local_base is not None and isinstance(name, str) and "wheels" not in entry:
+            found = _local_source(entry, local_base)
+            if found is not None:
+                local.append(found)
+                continue
+        if not isinstance(name, str) or ("wheels" in entry and not isinstance(version, str)):
             raise InputError(f"{source}: a [[packages]] entry lacks a name or version")
-        if "wheels" not in entry:
+        if "wheels" not in entry or not isinstance(version, str):
             kind = next(
                 (key for key in ("sdist", "vcs", "directory", "archive") if key in entry), "?"
             )
             raise InputError(
-                f"{source}: {name} {version} is locked as {kind}, not as a wheel",
-                hint="lambdalayer installs wheels only; re-lock with --only-binary :all:",
+                f"{source}: {name} {version or ''} is locked as {kind}, not as a wheel",
+                hint="check out the repository and give its directory (./path) instead"
+                if kind == "vcs"
+                else "lambdalayer installs wheels only; re-lock with --only-binary :all:",
             )
         packages.append(
             LockedPackage(
@@ -99,6 +137,8 @@ def parse_pylock(text: str, *, source: str = "pylock.toml") -> Lock:
         packages=tuple(packages),
         requires_python=document.get("requires-python"),
         target=ours.get("target"),
+        bytecode=ours.get("bytecode"),
+        local=tuple(local),
     )
 
 
@@ -139,6 +179,10 @@ def dump_pylock(lock: Lock) -> str:
             fields.append(f"hashes = {{ sha256 = {_toml_string(wheel.sha256)} }}")
             lines.append(f"    {{ {', '.join(fields)} }},")
         lines.append("]")
-    if lock.target:
-        lines += ["", "[tool.lambdalayer]", f"target = {_toml_string(lock.target)}"]
+    if lock.target or lock.bytecode:
+        lines += ["", "[tool.lambdalayer]"]
+        if lock.target:
+            lines.append(f"target = {_toml_string(lock.target)}")
+        if lock.bytecode:
+            lines.append(f"bytecode = {_toml_string(lock.bytecode)}")
     return "\n".join(lines) + "\n"

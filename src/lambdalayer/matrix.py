@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lambdalayer.build import BuildOptions, BuildResult, build
 from lambdalayer.errors import LambdaLayerError
+from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.targets import Target
 
 MAX_PARALLEL_JOBS = 4
@@ -58,5 +59,15 @@ def run_jobs(jobs: Sequence[Job], notify: Callable[[str], None]) -> list[Outcome
 
     if len(jobs) == 1:
         return [one(jobs[0])]
+    # The jobs share output directories: create them here, once, so that one job failing
+    # early cannot remove a directory another job is about to write into; remove them at
+    # the end only if every job failed and they are still empty.
+    created: list[Path] = []
+    for job in jobs:
+        for output in (job.options.output, job.options.lock_output):
+            if output is not None:
+                created += ensure_writable_parent(output)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(jobs))) as pool:
-        return list(pool.map(one, jobs))
+        outcomes = list(pool.map(one, jobs))
+    remove_empty_dirs(created)
+    return outcomes

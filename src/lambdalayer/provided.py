@@ -15,7 +15,6 @@ copies already there) and then leaves every provided distribution out of the lay
 from __future__ import annotations
 
 import functools
-import re
 import tempfile
 import tomllib
 import zipfile
@@ -27,6 +26,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from lambdalayer.distinfo import parse_metadata
 from lambdalayer.errors import InputError
 from lambdalayer.targets import Target
 
@@ -108,7 +108,7 @@ def managed_layer(spec: str, target: Target, region: str | None = None) -> Provi
 
 
 def lookup_managed_arn(
-    provided: Provided, region: str, endpoint_url: str | None = None
+    provided: Provided, region: str, endpoint_url: str | None = None, profile: str | None = None
 ) -> str | None:
     """The exact layer version ARN of a managed layer in ``region``, from AWS's public SSM parameter.
 
@@ -120,7 +120,8 @@ def lookup_managed_arn(
     from lambdalayer.aws import AwsSettings, client  # noqa: PLC0415
 
     try:
-        ssm = client(AwsSettings(region=region, endpoint_url=endpoint_url), "ssm", quick=True)
+        settings = AwsSettings(profile=profile, region=region, endpoint_url=endpoint_url)
+        ssm = client(settings, "ssm", quick=True)
         value = ssm.get_parameter(Name=provided.ssm_parameter)["Parameter"]["Value"]
     except Exception:  # optional: any failure (no credentials, no network) means "not known"
         return None
@@ -134,10 +135,9 @@ def layer_zip(path: Path) -> Provided:
             pins: dict[str, str] = {}
             for name in archive.namelist():
                 if name.endswith(".dist-info/METADATA"):
-                    text = archive.read(name).decode("utf-8", "replace")
-                    fields = dict(re.findall(r"^(Name|Version): *(.+?)\s*$", text, re.MULTILINE))
-                    if "Name" in fields and "Version" in fields:
-                        pins[str(canonicalize_name(fields["Name"]))] = fields["Version"]
+                    metadata = parse_metadata(archive.read(name))
+                    if metadata is not None:
+                        pins[metadata.name] = metadata.version
     except (OSError, zipfile.BadZipFile) as error:
         raise InputError(f"cannot read layer {path}: {error}") from error
     if not pins:
@@ -188,13 +188,18 @@ def runtime_provided(target: Target) -> Provided:
 
 
 def on_top_of(
-    spec: str, target: Target, *, region: str | None = None, endpoint_url: str | None = None
+    spec: str,
+    target: Target,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
 ) -> Provided:
     """Parse ``--on-top-of``: ``aws-sdk-pandas[==V]``, ``layer:PATH.zip`` or ``layer:arn:...``."""
     if spec == MANAGED or spec.startswith(f"{MANAGED}=="):
         return managed_layer(spec, target, region)
     if spec.startswith("layer:arn:"):
-        return layer_arn(spec.removeprefix("layer:"), endpoint_url)
+        return layer_arn(spec.removeprefix("layer:"), endpoint_url, profile)
     if spec.startswith("layer:"):
         return layer_zip(Path(spec.removeprefix("layer:")))
     raise InputError(

@@ -14,28 +14,28 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from lambdalayer.errors import ResolutionError, SourceOnlyError
+from lambdalayer.errors import LambdaLayerError, ResolutionError, SourceOnlyError
 from lambdalayer.index import IndexConfig, IndexFile, project_files
 from lambdalayer.inputs import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.targets import Target, all_targets
-from lambdalayer.uvtool import uv_binary
+from lambdalayer.uvtool import ANSI_ESCAPE, uv_binary, uv_message
 
 if TYPE_CHECKING:
     from lambdalayer.sdist import SourceBuilder
 
 MAX_ROUNDS = 8
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NO_WHEELS = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s,]+))? has no usable wheels")
 _NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
 
@@ -144,10 +144,56 @@ def _wheel_version(filename: str) -> str | None:
         return None
 
 
+_NO_VERSION = re.compile(r"there is no version of ([A-Za-z0-9][A-Za-z0-9._-]*)")
+_UNREACHABLE_URL = re.compile(
+    r"(?:Failed to fetch|unable to access|error sending request for url)[: (']+(\w+://[^\s)']+)"
+)
+_UNREACHABLE = (
+    "dns error",
+    "Could not resolve host",
+    "Connection refused",
+    "tcp connect error",
+    "timed out",
+)
+FilesOf = Callable[[IndexConfig, str], list[IndexFile]]
+
+
+def _unreachable_hint(text: str) -> str | None:
+    if not any(sign in text for sign in _UNREACHABLE):
+        return None
+    url = _UNREACHABLE_URL.search(text)
+    host = urlsplit(url.group(1)).hostname if url else None
+    named = re.search(r"Could not resolve host: ([^\s']+)", text)
+    where = host or (named.group(1) if named else "the index")
+    return (
+        f"{where} could not be reached from this machine (DNS or connection failed);"
+        " check the network or proxy, or point --index-url at an index you can reach"
+    )
+
+
+def _no_version_hint(
+    name: str, target: Target, index: IndexConfig, files_of: FilesOf
+) -> str | None:
+    try:
+        files = files_of(index, name)
+    except LambdaLayerError:
+        return None
+    fitting, _ = _versions_by_fit(files, target)
+    if not fitting:
+        return None
+    newest = sorted(fitting, key=Version)[-5:]
+    return f"versions of {name} with a wheel for {target.name}: {', '.join(newest)}"
+
+
 def _uv_error(
-    stderr: str, target: Target, index: IndexConfig, excluded: dict[str, set[str]]
+    stderr: str,
+    target: Target,
+    index: IndexConfig,
+    excluded: dict[str, set[str]],
+    files_of: FilesOf = project_files,
 ) -> ResolutionError:
-    text = _ANSI.sub("", stderr)
+    """uv's failure as a :class:`ResolutionError`: the cases we can explain better, else uv's own words."""
+    text = ANSI_ESCAPE.sub("", stderr)
     for match in _NOT_FOUND.finditer(text):
         return ResolutionError(
             f"package {match.group(1)} was not found on the index",
@@ -156,19 +202,19 @@ def _uv_error(
         )
     for match in _NO_WHEELS.finditer(text):
         name, version = match.group(1), match.group(2)
-        return _no_wheel_error(name, version, project_files(index, name), target)
+        return _no_wheel_error(name, version, files_of(index, name), target)
     for name in excluded:
         if re.search(rf"\b{re.escape(name)}\b", text):
             pinned = re.search(rf"you require {re.escape(name)}==([^\s,]+)", text)
             version = pinned.group(1) if pinned else None
-            return _no_wheel_error(name, version, project_files(index, name), target)
-    causes = [
-        line.strip().removeprefix("error:").removeprefix("cause:").strip()
-        for line in text.splitlines()
-        if line.strip() and not line.startswith(("warning:", "hint:", "Resolved"))
-    ]
-    summary = " ".join(causes) or "uv failed without a message"
-    return ResolutionError(f"cannot resolve for {target.name}: {summary}")
+            return _no_wheel_error(name, version, files_of(index, name), target)
+    first, *rest = uv_message(text)
+    hint = _unreachable_hint(text)
+    missing = _NO_VERSION.search(text)
+    if hint is None and missing is not None:
+        hint = _no_version_hint(missing.group(1), target, index, files_of)
+    message = "\n".join([f"cannot resolve for {target.name}: {first}", *rest])
+    return ResolutionError(message, hint=hint)
 
 
 def run_uv_compile(
@@ -213,7 +259,7 @@ def run_uv_compile(
     )
     if completed.returncode != 0:
         raise _uv_error(completed.stderr, target, index, excluded)
-    return parse_pylock(output.read_text("utf-8"), source="uv's pylock.toml")
+    return parse_pylock(output.read_text("utf-8"), source="uv's pylock.toml", local_base=workdir)
 
 
 def narrow_lock(
@@ -302,6 +348,10 @@ def resolve(
                     hint="a lock's pins are kept as they are: update the lock, or choose another runtime",
                     package=error.package,
                 ) from error
+            if lock.local:
+                lock = replace(
+                    lock, packages=(*lock.packages, *_built_locals(lock, target, builder))
+                )
             provided = {
                 package.name: package.version
                 for package in lock.packages
@@ -338,6 +388,23 @@ def resolve(
         f"resolution for {target.name} did not settle after {MAX_ROUNDS} rounds",
         hint="pin the packages that keep changing to versions with wheels for the target",
     )
+
+
+def _built_locals(lock: Lock, target: Target, builder: SourceBuilder | None) -> list[LockedPackage]:
+    """The local projects of uv's lock, each built into a pure wheel (``None``: refused)."""
+    packages = []
+    for source in lock.local:
+        if builder is None:
+            raise ResolutionError(
+                f"{source.name} is a local project ({source.path}) and must be built into a wheel;"
+                " --no-build forbids building",
+                hint="drop --no-build, or build the wheel yourself and give its path",
+                package=source.name,
+            )
+        wheel = builder.local_wheel(source, target)
+        _, version, _, _ = parse_wheel_filename(wheel.filename)
+        packages.append(LockedPackage(source.name, str(version), (wheel,)))
+    return packages
 
 
 def _valid_versions(versions: Iterable[str]) -> set[str]:

@@ -10,6 +10,8 @@ sdist's sha256, so a warm cache builds nothing; ``--no-build`` forbids building 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -23,11 +25,12 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
 from lambdalayer.errors import ResolutionError
-from lambdalayer.fetch import WheelCache
+from lambdalayer.fetch import WheelCache, file_sha256
 from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements
-from lambdalayer.lock import LockedWheel
+from lambdalayer.lock import LocalSource, LockedWheel
 from lambdalayer.targets import Target
+from lambdalayer.uvtool import uv_message
 
 BUILD_TIMEOUT_SECONDS = 900
 
@@ -60,6 +63,33 @@ class SourceBuilder:
             Path(scratch, "wheel").replace(destination)
         return destination
 
+    def local_wheel(self, source: LocalSource, target: Target) -> LockedWheel:
+        """The pure wheel of a local project (a directory, or a local sdist), built once.
+
+        Cached by the content of the project's files, and placed in the wheel cache so
+        that the fetch stage finds it like any other wheel.
+        """
+        digest = _content_digest(source.path)
+        destination = self.cache_dir / "local" / digest[:2] / digest[2:]
+        wheels = sorted(destination.glob("*.whl"))
+        if not wheels:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".build-") as scratch:
+                wheel = self._build(source.name, source.path, Path(scratch) / "wheel")
+                _require_pure(source.name, wheel, target)
+                with contextlib.suppress(OSError):  # another build put it there first
+                    Path(scratch, "wheel").replace(destination)
+            wheels = sorted(destination.glob("*.whl"))
+        wheel_path = wheels[0]
+        locked = LockedWheel(
+            filename=wheel_path.name,
+            url=wheel_path.resolve().as_uri(),
+            sha256=file_sha256(wheel_path),
+            size=wheel_path.stat().st_size,
+        )
+        WheelCache(self.cache_dir).store(locked, wheel_path)
+        return locked
+
     def _uv_environment(self) -> dict[str, str]:
         return {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
 
@@ -81,11 +111,14 @@ class SourceBuilder:
                 command, capture_output=True, text=True, env=self._uv_environment(), check=False
             )
             if completed.returncode != 0:
-                message = " ".join(
-                    line.strip() for line in completed.stderr.splitlines() if line.strip()
-                )
+                first, *rest = uv_message(completed.stderr)
                 raise ResolutionError(
-                    f"{package} is published only as source, and resolving it failed: {message}",
+                    "\n".join(
+                        [
+                            f"{package} is published only as source, and resolving it failed: {first}",
+                            *rest,
+                        ]
+                    ),
                     package=package,
                 )
             document = tomllib.loads(output.read_text("utf-8"))
@@ -132,11 +165,53 @@ class SourceBuilder:
         if completed.returncode != 0 or len(wheels) != 1:
             tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
             raise ResolutionError(
-                f"{package} is published only as source, and building it failed: {tail}",
-                hint="pin a version of it that ships wheels, or vendor it in the function's code",
+                f"{package} is published only as source, and building it failed: {tail}"
+                if sdist.is_file()
+                else f"building the local project {package} ({sdist}) failed: {tail}",
+                hint="pin a version of it that ships wheels, or vendor it in the function's code"
+                if sdist.is_file()
+                else f"run 'uv build --wheel {sdist}' to see the whole error",
                 package=package,
             )
         return wheels[0]
+
+
+_SKIPPED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "__pycache__",
+        "build",
+        "dist",
+        "node_modules",
+        ".tox",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+    }
+)
+
+
+def _content_digest(path: Path) -> str:
+    """sha256 over a project's file names and bytes (a file: its bytes), build output left out."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        digest.update(path.read_bytes())
+        return digest.hexdigest()
+    for file in sorted(path.rglob("*")):
+        relative = file.relative_to(path)
+        if (
+            not file.is_file()
+            or _SKIPPED_DIRS & set(relative.parts[:-1])
+            or file.name.endswith(".egg-info")
+        ):
+            continue
+        if any(part.endswith(".egg-info") for part in relative.parts):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _require_pure(package: str, wheel: Path, target: Target) -> None:

@@ -26,6 +26,9 @@ from lambdalayer.errors import TargetError
 MACHINE_OF_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 ARCHITECTURES = tuple(MACHINE_OF_ARCH)
 DEFAULT_ARCH = "x86_64"
+# Other spellings users type (ELF/uname, Debian/Go): accepted everywhere, stored as AWS's.
+_ARCH_SPELLINGS = {"x86_64": "x86_64", "amd64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
+ARCH_ALIASES = "x86_64 (or amd64), arm64 (or aarch64)"
 
 # uv's --python-platform accepts a closed list of manylinux floors (uv pip compile --help).
 # A target whose glibc floor is not in it is resolved at the next one up, then each wheel
@@ -97,6 +100,18 @@ class Target:
             if uv_minor >= minor:
                 return f"{self.machine}-manylinux_2_{uv_minor}"
         return f"{self.machine}-manylinux_2_{UV_MANYLINUX_MINORS[-1]}"
+
+    @property
+    def resolution_plan(self) -> str:
+        """How this target is resolved, in words (uv's platform list has no entry for every floor).
+
+        >>> get_target("python3.11").resolution_plan
+        'uv resolves at x86_64-manylinux_2_28, then each wheel is picked for glibc 2.26'
+        """
+        floor = ".".join(map(str, self.glibc_floor))
+        if self.uv_platform.endswith(f"_2_{self.glibc_floor[1]}"):
+            return f"uv resolves at {self.uv_platform} (glibc {floor})"
+        return f"uv resolves at {self.uv_platform}, then each wheel is picked for glibc {floor}"
 
     @property
     def platform_tags(self) -> tuple[str, ...]:
@@ -210,12 +225,22 @@ def get_runtime(name: str) -> Runtime:
     raise TargetError(f"unknown runtime {name!r}", hint=f"known runtimes: {known}")
 
 
+def canonical_arch(name: str) -> str:
+    """AWS's name for a CPU: ``aarch64`` → ``arm64``, ``amd64`` → ``x86_64``.
+
+    >>> canonical_arch("aarch64"), canonical_arch("AMD64")
+    ('arm64', 'x86_64')
+    """
+    spelled = _ARCH_SPELLINGS.get(name.strip().lower())
+    if spelled is None:
+        raise TargetError(f"unknown architecture {name!r}", hint=f"choose one of: {ARCH_ALIASES}")
+    return spelled
+
+
 def get_target(runtime: str | None = None, arch: str | None = None) -> Target:
-    """The target for a runtime name and an AWS architecture name (defaults filled in)."""
+    """The target for a runtime name and an architecture (any accepted spelling; defaults filled in)."""
     found = get_runtime(runtime) if runtime else default_runtime()
-    chosen_arch = arch or DEFAULT_ARCH
-    if chosen_arch == "aarch64":
-        chosen_arch = "arm64"  # accept the ELF spelling, store AWS's
+    chosen_arch = canonical_arch(arch or DEFAULT_ARCH)
     if chosen_arch not in found.architectures:
         raise TargetError(
             f"unknown architecture {chosen_arch!r} for {found.name}",

@@ -6,15 +6,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from lambdalayer.cli_common import stderr
 from lambdalayer.findings import CheckReport, Finding, Severity
 
 if TYPE_CHECKING:
     from lambdalayer.build import BuildResult
     from lambdalayer.matrix import Outcome
-
-
-def _stderr(message: str) -> None:
-    sys.stderr.write(message + "\n")
 
 
 def human_bytes(count: int) -> str:
@@ -31,7 +28,7 @@ def print_build(result: BuildResult) -> None:
     runtime = target.runtime
     glibc = ".".join(map(str, target.glibc_floor))
     for notice in result.notices:
-        _stderr(f"notice: {notice}")
+        stderr(f"notice: {notice}")
     print(
         f"built {result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
     )

@@ -8,9 +8,11 @@ lookup is therefore serialised and cached.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
 _LOCK = threading.Lock()
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @functools.cache
@@ -24,3 +26,18 @@ def uv_binary() -> str:
     """The path of the uv executable."""
     with _LOCK:
         return _find()
+
+
+def uv_message(stderr: str) -> list[str]:
+    """uv's error as lines: colours and warnings dropped, its line breaks kept.
+
+    >>> uv_message("warning: x\\nerror: No solution\\n  cause: Because ...")
+    ['No solution', 'cause: Because ...']
+    """
+    lines = []
+    for raw in ANSI_ESCAPE.sub("", stderr).splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("warning:", "hint:", "Resolved")):
+            continue
+        lines.append(line.removeprefix("error:").strip())
+    return lines or ["uv failed without a message"]

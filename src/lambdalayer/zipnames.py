@@ -1,0 +1,56 @@
+"""The one rule for zip member names: what may be written, extracted or trusted.
+
+Every place that reads or writes a zip (the zip writer, assemble, the import check's
+extraction, the check itself) asks :func:`unsafe_reason`. A member name that is absolute,
+climbs out with ``..``, is empty, uses a backslash or a drive letter, or holds a NUL would
+land somewhere other than where it says on Lambda (``unzip`` strips a leading ``/``;
+Python's ``zipfile`` drops ``..``) — or, extracted naively, outside the directory meant
+to hold it. Nothing is written for such a member anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+
+def unsafe_reason(name: str) -> str | None:
+    """Why ``name`` is not a safe relative member name, or ``None`` when it is.
+
+    >>> unsafe_reason("python/six.py") is None
+    True
+    >>> unsafe_reason("../../etc/passwd")
+    "climbs out of the archive with '..'"
+    """
+    parts = PurePosixPath(name).parts
+    rules = (
+        (not name or name in {"/", "."}, "is empty"),
+        ("\x00" in name, "holds a NUL byte"),
+        (name.startswith("/"), "is an absolute path"),
+        ("\\" in name, "holds a backslash (a Windows path)"),
+        (".." in parts, "climbs out of the archive with '..'"),
+        (bool(parts) and len(parts[0]) >= 2 and parts[0][1] == ":", "starts with a drive letter"),
+        ("" in name.rstrip("/").split("/"), "has an empty path segment"),
+    )
+    return next((reason for broken, reason in rules if broken), None)
+
+
+def is_safe(name: str) -> bool:
+    """Whether ``name`` may be written or extracted as it is."""
+    return unsafe_reason(name) is None
+
+
+def extraction_path(root: Path, name: str) -> Path | None:
+    """Where member ``name`` goes under ``root``, or ``None`` when it would leave ``root``.
+
+    Checks the name and, as a second guard, the resolved path (a symlink planted by an
+    earlier member cannot redirect a later one outside ``root``).
+    """
+    if unsafe_reason(name) is not None:
+        return None
+    destination = root / name
+    resolved_root = root.resolve()
+    try:
+        destination.resolve().relative_to(resolved_root)
+    except ValueError:
+        return None
+    return destination
