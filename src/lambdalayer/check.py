@@ -27,9 +27,14 @@ from lambdalayer.errors import InputError
 from lambdalayer.findings import CheckReport, Finding, Severity
 from lambdalayer.importcheck import ImportResult, run_imports, top_level_modules
 from lambdalayer.interpreters import Interpreter, find_interpreter
+from lambdalayer.libraries import PlacedElf, needed_library_findings
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import is_safe, unsafe_reason
 
+HOST_LIBRARIES = (
+    "on this machine's libraries, not Lambda's: a library this machine has and Lambda lacks is"
+    " caught only by the static check above, or by --image"
+)
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes zipped; larger layers go through S3
 UNZIPPED_LIMIT = 262_144_000  # function + all layers, unzipped
 _SITE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
@@ -48,19 +53,36 @@ class _Layer:
     owners: dict[str, str] = field(default_factory=dict)  # member → distribution
     wheel_tags: dict[str, list[str]] = field(default_factory=dict)
     unsafe: list[str] = field(default_factory=list)  # member names never extracted
+    top_level_owners: dict[str, str] = field(default_factory=dict)  # module or dir → distribution
 
     @property
     def is_layer(self) -> bool:
         return any(info.filename.startswith("python/") for info in self.infos)
 
-    def site_prefixes(self, target: Target) -> list[str]:
+    def site_prefixes(self, target: Target, *, function: bool = False) -> list[str]:
+        """Where importable modules sit: the zip's root for a function, python/... for a layer."""
+        if function:
+            return [""]
         prefixes = sorted(
             {match.group(0) for info in self.infos if (match := _SITE.match(info.filename))}
         )
-        return [*prefixes, "python/"] if self.is_layer else [""]
+        return [*prefixes, "python/"]
 
     def owner(self, member: str) -> str | None:
-        return self.owners.get(member)
+        """The distribution a member belongs to: its RECORD, else the one owning its top-level module.
+
+        Bytecode the build compiled (``__pycache__/six.cpython-312.pyc``) and files a wheel's
+        RECORD leaves out are attributed to the distribution of their top-level name.
+        """
+        exact = self.owners.get(member)
+        if exact is not None:
+            return exact
+        match = _SITE.match(member)
+        relative = member[match.end() :] if match else member.removeprefix("python/")
+        head, _, rest = relative.partition("/")
+        if head == "__pycache__":
+            head = rest.split(".", 1)[0]
+        return self.top_level_owners.get(head.removesuffix(".py"))
 
 
 def _read_layer(path: Path) -> _Layer:
@@ -90,6 +112,9 @@ def _read_layer(path: Path) -> _Layer:
                 owner = str(canonicalize_name(dist_dir.rsplit("/", 1)[-1].split("-")[0]))
                 for record_path in parse_record_paths(data):
                     layer.owners[base + record_path] = owner
+                    head = record_path.split("/", 1)[0]
+                    if not head.startswith(("..", "__pycache__")):
+                        layer.top_level_owners.setdefault(head.removesuffix(".py"), owner)
     return layer
 
 
@@ -102,26 +127,46 @@ def _check_names(layer: _Layer, findings: list[Finding]) -> None:
         ))  # fmt: skip
 
 
-def _check_binaries(layer: _Layer, target: Target, findings: list[Finding]) -> None:
+def _read_elves(layer: _Layer, mount: str, *, checked: bool) -> list[PlacedElf]:
+    """Every readable ELF file of a zip, placed where Lambda extracts it (``/opt``, ``/var/task``)."""
+    placed = []
+    with zipfile.ZipFile(layer.path) as archive:
+        for info in layer.infos:
+            with archive.open(info) as stream:
+                if stream.read(4) != ELF_MAGIC:
+                    continue
+            try:
+                elf = read_elf(archive.read(info))
+            except ValueError:
+                continue
+            placed.append(PlacedElf(f"{mount}/{info.filename}", info.filename,
+                                    layer.owner(info.filename), elf, checked))  # fmt: skip
+    return placed
+
+
+def _check_binaries(
+    layer: _Layer, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
+) -> None:
     floor = target.glibc_floor
+    elves = {elf.member: elf.info for elf in placed if elf.checked}
     with zipfile.ZipFile(layer.path) as archive:
         for info in layer.infos:
             name = info.filename
-            with archive.open(info) as stream:
-                head = stream.read(4)
             package = layer.owner(name)
-            if head != ELF_MAGIC:
+            elf = elves.get(name)
+            if elf is None:
+                with archive.open(info) as stream:
+                    head = stream.read(4)
                 kind = foreign_binary_kind(head)
                 if kind and _BINARY_NAME.search(name):
                     findings.append(Finding(
                         Severity.ERROR, "binary", f"{kind} binary: it cannot run on Linux",
                         name, package, "build the layer for Linux (lambdalayer build), not on this machine's OS",
                     ))  # fmt: skip
-                continue
-            try:
-                elf = read_elf(archive.read(info))
-            except ValueError as error:
-                findings.append(Finding(Severity.WARNING, "binary", str(error), name, package))
+                elif head == ELF_MAGIC:
+                    findings.append(
+                        Finding(Severity.WARNING, "binary", "unreadable ELF file", name, package)
+                    )
                 continue
             if elf.machine != target.machine:
                 findings.append(Finding(
@@ -173,6 +218,34 @@ def _check_abi(layer: _Layer, target: Target, findings: list[Finding]) -> None:
             ))  # fmt: skip
 
 
+def _check_outside_python(layer: _Layer, findings: list[Finding]) -> None:
+    """Python packages outside python/ never import from a layer; other files there may be meant."""
+    outside = [info.filename for info in layer.infos if not info.filename.startswith("python/")]
+    python_outside = sorted(
+        {
+            name.split("/")[0] + ("/" if "/" in name else "")
+            for name in outside
+            if (name.endswith((".py", ".pyc", ".so")) and not name.startswith(("lib/", "bin/")))
+            or ".dist-info/" in name
+        }
+    )
+    if python_outside:
+        findings.append(Finding(
+            Severity.ERROR, "layout",
+            f"Python packages outside python/ ({', '.join(python_outside[:5])}): a layer is extracted to"
+            " /opt, and only /opt/python and its site-packages are on sys.path, so none of them imports",
+            python_outside[0], None,
+            "put them under python/ (lambdalayer build does), or check it as a function zip with --function",
+        ))  # fmt: skip
+    other = sorted({name.split("/")[0] + "/" for name in outside} - {"lib/"} - set(python_outside))
+    if other:
+        findings.append(Finding(
+            Severity.WARNING, "layout",
+            f"content outside python/ ({', '.join(other[:5])}) is extracted to /opt but not on sys.path",
+            other[0], None, "fine for bin/ on purpose; otherwise move it under python/",
+        ))  # fmt: skip
+
+
 def _check_layout(layer: _Layer, target: Target, findings: list[Finding]) -> None:
     wanted = target.runtime.python_version
     with zipfile.ZipFile(layer.path) as archive:
@@ -186,19 +259,7 @@ def _check_layout(layer: _Layer, target: Target, findings: list[Finding]) -> Non
                     f"python/lib/python{version}/site-packages/", None,
                     f"use python/lib/python{wanted}/site-packages/ or python/ (lambdalayer build does)",
                 ))  # fmt: skip
-        outside = sorted(
-            {
-                info.filename.split("/")[0] + "/"
-                for info in layer.infos
-                if not info.filename.startswith("python/")
-            }
-        )
-        if outside:
-            findings.append(Finding(
-                Severity.WARNING, "layout",
-                f"content outside python/ ({', '.join(outside[:5])}) is extracted to /opt but not on sys.path",
-                outside[0], None, "fine for bin/ or lib/ on purpose; otherwise move it under python/",
-            ))  # fmt: skip
+        _check_outside_python(layer, findings)
         for info in layer.infos:
             if info.filename.endswith(".pth") and info.filename.count("/") <= 4:
                 lines = [
@@ -235,7 +296,7 @@ def _check_sizes(layers: Sequence[_Layer], zipped: int, findings: list[Finding])
     if total > UNZIPPED_LIMIT:
         shares: Counter[str] = Counter()
         for info in main.infos:
-            shares[main.owner(info.filename) or info.filename.split("/")[0]] += info.file_size
+            shares[main.owner(info.filename) or "(no distribution)"] += info.file_size
         largest = ", ".join(
             f"{name} {size / 1e6:.0f} MB ({size / total:.0%})"
             for name, size in shares.most_common(10)
@@ -287,7 +348,12 @@ def check(
     findings: list[Finding] = []
     for layer in (main, *others):
         _check_names(layer, findings)
-    _check_binaries(main, target, findings)
+    placed = _read_elves(main, "/var/task" if function else "/opt", checked=True)
+    for other in others:
+        placed += _read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
+    _check_binaries(main, target, findings, placed)
+    same_cpu = [elf for elf in placed if elf.info.machine == target.machine]
+    findings += needed_library_findings(same_cpu, target)
     _check_abi(main, target, findings)
     if function:
         _check_handler(main, handler, findings)
@@ -328,6 +394,7 @@ def check(
         total,
         results,
         skipped,
+        HOST_LIBRARIES if results else None,
     )
 
 
@@ -339,7 +406,7 @@ def _modules_to_import(
     if function and handler and "." in handler:
         module, _, attribute = handler.rpartition(".")
         return [f"{module}:{attribute}"]
-    prefixes = [""] if function else main.site_prefixes(target)
+    prefixes = main.site_prefixes(target, function=function)
     return top_level_modules((info.filename for info in main.infos), prefixes)
 
 

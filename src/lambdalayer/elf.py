@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
-from elftools.elf.gnuversions import GNUVerNeedSection
+from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
 
 # e_machine names as pyelftools reports them → the wheel/uname spelling.
 MACHINES = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_386": "i686", "EM_ARM": "armv7l"}
@@ -29,11 +30,22 @@ ELF_MAGIC = b"\x7fELF"
 
 @dataclass(frozen=True)
 class ElfInfo:
-    """What matters about one ELF file for Lambda."""
+    """What matters about one ELF file for Lambda.
+
+    ``needed`` are its ``DT_NEEDED`` sonames in order; ``search_paths`` its ``DT_RUNPATH``
+    (or, without one, ``DT_RPATH``) entries as written (``$ORIGIN`` unexpanded);
+    ``version_needs`` maps each library to the symbol versions it must define;
+    ``version_defs`` are the versions this file itself defines.
+    """
 
     machine: str
     glibc_needed: tuple[int, int] | None
     symbol_versions: tuple[str, ...] = ()
+    soname: str | None = None
+    needed: tuple[str, ...] = ()
+    search_paths: tuple[str, ...] = ()
+    version_needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    version_defs: tuple[str, ...] = ()
 
 
 def foreign_binary_kind(head: bytes) -> str | None:
@@ -45,6 +57,30 @@ def foreign_binary_kind(head: bytes) -> str | None:
     return None
 
 
+def _dynamic(elf: ELFFile) -> tuple[str | None, list[str], list[str]]:
+    """(soname, needed, search paths) from the dynamic section."""
+    soname: str | None = None
+    needed: list[str] = []
+    rpath: list[str] = []
+    runpath: list[str] = []
+    for section in elf.iter_sections():
+        if not isinstance(section, DynamicSection):
+            continue
+        for tag in section.iter_tags():
+            kind = tag.entry.d_tag
+            # pyelftools sets the string of a string-valued tag as an attribute named after it.
+            if kind == "DT_NEEDED":
+                needed.append(str(getattr(tag, "needed", "")))
+            elif kind == "DT_SONAME":
+                soname = str(getattr(tag, "soname", ""))
+            elif kind == "DT_RPATH":
+                rpath += [part for part in str(getattr(tag, "rpath", "")).split(":") if part]
+            elif kind == "DT_RUNPATH":
+                runpath += [part for part in str(getattr(tag, "runpath", "")).split(":") if part]
+    # The loader ignores DT_RPATH when DT_RUNPATH is present.
+    return soname, needed, runpath or rpath
+
+
 def read_elf(data: bytes) -> ElfInfo:
     """Parse an ELF file's bytes; raises :class:`ValueError` if it is not readable ELF."""
     try:
@@ -52,21 +88,34 @@ def read_elf(data: bytes) -> ElfInfo:
         machine_name = str(elf["e_machine"])
         versions: set[str] = set()
         highest: tuple[int, int] | None = None
+        needs: dict[str, list[str]] = {}
+        defs: list[str] = []
         for section in elf.iter_sections():
+            if isinstance(section, GNUVerDefSection):
+                for _verdef, auxiliaries in section.iter_versions():
+                    defs += [str(aux.name) for aux in list(auxiliaries)[:1]]
             if not isinstance(section, GNUVerNeedSection):
                 continue
-            for _verneed, auxiliaries in section.iter_versions():
+            for verneed, auxiliaries in section.iter_versions():
+                library = needs.setdefault(str(verneed.name), [])
                 for aux in auxiliaries:
                     name = str(aux.name)
+                    library.append(name)
                     match = _GLIBC.match(name)
                     if match:
                         versions.add(name)
                         found = (int(match.group(1)), int(match.group(2)))
                         highest = found if highest is None or found > highest else highest
-    except (ELFError, ValueError, KeyError, IndexError) as error:
+        soname, needed, search_paths = _dynamic(elf)
+    except (ELFError, ValueError, KeyError, IndexError, AssertionError) as error:
         raise ValueError(f"unreadable ELF: {error}") from error
     return ElfInfo(
         machine=MACHINES.get(machine_name, machine_name),
         glibc_needed=highest,
         symbol_versions=tuple(sorted(versions)),
+        soname=soname,
+        needed=tuple(needed),
+        search_paths=tuple(search_paths),
+        version_needs=tuple((library, tuple(names)) for library, names in sorted(needs.items())),
+        version_defs=tuple(defs),
     )

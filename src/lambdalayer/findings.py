@@ -56,6 +56,9 @@ class CheckReport:
     total_unzipped_bytes: int
     imports: tuple[ImportResult, ...] = ()
     imports_skipped: str | None = None
+    imports_ran_in: str | None = (
+        None  # where the imports ran: this machine's libraries, or an image
+    )
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -81,4 +84,5 @@ class CheckReport:
                 {"module": item.module, "ok": item.ok, "error": item.error} for item in self.imports
             ],
             "imports_skipped": self.imports_skipped,
+            "imports_ran_in": self.imports_ran_in,
         }

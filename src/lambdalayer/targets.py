@@ -56,6 +56,7 @@ class Runtime:
     os: str
     glibc: tuple[int, int]
     architectures: tuple[str, ...]
+    libraries: str = ""  # the stem of its shared-library set (data/runtime_libraries/)
 
     @property
     def python_version(self) -> str:
@@ -206,6 +207,7 @@ def runtimes() -> tuple[Runtime, ...]:
             os=entry["os"],
             glibc=_parse_version(entry["glibc"]),
             architectures=tuple(entry["architectures"]),
+            libraries=entry.get("libraries", ""),
         )
         for entry in table["runtime"]
     )

@@ -86,8 +86,9 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
             print(f"        fix: {finding.fix}", file=stream)
     if report.imports:
         failed = [item.module for item in report.imports if not item.ok]
+        where = f" ({report.imports_ran_in})" if report.imports_ran_in else ""
         print(
-            f"imports: {len(report.imports) - len(failed)} of {len(report.imports)} modules import",
+            f"imports: {len(report.imports) - len(failed)} of {len(report.imports)} modules import{where}",
             file=stream,
         )
     elif report.imports_skipped:

@@ -1,0 +1,153 @@
+"""The static needed-library check: chains through bundled libraries, versions, lib/ dirs.
+
+Uses the committed samples of tests/fixtures/binaries (made by make_samples.py there).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lambdalayer.check import check
+from lambdalayer.libraries import runtime_libraries
+from lambdalayer.targets import all_targets, get_target
+
+SAMPLES = Path(__file__).parent / "fixtures" / "binaries"
+EXT = (SAMPLES / "chain" / "ext.abi3.so").read_bytes()
+MID = (SAMPLES / "chain" / "chain.libs" / "libmid-1a2b3c.so").read_bytes()
+NEEDS_CXX = (SAMPLES / "needs_glibcxx_3_4_29.so").read_bytes()
+
+
+def site(runtime: str) -> str:
+    return f"python/lib/python{runtime.removeprefix('python')}/site-packages/"
+
+
+def chain_layer(path: Path, runtime: str, distribution: str = "opencv-python") -> Path:
+    prefix = site(runtime)
+    info = f"{prefix}{distribution.replace('-', '_')}-4.10.0.dist-info/"
+    members = {
+        f"{prefix}chain/__init__.py": b"",
+        f"{prefix}chain/ext.abi3.so": EXT,
+        f"{prefix}chain.libs/libmid-1a2b3c.so": MID,
+        f"{info}METADATA": f"Name: {distribution}\nVersion: 4.10.0\n".encode(),
+        f"{info}RECORD": b"chain/__init__.py,,\nchain/ext.abi3.so,,\nchain.libs/libmid-1a2b3c.so,,\n",
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def library_findings(report):  # type: ignore[no-untyped-def]
+    return [finding for finding in report.findings if finding.kind == "library"]
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.12"])
+def test_bundled_library_needing_libgl_is_an_error_with_the_chain_and_remedy(tmp_path, runtime):
+    layer = chain_layer(tmp_path / "cv.zip", runtime)
+    report = check(layer, get_target(runtime), run_import_check=False)
+    [finding] = library_findings(report)
+    assert finding.severity.name == "ERROR"
+    assert "needs libGL.so.1, which" in finding.message
+    assert "chain/ext.abi3.so → chain.libs/libmid-1a2b3c.so → libGL.so.1" in finding.message
+    assert finding.package == "opencv-python"
+    assert finding.fix is not None and finding.fix.startswith("use opencv-python-headless instead")
+    assert not report.ok
+
+
+def test_a_library_in_a_layers_lib_dir_is_found_through_ld_library_path(tmp_path):
+    layer = chain_layer(tmp_path / "cv.zip", "python3.12", distribution="something")
+    gl_layer = tmp_path / "gl.zip"
+    with zipfile.ZipFile(gl_layer, "w") as archive:
+        archive.writestr("lib/libGL.so.1", MID)  # any ELF of the right CPU named libGL.so.1
+    report = check(layer, get_target("python3.12"), with_zips=[gl_layer], run_import_check=False)
+    assert library_findings(report) == []
+    alone = check(layer, get_target("python3.12"), run_import_check=False)
+    [finding] = library_findings(alone)
+    assert "bundle libGL.so.1 in a layer's lib/" in (finding.fix or "")
+
+
+def test_symbol_versions_are_checked_against_the_runtimes_libstdcxx(tmp_path):
+    for runtime, expected_ok in (("python3.11", False), ("python3.12", True)):
+        layer = tmp_path / f"{runtime}.zip"
+        with zipfile.ZipFile(layer, "w") as archive:
+            archive.writestr(f"{site(runtime)}cxx/_impl.so", NEEDS_CXX)
+            archive.writestr(f"{site(runtime)}cxx/__init__.py", b"")
+        report = check(layer, get_target(runtime), run_import_check=False)
+        assert report.ok is expected_ok, report.findings
+        if not expected_ok:
+            [finding] = library_findings(report)
+            assert finding.message.startswith(
+                "needs GLIBCXX_3.4.29 from libstdc++.so.6; python3.11 (Amazon Linux 2) has up to"
+                " GLIBCXX_3.4.24"
+            )
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_a_library_nobody_knows_is_a_warning(tmp_path):
+    (tmp_path / "foo.c").write_text("int foo(void) { return 1; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libfoo.so.3", "-o",
+                    str(tmp_path / "libfoo.so.3"), str(tmp_path / "foo.c")], check=True)  # fmt: skip
+    (tmp_path / "user.c").write_text("int foo(void);\nint bar(void) { return foo(); }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(tmp_path / "user.so"), str(tmp_path / "user.c"),
+                    f"-L{tmp_path}", "-l:libfoo.so.3"], check=True)  # fmt: skip
+    layer = tmp_path / "l.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{site('python3.12')}user/_impl.so", (tmp_path / "user.so").read_bytes())
+    report = check(layer, get_target("python3.12"), run_import_check=False)
+    [finding] = library_findings(report)
+    assert finding.severity.name == "WARNING"
+    assert "needs libfoo.so.3, which is neither in the layers nor known to be on python3.12" in (
+        finding.message
+    )
+    assert report.ok
+
+
+def test_every_target_has_a_library_set_with_its_source():
+    for target in all_targets():
+        libraries = runtime_libraries(target)
+        assert libraries.machine == target.machine
+        assert "libc.so.6" in libraries.present and libraries.source
+        assert "libGL.so.1" in libraries.absent and "libGL.so.1" not in libraries.present
+
+
+# Layouts that cannot work, and who the bytes belong to ------------------------------
+
+
+def test_packages_at_the_zip_root_are_an_error_for_a_layer_even_without_imports(tmp_path):
+    layer = tmp_path / "root.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr("six.py", b"X = 1\n")
+        archive.writestr("requests/__init__.py", b"")
+        archive.writestr("requests-2.31.0.dist-info/METADATA", b"Name: requests\nVersion: 2.31.0\n")
+        archive.writestr("lib/libextra.so.1", MID)
+    report = check(layer, get_target("python3.12"), run_import_check=False)
+    [finding] = [f for f in report.errors if f.kind == "layout"]
+    assert finding.message.startswith(
+        "Python packages outside python/ (requests-2.31.0.dist-info/, requests/, six.py)"
+    )
+    as_function = check(layer, get_target("python3.12"), run_import_check=False, function=True)
+    assert not [f for f in as_function.errors if f.kind == "layout"]
+
+
+def test_size_shares_attribute_bytecode_to_its_distribution(tmp_path, monkeypatch):
+    import lambdalayer.check as check_module
+
+    monkeypatch.setattr(check_module, "UNZIPPED_LIMIT", 100)
+    prefix = site("python3.12")
+    layer = tmp_path / "l.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{prefix}six.py", b"x" * 60)
+        archive.writestr(f"{prefix}__pycache__/six.cpython-312.pyc", b"y" * 60)
+        archive.writestr(f"{prefix}six-1.17.0.dist-info/METADATA", b"Name: six\nVersion: 1.17.0\n")
+        archive.writestr(
+            f"{prefix}six-1.17.0.dist-info/RECORD", b"six.py,,\nsix-1.17.0.dist-info/METADATA,,\n"
+        )
+    report = check(layer, get_target("python3.12"), run_import_check=False)
+    [finding] = [f for f in report.errors if f.kind == "size"]
+    assert "largest: six " in finding.message
+    assert "python " not in finding.message
