@@ -42,3 +42,18 @@ def compile_shared_object(source: str, out: Path) -> bytes:
     c_file.write_text(source)
     subprocess.run([gcc, "-shared", "-fPIC", "-O1", "-o", str(out), str(c_file)], check=True)
     return out.read_bytes()
+
+
+def misaligned_elf(machine: str = "aarch64") -> bytes:
+    """An ELF shared object whose one PT_LOAD segment breaks offset ≡ vaddr (mod 64 KiB).
+
+    What llvm-strip 14 made of numpy's 64 KiB-aligned aarch64 extension modules; the
+    loader refuses it ("ELF load command address/offset not page-aligned").
+    """
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header = ident + struct.pack(
+        "<HHIQQQIHHHHHH", 3, MACHINE_CODES[machine], 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0
+    )
+    # p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
+    segment = struct.pack("<IIQQQQQQ", 1, 5, 0x1000, 0x2010, 0x2010, 16, 16, 0x10000)
+    return header + segment + bytes(0x1000 - 120) + bytes(16)

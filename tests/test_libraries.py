@@ -151,3 +151,18 @@ def test_size_shares_attribute_bytecode_to_its_distribution(tmp_path, monkeypatc
     [finding] = [f for f in report.errors if f.kind == "size"]
     assert "largest: six " in finding.message
     assert "python " not in finding.message
+
+
+def test_misaligned_load_segments_are_an_error(tmp_path):
+    from elfsamples import misaligned_elf
+
+    from lambdalayer.elf import read_elf
+
+    data = misaligned_elf("aarch64")
+    assert read_elf(data).misaligned_segments == 1
+    layer = tmp_path / "l.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{site('python3.12')}np/_core.cpython-312-aarch64-linux-gnu.so", data)
+    report = check(layer, get_target("python3.12", "arm64"), run_import_check=False)
+    assert [finding.kind for finding in report.errors] == ["elf-load"]
+    assert read_elf(MID).misaligned_segments == 0

@@ -1,9 +1,11 @@
 """Prove a layer zip will load on its runtime before it is uploaded.
 
-Works on any layer zip (ours or anyone's): ELF machine and GLIBC versions of every binary,
-CPython ABI of every extension module, the layout Lambda loads, the size quotas (with the
-other layers and function package given), conflicts between layers, and — where a CPython
-of the runtime's X.Y runs on this machine's CPU — the imports themselves.
+Works on any layer zip (ours or anyone's): safe member names, ELF machine and GLIBC
+versions of every binary, the libraries each one needs (resolved against Lambda's own,
+:mod:`lambdalayer.libraries`), CPython ABI of every extension module, the layout Lambda
+loads, the size quotas (with the other layers and function package given), conflicts
+between layers, and the imports themselves (:mod:`lambdalayer.importstage`: inside a
+Lambda image when one is given, else with a CPython of the runtime's X.Y found here).
 
 >>> report = check(Path("layer.zip"), get_target("python3.11"))  # doctest: +SKIP
 >>> report.ok
@@ -15,110 +17,27 @@ import re
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.tags import parse_tag
-from packaging.utils import canonicalize_name
 
-from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel_tags
-from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind, read_elf
-from lambdalayer.errors import InputError
+from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
 from lambdalayer.findings import CheckReport, Finding, Severity
-from lambdalayer.importcheck import ImportResult, run_imports, top_level_modules
-from lambdalayer.interpreters import Interpreter, find_interpreter
+from lambdalayer.importcheck import ImportResult, top_level_modules
+from lambdalayer.importstage import check_imports
+from lambdalayer.layerzip import SITE, LayerZip, read_elves, read_layer_zip
 from lambdalayer.libraries import PlacedElf, needed_library_findings
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import is_safe, unsafe_reason
+from lambdalayer.zipnames import unsafe_reason
 
-HOST_LIBRARIES = (
-    "on this machine's libraries, not Lambda's: a library this machine has and Lambda lacks is"
-    " caught only by the static check above, or by --image"
-)
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes zipped; larger layers go through S3
 UNZIPPED_LIMIT = 262_144_000  # function + all layers, unzipped
-_SITE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
 _CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
 _FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd|\.dylib|\.dll)$")
 _BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)$")
 
 
-@dataclass
-class _Layer:
-    """The parts of a zip the checks look at."""
-
-    path: Path
-    infos: list[zipfile.ZipInfo]
-    distributions: dict[str, str] = field(default_factory=dict)  # name → version
-    owners: dict[str, str] = field(default_factory=dict)  # member → distribution
-    wheel_tags: dict[str, list[str]] = field(default_factory=dict)
-    unsafe: list[str] = field(default_factory=list)  # member names never extracted
-    top_level_owners: dict[str, str] = field(default_factory=dict)  # module or dir → distribution
-
-    @property
-    def is_layer(self) -> bool:
-        return any(info.filename.startswith("python/") for info in self.infos)
-
-    def site_prefixes(self, target: Target, *, function: bool = False) -> list[str]:
-        """Where importable modules sit: the zip's root for a function, python/... for a layer."""
-        if function:
-            return [""]
-        prefixes = sorted(
-            {match.group(0) for info in self.infos if (match := _SITE.match(info.filename))}
-        )
-        return [*prefixes, "python/"]
-
-    def owner(self, member: str) -> str | None:
-        """The distribution a member belongs to: its RECORD, else the one owning its top-level module.
-
-        Bytecode the build compiled (``__pycache__/six.cpython-312.pyc``) and files a wheel's
-        RECORD leaves out are attributed to the distribution of their top-level name.
-        """
-        exact = self.owners.get(member)
-        if exact is not None:
-            return exact
-        match = _SITE.match(member)
-        relative = member[match.end() :] if match else member.removeprefix("python/")
-        head, _, rest = relative.partition("/")
-        if head == "__pycache__":
-            head = rest.split(".", 1)[0]
-        return self.top_level_owners.get(head.removesuffix(".py"))
-
-
-def _read_layer(path: Path) -> _Layer:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as error:
-        raise InputError(f"{path} is not a readable zip: {error}") from error
-    with archive:
-        infos = [info for info in archive.infolist() if not info.is_dir()]
-        layer = _Layer(path, [info for info in infos if is_safe(info.filename)])
-        layer.unsafe = [name for name in archive.namelist() if not is_safe(name)]
-        for info in layer.infos:
-            name = info.filename
-            if not name.endswith((".dist-info/METADATA", ".dist-info/RECORD", ".dist-info/WHEEL")):
-                continue
-            dist_dir = name.rsplit("/", 1)[0]
-            base = dist_dir.rsplit("/", 1)[0] + "/" if "/" in dist_dir else ""
-            data = archive.read(info)
-            if name.endswith("METADATA"):
-                metadata = parse_metadata(data)
-                if metadata is not None:
-                    layer.distributions[metadata.name] = metadata.version
-                    layer.owners[dist_dir] = metadata.name
-            elif name.endswith("WHEEL"):
-                layer.wheel_tags[dist_dir] = parse_wheel_tags(data)
-            else:
-                owner = str(canonicalize_name(dist_dir.rsplit("/", 1)[-1].split("-")[0]))
-                for record_path in parse_record_paths(data):
-                    layer.owners[base + record_path] = owner
-                    head = record_path.split("/", 1)[0]
-                    if not head.startswith(("..", "__pycache__")):
-                        layer.top_level_owners.setdefault(head.removesuffix(".py"), owner)
-    return layer
-
-
-def _check_names(layer: _Layer, findings: list[Finding]) -> None:
+def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
     for name in layer.unsafe:
         findings.append(Finding(
             Severity.ERROR, "path", f"member name {unsafe_reason(name)}: unzipped, it lands outside"
@@ -127,25 +46,8 @@ def _check_names(layer: _Layer, findings: list[Finding]) -> None:
         ))  # fmt: skip
 
 
-def _read_elves(layer: _Layer, mount: str, *, checked: bool) -> list[PlacedElf]:
-    """Every readable ELF file of a zip, placed where Lambda extracts it (``/opt``, ``/var/task``)."""
-    placed = []
-    with zipfile.ZipFile(layer.path) as archive:
-        for info in layer.infos:
-            with archive.open(info) as stream:
-                if stream.read(4) != ELF_MAGIC:
-                    continue
-            try:
-                elf = read_elf(archive.read(info))
-            except ValueError:
-                continue
-            placed.append(PlacedElf(f"{mount}/{info.filename}", info.filename,
-                                    layer.owner(info.filename), elf, checked))  # fmt: skip
-    return placed
-
-
 def _check_binaries(
-    layer: _Layer, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
+    layer: LayerZip, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
 ) -> None:
     floor = target.glibc_floor
     elves = {elf.member: elf.info for elf in placed if elf.checked}
@@ -173,6 +75,13 @@ def _check_binaries(
                     Severity.ERROR, "elf-machine", f"ELF for {elf.machine}, the target CPU is {target.machine}",
                     name, package, f"rebuild the layer with --arch {target.arch}",
                 ))  # fmt: skip
+            if elf.misaligned_segments:
+                findings.append(Finding(
+                    Severity.ERROR, "elf-load",
+                    f"{elf.misaligned_segments} load segment(s) not aligned: the loader refuses the file"
+                    " (\"ELF load command address/offset not page-aligned\")",
+                    name, package, "use the file as the wheel ships it; a strip program broke it (use the target's binutils strip)",
+                ))  # fmt: skip
             if elf.glibc_needed and elf.glibc_needed > floor:
                 needed = ".".join(map(str, elf.glibc_needed))
                 findings.append(Finding(
@@ -184,7 +93,7 @@ def _check_binaries(
                 ))  # fmt: skip
 
 
-def _check_abi(layer: _Layer, target: Target, findings: list[Finding]) -> None:
+def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
     wanted_minor = target.runtime.python[1]
     for info in layer.infos:
         name = info.filename
@@ -218,7 +127,7 @@ def _check_abi(layer: _Layer, target: Target, findings: list[Finding]) -> None:
             ))  # fmt: skip
 
 
-def _check_outside_python(layer: _Layer, findings: list[Finding]) -> None:
+def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
     """Python packages outside python/ never import from a layer; other files there may be meant."""
     outside = [info.filename for info in layer.infos if not info.filename.startswith("python/")]
     python_outside = sorted(
@@ -246,11 +155,11 @@ def _check_outside_python(layer: _Layer, findings: list[Finding]) -> None:
         ))  # fmt: skip
 
 
-def _check_layout(layer: _Layer, target: Target, findings: list[Finding]) -> None:
+def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
     wanted = target.runtime.python_version
     with zipfile.ZipFile(layer.path) as archive:
         for version in sorted(
-            {m.group(1) for info in layer.infos if (m := _SITE.match(info.filename))}
+            {m.group(1) for info in layer.infos if (m := SITE.match(info.filename))}
         ):
             if version != wanted:
                 findings.append(Finding(
@@ -285,7 +194,7 @@ def _check_layout(layer: _Layer, target: Target, findings: list[Finding]) -> Non
         )
 
 
-def _check_sizes(layers: Sequence[_Layer], zipped: int, findings: list[Finding]) -> int:
+def _check_sizes(layers: Sequence[LayerZip], zipped: int, findings: list[Finding]) -> int:
     main = layers[0]
     total = sum(info.file_size for layer in layers for info in layer.infos)
     if zipped > DIRECT_UPLOAD_LIMIT:
@@ -308,7 +217,7 @@ def _check_sizes(layers: Sequence[_Layer], zipped: int, findings: list[Finding])
     return total
 
 
-def _check_conflicts(main: _Layer, other: _Layer, findings: list[Finding]) -> None:
+def _check_conflicts(main: LayerZip, other: LayerZip, findings: list[Finding]) -> None:
     for name, version in sorted(main.distributions.items()):
         other_version = other.distributions.get(name)
         if other_version is not None and other_version != version:
@@ -337,20 +246,24 @@ def check(
     function: bool = False,
     handler: str | None = None,
     skip_imports: str | None = None,
+    image: Path | None = None,
+    sandbox: str | None = None,
 ) -> CheckReport:
     """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
 
     With ``function``, the zip is a function package (extracted to /var/task, its code at
-    the root); ``handler`` (``module.function``) must then be in it and import.
+    the root); ``handler`` (``module.function``) must then be in it and import. With
+    ``image`` (an extracted Lambda image), the imports run inside it, in ``sandbox``
+    (``bubblewrap``, ``unshare``, ``proot``; default: the first that works here).
     """
-    main = _read_layer(path)
-    others = [_read_layer(other) for other in with_zips]
+    main = read_layer_zip(path)
+    others = [read_layer_zip(other) for other in with_zips]
     findings: list[Finding] = []
     for layer in (main, *others):
         _check_names(layer, findings)
-    placed = _read_elves(main, "/var/task" if function else "/opt", checked=True)
+    placed = read_elves(main, "/var/task" if function else "/opt", checked=True)
     for other in others:
-        placed += _read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
+        placed += read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
     _check_binaries(main, target, findings, placed)
     same_cpu = [elf for elf in placed if elf.info.machine == target.machine]
     findings += needed_library_findings(same_cpu, target)
@@ -365,25 +278,19 @@ def check(
         if other.is_layer:
             _check_conflicts(main, other, findings)
     results: tuple[ImportResult, ...] = ()
+    ran_in: str | None = None
     skipped: str | None = "not asked" if not run_import_check else skip_imports
     if run_import_check and skip_imports is None:
-        interpreter = find_interpreter(target.runtime.python_version, explicit=python)
-        skipped = _why_no_imports(interpreter, target)
-        if skipped is None and interpreter is not None:
-            modules = _modules_to_import(main, target, imports, function, handler)
-            layers = [other.path for other in others if other.is_layer] + (
-                [] if function else [path]
-            )
-            functions = [other.path for other in others if not other.is_layer] + (
-                [path] if function else []
-            )
-            results = tuple(run_imports(interpreter, target, modules, layers, functions))
-            for result in results:
-                if not result.ok:
-                    findings.append(Finding(
-                        Severity.ERROR, "import", f"import {result.module} failed: {result.error}", None, result.module,
-                        "see the message; a missing module usually means a missing dependency or a wrong target",
-                    ))  # fmt: skip
+        modules = _modules_to_import(main, target, imports, function, handler)
+        layers = [other.path for other in others if other.is_layer] + ([] if function else [path])
+        functions = [other.path for other in others if not other.is_layer] + (
+            [path] if function else []
+        )
+        outcome = check_imports(
+            target, modules, layers, functions, python=python, image=image, sandbox=sandbox
+        )
+        results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
+        findings += outcome.findings
     findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
     return CheckReport(
         path,
@@ -394,12 +301,16 @@ def check(
         total,
         results,
         skipped,
-        HOST_LIBRARIES if results else None,
+        ran_in,
     )
 
 
 def _modules_to_import(
-    main: _Layer, target: Target, imports: Sequence[str] | None, function: bool, handler: str | None
+    main: LayerZip,
+    target: Target,
+    imports: Sequence[str] | None,
+    function: bool,
+    handler: str | None,
 ) -> list[str]:
     if imports:
         return list(imports)
@@ -410,7 +321,7 @@ def _modules_to_import(
     return top_level_modules((info.filename for info in main.infos), prefixes)
 
 
-def _check_handler(main: _Layer, handler: str | None, findings: list[Finding]) -> None:
+def _check_handler(main: LayerZip, handler: str | None, findings: list[Finding]) -> None:
     """A function package's handler module must be in the zip (its import is tried later)."""
     if handler is None:
         return
@@ -428,12 +339,3 @@ def _check_handler(main: _Layer, handler: str | None, findings: list[Finding]) -
             Severity.ERROR, "handler", f"handler module {module} is not in the zip", f"{base}.py", None,
             "point --handler at a module of the function's code",
         ))  # fmt: skip
-
-
-def _why_no_imports(interpreter: Interpreter | None, target: Target) -> str | None:
-    version = target.runtime.python_version
-    if interpreter is None:
-        return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
-    if interpreter.machine != target.machine:
-        return f"this machine is {interpreter.machine}, the layer is for {target.machine}; imports not checked"
-    return None

@@ -16,9 +16,21 @@ from lambdalayer import __version__, cli_aws, cli_build
 from lambdalayer.check import check
 from lambdalayer.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, print_json, stderr
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
+from lambdalayer.fetch import default_cache_dir
 from lambdalayer.findings import CheckReport
-from lambdalayer.targets import ARCH_ALIASES, Layout, get_target, runtimes
+from lambdalayer.oci import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
+from lambdalayer.sandbox import KINDS as SANDBOXES
+from lambdalayer.targets import ARCH_ALIASES, Layout, Target, get_target, runtimes
 from lambdalayer.textreport import print_check_report
+
+_IMAGE_EPILOG = """\
+examples:
+  lambdalayer image pull python3.12 --arch arm64
+  lambdalayer check layer.zip --runtime python3.12 --arch arm64 --image pull
+
+The image is kept under the cache (images/<manifest digest>/rootfs) and used by
+'check --image pull' without downloading it again. Its token is sent to the registry only.
+"""
 
 _CHECK_EPILOG = """\
 examples:
@@ -26,10 +38,32 @@ examples:
   lambdalayer check layer.zip --runtime python3.12 --arch arm64 --with other-layer.zip --with function.zip
   lambdalayer check layer.zip --runtime python3.12 --import pandas,pyarrow.parquet --json
 
-Exit code 0 when nothing is an error (warnings allowed), 1 otherwise. Imports are tried
-only where a CPython of the runtime's version runs on this machine's CPU; otherwise the
-report says they were skipped.
+  lambdalayer check layer.zip --runtime python3.12 --arch arm64 --image pull
+  lambdalayer check layer.zip --runtime python3.12 --image ./rootfs --sandbox proot
+
+Exit code 0 when nothing is an error (warnings allowed), 1 otherwise. Every ELF file's
+needed libraries are resolved against Lambda's own library set (no interpreter needed).
+Without --image, imports are tried where a CPython of the runtime's version runs on this
+machine's CPU, on this machine's libraries (the report says so); with --image they run
+inside the image, under qemu-user for the other CPU.
 """
+
+
+def add_image_options(parser: argparse.ArgumentParser) -> None:
+    """Where images come from and how they run (shared by ``check`` and ``image pull``)."""
+    parser.add_argument(
+        "--registry", default=PUBLIC_REGISTRY, metavar="URL",
+        help=f"the OCI registry holding {REPOSITORY} (default: {PUBLIC_REGISTRY})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache-dir", type=Path, metavar="DIR",
+        help="where pulled images are kept (default: the wheel cache's, $LAMBDALAYER_CACHE_DIR)",
+    )  # fmt: skip
+    if parser.prog.endswith("check"):
+        parser.add_argument(
+            "--sandbox", choices=["auto", *SANDBOXES], default="auto",
+            help="how to run inside the image: bubblewrap (no root needed), unshare (root), proot",
+        )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,7 +121,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the CPython to import with (default: found on PATH, pyenv, uv)",
     )
+    check.add_argument(
+        "--image", metavar="pull|DIR",
+        help="run the imports inside Lambda's own image: 'pull' fetches public.ecr.aws/lambda/python:X.Y"
+        " for the CPU (cached by digest), DIR is an extracted root filesystem",
+    )  # fmt: skip
+    add_image_options(check)
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    image = commands.add_parser(
+        "image", help="fetch Lambda's runtime images for in-image checks",
+        description="Pull public.ecr.aws/lambda/python:X.Y for one CPU into the cache (no Docker).",
+        epilog=_IMAGE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    image_commands = image.add_subparsers(dest="image_command", required=True, metavar="ACTION")
+    pull = image_commands.add_parser("pull", help="pull a runtime's image into the cache")
+    pull.add_argument("runtime", metavar="RUNTIME", help="e.g. python3.12")
+    pull.add_argument("--arch", metavar="ARCH", help=f"CPU: {ARCH_ALIASES} (default: x86_64)")
+    add_image_options(pull)
+    pull.add_argument("--json", action="store_true", help="print where the image is as JSON")
 
     cli_aws.register(commands)
 
@@ -110,6 +162,9 @@ def _run_check(args: argparse.Namespace) -> int:
     imports = (
         [name.strip() for name in args.imports.split(",") if name.strip()] if args.imports else None
     )
+    image = None
+    if args.image and not args.no_imports:
+        image = _pulled(args, target).rootfs if args.image == "pull" else Path(args.image)
     report = check(
         args.zip,
         target,
@@ -119,12 +174,31 @@ def _run_check(args: argparse.Namespace) -> int:
         run_import_check=not args.no_imports,
         function=args.function or bool(recorded and recorded[2] == Layout.FUNCTION.value),
         handler=args.handler,
+        image=image,
+        sandbox=args.sandbox,
     )
     if args.json:
         print_json(report.to_json())
     else:
         print_check_report(report, sys.stdout)
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _pulled(args: argparse.Namespace, target: Target) -> PulledImage:
+    cache = args.cache_dir or default_cache_dir()
+    return pull_image(target, cache, registry_url=args.registry, notify=stderr)
+
+
+def _run_image(args: argparse.Namespace) -> int:
+    target = get_target(args.runtime, args.arch)
+    pulled = _pulled(args, target)
+    if args.json:
+        print_json({"ok": True, "reference": pulled.reference, "digest": pulled.digest,
+                    "machine": pulled.machine, "rootfs": str(pulled.rootfs),
+                    "downloaded_bytes": pulled.downloaded_bytes})  # fmt: skip
+    else:
+        print(f"{pulled.reference} ({target.arch}) {pulled.digest}: {pulled.rootfs}")
+    return EXIT_OK
 
 
 def _run_targets(args: argparse.Namespace) -> int:
@@ -158,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "build": cli_build.run,
         "check": _run_check,
         "targets": _run_targets,
+        "image": _run_image,
         "publish": cli_aws.run,
         "attach": cli_aws.run,
         "layers": cli_aws.run,

@@ -46,6 +46,7 @@ class ElfInfo:
     search_paths: tuple[str, ...] = ()
     version_needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     version_defs: tuple[str, ...] = ()
+    misaligned_segments: int = 0  # PT_LOAD segments the loader refuses (offset ≢ address mod align)
 
 
 def foreign_binary_kind(head: bytes) -> str | None:
@@ -81,6 +82,20 @@ def _dynamic(elf: ELFFile) -> tuple[str | None, list[str], list[str]]:
     return soname, needed, runpath or rpath
 
 
+def _misaligned_segments(elf: ELFFile) -> int:
+    """How many loadable segments break ``p_offset ≡ p_vaddr (mod p_align)``.
+
+    The dynamic loader refuses such a file ("ELF load command address/offset not
+    page-aligned"); some strip programs produce it from 64 KiB-aligned aarch64 objects.
+    """
+    count = 0
+    for segment in elf.iter_segments():
+        align = int(segment["p_align"])
+        if segment["p_type"] == "PT_LOAD" and align > 1:
+            count += int(segment["p_offset"]) % align != int(segment["p_vaddr"]) % align
+    return count
+
+
 def read_elf(data: bytes) -> ElfInfo:
     """Parse an ELF file's bytes; raises :class:`ValueError` if it is not readable ELF."""
     try:
@@ -107,6 +122,7 @@ def read_elf(data: bytes) -> ElfInfo:
                         found = (int(match.group(1)), int(match.group(2)))
                         highest = found if highest is None or found > highest else highest
         soname, needed, search_paths = _dynamic(elf)
+        misaligned = _misaligned_segments(elf)
     except (ELFError, ValueError, KeyError, IndexError, AssertionError) as error:
         raise ValueError(f"unreadable ELF: {error}") from error
     return ElfInfo(
@@ -118,4 +134,5 @@ def read_elf(data: bytes) -> ElfInfo:
         search_paths=tuple(search_paths),
         version_needs=tuple((library, tuple(names)) for library, names in sorted(needs.items())),
         version_defs=tuple(defs),
+        misaligned_segments=misaligned,
     )

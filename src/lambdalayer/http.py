@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -112,10 +113,14 @@ def _retry() -> Retry:
 
 
 @contextmanager
-def _open(url: str, accept: str | None) -> Iterator[urllib3.BaseHTTPResponse]:
+def _open(
+    url: str, accept: str | None, extra_headers: Mapping[str, str] | None = None,
+    passthrough: frozenset[int] = frozenset(),
+) -> Iterator[urllib3.BaseHTTPResponse]:  # fmt: skip
+    headers = {**request_headers(url, accept), **(extra_headers or {})}
     try:
         response = _pool().request(
-            "GET", redact(url), headers=request_headers(url, accept), retries=_retry(),
+            "GET", redact(url), headers=headers, retries=_retry(),
             preload_content=False, decode_content=False,
         )  # fmt: skip
     except MaxRetryError as error:
@@ -127,7 +132,7 @@ def _open(url: str, accept: str | None) -> Iterator[urllib3.BaseHTTPResponse]:
     except (Urllib3Error, OSError) as error:
         raise TransientError(f"cannot reach {redact(url)}: {error}") from error
     try:
-        if response.status >= 400:
+        if response.status >= 400 and response.status not in passthrough:
             what = "still failing after retries" if response.status in _TRANSIENT_STATUS else ""
             raise FetchError(
                 f"HTTP {response.status} for {redact(url)} {what}".strip(), url=redact(url)
@@ -150,6 +155,39 @@ def with_retries(what: str, attempt: Callable[[], T]) -> T:
                 ) from error
             time.sleep(BACKOFF_SECONDS * 2 ** (number - 1))
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Response:
+    """A small response read whole: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def get_response(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    passthrough: frozenset[int] = frozenset({401}),
+) -> Response:
+    """GET a small document with extra headers; statuses in ``passthrough`` are returned, not raised.
+
+    For protocols with their own authentication dance (the OCI registry's bearer tokens):
+    ``Authorization`` given here is dropped like any other on a redirect to another host.
+    """
+
+    def attempt() -> Response:
+        with _open(url, None, headers, passthrough) as response:
+            try:
+                body = response.read(decode_content=True)
+            except (Urllib3Error, OSError) as error:
+                raise TransientError(f"connection dropped reading {redact(url)}") from error
+            names = {name.lower(): value for name, value in response.headers.items()}
+            return Response(response.status, names, body)
+
+    return with_retries(f"GET {redact(url)}", attempt)
 
 
 def _local_file(url: str) -> Path | None:
@@ -181,8 +219,13 @@ def _read_local(path: Path) -> bytes:
         raise FetchError(f"cannot read {path}: {error.strerror}", url=path.as_uri()) from error
 
 
-def download_to(url: str, out: IO[bytes], on_chunk: Callable[[bytes], None]) -> int:
-    """Stream one attempt of ``url`` into ``out``; returns the byte count.
+def download_to(
+    url: str,
+    out: IO[bytes],
+    on_chunk: Callable[[bytes], None],
+    headers: Mapping[str, str] | None = None,
+) -> int:
+    """Stream one attempt of ``url`` into ``out`` (with extra ``headers``); returns the byte count.
 
     Raises :class:`TransientError` when the connection drops or the body is short, so the
     caller can start again from an empty file.
@@ -194,7 +237,7 @@ def download_to(url: str, out: IO[bytes], on_chunk: Callable[[bytes], None]) -> 
         on_chunk(data)
         return len(data)
     written = 0
-    with _open(url, None) as response:
+    with _open(url, None, headers) as response:
         expected = response.headers.get("Content-Length")
         try:
             while chunk := response.read(CHUNK_BYTES):

@@ -5,6 +5,10 @@ Lambda does), function zips into ``task/``, everything made read-only; a child
 interpreter started with ``-I -S -B`` (no host site-packages, no user site, no bytecode
 writes) puts Lambda's paths first and imports each module. A module that crashes the
 interpreter is reported as such and the rest are tried in a fresh child.
+
+The child runs either on this machine (a CPython of the runtime's X.Y found here: this
+machine's libraries) or inside a Lambda image (:class:`ImageRun`: the image's own
+interpreter and libraries, in a sandbox, under qemu for the other CPU).
 """
 
 from __future__ import annotations
@@ -17,35 +21,60 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
+from lambdalayer.errors import LambdaLayerError
 from lambdalayer.interpreters import Interpreter
+from lambdalayer.sandbox import SANDBOX_TMP, Mount, Sandbox
+from lambdalayer.sandbox import command as sandbox_command
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import extraction_path
 
 IMPORT_TIMEOUT_SECONDS = 600
+# Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
+LAMBDA_ENVIRONMENT = {
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "LAMBDA_RUNTIME_DIR": "/var/runtime",
+    "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+    "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+    "PYTHONPATH": "/var/runtime",
+    "LANG": "en_US.UTF-8",
+    "TZ": ":UTC",
+    "HOME": SANDBOX_TMP,
+}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EXTENSION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.(?:cpython-[^.]+\.|abi3\.)?so$")
 
-# The child: results go to a file, one JSON line per module, so that what a module prints
-# cannot corrupt them and a crash still leaves the modules done before it.
-_CHILD = """\
-import importlib, json, sys, traceback
-results, paths, modules = sys.argv[1], sys.argv[2:5], sys.argv[5:]
-sys.path[:0] = paths
-with open(results, "a") as out:
-    for spec in modules:
-        name, _, attribute = spec.partition(":")
-        try:
-            module = importlib.import_module(name)
-            error = None
-            if attribute and not callable(getattr(module, attribute, None)):
-                error = f"{name} has no callable {attribute!r}"
-        except BaseException as exc:
-            error = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        out.write(json.dumps([spec, error]) + "\\n")
-        out.flush()
-"""
+
+def _child_source() -> str:
+    """The child program's source (:mod:`lambdalayer._import_child`), passed with ``-c``."""
+    return resources.files("lambdalayer").joinpath("_import_child.py").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    """Run the imports inside an image: its root, its interpreter and the sandbox to use."""
+
+    root: Path
+    interpreter: str  # inside the image, e.g. /var/lang/bin/python3.12
+    sandbox: Sandbox
+
+    def describe(self, target: Target) -> str:
+        """``inside ROOT (bubblewrap + qemu-aarch64-static, /var/lang/bin/python3.12)``."""
+        return f"inside the image {self.root} for {target.machine} ({self.sandbox.describe()}, {self.interpreter})"
+
+
+def image_interpreter(root: Path, version: str) -> str | None:
+    """The runtime's interpreter inside an image: Lambda's /var/lang, else a stand-in's /usr."""
+    for place in (
+        f"/var/lang/bin/python{version}",
+        f"/usr/bin/python{version}",
+        f"/usr/local/bin/python{version}",
+    ):
+        if os.path.lexists(root / place.lstrip("/")):
+            return place
+    return None
 
 
 @dataclass(frozen=True)
@@ -119,48 +148,105 @@ def _set_tree_mode(root: Path, *, writable: bool) -> None:
 
 
 def run_imports(
-    interpreter: Interpreter,
+    interpreter: Interpreter | None,
     target: Target,
     modules: Sequence[str],
     layers: Sequence[Path],
     function_zips: Sequence[Path] = (),
+    image: ImageRun | None = None,
 ) -> list[ImportResult]:
     """Import ``modules`` under Lambda's path order from read-only copies of the zips.
 
-    A module given as ``module:attribute`` must also have that callable (a handler).
+    On this machine with ``interpreter``, or inside ``image`` (the layer at ``/opt``, the
+    function at ``/var/task``, Lambda's environment). A module given as
+    ``module:attribute`` must also have that callable (a handler).
     """
     with tempfile.TemporaryDirectory(prefix="lambdalayer-import-") as scratch:
         root = Path(scratch)
-        opt, task = root / "opt", root / "task"
+        opt, task, results_dir = root / "opt", root / "task", root / "results"
         _extract_read_only(layers, opt)
         _extract_read_only(function_zips, task)
+        results_dir.mkdir()
         _set_tree_mode(opt, writable=False)
         _set_tree_mode(task, writable=False)
-        site, python_dir = target.lambda_paths(str(opt))
-        environment = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "LAMBDA_TASK_ROOT": str(task),
-        }
-        results: list[ImportResult] = []
-        remaining = list(modules)
         try:
-            while remaining:
-                results_file = root / f"results-{len(results)}.jsonl"
-                completed = subprocess.run(
-                    [str(interpreter.path), "-I", "-S", "-B", "-c", _CHILD, str(results_file), str(task), site, python_dir, *remaining],
-                    capture_output=True, text=True, env=environment, cwd=str(task),
-                    timeout=IMPORT_TIMEOUT_SECONDS, check=False,
-                )  # fmt: skip
-                lines = results_file.read_text().splitlines() if results_file.exists() else []
-                done = [ImportResult(name, error) for name, error in map(json.loads, lines)]
-                results += done
-                remaining = remaining[len(done) :]
-                if remaining:
-                    stderr_tail = (completed.stderr.strip().splitlines() or [""])[-1]
-                    reason = f"the interpreter died (exit code {completed.returncode}) {stderr_tail}".strip()
-                    results.append(ImportResult(remaining.pop(0), reason))
+            return _run_children(interpreter, target, modules, (opt, task, results_dir), image)
         finally:
             _set_tree_mode(opt, writable=True)
             _set_tree_mode(task, writable=True)
+
+
+def _child_command(
+    interpreter: Interpreter | None,
+    target: Target,
+    places: tuple[Path, Path, Path],
+    image: ImageRun | None,
+    results_name: str,
+    modules: Sequence[str],
+) -> tuple[list[str], dict[str, str], Path | None]:
+    opt, task, results_dir = places
+    version = target.runtime.python_version
+    if image is None:
+        assert interpreter is not None  # noqa: S101 - the caller passes one or the other
+        paths = [str(task), *target.lambda_paths(str(opt))]
+        argv = [str(interpreter.path), "-I", "-S", "-B", "-c", _child_source(),
+                str(results_dir / results_name), os.pathsep.join(paths), *modules]  # fmt: skip
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                       "LAMBDA_TASK_ROOT": str(task)}  # fmt: skip
+        return argv, environment, task
+    inside_results = f"{SANDBOX_TMP}/lambdalayer-results"
+    paths = [
+        "/var/task",
+        *target.lambda_paths("/opt"),
+        f"/var/lang/lib/python{version}/site-packages",
+        "/var/runtime",
+    ]
+    argv = [image.interpreter, "-I", "-S", "-B", "-c", _child_source(),
+            f"{inside_results}/{results_name}", os.pathsep.join(paths), *modules]  # fmt: skip
+    mounts = [
+        Mount(opt, "/opt"),
+        Mount(task, "/var/task"),
+        Mount(results_dir, inside_results, writable=True),
+    ]
+    command, environment = sandbox_command(
+        image.sandbox, image.root, mounts, LAMBDA_ENVIRONMENT, argv, "/var/task"
+    )
+    return command, environment, None
+
+
+def _run_children(
+    interpreter: Interpreter | None,
+    target: Target,
+    modules: Sequence[str],
+    places: tuple[Path, Path, Path],
+    image: ImageRun | None,
+) -> list[ImportResult]:
+    results: list[ImportResult] = []
+    remaining = list(modules)
+    while remaining:
+        name = f"results-{len(results)}.jsonl"
+        command, environment, cwd = _child_command(
+            interpreter, target, places, image, name, remaining
+        )
+        completed = subprocess.run(
+            command, capture_output=True, text=True, env=environment, cwd=cwd,
+            timeout=IMPORT_TIMEOUT_SECONDS, check=False,
+        )  # fmt: skip
+        results_file = places[2] / name
+        lines = results_file.read_text().splitlines() if results_file.exists() else []
+        done = [ImportResult(module, error) for module, error in map(json.loads, lines)]
+        results += done
+        remaining = remaining[len(done) :]
+        if remaining:
+            stderr_tail = (completed.stderr.strip().splitlines() or [""])[-1]
+            if not done and image is not None and not results:
+                raise LambdaLayerError(
+                    f"the import check could not start inside the image ({image.sandbox.describe()},"
+                    f" {image.interpreter}): exit code {completed.returncode} {stderr_tail}".strip(),
+                    hint="check that the image is for the target's CPU and has the runtime's Python",
+                )
+            reason = (
+                f"the interpreter died (exit code {completed.returncode}) {stderr_tail}".strip()
+            )
+            results.append(ImportResult(remaining.pop(0), reason))
     return results

@@ -159,6 +159,7 @@ def _strip(
             f"no strip program for {target.machine} ELF files (install llvm or binutils); shared objects left as they are",
         )
     replaced: dict[str, Entry] = {}
+    broken: list[str] = []
     saved = 0
     with tempfile.TemporaryDirectory(prefix="lambdalayer-strip-") as scratch:
         files: dict[str, Path] = {}
@@ -174,14 +175,25 @@ def _strip(
             before = by_name[arcname].size
             stripped = path.read_bytes()
             try:
-                if read_elf(stripped).machine != target.machine:
-                    continue
+                result = read_elf(stripped)
             except ValueError:
                 continue  # keep the original: a strip that leaves unreadable ELF is not used
+            if result.machine != target.machine:
+                continue
+            if result.misaligned_segments:  # the loader would refuse it: keep the original
+                broken.append(arcname)
+                continue
             if len(stripped) < before:
                 replaced[arcname] = Entry(arcname, by_name[arcname].mode, data=stripped)
                 saved += before - len(stripped)
-    return [replaced.get(entry.arcname, entry) for entry in entries], saved, None
+    notice = None
+    if broken:
+        notice = (
+            f"{Path(program).name} left {len(broken)} shared object(s) that the loader would refuse"
+            f" (misaligned load segments, e.g. {broken[0].rsplit('/', 1)[-1]}); they are kept unstripped"
+            f" — install binutils for {target.machine} ({target.machine}-linux-gnu-strip) to strip them"
+        )
+    return [replaced.get(entry.arcname, entry) for entry in entries], saved, notice
 
 
 def _run_strip(program: str, paths: list[Path]) -> None:
