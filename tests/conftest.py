@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import platform
+import shutil
+import subprocess
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -13,7 +15,10 @@ from pathlib import Path
 import pytest
 from elfsamples import compile_shared_object, minimal_elf
 from indexserver import LocalIndex
+from standin import arm64_standin, download_arm64_packages, x86_64_standin
 from wheelmaker import make_sdist, make_wheel
+
+from lambdalayer.interpreters import find_interpreter
 
 HOST_MACHINE = platform.machine()
 
@@ -168,3 +173,29 @@ def _isolated_uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
 def cache_dir(tmp_path: Path) -> Path:
     """An empty lambdalayer wheel cache."""
     return tmp_path / "cache"
+
+
+# Stand-in Lambda images (tests/standin.py), built once per session --------------------------
+
+
+@pytest.fixture(scope="session")
+def x86_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if HOST_MACHINE != "x86_64":
+        pytest.skip("the x86_64 stand-in reuses this machine's CPython")
+    found = find_interpreter("3.12")
+    if found is None:
+        pytest.skip("no CPython 3.12 here to build the x86_64 stand-in from")
+    home = found.path.resolve().parent.parent
+    return x86_64_standin(tmp_path_factory.mktemp("x86-image"), home, "3.12")
+
+
+@pytest.fixture(scope="session")
+def arm_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("needs apt-get and dpkg-deb to unpack Debian's arm64 Python")
+    try:
+        packages = download_arm64_packages(tmp_path_factory.mktemp("debs"))
+    except subprocess.CalledProcessError as error:
+        pytest.skip(f"apt-get download of Debian's arm64 Python failed (dpkg --add-architecture arm64"
+                    f" and apt-get update first): {error.stderr.decode(errors='replace')[-200:]}")  # fmt: skip
+    return arm64_standin(tmp_path_factory.mktemp("arm-image"), packages)

@@ -18,11 +18,9 @@ from pathlib import Path
 import pytest
 from cliutil import run_cli
 from registryserver import Registry, RegistryServer, layer_tarball
-from standin import arm64_standin, download_arm64_packages, x86_64_standin
 
 from lambdalayer.check import check
 from lambdalayer.errors import FetchError
-from lambdalayer.interpreters import find_interpreter
 from lambdalayer.oci import pull_image
 from lambdalayer.targets import get_target
 
@@ -125,29 +123,6 @@ def test_check_image_pull_without_a_python_in_it_says_why_imports_did_not_run(
 
 
 # --- imports inside stand-in images ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def x86_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if HOST != "x86_64":
-        pytest.skip("the x86_64 stand-in reuses this machine's CPython")
-    found = find_interpreter("3.12")
-    if found is None:
-        pytest.skip("no CPython 3.12 here to build the x86_64 stand-in from")
-    home = found.path.resolve().parent.parent
-    return x86_64_standin(tmp_path_factory.mktemp("x86-image"), home, "3.12")
-
-
-@pytest.fixture(scope="module")
-def arm_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        pytest.skip("needs apt-get and dpkg-deb to unpack Debian's arm64 Python")
-    try:
-        packages = download_arm64_packages(tmp_path_factory.mktemp("debs"))
-    except subprocess.CalledProcessError as error:
-        pytest.skip(f"apt-get download of Debian's arm64 Python failed (dpkg --add-architecture arm64"
-                    f" and apt-get update first): {error.stderr.decode(errors='replace')[-200:]}")  # fmt: skip
-    return arm64_standin(tmp_path_factory.mktemp("arm-image"), packages)
 
 
 @pytest.fixture(scope="module")
