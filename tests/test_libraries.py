@@ -166,3 +166,47 @@ def test_misaligned_load_segments_are_an_error(tmp_path):
     report = check(layer, get_target("python3.12", "arm64"), run_import_check=False)
     assert [finding.kind for finding in report.errors] == ["elf-load"]
     assert read_elf(MID).misaligned_segments == 0
+
+
+def test_over_quota_layer_holding_the_managed_layers_packages_names_on_top_of(
+    tmp_path, monkeypatch
+):
+    import lambdalayer.check as check_module
+
+    monkeypatch.setattr(check_module, "UNZIPPED_LIMIT", 1000)
+    prefix = site("python3.12")
+    layer = tmp_path / "fat.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        for name in ("pandas", "numpy"):
+            archive.writestr(f"{prefix}{name}/__init__.py", b"x" * 800)
+            archive.writestr(
+                f"{prefix}{name}-1.0.dist-info/METADATA", f"Name: {name}\nVersion: 1.0\n".encode()
+            )
+            archive.writestr(
+                f"{prefix}{name}-1.0.dist-info/RECORD", f"{name}/__init__.py,,\n".encode()
+            )
+    report = check(layer, get_target("python3.12"), run_import_check=False)
+    [finding] = [f for f in report.errors if f.kind == "size"]
+    assert finding.fix is not None
+    assert finding.fix.startswith(
+        "build it with --on-top-of aws-sdk-pandas: that managed layer already has numpy, pandas"
+    )
+
+
+def test_a_managed_layer_beneath_counts_toward_the_quota(tmp_path):
+    from lambdalayer.provided import managed_layer
+
+    managed = managed_layer("aws-sdk-pandas", get_target("python3.12"))
+    assert managed.unzipped_bytes is not None and managed.unzipped_bytes > 100 * 1024 * 1024
+    prefix = site("python3.12")
+    layer = tmp_path / "l.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{prefix}big.bin", bytes(40 * 1024 * 1024))
+        archive.writestr(f"{prefix}m.py", b"")
+    alone = check(layer, get_target("python3.12"), run_import_check=False)
+    assert not [f for f in alone.findings if f.kind == "size"]
+    beneath = check(layer, get_target("python3.12"), run_import_check=False,
+                    beneath=[(managed.source, managed.unzipped_bytes)])  # fmt: skip
+    [finding] = [f for f in beneath.findings if f.kind == "size"]
+    assert finding.severity.name == "WARNING" and "aws-sdk-pandas" in finding.message
+    assert beneath.total_unzipped_bytes == alone.total_unzipped_bytes + managed.unzipped_bytes

@@ -330,6 +330,11 @@ def _check_layer(
         skip_imports=f"the layer relies on {' and '.join(absent)}, which is not on this machine"
         if absent
         else None,
+        beneath=[
+            (provided.source, provided.unzipped_bytes)
+            for provided in locked.sources
+            if provided.zip_path is None and provided.unzipped_bytes
+        ],
     )
 
 

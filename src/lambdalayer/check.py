@@ -22,16 +22,19 @@ from pathlib import Path
 from packaging.tags import parse_tag
 
 from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
+from lambdalayer.errors import InputError
 from lambdalayer.findings import CheckReport, Finding, Severity
 from lambdalayer.importcheck import ImportResult, top_level_modules
 from lambdalayer.importstage import check_imports
 from lambdalayer.layerzip import SITE, LayerZip, read_elves, read_layer_zip
 from lambdalayer.libraries import PlacedElf, needed_library_findings
+from lambdalayer.provided import MANAGED, managed_layer
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import unsafe_reason
 
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes zipped; larger layers go through S3
 UNZIPPED_LIMIT = 262_144_000  # function + all layers, unzipped
+MIB = 1024 * 1024
 _CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
 _FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd|\.dylib|\.dll)$")
 _BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)$")
@@ -194,9 +197,30 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
         )
 
 
-def _check_sizes(layers: Sequence[LayerZip], zipped: int, findings: list[Finding]) -> int:
+def _managed_overlap(main: LayerZip, target: Target) -> str | None:
+    """The fix naming the managed pandas layer when this layer holds what it provides."""
+    try:
+        managed = managed_layer(MANAGED, target)
+    except InputError:
+        return None
+    overlap = sorted(set(main.distributions) & set(managed.pins))
+    if not overlap:
+        return None
+    held = sum(info.file_size for info in main.infos if main.owner(info.filename) in overlap)
+    return (
+        f"build it with --on-top-of {MANAGED}: that managed layer already has {', '.join(overlap[:6])}"
+        f"{' and more' if len(overlap) > 6 else ''} ({held / MIB:.0f} MiB of this layer)"
+    )
+
+
+def _check_sizes(
+    layers: Sequence[LayerZip], zipped: int, findings: list[Finding], target: Target,
+    beneath: Sequence[tuple[str, int]] = (),
+) -> int:  # fmt: skip
+    """Quota findings; returns the unzipped total counted (zips given, plus layers beneath)."""
     main = layers[0]
     total = sum(info.file_size for layer in layers for info in layer.infos)
+    with_beneath = total + sum(size for _, size in beneath)
     if zipped > DIRECT_UPLOAD_LIMIT:
         findings.append(Finding(
             Severity.WARNING, "size", f"{zipped:,} bytes zipped is over the 50 MB direct-upload limit",
@@ -207,14 +231,23 @@ def _check_sizes(layers: Sequence[LayerZip], zipped: int, findings: list[Finding
         for info in main.infos:
             shares[main.owner(info.filename) or "(no distribution)"] += info.file_size
         largest = ", ".join(
-            f"{name} {size / 1e6:.0f} MB ({size / total:.0%})"
+            f"{name} {size / MIB:.1f} MiB ({size / total:.0%})"
             for name, size in shares.most_common(10)
         )
         findings.append(Finding(
             Severity.ERROR, "size", f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
-            None, None, "leave out what another layer or the runtime already provides, or split the function",
+            None, None, _managed_overlap(main, target) or "leave out what another layer or the runtime already provides, or split the function",
         ))  # fmt: skip
-    return total
+    elif with_beneath > UNZIPPED_LIMIT:
+        names = " and ".join(
+            f"{name} (about {size / MIB:.0f} MiB, estimated)" for name, size in beneath
+        )
+        findings.append(Finding(
+            Severity.WARNING, "size",
+            f"{with_beneath:,} bytes unzipped with {names} beneath is over Lambda's {UNZIPPED_LIMIT:,}",
+            None, None, "the estimate may be high; if the deploy is refused, leave out more or split the function",
+        ))  # fmt: skip
+    return with_beneath
 
 
 def _check_conflicts(main: LayerZip, other: LayerZip, findings: list[Finding]) -> None:
@@ -248,6 +281,7 @@ def check(
     skip_imports: str | None = None,
     image: Path | None = None,
     sandbox: str | None = None,
+    beneath: Sequence[tuple[str, int]] = (),
 ) -> CheckReport:
     """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
 
@@ -255,6 +289,8 @@ def check(
     the root); ``handler`` (``module.function``) must then be in it and import. With
     ``image`` (an extracted Lambda image), the imports run inside it, in ``sandbox``
     (``bubblewrap``, ``unshare``, ``proot``; default: the first that works here).
+    ``beneath`` names layers the function will have that are not on this machine, with
+    their (estimated) unzipped bytes, counted toward the quota.
     """
     main = read_layer_zip(path)
     others = [read_layer_zip(other) for other in with_zips]
@@ -273,7 +309,7 @@ def check(
     else:
         _check_layout(main, target, findings)
     zipped = path.stat().st_size
-    total = _check_sizes([main, *others], zipped, findings)
+    total = _check_sizes([main, *others], zipped, findings, target, beneath)
     for other in others:
         if other.is_layer:
             _check_conflicts(main, other, findings)

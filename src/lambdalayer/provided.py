@@ -56,6 +56,7 @@ class Provided:
     zip_path: Path | None = (
         None  # the layer itself, when it is on this machine (for the import check)
     )
+    unzipped_bytes: int | None = None  # estimated, when the layer is not on this machine
 
     def constraints(self) -> tuple[str, ...]:
         """Constraint lines for uv: ``name==version`` for pins, the bare name otherwise."""
@@ -104,6 +105,7 @@ def managed_layer(spec: str, target: Target, region: str | None = None) -> Provi
         unpinned=frozenset(data.get("left_to_runtime", ())),
         layer_arn=arn,
         ssm_parameter=f"/aws/service/aws-sdk-pandas/{version}/py{python}/{target.arch}/layer-arn",
+        unzipped_bytes=release.get("unzipped_bytes", {}).get(target.name),
     )
 
 
