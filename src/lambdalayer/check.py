@@ -149,7 +149,11 @@ def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
             python_outside[0], None,
             "put them under python/ (lambdalayer build does), or check it as a function zip with --function",
         ))  # fmt: skip
-    other = sorted({name.split("/")[0] + "/" for name in outside} - {"lib/"} - set(python_outside))
+    other = sorted(
+        {name.split("/")[0] + ("/" if "/" in name else "") for name in outside}
+        - {"lib/"}
+        - set(python_outside)
+    )
     if other:
         findings.append(Finding(
             Severity.WARNING, "layout",
