@@ -1,18 +1,28 @@
-"""Build time and size: lambdalayer against AWS's manual recipe, side by side in one run.
+"""Build time, memory and size: lambdalayer against uv + zip and AWS's manual recipe, in one run.
 
-The recipe (AWS's tutorial): ``pip install --platform manylinux2014_<arch>
---only-binary=:all: --python-version X.Y --target python/... REQS`` then ``zip -r``.
-"Cold" means empty caches (pip: --no-cache-dir; lambdalayer: an empty wheel cache and an
-empty uv cache); "warm" means the same command again with its caches filled.
+Baselines, measured side by side with ours:
+
+- "uv + zip": ``uv pip install --target python/lib/pythonX.Y/site-packages --python-version
+  X.Y --python-platform <uv's manylinux platform> --only-binary :all: REQS`` then ``zip -qr``;
+- "recipe" (AWS's tutorial): ``pip install --platform manylinux2014_<arch> --only-binary=:all:
+  --python-version X.Y --target ... REQS`` then ``zip -qr``.
+
+"cold" is every cache empty (ours: wheels, fragments, resolutions and uv's; uv's; pip's),
+"warm" the same command again, "one changed" ours with one more requirement (one new wheel)
+after a warm build. Peak RSS is the largest resident set of the lambdalayer process or any
+child it waited for (getrusage of the benchmark's children, measured in a fresh wrapper).
 
     python benchmarks/build_vs_recipe.py --runtime python3.11 --arch x86_64 pandas pyarrow
 
-Prints the median of --repeat runs for each and the ratio ours/recipe.
+Prints medians of --repeat runs, ratios against uv + zip, and whether the outputs of the
+cold, warm and one-changed builds are byte-identical to a from-scratch build of the same
+inputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -23,15 +33,86 @@ import time
 import zipfile
 from pathlib import Path
 
+from uv import find_uv_bin
+
 MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+UV_PLATFORM = {"python3.10": "2_28", "python3.11": "2_28"}  # AL2: uv has no 2_26; AL2023: 2_34
+_RSS_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)\n"
+)
 
 
-def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
+def run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of ``command`` and its waited-for children."""
     started = time.perf_counter()
-    subprocess.run(
-        command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    return time.perf_counter() - started
+    completed = subprocess.run(
+        [sys.executable, "-c", _RSS_WRAPPER, *command], env=env, cwd=cwd,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    rss, code = completed.stdout.split()
+    if code != "0":
+        raise SystemExit(f"failed ({code}): {' '.join(command)}")
+    return seconds, int(rss)
+
+
+def zip_tree(tree: Path, out: Path, env: dict[str, str]) -> float:
+    out.unlink(missing_ok=True)
+    return run(["zip", "-qr", str(out), "python"], env, tree)[0]
+
+
+def uv_zip(work: Path, runtime: str, arch: str, packages: list[str], cache: Path) -> float:
+    version = runtime.removeprefix("python")
+    tree = work / "uvzip"
+    shutil.rmtree(tree, ignore_errors=True)
+    site = tree / "python" / "lib" / f"python{version}" / "site-packages"
+    platform = f"{MACHINE[arch]}-manylinux_{UV_PLATFORM.get(runtime, '2_34')}"
+    env = {**os.environ, "UV_CACHE_DIR": str(cache)}
+    command = [find_uv_bin(), "pip", "install", "--quiet", "--target", str(site), "--python-version", version,
+               "--python-platform", platform, "--only-binary", ":all:", *packages]  # fmt: skip
+    seconds = run(command, env, work)[0]
+    return seconds + zip_tree(tree, work / "uvzip.zip", env)
+
+
+def recipe(work: Path, runtime: str, arch: str, packages: list[str], cache: Path | None) -> float:
+    version = runtime.removeprefix("python")
+    tree = work / "recipe"
+    shutil.rmtree(tree, ignore_errors=True)
+    site = tree / "python" / "lib" / f"python{version}" / "site-packages"
+    site.mkdir(parents=True)
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    cache_args = ["--cache-dir", str(cache)] if cache else ["--no-cache-dir"]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--isolated", *cache_args,
+           "--platform", f"manylinux2014_{MACHINE[arch]}", "--only-binary=:all:", "--python-version", version,
+           "--implementation", "cp", "--target", str(site), *packages]  # fmt: skip
+    seconds = run(pip, env, work)[0]
+    return seconds + zip_tree(tree, work / "recipe.zip", env)
+
+
+def ours(
+    work: Path, runtime: str, arch: str, packages: list[str], cache: Path, out: Path
+) -> tuple[float, int, dict[str, float]]:
+    env = {
+        **os.environ,
+        "UV_CACHE_DIR": str(cache / "uv"),
+        "LAMBDALAYER_CACHE_DIR": str(cache / "ll"),
+    }
+    timings = work / "timings.json"
+    command = [sys.executable, "-m", "lambdalayer", "build", *packages, "--runtime", runtime, "--arch", arch,
+               "-o", str(out), "--json"]  # fmt: skip
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-c", _RSS_WRAPPER.replace("stdout=subprocess.DEVNULL", f"stdout=open({str(timings)!r}, 'w')"),
+         *command], env=env, cwd=work, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    rss, code = completed.stdout.split()
+    if code != "0":
+        raise SystemExit(f"lambdalayer failed: {' '.join(command)}")
+    stages = json.loads(timings.read_text()).get("timings", {})
+    return seconds, int(rss), stages
 
 
 def unzipped(path: Path) -> int:
@@ -39,42 +120,8 @@ def unzipped(path: Path) -> int:
         return sum(info.file_size for info in archive.infolist())
 
 
-def recipe(
-    work: Path, python_version: str, arch: str, packages: list[str], cache: Path | None
-) -> tuple[float, Path]:
-    target = work / "recipe" / "python" / "lib" / f"python{python_version}" / "site-packages"
-    shutil.rmtree(work / "recipe", ignore_errors=True)
-    target.mkdir(parents=True)
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    cache_args = ["--cache-dir", str(cache)] if cache else ["--no-cache-dir"]
-    pip = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--isolated", *cache_args,
-        "--platform", f"manylinux2014_{MACHINE[arch]}", "--only-binary=:all:",
-        "--python-version", python_version, "--implementation", "cp",
-        "--target", str(target), *packages,
-    ]  # fmt: skip
-    out = work / "recipe.zip"
-    out.unlink(missing_ok=True)
-    seconds = timed(pip, env, work)
-    seconds += timed(["zip", "-qr", str(out), "python"], env, work / "recipe")
-    return seconds, out
-
-
-def ours(
-    work: Path, runtime: str, arch: str, packages: list[str], cache: Path, check: bool
-) -> tuple[float, Path]:
-    out = work / "ours.zip"
-    env = {**os.environ, "UV_CACHE_DIR": str(cache / "uv")}
-    command = [
-        sys.executable, "-m", "lambdalayer", "build", *packages, "--runtime", runtime, "--arch", arch,
-        "-o", str(out), "--cache-dir", str(cache / "wheels"),
-    ]  # fmt: skip
-    if not check:
-        command.append("--no-check")
-    return timed(command, env, work), out
-
-
 def main() -> None:
+    """Run every variant --repeat times and print the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -82,40 +129,90 @@ def main() -> None:
     parser.add_argument("--runtime", default="python3.11")
     parser.add_argument("--arch", default="x86_64", choices=list(MACHINE))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--changed", default="six", help="the requirement added for 'one changed' (default six)"
+    )
+    parser.add_argument("--no-recipe", action="store_true", help="skip AWS's recipe (pip is slow)")
     args = parser.parse_args()
-    python_version = args.runtime.removeprefix("python")
     rows: dict[str, list[float]] = {}
+    rss: list[int] = []
+    stages: dict[str, list[float]] = {}
+    identical: list[bool] = []
+    changed = [*args.packages, args.changed]
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         work = Path(scratch)
         for _ in range(args.repeat):
-            pip_cache, our_cache = work / "pip-cache", work / "our-cache"
-            shutil.rmtree(pip_cache, ignore_errors=True)
-            shutil.rmtree(our_cache, ignore_errors=True)
-            rows.setdefault("recipe cold", []).append(
-                recipe(work, python_version, args.arch, args.packages, None)[0]
+            for name in ("uv-cache", "our-cache", "pip-cache", "fresh-cache"):
+                shutil.rmtree(work / name, ignore_errors=True)
+            rows.setdefault("uv + zip cold", []).append(
+                uv_zip(work, args.runtime, args.arch, args.packages, work / "uv-cache")
             )
-            recipe(work, python_version, args.arch, args.packages, pip_cache)  # fill pip's cache
-            seconds, recipe_zip = recipe(work, python_version, args.arch, args.packages, pip_cache)
-            rows.setdefault("recipe warm", []).append(seconds)
-            rows.setdefault("ours cold", []).append(
-                ours(work, args.runtime, args.arch, args.packages, our_cache, False)[0]
+            rows.setdefault("uv + zip warm", []).append(
+                uv_zip(work, args.runtime, args.arch, args.packages, work / "uv-cache")
             )
-            seconds, our_zip = ours(work, args.runtime, args.arch, args.packages, our_cache, False)
-            rows.setdefault("ours warm", []).append(seconds)
-            rows.setdefault("ours warm + check", []).append(
-                ours(work, args.runtime, args.arch, args.packages, our_cache, True)[0]
+            if not args.no_recipe:
+                rows.setdefault("recipe cold", []).append(
+                    recipe(work, args.runtime, args.arch, args.packages, None)
+                )
+                recipe(work, args.runtime, args.arch, args.packages, work / "pip-cache")
+                rows.setdefault("recipe warm", []).append(
+                    recipe(work, args.runtime, args.arch, args.packages, work / "pip-cache")
+                )
+            cold, cold_rss, _ = ours(
+                work, args.runtime, args.arch, args.packages, work / "our-cache", work / "cold.zip"
             )
-        print(f"{' '.join(args.packages)} for {args.runtime} {args.arch}, median of {args.repeat}")
+            warm, warm_rss, warm_stages = ours(
+                work, args.runtime, args.arch, args.packages, work / "our-cache", work / "warm.zip"
+            )
+            one, one_rss, _ = ours(
+                work, args.runtime, args.arch, changed, work / "our-cache", work / "changed.zip"
+            )
+            ours(
+                work,
+                args.runtime,
+                args.arch,
+                changed,
+                work / "fresh-cache",
+                work / "changed-fresh.zip",
+            )
+            rows.setdefault("ours cold", []).append(cold)
+            rows.setdefault("ours warm", []).append(warm)
+            rows.setdefault("ours one changed", []).append(one)
+            rss += [cold_rss, warm_rss, one_rss]
+            for stage, value in warm_stages.items():
+                stages.setdefault(stage, []).append(value)
+            identical.append((work / "cold.zip").read_bytes() == (work / "warm.zip").read_bytes()
+                             and (work / "changed.zip").read_bytes() == (work / "changed-fresh.zip").read_bytes())  # fmt: skip
+        print(
+            f"{' '.join(args.packages)} for {args.runtime} {args.arch}, median of {args.repeat} (one changed: +{args.changed})"
+        )
         for name, values in rows.items():
-            print(f"  {name:<18} {statistics.median(values):7.2f} s")
-        for kind in ("cold", "warm"):
-            ratio = statistics.median(rows[f"ours {kind}"]) / statistics.median(
-                rows[f"recipe {kind}"]
+            print(f"  {name:<20} {statistics.median(values):7.2f} s")
+        base = {kind: statistics.median(rows[f"uv + zip {kind}"]) for kind in ("cold", "warm")}
+        print(
+            f"  ours cold / uv + zip cold        {statistics.median(rows['ours cold']) / base['cold']:5.2f}   (goal <= 1.00)"
+        )
+        print(
+            f"  ours warm / uv + zip warm        {statistics.median(rows['ours warm']) / base['warm']:5.2f}   (goal <= 0.20)"
+        )
+        print(
+            f"  ours one changed / uv + zip warm {statistics.median(rows['ours one changed']) / base['warm']:5.2f}   (goal <= 0.35)"
+        )
+        if "recipe warm" in rows:
+            print(
+                f"  ours warm / recipe warm          {statistics.median(rows['ours warm']) / statistics.median(rows['recipe warm']):5.2f}"
             )
-            print(f"  ours/recipe {kind:<6} {ratio:7.2f}")
-        for name, path in (("recipe", recipe_zip), ("ours", our_zip)):
-            print(f"  {name:<7} zip {path.stat().st_size:>12,} B  unzipped {unzipped(path):>12,} B")
-        print(f"  ours/recipe unzipped {unzipped(our_zip) / unzipped(recipe_zip):.2f}")
+        print(
+            f"  ours peak RSS                    {max(rss) / 1024:5.0f} MiB (max of every run; goal < 300)"
+        )
+        print(f"  byte-identical cold = warm, one changed = from scratch: {all(identical)}")
+        if stages:
+            print(
+                "  ours warm, stages (median s): "
+                + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in stages.items())
+            )
+        print(f"  ours zip {(work / 'warm.zip').stat().st_size:,} B, unzipped {unzipped(work / 'warm.zip'):,} B;"
+              f" uv + zip {(work / 'uvzip.zip').stat().st_size:,} B, unzipped {unzipped(work / 'uvzip.zip'):,} B")  # fmt: skip
 
 
 if __name__ == "__main__":

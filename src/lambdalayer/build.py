@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lambdalayer.archive import Entry, write_zip
-from lambdalayer.assemble import Distribution, assemble, function_entries
-from lambdalayer.bytecode import BytecodeMode, compile_entries
+from lambdalayer.archive import write_zip
+from lambdalayer.assemble import Distribution
+from lambdalayer.bytecode import BytecodeMode
 from lambdalayer.check import UNZIPPED_LIMIT, check
+from lambdalayer.contents import LayerContents, layer_contents
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.explain import VersionNote, explain
 from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
 from lambdalayer.findings import CheckReport
+from lambdalayer.fragments import Recipe
 from lambdalayer.fsutil import (
     atomic_write_bytes,
     ensure_writable_parent,
@@ -34,8 +36,9 @@ from lambdalayer.lock import Lock, dump_pylock, read_pylock
 from lambdalayer.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
 from lambdalayer.sdist import SourceBuilder
-from lambdalayer.slim import SlimOptions, slim
+from lambdalayer.slim import SlimOptions
 from lambdalayer.targets import Layout, Target
+from lambdalayer.timings import Stopwatch
 from lambdalayer.uvtool import uv_binary
 
 Notify = Callable[[str], None]
@@ -86,6 +89,8 @@ class BuildResult:
     backoffs: tuple[Backoff, ...]
     notices: tuple[str, ...]
     seconds: float
+    timings: dict[str, float] = field(default_factory=dict)  # stage → wall seconds
+    fragments_computed: int = 0  # wheels whose layer fragment was not in the cache
     check_report: CheckReport | None = None
     slim_saved: dict[str, int] = field(default_factory=dict)
     bytecode_compiled: int = 0
@@ -150,6 +155,8 @@ class BuildResult:
             ],
             "check": self.check_report.to_json() if self.check_report else None,
             "seconds": round(self.seconds, 3),
+            "timings": self.timings,
+            "fragments_computed": self.fragments_computed,
         }
 
 
@@ -244,18 +251,6 @@ def _locked(options: BuildOptions, notify: Notify) -> _Locked:
     return _Locked(resolution.lock, resolution.backoffs, resolution.provided, sources, notes)
 
 
-def _with_function_code(entries: tuple[Entry, ...], source: Path) -> tuple[Entry, ...]:
-    code = function_entries(source)
-    taken = {entry.arcname for entry in entries}
-    clash = next((entry.arcname for entry in code if entry.arcname in taken), None)
-    if clash is not None:
-        raise InputError(
-            f"{clash} is both in the function's code and in a dependency",
-            hint="rename the module in the function's code",
-        )
-    return (*entries, *code)
-
-
 def _bytecode_interpreter(options: BuildOptions, notify: Notify) -> Interpreter:
     """The CPython that compiles the layer's bytecode: given, found, or installed by uv.
 
@@ -288,35 +283,8 @@ def _bytecode_interpreter(options: BuildOptions, notify: Notify) -> Interpreter:
     return provisioned.interpreter
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    entries: tuple[Entry, ...]
-    compiled: int = 0
-    python: str | None = None
-    recorded: str = "none"  # what the zip comment and the lock say is inside
-
-
-def _compile_bytecode(
-    entries: tuple[Entry, ...], options: BuildOptions, notify: Notify
-) -> _Compiled:
-    if options.bytecode is BytecodeMode.NONE:
-        return _Compiled(entries)
-    interpreter = _bytecode_interpreter(options, notify)
-    notify(f"compiling bytecode with {interpreter.path} (unchecked-hash)")
-    is_function = options.layout is Layout.FUNCTION
-    result = compile_entries(
-        entries,
-        interpreter,
-        options.bytecode,
-        root="" if is_function else "python/",
-        extracted_at="/var/task" if is_function else "/opt",
-    )
-    recorded = "only" if options.bytecode is BytecodeMode.ONLY else "unchecked-hash"
-    return _Compiled(result.entries, result.compiled, str(interpreter.path), recorded)
-
-
 def _check_layer(
-    staging: Path, options: BuildOptions, locked: _Locked, notify: Notify
+    staging: Path, options: BuildOptions, locked: _Locked, contents: LayerContents, notify: Notify
 ) -> CheckReport:
     notify(f"checking the layer for {options.target.name}")
     absent = [provided.source for provided in locked.sources if provided.zip_path is None]
@@ -335,6 +303,9 @@ def _check_layer(
             for provided in locked.sources
             if provided.zip_path is None and provided.unzipped_bytes
         ],
+        elf_facts=contents.elf_facts,
+        member_files=contents.member_files,
+        scratch_dir=options.cache_dir / "tmp",
     )
 
 
@@ -385,7 +356,9 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
 
 def _build(options: BuildOptions, notify: Notify) -> BuildResult:
     started = time.perf_counter()
-    locked = _locked(options, notify)
+    watch = Stopwatch()
+    with watch("resolve"):
+        locked = _locked(options, notify)
     lock = locked.lock
     if not lock.packages and locked.sources:
         by = " and ".join(provided.source for provided in locked.sources)
@@ -395,42 +368,49 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
             hint="attach that layer alone; no layer of your own is needed",
         )
     notices: list[str] = [warning for provided in locked.sources for warning in provided.warnings]
-    report = fetch(
-        [package.wheels[0] for package in lock.packages],
-        WheelCache(options.cache_dir),
-        jobs=options.jobs,
-        on_download=lambda wheel: notify(f"downloading {wheel.filename}"),
-    )
+    with watch("fetch"):
+        report = fetch(
+            [package.wheels[0] for package in lock.packages],
+            WheelCache(options.cache_dir),
+            jobs=options.jobs,
+            on_download=lambda wheel: notify(f"downloading {wheel.filename}"),
+        )
     notices += [
         f"cached {name} did not match its hash; downloaded again"
         for name in report.replaced_corrupt
     ]
-    assembly = assemble([item.path for item in report.wheels], options.target, options.layout)
-    notices += [f"file in two wheels, first kept: {overlap}" for overlap in assembly.overlaps]
-    slimmed = slim(assembly.entries, options.target, options.slim)
-    notices += slimmed.notices
-    entries = slimmed.entries
-    if options.function_source is not None:
-        entries = _with_function_code(entries, options.function_source)
-    compiled = _compile_bytecode(entries, options, notify)
+    interpreter = None
+    if options.bytecode is not BytecodeMode.NONE:
+        interpreter = _bytecode_interpreter(options, notify)
+    recipe = Recipe(options.target, options.layout, options.slim, options.bytecode, interpreter)
+    with watch("fragments"):
+        contents = layer_contents(
+            report.wheels, recipe, options.cache_dir, options.function_source, notify
+        )
+    notices += contents.notices
+    recorded = "none"
+    if interpreter is not None:
+        recorded = "only" if options.bytecode is BytecodeMode.ONLY else "unchecked-hash"
     check_report: CheckReport | None = None
-    comment = archive_comment(options.target, options.layout, compiled.recorded)
+    comment = archive_comment(options.target, options.layout, recorded)
     with staged_path(options.output) as staging:
-        stats = write_zip(staging, compiled.entries, comment=comment)
+        with watch("archive"):
+            stats = write_zip(staging, contents.entries, comment=comment)
         _refuse_over_quota(stats.unzipped_bytes, options)
         if options.check:
-            check_report = _check_layer(staging, options, locked, notify)
+            with watch("check"):
+                check_report = _check_layer(staging, options, locked, contents, notify)
             if not check_report.ok:
                 raise _failed_check(check_report, options)
     if options.lock_output is not None:
-        recorded = replace(lock, bytecode=compiled.recorded)
-        atomic_write_bytes(options.lock_output, dump_pylock(recorded).encode("utf-8"))
+        lock_text = dump_pylock(replace(lock, bytecode=recorded))
+        atomic_write_bytes(options.lock_output, lock_text.encode("utf-8"))
     return BuildResult(
         target=options.target,
         layout=options.layout,
         output=options.output,
         lock_path=options.lock_output,
-        distributions=assembly.distributions,
+        distributions=contents.distributions,
         zipped_bytes=stats.zipped_bytes,
         unzipped_bytes=stats.unzipped_bytes,
         files=stats.files,
@@ -439,10 +419,12 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
         backoffs=locked.backoffs,
         notices=tuple(notices),
         seconds=time.perf_counter() - started,
+        timings=watch.rounded(),
         check_report=check_report,
-        slim_saved=slimmed.saved,
-        bytecode_compiled=compiled.compiled,
-        bytecode_python=compiled.python,
+        slim_saved=contents.saved,
+        bytecode_compiled=contents.compiled,
+        bytecode_python=str(interpreter.path) if interpreter else None,
+        fragments_computed=contents.fragments_computed,
         provided=locked.provided,
         provided_by=tuple(provided.source for provided in locked.sources),
         version_notes=locked.notes,

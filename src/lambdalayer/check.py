@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.tags import parse_tag
 
-from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
+from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.errors import InputError
 from lambdalayer.findings import CheckReport, Finding, Severity
 from lambdalayer.importcheck import ImportResult, top_level_modules
@@ -60,6 +60,8 @@ def _check_binaries(
             package = layer.owner(name)
             elf = elves.get(name)
             if elf is None:
+                if not _BINARY_NAME.search(name):
+                    continue  # only files named like binaries are looked into
                 with archive.open(info) as stream:
                     head = stream.read(4)
                 kind = foreign_binary_kind(head)
@@ -286,6 +288,9 @@ def check(
     image: Path | None = None,
     sandbox: str | None = None,
     beneath: Sequence[tuple[str, int]] = (),
+    elf_facts: Mapping[str, ElfInfo] | None = None,
+    member_files: Mapping[str, Path] | None = None,
+    scratch_dir: Path | None = None,
 ) -> CheckReport:
     """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
 
@@ -294,14 +299,18 @@ def check(
     ``image`` (an extracted Lambda image), the imports run inside it, in ``sandbox``
     (``bubblewrap``, ``unshare``, ``proot``; default: the first that works here).
     ``beneath`` names layers the function will have that are not on this machine, with
-    their (estimated) unzipped bytes, counted toward the quota.
+    their (estimated) unzipped bytes, counted toward the quota. A build passes what it
+    already knows of its own zip: ``elf_facts`` (member → ELF facts, so binaries are not
+    read again) and ``member_files`` (member → an extracted copy, linked by the import
+    check instead of inflating), with ``scratch_dir`` on the same filesystem.
     """
     main = read_layer_zip(path)
     others = [read_layer_zip(other) for other in with_zips]
     findings: list[Finding] = []
     for layer in (main, *others):
         _check_names(layer, findings)
-    placed = read_elves(main, "/var/task" if function else "/opt", checked=True)
+    placed = read_elves(main, "/var/task" if function else "/opt", checked=True,
+                        known=elf_facts, known_members=member_files or {})  # fmt: skip
     for other in others:
         placed += read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
     _check_binaries(main, target, findings, placed)
@@ -327,8 +336,9 @@ def check(
             [path] if function else []
         )
         outcome = check_imports(
-            target, modules, layers, functions, python=python, image=image, sandbox=sandbox
-        )
+            target, modules, layers, functions, python=python, image=image, sandbox=sandbox,
+            member_files={path: member_files} if member_files else {}, scratch_dir=scratch_dir,
+        )  # fmt: skip
         results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
         findings += outcome.findings
     findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -118,13 +119,18 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
     return sorted(found)
 
 
-def _extract_read_only(archives: Sequence[Path], destination: Path) -> None:
+def _extract_read_only(
+    archives: Sequence[Path], destination: Path, member_files: Mapping[Path, Mapping[str, Path]]
+) -> None:
     """Extract every safe member (see :mod:`lambdalayer.zipnames`); unsafe ones are skipped.
 
-    The check reports unsafe names as errors; here nothing is ever written for them.
+    A member with a known extracted copy (``member_files[archive][member]``) is hard-linked
+    (copied across filesystems) instead of inflated. The check reports unsafe names as
+    errors; here nothing is ever written for them.
     """
     destination.mkdir(parents=True, exist_ok=True)
     for archive_path in archives:
+        known = member_files.get(archive_path, {})
         with zipfile.ZipFile(archive_path) as archive:
             for info in archive.infolist():
                 target = extraction_path(destination, info.filename)
@@ -135,16 +141,35 @@ def _extract_read_only(archives: Sequence[Path], destination: Path) -> None:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.exists():
-                    target.chmod(0o644)
-                target.write_bytes(archive.read(info))
+                    target.unlink()  # a later layer's copy replaces it, as on Lambda
+                copy = known.get(info.filename)
+                if copy is not None:
+                    _link_or_copy(copy, target)
+                else:
+                    with archive.open(info) as source, target.open("wb") as out:
+                        shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _set_tree_mode(root: Path, *, writable: bool) -> None:
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_dir():
-            path.chmod(0o755 if writable else 0o555)
-        else:
-            path.chmod(0o644 if writable else 0o444)
+    """Read-only files and directories; back to writable directories for the clean-up.
+
+    Files are left read-only afterwards: they may be hard links to the fragment cache,
+    whose files are read-only too, and a read-only file in a writable directory can be
+    deleted.
+    """
+    for directory, dirs, files in os.walk(root):
+        for name in dirs:
+            (Path(directory) / name).chmod(0o755 if writable else 0o555)
+        if not writable:
+            for name in files:
+                (Path(directory) / name).chmod(0o444)
 
 
 def run_imports(
@@ -154,6 +179,9 @@ def run_imports(
     layers: Sequence[Path],
     function_zips: Sequence[Path] = (),
     image: ImageRun | None = None,
+    *,
+    member_files: Mapping[Path, Mapping[str, Path]] | None = None,
+    scratch_dir: Path | None = None,
 ) -> list[ImportResult]:
     """Import ``modules`` under Lambda's path order from read-only copies of the zips.
 
@@ -161,11 +189,13 @@ def run_imports(
     function at ``/var/task``, Lambda's environment). A module given as
     ``module:attribute`` must also have that callable (a handler).
     """
-    with tempfile.TemporaryDirectory(prefix="lambdalayer-import-") as scratch:
+    if scratch_dir is not None:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lambdalayer-import-", dir=scratch_dir) as scratch:
         root = Path(scratch)
         opt, task, results_dir = root / "opt", root / "task", root / "results"
-        _extract_read_only(layers, opt)
-        _extract_read_only(function_zips, task)
+        _extract_read_only(layers, opt, member_files or {})
+        _extract_read_only(function_zips, task, member_files or {})
         results_dir.mkdir()
         _set_tree_mode(opt, writable=False)
         _set_tree_mode(task, writable=False)

@@ -7,7 +7,7 @@ findings. The running itself is :mod:`lambdalayer.importcheck`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,8 @@ def check_imports(
     python: Path | None,
     image: Path | None,
     sandbox: str | None,
+    member_files: Mapping[Path, Mapping[str, Path]] | None = None,
+    scratch_dir: Path | None = None,
 ) -> ImportOutcome:
     """Import the modules inside the image when one is given, else with a CPython found here."""
     if image is not None:
@@ -53,14 +55,16 @@ def check_imports(
                 Severity.WARNING, "import", f"imports not checked in the image: {why_not}"
             )
             return ImportOutcome(skipped=why_not, findings=(warning,))
-        results = tuple(run_imports(None, target, modules, layers, functions, runner))
+        results = tuple(run_imports(None, target, modules, layers, functions, runner,
+                                    member_files=member_files, scratch_dir=scratch_dir))  # fmt: skip
         ran_in = runner.describe(target)
     else:
         interpreter = find_interpreter(target.runtime.python_version, explicit=python)
         why_not = _why_no_imports(interpreter, target)
         if why_not is not None or interpreter is None:
             return ImportOutcome(skipped=why_not)
-        results = tuple(run_imports(interpreter, target, modules, layers, functions))
+        results = tuple(run_imports(interpreter, target, modules, layers, functions,
+                                    member_files=member_files, scratch_dir=scratch_dir))  # fmt: skip
         ran_in = HOST_LIBRARIES
     failures = tuple(
         Finding(

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-PROBE = "import sys, platform; print(sys.implementation.name, *sys.version_info[:2], platform.machine())"
+PROBE = "import sys, platform; print(sys.implementation.name, *sys.version_info[:3], platform.machine())"
 PROBE_TIMEOUT_SECONDS = 15
 
 
@@ -27,6 +27,7 @@ class Interpreter:
     path: Path
     version: tuple[int, int]
     machine: str
+    micro: int = 0  # the X.Y.Z's Z: bytecode from two micro releases may differ
 
     @property
     def version_text(self) -> str:
@@ -72,9 +73,11 @@ def probe(path: Path) -> Interpreter | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     fields = completed.stdout.split()
-    if completed.returncode != 0 or len(fields) != 4 or fields[0] != "cpython":
+    if completed.returncode != 0 or len(fields) != 5 or fields[0] != "cpython":
         return None
-    return Interpreter(path=path, version=(int(fields[1]), int(fields[2])), machine=fields[3])
+    return Interpreter(
+        path=path, version=(int(fields[1]), int(fields[2])), machine=fields[4], micro=int(fields[3])
+    )
 
 
 def find_interpreter(

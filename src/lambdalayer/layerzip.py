@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel_tags
-from lambdalayer.elf import ELF_MAGIC, read_elf
+from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
 from lambdalayer.errors import InputError
 from lambdalayer.libraries import PlacedElf
 from lambdalayer.targets import Target
@@ -99,18 +100,40 @@ def read_layer_zip(path: Path) -> LayerZip:
     return layer
 
 
-def read_elves(layer: LayerZip, mount: str, *, checked: bool) -> list[PlacedElf]:
-    """Every readable ELF file of a zip, placed where Lambda extracts it (``/opt``, ``/var/task``)."""
+def read_elves(
+    layer: LayerZip,
+    mount: str,
+    *,
+    checked: bool,
+    known: Mapping[str, ElfInfo] | None = None,
+    known_members: Collection[str] = (),
+) -> list[PlacedElf]:
+    """Every readable ELF file of a zip, placed where Lambda extracts it (``/opt``, ``/var/task``).
+
+    ``known`` gives the ELF facts of members already read (a build's fragments); a member
+    of ``known_members`` that is not in ``known`` is not ELF. Only the rest is inflated.
+    """
     placed = []
+    known = known or {}
     with zipfile.ZipFile(layer.path) as archive:
         for info in layer.infos:
-            with archive.open(info) as stream:
-                if stream.read(4) != ELF_MAGIC:
-                    continue
-            try:
-                elf = read_elf(archive.read(info))
-            except ValueError:
+            name = info.filename
+            if name in known:
+                elf: ElfInfo | None = known[name]
+            elif name in known_members:
                 continue
-            placed.append(PlacedElf(f"{mount}/{info.filename}", info.filename,
-                                    layer.owner(info.filename), elf, checked))  # fmt: skip
+            else:
+                elf = _read_member_elf(archive, info)
+            if elf is not None:
+                placed.append(PlacedElf(f"{mount}/{name}", name, layer.owner(name), elf, checked))
     return placed
+
+
+def _read_member_elf(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> ElfInfo | None:
+    with archive.open(info) as stream:
+        if stream.read(4) != ELF_MAGIC:
+            return None
+    try:
+        return read_elf(archive.read(info))
+    except ValueError:
+        return None

@@ -236,6 +236,34 @@ def _read_all(entries: Iterable[Entry]) -> Iterable[tuple[Entry, bytes]]:
                 yield entry, archive.read(infos[offset])
 
 
+def strips(target: Target, options: SlimOptions) -> bool:
+    """Whether the ``strip`` rule runs for these options."""
+    return options.enabled and any(
+        rule.action == "strip" and rule.name not in options.skip_rules for rule in rules()
+    )
+
+
+def strip_identity(target: Target) -> str:
+    """The strip program used for ``target`` and its version: the stripped bytes depend on it."""
+    program = _strip_program(target.machine)
+    if program is None:
+        return "none"
+    return f"{Path(program).name} {_program_version(program)}"
+
+
+@functools.cache
+def _program_version(program: str) -> str:
+    completed = subprocess.run([program, "--version"], capture_output=True, text=True, check=False)
+    return (completed.stdout.strip().splitlines() or ["?"])[0]
+
+
+def strip_entries(
+    entries: Sequence[Entry], target: Target, keep: Sequence[str]
+) -> tuple[list[Entry], int, str | None]:
+    """Strip the shared objects among ``entries`` (the ``strip`` rule alone), for batching."""
+    return _strip(entries, target, keep)
+
+
 def slim(entries: Sequence[Entry], target: Target, options: SlimOptions) -> SlimResult:
     """Apply the enabled rules to a layer's entries; returns what remains and what it saved."""
     if not options.enabled:
