@@ -174,7 +174,7 @@ def test_credentials_are_dropped_on_a_redirect_to_another_host(other_host):
         handler.end_headers()
 
     with _Recorder(redirect) as index:
-        body, _ = http.get_bytes(f"http://user:s3cret@127.0.0.1:{index.port}/simple/x/")
+        body = http.get_response(f"http://user:s3cret@127.0.0.1:{index.port}/simple/x/").body
     assert body == b"hello"
     assert index.seen[0][1] is not None and index.seen[0][1].startswith("Basic ")
     assert other_host.seen == [("/wheel", None)]
@@ -185,8 +185,8 @@ def test_credentials_from_netrc_for_the_index_host(other_host, tmp_path, monkeyp
     netrc_file.write_text("machine 127.0.0.1 login alice password wonderland\n")
     netrc_file.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc_file))
-    http.get_bytes(f"http://127.0.0.1:{other_host.port}/simple/")
-    http.get_bytes(f"http://localhost:{other_host.port}/simple/")
+    http.get_response(f"http://127.0.0.1:{other_host.port}/simple/")
+    http.get_response(f"http://localhost:{other_host.port}/simple/")
     assert other_host.seen[0][1] == "Basic YWxpY2U6d29uZGVybGFuZA=="
     assert other_host.seen[1][1] is None
 
@@ -204,7 +204,7 @@ def test_retry_after_is_honoured_and_then_the_body_arrives(monkeypatch):
         _ok(handler, count)
 
     with _Recorder(busy_then_ok) as server:
-        body, _ = http.get_bytes(f"http://127.0.0.1:{server.port}/simple/")
+        body = http.get_response(f"http://127.0.0.1:{server.port}/simple/").body
     assert body == b"hello"
     assert len(server.seen) == 2
 

@@ -8,8 +8,10 @@ the same entries always give the same file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
+import tempfile
 import time
 import zipfile
 import zlib
@@ -66,19 +68,29 @@ class RawMember:
 
 @dataclass(frozen=True)
 class Entry:
-    """One file of an archive: either new bytes (``data``) or a ``raw`` member copied as is."""
+    """One file of an archive: new bytes (``data``, or a file at ``path`` for large ones) or
+    a ``raw`` member copied as is."""
 
     arcname: str
     mode: int = FILE_MODE
     data: bytes | None = None
     raw: RawMember | None = None
+    path: Path | None = None
 
     @property
     def size(self) -> int:
         """The uncompressed size."""
         if self.raw is not None:
             return self.raw.file_size
+        if self.path is not None:
+            return self.path.stat().st_size
         return len(self.data or b"")
+
+    def new_bytes(self) -> bytes:
+        """The bytes of an entry that is not a raw member."""
+        if self.path is not None:
+            return self.path.read_bytes()
+        return self.data or b""
 
 
 @dataclass(frozen=True)
@@ -104,17 +116,58 @@ def deflate(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def _deflate_all(entries: Iterable[Entry]) -> dict[str, bytes]:
-    """Compress the new-bytes entries on every core (zlib releases the GIL); raw ones stay as they are."""
-    pending = [entry for entry in entries if entry.raw is None and entry.data]
+@dataclass(frozen=True)
+class _Packed:
+    """A new entry, compressed: in memory (small ones) or in a file beside the output."""
+
+    crc: int
+    size: int
+    method: int
+    compressed: bytes | None = None
+    compressed_path: Path | None = None
+
+    @property
+    def compressed_size(self) -> int:
+        if self.compressed_path is not None:
+            return self.compressed_path.stat().st_size
+        return len(self.compressed or b"")
+
+
+def _pack_bytes(data: bytes) -> _Packed:
+    deflated = deflate(data)
+    if len(deflated) < len(data):
+        return _Packed(zlib.crc32(data), len(data), zipfile.ZIP_DEFLATED, compressed=deflated)
+    return _Packed(zlib.crc32(data), len(data), zipfile.ZIP_STORED, compressed=data)
+
+
+def _pack_file(source: Path, scratch: Path) -> _Packed:
+    """Deflate a file into another, chunk by chunk: never the whole file in memory."""
+    out_path = scratch / f"{hashlib.sha256(str(source).encode()).hexdigest()}.deflate"
+    packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+    crc = size = 0
+    with source.open("rb") as stream, out_path.open("wb") as out:
+        while chunk := stream.read(_COPY_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+            out.write(packer.compress(chunk))
+        out.write(packer.flush())
+    if out_path.stat().st_size >= size:  # incompressible: stored as it is
+        out_path.unlink()
+        return _Packed(crc, size, zipfile.ZIP_STORED, compressed_path=source)
+    return _Packed(crc, size, zipfile.ZIP_DEFLATED, compressed_path=out_path)
+
+
+def _deflate_all(entries: Iterable[Entry], scratch: Path) -> dict[str, _Packed]:
+    """Compress the new entries on every core (zlib releases the GIL); raw ones stay as they are."""
+    pending = [entry for entry in entries if entry.raw is None]
+
+    def pack(entry: Entry) -> _Packed:
+        if entry.path is not None:
+            return _pack_file(entry.path, scratch)
+        return _pack_bytes(entry.data or b"")
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return dict(
-            zip(
-                (entry.arcname for entry in pending),
-                pool.map(lambda e: deflate(e.data or b""), pending),
-                strict=True,
-            )
-        )
+        return dict(zip((entry.arcname for entry in pending), pool.map(pack, pending), strict=True))
 
 
 def _parent_dirs(arcnames: Iterable[str]) -> set[str]:
@@ -128,7 +181,11 @@ def _parent_dirs(arcnames: Iterable[str]) -> set[str]:
 
 class _Writer:
     def __init__(
-        self, out: BinaryIO, dos: tuple[int, int], sources: ExitStack, deflated: Mapping[str, bytes]
+        self,
+        out: BinaryIO,
+        dos: tuple[int, int],
+        sources: ExitStack,
+        deflated: Mapping[str, _Packed],
     ) -> None:
         self.deflated = deflated
         self.out = out
@@ -152,25 +209,25 @@ class _Writer:
         name = arcname.encode("utf-8")
         flags = 0 if name.isascii() else _UTF8_FLAG
         is_dir = entry is None
+        packed: _Packed | None = None
         if entry is None:
-            method, crc, compressed, size, payload = zipfile.ZIP_STORED, 0, 0, 0, b""
+            method, crc, compressed, size = zipfile.ZIP_STORED, 0, 0, 0
         elif entry.raw is not None:
             raw = entry.raw
-            method, crc, compressed, size, payload = (
+            method, crc, compressed, size = (
                 raw.compress_type,
                 raw.crc,
                 raw.compress_size,
                 raw.file_size,
-                None,
             )
         else:
-            data = entry.data or b""
-            deflated = self.deflated.get(arcname) or deflate(data)
-            if len(deflated) < len(data):
-                method, payload = zipfile.ZIP_DEFLATED, deflated
-            else:
-                method, payload = zipfile.ZIP_STORED, data
-            crc, compressed, size = zlib.crc32(data), len(payload), len(data)
+            packed = self.deflated[arcname]
+            method, crc, compressed, size = (
+                packed.method,
+                packed.crc,
+                packed.compressed_size,
+                packed.size,
+            )
         if self.offset > _MAX_OFFSET:
             raise OutputError("archive exceeds 4 GiB, far beyond Lambda's limits")
         version = 20
@@ -179,8 +236,10 @@ class _Writer:
             struct.pack("<IHHHHHIIIHH", 0x04034B50, version, flags, method, self.dos_time, self.dos_date,
                         crc, compressed, size, len(name), 0) + name
         )  # fmt: skip
-        if payload is not None:
-            self._write(payload)
+        if packed is not None and packed.compressed_path is not None:
+            self._copy_file(packed.compressed_path)
+        elif packed is not None:
+            self._write(packed.compressed or b"")
         elif entry is not None and entry.raw is not None:
             self._copy_raw(entry.raw)
         self.unzipped += size
@@ -191,6 +250,11 @@ class _Writer:
                         self.dos_time, self.dos_date, crc, compressed, size, len(name), 0, 0, 0, 0,
                         external, header_offset) + name
         )  # fmt: skip
+
+    def _copy_file(self, path: Path) -> None:
+        with path.open("rb") as stream:
+            while chunk := stream.read(_COPY_CHUNK):
+                self._write(chunk)
 
     def _copy_raw(self, raw: RawMember) -> None:
         source = self._source(raw.zip_path)
@@ -250,8 +314,12 @@ def write_zip(
         by_name[entry.arcname] = entry
     names = sorted(set(by_name) | _parent_dirs(by_name))
     dos = _dos_datetime(timestamp)
-    with atomic_writer(path) as out, ExitStack() as sources:
-        writer = _Writer(out, dos, sources, _deflate_all(by_name.values()))
+    with (
+        tempfile.TemporaryDirectory(dir=path.parent, prefix=".deflate-") as scratch,
+        atomic_writer(path) as out,
+        ExitStack() as sources,
+    ):
+        writer = _Writer(out, dos, sources, _deflate_all(by_name.values(), Path(scratch)))
         for name in names:
             member = by_name.get(name)
             writer.add(name, DIR_MODE if member is None else member.mode, member)

@@ -6,6 +6,7 @@ the others. Nothing is written at the output paths until every stage has succeed
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import zipfile
@@ -17,10 +18,11 @@ from lambdalayer.archive import write_zip
 from lambdalayer.assemble import Distribution
 from lambdalayer.bytecode import BytecodeMode
 from lambdalayer.check import UNZIPPED_LIMIT, check
+from lambdalayer.checkcache import CheckCache, check_key
 from lambdalayer.contents import LayerContents, layer_contents
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.explain import VersionNote, explain
-from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
+from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch, file_sha256
 from lambdalayer.findings import CheckReport
 from lambdalayer.fragments import Recipe
 from lambdalayer.fsutil import (
@@ -34,6 +36,7 @@ from lambdalayer.inputs import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter, probe, provision_interpreter
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
 from lambdalayer.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
+from lambdalayer.rescache import CachedResolution, ResolutionCache, resolution_key
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
 from lambdalayer.sdist import SourceBuilder
 from lambdalayer.slim import SlimOptions
@@ -82,6 +85,7 @@ class BuildResult:
     lock_path: Path | None
     distributions: tuple[Distribution, ...]
     zipped_bytes: int
+    sha256: str  # of the zip; Lambda's CodeSha256 and Terraform's filebase64sha256 are base64sha256
     unzipped_bytes: int
     files: int
     downloads: int
@@ -101,6 +105,11 @@ class BuildResult:
     base_layers: tuple[
         tuple[str | None, str | None], ...
     ] = ()  # (ARN, SSM parameter naming its version)
+
+    @property
+    def base64sha256(self) -> str:
+        """The zip's sha256 in base64: what Lambda reports as CodeSha256 (Terraform: filebase64sha256)."""
+        return base64.b64encode(bytes.fromhex(self.sha256)).decode()
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with the same facts as the text summary."""
@@ -124,6 +133,8 @@ class BuildResult:
                 for dist in self.distributions
             ],
             "zipped_bytes": self.zipped_bytes,
+            "sha256": self.sha256,
+            "base64sha256": self.base64sha256,
             "unzipped_bytes": self.unzipped_bytes,
             "files": self.files,
             "downloads": self.downloads,
@@ -238,16 +249,29 @@ def _locked(options: BuildOptions, notify: Notify) -> _Locked:
         return _Locked(Lock(tuple(chosen), lock.requires_python, target.name))
     if options.requirements is None:
         raise InputError("nothing to build: give requirements or --from-lock")
-    notify(f"resolving for {target.name}: {target.resolution_plan}")
-    builder = None
-    if options.allow_build:
-        builder = SourceBuilder(options.cache_dir, options.index, uv_binary())
     requirements = options.requirements
     if sources:
         constraints = tuple(line for provided in sources for line in provided.constraints())
         requirements = replace(requirements, constraints=(*requirements.constraints, *constraints))
+    cache = ResolutionCache(options.cache_dir)
+    key = resolution_key(requirements, target, options.index, allow_build=options.allow_build,
+                         held_by_pins=bool(sources))  # fmt: skip
+    cached = cache.load(key) if key else None
+    if cached is not None:
+        notify(f"resolved for {target.name}: unchanged since the last build (index pages checked)")
+        return _Locked(cached.lock, cached.backoffs, cached.provided, sources, cached.notes)
+    notify(f"resolving for {target.name}: {target.resolution_plan}")
+    builder = None
+    if options.allow_build:
+        builder = SourceBuilder(options.cache_dir, options.index, uv_binary())
     resolution = resolve(requirements, target, options.index, builder=builder)
     notes = explain(resolution.lock.packages, target, options.index, held_by_pins=bool(sources))
+    if key is not None:
+        result = CachedResolution(resolution.lock, resolution.backoffs, resolution.provided, notes)
+        depends_on = [package.name for package in resolution.lock.packages] + list(
+            resolution.provided
+        )
+        cache.store(key, result, options.index, depends_on)
     return _Locked(resolution.lock, resolution.backoffs, resolution.provided, sources, notes)
 
 
@@ -284,29 +308,55 @@ def _bytecode_interpreter(options: BuildOptions, notify: Notify) -> Interpreter:
 
 
 def _check_layer(
-    staging: Path, options: BuildOptions, locked: _Locked, contents: LayerContents, notify: Notify
+    staging: Path,
+    zip_sha256: str,
+    options: BuildOptions,
+    locked: _Locked,
+    contents: LayerContents,
+    notify: Notify,
 ) -> CheckReport:
-    notify(f"checking the layer for {options.target.name}")
+    """The check of the staged zip, or its cached report when the same bytes were checked alike."""
+    target = options.target
     absent = [provided.source for provided in locked.sources if provided.zip_path is None]
-    return check(
-        staging,
-        options.target,
-        with_zips=[provided.zip_path for provided in locked.sources if provided.zip_path],
-        python=options.python,
-        function=options.layout is Layout.FUNCTION,
-        handler=options.handler,
-        skip_imports=f"the layer relies on {' and '.join(absent)}, which is not on this machine"
+    with_zips = [provided.zip_path for provided in locked.sources if provided.zip_path]
+    beneath = [
+        (provided.source, provided.unzipped_bytes)
+        for provided in locked.sources
+        if provided.zip_path is None and provided.unzipped_bytes
+    ]
+    skip_imports = (
+        f"the layer relies on {' and '.join(absent)}, which is not on this machine"
         if absent
-        else None,
-        beneath=[
-            (provided.source, provided.unzipped_bytes)
-            for provided in locked.sources
-            if provided.zip_path is None and provided.unzipped_bytes
-        ],
-        elf_facts=contents.elf_facts,
-        member_files=contents.member_files,
-        scratch_dir=options.cache_dir / "tmp",
+        else None
     )
+    interpreter = find_interpreter(target.runtime.python_version, explicit=options.python)
+    settings = {
+        "with": [file_sha256(path) for path in with_zips],
+        "beneath": beneath,
+        "function": options.layout is Layout.FUNCTION,
+        "handler": options.handler,
+        "skip_imports": skip_imports,
+        "python": [str(interpreter.path), *interpreter.version, interpreter.micro]
+        if interpreter
+        else None,
+    }
+    cache = CheckCache(options.cache_dir)
+    key = check_key(zip_sha256, target, settings)
+    cached = cache.load(key, options.output, target)
+    if cached is not None:
+        notify(f"checked before: the same bytes for {target.name} (cached report)")
+        return cached
+    notify(f"checking the layer for {target.name}")
+    report = check(
+        staging, target, with_zips=with_zips, python=options.python,
+        function=options.layout is Layout.FUNCTION, handler=options.handler,
+        skip_imports=skip_imports, beneath=beneath, elf_facts=contents.elf_facts,
+        member_files=contents.member_files, scratch_dir=options.cache_dir / "tmp",
+    )  # fmt: skip
+    report = replace(report, path=options.output)
+    if report.ok:
+        cache.store(key, report)
+    return report
 
 
 def _refuse_over_quota(unzipped_bytes: int, options: BuildOptions) -> None:
@@ -396,10 +446,11 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
     with staged_path(options.output) as staging:
         with watch("archive"):
             stats = write_zip(staging, contents.entries, comment=comment)
+            zip_sha256 = file_sha256(staging)
         _refuse_over_quota(stats.unzipped_bytes, options)
         if options.check:
             with watch("check"):
-                check_report = _check_layer(staging, options, locked, contents, notify)
+                check_report = _check_layer(staging, zip_sha256, options, locked, contents, notify)
             if not check_report.ok:
                 raise _failed_check(check_report, options)
     if options.lock_output is not None:
@@ -412,6 +463,7 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
         lock_path=options.lock_output,
         distributions=contents.distributions,
         zipped_bytes=stats.zipped_bytes,
+        sha256=zip_sha256,
         unzipped_bytes=stats.unzipped_bytes,
         files=stats.files,
         downloads=report.downloads,

@@ -84,7 +84,7 @@ def _write_sources(sources: Sequence[Entry], destination: Path) -> None:
         path = destination / entry.arcname
         path.parent.mkdir(parents=True, exist_ok=True)
         if entry.raw is None:
-            path.write_bytes(entry.data or b"")
+            path.write_bytes(entry.new_bytes())
         else:
             by_zip.setdefault(entry.raw.zip_path, {})[entry.raw.header_offset] = entry.arcname
     for zip_path, wanted in by_zip.items():

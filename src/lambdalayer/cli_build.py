@@ -34,7 +34,7 @@ from lambdalayer.targets import (
     default_runtime,
     get_target,
 )
-from lambdalayer.textreport import print_build, print_check_report, print_matrix
+from lambdalayer.textreport import print_build, print_check_report, print_matrix, print_timings
 
 EPILOG = """\
 examples:
@@ -200,6 +200,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="a CPython of the runtime's version (bytecode, import check)",
     )
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
+    build.add_argument(
+        "--timings", action="store_true",
+        help="print where the build's time went, per stage (always in --json)",
+    )  # fmt: skip
     build.add_argument(
         "--publish", metavar="NAME", help="publish the built layer as NAME (see 'publish --help')"
     )
@@ -390,6 +394,8 @@ def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
         print_json({"ok": True, **result.to_json()})
     else:
         print_build(result)
+        if args.timings:
+            print_timings(result, sys.stdout)
     if args.publish:  # with --json, its lines go to stderr so that stdout stays one JSON object
         return cli_aws.publish_zip(
             args, result.output, args.publish, [result.target.runtime.name], [result.target.arch]

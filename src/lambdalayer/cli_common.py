@@ -8,6 +8,7 @@ has a place.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
 
@@ -17,10 +18,22 @@ EXIT_INTERRUPTED = 130
 JSON_SCHEMA = 1
 
 
+_PROGRESS = re.compile(r"\[\d+/\d+\]$")
+_last_was_progress = False
+
+
 def stderr(message: str) -> None:
-    """One line to stderr, in one write (builds report progress from several threads)."""
-    sys.stderr.write(message + "\n")
+    """One line to stderr, in one write (builds report progress from several threads).
+
+    A progress line (ending in ``[i/n]``) replaces the previous one on a terminal; elsewhere
+    every line is kept, so logs read the same.
+    """
+    global _last_was_progress  # noqa: PLW0603 - one terminal line shared by every caller
+    progress = bool(_PROGRESS.search(message)) and sys.stderr.isatty()
+    prefix = "\r\x1b[2K" if _last_was_progress else ""
+    sys.stderr.write(prefix + message + ("" if progress else "\n"))
     sys.stderr.flush()
+    _last_was_progress = progress
 
 
 def print_json(document: Mapping[str, object]) -> None:

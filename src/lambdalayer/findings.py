@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lambdalayer.importcheck import ImportResult
 from lambdalayer.targets import Target
@@ -31,6 +32,19 @@ class Finding:
     member: str | None = None
     package: str | None = None
     fix: str | None = None
+
+    @classmethod
+    def from_json(cls, document: dict[str, object]) -> Finding:
+        """The finding :meth:`to_json` described."""
+        return cls(
+            Severity[str(document["severity"]).upper()],
+            str(document["kind"]),
+            str(document["message"]),
+            *(
+                None if document.get(key) is None else str(document[key])
+                for key in ("member", "package", "fix")
+            ),
+        )
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -69,6 +83,21 @@ class CheckReport:
     def ok(self) -> bool:
         """True when nothing is an error (warnings allowed)."""
         return not self.errors
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any], path: Path, target: Target) -> CheckReport:
+        """The report :meth:`to_json` described, for the zip now at ``path``."""
+        return cls(
+            path,
+            target,
+            tuple(Finding.from_json(item) for item in document["findings"]),
+            int(document["zipped_bytes"]),
+            int(document["unzipped_bytes"]),
+            int(document["total_unzipped_bytes"]),
+            tuple(ImportResult(item["module"], item["error"]) for item in document["imports"]),
+            document.get("imports_skipped"),
+            document.get("imports_ran_in"),
+        )
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready form, for ``--json``."""

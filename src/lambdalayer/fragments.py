@@ -306,13 +306,22 @@ def layer_fragments(
     missing = [index for index in range(len(wheels)) if index not in found]
     if missing:
         notify(f"preparing {len(missing)} of {len(wheels)} wheels for {recipe.target.name}")
-        computed = _compute([wheels[index] for index in missing], recipe)
-        for index, (entries, partial) in zip(missing, computed, strict=True):
-            found[index] = store.save(keys[index], entries, partial)
+        store.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=store.root, prefix=".work-") as scratch:
+            computed = _compute([wheels[index] for index in missing], recipe, Path(scratch))
+            for done, (index, (entries, partial)) in enumerate(
+                zip(missing, computed, strict=True), 1
+            ):
+                found[index] = store.save(keys[index], entries, partial)
+                notify(
+                    f"prepared {partial.distribution.name} {partial.distribution.version} [{done}/{len(missing)}]"
+                )
     return FragmentSet(tuple(found[index] for index in range(len(wheels))), len(missing))
 
 
-def _compute(wheels: Sequence[FetchedWheel], recipe: Recipe) -> list[tuple[list[Entry], Fragment]]:
+def _compute(
+    wheels: Sequence[FetchedWheel], recipe: Recipe, scratch: Path
+) -> list[tuple[list[Entry], Fragment]]:
     """Assemble and slim each wheel on its own, then strip and compile them all in one batch.
 
     ``origins`` stays aligned with ``everything``: the wheel each entry came from (two
@@ -333,7 +342,7 @@ def _compute(wheels: Sequence[FetchedWheel], recipe: Recipe) -> list[tuple[list[
         )
     notices: tuple[str, ...] = ()
     if strips(target, options):
-        stripped, _saved, notice = strip_entries(everything, target, options.keep)
+        stripped, _saved, notice = strip_entries(everything, target, options.keep, scratch)
         notices = (notice,) if notice else ()
         for before, after, number in zip(everything, stripped, origins, strict=True):
             if after.size < before.size:

@@ -178,6 +178,10 @@ def get_response(
     ``Authorization`` given here is dropped like any other on a redirect to another host.
     """
 
+    local = _local_file(url)
+    if local is not None:
+        return Response(200, {}, _read_local(local))
+
     def attempt() -> Response:
         with _open(url, None, headers, passthrough) as response:
             try:
@@ -193,23 +197,6 @@ def get_response(
 def _local_file(url: str) -> Path | None:
     parts = urlsplit(url)
     return Path(url2pathname(parts.path)) if parts.scheme == "file" else None
-
-
-def get_bytes(url: str, *, accept: str | None = None) -> tuple[bytes, str]:
-    """GET a (small) document; returns its body and content type."""
-    local = _local_file(url)
-    if local is not None:
-        return _read_local(local), ""
-
-    def attempt() -> tuple[bytes, str]:
-        with _open(url, accept) as response:
-            try:
-                body = response.read(decode_content=True)
-            except (Urllib3Error, OSError) as error:
-                raise TransientError(f"connection dropped reading {redact(url)}") from error
-            return body, response.headers.get("Content-Type", "")
-
-    return with_retries(f"GET {redact(url)}", attempt)
 
 
 def _read_local(path: Path) -> bytes:

@@ -7,14 +7,17 @@ wheel for the target's exact glibc floor (see :mod:`lambdalayer.resolve`). Both 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
-from lambdalayer.http import get_bytes
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.http import get_response
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -108,11 +111,59 @@ def parse_project_page(page_url: str, body: bytes, content_type: str) -> list[In
     return [_file_from_href(page_url, *anchor) for anchor in parser.anchors]
 
 
+@dataclass(frozen=True)
+class ProjectPage:
+    """One project's page on one index, and what tells whether it changed since."""
+
+    url: str
+    files: tuple[IndexFile, ...]
+    validator: str  # the ETag, or "sha256:<hex>" of the body when the index sends none
+
+
+_PAGES: dict[str, ProjectPage] = {}
+_PAGES_LOCK = threading.Lock()
+
+
+def project_page(base: str, project: str) -> ProjectPage:
+    """The page of ``project`` on the index at ``base``: read once per process."""
+    page_url = f"{base.rstrip('/')}/{project}/"
+    with _PAGES_LOCK:
+        cached = _PAGES.get(page_url)
+    if cached is not None:
+        return cached
+    response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset())
+    validator = (
+        response.headers.get("etag") or f"sha256:{hashlib.sha256(response.body).hexdigest()}"
+    )
+    files = parse_project_page(page_url, response.body, response.headers.get("content-type", ""))
+    page = ProjectPage(page_url, tuple(files), validator)
+    with _PAGES_LOCK:
+        _PAGES[page_url] = page
+    return page
+
+
+def page_unchanged(url: str, validator: str) -> bool:
+    """Whether the page at ``url`` still answers to ``validator`` (a conditional GET when it is an ETag)."""
+    headers = {"Accept": _ACCEPT}
+    if not validator.startswith("sha256:"):
+        headers["If-None-Match"] = validator
+    try:
+        response = get_response(url, headers=headers, passthrough=frozenset({304, 404}))
+    except LambdaLayerError:
+        return False
+    if response.status == 304:
+        return True
+    if response.status != 200:
+        return False
+    etag = response.headers.get("etag")
+    if etag is not None:
+        return etag == validator
+    return f"sha256:{hashlib.sha256(response.body).hexdigest()}" == validator
+
+
 def project_files(config: IndexConfig, project: str) -> list[IndexFile]:
-    """Every file of ``project`` on every configured index (one GET per index)."""
+    """Every file of ``project`` on every configured index (one GET per index and process)."""
     files: list[IndexFile] = []
     for base in config.urls:
-        page_url = f"{base.rstrip('/')}/{project}/"
-        body, content_type = get_bytes(page_url, accept=_ACCEPT)
-        files += parse_project_page(page_url, body, content_type)
+        files += project_page(base, project).files
     return files

@@ -9,6 +9,7 @@ The ``strip`` rule runs a strip program that handles the *target's* CPU.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -141,9 +142,13 @@ def _strip_handles(path: str, machine: str) -> bool:
 
 
 def _strip(
-    entries: Sequence[Entry], target: Target, keep: Sequence[str]
+    entries: Sequence[Entry], target: Target, keep: Sequence[str], scratch_dir: Path | None = None
 ) -> tuple[list[Entry], int, str | None]:
-    """Strip the shared objects among ``entries``; returns (entries, bytes saved, notice)."""
+    """Strip the shared objects among ``entries``; returns (entries, bytes saved, notice).
+
+    With ``scratch_dir`` the stripped files stay there and the entries refer to them (the
+    caller keeps the directory until the entries are written); otherwise their bytes are read.
+    """
     candidates = [
         entry
         for entry in entries
@@ -161,7 +166,10 @@ def _strip(
     replaced: dict[str, Entry] = {}
     broken: list[str] = []
     saved = 0
-    with tempfile.TemporaryDirectory(prefix="lambdalayer-strip-") as scratch:
+    with contextlib.ExitStack() as stack:
+        scratch = scratch_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="lambdalayer-strip-"))
+        )
         files: dict[str, Path] = {}
         for index, (entry, data) in enumerate(_read_all(candidates)):
             if data[:4] != ELF_MAGIC:
@@ -184,7 +192,13 @@ def _strip(
                 broken.append(arcname)
                 continue
             if len(stripped) < before:
-                replaced[arcname] = Entry(arcname, by_name[arcname].mode, data=stripped)
+                mode = by_name[arcname].mode
+                kept = (
+                    Entry(arcname, mode, path=path)
+                    if scratch_dir
+                    else Entry(arcname, mode, data=stripped)
+                )
+                replaced[arcname] = kept
                 saved += before - len(stripped)
     notice = None
     if broken:
@@ -225,7 +239,7 @@ def _read_all(entries: Iterable[Entry]) -> Iterable[tuple[Entry, bytes]]:
     by_zip: dict[Path, list[Entry]] = {}
     for entry in entries:
         if entry.raw is None:
-            yield entry, entry.data or b""
+            yield entry, entry.new_bytes()
         else:
             by_zip.setdefault(entry.raw.zip_path, []).append(entry)
     for zip_path, members in by_zip.items():
@@ -258,10 +272,13 @@ def _program_version(program: str) -> str:
 
 
 def strip_entries(
-    entries: Sequence[Entry], target: Target, keep: Sequence[str]
+    entries: Sequence[Entry], target: Target, keep: Sequence[str], scratch_dir: Path
 ) -> tuple[list[Entry], int, str | None]:
-    """Strip the shared objects among ``entries`` (the ``strip`` rule alone), for batching."""
-    return _strip(entries, target, keep)
+    """Strip the shared objects among ``entries`` (the ``strip`` rule alone), for batching.
+
+    The stripped files stay in ``scratch_dir``, which must outlive the returned entries.
+    """
+    return _strip(entries, target, keep, scratch_dir)
 
 
 def slim(entries: Sequence[Entry], target: Target, options: SlimOptions) -> SlimResult:

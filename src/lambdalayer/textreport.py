@@ -23,6 +23,17 @@ def human_bytes(count: int) -> str:
     return f"{size:.1f} GiB"
 
 
+def print_timings(result: BuildResult, stream: TextIO) -> None:
+    """Where the build's time went, one stage per line, with its share."""
+    total = result.seconds or 1.0
+    print(
+        f"timings ({result.seconds:.2f} s in all; {result.fragments_computed} wheel(s) prepared):",
+        file=stream,
+    )
+    for stage, seconds in result.timings.items():
+        print(f"  {stage:<10} {seconds:7.2f} s  {seconds / total:4.0%}", file=stream)
+
+
 def print_build(result: BuildResult) -> None:
     target = result.target
     runtime = target.runtime

@@ -1,0 +1,177 @@
+"""Issue 12: wheels become cached fragments; resolutions and check reports are reused.
+
+Every build here is real (local index, uv, the cache on disk); what is asserted is what the
+cache did (fragments computed, uv runs, cached reports) and that the bytes never depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from cliutil import run_cli
+from indexserver import LocalIndex
+from wheelmaker import make_wheel
+
+import lambdalayer.fragments as fragments_module
+from lambdalayer.build import BuildOptions, build
+from lambdalayer.index import IndexConfig
+from lambdalayer.inputs import gather
+from lambdalayer.targets import get_target
+
+PACKAGES = ("alpha", "fatpkg", "nativepkg", "datapkg")
+
+
+def build_json(capsys, index: LocalIndex, cache: Path, out: Path, *extra: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    runtime = [] if "--runtime" in extra else ["--runtime", "python3.11"]
+    code, stdout, err = run_cli(capsys, "build", "--index-url", index.url, "--cache-dir", str(cache),
+                                "-o", str(out), *runtime, "--json", *extra)  # fmt: skip
+    assert code == 0, err
+    result: dict[str, object] = json.loads(stdout)
+    return result
+
+
+def fragment_dirs(cache: Path) -> list[Path]:
+    return sorted(path.parent for path in (cache / "fragments").glob("*/*/facts.json"))
+
+
+def test_a_rebuild_computes_no_fragment_and_gives_the_same_bytes(
+    local_index, cache_dir, tmp_path, capsys
+):
+    first = build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", *PACKAGES)
+    assert first["fragments_computed"] == 5  # alpha, beta, fatpkg, nativepkg, datapkg
+    second = build_json(capsys, local_index, cache_dir, tmp_path / "b.zip", *PACKAGES)
+    assert second["fragments_computed"] == 0
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert second["sha256"] == first["sha256"]
+    assert set(second["timings"]) >= {"resolve", "fetch", "fragments", "archive", "check"}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("--skip-rule", "tests"),
+        ("--runtime", "python3.12"),
+        ("--layout", "python"),
+        ("--bytecode", "none"),
+    ],
+)
+def test_a_changed_rule_target_layout_or_bytecode_computes_new_fragments(
+    local_index, cache_dir, tmp_path, capsys, change
+):
+    build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", "fatpkg")
+    changed = build_json(capsys, local_index, cache_dir, tmp_path / "b.zip", "fatpkg", *change)
+    assert changed["fragments_computed"] == 1
+    assert (tmp_path / "a.zip").read_bytes() != (tmp_path / "b.zip").read_bytes()
+
+
+def test_another_tool_version_computes_new_fragments(
+    local_index, cache_dir, tmp_path, capsys, monkeypatch
+):
+    build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", "fatpkg")
+    monkeypatch.setattr(fragments_module, "tool_identity", lambda: "another version of lambdalayer")
+    again = build_json(capsys, local_index, cache_dir, tmp_path / "b.zip", "fatpkg")
+    assert again["fragments_computed"] == 1
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "damage", ["truncate-zip", "flip-zip-byte", "drop-tree-file", "garble-facts"]
+)
+def test_a_damaged_fragment_is_computed_again(local_index, cache_dir, tmp_path, capsys, damage):
+    build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", "fatpkg", "--bytecode", "none")
+    [fragment] = fragment_dirs(cache_dir)
+    if damage == "truncate-zip":
+        data = (fragment / "layer.zip").read_bytes()
+        (fragment / "layer.zip").write_bytes(data[: len(data) // 2])
+    elif damage == "flip-zip-byte":
+        data = bytearray((fragment / "layer.zip").read_bytes())
+        data[40] ^= 0xFF
+        (fragment / "layer.zip").write_bytes(bytes(data))
+    elif damage == "drop-tree-file":
+        victim = next(path for path in (fragment / "tree").rglob("*.py"))
+        victim.parent.chmod(0o755)
+        victim.unlink()
+    else:
+        (fragment / "facts.json").write_text("{ not json")
+    again = build_json(
+        capsys, local_index, cache_dir, tmp_path / "b.zip", "fatpkg", "--bytecode", "none"
+    )
+    assert again["fragments_computed"] == 1
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_one_new_requirement_computes_one_fragment_and_matches_a_build_from_scratch(
+    local_index, cache_dir, tmp_path, capsys
+):
+    build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", *PACKAGES)
+    partial = build_json(capsys, local_index, cache_dir, tmp_path / "b.zip", *PACKAGES, "storedpkg")
+    assert partial["fragments_computed"] == 1
+    build_json(
+        capsys, local_index, tmp_path / "fresh-cache", tmp_path / "c.zip", *PACKAGES, "storedpkg"
+    )
+    assert (tmp_path / "b.zip").read_bytes() == (tmp_path / "c.zip").read_bytes()
+
+
+def test_two_builds_sharing_a_cache_at_once(local_index, cache_dir, tmp_path):
+    requirements = gather(list(PACKAGES), []).requirements
+    outputs = [tmp_path / "one.zip", tmp_path / "two.zip"]
+    errors: list[BaseException] = []
+
+    def one(out: Path) -> None:
+        try:
+            build(BuildOptions(target=get_target("python3.11"), output=out, requirements=requirements,
+                               index=IndexConfig(local_index.url), cache_dir=cache_dir))  # fmt: skip
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=one, args=(out,)) for out in outputs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    assert len(fragment_dirs(cache_dir)) == 5
+    assert not list((cache_dir / "fragments").glob("*/.tmp-*"))
+
+
+def test_an_unchanged_resolution_runs_no_uv_and_a_new_release_resolves_again(
+    tmp_path, cache_dir, capsys
+):
+    root = tmp_path / "index"
+    root.mkdir()
+    make_wheel(root, "gamma", "1.0")
+    with LocalIndex(root) as index:
+        build_json(capsys, index, cache_dir, tmp_path / "a.zip", "gamma", "--bytecode", "none")
+        seen = len(index.requests)
+        again = build_json(
+            capsys, index, cache_dir, tmp_path / "b.zip", "gamma", "--bytecode", "none"
+        )
+        # Only the project page is asked again (to see that it has not changed): uv did not run.
+        assert index.requests[seen:] == ["/simple/gamma/"]
+        assert again["packages"][0]["version"] == "1.0"  # type: ignore[index]
+        make_wheel(root, "gamma", "2.0")
+        newer = build_json(
+            capsys, index, cache_dir, tmp_path / "c.zip", "gamma", "--bytecode", "none"
+        )
+        assert newer["packages"][0]["version"] == "2.0"  # type: ignore[index]
+
+
+def test_the_check_of_the_same_bytes_is_reused(local_index, cache_dir, tmp_path, capsys):
+    first = build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", "alpha")
+    code, _, err = run_cli(capsys, "build", "--index-url", local_index.url, "--cache-dir", str(cache_dir),
+                           "-o", str(tmp_path / "b.zip"), "--runtime", "python3.11", "alpha")  # fmt: skip
+    assert code == 0
+    assert "checked before: the same bytes for python3.11-x86_64 (cached report)" in err
+    second = build_json(capsys, local_index, cache_dir, tmp_path / "c.zip", "alpha")
+    for report in (first["check"], second["check"]):
+        assert isinstance(report, dict)
+    assert {k: v for k, v in first["check"].items() if k != "path"} == {  # type: ignore[union-attr]
+        k: v
+        for k, v in second["check"].items()
+        if k != "path"  # type: ignore[union-attr]
+    }
+    assert second["check"]["path"] == str(tmp_path / "c.zip")  # type: ignore[index]
