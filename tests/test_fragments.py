@@ -175,3 +175,84 @@ def test_the_check_of_the_same_bytes_is_reused(local_index, cache_dir, tmp_path,
         if k != "path"  # type: ignore[union-attr]
     }
     assert second["check"]["path"] == str(tmp_path / "c.zip")  # type: ignore[index]
+
+
+# Issue 13: outputs that deploy tools take -------------------------------------------------
+
+
+def test_directory_output_has_the_zips_files_modes_and_one_mtime(
+    local_index, cache_dir, tmp_path, capsys
+):
+    import os
+    import zipfile
+
+    zipped = build_json(
+        capsys, local_index, cache_dir, tmp_path / "layer.zip", "datapkg", "beta==1.0"
+    )
+    tree = tmp_path / "artifacts"
+    tree.mkdir()
+    (tree / "unrelated.txt").write_text("not ours")
+    code, out, err = run_cli(capsys, "build", "datapkg", "beta==1.0", "--runtime", "python3.11",
+                             "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", f"{tree}/")  # fmt: skip
+    assert code == 0, err
+    assert f"built the layer's files into {tree}" in out
+    with zipfile.ZipFile(tmp_path / "layer.zip") as archive:
+        for info in archive.infolist():
+            path = tree / info.filename
+            assert path.exists(), info.filename
+            assert (path.stat().st_mode & 0o777) == (info.external_attr >> 16) & 0o777, (
+                info.filename
+            )
+            if not info.is_dir():
+                assert path.read_bytes() == archive.read(info)
+                assert int(path.stat().st_mtime) == 315532800
+    assert (tree / "unrelated.txt").read_text() == "not ours"
+    executable = next(tree.rglob("run.sh"))
+    assert os.access(executable, os.X_OK)
+    # A second build without datapkg removes what only the first one wrote, nothing else.
+    code, _, err = run_cli(capsys, "build", "beta==1.0", "--runtime", "python3.11", "--index-url", local_index.url,
+                           "--cache-dir", str(cache_dir), "-o", str(tree))  # fmt: skip
+    assert code == 0, err
+    assert not list(tree.rglob("run.sh"))
+    assert (tree / "unrelated.txt").exists()
+    assert zipped["sha256"]
+
+
+def test_print_gives_one_value_or_flat_json_for_terraform(local_index, cache_dir, tmp_path, capsys):
+    import base64
+    import hashlib
+
+    out = tmp_path / "layer.zip"
+    args = ["build", "beta==1.0", "--runtime", "python3.11", "--index-url", local_index.url,
+            "--cache-dir", str(cache_dir), "-o", str(out)]  # fmt: skip
+    code, printed, _ = run_cli(capsys, *args, "--print", "base64sha256")
+    assert code == 0
+    digest = hashlib.sha256(out.read_bytes()).digest()
+    assert printed.strip() == base64.b64encode(digest).decode()
+    code, printed, _ = run_cli(capsys, *args, "--print", "terraform")
+    flat = json.loads(printed)
+    assert all(isinstance(value, str) for value in flat.values())
+    assert flat["sha256"] == digest.hex() and flat["path"] == str(out)
+
+
+def test_lock_command_writes_the_targets_lock_without_building(
+    local_index, cache_dir, tmp_path, capsys
+):
+    lock = tmp_path / "pylock.toml"
+    code, out, err = run_cli(capsys, "lock", "alpha", "nativepkg", "--runtime", "python3.11", "--index-url",
+                             local_index.url, "--cache-dir", str(cache_dir), "-o", str(lock))  # fmt: skip
+    assert code == 0, err
+    assert "locked 3 packages for python3.11-x86_64" in out
+    text = lock.read_text()
+    assert (
+        'name = "nativepkg"' in text
+        and "manylinux_2_17_x86_64" in text
+        and 'target = "python3.11-x86_64"' in text
+    )
+    assert not list(tmp_path.glob("*.zip"))
+    code, out, _ = run_cli(capsys, "lock", "beta", "--runtime", "python3.11,python3.12", "--index-url",
+                           local_index.url, "--cache-dir", str(cache_dir), "--output-dir", str(tmp_path / "locks"))  # fmt: skip
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
+        "pylock.python3.11-x86_64.toml", "pylock.python3.12-x86_64.toml",
+    ]  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 
 from lambdalayer.attach import new_layer_list
 from lambdalayer.cli import _parser
-from lambdalayer.cli_build import _artefacts, _jobs, _targets
+from lambdalayer.cli_build import artefacts_of, jobs_of, targets_of
 from lambdalayer.config import ProjectConfig
 from lambdalayer.index import IndexConfig, IndexFile
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, dump_pylock, parse_pylock
@@ -30,17 +30,17 @@ def test_flags_override_the_configuration_which_overrides_defaults(tmp_path):
         path=tmp_path / "pyproject.toml", runtimes=("python3.11",), arches=("arm64",),
         layout="python", bytecode="none", index_url="https://config.example/simple",
     )  # fmt: skip
-    from_config = _targets(parse("six"), config)
+    from_config = targets_of(parse("six"), config)
     assert [target.name for target in from_config] == ["python3.11-arm64"]
-    flagged = _targets(parse("six", "--runtime", "python3.12", "--arch", "aarch64,arm64"), config)
+    flagged = targets_of(parse("six", "--runtime", "python3.12", "--arch", "aarch64,arm64"), config)
     assert [target.name for target in flagged] == ["python3.12-arm64"]
-    defaults = _targets(parse("six"), None)
+    defaults = targets_of(parse("six"), None)
     assert [target.name for target in defaults] == [
         f"{max(all_targets(), key=lambda t: t.runtime.python).runtime.name}-x86_64"
     ]
 
     args = parse("six", "--layout", "site-packages", "--index-url", "https://flag.example/simple")
-    [job] = _jobs(args, config, tmp_path, True, _artefacts(args, config, tmp_path), from_config)
+    [job] = jobs_of(args, config, tmp_path, True, artefacts_of(args, config, tmp_path), from_config)
     assert job.options.layout.value == "site-packages"  # the flag
     assert job.options.bytecode.value == "none"  # the configuration
     assert job.options.index.index_url == "https://flag.example/simple"
@@ -49,8 +49,8 @@ def test_flags_override_the_configuration_which_overrides_defaults(tmp_path):
 
 def test_several_targets_write_into_the_output_dir(tmp_path):
     args = parse("six", "--runtime", "python3.11,python3.12", "--output-dir", str(tmp_path / "d"))
-    targets = _targets(args, None)
-    jobs = _jobs(args, None, tmp_path, False, _artefacts(args, None, tmp_path), targets)
+    targets = targets_of(args, None)
+    jobs = jobs_of(args, None, tmp_path, False, artefacts_of(args, None, tmp_path), targets)
     assert [job.options.output.name for job in jobs] == [
         "layer-python3.11-x86_64.zip", "layer-python3.12-x86_64.zip",
     ]  # fmt: skip

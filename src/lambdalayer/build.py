@@ -7,7 +7,9 @@ the others. Nothing is written at the output paths until every stage has succeed
 from __future__ import annotations
 
 import base64
+import os
 import re
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -42,6 +44,7 @@ from lambdalayer.sdist import SourceBuilder
 from lambdalayer.slim import SlimOptions
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
+from lambdalayer.treeoutput import install_tree
 from lambdalayer.uvtool import uv_binary
 
 Notify = Callable[[str], None]
@@ -73,6 +76,12 @@ class BuildOptions:
     allow_build: bool = True  # build pure wheels from source-only packages (--no-build: never)
     function_source: Path | None = None  # with Layout.FUNCTION: the handler code's directory
     handler: str | None = None  # module.function, verified in the built zip
+    as_directory: bool = False  # write the layer's tree at ``output`` (a directory), not a zip
+
+    def output_tree_staging(self) -> Path:
+        """Where the zip of a directory output is made and checked before it is unpacked."""
+        (self.cache_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        return self.cache_dir / "tmp" / f"tree-{os.getpid()}-{threading.get_ident()}.zip"
 
 
 @dataclass(frozen=True)
@@ -386,6 +395,14 @@ def _failed_check(report: CheckReport, options: BuildOptions) -> LayerCheckError
     )
 
 
+def lock_for(options: BuildOptions, notify: Notify = lambda _message: None) -> Lock:
+    """The lock ``build`` would build for ``options.target``, without building anything.
+
+    >>> lock_for(BuildOptions(get_target("python3.12"), Path("unused.zip"), requirements))  # doctest: +SKIP
+    """
+    return _locked(options, notify).lock
+
+
 def build(options: BuildOptions, notify: Notify = lambda _message: None) -> BuildResult:
     """Build one layer zip (and optionally its lock) for ``options.target``.
 
@@ -394,7 +411,9 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
     anything is written at ``options.output`` or ``options.lock_output``; directories it
     created for them are removed again.
     """
-    created = ensure_writable_parent(options.output)
+    created = ensure_writable_parent(
+        options.output / "x" if options.as_directory else options.output
+    )
     if options.lock_output is not None:
         created += ensure_writable_parent(options.lock_output)
     try:
@@ -443,7 +462,8 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
         recorded = "only" if options.bytecode is BytecodeMode.ONLY else "unchecked-hash"
     check_report: CheckReport | None = None
     comment = archive_comment(options.target, options.layout, recorded)
-    with staged_path(options.output) as staging:
+    zip_output = options.output_tree_staging() if options.as_directory else options.output
+    with staged_path(zip_output) as staging:
         with watch("archive"):
             stats = write_zip(staging, contents.entries, comment=comment)
             zip_sha256 = file_sha256(staging)
@@ -453,6 +473,10 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
                 check_report = _check_layer(staging, zip_sha256, options, locked, contents, notify)
             if not check_report.ok:
                 raise _failed_check(check_report, options)
+    if options.as_directory:
+        with watch("tree"):
+            install_tree(zip_output, options.output, options.cache_dir)
+        zip_output.unlink()
     if options.lock_output is not None:
         lock_text = dump_pylock(replace(lock, bytecode=recorded))
         atomic_write_bytes(options.lock_output, lock_text.encode("utf-8"))

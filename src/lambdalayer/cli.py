@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from lambdalayer import __version__, cli_aws, cli_build
+from lambdalayer import __version__, cli_aws, cli_build, cli_lock
 from lambdalayer.check import check
 from lambdalayer.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, print_json, stderr
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cli_build.register(commands)
+    cli_lock.register(commands)
 
     check = commands.add_parser(
         "check",
@@ -230,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "build": cli_build.run,
+        "lock": cli_lock.run,
         "check": _run_check,
         "targets": _run_targets,
         "image": _run_image,

@@ -9,11 +9,13 @@ writes ``-o``; several write ``OUTPUT_DIR/NAME-TARGET.zip`` with its lock beside
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
 from lambdalayer import cli_aws
-from lambdalayer.build import BuildOptions
+from lambdalayer.build import BuildOptions, BuildResult
 from lambdalayer.bytecode import BytecodeMode
 from lambdalayer.cli_common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.config import Inputs, ProjectConfig, load_config
@@ -105,8 +107,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="where packages go: python/lib/pythonX.Y/site-packages/ (default) or python/",
     )  # fmt: skip
     build.add_argument(
-        "-o", "--output", type=Path, help="the zip to write, for one target (default: layer.zip)"
-    )
+        "-o", "--output", metavar="PATH",
+        help="the zip to write, for one target (default: layer.zip); a directory (DIR/ with a"
+        " trailing slash, or one that exists) gets the layer's files instead, for SAM and CDK",
+    )  # fmt: skip
     build.add_argument(
         "--output-dir",
         type=Path,
@@ -201,6 +205,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.add_argument(
+        "--print", dest="print_field", choices=["path", "sha256", "base64sha256", "terraform"],
+        help="print only this, for scripts: the output's path, the zip's sha256, its base64sha256"
+        " (Lambda's CodeSha256, Terraform's filebase64sha256), or 'terraform': one flat JSON object"
+        " of strings for Terraform's external data source",
+    )  # fmt: skip
+    build.add_argument(
         "--timings", action="store_true",
         help="print where the build's time went, per stage (always in --json)",
     )  # fmt: skip
@@ -214,7 +224,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     cli_aws.add_aws_options(build, regions=True)
 
 
-def _targets(args: argparse.Namespace, config: ProjectConfig | None) -> list[Target]:
+def is_directory_output(output: str | None) -> bool:
+    """``-o DIR/`` (a trailing slash) or ``-o DIR`` that exists as a directory."""
+    return output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir())
+
+
+def targets_of(args: argparse.Namespace, config: ProjectConfig | None) -> list[Target]:
     runtimes = (
         _split(args.runtime) or list(config.runtimes if config else ()) or [default_runtime().name]
     )
@@ -248,7 +263,7 @@ def _gather(inputs: Inputs, project_dir: Path, args: argparse.Namespace) -> Gath
 Artefact = tuple[str, Gathered, Path | None, str | None, str | None]
 
 
-def _artefacts(
+def artefacts_of(
     args: argparse.Namespace, config: ProjectConfig | None, project_dir: Path
 ) -> list[Artefact]:
     """Every artefact to build: the explicit inputs, else the configuration's, else the project's."""
@@ -290,7 +305,7 @@ def _artefacts(
     return [("layer", _gather(Inputs(), project_dir, args), None, None, None)]
 
 
-def _jobs(
+def jobs_of(
     args: argparse.Namespace, config: ProjectConfig | None, project_dir: Path, single: bool,
     artefacts: list[Artefact], targets: list[Target],
 ) -> list[Job]:  # fmt: skip
@@ -314,7 +329,7 @@ def _jobs(
         for target in targets:
             if single:
                 output, lock_output = (
-                    args.output or Path("function.zip" if function_source else "layer.zip"),
+                    Path(args.output or ("function.zip" if function_source else "layer.zip")),
                     args.lock,
                 )
             else:
@@ -327,6 +342,7 @@ def _jobs(
                 function_source=function_source, handler=handler, allow_build=not args.no_build,
                 on_top_of=on_top, exclude_runtime_provided=args.exclude_runtime_provided,
                 region=args.region, endpoint_url=args.endpoint_url, profile=args.profile,
+                as_directory=single and is_directory_output(args.output),
             )  # fmt: skip
             jobs.append(Job(name, options))
     return jobs
@@ -340,8 +356,8 @@ def run(args: argparse.Namespace) -> int:
         )
     project_dir = args.project or Path.cwd()
     config = load_config(project_dir)
-    targets = _targets(args, config)
-    artefacts = _artefacts(args, config, project_dir)
+    targets = targets_of(args, config)
+    artefacts = artefacts_of(args, config, project_dir)
     configured = config is not None and bool(config.layers or config.function)
     single = len(targets) * len(artefacts) == 1 and (not configured or bool(args.output))
     if not single and (args.output or args.lock):
@@ -353,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             "--publish takes one built layer; build one target, or publish each zip with 'lambdalayer publish'"
         )
-    jobs = _jobs(args, config, project_dir, single, artefacts, targets)
+    jobs = jobs_of(args, config, project_dir, single, artefacts, targets)
     outcomes = run_jobs(jobs, stderr)
     if single:
         return _report_one(args, outcomes[0])
@@ -378,6 +394,19 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_ERROR if any(outcome.error for outcome in outcomes) else EXIT_OK
 
 
+def printed_field(result: BuildResult, field: str) -> str:
+    """What ``--print FIELD`` prints: one value, or Terraform's flat JSON of strings."""
+    values = {
+        "path": str(result.output),
+        "sha256": result.sha256,
+        "base64sha256": result.base64sha256,
+    }
+    if field == "terraform":
+        flat = {**values, "target": result.target.name, "zipped_bytes": str(result.zipped_bytes)}
+        return json.dumps(flat, sort_keys=True)
+    return values[field]
+
+
 def _failed_report(outcome: Outcome) -> CheckReport | None:
     """The check report of a job that failed its check (printed before the table says so)."""
     error = outcome.error
@@ -390,7 +419,9 @@ def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
     result = outcome.result
     if result is None:  # pragma: no cover - a single job raises instead
         raise LambdaLayerError("the build produced nothing")
-    if args.json:
+    if args.print_field:
+        print(printed_field(result, args.print_field))
+    elif args.json:
         print_json({"ok": True, **result.to_json()})
     else:
         print_build(result)

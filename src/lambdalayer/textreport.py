@@ -40,8 +40,9 @@ def print_build(result: BuildResult) -> None:
     glibc = ".".join(map(str, target.glibc_floor))
     for notice in result.notices:
         stderr(f"notice: {notice}")
+    what = "the layer's files into" if result.output.is_dir() else ""
     print(
-        f"built {result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
+        f"built {what + ' ' if what else ''}{result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
     )
     for dist in result.distributions:
         print(
@@ -54,6 +55,7 @@ def print_build(result: BuildResult) -> None:
         f" {result.files} files; {result.downloads} downloaded ({human_bytes(result.downloaded_bytes)})"
         f" in {result.seconds:.1f} s"
     )
+    print(f"sha256: {result.sha256}  base64sha256: {result.base64sha256}")
     if result.provided_by:
         left = (
             ", ".join(f"{name} {version}" for name, version in sorted(result.provided.items()))
