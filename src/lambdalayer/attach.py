@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdalayer.aws import AwsSettings, call, client, parse_layer_arn, region_of_arn
-from lambdalayer.check import UNZIPPED_LIMIT
 from lambdalayer.errors import LambdaLayerError
+from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
 from lambdalayer.publish import MARKER
 
-MAX_LAYERS = 5
 WAIT_DELAY_SECONDS = 2
 WAIT_ATTEMPTS = 150
 

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lambdalayer.archive import write_zip
+from lambdalayer.archive import ArchiveStats, write_zip
 from lambdalayer.assemble import Distribution
 from lambdalayer.bytecode import BytecodeMode
-from lambdalayer.check import UNZIPPED_LIMIT, check
+from lambdalayer.check import check
 from lambdalayer.checkcache import CheckCache, check_key
 from lambdalayer.contents import LayerContents, layer_contents
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.explain import VersionNote, explain
-from lambdalayer.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch, file_sha256
+from lambdalayer.fetch import (
+    DEFAULT_JOBS,
+    FetchReport,
+    WheelCache,
+    default_cache_dir,
+    fetch,
+    file_sha256,
+)
 from lambdalayer.findings import CheckReport
 from lambdalayer.fragments import Recipe
 from lambdalayer.fsutil import (
@@ -36,11 +41,14 @@ from lambdalayer.fsutil import (
 from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter, probe, provision_interpreter
+from lambdalayer.layercomment import archive_comment
+from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
 from lambdalayer.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
 from lambdalayer.rescache import CachedResolution, ResolutionCache, resolution_key
 from lambdalayer.resolve import Backoff, narrow_lock, resolve
 from lambdalayer.sdist import SourceBuilder
+from lambdalayer.sizes import LayerSizes, layer_sizes
 from lambdalayer.slim import SlimOptions
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
@@ -48,7 +56,6 @@ from lambdalayer.treeoutput import install_tree
 from lambdalayer.uvtool import uv_binary
 
 Notify = Callable[[str], None]
-COMMENT_PREFIX = "lambdalayer"
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ class BuildResult:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)  # stage → wall seconds
     fragments_computed: int = 0  # wheels whose layer fragment was not in the cache
+    beneath: tuple[tuple[str, int], ...] = ()  # layers counted beneath it (estimated sizes)
+    sizes: LayerSizes | None = None  # the layer's size model (per distribution, after slimming)
     check_report: CheckReport | None = None
     slim_saved: dict[str, int] = field(default_factory=dict)
     bytecode_compiled: int = 0
@@ -173,33 +182,12 @@ class BuildResult:
                 }
                 for note in self.version_notes
             ],
+            "sizes": self.sizes.to_json() if self.sizes else None,
             "check": self.check_report.to_json() if self.check_report else None,
             "seconds": round(self.seconds, 3),
             "timings": self.timings,
             "fragments_computed": self.fragments_computed,
         }
-
-
-def archive_comment(target: Target, layout: Layout, bytecode: str = "none") -> str:
-    """The zip comment that records what a layer was built for (it adds no file to /opt).
-
-    ``bytecode`` says which bytecode is inside (``unchecked-hash``, ``only`` or ``none``).
-    """
-    return f"{COMMENT_PREFIX} target={target.name} layout={layout.value} bytecode={bytecode}"
-
-
-def recorded_target(path: Path) -> tuple[str, str, str] | None:
-    """(runtime, arch, layout) from a zip's archive comment, if lambdalayer built it."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            comment = archive.comment.decode("utf-8", "replace")
-    except (OSError, zipfile.BadZipFile):
-        return None
-    match = re.search(r"\btarget=(python[0-9.]+)-(x86_64|arm64)\b", comment)
-    if not comment.startswith(COMMENT_PREFIX) or match is None:
-        return None
-    layout = re.search(r"\blayout=([a-z-]+)", comment)
-    return match.group(1), match.group(2), layout.group(1) if layout else Layout.SITE_PACKAGES.value
 
 
 @dataclass(frozen=True)
@@ -423,40 +411,67 @@ def build(options: BuildOptions, notify: Notify = lambda _message: None) -> Buil
         raise
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What the archive and check steps produced."""
+
+    stats: ArchiveStats
+    sha256: str
+    sizes: LayerSizes
+    recorded_bytecode: str
+    check_report: CheckReport | None
+
+
 def _build(options: BuildOptions, notify: Notify) -> BuildResult:
+    """The pipeline, one named step per stage (each timed)."""
     started = time.perf_counter()
     watch = Stopwatch()
     with watch("resolve"):
         locked = _locked(options, notify)
-    lock = locked.lock
-    if not lock.packages and locked.sources:
-        by = " and ".join(provided.source for provided in locked.sources)
-        raise InputError(
-            f"nothing left to put in the layer: everything asked for is provided by {by}"
-            f" ({', '.join(f'{name} {version}' for name, version in sorted(locked.provided.items()))})",
-            hint="attach that layer alone; no layer of your own is needed",
-        )
-    notices: list[str] = [warning for provided in locked.sources for warning in provided.warnings]
+    _refuse_nothing_left(locked)
     with watch("fetch"):
-        report = fetch(
-            [package.wheels[0] for package in lock.packages],
+        fetched = fetch(
+            [package.wheels[0] for package in locked.lock.packages],
             WheelCache(options.cache_dir),
             jobs=options.jobs,
             on_download=lambda wheel: notify(f"downloading {wheel.filename}"),
         )
-    notices += [
-        f"cached {name} did not match its hash; downloaded again"
-        for name in report.replaced_corrupt
-    ]
     interpreter = None
     if options.bytecode is not BytecodeMode.NONE:
         interpreter = _bytecode_interpreter(options, notify)
     recipe = Recipe(options.target, options.layout, options.slim, options.bytecode, interpreter)
     with watch("fragments"):
         contents = layer_contents(
-            report.wheels, recipe, options.cache_dir, options.function_source, notify
+            fetched.wheels, recipe, options.cache_dir, options.function_source, notify
         )
-    notices += contents.notices
+    written = _write_and_check(options, locked, contents, interpreter, watch, notify)
+    if options.lock_output is not None:
+        lock_text = dump_pylock(replace(locked.lock, bytecode=written.recorded_bytecode))
+        atomic_write_bytes(options.lock_output, lock_text.encode("utf-8"))
+    notices = [warning for provided in locked.sources for warning in provided.warnings]
+    notices += [
+        f"cached {name} did not match its hash; downloaded again"
+        for name in fetched.replaced_corrupt
+    ]
+    return _result(options, locked, fetched, contents, written, interpreter, (*notices, *contents.notices),
+                   watch, time.perf_counter() - started)  # fmt: skip
+
+
+def _refuse_nothing_left(locked: _Locked) -> None:
+    if not locked.lock.packages and locked.sources:
+        by = " and ".join(provided.source for provided in locked.sources)
+        raise InputError(
+            f"nothing left to put in the layer: everything asked for is provided by {by}"
+            f" ({', '.join(f'{name} {version}' for name, version in sorted(locked.provided.items()))})",
+            hint="attach that layer alone; no layer of your own is needed",
+        )
+
+
+def _write_and_check(
+    options: BuildOptions, locked: _Locked, contents: LayerContents, interpreter: Interpreter | None,
+    watch: Stopwatch, notify: Notify,
+) -> _Written:  # fmt: skip
+    """Archive (then unpack, for a directory output) — nothing appears unless the check passed."""
     recorded = "none"
     if interpreter is not None:
         recorded = "only" if options.bytecode is BytecodeMode.ONLY else "unchecked-hash"
@@ -467,6 +482,7 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
         with watch("archive"):
             stats = write_zip(staging, contents.entries, comment=comment)
             zip_sha256 = file_sha256(staging)
+            sizes = layer_sizes(staging)
         _refuse_over_quota(stats.unzipped_bytes, options)
         if options.check:
             with watch("check"):
@@ -477,36 +493,25 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
         with watch("tree"):
             install_tree(zip_output, options.output, options.cache_dir)
         zip_output.unlink()
-    if options.lock_output is not None:
-        lock_text = dump_pylock(replace(lock, bytecode=recorded))
-        atomic_write_bytes(options.lock_output, lock_text.encode("utf-8"))
+    return _Written(stats, zip_sha256, sizes, recorded, check_report)
+
+
+def _result(
+    options: BuildOptions, locked: _Locked, fetched: FetchReport, contents: LayerContents,
+    written: _Written, interpreter: Interpreter | None, notices: tuple[str, ...], watch: Stopwatch,
+    seconds: float,
+) -> BuildResult:  # fmt: skip
+    sources = locked.sources
     return BuildResult(
-        target=options.target,
-        layout=options.layout,
-        output=options.output,
-        lock_path=options.lock_output,
-        distributions=contents.distributions,
-        zipped_bytes=stats.zipped_bytes,
-        sha256=zip_sha256,
-        unzipped_bytes=stats.unzipped_bytes,
-        files=stats.files,
-        downloads=report.downloads,
-        downloaded_bytes=report.downloaded_bytes,
-        backoffs=locked.backoffs,
-        notices=tuple(notices),
-        seconds=time.perf_counter() - started,
-        timings=watch.rounded(),
-        check_report=check_report,
-        slim_saved=contents.saved,
-        bytecode_compiled=contents.compiled,
+        target=options.target, layout=options.layout, output=options.output, lock_path=options.lock_output,
+        distributions=contents.distributions, zipped_bytes=written.stats.zipped_bytes, sha256=written.sha256,
+        sizes=written.sizes, unzipped_bytes=written.stats.unzipped_bytes, files=written.stats.files,
+        downloads=fetched.downloads, downloaded_bytes=fetched.downloaded_bytes, backoffs=locked.backoffs,
+        notices=notices, seconds=seconds, timings=watch.rounded(), check_report=written.check_report,
+        slim_saved=contents.saved, bytecode_compiled=contents.compiled,
         bytecode_python=str(interpreter.path) if interpreter else None,
         fragments_computed=contents.fragments_computed,
-        provided=locked.provided,
-        provided_by=tuple(provided.source for provided in locked.sources),
-        version_notes=locked.notes,
-        base_layers=tuple(
-            (provided.layer_arn, provided.ssm_parameter)
-            for provided in locked.sources
-            if provided.layer_arn
-        ),
-    )
+        beneath=tuple((p.source, p.unzipped_bytes) for p in sources if p.zip_path is None and p.unzipped_bytes),
+        provided=locked.provided, provided_by=tuple(p.source for p in sources), version_notes=locked.notes,
+        base_layers=tuple((p.layer_arn, p.ssm_parameter) for p in sources if p.layer_arn),
+    )  # fmt: skip

@@ -28,12 +28,11 @@ from lambdalayer.importcheck import ImportResult, top_level_modules
 from lambdalayer.importstage import check_imports
 from lambdalayer.layerzip import SITE, LayerZip, read_elves, read_layer_zip
 from lambdalayer.libraries import PlacedElf, needed_library_findings
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.provided import MANAGED, managed_layer
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import unsafe_reason
 
-DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes zipped; larger layers go through S3
-UNZIPPED_LIMIT = 262_144_000  # function + all layers, unzipped
 MIB = 1024 * 1024
 _CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
 _FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd|\.dylib|\.dll)$")

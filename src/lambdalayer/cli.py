@@ -12,12 +12,13 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from lambdalayer import __version__, cli_aws, cli_build, cli_lock
+from lambdalayer import __version__, cli_aws, cli_build, cli_lock, cli_report
 from lambdalayer.check import check
 from lambdalayer.cli_common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, print_json, stderr
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.fetch import default_cache_dir
 from lambdalayer.findings import CheckReport
+from lambdalayer.layercomment import recorded_target
 from lambdalayer.oci import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
 from lambdalayer.sandbox import KINDS as SANDBOXES
 from lambdalayer.targets import ARCH_ALIASES, Layout, Target, get_target, runtimes
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_build.register(commands)
     cli_lock.register(commands)
+    cli_report.register(commands)
 
     check = commands.add_parser(
         "check",
@@ -152,7 +154,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from lambdalayer.build import recorded_target  # noqa: PLC0415
 
     if not args.zip.is_file():
         raise LambdaLayerError(f"no such file: {args.zip}")
@@ -232,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "build": cli_build.run,
         "lock": cli_lock.run,
+        "report": cli_report.run,
         "check": _run_check,
         "targets": _run_targets,
         "image": _run_image,

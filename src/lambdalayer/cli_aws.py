@@ -14,6 +14,7 @@ from typing import TextIO
 from lambdalayer.aws import AwsSettings
 from lambdalayer.cli_common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.errors import LambdaLayerError
+from lambdalayer.layercomment import recorded_target
 from lambdalayer.targets import ARCH_ALIASES, canonical_arch
 
 _PUBLISH_EPILOG = """\
@@ -133,7 +134,6 @@ def publish_zip(
     args: argparse.Namespace, zip_path: Path, name: str, runtimes: list[str], arches: list[str]
 ) -> int:
     """Publish and print one line per region; returns the exit code."""
-    from lambdalayer.build import recorded_target  # noqa: PLC0415
     from lambdalayer.publish import PublishRequest, publish  # noqa: PLC0415
 
     if not zip_path.is_file():

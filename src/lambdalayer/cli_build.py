@@ -18,6 +18,7 @@ from lambdalayer import cli_aws
 from lambdalayer.build import BuildOptions, BuildResult
 from lambdalayer.bytecode import BytecodeMode
 from lambdalayer.cli_common import EXIT_ERROR, EXIT_OK, print_json, stderr
+from lambdalayer.cli_report import write_report
 from lambdalayer.config import Inputs, ProjectConfig, load_config
 from lambdalayer.errors import InputError, LambdaLayerError, LayerCheckError
 from lambdalayer.fetch import default_cache_dir
@@ -26,6 +27,7 @@ from lambdalayer.index import IndexConfig
 from lambdalayer.inputs import Gathered, gather
 from lambdalayer.matrix import Job, Outcome, artefact_paths, run_jobs
 from lambdalayer.projects import discover_input
+from lambdalayer.report import layer_report
 from lambdalayer.slim import SlimOptions
 from lambdalayer.slim import rules as slim_rules
 from lambdalayer.targets import (
@@ -211,6 +213,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " of strings for Terraform's external data source",
     )  # fmt: skip
     build.add_argument(
+        "--report", type=Path, metavar="FILE.html",
+        help="also write the layer's size report (see 'lambdalayer report --help')",
+    )  # fmt: skip
+    build.add_argument(
         "--timings", action="store_true",
         help="print where the build's time went, per stage (always in --json)",
     )  # fmt: skip
@@ -394,6 +400,19 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_ERROR if any(outcome.error for outcome in outcomes) else EXIT_OK
 
 
+def _write_build_report(path: Path, result: BuildResult) -> None:
+    if result.output.is_dir():
+        raise InputError(
+            "--report reads the layer's zip; it cannot follow -o DIR/",
+            hint="build a zip for the report",
+        )
+    beneath = [(name, size) for name, size in result.beneath]
+    report = layer_report(result.output, result.target, beneath=beneath, check_report=result.check_report,
+                          slim_saved=result.slim_saved, lock=result.lock_path)  # fmt: skip
+    write_report(report, path)
+    stderr(f"report: {path}")
+
+
 def printed_field(result: BuildResult, field: str) -> str:
     """What ``--print FIELD`` prints: one value, or Terraform's flat JSON of strings."""
     values = {
@@ -419,6 +438,8 @@ def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
     result = outcome.result
     if result is None:  # pragma: no cover - a single job raises instead
         raise LambdaLayerError("the build produced nothing")
+    if args.report is not None:
+        _write_build_report(args.report, result)
     if args.print_field:
         print(printed_field(result, args.print_field))
     elif args.json:

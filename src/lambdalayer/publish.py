@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from lambdalayer.aws import AwsSettings, call, client, default_region, translate
-from lambdalayer.check import DIRECT_UPLOAD_LIMIT
 from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT
 from lambdalayer.targets import ARCHITECTURES, get_runtime
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,140}$")

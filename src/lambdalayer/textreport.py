@@ -8,19 +8,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from lambdalayer.cli_common import stderr
 from lambdalayer.findings import CheckReport, Finding, Severity
+from lambdalayer.sizes import human_bytes
 
 if TYPE_CHECKING:
     from lambdalayer.build import BuildResult
     from lambdalayer.matrix import Outcome
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
 
 
 def print_timings(result: BuildResult, stream: TextIO) -> None:
@@ -44,9 +36,15 @@ def print_build(result: BuildResult) -> None:
     print(
         f"built {what + ' ' if what else ''}{result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
     )
+    # Sizes as the layer has them (after slimming, bytecode included), per distribution.
+    in_layer = {row.name: row for row in result.sizes.distributions} if result.sizes else {}
+    name_width = max([0, *(len(dist.name) for dist in result.distributions)])
+    version_width = max([0, *(len(dist.version) for dist in result.distributions)])
     for dist in result.distributions:
+        row = in_layer.get(dist.name)
+        size = human_bytes(row.unzipped) if row else human_bytes(dist.unzipped_bytes)
         print(
-            f"  {dist.name:<28} {dist.version:<14} {human_bytes(dist.unzipped_bytes):>10}  {dist.wheel}"
+            f"  {dist.name:<{name_width}}  {dist.version:<{version_width}}  {size:>10}  {dist.wheel}"
         )
     for note in result.version_notes:
         print(f"  note: {note.package} {note.chosen}, not {note.newest}: {note.reason}")

@@ -1,0 +1,345 @@
+"""What is in a layer, for people: a terminal table and a self-contained HTML page.
+
+Both come from one :class:`LayerReport` (the size model of :mod:`lambdalayer.sizes`, the
+quota with whatever the function will also have, the check's findings, the slimming, the
+hashes), so the page, the table and ``--json`` show the same numbers. The HTML has no
+script and loads nothing: a treemap laid out here (:func:`squarify`, the squarified
+treemap of Bruls, Huizing and van Wijk) and drawn as SVG, rectangles coloured by kind of
+file, with the exact bytes in each rectangle's tooltip.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdalayer.check import check
+from lambdalayer.fetch import file_sha256
+from lambdalayer.findings import CheckReport
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.sizes import KINDS, DistributionSize, LayerSizes, human_bytes, layer_sizes
+from lambdalayer.targets import Target
+
+COLOURS = {"native": "#d9534f", "python": "#4a90d9", "bytecode": "#8e6cc0", "data": "#5cb85c"}
+QUOTA_COLOURS = ("#2b6cb0", "#dd8a2e", "#6b8e23", "#9b59b6", "#7f8c8d")
+BAR_WIDTH = 28
+
+
+@dataclass(frozen=True)
+class QuotaPart:
+    """One thing counted toward the unzipped quota: this layer, another layer, the function."""
+
+    name: str
+    unzipped: int
+    estimated: bool = False
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """Everything the report shows."""
+
+    path: Path
+    target: Target
+    sizes: LayerSizes
+    quota: tuple[QuotaPart, ...]
+    sha256: str
+    base64sha256: str
+    check: CheckReport | None = None
+    slim_saved: dict[str, int] = field(default_factory=dict)
+    lock: Path | None = None
+
+    @property
+    def quota_total(self) -> int:
+        """Unzipped bytes of everything counted toward Lambda's quota."""
+        return sum(part.unzipped for part in self.quota)
+
+    def to_json(self) -> dict[str, object]:
+        """The numbers of the report, exact bytes."""
+        return {
+            "path": str(self.path), "target": self.target.name, "sha256": self.sha256,
+            "base64sha256": self.base64sha256, "sizes": self.sizes.to_json(),
+            "quota": {"limit_bytes": UNZIPPED_LIMIT, "total_bytes": self.quota_total,
+                      "parts": [{"name": p.name, "unzipped_bytes": p.unzipped, "estimated": p.estimated} for p in self.quota]},
+            "direct_upload": {"limit_bytes": DIRECT_UPLOAD_LIMIT, "zip_bytes": self.sizes.zipped_file_bytes},
+            "slim_saved_bytes": dict(sorted(self.slim_saved.items())),
+            "findings": [finding.to_json() for finding in self.check.findings] if self.check else [],
+            "lock": str(self.lock) if self.lock else None,
+        }  # fmt: skip
+
+
+def layer_report(
+    path: Path,
+    target: Target,
+    *,
+    with_zips: Sequence[Path] = (),
+    beneath: Sequence[tuple[str, int]] = (),
+    check_report: CheckReport | None = None,
+    slim_saved: dict[str, int] | None = None,
+    lock: Path | None = None,
+) -> LayerReport:
+    """The report of the zip at ``path``; without ``check_report``, the check runs (no imports)."""
+    sizes = layer_sizes(path)
+    parts = [QuotaPart(f"this layer ({path.name})", sizes.unzipped)]
+    parts += [QuotaPart(other.name, layer_sizes(other).unzipped) for other in with_zips]
+    parts += [QuotaPart(name, size, estimated=True) for name, size in beneath]
+    if check_report is None:
+        check_report = check(
+            path, target, with_zips=with_zips, run_import_check=False, beneath=beneath
+        )
+    digest = file_sha256(path)
+    return LayerReport(
+        path=path, target=target, sizes=sizes, quota=tuple(parts), sha256=digest,
+        base64sha256=base64.b64encode(bytes.fromhex(digest)).decode(), check=check_report,
+        slim_saved=dict(slim_saved or {}), lock=lock,
+    )  # fmt: skip
+
+
+# --- terminal -------------------------------------------------------------------------------
+
+
+def render_text(report: LayerReport) -> str:
+    """The table: one aligned row per distribution with a bar, then the quota lines."""
+    rows = report.sizes.distributions
+    name_width = max([len("package"), *(len(row.name) for row in rows)])
+    version_width = max([len("version"), *(len(row.version or "-") for row in rows)])
+    largest = max((row.unzipped for row in rows), default=1) or 1
+    lines = [
+        f"{report.path} for {report.target.name}: {len(rows)} distributions,"
+        f" {human_bytes(report.sizes.unzipped)} unzipped, {human_bytes(report.sizes.zipped_file_bytes)} zipped",
+        f"{'package':<{name_width}}  {'version':<{version_width}}  {'unzipped':>10}  {'zipped':>10}  {'share':>5}",
+    ]
+    for row in rows:
+        bar = "█" * max(1, round(BAR_WIDTH * row.unzipped / largest)) if row.unzipped else ""
+        share = row.unzipped / report.sizes.unzipped if report.sizes.unzipped else 0.0
+        lines.append(
+            f"{row.name:<{name_width}}  {row.version or '-':<{version_width}}  {human_bytes(row.unzipped):>10}"
+            f"  {human_bytes(row.zipped):>10}  {share:>5.0%}  {bar}"
+        )
+    total = report.quota_total
+    parts = " + ".join(
+        f"{part.name} {human_bytes(part.unzipped)}{' (est.)' if part.estimated else ''}"
+        for part in report.quota
+    )
+    lines.append(f"quota: {parts} = {human_bytes(total)} of {human_bytes(UNZIPPED_LIMIT)} unzipped"
+                 f" ({total / UNZIPPED_LIMIT:.0%}); {'OVER' if total > UNZIPPED_LIMIT else f'{human_bytes(UNZIPPED_LIMIT - total)} left'}")  # fmt: skip
+    zip_bytes = report.sizes.zipped_file_bytes
+    upload = "over: publish through S3" if zip_bytes > DIRECT_UPLOAD_LIMIT else "direct upload fits"
+    lines.append(
+        f"zip: {human_bytes(zip_bytes)} of the {human_bytes(DIRECT_UPLOAD_LIMIT)} direct-upload limit ({upload})"
+    )
+    lines.append(f"sha256 {report.sha256}  base64sha256 {report.base64sha256}")
+    return "\n".join(lines) + "\n"
+
+
+# --- treemap --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle of the treemap."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def _worst(row: Sequence[float], side: float) -> float:
+    total = sum(row)
+    if total <= 0 or side <= 0:
+        return float("inf")
+    return max(
+        max(side * side * value / (total * total), total * total / (side * side * value))
+        for value in row
+    )
+
+
+def squarify(values: Sequence[float], box: Rect) -> list[Rect]:
+    """Rectangles for ``values`` (largest first) filling ``box``, each close to a square."""
+    total = sum(values)
+    if total <= 0 or not values:
+        return [Rect(box.x, box.y, 0, 0) for _ in values]
+    scale = box.width * box.height / total
+    areas = [value * scale for value in values]
+    rects: list[Rect] = []
+    x, y, width, height = box.x, box.y, box.width, box.height
+    start = 0
+    while start < len(areas):
+        side = min(width, height)
+        row = [areas[start]]
+        while start + len(row) < len(areas) and _worst(
+            [*row, areas[start + len(row)]], side
+        ) <= _worst(row, side):
+            row.append(areas[start + len(row)])
+        row_total = sum(row)
+        if width >= height:  # lay the row out as a column on the left
+            column = row_total / height if height else 0
+            offset = y
+            for area in row:
+                cell = area / column if column else 0
+                rects.append(Rect(x, offset, column, cell))
+                offset += cell
+            x, width = x + column, width - column
+        else:  # as a row on the top
+            band = row_total / width if width else 0
+            offset = x
+            for area in row:
+                cell = area / band if band else 0
+                rects.append(Rect(offset, y, cell, band))
+                offset += cell
+            y, height = y + band, height - band
+        start += len(row)
+    return rects
+
+
+def _inset(rect: Rect, pad: float, top: float = 0.0) -> Rect:
+    return Rect(
+        rect.x + pad,
+        rect.y + pad + top,
+        max(0.0, rect.width - 2 * pad),
+        max(0.0, rect.height - 2 * pad - top),
+    )
+
+
+def _title(*parts: str) -> str:
+    return f"<title>{html.escape(' — '.join(parts))}</title>"
+
+
+def _distribution_svg(dist: DistributionSize, box: Rect) -> list[str]:
+    kinds = dist.by_kind()
+    main_kind = max(KINDS, key=lambda kind: kinds[kind])
+    parts = [
+        f'<g class="package" data-name="{html.escape(dist.name)}">'
+        f'<rect class="package-rect" x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}"'
+        f' fill="#f4f4f4" stroke="#333" stroke-width="1">'
+        + _title(
+            f"{dist.name} {dist.version or ''}".strip(),
+            f"{dist.unzipped:,} bytes unzipped",
+            f"{dist.zipped:,} zipped",
+        )
+        + "</rect>"
+    ]
+    label = 14.0 if box.height > 30 and box.width > 40 else 0.0
+    if label:
+        parts.append(f'<text x="{box.x + 4:.1f}" y="{box.y + 12:.1f}" class="label">'
+                     f"{html.escape(dist.name)} {human_bytes(dist.unzipped)}</text>")  # fmt: skip
+    inner = _inset(box, 2, label)
+    directories = list(dist.by_directory().items())[:12]
+    for (directory, size), rect in zip(
+        directories, squarify([size for _, size in directories], inner), strict=True
+    ):
+        files = sorted((f for f in dist.files if f.member.split("/site-packages/")[-1].removeprefix("python/").startswith(directory)),
+                       key=lambda f: -f.unzipped)[:8]  # fmt: skip
+        colour = COLOURS[main_kind]
+        parts.append(f'<rect x="{rect.x:.1f}" y="{rect.y:.1f}" width="{rect.width:.1f}" height="{rect.height:.1f}"'
+                     f' fill="{colour}" fill-opacity="0.25" stroke="#666" stroke-width="0.5">'
+                     + _title(f"{dist.name}: {directory}", f"{size:,} bytes") + "</rect>")  # fmt: skip
+        for file, cell in zip(
+            files, squarify([f.unzipped for f in files], _inset(rect, 1)), strict=True
+        ):
+            if cell.width < 1 or cell.height < 1:
+                continue
+            parts.append(f'<rect x="{cell.x:.1f}" y="{cell.y:.1f}" width="{cell.width:.1f}" height="{cell.height:.1f}"'
+                         f' fill="{COLOURS[file.kind]}" fill-opacity="0.85" stroke="#fff" stroke-width="0.5">'
+                         + _title(file.member, f"{file.unzipped:,} bytes unzipped", f"{file.zipped:,} zipped", file.kind)
+                         + "</rect>")  # fmt: skip
+            if cell.width > 110 and cell.height > 18:
+                name = file.member.rsplit("/", 1)[-1]
+                limit = int(cell.width / 6.5) - 8
+                short = name if len(name) <= limit else name[: max(limit - 1, 1)] + "…"
+                parts.append(f'<text x="{cell.x + 3:.1f}" y="{cell.y + 12:.1f}" class="file-label">'
+                             f"{html.escape(short)} {human_bytes(file.unzipped)}</text>")  # fmt: skip
+    parts.append("</g>")
+    return parts
+
+
+def treemap_svg(sizes: LayerSizes, width: int = 1100, height: int = 560) -> str:
+    """The layer as nested rectangles: distributions → top-level directories → largest files."""
+    rows = [row for row in sizes.distributions if row.unzipped > 0]
+    rects = squarify([row.unzipped for row in rows], Rect(0, 0, width, height))
+    body = [
+        part for row, rect in zip(rows, rects, strict=True) for part in _distribution_svg(row, rect)
+    ]
+    return (f'<svg id="treemap" viewBox="0 0 {width} {height}"'
+            f' width="{width}" height="{height}" role="img">{"".join(body)}</svg>')  # fmt: skip
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1160px}
+h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
+.meta{color:#555} code{font-size:12px}
+table{border-collapse:collapse} td,th{padding:3px 10px;text-align:right;border-bottom:1px solid #eee}
+td:first-child,th:first-child{text-align:left}
+.label{font-size:11px;fill:#111;pointer-events:none}
+.file-label{font-size:10px;fill:#fff;pointer-events:none}
+.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
+.bar{display:flex;height:22px;border:1px solid #333;width:1100px;position:relative;background:#fafafa}
+.bar div{height:100%} .over{color:#b00;font-weight:bold}
+.finding-error{color:#b00} .finding-warning{color:#a60}
+"""
+
+
+def _quota_html(report: LayerReport) -> str:
+    scale = max(report.quota_total, UNZIPPED_LIMIT)
+    segments = "".join(
+        f'<div class="quota-part" style="width:{part.unzipped / scale * 100:.2f}%;background:{QUOTA_COLOURS[i % len(QUOTA_COLOURS)]}"'
+        f' title="{html.escape(part.name)}: {part.unzipped:,} bytes{" (estimated)" if part.estimated else ""}"></div>'
+        for i, part in enumerate(report.quota)
+    )
+    limit = f'<div style="position:absolute;left:{UNZIPPED_LIMIT / scale * 100:.2f}%;top:-4px;bottom:-4px;border-left:2px dashed #b00"></div>'
+    legend = " ".join(
+        f'<span style="background:{QUOTA_COLOURS[i % len(QUOTA_COLOURS)]}"></span>{html.escape(part.name)}'
+        f" {human_bytes(part.unzipped)}{' (estimated)' if part.estimated else ''}"
+        for i, part in enumerate(report.quota)
+    )
+    total = report.quota_total
+    state = (f'<span class="over">over by {human_bytes(total - UNZIPPED_LIMIT)}</span>' if total > UNZIPPED_LIMIT
+             else f"{human_bytes(UNZIPPED_LIMIT - total)} left")  # fmt: skip
+    zip_bytes = report.sizes.zipped_file_bytes
+    return (f'<div class="bar" id="quota">{segments}{limit}</div><p class="legend">{legend}</p>'
+            f"<p>{total:,} of {UNZIPPED_LIMIT:,} bytes unzipped ({total / UNZIPPED_LIMIT:.0%}): {state}. "
+            f"Zip: {zip_bytes:,} bytes, {'over' if zip_bytes > DIRECT_UPLOAD_LIMIT else 'under'} the"
+            f" {DIRECT_UPLOAD_LIMIT:,}-byte direct-upload limit.</p>")  # fmt: skip
+
+
+def render_html(report: LayerReport) -> str:
+    """One self-contained page (no script, no network)."""
+    rows = "".join(
+        f'<tr class="package-row"><td>{html.escape(d.name)}</td><td>{html.escape(d.version or "-")}</td>'
+        f'<td data-bytes="{d.unzipped}">{human_bytes(d.unzipped)}</td><td data-bytes="{d.zipped}">{human_bytes(d.zipped)}</td>'
+        f"<td>{len(d.files)}</td></tr>"
+        for d in report.sizes.distributions
+    )
+    legend = " ".join(
+        f'<span style="background:{colour}"></span>{kind}' for kind, colour in COLOURS.items()
+    )
+    slim = "".join(
+        f"<tr><td>{html.escape(rule)}</td><td>{human_bytes(size)}</td></tr>"
+        for rule, size in sorted(report.slim_saved.items())
+    )
+    findings = "".join(
+        f'<li class="finding-{finding.severity}">{finding.severity} {html.escape(finding.kind)}: {html.escape(finding.message)}</li>'
+        for finding in (report.check.findings if report.check else ())
+    )
+    data = json.dumps(report.to_json()).replace("</", "<\\/")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Layer report: {html.escape(report.path.name)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{html.escape(report.path.name)} — {html.escape(report.target.name)}</h1>
+<p class="meta">Python {report.target.runtime.python_version}, {html.escape(report.target.runtime.os)}, {report.target.machine}.
+sha256 <code>{report.sha256}</code> · base64sha256 <code>{report.base64sha256}</code>
+{f" · lock <code>{html.escape(str(report.lock))}</code>" if report.lock else ""}</p>
+<h2>Quota</h2>{_quota_html(report)}
+<h2>What takes the space</h2><p class="legend">{legend}</p>{treemap_svg(report.sizes)}
+<h2>Packages</h2><table id="packages"><tr><th>package</th><th>version</th><th>unzipped</th><th>zipped</th><th>files</th></tr>{rows}</table>
+<h2>Slimming</h2>{f"<table><tr><th>rule</th><th>saved</th></tr>{slim}</table>" if slim else "<p>not known for a zip checked on its own (build with --report to see it)</p>"}
+<h2>Check</h2>{f"<ul>{findings}</ul>" if findings else "<p>no findings</p>"}
+<script type="application/json" id="report-data">{data}</script>
+</body></html>
+"""
