@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from standin import arm64_standin, download_arm64_packages, x86_64_standin
 
 from lambdalayer.build import BuildOptions, build
-from lambdalayer.check import check
-from lambdalayer.inputs import gather
+from lambdalayer.check.rules import check
+from lambdalayer.inputs.requirements import gather
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import get_target
 

@@ -34,12 +34,12 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-from lambdalayer.assemble import assemble
-from lambdalayer.fetch import WheelCache, default_cache_dir, fetch
-from lambdalayer.index import IndexConfig
-from lambdalayer.inputs import Requirements
-from lambdalayer.resolve import best_wheel, run_uv_compile
-from lambdalayer.slim import SlimOptions, slim
+from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.layer.assemble import assemble
+from lambdalayer.layer.slim import SlimOptions, slim
+from lambdalayer.net.fetch import WheelCache, default_cache_dir, fetch
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.resolve.resolver import best_wheel, run_uv_compile
 from lambdalayer.targets import Target, all_targets, get_target, runtimes
 
 EXTRAS = "redshift,mysql,postgres,gremlin,opensearch,openpyxl"

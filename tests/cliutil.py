@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lambdalayer.cli import main
+from lambdalayer.cli.main import main
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -12,8 +12,8 @@ from elfsamples import EM_AARCH64, EM_X86_64, elf_machine
 from indexserver import LocalIndex
 from lambdaimport import run_under_lambda_paths
 
-from lambdalayer import http
 from lambdalayer.interpreters import find_interpreter
+from lambdalayer.net import http
 
 SITE_311 = "python/lib/python3.11/site-packages/"
 SITE_312 = "python/lib/python3.12/site-packages/"

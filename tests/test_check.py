@@ -11,9 +11,9 @@ import pytest
 from conftest import HOST_MACHINE
 from elfsamples import compile_shared_object, minimal_elf
 
-import lambdalayer.check as check_module
-from lambdalayer.check import check
-from lambdalayer.cli import main
+import lambdalayer.check.rules as check_module
+from lambdalayer.check.rules import check
+from lambdalayer.cli.main import main
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import get_target
 

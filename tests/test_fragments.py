@@ -15,10 +15,10 @@ from cliutil import run_cli
 from indexserver import LocalIndex
 from wheelmaker import make_wheel
 
-import lambdalayer.fragments as fragments_module
+import lambdalayer.layer.fragments as fragments_module
 from lambdalayer.build import BuildOptions, build
-from lambdalayer.index import IndexConfig
-from lambdalayer.inputs import gather
+from lambdalayer.inputs.requirements import gather
+from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import get_target
 
 PACKAGES = ("alpha", "fatpkg", "nativepkg", "datapkg")

@@ -17,15 +17,15 @@ from cliutil import run_cli
 from indexserver import LocalIndex
 from wheelmaker import make_project
 
-from lambdalayer import http
-from lambdalayer.archive import Entry, write_zip
-from lambdalayer.check import check
+from lambdalayer.check.imports import top_level_modules
+from lambdalayer.check.rules import check
 from lambdalayer.distinfo import parse_metadata, parse_record_paths
 from lambdalayer.errors import OutputError, TargetError
 from lambdalayer.fsutil import atomic_write_bytes
-from lambdalayer.importcheck import top_level_modules
 from lambdalayer.interpreters import find_interpreter
-from lambdalayer.provided import layer_zip
+from lambdalayer.layer.archive import Entry, write_zip
+from lambdalayer.net import http
+from lambdalayer.resolve.provided import layer_zip
 from lambdalayer.targets import canonical_arch, get_target
 from lambdalayer.zipnames import unsafe_reason
 

@@ -19,9 +19,9 @@ import pytest
 from cliutil import run_cli
 from registryserver import Registry, RegistryServer, layer_tarball
 
-from lambdalayer.check import check
+from lambdalayer.check.image import pull_image
+from lambdalayer.check.rules import check
 from lambdalayer.errors import FetchError
-from lambdalayer.oci import pull_image
 from lambdalayer.targets import get_target
 
 HOST = platform.machine()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdalayer.check import check
-from lambdalayer.libraries import runtime_libraries
+from lambdalayer.check.libraries import runtime_libraries
+from lambdalayer.check.rules import check
 from lambdalayer.targets import all_targets, get_target
 
 SAMPLES = Path(__file__).parent / "fixtures" / "binaries"
@@ -135,7 +135,7 @@ def test_packages_at_the_zip_root_are_an_error_for_a_layer_even_without_imports(
 
 
 def test_size_shares_attribute_bytecode_to_its_distribution(tmp_path, monkeypatch):
-    import lambdalayer.check as check_module
+    import lambdalayer.check.rules as check_module
 
     monkeypatch.setattr(check_module, "UNZIPPED_LIMIT", 100)
     prefix = site("python3.12")
@@ -171,7 +171,7 @@ def test_misaligned_load_segments_are_an_error(tmp_path):
 def test_over_quota_layer_holding_the_managed_layers_packages_names_on_top_of(
     tmp_path, monkeypatch
 ):
-    import lambdalayer.check as check_module
+    import lambdalayer.check.rules as check_module
 
     monkeypatch.setattr(check_module, "UNZIPPED_LIMIT", 1000)
     prefix = site("python3.12")
@@ -194,7 +194,7 @@ def test_over_quota_layer_holding_the_managed_layers_packages_names_on_top_of(
 
 
 def test_a_managed_layer_beneath_counts_toward_the_quota(tmp_path):
-    from lambdalayer.provided import managed_layer
+    from lambdalayer.resolve.provided import managed_layer
 
     managed = managed_layer("aws-sdk-pandas", get_target("python3.12"))
     assert managed.unzipped_bytes is not None and managed.unzipped_bytes > 100 * 1024 * 1024

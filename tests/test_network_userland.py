@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from cliutil import run_cli
 
-import lambdalayer.slim as slim_module
-from lambdalayer.check import check
+import lambdalayer.layer.slim as slim_module
+from lambdalayer.check.rules import check
 from lambdalayer.targets import get_target
 
 pytestmark = pytest.mark.network

@@ -12,7 +12,7 @@ from cliutil import run_json
 from indexserver import LocalIndex
 from uv import find_uv_bin
 
-from lambdalayer.cli import main
+from lambdalayer.cli.main import main
 from lambdalayer.interpreters import find_interpreter
 
 PYPROJECT = """\

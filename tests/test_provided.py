@@ -9,9 +9,9 @@ import pytest
 from cliutil import run_json
 from indexserver import LocalIndex
 
-from lambdalayer.cli import main
+from lambdalayer.cli.main import main
 from lambdalayer.errors import InputError
-from lambdalayer.provided import managed_layer, managed_releases
+from lambdalayer.resolve.provided import managed_layer, managed_releases
 from lambdalayer.targets import all_targets, get_target
 
 SITE = "python/lib/python3.12/site-packages/"

@@ -14,11 +14,11 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from lambdalayer.attach import AttachError, attach
-from lambdalayer.aws import AwsSettings
-from lambdalayer.cli import main
+from lambdalayer.aws.attach import AttachError, attach
+from lambdalayer.aws.client import AwsSettings
+from lambdalayer.aws.publish import PublishRequest, layer_versions, prune, publish
+from lambdalayer.cli.main import main
 from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.publish import PublishRequest, layer_versions, prune, publish
 
 REGION = "eu-west-1"
 
@@ -136,7 +136,7 @@ def test_cli_publish_takes_runtime_and_arch_from_the_zip(settings, moto_endpoint
 def test_large_layers_go_through_s3_or_fail_before_uploading(
     settings, moto_endpoint, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("lambdalayer.publish.DIRECT_UPLOAD_LIMIT", 100)
+    monkeypatch.setattr("lambdalayer.aws.publish.DIRECT_UPLOAD_LIMIT", 100)
     name = unique("big")
     zip_path = layer_zip(tmp_path / "layer.zip", "X = '" + "x" * 500 + "'\n")
     with pytest.raises(InputError, match="direct upload limit"):
@@ -344,7 +344,7 @@ def test_layers_lists_hash_sizes_and_runtimes(settings, moto_endpoint, tmp_path,
 def test_aws_error_codes_become_one_line_with_a_hint(code, hint):
     from botocore.exceptions import ClientError
 
-    from lambdalayer.aws import translate
+    from lambdalayer.aws.client import translate
 
     error = ClientError({"Error": {"Code": code, "Message": "from AWS"}}, "PublishLayerVersion")
     translated = translate(error, "publishing x")
@@ -384,7 +384,7 @@ def test_managed_layer_arn_falls_back_to_the_parameter_name_when_aws_cannot_say(
 ):
     # The exact ARN comes from AWS's public SSM parameter; moto refuses names under /aws/
     # and has none of AWS's own, so here the look-up fails and the name is printed instead.
-    from lambdalayer.provided import managed_releases
+    from lambdalayer.resolve.provided import managed_releases
 
     release = managed_releases()[0]
     code = main(["build", "alpha", "--runtime", "python3.12", "--index-url", local_index.url, "--cache-dir", str(cache_dir),

@@ -13,12 +13,12 @@ from conftest import HOST_MACHINE
 from elfsamples import compile_shared_object
 from indexserver import LocalIndex
 
-from lambdalayer.archive import Entry
-from lambdalayer.cli import main
+from lambdalayer.cli.main import main
 from lambdalayer.elf import read_elf
 from lambdalayer.errors import InputError
 from lambdalayer.interpreters import find_interpreter
-from lambdalayer.slim import SlimOptions, glob_regex, slim
+from lambdalayer.layer.archive import Entry
+from lambdalayer.layer.slim import SlimOptions, glob_regex, slim
 from lambdalayer.targets import get_target
 
 SITE_311 = "python/lib/python3.11/site-packages/"

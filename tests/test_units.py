@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from lambdalayer.attach import new_layer_list
-from lambdalayer.cli import _parser
-from lambdalayer.cli_build import artefacts_of, jobs_of, targets_of
-from lambdalayer.config import ProjectConfig
-from lambdalayer.index import IndexConfig, IndexFile
+from lambdalayer.aws.attach import new_layer_list
+from lambdalayer.cli.build import artefacts_of, jobs_of, targets_of
+from lambdalayer.cli.main import _parser
+from lambdalayer.inputs.config import ProjectConfig
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, dump_pylock, parse_pylock
-from lambdalayer.resolve import _uv_error
+from lambdalayer.net.index import IndexConfig, IndexFile
+from lambdalayer.resolve.resolver import _uv_error
 from lambdalayer.targets import all_targets, get_target
 
 ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:{}:{}"

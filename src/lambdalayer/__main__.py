@@ -2,6 +2,6 @@
 
 import sys
 
-from lambdalayer.cli import main
+from lambdalayer.cli.main import main
 
 sys.exit(main())

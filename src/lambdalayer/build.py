@@ -14,15 +14,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lambdalayer.archive import ArchiveStats, write_zip
-from lambdalayer.assemble import Distribution
-from lambdalayer.bytecode import BytecodeMode
-from lambdalayer.check import check
-from lambdalayer.checkcache import CheckCache, check_key
-from lambdalayer.contents import LayerContents, layer_contents
+from lambdalayer.check.cache import CheckCache, check_key
+from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.rules import check
+from lambdalayer.check.sizes import LayerSizes, layer_sizes
 from lambdalayer.errors import InputError, LayerCheckError
-from lambdalayer.explain import VersionNote, explain
-from lambdalayer.fetch import (
+from lambdalayer.fsutil import (
+    atomic_write_bytes,
+    ensure_writable_parent,
+    remove_empty_dirs,
+    staged_path,
+)
+from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.interpreters import Interpreter, find_interpreter, probe, provision_interpreter
+from lambdalayer.layer.archive import ArchiveStats, write_zip
+from lambdalayer.layer.assemble import Distribution
+from lambdalayer.layer.bytecode import BytecodeMode
+from lambdalayer.layer.contents import LayerContents, layer_contents
+from lambdalayer.layer.fragments import Recipe
+from lambdalayer.layer.slim import SlimOptions
+from lambdalayer.layer.tree import install_tree
+from lambdalayer.layercomment import archive_comment
+from lambdalayer.limits import UNZIPPED_LIMIT
+from lambdalayer.lock import Lock, dump_pylock, read_pylock
+from lambdalayer.net.fetch import (
     DEFAULT_JOBS,
     FetchReport,
     WheelCache,
@@ -30,29 +45,14 @@ from lambdalayer.fetch import (
     fetch,
     file_sha256,
 )
-from lambdalayer.findings import CheckReport
-from lambdalayer.fragments import Recipe
-from lambdalayer.fsutil import (
-    atomic_write_bytes,
-    ensure_writable_parent,
-    remove_empty_dirs,
-    staged_path,
-)
-from lambdalayer.index import IndexConfig
-from lambdalayer.inputs import Requirements
-from lambdalayer.interpreters import Interpreter, find_interpreter, probe, provision_interpreter
-from lambdalayer.layercomment import archive_comment
-from lambdalayer.limits import UNZIPPED_LIMIT
-from lambdalayer.lock import Lock, dump_pylock, read_pylock
-from lambdalayer.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
-from lambdalayer.rescache import CachedResolution, ResolutionCache, resolution_key
-from lambdalayer.resolve import Backoff, narrow_lock, resolve
-from lambdalayer.sdist import SourceBuilder
-from lambdalayer.sizes import LayerSizes, layer_sizes
-from lambdalayer.slim import SlimOptions
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.resolve.cache import CachedResolution, ResolutionCache, resolution_key
+from lambdalayer.resolve.explain import VersionNote, explain
+from lambdalayer.resolve.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
+from lambdalayer.resolve.resolver import Backoff, narrow_lock, resolve
+from lambdalayer.resolve.sdist import SourceBuilder
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
-from lambdalayer.treeoutput import install_tree
 from lambdalayer.uvtool import uv_binary
 
 Notify = Callable[[str], None]

@@ -1,6 +1,6 @@
 """What is in a layer, for people: a terminal table and a self-contained HTML page.
 
-Both come from one :class:`LayerReport` (the size model of :mod:`lambdalayer.sizes`, the
+Both come from one :class:`LayerReport` (the size model of :mod:`lambdalayer.check.sizes`, the
 quota with whatever the function will also have, the check's findings, the slimming, the
 hashes), so the page, the table and ``--json`` show the same numbers. The HTML has no
 script and loads nothing: a treemap laid out here (:func:`squarify`, the squarified
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdalayer.check import check
-from lambdalayer.fetch import file_sha256
-from lambdalayer.findings import CheckReport
+from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.rules import check
+from lambdalayer.check.sizes import KINDS, DistributionSize, LayerSizes, human_bytes, layer_sizes
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
-from lambdalayer.sizes import KINDS, DistributionSize, LayerSizes, human_bytes, layer_sizes
+from lambdalayer.net.fetch import file_sha256
 from lambdalayer.targets import Target
 
 COLOURS = {"native": "#d9534f", "python": "#4a90d9", "bytecode": "#8e6cc0", "data": "#5cb85c"}

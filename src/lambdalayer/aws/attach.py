@@ -1,0 +1,119 @@
+"""Attach a layer version to a function: replace or append, never drop, always within limits.
+
+The function's layer list is read, the given version replaces an older version of the
+*same* layer in place (keeping the order, which decides which layer's files win) or is
+appended, and the update is refused with the reason when Lambda would refuse it or the
+function would break: more than 5 layers, an incompatible runtime or architecture, or —
+where lambdalayer recorded the sizes — more than 262,144,000 bytes unzipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lambdalayer.aws.client import AwsSettings, call, client, parse_layer_arn, region_of_arn
+from lambdalayer.aws.publish import MARKER
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
+
+WAIT_DELAY_SECONDS = 2
+WAIT_ATTEMPTS = 150
+
+
+class AttachError(LambdaLayerError):
+    """Attaching would exceed a limit or break the function."""
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    """The function's layers before and after, and warnings for the user."""
+
+    function: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the function's configuration was updated."""
+        return self.before != self.after
+
+
+def new_layer_list(current: list[str], arn: str) -> list[str]:
+    """``current`` with ``arn`` replacing a version of the same layer in place, or appended."""
+    base, _ = parse_layer_arn(arn)
+    replaced = [arn if parse_layer_arn(existing)[0] == base else existing for existing in current]
+    if arn not in replaced:
+        replaced.append(arn)
+    return replaced
+
+
+def _unzipped_of(lambda_client: Any, arn: str) -> int | None:
+    base, version = parse_layer_arn(arn)
+    response = call(
+        f"reading {arn}", lambda_client.get_layer_version, LayerName=base, VersionNumber=version
+    )
+    match = MARKER.search(response.get("Description", ""))
+    return int(match.group(2)) if match and match.group(2) else None
+
+
+def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
+    """Make ``function`` use layer version ``arn``; waits until the update has finished."""
+    region = settings.region or region_of_arn(arn)
+    lambda_client = client(settings, "lambda", region)
+    config = call(
+        f"reading function {function}",
+        lambda_client.get_function_configuration,
+        FunctionName=function,
+    )
+    before = [layer["Arn"] for layer in config.get("Layers", [])]
+    after = new_layer_list(before, arn)
+    warnings: list[str] = []
+    if "PYTHONPATH" in config.get("Environment", {}).get("Variables", {}):
+        warnings.append(
+            f"{function} sets PYTHONPATH: Lambda then does not add /opt/python paths, so layer packages"
+            " are not importable unless PYTHONPATH includes them"
+        )
+    if after == before:
+        return AttachResult(function, tuple(before), tuple(after), tuple(warnings))
+    if len(after) > MAX_LAYERS:
+        raise AttachError(
+            f"{function} would have {len(after)} layers; Lambda allows {MAX_LAYERS}",
+            hint="merge layers into one (lambdalayer build takes all the requirements at once)",
+        )
+    base, version = parse_layer_arn(arn)
+    layer = call(
+        f"reading {arn}", lambda_client.get_layer_version, LayerName=base, VersionNumber=version
+    )
+    runtime = config.get("Runtime")
+    runtimes = layer.get("CompatibleRuntimes") or []
+    if runtime and runtimes and runtime not in runtimes:
+        raise AttachError(
+            f"{arn} is built for {', '.join(runtimes)}; {function} runs {runtime}",
+            hint=f"build and publish the layer for {runtime}",
+        )
+    function_arches = config.get("Architectures") or ["x86_64"]
+    layer_arches = layer.get("CompatibleArchitectures") or []
+    if layer_arches and not set(function_arches) <= set(layer_arches):
+        raise AttachError(
+            f"{arn} is built for {', '.join(layer_arches)}; {function} runs on {', '.join(function_arches)}",
+            hint=f"build and publish the layer with --arch {function_arches[0]}",
+        )
+    sizes = [_unzipped_of(lambda_client, layer_arn) for layer_arn in after]
+    known = [size for size in sizes if size is not None]
+    if sum(known) > UNZIPPED_LIMIT:
+        raise AttachError(
+            f"{function}'s layers would unzip to {sum(known):,} bytes; Lambda allows {UNZIPPED_LIMIT:,} with the function",
+            hint="slim the layers, or leave out what another layer already provides",
+        )
+    call(
+        f"updating {function}",
+        lambda_client.update_function_configuration,
+        FunctionName=function,
+        Layers=after,
+    )
+    waiter = lambda_client.get_waiter("function_updated_v2")
+    call(f"waiting for {function} to finish updating", waiter.wait, FunctionName=function,
+         WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": WAIT_ATTEMPTS})  # fmt: skip
+    return AttachResult(function, tuple(before), tuple(after), tuple(warnings))

@@ -1,0 +1,308 @@
+"""Publish a layer zip as a Lambda layer version, idempotently, in one or many regions.
+
+The zip's sha256 (deterministic builds make it a content identity) is written into the
+version's description; when the newest version already carries it, nothing is published
+and that version is returned. Layers over the direct-upload limit go through S3. The
+limits AWS enforces are checked here first, so that a bad name or description fails
+before any upload (local servers such as moto do not enforce them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdalayer.aws.client import AwsSettings, call, client, default_region, translate
+from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT
+from lambdalayer.targets import ARCHITECTURES, get_runtime
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,140}$")
+DESCRIPTION_LIMIT = 256
+LICENSE_LIMIT = 512
+RUNTIMES_LIMIT = 15
+MARKER = re.compile(r"lambdalayer sha256:([0-9a-f]{64})(?: unzipped:(\d+))?")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """What to publish and how."""
+
+    zip_path: Path
+    name: str
+    runtimes: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    description: str = ""
+    license_info: str | None = None
+    s3_bucket: str | None = None
+    force: bool = False
+    public: bool = False
+    accounts: tuple[str, ...] = ()
+    organization: str | None = None
+    unzipped_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """The outcome in one region: the version's ARN, or the error that stopped it."""
+
+    region: str
+    arn: str | None = None
+    version: int | None = None
+    created: bool = False
+    error: str | None = None
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerVersion:
+    """One version of a layer, as ``layers`` lists it."""
+
+    version: int
+    arn: str
+    created: str
+    runtimes: tuple[str, ...]
+    architectures: tuple[str, ...]
+    sha256: str | None
+    description: str
+    zipped_bytes: int | None = None
+    unzipped_bytes: int | None = None
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def description_with_marker(description: str, sha256: str, unzipped: int | None) -> str:
+    """The user's description plus our content marker, validated against AWS's 256 chars."""
+    marker = f"lambdalayer sha256:{sha256}" + (
+        f" unzipped:{unzipped}" if unzipped is not None else ""
+    )
+    full = f"{description} [{marker}]" if description else marker
+    if len(full) > DESCRIPTION_LIMIT:
+        room = DESCRIPTION_LIMIT - len(marker) - 3
+        raise InputError(
+            f"description too long: AWS allows {DESCRIPTION_LIMIT} characters and the content marker takes {len(marker) + 3}",
+            hint=f"shorten --description to {room} characters",
+        )
+    return full
+
+
+def validate(request: PublishRequest) -> None:
+    """Check names and lengths the way AWS would, before anything is uploaded."""
+    if not NAME_PATTERN.match(request.name):
+        raise InputError(
+            f"invalid layer name {request.name!r}",
+            hint="1 to 140 characters of letters, digits, '-' and '_'",
+        )
+    if request.license_info is not None and len(request.license_info) > LICENSE_LIMIT:
+        raise InputError(
+            f"--license is {len(request.license_info)} characters; AWS allows {LICENSE_LIMIT}"
+        )
+    if len(request.runtimes) > RUNTIMES_LIMIT:
+        raise InputError(f"{len(request.runtimes)} runtimes; AWS allows {RUNTIMES_LIMIT}")
+    for runtime in request.runtimes:
+        get_runtime(runtime)
+    for arch in request.architectures:
+        if arch not in ARCHITECTURES:
+            raise InputError(
+                f"unknown architecture {arch!r}", hint=f"choose from {', '.join(ARCHITECTURES)}"
+            )
+    for account in request.accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            raise InputError(f"not an AWS account id: {account!r}", hint="12 digits")
+    if request.organization is not None and not re.fullmatch(
+        r"o-[a-z0-9]{10,32}", request.organization
+    ):
+        raise InputError(
+            f"not an AWS organization id: {request.organization!r}",
+            hint="o- followed by 10-32 letters/digits",
+        )
+    size = request.zip_path.stat().st_size
+    if size > DIRECT_UPLOAD_LIMIT and request.s3_bucket is None:
+        raise InputError(
+            f"{request.zip_path} is {size:,} bytes, over the {DIRECT_UPLOAD_LIMIT:,}-byte direct upload limit",
+            hint="give --s3-bucket BUCKET (in each target region) to upload it through S3",
+        )
+
+
+def newest_version(lambda_client: Any, name: str) -> dict[str, Any] | None:
+    """The newest version of a layer, or None when it has none (or does not exist)."""
+    versions = list_versions(lambda_client, name)
+    return max(versions, key=lambda item: item["Version"]) if versions else None
+
+
+def list_versions(lambda_client: Any, name: str) -> list[dict[str, Any]]:
+    """Every version of a layer (all pages), newest first."""
+    paginator = lambda_client.get_paginator("list_layer_versions")
+    items: list[dict[str, Any]] = []
+    try:
+        for page in paginator.paginate(LayerName=name):
+            items += page.get("LayerVersions", [])
+    except Exception as error:
+        translated = translate(error, f"listing versions of {name}")
+        if translated.code == "ResourceNotFoundException":
+            return []
+        raise translated from error
+    return sorted(items, key=lambda item: item["Version"], reverse=True)
+
+
+def _publish_one(
+    request: PublishRequest,
+    settings: AwsSettings,
+    region: str,
+    sha256: str,
+    description: str,
+    progress: Progress | None,
+) -> Published:
+    try:
+        lambda_client = client(settings, "lambda", region)
+        newest = newest_version(lambda_client, request.name)
+        if newest is not None and not request.force:
+            marker = MARKER.search(newest.get("Description", ""))
+            if marker and marker.group(1) == sha256:
+                return Published(
+                    region, newest["LayerVersionArn"], newest["Version"], created=False
+                )
+        if request.s3_bucket is not None and request.zip_path.stat().st_size > DIRECT_UPLOAD_LIMIT:
+            key = f"lambdalayer/{request.name}/{sha256}.zip"
+            s3 = client(settings, "s3", region)
+            total = request.zip_path.stat().st_size
+            sent = [0]
+
+            def on_bytes(count: int) -> None:
+                sent[0] += count
+                if progress is not None:
+                    progress(region, sent[0], total)
+
+            call(f"uploading to s3://{request.s3_bucket}/{key}", s3.upload_file,
+                 Filename=str(request.zip_path), Bucket=request.s3_bucket, Key=key, Callback=on_bytes)  # fmt: skip
+            content: dict[str, Any] = {"S3Bucket": request.s3_bucket, "S3Key": key}
+        else:
+            content = {"ZipFile": request.zip_path.read_bytes()}
+        arguments: dict[str, Any] = {
+            "LayerName": request.name,
+            "Description": description,
+            "Content": content,
+        }
+        if request.runtimes:
+            arguments["CompatibleRuntimes"] = list(request.runtimes)
+        if request.architectures:
+            arguments["CompatibleArchitectures"] = list(request.architectures)
+        if request.license_info:
+            arguments["LicenseInfo"] = request.license_info
+        response = call(
+            f"publishing {request.name} in {region}",
+            lambda_client.publish_layer_version,
+            **arguments,
+        )
+        version = int(response["Version"])
+        _grant(lambda_client, request, version)
+        return Published(region, response["LayerVersionArn"], version, created=True)
+    except LambdaLayerError as error:
+        return Published(region, error=error.message, hint=error.hint)
+
+
+def _grant(lambda_client: Any, request: PublishRequest, version: int) -> None:
+    principals: list[tuple[str, str, str | None]] = (
+        [("public", "*", None)] if request.public else []
+    )
+    principals += [(f"account-{account}", account, None) for account in request.accounts]
+    if request.organization:
+        principals.append((f"org-{request.organization}", "*", request.organization))
+    for statement, principal, organization in principals:
+        arguments: dict[str, Any] = {
+            "LayerName": request.name,
+            "VersionNumber": version,
+            "StatementId": f"lambdalayer-{statement}",
+            "Action": "lambda:GetLayerVersion",
+            "Principal": principal,
+        }
+        if organization:
+            arguments["OrganizationId"] = organization
+        call(
+            f"sharing {request.name}:{version} with {principal}",
+            lambda_client.add_layer_version_permission,
+            **arguments,
+        )
+
+
+def publish(
+    request: PublishRequest,
+    settings: AwsSettings,
+    regions: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> list[Published]:
+    """Publish in every region (concurrently); one :class:`Published` per region, errors included."""
+    validate(request)
+    sha256 = sha256_of(request.zip_path)
+    description = description_with_marker(request.description, sha256, request.unzipped_bytes)
+    targets = list(dict.fromkeys(regions)) or [default_region(settings)]
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(targets)))) as pool:
+        return list(
+            pool.map(
+                lambda region: _publish_one(
+                    request, settings, region, sha256, description, progress
+                ),
+                targets,
+            )
+        )
+
+
+def layer_versions(settings: AwsSettings, name: str) -> list[LayerVersion]:
+    """A layer's versions, newest first, with their content hash and sizes."""
+    lambda_client = client(settings, "lambda")
+    versions = []
+    for item in list_versions(lambda_client, name):
+        detail = call(
+            f"reading {name}:{item['Version']}",
+            lambda_client.get_layer_version,
+            LayerName=name,
+            VersionNumber=item["Version"],
+        )
+        marker = MARKER.search(item.get("Description", ""))
+        versions.append(
+            LayerVersion(
+                version=int(item["Version"]),
+                arn=item["LayerVersionArn"],
+                created=str(item.get("CreatedDate", "")),
+                runtimes=tuple(item.get("CompatibleRuntimes", [])),
+                architectures=tuple(item.get("CompatibleArchitectures", [])),
+                sha256=marker.group(1) if marker else None,
+                description=item.get("Description", ""),
+                zipped_bytes=detail.get("Content", {}).get("CodeSize"),
+                unzipped_bytes=int(marker.group(2)) if marker and marker.group(2) else None,
+            )
+        )
+    return versions
+
+
+def prune(settings: AwsSettings, name: str, keep: int, in_use: Sequence[str] = ()) -> list[int]:
+    """Delete all but the ``keep`` newest versions, never one in ``in_use`` (ARNs); returns those deleted."""
+    if keep < 1:
+        raise InputError("--keep must be at least 1")
+    lambda_client = client(settings, "lambda")
+    protected = set(in_use)
+    deleted = []
+    for item in list_versions(lambda_client, name)[keep:]:
+        if item["LayerVersionArn"] in protected:
+            continue
+        call(
+            f"deleting {name}:{item['Version']}",
+            lambda_client.delete_layer_version,
+            LayerName=name,
+            VersionNumber=item["Version"],
+        )
+        deleted.append(int(item["Version"]))
+    return deleted

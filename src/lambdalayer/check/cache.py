@@ -1,0 +1,49 @@
+"""Check reports kept in the cache: the same zip, checked the same way, gives the same report.
+
+A rebuild that produces the same bytes (the usual warm rebuild) need not import a single
+module again. The key is the zip's sha256 with everything else the report depends on: the
+target, the other zips (by sha256) and the layers counted beneath, the options of the
+check, the interpreter that imports (its path and X.Y.Z) and lambdalayer's own code.
+Checks inside an image are not kept (the image directory can change under the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from lambdalayer.check.findings import CheckReport
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.identity import tool_identity
+from lambdalayer.targets import Target
+
+FORMAT = 1
+
+
+def check_key(zip_sha256: str, target: Target, settings: Mapping[str, object]) -> str:
+    """The cache key of a check of the zip with ``zip_sha256`` under ``settings`` (JSON-able)."""
+    document = {"format": FORMAT, "tool": tool_identity(), "zip": zip_sha256, "target": target.name,
+                "settings": settings}  # fmt: skip
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class CheckCache:
+    """Reports under ``cache_dir/checks/<key>.json``."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "checks"
+
+    def load(self, key: str, path: Path, target: Target) -> CheckReport | None:
+        """The stored report of ``key``, for the zip now at ``path``; ``None`` when absent or unreadable."""
+        try:
+            document = json.loads((self.root / f"{key}.json").read_text("utf-8"))
+            return CheckReport.from_json(document, path, target)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, key: str, report: CheckReport) -> None:
+        """Keep ``report`` under ``key``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.root / f"{key}.json", json.dumps(report.to_json()).encode("utf-8"))

@@ -1,0 +1,117 @@
+"""What ``check`` reports: findings with a severity, and the report that gathers them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdalayer.check.imports import ImportResult
+from lambdalayer.targets import Target
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; errors fail the check."""
+
+    ERROR = 3
+    WARNING = 2
+    INFO = 1
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing found, with the member it concerns and what to do about it."""
+
+    severity: Severity
+    kind: str
+    message: str
+    member: str | None = None
+    package: str | None = None
+    fix: str | None = None
+
+    @classmethod
+    def from_json(cls, document: dict[str, object]) -> Finding:
+        """The finding :meth:`to_json` described."""
+        return cls(
+            Severity[str(document["severity"]).upper()],
+            str(document["kind"]),
+            str(document["message"]),
+            *(
+                None if document.get(key) is None else str(document[key])
+                for key in ("member", "package", "fix")
+            ),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "severity": str(self.severity),
+            "kind": self.kind,
+            "message": self.message,
+            "member": self.member,
+            "package": self.package,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything ``check`` found about one layer zip."""
+
+    path: Path
+    target: Target
+    findings: tuple[Finding, ...]
+    zipped_bytes: int
+    unzipped_bytes: int
+    total_unzipped_bytes: int
+    imports: tuple[ImportResult, ...] = ()
+    imports_skipped: str | None = None
+    imports_ran_in: str | None = (
+        None  # where the imports ran: this machine's libraries, or an image
+    )
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        """The findings that fail the check."""
+        return tuple(finding for finding in self.findings if finding.severity is Severity.ERROR)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is an error (warnings allowed)."""
+        return not self.errors
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any], path: Path, target: Target) -> CheckReport:
+        """The report :meth:`to_json` described, for the zip now at ``path``."""
+        return cls(
+            path,
+            target,
+            tuple(Finding.from_json(item) for item in document["findings"]),
+            int(document["zipped_bytes"]),
+            int(document["unzipped_bytes"]),
+            int(document["total_unzipped_bytes"]),
+            tuple(ImportResult(item["module"], item["error"]) for item in document["imports"]),
+            document.get("imports_skipped"),
+            document.get("imports_ran_in"),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready form, for ``--json``."""
+        return {
+            "path": str(self.path),
+            "target": self.target.name,
+            "ok": self.ok,
+            "zipped_bytes": self.zipped_bytes,
+            "unzipped_bytes": self.unzipped_bytes,
+            "total_unzipped_bytes": self.total_unzipped_bytes,
+            "findings": [finding.to_json() for finding in self.findings],
+            "imports": [
+                {"module": item.module, "ok": item.ok, "error": item.error} for item in self.imports
+            ],
+            "imports_skipped": self.imports_skipped,
+            "imports_ran_in": self.imports_ran_in,
+        }

@@ -1,0 +1,390 @@
+"""Prove a layer zip will load on its runtime before it is uploaded.
+
+Works on any layer zip (ours or anyone's): safe member names, ELF machine and GLIBC
+versions of every binary, the libraries each one needs (resolved against Lambda's own,
+:mod:`lambdalayer.check.libraries`), CPython ABI of every extension module, the layout Lambda
+loads, the size quotas (with the other layers and function package given), conflicts
+between layers, and the imports themselves (:mod:`lambdalayer.check.importstage`: inside a
+Lambda image when one is given, else with a CPython of the runtime's X.Y found here).
+
+>>> report = check(Path("layer.zip"), get_target("python3.11"))  # doctest: +SKIP
+>>> report.ok
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from packaging.tags import parse_tag
+
+from lambdalayer.check.findings import CheckReport, Finding, Severity
+from lambdalayer.check.imports import ImportResult, top_level_modules
+from lambdalayer.check.importstage import check_imports
+from lambdalayer.check.layerzip import SITE, LayerZip, read_elves, read_layer_zip
+from lambdalayer.check.libraries import PlacedElf, needed_library_findings
+from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
+from lambdalayer.errors import InputError
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.resolve.provided import MANAGED, managed_layer
+from lambdalayer.targets import Target
+from lambdalayer.zipnames import unsafe_reason
+
+MIB = 1024 * 1024
+_CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
+_FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd|\.dylib|\.dll)$")
+_BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)$")
+
+
+def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
+    for name in layer.unsafe:
+        findings.append(Finding(
+            Severity.ERROR, "path", f"member name {unsafe_reason(name)}: unzipped, it lands outside"
+            " where it says (or is dropped); nothing was extracted for it",
+            name, None, "rebuild the zip with relative member names (lambdalayer build writes only those)",
+        ))  # fmt: skip
+
+
+def _check_binaries(
+    layer: LayerZip, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
+) -> None:
+    floor = target.glibc_floor
+    elves = {elf.member: elf.info for elf in placed if elf.checked}
+    with zipfile.ZipFile(layer.path) as archive:
+        for info in layer.infos:
+            name = info.filename
+            package = layer.owner(name)
+            elf = elves.get(name)
+            if elf is None:
+                if not _BINARY_NAME.search(name):
+                    continue  # only files named like binaries are looked into
+                with archive.open(info) as stream:
+                    head = stream.read(4)
+                kind = foreign_binary_kind(head)
+                if kind and _BINARY_NAME.search(name):
+                    findings.append(Finding(
+                        Severity.ERROR, "binary", f"{kind} binary: it cannot run on Linux",
+                        name, package, "build the layer for Linux (lambdalayer build), not on this machine's OS",
+                    ))  # fmt: skip
+                elif head == ELF_MAGIC:
+                    findings.append(
+                        Finding(Severity.WARNING, "binary", "unreadable ELF file", name, package)
+                    )
+                continue
+            if elf.machine != target.machine:
+                findings.append(Finding(
+                    Severity.ERROR, "elf-machine", f"ELF for {elf.machine}, the target CPU is {target.machine}",
+                    name, package, f"rebuild the layer with --arch {target.arch}",
+                ))  # fmt: skip
+            if elf.misaligned_segments:
+                findings.append(Finding(
+                    Severity.ERROR, "elf-load",
+                    f"{elf.misaligned_segments} load segment(s) not aligned: the loader refuses the file"
+                    " (\"ELF load command address/offset not page-aligned\")",
+                    name, package, "use the file as the wheel ships it; a strip program broke it (use the target's binutils strip)",
+                ))  # fmt: skip
+            if elf.glibc_needed and elf.glibc_needed > floor:
+                needed = ".".join(map(str, elf.glibc_needed))
+                findings.append(Finding(
+                    Severity.ERROR, "glibc",
+                    f"needs GLIBC_{needed}, {target.runtime.name} has glibc {floor[0]}.{floor[1]} ({target.runtime.os})",
+                    name, package,
+                    f"use a wheel tagged manylinux_{floor[0]}_{floor[1]} or older (lambdalayer build picks one),"
+                    " or a newer runtime",
+                ))  # fmt: skip
+
+
+def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
+    wanted_minor = target.runtime.python[1]
+    for info in layer.infos:
+        name = info.filename
+        if match := _CPYTHON_EXT.search(name):
+            minor, machine, libc = int(match.group(1)), match.group(2), match.group(3)
+            problems = []
+            if minor != wanted_minor:
+                problems.append(
+                    f"built for CPython 3.{minor}, the runtime is {target.runtime.python_version}"
+                )
+            if machine != target.machine:
+                problems.append(f"built for {machine}, the target CPU is {target.machine}")
+            if libc == "musl":
+                problems.append("built for musl libc; Lambda uses glibc")
+            for problem in problems:
+                findings.append(Finding(
+                    Severity.ERROR, "abi", problem, name, layer.owner(name),
+                    f"rebuild for {target.runtime.name} ({target.arch}): lambdalayer build --runtime {target.runtime.name}",
+                ))  # fmt: skip
+        elif _FOREIGN_EXT.search(name):
+            findings.append(Finding(
+                Severity.ERROR, "abi", "extension module for macOS or Windows", name, layer.owner(name),
+                "build the layer for Linux (lambdalayer build)",
+            ))  # fmt: skip
+    for dist_dir, tags in layer.wheel_tags.items():
+        parsed = {tag for text in tags for tag in parse_tag(text)}
+        if parsed and not parsed & set(target.tag_rank):
+            findings.append(Finding(
+                Severity.ERROR, "abi", f"installed from a wheel tagged {', '.join(tags)}, which does not fit {target.name}",
+                f"{dist_dir}/WHEEL", layer.owners.get(dist_dir), f"rebuild for {target.name}",
+            ))  # fmt: skip
+
+
+def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
+    """Python packages outside python/ never import from a layer; other files there may be meant."""
+    outside = [info.filename for info in layer.infos if not info.filename.startswith("python/")]
+    python_outside = sorted(
+        {
+            name.split("/")[0] + ("/" if "/" in name else "")
+            for name in outside
+            if (name.endswith((".py", ".pyc", ".so")) and not name.startswith(("lib/", "bin/")))
+            or ".dist-info/" in name
+        }
+    )
+    if python_outside:
+        findings.append(Finding(
+            Severity.ERROR, "layout",
+            f"Python packages outside python/ ({', '.join(python_outside[:5])}): a layer is extracted to"
+            " /opt, and only /opt/python and its site-packages are on sys.path, so none of them imports",
+            python_outside[0], None,
+            "put them under python/ (lambdalayer build does), or check it as a function zip with --function",
+        ))  # fmt: skip
+    other = sorted(
+        {name.split("/")[0] + ("/" if "/" in name else "") for name in outside}
+        - {"lib/"}
+        - set(python_outside)
+    )
+    if other:
+        findings.append(Finding(
+            Severity.WARNING, "layout",
+            f"content outside python/ ({', '.join(other[:5])}) is extracted to /opt but not on sys.path",
+            other[0], None, "fine for bin/ on purpose; otherwise move it under python/",
+        ))  # fmt: skip
+
+
+def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
+    wanted = target.runtime.python_version
+    with zipfile.ZipFile(layer.path) as archive:
+        for version in sorted(
+            {m.group(1) for info in layer.infos if (m := SITE.match(info.filename))}
+        ):
+            if version != wanted:
+                findings.append(Finding(
+                    Severity.ERROR, "layout",
+                    f"site-packages for Python {version}: not on {target.runtime.name}'s sys.path",
+                    f"python/lib/python{version}/site-packages/", None,
+                    f"use python/lib/python{wanted}/site-packages/ or python/ (lambdalayer build does)",
+                ))  # fmt: skip
+        _check_outside_python(layer, findings)
+        for info in layer.infos:
+            if info.filename.endswith(".pth") and info.filename.count("/") <= 4:
+                lines = [
+                    line
+                    for line in archive.read(info).decode("utf-8", "replace").splitlines()
+                    if line.strip()
+                ]
+                findings.append(Finding(
+                    Severity.INFO, "layout", f".pth file, processed at startup; adds: {'; '.join(lines[:3]) or 'nothing'}",
+                    info.filename, layer.owner(info.filename),
+                ))  # fmt: skip
+    has_python = any(info.filename.endswith((".py", ".pyc", ".so")) for info in layer.infos)
+    if not has_python:
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                "content",
+                "the zip has no Python modules",
+                None,
+                None,
+                "check the paths inside the zip",
+            )
+        )
+
+
+def _managed_overlap(main: LayerZip, target: Target) -> str | None:
+    """The fix naming the managed pandas layer when this layer holds what it provides."""
+    try:
+        managed = managed_layer(MANAGED, target)
+    except InputError:
+        return None
+    overlap = sorted(set(main.distributions) & set(managed.pins))
+    if not overlap:
+        return None
+    held = sum(info.file_size for info in main.infos if main.owner(info.filename) in overlap)
+    return (
+        f"build it with --on-top-of {MANAGED}: that managed layer already has {', '.join(overlap[:6])}"
+        f"{' and more' if len(overlap) > 6 else ''} ({held / MIB:.0f} MiB of this layer)"
+    )
+
+
+def _check_sizes(
+    layers: Sequence[LayerZip], zipped: int, findings: list[Finding], target: Target,
+    beneath: Sequence[tuple[str, int]] = (),
+) -> int:  # fmt: skip
+    """Quota findings; returns the unzipped total counted (zips given, plus layers beneath)."""
+    main = layers[0]
+    total = sum(info.file_size for layer in layers for info in layer.infos)
+    with_beneath = total + sum(size for _, size in beneath)
+    if zipped > DIRECT_UPLOAD_LIMIT:
+        findings.append(Finding(
+            Severity.WARNING, "size", f"{zipped:,} bytes zipped is over the 50 MB direct-upload limit",
+            None, None, "publish it through S3 (an S3 bucket and key)",
+        ))  # fmt: skip
+    if total > UNZIPPED_LIMIT:
+        shares: Counter[str] = Counter()
+        for info in main.infos:
+            shares[main.owner(info.filename) or "(no distribution)"] += info.file_size
+        largest = ", ".join(
+            f"{name} {size / MIB:.1f} MiB ({size / total:.0%})"
+            for name, size in shares.most_common(10)
+        )
+        findings.append(Finding(
+            Severity.ERROR, "size", f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
+            None, None, _managed_overlap(main, target) or "leave out what another layer or the runtime already provides, or split the function",
+        ))  # fmt: skip
+    elif with_beneath > UNZIPPED_LIMIT:
+        names = " and ".join(
+            f"{name} (about {size / MIB:.0f} MiB, estimated)" for name, size in beneath
+        )
+        findings.append(Finding(
+            Severity.WARNING, "size",
+            f"{with_beneath:,} bytes unzipped with {names} beneath is over Lambda's {UNZIPPED_LIMIT:,}",
+            None, None, "the estimate may be high; if the deploy is refused, leave out more or split the function",
+        ))  # fmt: skip
+    return with_beneath
+
+
+def _check_conflicts(main: LayerZip, other: LayerZip, findings: list[Finding]) -> None:
+    for name, version in sorted(main.distributions.items()):
+        other_version = other.distributions.get(name)
+        if other_version is not None and other_version != version:
+            findings.append(Finding(
+                Severity.ERROR, "conflict", f"{name} {version} here and {name} {other_version} in {other.path.name}",
+                None, name, "keep one copy: Lambda silently takes the later layer's files",
+            ))  # fmt: skip
+    shared = sorted(
+        {info.filename for info in main.infos} & {info.filename for info in other.infos}
+    )
+    if shared:
+        findings.append(Finding(
+            Severity.WARNING, "conflict", f"{len(shared)} paths also in {other.path.name} (e.g. {', '.join(shared[:3])})",
+            shared[0], main.owner(shared[0]), "the later layer's copy wins; leave duplicates out",
+        ))  # fmt: skip
+
+
+def check(
+    path: Path,
+    target: Target,
+    *,
+    with_zips: Sequence[Path] = (),
+    imports: Sequence[str] | None = None,
+    python: Path | None = None,
+    run_import_check: bool = True,
+    function: bool = False,
+    handler: str | None = None,
+    skip_imports: str | None = None,
+    image: Path | None = None,
+    sandbox: str | None = None,
+    beneath: Sequence[tuple[str, int]] = (),
+    elf_facts: Mapping[str, ElfInfo] | None = None,
+    member_files: Mapping[str, Path] | None = None,
+    scratch_dir: Path | None = None,
+) -> CheckReport:
+    """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
+
+    With ``function``, the zip is a function package (extracted to /var/task, its code at
+    the root); ``handler`` (``module.function``) must then be in it and import. With
+    ``image`` (an extracted Lambda image), the imports run inside it, in ``sandbox``
+    (``bubblewrap``, ``unshare``, ``proot``; default: the first that works here).
+    ``beneath`` names layers the function will have that are not on this machine, with
+    their (estimated) unzipped bytes, counted toward the quota. A build passes what it
+    already knows of its own zip: ``elf_facts`` (member → ELF facts, so binaries are not
+    read again) and ``member_files`` (member → an extracted copy, linked by the import
+    check instead of inflating), with ``scratch_dir`` on the same filesystem.
+    """
+    main = read_layer_zip(path)
+    others = [read_layer_zip(other) for other in with_zips]
+    findings: list[Finding] = []
+    for layer in (main, *others):
+        _check_names(layer, findings)
+    placed = read_elves(main, "/var/task" if function else "/opt", checked=True,
+                        known=elf_facts, known_members=member_files or {})  # fmt: skip
+    for other in others:
+        placed += read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
+    _check_binaries(main, target, findings, placed)
+    same_cpu = [elf for elf in placed if elf.info.machine == target.machine]
+    findings += needed_library_findings(same_cpu, target)
+    _check_abi(main, target, findings)
+    if function:
+        _check_handler(main, handler, findings)
+    else:
+        _check_layout(main, target, findings)
+    zipped = path.stat().st_size
+    total = _check_sizes([main, *others], zipped, findings, target, beneath)
+    for other in others:
+        if other.is_layer:
+            _check_conflicts(main, other, findings)
+    results: tuple[ImportResult, ...] = ()
+    ran_in: str | None = None
+    skipped: str | None = "not asked" if not run_import_check else skip_imports
+    if run_import_check and skip_imports is None:
+        modules = _modules_to_import(main, target, imports, function, handler)
+        layers = [other.path for other in others if other.is_layer] + ([] if function else [path])
+        functions = [other.path for other in others if not other.is_layer] + (
+            [path] if function else []
+        )
+        outcome = check_imports(
+            target, modules, layers, functions, python=python, image=image, sandbox=sandbox,
+            member_files={path: member_files} if member_files else {}, scratch_dir=scratch_dir,
+        )  # fmt: skip
+        results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
+        findings += outcome.findings
+    findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
+    return CheckReport(
+        path,
+        target,
+        tuple(findings),
+        zipped,
+        sum(i.file_size for i in main.infos),
+        total,
+        results,
+        skipped,
+        ran_in,
+    )
+
+
+def _modules_to_import(
+    main: LayerZip,
+    target: Target,
+    imports: Sequence[str] | None,
+    function: bool,
+    handler: str | None,
+) -> list[str]:
+    if imports:
+        return list(imports)
+    if function and handler and "." in handler:
+        module, _, attribute = handler.rpartition(".")
+        return [f"{module}:{attribute}"]
+    prefixes = main.site_prefixes(target, function=function)
+    return top_level_modules((info.filename for info in main.infos), prefixes)
+
+
+def _check_handler(main: LayerZip, handler: str | None, findings: list[Finding]) -> None:
+    """A function package's handler module must be in the zip (its import is tried later)."""
+    if handler is None:
+        return
+    module, _, attribute = handler.rpartition(".")
+    if not module or not attribute:
+        findings.append(Finding(
+            Severity.ERROR, "handler", f"handler {handler!r} is not module.function", None, None,
+            "give the handler as Lambda does, e.g. app.main.handler",
+        ))  # fmt: skip
+        return
+    base = module.replace(".", "/")
+    names = {info.filename for info in main.infos}
+    if not {f"{base}.py", f"{base}.pyc", f"{base}/__init__.py", f"{base}/__init__.pyc"} & names:
+        findings.append(Finding(
+            Severity.ERROR, "handler", f"handler module {module} is not in the zip", f"{base}.py", None,
+            "point --handler at a module of the function's code",
+        ))  # fmt: skip

@@ -1,0 +1,145 @@
+"""Text output of the CLI: build summaries, check reports, the matrix table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from lambdalayer.check.findings import CheckReport, Finding, Severity
+from lambdalayer.check.sizes import human_bytes
+from lambdalayer.cli.common import stderr
+
+if TYPE_CHECKING:
+    from lambdalayer.build import BuildResult
+    from lambdalayer.matrix import Outcome
+
+
+def print_timings(result: BuildResult, stream: TextIO) -> None:
+    """Where the build's time went, one stage per line, with its share."""
+    total = result.seconds or 1.0
+    print(
+        f"timings ({result.seconds:.2f} s in all; {result.fragments_computed} wheel(s) prepared):",
+        file=stream,
+    )
+    for stage, seconds in result.timings.items():
+        print(f"  {stage:<10} {seconds:7.2f} s  {seconds / total:4.0%}", file=stream)
+
+
+def print_build(result: BuildResult) -> None:
+    target = result.target
+    runtime = target.runtime
+    glibc = ".".join(map(str, target.glibc_floor))
+    for notice in result.notices:
+        stderr(f"notice: {notice}")
+    what = "the layer's files into" if result.output.is_dir() else ""
+    print(
+        f"built {what + ' ' if what else ''}{result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
+    )
+    # Sizes as the layer has them (after slimming, bytecode included), per distribution.
+    in_layer = {row.name: row for row in result.sizes.distributions} if result.sizes else {}
+    name_width = max([0, *(len(dist.name) for dist in result.distributions)])
+    version_width = max([0, *(len(dist.version) for dist in result.distributions)])
+    for dist in result.distributions:
+        row = in_layer.get(dist.name)
+        size = human_bytes(row.unzipped) if row else human_bytes(dist.unzipped_bytes)
+        print(
+            f"  {dist.name:<{name_width}}  {dist.version:<{version_width}}  {size:>10}  {dist.wheel}"
+        )
+    for note in result.version_notes:
+        print(f"  note: {note.package} {note.chosen}, not {note.newest}: {note.reason}")
+    print(
+        f"size: {human_bytes(result.zipped_bytes)} zipped, {human_bytes(result.unzipped_bytes)} unzipped,"
+        f" {result.files} files; {result.downloads} downloaded ({human_bytes(result.downloaded_bytes)})"
+        f" in {result.seconds:.1f} s"
+    )
+    print(f"sha256: {result.sha256}  base64sha256: {result.base64sha256}")
+    if result.provided_by:
+        left = (
+            ", ".join(f"{name} {version}" for name, version in sorted(result.provided.items()))
+            or "nothing needed"
+        )
+        print(f"left out, provided by {' and '.join(result.provided_by)}: {left}")
+    for arn, ssm in result.base_layers:
+        where = f" (this release's version number: SSM parameter {ssm})" if ssm else ""
+        print(f"attach with it: {arn}{':<version>' if ssm else ''}{where}")
+    if result.slim_saved:
+        saved = ", ".join(
+            f"{rule} {human_bytes(size)}" for rule, size in sorted(result.slim_saved.items())
+        )
+        print(f"slimmed: {saved}")
+    if result.bytecode_compiled:
+        print(
+            f"bytecode: {result.bytecode_compiled} modules compiled by {result.bytecode_python} (unchecked-hash)"
+        )
+    if result.lock_path:
+        print(f"lock: {result.lock_path}")
+    if result.check_report is not None:
+        print_check_report(result.check_report, sys.stdout)
+
+
+def print_check_report(report: CheckReport, stream: TextIO) -> None:
+    # One line per kind of problem: the same finding on 40 extension modules of one
+    # package is one line naming the first member and how many more there are.
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    for finding in report.findings:
+        key = (finding.severity, finding.kind, finding.message, finding.package, finding.fix)
+        groups.setdefault(key, []).append(finding)
+    for members in groups.values():
+        finding = members[0]
+        where = f" {finding.member}:" if finding.member else ""
+        more = f" (and {len(members) - 1} more like it)" if len(members) > 1 else ""
+        owner = finding.package
+        package = f" [{owner}]" if owner and owner not in (finding.member or "") else ""
+        line = f"{finding.severity!s:<7} {finding.kind:<11}{where} {finding.message}{package}{more}"
+        print(line, file=stream)
+        if finding.fix and finding.severity is not Severity.INFO:
+            print(f"        fix: {finding.fix}", file=stream)
+    if report.imports:
+        failed = [item.module for item in report.imports if not item.ok]
+        where = f" ({report.imports_ran_in})" if report.imports_ran_in else ""
+        print(
+            f"imports: {len(report.imports) - len(failed)} of {len(report.imports)} modules import{where}",
+            file=stream,
+        )
+    elif report.imports_skipped:
+        print(f"imports: skipped: {report.imports_skipped}", file=stream)
+    errors = len(report.errors)
+    warnings = sum(finding.severity is Severity.WARNING for finding in report.findings)
+    verdict = "ok" if report.ok else "FAILED"
+    print(
+        f"check {verdict} for {report.target.name}: {errors} error(s), {warnings} warning(s);"
+        f" {human_bytes(report.zipped_bytes)} zipped, {human_bytes(report.unzipped_bytes)} unzipped"
+        + (
+            f", {human_bytes(report.total_unzipped_bytes)} with the other zips"
+            if report.total_unzipped_bytes != report.unzipped_bytes
+            else ""
+        ),
+        file=stream,
+    )
+
+
+def print_matrix(outcomes: Sequence[Outcome]) -> None:
+    """One row per artefact and target, then what failed."""
+    print(
+        f"{'artefact':<16} {'target':<20} {'status':<7} {'pkgs':>4} {'zipped':>10} {'unzipped':>10}  output"
+    )
+    for outcome in outcomes:
+        job, result = outcome.job, outcome.result
+        if result is None:
+            print(
+                f"{job.name:<16} {job.options.target.name:<20} {'FAILED':<7} {'-':>4} {'-':>10} {'-':>10}  -"
+            )
+            continue
+        print(
+            f"{job.name:<16} {job.options.target.name:<20} {'ok':<7} {len(result.distributions):>4}"
+            f" {human_bytes(result.zipped_bytes):>10} {human_bytes(result.unzipped_bytes):>10}  {result.output}"
+        )
+    for outcome in outcomes:
+        if outcome.error is not None:
+            print(
+                f"error: {outcome.job.name} {outcome.job.options.target.name}: {outcome.error.message}",
+                file=sys.stderr,
+            )
+            if outcome.error.hint:
+                print(f"hint: {outcome.error.hint}", file=sys.stderr)

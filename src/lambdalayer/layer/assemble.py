@@ -1,0 +1,160 @@
+"""Lay wheels out as a layer: each member mapped to its place the way an installer would.
+
+Works from the wheel files themselves (no install tree): the result is a list of archive
+entries, most of them raw members that :mod:`lambdalayer.layer.archive` copies without
+recompressing. ``purelib``/``platlib`` and ``.data/purelib|platlib`` go to the layer's
+site-packages directory; ``.data/data`` to the layer's prefix (``python/``); console
+scripts and C headers are not needed on Lambda and are left out.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from lambdalayer.errors import AssembleError
+from lambdalayer.layer.archive import EXEC_MODE, FILE_MODE, Entry, RawMember
+from lambdalayer.targets import Layout, Target
+from lambdalayer.zipnames import unsafe_reason
+
+# .data/<scheme>/ of a wheel → where it goes, relative to the layer's python/ prefix
+# (None: left out, as nothing on Lambda runs or compiles against it).
+_DATA_SCHEMES: dict[str, str | None] = {
+    "purelib": "{site}",
+    "platlib": "{site}",
+    "data": "python/",
+    "scripts": None,
+    "headers": None,
+}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One wheel as laid out in the layer."""
+
+    name: str
+    version: str
+    wheel: str
+    files: int
+    unzipped_bytes: int
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """Everything that goes into the layer, and what came from where."""
+
+    entries: tuple[Entry, ...]
+    distributions: tuple[Distribution, ...]
+    left_out: tuple[str, ...] = ()
+    overlaps: tuple[str, ...] = ()
+
+
+def _safe_member(wheel: str, name: str) -> PurePosixPath:
+    """The member's path, refusing anything that would land outside the layer."""
+    reason = unsafe_reason(name)
+    if reason is not None:
+        raise AssembleError(
+            f"{wheel} has a member that would escape the layer: {name!r} {reason}",
+            hint="this wheel is malformed or malicious; do not use it",
+        )
+    return PurePosixPath(name)
+
+
+def _destination(member: PurePosixPath, data_dir: str, site: str) -> str | None:
+    parts = member.parts
+    if parts[0] != data_dir:
+        return site + member.as_posix()
+    if len(parts) < 3 or parts[1] not in _DATA_SCHEMES:
+        raise AssembleError(f"unknown wheel data scheme in {member.as_posix()}")
+    place = _DATA_SCHEMES[parts[1]]
+    if place is None:
+        return None
+    return place.format(site=site) + "/".join(parts[2:])
+
+
+def _mode(info: zipfile.ZipInfo) -> int:
+    unix_mode = info.external_attr >> 16
+    return EXEC_MODE if unix_mode & 0o111 else FILE_MODE
+
+
+def assemble(
+    wheels: Sequence[Path], target: Target, layout: Layout = Layout.SITE_PACKAGES
+) -> Assembly:
+    """Map the members of ``wheels`` to layer paths for ``target``.
+
+    Raises :class:`AssembleError` for a wheel that does not fit the target or has a member
+    whose path would leave the layer.
+    """
+    site = target.site_packages_prefix(layout)
+    entries: dict[str, Entry] = {}
+    owners: dict[str, str] = {}
+    distributions: list[Distribution] = []
+    left_out: list[str] = []
+    overlaps: list[str] = []
+    for wheel_path in wheels:
+        wheel = wheel_path.name
+        try:
+            name, version, _, _ = parse_wheel_filename(wheel)
+        except InvalidWheelFilename as error:
+            raise AssembleError(f"not a wheel file name: {wheel}") from error
+        if target.wheel_rank(wheel) is None:
+            raise AssembleError(
+                f"{wheel} does not fit {target.runtime.name} on {target.arch}",
+                hint="the lock names a wheel for another platform; resolve again for this target",
+            )
+        data_dir = f"{wheel.split('-')[0]}-{wheel.split('-')[1]}.data"
+        files = 0
+        unzipped = 0
+        try:
+            with zipfile.ZipFile(wheel_path) as archive:
+                for info in archive.infolist():
+                    if info.is_dir():
+                        continue
+                    member = _safe_member(wheel, info.filename)
+                    destination = _destination(member, data_dir, site)
+                    if destination is None:
+                        left_out.append(f"{wheel}:{info.filename}")
+                        continue
+                    if destination in entries:
+                        overlaps.append(f"{destination} ({owners[destination]} and {name})")
+                        continue
+                    if info.compress_type == zipfile.ZIP_DEFLATED:
+                        entry = Entry(destination, _mode(info), raw=RawMember.of(wheel_path, info))
+                    else:
+                        entry = Entry(destination, _mode(info), data=archive.read(info))
+                    entries[destination] = entry
+                    owners[destination] = name
+                    files += 1
+                    unzipped += info.file_size
+        except (zipfile.BadZipFile, OSError) as error:
+            raise AssembleError(f"cannot read wheel {wheel}: {error}") from error
+        distributions.append(Distribution(name, str(version), wheel, files, unzipped))
+    return Assembly(tuple(entries.values()), tuple(distributions), tuple(left_out), tuple(overlaps))
+
+
+def function_entries(source: Path) -> list[Entry]:
+    """The handler code of a function package, as entries at the zip's root.
+
+    A directory with an ``__init__.py`` is a package and keeps its name (``app/...``);
+    any other directory contributes its contents (``handler.py``, ``lib/...``). Bytecode
+    caches and hidden files are left out.
+    """
+    if not source.is_dir():
+        raise AssembleError(f"function source {source} is not a directory")
+    prefix = f"{source.name}/" if (source / "__init__.py").is_file() else ""
+    entries = []
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_dir() or any(
+            part.startswith(".") or part == "__pycache__" for part in relative.parts
+        ):
+            continue
+        if path.suffix in {".pyc", ".pyo"}:
+            continue
+        mode = EXEC_MODE if path.stat().st_mode & 0o111 else FILE_MODE
+        entries.append(Entry(prefix + relative.as_posix(), mode, data=path.read_bytes()))
+    return entries

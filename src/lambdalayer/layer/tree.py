@@ -1,0 +1,77 @@
+"""A layer written as a directory tree (what SAM's ``$(ARTIFACTS_DIR)`` and CDK bundling take).
+
+The tree holds exactly the zip's entries, with the zip's Unix modes and one fixed mtime
+(1980-01-01, the zip's), so that a tool that zips the directory again gets the same
+files whatever machine made them. Only what the layer owns is replaced: files of the
+previous layer written here that the new one lacks are removed (the list of what was
+written is kept in the cache, keyed by the directory, never inside it — the directory's
+whole content would be packaged); other files are left alone. Each file is written under
+a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+from lambdalayer.errors import OutputError
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.layer.archive import EARLIEST_ZIP_EPOCH
+from lambdalayer.zipnames import extraction_path
+
+
+def _record_path(cache_dir: Path, directory: Path) -> Path:
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()
+    return cache_dir / "outputs" / f"{digest}.json"
+
+
+def install_tree(zip_path: Path, directory: Path, cache_dir: Path) -> int:
+    """Write the members of ``zip_path`` under ``directory``; returns the number of files."""
+    record = _record_path(cache_dir, directory)
+    try:
+        previous = set(json.loads(record.read_text("utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = set()
+    written: list[str] = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(zip_path) as archive:
+            for info in archive.infolist():
+                target = extraction_path(directory, info.filename)
+                if target is None:  # pragma: no cover - our own zips have only safe names
+                    continue
+                mode = (info.external_attr >> 16) & 0o777
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    target.chmod(mode or 0o755)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(f".{target.name}.lambdalayer-tmp")
+                with archive.open(info) as source, partial.open("wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                partial.chmod(mode or 0o644)
+                os.utime(partial, (EARLIEST_ZIP_EPOCH, EARLIEST_ZIP_EPOCH))
+                partial.replace(target)
+                written.append(info.filename)
+            for info in archive.infolist():  # directories last: writing files changed their times
+                if (
+                    info.is_dir()
+                    and (target := extraction_path(directory, info.filename)) is not None
+                ):
+                    os.utime(target, (EARLIEST_ZIP_EPOCH, EARLIEST_ZIP_EPOCH))
+    except OSError as error:
+        raise OutputError(f"cannot write the layer into {directory}: {error.strerror}") from error
+    for stale in sorted(previous - set(written)):
+        with contextlib.suppress(OSError):
+            (directory / stale).unlink()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(
+        record,
+        json.dumps({"directory": str(directory.resolve()), "files": sorted(written)}).encode(),
+    )
+    return len(written)

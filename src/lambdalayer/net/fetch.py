@@ -1,0 +1,164 @@
+"""Download the wheels a lock names into a content-addressed cache, verifying sha256.
+
+A cached file is addressed by its expected hash and checked again on every use: a file
+that no longer matches is deleted and downloaded anew, so a wheel whose bytes are not the
+ones the lock names is never used. Downloads go to a temporary file beside their final
+place and are renamed only once verified, which keeps the cache safe under concurrent
+builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.errors import FetchError
+from lambdalayer.lock import LockedWheel
+from lambdalayer.net.http import download_to, redact, with_retries
+
+CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
+DEFAULT_JOBS = 8
+_HASH_CHUNK = 1 << 20
+
+
+def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$LAMBDALAYER_CACHE_DIR``, else ``$XDG_CACHE_HOME/lambdalayer``, else ``~/.cache/lambdalayer``."""
+    if environ.get(CACHE_ENV):
+        return Path(environ[CACHE_ENV])
+    xdg = environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "lambdalayer"
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FetchedWheel:
+    """A lock's wheel, present and verified on disk."""
+
+    wheel: LockedWheel
+    path: Path
+    downloaded: bool
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    """All wheels of a fetch, in the order asked, and what it cost."""
+
+    wheels: tuple[FetchedWheel, ...]
+    downloaded_bytes: int
+    replaced_corrupt: tuple[str, ...] = ()
+
+    @property
+    def downloads(self) -> int:
+        """How many wheels had to be downloaded (0 with a warm cache)."""
+        return sum(fetched.downloaded for fetched in self.wheels)
+
+
+class WheelCache:
+    """Wheels stored by sha256 under ``root/wheels/ab/cdef.../filename``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, wheel: LockedWheel) -> Path:
+        """Where the wheel lives in the cache once verified."""
+        digest = wheel.sha256.lower()
+        return self.root / "wheels" / digest[:2] / digest[2:] / wheel.filename
+
+    def lookup(self, wheel: LockedWheel) -> tuple[Path | None, bool]:
+        """(the verified cached file or None, whether a corrupt copy was deleted)."""
+        path = self.path_for(wheel)
+        if not path.is_file():
+            return None, False
+        if file_sha256(path) == wheel.sha256.lower():
+            return path, False
+        path.unlink(missing_ok=True)
+        return None, True
+
+    def store(self, wheel: LockedWheel, source: Path) -> Path:
+        """Copy a wheel built on this machine into the cache (atomically) under its hash."""
+        final = self.path_for(wheel)
+        if final.is_file():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, partial = tempfile.mkstemp(dir=final.parent, suffix=".part")
+        try:
+            with os.fdopen(descriptor, "wb") as out, source.open("rb") as stream:
+                shutil.copyfileobj(stream, out)
+            Path(partial).replace(final)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+        return final
+
+    def download(self, wheel: LockedWheel) -> Path:
+        """Download, verify and store one wheel; raises :class:`FetchError` on a mismatch."""
+        final = self.path_for(wheel)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise FetchError(
+                f"cannot create cache directory {final.parent}: {error.strerror}",
+                hint=f"set {CACHE_ENV} or --cache-dir to a writable directory",
+            ) from error
+
+        def attempt() -> None:
+            descriptor, partial = tempfile.mkstemp(dir=final.parent, suffix=".part")
+            digest = hashlib.sha256()
+            try:
+                with os.fdopen(descriptor, "wb") as out:
+                    download_to(wheel.url, out, digest.update)
+                if digest.hexdigest() != wheel.sha256.lower():
+                    raise FetchError(
+                        f"hash mismatch for {wheel.filename}: expected sha256 {wheel.sha256},"
+                        f" got {digest.hexdigest()} from {redact(wheel.url)}",
+                        hint="the index served other bytes than it announced; the file was discarded",
+                        url=redact(wheel.url),
+                    )
+                Path(partial).replace(final)
+            except BaseException:
+                Path(partial).unlink(missing_ok=True)
+                raise
+
+        with_retries(f"download of {wheel.filename}", attempt)
+        return final
+
+
+def fetch(
+    wheels: Sequence[LockedWheel],
+    cache: WheelCache,
+    *,
+    jobs: int = DEFAULT_JOBS,
+    on_download: Callable[[LockedWheel], None] | None = None,
+) -> FetchReport:
+    """Make every wheel present and verified in ``cache``, downloading in parallel."""
+    replaced: list[str] = []
+
+    def one(wheel: LockedWheel) -> FetchedWheel:
+        cached, was_corrupt = cache.lookup(wheel)
+        if was_corrupt:
+            replaced.append(wheel.filename)
+        if cached is not None:
+            return FetchedWheel(wheel, cached, downloaded=False)
+        if on_download is not None:
+            on_download(wheel)
+        return FetchedWheel(wheel, cache.download(wheel), downloaded=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        fetched = tuple(pool.map(one, wheels))
+    downloaded_bytes = sum(item.path.stat().st_size for item in fetched if item.downloaded)
+    return FetchReport(fetched, downloaded_bytes, tuple(sorted(replaced)))

@@ -1,0 +1,169 @@
+"""Which package indexes a build uses, and reading one project's file list from them.
+
+The resolver needs one read of a project's index page when the version uv chose has no
+wheel for the target's exact glibc floor (see :mod:`lambdalayer.resolve.resolver`). Both the JSON
+(PEP 691) and the HTML (PEP 503) forms of the simple API are understood.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import unquote, urljoin, urlsplit
+
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.net.http import get_response
+
+PYPI_SIMPLE = "https://pypi.org/simple"
+_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One file listed on a project's index page."""
+
+    filename: str
+    url: str
+    yanked: bool = False
+    requires_python: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """The index URLs of a build: explicit flags, else what uv's environment says, else PyPI."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+
+    @classmethod
+    def from_options(
+        cls,
+        index_url: str | None,
+        extra_index_urls: tuple[str, ...] = (),
+        environ: Mapping[str, str] = os.environ,
+    ) -> IndexConfig:
+        """Fill in what the user left out from the variables uv itself honours."""
+        main = index_url or environ.get("UV_DEFAULT_INDEX") or environ.get("UV_INDEX_URL")
+        extras = list(extra_index_urls)
+        extras += environ.get("UV_EXTRA_INDEX_URL", "").split()
+        # UV_INDEX entries may be "name=url".
+        extras += [entry.split("=", 1)[-1] for entry in environ.get("UV_INDEX", "").split()]
+        return cls(index_url=main, extra_index_urls=tuple(dict.fromkeys(extras)))
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """All index URLs, the main one first."""
+        return (self.index_url or PYPI_SIMPLE, *self.extra_index_urls)
+
+    def uv_args(self) -> list[str]:
+        """The matching ``uv pip compile`` options."""
+        args: list[str] = []
+        if self.index_url:
+            args += ["--index-url", self.index_url]
+        for extra in self.extra_index_urls:
+            args += ["--extra-index-url", extra]
+        return args
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: list[tuple[str, bool, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            values = dict(attrs)
+            href = values.get("href")
+            if href:
+                self.anchors.append(
+                    (href, "data-yanked" in values, values.get("data-requires-python"))
+                )
+
+
+def _file_from_href(
+    page_url: str, href: str, yanked: bool, requires_python: str | None
+) -> IndexFile:
+    url = urljoin(page_url, href)
+    filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return IndexFile(filename=filename, url=url, yanked=yanked, requires_python=requires_python)
+
+
+def parse_project_page(page_url: str, body: bytes, content_type: str) -> list[IndexFile]:
+    """The files of a simple-API project page, JSON or HTML."""
+    if "json" in content_type:
+        document = json.loads(body)
+        return [
+            IndexFile(
+                filename=entry["filename"],
+                url=urljoin(page_url, entry["url"]),
+                yanked=bool(entry.get("yanked")),
+                requires_python=entry.get("requires-python"),
+            )
+            for entry in document.get("files", [])
+        ]
+    parser = _AnchorParser()
+    parser.feed(body.decode("utf-8", "replace"))
+    return [_file_from_href(page_url, *anchor) for anchor in parser.anchors]
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """One project's page on one index, and what tells whether it changed since."""
+
+    url: str
+    files: tuple[IndexFile, ...]
+    validator: str  # the ETag, or "sha256:<hex>" of the body when the index sends none
+
+
+_PAGES: dict[str, ProjectPage] = {}
+_PAGES_LOCK = threading.Lock()
+
+
+def project_page(base: str, project: str) -> ProjectPage:
+    """The page of ``project`` on the index at ``base``: read once per process."""
+    page_url = f"{base.rstrip('/')}/{project}/"
+    with _PAGES_LOCK:
+        cached = _PAGES.get(page_url)
+    if cached is not None:
+        return cached
+    response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset())
+    validator = (
+        response.headers.get("etag") or f"sha256:{hashlib.sha256(response.body).hexdigest()}"
+    )
+    files = parse_project_page(page_url, response.body, response.headers.get("content-type", ""))
+    page = ProjectPage(page_url, tuple(files), validator)
+    with _PAGES_LOCK:
+        _PAGES[page_url] = page
+    return page
+
+
+def page_unchanged(url: str, validator: str) -> bool:
+    """Whether the page at ``url`` still answers to ``validator`` (a conditional GET when it is an ETag)."""
+    headers = {"Accept": _ACCEPT}
+    if not validator.startswith("sha256:"):
+        headers["If-None-Match"] = validator
+    try:
+        response = get_response(url, headers=headers, passthrough=frozenset({304, 404}))
+    except LambdaLayerError:
+        return False
+    if response.status == 304:
+        return True
+    if response.status != 200:
+        return False
+    etag = response.headers.get("etag")
+    if etag is not None:
+        return etag == validator
+    return f"sha256:{hashlib.sha256(response.body).hexdigest()}" == validator
+
+
+def project_files(config: IndexConfig, project: str) -> list[IndexFile]:
+    """Every file of ``project`` on every configured index (one GET per index and process)."""
+    files: list[IndexFile] = []
+    for base in config.urls:
+        files += project_page(base, project).files
+    return files

@@ -1,0 +1,156 @@
+"""Resolutions kept in the cache, reused while their inputs and the index pages are unchanged.
+
+A resolution (the lock, back-offs, provided pins and version notes) is keyed by
+everything it was made from: the requirement lines and the bytes of every requirements
+file they include, the constraints, ``--hash`` pins, the target, the index URLs,
+whether source builds are allowed, uv's version and lambdalayer's own code. It stays valid
+while every project page it depends on (each locked or provided package, on every index)
+answers to the validator recorded with it — an ``ETag`` (a conditional GET answered
+``304``) or the sha256 of the page. A new release anywhere in the closure changes a page
+and the next build resolves again.
+
+Inputs that point at local projects or VCS URLs are never cached (their content lies
+outside what the key can see).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import re
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.identity import tool_identity
+from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.lock import Lock, dump_pylock, parse_pylock
+from lambdalayer.net.fetch import file_sha256
+from lambdalayer.net.index import IndexConfig, page_unchanged, project_page
+from lambdalayer.resolve.explain import VersionNote
+from lambdalayer.resolve.resolver import Backoff
+from lambdalayer.targets import Target
+
+FORMAT = 1
+MAX_PARALLEL_CHECKS = 16
+_INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)[=\s]+(\S+)", re.MULTILINE)
+_LOCAL = re.compile(
+    r"(^|\s|@\s*)(\.{1,2}/|/|~|file:|git\+|hg\+|svn\+|bzr\+|-e\b|--editable\b)", re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class CachedResolution:
+    """What a resolution produced, as the build uses it."""
+
+    lock: Lock
+    backoffs: tuple[Backoff, ...]
+    provided: dict[str, str]
+    notes: tuple[VersionNote, ...]
+
+
+def _files_with_includes(files: Iterable[Path]) -> Iterator[Path]:
+    seen: set[Path] = set()
+    pending = [path.resolve() for path in files]
+    while pending:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        yield path
+        pending += [
+            (path.parent / match).resolve() for match in _INCLUDE.findall(path.read_text("utf-8"))
+        ]
+
+
+def resolution_key(
+    requirements: Requirements,
+    target: Target,
+    index: IndexConfig,
+    *,
+    allow_build: bool,
+    held_by_pins: bool,
+) -> str | None:
+    """The cache key of a resolution, or ``None`` when its inputs cannot be cached safely."""
+    files = list(_files_with_includes(requirements.files))
+    texts = [*requirements.specifiers, *(path.read_text("utf-8") for path in files)]
+    if any(_LOCAL.search(text) for text in texts):
+        return None
+    document = {
+        "format": FORMAT,
+        "tool": tool_identity(),
+        "uv": importlib.metadata.version("uv"),
+        "requirements": requirements.as_requirements_in(),
+        "files": {str(path): file_sha256(path) for path in files},
+        "constraints": list(requirements.constraints),
+        "hash_pins": {name: sorted(pins) for name, pins in sorted(requirements.hash_pins.items())},
+        "pinned_by": requirements.pinned_by,
+        "target": target.name,
+        "indexes": list(index.urls),
+        "allow_build": allow_build,
+        "held_by_pins": held_by_pins,
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+class ResolutionCache:
+    """Resolutions under ``cache_dir/resolutions/<key>.json``."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "resolutions"
+
+    def load(self, key: str) -> CachedResolution | None:
+        """The stored resolution of ``key`` if every page it depends on is unchanged."""
+        path = self.root / f"{key}.json"
+        try:
+            stored = json.loads(path.read_text("utf-8"))
+            pages: dict[str, str] = stored["pages"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        with ThreadPoolExecutor(max_workers=MAX_PARALLEL_CHECKS) as pool:
+            fresh = all(pool.map(lambda item: page_unchanged(*item), pages.items()))
+        if not fresh:
+            return None
+        try:
+            return CachedResolution(
+                lock=parse_pylock(stored["lock"], source="a cached resolution"),
+                backoffs=tuple(
+                    Backoff(b["package"], b["chosen"], tuple(b["excluded"]))
+                    for b in stored["backoffs"]
+                ),
+                provided=dict(stored["provided"]),
+                notes=tuple(VersionNote(**note) for note in stored["notes"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def store(
+        self, key: str, resolution: CachedResolution, index: IndexConfig, names: Iterable[str]
+    ) -> None:
+        """Keep ``resolution`` with the validators of the pages of ``names`` on every index."""
+        pages: dict[str, str] = {}
+        try:
+            for name in sorted(set(names)):
+                for base in index.urls:
+                    page = project_page(base, name)
+                    pages[page.url] = page.validator
+        except LambdaLayerError:  # a page that cannot be read now just means no caching
+            return
+        document = {
+            "lock": dump_pylock(resolution.lock),
+            "backoffs": [
+                {"package": b.package, "chosen": b.chosen, "excluded": list(b.excluded)}
+                for b in resolution.backoffs
+            ],
+            "provided": resolution.provided,
+            "notes": [note.__dict__ for note in resolution.notes],
+            "pages": pages,
+        }
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(
+            self.root / f"{key}.json", json.dumps(document, indent=1).encode("utf-8")
+        )

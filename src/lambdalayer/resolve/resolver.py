@@ -1,0 +1,418 @@
+"""Resolve requirements to exactly one wheel per package for a target, with uv.
+
+uv resolves for a Python version and one of its closed list of manylinux platforms. A
+runtime whose glibc floor is not on that list (Amazon Linux 2: 2.26) is resolved at the
+next platform up, and then this module picks each package's wheel itself with the
+target's exact tag set. When the version uv chose has no wheel that fits, the project's
+index page is read once, every version without a fitting wheel is excluded by a
+constraint, and uv runs again, until every package fits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from lambdalayer.errors import LambdaLayerError, ResolutionError, SourceOnlyError
+from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
+from lambdalayer.net.index import IndexConfig, IndexFile, project_files
+from lambdalayer.targets import Target, all_targets
+from lambdalayer.uvtool import ANSI_ESCAPE, uv_binary, uv_message
+
+if TYPE_CHECKING:
+    from lambdalayer.resolve.sdist import SourceBuilder
+
+MAX_ROUNDS = 8
+_NO_WHEELS = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s,]+))? has no usable wheels")
+_NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """A package for which newer versions were skipped because none of their wheels fit."""
+
+    package: str
+    chosen: str
+    excluded: tuple[str, ...]
+
+    @property
+    def newest_excluded(self) -> str:
+        """The newest version that was left out."""
+        return max(self.excluded, key=Version)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of :func:`resolve`: a one-wheel-per-package lock and what it cost."""
+
+    lock: Lock
+    backoffs: tuple[Backoff, ...] = ()
+    uv_runs: int = 1
+    provided: dict[str, str] = field(default_factory=dict)  # needed, but left to another layer
+
+
+def best_wheel(wheels: Iterable[LockedWheel], target: Target) -> LockedWheel | None:
+    """The wheel an installer on the target would pick, or ``None`` when none fits."""
+    ranked = [
+        (rank, wheel) for wheel in wheels if (rank := target.wheel_rank(wheel.filename)) is not None
+    ]
+    return min(ranked, key=lambda pair: (pair[0], pair[1].filename))[1] if ranked else None
+
+
+def marker_applies(marker: str | None, target: Target) -> bool:
+    """Whether a lock entry's marker holds on the target (``True`` when there is none)."""
+    if not marker:
+        return True
+    try:
+        return Marker(marker).evaluate(target.marker_environment())
+    except InvalidMarker:
+        return True
+
+
+def _versions_by_fit(files: Sequence[IndexFile], target: Target) -> tuple[set[str], set[str]]:
+    """(versions with a fitting wheel, all versions seen) on an index page."""
+    fitting: set[str] = set()
+    seen: set[str] = set()
+    for file in files:
+        if file.filename.endswith(".whl"):
+            try:
+                _, version, _, _ = parse_wheel_filename(file.filename)
+            except InvalidWheelFilename:
+                continue
+            seen.add(str(version))
+            if not file.yanked and target.wheel_rank(file.filename) is not None:
+                fitting.add(str(version))
+    return fitting, seen
+
+
+def _no_wheel_error(
+    package: str, version: str | None, files: Sequence[IndexFile], target: Target
+) -> ResolutionError:
+    """The error for a package with no wheel for the target, with the best hint we can give."""
+    what = f"{package}=={version}" if version else package
+    if not any(file.filename.endswith(".whl") for file in files):
+        return SourceOnlyError(
+            f"{package} is published only as source (no wheels)",
+            hint="look for a binary variant (e.g. psycopg2-binary) or a version that ships wheels",
+            package=package,
+        )
+    fitting, _ = _versions_by_fit(files, target)
+    message = f"no wheel of {what} for {target.runtime.name} on {target.arch} (glibc {target.glibc_floor[0]}.{target.glibc_floor[1]})"
+    hints = []
+    if fitting:
+        newest = max(fitting, key=Version)
+        message += f"; newest usable is {newest}"
+        hints.append(f"pin {package}=={newest}")
+    others = [
+        other.runtime.name
+        for other in all_targets()
+        if other.arch == target.arch
+        and other != target
+        and any(
+            (version is None or _wheel_version(file.filename) == version)
+            and other.wheel_rank(file.filename) is not None
+            for file in files
+        )
+    ]
+    if others:
+        hints.append(f"try --runtime {others[0]}")
+    if not hints:
+        hints.append(
+            f"{package} has no wheel for Linux on {target.machine}; look for a binary variant"
+            " (e.g. psycopg2-binary) or another version"
+        )
+    return ResolutionError(message, hint=" or ".join(hints), package=package)
+
+
+def _wheel_version(filename: str) -> str | None:
+    try:
+        return str(parse_wheel_filename(filename)[1])
+    except InvalidWheelFilename:
+        return None
+
+
+_NO_VERSION = re.compile(r"there is no version of ([A-Za-z0-9][A-Za-z0-9._-]*)")
+_UNREACHABLE_URL = re.compile(
+    r"(?:Failed to fetch|unable to access|error sending request for url)[: (']+(\w+://[^\s)']+)"
+)
+_UNREACHABLE = (
+    "dns error",
+    "Could not resolve host",
+    "Connection refused",
+    "tcp connect error",
+    "timed out",
+)
+FilesOf = Callable[[IndexConfig, str], list[IndexFile]]
+
+
+def _unreachable_hint(text: str) -> str | None:
+    if not any(sign in text for sign in _UNREACHABLE):
+        return None
+    url = _UNREACHABLE_URL.search(text)
+    host = urlsplit(url.group(1)).hostname if url else None
+    named = re.search(r"Could not resolve host: ([^\s']+)", text)
+    where = host or (named.group(1) if named else "the index")
+    return (
+        f"{where} could not be reached from this machine (DNS or connection failed);"
+        " check the network or proxy, or point --index-url at an index you can reach"
+    )
+
+
+def _no_version_hint(
+    name: str, target: Target, index: IndexConfig, files_of: FilesOf
+) -> str | None:
+    try:
+        files = files_of(index, name)
+    except LambdaLayerError:
+        return None
+    fitting, _ = _versions_by_fit(files, target)
+    if not fitting:
+        return None
+    newest = sorted(fitting, key=Version)[-5:]
+    return f"versions of {name} with a wheel for {target.name}: {', '.join(newest)}"
+
+
+def _uv_error(
+    stderr: str,
+    target: Target,
+    index: IndexConfig,
+    excluded: dict[str, set[str]],
+    files_of: FilesOf = project_files,
+) -> ResolutionError:
+    """uv's failure as a :class:`ResolutionError`: the cases we can explain better, else uv's own words."""
+    text = ANSI_ESCAPE.sub("", stderr)
+    for match in _NOT_FOUND.finditer(text):
+        return ResolutionError(
+            f"package {match.group(1)} was not found on the index",
+            hint="check the spelling, or give the index that has it with --index-url",
+            package=match.group(1),
+        )
+    for match in _NO_WHEELS.finditer(text):
+        name, version = match.group(1), match.group(2)
+        return _no_wheel_error(name, version, files_of(index, name), target)
+    for name in excluded:
+        if re.search(rf"\b{re.escape(name)}\b", text):
+            pinned = re.search(rf"you require {re.escape(name)}==([^\s,]+)", text)
+            version = pinned.group(1) if pinned else None
+            return _no_wheel_error(name, version, files_of(index, name), target)
+    first, *rest = uv_message(text)
+    hint = _unreachable_hint(text)
+    missing = _NO_VERSION.search(text)
+    if hint is None and missing is not None:
+        hint = _no_version_hint(missing.group(1), target, index, files_of)
+    message = "\n".join([f"cannot resolve for {target.name}: {first}", *rest])
+    return ResolutionError(message, hint=hint)
+
+
+def run_uv_compile(
+    requirements: Requirements,
+    target: Target,
+    index: IndexConfig,
+    excluded: dict[str, set[str]],
+    workdir: Path,
+    uv_bin: str | None = None,
+    find_links: Sequence[Path] = (),
+) -> Lock:
+    """One ``uv pip compile`` to pylock.toml for the target; returns uv's lock."""
+    if uv_bin is None:
+        uv_bin = uv_binary()
+    requirements_in = workdir / "requirements.in"
+    requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
+    output = workdir / "pylock.toml"
+    command = [
+        uv_bin, "pip", "compile", str(requirements_in),
+        "--python-version", target.runtime.python_version,
+        "--python-platform", target.uv_platform,
+        "--only-binary", ":all:",
+        "--format", "pylock.toml", "-o", str(output),
+        "--no-header", "--no-annotate", "--no-progress", "--no-python-downloads", "--quiet",
+        *index.uv_args(),
+    ]  # fmt: skip
+    for directory in find_links:  # pure wheels built here from source-only packages
+        command += ["--find-links", str(directory)]
+    if requirements.pinned_by is not None:
+        command.append("--no-deps")  # a lock's export is its whole closure, markers included
+    constraint_lines = list(requirements.constraints) + [
+        f"{name}{','.join(f'!={version}' for version in sorted(versions, key=Version))}"
+        for name, versions in sorted(excluded.items())
+    ]
+    if constraint_lines:
+        constraints = workdir / "constraints.txt"
+        constraints.write_text("\n".join(constraint_lines) + "\n", "utf-8")
+        command += ["--constraint", str(constraints)]
+    environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env=environment, check=False
+    )
+    if completed.returncode != 0:
+        raise _uv_error(completed.stderr, target, index, excluded)
+    return parse_pylock(output.read_text("utf-8"), source="uv's pylock.toml", local_base=workdir)
+
+
+def narrow_lock(
+    lock: Lock, target: Target, requirements: Requirements, provided: frozenset[str] = frozenset()
+) -> tuple[list[LockedPackage], list[LockedPackage]]:
+    """Split a lock into (packages with their one chosen wheel, packages with no fitting wheel).
+
+    Packages named in ``provided`` (another layer has them) are left out of both.
+    """
+    chosen: list[LockedPackage] = []
+    unfit: list[LockedPackage] = []
+    for package in lock.packages:
+        if not marker_applies(package.marker, target) or package.name in provided:
+            continue
+        candidates = package.wheels
+        pins = requirements.hash_pins.get(package.name)
+        if pins is not None:
+            candidates = tuple(wheel for wheel in candidates if wheel.sha256.lower() in pins)
+            if not candidates:
+                raise ResolutionError(
+                    f"hash mismatch: no wheel of {package.name} {package.version} has a hash pinned in the requirements",
+                    hint="update the --hash pins (they must include the target's wheel), or remove them",
+                    package=package.name,
+                )
+        wheel = best_wheel(candidates, target)
+        if wheel is None:
+            unfit.append(package)
+        else:
+            chosen.append(LockedPackage(package.name, package.version, (wheel,)))
+    return chosen, unfit
+
+
+def resolve(
+    requirements: Requirements,
+    target: Target,
+    index: IndexConfig,
+    *,
+    uv_bin: str | None = None,
+    builder: SourceBuilder | None = None,
+) -> Resolution:
+    """Resolve ``requirements`` for ``target``: exactly one fitting wheel per package.
+
+    ``requirements.constraints`` (what another layer provides) are pinned and the packages
+    they name are left out of the lock; ``builder`` turns source-only packages into pure
+    wheels (``None``: such a package is an error).
+
+    >>> wanted = Requirements(specifiers=("requests==2.31.0",))
+    >>> resolve(wanted, get_target("python3.12"), IndexConfig()).lock.packages  # doctest: +SKIP
+    """
+    excluded: dict[str, set[str]] = {}
+    provided_names = {
+        canonicalize_name(Requirement(line).name)
+        for line in requirements.constraints
+        if line.strip()
+    }
+    find_links: list[Path] = []
+    built: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
+        for round_number in range(1, MAX_ROUNDS + 1):
+            try:
+                lock = run_uv_compile(
+                    requirements, target, index, excluded, Path(scratch), uv_bin, find_links
+                )
+            except SourceOnlyError as error:
+                if builder is None or error.package is None or error.package in built:
+                    if builder is None:
+                        raise SourceOnlyError(
+                            f"{error.message}; --no-build forbids building it",
+                            hint=error.hint,
+                            package=error.package,
+                        ) from error
+                    raise
+                built.add(error.package)
+                find_links.append(builder.wheel_dir(error.package, requirements, target))
+                continue
+            except ResolutionError as error:
+                if requirements.constraints and error.package is None:
+                    raise ResolutionError(
+                        f"the requirements conflict with what is already provided: {error.message}",
+                        hint="loosen your pin, or build without --on-top-of / --exclude-runtime-provided",
+                    ) from error
+                if requirements.pinned_by is None or error.package is None:
+                    raise
+                raise ResolutionError(
+                    f"{error.message} (pinned by {requirements.pinned_by})",
+                    hint="a lock's pins are kept as they are: update the lock, or choose another runtime",
+                    package=error.package,
+                ) from error
+            if lock.local:
+                lock = replace(
+                    lock, packages=(*lock.packages, *_built_locals(lock, target, builder))
+                )
+            provided = {
+                package.name: package.version
+                for package in lock.packages
+                if package.name in provided_names
+            }
+            chosen, unfit = narrow_lock(lock, target, requirements, frozenset(provided))
+            if not unfit:
+                backoffs = tuple(
+                    Backoff(
+                        package.name,
+                        package.version,
+                        tuple(sorted(excluded[package.name], key=Version)),
+                    )
+                    for package in chosen
+                    if package.name in excluded
+                    and any(Version(v) > Version(package.version) for v in excluded[package.name])
+                )
+                final = Lock(
+                    packages=tuple(chosen),
+                    requires_python=f"=={target.runtime.python_version}.*",
+                    target=target.name,
+                )
+                return Resolution(
+                    lock=final, backoffs=backoffs, uv_runs=round_number, provided=provided
+                )
+            for package in unfit:
+                files = project_files(index, package.name)
+                fitting, seen = _versions_by_fit(files, target)
+                if not fitting:
+                    raise _no_wheel_error(package.name, None, files, target)
+                bad = {version for version in seen | {package.version} if version not in fitting}
+                excluded.setdefault(package.name, set()).update(_valid_versions(bad))
+    raise ResolutionError(
+        f"resolution for {target.name} did not settle after {MAX_ROUNDS} rounds",
+        hint="pin the packages that keep changing to versions with wheels for the target",
+    )
+
+
+def _built_locals(lock: Lock, target: Target, builder: SourceBuilder | None) -> list[LockedPackage]:
+    """The local projects of uv's lock, each built into a pure wheel (``None``: refused)."""
+    packages = []
+    for source in lock.local:
+        if builder is None:
+            raise ResolutionError(
+                f"{source.name} is a local project ({source.path}) and must be built into a wheel;"
+                " --no-build forbids building",
+                hint="drop --no-build, or build the wheel yourself and give its path",
+                package=source.name,
+            )
+        wheel = builder.local_wheel(source, target)
+        _, version, _, _ = parse_wheel_filename(wheel.filename)
+        packages.append(LockedPackage(source.name, str(version), (wheel,)))
+    return packages
+
+
+def _valid_versions(versions: Iterable[str]) -> set[str]:
+    valid = set()
+    for version in versions:
+        try:
+            Version(version)
+        except InvalidVersion:
+            continue
+        valid.add(version)
+    return valid

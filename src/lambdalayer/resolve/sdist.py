@@ -1,0 +1,242 @@
+"""Source-only packages: build a wheel from the sdist, and keep it only if it is pure Python.
+
+A package published only as a source distribution has no wheel for any target. Building
+it here is safe only when the result runs anywhere: a ``py3-none-any`` wheel with no
+binary inside. A build that produces native code would produce it for *this* machine,
+so it is refused, with the usual remedies. Built wheels are kept in the cache under the
+sdist's sha256, so a warm cache builds nothing; ``--no-build`` forbids building at all
+(no setup code of a package runs on the user's machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
+from lambdalayer.errors import ResolutionError
+from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.lock import LocalSource, LockedWheel
+from lambdalayer.net.fetch import WheelCache, file_sha256
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.targets import Target
+from lambdalayer.uvtool import uv_message
+
+BUILD_TIMEOUT_SECONDS = 900
+
+
+class NativeSourceError(ResolutionError):
+    """A source-only package whose build contains native code."""
+
+
+@dataclass(frozen=True)
+class SourceBuilder:
+    """Builds pure wheels of source-only packages into ``cache_dir/built/<sdist sha256>/``."""
+
+    cache_dir: Path
+    index: IndexConfig
+    uv_bin: str
+
+    def wheel_dir(self, package: str, requirements: Requirements, target: Target) -> Path:
+        """A directory holding the pure wheel of ``package`` (for uv's ``--find-links``)."""
+        sdist = self._locate_sdist(package, requirements, target)
+        destination = self.cache_dir / "built" / sdist.sha256[:2] / sdist.sha256[2:]
+        if any(destination.glob("*.whl")):
+            return destination
+        cache = WheelCache(self.cache_dir)
+        cached, _ = cache.lookup(sdist)
+        sdist_path = cached or cache.download(sdist)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".build-") as scratch:
+            wheel = self._build(package, sdist_path, Path(scratch) / "wheel")
+            _require_pure(package, wheel, target)
+            Path(scratch, "wheel").replace(destination)
+        return destination
+
+    def local_wheel(self, source: LocalSource, target: Target) -> LockedWheel:
+        """The pure wheel of a local project (a directory, or a local sdist), built once.
+
+        Cached by the content of the project's files, and placed in the wheel cache so
+        that the fetch stage finds it like any other wheel.
+        """
+        digest = _content_digest(source.path)
+        destination = self.cache_dir / "local" / digest[:2] / digest[2:]
+        wheels = sorted(destination.glob("*.whl"))
+        if not wheels:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".build-") as scratch:
+                wheel = self._build(source.name, source.path, Path(scratch) / "wheel")
+                _require_pure(source.name, wheel, target)
+                with contextlib.suppress(OSError):  # another build put it there first
+                    Path(scratch, "wheel").replace(destination)
+            wheels = sorted(destination.glob("*.whl"))
+        wheel_path = wheels[0]
+        locked = LockedWheel(
+            filename=wheel_path.name,
+            url=wheel_path.resolve().as_uri(),
+            sha256=file_sha256(wheel_path),
+            size=wheel_path.stat().st_size,
+        )
+        WheelCache(self.cache_dir).store(locked, wheel_path)
+        return locked
+
+    def _uv_environment(self) -> dict[str, str]:
+        return {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+
+    def _locate_sdist(
+        self, package: str, requirements: Requirements, target: Target
+    ) -> LockedWheel:
+        """The sdist uv would build for ``package`` for this target (with builds allowed)."""
+        with tempfile.TemporaryDirectory(prefix="lambdalayer-sdist-") as scratch:
+            requirements_in = Path(scratch) / "requirements.in"
+            requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
+            output = Path(scratch) / "pylock.toml"
+            command = [
+                self.uv_bin, "pip", "compile", str(requirements_in),
+                "--python-version", target.runtime.python_version, "--python-platform", target.uv_platform,
+                "--format", "pylock.toml", "-o", str(output), "--no-header", "--no-annotate",
+                "--no-progress", "--no-python-downloads", "--quiet", *self.index.uv_args(),
+            ]  # fmt: skip
+            completed = subprocess.run(
+                command, capture_output=True, text=True, env=self._uv_environment(), check=False
+            )
+            if completed.returncode != 0:
+                first, *rest = uv_message(completed.stderr)
+                raise ResolutionError(
+                    "\n".join(
+                        [
+                            f"{package} is published only as source, and resolving it failed: {first}",
+                            *rest,
+                        ]
+                    ),
+                    package=package,
+                )
+            document = tomllib.loads(output.read_text("utf-8"))
+        for entry in document.get("packages", []):
+            if (
+                canonicalize_name(entry.get("name", "")) == canonicalize_name(package)
+                and "sdist" in entry
+            ):
+                sdist = entry["sdist"]
+                url = sdist.get("url", "")
+                digest = sdist.get("hashes", {}).get("sha256")
+                if url and digest:
+                    filename = sdist.get("name") or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+                    return LockedWheel(
+                        filename=filename, url=url, sha256=digest, size=sdist.get("size")
+                    )
+        raise ResolutionError(
+            f"{package} is published only as source, but no sdist with a hash was found for it",
+            package=package,
+        )
+
+    def _build(self, package: str, sdist: Path, out_dir: Path) -> Path:
+        out_dir.mkdir()
+        command = [
+            self.uv_bin,
+            "build",
+            "--wheel",
+            "--quiet",
+            "--no-progress",
+            "-o",
+            str(out_dir),
+            str(sdist),
+        ]
+        command += self.index.uv_args()
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=self._uv_environment(),
+            timeout=BUILD_TIMEOUT_SECONDS,
+            check=False,
+        )
+        wheels = list(out_dir.glob("*.whl"))
+        if completed.returncode != 0 or len(wheels) != 1:
+            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ResolutionError(
+                f"{package} is published only as source, and building it failed: {tail}"
+                if sdist.is_file()
+                else f"building the local project {package} ({sdist}) failed: {tail}",
+                hint="pin a version of it that ships wheels, or vendor it in the function's code"
+                if sdist.is_file()
+                else f"run 'uv build --wheel {sdist}' to see the whole error",
+                package=package,
+            )
+        return wheels[0]
+
+
+_SKIPPED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "__pycache__",
+        "build",
+        "dist",
+        "node_modules",
+        ".tox",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+    }
+)
+
+
+def _content_digest(path: Path) -> str:
+    """sha256 over a project's file names and bytes (a file: its bytes), build output left out."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        digest.update(path.read_bytes())
+        return digest.hexdigest()
+    for file in sorted(path.rglob("*")):
+        relative = file.relative_to(path)
+        if (
+            not file.is_file()
+            or _SKIPPED_DIRS & set(relative.parts[:-1])
+            or file.name.endswith(".egg-info")
+        ):
+            continue
+        if any(part.endswith(".egg-info") for part in relative.parts):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _require_pure(package: str, wheel: Path, target: Target) -> None:
+    """Refuse a built wheel that is not pure Python (by its tags, and by its contents)."""
+    try:
+        _, _, _, tags = parse_wheel_filename(wheel.name)
+    except InvalidWheelFilename as error:
+        raise ResolutionError(
+            f"building {package} gave a wheel with an invalid name: {wheel.name}"
+        ) from error
+    binary = next(
+        (f"tag {tag}" for tag in tags if tag.abi != "none" or tag.platform != "any"), None
+    )
+    if binary is None:
+        with zipfile.ZipFile(wheel) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as stream:
+                    head = stream.read(4)
+                if head == ELF_MAGIC or foreign_binary_kind(head):
+                    binary = f"binary member {info.filename}"
+                    break
+    if binary is not None:
+        raise NativeSourceError(
+            f"{package} is published only as source and builds native code ({binary}):"
+            f" a wheel built here would be for this machine, not for {target.runtime.name} on {target.arch}",
+            hint=f"use a binary variant (e.g. {package}-binary), a version that ships wheels, or another runtime",
+            package=package,
+        )
