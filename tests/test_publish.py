@@ -14,11 +14,11 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from lambdalayer.aws.attach import AttachError, attach
+from lambdalayer.aws.attach import attach
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.publish import PublishRequest, layer_versions, prune, publish
 from lambdalayer.cli.main import main
-from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.errors import AttachError, InputError, LambdaLayerError
 
 REGION = "eu-west-1"
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lambdalayer.aws.client import AwsSettings
+from lambdalayer.aws.remote import managed_layer_arn, published_layer
 from lambdalayer.check.cache import CheckCache, check_key
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.rules import check
@@ -22,6 +24,7 @@ from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.fsutil import (
     atomic_write_bytes,
     ensure_writable_parent,
+    file_sha256,
     remove_empty_dirs,
     staged_path,
 )
@@ -37,18 +40,11 @@ from lambdalayer.layer.tree import install_tree
 from lambdalayer.layercomment import archive_comment
 from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.lock import Lock, dump_pylock, read_pylock
-from lambdalayer.net.fetch import (
-    DEFAULT_JOBS,
-    FetchReport,
-    WheelCache,
-    default_cache_dir,
-    fetch,
-    file_sha256,
-)
+from lambdalayer.net.fetch import DEFAULT_JOBS, FetchReport, WheelCache, default_cache_dir, fetch
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.resolve.cache import CachedResolution, ResolutionCache, resolution_key
 from lambdalayer.resolve.explain import VersionNote, explain
-from lambdalayer.resolve.provided import Provided, lookup_managed_arn, on_top_of, runtime_provided
+from lambdalayer.resolve.provided import Provided, on_top_of, runtime_provided
 from lambdalayer.resolve.resolver import Backoff, narrow_lock, resolve
 from lambdalayer.resolve.sdist import SourceBuilder
 from lambdalayer.targets import Layout, Target
@@ -200,20 +196,19 @@ class _Locked:
 
 
 def _provided_sets(options: BuildOptions) -> tuple[Provided, ...]:
+    """What the function already has beneath this layer (AWS is read here, not in resolve)."""
     sets = []
+    settings = AwsSettings(
+        profile=options.profile, region=options.region, endpoint_url=options.endpoint_url
+    )
     if options.on_top_of is not None:
         provided = on_top_of(
             options.on_top_of,
             options.target,
             region=options.region,
-            endpoint_url=options.endpoint_url,
-            profile=options.profile,
+            published_layer=lambda arn: published_layer(arn, settings),
         )
-        exact = (
-            lookup_managed_arn(provided, options.region, options.endpoint_url, options.profile)
-            if options.region
-            else None
-        )
+        exact = managed_layer_arn(provided, settings) if options.region else None
         if exact is not None:
             provided = replace(provided, layer_arn=exact, ssm_parameter=None)
         sets.append(provided)

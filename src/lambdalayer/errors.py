@@ -61,3 +61,26 @@ class LayerCheckError(LambdaLayerError):
     def __init__(self, message: str, report: object, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.report = report
+
+
+class SourceBuildError(ResolutionError):
+    """A source-only package whose build contains native code (it would be for this machine)."""
+
+
+class AwsError(LambdaLayerError):
+    """An AWS call that failed, with the error code when AWS gave one."""
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
+class AttachError(LambdaLayerError):
+    """Attaching would exceed a limit or break the function."""
+
+
+class TransientError(Exception):
+    """A network failure worth another attempt (dropped connection, 5xx, timeout).
+
+    Internal to the HTTP layer: after the last attempt it becomes a :class:`FetchError`.
+    """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tempfile
@@ -112,3 +113,12 @@ def staged_path(path: Path) -> Iterator[Path]:
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -14,9 +14,15 @@ import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-PROBE = "import sys, platform; print(sys.implementation.name, *sys.version_info[:3], platform.machine())"
+
+def _probe_source() -> str:
+    """The child program (:mod:`lambdalayer._probe_child`), passed with ``-c``."""
+    return resources.files("lambdalayer").joinpath("_probe_child.py").read_text("utf-8")
+
+
 PROBE_TIMEOUT_SECONDS = 15
 
 
@@ -67,7 +73,7 @@ def probe(path: Path) -> Interpreter | None:
         return None
     try:
         completed = subprocess.run(
-            [str(path), "-I", "-S", "-c", PROBE],
+            [str(path), "-I", "-S", "-c", _probe_source()],
             capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):

@@ -20,8 +20,8 @@ from pathlib import Path
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.rules import check
 from lambdalayer.check.sizes import KINDS, DistributionSize, LayerSizes, human_bytes, layer_sizes
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
-from lambdalayer.net.fetch import file_sha256
 from lambdalayer.targets import Target
 
 COLOURS = {"native": "#d9534f", "python": "#4a90d9", "bytecode": "#8e6cc0", "data": "#5cb85c"}

@@ -8,8 +8,10 @@ lookup is therefore serialised and cached.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
+from collections.abc import Mapping
 
 _LOCK = threading.Lock()
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -41,3 +43,8 @@ def uv_message(stderr: str) -> list[str]:
             continue
         lines.append(line.removeprefix("error:").strip())
     return lines or ["uv failed without a message"]
+
+
+def uv_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment uv runs in: never downloads an interpreter, no colours in its messages."""
+    return {**environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}

@@ -14,15 +14,11 @@ from typing import Any
 
 from lambdalayer.aws.client import AwsSettings, call, client, parse_layer_arn, region_of_arn
 from lambdalayer.aws.publish import MARKER
-from lambdalayer.errors import LambdaLayerError
+from lambdalayer.errors import AttachError
 from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
 
 WAIT_DELAY_SECONDS = 2
 WAIT_ATTEMPTS = 150
-
-
-class AttachError(LambdaLayerError):
-    """Attaching would exceed a limit or break the function."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lambdalayer import __version__
-from lambdalayer.errors import LambdaLayerError
+from lambdalayer.errors import AwsError, LambdaLayerError
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 8  # botocore's "standard" retry mode: throttling and transient errors, with backoff
@@ -34,14 +34,6 @@ _HINTS = {
     "RequestEntityTooLargeException": "publish through S3 with --s3-bucket",
     "NoSuchBucket": "create the bucket, or give another --s3-bucket",
 }
-
-
-class AwsError(LambdaLayerError):
-    """An AWS call that failed, with the error code when AWS gave one."""
-
-    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ before any upload (local servers such as moto do not enforce them).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from typing import Any
 
 from lambdalayer.aws.client import AwsSettings, call, client, default_region, translate
 from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT
 from lambdalayer.targets import ARCHITECTURES, get_runtime
 
@@ -73,15 +73,6 @@ class LayerVersion:
     description: str
     zipped_bytes: int | None = None
     unzipped_bytes: int | None = None
-
-
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def description_with_marker(description: str, sha256: str, unzipped: int | None) -> str:
@@ -246,7 +237,7 @@ def publish(
 ) -> list[Published]:
     """Publish in every region (concurrently); one :class:`Published` per region, errors included."""
     validate(request)
-    sha256 = sha256_of(request.zip_path)
+    sha256 = file_sha256(request.zip_path)
     description = description_with_marker(request.description, sha256, request.unzipped_bytes)
     targets = list(dict.fromkeys(regions)) or [default_region(settings)]
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(targets)))) as pool:

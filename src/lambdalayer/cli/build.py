@@ -69,6 +69,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Resolve, download and lay out wheels as a Lambda layer .zip.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
+    _add_inputs(build)
+    _add_targets_and_outputs(build)
+    _add_sources_and_bytecode(build)
+    _add_slimming_and_checks(build)
+    _add_reporting_and_aws(build)
+
+
+def _add_inputs(build: argparse.ArgumentParser) -> None:
+    """``build``'s options: what to build from: packages, files, projects, functions."""
     build.add_argument(
         "packages", nargs="*", metavar="PACKAGE", help="requirements, e.g. requests==2.31.0"
     )
@@ -104,6 +113,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="ARCH",
         help=f"CPU(s): {ARCH_ALIASES}; repeatable or comma-separated (default: x86_64)",
     )
+
+
+def _add_targets_and_outputs(build: argparse.ArgumentParser) -> None:
+    """``build``'s options: for which targets, and where the results go."""
     build.add_argument(
         "--layout", choices=[Layout.SITE_PACKAGES.value, Layout.PYTHON.value],
         help="where packages go: python/lib/pythonX.Y/site-packages/ (default) or python/",
@@ -137,6 +150,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="SRC",
         help="build a function .zip: dependencies at the root beside SRC's code",
     )
+
+
+def _add_sources_and_bytecode(build: argparse.ArgumentParser) -> None:
+    """``build``'s options: indexes, the cache, bytecode and what is provided."""
     build.add_argument(
         "--handler",
         metavar="MODULE.FUNCTION",
@@ -177,6 +194,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--no-build", action="store_true",
         help="never build source-only packages (by default a pure-Python sdist is built into a wheel; native ones are refused)",
     )  # fmt: skip
+
+
+def _add_slimming_and_checks(build: argparse.ArgumentParser) -> None:
+    """``build``'s options: slimming and the check."""
     build.add_argument("--no-slim", action="store_true", help="keep everything the wheels contain")
     build.add_argument(
         "--skip-rule", action="append", default=[], metavar="RULE",
@@ -206,6 +227,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="a CPython of the runtime's version (bytecode, import check)",
     )
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _add_reporting_and_aws(build: argparse.ArgumentParser) -> None:
+    """``build``'s options: what is printed, and publishing."""
     build.add_argument(
         "--print", dest="print_field", choices=["path", "sha256", "base64sha256", "terraform"],
         help="print only this, for scripts: the output's path, the zip's sha256, its base64sha256"

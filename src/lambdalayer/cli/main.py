@@ -71,19 +71,8 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         )  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lambdalayer",
-        description="Build AWS Lambda layers of Python packages, correct for the runtime and CPU.",
-    )
-    parser.add_argument("--version", action="version", version=f"lambdalayer {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    cli_build.register(commands)
-    cli_lock.register(commands)
-    cli_report.register(commands)
-
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``check`` command's options."""
     check = commands.add_parser(
         "check",
         help="check that a layer zip will load on its runtime",
@@ -136,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     add_image_options(check)
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
+
+def _add_image(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``image`` command and its ``pull`` action."""
     image = commands.add_parser(
         "image", help="fetch Lambda's runtime images for in-image checks",
         description="Pull public.ecr.aws/lambda/python:X.Y for one CPU into the cache (no Docker).",
@@ -148,6 +140,22 @@ def _parser() -> argparse.ArgumentParser:
     add_image_options(pull)
     pull.add_argument("--json", action="store_true", help="print where the image is as JSON")
 
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lambdalayer",
+        description="Build AWS Lambda layers of Python packages, correct for the runtime and CPU.",
+    )
+    parser.add_argument("--version", action="version", version=f"lambdalayer {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cli_build.register(commands)
+    cli_lock.register(commands)
+    cli_report.register(commands)
+
+    _add_check(commands)
+    _add_image(commands)
     cli_aws.register(commands)
 
     targets = commands.add_parser(

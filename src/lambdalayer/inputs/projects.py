@@ -8,7 +8,6 @@ gives its pins, ``name==version ; marker --hash=...``, which are kept as they ar
 from __future__ import annotations
 
 import enum
-import os
 import subprocess
 import tomllib
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from lambdalayer.errors import InputError
-from lambdalayer.uvtool import uv_binary
+from lambdalayer.uvtool import uv_binary, uv_environment
 
 
 class InputKind(enum.StrEnum):
@@ -130,7 +129,7 @@ def uv_lock_requirements(
         command += ["--extra", extra]
     for group in groups:
         command += ["--group", group]
-    environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    environment = uv_environment()
     completed = subprocess.run(
         command, capture_output=True, text=True, env=environment, check=False
     )

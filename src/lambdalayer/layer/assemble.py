@@ -49,7 +49,6 @@ class Assembly:
 
     entries: tuple[Entry, ...]
     distributions: tuple[Distribution, ...]
-    left_out: tuple[str, ...] = ()
     overlaps: tuple[str, ...] = ()
 
 
@@ -93,7 +92,6 @@ def assemble(
     entries: dict[str, Entry] = {}
     owners: dict[str, str] = {}
     distributions: list[Distribution] = []
-    left_out: list[str] = []
     overlaps: list[str] = []
     for wheel_path in wheels:
         wheel = wheel_path.name
@@ -117,7 +115,6 @@ def assemble(
                     member = _safe_member(wheel, info.filename)
                     destination = _destination(member, data_dir, site)
                     if destination is None:
-                        left_out.append(f"{wheel}:{info.filename}")
                         continue
                     if destination in entries:
                         overlaps.append(f"{destination} ({owners[destination]} and {name})")
@@ -133,7 +130,7 @@ def assemble(
         except (zipfile.BadZipFile, OSError) as error:
             raise AssembleError(f"cannot read wheel {wheel}: {error}") from error
         distributions.append(Distribution(name, str(version), wheel, files, unzipped))
-    return Assembly(tuple(entries.values()), tuple(distributions), tuple(left_out), tuple(overlaps))
+    return Assembly(tuple(entries.values()), tuple(distributions), tuple(overlaps))
 
 
 def function_entries(source: Path) -> list[Entry]:

@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from lambdalayer.errors import LambdaLayerError
@@ -25,21 +26,10 @@ from lambdalayer.layer.archive import FILE_MODE, Entry
 
 COMPILE_TIMEOUT_SECONDS = 900
 
-# Runs in the target interpreter: reads [source, pyc, display name] triples from a JSON
-# file and compiles each; a file that does not compile (Python 2 leftovers, templates) is
-# skipped — it would not import on Lambda either, and its source stays in the layer.
-_COMPILER = """\
-import json, py_compile, sys
-compiled = 0
-for source, target, display in json.load(open(sys.argv[1])):
-    try:
-        py_compile.compile(source, cfile=target, dfile=display, doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-        compiled += 1
-    except (py_compile.PyCompileError, SyntaxError, ValueError, UnicodeDecodeError):
-        pass
-print(compiled)
-"""
+
+def _compiler_source() -> str:
+    """The child program (:mod:`lambdalayer.layer._compile_child`), passed with ``-c``."""
+    return resources.files("lambdalayer.layer").joinpath("_compile_child.py").read_text("utf-8")
 
 
 class BytecodeMode(enum.StrEnum):
@@ -56,7 +46,6 @@ class BytecodeResult:
 
     entries: tuple[Entry, ...]
     compiled: int
-    pyc_bytes: int
 
 
 def pyc_source(arcname: str) -> str | None:
@@ -101,7 +90,7 @@ def _run_compilers(interpreter: Interpreter, jobs: list[list[str]], scratch_dir:
     for number in range(workers):
         job_file = scratch_dir / f"jobs-{number}.json"
         job_file.write_text(json.dumps(jobs[number::workers]))
-        command = [str(interpreter.path), "-I", "-S", "-B", "-c", _COMPILER, str(job_file)]
+        command = [str(interpreter.path), "-I", "-S", "-B", "-c", _compiler_source(), str(job_file)]
         children.append(
             subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         )
@@ -133,7 +122,7 @@ def compile_entries(
     tracebacks name the real file.
     """
     if mode is BytecodeMode.NONE:
-        return BytecodeResult(tuple(entries), 0, 0)
+        return BytecodeResult(tuple(entries), 0)
     cache_tag = f"cpython-{interpreter.version[0]}{interpreter.version[1]}"
     sources = [
         entry
@@ -155,7 +144,6 @@ def compile_entries(
         source_names = {entry.arcname for entry in sources}
         result: list[Entry] = []
         compiled = 0
-        pyc_bytes = 0
         for entry in entries:
             pyc = scratch_dir / "pyc" / entry.arcname
             if entry.arcname not in source_names or not pyc.is_file():
@@ -163,8 +151,7 @@ def compile_entries(
                 continue
             data = pyc.read_bytes()
             compiled += 1
-            pyc_bytes += len(data)
             result.append(Entry(_pyc_name(entry.arcname, cache_tag, mode), FILE_MODE, data=data))
             if mode is BytecodeMode.AUTO:
                 result.append(entry)
-    return BytecodeResult(tuple(result), compiled, pyc_bytes)
+    return BytecodeResult(tuple(result), compiled)

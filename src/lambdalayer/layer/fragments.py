@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.layer.archive import Entry, RawMember, write_zip
 from lambdalayer.layer.assemble import Distribution, assemble
 from lambdalayer.layer.bytecode import BytecodeMode, compile_entries
 from lambdalayer.layer.slim import SlimOptions, rules, slim, strip_entries, strip_identity, strips
-from lambdalayer.net.fetch import FetchedWheel, file_sha256
+from lambdalayer.net.fetch import FetchedWheel
 from lambdalayer.targets import Layout, Target
 
 FORMAT = 1

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.errors import FetchError
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.lock import LockedWheel
 from lambdalayer.net.http import download_to, redact, with_retries
 
@@ -34,15 +35,6 @@ def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     xdg = environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "lambdalayer"
-
-
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from lambdalayer import __version__
-from lambdalayer.errors import FetchError
+from lambdalayer.errors import FetchError, TransientError
 
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
@@ -41,10 +41,6 @@ _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REDIRECTS = 10
 
 T = TypeVar("T")
-
-
-class TransientError(Exception):
-    """A failure worth another attempt (dropped connection, 5xx, timeout)."""
 
 
 def redact(url: str) -> str:

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.fsutil import atomic_write_bytes, file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, dump_pylock, parse_pylock
-from lambdalayer.net.fetch import file_sha256
 from lambdalayer.net.index import IndexConfig, page_unchanged, project_page
 from lambdalayer.resolve.explain import VersionNote
 from lambdalayer.resolve.resolver import Backoff

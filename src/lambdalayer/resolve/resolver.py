@@ -10,7 +10,6 @@ constraint, and uv runs again, until every package fits.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tempfile
@@ -30,7 +29,7 @@ from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile, project_files
 from lambdalayer.targets import Target, all_targets
-from lambdalayer.uvtool import ANSI_ESCAPE, uv_binary, uv_message
+from lambdalayer.uvtool import ANSI_ESCAPE, uv_binary, uv_environment, uv_message
 
 if TYPE_CHECKING:
     from lambdalayer.resolve.sdist import SourceBuilder
@@ -60,7 +59,6 @@ class Resolution:
 
     lock: Lock
     backoffs: tuple[Backoff, ...] = ()
-    uv_runs: int = 1
     provided: dict[str, str] = field(default_factory=dict)  # needed, but left to another layer
 
 
@@ -253,7 +251,7 @@ def run_uv_compile(
         constraints = workdir / "constraints.txt"
         constraints.write_text("\n".join(constraint_lines) + "\n", "utf-8")
         command += ["--constraint", str(constraints)]
-    environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    environment = uv_environment()
     completed = subprocess.run(
         command, capture_output=True, text=True, env=environment, check=False
     )
@@ -318,36 +316,16 @@ def resolve(
     find_links: list[Path] = []
     built: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
-        for round_number in range(1, MAX_ROUNDS + 1):
+        for _round in range(MAX_ROUNDS):
             try:
                 lock = run_uv_compile(
                     requirements, target, index, excluded, Path(scratch), uv_bin, find_links
                 )
             except SourceOnlyError as error:
-                if builder is None or error.package is None or error.package in built:
-                    if builder is None:
-                        raise SourceOnlyError(
-                            f"{error.message}; --no-build forbids building it",
-                            hint=error.hint,
-                            package=error.package,
-                        ) from error
-                    raise
-                built.add(error.package)
-                find_links.append(builder.wheel_dir(error.package, requirements, target))
+                find_links.append(_build_source_only(error, requirements, target, builder, built))
                 continue
             except ResolutionError as error:
-                if requirements.constraints and error.package is None:
-                    raise ResolutionError(
-                        f"the requirements conflict with what is already provided: {error.message}",
-                        hint="loosen your pin, or build without --on-top-of / --exclude-runtime-provided",
-                    ) from error
-                if requirements.pinned_by is None or error.package is None:
-                    raise
-                raise ResolutionError(
-                    f"{error.message} (pinned by {requirements.pinned_by})",
-                    hint="a lock's pins are kept as they are: update the lock, or choose another runtime",
-                    package=error.package,
-                ) from error
+                raise _explained(error, requirements) from error
             if lock.local:
                 lock = replace(
                     lock, packages=(*lock.packages, *_built_locals(lock, target, builder))
@@ -359,35 +337,78 @@ def resolve(
             }
             chosen, unfit = narrow_lock(lock, target, requirements, frozenset(provided))
             if not unfit:
-                backoffs = tuple(
-                    Backoff(
-                        package.name,
-                        package.version,
-                        tuple(sorted(excluded[package.name], key=Version)),
-                    )
-                    for package in chosen
-                    if package.name in excluded
-                    and any(Version(v) > Version(package.version) for v in excluded[package.name])
-                )
-                final = Lock(
-                    packages=tuple(chosen),
-                    requires_python=f"=={target.runtime.python_version}.*",
-                    target=target.name,
-                )
-                return Resolution(
-                    lock=final, backoffs=backoffs, uv_runs=round_number, provided=provided
-                )
+                return _resolution(chosen, excluded, provided, target)
             for package in unfit:
-                files = project_files(index, package.name)
-                fitting, seen = _versions_by_fit(files, target)
-                if not fitting:
-                    raise _no_wheel_error(package.name, None, files, target)
-                bad = {version for version in seen | {package.version} if version not in fitting}
-                excluded.setdefault(package.name, set()).update(_valid_versions(bad))
+                _exclude_unfit(package, target, index, excluded)
     raise ResolutionError(
         f"resolution for {target.name} did not settle after {MAX_ROUNDS} rounds",
         hint="pin the packages that keep changing to versions with wheels for the target",
     )
+
+
+def _build_source_only(
+    error: SourceOnlyError, requirements: Requirements, target: Target,
+    builder: SourceBuilder | None, built: set[str],
+) -> Path:  # fmt: skip
+    """The directory holding a pure wheel built from a source-only package, or the error."""
+    if builder is None:
+        raise SourceOnlyError(
+            f"{error.message}; --no-build forbids building it",
+            hint=error.hint,
+            package=error.package,
+        ) from error
+    if error.package is None or error.package in built:
+        raise error
+    built.add(error.package)
+    return builder.wheel_dir(error.package, requirements, target)
+
+
+def _explained(error: ResolutionError, requirements: Requirements) -> ResolutionError:
+    """uv's failure in the words of the inputs: a conflict with what is provided, a lock's pin."""
+    if requirements.constraints and error.package is None:
+        return ResolutionError(
+            f"the requirements conflict with what is already provided: {error.message}",
+            hint="loosen your pin, or build without --on-top-of / --exclude-runtime-provided",
+        )
+    if requirements.pinned_by is None or error.package is None:
+        return error
+    return ResolutionError(
+        f"{error.message} (pinned by {requirements.pinned_by})",
+        hint="a lock's pins are kept as they are: update the lock, or choose another runtime",
+        package=error.package,
+    )
+
+
+def _resolution(
+    chosen: list[LockedPackage],
+    excluded: dict[str, set[str]],
+    provided: dict[str, str],
+    target: Target,
+) -> Resolution:
+    backoffs = tuple(
+        Backoff(package.name, package.version, tuple(sorted(excluded[package.name], key=Version)))
+        for package in chosen
+        if package.name in excluded
+        and any(Version(v) > Version(package.version) for v in excluded[package.name])
+    )
+    final = Lock(
+        packages=tuple(chosen),
+        requires_python=f"=={target.runtime.python_version}.*",
+        target=target.name,
+    )
+    return Resolution(lock=final, backoffs=backoffs, provided=provided)
+
+
+def _exclude_unfit(
+    package: LockedPackage, target: Target, index: IndexConfig, excluded: dict[str, set[str]]
+) -> None:
+    """Exclude every version of ``package`` with no wheel for the target (one read of its page)."""
+    files = project_files(index, package.name)
+    fitting, seen = _versions_by_fit(files, target)
+    if not fitting:
+        raise _no_wheel_error(package.name, None, files, target)
+    bad = {version for version in seen | {package.version} if version not in fitting}
+    excluded.setdefault(package.name, set()).update(_valid_versions(bad))
 
 
 def _built_locals(lock: Lock, target: Target, builder: SourceBuilder | None) -> list[LockedPackage]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import subprocess
 import tempfile
 import tomllib
@@ -24,19 +23,16 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
-from lambdalayer.errors import ResolutionError
+from lambdalayer.errors import ResolutionError, SourceBuildError
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import LocalSource, LockedWheel
-from lambdalayer.net.fetch import WheelCache, file_sha256
+from lambdalayer.net.fetch import WheelCache
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
-from lambdalayer.uvtool import uv_message
+from lambdalayer.uvtool import uv_environment, uv_message
 
 BUILD_TIMEOUT_SECONDS = 900
-
-
-class NativeSourceError(ResolutionError):
-    """A source-only package whose build contains native code."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ class SourceBuilder:
         return locked
 
     def _uv_environment(self) -> dict[str, str]:
-        return {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+        return uv_environment()
 
     def _locate_sdist(
         self, package: str, requirements: Requirements, target: Target
@@ -234,7 +230,7 @@ def _require_pure(package: str, wheel: Path, target: Target) -> None:
                     binary = f"binary member {info.filename}"
                     break
     if binary is not None:
-        raise NativeSourceError(
+        raise SourceBuildError(
             f"{package} is published only as source and builds native code ({binary}):"
             f" a wheel built here would be for this machine, not for {target.runtime.name} on {target.arch}",
             hint=f"use a binary variant (e.g. {package}-binary), a version that ships wheels, or another runtime",
