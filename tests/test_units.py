@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from lambdalayer.aws.attach import new_layer_list
-from lambdalayer.cli.build import artefacts_of, jobs_of, targets_of
+from lambdalayer.cli.build import flags_of, jobs_of
 from lambdalayer.cli.main import _parser
 from lambdalayer.inputs.config import ProjectConfig
+from lambdalayer.inputs.plan import Flags, artefacts, settings, targets
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, dump_pylock, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile
 from lambdalayer.resolve.resolver import _uv_error
@@ -30,17 +31,24 @@ def test_flags_override_the_configuration_which_overrides_defaults(tmp_path):
         path=tmp_path / "pyproject.toml", runtimes=("python3.11",), arches=("arm64",),
         layout="python", bytecode="none", index_url="https://config.example/simple",
     )  # fmt: skip
-    from_config = targets_of(parse("six"), config)
+    from_config = targets(flags_of(parse("six")), config)
     assert [target.name for target in from_config] == ["python3.11-arm64"]
-    flagged = targets_of(parse("six", "--runtime", "python3.12", "--arch", "aarch64,arm64"), config)
+    flagged = targets(Flags(runtimes=("python3.12",), arches=("aarch64", "arm64")), config)
     assert [target.name for target in flagged] == ["python3.12-arm64"]
-    defaults = targets_of(parse("six"), None)
+    defaults = targets(Flags(), None)
     assert [target.name for target in defaults] == [
         f"{max(all_targets(), key=lambda t: t.runtime.python).runtime.name}-x86_64"
     ]
 
     args = parse("six", "--layout", "site-packages", "--index-url", "https://flag.example/simple")
-    [job] = jobs_of(args, config, tmp_path, True, artefacts_of(args, config, tmp_path), from_config)
+    chosen = settings(flags_of(args), config, tmp_path)
+    assert (chosen.layout.value, chosen.bytecode) == (
+        "site-packages",
+        "none",
+    )  # flag, configuration
+    [job] = jobs_of(
+        args, config, tmp_path, True, artefacts(flags_of(args), config, tmp_path), from_config
+    )
     assert job.options.layout.value == "site-packages"  # the flag
     assert job.options.bytecode.value == "none"  # the configuration
     assert job.options.index.index_url == "https://flag.example/simple"
@@ -49,8 +57,10 @@ def test_flags_override_the_configuration_which_overrides_defaults(tmp_path):
 
 def test_several_targets_write_into_the_output_dir(tmp_path):
     args = parse("six", "--runtime", "python3.11,python3.12", "--output-dir", str(tmp_path / "d"))
-    targets = targets_of(args, None)
-    jobs = jobs_of(args, None, tmp_path, False, artefacts_of(args, None, tmp_path), targets)
+    chosen_targets = targets(flags_of(args), None)
+    jobs = jobs_of(
+        args, None, tmp_path, False, artefacts(flags_of(args), None, tmp_path), chosen_targets
+    )
     assert [job.options.output.name for job in jobs] == [
         "layer-python3.11-x86_64.zip", "layer-python3.12-x86_64.zip",
     ]  # fmt: skip
@@ -158,3 +168,23 @@ def test_lock_round_trip_keeps_every_field():
         "==3.12.*", "python3.12-arm64", "unchecked-hash",
     )  # fmt: skip
     assert dump_pylock(again) == text
+
+
+# dependency groups (PEP 735, read with packaging.dependency_groups) ------------------------
+
+
+def test_dependency_groups_include_others_and_cycles_are_errors(tmp_path):
+    from lambdalayer.errors import InputError
+    from lambdalayer.inputs.projects import pyproject_requirements
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "app"\nversion = "1"\ndependencies = ["six"]\n'
+        '[dependency-groups]\nbase = ["requests>=2"]\nlambda = [{include-group = "base"}, "boto3"]\n'
+        'loop-a = [{include-group = "loop-b"}]\nloop-b = [{include-group = "loop-a"}]\n'
+    )
+    assert pyproject_requirements(pyproject, groups=["lambda"]) == ["six", "requests>=2", "boto3"]
+    with pytest.raises(InputError, match="dependency group 'loop-a'"):
+        pyproject_requirements(pyproject, groups=["loop-a"])
+    with pytest.raises(InputError, match="has no dependency group 'nope'"):
+        pyproject_requirements(pyproject, groups=["nope"])

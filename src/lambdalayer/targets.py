@@ -14,13 +14,17 @@ from __future__ import annotations
 import enum
 import functools
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TypeVar
 
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.tags import Tag, compatible_tags, cpython_tags, create_compatible_tags_selector
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from lambdalayer.errors import TargetError
+
+T = TypeVar("T")
 
 # AWS calls the arm CPU "arm64"; wheel tags, ELF and uname call it "aarch64".
 MACHINE_OF_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
@@ -140,21 +144,25 @@ class Target:
         )
 
     @functools.cached_property
-    def tag_rank(self) -> dict[Tag, int]:
-        """Tag → preference (lower is better); a tag absent from it does not fit."""
-        rank: dict[Tag, int] = {}
-        for index, tag in enumerate(self.tags):
-            rank.setdefault(tag, index)
-        return rank
+    def supported_tags(self) -> frozenset[Tag]:
+        """Every wheel tag that runs on the target."""
+        return frozenset(self.tags)
 
-    def wheel_rank(self, filename: str) -> int | None:
-        """How well a wheel file fits (lower is better); ``None`` if it cannot run here."""
+    def fits(self, filename: str) -> bool:
+        """Whether a wheel file (by its name) can run on the target."""
         try:
             _, _, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename:
-            return None
-        ranks = [self.tag_rank[tag] for tag in tags if tag in self.tag_rank]
-        return min(ranks) if ranks else None
+            return False
+        return bool(tags & self.supported_tags)
+
+    def best(self, items: Iterable[tuple[T, frozenset[Tag]]]) -> T | None:
+        """The item an installer on the target would pick (best tag first; ``None``: none fits).
+
+        Uses :func:`packaging.tags.create_compatible_tags_selector` with the target's own
+        ordered tags; among equally good items the first given wins.
+        """
+        return next(iter(create_compatible_tags_selector(self.tags)(items)), None)
 
     def site_packages_prefix(self, layout: Layout) -> str:
         """The directory inside the zip that packages go to, with a trailing slash."""

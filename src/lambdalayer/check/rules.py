@@ -124,7 +124,7 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
             ))  # fmt: skip
     for dist_dir, tags in layer.wheel_tags.items():
         parsed = {tag for text in tags for tag in parse_tag(text)}
-        if parsed and not parsed & set(target.tag_rank):
+        if parsed and not parsed & target.supported_tags:
             findings.append(Finding(
                 Severity.ERROR, "abi", f"installed from a wheel tagged {', '.join(tags)}, which does not fit {target.name}",
                 f"{dist_dir}/WHEEL", layer.owners.get(dist_dir), f"rebuild for {target.name}",

@@ -21,23 +21,21 @@ from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.report import write_report
 from lambdalayer.cli.text import print_build, print_check_report, print_matrix, print_timings
 from lambdalayer.errors import InputError, LambdaLayerError, LayerCheckError
-from lambdalayer.inputs.config import Inputs, ProjectConfig, load_config
-from lambdalayer.inputs.projects import discover_input
-from lambdalayer.inputs.requirements import Gathered, gather
+from lambdalayer.inputs.config import ProjectConfig, load_config
+from lambdalayer.inputs.plan import Artefact, Flags, settings
+from lambdalayer.inputs.plan import artefacts as plan_artefacts
+from lambdalayer.inputs.plan import targets as plan_targets
 from lambdalayer.layer.bytecode import BytecodeMode
 from lambdalayer.layer.slim import SlimOptions
 from lambdalayer.layer.slim import rules as slim_rules
 from lambdalayer.matrix import Job, Outcome, artefact_paths, run_jobs
 from lambdalayer.net.fetch import default_cache_dir
-from lambdalayer.net.index import IndexConfig
 from lambdalayer.report import layer_report
 from lambdalayer.targets import (
     ARCH_ALIASES,
     Layout,
     Target,
-    canonical_arch,
     default_runtime,
-    get_target,
 )
 
 EPILOG = """\
@@ -260,122 +258,46 @@ def is_directory_output(output: str | None) -> bool:
     return output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir())
 
 
-def targets_of(args: argparse.Namespace, config: ProjectConfig | None) -> list[Target]:
-    runtimes = (
-        _split(args.runtime) or list(config.runtimes if config else ()) or [default_runtime().name]
-    )
-    arches = _split(args.arch) or list(config.arches if config else ()) or ["x86_64"]
-    return [
-        get_target(runtime, arch)
-        for runtime in dict.fromkeys(runtimes)
-        for arch in dict.fromkeys(canonical_arch(arch) for arch in arches)
-    ]
-
-
-def _gather(inputs: Inputs, project_dir: Path, args: argparse.Namespace) -> Gathered:
-    if not inputs.empty:
-        files = list(inputs.files)
-        if (inputs.extras or inputs.groups) and not files:
-            files = [project_dir / "pyproject.toml"]
-        only_groups = bool(inputs.groups) and not inputs.extras and not inputs.requirements
-        return gather(
-            inputs.requirements,
-            files,
-            extras=inputs.extras,
-            groups=inputs.groups,
-            include_dependencies=not only_groups,
-        )
-    return gather(
-        [], [discover_input(project_dir)], extras=tuple(args.extra), groups=tuple(args.group)
-    )
-
-
-# name, inputs, function source, handler, on-top-of
-Artefact = tuple[str, Gathered, Path | None, str | None, str | None]
-
-
-def artefacts_of(
-    args: argparse.Namespace, config: ProjectConfig | None, project_dir: Path
-) -> list[Artefact]:
-    """Every artefact to build: the explicit inputs, else the configuration's, else the project's."""
-    explicit = bool(args.packages or args.requirements or args.from_lock)
-    if args.from_lock is not None:
-        if args.packages or args.requirements:
-            raise InputError(
-                "--from-lock builds exactly the lock's wheels; requirements cannot be added to it",
-                hint="drop the packages and -r files, or drop --from-lock to resolve again",
-            )
-        gathered = Gathered(pylock=args.from_lock)
-    elif explicit:
-        gathered = gather(
-            args.packages, args.requirements, extras=tuple(args.extra), groups=tuple(args.group)
-        )
-    if args.function is not None:
-        inputs = gathered if explicit else _gather(Inputs(), project_dir, args)
-        return [("function", inputs, args.function, args.handler, None)]
-    if explicit:
-        return [("layer", gathered, None, None, None)]
-    if config is not None and (config.layers or config.function):
-        artefacts: list[Artefact] = [
-            (
-                layer.name,
-                _gather(layer.inputs, project_dir, args),
-                None,
-                None,
-                layer.inputs.on_top_of,
-            )
-            for layer in config.layers
-        ]
-        if config.function is not None:
-            spec = config.function
-            function_inputs = _gather(spec.inputs, project_dir, args)
-            artefacts.append(
-                ("function", function_inputs, spec.source, spec.handler, spec.inputs.on_top_of)
-            )
-        return artefacts
-    return [("layer", _gather(Inputs(), project_dir, args), None, None, None)]
+def flags_of(args: argparse.Namespace) -> Flags:
+    """The command line's answers as typed flags (what :mod:`lambdalayer.inputs.plan` weighs)."""
+    return Flags(
+        packages=tuple(args.packages), requirements=tuple(args.requirements), extras=tuple(args.extra),
+        groups=tuple(args.group), from_lock=args.from_lock, function=args.function, handler=args.handler,
+        runtimes=tuple(_split(args.runtime)), arches=tuple(_split(args.arch)), layout=args.layout,
+        bytecode=args.bytecode, index_url=args.index_url, extra_index_urls=tuple(args.extra_index_url),
+        output_dir=args.output_dir, on_top_of=args.on_top_of,
+    )  # fmt: skip
 
 
 def jobs_of(
     args: argparse.Namespace, config: ProjectConfig | None, project_dir: Path, single: bool,
     artefacts: list[Artefact], targets: list[Target],
 ) -> list[Job]:  # fmt: skip
-    output_dir = args.output_dir or (
-        config.output_dir if config and config.output_dir else project_dir / "dist"
-    )
-    layout_name = args.layout or (config.layout if config else None) or Layout.SITE_PACKAGES.value
-    bytecode = args.bytecode or (
-        config.bytecode if config and config.bytecode else BytecodeMode.AUTO.value
-    )
-    index = IndexConfig.from_options(
-        args.index_url or (config.index_url if config else None),
-        tuple(args.extra_index_url) or (config.extra_index_urls if config else ()),
-    )
+    """One build job per artefact and target, with the weighed settings."""
+    chosen = settings(flags_of(args), config, project_dir)
     slim = SlimOptions(
         not args.no_slim, frozenset(args.skip_rule), tuple(args.keep), tuple(args.drop)
     )
     jobs = []
-    for name, gathered, function_source, handler, configured_on_top in artefacts:
-        on_top = args.on_top_of or configured_on_top
+    for artefact in artefacts:
         for target in targets:
             if single:
-                output, lock_output = (
-                    Path(args.output or ("function.zip" if function_source else "layer.zip")),
-                    args.lock,
-                )
+                default = "function.zip" if artefact.function_source else "layer.zip"
+                output, lock_output = Path(args.output or default), args.lock
             else:
-                output, lock_output = artefact_paths(output_dir, name, target)
+                output, lock_output = artefact_paths(chosen.output_dir, artefact.name, target)
             options = BuildOptions(
-                target=target, output=output, requirements=gathered.requirements, from_lock=gathered.pylock,
-                lock_output=lock_output, layout=Layout.FUNCTION if function_source else Layout(layout_name),
-                index=index, cache_dir=args.cache_dir or default_cache_dir(), check=not args.no_check,
-                python=args.python, slim=slim, bytecode=BytecodeMode(bytecode),
-                function_source=function_source, handler=handler, allow_build=not args.no_build,
-                on_top_of=on_top, exclude_runtime_provided=args.exclude_runtime_provided,
+                target=target, output=output, requirements=artefact.inputs.requirements,
+                from_lock=artefact.inputs.pylock, lock_output=lock_output,
+                layout=Layout.FUNCTION if artefact.function_source else chosen.layout,
+                index=chosen.index, cache_dir=args.cache_dir or default_cache_dir(), check=not args.no_check,
+                python=args.python, slim=slim, bytecode=BytecodeMode(chosen.bytecode),
+                function_source=artefact.function_source, handler=artefact.handler, allow_build=not args.no_build,
+                on_top_of=args.on_top_of or artefact.on_top_of, exclude_runtime_provided=args.exclude_runtime_provided,
                 region=args.region, endpoint_url=args.endpoint_url, profile=args.profile,
                 as_directory=single and is_directory_output(args.output),
             )  # fmt: skip
-            jobs.append(Job(name, options))
+            jobs.append(Job(artefact.name, options))
     return jobs
 
 
@@ -387,8 +309,8 @@ def run(args: argparse.Namespace) -> int:
         )
     project_dir = args.project or Path.cwd()
     config = load_config(project_dir)
-    targets = targets_of(args, config)
-    artefacts = artefacts_of(args, config, project_dir)
+    targets = plan_targets(flags_of(args), config)
+    artefacts = plan_artefacts(flags_of(args), config, project_dir)
     configured = config is not None and bool(config.layers or config.function)
     single = len(targets) * len(artefacts) == 1 and (not configured or bool(args.output))
     if not single and (args.output or args.lock):

@@ -10,11 +10,13 @@ import argparse
 from pathlib import Path
 
 from lambdalayer.build import lock_for
-from lambdalayer.cli.build import artefacts_of, jobs_of, targets_of
+from lambdalayer.cli.build import flags_of, jobs_of
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.inputs.config import load_config
+from lambdalayer.inputs.plan import artefacts as plan_artefacts
+from lambdalayer.inputs.plan import targets as plan_targets
 from lambdalayer.lock import dump_pylock
 from lambdalayer.targets import ARCH_ALIASES
 
@@ -69,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``lock``."""
     project_dir = args.project or Path.cwd()
     config = load_config(project_dir)
-    targets = targets_of(args, config)
-    artefacts = artefacts_of(args, config, project_dir)
+    targets = plan_targets(flags_of(args), config)
+    artefacts = plan_artefacts(flags_of(args), config, project_dir)
     single = len(targets) * len(artefacts) == 1
     if not single and args.lock_path:
         raise InputError(

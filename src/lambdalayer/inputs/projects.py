@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from packaging.dependency_groups import resolve_dependency_groups
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -93,17 +94,17 @@ def pyproject_requirements(
         for requirement_text in optional[extra]:
             add(requirement_text)
 
-    def add_group(group: str, stack: tuple[str, ...] = ()) -> None:
-        if group not in dependency_groups:
+    def add_group(group: str) -> None:
+        if canonicalize_name(group) not in {canonicalize_name(name) for name in dependency_groups}:
             known = ", ".join(sorted(dependency_groups)) or "none"
             raise InputError(f"{path} has no dependency group {group!r}", hint=f"groups: {known}")
-        if group in stack:
-            raise InputError(f"{path}: dependency group {group!r} includes itself")
-        for item in dependency_groups[group]:
-            if isinstance(item, dict) and "include-group" in item:
-                add_group(item["include-group"], (*stack, group))
-            elif isinstance(item, str):
-                add(item)
+        try:
+            resolved = resolve_dependency_groups(dependency_groups, group)
+        except* (ValueError, LookupError) as problems:  # packaging reports them as a group
+            first = problems.exceptions[0]
+            raise InputError(f"{path}: dependency group {group!r}: {first}") from first
+        for requirement_text in resolved:
+            add(requirement_text)
 
     for requirement_text in project.get("dependencies", []) if include_dependencies else []:
         add(requirement_text)

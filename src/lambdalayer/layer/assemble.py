@@ -99,7 +99,7 @@ def assemble(
             name, version, _, _ = parse_wheel_filename(wheel)
         except InvalidWheelFilename as error:
             raise AssembleError(f"not a wheel file name: {wheel}") from error
-        if target.wheel_rank(wheel) is None:
+        if not target.fits(wheel):
             raise AssembleError(
                 f"{wheel} does not fit {target.runtime.name} on {target.arch}",
                 hint="the lock names a wheel for another platform; resolve again for this target",

@@ -66,9 +66,9 @@ def _wheel_reason(files: Sequence[IndexFile], target: Target, held_by_pins: bool
     wheels = [file.filename for file in files if file.filename.endswith(".whl")]
     if not wheels:
         return "it is published only as source"
-    if not any(target.wheel_rank(name) is not None for name in wheels):
+    if not any(target.fits(name) for name in wheels):
         unlimited = replace(target, runtime=replace(runtime, glibc=(2, 99)))
-        if any(unlimited.wheel_rank(name) is not None for name in wheels):
+        if any(unlimited.fits(name) for name in wheels):
             return f"its wheels need a glibc above {runtime.glibc[0]}.{runtime.glibc[1]} ({runtime.os})"
         return f"it has no wheel for CPython {runtime.python_version} on {target.machine}"
     if held_by_pins:

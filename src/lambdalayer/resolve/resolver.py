@@ -64,10 +64,13 @@ class Resolution:
 
 def best_wheel(wheels: Iterable[LockedWheel], target: Target) -> LockedWheel | None:
     """The wheel an installer on the target would pick, or ``None`` when none fits."""
-    ranked = [
-        (rank, wheel) for wheel in wheels if (rank := target.wheel_rank(wheel.filename)) is not None
-    ]
-    return min(ranked, key=lambda pair: (pair[0], pair[1].filename))[1] if ranked else None
+    items = []
+    for wheel in sorted(wheels, key=lambda item: item.filename):
+        try:
+            items.append((wheel, parse_wheel_filename(wheel.filename)[3]))
+        except InvalidWheelFilename:
+            continue
+    return target.best(items)
 
 
 def marker_applies(marker: str | None, target: Target) -> bool:
@@ -91,7 +94,7 @@ def _versions_by_fit(files: Sequence[IndexFile], target: Target) -> tuple[set[st
             except InvalidWheelFilename:
                 continue
             seen.add(str(version))
-            if not file.yanked and target.wheel_rank(file.filename) is not None:
+            if not file.yanked and target.fits(file.filename):
                 fitting.add(str(version))
     return fitting, seen
 
@@ -121,7 +124,7 @@ def _no_wheel_error(
         and other != target
         and any(
             (version is None or _wheel_version(file.filename) == version)
-            and other.wheel_rank(file.filename) is not None
+            and other.fits(file.filename)
             for file in files
         )
     ]
