@@ -156,7 +156,7 @@ def test_uv_not_found_names_the_package():
 def test_lock_round_trip_keeps_every_field():
     lock = Lock(
         packages=(
-            LockedPackage("b-pkg", "2.0", (LockedWheel("b_pkg-2.0-py3-none-any.whl", "https://x/b.whl", "ab" * 32, 10),), "python_version >= '3.11'"),
+            LockedPackage("b-pkg", "2.0", (LockedWheel("b_pkg-2.0-py3-none-any.whl", "https://x/b.whl", "ab" * 32, 10),), 'python_version >= "3.11"'),
             LockedPackage("a", "1.0", (LockedWheel("a-1.0-py3-none-any.whl", "https://x/a \"q\".whl", "cd" * 32),)),
         ),
         requires_python="==3.12.*", target="python3.12-arm64", bytecode="unchecked-hash",

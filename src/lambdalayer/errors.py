@@ -7,6 +7,11 @@ line, and exits non-zero. Anything else escaping the library is a bug.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the type only: the core never imports the check package at run time
+    from lambdalayer.check.findings import CheckReport
+
 
 class LambdaLayerError(Exception):
     """Root of every error lambdalayer reports to a user."""
@@ -56,9 +61,11 @@ class OutputError(LambdaLayerError):
 
 
 class LayerCheckError(LambdaLayerError):
-    """A layer that would not load on its runtime; ``report`` says why."""
+    """A layer that would not load on its runtime; ``report`` (when the check ran) says why."""
 
-    def __init__(self, message: str, report: object, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, report: CheckReport | None, *, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.report = report
 

@@ -1,5 +1,8 @@
 """PEP 751 ``pylock.toml``: the reproducible record of what a layer contains.
 
+Read and validated with :mod:`packaging.pylock`; written here (packaging has no TOML
+writer), deterministically: one wheel per package, sorted by name.
+
 uv writes the first version (possibly several wheels per package); :mod:`resolve` narrows
 it to exactly one wheel per package for the target, and :func:`dump_pylock` writes that
 as the build's lock. ``--from-lock`` reads it back with :func:`parse_pylock`.
@@ -11,10 +14,9 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.utils import canonicalize_name
+from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
 
 from lambdalayer.errors import InputError
 
@@ -61,81 +63,74 @@ class Lock:
     local: tuple[LocalSource, ...] = ()
 
 
-def _wheel_from_toml(package: str, entry: dict[str, object]) -> LockedWheel:
-    url = entry.get("url")
-    if not isinstance(url, str):
+def _name_of(url: str | None, name: str | None) -> str:
+    return name or unquote(urlsplit(url or "").path.rsplit("/", 1)[-1])
+
+
+def _wheel(package: str, wheel: PackageWheel) -> LockedWheel:
+    if not wheel.url:
         raise InputError(
             f"lock entry for {package} has a wheel without a url",
             hint="lambdalayer reads locks whose wheels come from an index (url = ...)",
         )
-    hashes = entry.get("hashes")
-    sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-    if not isinstance(sha256, str):
-        raise InputError(f"lock entry for {package} has a wheel without a sha256 hash: {url}")
-    name = entry.get("name")
-    filename = name if isinstance(name, str) else unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    size = entry.get("size")
+    sha256 = wheel.hashes.get("sha256")
+    if not sha256:
+        raise InputError(f"lock entry for {package} has a wheel without a sha256 hash: {wheel.url}")
     return LockedWheel(
-        filename=filename, url=url, sha256=sha256, size=size if isinstance(size, int) else None
+        filename=_name_of(wheel.url, wheel.name), url=wheel.url, sha256=sha256, size=wheel.size
     )
 
 
-def _local_source(entry: dict[str, Any], base: Path) -> LocalSource | None:
+def _local_source(package: Package, base: Path) -> LocalSource | None:
     """A ``directory`` entry, or an ``archive`` entry with a local path, relative to ``base``."""
-    for key in ("directory", "archive"):
-        place = entry.get(key)
-        if isinstance(place, dict) and isinstance(place.get("path"), str):
-            return LocalSource(
-                str(canonicalize_name(entry["name"])), (base / place["path"]).resolve()
-            )
-    return None
+    place = (
+        package.directory.path
+        if package.directory
+        else (package.archive.path if package.archive else None)
+    )
+    return LocalSource(str(package.name), (base / place).resolve()) if place else None
+
+
+def _not_a_wheel(package: Package, source: str) -> InputError:
+    kind = next(
+        (key for key in ("sdist", "vcs", "directory", "archive") if getattr(package, key)), "?"
+    )
+    return InputError(
+        f"{source}: {package.name} {package.version or ''} is locked as {kind}, not as a wheel",
+        hint="check out the repository and give its directory (./path) instead"
+        if kind == "vcs"
+        else "lambdalayer installs wheels only; re-lock with --only-binary :all:",
+    )
 
 
 def parse_pylock(text: str, *, source: str = "pylock.toml", local_base: Path | None = None) -> Lock:
-    """Read a PEP 751 lock; raises :class:`InputError` naming ``source`` when it is unusable.
+    """Read a PEP 751 lock (validated by :mod:`packaging.pylock`); :class:`InputError` naming ``source``.
 
     With ``local_base`` (uv's own output, in the directory it was written to), local
     directories and archives are returned in ``Lock.local`` to be built; otherwise only
     wheels are accepted.
     """
     try:
-        document = tomllib.loads(text)
+        pylock = Pylock.from_dict(tomllib.loads(text))
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"{source} is not valid TOML: {error}") from error
+    except PylockValidationError as error:
+        raise InputError(f"{source} is not a valid PEP 751 lock: {error}") from error
     packages: list[LockedPackage] = []
     local: list[LocalSource] = []
-    for entry in document.get("packages", []):
-        name = entry.get("name")
-        version = entry.get("version")
-        if local_base is not None and isinstance(name, str) and "wheels" not in entry:
-            found = _local_source(entry, local_base)
-            if found is not None:
-                local.append(found)
-                continue
-        if not isinstance(name, str) or ("wheels" in entry and not isinstance(version, str)):
-            raise InputError(f"{source}: a [[packages]] entry lacks a name or version")
-        if "wheels" not in entry or not isinstance(version, str):
-            kind = next(
-                (key for key in ("sdist", "vcs", "directory", "archive") if key in entry), "?"
-            )
-            raise InputError(
-                f"{source}: {name} {version or ''} is locked as {kind}, not as a wheel",
-                hint="check out the repository and give its directory (./path) instead"
-                if kind == "vcs"
-                else "lambdalayer installs wheels only; re-lock with --only-binary :all:",
-            )
-        packages.append(
-            LockedPackage(
-                name=canonicalize_name(name),
-                version=version,
-                wheels=tuple(_wheel_from_toml(name, wheel) for wheel in entry["wheels"]),
-                marker=entry.get("marker"),
-            )
-        )
-    ours = document.get("tool", {}).get("lambdalayer", {})
+    for package in pylock.packages:
+        if package.wheels and package.version is not None:
+            wheels = tuple(_wheel(package.name, wheel) for wheel in package.wheels)
+            marker = str(package.marker) if package.marker else None
+            packages.append(LockedPackage(str(package.name), str(package.version), wheels, marker))
+        elif local_base is not None and (found := _local_source(package, local_base)) is not None:
+            local.append(found)
+        else:
+            raise _not_a_wheel(package, source)
+    ours = (pylock.tool or {}).get("lambdalayer", {})
     return Lock(
         packages=tuple(packages),
-        requires_python=document.get("requires-python"),
+        requires_python=str(pylock.requires_python) if pylock.requires_python else None,
         target=ours.get("target"),
         bytecode=ours.get("bytecode"),
         local=tuple(local),

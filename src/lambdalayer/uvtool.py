@@ -11,7 +11,8 @@ import functools
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 _LOCK = threading.Lock()
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -48,3 +49,28 @@ def uv_message(stderr: str) -> list[str]:
 def uv_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The environment uv runs in: never downloads an interpreter, no colours in its messages."""
     return {**environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+
+
+def pip_compile_command(
+    uv_bin: str,
+    requirements_in: Path,
+    python_version: str,
+    python_platform: str,
+    output: Path,
+    *,
+    only_binary: bool = True,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """``uv pip compile`` to a PEP 751 lock for one Python version and platform, quietly.
+
+    The one place that knows how lambdalayer asks uv for a resolution (the resolver, and
+    the source builder looking for an sdist, both use it).
+    """
+    return [
+        uv_bin, "pip", "compile", str(requirements_in),
+        "--python-version", python_version, "--python-platform", python_platform,
+        *(["--only-binary", ":all:"] if only_binary else []),
+        "--format", "pylock.toml", "-o", str(output),
+        "--no-header", "--no-annotate", "--no-progress", "--no-python-downloads", "--quiet",
+        *extra,
+    ]  # fmt: skip

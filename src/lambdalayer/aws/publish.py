@@ -136,12 +136,14 @@ def newest_version(lambda_client: Any, name: str) -> dict[str, Any] | None:
 
 def list_versions(lambda_client: Any, name: str) -> list[dict[str, Any]]:
     """Every version of a layer (all pages), newest first."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - boto3 only when used
+
     paginator = lambda_client.get_paginator("list_layer_versions")
     items: list[dict[str, Any]] = []
     try:
         for page in paginator.paginate(LayerName=name):
             items += page.get("LayerVersions", [])
-    except Exception as error:
+    except (BotoCoreError, ClientError) as error:
         translated = translate(error, f"listing versions of {name}")
         if translated.code == "ResourceNotFoundException":
             return []

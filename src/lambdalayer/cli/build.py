@@ -376,7 +376,7 @@ def printed_field(result: BuildResult, field: str) -> str:
 def _failed_report(outcome: Outcome) -> CheckReport | None:
     """The check report of a job that failed its check (printed before the table says so)."""
     error = outcome.error
-    if isinstance(error, LayerCheckError) and isinstance(error.report, CheckReport):
+    if isinstance(error, LayerCheckError) and error.report is not None:
         return error.report
     return None
 

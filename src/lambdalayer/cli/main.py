@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lambdalayer import __version__
-from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
 from lambdalayer.check.rules import check
 from lambdalayer.check.sandbox import KINDS as SANDBOXES
@@ -260,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         if getattr(args, "json", False):
             print_json(_error_document(error))
-        elif isinstance(error, LayerCheckError) and isinstance(error.report, CheckReport):
+        elif isinstance(error, LayerCheckError) and error.report is not None:
             print_check_report(error.report, sys.stderr)
         print_error(error)
         return EXIT_ERROR
@@ -282,7 +281,7 @@ def print_error(error: LambdaLayerError) -> None:
 def _error_document(error: LambdaLayerError) -> dict[str, object]:
     """The JSON a failed command prints: the error, its hint, and a failed check's findings."""
     document: dict[str, object] = {"ok": False, "error": error.message, "hint": error.hint}
-    if isinstance(error, LayerCheckError) and isinstance(error.report, CheckReport):
+    if isinstance(error, LayerCheckError) and error.report is not None:
         document["check"] = error.report.to_json()
     return document
 

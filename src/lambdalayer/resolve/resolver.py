@@ -29,7 +29,13 @@ from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile, project_files
 from lambdalayer.targets import Target, all_targets
-from lambdalayer.uvtool import ANSI_ESCAPE, uv_binary, uv_environment, uv_message
+from lambdalayer.uvtool import (
+    ANSI_ESCAPE,
+    pip_compile_command,
+    uv_binary,
+    uv_environment,
+    uv_message,
+)
 
 if TYPE_CHECKING:
     from lambdalayer.resolve.sdist import SourceBuilder
@@ -233,15 +239,10 @@ def run_uv_compile(
     requirements_in = workdir / "requirements.in"
     requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
     output = workdir / "pylock.toml"
-    command = [
-        uv_bin, "pip", "compile", str(requirements_in),
-        "--python-version", target.runtime.python_version,
-        "--python-platform", target.uv_platform,
-        "--only-binary", ":all:",
-        "--format", "pylock.toml", "-o", str(output),
-        "--no-header", "--no-annotate", "--no-progress", "--no-python-downloads", "--quiet",
-        *index.uv_args(),
-    ]  # fmt: skip
+    command = pip_compile_command(
+        uv_bin, requirements_in, target.runtime.python_version, target.uv_platform, output,
+        extra=index.uv_args(),
+    )  # fmt: skip
     for directory in find_links:  # pure wheels built here from source-only packages
         command += ["--find-links", str(directory)]
     if requirements.pinned_by is not None:

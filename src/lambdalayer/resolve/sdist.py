@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from packaging.pylock import Pylock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
@@ -30,7 +31,7 @@ from lambdalayer.lock import LocalSource, LockedWheel
 from lambdalayer.net.fetch import WheelCache
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
-from lambdalayer.uvtool import uv_environment, uv_message
+from lambdalayer.uvtool import pip_compile_command, uv_environment, uv_message
 
 BUILD_TIMEOUT_SECONDS = 900
 
@@ -86,9 +87,6 @@ class SourceBuilder:
         WheelCache(self.cache_dir).store(locked, wheel_path)
         return locked
 
-    def _uv_environment(self) -> dict[str, str]:
-        return uv_environment()
-
     def _locate_sdist(
         self, package: str, requirements: Requirements, target: Target
     ) -> LockedWheel:
@@ -97,14 +95,12 @@ class SourceBuilder:
             requirements_in = Path(scratch) / "requirements.in"
             requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
             output = Path(scratch) / "pylock.toml"
-            command = [
-                self.uv_bin, "pip", "compile", str(requirements_in),
-                "--python-version", target.runtime.python_version, "--python-platform", target.uv_platform,
-                "--format", "pylock.toml", "-o", str(output), "--no-header", "--no-annotate",
-                "--no-progress", "--no-python-downloads", "--quiet", *self.index.uv_args(),
-            ]  # fmt: skip
+            command = pip_compile_command(
+                self.uv_bin, requirements_in, target.runtime.python_version, target.uv_platform,
+                output, only_binary=False, extra=self.index.uv_args(),
+            )  # fmt: skip
             completed = subprocess.run(
-                command, capture_output=True, text=True, env=self._uv_environment(), check=False
+                command, capture_output=True, text=True, env=uv_environment(), check=False
             )
             if completed.returncode != 0:
                 first, *rest = uv_message(completed.stderr)
@@ -117,20 +113,19 @@ class SourceBuilder:
                     ),
                     package=package,
                 )
-            document = tomllib.loads(output.read_text("utf-8"))
-        for entry in document.get("packages", []):
+            pylock = Pylock.from_dict(tomllib.loads(output.read_text("utf-8")))
+        for entry in pylock.packages:
+            sdist = entry.sdist
             if (
-                canonicalize_name(entry.get("name", "")) == canonicalize_name(package)
-                and "sdist" in entry
+                entry.name == canonicalize_name(package)
+                and sdist
+                and sdist.url
+                and sdist.hashes.get("sha256")
             ):
-                sdist = entry["sdist"]
-                url = sdist.get("url", "")
-                digest = sdist.get("hashes", {}).get("sha256")
-                if url and digest:
-                    filename = sdist.get("name") or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-                    return LockedWheel(
-                        filename=filename, url=url, sha256=digest, size=sdist.get("size")
-                    )
+                filename = sdist.name or unquote(urlsplit(sdist.url).path.rsplit("/", 1)[-1])
+                return LockedWheel(
+                    filename=filename, url=sdist.url, sha256=sdist.hashes["sha256"], size=sdist.size
+                )
         raise ResolutionError(
             f"{package} is published only as source, but no sdist with a hash was found for it",
             package=package,
@@ -153,7 +148,7 @@ class SourceBuilder:
             command,
             capture_output=True,
             text=True,
-            env=self._uv_environment(),
+            env=uv_environment(),
             timeout=BUILD_TIMEOUT_SECONDS,
             check=False,
         )
