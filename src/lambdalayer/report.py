@@ -19,7 +19,14 @@ from pathlib import Path
 
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.rules import check
-from lambdalayer.check.sizes import KINDS, DistributionSize, LayerSizes, human_bytes, layer_sizes
+from lambdalayer.check.sizes import (
+    KINDS,
+    DistributionSize,
+    LayerSizes,
+    human_bytes,
+    layer_sizes,
+    top_level,
+)
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.targets import Target
@@ -232,8 +239,9 @@ def _distribution_svg(dist: DistributionSize, box: Rect) -> list[str]:
     for (directory, size), rect in zip(
         directories, squarify([size for _, size in directories], inner), strict=True
     ):
-        files = sorted((f for f in dist.files if f.member.split("/site-packages/")[-1].removeprefix("python/").startswith(directory)),
-                       key=lambda f: -f.unzipped)[:8]  # fmt: skip
+        files = sorted(
+            (f for f in dist.files if top_level(f.member) == directory), key=lambda f: -f.unzipped
+        )[:8]
         colour = COLOURS[main_kind]
         parts.append(f'<rect x="{rect.x:.1f}" y="{rect.y:.1f}" width="{rect.width:.1f}" height="{rect.height:.1f}"'
                      f' fill="{colour}" fill-opacity="0.25" stroke="#666" stroke-width="0.5">'

@@ -63,7 +63,7 @@ class DistributionSize:
         """Unzipped bytes per top-level directory (or module file) inside site-packages."""
         totals: dict[str, int] = {}
         for item in self.files:
-            totals[_top_level(item.member)] = totals.get(_top_level(item.member), 0) + item.unzipped
+            totals[top_level(item.member)] = totals.get(top_level(item.member), 0) + item.unzipped
         return dict(sorted(totals.items(), key=lambda pair: -pair[1]))
 
 
@@ -88,7 +88,8 @@ class LayerSizes:
         }  # fmt: skip
 
 
-def _top_level(member: str) -> str:
+def top_level(member: str) -> str:
+    """The top-level module or directory a member sits in, inside site-packages or python/."""
     match = SITE.match(member)
     relative = member[match.end() :] if match else member.removeprefix("python/")
     return relative.split("/", 1)[0]

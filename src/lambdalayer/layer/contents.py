@@ -53,7 +53,6 @@ def layer_contents(
     compiled = 0
     for fragment in fragment_set.fragments:
         name = fragment.distribution.name
-        files = fragment.member_files()
         for entry in fragment.entries():
             if entry.arcname in taken:
                 notices.append(
@@ -62,7 +61,7 @@ def layer_contents(
                 continue
             taken[entry.arcname] = name
             entries.append(entry)
-            member_files[entry.arcname] = files[entry.arcname]
+            member_files[entry.arcname] = fragment.extracted(entry)
             if entry.arcname in fragment.elves:
                 elf_facts[entry.arcname] = fragment.elves[entry.arcname]
         for rule, size in fragment.saved.items():

@@ -112,14 +112,9 @@ class Fragment:
                 if not info.is_dir()
             ]
 
-    def member_files(self) -> dict[str, Path]:
-        """Each member's extracted file (what the import check links instead of inflating)."""
-        with zipfile.ZipFile(self.zip_path) as archive:
-            return {
-                info.filename: self.tree / info.filename
-                for info in archive.infolist()
-                if not info.is_dir()
-            }
+    def extracted(self, entry: Entry) -> Path:
+        """Where an entry of :meth:`entries` is extracted (the import check links it)."""
+        return self.tree / entry.arcname
 
 
 @dataclass(frozen=True)
