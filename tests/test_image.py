@@ -190,3 +190,36 @@ def test_an_arm64_layer_imports_inside_the_arm64_image_under_qemu(arm_image, tmp
     assert "imports: 1 of 2 modules import (inside the image" in out
     assert "bubblewrap + qemu-aarch64-static" in out
     assert "import broken failed: ImportError: no such thing here" in out
+
+
+def test_a_layer_member_or_whiteout_outside_the_root_is_refused_and_nothing_outside_changes(
+    tmp_path,
+):
+    from lambdalayer.check.image import apply_layer
+    from lambdalayer.errors import FetchError
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in (
+        "../outside.txt",
+        "./../outside.txt",
+        "../.wh.outside.txt",
+        "etc/../../.wh.outside.txt",
+    ):
+        layer = tmp_path / "layer.tar.gz"
+        layer.write_bytes(layer_tarball({name: b"gotcha"}))
+        with pytest.raises(FetchError, match="would land outside the root"):
+            apply_layer(layer, root)
+        assert outside.read_text() == "keep me"
+    # a directory symlinked outside by an earlier layer cannot carry a later member out
+    (root / "escape").symlink_to(tmp_path)
+    layer.write_bytes(layer_tarball({"escape/outside.txt": b"gotcha"}))
+    with pytest.raises(FetchError):
+        apply_layer(layer, root)
+    assert outside.read_text() == "keep me"
+    # ./-prefixed names, the usual form, are fine
+    layer.write_bytes(layer_tarball({"./etc": None, "./etc/hostname": b"lambda"}))
+    apply_layer(layer, root)
+    assert (root / "etc/hostname").read_bytes() == b"lambda"

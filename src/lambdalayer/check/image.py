@@ -35,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 from lambdalayer.errors import FetchError, InputError
 from lambdalayer.net.http import download_to, get_response, redact, with_retries
 from lambdalayer.targets import Target
+from lambdalayer.zipnames import unsafe_reason
 
 PUBLIC_REGISTRY = "https://public.ecr.aws"
 REPOSITORY = "lambda/python"
@@ -180,31 +181,56 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _inside(root: Path, name: str) -> Path | None:
+    """Where a tar member named ``name`` goes under ``root``; ``None`` if it would leave it.
+
+    Layer tarballs name members ``usr/bin/x`` or ``./usr/bin/x``; the check is the one of
+    every zip (:mod:`lambdalayer.zipnames`), plus the resolved directory (a symlinked
+    directory of an earlier layer must not redirect a later member outside the root).
+    """
+    relative = name.removeprefix("./").strip("/")
+    if not relative or unsafe_reason(relative) is not None:
+        return None
+    place = root / relative
+    try:  # the member itself may be a symlink to anywhere; the directory holding it may not
+        place.parent.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return place
+
+
 def apply_layer(archive_path: Path, root: Path) -> None:
-    """Unpack one layer tarball over ``root``, applying its whiteouts first, as the OCI spec says."""
+    """Unpack one layer tarball over ``root``, applying its whiteouts first, as the OCI spec says.
+
+    Raises :class:`FetchError` for a member (or whiteout) that would land outside ``root``:
+    nothing outside it is ever written or removed.
+    """
     with tarfile.open(archive_path) as archive:
-        members = archive.getmembers()
         keep = []
-        for member in members:
-            directory, _, name = member.name.rstrip("/").rpartition("/")
-            parent = root / directory if directory else root
+        for member in archive.getmembers():
+            place = _inside(root, member.name)
+            if place is None:
+                raise FetchError(
+                    f"image layer {archive_path.name}: member {member.name!r} would land outside the root"
+                )
+            name = place.name
             if name == ".wh..wh..opq":
-                if parent.is_dir() and not parent.is_symlink():
-                    for child in list(parent.iterdir()):
+                if place.parent.is_dir() and not place.parent.is_symlink():
+                    for child in list(place.parent.iterdir()):
                         _remove(child)
             elif name.startswith(".wh."):
-                target = parent / name.removeprefix(".wh.")
-                if str(target.resolve(strict=False)).startswith(str(root.resolve())):
-                    _remove(target)
-            elif member.isdev() or member.isfifo():
-                continue  # no device files in a root we only read
-            else:
-                keep.append(member)
-        for member in keep:
-            existing = root / member.name
-            if existing.is_symlink() or (existing.exists() and not existing.is_dir()):
-                existing.unlink()
-            archive.extract(member, root, filter="tar")
+                _remove(place.with_name(name.removeprefix(".wh.")))
+            elif not (member.isdev() or member.isfifo()):  # no device files in a root we only read
+                keep.append((member, place))
+        for member, place in keep:
+            if place.is_symlink() or (place.exists() and not place.is_dir()):
+                place.unlink()
+            try:
+                archive.extract(member, root, filter="tar")
+            except tarfile.TarError as error:
+                raise FetchError(
+                    f"image layer {archive_path.name}: cannot unpack {member.name!r}: {error}"
+                ) from error
 
 
 def pull_image(
