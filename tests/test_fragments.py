@@ -256,3 +256,17 @@ def test_lock_command_writes_the_targets_lock_without_building(
     assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
         "pylock.python3.11-x86_64.toml", "pylock.python3.12-x86_64.toml",
     ]  # fmt: skip
+
+
+def test_a_resolution_is_reused_when_an_extra_index_lacks_the_package(tmp_path, cache_dir, capsys):
+    main_root, extra_root = tmp_path / "main", tmp_path / "extra"
+    main_root.mkdir()
+    extra_root.mkdir()
+    make_wheel(main_root, "gamma", "1.0")
+    with LocalIndex(main_root) as index, LocalIndex(extra_root) as extra:
+        args = ("gamma", "--bytecode", "none", "--extra-index-url", extra.url)
+        build_json(capsys, index, cache_dir, tmp_path / "a.zip", *args)
+        seen_main, seen_extra = len(index.requests), len(extra.requests)
+        build_json(capsys, index, cache_dir, tmp_path / "b.zip", *args)
+        assert index.requests[seen_main:] == ["/simple/gamma/"]  # uv did not run
+        assert extra.requests[seen_extra:] == ["/simple/gamma/"]  # still absent there

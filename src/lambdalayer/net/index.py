@@ -142,10 +142,28 @@ def project_page(base: str, project: str) -> ProjectPage:
     return page
 
 
+ABSENT = "absent"  # the validator of a page the index answered 404 for (an extra index without it)
+
+
+def page_validator(base: str, project: str) -> tuple[str, str]:
+    """(page URL, validator) of ``project`` on ``base``: its ETag or body hash, or :data:`ABSENT`."""
+    page_url = f"{base.rstrip('/')}/{project}/"
+    with _PAGES_LOCK:
+        cached = _PAGES.get(page_url)
+    if cached is not None:
+        return page_url, cached.validator
+    response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset({404}))
+    if response.status == 404:
+        return page_url, ABSENT
+    return page_url, response.headers.get(
+        "etag"
+    ) or f"sha256:{hashlib.sha256(response.body).hexdigest()}"
+
+
 def page_unchanged(url: str, validator: str) -> bool:
     """Whether the page at ``url`` still answers to ``validator`` (a conditional GET when it is an ETag)."""
     headers = {"Accept": _ACCEPT}
-    if not validator.startswith("sha256:"):
+    if not validator.startswith("sha256:") and validator != ABSENT:
         headers["If-None-Match"] = validator
     try:
         response = get_response(url, headers=headers, passthrough=frozenset({304, 404}))
@@ -153,6 +171,8 @@ def page_unchanged(url: str, validator: str) -> bool:
         return False
     if response.status == 304:
         return True
+    if response.status == 404 or validator == ABSENT:
+        return response.status == 404 and validator == ABSENT
     if response.status != 200:
         return False
     etag = response.headers.get("etag")

@@ -29,7 +29,7 @@ from lambdalayer.fsutil import atomic_write_bytes, file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, dump_pylock, parse_pylock
-from lambdalayer.net.index import IndexConfig, page_unchanged, project_page
+from lambdalayer.net.index import IndexConfig, page_unchanged, page_validator
 from lambdalayer.resolve.explain import VersionNote
 from lambdalayer.resolve.resolver import Backoff
 from lambdalayer.targets import Target
@@ -135,8 +135,8 @@ class ResolutionCache:
         try:
             for name in sorted(set(names)):
                 for base in index.urls:
-                    page = project_page(base, name)
-                    pages[page.url] = page.validator
+                    url, validator = page_validator(base, name)
+                    pages[url] = validator
         except LambdaLayerError:  # a page that cannot be read now just means no caching
             return
         document = {
