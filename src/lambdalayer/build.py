@@ -1,7 +1,15 @@
-"""The build pipeline: inputs → resolve → fetch → assemble → archive.
+"""The build pipeline, one named (and timed) step per stage.
 
-:func:`build` drives the stages; each stage lives in its own module and knows nothing of
-the others. Nothing is written at the output paths until every stage has succeeded.
+    resolve (or read the lock; cached while the index is unchanged)
+      → fetch (wheels by sha256)
+      → fragments (each wheel assembled, slimmed, compiled, compressed; cached)
+      → archive (fragments copied raw into a deterministic zip)
+      → check (static checks, imports; cached by the zip's sha256)
+      → output (renamed into place, or unpacked into a directory) and the lock
+
+:func:`build` drives the stages; the stages are the packages below (``resolve``,
+``net``, ``layer``, ``check``) and know nothing of this order. Nothing is written at the
+output paths until every stage has succeeded.
 """
 
 from __future__ import annotations
