@@ -48,16 +48,6 @@ class BytecodeResult:
     compiled: int
 
 
-def pyc_source(arcname: str) -> str | None:
-    """The ``.py`` a compiled entry belongs to (``a/__pycache__/b.cpython-312.pyc`` → ``a/b.py``)."""
-    path = PurePosixPath(arcname)
-    if path.suffix != ".pyc":
-        return None
-    if path.parent.name == "__pycache__":
-        return (path.parent.parent / f"{path.name.split('.', 1)[0]}.py").as_posix()
-    return path.with_suffix(".py").as_posix()
-
-
 def _pyc_name(arcname: str, cache_tag: str, mode: BytecodeMode) -> str:
     """Where the bytecode of ``arcname`` goes (``handler.py`` at a zip's root included)."""
     source = PurePosixPath(arcname)
