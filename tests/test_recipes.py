@@ -182,6 +182,8 @@ def test_sam_build_with_the_makefile_gives_our_tree(sam, local_index, tmp_path):
     run([str(sam), "build", "--template-file", "template.yaml"], work, env)
     built = work / ".aws-sam" / "build" / "DepsLayer"
     ours = tmp_path / "ours"
+    # Ours from an empty cache (another machine, as far as the bytes go).
+    fresh = {**env, "LAMBDALAYER_CACHE_DIR": str(tmp_path / "empty-cache")}
     lambdalayer(
         "build",
         "-r",
@@ -190,7 +192,7 @@ def test_sam_build_with_the_makefile_gives_our_tree(sam, local_index, tmp_path):
         "python3.12",
         "-o",
         f"{ours}/",
-        env=env,
+        env=fresh,
         cwd=work,
     )
     assert tree_of(built) == tree_of(ours)

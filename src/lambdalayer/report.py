@@ -87,9 +87,14 @@ def layer_report(
     check_report: CheckReport | None = None,
     slim_saved: dict[str, int] | None = None,
     lock: Path | None = None,
+    sizes: LayerSizes | None = None,
+    sha256: str | None = None,
 ) -> LayerReport:
-    """The report of the zip at ``path``; without ``check_report``, the check runs (no imports)."""
-    sizes = layer_sizes(path)
+    """The report of the zip at ``path``; without ``check_report``, the check runs (no imports).
+
+    A build passes the ``sizes`` and ``sha256`` it already has, so the zip is not read again.
+    """
+    sizes = sizes or layer_sizes(path)
     parts = [QuotaPart(f"this layer ({path.name})", sizes.unzipped)]
     parts += [QuotaPart(other.name, layer_sizes(other).unzipped) for other in with_zips]
     parts += [QuotaPart(name, size, estimated=True) for name, size in beneath]
@@ -97,7 +102,7 @@ def layer_report(
         check_report = check(
             path, target, with_zips=with_zips, run_import_check=False, beneath=beneath
         )
-    digest = file_sha256(path)
+    digest = sha256 or file_sha256(path)
     return LayerReport(
         path=path, target=target, sizes=sizes, quota=tuple(parts), sha256=digest,
         base64sha256=base64.b64encode(bytes.fromhex(digest)).decode(), check=check_report,

@@ -75,7 +75,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _add_inputs(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: what to build from: packages, files, projects, functions."""
+    """``build``'s options: what to build from: packages, files, projects, a lock, a function."""
     build.add_argument(
         "packages", nargs="*", metavar="PACKAGE", help="requirements, e.g. requests==2.31.0"
     )
@@ -101,6 +101,27 @@ def _add_inputs(build: argparse.ArgumentParser) -> None:
         "--project", type=Path, metavar="DIR", help="the project (default: the current directory)"
     )
     build.add_argument(
+        "--from-lock",
+        type=Path,
+        metavar="FILE",
+        help="skip resolution: build exactly this pylock.toml",
+    )
+    build.add_argument(
+        "--function",
+        type=Path,
+        metavar="SRC",
+        help="build a function .zip: dependencies at the root beside SRC's code",
+    )
+    build.add_argument(
+        "--handler",
+        metavar="MODULE.FUNCTION",
+        help="the function's handler, verified in the built zip",
+    )
+
+
+def _add_targets_and_outputs(build: argparse.ArgumentParser) -> None:
+    """``build``'s options: for which targets, and where the results go."""
+    build.add_argument(
         "--runtime", action="append", default=[], metavar="NAME",
         help=f"Lambda runtime(s), repeatable or comma-separated (default: {default_runtime().name}; 'lambdalayer targets')",
     )  # fmt: skip
@@ -111,10 +132,6 @@ def _add_inputs(build: argparse.ArgumentParser) -> None:
         metavar="ARCH",
         help=f"CPU(s): {ARCH_ALIASES}; repeatable or comma-separated (default: x86_64)",
     )
-
-
-def _add_targets_and_outputs(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: for which targets, and where the results go."""
     build.add_argument(
         "--layout", choices=[Layout.SITE_PACKAGES.value, Layout.PYTHON.value],
         help="where packages go: python/lib/pythonX.Y/site-packages/ (default) or python/",
@@ -136,27 +153,10 @@ def _add_targets_and_outputs(build: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write the target's pylock.toml (PEP 751) to FILE",
     )
-    build.add_argument(
-        "--from-lock",
-        type=Path,
-        metavar="FILE",
-        help="skip resolution: build exactly this pylock.toml",
-    )
-    build.add_argument(
-        "--function",
-        type=Path,
-        metavar="SRC",
-        help="build a function .zip: dependencies at the root beside SRC's code",
-    )
 
 
 def _add_sources_and_bytecode(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: indexes, the cache, bytecode and what is provided."""
-    build.add_argument(
-        "--handler",
-        metavar="MODULE.FUNCTION",
-        help="the function's handler, verified in the built zip",
-    )
+    """``build``'s options: indexes, the cache, what is provided, bytecode."""
     build.add_argument(
         "--index-url", metavar="URL", help="the package index (default: PyPI, or $UV_DEFAULT_INDEX)"
     )
@@ -174,12 +174,6 @@ def _add_sources_and_bytecode(build: argparse.ArgumentParser) -> None:
         help="wheel cache (default: $LAMBDALAYER_CACHE_DIR or ~/.cache/lambdalayer)",
     )
     build.add_argument(
-        "--bytecode", choices=[mode.value for mode in BytecodeMode],
-        help="auto (default): add unchecked-hash .pyc compiled by a CPython of the runtime's version, so "
-        "cold starts skip compiling (no bytecode, with a notice, if none is found); none: sources only; "
-        "only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
-    )  # fmt: skip
-    build.add_argument(
         "--on-top-of", metavar="SPEC",
         help="build on top of what another layer provides: aws-sdk-pandas[==VERSION] (AWS's managed layer), "
         "layer:PATH.zip or layer:arn:...; its packages are kept at its versions and left out of this layer",
@@ -191,6 +185,12 @@ def _add_sources_and_bytecode(build: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--no-build", action="store_true",
         help="never build source-only packages (by default a pure-Python sdist is built into a wheel; native ones are refused)",
+    )  # fmt: skip
+    build.add_argument(
+        "--bytecode", choices=[mode.value for mode in BytecodeMode],
+        help="auto (default): add unchecked-hash .pyc compiled by a CPython of the runtime's version, so "
+        "cold starts skip compiling (no bytecode, with a notice, if none is found); none: sources only; "
+        "only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
     )  # fmt: skip
 
 
@@ -224,11 +224,11 @@ def _add_slimming_and_checks(build: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="a CPython of the runtime's version (bytecode, import check)",
     )
-    build.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def _add_reporting_and_aws(build: argparse.ArgumentParser) -> None:
     """``build``'s options: what is printed, and publishing."""
+    build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.add_argument(
         "--print", dest="print_field", choices=["path", "sha256", "base64sha256", "terraform"],
         help="print only this, for scripts: the output's path, the zip's sha256, its base64sha256"
@@ -353,8 +353,8 @@ def _write_build_report(path: Path, result: BuildResult) -> None:
             "--report reads the layer's zip; it cannot follow -o DIR/",
             hint="build a zip for the report",
         )
-    beneath = [(name, size) for name, size in result.beneath]
-    report = layer_report(result.output, result.target, beneath=beneath, check_report=result.check_report,
+    report = layer_report(result.output, result.target, beneath=list(result.beneath), check_report=result.check_report,
+                          sizes=result.sizes, sha256=result.sha256,
                           slim_saved=result.slim_saved, lock=result.lock_path)  # fmt: skip
     write_report(report, path)
     stderr(f"report: {path}")

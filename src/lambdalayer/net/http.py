@@ -202,6 +202,20 @@ def _read_local(path: Path) -> bytes:
         raise FetchError(f"cannot read {path}: {error.strerror}", url=path.as_uri()) from error
 
 
+def _copy_local(path: Path, out: IO[bytes], on_chunk: Callable[[bytes], None]) -> int:
+    """A ``file://`` download: the file copied chunk by chunk (never whole in memory)."""
+    written = 0
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(CHUNK_BYTES):
+                out.write(chunk)
+                on_chunk(chunk)
+                written += len(chunk)
+    except OSError as error:
+        raise FetchError(f"cannot read {path}: {error.strerror}", url=path.as_uri()) from error
+    return written
+
+
 def download_to(
     url: str,
     out: IO[bytes],
@@ -215,10 +229,7 @@ def download_to(
     """
     local = _local_file(url)
     if local is not None:
-        data = _read_local(local)
-        out.write(data)
-        on_chunk(data)
-        return len(data)
+        return _copy_local(local, out, on_chunk)
     written = 0
     with _open(url, None, headers) as response:
         expected = response.headers.get("Content-Length")

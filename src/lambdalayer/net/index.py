@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.net.http import get_response
+from lambdalayer.net.http import Response, get_response
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -124,6 +124,11 @@ _PAGES: dict[str, ProjectPage] = {}
 _PAGES_LOCK = threading.Lock()
 
 
+def _validator_of(response: Response) -> str:
+    """What tells later whether a page changed: its ETag, else the sha256 of its body."""
+    return response.headers.get("etag") or f"sha256:{hashlib.sha256(response.body).hexdigest()}"
+
+
 def project_page(base: str, project: str) -> ProjectPage:
     """The page of ``project`` on the index at ``base``: read once per process."""
     page_url = f"{base.rstrip('/')}/{project}/"
@@ -132,9 +137,7 @@ def project_page(base: str, project: str) -> ProjectPage:
     if cached is not None:
         return cached
     response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset())
-    validator = (
-        response.headers.get("etag") or f"sha256:{hashlib.sha256(response.body).hexdigest()}"
-    )
+    validator = _validator_of(response)
     files = parse_project_page(page_url, response.body, response.headers.get("content-type", ""))
     page = ProjectPage(page_url, tuple(files), validator)
     with _PAGES_LOCK:
@@ -155,9 +158,7 @@ def page_validator(base: str, project: str) -> tuple[str, str]:
     response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset({404}))
     if response.status == 404:
         return page_url, ABSENT
-    return page_url, response.headers.get(
-        "etag"
-    ) or f"sha256:{hashlib.sha256(response.body).hexdigest()}"
+    return page_url, _validator_of(response)
 
 
 def page_unchanged(url: str, validator: str) -> bool:
@@ -173,12 +174,7 @@ def page_unchanged(url: str, validator: str) -> bool:
         return True
     if response.status == 404 or validator == ABSENT:
         return response.status == 404 and validator == ABSENT
-    if response.status != 200:
-        return False
-    etag = response.headers.get("etag")
-    if etag is not None:
-        return etag == validator
-    return f"sha256:{hashlib.sha256(response.body).hexdigest()}" == validator
+    return response.status == 200 and _validator_of(response) == validator
 
 
 def project_files(config: IndexConfig, project: str) -> list[IndexFile]:
