@@ -42,6 +42,7 @@ ARM64_PACKAGES = (
 
 
 def _skeleton(root: Path) -> None:
+    root.chmod(0o755)  # a root filesystem anyone may enter (the sandbox runs as nobody)
     for place in SKELETON:
         (root / place).mkdir(parents=True, exist_ok=True)
 

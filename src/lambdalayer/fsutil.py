@@ -1,4 +1,4 @@
-"""Atomic file writes: a file appears complete at its path, or not at all."""
+"""Atomic file writes (a file appears complete at its path, or not at all) and bounded reads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from lambdalayer.errors import OutputError
+from lambdalayer.errors import InputError, OutputError
+
+MAX_INPUT_BYTES = 16 * 1024 * 1024  # a requirements, config or lock file is kB, never GB
+
+
+def read_text_file(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> str:
+    """The UTF-8 text of an input file, read to at most ``limit`` bytes; :class:`InputError` otherwise.
+
+    A device (``/dev/zero``), a pipe that never ends, a binary file or one that cannot be
+    read is one clear error, never a read of gigabytes or a traceback.
+    """
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as error:
+        raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from error
+    if len(data) > limit:
+        raise InputError(f"{what} {path} is over {limit:,} bytes: not a file of that kind")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{what} {path} is not UTF-8 text (byte {error.start}: {data[error.start : error.start + 1]!r})",
+            hint="save it as UTF-8",
+        ) from error
 
 
 def _created_parents(directory: Path) -> list[Path]:

@@ -11,14 +11,20 @@ as the build's lock. ``--from-lock`` reads it back with :func:`parse_pylock`.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from lambdalayer.errors import InputError
+from lambdalayer.fsutil import read_text_file
+
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+MAX_LOCK_BYTES = 16 * 1024 * 1024  # a lock of a whole layer is tens of kB
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,23 @@ def _wheel(package: str, wheel: PackageWheel) -> LockedWheel:
     sha256 = wheel.hashes.get("sha256")
     if not sha256:
         raise InputError(f"lock entry for {package} has a wheel without a sha256 hash: {wheel.url}")
-    return LockedWheel(
-        filename=_name_of(wheel.url, wheel.name), url=wheel.url, sha256=sha256, size=wheel.size
-    )
+    # Both become parts of a path in the cache: only a real digest and a wheel's file name.
+    if not isinstance(sha256, str) or not SHA256_HEX.match(sha256):
+        raise InputError(
+            f"lock entry for {package} has a sha256 that is not 64 hex digits: {sha256!r}",
+            hint="a lock's hashes are the wheels' sha256 digests; resolve again to write a fresh lock",
+        )
+    filename = _name_of(wheel.url, wheel.name)
+    try:
+        parse_wheel_filename(filename)
+        valid = "/" not in filename and "\\" not in filename
+    except InvalidWheelFilename:
+        valid = False
+    if not valid:
+        raise InputError(
+            f"lock entry for {package} names a wheel file that is not a wheel's name: {filename!r}"
+        )
+    return LockedWheel(filename=filename, url=wheel.url, sha256=sha256.lower(), size=wheel.size)
 
 
 def _local_source(package: Package, base: Path) -> LocalSource | None:
@@ -112,9 +132,9 @@ def parse_pylock(text: str, *, source: str = "pylock.toml", local_base: Path | N
     """
     try:
         pylock = Pylock.from_dict(tomllib.loads(text))
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, RecursionError) as error:
         raise InputError(f"{source} is not valid TOML: {error}") from error
-    except PylockValidationError as error:
+    except (PylockValidationError, TypeError, ValueError) as error:
         raise InputError(f"{source} is not a valid PEP 751 lock: {error}") from error
     packages: list[LockedPackage] = []
     local: list[LocalSource] = []
@@ -128,6 +148,10 @@ def parse_pylock(text: str, *, source: str = "pylock.toml", local_base: Path | N
         else:
             raise _not_a_wheel(package, source)
     ours = (pylock.tool or {}).get("lambdalayer", {})
+    if not isinstance(ours, dict) or not all(
+        isinstance(ours.get(key, ""), str) for key in ("target", "bytecode")
+    ):
+        raise InputError(f"{source}: [tool.lambdalayer] must hold strings (target, bytecode)")
     return Lock(
         packages=tuple(packages),
         requires_python=str(pylock.requires_python) if pylock.requires_python else None,
@@ -138,12 +162,8 @@ def parse_pylock(text: str, *, source: str = "pylock.toml", local_base: Path | N
 
 
 def read_pylock(path: Path) -> Lock:
-    """Read a pylock.toml file from disk."""
-    try:
-        text = path.read_text("utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read lock file {path}: {error.strerror}") from error
-    return parse_pylock(text, source=str(path))
+    """Read a pylock.toml file from disk (UTF-8, at most :data:`MAX_LOCK_BYTES`)."""
+    return parse_pylock(read_text_file(path, "lock file", MAX_LOCK_BYTES), source=str(path))
 
 
 def _toml_string(value: str) -> str:

@@ -6,6 +6,10 @@ use the standard library only. Arguments: the results file, Lambda's ``sys.path`
 joined by ``os.pathsep``, then the modules (``module`` or ``module:callable``). One JSON
 line per module goes to the results file, flushed at once, so that a module that crashes
 the interpreter still leaves the results of the ones before it.
+
+Started as root inside a sandbox that cannot map users itself (``unshare``, ``proot``),
+it is told by ``LAMBDALAYER_RUN_AS`` to become that unprivileged user before anything of
+the layer runs; when it cannot, it stops without importing anything.
 """
 
 import importlib
@@ -15,8 +19,20 @@ import sys
 import traceback
 
 
+def drop_privileges() -> None:
+    """Become the unprivileged user the sandbox names, when started as root."""
+    user = os.environ.pop("LAMBDALAYER_RUN_AS", "")
+    if user and os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(int(user))
+        os.setuid(int(user))
+        if os.geteuid() == 0:
+            raise SystemExit("could not drop root")
+
+
 def main() -> None:
     """Import each module named on the command line and record the outcome."""
+    drop_privileges()
     results, paths, modules = sys.argv[1], sys.argv[2], sys.argv[3:]
     sys.path[:0] = [path for path in paths.split(os.pathsep) if path]
     with open(results, "a", encoding="utf-8") as out:  # noqa: PTH123 - kept to plain builtins

@@ -4,11 +4,13 @@ The layers are extracted into a temporary ``opt/`` (later ones over earlier ones
 Lambda does), function zips into ``task/``, everything made read-only; a child
 interpreter started with ``-I -S -B`` (no host site-packages, no user site, no bytecode
 writes) puts Lambda's paths first and imports each module. A module that crashes the
-interpreter is reported as such and the rest are tried in a fresh child.
+interpreter, or does not finish within the deadline, is reported as such and the rest
+are tried in a fresh child.
 
-The child runs either on this machine (a CPython of the runtime's X.Y found here: this
-machine's libraries) or inside a Lambda image (:class:`ImageRun`: the image's own
-interpreter and libraries, in a sandbox, under qemu for the other CPU).
+The child always runs confined (:mod:`lambdalayer.check.sandbox`): a layer is anyone's
+code. Its root is a Lambda image (:class:`SandboxRun` with the image's root: its own
+interpreter and libraries, under qemu for the other CPU), or, as the last fallback, this
+machine's system directories read-only with a CPython of the runtime's X.Y found here.
 """
 
 from __future__ import annotations
@@ -25,14 +27,21 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from lambdalayer.check.sandbox import SANDBOX_TMP, Mount, Sandbox
+from lambdalayer.check.sandbox import (
+    SANDBOX_TMP,
+    Confinement,
+    Mount,
+    Sandbox,
+    Symlink,
+    host_system,
+)
 from lambdalayer.check.sandbox import command as sandbox_command
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import extraction_path
 
-IMPORT_TIMEOUT_SECONDS = 600
+DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 # Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
 LAMBDA_ENVIRONMENT = {
     "LAMBDA_TASK_ROOT": "/var/task",
@@ -54,16 +63,35 @@ def _child_source() -> str:
 
 
 @dataclass(frozen=True)
-class ImageRun:
-    """Run the imports inside an image: its root, its interpreter and the sandbox to use."""
+class SandboxRun:
+    """Where the imports run: a root, the interpreter inside it, and the sandbox.
 
-    root: Path
-    interpreter: str  # inside the image, e.g. /var/lang/bin/python3.12
+    ``root`` is an image's root filesystem, or ``None`` for this machine's system
+    directories (``host_mounts`` and ``host_symlinks``, read-only) with one of its CPythons.
+    """
+
+    root: Path | None
+    interpreter: str  # inside the root, e.g. /var/lang/bin/python3.12
     sandbox: Sandbox
+    host_mounts: tuple[Mount, ...] = ()
+    host_symlinks: tuple[Symlink, ...] = ()
+
+    @classmethod
+    def on_this_machine(cls, interpreter: Interpreter, sandbox: Sandbox) -> SandboxRun:
+        """This machine's ``/usr`` and loader directories, read-only, with ``interpreter``."""
+        prefixes = {interpreter.path.parent.parent, interpreter.path.resolve().parent.parent}
+        mounts, symlinks = host_system(sorted(prefixes))
+        return cls(None, str(interpreter.path), sandbox, mounts, symlinks)
 
     def describe(self, target: Target) -> str:
-        """``inside ROOT (bubblewrap + qemu-aarch64-static, /var/lang/bin/python3.12)``."""
-        return f"inside the image {self.root} for {target.machine} ({self.sandbox.describe()}, {self.interpreter})"
+        """``inside the image ROOT for CPU (bubblewrap + qemu-aarch64-static, /var/lang/bin/python3.12)``."""
+        how = f"{self.sandbox.describe()}, {self.interpreter}"
+        if self.root is None:
+            return (
+                f"on this machine's libraries, not Lambda's ({how}): a library this machine has and"
+                " Lambda lacks is caught only by the static check above, or by --image"
+            )
+        return f"inside the image {self.root} for {target.machine} ({how})"
 
 
 def image_interpreter(root: Path, version: str) -> str | None:
@@ -173,57 +201,53 @@ def _set_tree_mode(root: Path, *, writable: bool) -> None:
 
 
 def run_imports(
-    interpreter: Interpreter | None,
     target: Target,
     modules: Sequence[str],
     layers: Sequence[Path],
-    function_zips: Sequence[Path] = (),
-    image: ImageRun | None = None,
+    function_zips: Sequence[Path],
+    runner: SandboxRun,
     *,
     member_files: Mapping[Path, Mapping[str, Path]] | None = None,
     scratch_dir: Path | None = None,
+    deadline: float = DEFAULT_IMPORT_DEADLINE,
 ) -> list[ImportResult]:
     """Import ``modules`` under Lambda's path order from read-only copies of the zips.
 
-    On this machine with ``interpreter``, or inside ``image`` (the layer at ``/opt``, the
-    function at ``/var/task``, Lambda's environment). A module given as
-    ``module:attribute`` must also have that callable (a handler).
+    Inside ``runner``'s sandbox: the layers at ``/opt``, the function at ``/var/task``,
+    Lambda's environment. A module given as ``module:attribute`` must also have that
+    callable (a handler). A child that has not finished after ``deadline`` seconds is
+    ended; the module it was importing is reported as not finishing.
     """
     if scratch_dir is not None:
         scratch_dir.mkdir(parents=True, exist_ok=True)
+    # proot cannot make a mount read-only: its copies must not be links into the cache.
+    linked = (member_files or {}) if runner.sandbox.enforces_read_only else {}
     with tempfile.TemporaryDirectory(prefix="lambdalayer-import-", dir=scratch_dir) as scratch:
         root = Path(scratch)
         opt, task, results_dir = root / "opt", root / "task", root / "results"
-        _extract_read_only(layers, opt, member_files or {})
-        _extract_read_only(function_zips, task, member_files or {})
+        _extract_read_only(layers, opt, linked)
+        _extract_read_only(function_zips, task, linked)
         results_dir.mkdir()
+        results_dir.chmod(0o777)  # the child writes it as the sandbox's unprivileged user
         _set_tree_mode(opt, writable=False)
         _set_tree_mode(task, writable=False)
         try:
-            return _run_children(interpreter, target, modules, (opt, task, results_dir), image)
+            return _run_children(target, modules, (opt, task, results_dir), runner, deadline)
         finally:
             _set_tree_mode(opt, writable=True)
             _set_tree_mode(task, writable=True)
+            _set_tree_mode(root / "proot-root", writable=True)
 
 
 def _child_command(
-    interpreter: Interpreter | None,
     target: Target,
     places: tuple[Path, Path, Path],
-    image: ImageRun | None,
+    runner: SandboxRun,
     results_name: str,
     modules: Sequence[str],
-) -> tuple[list[str], dict[str, str], Path | None]:
+) -> tuple[list[str], dict[str, str]]:
     opt, task, results_dir = places
     version = target.runtime.python_version
-    if image is None:
-        assert interpreter is not None  # noqa: S101 - the caller passes one or the other
-        paths = [str(task), *target.lambda_paths(str(opt))]
-        argv = [str(interpreter.path), "-I", "-S", "-B", "-c", _child_source(),
-                str(results_dir / results_name), os.pathsep.join(paths), *modules]  # fmt: skip
-        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-                       "LAMBDA_TASK_ROOT": str(task)}  # fmt: skip
-        return argv, environment, task
     inside_results = f"{SANDBOX_TMP}/lambdalayer-results"
     paths = [
         "/var/task",
@@ -231,52 +255,69 @@ def _child_command(
         f"/var/lang/lib/python{version}/site-packages",
         "/var/runtime",
     ]
-    argv = [image.interpreter, "-I", "-S", "-B", "-c", _child_source(),
-            f"{inside_results}/{results_name}", os.pathsep.join(paths), *modules]  # fmt: skip
-    mounts = [
+    argv = (runner.interpreter, "-I", "-S", "-B", "-c", _child_source(),
+            f"{inside_results}/{results_name}", os.pathsep.join(paths), *modules)  # fmt: skip
+    mounts = (
+        *runner.host_mounts,
         Mount(opt, "/opt"),
         Mount(task, "/var/task"),
         Mount(results_dir, inside_results, writable=True),
-    ]
-    command, environment = sandbox_command(
-        image.sandbox, image.root, mounts, LAMBDA_ENVIRONMENT, argv, "/var/task"
     )
-    return command, environment, None
+    confinement = Confinement(
+        runner.root, mounts, argv, results_dir.parent, LAMBDA_ENVIRONMENT, "/var/task",
+        runner.host_symlinks,
+    )  # fmt: skip
+    return sandbox_command(runner.sandbox, confinement)
 
 
 def _run_children(
-    interpreter: Interpreter | None,
     target: Target,
     modules: Sequence[str],
     places: tuple[Path, Path, Path],
-    image: ImageRun | None,
+    runner: SandboxRun,
+    deadline: float,
 ) -> list[ImportResult]:
     results: list[ImportResult] = []
     remaining = list(modules)
     while remaining:
         name = f"results-{len(results)}.jsonl"
-        command, environment, cwd = _child_command(
-            interpreter, target, places, image, name, remaining
-        )
-        completed = subprocess.run(
-            command, capture_output=True, text=True, env=environment, cwd=cwd,
-            timeout=IMPORT_TIMEOUT_SECONDS, check=False,
-        )  # fmt: skip
+        command, environment = _child_command(target, places, runner, name, remaining)
+        stderr_path = places[2].parent / f"stderr-{len(results)}.txt"
+        timed_out = False
+        with stderr_path.open("wb") as stderr_file:
+            try:
+                completed = subprocess.run(
+                    command, stdout=subprocess.DEVNULL, stderr=stderr_file, env=environment,
+                    timeout=deadline, check=False,
+                )  # fmt: skip
+                returncode = completed.returncode
+            except subprocess.TimeoutExpired:
+                timed_out, returncode = True, -9
+        stderr = _tail(stderr_path)
         results_file = places[2] / name
         lines = results_file.read_text().splitlines() if results_file.exists() else []
         done = [ImportResult(module, error) for module, error in map(json.loads, lines)]
         results += done
         remaining = remaining[len(done) :]
-        if remaining:
-            stderr_tail = (completed.stderr.strip().splitlines() or [""])[-1]
-            if not done and image is not None and not results:
-                raise LambdaLayerError(
-                    f"the import check could not start inside the image ({image.sandbox.describe()},"
-                    f" {image.interpreter}): exit code {completed.returncode} {stderr_tail}".strip(),
-                    hint="check that the image is for the target's CPU and has the runtime's Python",
-                )
-            reason = (
-                f"the interpreter died (exit code {completed.returncode}) {stderr_tail}".strip()
+        if not remaining:
+            break
+        stderr_tail = (stderr.strip().splitlines() or [""])[-1]
+        if timed_out:
+            reason = f"did not finish within {deadline:g} s (the import check's deadline)"
+        elif not done and not results:
+            raise LambdaLayerError(
+                f"the import check could not start ({runner.sandbox.describe()},"
+                f" {runner.interpreter}): exit code {returncode} {stderr_tail}".strip(),
+                hint="check that the image is for the target's CPU and has the runtime's Python",
             )
-            results.append(ImportResult(remaining.pop(0), reason))
+        else:
+            reason = f"the interpreter died (exit code {returncode}) {stderr_tail}".strip()
+        results.append(ImportResult(remaining.pop(0), reason))
     return results
+
+
+def _tail(path: Path, limit: int = 4096) -> str:
+    """The last ``limit`` bytes of a child's stderr (a layer may print without end)."""
+    with path.open("rb") as stream:
+        stream.seek(max(0, path.stat().st_size - limit))
+        return stream.read().decode("utf-8", "replace")

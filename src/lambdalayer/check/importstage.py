@@ -1,8 +1,10 @@
-"""The import stage of ``check``: on this machine's CPython, or inside a Lambda image.
+"""The import stage of ``check``: always confined, inside a Lambda image or on this machine's libraries.
 
-Chooses where the imports run (an image given with ``--image``: its interpreter in a
-sandbox; else a CPython of the runtime's X.Y found here) and turns failed imports into
-findings. The running itself is :mod:`lambdalayer.check.imports`.
+Chooses where the imports run (an image given with ``--image``: its interpreter; else a
+CPython of the runtime's X.Y found here, with this machine's system directories
+read-only) and the sandbox that confines them, and turns failed imports into findings. A
+layer's code never runs unconfined: when no sandbox can confine it, the imports are not
+run and the report says why. The running itself is :mod:`lambdalayer.check.imports`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ from pathlib import Path
 
 from lambdalayer.check.findings import Finding, Severity
 from lambdalayer.check.image import image_root
-from lambdalayer.check.imports import ImageRun, ImportResult, image_interpreter, run_imports
+from lambdalayer.check.imports import (
+    DEFAULT_IMPORT_DEADLINE,
+    ImportResult,
+    SandboxRun,
+    image_interpreter,
+    run_imports,
+)
 from lambdalayer.check.sandbox import find_sandbox
 from lambdalayer.errors import InputError
-from lambdalayer.interpreters import Interpreter, find_interpreter
+from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import Target
-
-HOST_LIBRARIES = (
-    "on this machine's libraries, not Lambda's: a library this machine has and Lambda lacks is"
-    " caught only by the static check above, or by --image"
-)
 
 
 @dataclass(frozen=True)
@@ -46,26 +49,24 @@ def check_imports(
     sandbox: str | None,
     member_files: Mapping[Path, Mapping[str, Path]] | None = None,
     scratch_dir: Path | None = None,
+    deadline: float = DEFAULT_IMPORT_DEADLINE,
 ) -> ImportOutcome:
-    """Import the modules inside the image when one is given, else with a CPython found here."""
-    if image is not None:
-        runner, why_not = _image_run(image, target, sandbox)
-        if runner is None:
-            warning = Finding(
-                Severity.WARNING, "import", f"imports not checked in the image: {why_not}"
-            )
-            return ImportOutcome(skipped=why_not, findings=(warning,))
-        results = tuple(run_imports(None, target, modules, layers, functions, runner,
-                                    member_files=member_files, scratch_dir=scratch_dir))  # fmt: skip
-        ran_in = runner.describe(target)
-    else:
-        interpreter = find_interpreter(target.runtime.python_version, explicit=python)
-        why_not = _why_no_imports(interpreter, target)
-        if why_not is not None or interpreter is None:
+    """Import the modules, confined: inside the image when one is given, else on this machine's libraries."""
+    runner, why_not = (
+        _image_run(image, target, sandbox)
+        if image is not None
+        else _host_run(target, python, sandbox)
+    )
+    if runner is None:
+        if image is None:  # no sandbox or no interpreter here: said in the report's imports line
             return ImportOutcome(skipped=why_not)
-        results = tuple(run_imports(interpreter, target, modules, layers, functions,
-                                    member_files=member_files, scratch_dir=scratch_dir))  # fmt: skip
-        ran_in = HOST_LIBRARIES
+        warning = Finding(
+            Severity.WARNING, "import", f"imports not checked in the image: {why_not}"
+        )
+        return ImportOutcome(skipped=why_not, findings=(warning,))
+    results = tuple(run_imports(target, modules, layers, functions, runner,
+                                member_files=member_files, scratch_dir=scratch_dir,
+                                deadline=deadline))  # fmt: skip
     failures = tuple(
         Finding(
             Severity.ERROR, "import", f"import {result.module} failed: {result.error}", None, result.module,
@@ -74,12 +75,12 @@ def check_imports(
         for result in results
         if not result.ok
     )  # fmt: skip
-    return ImportOutcome(results, ran_in, None, failures)
+    return ImportOutcome(results, runner.describe(target), None, failures)
 
 
 def _image_run(
     image: Path, target: Target, sandbox: str | None
-) -> tuple[ImageRun | None, str | None]:
+) -> tuple[SandboxRun | None, str | None]:
     """How to run the imports inside ``image``, or why they cannot run here."""
     root = image_root(image)
     version = target.runtime.python_version
@@ -93,13 +94,25 @@ def _image_run(
         chosen = find_sandbox(target.machine, sandbox)
     except InputError as error:
         return None, f"{error.message} ({error.hint})" if error.hint else error.message
-    return ImageRun(root, interpreter, chosen), None
+    return SandboxRun(root, interpreter, chosen), None
 
 
-def _why_no_imports(interpreter: Interpreter | None, target: Target) -> str | None:
+def _host_run(
+    target: Target, python: Path | None, sandbox: str | None
+) -> tuple[SandboxRun | None, str | None]:
+    """How to run the imports on this machine's libraries (confined), or why they cannot run."""
     version = target.runtime.python_version
+    interpreter = find_interpreter(version, explicit=python)
     if interpreter is None:
-        return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
+        return None, f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
     if interpreter.machine != target.machine:
-        return f"this machine is {interpreter.machine}, the layer is for {target.machine}; imports not checked"
-    return None
+        return (
+            None,
+            f"this machine is {interpreter.machine}, the layer is for {target.machine}; imports not checked",
+        )
+    try:
+        chosen = find_sandbox(target.machine, sandbox, host_root=True)
+    except InputError as error:
+        reason = f"{error.message} ({error.hint})" if error.hint else error.message
+        return None, f"{reason}; imports not checked"
+    return SandboxRun.on_this_machine(interpreter, chosen), None

@@ -22,7 +22,7 @@ from pathlib import Path
 from packaging.tags import parse_tag
 
 from lambdalayer.check.findings import CheckReport, Finding, Severity
-from lambdalayer.check.imports import ImportResult, top_level_modules
+from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE, ImportResult, top_level_modules
 from lambdalayer.check.importstage import check_imports
 from lambdalayer.check.layerzip import SITE, LayerZip, read_elves, read_layer_zip
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
@@ -290,6 +290,7 @@ def check(
     elf_facts: Mapping[str, ElfInfo] | None = None,
     member_files: Mapping[str, Path] | None = None,
     scratch_dir: Path | None = None,
+    import_deadline: float = DEFAULT_IMPORT_DEADLINE,
 ) -> CheckReport:
     """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
 
@@ -301,7 +302,9 @@ def check(
     their (estimated) unzipped bytes, counted toward the quota. A build passes what it
     already knows of its own zip: ``elf_facts`` (member → ELF facts, so binaries are not
     read again) and ``member_files`` (member → an extracted copy, linked by the import
-    check instead of inflating), with ``scratch_dir`` on the same filesystem.
+    check instead of inflating), with ``scratch_dir`` on the same filesystem. The imports
+    run confined (never on this machine as they are), each child for at most
+    ``import_deadline`` seconds.
     """
     main = read_layer_zip(path)
     others = [read_layer_zip(other) for other in with_zips]
@@ -337,6 +340,7 @@ def check(
         outcome = check_imports(
             target, modules, layers, functions, python=python, image=image, sandbox=sandbox,
             member_files={path: member_files} if member_files else {}, scratch_dir=scratch_dir,
+            deadline=import_deadline,
         )  # fmt: skip
         results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
         findings += outcome.findings

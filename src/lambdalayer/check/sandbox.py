@@ -1,12 +1,28 @@
-"""Running a program inside a root filesystem (a Lambda image) without Docker.
+"""Running a layer's code confined: it can write nowhere outside the sandbox's own tmpfs.
 
-Three ways, the first that works is used (or the one asked for):
+A layer is anyone's code, so it never runs on this machine as it is. Every way here gives
+the same promise — no network, no view of this machine's processes, and nothing of this
+machine writable: ``/`` and every mount read-only except a fresh ``/tmp`` and the results
+directory; bubblewrap and unshare also run the code as an unprivileged user (uid 65534)
+without capabilities:
 
-- ``bubblewrap`` (``bwrap``): user namespaces, no root needed; the image is mounted
-  read-only as ``/``, the layer read-only at ``/opt``, no network;
-- ``unshare`` + ``chroot``: for root where bubblewrap is missing (a private mount
-  namespace, bind mounts, then chroot);
-- ``proot``: ptrace, no namespaces at all (slower, works where both others are refused).
+- ``bubblewrap`` (``bwrap``): namespaces (its own user namespace where this machine allows
+  one), every capability dropped; no root needed;
+- ``unshare``: for root where bubblewrap is missing. A private mount, PID, network, IPC
+  and UTS namespace; :mod:`lambdalayer.check._confine_child` builds the root, moves into
+  it with ``pivot_root`` and detaches this machine's root (a bare ``chroot`` can be left
+  again by root), then the import child drops to uid 65534 before it imports anything;
+- ``proot``: ptrace, no namespaces of its own: used only on a throw-away copy of the image
+  (proot cannot make a bind read-only, so the code may write there and nowhere else that
+  its paths can name), inside network and PID namespaces of its own (``unshare --net
+  --pid``), and never for this machine's own root. Its code keeps the caller's user (the
+  paths it reads are this machine's, through directories an unprivileged user cannot
+  enter). The weakest of the three: ``auto`` takes it only when neither other works, and
+  the report names it.
+
+The root is either an image (its directory mounted read-only as ``/``) or this machine's
+system directories (``/usr``, the loader's directories, the interpreter's prefix) mounted
+read-only into an empty root: the last fallback, named as such in the report.
 
 For an image of another CPU, ``qemu-<cpu>-static`` (Debian's qemu-user-static) runs the
 image's interpreter: it is mounted into the sandbox and named as the command.
@@ -14,11 +30,16 @@ image's interpreter: it is mounted into the sandbox and named as the command.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from lambdalayer.errors import InputError
@@ -26,7 +47,13 @@ from lambdalayer.errors import InputError
 KINDS = ("bubblewrap", "unshare", "proot")
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own fresh tmpfs, not the host's /tmp
 EMULATOR_INSIDE = f"{SANDBOX_TMP}/.lambdalayer-qemu"
+SANDBOX_UID = 65534  # nobody: what the layer's code runs as (bubblewrap, unshare)
+RUN_AS_VARIABLE = "LAMBDALAYER_RUN_AS"  # tells the import child to drop to SANDBOX_UID first
 _PROGRAMS = {"bubblewrap": "bwrap", "unshare": "unshare", "proot": "proot"}
+# This machine's directories a CPython needs to start, mounted read-only for the host root.
+_HOST_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+_HOST_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "localtime")
+_PROBE_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -39,16 +66,48 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Symlink:
+    """A symbolic link made inside an empty root (``/lib -> usr/lib`` on merged-/usr systems)."""
+
+    inside: str
+    points_to: str
+
+
+@dataclass(frozen=True)
 class Sandbox:
-    """How programs are run inside an image: the sandbox program, and the emulator if any."""
+    """How programs are run confined: the sandbox program, and the emulator if any."""
 
     kind: str
     program: str
     emulator: str | None = None
+    user_namespace: bool = False  # bubblewrap: the code runs as SANDBOX_UID in its own namespace
+
+    @property
+    def enforces_read_only(self) -> bool:
+        """Whether a read-only mount is read-only to the code (proot cannot make one)."""
+        return self.kind != "proot"
 
     def describe(self) -> str:
         """One line for reports: ``bubblewrap``, ``bubblewrap + qemu-aarch64-static``."""
         return self.kind + (f" + {Path(self.emulator).name}" if self.emulator else "")
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What runs where: the root, what is mounted into it, and the program.
+
+    ``root`` is an image's directory (mounted read-only as ``/``) or ``None`` for an empty
+    root that holds only ``mounts`` and ``symlinks``. ``scratch`` is a private directory of
+    the caller's, used for the new root's mount point and proot's copy of the image.
+    """
+
+    root: Path | None
+    mounts: tuple[Mount, ...]
+    argv: tuple[str, ...]
+    scratch: Path
+    environment: Mapping[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    symlinks: tuple[Symlink, ...] = ()
 
 
 def _emulator(machine: str, host_machine: str) -> str | None:
@@ -64,72 +123,182 @@ def _emulator(machine: str, host_machine: str) -> str | None:
     )
 
 
-def _usable(kind: str) -> str | None:
+@functools.cache
+def _bwrap_works(program: str, *, user_namespace: bool) -> bool:
+    """Whether bubblewrap can start here (with its own user namespace, when asked)."""
+    userns = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    probe = [program, "--ro-bind", "/", "/", "--unshare-all", "--cap-drop", "ALL",
+             *(userns if user_namespace else []), "true"]  # fmt: skip
+    try:
+        completed = subprocess.run(probe, capture_output=True, timeout=_PROBE_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0
+
+
+@functools.cache
+def _unshare_works(program: str, *, user_namespace: bool) -> bool:
+    """Whether ``unshare`` can make a network namespace here (as root, or in a user namespace)."""
+    flags = ["--user", "--map-root-user"] if user_namespace else []
+    try:
+        completed = subprocess.run([program, *flags, "--net", "true"], capture_output=True,
+                                   timeout=_PROBE_SECONDS, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0
+
+
+def _usable(kind: str, *, host_root: bool) -> tuple[Sandbox | None, str]:  # noqa: PLR0911 - one reason each
+    """The sandbox of ``kind`` when it can keep its promise here, else why not."""
     program = shutil.which(_PROGRAMS[kind])
     if program is None:
-        return None
-    if kind == "unshare" and os.geteuid() != 0:
-        return None  # mounting in a new namespace without user namespaces needs root
-    return program
+        return None, f"{_PROGRAMS[kind]} is not installed"
+    if kind == "bubblewrap":
+        if _bwrap_works(program, user_namespace=True):
+            return Sandbox(kind, program, user_namespace=True), ""
+        if _bwrap_works(program, user_namespace=False):
+            return Sandbox(kind, program), ""
+        return None, "bwrap cannot create its namespaces here"
+    if kind == "unshare":
+        if os.geteuid() != 0:
+            return None, "unshare needs root (mounts in a new namespace)"
+        if not _unshare_works(program, user_namespace=False):
+            return None, "unshare cannot create namespaces here"
+        return Sandbox(kind, program), ""
+    if host_root:
+        return None, "proot cannot make this machine's own directories read-only to the code"
+    unshare = shutil.which("unshare")
+    if unshare is None or not (_unshare_works(unshare, user_namespace=os.geteuid() != 0)):
+        return (
+            None,
+            "proot runs only without network, and unshare cannot make a network namespace here",
+        )
+    return Sandbox(kind, program), ""
 
 
 def find_sandbox(
-    machine: str, preferred: str | None = None, host_machine: str | None = None
+    machine: str,
+    preferred: str | None = None,
+    host_machine: str | None = None,
+    *,
+    host_root: bool = False,
 ) -> Sandbox:
-    """The sandbox to run an image of ``machine`` here; raises :class:`InputError` naming what is missing."""
+    """The sandbox to run code for ``machine`` here; raises :class:`InputError` naming what is missing.
+
+    ``host_root``: the root will be this machine's directories (no image), which only
+    bubblewrap and unshare can make read-only.
+    """
     host = host_machine or platform.machine()
-    emulator = _emulator(machine, host)
     kinds = [preferred] if preferred and preferred != "auto" else list(KINDS)
+    reasons = []
     for kind in kinds:
         if kind not in KINDS:
             raise InputError(
                 f"unknown sandbox {kind!r}", hint=f"choose one of: auto, {', '.join(KINDS)}"
             )
-        program = _usable(kind)
-        if program is not None:
-            return Sandbox(kind, program, emulator)
-    wanted = " or ".join(_PROGRAMS[kind] for kind in kinds)
+        found, why_not = _usable(kind, host_root=host_root)
+        if found is not None:
+            emulator = _emulator(machine, host)
+            return Sandbox(found.kind, found.program, emulator, found.user_namespace)
+        reasons.append(why_not)
     raise InputError(
-        f"no sandbox to run the image with: {wanted} not found (unshare needs root)",
-        hint="install bubblewrap (apt-get install bubblewrap) or proot",
+        f"no sandbox can confine the layer's code here: {'; '.join(reasons)}",
+        hint="install bubblewrap (apt-get install bubblewrap); a layer's code never runs unconfined",
     )
 
 
-def command(
-    sandbox: Sandbox,
-    root: Path,
-    mounts: Sequence[Mount],
-    environment: Mapping[str, str],
-    argv: Sequence[str],
-    workdir: str,
-) -> tuple[list[str], dict[str, str]]:
-    """The command line (and the environment to start it with) that runs ``argv`` inside ``root``."""
-    run = [EMULATOR_INSIDE, *argv] if sandbox.emulator else list(argv)
+def host_system(extra: Sequence[Path] = ()) -> tuple[tuple[Mount, ...], tuple[Symlink, ...]]:
+    """This machine's system directories (and ``extra``, e.g. an interpreter's prefix), read-only.
+
+    Only what a CPython needs to start is there: ``/usr``, the loader's directories and
+    the loader's files of ``/etc``; no home directory, no ``/tmp``, no ``/var``.
+    """
+    mounts: list[Mount] = []
+    symlinks: list[Symlink] = []
+    for place in _HOST_SYSTEM:
+        path = Path(place)
+        if path.is_symlink():
+            symlinks.append(Symlink(place, str(path.readlink())))
+        elif path.is_dir():
+            mounts.append(Mount(path, place))
+    for name in _HOST_ETC:
+        path = Path("/etc") / name
+        if path.exists():
+            mounts.append(Mount(path, str(path)))
+    bound = [mount.host for mount in mounts]
+    for directory in extra:
+        if directory.is_dir() and not any(directory.is_relative_to(place) for place in bound):
+            mounts.append(Mount(directory, str(directory)))
+            bound.append(directory)
+    return tuple(mounts), tuple(symlinks)
+
+
+def command(sandbox: Sandbox, confinement: Confinement) -> tuple[list[str], dict[str, str]]:
+    """The command line (and the environment to start it with) that runs the confined program.
+
+    For proot this copies the image into ``confinement.scratch`` first (the throw-away
+    copy its code may write to).
+    """
+    run = [EMULATOR_INSIDE, *confinement.argv] if sandbox.emulator else list(confinement.argv)
     extra = [Mount(Path(sandbox.emulator), EMULATOR_INSIDE)] if sandbox.emulator else []
+    mounts = [*extra, *confinement.mounts]
+    environment = dict(confinement.environment)
     if sandbox.kind == "bubblewrap":
-        return _bubblewrap(sandbox, root, [*extra, *mounts], environment, run, workdir), {}
+        return _bubblewrap(sandbox, confinement, mounts, environment, run), {}
     if sandbox.kind == "proot":
-        return _proot(sandbox, root, [*extra, *mounts], run, workdir), dict(environment)
-    return _unshare(sandbox, root, [*extra, *mounts], run, workdir), dict(environment)
+        return _proot(sandbox, confinement, mounts, run), environment
+    environment[RUN_AS_VARIABLE] = str(SANDBOX_UID)
+    return _unshare(sandbox, confinement, mounts, run), environment
 
 
 def _bubblewrap(
-    sandbox: Sandbox, root: Path, mounts: Sequence[Mount], environment: Mapping[str, str],
-    run: Sequence[str], workdir: str,
-) -> list[str]:  # fmt: skip
-    args = [sandbox.program, "--ro-bind", str(root), "/", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", SANDBOX_TMP, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]  # fmt: skip
+    sandbox: Sandbox,
+    confinement: Confinement,
+    mounts: Sequence[Mount],
+    environment: Mapping[str, str],
+    run: Sequence[str],
+) -> list[str]:
+    args = [sandbox.program]
+    if confinement.root is not None:
+        args += ["--ro-bind", str(confinement.root), "/"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", SANDBOX_TMP]
+    for link in confinement.symlinks:
+        args += ["--symlink", link.points_to, link.inside]
     for mount in mounts:
         args += ["--bind" if mount.writable else "--ro-bind", str(mount.host), mount.inside]
+    if confinement.root is None:
+        args += [
+            "--remount-ro",
+            "/",
+        ]  # the empty root bubblewrap made: nothing to write there either
+    args += ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    args += ["--cap-drop", "ALL"]
+    if sandbox.user_namespace:
+        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     for name, value in environment.items():
         args += ["--setenv", name, value]
-    return [*args, "--chdir", workdir, *run]
+    return [*args, "--chdir", confinement.workdir, *run]
 
 
 def _proot(
-    sandbox: Sandbox, root: Path, mounts: Sequence[Mount], run: Sequence[str], workdir: str
+    sandbox: Sandbox, confinement: Confinement, mounts: Sequence[Mount], run: Sequence[str]
 ) -> list[str]:
-    args = [sandbox.program, "-r", str(root), "-b", "/proc", "-b", "/dev", "-w", workdir]
+    if confinement.root is None:
+        raise InputError("proot cannot make this machine's own directories read-only to the code")
+    copy = confinement.scratch / "proot-root"
+    if not copy.exists():
+        shutil.copytree(confinement.root, copy, symlinks=True)
+    args = [
+        sandbox.program,
+        "-r",
+        str(copy),
+        "-b",
+        "/dev",
+        "-b",
+        "/proc",
+        "-w",
+        confinement.workdir,
+    ]
     for mount in mounts:
         if mount.inside == EMULATOR_INSIDE:
             continue  # proot runs the emulator itself (-q), outside the guest
@@ -137,33 +306,34 @@ def _proot(
     if sandbox.emulator:
         args += ["-q", sandbox.emulator]
         run = run[1:]
-    return [*args, *run]
+    unshare = shutil.which("unshare") or "unshare"
+    userns = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
+    # Its own network (none) and PID namespace, so the code reaches no socket and no
+    # process of this machine; /proc is that namespace's.
+    isolate = [unshare, *userns, "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
+               "--ipc", "--uts"]  # fmt: skip
+    return [*isolate, *args, *run]
+
+
+def _confine_source() -> str:
+    """The mount-and-pivot program (:mod:`lambdalayer.check._confine_child`), passed with ``-c``."""
+    return resources.files("lambdalayer.check").joinpath("_confine_child.py").read_text("utf-8")
 
 
 def _unshare(
-    sandbox: Sandbox, root: Path, mounts: Sequence[Mount], run: Sequence[str], workdir: str
+    sandbox: Sandbox, confinement: Confinement, mounts: Sequence[Mount], run: Sequence[str]
 ) -> list[str]:
-    # A private mount namespace: the bind mounts vanish with the process; the image's own
-    # files are never written (mounted read-only over themselves first). Mount points
-    # outside /tmp must exist in the image (/opt and /var/task do in Lambda's images).
-    del workdir  # chroot starts at /; the import child does not depend on its directory
-    script = ["set -e", 'root="$1"', 'mount --bind "$root" "$root"', 'mount -o remount,bind,ro "$root"',
-              'mount -t tmpfs tmpfs "$root/tmp"', 'mount -t proc proc "$root/proc"']  # fmt: skip
-    positional = [str(root)]
-    for index, mount in enumerate(mounts, start=2):
-        positional.append(str(mount.host))
-        target = f'"$root{mount.inside}"'
-        if mount.inside.startswith(f"{SANDBOX_TMP}/"):
-            script.append(f"mkdir -p {target}" if mount.host.is_dir() else f"touch {target}")
-        script.append(f'mount --bind "${{{index}}}" {target}')
-        if not mount.writable:
-            script.append(f"mount -o remount,bind,ro {target}")
-    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
-    mount_program = shutil.which("mount") or "/bin/mount"
-    script = [
-        line.replace("mount ", f"{mount_program} ", 1) if line.startswith("mount ") else line
-        for line in script
-    ]
-    script.append(f'shift {len(positional)}; exec {chroot} "$root" "$@"')
-    return [sandbox.program, "--mount", "--pid", "--net", "--fork", "--propagation", "private",
-            "/bin/sh", "-c", "\n".join(script), "sh", *positional, *run]  # fmt: skip
+    new_root = confinement.scratch / "unshare-root"
+    new_root.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "new_root": str(new_root),
+        "image": str(confinement.root) if confinement.root is not None else None,
+        "mounts": [[str(mount.host), mount.inside, mount.writable] for mount in mounts],
+        "symlinks": [[link.inside, link.points_to] for link in confinement.symlinks],
+        "workdir": confinement.workdir,
+        "argv": list(run),
+    }
+    namespaces = ["--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child",
+                  "--propagation", "private"]  # fmt: skip
+    return [sandbox.program, *namespaces, sys.executable, "-I", "-S", "-c", _confine_source(),
+            json.dumps(spec)]  # fmt: skip

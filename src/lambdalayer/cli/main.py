@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lambdalayer import __version__
 from lambdalayer.check.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
+from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.check.rules import check
 from lambdalayer.check.sandbox import KINDS as SANDBOXES
 from lambdalayer.cli import aws as cli_aws
@@ -70,6 +71,17 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         )  # fmt: skip
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 86400")
+    return value
+
+
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``check`` command's options."""
     check = commands.add_parser(
@@ -101,6 +113,10 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="comma-separated modules to import (default: every top-level module)",
     )
     check.add_argument("--no-imports", action="store_true", help="skip the import check")
+    check.add_argument(
+        "--import-timeout", type=_seconds, default=DEFAULT_IMPORT_DEADLINE, metavar="SECONDS",
+        help=f"how long the imports may take before the one under way is reported (default: {DEFAULT_IMPORT_DEADLINE:g})",
+    )  # fmt: skip
     check.add_argument(
         "--function", action="store_true",
         help="the zip is a function package (code at its root, extracted to /var/task); default: as recorded in the zip",
@@ -189,6 +205,7 @@ def _run_check(args: argparse.Namespace) -> int:
         handler=args.handler,
         image=image,
         sandbox=args.sandbox,
+        import_deadline=args.import_timeout,
     )
     if args.json:
         print_json(report.to_json())

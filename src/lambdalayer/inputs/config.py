@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdalayer.errors import InputError
+from lambdalayer.fsutil import read_text_file
 
 _TOP_KEYS = {
     "runtime", "arch", "output-dir", "layout", "bytecode", "index-url", "extra-index-url",
@@ -163,6 +164,6 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        return tomllib.loads(read_text_file(path, "configuration file"))
+    except (tomllib.TOMLDecodeError, RecursionError) as error:
         raise InputError(f"cannot read {path}: {error}") from error

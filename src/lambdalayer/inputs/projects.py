@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from lambdalayer.errors import InputError
+from lambdalayer.fsutil import read_text_file
 from lambdalayer.uvtool import uv_binary, uv_environment
 
 
@@ -48,10 +49,8 @@ def input_kind(path: Path) -> InputKind:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text("utf-8"))
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
+        return tomllib.loads(read_text_file(path, "project file"))
+    except (tomllib.TOMLDecodeError, RecursionError) as error:
         raise InputError(f"{path} is not valid TOML: {error}") from error
 
 

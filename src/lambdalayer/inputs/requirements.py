@@ -20,6 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from lambdalayer.errors import InputError
+from lambdalayer.fsutil import read_text_file
 from lambdalayer.inputs.projects import (
     InputKind,
     input_kind,
@@ -91,10 +92,7 @@ def _collect_file_pins(path: Path, pins: dict[str, set[str]], seen: set[Path]) -
     if resolved in seen:
         return
     seen.add(resolved)
-    try:
-        text = resolved.read_text("utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read requirements file {path}: {error.strerror}") from error
+    text = read_text_file(resolved, "requirements file")
     _collect_hash_pins(text, resolved.parent, pins, seen)
 
 
@@ -150,10 +148,7 @@ def _requirement_lines(path: Path, seen: set[Path]) -> int:
     if resolved in seen:
         return 0
     seen.add(resolved)
-    try:
-        text = resolved.read_text("utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read requirements file {path}: {error.strerror}") from error
+    text = read_text_file(resolved, "requirements file")
     count = 0
     for line in _logical_lines(text):
         include = re.match(r"^(?:-r|--requirement)[=\s]+(\S+)", line)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.fsutil import atomic_write_bytes, file_sha256
+from lambdalayer.fsutil import atomic_write_bytes, file_sha256, read_text_file
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, dump_pylock, parse_pylock
@@ -62,7 +62,8 @@ def _files_with_includes(files: Iterable[Path]) -> Iterator[Path]:
         seen.add(path)
         yield path
         pending += [
-            (path.parent / match).resolve() for match in _INCLUDE.findall(path.read_text("utf-8"))
+            (path.parent / match).resolve()
+            for match in _INCLUDE.findall(read_text_file(path, "requirements file"))
         ]
 
 
@@ -76,7 +77,10 @@ def resolution_key(
 ) -> str | None:
     """The cache key of a resolution, or ``None`` when its inputs cannot be cached safely."""
     files = list(_files_with_includes(requirements.files))
-    texts = [*requirements.specifiers, *(path.read_text("utf-8") for path in files)]
+    texts = [
+        *requirements.specifiers,
+        *(read_text_file(path, "requirements file") for path in files),
+    ]
     if any(_LOCAL.search(text) for text in texts):
         return None
     document = {
