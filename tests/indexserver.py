@@ -2,6 +2,8 @@
 
 Faults for failure tests are per file name: ``drop`` closes the connection half way
 through the body, ``corrupt`` serves other bytes than the page's ``#sha256=`` announces.
+With ``authorization`` set (an ``Authorization`` header's value), every request without
+it is answered 401, pages and files alike, as private indexes do.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class LocalIndex:
         self.root = root
         self.faults: dict[str, str] = {}
         self.requests: list[str] = []
+        self.authorization: str | None = None
         index = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,6 +67,12 @@ class LocalIndex:
 
             def do_GET(self) -> None:
                 index.requests.append(self.path)
+                if index.authorization and self.headers.get("Authorization") != index.authorization:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="index"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path.startswith("/simple/"):
                     self._project_page(self.path.removeprefix("/simple/").strip("/"))
                 elif self.path.startswith("/files/"):

@@ -28,7 +28,7 @@ from lambdalayer.targets import get_target
 SITE_312 = "python/lib/python3.12/site-packages/"
 PROGRAMS = {"bubblewrap": "bwrap", "unshare": "unshare", "proot": "proot"}
 
-PROBE = r'''
+PROBE = r"""
 import ctypes, os, socket
 HOST, PORT = {host!r}, {port}
 reached, writable = [], []
@@ -71,7 +71,7 @@ attempt("wrote through /proc/1/root", lambda: write("/proc/1/root" + HOST + "/pr
 attempt("remounted / writable", remount_root)
 if reached or writable:
     raise ImportError("ESCAPED: " + "; ".join(reached) + " WRITABLE: " + "; ".join(writable))
-'''
+"""
 
 
 @pytest.fixture
@@ -180,9 +180,7 @@ def test_proot_is_never_used_for_this_machines_own_root(tmp_path):
     assert "proot cannot make this machine's own directories read-only" in report.imports_skipped
 
 
-def test_without_a_sandbox_the_imports_do_not_run_and_the_report_says_why(
-    tmp_path, monkeypatch
-):
+def test_without_a_sandbox_the_imports_do_not_run_and_the_report_says_why(tmp_path, monkeypatch):
     interpreter = find_interpreter("3.12")
     if interpreter is None:
         pytest.skip("no CPython 3.12 here")

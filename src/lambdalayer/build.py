@@ -256,7 +256,7 @@ def _locked(options: BuildOptions, notify: Notify) -> _Locked:
     cache = ResolutionCache(options.cache_dir)
     key = resolution_key(requirements, target, options.index, allow_build=options.allow_build,
                          held_by_pins=bool(sources))  # fmt: skip
-    cached = cache.load(key) if key else None
+    cached = cache.load(key, options.index) if key else None
     if cached is not None:
         notify(f"resolved for {target.name}: unchanged since the last build (index pages checked)")
         return _Locked(cached.lock, cached.backoffs, cached.provided, sources, cached.notes)
@@ -264,7 +264,9 @@ def _locked(options: BuildOptions, notify: Notify) -> _Locked:
     builder = None
     if options.allow_build:
         builder = SourceBuilder(options.cache_dir, options.index, uv_binary())
-    resolution = resolve(requirements, target, options.index, builder=builder)
+    resolution = resolve(
+        requirements, target, options.index, builder=builder, cache_dir=options.cache_dir
+    )
     notes = explain(resolution.lock.packages, target, options.index, held_by_pins=bool(sources))
     if key is not None:
         result = CachedResolution(resolution.lock, resolution.backoffs, resolution.provided, notes)
@@ -438,6 +440,7 @@ def _build(options: BuildOptions, notify: Notify) -> BuildResult:
             WheelCache(options.cache_dir),
             jobs=options.jobs,
             on_download=lambda wheel: notify(f"downloading {wheel.filename}"),
+            index=options.index,
         )
     interpreter = None
     if options.bytecode is not BytecodeMode.NONE:

@@ -7,10 +7,14 @@ layer built on a Mac or Windows by hand tends to contain.
 from __future__ import annotations
 
 import io
+import os
 import re
+import struct
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from elftools.common.exceptions import ELFError
+from elftools.construct.core import ConstructError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
@@ -26,6 +30,14 @@ _MACHO_MAGICS = (
 )
 _GLIBC = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.\d+)?$")
 ELF_MAGIC = b"\x7fELF"
+# The smallest record of each version table (Elf_Verneed/Vernaux 16 bytes, Elf_Verdef 20):
+# a count in a header can never be more than the section's size allows.
+_VERSION_RECORD = 16
+# What a hostile file can raise from inside the parser; every one means "not readable ELF".
+_PARSE_ERRORS = (
+    ELFError, ConstructError, ValueError, KeyError, IndexError, AssertionError, ZeroDivisionError,
+    struct.error, OverflowError, TypeError, AttributeError, EOFError, RecursionError,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,34 +108,78 @@ def _misaligned_segments(elf: ELFFile) -> int:
     return count
 
 
-def read_elf(data: bytes) -> ElfInfo:
-    """Parse an ELF file's bytes; raises :class:`ValueError` if it is not readable ELF."""
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        machine_name = str(elf["e_machine"])
-        versions: set[str] = set()
-        highest: tuple[int, int] | None = None
-        needs: dict[str, list[str]] = {}
-        defs: list[str] = []
-        for section in elf.iter_sections():
+def _size_of(stream: BinaryIO) -> int:
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def _check_bounds(elf: ELFFile, size: int) -> None:
+    """Refuse tables and sections that claim more than the file holds (before walking them)."""
+    header = elf.header
+    tables = (
+        (header["e_shoff"], elf.num_sections(), header["e_shentsize"]),
+        (header["e_phoff"], elf.num_segments(), header["e_phentsize"]),
+    )
+    for offset, count, entry_size in tables:
+        if count and (entry_size <= 0 or offset + count * entry_size > size):
+            raise ValueError("a header table reaches past the end of the file")
+    for section in elf.iter_sections():
+        kind = section["sh_type"]
+        if kind != "SHT_NOBITS" and section["sh_offset"] + section["sh_size"] > size:
+            raise ValueError(f"section {section.name!r} reaches past the end of the file")
+        if kind == "SHT_DYNAMIC" and section["sh_entsize"] <= 0:
+            raise ValueError("a dynamic section with entries of size 0")
+        if isinstance(section, (GNUVerNeedSection, GNUVerDefSection)) and (
+            section.num_versions() > section["sh_size"] // _VERSION_RECORD
+        ):
+            raise ValueError(f"section {section.name!r} counts more versions than it can hold")
+
+
+def _versions(elf: ELFFile) -> tuple[dict[str, list[str]], list[str]]:
+    """(library → versions needed from it, versions defined), every walk bounded by its section."""
+    needs: dict[str, list[str]] = {}
+    defs: list[str] = []
+    for section in elf.iter_sections():
+        if not isinstance(section, (GNUVerNeedSection, GNUVerDefSection)):
+            continue
+        budget = section["sh_size"] // _VERSION_RECORD  # records a walk may visit at most
+        for version, auxiliaries in section.iter_versions():
+            names = []
+            for aux in auxiliaries:
+                budget -= 1
+                if budget < 0:
+                    raise ValueError(f"section {section.name!r} loops over its own records")
+                names.append(str(aux.name))
+                if isinstance(section, GNUVerDefSection):
+                    break  # a definition's first name is the version; the rest are parents
             if isinstance(section, GNUVerDefSection):
-                for _verdef, auxiliaries in section.iter_versions():
-                    defs += [str(aux.name) for aux in list(auxiliaries)[:1]]
-            if not isinstance(section, GNUVerNeedSection):
-                continue
-            for verneed, auxiliaries in section.iter_versions():
-                library = needs.setdefault(str(verneed.name), [])
-                for aux in auxiliaries:
-                    name = str(aux.name)
-                    library.append(name)
-                    match = _GLIBC.match(name)
-                    if match:
-                        versions.add(name)
-                        found = (int(match.group(1)), int(match.group(2)))
-                        highest = found if highest is None or found > highest else highest
+                defs += names
+            else:
+                needs.setdefault(str(version.name), []).extend(names)
+    return needs, defs
+
+
+def read_elf(data: bytes | BinaryIO) -> ElfInfo:
+    """Parse an ELF file (its bytes, or a seekable binary stream); :class:`ValueError` if unreadable.
+
+    Hostile files are expected: every count is bounded by the file's size before it is
+    walked, and every failure inside the parser becomes the one :class:`ValueError`.
+    """
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        size = _size_of(stream)
+        elf = ELFFile(stream)
+        _check_bounds(elf, size)
+        machine_name = str(elf["e_machine"])
+        needs, defs = _versions(elf)
+        versions = {name for names in needs.values() for name in names if _GLIBC.match(name)}
+        glibc = [(int(m.group(1)), int(m.group(2))) for v in versions if (m := _GLIBC.match(v))]
+        highest = max(glibc, default=None)
         soname, needed, search_paths = _dynamic(elf)
         misaligned = _misaligned_segments(elf)
-    except (ELFError, ValueError, KeyError, IndexError, AssertionError) as error:
+    except _PARSE_ERRORS as error:
         raise ValueError(f"unreadable ELF: {error}") from error
     return ElfInfo(
         machine=MACHINES.get(machine_name, machine_name),

@@ -46,9 +46,18 @@ def uv_message(stderr: str) -> list[str]:
     return lines or ["uv failed without a message"]
 
 
-def uv_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The environment uv runs in: never downloads an interpreter, no colours in its messages."""
-    return {**environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+def uv_environment(
+    cache_dir: Path | None = None, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """The environment uv runs in: never downloads an interpreter, no colours in its messages.
+
+    With ``cache_dir`` (lambdalayer's), uv keeps its own cache in ``cache_dir/uv`` unless
+    ``UV_CACHE_DIR`` says otherwise, so a build writes nowhere but its output and the cache.
+    """
+    environment = {**environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    if cache_dir is not None and not environ.get("UV_CACHE_DIR"):
+        environment["UV_CACHE_DIR"] = str(cache_dir / "uv")
+    return environment
 
 
 def pip_compile_command(

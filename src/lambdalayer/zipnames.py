@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+NAME_MAX = 255  # bytes of one path segment on Linux filesystems
+PATH_MAX = 4096
+
 
 def unsafe_reason(name: str) -> str | None:
     """Why ``name`` is not a safe relative member name, or ``None`` when it is.
@@ -30,8 +33,23 @@ def unsafe_reason(name: str) -> str | None:
         (".." in parts, "climbs out of the archive with '..'"),
         (bool(parts) and len(parts[0]) >= 2 and parts[0][1] == ":", "starts with a drive letter"),
         ("" in name.rstrip("/").split("/"), "has an empty path segment"),
+        (any(not char.isprintable() for char in name), "holds a control character"),
+        (
+            len(name.encode("utf-8", "surrogateescape")) > PATH_MAX
+            or any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in parts),
+            "is longer than a Linux path may be",
+        ),
     )
     return next((reason for broken, reason in rules if broken), None)
+
+
+def printable(name: str) -> str:
+    """``name`` with control characters escaped, safe to print on a terminal.
+
+    >>> printable("python/\x1b[2Jx.py")
+    'python/\\x1b[2Jx.py'
+    """
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
 
 
 def is_safe(name: str) -> bool:

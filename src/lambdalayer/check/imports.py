@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -36,10 +37,10 @@ from lambdalayer.check.sandbox import (
     host_system,
 )
 from lambdalayer.check.sandbox import command as sandbox_command
-from lambdalayer.errors import LambdaLayerError
+from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import extraction_path
+from lambdalayer.zipnames import extraction_path, printable
 
 DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 # Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
@@ -174,8 +175,19 @@ def _extract_read_only(
                 if copy is not None:
                     _link_or_copy(copy, target)
                 else:
-                    with archive.open(info) as source, target.open("wb") as out:
-                        shutil.copyfileobj(source, out, 1 << 20)
+                    _inflate(archive, info, target)
+
+
+def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    """Write one member at ``target``; a member that does not inflate as declared is an error."""
+    try:
+        with archive.open(info) as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
+        raise InputError(
+            f"{printable(info.filename)} in {archive.filename} cannot be extracted: {error}",
+            hint="the zip is damaged; rebuild it",
+        ) from error
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

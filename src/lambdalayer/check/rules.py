@@ -24,14 +24,20 @@ from packaging.tags import parse_tag
 from lambdalayer.check.findings import CheckReport, Finding, Severity
 from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE, ImportResult, top_level_modules
 from lambdalayer.check.importstage import check_imports
-from lambdalayer.check.layerzip import SITE, LayerZip, read_elves, read_layer_zip
+from lambdalayer.check.layerzip import (
+    METADATA_LIMIT,
+    SITE,
+    LayerZip,
+    read_elves,
+    read_layer_zip,
+)
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.errors import InputError
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.resolve.provided import MANAGED, managed_layer
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import unsafe_reason
+from lambdalayer.zipnames import printable, unsafe_reason
 
 MIB = 1024 * 1024
 _CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
@@ -44,7 +50,16 @@ def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
         findings.append(Finding(
             Severity.ERROR, "path", f"member name {unsafe_reason(name)}: unzipped, it lands outside"
             " where it says (or is dropped); nothing was extracted for it",
-            name, None, "rebuild the zip with relative member names (lambdalayer build writes only those)",
+            printable(name), None, "rebuild the zip with relative member names (lambdalayer build writes only those)",
+        ))  # fmt: skip
+
+
+def _check_damaged(layer: LayerZip, findings: list[Finding]) -> None:
+    """The members set apart or found damaged while the other checks read the zip."""
+    for name, why in sorted(layer.damaged.items()):
+        findings.append(Finding(
+            Severity.ERROR, "zip", f"the member {why}; it was not read or extracted", name, None,
+            "rebuild the zip with a standard zip writer (lambdalayer build writes stored or deflated members once each)",
         ))  # fmt: skip
 
 
@@ -61,15 +76,16 @@ def _check_binaries(
             if elf is None:
                 if not _BINARY_NAME.search(name):
                     continue  # only files named like binaries are looked into
-                with archive.open(info) as stream:
-                    head = stream.read(4)
-                kind = foreign_binary_kind(head)
+                head = layer.read(archive, info, UNZIPPED_LIMIT)
+                if head is None:
+                    continue
+                kind = foreign_binary_kind(head[:4])
                 if kind and _BINARY_NAME.search(name):
                     findings.append(Finding(
                         Severity.ERROR, "binary", f"{kind} binary: it cannot run on Linux",
                         name, package, "build the layer for Linux (lambdalayer build), not on this machine's OS",
                     ))  # fmt: skip
-                elif head == ELF_MAGIC:
+                elif head[:4] == ELF_MAGIC:
                     findings.append(
                         Finding(Severity.WARNING, "binary", "unreadable ELF file", name, package)
                     )
@@ -123,7 +139,14 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
                 "build the layer for Linux (lambdalayer build)",
             ))  # fmt: skip
     for dist_dir, tags in layer.wheel_tags.items():
-        parsed = {tag for text in tags for tag in parse_tag(text)}
+        try:
+            parsed = {tag for text in tags for tag in parse_tag(text)}
+        except ValueError:
+            findings.append(Finding(
+                Severity.WARNING, "abi", f"the WHEEL file's tags are not wheel tags: {printable(', '.join(tags))[:200]}",
+                f"{dist_dir}/WHEEL", layer.owners.get(dist_dir),
+            ))  # fmt: skip
+            continue
         if parsed and not parsed & target.supported_tags:
             findings.append(Finding(
                 Severity.ERROR, "abi", f"installed from a wheel tagged {', '.join(tags)}, which does not fit {target.name}",
@@ -179,9 +202,10 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
         _check_outside_python(layer, findings)
         for info in layer.infos:
             if info.filename.endswith(".pth") and info.filename.count("/") <= 4:
+                text = layer.read(archive, info, METADATA_LIMIT) or b""
                 lines = [
-                    line
-                    for line in archive.read(info).decode("utf-8", "replace").splitlines()
+                    printable(line)[:200]
+                    for line in text.decode("utf-8", "replace").splitlines()
                     if line.strip()
                 ]
                 findings.append(Finding(
@@ -224,7 +248,7 @@ def _check_sizes(
 ) -> int:  # fmt: skip
     """Quota findings; returns the unzipped total counted (zips given, plus layers beneath)."""
     main = layers[0]
-    total = sum(info.file_size for layer in layers for info in layer.infos)
+    total = sum(layer.declared_bytes for layer in layers)  # every member, readable or not
     with_beneath = total + sum(size for _, size in beneath)
     if zipped > DIRECT_UPLOAD_LIMIT:
         findings.append(Finding(
@@ -331,7 +355,11 @@ def check(
     results: tuple[ImportResult, ...] = ()
     ran_in: str | None = None
     skipped: str | None = "not asked" if not run_import_check else skip_imports
-    if run_import_check and skip_imports is None:
+    for layer in (main, *others):
+        _check_damaged(layer, findings)
+    if skipped is None:
+        skipped = _why_not_extracted([main, *others], total)
+    if run_import_check and skipped is None:
         modules = _modules_to_import(main, target, imports, function, handler)
         layers = [other.path for other in others if other.is_layer] + ([] if function else [path])
         functions = [other.path for other in others if not other.is_layer] + (
@@ -350,12 +378,22 @@ def check(
         target,
         tuple(findings),
         zipped,
-        sum(i.file_size for i in main.infos),
+        main.declared_bytes,
         total,
         results,
         skipped,
         ran_in,
     )
+
+
+def _why_not_extracted(layers: Sequence[LayerZip], unzipped_total: int) -> str | None:
+    """Why the zips are not extracted for the import check (over the quota, damaged), if they are not."""
+    if unzipped_total > UNZIPPED_LIMIT:
+        return f"not extracted: {unzipped_total:,} bytes unzipped is over Lambda's quota"
+    damaged = [layer.path.name for layer in layers if layer.damaged]
+    if damaged:
+        return f"not extracted: {', '.join(damaged)} has members no unzip reads alike"
+    return None
 
 
 def _modules_to_import(

@@ -27,6 +27,7 @@ from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.layercomment import recorded_target
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.targets import ARCH_ALIASES, Layout, Target, get_target, runtimes
+from lambdalayer.zipnames import printable
 
 _IMAGE_EPILOG = """\
 examples:
@@ -288,11 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_error(error: LambdaLayerError) -> None:
     """``error:`` and ``hint:`` lines; a message of several lines (uv's) is indented under it."""
     first, *rest = error.message.splitlines() or [""]
-    stderr(f"error: {first}")
+    stderr(f"error: {printable(first)}")
     for line in rest:
-        stderr(f"  {line}")
+        stderr(f"  {printable(line)}")
     if error.hint:
-        stderr(f"hint: {error.hint}")
+        stderr(f"hint: {printable(error.hint)}")
 
 
 def _error_document(error: LambdaLayerError) -> dict[str, object]:

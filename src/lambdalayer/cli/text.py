@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 from lambdalayer.check.findings import CheckReport, Finding, Severity
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import stderr
+from lambdalayer.zipnames import printable
 
 if TYPE_CHECKING:
     from lambdalayer.build import BuildResult
@@ -92,7 +93,7 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
         owner = finding.package
         package = f" [{owner}]" if owner and owner not in (finding.member or "") else ""
         line = f"{finding.severity!s:<7} {finding.kind:<11}{where} {finding.message}{package}{more}"
-        print(line, file=stream)
+        print(printable(line), file=stream)  # a hostile zip's names never reach the terminal raw
         if finding.fix and finding.severity is not Severity.INFO:
             print(f"        fix: {finding.fix}", file=stream)
     if report.imports:

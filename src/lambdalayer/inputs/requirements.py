@@ -189,8 +189,10 @@ def gather(
     """
     specifiers = [normalise_specifier(text) for text in specifiers]
     for path in files:
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"input file not found: {path}")
+        if not path.is_file():
+            raise InputError(f"input {path} is not a regular file (a directory or a device)")
     kinds = {path: input_kind(path) for path in files}
     locks = [
         path

@@ -22,6 +22,7 @@ from lambdalayer.errors import FetchError
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.lock import LockedWheel
 from lambdalayer.net.http import download_to, redact, with_retries
+from lambdalayer.net.index import IndexConfig
 
 CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
 DEFAULT_JOBS = 8
@@ -97,8 +98,12 @@ class WheelCache:
             raise
         return final
 
-    def download(self, wheel: LockedWheel) -> Path:
-        """Download, verify and store one wheel; raises :class:`FetchError` on a mismatch."""
+    def download(self, wheel: LockedWheel, index: IndexConfig | None = None) -> Path:
+        """Download, verify and store one wheel; raises :class:`FetchError` on a mismatch.
+
+        With ``index``, a wheel on a private index's own host is fetched with its credentials.
+        """
+        url = index.authorized(wheel.url) if index is not None else wheel.url
         final = self.path_for(wheel)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +118,7 @@ class WheelCache:
             digest = hashlib.sha256()
             try:
                 with os.fdopen(descriptor, "wb") as out:
-                    download_to(wheel.url, out, digest.update)
+                    download_to(url, out, digest.update)
                 if digest.hexdigest() != wheel.sha256.lower():
                     raise FetchError(
                         f"hash mismatch for {wheel.filename}: expected sha256 {wheel.sha256},"
@@ -136,8 +141,12 @@ def fetch(
     *,
     jobs: int = DEFAULT_JOBS,
     on_download: Callable[[LockedWheel], None] | None = None,
+    index: IndexConfig | None = None,
 ) -> FetchReport:
-    """Make every wheel present and verified in ``cache``, downloading in parallel."""
+    """Make every wheel present and verified in ``cache``, downloading in parallel.
+
+    ``index`` lends its credentials to the wheels on its own host (a private index).
+    """
     replaced: list[str] = []
 
     def one(wheel: LockedWheel) -> FetchedWheel:
@@ -148,7 +157,7 @@ def fetch(
             return FetchedWheel(wheel, cached, downloaded=False)
         if on_download is not None:
             on_download(wheel)
-        return FetchedWheel(wheel, cache.download(wheel), downloaded=True)
+        return FetchedWheel(wheel, cache.download(wheel, index), downloaded=True)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         fetched = tuple(pool.map(one, wheels))

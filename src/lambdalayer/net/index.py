@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.net.http import Response, get_response
@@ -54,6 +54,27 @@ class IndexConfig:
         # UV_INDEX entries may be "name=url".
         extras += [entry.split("=", 1)[-1] for entry in environ.get("UV_INDEX", "").split()]
         return cls(index_url=main, extra_index_urls=tuple(dict.fromkeys(extras)))
+
+    def authorized(self, url: str) -> str:
+        """``url`` with the credentials of the index on its host, if the index URL carries some.
+
+        A private index's files need the same credentials as its pages; they are added
+        only for that index's own scheme, host and port, never for another host.
+
+        >>> IndexConfig("https://u:p@pkgs.example/simple").authorized("https://pkgs.example/f/a.whl")
+        'https://u:p@pkgs.example/f/a.whl'
+        """
+        target = urlsplit(url)
+        if target.username is not None:
+            return url
+        for base in self.urls:
+            index = urlsplit(base)
+            same_place = (index.scheme, index.hostname, index.port) == (
+                target.scheme, target.hostname, target.port,
+            )  # fmt: skip
+            if index.username is not None and same_place:
+                return urlunsplit(target._replace(netloc=index.netloc))
+        return url
 
     @property
     def urls(self) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from lambdalayer.fsutil import atomic_write_bytes, file_sha256, read_text_file
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, dump_pylock, parse_pylock
+from lambdalayer.net.http import redact
 from lambdalayer.net.index import IndexConfig, page_unchanged, page_validator
 from lambdalayer.resolve.explain import VersionNote
 from lambdalayer.resolve.resolver import Backoff
@@ -106,16 +107,22 @@ class ResolutionCache:
     def __init__(self, cache_dir: Path) -> None:
         self.root = cache_dir / "resolutions"
 
-    def load(self, key: str) -> CachedResolution | None:
-        """The stored resolution of ``key`` if every page it depends on is unchanged."""
+    def load(self, key: str, index: IndexConfig) -> CachedResolution | None:
+        """The stored resolution of ``key`` if every page it depends on is unchanged.
+
+        Pages are stored without credentials; ``index`` lends them back for the checks.
+        """
         path = self.root / f"{key}.json"
         try:
             stored = json.loads(path.read_text("utf-8"))
             pages: dict[str, str] = stored["pages"]
-        except (OSError, ValueError, KeyError, TypeError):
+            checks = [
+                (index.authorized(str(url)), str(validator)) for url, validator in pages.items()
+            ]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL_CHECKS) as pool:
-            fresh = all(pool.map(lambda item: page_unchanged(*item), pages.items()))
+            fresh = all(pool.map(lambda item: page_unchanged(*item), checks))
         if not fresh:
             return None
         try:
@@ -140,7 +147,7 @@ class ResolutionCache:
             for name in sorted(set(names)):
                 for base in index.urls:
                     url, validator = page_validator(base, name)
-                    pages[url] = validator
+                    pages[redact(url)] = validator  # never a password on disk
         except LambdaLayerError:  # a page that cannot be read now just means no caching
             return
         document = {
@@ -153,7 +160,9 @@ class ResolutionCache:
             "notes": [note.__dict__ for note in resolution.notes],
             "pages": pages,
         }
-        self.root.mkdir(parents=True, exist_ok=True)
+        # Keys hash the index URLs, credentials included: only this user may list them.
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)
         atomic_write_bytes(
             self.root / f"{key}.json", json.dumps(document, indent=1).encode("utf-8")
         )

@@ -232,8 +232,12 @@ def run_uv_compile(
     workdir: Path,
     uv_bin: str | None = None,
     find_links: Sequence[Path] = (),
+    cache_dir: Path | None = None,
 ) -> Lock:
-    """One ``uv pip compile`` to pylock.toml for the target; returns uv's lock."""
+    """One ``uv pip compile`` to pylock.toml for the target; returns uv's lock.
+
+    ``cache_dir`` is lambdalayer's cache, where uv keeps its own (see :func:`uv_environment`).
+    """
     if uv_bin is None:
         uv_bin = uv_binary()
     requirements_in = workdir / "requirements.in"
@@ -255,7 +259,7 @@ def run_uv_compile(
         constraints = workdir / "constraints.txt"
         constraints.write_text("\n".join(constraint_lines) + "\n", "utf-8")
         command += ["--constraint", str(constraints)]
-    environment = uv_environment()
+    environment = uv_environment(cache_dir)
     completed = subprocess.run(
         command, capture_output=True, text=True, env=environment, check=False
     )
@@ -301,12 +305,13 @@ def resolve(
     *,
     uv_bin: str | None = None,
     builder: SourceBuilder | None = None,
+    cache_dir: Path | None = None,
 ) -> Resolution:
     """Resolve ``requirements`` for ``target``: exactly one fitting wheel per package.
 
     ``requirements.constraints`` (what another layer provides) are pinned and the packages
     they name are left out of the lock; ``builder`` turns source-only packages into pure
-    wheels (``None``: such a package is an error).
+    wheels (``None``: such a package is an error); uv's own cache goes in ``cache_dir/uv``.
 
     >>> wanted = Requirements(specifiers=("requests==2.31.0",))
     >>> resolve(wanted, get_target("python3.12"), IndexConfig()).lock.packages  # doctest: +SKIP
@@ -323,7 +328,14 @@ def resolve(
         for _round in range(MAX_ROUNDS):
             try:
                 lock = run_uv_compile(
-                    requirements, target, index, excluded, Path(scratch), uv_bin, find_links
+                    requirements,
+                    target,
+                    index,
+                    excluded,
+                    Path(scratch),
+                    uv_bin,
+                    find_links,
+                    cache_dir,
                 )
             except SourceOnlyError as error:
                 find_links.append(_build_source_only(error, requirements, target, builder, built))

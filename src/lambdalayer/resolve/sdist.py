@@ -100,7 +100,11 @@ class SourceBuilder:
                 output, only_binary=False, extra=self.index.uv_args(),
             )  # fmt: skip
             completed = subprocess.run(
-                command, capture_output=True, text=True, env=uv_environment(), check=False
+                command,
+                capture_output=True,
+                text=True,
+                env=uv_environment(self.cache_dir),
+                check=False,
             )
             if completed.returncode != 0:
                 first, *rest = uv_message(completed.stderr)
@@ -148,7 +152,7 @@ class SourceBuilder:
             command,
             capture_output=True,
             text=True,
-            env=uv_environment(),
+            env=uv_environment(self.cache_dir),
             timeout=BUILD_TIMEOUT_SECONDS,
             check=False,
         )
