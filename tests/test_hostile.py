@@ -10,21 +10,31 @@ address space is capped, and its peak memory is asserted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import random
 import resource
+import shutil
+import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from cliutil import run_cli
+from indexserver import LocalIndex
+from wheelmaker import make_wheel
+
+from lambdalayer.interpreters import find_interpreter
 
 SITE_312 = "python/lib/python3.12/site-packages/"
 MIB = 1024 * 1024
@@ -446,3 +456,191 @@ def test_a_bomb_is_refused_with_bounded_memory_and_nothing_extracted(tmp_path, m
     assert list(scratch.iterdir()) == []  # nothing extracted to TMPDIR, nothing left
     if size > 262_144_000:
         assert code == 1
+
+
+# 7. signals and stalls ------------------------------------------------------------------
+
+
+def test_sigterm_during_the_check_exits_143_and_leaves_nothing(tmp_path):
+    if shutil.which("bwrap") is None or find_interpreter("3.12") is None:
+        pytest.skip("needs bubblewrap and a CPython 3.12 for the import check")
+    index_root = tmp_path / "index"
+    index_root.mkdir()
+    make_wheel(index_root, "sleepy", "1.0", files={"sleepy.py": "import time\ntime.sleep(120)\n"})
+    scratch, cache, out = tmp_path / "scratch", tmp_path / "cache", tmp_path / "out"
+    scratch.mkdir()
+    out.mkdir()
+    (out / "layer.zip").write_bytes(b"the previous layer")
+    with LocalIndex(index_root) as index:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lambdalayer", "build", "sleepy", "--runtime", "python3.12",
+             "--bytecode", "none", "--index-url", index.url, "--cache-dir", str(cache),
+             "-o", str(out / "layer.zip")],
+            env={**os.environ, "TMPDIR": str(scratch)}, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while (
+            not list((cache / "tmp").glob("lambdalayer-import-*")) and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)  # until the import check has started
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: terminated (SIGTERM); nothing was left half-written"
+    ]
+    assert sorted(path.name for path in out.iterdir()) == ["layer.zip"]
+    assert (out / "layer.zip").read_bytes() == b"the previous layer"
+    assert list(scratch.iterdir()) == []
+    assert list((cache / "tmp").iterdir()) == []
+
+
+def test_an_index_that_trickles_is_given_up_at_the_deadline(monkeypatch):
+    from lambdalayer.errors import FetchError
+    from lambdalayer.net import http
+
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(1000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+
+    monkeypatch.setattr(http, "MIN_DEADLINE_SECONDS", 1.0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="too slow"):
+            http.download_to(
+                f"http://127.0.0.1:{server.server_address[1]}/a.whl", io.BytesIO(), lambda _c: None
+            )
+        assert time.monotonic() - started < 10
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# 6 and 8. configurations, project files, outputs ---------------------------------------
+
+CONFIG_SHAPES = [
+    'layout = 5', 'bytecode = true', 'layers = "str"', "layers = { core = 5 }",
+    '[function]\nsource = 5', '[function]\nsource = "src"\nhandler = 5', 'output-dir = 5',
+    'index-url = 5', '[layers.core]\non-top-of = 5', 'layout = "bogus"', 'bytecode = "fast"',
+    'runtime = 5', 'arch = [5]', '[layers."../../../../tmp/x"]\nrequirements = ["six"]',
+    '[layers."/tmp/x"]\nrequirements = ["six"]', "x = " + "[" * 3000 + "]" * 3000,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("body", CONFIG_SHAPES, ids=range(len(CONFIG_SHAPES)))
+def test_every_config_shape_is_one_error_naming_the_key(tmp_path, sandbox_home, capsys, body):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "lambdalayer.toml").write_text(body + "\n")
+    line = hostile(capsys, tmp_path, "build", "--project", str(project), "--runtime", "python3.12",
+                   "--cache-dir", str(tmp_path / "cache"), allowed=(tmp_path / "cache",))  # fmt: skip
+    assert "lambdalayer.toml" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("lambdalayer.toml", b"runtime = '\xff\xfe'\n"),
+        ("requirements.txt", b"six\xff\n"),
+        ("pyproject.toml", b"[project]\nname = 'x'\ndependencies = [5]\n"),
+        ("pyproject.toml", b"[project]\nname = 'x'\ndependencies = 'six'\n"),
+        ("pyproject.toml", b"tool = 'x'\n[project]\nname = 'x'\n"),
+        ("poetry.lock", b"[[package]]\nname = 5\n"),
+        ("pylock.toml", b"\xff\xfe not text"),
+    ],
+)
+def test_a_project_file_of_the_wrong_shape_is_one_error(
+    tmp_path, sandbox_home, capsys, name, content
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / name).write_bytes(content)
+    args = ["build", "--runtime", "python3.12", "--cache-dir", str(tmp_path / "cache"),
+            "-o", str(tmp_path / "o.zip")]  # fmt: skip
+    if name == "requirements.txt":
+        args += ["-r", str(project / name)]
+    else:
+        args += ["--project", str(project)]
+    line = hostile(capsys, tmp_path, *args, allowed=(tmp_path / "cache",))
+    assert name in line or "tool" in line
+
+
+def test_a_symlinked_python_directory_in_a_tree_output_is_refused_and_nothing_deleted(
+    local_index, tmp_path, sandbox_home, capsys
+):
+    cache, out = tmp_path / "cache", tmp_path / "tree"
+    args = ["build", "alpha", "--runtime", "python3.12", "--bytecode", "none", "--index-url",
+            local_index.url, "--cache-dir", str(cache), "-o", f"{out}/"]  # fmt: skip
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(out / "python", elsewhere)
+    (out / "python").symlink_to(elsewhere)
+    before = sorted(str(path.relative_to(elsewhere)) for path in elsewhere.rglob("*"))
+    line = hostile(capsys, tmp_path, *args, allowed=(cache,))
+    assert "is a symbolic link" in line
+    assert sorted(str(path.relative_to(elsewhere)) for path in elsewhere.rglob("*")) == before
+
+
+def test_an_unwritable_report_is_found_before_the_layer_is_replaced(
+    local_index, tmp_path, sandbox_home, capsys
+):
+    cache, out = tmp_path / "cache", tmp_path / "layer.zip"
+    out.write_bytes(b"the previous layer")
+    line = hostile(capsys, tmp_path, "build", "alpha", "--runtime", "python3.12", "--bytecode", "none",
+                   "--index-url", local_index.url, "--cache-dir", str(cache), "-o", str(out),
+                   "--report", "/proc/nope/r.html", allowed=(cache,))  # fmt: skip
+    assert "/proc/nope" in line
+    assert out.read_bytes() == b"the previous layer"
+
+
+def test_a_read_only_cache_is_one_error(local_index, tmp_path, sandbox_home, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes through a read-only mode; the full filesystem case covers it")
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o500)
+    line = hostile(capsys, tmp_path, "build", "alpha", "--runtime", "python3.12", "--bytecode", "none",
+                   "--index-url", local_index.url, "--cache-dir", str(cache), "-o", str(tmp_path / "o.zip"))  # fmt: skip
+    assert str(cache) in line
+
+
+@pytest.mark.parametrize("full", ["cache", "output"])
+def test_a_full_filesystem_is_one_error(local_index, tmp_path, sandbox_home, capsys, full):
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=False
+    ).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with contextlib.suppress(OSError), (small / "filler").open("wb") as filler:
+            while True:  # until the filesystem is full
+                filler.write(bytes(4096))
+                filler.flush()
+        cache = small / "cache" if full == "cache" else tmp_path / "cache"
+        out = small / "o.zip" if full == "output" else tmp_path / "o.zip"
+        args = ["build", "alpha", "nativepkg", "--runtime", "python3.12", "--bytecode", "none",
+                "--index-url", local_index.url, "--cache-dir", str(cache), "-o", str(out)]  # fmt: skip
+        line = hostile(capsys, tmp_path, *args, allowed=(cache, small))
+        assert "No space left on device" in line or "cannot write" in line
+        assert not out.exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -21,6 +21,7 @@ from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.report import write_report
 from lambdalayer.cli.text import print_build, print_check_report, print_matrix, print_timings
 from lambdalayer.errors import InputError, LambdaLayerError, LayerCheckError
+from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.inputs.config import ProjectConfig, load_config
 from lambdalayer.inputs.plan import Artefact, Flags, settings
 from lambdalayer.inputs.plan import artefacts as plan_artefacts
@@ -323,7 +324,13 @@ def run(args: argparse.Namespace) -> int:
             "--publish takes one built layer; build one target, or publish each zip with 'lambdalayer publish'"
         )
     jobs = jobs_of(args, config, project_dir, single, artefacts, targets)
-    outcomes = run_jobs(jobs, stderr)
+    # Every output is proved writable before the first is replaced (the layer, then the report).
+    report_dirs = ensure_writable_parent(args.report) if args.report is not None else []
+    try:
+        outcomes = run_jobs(jobs, stderr)
+    except BaseException:
+        remove_empty_dirs(report_dirs)
+        raise
     if single:
         return _report_one(args, outcomes[0])
     if args.json:

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +23,15 @@ from lambdalayer.cli import aws as cli_aws
 from lambdalayer.cli import build as cli_build
 from lambdalayer.cli import lock as cli_lock
 from lambdalayer.cli import report as cli_report
-from lambdalayer.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, print_json, stderr
+from lambdalayer.cli.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Terminated,
+    print_json,
+    stderr,
+)
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.layercomment import recorded_target
@@ -256,8 +266,26 @@ def _run_targets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _raise_terminated(_signal: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    SIGTERM (a CI runner's timeout, ``kill``) ends a command like Ctrl-C: every temporary
+    file and directory is removed on the way out, one ``error:`` line, exit code 143.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return _main(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "build": cli_build.run,
@@ -281,6 +309,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_check_report(error.report, sys.stderr)
         print_error(error)
         return EXIT_ERROR
+    except OSError as error:  # a full or read-only disk under the cache or the output
+        if args.verbose:
+            traceback.print_exc()
+        place = f" ({error.filename})" if error.filename else ""
+        failure = LambdaLayerError(
+            f"{error.strerror or error}{place}",
+            hint="free some space or fix the permissions, or choose another --cache-dir / -o",
+        )
+        if getattr(args, "json", False):
+            print_json(_error_document(failure))
+        print_error(failure)
+        return EXIT_ERROR
+    except Terminated:
+        stderr("error: terminated (SIGTERM); nothing was left half-written")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         stderr("error: interrupted")
         return EXIT_INTERRUPTED

@@ -19,6 +19,7 @@ Command-line flags override the file. An unknown key is an error naming the key 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import read_text_file
+from lambdalayer.targets import Layout
 
 _TOP_KEYS = {
     "runtime", "arch", "output-dir", "layout", "bytecode", "index-url", "extra-index-url",
@@ -76,12 +78,19 @@ class ProjectConfig:
     runtimes: tuple[str, ...] = ()
     arches: tuple[str, ...] = ()
     output_dir: Path | None = None
-    layout: str | None = None
+    layout: Layout | None = None
     bytecode: str | None = None
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     layers: tuple[LayerSpec, ...] = ()
     function: FunctionSpec | None = None
+
+
+# What the ``bytecode`` key may say (lambdalayer.layer.bytecode.BytecodeMode's values; a
+# test keeps the two equal: inputs sits below the layer stage and cannot import it).
+BYTECODE_CHOICES = ("auto", "none", "only")
+# A layer's name becomes part of a file name: the same characters Lambda allows for it.
+_LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,139}$")
 
 
 def _strings(value: Any, key: str, path: Path) -> tuple[str, ...]:
@@ -90,6 +99,34 @@ def _strings(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)
     raise InputError(f"{path}: {key} must be a string or a list of strings")
+
+
+def _string(table: dict[str, Any], key: str, where: str, path: Path) -> str | None:
+    """``table[key]`` when it is a string (or absent); otherwise one error naming the key."""
+    value = table.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise InputError(
+        f"{path}: {where}{key} must be a string, not {type(value).__name__} ({value!r:.40})"
+    )
+
+
+def _choice(
+    table: dict[str, Any], key: str, where: str, path: Path, allowed: tuple[str, ...]
+) -> str | None:
+    value = _string(table, key, where, path)
+    if value is not None and value not in allowed:
+        raise InputError(
+            f"{path}: {where}{key} = {value!r:.40} is not one of {', '.join(allowed)}",
+            hint=f"set {where}{key} to one of: {', '.join(allowed)}",
+        )
+    return value
+
+
+def _table(value: Any, key: str, path: Path) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    raise InputError(f"{path}: {key} must be a table, not {type(value).__name__} ({value!r:.40})")
 
 
 def _check_keys(table: dict[str, Any], allowed: set[str], where: str, path: Path) -> None:
@@ -110,12 +147,46 @@ def _inputs(table: dict[str, Any], where: str, path: Path) -> Inputs:
         ),
         extras=_strings(table.get("extras", table.get("extra", [])), f"{where}extras", path),
         groups=_strings(table.get("groups", table.get("group", [])), f"{where}groups", path),
-        on_top_of=table.get("on-top-of"),
+        on_top_of=_string(table, "on-top-of", where, path),
+    )
+
+
+def _layers(table: dict[str, Any], prefix: str, path: Path) -> tuple[LayerSpec, ...]:
+    layers = []
+    for name, value in _table(table.get("layers", {}), f"{prefix}layers", path).items():
+        if not _LAYER_NAME.match(name):
+            raise InputError(
+                f"{path}: layer name {name!r:.60} is not 1-140 of A-Z a-z 0-9 - _",
+                hint="a layer's name is part of its file names and of its Lambda name",
+            )
+        where = f"{prefix}layers.{name}."
+        layer_table = _table(value, f"{prefix}layers.{name}", path)
+        _check_keys(layer_table, _INPUT_KEYS, where, path)
+        layers.append(LayerSpec(name, _inputs(layer_table, where, path)))
+    return tuple(layers)
+
+
+def _function(table: dict[str, Any], prefix: str, path: Path) -> FunctionSpec | None:
+    if "function" not in table:
+        return None
+    function_table = _table(table["function"], f"{prefix}function", path)
+    _check_keys(function_table, _FUNCTION_KEYS, f"{prefix}function.", path)
+    source = _string(function_table, "source", f"{prefix}function.", path)
+    if source is None:
+        raise InputError(f"{path}: {prefix}function needs a source (the handler code's directory)")
+    return FunctionSpec(
+        source=path.parent / source,
+        handler=_string(function_table, "handler", f"{prefix}function.", path),
+        inputs=_inputs(function_table, f"{prefix}function.", path),
     )
 
 
 def load_config(project_dir: Path) -> ProjectConfig | None:
-    """The project's configuration: ``lambdalayer.toml``, else ``[tool.lambdalayer]`` of pyproject.toml."""
+    """The project's configuration: ``lambdalayer.toml``, else ``[tool.lambdalayer]`` of pyproject.toml.
+
+    Every value is checked where it is read: a wrong type, an unknown choice or a layer
+    name that is not a name is one :class:`InputError` naming the key and the file.
+    """
     standalone = project_dir / "lambdalayer.toml"
     pyproject = project_dir / "pyproject.toml"
     if standalone.is_file():
@@ -123,42 +194,28 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         table = _read(standalone)
     elif pyproject.is_file():
         path, prefix = pyproject, "tool.lambdalayer."
-        table = _read(pyproject).get("tool", {}).get("lambdalayer")
-        if table is None:
+        tool = _table(_read(pyproject).get("tool", {}), "tool", pyproject)
+        if "lambdalayer" not in tool:
             return None
+        table = _table(tool["lambdalayer"], "tool.lambdalayer", pyproject)
     else:
         return None
     _check_keys(table, _TOP_KEYS, prefix, path)
-    layers = []
-    for name, layer_table in table.get("layers", {}).items():
-        _check_keys(layer_table, _INPUT_KEYS, f"{prefix}layers.{name}.", path)
-        layers.append(LayerSpec(name, _inputs(layer_table, f"{prefix}layers.{name}.", path)))
-    function = None
-    if "function" in table:
-        function_table = table["function"]
-        _check_keys(function_table, _FUNCTION_KEYS, f"{prefix}function.", path)
-        if "source" not in function_table:
-            raise InputError(
-                f"{path}: {prefix}function needs a source (the handler code's directory)"
-            )
-        function = FunctionSpec(
-            source=path.parent / function_table["source"],
-            handler=function_table.get("handler"),
-            inputs=_inputs(function_table, f"{prefix}function.", path),
-        )
+    output_dir = _string(table, "output-dir", prefix, path)
+    layout = _choice(table, "layout", prefix, path, tuple(layout.value for layout in Layout))
     return ProjectConfig(
         path=path,
         runtimes=_strings(table.get("runtime", []), f"{prefix}runtime", path),
         arches=_strings(table.get("arch", []), f"{prefix}arch", path),
-        output_dir=path.parent / table["output-dir"] if "output-dir" in table else None,
-        layout=table.get("layout"),
-        bytecode=table.get("bytecode"),
-        index_url=table.get("index-url"),
+        output_dir=path.parent / output_dir if output_dir is not None else None,
+        layout=Layout(layout) if layout is not None else None,
+        bytecode=_choice(table, "bytecode", prefix, path, BYTECODE_CHOICES),
+        index_url=_string(table, "index-url", prefix, path),
         extra_index_urls=_strings(
             table.get("extra-index-url", []), f"{prefix}extra-index-url", path
         ),
-        layers=tuple(layers),
-        function=function,
+        layers=_layers(table, prefix, path),
+        function=_function(table, prefix, path),
     )
 
 

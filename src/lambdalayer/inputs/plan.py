@@ -88,7 +88,7 @@ def settings(flags: Flags, config: ProjectConfig | None, project_dir: Path) -> S
     output_dir = flags.output_dir or (
         config.output_dir if config and config.output_dir else project_dir / "dist"
     )
-    layout = flags.layout or (config.layout if config else None) or Layout.SITE_PACKAGES.value
+    layout = flags.layout or (config.layout if config else None) or Layout.SITE_PACKAGES
     bytecode = flags.bytecode or (
         config.bytecode if config and config.bytecode else DEFAULT_BYTECODE
     )

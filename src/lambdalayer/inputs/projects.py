@@ -54,6 +54,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InputError(f"{path} is not valid TOML: {error}") from error
 
 
+def _typed(value: Any, kind: type, key: str, path: Path) -> Any:
+    """``value`` when it is a ``kind`` (a list: of strings); else one error naming the key."""
+    fits = isinstance(value, kind) and (
+        not isinstance(value, list) or all(isinstance(item, str) for item in value)
+    )
+    if not fits:
+        wanted = (
+            "a list of strings"
+            if kind is list
+            else f"a {'table' if kind is dict else kind.__name__}"
+        )
+        raise InputError(f"{path}: {key} must be {wanted}, not {value!r:.60}")
+    return value
+
+
 def pyproject_requirements(
     path: Path,
     extras: Sequence[str] = (),
@@ -63,10 +78,18 @@ def pyproject_requirements(
 ) -> list[str]:
     """``[project] dependencies`` (unless not wanted) plus the named extras and PEP 735 groups."""
     document = _read_toml(path)
-    project = document.get("project", {})
-    own_name = canonicalize_name(project.get("name", "")) if project.get("name") else None
-    optional: dict[str, list[str]] = project.get("optional-dependencies", {})
-    dependency_groups: dict[str, list[Any]] = document.get("dependency-groups", {})
+    project = _typed(document.get("project", {}), dict, "project", path)
+    name = _typed(project.get("name", ""), str, "project.name", path)
+    own_name = canonicalize_name(name) if name else None
+    optional: dict[str, list[str]] = _typed(
+        project.get("optional-dependencies", {}), dict, "project.optional-dependencies", path
+    )
+    for extra_name, extra_lines in optional.items():
+        _typed(extra_lines, list, f"project.optional-dependencies.{extra_name}", path)
+    dependency_groups: dict[str, list[Any]] = _typed(
+        document.get("dependency-groups", {}), dict, "dependency-groups", path
+    )
+    dependencies = _typed(project.get("dependencies", []), list, "project.dependencies", path)
     lines: list[str] = []
     seen_extras: set[str] = set()
 
@@ -105,7 +128,7 @@ def pyproject_requirements(
         for requirement_text in resolved:
             add(requirement_text)
 
-    for requirement_text in project.get("dependencies", []) if include_dependencies else []:
+    for requirement_text in dependencies if include_dependencies else []:
         add(requirement_text)
     for extra in extras:
         add_extra(extra)
@@ -143,12 +166,33 @@ def uv_lock_requirements(
     ]
 
 
+def _poetry_packages(document: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """The ``[[package]]`` tables of a poetry.lock, each with a string name and version."""
+    packages = document.get("package", [])
+    shapes_fit = isinstance(packages, list) and all(
+        isinstance(package, dict)
+        and isinstance(package.get("name"), str)
+        and isinstance(package.get("version"), str)
+        and isinstance(package.get("groups", []), list)
+        and isinstance(package.get("source", {}), dict)
+        and isinstance(package.get("files", []), list)
+        and all(isinstance(item, dict) for item in package.get("files", []))
+        for package in packages
+    )
+    if not shapes_fit:
+        raise InputError(
+            f"{path} is not a poetry.lock this tool can read: every [[package]] needs a name and a version",
+            hint="write it again with poetry lock",
+        )
+    return list(packages)
+
+
 def poetry_lock_requirements(path: Path, groups: Sequence[str] = ()) -> list[str]:
     """The pins of a ``poetry.lock``: packages of the ``main`` group (plus ``groups``), with their hashes."""
     document = _read_toml(path)
     wanted = {"main", *groups}
     lines = []
-    for package in document.get("package", []):
+    for package in _poetry_packages(document, path):
         package_groups = set(package.get("groups", ["main"]))
         if not package_groups & wanted:
             continue

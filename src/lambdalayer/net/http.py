@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import io
 import netrc
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,12 @@ ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
 TIMEOUT_SECONDS = 60
 CHUNK_BYTES = 1 << 20
+# A whole download (not one read) must end in time: at least MIN_DEADLINE_SECONDS, more
+# for a large file at MIN_RATE bytes a second. An index that trickles a byte at a time
+# never ends a read's timeout; this ends it.
+MIN_DEADLINE_SECONDS = 120.0
+MIN_RATE = 100_000
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # an index page or manifest read whole into memory
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REDIRECTS = 10
 
@@ -180,10 +188,12 @@ def get_response(
 
     def attempt() -> Response:
         with _open(url, None, headers, passthrough) as response:
-            try:
-                body = response.read(decode_content=True)
-            except (Urllib3Error, OSError) as error:
-                raise TransientError(f"connection dropped reading {redact(url)}") from error
+            buffer = io.BytesIO()
+            _stream(response, url, buffer, lambda _chunk: None, limit=MAX_DOCUMENT_BYTES)
+            body = buffer.getvalue()
+            encoding = response.headers.get("Content-Encoding", "")
+            if encoding in {"gzip", "deflate"}:
+                body = _decoded(body, encoding, url)
             names = {name.lower(): value for name, value in response.headers.items()}
             return Response(response.status, names, body)
 
@@ -216,6 +226,56 @@ def _copy_local(path: Path, out: IO[bytes], on_chunk: Callable[[bytes], None]) -
     return written
 
 
+def _deadline(content_length: str | None) -> float:
+    """Seconds a whole transfer of that length may take."""
+    try:
+        size = int(content_length or 0)
+    except ValueError:
+        size = 0
+    return max(MIN_DEADLINE_SECONDS, size / MIN_RATE)
+
+
+def _stream(
+    response: urllib3.BaseHTTPResponse, url: str, out: IO[bytes], on_chunk: Callable[[bytes], None],
+    *, limit: int | None = None,
+) -> int:  # fmt: skip
+    """Copy the body to ``out`` as it arrives, ending it at the transfer's deadline (or ``limit`` bytes)."""
+    deadline = time.monotonic() + _deadline(response.headers.get("Content-Length"))
+    written = 0
+    try:
+        while chunk := response.read1(CHUNK_BYTES):
+            out.write(chunk)
+            on_chunk(chunk)
+            written += len(chunk)
+            if limit is not None and written > limit:
+                raise FetchError(
+                    f"{redact(url)} sent over {limit:,} bytes; not read further", url=redact(url)
+                )
+            if time.monotonic() > deadline:
+                raise FetchError(
+                    f"{redact(url)} is too slow: {written:,} bytes in {_deadline(response.headers.get('Content-Length')):.0f} s",
+                    hint="the index sends too slowly to finish; try again later or use another index",
+                    url=redact(url),
+                )
+    except (Urllib3Error, OSError) as error:
+        raise TransientError(f"connection dropped reading {redact(url)}") from error
+    return written
+
+
+def _decoded(body: bytes, encoding: str, url: str) -> bytes:
+    """A gzip or deflate body decoded, to at most :data:`MAX_DOCUMENT_BYTES`."""
+    decompressor = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        decoded = decompressor.decompress(body, MAX_DOCUMENT_BYTES)
+    except zlib.error as error:
+        raise TransientError(f"a damaged {encoding} body from {redact(url)}") from error
+    if decompressor.unconsumed_tail:
+        raise FetchError(
+            f"{redact(url)} inflates past {MAX_DOCUMENT_BYTES:,} bytes; not read", url=redact(url)
+        )
+    return decoded
+
+
 def download_to(
     url: str,
     out: IO[bytes],
@@ -230,16 +290,9 @@ def download_to(
     local = _local_file(url)
     if local is not None:
         return _copy_local(local, out, on_chunk)
-    written = 0
     with _open(url, None, headers) as response:
         expected = response.headers.get("Content-Length")
-        try:
-            while chunk := response.read(CHUNK_BYTES):
-                out.write(chunk)
-                on_chunk(chunk)
-                written += len(chunk)
-        except (Urllib3Error, OSError) as error:
-            raise TransientError(f"connection dropped downloading {redact(url)}") from error
+        written = _stream(response, url, out, on_chunk)
     if expected is not None and written != int(expected):
         raise TransientError(f"short download of {redact(url)}: {written} of {expected} bytes")
     return written
