@@ -188,3 +188,10 @@ def test_dependency_groups_include_others_and_cycles_are_errors(tmp_path):
         pyproject_requirements(pyproject, groups=["loop-a"])
     with pytest.raises(InputError, match="has no dependency group 'nope'"):
         pyproject_requirements(pyproject, groups=["nope"])
+
+
+def test_the_configs_bytecode_choices_are_the_bytecode_modes():
+    from lambdalayer.inputs.config import BYTECODE_CHOICES
+    from lambdalayer.layer.bytecode import BytecodeMode
+
+    assert set(BYTECODE_CHOICES) == {mode.value for mode in BytecodeMode}
