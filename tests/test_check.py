@@ -234,7 +234,7 @@ def test_cli_check_exit_codes_json_and_recorded_target(tmp_path, capsys):
     assert "elf-machine" in out and "check FAILED for python3.11-x86_64" in out
     assert main(["check", str(bad), "--arch", "arm64", "--no-imports", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is True and report["target"] == "python3.11-arm64"
+    assert report["ok"] is True and report["target"]["name"] == "python3.11-arm64"
     assert main(["check", str(tmp_path / "missing.zip")]) == 1
     assert "error: no such file" in capsys.readouterr().err
 

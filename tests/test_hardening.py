@@ -324,7 +324,7 @@ def test_json_on_failure_is_one_object_with_the_error(local_index, cache_dir, tm
     )
     assert code == 1
     document = json.loads(stdout)
-    assert document["schema"] == 1
+    assert document["schema"] == 2
     assert document["ok"] is False
     assert "definitely-not-a-package was not found" in document["error"]
     assert document["hint"]
@@ -336,7 +336,7 @@ def test_json_of_a_failed_check_carries_the_findings(tmp_path, capsys):
                               "--no-imports", "--json")  # fmt: skip
     assert code == 1
     document = json.loads(stdout)
-    assert document["schema"] == 1
+    assert document["schema"] == 2
     assert document["ok"] is False
     assert [f["member"] for f in document["findings"] if f["kind"] == "path"] == ["../evil.py"]
 
@@ -345,7 +345,7 @@ def test_targets_json_has_a_schema(capsys):
     code, stdout, _ = run_cli(capsys, "targets", "--json")
     assert code == 0
     document = json.loads(stdout)
-    assert document["schema"] == 1
+    assert document["schema"] == 2
     assert {row["runtime"] for row in document["targets"]} >= {"python3.12", "python3.13"}
 
 

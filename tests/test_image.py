@@ -106,7 +106,7 @@ def test_image_pull_command_prints_where_the_image_is(registry, tmp_path, capsys
                              "--registry", registry.url, "--cache-dir", str(tmp_path), "--json")  # fmt: skip
     assert code == 0, err
     document = json.loads(out)
-    assert document["schema"] == 1 and document["machine"] == "aarch64"
+    assert document["schema"] == 2 and document["machine"] == "aarch64"
     assert Path(document["rootfs"], "etc/machine").is_file()
 
 

@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from lambdalayer.aws.attach import attach
 from lambdalayer.aws.client import AwsSettings
-from lambdalayer.aws.publish import PublishRequest, layer_versions, prune, publish
+from lambdalayer.aws.publish import PublishRequest, layer_versions, prunable, publish
 from lambdalayer.cli.main import main
 from lambdalayer.errors import AttachError, InputError, LambdaLayerError
 
@@ -287,12 +287,18 @@ def test_prune_keeps_the_newest_and_what_a_function_uses(settings, moto_endpoint
     zip_path = layer_zip(tmp_path / "l.zip")
     arns = [publish(PublishRequest(zip_path, name, force=True), settings)[0].arn for _ in range(5)]
     function = make_function(moto_endpoint, [arns[0]])
-    code = main(["layers", name, "--prune", "--keep", "2", "--in-use-by", function,
-                 "--endpoint-url", moto_endpoint, "--region", REGION])  # fmt: skip
-    assert code == 0
+    prune_args = ["layers", name, "--prune", "--keep", "2", "--in-use-by", function,
+                  "--endpoint-url", moto_endpoint, "--region", REGION]  # fmt: skip
+    assert main([*prune_args, "--dry-run"]) == 0
+    assert "would delete 2 version(s) of" in capsys.readouterr().out
+    assert len(layer_versions(settings, name)) == 5
+    assert main(prune_args) == 1  # no terminal, no --yes: nothing is deleted
+    assert "add --yes" in capsys.readouterr().err
+    assert len(layer_versions(settings, name)) == 5
+    assert main([*prune_args, "--yes"]) == 0
     assert "deleted 2 version(s)" in capsys.readouterr().out
     assert [item.version for item in layer_versions(settings, name)] == [5, 4, 1]
-    assert prune(settings, name, 3) == []
+    assert prunable(settings, name, 3) == []
 
 
 def test_build_publish_attach_flow_and_no_op_rebuild(

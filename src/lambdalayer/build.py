@@ -55,7 +55,7 @@ from lambdalayer.resolve.explain import VersionNote, explain
 from lambdalayer.resolve.provided import Provided, on_top_of, runtime_provided
 from lambdalayer.resolve.resolver import Backoff, narrow_lock, resolve
 from lambdalayer.resolve.sdist import SourceBuilder
-from lambdalayer.targets import Layout, Target
+from lambdalayer.targets import Layout, Target, runtimes
 from lambdalayer.timings import Stopwatch
 from lambdalayer.uvtool import uv_binary
 
@@ -136,12 +136,7 @@ class BuildResult:
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with the same facts as the text summary."""
         return {
-            "target": {
-                "runtime": self.target.runtime.name,
-                "arch": self.target.arch,
-                "python": self.target.runtime.python_version,
-                "glibc": ".".join(map(str, self.target.glibc_floor)),
-            },
+            "target": self.target.to_json(),
             "layout": self.layout.value,
             "output": str(self.output),
             "lock": str(self.lock_path) if self.lock_path else None,
@@ -300,11 +295,17 @@ def _bytecode_interpreter(options: BuildOptions, notify: Notify) -> Interpreter:
     notify(f"no CPython {version} on this machine: installing one with uv python install {version}")
     provisioned = provision_interpreter(version, uv_binary())
     if provisioned.interpreter is None:
+        here = [runtime.name for runtime in runtimes() if find_interpreter(runtime.python_version)]
+        other = (
+            f", or build for a runtime whose CPython is here: --runtime {' or '.join(here)}"
+            if here
+            else ""
+        )
         raise InputError(
             f"bytecode for {target.runtime.name} needs a CPython {version}: none on PATH, pyenv or"
             f" uv-managed, and installing one failed ({provisioned.failure})",
             hint=f"give --python PATH to a CPython {version}, or --bytecode none (no .pyc: every"
-            " module is compiled on each cold start)",
+            f" module is compiled on each cold start){other}",
         )
     return provisioned.interpreter
 
@@ -375,13 +376,18 @@ def _refuse_over_quota(unzipped_bytes: int, options: BuildOptions) -> None:
 
 def _failed_check(report: CheckReport, options: BuildOptions) -> LayerCheckError:
     only_quota = all(finding.kind == "size" for finding in report.errors)
-    hint = (
-        "a layer over Lambda's quota cannot deploy; leave out what another layer provides or split it"
-        if only_quota
-        else "see the findings above; --no-check writes the layer anyway"
-    )
+    function = options.layout is Layout.FUNCTION
+    what = "the function package" if function else "the layer"
+    if only_quota:
+        hint = f"{what} is over Lambda's quota and cannot deploy; leave out what another layer provides or split it"
+    elif function:
+        hint = (
+            "each finding says what to fix: a handler that does not import here fails on Lambda too"
+        )
+    else:
+        hint = "each finding says what to fix; --no-check writes the layer anyway"
     return LayerCheckError(
-        f"the layer fails {len(report.errors)} check(s) for {options.target.name};"
+        f"{what} fails {len(report.errors)} check(s) for {options.target.name};"
         f" {options.output} was not written",
         report,
         hint=hint,

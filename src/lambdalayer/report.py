@@ -67,7 +67,7 @@ class LayerReport:
     def to_json(self) -> dict[str, object]:
         """The numbers of the report, exact bytes."""
         return {
-            "path": str(self.path), "target": self.target.name, "sha256": self.sha256,
+            "path": str(self.path), "target": self.target.to_json(), "sha256": self.sha256,
             "base64sha256": self.base64sha256, "sizes": self.sizes.to_json(),
             "quota": {"limit_bytes": UNZIPPED_LIMIT, "total_bytes": self.quota_total,
                       "parts": [{"name": p.name, "unzipped_bytes": p.unzipped, "estimated": p.estimated} for p in self.quota]},
@@ -136,7 +136,9 @@ def render_text(report: LayerReport) -> str:
         f"{part.name} {human_bytes(part.unzipped)}{' (est.)' if part.estimated else ''}"
         for part in report.quota
     )
-    lines.append(f"quota: {parts} = {human_bytes(total)} of {human_bytes(UNZIPPED_LIMIT)} unzipped"
+    if len(report.quota) == 1:  # "16.0 MiB = 16.0 MiB" says nothing
+        parts = report.quota[0].name
+    lines.append(f"quota: {parts}{'' if len(report.quota) == 1 else ' ='} {human_bytes(total)} of {human_bytes(UNZIPPED_LIMIT)} unzipped"
                  f" ({total / UNZIPPED_LIMIT:.0%}); {'OVER' if total > UNZIPPED_LIMIT else f'{human_bytes(UNZIPPED_LIMIT - total)} left'}")  # fmt: skip
     zip_bytes = report.sizes.zipped_file_bytes
     upload = "over: publish through S3" if zip_bytes > DIRECT_UPLOAD_LIMIT else "direct upload fits"
@@ -164,9 +166,14 @@ def _worst(row: Sequence[float], side: float) -> float:
     total = sum(row)
     if total <= 0 or side <= 0:
         return float("inf")
+    # An empty file (a package's empty __init__.py) has no area: it never makes a row worse.
     return max(
-        max(side * side * value / (total * total), total * total / (side * side * value))
-        for value in row
+        (
+            max(side * side * value / (total * total), total * total / (side * side * value))
+            for value in row
+            if value > 0
+        ),
+        default=float("inf"),
     )
 
 

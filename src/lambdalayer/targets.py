@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -79,6 +80,16 @@ class Target:
     def name(self) -> str:
         """``python3.12-arm64``: used in file names and messages."""
         return f"{self.runtime.name}-{self.arch}"
+
+    def to_json(self) -> dict[str, str]:
+        """The one JSON shape of a target in every command's output."""
+        return {
+            "name": self.name,
+            "runtime": self.runtime.name,
+            "arch": self.arch,
+            "python": self.runtime.python_version,
+            "glibc": ".".join(map(str, self.runtime.glibc)),
+        }
 
     @property
     def machine(self) -> str:
@@ -226,10 +237,19 @@ def default_runtime() -> Runtime:
     return max(runtimes(), key=lambda runtime: runtime.python)
 
 
+_RUNTIME_SPELLING = re.compile(r"^(?:python|py|cp)?(\d)\.?(\d{1,2})$")
+
+
 def get_runtime(name: str) -> Runtime:
-    """Look up a runtime by its Lambda identifier, e.g. ``python3.12``."""
+    """Look up a runtime by its Lambda identifier or a short spelling of it.
+
+    >>> [get_runtime(name).name for name in ("python3.12", "3.12", "py312", "cp312")]
+    ['python3.12', 'python3.12', 'python3.12', 'python3.12']
+    """
+    match = _RUNTIME_SPELLING.match(name.strip().lower())
+    wanted = f"python{match.group(1)}.{match.group(2)}" if match else name
     for runtime in runtimes():
-        if runtime.name == name:
+        if runtime.name == wanted:
             return runtime
     known = ", ".join(runtime.name for runtime in runtimes())
     raise TargetError(f"unknown runtime {name!r}", hint=f"known runtimes: {known}")

@@ -281,21 +281,31 @@ def layer_versions(settings: AwsSettings, name: str) -> list[LayerVersion]:
     return versions
 
 
-def prune(settings: AwsSettings, name: str, keep: int, in_use: Sequence[str] = ()) -> list[int]:
-    """Delete all but the ``keep`` newest versions, never one in ``in_use`` (ARNs); returns those deleted."""
+def prunable(settings: AwsSettings, name: str, keep: int, in_use: Sequence[str] = ()) -> list[int]:
+    """The versions :func:`prune` would delete: all but the ``keep`` newest, never one in ``in_use`` (ARNs)."""
     if keep < 1:
         raise InputError("--keep must be at least 1")
-    lambda_client = client(settings, "lambda")
     protected = set(in_use)
+    return [
+        int(item["Version"])
+        for item in list_versions(client(settings, "lambda"), name)[keep:]
+        if item["LayerVersionArn"] not in protected
+    ]
+
+
+def prune(settings: AwsSettings, name: str, versions: Sequence[int]) -> list[int]:
+    """Delete ``versions`` of layer ``name`` (from :func:`prunable`); returns those deleted.
+
+    A deleted version cannot be brought back: the CLI shows the list first.
+    """
+    lambda_client = client(settings, "lambda")
     deleted = []
-    for item in list_versions(lambda_client, name)[keep:]:
-        if item["LayerVersionArn"] in protected:
-            continue
+    for version in versions:
         call(
-            f"deleting {name}:{item['Version']}",
+            f"deleting {name}:{version}",
             lambda_client.delete_layer_version,
             LayerName=name,
-            VersionNumber=item["Version"],
+            VersionNumber=version,
         )
-        deleted.append(int(item["Version"]))
+        deleted.append(version)
     return deleted

@@ -103,7 +103,7 @@ class CheckReport:
         """JSON-ready form, for ``--json``."""
         return {
             "path": str(self.path),
-            "target": self.target.name,
+            "target": self.target.to_json(),
             "ok": self.ok,
             "zipped_bytes": self.zipped_bytes,
             "unzipped_bytes": self.unzipped_bytes,

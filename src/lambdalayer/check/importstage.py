@@ -9,6 +9,7 @@ run and the report says why. The running itself is :mod:`lambdalayer.check.impor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,13 +70,41 @@ def check_imports(
                                 deadline=deadline))  # fmt: skip
     failures = tuple(
         Finding(
-            Severity.ERROR, "import", f"import {result.module} failed: {result.error}", None, result.module,
-            "see the message; a missing module usually means a missing dependency or a wrong target",
+            Severity.ERROR, "import", f"import {result.module} failed: {result.error}", None,
+            result.module, import_fix(result),
         )
         for result in results
         if not result.ok
     )  # fmt: skip
     return ImportOutcome(results, runner.describe(target), None, failures)
+
+
+_MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
+
+
+def import_fix(result: ImportResult) -> str:
+    """What to do about one failed import, by what went wrong."""
+    error = result.error or ""
+    module, _, attribute = result.module.partition(":")
+    if missing := _MISSING_MODULE.match(error):
+        name = missing.group(1).split(".")[0]
+        if name == module.split(".")[0]:
+            return (
+                f"{name} is not where Lambda looks: check the handler's module path and the layout"
+            )
+        return (
+            f"{module} imports {name}, which nothing in the zips provides: add the distribution that"
+            f" provides {name} to the requirements (or give the layer that has it with --with)"
+        )
+    if attribute and error.endswith(f"has no callable {attribute!r}"):
+        return (
+            f"{module} imports, but has no function {attribute}: check the handler's function name"
+        )
+    if "did not finish within" in error:
+        return "an import that waits (a network call, a sleep) at module level: Lambda's init would wait too"
+    if "GLIBC_" in error or "cannot open shared object file" in error:
+        return "a native library the runtime lacks or too new for its glibc: see the library findings above"
+    return "see the message: the module raised it while being imported"
 
 
 def _image_run(

@@ -335,10 +335,7 @@ def check(
     findings: list[Finding] = []
     for layer in (main, *others):
         _check_names(layer, findings)
-    placed = read_elves(main, "/var/task" if function else "/opt", checked=True,
-                        known=elf_facts, known_members=member_files or {})  # fmt: skip
-    for other in others:
-        placed += read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
+    placed = _placed_elves(main, others, function=function, known=elf_facts, members=member_files)
     _check_binaries(main, target, findings, placed)
     same_cpu = [elf for elf in placed if elf.info.machine == target.machine]
     findings += needed_library_findings(same_cpu, target)
@@ -373,17 +370,20 @@ def check(
         results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
         findings += outcome.findings
     findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
-    return CheckReport(
-        path,
-        target,
-        tuple(findings),
-        zipped,
-        main.declared_bytes,
-        total,
-        results,
-        skipped,
-        ran_in,
-    )
+    return CheckReport(path, target, tuple(findings), zipped, main.declared_bytes, total,
+                       results, skipped, ran_in)  # fmt: skip
+
+
+def _placed_elves(
+    main: LayerZip, others: Sequence[LayerZip], *, function: bool,
+    known: Mapping[str, ElfInfo] | None, members: Mapping[str, Path] | None,
+) -> list[PlacedElf]:  # fmt: skip
+    """Every ELF file of the zips where Lambda puts it (only the main zip's are checked)."""
+    placed = read_elves(main, "/var/task" if function else "/opt", checked=True,
+                        known=known, known_members=members or {})  # fmt: skip
+    for other in others:
+        placed += read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
+    return placed
 
 
 def _why_not_extracted(layers: Sequence[LayerZip], unzipped_total: int) -> str | None:
@@ -426,7 +426,17 @@ def _check_handler(main: LayerZip, handler: str | None, findings: list[Finding])
     base = module.replace(".", "/")
     names = {info.filename for info in main.infos}
     if not {f"{base}.py", f"{base}.pyc", f"{base}/__init__.py", f"{base}/__init__.pyc"} & names:
+        deeper = sorted(
+            name.removesuffix(".py").replace("/", ".")
+            for name in names
+            if name.endswith(f"/{base}.py") and not name.startswith("python/")
+        )
+        fix = (
+            f"the zip has {deeper[0]}: use --handler {deeper[0]}.{attribute} (Lambda imports from"
+            " the zip's root)"
+            if deeper
+            else "point --handler at a module of the function's code, e.g. app.main.handler"
+        )
         findings.append(Finding(
-            Severity.ERROR, "handler", f"handler module {module} is not in the zip", f"{base}.py", None,
-            "point --handler at a module of the function's code",
+            Severity.ERROR, "handler", f"handler module {module} is not in the zip", f"{base}.py", None, fix,
         ))  # fmt: skip

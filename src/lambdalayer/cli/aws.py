@@ -11,11 +11,11 @@ import zipfile
 from pathlib import Path
 from typing import TextIO
 
-from lambdalayer.aws.client import AwsSettings
+from lambdalayer.aws.client import AwsSettings, region_of_arn
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
-from lambdalayer.errors import LambdaLayerError
+from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.layercomment import recorded_target
-from lambdalayer.targets import ARCH_ALIASES, canonical_arch
+from lambdalayer.targets import ARCH_ALIASES, canonical_arch, get_runtime
 
 _PUBLISH_EPILOG = """\
 examples:
@@ -26,6 +26,24 @@ examples:
 The zip's sha256 is recorded in the version's description: publishing the same zip again
 prints the existing version's ARN and publishes nothing (--force publishes anyway). The
 runtime and architecture come from the zip when lambdalayer built it.
+"""
+
+
+_ATTACH_EPILOG = """\
+examples:
+  lambdalayer attach my-function --layer arn:aws:lambda:eu-west-1:123456789012:layer:my-deps:7
+  lambdalayer build -r requirements.txt --publish my-deps --attach my-function   # all in one
+
+The region is the layer ARN's. At most 5 layers per function: one more is an error.
+"""
+
+_LAYERS_EPILOG = """\
+examples:
+  lambdalayer layers my-deps --region eu-west-1
+  lambdalayer layers my-deps --prune --keep 3 --dry-run
+  lambdalayer layers my-deps --prune --keep 3 --in-use-by my-function --yes
+
+Deleted versions cannot be brought back, and their numbers are never reused.
 """
 
 
@@ -81,9 +99,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add the AWS commands to the CLI."""
     publish = commands.add_parser(
         "publish", help="publish a layer zip as a Lambda layer version",
+        description="Publish a layer zip as a new version of a Lambda layer (nothing new when the same bytes are published).",
         epilog=_PUBLISH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    publish.add_argument("zip", type=Path)
+    publish.add_argument("zip", type=Path, help="the layer zip (lambdalayer build's, or any)")
     publish.add_argument("--name", required=True, help="layer name (1-140 of A-Z a-z 0-9 - _)")
     publish.add_argument(
         "--runtime", action="append", default=[], help="compatible runtime (default: from the zip)"
@@ -96,18 +115,32 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     add_publish_options(publish)
     add_aws_options(publish, regions=True)
-    publish.add_argument("--json", action="store_true")
+    publish.add_argument("--json", action="store_true", help="print the published versions as JSON")
 
-    attach = commands.add_parser("attach", help="make a function use a layer version")
+    attach = commands.add_parser(
+        "attach", help="make a function use a layer version",
+        description="Add a layer version to a function's layers (replacing an older version of the"
+        " same layer, keeping the others and their order).",
+        epilog=_ATTACH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     attach.add_argument("function", help="function name or ARN")
     attach.add_argument("--layer", required=True, metavar="ARN", help="the layer version ARN")
     add_aws_options(attach)
 
-    layers = commands.add_parser("layers", help="list a layer's versions; --prune deletes old ones")
-    layers.add_argument("name")
+    layers = commands.add_parser(
+        "layers", help="list a layer's versions; --prune deletes old ones",
+        description="List a layer's versions (content hash, sizes, runtimes); --prune deletes all but the newest.",
+        epilog=_LAYERS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    layers.add_argument("name", help="the layer's name")
     layers.add_argument(
-        "--prune", action="store_true", help="delete all but the --keep newest versions"
+        "--prune", action="store_true",
+        help="delete all but the --keep newest versions (asks first on a terminal; --yes elsewhere)",
+    )  # fmt: skip
+    layers.add_argument(
+        "--dry-run", action="store_true", help="with --prune: only list what would go"
     )
+    layers.add_argument("--yes", action="store_true", help="with --prune: delete without asking")
     layers.add_argument("--keep", type=int, default=3, help="versions kept by --prune (default 3)")
     layers.add_argument(
         "--in-use-by",
@@ -117,7 +150,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="never delete what this function uses",
     )
     add_aws_options(layers)
-    layers.add_argument("--json", action="store_true")
+    layers.add_argument("--json", action="store_true", help="print the versions as JSON")
 
 
 def settings_of(args: argparse.Namespace) -> AwsSettings:
@@ -142,7 +175,9 @@ def publish_zip(
     request = PublishRequest(
         zip_path=zip_path,
         name=name,
-        runtimes=tuple(runtimes or ([recorded[0]] if recorded else [])),
+        runtimes=tuple(
+            get_runtime(runtime).name for runtime in runtimes or ([recorded[0]] if recorded else [])
+        ),
         architectures=tuple(
             canonical_arch(arch) for arch in arches or ([recorded[1]] if recorded else [])
         ),
@@ -210,7 +245,7 @@ def attach_and_print(
 
     settings = settings_of(args)
     result = attach(
-        AwsSettings(settings.profile, arn.split(":")[3], settings.endpoint_url), function, arn
+        AwsSettings(settings.profile, region_of_arn(arn), settings.endpoint_url), function, arn
     )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -230,9 +265,22 @@ def run(args: argparse.Namespace) -> int:
     return _run_layers(args)
 
 
+def _confirmed(args: argparse.Namespace, what: str) -> bool:
+    """``--yes``, or a yes typed on a terminal; without a terminal, an error asking for ``--yes``."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InputError(
+            f"--prune would {what}, and a deleted version cannot be brought back",
+            hint="add --yes to delete them, or --dry-run to only list them",
+        )
+    answer = input(f"{what}? deleted versions cannot be brought back [y/N] ")
+    return answer.strip().lower() in {"y", "yes"}
+
+
 def _run_layers(args: argparse.Namespace) -> int:
     from lambdalayer.aws.client import call, client  # noqa: PLC0415
-    from lambdalayer.aws.publish import layer_versions, prune  # noqa: PLC0415
+    from lambdalayer.aws.publish import layer_versions, prunable, prune  # noqa: PLC0415
 
     settings = settings_of(args)
     if args.prune:
@@ -246,10 +294,21 @@ def _run_layers(args: argparse.Namespace) -> int:
                     FunctionName=function,
                 )
                 in_use += [layer["Arn"] for layer in config.get("Layers", [])]
-        deleted = prune(settings, args.name, args.keep, in_use)
-        print(
-            f"deleted {len(deleted)} version(s) of {args.name}: {', '.join(map(str, deleted)) or 'none'}"
-        )
+        doomed = prunable(settings, args.name, args.keep, in_use)
+        listed = ", ".join(map(str, doomed)) or "none"
+        if args.dry_run:
+            print(f"would delete {len(doomed)} version(s) of {args.name}: {listed}")
+        elif doomed and _confirmed(
+            args, f"delete {len(doomed)} version(s) of {args.name} ({listed})"
+        ):
+            deleted = prune(settings, args.name, doomed)
+            print(
+                f"deleted {len(deleted)} version(s) of {args.name}: {', '.join(map(str, deleted))}"
+            )
+        else:
+            print(
+                f"deleted 0 version(s) of {args.name}: {'none to delete' if not doomed else 'not confirmed'}"
+            )
     versions = layer_versions(settings, args.name)
     if args.json:
         print_json({"ok": True, "versions": [version.__dict__ for version in versions]})

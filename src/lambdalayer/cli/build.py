@@ -190,8 +190,9 @@ def _add_sources_and_bytecode(build: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--bytecode", choices=[mode.value for mode in BytecodeMode],
         help="auto (default): add unchecked-hash .pyc compiled by a CPython of the runtime's version, so "
-        "cold starts skip compiling (no bytecode, with a notice, if none is found); none: sources only; "
-        "only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
+        "cold starts skip compiling; that CPython is found here (--python, PATH, pyenv, uv) or installed "
+        "with 'uv python install', and the build stops with a hint when neither works; none: sources "
+        "only; only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
     )  # fmt: skip
 
 
@@ -311,6 +312,8 @@ def run(args: argparse.Namespace) -> int:
     project_dir = args.project or Path.cwd()
     config = load_config(project_dir)
     targets = plan_targets(flags_of(args), config)
+    if not args.runtime and not (config and config.runtimes):
+        stderr(f"runtime: {targets[0].runtime.name}, the newest (--runtime to choose another)")
     artefacts = plan_artefacts(flags_of(args), config, project_dir)
     configured = config is not None and bool(config.layers or config.function)
     single = len(targets) * len(artefacts) == 1 and (not configured or bool(args.output))
@@ -334,14 +337,7 @@ def run(args: argparse.Namespace) -> int:
     if single:
         return _report_one(args, outcomes[0])
     if args.json:
-        rows = [
-            {"name": outcome.job.name, "target": outcome.job.options.target.name,
-             "result": outcome.result.to_json() if outcome.result else None,
-             "error": outcome.error.message if outcome.error else None,
-             "hint": outcome.error.hint if outcome.error else None,
-             "check": report.to_json() if (report := _failed_report(outcome)) else None}
-            for outcome in outcomes
-        ]  # fmt: skip
+        rows = [_matrix_row(outcome) for outcome in outcomes]
         print_json({"ok": not any(outcome.error for outcome in outcomes), "builds": rows})
     else:
         for outcome in outcomes:
@@ -378,6 +374,23 @@ def printed_field(result: BuildResult, field: str) -> str:
         flat = {**values, "target": result.target.name, "zipped_bytes": str(result.zipped_bytes)}
         return json.dumps(flat, sort_keys=True)
     return values[field]
+
+
+def _matrix_row(outcome: Outcome) -> dict[str, object]:
+    """One build of a matrix as JSON: its check in one place, passed or failed."""
+    result = outcome.result.to_json() if outcome.result else None
+    check = result.pop("check", None) if result else None
+    if check is None and (failed := _failed_report(outcome)) is not None:
+        check = failed.to_json()
+    return {
+        "name": outcome.job.name,
+        "target": outcome.job.options.target.to_json(),
+        "ok": outcome.error is None,
+        "result": result,
+        "check": check,
+        "error": outcome.error.message if outcome.error else None,
+        "hint": outcome.error.hint if outcome.error else None,
+    }
 
 
 def _failed_report(outcome: Outcome) -> CheckReport | None:

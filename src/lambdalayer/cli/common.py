@@ -1,6 +1,6 @@
 """What every command of the CLI shares: exit codes, stderr lines, JSON documents.
 
-Every JSON document the CLI prints is one object with ``"schema": 1`` (bumped when a
+Every JSON document the CLI prints is one object with ``"schema": 2`` (bumped when a
 field changes meaning) and ``"ok"``; lists are wrapped in an object so that the field
 has a place.
 """
@@ -22,7 +22,9 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that every clean-up on the way out runs the same."""
 
 
-JSON_SCHEMA = 1
+JSON_SCHEMA = (
+    2  # 2: a target is one object everywhere; a matrix build's check sits at builds[].check
+)
 
 
 _PROGRESS = re.compile(r"\[\d+/\d+\]$")

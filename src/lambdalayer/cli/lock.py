@@ -46,24 +46,67 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     lock.set_defaults(**_BUILD_DEFAULTS)
-    lock.add_argument("packages", nargs="*", metavar="PACKAGE")
     lock.add_argument(
-        "-r", "--requirements", action="append", default=[], type=Path, metavar="FILE"
+        "packages", nargs="*", metavar="PACKAGE", help="requirements, e.g. requests>=2.31"
     )
-    lock.add_argument("--extra", action="append", default=[], metavar="NAME")
-    lock.add_argument("--group", action="append", default=[], metavar="NAME")
-    lock.add_argument("--project", type=Path, metavar="DIR")
-    lock.add_argument("--runtime", action="append", default=[], metavar="NAME")
-    lock.add_argument("--arch", action="append", default=[], metavar="ARCH", help=ARCH_ALIASES)
+    lock.add_argument(
+        "-r",
+        "--requirements",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="requirements.txt, pyproject.toml, uv.lock, poetry.lock or pylock*.toml (repeatable)",
+    )
+    lock.add_argument(
+        "--extra", action="append", default=[], metavar="NAME", help="a pyproject extra to include"
+    )
+    lock.add_argument(
+        "--group", action="append", default=[], metavar="NAME", help="a dependency group to include"
+    )
+    lock.add_argument(
+        "--project", type=Path, metavar="DIR", help="the project directory (default: here)"
+    )
+    lock.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Lambda runtime(s), e.g. python3.12 or 3.12",
+    )
+    lock.add_argument(
+        "--arch", action="append", default=[], metavar="ARCH", help=f"CPU(s): {ARCH_ALIASES}"
+    )
     lock.add_argument("-o", "--output", dest="lock_path", type=Path, metavar="FILE",
                       help="the lock to write, for one target (default: pylock.toml)")  # fmt: skip
-    lock.add_argument("--output-dir", type=Path, metavar="DIR")
-    lock.add_argument("--index-url", metavar="URL")
-    lock.add_argument("--extra-index-url", action="append", default=[], metavar="URL")
-    lock.add_argument("--cache-dir", type=Path, metavar="DIR")
-    lock.add_argument("--on-top-of", metavar="SPEC")
-    lock.add_argument("--exclude-runtime-provided", action="store_true")
-    lock.add_argument("--no-build", action="store_true")
+    lock.add_argument(
+        "--output-dir", type=Path, metavar="DIR", help="where the locks of several targets go"
+    )
+    lock.add_argument(
+        "--index-url", metavar="URL", help="the package index (default: PyPI, or uv's settings)"
+    )
+    lock.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another index (repeatable)",
+    )
+    lock.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="lambdalayer's cache (default: $LAMBDALAYER_CACHE_DIR)",
+    )
+    lock.add_argument(
+        "--on-top-of", metavar="SPEC", help="leave out what this layer provides (as in build)"
+    )
+    lock.add_argument(
+        "--exclude-runtime-provided",
+        action="store_true",
+        help="leave out the runtime's boto3 and its dependencies",
+    )
+    lock.add_argument("--no-build", action="store_true", help="never build source-only packages")
     lock.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
@@ -90,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
         lock = lock_for(job.options, stderr)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, dump_pylock(lock).encode("utf-8"))
-        written.append({"target": target.name, "path": str(path), "packages": len(lock.packages)})
+        written.append(
+            {"target": target.to_json(), "path": str(path), "packages": len(lock.packages)}
+        )
         if not args.json:
             print(f"locked {len(lock.packages)} packages for {target.name}: {path}")
     if args.json:

@@ -19,8 +19,10 @@ from lambdalayer.check.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pu
 from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.check.rules import check
 from lambdalayer.check.sandbox import KINDS as SANDBOXES
+from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli import aws as cli_aws
 from lambdalayer.cli import build as cli_build
+from lambdalayer.cli import init as cli_init
 from lambdalayer.cli import lock as cli_lock
 from lambdalayer.cli import report as cli_report
 from lambdalayer.cli.common import (
@@ -33,10 +35,9 @@ from lambdalayer.cli.common import (
     stderr,
 )
 from lambdalayer.cli.text import print_check_report
-from lambdalayer.errors import LambdaLayerError, LayerCheckError
-from lambdalayer.layercomment import recorded_target
+from lambdalayer.errors import FetchError, LambdaLayerError, LayerCheckError
 from lambdalayer.net.fetch import default_cache_dir
-from lambdalayer.targets import ARCH_ALIASES, Layout, Target, get_target, runtimes
+from lambdalayer.targets import ARCH_ALIASES, Target, get_target, runtimes
 from lambdalayer.zipnames import printable
 
 _IMAGE_EPILOG = """\
@@ -106,12 +107,12 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--runtime",
         metavar="NAME",
-        help="Lambda runtime (default: recorded in the zip, else the newest)",
+        help="Lambda runtime, e.g. python3.12 or 3.12 (default: recorded in the zip, else what the zip shows: python/lib/pythonX.Y/, extension tags)",
     )
     check.add_argument(
         "--arch",
         metavar="ARCH",
-        help=f"CPU: {ARCH_ALIASES} (default: recorded in the zip, else x86_64)",
+        help=f"CPU: {ARCH_ALIASES} (default: recorded in the zip, else its ELF files' CPU, else x86_64)",
     )
     check.add_argument(
         "--with", dest="with_zips", action="append", default=[], type=Path, metavar="ZIP",
@@ -176,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    cli_init.register(commands)
     cli_build.register(commands)
     cli_lock.register(commands)
     cli_report.register(commands)
@@ -185,8 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     cli_aws.register(commands)
 
     targets = commands.add_parser(
-        "targets", help="list the runtimes and architectures lambdalayer knows"
-    )
+        "targets", help="list the runtimes and architectures lambdalayer knows",
+        description="The Lambda Python runtimes lambdalayer builds for: Python, OS, glibc floor, CPUs.",
+    )  # fmt: skip
     targets.add_argument("--json", action="store_true", help="print the table as JSON")
     return parser
 
@@ -195,10 +198,8 @@ def _run_check(args: argparse.Namespace) -> int:
 
     if not args.zip.is_file():
         raise LambdaLayerError(f"no such file: {args.zip}")
-    recorded = recorded_target(args.zip)
-    runtime = args.runtime or (recorded[0] if recorded else None)
-    arch = args.arch or (recorded[1] if recorded else None)
-    target = get_target(runtime, arch)
+    chosen = target_for_zip(args.zip, args.runtime, args.arch)
+    target = chosen.target
     imports = (
         [name.strip() for name in args.imports.split(",") if name.strip()] if args.imports else None
     )
@@ -212,22 +213,30 @@ def _run_check(args: argparse.Namespace) -> int:
         imports=imports,
         python=args.python,
         run_import_check=not args.no_imports,
-        function=args.function or bool(recorded and recorded[2] == Layout.FUNCTION.value),
+        function=args.function or chosen.function,
         handler=args.handler,
         image=image,
         sandbox=args.sandbox,
         import_deadline=args.import_timeout,
     )
     if args.json:
-        print_json(report.to_json())
+        print_json({**report.to_json(), "target_source": chosen.source})
     else:
+        print(f"checking for {target.name} ({chosen.source})")
         print_check_report(report, sys.stdout)
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def _pulled(args: argparse.Namespace, target: Target) -> PulledImage:
     cache = args.cache_dir or default_cache_dir()
-    return pull_image(target, cache, registry_url=args.registry, notify=stderr)
+    try:
+        return pull_image(target, cache, registry_url=args.registry, notify=stderr)
+    except FetchError as error:
+        raise FetchError(
+            error.message,
+            hint=f"check the network and --registry ({args.registry}); or give an extracted image"
+            " with --image DIR (no registry needed)",
+        ) from error
 
 
 def _run_image(args: argparse.Namespace) -> int:
@@ -288,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
+        "init": cli_init.run,
         "build": cli_build.run,
         "lock": cli_lock.run,
         "report": cli_report.run,

@@ -32,7 +32,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Sizes per package, the quota with the other layers and the function, the check's findings.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    report.add_argument("zip", type=Path)
+    report.add_argument("zip", type=Path, help="the layer (or function) zip")
     report.add_argument(
         "-o", "--output", type=Path, metavar="FILE.html", help="write the HTML page here"
     )

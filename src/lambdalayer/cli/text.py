@@ -11,6 +11,8 @@ from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import stderr
 from lambdalayer.zipnames import printable
 
+SLIM_NOISE = 1024  # bytes: a slimming rule that saved less is not named in the summary
+
 if TYPE_CHECKING:
     from lambdalayer.build import BuildResult
     from lambdalayer.matrix import Outcome
@@ -40,7 +42,10 @@ def print_build(result: BuildResult) -> None:
     # Sizes as the layer has them (after slimming, bytecode included), per distribution.
     in_layer = {row.name: row for row in result.sizes.distributions} if result.sizes else {}
     name_width = max([0, *(len(dist.name) for dist in result.distributions)])
-    version_width = max([0, *(len(dist.version) for dist in result.distributions)])
+    version_width = max([7, *(len(dist.version) for dist in result.distributions)])
+    name_width = max(name_width, 7)
+    if result.distributions:
+        print(f"  {'package':<{name_width}}  {'version':<{version_width}}  {'unzipped':>10}  wheel")
     for dist in result.distributions:
         row = in_layer.get(dist.name)
         size = human_bytes(row.unzipped) if row else human_bytes(dist.unzipped_bytes)
@@ -64,9 +69,10 @@ def print_build(result: BuildResult) -> None:
     for arn, ssm in result.base_layers:
         where = f" (this release's version number: SSM parameter {ssm})" if ssm else ""
         print(f"attach with it: {arn}{':<version>' if ssm else ''}{where}")
-    if result.slim_saved:
+    worth_saying = {rule: size for rule, size in result.slim_saved.items() if size >= SLIM_NOISE}
+    if worth_saying:  # a rule that saved under 1 KiB is noise here (--json has every one)
         saved = ", ".join(
-            f"{rule} {human_bytes(size)}" for rule, size in sorted(result.slim_saved.items())
+            f"{rule} {human_bytes(size)}" for rule, size in sorted(worth_saying.items())
         )
         print(f"slimmed: {saved}")
     if result.bytecode_compiled:

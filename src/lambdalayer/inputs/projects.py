@@ -222,12 +222,23 @@ def poetry_lock_requirements(path: Path, groups: Sequence[str] = ()) -> list[str
 
 
 def discover_input(project_dir: Path) -> Path:
-    """The input of a project directory: its lock if it has one, else its pyproject."""
-    for name in ("uv.lock", "poetry.lock", "pylock.toml", "pyproject.toml"):
+    """The input of a project directory: its lock if it has one, else its pyproject, else requirements.txt.
+
+    A pyproject.toml counts when it has a ``[project]`` table (one that only configures
+    tools does not); ``requirements.txt`` is what SAM and the Serverless plugin read.
+    """
+    for name in ("uv.lock", "poetry.lock", "pylock.toml"):
         candidate = project_dir / name
         if candidate.is_file():
             return candidate
+    pyproject = project_dir / "pyproject.toml"
+    requirements = project_dir / "requirements.txt"
+    if pyproject.is_file() and ("project" in _read_toml(pyproject) or not requirements.is_file()):
+        return pyproject
+    if requirements.is_file():
+        return requirements
     raise InputError(
-        f"nothing to build: no packages given, and {project_dir} has no uv.lock, poetry.lock, pylock.toml or pyproject.toml",
+        f"nothing to build: no packages given, and {project_dir} has no uv.lock, poetry.lock,"
+        " pylock.toml, pyproject.toml or requirements.txt",
         hint="name packages (lambdalayer build requests), a file (-r requirements.txt), or --project DIR",
     )

@@ -1,0 +1,102 @@
+"""Which runtime and CPU a zip is for, when ``check`` is not told: never a silent guess.
+
+In order: the flags; the zip comment lambdalayer writes; what the zip itself shows — the
+``python/lib/pythonX.Y/`` directory, extension modules' ABI tags
+(``.cpython-312-x86_64-linux-gnu.so``) and its ELF files' machine. A runtime that nothing
+shows is an error asking for ``--runtime``; a CPU that nothing shows (a pure-Python
+layer, which runs on both) is x86_64, and the answer says so.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.elf import ELF_MAGIC
+from lambdalayer.errors import InputError
+from lambdalayer.layercomment import recorded_target
+from lambdalayer.targets import DEFAULT_ARCH, Layout, Target, get_target
+
+_SITE = re.compile(r"^python/lib/python(3\.\d+)/")
+_EXTENSION = re.compile(r"\.cpython-3(\d+)[a-z]*-(x86_64|aarch64)-linux-gnu\.so$")
+_ELF_HEADS = 20  # ELF members read (20 bytes each) before the machine is taken as known
+_ELF_MACHINES = {62: "x86_64", 183: "aarch64"}  # e_machine: EM_X86_64, EM_AARCH64
+
+
+@dataclass(frozen=True)
+class ZipTarget:
+    """The target a zip is checked for, where that came from, and whether it is a function zip."""
+
+    target: Target
+    source: str
+    function: bool = False
+
+
+def _shown(path: Path) -> tuple[set[str], set[str], list[str]]:
+    """(Python versions, CPUs, what showed them) from the zip's names and ELF headers."""
+    versions: set[str] = set()
+    machines: set[str] = set()
+    clues: list[str] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            versions |= {m.group(1) for name in names if (m := _SITE.match(name))}
+            if versions:
+                clues.append(f"python/lib/python{'/'.join(sorted(versions))}/ in the zip")
+            tagged = [m for name in names if (m := _EXTENSION.search(name))]
+            if tagged:
+                versions |= {f"3.{m.group(1)}" for m in tagged}
+                machines |= {m.group(2) for m in tagged}
+                clues.append("its extension modules' tags")
+            heads = 0
+            for info in archive.infolist():
+                if heads >= _ELF_HEADS or not re.search(r"\.so(\.[0-9.]+)?$", info.filename):
+                    continue
+                heads += 1
+                with archive.open(info) as stream:
+                    head = stream.read(20)
+                if head[:4] == ELF_MAGIC and len(head) == 20:
+                    code = int.from_bytes(head[18:20], "big" if head[5] == 2 else "little")
+                    machine = _ELF_MACHINES.get(code)
+                    if machine:
+                        machines.add(machine)
+            if heads and machines and "its extension modules' tags" not in clues:
+                clues.append("its ELF files")
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, NotImplementedError, RuntimeError):
+        pass  # an unreadable zip is the check's own error to report
+    return versions, machines, clues
+
+
+def target_for_zip(path: Path, runtime: str | None, arch: str | None) -> ZipTarget:
+    """The target to check ``path`` for: the flags, else the zip's comment, else what it shows."""
+    recorded = recorded_target(path)
+    function = bool(recorded and recorded[2] == Layout.FUNCTION.value)
+    if recorded is not None and (runtime is None or arch is None):
+        target = get_target(runtime or recorded[0], arch or recorded[1])
+        return ZipTarget(target, "recorded in the zip by lambdalayer", function)
+    if runtime is not None and arch is not None:
+        return ZipTarget(get_target(runtime, arch), "as given", function)
+    versions, machines, clues = _shown(path)
+    if runtime is None and len(versions) != 1:
+        seen = (
+            f"it shows Python {', '.join(sorted(versions))}"
+            if versions
+            else "nothing in it names a Python version"
+        )
+        raise InputError(
+            f"cannot tell which runtime {path.name} is for: {seen}",
+            hint="give the runtime it will run on, e.g. --runtime python3.12",
+        )
+    chosen_runtime = runtime or f"python{next(iter(versions))}"
+    chosen_arch = arch or (next(iter(machines)) if len(machines) == 1 else None)
+    source = f"from {' and '.join(clues)}" if clues and runtime is None else "as given"
+    if chosen_arch is None:
+        chosen_arch = DEFAULT_ARCH
+        source += (
+            f"; {DEFAULT_ARCH}, as nothing in it is for one CPU"
+            if not machines
+            else (f"; {DEFAULT_ARCH}: it holds files for {' and '.join(sorted(machines))}")
+        )
+    return ZipTarget(get_target(chosen_runtime, chosen_arch), source, function)

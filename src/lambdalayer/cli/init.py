@@ -1,0 +1,68 @@
+"""The ``init`` command: write the project's configuration, then say the next command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lambdalayer.cli.common import EXIT_OK, print_json
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.inputs.scaffold import detect_target, plan_init
+from lambdalayer.targets import ARCH_ALIASES, DEFAULT_ARCH, default_runtime
+
+_EPILOG = """\
+examples:
+  lambdalayer init                                   # in the project's directory
+  lambdalayer init --runtime python3.12 --arch arm64 --project services/api
+
+The inputs are what 'lambdalayer build' would read here (uv.lock, poetry.lock,
+pylock.toml, pyproject.toml, requirements.txt). The runtime and CPU come from the flags,
+else a SAM template, serverless.yml or CDK app here, else you are asked (on a terminal),
+else the defaults. pyproject.toml gets a [tool.lambdalayer] table; without one,
+lambdalayer.toml is written. An existing configuration is never overwritten.
+"""
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``init`` to the CLI."""
+    init = commands.add_parser(
+        "init", help="write a [tool.lambdalayer] table (or lambdalayer.toml) for this project",
+        description="Write the project's lambdalayer configuration, found the way 'build' finds inputs.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    init.add_argument("--project", type=Path, metavar="DIR", help="the project (default: here)")
+    init.add_argument("--runtime", metavar="NAME", help="e.g. python3.12 or 3.12")
+    init.add_argument("--arch", metavar="ARCH", help=f"CPU: {ARCH_ALIASES}")
+    init.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+
+def _ask(question: str, default: str) -> str:
+    if not sys.stdin.isatty():
+        return default
+    answer = input(f"{question} [{default}]: ").strip()
+    return answer or default
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``init``."""
+    project_dir = args.project or Path.cwd()
+    detected = detect_target(project_dir)
+    runtime = args.runtime or detected.runtime or _ask("Lambda runtime", default_runtime().name)
+    arch = args.arch or detected.arch or _ask("CPU (x86_64 or arm64)", DEFAULT_ARCH)
+    plan = plan_init(project_dir, runtime, arch)
+    atomic_write_bytes(plan.path, plan.text.encode("utf-8"))
+    where = f" (runtime and CPU from {detected.source})" if detected.source else ""
+    if args.json:
+        print_json({"ok": True, "path": str(plan.path), "input": str(plan.input_file),
+                    "configuration": plan.table, "from": detected.source})  # fmt: skip
+        return EXIT_OK
+    print(f"wrote {plan.path}{where}, building from {plan.input_file.name}:")
+    for line in plan.table.splitlines():
+        print(f"  {line}")
+    print(
+        f"next: lambdalayer build --project {project_dir}"
+        if args.project
+        else "next: lambdalayer build"
+    )
+    return EXIT_OK
