@@ -16,7 +16,9 @@ It walks the system library directories of the root (``lib64``, ``usr/lib64``, `
 versions it defines (pyelftools), and records per soname the highest version of each
 family (``GLIBC``, ``GLIBCXX``, ``CXXABI``, ``GCC``, ...).
 
-From a file listing (what the Amazon Linux 2 set was made from: a dump of the real
+From a listing of one directory (``--directory lib64``: the AL2023 and AL2 arm64 sets,
+from ``shared/evidence/lambda-*-lib64.txt``), or from a file listing (what the Amazon
+Linux 2 x86_64 set was made from: a dump of the real
 Lambda filesystem, ``shared/evidence/lambda-al2-x86_64-fs.txt``), where only names are
 known and the version maxima come from the package versions the listing shows:
 
@@ -73,11 +75,19 @@ def from_rootfs(root: Path) -> dict[str, dict[str, str]]:
     return found
 
 
-def from_listing(listing: Path, versions: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    """soname → versions for a file listing: names in the library directories, maxima as given."""
+def from_listing(
+    listing: Path, versions: dict[str, dict[str, str]], directory_of_names: str | None = None
+) -> dict[str, dict[str, str]]:
+    """soname → versions for a file listing: names in the library directories, maxima as given.
+
+    ``directory_of_names``: the listing holds bare file names of that one directory (what
+    ``find /lib64/ -maxdepth 1`` printed), not paths from the root.
+    """
     found: dict[str, dict[str, str]] = {}
     for line in listing.read_text().splitlines():
         directory, _, name = line.strip().rpartition("/")
+        if directory_of_names is not None and not directory:
+            directory = directory_of_names
         if directory in LIBRARY_DIRS and _SONAME_FILE.match(name):
             found[name] = versions.get(name, {})
     return found
@@ -135,6 +145,8 @@ def main() -> None:
     parser.add_argument("--machine", required=True, choices=["x86_64", "aarch64"])
     parser.add_argument("--source", required=True, help="where the evidence came from")
     parser.add_argument("--version", action="append", default=[], metavar="SONAME=FAMILY:V,...")
+    parser.add_argument("--directory", metavar="DIR", choices=LIBRARY_DIRS,
+                        help="listing mode: the listing names files of this one directory (e.g. lib64)")  # fmt: skip
     parser.add_argument("--also", action="append", default=[], metavar="SONAME",
                         help="a library known present by other evidence (named in --source)")  # fmt: skip
     args = parser.parse_args()
@@ -142,7 +154,7 @@ def main() -> None:
     if args.mode == "rootfs":
         libraries = from_rootfs(args.path)
     else:
-        libraries = from_listing(args.path, versions)
+        libraries = from_listing(args.path, versions, args.directory)
     for soname in args.also:
         libraries.setdefault(soname, versions.get(soname, {}))
     libraries = with_glibc_versions(libraries)

@@ -353,7 +353,7 @@ def assert_failed_cleanly(code: int, err: str, out: Path, expected: str) -> None
         ),
         (
             ["nativesrc"],
-            "nativesrc is published only as source and builds native code (tag cp312-cp312-linux_x86_64)",
+            "nativesrc is published only as source with C code (tag cp312-cp312-linux_x86_64;",
         ),
         (["tampered"], "hash mismatch for tampered-1.0-py3-none-any.whl"),
         (["flaky"], "download of flaky-1.0-py3-none-any.whl failed after 3 attempts"),

@@ -5,6 +5,7 @@ Uses the committed samples of tests/fixtures/binaries (made by make_samples.py t
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import zipfile
@@ -210,3 +211,37 @@ def test_a_managed_layer_beneath_counts_toward_the_quota(tmp_path):
     [finding] = [f for f in beneath.findings if f.kind == "size"]
     assert finding.severity.name == "WARNING" and "aws-sdk-pandas" in finding.message
     assert beneath.total_unzipped_bytes == alone.total_unzipped_bytes + managed.unzipped_bytes
+
+
+EVIDENCE = Path(__file__).resolve().parents[2] / "shared" / "evidence"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "arch", "listing"),
+    [
+        ("python3.12", "x86_64", "lambda-al2023-x86_64-lib64.txt"),
+        ("python3.12", "arm64", "lambda-al2023-arm64-lib64.txt"),
+        ("python3.11", "arm64", "lambda-al2-arm64-lib64.txt"),
+    ],
+)
+def test_the_runtime_library_sets_hold_every_library_of_the_evidence(runtime, arch, listing):
+    path = EVIDENCE / listing
+    if not path.is_file():
+        pytest.skip(f"{path} is not beside this checkout")
+    sonames = {
+        line.strip()
+        for line in path.read_text().splitlines()
+        if re.match(r"^(ld-linux[\w.-]*\.so\.\d+|lib[\w+.-]*?\.so\.\d+)$", line.strip())
+    }
+    libraries = runtime_libraries(get_target(runtime, arch))
+    assert sonames <= set(libraries.present)
+    assert {"libssl.so.3", "libglib-2.0.so.0"} & set(libraries.present) or runtime == "python3.11"
+    assert "libGL.so.1" not in libraries.present and "libGL.so.1" in libraries.absent
+
+
+def test_glib_is_there_on_al2023_and_absent_on_al2_x86_64():
+    assert "libglib-2.0.so.0" in runtime_libraries(get_target("python3.12", "x86_64")).present
+    assert "libglib-2.0.so.0" in runtime_libraries(get_target("python3.11", "arm64")).present
+    al2 = runtime_libraries(get_target("python3.11", "x86_64"))
+    assert "libglib-2.0.so.0" not in al2.present and "libglib-2.0.so.0" in al2.absent
+    assert "libssl.so.3" in runtime_libraries(get_target("python3.13", "arm64")).present

@@ -188,7 +188,8 @@ def test_project_without_inputs_uses_its_pyproject(
     code = main(["build", "--project", str(empty), *common(local_index, cache_dir)])
     assert (
         code == 1
-        and "no uv.lock, poetry.lock, pylock.toml or pyproject.toml" in capsys.readouterr().err
+        and "no uv.lock, poetry.lock, pylock.toml, pyproject.toml or requirements.txt"
+        in capsys.readouterr().err
     )
 
 

@@ -41,8 +41,9 @@ from lambdalayer.zipnames import printable, unsafe_reason
 
 MIB = 1024 * 1024
 _CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
-_FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd|\.dylib|\.dll)$")
+_FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd)$")
 _BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)$")
+_EXTENSION_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.pyd)$")  # what Python or the loader would load
 
 
 def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
@@ -80,10 +81,17 @@ def _check_binaries(
                 if head is None:
                     continue
                 kind = foreign_binary_kind(head[:4])
-                if kind and _BINARY_NAME.search(name):
+                if kind and _EXTENSION_NAME.search(
+                    name
+                ):  # an extension module built for another OS
                     findings.append(Finding(
                         Severity.ERROR, "binary", f"{kind} binary: it cannot run on Linux",
                         name, package, "build the layer for Linux (lambdalayer build), not on this machine's OS",
+                    ))  # fmt: skip
+                elif kind:  # a launcher or library Linux never loads: dead weight, not a failure
+                    findings.append(Finding(
+                        Severity.WARNING, "binary", f"{kind} file that nothing on Linux loads: dead weight",
+                        name, package, "lambdalayer build leaves these out (the foreign-binaries slim rule)",
                     ))  # fmt: skip
                 elif head[:4] == ELF_MAGIC:
                     findings.append(
@@ -148,9 +156,13 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
             ))  # fmt: skip
             continue
         if parsed and not parsed & target.supported_tags:
+            # Installers go by the wheel's file name, which the resolver chose, and some
+            # wheels' WHEEL files disagree with theirs (mysql-connector-python's say
+            # linux_x86_64 in a manylinux wheel): the files themselves are judged above.
             findings.append(Finding(
-                Severity.ERROR, "abi", f"installed from a wheel tagged {', '.join(tags)}, which does not fit {target.name}",
-                f"{dist_dir}/WHEEL", layer.owners.get(dist_dir), f"rebuild for {target.name}",
+                Severity.INFO, "abi", f"its WHEEL file says {', '.join(tags)}, which does not fit {target.name}"
+                " (the ELF and ABI checks judge the files themselves)",
+                f"{dist_dir}/WHEEL", layer.owners.get(dist_dir),
             ))  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from lambdalayer.errors import LambdaLayerError, ResolutionError, SourceOnlyErro
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile, project_files
+from lambdalayer.resolve.sdist import alternative_to
 from lambdalayer.targets import Target, all_targets
 from lambdalayer.uvtool import (
     ANSI_ESCAPE,
@@ -41,7 +42,15 @@ if TYPE_CHECKING:
     from lambdalayer.resolve.sdist import SourceBuilder
 
 MAX_ROUNDS = 8
+# Every form uv words "no wheel" in, each naming the package (and a version when pinned):
+# "X==1.0 has no usable wheels", "all versions of X have no usable wheels" (an unpinned
+# requirement, a range, or a dependency of another package), and its hint "Wheels are
+# required for `X`". Recorded messages of each form are in tests/test_real_world.py.
 _NO_WHEELS = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s,]+))? has no usable wheels")
+_NO_WHEELS_AT_ALL = re.compile(
+    r"all versions of ([A-Za-z0-9][A-Za-z0-9._-]*) have no usable wheels"
+    r"|Wheels are required for `([A-Za-z0-9][A-Za-z0-9._-]*)`"
+)
 _NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
 
 
@@ -111,9 +120,12 @@ def _no_wheel_error(
     """The error for a package with no wheel for the target, with the best hint we can give."""
     what = f"{package}=={version}" if version else package
     if not any(file.filename.endswith(".whl") for file in files):
+        alternative = alternative_to(package)
         return SourceOnlyError(
             f"{package} is published only as source (no wheels)",
-            hint="look for a binary variant (e.g. psycopg2-binary) or a version that ships wheels",
+            hint=f"use {alternative}"
+            if alternative
+            else "look for a package of the same purpose that ships wheels, or a version that does",
             package=package,
         )
     fitting, _ = _versions_by_fit(files, target)
@@ -210,6 +222,9 @@ def _uv_error(
     for match in _NO_WHEELS.finditer(text):
         name, version = match.group(1), match.group(2)
         return _no_wheel_error(name, version, files_of(index, name), target)
+    for match in _NO_WHEELS_AT_ALL.finditer(text):
+        name = match.group(1) or match.group(2)
+        return _no_wheel_error(name, None, files_of(index, name), target)
     for name in excluded:
         if re.search(rf"\b{re.escape(name)}\b", text):
             pinned = re.search(rf"you require {re.escape(name)}==([^\s,]+)", text)

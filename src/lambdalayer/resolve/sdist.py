@@ -11,12 +11,15 @@ sdist's sha256, so a warm cache builds nothing; ``--no-build`` forbids building 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import subprocess
+import tarfile
 import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -34,6 +37,49 @@ from lambdalayer.targets import Target
 from lambdalayer.uvtool import pip_compile_command, uv_environment, uv_message
 
 BUILD_TIMEOUT_SECONDS = 900
+_NATIVE_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".f", ".f90", ".rs")
+_GENERAL_REMEDY = (
+    "a version of it that ships wheels, a package of the same purpose that does, or a container"
+    " image of the function built with the library installed"
+)
+
+
+@functools.cache
+def _alternatives() -> dict[str, str]:
+    """``data/source_only.toml``: native source-only packages and what to use instead."""
+    text = resources.files("lambdalayer").joinpath("data/source_only.toml").read_text("utf-8")
+    return {
+        str(canonicalize_name(name)): value
+        for name, value in tomllib.loads(text)["alternatives"].items()
+    }
+
+
+def alternative_to(package: str) -> str | None:
+    """What to install instead of a native source-only ``package``, when the data knows."""
+    return _alternatives().get(str(canonicalize_name(package)))
+
+
+def native_source_error(package: str, detail: str) -> SourceBuildError:
+    """The error for a source-only package with native code: what it is, and what to use instead."""
+    alternative = alternative_to(package)
+    return SourceBuildError(
+        f"{package} is published only as source with C code ({detail}); lambdalayer does not"
+        " compile native code for Lambda (built here, it would be for this machine)",
+        hint=f"use {alternative}" if alternative else f"use {_GENERAL_REMEDY}",
+        package=package,
+    )
+
+
+def _native_sources(sdist: Path) -> str | None:
+    """The first compiled-language source file inside an sdist, or ``None`` (a pure package)."""
+    try:
+        with tarfile.open(sdist) as archive:
+            for member in archive:
+                if member.isfile() and member.name.endswith(_NATIVE_SOURCES):
+                    return member.name.split("/", 1)[-1]
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -159,6 +205,9 @@ class SourceBuilder:
         wheels = list(out_dir.glob("*.whl"))
         if completed.returncode != 0 or len(wheels) != 1:
             tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+            native = _native_sources(sdist) if sdist.is_file() else None
+            if native is not None:  # it would need this machine's compiler and libraries
+                raise native_source_error(package, f"{native}; its build here failed: {tail}")
             raise ResolutionError(
                 f"{package} is published only as source, and building it failed: {tail}"
                 if sdist.is_file()
@@ -229,9 +278,7 @@ def _require_pure(package: str, wheel: Path, target: Target) -> None:
                     binary = f"binary member {info.filename}"
                     break
     if binary is not None:
-        raise SourceBuildError(
-            f"{package} is published only as source and builds native code ({binary}):"
-            f" a wheel built here would be for this machine, not for {target.runtime.name} on {target.arch}",
-            hint=f"use a binary variant (e.g. {package}-binary), a version that ships wheels, or another runtime",
-            package=package,
-        )
+        raise native_source_error(
+            package, f"{binary}; a wheel built here would be for this machine, not for"
+            f" {target.runtime.name} on {target.arch}",
+        )  # fmt: skip

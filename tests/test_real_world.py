@@ -1,0 +1,157 @@
+"""Classes of real packages that were refused although they work on Lambda, each with a small local wheel.
+
+- setuptools ships Windows launchers (``cli-32.exe``): dead weight on Linux, not an error;
+- mysql-connector-python's WHEEL file says ``linux_x86_64`` inside a manylinux wheel:
+  installers go by the file name, so does the check;
+- docopt, pandasql, pyqldb are source-only with several releases: uv words that "all
+  versions of X have no usable wheels", which must reach the source build like a pin does.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from cliutil import run_cli, run_json
+from indexserver import LocalIndex
+from wheelmaker import make_sdist, make_wheel
+
+from lambdalayer.errors import SourceOnlyError
+from lambdalayer.net.index import IndexConfig, IndexFile
+from lambdalayer.resolve.resolver import _uv_error
+from lambdalayer.targets import get_target
+
+SITE_312 = "python/lib/python3.12/site-packages/"
+PE_HEADER = b"MZ\x90\x00" + bytes(60)
+
+
+@pytest.fixture
+def real_world_index(tmp_path: Path):
+    root = tmp_path / "index"
+    root.mkdir()
+    make_wheel(root, "launchers", "1.0", files={
+        "launchers/__init__.py": "X = 1\n", "launchers/cli-32.exe": PE_HEADER,
+        "launchers/helper.dll": PE_HEADER,
+    })  # fmt: skip
+    wheel = make_wheel(root, "mistagged", "1.0", files={"mistagged/__init__.py": "X = 1\n"})
+    # The WHEEL file names a tag that fits no Lambda runtime; the file name is py3-none-any.
+    with zipfile.ZipFile(wheel) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members["mistagged-1.0.dist-info/WHEEL"] = (
+        b"Wheel-Version: 1.0\nTag: cp312-cp312-linux_x86_64\n"
+    )
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    for version in ("0.5", "0.6"):
+        make_sdist(root, "docsrc", version)
+    make_wheel(root, "needs-docsrc", "1.0", requires=["docsrc"])
+    make_sdist(root, "psycopg2", "2.9.10", tag="cp312-cp312-linux_x86_64",
+               files={"psycopg2/_psycopg.c": b"int main(void) { return 0; }\n"})  # fmt: skip
+    with LocalIndex(root) as index:
+        yield index
+
+
+def test_windows_launchers_are_left_out_and_a_kept_one_is_a_warning(
+    real_world_index, tmp_path, capsys
+):
+    out = tmp_path / "l.zip"
+    document = run_json(capsys, "build", "launchers", "--runtime", "python3.12", "--bytecode", "none",
+                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+                        "-o", str(out), "--no-check", "--json")  # fmt: skip
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+    assert not [name for name in names if name.endswith((".exe", ".dll"))]
+    assert document["slim_saved_bytes"]["foreign-binaries"] == 2 * len(PE_HEADER)
+    kept = tmp_path / "kept.zip"
+    run_json(capsys, "build", "launchers", "--runtime", "python3.12", "--bytecode", "none",
+             "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+             "-o", str(kept), "--skip-rule", "foreign-binaries", "--no-check", "--json")  # fmt: skip
+    code, report_out, _ = run_cli(capsys, "check", str(kept), "--no-imports")
+    assert code == 0, report_out
+    assert "warning binary" in report_out and "nothing on Linux loads: dead weight" in report_out
+
+
+def test_a_wheel_file_that_disagrees_with_its_name_is_no_error(real_world_index, tmp_path, capsys):
+    out = tmp_path / "m.zip"
+    run_json(capsys, "build", "mistagged", "--runtime", "python3.12", "--bytecode", "none",
+             "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+             "-o", str(out), "--no-check", "--json")  # fmt: skip
+    document = run_json(capsys, "check", str(out), "--no-imports", "--json")
+    assert document["ok"] is True
+    [finding] = [item for item in document["findings"] if item["kind"] == "abi"]
+    assert (
+        finding["severity"] == "info"
+        and "its WHEEL file says cp312-cp312-linux_x86_64" in finding["message"]
+    )
+
+
+def test_a_macos_extension_module_stays_an_error(tmp_path, capsys):
+    layer = tmp_path / "mac.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_312}fast.cpython-312-darwin.so", b"\xcf\xfa\xed\xfe" + bytes(28))
+        archive.writestr(f"{SITE_312}fast_py.py", "X = 1\n")
+    code, out, _ = run_cli(capsys, "check", str(layer), "--no-imports")
+    assert code == 1
+    assert "Mach-O binary: it cannot run on Linux" in out
+
+
+# uv's words, as uv 0.9-0.13 printed them for a source-only project with two releases.
+UV_SAID = {
+    "unpinned": "error: No solution found when resolving dependencies\n  cause: Because all versions of"
+    " docsrc have no usable wheels and you require docsrc, we can conclude that your requirements"
+    " are unsatisfiable.\n\nhint: Wheels are required for `docsrc` because building from source is"
+    " disabled for all packages (i.e., with `--no-build`)\n",
+    "pinned": "error: No solution found when resolving dependencies\n  cause: Because docsrc==0.6 has no"
+    " usable wheels and you require docsrc==0.6, we can conclude that your requirements are"
+    " unsatisfiable.\n",
+    "range": "error: No solution found when resolving dependencies\n  cause: Because docsrc==0.5 has no"
+    " usable wheels and only the following versions of docsrc are available:\n             docsrc==0.5\n"
+    "             docsrc>=0.6\n         we can conclude that docsrc<0.6 cannot be used.\n",
+    "transitive": "error: No solution found when resolving dependencies\n  cause: Because all versions of"
+    " docsrc have no usable wheels and all versions of needs-docsrc depend on docsrc, we can conclude"
+    " that all versions of needs-docsrc cannot be used.\n",
+    "hint only": "error: No solution found when resolving dependencies\n\nhint: Wheels are required for"
+    " `docsrc` because building from source is disabled for all packages\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("form", sorted(UV_SAID))
+def test_every_wording_of_no_wheels_reaches_the_source_build(form):
+    sdists = [
+        IndexFile(f"docsrc-{v}.tar.gz", f"http://x/docsrc-{v}.tar.gz") for v in ("0.5", "0.6")
+    ]
+    error = _uv_error(
+        UV_SAID[form], get_target("python3.12"), IndexConfig(), {}, lambda _i, _n: sdists
+    )
+    assert isinstance(error, SourceOnlyError) and error.package == "docsrc"
+
+
+@pytest.mark.parametrize("requirement", ["docsrc", "docsrc>=0.5", "docsrc<0.6", "needs-docsrc"])
+def test_a_source_only_package_builds_however_it_is_asked_for(
+    real_world_index, tmp_path, capsys, requirement
+):
+    document = run_json(capsys, "build", requirement, "--runtime", "python3.12", "--bytecode", "none",
+                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+                        "-o", str(tmp_path / "l.zip"), "--no-check", "--json")  # fmt: skip
+    built = {package["name"]: package["version"] for package in document["packages"]}
+    assert built["docsrc"] == ("0.5" if requirement == "docsrc<0.6" else "0.6")
+
+
+def test_a_native_source_only_package_says_what_it_is_and_what_to_use(
+    real_world_index, tmp_path, capsys
+):
+    code, _, err = run_cli(capsys, "build", "psycopg2", "--runtime", "python3.12", "--bytecode", "none",
+                           "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+                           "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    assert code == 1
+    assert "error: psycopg2 is published only as source with C code" in err
+    assert "lambdalayer does not compile native code for Lambda" in err
+    assert (
+        "hint: use psycopg2-binary (the same module with libpq inside), or psycopg[binary]" in err
+    )
+    code, _, err = run_cli(capsys, "build", "psycopg2", "--no-build", "--runtime", "python3.12",
+                           "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+                           "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    assert code == 1 and "hint: use psycopg2-binary" in err
