@@ -3,12 +3,15 @@
 - setuptools ships Windows launchers (``cli-32.exe``): dead weight on Linux, not an error;
 - mysql-connector-python's WHEEL file says ``linux_x86_64`` inside a manylinux wheel:
   installers go by the file name, so does the check;
+- duckdb's wheel also ships ``adbc_driver_duckdb``, which imports an optional package:
+  a warning, while imutils imports numpy without declaring it: an error that says so;
 - docopt, pandasql, pyqldb are source-only with several releases: uv words that "all
   versions of X have no usable wheels", which must reach the source build like a pin does.
 """
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from indexserver import LocalIndex
 from wheelmaker import make_sdist, make_wheel
 
 from lambdalayer.errors import SourceOnlyError
+from lambdalayer.interpreters import find_interpreter
 from lambdalayer.net.index import IndexConfig, IndexFile
 from lambdalayer.resolve.resolver import _uv_error
 from lambdalayer.targets import get_target
@@ -47,6 +51,10 @@ def real_world_index(tmp_path: Path):
     for version in ("0.5", "0.6"):
         make_sdist(root, "docsrc", version)
     make_wheel(root, "needs-docsrc", "1.0", requires=["docsrc"])
+    make_wheel(root, "duckish", "1.0", files={
+        "duckish/__init__.py": "X = 1\n", "adbc_duckish/__init__.py": "import pyarrowish\n",
+    }, requires=['pyarrowish; extra == "adbc"'])  # fmt: skip
+    make_wheel(root, "imutish", "1.0", files={"imutish/__init__.py": "import numpyish\n"})
     make_sdist(root, "psycopg2", "2.9.10", tag="cp312-cp312-linux_x86_64",
                files={"psycopg2/_psycopg.c": b"int main(void) { return 0; }\n"})  # fmt: skip
     with LocalIndex(root) as index:
@@ -155,3 +163,36 @@ def test_a_native_source_only_package_says_what_it_is_and_what_to_use(
                            "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
                            "-o", str(tmp_path / "l.zip"))  # fmt: skip
     assert code == 1 and "hint: use psycopg2-binary" in err
+
+
+needs_import_check = pytest.mark.skipif(
+    shutil.which("bwrap") is None or find_interpreter("3.12") is None,
+    reason="the import check needs bubblewrap and a CPython 3.12 here",
+)
+
+
+@needs_import_check
+def test_an_optional_top_level_module_is_a_warning_naming_the_extra(
+    real_world_index, tmp_path, capsys
+):
+    document = run_json(capsys, "build", "duckish", "--runtime", "python3.12", "--bytecode", "none",
+                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+                        "-o", str(tmp_path / "l.zip"), "--json")  # fmt: skip
+    [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
+    assert warning["severity"] == "warning"
+    assert warning["message"] == (
+        "adbc_duckish (part of duckish) imports pyarrowish, which no requirement provides;"
+        " duckish imports, so adbc_duckish is optional here (the extra duckish[adbc] brings it)"
+    )
+
+
+@needs_import_check
+def test_an_undeclared_dependency_is_an_error_that_names_it(real_world_index, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "build", "imutish", "--runtime", "python3.12", "--bytecode", "none",
+                           "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+                           "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    assert code == 1
+    assert (
+        "imutish imports numpyish, which no requirement provides (imutish does not declare it): add numpyish"
+        in err
+    )

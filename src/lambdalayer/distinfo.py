@@ -18,11 +18,11 @@ from packaging.utils import canonicalize_name
 
 @dataclass(frozen=True)
 class DistMetadata:
-    """A distribution's canonical name and version from its ``METADATA`` headers."""
+    """A distribution's canonical name, version and ``Requires-Dist`` lines from ``METADATA``."""
 
     name: str
     version: str
-    display_name: str
+    requires: tuple[str, ...] = ()
 
 
 def _headers(data: bytes) -> email.message.Message:
@@ -41,9 +41,8 @@ def parse_metadata(data: bytes) -> DistMetadata | None:
     name, version = headers.get("Name"), headers.get("Version")
     if not name or not version:
         return None
-    return DistMetadata(
-        str(canonicalize_name(str(name).strip())), str(version).strip(), str(name).strip()
-    )
+    requires = tuple(str(line).strip() for line in headers.get_all("Requires-Dist") or [])
+    return DistMetadata(str(canonicalize_name(str(name).strip())), str(version).strip(), requires)
 
 
 def parse_wheel_tags(data: bytes) -> list[str]:

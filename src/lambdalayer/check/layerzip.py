@@ -23,6 +23,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from lambdalayer.check.imports import top_level_modules
 from lambdalayer.check.libraries import PlacedElf
 from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel_tags
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
@@ -53,6 +54,9 @@ class LayerZip:
     unsafe: list[str] = field(default_factory=list)  # member names never extracted
     top_level_owners: dict[str, str] = field(default_factory=dict)  # module or dir → distribution
     damaged: dict[str, str] = field(default_factory=dict)  # member (printable) → why it is not read
+    requires: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # distribution → Requires-Dist
     declared_bytes: int = 0  # every member's size as its header declares it
 
     def read(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes | None:
@@ -68,6 +72,11 @@ class LayerZip:
         except READ_ERRORS as error:
             self.damaged[printable(info.filename)] = f"cannot be read: {error}"
             return None
+
+    def top_level_names(self, target: Target, *, function: bool = False) -> set[str]:
+        """Every importable top-level name of the zip (see :func:`top_level_modules`)."""
+        prefixes = self.site_prefixes(target, function=function)
+        return set(top_level_modules((info.filename for info in self.infos), prefixes))
 
     @property
     def is_layer(self) -> bool:
@@ -160,6 +169,7 @@ def _read_dist_info(layer: LayerZip, archive: zipfile.ZipFile, info: zipfile.Zip
         if metadata is not None:
             layer.distributions[metadata.name] = metadata.version
             layer.owners[dist_dir] = metadata.name
+            layer.requires[metadata.name] = metadata.requires
     elif name.endswith("WHEEL"):
         layer.wheel_tags[dist_dir] = parse_wheel_tags(data)
     else:

@@ -17,9 +17,12 @@ import re
 import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
 
 from lambdalayer.check.findings import CheckReport, Finding, Severity
 from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE, ImportResult, top_level_modules
@@ -380,10 +383,71 @@ def check(
             deadline=import_deadline,
         )  # fmt: skip
         results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
-        findings += outcome.findings
+        provided = set().union(
+            *(layer.top_level_names(target, function=function) for layer in (main, *others))
+        )
+        findings += [_judged(finding, main, results, provided) for finding in outcome.findings]
     findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
     return CheckReport(path, target, tuple(findings), zipped, main.declared_bytes, total,
                        results, skipped, ran_in)  # fmt: skip
+
+
+_MISSING = re.compile(r"^ModuleNotFoundError: No module named '([^'.]+)")
+
+
+def _judged(
+    finding: Finding, main: LayerZip, results: Sequence[ImportResult], provided: set[str]
+) -> Finding:
+    """An import failure for want of a module no zip has, said as what it is.
+
+    When another top-level module of the same distribution imports, the failing one is an
+    optional part (duckdb's ``adbc_driver_duckdb`` needs pyarrow): a warning naming the
+    missing piece and the extra that brings it. Otherwise the distribution itself does not
+    import: an error saying exactly which dependency no requirement provides.
+    """
+    module = (finding.package or "").partition(":")[0]
+    result = next((item for item in results if item.module == finding.package), None)
+    missing = _MISSING.match(result.error or "") if result else None
+    if missing is None or missing.group(1) in provided or module.split(".")[0] == missing.group(1):
+        return finding
+    needed = missing.group(1)
+    owner = main.top_level_owners.get(module.split(".")[0])
+    sibling_ok = [
+        item.module for item in results
+        if item.ok and owner is not None and main.top_level_owners.get(item.module) == owner
+    ]  # fmt: skip
+    declared = _declared(main.requires.get(owner or "", ()), needed)
+    if sibling_ok:
+        extra = f" (the extra {owner}[{declared}] brings it)" if declared else ""
+        return replace(
+            finding, severity=Severity.WARNING,
+            message=f"{module} (part of {owner}) imports {needed}, which no requirement provides;"
+            f" {', '.join(sibling_ok[:3])} imports, so {module} is optional here{extra}",
+            fix=f"add {owner}[{declared}] if the function uses {module}" if declared
+            else f"add the package that provides {needed} if the function uses {module}",
+        )  # fmt: skip
+    undeclared = f" ({owner} does not declare it)" if owner and declared is None else ""
+    return replace(
+        finding,
+        message=f"{module} imports {needed}, which no requirement provides{undeclared}: add {needed}",
+        fix=f"add {needed} (or the distribution that provides it) to the requirements",
+    )
+
+
+def _declared(requires: Sequence[str], module: str) -> str | None:
+    """The extra under which ``requires`` names ``module``'s distribution; "" when always; None if never."""
+    wanted = canonicalize_name(module)
+    for line in requires:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) != wanted:
+            continue
+        marker = str(requirement.marker or "")
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
+        return extra.group(1) if extra else ""
+    return None
 
 
 def _placed_elves(
