@@ -196,3 +196,23 @@ def test_an_undeclared_dependency_is_an_error_that_names_it(real_world_index, tm
         "imutish imports numpyish, which no requirement provides (imutish does not declare it): add numpyish"
         in err
     )
+
+
+@needs_import_check
+def test_a_library_loaded_by_name_that_lambda_lacks_fails_by_default_and_passes_on_this_machine(
+    tmp_path, capsys
+):
+    if not any(Path(d, "libGL.so.1").exists() for d in ("/usr/lib/x86_64-linux-gnu", "/lib64")):
+        pytest.skip("this machine has no libGL.so.1 (apt-get install libgl1)")
+    layer = tmp_path / "gl.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_312}drawing.py", "import ctypes\nctypes.CDLL('libGL.so.1')\n")
+        archive.writestr(f"{SITE_312}crypto.py", "import ctypes\nctypes.CDLL('libssl.so.3')\n")
+    cache = str(tmp_path / "cache")
+    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache)
+    assert code == 1, out
+    assert "imports: 1 of 2 modules import (in a root with python3.12's library set" in out
+    assert "import drawing failed: OSError: libGL.so.1: cannot open shared object file" in out
+    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache, "--image", "host")
+    assert code == 0, out
+    assert "on this machine's libraries, not Lambda's" in out

@@ -26,6 +26,7 @@ from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.remote import managed_layer_arn, published_layer
 from lambdalayer.check.cache import CheckCache, check_key
 from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.image import cached_image
 from lambdalayer.check.rules import check
 from lambdalayer.check.sizes import LayerSizes, layer_sizes
 from lambdalayer.errors import InputError, LayerCheckError
@@ -342,6 +343,7 @@ def _check_layer(
         "python": [str(interpreter.path), *interpreter.version, interpreter.micro]
         if interpreter
         else None,
+        "image": str(cached_image(options.cache_dir, target) or ""),  # a pulled image is better
     }
     cache = CheckCache(options.cache_dir)
     key = check_key(zip_sha256, target, settings)
@@ -355,6 +357,7 @@ def _check_layer(
         function=options.layout is Layout.FUNCTION, handler=options.handler,
         skip_imports=skip_imports, beneath=beneath, elf_facts=contents.elf_facts,
         member_files=contents.member_files, scratch_dir=options.cache_dir / "tmp",
+        cache_dir=options.cache_dir,
     )  # fmt: skip
     report = replace(report, path=options.output)
     if report.ok:

@@ -34,6 +34,7 @@ class Interpreter:
     version: tuple[int, int]
     machine: str
     micro: int = 0  # the X.Y.Z's Z: bytecode from two micro releases may differ
+    prefix: Path | None = None  # sys.base_prefix: where its standard library lives
 
     @property
     def version_text(self) -> str:
@@ -78,12 +79,15 @@ def probe(path: Path) -> Interpreter | None:
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    fields = completed.stdout.split()
+    lines = completed.stdout.splitlines()
+    fields = lines[0].split() if lines else []
     if completed.returncode != 0 or len(fields) != 5 or fields[0] != "cpython":
         return None
+    prefix = Path(lines[1]) if len(lines) > 1 and lines[1] else None
     return Interpreter(
-        path=path, version=(int(fields[1]), int(fields[2])), machine=fields[4], micro=int(fields[3])
-    )
+        path=path, version=(int(fields[1]), int(fields[2])), machine=fields[4],
+        micro=int(fields[3]), prefix=prefix,
+    )  # fmt: skip
 
 
 def find_interpreter(

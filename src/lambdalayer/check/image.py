@@ -285,6 +285,23 @@ def pull_image(
     return PulledImage(reference, digest, target.machine, rootfs, downloaded)
 
 
+def cached_image(cache_dir: Path, target: Target) -> Path | None:
+    """The root of an image of ``target`` pulled before into ``cache_dir`` (newest first), if any."""
+    found: list[tuple[float, Path]] = []
+    for record in (cache_dir / "images").glob("*/image.json"):
+        try:
+            facts = json.loads(record.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        reference = str(facts.get("reference", ""))
+        fits = facts.get("machine") == target.machine and reference.endswith(
+            f":{target.runtime.python_version}"
+        )
+        if fits and (record.parent / "rootfs").is_dir():
+            found.append((record.stat().st_mtime, record.parent / "rootfs"))
+    return max(found)[1] if found else None
+
+
 def image_root(path: Path) -> Path:
     """An extracted root filesystem given with ``--image DIR`` (a pulled image's dir works too)."""
     if (path / "rootfs").is_dir() and (path / "image.json").is_file():

@@ -76,6 +76,7 @@ class SandboxRun:
     sandbox: Sandbox
     host_mounts: tuple[Mount, ...] = ()
     host_symlinks: tuple[Symlink, ...] = ()
+    label: str | None = None  # what the root is, when not an image given by the user
 
     @classmethod
     def on_this_machine(cls, interpreter: Interpreter, sandbox: Sandbox) -> SandboxRun:
@@ -87,6 +88,8 @@ class SandboxRun:
     def describe(self, target: Target) -> str:
         """``inside the image ROOT for CPU (bubblewrap + qemu-aarch64-static, /var/lang/bin/python3.12)``."""
         how = f"{self.sandbox.describe()}, {self.interpreter}"
+        if self.label is not None:
+            return f"{self.label} ({how})"
         if self.root is None:
             return (
                 f"on this machine's libraries, not Lambda's ({how}): a library this machine has and"

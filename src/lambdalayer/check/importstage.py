@@ -1,9 +1,11 @@
-"""The import stage of ``check``: always confined, inside a Lambda image or on this machine's libraries.
+"""The import stage of ``check``: always confined, in a root as close to Lambda's as there is.
 
-Chooses where the imports run (an image given with ``--image``: its interpreter; else a
-CPython of the runtime's X.Y found here, with this machine's system directories
-read-only) and the sandbox that confines them, and turns failed imports into findings. A
-layer's code never runs unconfined: when no sandbox can confine it, the imports are not
+Where the imports run, best first: an image given with ``--image DIR`` (or pulled with
+``--image pull``); an image of the target pulled into the cache before; a root
+synthesized from the runtime's library set (:mod:`lambdalayer.check.synthroot`, with a
+CPython of the runtime's X.Y found here); and, last, this machine's own system
+directories read-only (``--image host`` asks for that one). The report says which it was.
+A layer's code never runs unconfined: when no sandbox can confine it, the imports are not
 run and the report says why. The running itself is :mod:`lambdalayer.check.imports`.
 """
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.check.findings import Finding, Severity
-from lambdalayer.check.image import image_root
+from lambdalayer.check.image import cached_image, image_root
 from lambdalayer.check.imports import (
     DEFAULT_IMPORT_DEADLINE,
     ImportResult,
@@ -24,9 +26,12 @@ from lambdalayer.check.imports import (
     run_imports,
 )
 from lambdalayer.check.sandbox import find_sandbox
+from lambdalayer.check.synthroot import synthesized_root
 from lambdalayer.errors import InputError
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import Target
+
+HOST = Path("host")  # ``--image host``: this machine's own libraries, never a synthesized root
 
 
 @dataclass(frozen=True)
@@ -51,13 +56,19 @@ def check_imports(
     member_files: Mapping[Path, Mapping[str, Path]] | None = None,
     scratch_dir: Path | None = None,
     deadline: float = DEFAULT_IMPORT_DEADLINE,
+    cache_dir: Path | None = None,
 ) -> ImportOutcome:
-    """Import the modules, confined: inside the image when one is given, else on this machine's libraries."""
-    runner, why_not = (
-        _image_run(image, target, sandbox)
-        if image is not None
-        else _host_run(target, python, sandbox)
-    )
+    """Import the modules, confined, in the best root there is (see the module's docstring).
+
+    ``image`` is an image's root, :data:`HOST` for this machine's libraries, or ``None``
+    for the best there is: a pulled image in ``cache_dir``, else the synthesized root.
+    """
+    if image is None and cache_dir is not None:
+        image = cached_image(cache_dir, target)
+    if image is not None and image != HOST:
+        runner, why_not = _image_run(image, target, sandbox)
+    else:
+        runner, why_not = _host_run(target, python, sandbox, None if image == HOST else cache_dir)
     if runner is None:
         if image is None:  # no sandbox or no interpreter here: said in the report's imports line
             return ImportOutcome(skipped=why_not)
@@ -82,6 +93,19 @@ def check_imports(
 _MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
 
 
+# Failures by what their message says, and what to do; the first that matches is given.
+_FIXES = (
+    ("did not finish within", "an import that waits (a network call, a sleep) at module level:"
+     " Lambda's init would wait too"),
+    ("library not found", "a library loaded at import that this root (Lambda's library set) lacks:"
+     " use a package that bundles it (psycopg[binary], opencv-python-headless), or put the library"
+     " in a layer's lib/ (on LD_LIBRARY_PATH as /opt/lib)"),
+    ("cannot open shared object file", "a library loaded at import that this root (Lambda's library"
+     " set) lacks: use a package that bundles it, or put the library in a layer's lib/ (/opt/lib)"),
+    ("GLIBC_", "a native library too new for the runtime's glibc: see the library findings above"),
+)  # fmt: skip
+
+
 def import_fix(result: ImportResult) -> str:
     """What to do about one failed import, by what went wrong."""
     error = result.error or ""
@@ -100,11 +124,8 @@ def import_fix(result: ImportResult) -> str:
         return (
             f"{module} imports, but has no function {attribute}: check the handler's function name"
         )
-    if "did not finish within" in error:
-        return "an import that waits (a network call, a sleep) at module level: Lambda's init would wait too"
-    if "GLIBC_" in error or "cannot open shared object file" in error:
-        return "a native library the runtime lacks or too new for its glibc: see the library findings above"
-    return "see the message: the module raised it while being imported"
+    fix = next((text for clue, text in _FIXES if clue in error), None)
+    return fix or "see the message: the module raised it while being imported"
 
 
 def _image_run(
@@ -127,9 +148,13 @@ def _image_run(
 
 
 def _host_run(
-    target: Target, python: Path | None, sandbox: str | None
+    target: Target, python: Path | None, sandbox: str | None, cache_dir: Path | None
 ) -> tuple[SandboxRun | None, str | None]:
-    """How to run the imports on this machine's libraries (confined), or why they cannot run."""
+    """How to run the imports with a CPython found here (confined), or why they cannot run.
+
+    With ``cache_dir``, in the root synthesized from the runtime's library set; without
+    one (or when it cannot be made), on this machine's own libraries.
+    """
     version = target.runtime.python_version
     interpreter = find_interpreter(version, explicit=python)
     if interpreter is None:
@@ -144,4 +169,10 @@ def _host_run(
     except InputError as error:
         reason = f"{error.message} ({error.hint})" if error.hint else error.message
         return None, f"{reason}; imports not checked"
+    root = synthesized_root(target, interpreter, cache_dir) if cache_dir is not None else None
+    if root is not None:
+        inside = f"/var/lang/bin/python{version}"
+        return SandboxRun(
+            root.rootfs, inside, chosen, label=root.describe(target, interpreter)
+        ), None
     return SandboxRun.on_this_machine(interpreter, chosen), None

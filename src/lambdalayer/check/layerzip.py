@@ -66,9 +66,13 @@ class LayerZip:
                 f"is {info.file_size:,} bytes, over the {limit:,} such a file may be"
             )
             return None
+        return self.head(archive, info, limit)
+
+    def head(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, length: int) -> bytes | None:
+        """A member's first ``length`` bytes, or ``None`` with the reason kept in :attr:`damaged`."""
         try:
             with archive.open(info) as stream:
-                return stream.read(limit)
+                return stream.read(length)
         except READ_ERRORS as error:
             self.damaged[printable(info.filename)] = f"cannot be read: {error}"
             return None

@@ -80,7 +80,7 @@ def _check_binaries(
             if elf is None:
                 if not _BINARY_NAME.search(name):
                     continue  # only files named like binaries are looked into
-                head = layer.read(archive, info, UNZIPPED_LIMIT)
+                head = layer.head(archive, info, 4)
                 if head is None:
                     continue
                 kind = foreign_binary_kind(head[:4])
@@ -330,6 +330,7 @@ def check(
     member_files: Mapping[str, Path] | None = None,
     scratch_dir: Path | None = None,
     import_deadline: float = DEFAULT_IMPORT_DEADLINE,
+    cache_dir: Path | None = None,
 ) -> CheckReport:
     """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
 
@@ -343,7 +344,10 @@ def check(
     read again) and ``member_files`` (member → an extracted copy, linked by the import
     check instead of inflating), with ``scratch_dir`` on the same filesystem. The imports
     run confined (never on this machine as they are), each child for at most
-    ``import_deadline`` seconds.
+    ``import_deadline`` seconds; with ``cache_dir`` and no ``image``, in an image of the
+    target pulled there before, else in a root with only the runtime's libraries
+    (:mod:`lambdalayer.check.synthroot`); ``image`` :data:`~lambdalayer.check.importstage.HOST`
+    (or no ``cache_dir``) runs them on this machine's libraries.
     """
     main = read_layer_zip(path)
     others = [read_layer_zip(other) for other in with_zips]
@@ -380,7 +384,7 @@ def check(
         outcome = check_imports(
             target, modules, layers, functions, python=python, image=image, sandbox=sandbox,
             member_files={path: member_files} if member_files else {}, scratch_dir=scratch_dir,
-            deadline=import_deadline,
+            deadline=import_deadline, cache_dir=cache_dir,
         )  # fmt: skip
         results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
         provided = set().union(

@@ -17,6 +17,7 @@ from pathlib import Path
 from lambdalayer import __version__
 from lambdalayer.check.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
 from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE
+from lambdalayer.check.importstage import HOST
 from lambdalayer.check.rules import check
 from lambdalayer.check.sandbox import KINDS as SANDBOXES
 from lambdalayer.check.target import target_for_zip
@@ -145,9 +146,10 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the CPython to import with (default: found on PATH, pyenv, uv)",
     )
     check.add_argument(
-        "--image", metavar="pull|DIR",
-        help="run the imports inside Lambda's own image: 'pull' fetches public.ecr.aws/lambda/python:X.Y"
-        " for the CPU (cached by digest), DIR is an extracted root filesystem",
+        "--image", metavar="pull|DIR|host",
+        help="where the imports run: 'pull' fetches public.ecr.aws/lambda/python:X.Y for the CPU"
+        " (cached by digest), DIR is an extracted root filesystem, 'host' this machine's own"
+        " libraries; default: an image pulled before, else a root with only the runtime's libraries",
     )  # fmt: skip
     add_image_options(check)
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -204,7 +206,9 @@ def _run_check(args: argparse.Namespace) -> int:
         [name.strip() for name in args.imports.split(",") if name.strip()] if args.imports else None
     )
     image = None
-    if args.image and not args.no_imports:
+    if args.image == "host":
+        image = HOST
+    elif args.image and not args.no_imports:
         image = _pulled(args, target).rootfs if args.image == "pull" else Path(args.image)
     report = check(
         args.zip,
@@ -218,6 +222,7 @@ def _run_check(args: argparse.Namespace) -> int:
         image=image,
         sandbox=args.sandbox,
         import_deadline=args.import_timeout,
+        cache_dir=args.cache_dir or default_cache_dir(),
     )
     if args.json:
         print_json({**report.to_json(), "target_source": chosen.source})

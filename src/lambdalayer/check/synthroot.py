@@ -1,0 +1,197 @@
+"""A root laid out like Lambda's, holding only the runtime's libraries: the default place for imports.
+
+Without an image, the import check used to run on this machine's libraries, where a
+library Lambda lacks but this machine has (``libpq.so`` for psycopg, which finds it with
+ctypes at import: no ELF names it) passes here and fails there. This root holds:
+
+- ``/var/lang``: a CPython of the runtime's X.Y found here (its ``bin/pythonX.Y``, its
+  standard library, ``libpython``), with the libraries that CPython itself links
+  (Lambda's ``/var/lang`` carries its own too);
+- ``/usr/lib64`` (``/lib64`` and ``/lib`` link to it): every soname of the runtime's
+  library set (``data/runtime_libraries/``) that this machine has, and nothing else;
+- empty ``/opt``, ``/var/task``, ``/var/runtime``, ``/tmp``, ``/proc``, ``/dev``, ``/etc``.
+
+So a library Lambda does not have is missing here too. Its limits, said in the report:
+the libraries are this machine's builds of those sonames, the CPython is this machine's
+(its patch release may differ from Lambda's). Files are hard links where they can be (the
+root is mounted read-only by the sandbox), kept under ``<cache>/roots/<key>/rootfs`` and
+made again when the target, the interpreter, the library data or lambdalayer changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.check.libraries import runtime_libraries
+from lambdalayer.elf import read_elf
+from lambdalayer.identity import tool_identity
+from lambdalayer.interpreters import Interpreter
+from lambdalayer.targets import Target
+
+FORMAT = 1
+# Where this machine keeps its shared libraries, per CPU (Debian's multiarch, then the rest).
+HOST_LIBRARY_DIRS = {
+    "x86_64": ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"),
+    "aarch64": ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64"),
+}
+_SKELETON = ("opt", "var/task", "var/runtime", "var/lang/bin", "var/lang/lib", "tmp", "proc",
+             "dev", "etc", "usr/lib64")  # fmt: skip
+_LEFT_OUT = ("test", "tests", "idlelib", "tkinter", "turtledemo", "site-packages", "__pycache__")
+
+
+@dataclass(frozen=True)
+class SynthesizedRoot:
+    """The root and what it holds, for the report."""
+
+    rootfs: Path
+    libraries: int  # sonames of the runtime's set this machine had
+    missing: int  # sonames of the runtime's set this machine lacks (absent from the root too)
+
+    def describe(self, target: Target, interpreter: Interpreter) -> str:
+        """``a root with python3.12's library set (…)``, for the imports line."""
+        return (
+            f"in a root with {target.runtime.name}'s library set ({self.libraries} of its"
+            f" {self.libraries + self.missing} libraries, this machine's builds of them) and this"
+            f" machine's CPython {interpreter.version_text}.{interpreter.micro}"
+        )
+
+
+def _host_library(soname: str, machine: str) -> Path | None:
+    for directory in HOST_LIBRARY_DIRS.get(machine, ()):
+        candidate = Path(directory) / soname
+        if candidate.exists():
+            return candidate.resolve()
+    return None
+
+
+def _link(source: Path, destination: Path) -> None:
+    """A hard link (a copy across filesystems) of one file."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _key(target: Target, interpreter: Interpreter) -> str:
+    libraries = runtime_libraries(target)
+    document = {
+        "format": FORMAT,
+        "tool": tool_identity(),
+        "target": target.name,
+        "python": [str(interpreter.path), *interpreter.version, interpreter.micro],
+        "prefix": str(interpreter.prefix),
+        "libraries": [libraries.source, sorted(libraries.present)],
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _copy_interpreter(interpreter: Interpreter, root: Path) -> list[Path]:
+    """The interpreter and its standard library into ``/var/lang``; returns its ELF files."""
+    assert interpreter.prefix is not None  # noqa: S101 - the caller checks
+    version = interpreter.version_text
+    prefix = interpreter.prefix
+    binary = root / f"var/lang/bin/python{version}"
+    _link(interpreter.path.resolve(), binary)
+    (root / "var/lang/bin/python3").symlink_to(f"python{version}")
+    shutil.copytree(prefix / "lib" / f"python{version}", root / f"var/lang/lib/python{version}",
+                    symlinks=True, copy_function=_link_function,
+                    ignore=shutil.ignore_patterns(*_LEFT_OUT))  # fmt: skip
+    elves = [binary]
+    for library in (prefix / "lib").glob("libpython*.so*"):
+        if library.is_file():
+            _link(library.resolve(), root / "var/lang/lib" / library.name)
+            elves.append(root / "var/lang/lib" / library.name)
+    elves += list((root / f"var/lang/lib/python{version}/lib-dynload").glob("*.so"))
+    return elves
+
+
+def _link_function(source: str, destination: str) -> None:
+    _link(Path(source), Path(destination))
+
+
+def _needed(paths: list[Path]) -> set[str]:
+    needed: set[str] = set()
+    for path in paths:
+        try:
+            needed.update(read_elf(path.read_bytes()).needed)
+        except (ValueError, OSError):
+            continue
+    return needed
+
+
+def _build(target: Target, interpreter: Interpreter, root: Path) -> tuple[int, int]:
+    for place in _SKELETON:
+        (root / place).mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    for link in ("lib64", "lib"):
+        (root / link).symlink_to("usr/lib64")
+    present = set(runtime_libraries(target).present)
+    found = 0
+    for soname in sorted(present):
+        library = _host_library(soname, target.machine)
+        if library is not None:
+            _link(library, root / "usr/lib64" / soname)
+            found += 1
+    # What the interpreter itself links, beyond the runtime's set, goes with it to /var/lang/lib
+    # (Lambda's own CPython carries its own libraries there too); followed through its chain.
+    pending = _needed(_copy_interpreter(interpreter, root))
+    seen: set[str] = set()
+    while pending:
+        soname = pending.pop()
+        if soname in seen or soname in present or soname.startswith("libpython"):
+            continue
+        seen.add(soname)
+        library = _host_library(soname, target.machine)
+        if library is not None:
+            _link(library, root / "var/lang/lib" / soname)
+            pending |= _needed([library])
+    return found, len(present) - found
+
+
+def synthesized_root(
+    target: Target, interpreter: Interpreter, cache_dir: Path
+) -> SynthesizedRoot | None:
+    """The synthesized root for ``target`` with ``interpreter`` (built once, then from the cache).
+
+    ``None`` when it cannot be made here: the interpreter is for another CPU, or its
+    standard library is not where its prefix says.
+    """
+    version = interpreter.version_text
+    if (
+        interpreter.machine != target.machine
+        or interpreter.prefix is None
+        or not (interpreter.prefix / "lib" / f"python{version}" / "os.py").is_file()
+    ):
+        return None
+    final = cache_dir / "roots" / _key(target, interpreter)
+    record = final / "root.json"
+    if record.is_file():
+        try:
+            counts = json.loads(record.read_text("utf-8"))
+            return SynthesizedRoot(
+                final / "rootfs", int(counts["libraries"]), int(counts["missing"])
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            shutil.rmtree(final, ignore_errors=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
+    try:
+        found, missing = _build(target, interpreter, scratch / "rootfs")
+        (scratch / "root.json").write_text(json.dumps({"libraries": found, "missing": missing}))
+        scratch.chmod(0o755)
+        try:
+            scratch.rename(final)
+        except OSError:  # another check built the same root first
+            shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    counts = json.loads(record.read_text("utf-8"))
+    return SynthesizedRoot(final / "rootfs", int(counts["libraries"]), int(counts["missing"]))
