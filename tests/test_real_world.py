@@ -216,3 +216,13 @@ def test_a_library_loaded_by_name_that_lambda_lacks_fails_by_default_and_passes_
     code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache, "--image", "host")
     assert code == 0, out
     assert "on this machine's libraries, not Lambda's" in out
+
+
+def test_a_namespace_directory_stands_for_the_packages_inside_it():
+    """protobuf lives in google/protobuf/ with no google/__init__.py: import google.protobuf, not google."""
+    from lambdalayer.check.imports import top_level_modules
+
+    names = [f"{SITE_312}google/protobuf/__init__.py", f"{SITE_312}google/protobuf/internal/x.py",
+             f"{SITE_312}google/_upb/_message.abi3.so", f"{SITE_312}six.py",
+             f"{SITE_312}ns/__init__.py", f"{SITE_312}ns/sub/__init__.py"]  # fmt: skip
+    assert top_level_modules(names, [SITE_312]) == ["google._upb", "google.protobuf", "ns", "six"]

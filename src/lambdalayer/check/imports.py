@@ -127,9 +127,12 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
     """Importable top-level names directly under any of ``prefixes``.
 
     Packages (a directory with a module directly inside, namespace packages included),
-    modules (``.py``, or sourceless ``.pyc``) and extension modules.
+    modules (``.py``, or sourceless ``.pyc``) and extension modules. A namespace directory
+    with no module of its own (``google/`` of protobuf) stands for the packages inside it
+    (``google.protobuf``): importing ``google`` alone would check nothing.
     """
     found: set[str] = set()
+    nested: dict[str, set[str]] = {}
     for name in names:
         prefix = next((prefix for prefix in prefixes if name.startswith(prefix)), None)
         if prefix is None:
@@ -140,6 +143,15 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
         module_file = rest.endswith((".py", ".pyc", ".so")) and "/" not in rest
         if rest and module_file and _IDENTIFIER.match(head):
             found.add(head)
+        elif rest and _IDENTIFIER.match(head):
+            sub, _, inner = rest.partition("/")
+            if (
+                _IDENTIFIER.match(sub)
+                and sub != "__pycache__"
+                and inner.endswith((".py", ".pyc", ".so"))
+                and "/" not in inner
+            ):
+                nested.setdefault(head, set()).add(sub)
         elif (
             not rest
             and head.endswith((".py", ".pyc"))
@@ -148,6 +160,9 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
             found.add(head.rsplit(".", 1)[0])
         elif not rest and (match := _EXTENSION.match(head)):
             found.add(match.group(1))
+    for head, subs in nested.items():
+        if head not in found:
+            found.update(f"{head}.{sub}" for sub in subs)
     return sorted(found)
 
 

@@ -1,0 +1,140 @@
+"""Build the most-used run-time libraries one by one as layers and say how each went.
+
+    python benchmarks/corpus.py                       # all of benchmarks/corpus.txt, three targets
+    python benchmarks/corpus.py --targets python3.12-x86_64 --limit 50 --out verdicts.json
+
+Every package of ``benchmarks/corpus.txt`` (the most-downloaded projects of the package
+index that are run-time libraries: build tools, linters, test plugins and stubs left out;
+the file says how it was made) is built alone, for each target, with the real public
+index and one shared cache, by ``lambdalayer build PKG --runtime R --arch A --json``. The
+import check runs where the tool can run it (the root with the runtime's libraries for
+this machine's CPU; the other CPU only with an image). Each build is classified:
+
+- ``ok``: built, and every top-level module imported;
+- ``built, imports not checked``: built; the report says why the imports did not run;
+- ``refused: <reason>``: a clean refusal (exit 1, one ``error:`` line), by its kind;
+- ``crash``: anything else (a traceback, another exit code, a time-out).
+
+It prints a table and the counts, and writes every verdict (with the error line) to
+``--out`` (JSON). Not a timed test: a benchmark of correctness on packages we did not pick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TARGETS = ("python3.12-x86_64", "python3.11-x86_64", "python3.12-arm64")
+TIMEOUT_SECONDS = 600
+_REASONS = (
+    ("no wheel of", "no wheel for the target"),
+    ("published only as source with C code", "native source-only"),
+    ("published only as source", "source-only"),
+    ("fails", "check failed"),
+    ("cannot resolve", "resolution failed"),
+    ("was not found on the index", "not on the index"),
+    ("over Lambda's", "over the size quota"),
+)
+
+
+def corpus(path: Path) -> list[str]:
+    """The package names of the corpus file (comments and blank lines left out)."""
+    return [
+        line.split("#", 1)[0].strip()
+        for line in path.read_text("utf-8").splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+
+
+def _reason(error: str) -> str:
+    return next((reason for clue, reason in _REASONS if clue in error), "other")
+
+
+def _check_kinds(document: dict[str, object]) -> str:
+    check = document.get("check")
+    if not isinstance(check, dict):
+        return ""
+    kinds = sorted(
+        {item["kind"] for item in check.get("findings", []) if item["severity"] == "error"}
+    )
+    return ",".join(kinds)
+
+
+def build_one(package: str, target: str, cache: Path, work: Path) -> dict[str, object]:
+    """Build ``package`` for ``target``; returns its verdict."""
+    runtime, arch = target.rsplit("-", 1)
+    out = work / f"{re.sub(r'[^A-Za-z0-9]', '_', package)}-{target}.zip"
+    command = [sys.executable, "-m", "lambdalayer", "build", package, "--runtime", runtime,
+               "--arch", arch, "--cache-dir", str(cache), "-o", str(out), "--json"]  # fmt: skip
+    started = time.perf_counter()
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+                                   check=False, env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"package": package, "target": target, "verdict": "crash", "detail": "timed out"}
+    seconds = round(time.perf_counter() - started, 1)
+    out.unlink(missing_ok=True)
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    try:
+        document = json.loads(completed.stdout)
+    except ValueError:
+        document = {}
+    verdict: dict[str, object] = {"package": package, "target": target, "seconds": seconds}
+    if "Traceback" in completed.stderr or completed.returncode not in (0, 1) or not document:
+        tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        return {**verdict, "verdict": "crash", "detail": tail[:300]}
+    if completed.returncode == 0:
+        check = document.get("check") or {}
+        assert isinstance(check, dict)
+        if check.get("imports") and all(item["ok"] for item in check["imports"]):
+            return {**verdict, "verdict": "ok"}
+        return {**verdict, "verdict": "built, imports not checked",
+                "detail": str(check.get("imports_skipped") or "")[:300]}  # fmt: skip
+    error = str(document.get("error") or (errors[0] if errors else ""))
+    reason = _reason(error)
+    if reason == "check failed":
+        reason = f"check failed ({_check_kinds(document)})"
+    return {**verdict, "verdict": f"refused: {reason}", "detail": error[:300]}
+
+
+def main() -> int:
+    """Run the corpus and print the table and the counts."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", type=Path, default=HERE / "corpus.txt")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N packages")
+    parser.add_argument("--cache-dir", type=Path, help="a shared cache (default: a new one)")
+    parser.add_argument("--out", type=Path, default=HERE / "corpus-verdicts.json")
+    args = parser.parse_args()
+    packages = corpus(args.corpus)[: args.limit or None]
+    targets = [item.strip() for item in args.targets.split(",") if item.strip()]
+    verdicts = []
+    with tempfile.TemporaryDirectory(prefix="corpus-") as scratch:
+        cache = args.cache_dir or Path(scratch) / "cache"
+        for target in targets:
+            for number, package in enumerate(packages, start=1):
+                verdict = build_one(package, target, cache, Path(scratch))
+                verdicts.append(verdict)
+                print(f"[{number}/{len(packages)}] {target:<18} {package:<32} {verdict['verdict']}"
+                      f"  {verdict.get('detail', '')}"[:240], flush=True)  # fmt: skip
+                args.out.write_text(json.dumps({"verdicts": verdicts}, indent=1) + "\n")
+    print()
+    for target in targets:
+        counts = Counter(str(v["verdict"]) for v in verdicts if v["target"] == target)
+        print(f"{target}: " + ", ".join(f"{name} {count}" for name, count in counts.most_common()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
