@@ -90,7 +90,7 @@ def check_imports(
     return ImportOutcome(results, runner.describe(target), None, failures)
 
 
-_MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
+MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
 
 
 # Failures by what their message says, and what to do; the first that matches is given.
@@ -110,7 +110,7 @@ def import_fix(result: ImportResult) -> str:
     """What to do about one failed import, by what went wrong."""
     error = result.error or ""
     module, _, attribute = result.module.partition(":")
-    if missing := _MISSING_MODULE.match(error):
+    if missing := MISSING_MODULE.match(error):
         name = missing.group(1).split(".")[0]
         if name == module.split(".")[0]:
             return (

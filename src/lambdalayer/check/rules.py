@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 
 from lambdalayer.check.findings import CheckReport, Finding, Severity
 from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE, ImportResult, top_level_modules
-from lambdalayer.check.importstage import check_imports
+from lambdalayer.check.importstage import MISSING_MODULE, check_imports
 from lambdalayer.check.layerzip import (
     METADATA_LIMIT,
     SITE,
@@ -396,9 +396,6 @@ def check(
                        results, skipped, ran_in)  # fmt: skip
 
 
-_MISSING = re.compile(r"^ModuleNotFoundError: No module named '([^'.]+)")
-
-
 def _judged(
     finding: Finding, main: LayerZip, results: Sequence[ImportResult], provided: set[str]
 ) -> Finding:
@@ -411,10 +408,10 @@ def _judged(
     """
     module = (finding.package or "").partition(":")[0]
     result = next((item for item in results if item.module == finding.package), None)
-    missing = _MISSING.match(result.error or "") if result else None
-    if missing is None or missing.group(1) in provided or module.split(".")[0] == missing.group(1):
+    missing = MISSING_MODULE.match(result.error or "") if result else None
+    needed = missing.group(1).split(".")[0] if missing else None
+    if needed is None or needed in provided or module.split(".")[0] == needed:
         return finding
-    needed = missing.group(1)
     owner = main.top_level_owners.get(module.split(".")[0])
     sibling_ok = [
         item.module for item in results
