@@ -226,3 +226,23 @@ def test_a_namespace_directory_stands_for_the_packages_inside_it():
              f"{SITE_312}google/_upb/_message.abi3.so", f"{SITE_312}six.py",
              f"{SITE_312}ns/__init__.py", f"{SITE_312}ns/sub/__init__.py"]  # fmt: skip
     assert top_level_modules(names, [SITE_312]) == ["google._upb", "google.protobuf", "ns", "six"]
+
+
+def test_the_synthesized_root_holds_the_interpreters_program_not_a_shim(tmp_path):
+    """A pyenv shim (a shell script) on PATH is a working CPython, but not the program to copy."""
+    from dataclasses import replace
+
+    from lambdalayer.check.synthroot import synthesized_root
+
+    real = find_interpreter("3.12")
+    if real is None:
+        pytest.skip("no CPython 3.12 here")
+    shim = tmp_path / "shims" / "python3.12"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{real.path}" "$@"\n')
+    shim.chmod(0o755)
+    root = synthesized_root(get_target("python3.12"), replace(real, path=shim), tmp_path / "cache")
+    assert root is not None
+    assert (root.rootfs / "var/lang/bin/python3.12").read_bytes()[:4] == b"\x7fELF"
+    assert (root.rootfs / "usr/lib64/libc.so.6").exists()
+    assert not (root.rootfs / "usr/lib64/libGL.so.1").exists()

@@ -20,6 +20,7 @@ made again when the target, the interpreter, the library data or lambdalayer cha
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.check.libraries import runtime_libraries
-from lambdalayer.elf import read_elf
+from lambdalayer.elf import ELF_MAGIC, read_elf
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.targets import Target
@@ -98,7 +99,7 @@ def _copy_interpreter(interpreter: Interpreter, root: Path) -> list[Path]:
     version = interpreter.version_text
     prefix = interpreter.prefix
     binary = root / f"var/lang/bin/python{version}"
-    _link(interpreter.path.resolve(), binary)
+    _link(_executable(interpreter), binary)
     (root / "var/lang/bin/python3").symlink_to(f"python{version}")
     shutil.copytree(prefix / "lib" / f"python{version}", root / f"var/lang/lib/python{version}",
                     symlinks=True, copy_function=_link_function,
@@ -110,6 +111,17 @@ def _copy_interpreter(interpreter: Interpreter, root: Path) -> list[Path]:
             elves.append(root / "var/lang/lib" / library.name)
     elves += list((root / f"var/lang/lib/python{version}/lib-dynload").glob("*.so"))
     return elves
+
+
+def _executable(interpreter: Interpreter) -> Path:
+    """The interpreter's own ELF program: the one in its prefix, not a shim or a venv's link."""
+    assert interpreter.prefix is not None  # noqa: S101 - the caller checks
+    installed = interpreter.prefix / "bin" / f"python{interpreter.version_text}"
+    for candidate in (installed.resolve(), interpreter.path.resolve()):
+        with contextlib.suppress(OSError), candidate.open("rb") as stream:
+            if stream.read(4) == ELF_MAGIC:
+                return candidate
+    return installed
 
 
 def _link_function(source: str, destination: str) -> None:
