@@ -377,10 +377,8 @@ def check(
         skipped = _why_not_extracted([main, *others], total)
     if run_import_check and skipped is None:
         modules = _modules_to_import(main, target, imports, function, handler)
-        layers = [other.path for other in others if other.is_layer] + ([] if function else [path])
-        functions = [other.path for other in others if not other.is_layer] + (
-            [path] if function else []
-        )
+        layers = [o.path for o in others if o.is_layer] + ([] if function else [path])
+        functions = [o.path for o in others if not o.is_layer] + ([path] if function else [])
         outcome = check_imports(
             target, modules, layers, functions, python=python, image=image, sandbox=sandbox,
             member_files={path: member_files} if member_files else {}, scratch_dir=scratch_dir,
