@@ -246,3 +246,41 @@ def test_the_synthesized_root_holds_the_interpreters_program_not_a_shim(tmp_path
     assert (root.rootfs / "var/lang/bin/python3.12").read_bytes()[:4] == b"\x7fELF"
     assert (root.rootfs / "usr/lib64/libc.so.6").exists()
     assert not (root.rootfs / "usr/lib64/libGL.so.1").exists()
+
+
+def test_another_pythons_extension_beside_the_runtimes_own_is_dead_weight(tmp_path, capsys):
+    """snowflake-connector-python's cp312 wheel also ships a cpython-311 build of one module."""
+    from elfsamples import minimal_elf
+
+    layer = tmp_path / "sf.zip"
+    elf = minimal_elf("x86_64")
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_312}sf/__init__.py", "")
+        archive.writestr(f"{SITE_312}sf/it.cpython-311-x86_64-linux-gnu.so", elf)
+        archive.writestr(f"{SITE_312}sf/it.cpython-312-x86_64-linux-gnu.so", elf)
+        archive.writestr(f"{SITE_312}alone/only.cpython-311-x86_64-linux-gnu.so", elf)
+    document = run_json_any(capsys, "check", str(layer), "--runtime", "3.12", "--no-imports", "--json")
+    abi = {
+        (f["member"].rsplit("/", 1)[-1], f["severity"])
+        for f in document["findings"]
+        if f["kind"] == "abi"
+    }
+    assert abi == {
+        ("it.cpython-311-x86_64-linux-gnu.so", "warning"),
+        ("only.cpython-311-x86_64-linux-gnu.so", "error"),
+    }
+
+
+def run_json_any(capsys, *args):
+    import json
+
+    _code, out, _err = run_cli(capsys, *args)
+    return json.loads(out)
+
+
+def test_the_tests_rule_keeps_what_numpy_testing_imports():
+    from lambdalayer.layer.slim import _matches, rules
+
+    [tests] = [rule for rule in rules() if rule.name == "tests"]
+    assert not _matches("numpy/_core/tests/_natype.py", tests, set())
+    assert _matches("numpy/_core/tests/test_umath.py", tests, set())

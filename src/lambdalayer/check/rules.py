@@ -131,6 +131,15 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
         if match := _CPYTHON_EXT.search(name):
             minor, machine, libc = int(match.group(1)), match.group(2), match.group(3)
             problems = []
+            if minor != wanted_minor and _loaded_instead(name, layer, target):
+                # CPython never loads another minor's extension: dead weight, not a failure,
+                # when the module is there for the runtime's own (snowflake ships both).
+                findings.append(Finding(
+                    Severity.WARNING, "abi", f"built for CPython 3.{minor}: never loaded on"
+                    f" {target.runtime.python_version}, which has its own copy of this module",
+                    name, layer.owner(name),
+                ))  # fmt: skip
+                continue
             if minor != wanted_minor:
                 problems.append(
                     f"built for CPython 3.{minor}, the runtime is {target.runtime.python_version}"
@@ -167,6 +176,15 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
                 " (the ELF and ABI checks judge the files themselves)",
                 f"{dist_dir}/WHEEL", layer.owners.get(dist_dir),
             ))  # fmt: skip
+
+
+def _loaded_instead(name: str, layer: LayerZip, target: Target) -> bool:
+    """Whether the module of extension ``name`` exists for the runtime in another form."""
+    stem = _CPYTHON_EXT.sub("", name)
+    forms = (f"{stem}.cpython-{target.python_tag[2:]}-{target.machine}-linux-gnu.so", f"{stem}.abi3.so",
+             f"{stem}.so", f"{stem}.py")  # fmt: skip
+    names = {info.filename for info in layer.infos}
+    return any(form in names for form in forms)
 
 
 def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:

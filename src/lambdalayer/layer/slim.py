@@ -48,6 +48,7 @@ class Rule:
     directories: tuple[str, ...] = ()
     keep_packages: bool = False
     action: str = "drop"
+    exceptions: tuple[str, ...] = ()  # globs this rule never drops (run-time code imports them)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def rules() -> tuple[Rule, ...]:
             directories=tuple(entry.get("directories", ())),
             keep_packages=bool(entry.get("keep_packages", False)),
             action=entry.get("action", "drop"),
+            exceptions=tuple(entry.get("except", ())),
         )
         for entry in table["rule"]
     )
@@ -111,6 +113,8 @@ def _directory_match(relative: str, rule: Rule, packages: set[str]) -> bool:
 
 
 def _matches(relative: str, rule: Rule, packages: set[str]) -> bool:
+    if any(glob_regex(pattern).match(relative) for pattern in rule.exceptions):
+        return False
     if rule.directories and _directory_match(relative, rule, packages):
         return True
     return any(glob_regex(pattern).match(relative) for pattern in rule.patterns)
