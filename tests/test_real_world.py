@@ -54,6 +54,10 @@ def real_world_index(tmp_path: Path):
     make_wheel(root, "duckish", "1.0", files={
         "duckish/__init__.py": "X = 1\n", "adbc_duckish/__init__.py": "import pyarrowish\n",
     }, requires=['pyarrowish; extra == "adbc"'])  # fmt: skip
+    make_wheel(root, "aiplat", "1.0", files={
+        "aiplat/__init__.py": "X = 1\n", "vertish/__init__.py": "from nsg import bq\n",
+        "nsg/other/__init__.py": "",
+    }, requires=['nsg-bq; extra == "full"'])  # fmt: skip
     make_wheel(root, "imutish", "1.0", files={"imutish/__init__.py": "import numpyish\n"})
     make_sdist(root, "psycopg2", "2.9.10", tag="cp312-cp312-linux_x86_64",
                files={"psycopg2/_psycopg.c": b"int main(void) { return 0; }\n"})  # fmt: skip
@@ -259,7 +263,9 @@ def test_another_pythons_extension_beside_the_runtimes_own_is_dead_weight(tmp_pa
         archive.writestr(f"{SITE_312}sf/it.cpython-311-x86_64-linux-gnu.so", elf)
         archive.writestr(f"{SITE_312}sf/it.cpython-312-x86_64-linux-gnu.so", elf)
         archive.writestr(f"{SITE_312}alone/only.cpython-311-x86_64-linux-gnu.so", elf)
-    document = run_json_any(capsys, "check", str(layer), "--runtime", "3.12", "--no-imports", "--json")
+    document = run_json_any(
+        capsys, "check", str(layer), "--runtime", "3.12", "--no-imports", "--json"
+    )
     abi = {
         (f["member"].rsplit("/", 1)[-1], f["severity"])
         for f in document["findings"]
@@ -284,3 +290,17 @@ def test_the_tests_rule_keeps_what_numpy_testing_imports():
     [tests] = [rule for rule in rules() if rule.name == "tests"]
     assert not _matches("numpy/_core/tests/_natype.py", tests, set())
     assert _matches("numpy/_core/tests/test_umath.py", tests, set())
+
+
+@needs_import_check
+def test_a_missing_piece_of_a_namespace_package_in_an_optional_module_is_a_warning(
+    real_world_index, tmp_path, capsys
+):
+    """google-cloud-aiplatform's vertex_ray imports google.cloud.bigquery_storage (its [full] extra)."""
+    document = run_json(capsys, "build", "aiplat", "--runtime", "python3.12", "--bytecode", "none",
+                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+                        "-o", str(tmp_path / "l.zip"), "--json")  # fmt: skip
+    [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
+    assert warning["severity"] == "warning"
+    assert "vertish (part of aiplat) imports nsg.bq" in warning["message"]
+    assert "the extra aiplat[full] brings it" in warning["message"]

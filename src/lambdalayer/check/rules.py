@@ -412,6 +412,11 @@ def check(
                        results, skipped, ran_in)  # fmt: skip
 
 
+_NAMESPACE_PIECE = re.compile(
+    r"^ImportError: cannot import name '(\w+)' from '([\w.]+)' \(unknown location\)"
+)
+
+
 def _judged(
     finding: Finding, main: LayerZip, results: Sequence[ImportResult], provided: set[str]
 ) -> Finding:
@@ -426,6 +431,11 @@ def _judged(
     result = next((item for item in results if item.module == finding.package), None)
     missing = MISSING_MODULE.match(result.error or "") if result else None
     needed = missing.group(1).split(".")[0] if missing else None
+    # "cannot import name 'bigquery_storage' from 'google.cloud' (unknown location)": a
+    # namespace package without the distribution that would fill that name in.
+    piece = _NAMESPACE_PIECE.match(result.error or "") if result and not missing else None
+    if piece is not None:
+        needed = f"{piece.group(2)}.{piece.group(1)}"
     if needed is None or needed in provided or module.split(".")[0] == needed:
         return finding
     owner = main.top_level_owners.get(module.split(".")[0])
@@ -443,6 +453,8 @@ def _judged(
             fix=f"add {owner}[{declared}] if the function uses {module}" if declared
             else f"add the package that provides {needed} if the function uses {module}",
         )  # fmt: skip
+    if piece is not None:
+        return finding  # the package itself fails: its own message says the most
     undeclared = f" ({owner} does not declare it)" if owner and declared is None else ""
     return replace(
         finding,
