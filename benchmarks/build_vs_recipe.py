@@ -48,9 +48,13 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]
     """Wall seconds and peak RSS (KiB) of ``command`` and its waited-for children."""
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-c", _RSS_WRAPPER, *command], env=env, cwd=cwd,
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", _RSS_WRAPPER, *command],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = time.perf_counter() - started
     rss, code = completed.stdout.split()
     if code != "0":
@@ -70,8 +74,21 @@ def uv_zip(work: Path, runtime: str, arch: str, packages: list[str], cache: Path
     site = tree / "python" / "lib" / f"python{version}" / "site-packages"
     platform = f"{MACHINE[arch]}-manylinux_{UV_PLATFORM.get(runtime, '2_34')}"
     env = {**os.environ, "UV_CACHE_DIR": str(cache)}
-    command = [find_uv_bin(), "pip", "install", "--quiet", "--target", str(site), "--python-version", version,
-               "--python-platform", platform, "--only-binary", ":all:", *packages]  # fmt: skip
+    command = [
+        find_uv_bin(),
+        "pip",
+        "install",
+        "--quiet",
+        "--target",
+        str(site),
+        "--python-version",
+        version,
+        "--python-platform",
+        platform,
+        "--only-binary",
+        ":all:",
+        *packages,
+    ]
     seconds = run(command, env, work)[0]
     return seconds + zip_tree(tree, work / "uvzip.zip", env)
 
@@ -84,9 +101,25 @@ def recipe(work: Path, runtime: str, arch: str, packages: list[str], cache: Path
     site.mkdir(parents=True)
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
     cache_args = ["--cache-dir", str(cache)] if cache else ["--no-cache-dir"]
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--isolated", *cache_args,
-           "--platform", f"manylinux2014_{MACHINE[arch]}", "--only-binary=:all:", "--python-version", version,
-           "--implementation", "cp", "--target", str(site), *packages]  # fmt: skip
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--isolated",
+        *cache_args,
+        "--platform",
+        f"manylinux2014_{MACHINE[arch]}",
+        "--only-binary=:all:",
+        "--python-version",
+        version,
+        "--implementation",
+        "cp",
+        "--target",
+        str(site),
+        *packages,
+    ]
     seconds = run(pip, env, work)[0]
     return seconds + zip_tree(tree, work / "recipe.zip", env)
 
@@ -100,13 +133,36 @@ def ours(
         "LAMBDALAYER_CACHE_DIR": str(cache / "ll"),
     }
     timings = work / "timings.json"
-    command = [sys.executable, "-m", "lambdalayer", "build", *packages, "--runtime", runtime, "--arch", arch,
-               "-o", str(out), "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "lambdalayer",
+        "build",
+        *packages,
+        "--runtime",
+        runtime,
+        "--arch",
+        arch,
+        "-o",
+        str(out),
+        "--json",
+    ]
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-c", _RSS_WRAPPER.replace("stdout=subprocess.DEVNULL", f"stdout=open({str(timings)!r}, 'w')"),
-         *command], env=env, cwd=work, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            _RSS_WRAPPER.replace(
+                "stdout=subprocess.DEVNULL", f"stdout=open({str(timings)!r}, 'w')"
+            ),
+            *command,
+        ],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = time.perf_counter() - started
     rss, code = completed.stdout.split()
     if code != "0":
@@ -181,8 +237,10 @@ def main() -> None:
             rss += [cold_rss, warm_rss, one_rss]
             for stage, value in warm_stages.items():
                 stages.setdefault(stage, []).append(value)
-            identical.append((work / "cold.zip").read_bytes() == (work / "warm.zip").read_bytes()
-                             and (work / "changed.zip").read_bytes() == (work / "changed-fresh.zip").read_bytes())  # fmt: skip
+            identical.append(
+                (work / "cold.zip").read_bytes() == (work / "warm.zip").read_bytes()
+                and (work / "changed.zip").read_bytes() == (work / "changed-fresh.zip").read_bytes()
+            )
         print(
             f"{' '.join(args.packages)} for {args.runtime} {args.arch}, median of {args.repeat} (one changed: +{args.changed})"
         )
@@ -211,8 +269,10 @@ def main() -> None:
                 "  ours warm, stages (median s): "
                 + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in stages.items())
             )
-        print(f"  ours zip {(work / 'warm.zip').stat().st_size:,} B, unzipped {unzipped(work / 'warm.zip'):,} B;"
-              f" uv + zip {(work / 'uvzip.zip').stat().st_size:,} B, unzipped {unzipped(work / 'uvzip.zip'):,} B")  # fmt: skip
+        print(
+            f"  ours zip {(work / 'warm.zip').stat().st_size:,} B, unzipped {unzipped(work / 'warm.zip'):,} B;"
+            f" uv + zip {(work / 'uvzip.zip').stat().st_size:,} B, unzipped {unzipped(work / 'uvzip.zip'):,} B"
+        )
 
 
 if __name__ == "__main__":

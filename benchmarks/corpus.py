@@ -73,12 +73,32 @@ def build_one(package: str, target: str, cache: Path, work: Path) -> dict[str, o
     """Build ``package`` for ``target``; returns its verdict."""
     runtime, arch = target.rsplit("-", 1)
     out = work / f"{re.sub(r'[^A-Za-z0-9]', '_', package)}-{target}.zip"
-    command = [sys.executable, "-m", "lambdalayer", "build", package, "--runtime", runtime,
-               "--arch", arch, "--cache-dir", str(cache), "-o", str(out), "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "lambdalayer",
+        "build",
+        package,
+        "--runtime",
+        runtime,
+        "--arch",
+        arch,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(out),
+        "--json",
+    ]
     started = time.perf_counter()
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
-                                   check=False, env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
     except subprocess.TimeoutExpired:
         return {"package": package, "target": target, "verdict": "crash", "detail": "timed out"}
     seconds = round(time.perf_counter() - started, 1)
@@ -97,8 +117,11 @@ def build_one(package: str, target: str, cache: Path, work: Path) -> dict[str, o
         assert isinstance(check, dict)
         if check.get("imports") and all(item["ok"] for item in check["imports"]):
             return {**verdict, "verdict": "ok"}
-        return {**verdict, "verdict": "built, imports not checked",
-                "detail": str(check.get("imports_skipped") or "")[:300]}  # fmt: skip
+        return {
+            **verdict,
+            "verdict": "built, imports not checked",
+            "detail": str(check.get("imports_skipped") or "")[:300],
+        }
     error = str(document.get("error") or (errors[0] if errors else ""))
     reason = _reason(error)
     if reason == "check failed":
@@ -126,8 +149,11 @@ def main() -> int:
             for number, package in enumerate(packages, start=1):
                 verdict = build_one(package, target, cache, Path(scratch))
                 verdicts.append(verdict)
-                print(f"[{number}/{len(packages)}] {target:<18} {package:<32} {verdict['verdict']}"
-                      f"  {verdict.get('detail', '')}"[:240], flush=True)  # fmt: skip
+                print(
+                    f"[{number}/{len(packages)}] {target:<18} {package:<32} {verdict['verdict']}"
+                    f"  {verdict.get('detail', '')}"[:240],
+                    flush=True,
+                )
                 args.out.write_text(json.dumps({"verdicts": verdicts}, indent=1) + "\n")
     print()
     for target in targets:

@@ -53,11 +53,15 @@ def main() -> None:
         if python312 is None:
             raise SystemExit("needs a CPython 3.12 here for the x86_64 stand-in")
         images = {
-            "x86_64": (get_target("python3.12", "x86_64"),
-                       x86_64_standin(work / "x86", python312.path.resolve().parent.parent, "3.12")),
-            "arm64": (get_target("python3.11", "arm64"),
-                      arm64_standin(work / "arm", download_arm64_packages(work / "debs"))),
-        }  # fmt: skip
+            "x86_64": (
+                get_target("python3.12", "x86_64"),
+                x86_64_standin(work / "x86", python312.path.resolve().parent.parent, "3.12"),
+            ),
+            "arm64": (
+                get_target("python3.11", "arm64"),
+                arm64_standin(work / "arm", download_arm64_packages(work / "debs")),
+            ),
+        }
         print(f"{'target':<20} {'where':<34} {'modules':>7} {'median s':>9}")
         for arch, (target, root) in images.items():
             layer = work / f"{arch}.zip"

@@ -72,9 +72,28 @@ def build_recipe(work: Path, version: str, packages: list[str]) -> Path:
     site = tree / "python" / "lib" / f"python{version}" / "site-packages"
     site.mkdir(parents=True)
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    run([sys.executable, "-m", "pip", "install", "--quiet", "--isolated", "--platform", "manylinux2014_x86_64",
-         "--only-binary=:all:", "--python-version", version, "--implementation", "cp",
-         "--target", str(site), *packages], work, env)  # fmt: skip
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--isolated",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--only-binary=:all:",
+            "--python-version",
+            version,
+            "--implementation",
+            "cp",
+            "--target",
+            str(site),
+            *packages,
+        ],
+        work,
+        env,
+    )
     return zip_tree(tree, work / "recipe.zip")
 
 
@@ -85,9 +104,25 @@ def build_uv(work: Path, version: str, packages: list[str]) -> Path:
     site = tree / "python" / "lib" / f"python{version}" / "site-packages"
     site.mkdir(parents=True)
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    run([find_uv_bin(), "pip", "install", "--quiet", "--target", str(site), "--python-version", version,
-         "--python-platform", f"x86_64-manylinux_{UV_FLOOR[version]}", "--only-binary", ":all:", *packages],
-        work, env)  # fmt: skip
+    run(
+        [
+            find_uv_bin(),
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(site),
+            "--python-version",
+            version,
+            "--python-platform",
+            f"x86_64-manylinux_{UV_FLOOR[version]}",
+            "--only-binary",
+            ":all:",
+            *packages,
+        ],
+        work,
+        env,
+    )
     return zip_tree(tree, work / "uv.zip")
 
 
@@ -125,9 +160,21 @@ def median_import_seconds(
         times = []
         for _ in range(runs):
             completed = subprocess.run(
-                [str(python), "-I", "-S", "-B", "-c", IMPORT_CODE, str(site), str(python_dir), *modules],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                [
+                    str(python),
+                    "-I",
+                    "-S",
+                    "-B",
+                    "-c",
+                    IMPORT_CODE,
+                    str(site),
+                    str(python_dir),
+                    *modules,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             times.append(float(completed.stdout.strip()))
         for path in opt.rglob("*"):
             path.chmod(0o755)

@@ -59,8 +59,11 @@ def main() -> None:
         row = "  ".join(f"{results[lv][0]:>13,} {results[lv][1]:>6.2f}" for lv in levels)
         print(f"{kind:<9} {len(members):>6} {raw:>12,}  {row}")
         if 6 in results and results[6][0]:
-            ratios = ", ".join(f"L{lv}: size {results[lv][0] / results[6][0]:.3f}, time {results[lv][1] / max(results[6][1], 1e-9):.2f}"
-                               for lv in levels if lv != 6)  # fmt: skip
+            ratios = ", ".join(
+                f"L{lv}: size {results[lv][0] / results[6][0]:.3f}, time {results[lv][1] / max(results[6][1], 1e-9):.2f}"
+                for lv in levels
+                if lv != 6
+            )
             print(f"{'':<9} vs L6: {ratios}")
 
 

@@ -41,8 +41,18 @@ from lambdalayer.elf import read_elf
 DATA = Path(__file__).resolve().parents[1] / "src" / "lambdalayer" / "data" / "runtime_libraries"
 LIBRARY_DIRS = ("lib64", "usr/lib64", "lib", "usr/lib", "var/lang/lib")
 _SONAME_FILE = re.compile(r"^(ld-linux[\w.-]*\.so\.\d+|lib[\w+.-]*?\.so\.\d+)$")
-_GLIBC_FAMILY = ("libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1",
-                 "libutil.so.1", "libresolv.so.2", "libanl.so.1", "libnsl.so.1", "libmvec.so.1")  # fmt: skip
+_GLIBC_FAMILY = (
+    "libc.so.6",
+    "libm.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libutil.so.1",
+    "libresolv.so.2",
+    "libanl.so.1",
+    "libnsl.so.1",
+    "libmvec.so.1",
+)
 _VERSION = re.compile(r"^([A-Z][A-Z_]*?)_(\d+(?:\.\d+)*)$")
 
 
@@ -145,10 +155,19 @@ def main() -> None:
     parser.add_argument("--machine", required=True, choices=["x86_64", "aarch64"])
     parser.add_argument("--source", required=True, help="where the evidence came from")
     parser.add_argument("--version", action="append", default=[], metavar="SONAME=FAMILY:V,...")
-    parser.add_argument("--directory", metavar="DIR", choices=LIBRARY_DIRS,
-                        help="listing mode: the listing names files of this one directory (e.g. lib64)")  # fmt: skip
-    parser.add_argument("--also", action="append", default=[], metavar="SONAME",
-                        help="a library known present by other evidence (named in --source)")  # fmt: skip
+    parser.add_argument(
+        "--directory",
+        metavar="DIR",
+        choices=LIBRARY_DIRS,
+        help="listing mode: the listing names files of this one directory (e.g. lib64)",
+    )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="SONAME",
+        help="a library known present by other evidence (named in --source)",
+    )
     args = parser.parse_args()
     versions = _parse_versions(args.version)
     if args.mode == "rootfs":

@@ -72,11 +72,28 @@ def resolve(
         requirements.write_text(f"awswrangler[{EXTRAS}]=={version}\n")
         output = Path(scratch) / "requirements.txt"
         completed = subprocess.run(
-            [find_uv_bin(), "pip", "compile", str(requirements), "--python-version", python,
-             "--python-platform", platform, "--exclude-newer", (as_of + datetime.timedelta(days=1)).isoformat(),
-             "--no-header", "--no-annotate", "--quiet", "--no-python-downloads", "-o", str(output)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                find_uv_bin(),
+                "pip",
+                "compile",
+                str(requirements),
+                "--python-version",
+                python,
+                "--python-platform",
+                platform,
+                "--exclude-newer",
+                (as_of + datetime.timedelta(days=1)).isoformat(),
+                "--no-header",
+                "--no-annotate",
+                "--quiet",
+                "--no-python-downloads",
+                "-o",
+                str(output),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if completed.returncode != 0:
             return None
         pins = {}
@@ -99,7 +116,7 @@ def unzipped_bytes(pins: dict[str, str], target: Target, cache: Path) -> int:
         specifiers=tuple(f"{name}=={pin}" for name, pin in pins.items()), pinned_by="aws-sdk-pandas"
     )
     with tempfile.TemporaryDirectory() as scratch:
-        lock = run_uv_compile(requirements, target, IndexConfig(), {}, Path(scratch))
+        lock = run_uv_compile(requirements, target, IndexConfig(), Path(scratch))
     wheels = []
     for package in lock.packages:
         chosen = best_wheel(package.wheels, target) or (
@@ -162,9 +179,10 @@ def main() -> None:
     )
     parser.add_argument("versions", nargs="*")
     parser.add_argument(
-        "--sizes-only", action="store_true",
+        "--sizes-only",
+        action="store_true",
         help="keep the data's pins; (re)compute every release's unzipped sizes (downloads the wheels)",
-    )  # fmt: skip
+    )
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     args = parser.parse_args()
     releases: list[dict[str, object]] = []

@@ -60,31 +60,47 @@ def build_test_index(root: Path, workdir: Path) -> None:
     for python in ("cp311", "cp312"):
         for machine in ("x86_64", "aarch64"):
             make_wheel(
-                root, "nativepkg", "1.0",
+                root,
+                "nativepkg",
+                "1.0",
                 tag=f"{python}-{python}-manylinux_2_17_{machine}.manylinux2014_{machine}",
                 files=_native_files("nativepkg", machine, workdir),
-            )  # fmt: skip
+            )
         make_wheel(
-            root, "nativepkg", "2.0", tag=f"{python}-{python}-manylinux_2_28_x86_64",
+            root,
+            "nativepkg",
+            "2.0",
+            tag=f"{python}-{python}-manylinux_2_28_x86_64",
             files=_native_files("nativepkg", "x86_64", workdir),
-        )  # fmt: skip
+        )
         # only28 has a single version, tagged only manylinux_2_28: refused for AL2.
         make_wheel(
-            root, "only28", "1.0", tag=f"{python}-{python}-manylinux_2_28_x86_64",
+            root,
+            "only28",
+            "1.0",
+            tag=f"{python}-{python}-manylinux_2_28_x86_64",
             files=_native_files("only28", "x86_64", workdir),
-        )  # fmt: skip
+        )
     make_wheel(
-        root, "abi3pkg", "1.0", tag="cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        root,
+        "abi3pkg",
+        "1.0",
+        tag="cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64",
         files=_native_files("abi3pkg", "x86_64", workdir),
-    )  # fmt: skip
+    )
     # Both wheels of twotags 1.0 are listed in one lock entry; AL2 must get the 2_17 one.
     for floor in ("manylinux_2_17", "manylinux_2_28"):
         make_wheel(
-            root, "twotags", "1.0", tag=f"cp311-cp311-{floor}_x86_64",
+            root,
+            "twotags",
+            "1.0",
+            tag=f"cp311-cp311-{floor}_x86_64",
             files={"twotags/__init__.py": f"FLOOR = {floor!r}\n"},
-        )  # fmt: skip
+        )
     make_wheel(
-        root, "datapkg", "1.0",
+        root,
+        "datapkg",
+        "1.0",
         files={
             "datapkg/__init__.py": "",
             "datapkg/run.sh": "#!/bin/sh\necho hi\n",
@@ -94,11 +110,13 @@ def build_test_index(root: Path, workdir: Path) -> None:
             "datapkg-1.0.data/data/share/datapkg/readme.txt": "data\n",
         },
         executables=["datapkg/run.sh"],
-    )  # fmt: skip
+    )
     make_wheel(root, "storedpkg", "1.0", compression=zipfile.ZIP_STORED)
     # fatpkg carries everything slimming should remove, and things it must keep.
     make_wheel(
-        root, "fatpkg", "1.0",
+        root,
+        "fatpkg",
+        "1.0",
         files={
             "fatpkg/__init__.py": "from fatpkg import docs\nVALUE = 1\n",
             "fatpkg/core.py": "def f():\n    return 2\n",
@@ -113,7 +131,7 @@ def build_test_index(root: Path, workdir: Path) -> None:
             "fatpkg/__pycache__/core.cpython-39.pyc": b"stale bytecode",
             "fatpkg/py2only.py": "print 'python 2'\n",
         },
-    )  # fmt: skip
+    )
     make_wheel(
         root, "evilpkg", "1.0", files={"evilpkg/__init__.py": "", "../../escape.txt": "gotcha"}
     )
@@ -196,6 +214,8 @@ def arm_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         packages = download_arm64_packages(tmp_path_factory.mktemp("debs"))
     except subprocess.CalledProcessError as error:
-        pytest.skip(f"apt-get download of Debian's arm64 Python failed (dpkg --add-architecture arm64"
-                    f" and apt-get update first): {error.stderr.decode(errors='replace')[-200:]}")  # fmt: skip
+        pytest.skip(
+            f"apt-get download of Debian's arm64 Python failed (dpkg --add-architecture arm64"
+            f" and apt-get update first): {error.stderr.decode(errors='replace')[-200:]}"
+        )
     return arm64_standin(tmp_path_factory.mktemp("arm-image"), packages)

@@ -32,9 +32,22 @@ def run_under_lambda_paths(
     site, python_dir = opt / f"python/lib/python{python_version}/site-packages", opt / "python"
     try:
         completed = subprocess.run(
-            [str(interpreter.path), "-I", "-S", "-B", "-c", _PRELUDE + code, str(site), str(python_dir), *args],
-            capture_output=True, text=True, check=False, timeout=300,
-        )  # fmt: skip
+            [
+                str(interpreter.path),
+                "-I",
+                "-S",
+                "-B",
+                "-c",
+                _PRELUDE + code,
+                str(site),
+                str(python_dir),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
     finally:
         for path in opt.rglob("*"):
             path.chmod(0o755)

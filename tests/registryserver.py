@@ -69,15 +69,27 @@ class Registry:
                 descriptors.append(
                     {"mediaType": LAYER_TYPE, "digest": _digest(layer), "size": len(layer)}
                 )
-            manifest = json.dumps({
-                "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                           "digest": _digest(config), "size": len(config)},
-                "layers": descriptors,
-            }).encode()  # fmt: skip
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": MANIFEST_TYPE,
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": _digest(config),
+                        "size": len(config),
+                    },
+                    "layers": descriptors,
+                }
+            ).encode()
             self.manifests[_digest(manifest)] = (MANIFEST_TYPE, manifest)
-            entries.append({"mediaType": MANIFEST_TYPE, "digest": _digest(manifest), "size": len(manifest),
-                            "platform": {"architecture": arch, "os": "linux"}})  # fmt: skip
+            entries.append(
+                {
+                    "mediaType": MANIFEST_TYPE,
+                    "digest": _digest(manifest),
+                    "size": len(manifest),
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+            )
         index = json.dumps(
             {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": entries}
         ).encode()
@@ -149,8 +161,10 @@ class RegistryServer:
                     self._send(200, json.dumps({"token": TOKEN}).encode())
                     return
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    challenge = (f'Bearer realm="{outer.api.url}/token",service="test-registry",'
-                                 f'scope="repository:{repository}:pull"')  # fmt: skip
+                    challenge = (
+                        f'Bearer realm="{outer.api.url}/token",service="test-registry",'
+                        f'scope="repository:{repository}:pull"'
+                    )
                     self._send(
                         401,
                         b'{"errors":[{"code":"UNAUTHORIZED"}]}',

@@ -29,16 +29,37 @@ HOST_LIBRARY_DIRS = (
     Path("/lib64"),
 )
 # Libraries a Lambda runtime has (data/runtime_libraries/al2023-x86_64.toml) that test layers load.
-BASE_LIBRARIES = ("libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1",
-                  "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1", "ld-linux-x86-64.so.2")  # fmt: skip
+BASE_LIBRARIES = (
+    "libc.so.6",
+    "libm.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+    "libz.so.1",
+    "ld-linux-x86-64.so.2",
+)
 NEVER = frozenset(
     {"libGL.so.1", "libX11.so.6", "libglib-2.0.so.0", "libgthread-2.0.so.0", "libxcb.so.1"}
 )
 ARM64_PACKAGES = (
-    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "libc6", "libexpat1",
-    "zlib1g", "libffi8", "libgcc-s1", "libstdc++6", "libbz2-1.0", "liblzma5", "libssl3",
-    "libcrypt1", "libuuid1", "libsqlite3-0",
-)  # fmt: skip
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "libc6",
+    "libexpat1",
+    "zlib1g",
+    "libffi8",
+    "libgcc-s1",
+    "libstdc++6",
+    "libbz2-1.0",
+    "liblzma5",
+    "libssl3",
+    "libcrypt1",
+    "libuuid1",
+    "libsqlite3-0",
+)
 
 
 def _skeleton(root: Path) -> None:
@@ -54,8 +75,14 @@ def _link_tree(source: Path, destination: Path) -> None:
         except OSError:
             shutil.copy2(src, dst)
 
-    shutil.copytree(source, destination, symlinks=True, copy_function=link, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("test", "tests", "idlelib", "tkinter", "__pycache__"))  # fmt: skip
+    shutil.copytree(
+        source,
+        destination,
+        symlinks=True,
+        copy_function=link,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("test", "tests", "idlelib", "tkinter", "__pycache__"),
+    )
 
 
 def _host_library(soname: str) -> Path | None:
@@ -105,8 +132,12 @@ def download_arm64_packages(directory: Path) -> list[Path]:
     existing = sorted(directory.glob("*.deb"))
     if len(existing) >= len(ARM64_PACKAGES):
         return existing
-    subprocess.run(["apt-get", "download", "-q", *(f"{name}:arm64" for name in ARM64_PACKAGES)],
-                   cwd=directory, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["apt-get", "download", "-q", *(f"{name}:arm64" for name in ARM64_PACKAGES)],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+    )
     return sorted(directory.glob("*.deb"))
 
 

@@ -446,9 +446,11 @@ def test_summary_explains_why_a_package_is_not_at_its_newest_version(
     )
     notes = {note["package"]: note for note in result["version_notes"]}  # type: ignore[union-attr]
     assert notes["nativepkg"] == {
-        "package": "nativepkg", "chosen": "1.0", "newest": "2.0",
+        "package": "nativepkg",
+        "chosen": "1.0",
+        "newest": "2.0",
         "reason": "its wheels need a glibc above 2.26 (Amazon Linux 2)",
-    }  # fmt: skip
+    }
     assert notes["modern"]["reason"] == "newer releases need a newer Python than python3.11's 3.11"
     assert (
         run(

@@ -13,6 +13,7 @@ from elfsamples import compile_shared_object, minimal_elf
 
 import lambdalayer.check.rules as check_module
 from lambdalayer.check.findings import Severity
+from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.cli.main import main
 from lambdalayer.interpreters import find_interpreter
@@ -64,16 +65,21 @@ def plain_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def good_layer(path: Path, plain_so: bytes) -> Path:
-    return write_layer(path, {
-        f"{SITE_311}good/__init__.py": "VALUE = 1\n",
-        f"{SITE_311}good/_impl.so": plain_so,
-        **dist_info(SITE_311, "good", "1.0", "cp311-cp311-manylinux_2_17_x86_64"),
-    })  # fmt: skip
+    return write_layer(
+        path,
+        {
+            f"{SITE_311}good/__init__.py": "VALUE = 1\n",
+            f"{SITE_311}good/_impl.so": plain_so,
+            **dist_info(SITE_311, "good", "1.0", "cp311-cp311-manylinux_2_17_x86_64"),
+        },
+    )
 
 
 @needs_x86_host
 def test_good_layer_passes_with_imports(tmp_path, plain_so):
-    report = check(good_layer(tmp_path / "good.zip", plain_so), get_target("python3.11"))
+    report = check(
+        good_layer(tmp_path / "good.zip", plain_so), CheckRequest(get_target("python3.11"))
+    )
     assert report.ok, report.findings
     if find_interpreter("3.11") is not None:
         assert [(item.module, item.ok) for item in report.imports] == [("good", True)]
@@ -81,12 +87,15 @@ def test_good_layer_passes_with_imports(tmp_path, plain_so):
 
 @needs_x86_host
 def test_glibc_symbol_above_the_floor_is_an_error_naming_the_package(tmp_path, new_glibc_so):
-    layer = write_layer(tmp_path / "l.zip", {
-        f"{SITE_311}good/__init__.py": "",
-        f"{SITE_311}good/_impl.so": new_glibc_so,
-        **dist_info(SITE_311, "good", "1.0", "cp311-cp311-manylinux_2_34_x86_64"),
-    })  # fmt: skip
-    report = check(layer, get_target("python3.11"), run_import_check=False)
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            f"{SITE_311}good/__init__.py": "",
+            f"{SITE_311}good/_impl.so": new_glibc_so,
+            **dist_info(SITE_311, "good", "1.0", "cp311-cp311-manylinux_2_34_x86_64"),
+        },
+    )
+    report = check(layer, CheckRequest(get_target("python3.11"), imports=None))
     glibc = [finding for finding in report.errors if finding.kind == "glibc"]
     assert len(glibc) == 1
     assert "needs GLIBC_2.34" in glibc[0].message and "2.26" in glibc[0].message
@@ -98,7 +107,7 @@ def test_glibc_symbol_above_the_floor_is_an_error_naming_the_package(tmp_path, n
         tmp_path / "m.zip",
         {f"{SITE_312}good/__init__.py": "", f"{SITE_312}good/_impl.so": new_glibc_so},
     )
-    assert check(layer312, get_target("python3.12"), run_import_check=False).ok
+    assert check(layer312, CheckRequest(get_target("python3.12"), imports=None)).ok
 
 
 def test_arm64_binary_in_x86_64_layer(tmp_path):
@@ -106,20 +115,23 @@ def test_arm64_binary_in_x86_64_layer(tmp_path):
         tmp_path / "l.zip",
         {f"{SITE_311}pkg/__init__.py": "", f"{SITE_311}pkg/_impl.so": minimal_elf("aarch64")},
     )
-    report = check(layer, get_target("python3.11", "x86_64"), run_import_check=False)
+    report = check(layer, CheckRequest(get_target("python3.11", "x86_64"), imports=None))
     assert kinds(report) == {"elf-machine"}
-    assert check(layer, get_target("python3.11", "arm64"), run_import_check=False).ok
+    assert check(layer, CheckRequest(get_target("python3.11", "arm64"), imports=None)).ok
 
 
 def test_cpython_abi_from_file_names_and_foreign_binaries(tmp_path):
-    layer = write_layer(tmp_path / "l.zip", {
-        f"{SITE_311}pkg/__init__.py": "",
-        f"{SITE_311}pkg/fast.cpython-312-x86_64-linux-gnu.so": minimal_elf("x86_64"),
-        f"{SITE_311}pkg/ok.cpython-311-x86_64-linux-gnu.so": minimal_elf("x86_64"),
-        f"{SITE_311}pkg/stable.abi3.so": minimal_elf("x86_64"),
-        f"{SITE_311}pkg/mac.cpython-311-darwin.so": b"\xcf\xfa\xed\xfe" + bytes(28),
-    })  # fmt: skip
-    report = check(layer, get_target("python3.11"), run_import_check=False)
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            f"{SITE_311}pkg/__init__.py": "",
+            f"{SITE_311}pkg/fast.cpython-312-x86_64-linux-gnu.so": minimal_elf("x86_64"),
+            f"{SITE_311}pkg/ok.cpython-311-x86_64-linux-gnu.so": minimal_elf("x86_64"),
+            f"{SITE_311}pkg/stable.abi3.so": minimal_elf("x86_64"),
+            f"{SITE_311}pkg/mac.cpython-311-darwin.so": b"\xcf\xfa\xed\xfe" + bytes(28),
+        },
+    )
+    report = check(layer, CheckRequest(get_target("python3.11"), imports=None))
     members = {finding.member for finding in report.errors}
     assert members == {
         f"{SITE_311}pkg/fast.cpython-312-x86_64-linux-gnu.so",
@@ -132,18 +144,21 @@ def test_site_packages_of_another_python_version(tmp_path):
     layer = write_layer(
         tmp_path / "l.zip", {"python/lib/python3.9/site-packages/pkg/__init__.py": ""}
     )
-    report = check(layer, get_target("python3.12"), run_import_check=False)
+    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
     assert kinds(report) == {"layout"}
     assert "Python 3.9" in report.errors[0].message
 
 
 def test_outside_python_and_pth_files_are_reported_not_failed(tmp_path):
-    layer = write_layer(tmp_path / "l.zip", {
-        f"{SITE_312}pkg/__init__.py": "",
-        f"{SITE_312}extra.pth": "/opt/vendor\n",
-        "bin/tool": "#!/bin/sh\n",
-    })  # fmt: skip
-    report = check(layer, get_target("python3.12"), run_import_check=False)
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            f"{SITE_312}pkg/__init__.py": "",
+            f"{SITE_312}extra.pth": "/opt/vendor\n",
+            "bin/tool": "#!/bin/sh\n",
+        },
+    )
+    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
     assert report.ok
     messages = " ".join(finding.message for finding in report.findings)
     assert "outside python/" in messages and "adds: /opt/vendor" in messages
@@ -151,7 +166,7 @@ def test_outside_python_and_pth_files_are_reported_not_failed(tmp_path):
 
 def test_zip_without_python_content_is_an_error(tmp_path):
     layer = write_layer(tmp_path / "l.zip", {"README.txt": "hello"})
-    assert "content" in kinds(check(layer, get_target("python3.12"), run_import_check=False))
+    assert "content" in kinds(check(layer, CheckRequest(get_target("python3.12"), imports=None)))
 
 
 def test_two_layers_with_numpy_in_different_versions(tmp_path):
@@ -163,7 +178,7 @@ def test_two_layers_with_numpy_in_different_versions(tmp_path):
         tmp_path / "theirs.zip",
         {f"{SITE_312}numpy/__init__.py": "", **dist_info(SITE_312, "numpy", "1.26.4")},
     )
-    report = check(ours, get_target("python3.12"), with_zips=[theirs], run_import_check=False)
+    report = check(ours, CheckRequest(get_target("python3.12"), imports=None, with_zips=(theirs,)))
     conflict = [finding for finding in report.errors if finding.kind == "conflict"]
     assert len(conflict) == 1 and "2.2.6" in conflict[0].message and "1.26.4" in conflict[0].message
 
@@ -177,8 +192,8 @@ def test_unzipped_total_with_other_zips_over_the_quota(tmp_path, monkeypatch):
         {f"{SITE_312}small/__init__.py": "", f"{SITE_312}small/blob.bin": bytes(1000)},
     )
     big = write_layer(tmp_path / "big.zip", {f"{SITE_312}big/blob.bin": bytes(limit)})
-    assert check(ours, get_target("python3.12"), run_import_check=False).ok
-    report = check(ours, get_target("python3.12"), with_zips=[big], run_import_check=False)
+    assert check(ours, CheckRequest(get_target("python3.12"), imports=None)).ok
+    report = check(ours, CheckRequest(get_target("python3.12"), imports=None, with_zips=(big,)))
     assert kinds(report) == {"size"}
     assert report.total_unzipped_bytes > limit
     assert f"over Lambda's {limit:,}" in report.errors[0].message
@@ -186,12 +201,15 @@ def test_unzipped_total_with_other_zips_over_the_quota(tmp_path, monkeypatch):
 
 @needs_python311
 def test_module_that_raises_on_import_fails_with_its_last_traceback_line(tmp_path):
-    layer = write_layer(tmp_path / "l.zip", {
-        f"{SITE_311}broken/__init__.py": "raise RuntimeError('no config here')\n",
-        f"{SITE_311}fine.py": "X = 1\n",
-        f"{SITE_311}needs_dep.py": "import not_in_layer\n",
-    })  # fmt: skip
-    report = check(layer, get_target("python3.11"))
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            f"{SITE_311}broken/__init__.py": "raise RuntimeError('no config here')\n",
+            f"{SITE_311}fine.py": "X = 1\n",
+            f"{SITE_311}needs_dep.py": "import not_in_layer\n",
+        },
+    )
+    report = check(layer, CheckRequest(get_target("python3.11")))
     results = {item.module: item.error for item in report.imports}
     assert results["fine"] is None
     assert results["broken"] == "RuntimeError: no config here"
@@ -203,10 +221,13 @@ def test_module_that_raises_on_import_fails_with_its_last_traceback_line(tmp_pat
 def test_imports_see_the_function_zip_and_other_layers(tmp_path):
     base = write_layer(tmp_path / "base.zip", {"python/basemod.py": "X = 1\n"})
     function = write_layer(tmp_path / "function.zip", {"handler.py": "import basemod\n"})
-    layer = write_layer(tmp_path / "l.zip", {
-        "python/usesbase.py": "import basemod, handler\n",
-    })  # fmt: skip
-    report = check(layer, get_target("python3.11"), with_zips=[base, function])
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            "python/usesbase.py": "import basemod, handler\n",
+        },
+    )
+    report = check(layer, CheckRequest(get_target("python3.11"), with_zips=(base, function)))
     results = {item.module: item.error for item in report.imports}
     assert results["usesbase"] is None
     assert results == {"usesbase": None}
@@ -218,7 +239,12 @@ def test_no_interpreter_means_skipped_not_passed(tmp_path):
     layer = write_layer(
         tmp_path / "l.zip", {"python/lib/python3.14/site-packages/m.py": "raise SystemExit(1)\n"}
     )
-    report = check(layer, get_target("python3.14"), python=Path("/nonexistent/python3.14"))
+    report = check(
+        layer,
+        CheckRequest(
+            get_target("python3.14"), imports=ImportOptions(python=Path("/nonexistent/python3.14"))
+        ),
+    )
     if find_interpreter("3.14") is not None:
         pytest.skip("a CPython 3.14 exists here")
     assert report.imports == () and report.imports_skipped is not None
@@ -256,13 +282,16 @@ def test_committed_samples_are_what_their_script_makes():
 
 
 def test_committed_samples_are_caught(tmp_path):
-    layer = write_layer(tmp_path / "l.zip", {
-        f"{SITE_311}pkg/__init__.py": "",
-        f"{SITE_311}pkg/arm.so": (SAMPLES / "aarch64.so").read_bytes(),
-        f"{SITE_311}pkg/mac.so": (SAMPLES / "macho.so").read_bytes(),
-        f"{SITE_311}pkg/cut.so": (SAMPLES / "truncated.so").read_bytes(),
-    })  # fmt: skip
-    report = check(layer, get_target("python3.11"), run_import_check=False)
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            f"{SITE_311}pkg/__init__.py": "",
+            f"{SITE_311}pkg/arm.so": (SAMPLES / "aarch64.so").read_bytes(),
+            f"{SITE_311}pkg/mac.so": (SAMPLES / "macho.so").read_bytes(),
+            f"{SITE_311}pkg/cut.so": (SAMPLES / "truncated.so").read_bytes(),
+        },
+    )
+    report = check(layer, CheckRequest(get_target("python3.11"), imports=None))
     by_member = {
         (finding.member, finding.severity.name, finding.kind) for finding in report.findings
     }

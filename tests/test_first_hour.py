@@ -11,7 +11,7 @@ import pytest
 from cliutil import run_cli, run_json
 from elfsamples import minimal_elf
 
-from lambdalayer.cli.main import _parser
+from lambdalayer.cli.main import parser as cli_parser
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import default_runtime
 
@@ -33,13 +33,24 @@ def test_build_help_says_what_bytecode_auto_does_when_no_interpreter_is_found(ca
         run_cli(capsys, "build", "--help")
     text = " ".join(capsys.readouterr().out.split())
     assert "installed with 'uv python install'" in text
-    assert "the build stops with a hint when neither works" in text
+    assert "the build stops with a hint when none can be had" in text
     assert "no bytecode, with a notice" not in text
 
 
 def test_a_build_without_runtime_says_which_it_took(local_index, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "build", "beta==1.0", "--bytecode", "none", "--index-url",
-                           local_index.url, "--cache-dir", str(tmp_path / "c"), "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "beta==1.0",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+    )
     assert code == 0, err
     assert f"runtime: {default_runtime().name}, the newest (--runtime to choose another)" in err
 
@@ -81,8 +92,21 @@ def test_check_asks_for_the_runtime_when_nothing_tells(tmp_path, capsys):
 def test_plain_build_reads_requirements_txt(local_index, tmp_path, capsys, monkeypatch):
     (tmp_path / "requirements.txt").write_text("beta==1.0\n")
     monkeypatch.chdir(tmp_path)
-    document = run_json(capsys, "build", "--runtime", "3.12", "--bytecode", "none", "--index-url",
-                        local_index.url, "--cache-dir", str(tmp_path / "c"), "-o", "l.zip", "--json")  # fmt: skip
+    document = run_json(
+        capsys,
+        "build",
+        "--runtime",
+        "3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        "l.zip",
+        "--json",
+    )
     assert [package["name"] for package in document["packages"]] == ["beta"]
     assert document["target"]["runtime"] == "python3.12"
 
@@ -120,8 +144,17 @@ def test_a_handler_in_a_subpackage_is_suggested_by_its_full_name(tmp_path, capsy
     package = _zip(
         tmp_path / "f.zip", {"app/__init__.py": "", "app/main.py": "def handler(e, c): pass\n"}
     )
-    code, out, _ = run_cli(capsys, "check", str(package), "--runtime", "python3.12", "--function",
-                           "--handler", "main.handler", "--no-imports")  # fmt: skip
+    code, out, _ = run_cli(
+        capsys,
+        "check",
+        str(package),
+        "--runtime",
+        "python3.12",
+        "--function",
+        "--handler",
+        "main.handler",
+        "--no-imports",
+    )
     assert code == 1
     assert "fix: the zip has app.main: use --handler app.main.handler" in out
 
@@ -130,9 +163,25 @@ def test_a_failed_function_build_speaks_of_the_function(local_index, tmp_path, c
     source = tmp_path / "src"
     source.mkdir()
     (source / "main.py").write_text("def handler(event, context):\n    return 1\n")
-    code, _, err = run_cli(capsys, "build", "beta==1.0", "--runtime", "python3.12", "--bytecode", "none",
-                           "--function", str(source), "--handler", "main.missing", "--index-url",
-                           local_index.url, "--cache-dir", str(tmp_path / "c"), "-o", str(tmp_path / "f.zip"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "beta==1.0",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--function",
+        str(source),
+        "--handler",
+        "main.missing",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "f.zip"),
+    )
     if find_interpreter("3.12") is None:
         pytest.skip("the handler's import needs a CPython 3.12")
     assert code == 1
@@ -142,8 +191,16 @@ def test_a_failed_function_build_speaks_of_the_function(local_index, tmp_path, c
 
 
 def test_image_pull_failure_names_the_registry_and_the_way_round(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "image", "pull", "python3.12", "--registry", "http://127.0.0.1:9",
-                           "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "image",
+        "pull",
+        "python3.12",
+        "--registry",
+        "http://127.0.0.1:9",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
     assert code == 1
     assert "--registry (http://127.0.0.1:9)" in err and "--image DIR" in err
 
@@ -152,7 +209,7 @@ def test_image_pull_failure_names_the_registry_and_the_way_round(tmp_path, capsy
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = _parser()
+    parser = cli_parser()
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return dict(action.choices)
 
@@ -178,18 +235,53 @@ def test_every_command_has_a_description_an_example_and_help_for_each_option(nam
 
 
 def test_a_target_is_one_object_in_every_json(local_index, tmp_path, capsys):
-    build = run_json(capsys, "build", "beta==1.0", "--runtime", "python3.12", "--bytecode", "none",
-                     "--index-url", local_index.url, "--cache-dir", str(tmp_path / "c"),
-                     "-o", str(tmp_path / "l.zip"), "--json")  # fmt: skip
+    build = run_json(
+        capsys,
+        "build",
+        "beta==1.0",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+        "--json",
+    )
     check = run_json(capsys, "check", str(tmp_path / "l.zip"), "--json")
     assert build["schema"] == check["schema"] == 2
-    assert build["target"] == check["target"] == {
-        "name": "python3.12-x86_64", "runtime": "python3.12", "arch": "x86_64", "python": "3.12",
-        "glibc": "2.34",
-    }  # fmt: skip
-    matrix = run_json(capsys, "build", "beta==1.0", "--runtime", "python3.12", "--arch", "x86_64,arm64",
-                      "--bytecode", "none", "--index-url", local_index.url, "--cache-dir", str(tmp_path / "c"),
-                      "--output-dir", str(tmp_path / "m"), "--json")  # fmt: skip
+    assert (
+        build["target"]
+        == check["target"]
+        == {
+            "name": "python3.12-x86_64",
+            "runtime": "python3.12",
+            "arch": "x86_64",
+            "python": "3.12",
+            "glibc": "2.34",
+        }
+    )
+    matrix = run_json(
+        capsys,
+        "build",
+        "beta==1.0",
+        "--runtime",
+        "python3.12",
+        "--arch",
+        "x86_64,arm64",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--output-dir",
+        str(tmp_path / "m"),
+        "--json",
+    )
     rows = matrix["builds"]
     assert [row["target"]["name"] for row in rows] == ["python3.12-x86_64", "python3.12-arm64"]
     for row in rows:
@@ -202,9 +294,22 @@ def test_a_target_is_one_object_in_every_json(local_index, tmp_path, capsys):
 
 
 def test_the_build_summary_has_a_header_and_no_noise(local_index, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "build", "beta==1.0", "--runtime", "python3.12", "--bytecode", "none",
-                             "--index-url", local_index.url, "--cache-dir", str(tmp_path / "c"),
-                             "-o", str(tmp_path / "l.zip"), "--no-check")  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "build",
+        "beta==1.0",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+        "--no-check",
+    )
     assert code == 0, err
     lines = out.splitlines()
     header = next(line for line in lines if line.strip().startswith("package"))
@@ -233,8 +338,19 @@ def test_init_reads_a_sam_template_and_build_then_uses_the_configuration(
     assert code == 0
     assert f"wrote {project / 'lambdalayer.toml'} (runtime and CPU from template.yaml)" in out
     assert f"next: lambdalayer build --project {project}" in out
-    document = run_json(capsys, "build", "--project", str(project), "--bytecode", "none", "--index-url",
-                        local_index.url, "--cache-dir", str(tmp_path / "c"), "--json")  # fmt: skip
+    document = run_json(
+        capsys,
+        "build",
+        "--project",
+        str(project),
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--json",
+    )
     [row] = document["builds"]
     assert row["target"]["name"] == "python3.12-arm64" and row["name"] == "deps"
     code, _, err = run_cli(capsys, "init", "--project", str(project))

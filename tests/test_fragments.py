@@ -16,9 +16,11 @@ from indexserver import LocalIndex
 from wheelmaker import make_wheel
 
 import lambdalayer.layer.fragments as fragments_module
-from lambdalayer.build import BuildOptions, build
+from lambdalayer.build import BuildRequest, build
 from lambdalayer.inputs.requirements import gather
+from lambdalayer.layer.output import ZipOutput
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.resolve.stage import Resolve
 from lambdalayer.targets import get_target
 
 PACKAGES = ("alpha", "fatpkg", "nativepkg", "datapkg")
@@ -26,8 +28,19 @@ PACKAGES = ("alpha", "fatpkg", "nativepkg", "datapkg")
 
 def build_json(capsys, index: LocalIndex, cache: Path, out: Path, *extra: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
     runtime = [] if "--runtime" in extra else ["--runtime", "python3.11"]
-    code, stdout, err = run_cli(capsys, "build", "--index-url", index.url, "--cache-dir", str(cache),
-                                "-o", str(out), *runtime, "--json", *extra)  # fmt: skip
+    code, stdout, err = run_cli(
+        capsys,
+        "build",
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(out),
+        *runtime,
+        "--json",
+        *extra,
+    )
     assert code == 0, err
     result: dict[str, object] = json.loads(stdout)
     return result
@@ -122,8 +135,10 @@ def test_two_builds_sharing_a_cache_at_once(local_index, cache_dir, tmp_path):
 
     def one(out: Path) -> None:
         try:
-            build(BuildOptions(target=get_target("python3.11"), output=out, requirements=requirements,
-                               index=IndexConfig(local_index.url), cache_dir=cache_dir))  # fmt: skip
+            source = Resolve(requirements, IndexConfig(local_index.url))
+            build(
+                BuildRequest(get_target("python3.11"), source, ZipOutput(out), cache_dir=cache_dir)
+            )
         except BaseException as error:  # reported by the assertion below
             errors.append(error)
 
@@ -162,8 +177,19 @@ def test_an_unchanged_resolution_runs_no_uv_and_a_new_release_resolves_again(
 
 def test_the_check_of_the_same_bytes_is_reused(local_index, cache_dir, tmp_path, capsys):
     first = build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", "alpha")
-    code, _, err = run_cli(capsys, "build", "--index-url", local_index.url, "--cache-dir", str(cache_dir),
-                           "-o", str(tmp_path / "b.zip"), "--runtime", "python3.11", "alpha")  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "-o",
+        str(tmp_path / "b.zip"),
+        "--runtime",
+        "python3.11",
+        "alpha",
+    )
     assert code == 0
     assert "checked before: the same bytes for python3.11-x86_64 (cached report)" in err
     second = build_json(capsys, local_index, cache_dir, tmp_path / "c.zip", "alpha")
@@ -192,8 +218,20 @@ def test_directory_output_has_the_zips_files_modes_and_one_mtime(
     tree = tmp_path / "artifacts"
     tree.mkdir()
     (tree / "unrelated.txt").write_text("not ours")
-    code, out, err = run_cli(capsys, "build", "datapkg", "beta==1.0", "--runtime", "python3.11",
-                             "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", f"{tree}/")  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "build",
+        "datapkg",
+        "beta==1.0",
+        "--runtime",
+        "python3.11",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "-o",
+        f"{tree}/",
+    )
     assert code == 0, err
     assert f"built the layer's files into {tree}" in out
     with zipfile.ZipFile(tmp_path / "layer.zip") as archive:
@@ -210,8 +248,19 @@ def test_directory_output_has_the_zips_files_modes_and_one_mtime(
     executable = next(tree.rglob("run.sh"))
     assert os.access(executable, os.X_OK)
     # A second build without datapkg removes what only the first one wrote, nothing else.
-    code, _, err = run_cli(capsys, "build", "beta==1.0", "--runtime", "python3.11", "--index-url", local_index.url,
-                           "--cache-dir", str(cache_dir), "-o", str(tree))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "beta==1.0",
+        "--runtime",
+        "python3.11",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "-o",
+        str(tree),
+    )
     assert code == 0, err
     assert not list(tree.rglob("run.sh"))
     assert (tree / "unrelated.txt").exists()
@@ -223,8 +272,18 @@ def test_print_gives_one_value_or_flat_json_for_terraform(local_index, cache_dir
     import hashlib
 
     out = tmp_path / "layer.zip"
-    args = ["build", "beta==1.0", "--runtime", "python3.11", "--index-url", local_index.url,
-            "--cache-dir", str(cache_dir), "-o", str(out)]  # fmt: skip
+    args = [
+        "build",
+        "beta==1.0",
+        "--runtime",
+        "python3.11",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "-o",
+        str(out),
+    ]
     code, printed, _ = run_cli(capsys, *args, "--print", "base64sha256")
     assert code == 0
     digest = hashlib.sha256(out.read_bytes()).digest()
@@ -239,8 +298,20 @@ def test_lock_command_writes_the_targets_lock_without_building(
     local_index, cache_dir, tmp_path, capsys
 ):
     lock = tmp_path / "pylock.toml"
-    code, out, err = run_cli(capsys, "lock", "alpha", "nativepkg", "--runtime", "python3.11", "--index-url",
-                             local_index.url, "--cache-dir", str(cache_dir), "-o", str(lock))  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "lock",
+        "alpha",
+        "nativepkg",
+        "--runtime",
+        "python3.11",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "-o",
+        str(lock),
+    )
     assert code == 0, err
     assert "locked 3 packages for python3.11-x86_64" in out
     text = lock.read_text()
@@ -250,12 +321,24 @@ def test_lock_command_writes_the_targets_lock_without_building(
         and 'target = "python3.11-x86_64"' in text
     )
     assert not list(tmp_path.glob("*.zip"))
-    code, out, _ = run_cli(capsys, "lock", "beta", "--runtime", "python3.11,python3.12", "--index-url",
-                           local_index.url, "--cache-dir", str(cache_dir), "--output-dir", str(tmp_path / "locks"))  # fmt: skip
+    code, out, _ = run_cli(
+        capsys,
+        "lock",
+        "beta",
+        "--runtime",
+        "python3.11,python3.12",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "--output-dir",
+        str(tmp_path / "locks"),
+    )
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
-        "pylock.python3.11-x86_64.toml", "pylock.python3.12-x86_64.toml",
-    ]  # fmt: skip
+        "pylock.python311-x86_64.toml",
+        "pylock.python312-x86_64.toml",
+    ]
 
 
 def test_a_resolution_is_reused_when_an_extra_index_lacks_the_package(tmp_path, cache_dir, capsys):

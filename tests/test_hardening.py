@@ -18,6 +18,7 @@ from indexserver import LocalIndex
 from wheelmaker import make_project
 
 from lambdalayer.check.imports import top_level_modules
+from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
 from lambdalayer.distinfo import parse_metadata, parse_record_paths
 from lambdalayer.errors import OutputError, TargetError
@@ -34,8 +35,18 @@ HAVE_311 = find_interpreter("3.11") is not None
 
 
 def build_args(index: LocalIndex, cache_dir: Path, output: Path, *extra: str) -> list[str]:
-    return ["build", "--index-url", index.url, "--cache-dir", str(cache_dir), "-o", str(output),
-            "--runtime", "python3.11", *extra]  # fmt: skip
+    return [
+        "build",
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "-o",
+        str(output),
+        "--runtime",
+        "python3.11",
+        *extra,
+    ]
 
 
 def raw_zip(path: Path, members: dict[str, bytes]) -> Path:
@@ -66,7 +77,7 @@ def test_check_of_a_hostile_zip_writes_nothing_outside_and_reports_the_names(tmp
         },
     )
     before = set(tmp_path.rglob("*"))
-    report = check(hostile, get_target("python3.11"))
+    report = check(hostile, CheckRequest(get_target("python3.11")))
     after = set(tmp_path.rglob("*"))
     assert after == before, sorted(map(str, after - before))
     assert not absolute.exists()
@@ -107,8 +118,19 @@ def test_function_with_handler_at_the_top_of_its_source_has_relative_names(
     app.mkdir()
     (app / "handler.py").write_text("def handler(event, context):\n    return 1\n")
     out = tmp_path / "function.zip"
-    code, _, err = run_cli(capsys, *build_args(local_index, cache_dir, out, "beta==1.0",
-                           "--function", str(app), "--handler", "handler.handler"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        *build_args(
+            local_index,
+            cache_dir,
+            out,
+            "beta==1.0",
+            "--function",
+            str(app),
+            "--handler",
+            "handler.handler",
+        ),
+    )
     assert code == 0, err
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
@@ -304,9 +326,11 @@ def test_arch_spellings_are_accepted_and_made_canonical():
 def test_check_accepts_aarch64_and_build_accepts_amd64(local_index, cache_dir, tmp_path, capsys):
     out = tmp_path / "layer.zip"
     code, stdout, err = run_cli(
-        capsys, *build_args(local_index, cache_dir, out, "beta==1.0", "--arch", "amd64",
-                            "--bytecode", "none")
-    )  # fmt: skip
+        capsys,
+        *build_args(
+            local_index, cache_dir, out, "beta==1.0", "--arch", "amd64", "--bytecode", "none"
+        ),
+    )
     assert code == 0, err
     assert "python3.11 on x86_64" in stdout
     code, stdout, err = run_cli(capsys, "check", str(out), "--arch", "aarch64", "--no-imports")
@@ -332,8 +356,9 @@ def test_json_on_failure_is_one_object_with_the_error(local_index, cache_dir, tm
 
 def test_json_of_a_failed_check_carries_the_findings(tmp_path, capsys):
     layer = raw_zip(tmp_path / "l.zip", {"../evil.py": b"", f"{SITE_311}m.py": b""})
-    code, stdout, _ = run_cli(capsys, "check", str(layer), "--runtime", "python3.11",
-                              "--no-imports", "--json")  # fmt: skip
+    code, stdout, _ = run_cli(
+        capsys, "check", str(layer), "--runtime", "python3.11", "--no-imports", "--json"
+    )
     assert code == 1
     document = json.loads(stdout)
     assert document["schema"] == 2
@@ -367,12 +392,14 @@ def test_failed_build_into_new_directories_removes_them(local_index, cache_dir, 
 def test_over_quota_layer_is_refused_even_with_no_check(
     local_index, cache_dir, tmp_path, capsys, monkeypatch
 ):
-    import lambdalayer.build as build_module
+    import lambdalayer.build.pipeline as build_module
 
     monkeypatch.setattr(build_module, "UNZIPPED_LIMIT", 100)
     out = tmp_path / "layer.zip"
-    code, _, err = run_cli(capsys, *build_args(local_index, cache_dir, out, "beta==1.0",
-                           "--no-check", "--bytecode", "none"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        *build_args(local_index, cache_dir, out, "beta==1.0", "--no-check", "--bytecode", "none"),
+    )
     assert code == 1
     assert "over Lambda's 100 for a function and all its layers" in err
     assert "--no-check" not in err
@@ -417,8 +444,9 @@ def test_bytecode_without_an_interpreter_fails_with_a_hint(
 @pytest.mark.skipif(not HAVE_311, reason="needs a CPython 3.11 for bytecode")
 def test_zip_comment_and_lock_record_the_bytecode(local_index, cache_dir, tmp_path, capsys):
     out, lock = tmp_path / "layer.zip", tmp_path / "pylock.toml"
-    code, _, err = run_cli(capsys, *build_args(local_index, cache_dir, out, "beta==1.0",
-                           "--lock", str(lock)))  # fmt: skip
+    code, _, err = run_cli(
+        capsys, *build_args(local_index, cache_dir, out, "beta==1.0", "--lock", str(lock))
+    )
     assert code == 0, err
     with zipfile.ZipFile(out) as archive:
         assert archive.comment.endswith(b" bytecode=unchecked-hash")
@@ -432,10 +460,12 @@ def test_zip_comment_and_lock_record_the_bytecode(local_index, cache_dir, tmp_pa
 # 8. local projects, editables and URL forms -----------------------------------------
 
 
-def test_local_project_as_argument_in_a_file_and_editable(local_index, cache_dir, tmp_path,
-                                                          capsys, monkeypatch):  # fmt: skip
-    project = make_project(tmp_path, "mylocal", "0.3",
-                           files={"mylocal/__init__.py": b"SHARED = 'code'\n"})  # fmt: skip
+def test_local_project_as_argument_in_a_file_and_editable(
+    local_index, cache_dir, tmp_path, capsys, monkeypatch
+):
+    project = make_project(
+        tmp_path, "mylocal", "0.3", files={"mylocal/__init__.py": b"SHARED = 'code'\n"}
+    )
     monkeypatch.chdir(tmp_path)
     forms = {
         "argument": [f"./{project.name}", "beta==1.0"],
@@ -447,8 +477,10 @@ def test_local_project_as_argument_in_a_file_and_editable(local_index, cache_dir
     zips = {}
     for label, arguments in forms.items():
         out = tmp_path / f"{label}.zip"
-        code, stdout, err = run_cli(capsys, *build_args(local_index, cache_dir, out, *arguments,
-                                    "--bytecode", "none", "--json"))  # fmt: skip
+        code, stdout, err = run_cli(
+            capsys,
+            *build_args(local_index, cache_dir, out, *arguments, "--bytecode", "none", "--json"),
+        )
         assert code == 0, (label, err)
         packages = {p["name"]: p["version"] for p in json.loads(stdout)["packages"]}
         assert packages == {"mylocal": "0.3", "beta": "1.0"}, label
@@ -459,15 +491,17 @@ def test_local_project_as_argument_in_a_file_and_editable(local_index, cache_dir
     assert len(list((cache_dir / "local").rglob("*.whl"))) == 1  # built once, cached by content
 
 
-def test_git_url_argument_is_accepted_like_in_a_file(local_index, cache_dir, tmp_path, capsys,
-                                                      monkeypatch):  # fmt: skip
+def test_git_url_argument_is_accepted_like_in_a_file(
+    local_index, cache_dir, tmp_path, capsys, monkeypatch
+):
     # Reaching the git host fails here; what matters is that the argument is not refused
     # as an invalid requirement, and that the error names the host.
     monkeypatch.setenv("UV_HTTP_RETRIES", "0")
     monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
     out = tmp_path / "layer.zip"
-    code, _, err = run_cli(capsys, *build_args(local_index, cache_dir, out,
-                           "git+http://127.0.0.1:9/nobody/six.git"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys, *build_args(local_index, cache_dir, out, "git+http://127.0.0.1:9/nobody/six.git")
+    )
     assert code == 1
     assert "invalid requirement" not in err
     assert "error: cannot resolve for python3.11-x86_64: Git operation failed" in err
@@ -481,10 +515,22 @@ def test_matrix_build_prints_the_findings_of_a_failed_check(
     local_index, cache_dir, tmp_path, capsys
 ):
     code, stdout, err = run_cli(
-        capsys, "build", "broken", "--runtime", "python3.11", "--arch", "x86_64,arm64",
-        "--index-url", local_index.url, "--cache-dir", str(cache_dir),
-        "--output-dir", str(tmp_path / "dist"), "--bytecode", "none",
-    )  # fmt: skip
+        capsys,
+        "build",
+        "broken",
+        "--runtime",
+        "python3.11",
+        "--arch",
+        "x86_64,arm64",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "--output-dir",
+        str(tmp_path / "dist"),
+        "--bytecode",
+        "none",
+    )
     assert code == 1
     assert "findings: [layer python3.11-x86_64]" in err
     assert "import broken failed: RuntimeError: needs settings" in err
@@ -495,17 +541,28 @@ def test_matrix_build_prints_the_findings_of_a_failed_check(
 # 7. --profile reaches the look-ups of --on-top-of ---------------------------------
 
 
-def test_profile_reaches_the_base_layer_lookup(local_index, cache_dir, tmp_path, capsys,
-                                               monkeypatch):  # fmt: skip
+def test_profile_reaches_the_base_layer_lookup(
+    local_index, cache_dir, tmp_path, capsys, monkeypatch
+):
     config = tmp_path / "aws-config"
     config.write_text("[profile present]\nregion = eu-west-1\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     out = tmp_path / "layer.zip"
-    code, _, err = run_cli(capsys, *build_args(
-        local_index, cache_dir, out, "beta==1.0", "--bytecode", "none",
-        "--on-top-of", "layer:arn:aws:lambda:eu-west-1:123456789012:layer:base:3",
-        "--profile", "absent-profile",
-    ))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        *build_args(
+            local_index,
+            cache_dir,
+            out,
+            "beta==1.0",
+            "--bytecode",
+            "none",
+            "--on-top-of",
+            "layer:arn:aws:lambda:eu-west-1:123456789012:layer:base:3",
+            "--profile",
+            "absent-profile",
+        ),
+    )
     assert code == 1
     assert "absent-profile" in err

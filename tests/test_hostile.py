@@ -109,9 +109,22 @@ def test_a_lock_cannot_name_a_path_outside_the_cache(tmp_path, sandbox_home, cap
     victim.write_text("keep me")
     cache = tmp_path / "cache"
     lock = _lock(tmp_path, sha256=sha256, name=name)
-    line = hostile(capsys, tmp_path, "build", "--from-lock", str(lock), "--runtime", "python3.12",
-                   "--bytecode", "none", "--cache-dir", str(cache), "-o", str(tmp_path / "o.zip"),
-                   allowed=(cache,))  # fmt: skip
+    line = hostile(
+        capsys,
+        tmp_path,
+        "build",
+        "--from-lock",
+        str(lock),
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(tmp_path / "o.zip"),
+        allowed=(cache,),
+    )
     assert "lock entry for six" in line or "not a valid PEP 751 lock" in line
     assert victim.read_text() == "keep me"
     assert not (tmp_path / "o.zip").exists()
@@ -127,9 +140,22 @@ def test_index_credentials_reach_the_files_and_never_the_disk(
     try:
         host = local_index.url.removeprefix("http://")
         cache, out, lock = tmp_path / "cache", tmp_path / "layer.zip", tmp_path / "pylock.toml"
-        args = ["build", "alpha", "--runtime", "python3.12", "--bytecode", "none",
-                "--index-url", f"http://user:s3cret@{host}", "--cache-dir", str(cache),
-                "-o", str(out), "--lock", str(lock)]  # fmt: skip
+        args = [
+            "build",
+            "alpha",
+            "--runtime",
+            "python3.12",
+            "--bytecode",
+            "none",
+            "--index-url",
+            f"http://user:s3cret@{host}",
+            "--cache-dir",
+            str(cache),
+            "-o",
+            str(out),
+            "--lock",
+            str(lock),
+        ]
         code, _, err = run_cli(capsys, *args)
         assert code == 0, err
         code, _, err = run_cli(capsys, *args)  # the cached resolution checks its pages again
@@ -151,9 +177,21 @@ def test_uv_writes_nothing_outside_our_cache(
 ):
     monkeypatch.delenv("UV_CACHE_DIR", raising=False)
     cache = tmp_path / "cache"
-    code, _, err = run_cli(capsys, "build", "alpha", "--runtime", "python3.12", "--bytecode", "none",
-                           "--index-url", local_index.url, "--cache-dir", str(cache),
-                           "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "alpha",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(tmp_path / "l.zip"),
+    )
     assert code == 0, err
     written = [path for path in sandbox_home.rglob("*") if path.is_file()]
     assert written == []
@@ -171,9 +209,15 @@ def run_capped(args: list[str], cwd: Path, limit_bytes: int = 2048 * MIB) -> tup
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     completed = subprocess.run(
-        [sys.executable, "-m", "lambdalayer", *args], cwd=cwd, capture_output=True, text=True,
-        preexec_fn=cap, env={**os.environ, "TMPDIR": str(cwd)}, timeout=300, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "lambdalayer", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        preexec_fn=cap,
+        env={**os.environ, "TMPDIR": str(cwd)},
+        timeout=300,
+        check=False,
+    )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return completed.returncode, completed.stderr, max(peak, before) * 1024
 
@@ -410,9 +454,20 @@ def test_a_hostile_zip_is_a_finding_or_one_error(  # noqa: PLR0912 - a branch pe
 def test_a_requirements_file_that_never_ends_is_refused_after_a_bounded_read(
     tmp_path, sandbox_home, capsys
 ):
-    line = hostile(capsys, tmp_path, "build", "-r", "/dev/zero", "--runtime", "python3.12",
-                   "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "o.zip"),
-                   allowed=(tmp_path / "cache",))  # fmt: skip
+    line = hostile(
+        capsys,
+        tmp_path,
+        "build",
+        "-r",
+        "/dev/zero",
+        "--runtime",
+        "python3.12",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "-o",
+        str(tmp_path / "o.zip"),
+        allowed=(tmp_path / "cache",),
+    )
     assert "is not a regular file" in line
 
 
@@ -474,11 +529,27 @@ def test_sigterm_during_the_check_exits_143_and_leaves_nothing(tmp_path):
     (out / "layer.zip").write_bytes(b"the previous layer")
     with LocalIndex(index_root) as index:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lambdalayer", "build", "sleepy", "--runtime", "python3.12",
-             "--bytecode", "none", "--index-url", index.url, "--cache-dir", str(cache),
-             "-o", str(out / "layer.zip")],
-            env={**os.environ, "TMPDIR": str(scratch)}, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "lambdalayer",
+                "build",
+                "sleepy",
+                "--runtime",
+                "python3.12",
+                "--bytecode",
+                "none",
+                "--index-url",
+                index.url,
+                "--cache-dir",
+                str(cache),
+                "-o",
+                str(out / "layer.zip"),
+            ],
+            env={**os.environ, "TMPDIR": str(scratch)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         while (
             not list((cache / "tmp").glob("lambdalayer-import-*")) and time.monotonic() < deadline
@@ -536,12 +607,23 @@ def test_an_index_that_trickles_is_given_up_at_the_deadline(monkeypatch):
 # 6 and 8. configurations, project files, outputs ---------------------------------------
 
 CONFIG_SHAPES = [
-    'layout = 5', 'bytecode = true', 'layers = "str"', "layers = { core = 5 }",
-    '[function]\nsource = 5', '[function]\nsource = "src"\nhandler = 5', 'output-dir = 5',
-    'index-url = 5', '[layers.core]\non-top-of = 5', 'layout = "bogus"', 'bytecode = "fast"',
-    'runtime = 5', 'arch = [5]', '[layers."../../../../tmp/x"]\nrequirements = ["six"]',
-    '[layers."/tmp/x"]\nrequirements = ["six"]', "x = " + "[" * 3000 + "]" * 3000,
-]  # fmt: skip
+    "layout = 5",
+    "bytecode = true",
+    'layers = "str"',
+    "layers = { core = 5 }",
+    "[function]\nsource = 5",
+    '[function]\nsource = "src"\nhandler = 5',
+    "output-dir = 5",
+    "index-url = 5",
+    "[layers.core]\non-top-of = 5",
+    'layout = "bogus"',
+    'bytecode = "fast"',
+    "runtime = 5",
+    "arch = [5]",
+    '[layers."../../../../tmp/x"]\nrequirements = ["six"]',
+    '[layers."/tmp/x"]\nrequirements = ["six"]',
+    "x = " + "[" * 3000 + "]" * 3000,
+]
 
 
 @pytest.mark.parametrize("body", CONFIG_SHAPES, ids=range(len(CONFIG_SHAPES)))
@@ -549,8 +631,18 @@ def test_every_config_shape_is_one_error_naming_the_key(tmp_path, sandbox_home, 
     project = tmp_path / "project"
     project.mkdir()
     (project / "lambdalayer.toml").write_text(body + "\n")
-    line = hostile(capsys, tmp_path, "build", "--project", str(project), "--runtime", "python3.12",
-                   "--cache-dir", str(tmp_path / "cache"), allowed=(tmp_path / "cache",))  # fmt: skip
+    line = hostile(
+        capsys,
+        tmp_path,
+        "build",
+        "--project",
+        str(project),
+        "--runtime",
+        "python3.12",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        allowed=(tmp_path / "cache",),
+    )
     assert "lambdalayer.toml" in line
 
 
@@ -572,8 +664,15 @@ def test_a_project_file_of_the_wrong_shape_is_one_error(
     project = tmp_path / "project"
     project.mkdir()
     (project / name).write_bytes(content)
-    args = ["build", "--runtime", "python3.12", "--cache-dir", str(tmp_path / "cache"),
-            "-o", str(tmp_path / "o.zip")]  # fmt: skip
+    args = [
+        "build",
+        "--runtime",
+        "python3.12",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "-o",
+        str(tmp_path / "o.zip"),
+    ]
     if name == "requirements.txt":
         args += ["-r", str(project / name)]
     else:
@@ -586,8 +685,20 @@ def test_a_symlinked_python_directory_in_a_tree_output_is_refused_and_nothing_de
     local_index, tmp_path, sandbox_home, capsys
 ):
     cache, out = tmp_path / "cache", tmp_path / "tree"
-    args = ["build", "alpha", "--runtime", "python3.12", "--bytecode", "none", "--index-url",
-            local_index.url, "--cache-dir", str(cache), "-o", f"{out}/"]  # fmt: skip
+    args = [
+        "build",
+        "alpha",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        f"{out}/",
+    ]
     code, _, err = run_cli(capsys, *args)
     assert code == 0, err
     elsewhere = tmp_path / "elsewhere"
@@ -604,9 +715,25 @@ def test_an_unwritable_report_is_found_before_the_layer_is_replaced(
 ):
     cache, out = tmp_path / "cache", tmp_path / "layer.zip"
     out.write_bytes(b"the previous layer")
-    line = hostile(capsys, tmp_path, "build", "alpha", "--runtime", "python3.12", "--bytecode", "none",
-                   "--index-url", local_index.url, "--cache-dir", str(cache), "-o", str(out),
-                   "--report", "/proc/nope/r.html", allowed=(cache,))  # fmt: skip
+    line = hostile(
+        capsys,
+        tmp_path,
+        "build",
+        "alpha",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(out),
+        "--report",
+        "/proc/nope/r.html",
+        allowed=(cache,),
+    )
     assert "/proc/nope" in line
     assert out.read_bytes() == b"the previous layer"
 
@@ -616,8 +743,22 @@ def test_a_read_only_cache_is_one_error(local_index, tmp_path, sandbox_home, cap
         pytest.skip("root writes through a read-only mode; the full filesystem case covers it")
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o500)
-    line = hostile(capsys, tmp_path, "build", "alpha", "--runtime", "python3.12", "--bytecode", "none",
-                   "--index-url", local_index.url, "--cache-dir", str(cache), "-o", str(tmp_path / "o.zip"))  # fmt: skip
+    line = hostile(
+        capsys,
+        tmp_path,
+        "build",
+        "alpha",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(tmp_path / "o.zip"),
+    )
     assert str(cache) in line
 
 
@@ -638,8 +779,21 @@ def test_a_full_filesystem_is_one_error(local_index, tmp_path, sandbox_home, cap
                 filler.flush()
         cache = small / "cache" if full == "cache" else tmp_path / "cache"
         out = small / "o.zip" if full == "output" else tmp_path / "o.zip"
-        args = ["build", "alpha", "nativepkg", "--runtime", "python3.12", "--bytecode", "none",
-                "--index-url", local_index.url, "--cache-dir", str(cache), "-o", str(out)]  # fmt: skip
+        args = [
+            "build",
+            "alpha",
+            "nativepkg",
+            "--runtime",
+            "python3.12",
+            "--bytecode",
+            "none",
+            "--index-url",
+            local_index.url,
+            "--cache-dir",
+            str(cache),
+            "-o",
+            str(out),
+        ]
         line = hostile(capsys, tmp_path, *args, allowed=(cache, small))
         assert "No space left on device" in line or "cannot write" in line
         assert not out.exists()

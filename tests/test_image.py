@@ -20,6 +20,7 @@ from cliutil import run_cli
 from registryserver import Registry, RegistryServer, layer_tarball
 
 from lambdalayer.check.image import pull_image
+from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.errors import FetchError
 from lambdalayer.targets import get_target
@@ -44,11 +45,29 @@ SITE_311 = "python/lib/python3.11/site-packages/"
 @pytest.fixture
 def registry() -> Iterator[RegistryServer]:
     state = Registry()
-    base = layer_tarball({"etc": None, "etc/hello": b"hi", "etc/gone": b"x", "var": None,
-                          "var/cache": None, "var/cache/old-a": b"a", "var/cache/old-b": b"b",
-                          "opt": None, "var/task": None, "usr": None, "usr/bin": None})  # fmt: skip
-    top = layer_tarball({"etc/.wh.gone": b"", "var/cache/.wh..wh..opq": b"", "var/cache/new": b"n",
-                         "etc/added": b"added"})  # fmt: skip
+    base = layer_tarball(
+        {
+            "etc": None,
+            "etc/hello": b"hi",
+            "etc/gone": b"x",
+            "var": None,
+            "var/cache": None,
+            "var/cache/old-a": b"a",
+            "var/cache/old-b": b"b",
+            "opt": None,
+            "var/task": None,
+            "usr": None,
+            "usr/bin": None,
+        }
+    )
+    top = layer_tarball(
+        {
+            "etc/.wh.gone": b"",
+            "var/cache/.wh..wh..opq": b"",
+            "var/cache/new": b"n",
+            "etc/added": b"added",
+        }
+    )
     arm = layer_tarball({"etc": None, "etc/machine": b"aarch64"})
     state.add_image("3.12", {"amd64": [base, top], "arm64": [arm]})
     state.add_image("corrupt", {"amd64": [layer_tarball({"etc": None, "etc/x": b"x" * 1000})]})
@@ -102,8 +121,19 @@ def test_a_corrupted_blob_is_refused_and_nothing_is_kept(registry, tmp_path):
 
 
 def test_image_pull_command_prints_where_the_image_is(registry, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "image", "pull", "python3.12", "--arch", "aarch64",
-                             "--registry", registry.url, "--cache-dir", str(tmp_path), "--json")  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "image",
+        "pull",
+        "python3.12",
+        "--arch",
+        "aarch64",
+        "--registry",
+        registry.url,
+        "--cache-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert code == 0, err
     document = json.loads(out)
     assert document["schema"] == 2 and document["machine"] == "aarch64"
@@ -116,8 +146,19 @@ def test_check_image_pull_without_a_python_in_it_says_why_imports_did_not_run(
     layer = tmp_path / "l.zip"
     with zipfile.ZipFile(layer, "w") as archive:
         archive.writestr(f"{SITE_312}m.py", "X = 1\n")
-    code, out, err = run_cli(capsys, "check", str(layer), "--runtime", "python3.12", "--image", "pull",
-                           "--registry", registry.url, "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "check",
+        str(layer),
+        "--runtime",
+        "python3.12",
+        "--image",
+        "pull",
+        "--registry",
+        registry.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
     assert code == 0, err
     assert "imports not checked in the image:" in out and "has no python3.12" in out
 
@@ -132,12 +173,24 @@ def gl_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("needs gcc and this machine's libGL (libgl1) to build the library")
     work = tmp_path_factory.mktemp("gl")
     (work / "gl.c").write_text("void glFlush(void);\nint draw(void) { glFlush(); return 1; }\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(work / "_draw.so"), str(work / "gl.c"),
-                    "/usr/lib/x86_64-linux-gnu/libGL.so.1"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(work / "_draw.so"),
+            str(work / "gl.c"),
+            "/usr/lib/x86_64-linux-gnu/libGL.so.1",
+        ],
+        check=True,
+    )
     layer = work / "gl.zip"
     with zipfile.ZipFile(layer, "w") as archive:
-        archive.writestr(f"{SITE_312}drawing/__init__.py",
-                         "import ctypes, pathlib\nctypes.CDLL(str(pathlib.Path(__file__).with_name('_draw.so')))\n")  # fmt: skip
+        archive.writestr(
+            f"{SITE_312}drawing/__init__.py",
+            "import ctypes, pathlib\nctypes.CDLL(str(pathlib.Path(__file__).with_name('_draw.so')))\n",
+        )
         archive.writestr(f"{SITE_312}drawing/_draw.so", (work / "_draw.so").read_bytes())
     return layer
 
@@ -145,12 +198,14 @@ def gl_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @needs_bwrap
 @needs_x86
 def test_missing_library_fails_inside_the_image_and_imports_on_this_machine(x86_image, gl_layer):
-    on_host = check(gl_layer, get_target("python3.12"))
+    on_host = check(gl_layer, CheckRequest(get_target("python3.12")))
     assert [result.ok for result in on_host.imports] == [True]
     assert (
         on_host.imports_ran_in is not None and "this machine's libraries" in on_host.imports_ran_in
     )
-    inside = check(gl_layer, get_target("python3.12"), image=x86_image)
+    inside = check(
+        gl_layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(image=x86_image))
+    )
     [result] = inside.imports
     assert not result.ok and result.error is not None and "libGL.so.1" in result.error
     assert inside.imports_ran_in is not None and "bubblewrap" in inside.imports_ran_in
@@ -166,9 +221,17 @@ def test_a_pure_layer_imports_inside_the_x86_64_image_in_every_sandbox(
         pytest.skip(f"{program} is not installed")
     layer = tmp_path / "pure.zip"
     with zipfile.ZipFile(layer, "w") as archive:
-        archive.writestr(f"{SITE_312}probe.py", "import os, sys\nassert os.environ['LAMBDA_TASK_ROOT'] == '/var/task'\n"
-                         "assert sys.executable == '/var/lang/bin/python3.12', sys.executable\n")  # fmt: skip
-    report = check(layer, get_target("python3.12"), image=x86_image, sandbox=sandbox)
+        archive.writestr(
+            f"{SITE_312}probe.py",
+            "import os, sys\nassert os.environ['LAMBDA_TASK_ROOT'] == '/var/task'\n"
+            "assert sys.executable == '/var/lang/bin/python3.12', sys.executable\n",
+        )
+    report = check(
+        layer,
+        CheckRequest(
+            get_target("python3.12"), imports=ImportOptions(image=x86_image, sandbox=sandbox)
+        ),
+    )
     if sandbox == "unshare" and report.imports_skipped:
         pytest.skip(report.imports_skipped)
     assert [(r.module, r.error) for r in report.imports] == [("probe", None)]
@@ -184,8 +247,17 @@ def test_an_arm64_layer_imports_inside_the_arm64_image_under_qemu(arm_image, tmp
             f"{SITE_311}probe.py", "import platform\nassert platform.machine() == 'aarch64'\n"
         )
         archive.writestr(f"{SITE_311}broken.py", "raise ImportError('no such thing here')\n")
-    code, out, _ = run_cli(capsys, "check", str(layer), "--runtime", "python3.11", "--arch", "arm64",
-                           "--image", str(arm_image))  # fmt: skip
+    code, out, _ = run_cli(
+        capsys,
+        "check",
+        str(layer),
+        "--runtime",
+        "python3.11",
+        "--arch",
+        "arm64",
+        "--image",
+        str(arm_image),
+    )
     assert code == 1
     assert "imports: 1 of 2 modules import (inside the image" in out
     assert "bubblewrap + qemu-aarch64-static" in out

@@ -118,9 +118,20 @@ def test_fastapi_mangum_function_package(tmp_path, capsys, arch):
     )
     out = tmp_path / "function.zip"
     result = build_json(
-        capsys, "fastapi", "mangum", "--function", str(app), "--handler", "main.handler",
-        "--runtime", "python3.12", "--arch", arch, "-o", str(out),
-    )  # fmt: skip
+        capsys,
+        "fastapi",
+        "mangum",
+        "--function",
+        str(app),
+        "--handler",
+        "main.handler",
+        "--runtime",
+        "python3.12",
+        "--arch",
+        arch,
+        "-o",
+        str(out),
+    )
     report = result["check"]
     assert isinstance(report, dict) and report["ok"] is True, report
     with zipfile.ZipFile(out) as archive:
@@ -133,9 +144,17 @@ def test_fastapi_mangum_function_package(tmp_path, capsys, arch):
 def test_requests_pandas_pydantic_on_top_of_the_managed_pandas_layer(tmp_path, capsys):
     layer = tmp_path / "layer.zip"
     result = build_json(
-        capsys, "requests", "pandas", "pydantic", "--on-top-of", "aws-sdk-pandas", "--runtime", "python3.12",
-        "-o", str(layer),
-    )  # fmt: skip
+        capsys,
+        "requests",
+        "pandas",
+        "pydantic",
+        "--on-top-of",
+        "aws-sdk-pandas",
+        "--runtime",
+        "python3.12",
+        "-o",
+        str(layer),
+    )
     names = set(wheels_of(result))
     # the managed layer ships requests too (opensearch-py needs it): only pydantic's stack is new
     assert "pydantic" in names and not names & {"requests", "pandas", "numpy", "pyarrow", "urllib3"}

@@ -14,6 +14,7 @@ import pytest
 from cliutil import run_cli
 
 import lambdalayer.layer.slim as slim_module
+from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.targets import get_target
 
@@ -36,28 +37,66 @@ def test_opencv_python_fails_naming_libgl_and_the_chain_and_headless_passes(
     arch, shared_cache, tmp_path, capsys
 ):
     out = tmp_path / "cv.zip"
-    code, _, err = run_cli(capsys, "build", "opencv-python", "--runtime", "python3.12", "--arch", arch,
-                           "--cache-dir", str(shared_cache), "-o", str(out), "--bytecode", "none")  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "opencv-python",
+        "--runtime",
+        "python3.12",
+        "--arch",
+        arch,
+        "--cache-dir",
+        str(shared_cache),
+        "-o",
+        str(out),
+        "--bytecode",
+        "none",
+    )
     assert code == 1
     assert "needs libGL.so.1, which python3.12 (Amazon Linux 2023" in err
     assert "cv2/cv2.abi3.so → opencv_python.libs/libQt5Gui-" in err
     assert "fix: use opencv-python-headless instead of opencv-python" in err
     assert not out.exists()
     headless = tmp_path / "cvh.zip"
-    code, _, err = run_cli(capsys, "build", "opencv-python-headless", "--runtime", "python3.12", "--arch", arch,
-                           "--cache-dir", str(shared_cache), "-o", str(headless), "--bytecode", "none")  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "opencv-python-headless",
+        "--runtime",
+        "python3.12",
+        "--arch",
+        arch,
+        "--cache-dir",
+        str(shared_cache),
+        "-o",
+        str(headless),
+        "--bytecode",
+        "none",
+    )
     assert code == 0, err
-    report = check(headless, get_target("python3.12", arch), run_import_check=False)
+    report = check(headless, CheckRequest(get_target("python3.12", arch), imports=None))
     assert not [finding for finding in report.findings if finding.kind == "library"]
 
 
 @needs_bwrap
 def test_pandas_imports_inside_the_x86_64_stand_in(x86_image, shared_cache, tmp_path, capsys):
     layer = tmp_path / "pandas.zip"
-    code, _, err = run_cli(capsys, "build", "pandas", "--runtime", "python3.12", "--cache-dir", str(shared_cache),
-                           "-o", str(layer), "--no-check")  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "pandas",
+        "--runtime",
+        "python3.12",
+        "--cache-dir",
+        str(shared_cache),
+        "-o",
+        str(layer),
+        "--no-check",
+    )
     assert code == 0, err
-    report = check(layer, get_target("python3.12"), image=x86_image)
+    report = check(
+        layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(image=x86_image))
+    )
     assert report.ok, report.findings
     assert {result.module for result in report.imports} >= {"pandas", "numpy"}
     assert all(result.ok for result in report.imports)
@@ -69,10 +108,25 @@ def test_pandas_imports_inside_the_arm64_stand_in_under_qemu(
     arm_image, shared_cache, tmp_path, capsys
 ):
     layer = tmp_path / "pandas-arm.zip"
-    code, _, err = run_cli(capsys, "build", "pandas", "--runtime", "python3.11", "--arch", "arm64",
-                           "--cache-dir", str(shared_cache), "-o", str(layer), "--no-check")  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "pandas",
+        "--runtime",
+        "python3.11",
+        "--arch",
+        "arm64",
+        "--cache-dir",
+        str(shared_cache),
+        "-o",
+        str(layer),
+        "--no-check",
+    )
     assert code == 0, err
-    report = check(layer, get_target("python3.11", "arm64"), image=arm_image)
+    report = check(
+        layer,
+        CheckRequest(get_target("python3.11", "arm64"), imports=ImportOptions(image=arm_image)),
+    )
     assert report.ok, report.findings
     assert all(result.ok for result in report.imports) and report.imports
     assert report.imports_ran_in is not None and "qemu-aarch64-static" in report.imports_ran_in
@@ -90,10 +144,25 @@ def test_a_strip_that_breaks_aarch64_alignment_is_not_used(
         slim_module, "STRIP_PROGRAMS", {"aarch64": ("llvm-strip",), "x86_64": ("strip",)}
     )
     layer = tmp_path / "numpy-arm.zip"
-    code, _, err = run_cli(capsys, "build", "numpy", "--runtime", "python3.11", "--arch", "arm64",
-                           "--cache-dir", str(shared_cache), "-o", str(layer), "--no-check")  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "numpy",
+        "--runtime",
+        "python3.11",
+        "--arch",
+        "arm64",
+        "--cache-dir",
+        str(shared_cache),
+        "-o",
+        str(layer),
+        "--no-check",
+    )
     assert code == 0, err
     assert "llvm-strip left" in err and "kept unstripped" in err
-    report = check(layer, get_target("python3.11", "arm64"), image=arm_image)
+    report = check(
+        layer,
+        CheckRequest(get_target("python3.11", "arm64"), imports=ImportOptions(image=arm_image)),
+    )
     assert report.ok, report.findings
     assert [result.ok for result in report.imports] == [True]

@@ -21,9 +21,21 @@ def build(
     capsys: pytest.CaptureFixture[str], index: LocalIndex, cache: Path, out: Path, *args: str
 ) -> dict[str, object]:
     result: dict[str, object] = run_json(
-        capsys, "build", "--index-url", index.url, "--cache-dir", str(cache), "-o", str(out),
-        "--runtime", "python3.12", "--bytecode", "none", "--json", *args,
-    )  # fmt: skip
+        capsys,
+        "build",
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(out),
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--json",
+        *args,
+    )
     return result
 
 
@@ -81,8 +93,22 @@ def test_a_requirement_that_conflicts_with_a_provided_pin_fails_naming_both(
 ):
     previous = tmp_path / "layer.zip"
     previous.write_bytes(b"previous")
-    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(previous),
-                 "--runtime", "python3.12", "needs-old-beta", "--on-top-of", f"layer:{base_layer}"])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "--index-url",
+            local_index.url,
+            "--cache-dir",
+            str(cache_dir),
+            "-o",
+            str(previous),
+            "--runtime",
+            "python3.12",
+            "needs-old-beta",
+            "--on-top-of",
+            f"layer:{base_layer}",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert (
@@ -107,30 +133,58 @@ def test_exclude_runtime_provided_leaves_the_sdk_out_with_a_warning(
 def test_managed_layer_data_covers_every_target_with_pandas_numpy_pyarrow():
     latest = managed_releases()[0]
     for target in all_targets():
-        provided = managed_layer("aws-sdk-pandas", target, "eu-west-1")
+        provided = managed_layer(None, target, "eu-west-1")
         assert {"awswrangler", "pandas", "numpy", "pyarrow"} <= set(provided.pins), target.name
         assert provided.pins["awswrangler"] == latest
         assert "boto3" in provided.unpinned and "boto3" not in provided.pins
-    arm = managed_layer(f"aws-sdk-pandas=={latest}", get_target("python3.12", "arm64"), "eu-west-1")
+    arm = managed_layer(latest, get_target("python3.12", "arm64"), "eu-west-1")
     assert (
         arm.layer_arn == "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312-Arm64"
     )
     assert arm.ssm_parameter == f"/aws/service/aws-sdk-pandas/{latest}/py3.12/arm64/layer-arn"
     with pytest.raises(InputError, match=r"no data for aws-sdk-pandas 0\.0\.1"):
-        managed_layer("aws-sdk-pandas==0.0.1", get_target("python3.12"))
+        managed_layer("0.0.1", get_target("python3.12"))
 
 
 def test_unknown_on_top_of_is_explained(local_index, cache_dir, tmp_path, capsys):
-    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(tmp_path / "l.zip"),
-                 "beta", "--on-top-of", "pandas-layer"])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "--index-url",
+            local_index.url,
+            "--cache-dir",
+            str(cache_dir),
+            "-o",
+            str(tmp_path / "l.zip"),
+            "beta",
+            "--on-top-of",
+            "pandas-layer",
+        ]
+    )
     err = capsys.readouterr().err
-    assert code == 1 and "unknown --on-top-of 'pandas-layer'" in err and "layer:PATH.zip" in err
+    assert (
+        code == 1 and "--on-top-of 'pandas-layer' names no layer" in err and "layer:PATH.zip" in err
+    )
 
 
 def test_nothing_left_to_build_is_said_plainly(
     local_index, cache_dir, tmp_path, capsys, base_layer
 ):
-    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(tmp_path / "l.zip"),
-                 "--runtime", "python3.12", "alpha", "--on-top-of", f"layer:{base_layer}"])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "--index-url",
+            local_index.url,
+            "--cache-dir",
+            str(cache_dir),
+            "-o",
+            str(tmp_path / "l.zip"),
+            "--runtime",
+            "python3.12",
+            "alpha",
+            "--on-top-of",
+            f"layer:{base_layer}",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "nothing left to put in the layer" in err and "alpha 1.0, beta 2.0" in err

@@ -78,10 +78,15 @@ def make_function(
         archive.writestr("handler.py", "def handler(event, context):\n    return 1\n")
     name = unique("fn")
     aws(moto_endpoint, "lambda").create_function(
-        FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"], Handler="handler.handler",
-        Code={"ZipFile": code.getvalue()}, Architectures=[arch], Layers=layers,
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+        Architectures=[arch],
+        Layers=layers,
         Environment={"Variables": env or {}},
-    )  # fmt: skip
+    )
     return name
 
 
@@ -163,8 +168,18 @@ def test_many_regions_and_one_failing(settings, moto_endpoint, tmp_path, capsys)
     assert [result.region for result in results] == ["eu-west-1", "us-east-1"]
     assert all(result.created for result in results)
     assert ":us-east-1:" in (results[1].arn or "")
-    code = main(["publish", str(zip_path), "--name", name, "--endpoint-url", moto_endpoint,
-                 "--regions", "eu-west-1,not a region"])  # fmt: skip
+    code = main(
+        [
+            "publish",
+            str(zip_path),
+            "--name",
+            name,
+            "--endpoint-url",
+            moto_endpoint,
+            "--regions",
+            "eu-west-1,not a region",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "eu-west-1: arn:aws:lambda:eu-west-1:" in captured.out and "unchanged" in captured.out
@@ -262,8 +277,15 @@ def test_attach_refuses_a_sixth_layer_and_the_wrong_architecture(settings, moto_
     with pytest.raises(AttachError, match="would have 6 layers"):
         attach(settings, function, arns[5])
     assert function_layers(moto_endpoint, function) == arns[:5]
-    [arm] = publish(PublishRequest(layer_zip(tmp_path / "arm.zip", target="python3.12-arm64"), unique("arm"),
-                                   runtimes=("python3.12",), architectures=("arm64",)), settings)  # fmt: skip
+    [arm] = publish(
+        PublishRequest(
+            layer_zip(tmp_path / "arm.zip", target="python3.12-arm64"),
+            unique("arm"),
+            runtimes=("python3.12",),
+            architectures=("arm64",),
+        ),
+        settings,
+    )
     x86_function = make_function(moto_endpoint, [])
     with pytest.raises(AttachError, match="built for arm64"):
         attach(settings, x86_function, arm.arn or "")
@@ -287,8 +309,19 @@ def test_prune_keeps_the_newest_and_what_a_function_uses(settings, moto_endpoint
     zip_path = layer_zip(tmp_path / "l.zip")
     arns = [publish(PublishRequest(zip_path, name, force=True), settings)[0].arn for _ in range(5)]
     function = make_function(moto_endpoint, [arns[0]])
-    prune_args = ["layers", name, "--prune", "--keep", "2", "--in-use-by", function,
-                  "--endpoint-url", moto_endpoint, "--region", REGION]  # fmt: skip
+    prune_args = [
+        "layers",
+        name,
+        "--prune",
+        "--keep",
+        "2",
+        "--in-use-by",
+        function,
+        "--endpoint-url",
+        moto_endpoint,
+        "--region",
+        REGION,
+    ]
     assert main([*prune_args, "--dry-run"]) == 0
     assert "would delete 2 version(s) of" in capsys.readouterr().out
     assert len(layer_versions(settings, name)) == 5
@@ -307,10 +340,25 @@ def test_build_publish_attach_flow_and_no_op_rebuild(
     name = unique("flow")
     function = make_function(moto_endpoint, [])
     args = [
-        "build", "alpha", "--runtime", "python3.12", "--index-url", local_index.url, "--cache-dir", str(cache_dir),
-        "-o", str(tmp_path / "layer.zip"), "--publish", name, "--attach", function,
-        "--endpoint-url", moto_endpoint, "--region", REGION,
-    ]  # fmt: skip
+        "build",
+        "alpha",
+        "--runtime",
+        "python3.12",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "-o",
+        str(tmp_path / "layer.zip"),
+        "--publish",
+        name,
+        "--attach",
+        function,
+        "--endpoint-url",
+        moto_endpoint,
+        "--region",
+        REGION,
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert f"layer:{name}:1 (published)" in out and f"to {function}" in out
@@ -376,8 +424,21 @@ def test_on_top_of_a_layer_arn_asks_the_lambda_api_and_explains_a_missing_locati
     [published] = publish(PublishRequest(base, unique("base")), settings)
     capsys.readouterr()
     out = tmp_path / "layer.zip"
-    code = main(["build", "alpha", "datapkg", "-o", str(out), *common, "--on-top-of", f"layer:{published.arn}",
-                 "--endpoint-url", moto_endpoint, "--json"])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "alpha",
+            "datapkg",
+            "-o",
+            str(out),
+            *common,
+            "--on-top-of",
+            f"layer:{published.arn}",
+            "--endpoint-url",
+            moto_endpoint,
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     # moto answers Content.Location with an s3:// placeholder where AWS gives a presigned
     # HTTPS URL, so against moto the download itself cannot happen: the error must say so.
@@ -393,9 +454,28 @@ def test_managed_layer_arn_falls_back_to_the_parameter_name_when_aws_cannot_say(
     from lambdalayer.resolve.provided import managed_releases
 
     release = managed_releases()[0]
-    code = main(["build", "alpha", "--runtime", "python3.12", "--index-url", local_index.url, "--cache-dir", str(cache_dir),
-                 "-o", str(tmp_path / "l.zip"), "--on-top-of", f"aws-sdk-pandas=={release}",
-                 "--region", REGION, "--endpoint-url", moto_endpoint, "--bytecode", "none"])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "alpha",
+            "--runtime",
+            "python3.12",
+            "--index-url",
+            local_index.url,
+            "--cache-dir",
+            str(cache_dir),
+            "-o",
+            str(tmp_path / "l.zip"),
+            "--on-top-of",
+            f"aws-sdk-pandas=={release}",
+            "--region",
+            REGION,
+            "--endpoint-url",
+            moto_endpoint,
+            "--bytecode",
+            "none",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert (

@@ -34,10 +34,16 @@ PE_HEADER = b"MZ\x90\x00" + bytes(60)
 def real_world_index(tmp_path: Path):
     root = tmp_path / "index"
     root.mkdir()
-    make_wheel(root, "launchers", "1.0", files={
-        "launchers/__init__.py": "X = 1\n", "launchers/cli-32.exe": PE_HEADER,
-        "launchers/helper.dll": PE_HEADER,
-    })  # fmt: skip
+    make_wheel(
+        root,
+        "launchers",
+        "1.0",
+        files={
+            "launchers/__init__.py": "X = 1\n",
+            "launchers/cli-32.exe": PE_HEADER,
+            "launchers/helper.dll": PE_HEADER,
+        },
+    )
     wheel = make_wheel(root, "mistagged", "1.0", files={"mistagged/__init__.py": "X = 1\n"})
     # The WHEEL file names a tag that fits no Lambda runtime; the file name is py3-none-any.
     with zipfile.ZipFile(wheel) as archive:
@@ -51,16 +57,35 @@ def real_world_index(tmp_path: Path):
     for version in ("0.5", "0.6"):
         make_sdist(root, "docsrc", version)
     make_wheel(root, "needs-docsrc", "1.0", requires=["docsrc"])
-    make_wheel(root, "duckish", "1.0", files={
-        "duckish/__init__.py": "X = 1\n", "adbc_duckish/__init__.py": "import pyarrowish\n",
-    }, requires=['pyarrowish; extra == "adbc"'])  # fmt: skip
-    make_wheel(root, "aiplat", "1.0", files={
-        "aiplat/__init__.py": "X = 1\n", "vertish/__init__.py": "from nsg import bq\n",
-        "nsg/other/__init__.py": "",
-    }, requires=['nsg-bq; extra == "full"'])  # fmt: skip
+    make_wheel(
+        root,
+        "duckish",
+        "1.0",
+        files={
+            "duckish/__init__.py": "X = 1\n",
+            "adbc_duckish/__init__.py": "import pyarrowish\n",
+        },
+        requires=['pyarrowish; extra == "adbc"'],
+    )
+    make_wheel(
+        root,
+        "aiplat",
+        "1.0",
+        files={
+            "aiplat/__init__.py": "X = 1\n",
+            "vertish/__init__.py": "from nsg import bq\n",
+            "nsg/other/__init__.py": "",
+        },
+        requires=['nsg-bq; extra == "full"'],
+    )
     make_wheel(root, "imutish", "1.0", files={"imutish/__init__.py": "import numpyish\n"})
-    make_sdist(root, "psycopg2", "2.9.10", tag="cp312-cp312-linux_x86_64",
-               files={"psycopg2/_psycopg.c": b"int main(void) { return 0; }\n"})  # fmt: skip
+    make_sdist(
+        root,
+        "psycopg2",
+        "2.9.10",
+        tag="cp312-cp312-linux_x86_64",
+        files={"psycopg2/_psycopg.c": b"int main(void) { return 0; }\n"},
+    )
     with LocalIndex(root) as index:
         yield index
 
@@ -69,17 +94,47 @@ def test_windows_launchers_are_left_out_and_a_kept_one_is_a_warning(
     real_world_index, tmp_path, capsys
 ):
     out = tmp_path / "l.zip"
-    document = run_json(capsys, "build", "launchers", "--runtime", "python3.12", "--bytecode", "none",
-                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-                        "-o", str(out), "--no-check", "--json")  # fmt: skip
+    document = run_json(
+        capsys,
+        "build",
+        "launchers",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        "--no-check",
+        "--json",
+    )
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
     assert not [name for name in names if name.endswith((".exe", ".dll"))]
     assert document["slim_saved_bytes"]["foreign-binaries"] == 2 * len(PE_HEADER)
     kept = tmp_path / "kept.zip"
-    run_json(capsys, "build", "launchers", "--runtime", "python3.12", "--bytecode", "none",
-             "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-             "-o", str(kept), "--skip-rule", "foreign-binaries", "--no-check", "--json")  # fmt: skip
+    run_json(
+        capsys,
+        "build",
+        "launchers",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(kept),
+        "--skip-rule",
+        "foreign-binaries",
+        "--no-check",
+        "--json",
+    )
     code, report_out, _ = run_cli(capsys, "check", str(kept), "--no-imports")
     assert code == 0, report_out
     assert "warning binary" in report_out and "nothing on Linux loads: dead weight" in report_out
@@ -87,9 +142,23 @@ def test_windows_launchers_are_left_out_and_a_kept_one_is_a_warning(
 
 def test_a_wheel_file_that_disagrees_with_its_name_is_no_error(real_world_index, tmp_path, capsys):
     out = tmp_path / "m.zip"
-    run_json(capsys, "build", "mistagged", "--runtime", "python3.12", "--bytecode", "none",
-             "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-             "-o", str(out), "--no-check", "--json")  # fmt: skip
+    run_json(
+        capsys,
+        "build",
+        "mistagged",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(out),
+        "--no-check",
+        "--json",
+    )
     document = run_json(capsys, "check", str(out), "--no-imports", "--json")
     assert document["ok"] is True
     [finding] = [item for item in document["findings"] if item["kind"] == "abi"]
@@ -126,7 +195,7 @@ UV_SAID = {
     " that all versions of needs-docsrc cannot be used.\n",
     "hint only": "error: No solution found when resolving dependencies\n\nhint: Wheels are required for"
     " `docsrc` because building from source is disabled for all packages\n",
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("form", sorted(UV_SAID))
@@ -144,9 +213,23 @@ def test_every_wording_of_no_wheels_reaches_the_source_build(form):
 def test_a_source_only_package_builds_however_it_is_asked_for(
     real_world_index, tmp_path, capsys, requirement
 ):
-    document = run_json(capsys, "build", requirement, "--runtime", "python3.12", "--bytecode", "none",
-                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-                        "-o", str(tmp_path / "l.zip"), "--no-check", "--json")  # fmt: skip
+    document = run_json(
+        capsys,
+        "build",
+        requirement,
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+        "--no-check",
+        "--json",
+    )
     built = {package["name"]: package["version"] for package in document["packages"]}
     assert built["docsrc"] == ("0.5" if requirement == "docsrc<0.6" else "0.6")
 
@@ -154,18 +237,41 @@ def test_a_source_only_package_builds_however_it_is_asked_for(
 def test_a_native_source_only_package_says_what_it_is_and_what_to_use(
     real_world_index, tmp_path, capsys
 ):
-    code, _, err = run_cli(capsys, "build", "psycopg2", "--runtime", "python3.12", "--bytecode", "none",
-                           "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-                           "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "psycopg2",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+    )
     assert code == 1
     assert "error: psycopg2 is published only as source with C code" in err
     assert "lambdalayer does not compile native code for Lambda" in err
     assert (
         "hint: use psycopg2-binary (the same module with libpq inside), or psycopg[binary]" in err
     )
-    code, _, err = run_cli(capsys, "build", "psycopg2", "--no-build", "--runtime", "python3.12",
-                           "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-                           "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "psycopg2",
+        "--no-build",
+        "--runtime",
+        "python3.12",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+    )
     assert code == 1 and "hint: use psycopg2-binary" in err
 
 
@@ -179,9 +285,22 @@ needs_import_check = pytest.mark.skipif(
 def test_an_optional_top_level_module_is_a_warning_naming_the_extra(
     real_world_index, tmp_path, capsys
 ):
-    document = run_json(capsys, "build", "duckish", "--runtime", "python3.12", "--bytecode", "none",
-                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-                        "-o", str(tmp_path / "l.zip"), "--json")  # fmt: skip
+    document = run_json(
+        capsys,
+        "build",
+        "duckish",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+        "--json",
+    )
     [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
     assert warning["severity"] == "warning"
     assert warning["message"] == (
@@ -192,9 +311,21 @@ def test_an_optional_top_level_module_is_a_warning_naming_the_extra(
 
 @needs_import_check
 def test_an_undeclared_dependency_is_an_error_that_names_it(real_world_index, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "build", "imutish", "--runtime", "python3.12", "--bytecode", "none",
-                           "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-                           "-o", str(tmp_path / "l.zip"))  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "imutish",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+    )
     assert code == 1
     assert (
         "imutish imports numpyish, which no requirement provides (imutish does not declare it): add numpyish"
@@ -226,9 +357,14 @@ def test_a_namespace_directory_stands_for_the_packages_inside_it():
     """protobuf lives in google/protobuf/ with no google/__init__.py: import google.protobuf, not google."""
     from lambdalayer.check.imports import top_level_modules
 
-    names = [f"{SITE_312}google/protobuf/__init__.py", f"{SITE_312}google/protobuf/internal/x.py",
-             f"{SITE_312}google/_upb/_message.abi3.so", f"{SITE_312}six.py",
-             f"{SITE_312}ns/__init__.py", f"{SITE_312}ns/sub/__init__.py"]  # fmt: skip
+    names = [
+        f"{SITE_312}google/protobuf/__init__.py",
+        f"{SITE_312}google/protobuf/internal/x.py",
+        f"{SITE_312}google/_upb/_message.abi3.so",
+        f"{SITE_312}six.py",
+        f"{SITE_312}ns/__init__.py",
+        f"{SITE_312}ns/sub/__init__.py",
+    ]
     assert top_level_modules(names, [SITE_312]) == ["google._upb", "google.protobuf", "ns", "six"]
 
 
@@ -297,9 +433,22 @@ def test_a_missing_piece_of_a_namespace_package_in_an_optional_module_is_a_warni
     real_world_index, tmp_path, capsys
 ):
     """google-cloud-aiplatform's vertex_ray imports google.cloud.bigquery_storage (its [full] extra)."""
-    document = run_json(capsys, "build", "aiplat", "--runtime", "python3.12", "--bytecode", "none",
-                        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-                        "-o", str(tmp_path / "l.zip"), "--json")  # fmt: skip
+    document = run_json(
+        capsys,
+        "build",
+        "aiplat",
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--index-url",
+        real_world_index.url,
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "l.zip"),
+        "--json",
+    )
     [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
     assert warning["severity"] == "warning"
     assert "vertish (part of aiplat) imports nsg.bq" in warning["message"]

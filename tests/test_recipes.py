@@ -33,8 +33,13 @@ TF_PLUGINS = Path("/opt/tf-plugins")
 
 def tool_env(index: LocalIndex, cache: Path, **extra: str) -> dict[str, str]:
     """The environment a deploy tool runs lambdalayer in: our PATH, the local index, a cache."""
-    return {**os.environ, "PATH": f"{TOOL_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "UV_DEFAULT_INDEX": index.url, "LAMBDALAYER_CACHE_DIR": str(cache), **extra}  # fmt: skip
+    return {
+        **os.environ,
+        "PATH": f"{TOOL_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "UV_DEFAULT_INDEX": index.url,
+        "LAMBDALAYER_CACHE_DIR": str(cache),
+        **extra,
+    }
 
 
 def run(
@@ -93,9 +98,16 @@ def test_terraform_plans_no_change_after_a_rebuild_from_an_empty_cache(
         f'provider_installation {{\n  filesystem_mirror {{\n    path = "{TF_PLUGINS}"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }}\n'
         '  direct { exclude = ["registry.terraform.io/hashicorp/aws"] }\n}\n'
     )
-    env = tool_env(local_index, tmp_path / "cache-1", TF_CLI_CONFIG_FILE=str(cli_config), TF_IN_AUTOMATION="1",
-                   AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", CHECKPOINT_DISABLE="1",
-                   TF_VAR_lambda_endpoint=moto_endpoint)  # fmt: skip
+    env = tool_env(
+        local_index,
+        tmp_path / "cache-1",
+        TF_CLI_CONFIG_FILE=str(cli_config),
+        TF_IN_AUTOMATION="1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        CHECKPOINT_DISABLE="1",
+        TF_VAR_lambda_endpoint=moto_endpoint,
+    )
     build = [
         "build",
         "-r",
@@ -115,8 +127,14 @@ def test_terraform_plans_no_change_after_a_rebuild_from_an_empty_cache(
         *build, env={**env, "LAMBDALAYER_CACHE_DIR": str(tmp_path / "cache-2")}, cwd=work
     ).strip()
     assert second_hash == first_hash
-    plan = subprocess.run(["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color"], cwd=work,
-                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    plan = subprocess.run(
+        ["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     # The same files zipped by hand (another order, another time): Terraform replaces the layer.
     tree = tmp_path / "files"
@@ -124,8 +142,14 @@ def test_terraform_plans_no_change_after_a_rebuild_from_an_empty_cache(
         archive.extractall(tree)
     (work / "build" / "layer.zip").unlink()
     run(["zip", "-qr", str(work / "build" / "layer.zip"), "python"], tree, env)
-    replanned = subprocess.run(["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color"], cwd=work,
-                               env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    replanned = subprocess.run(
+        ["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert replanned.returncode == 2 and "must be replaced" in replanned.stdout
 
 
@@ -135,9 +159,16 @@ def test_terraform_plans_no_change_after_a_rebuild_from_an_empty_cache(
 def test_github_action_script_writes_outputs_and_a_summary(local_index, tmp_path):
     (tmp_path / "requirements.txt").write_text("beta==1.0\n")
     outputs, summary = tmp_path / "outputs", tmp_path / "summary.md"
-    env = tool_env(local_index, tmp_path / "cache", GITHUB_OUTPUT=str(outputs), GITHUB_STEP_SUMMARY=str(summary),
-                   LAMBDALAYER_SKIP_INSTALL="1", INPUT_RUNTIME="python3.12", INPUT_ARGS="--bytecode none",
-                   GITHUB_ACTION_PATH=str(REPO))  # fmt: skip
+    env = tool_env(
+        local_index,
+        tmp_path / "cache",
+        GITHUB_OUTPUT=str(outputs),
+        GITHUB_STEP_SUMMARY=str(summary),
+        LAMBDALAYER_SKIP_INSTALL="1",
+        INPUT_RUNTIME="python3.12",
+        INPUT_ARGS="--bytecode none",
+        GITHUB_ACTION_PATH=str(REPO),
+    )
     run(["bash", str(REPO / "scripts" / "github_action.sh")], tmp_path, env)
     values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     digest = hashlib.sha256((tmp_path / "layer.zip").read_bytes()).digest()
@@ -165,8 +196,13 @@ def sam(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text=True,
         check=False,
     )
-    installed = subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "aws-sam-cli"],
-                               capture_output=True, text=True, check=False, timeout=900)  # fmt: skip
+    installed = subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "aws-sam-cli"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     if created.returncode or installed.returncode:
         pytest.skip(
             f"aws-sam-cli could not be installed: {(created.stderr + installed.stderr)[-300:]}"
@@ -237,8 +273,15 @@ def test_cdk_synth_stages_our_zip_and_our_tree(local_index, tmp_path):
     work = tmp_path / "cdk"
     shutil.copytree(RECIPES / "cdk", work)
     env = tool_env(local_index, tmp_path / "cache", CDK_DISABLE_VERSION_CHECK="1", CI="true")
-    installed = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=work, env=env,
-                               capture_output=True, text=True, check=False, timeout=900)  # fmt: skip
+    installed = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     if installed.returncode != 0:
         pytest.skip(f"npm install of aws-cdk-lib failed: {installed.stderr[-300:]}")
     run(
@@ -263,6 +306,15 @@ def test_cdk_synth_stages_our_zip_and_our_tree(local_index, tmp_path):
     assert len(zips) == 1 and zips[0].read_bytes() == (work / "build" / "layer.zip").read_bytes()
     assert len(trees) == 1
     ours = tmp_path / "ours"
-    lambdalayer("build", "-r", str(work / "layer" / "requirements.txt"), "--runtime", "python3.12",
-                "-o", f"{ours}/", env=env, cwd=work)  # fmt: skip
+    lambdalayer(
+        "build",
+        "-r",
+        str(work / "layer" / "requirements.txt"),
+        "--runtime",
+        "python3.12",
+        "-o",
+        f"{ours}/",
+        env=env,
+        cwd=work,
+    )
     assert tree_of(trees[0]) == tree_of(ours)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from cliutil import run_cli
 
+from lambdalayer.check.request import CheckRequest
 from lambdalayer.report import Rect, layer_report, render_text, squarify
 from lambdalayer.targets import get_target
 
@@ -25,20 +26,30 @@ CHROMIUM = (
 def dist(prefix: str, name: str, version: str, files: dict[str, bytes]) -> dict[str, bytes]:
     info = f"{prefix}{name.replace('-', '_')}-{version}.dist-info/"
     record = "".join(f"{path},,\n" for path in files) + f"{info.removeprefix(prefix)}METADATA,,\n"
-    return {**{prefix + path: data for path, data in files.items()},
-            f"{info}METADATA": f"Name: {name}\nVersion: {version}\n".encode(), f"{info}RECORD": record.encode()}  # fmt: skip
+    return {
+        **{prefix + path: data for path, data in files.items()},
+        f"{info}METADATA": f"Name: {name}\nVersion: {version}\n".encode(),
+        f"{info}RECORD": record.encode(),
+    }
 
 
 @pytest.fixture
 def layer(tmp_path: Path) -> Path:
     members = {
-        **dist(SITE, "scikit_learn", "1.5.2.post1.dev20261128+local.build", {
-            "sklearn/__init__.py": b"x" * 3000, "sklearn/_core.cpython-312-x86_64-linux-gnu.so": b"\x7fELF" + bytes(90000),
-            "sklearn/datasets/data.csv": b"1,2\n" * 5000}),
+        **dist(
+            SITE,
+            "scikit_learn",
+            "1.5.2.post1.dev20261128+local.build",
+            {
+                "sklearn/__init__.py": b"x" * 3000,
+                "sklearn/_core.cpython-312-x86_64-linux-gnu.so": b"\x7fELF" + bytes(90000),
+                "sklearn/datasets/data.csv": b"1,2\n" * 5000,
+            },
+        ),
         **dist(SITE, "six", "1.17.0", {"six.py": b"y" * 4000}),
         # bytecode compiled by the build: not in any RECORD, belongs to six all the same
         f"{SITE}__pycache__/six.cpython-312.pyc": b"z" * 2500,
-    }  # fmt: skip
+    }
     path = tmp_path / "layer.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
@@ -50,7 +61,7 @@ def layer(tmp_path: Path) -> Path:
 
 
 def test_one_size_model_canonical_names_and_bytecode_with_its_package(layer):
-    report = layer_report(layer, get_target("python3.12"))
+    report = layer_report(layer, CheckRequest(get_target("python3.12")))
     names = [row.name for row in report.sizes.distributions]
     assert names == ["scikit-learn", "six"]  # canonical names; no "python", no "(no distribution)"
     six = report.sizes.distributions[1]
@@ -62,7 +73,7 @@ def test_one_size_model_canonical_names_and_bytecode_with_its_package(layer):
 
 
 def test_the_terminal_table_aligns_for_any_version_length(layer):
-    text = render_text(layer_report(layer, get_target("python3.12")))
+    text = render_text(layer_report(layer, CheckRequest(get_target("python3.12"))))
     rows = [
         line for line in text.splitlines() if line.startswith(("package", "scikit-learn", "six"))
     ]
@@ -111,14 +122,33 @@ def test_the_html_report_loads_in_a_real_browser_without_errors(layer, tmp_path,
     text = page.read_text()
     assert not re.search(r"""(src|href)=["']?\w+:|url\(|@import""", text)  # nothing to fetch
     screenshot = tmp_path / "shot.png"
-    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-              f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]  # fmt: skip
-    shot = subprocess.run([*common, f"--screenshot={screenshot}", "--window-size=1200,1400", page.as_uri()],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    common = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    shot = subprocess.run(
+        [*common, f"--screenshot={screenshot}", "--window-size=1200,1400", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
     assert "Uncaught" not in shot.stderr and "CONSOLE" not in shot.stderr
-    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
-                         check=True).stdout  # fmt: skip
+    dom = subprocess.run(
+        [*common, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     for name in ("scikit-learn", "six"):
         assert f'data-name="{name}"' in dom  # one treemap rectangle group per package
     assert dom.count('class="package-rect"') == 2

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import get_target
@@ -135,7 +136,12 @@ def test_the_probe_reaches_nothing_inside_an_image(x86_image, tmp_path, listener
     layer = _probe_layer(tmp_path, host_dir, port)
     before = _snapshot(x86_image)
     layer_bytes = layer.read_bytes()
-    report = check(layer, get_target("python3.12"), image=x86_image, sandbox=sandbox)
+    report = check(
+        layer,
+        CheckRequest(
+            get_target("python3.12"), imports=ImportOptions(image=x86_image, sandbox=sandbox)
+        ),
+    )
     assert report.imports_ran_in is not None and sandbox in report.imports_ran_in
     [result] = report.imports
     if sandbox == "proot":
@@ -158,7 +164,9 @@ def test_the_probe_reaches_nothing_on_this_machines_libraries(tmp_path, listener
     port, connections = listener
     host_dir = _host_dir(tmp_path)
     layer = _probe_layer(tmp_path, host_dir, port)
-    report = check(layer, get_target("python3.12"), sandbox=sandbox)
+    report = check(
+        layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(sandbox=sandbox))
+    )
     assert report.imports_ran_in is not None
     assert "this machine's libraries" in report.imports_ran_in
     assert sandbox in report.imports_ran_in
@@ -174,7 +182,9 @@ def test_proot_is_never_used_for_this_machines_own_root(tmp_path):
         pytest.skip("no CPython 3.12 here")
     host_dir = _host_dir(tmp_path)
     layer = _probe_layer(tmp_path, host_dir, 9)
-    report = check(layer, get_target("python3.12"), sandbox="proot")
+    report = check(
+        layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(sandbox="proot"))
+    )
     assert report.imports == ()
     assert report.imports_skipped is not None
     assert "proot cannot make this machine's own directories read-only" in report.imports_skipped
@@ -189,7 +199,10 @@ def test_without_a_sandbox_the_imports_do_not_run_and_the_report_says_why(tmp_pa
     monkeypatch.setenv("PATH", str(empty))  # no bwrap, unshare or proot to be found
     host_dir = _host_dir(tmp_path)
     layer = _probe_layer(tmp_path, host_dir, 9)
-    report = check(layer, get_target("python3.12"), python=interpreter.path)
+    report = check(
+        layer,
+        CheckRequest(get_target("python3.12"), imports=ImportOptions(python=interpreter.path)),
+    )
     assert report.imports == ()
     assert report.imports_skipped is not None
     assert "no sandbox can confine the layer's code here" in report.imports_skipped
@@ -203,7 +216,10 @@ def test_an_import_that_never_ends_is_a_finding_after_the_deadline(x86_image, tm
     with zipfile.ZipFile(layer, "w") as archive:
         archive.writestr(f"{SITE_312}asleep.py", "import time\ntime.sleep(600)\n")
         archive.writestr(f"{SITE_312}quick.py", "X = 1\n")
-    report = check(layer, get_target("python3.12"), image=x86_image, import_deadline=3)
+    report = check(
+        layer,
+        CheckRequest(get_target("python3.12"), imports=ImportOptions(image=x86_image, deadline=3)),
+    )
     results = {result.module: result.error for result in report.imports}
     assert results["quick"] is None
     assert results["asleep"] is not None and "did not finish within 3 s" in results["asleep"]

@@ -18,7 +18,8 @@ from lambdalayer.elf import read_elf
 from lambdalayer.errors import InputError
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.layer.archive import Entry
-from lambdalayer.layer.slim import SlimOptions, glob_regex, slim
+from lambdalayer.layer.slim import glob_regex, slim, strip_entries
+from lambdalayer.recipe import SlimOptions
 from lambdalayer.targets import get_target
 
 SITE_311 = "python/lib/python3.11/site-packages/"
@@ -54,9 +55,15 @@ def magic_of(version: str) -> bytes:
     interpreter = find_interpreter(version)
     assert interpreter is not None
     completed = subprocess.run(
-        [str(interpreter.path), "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            str(interpreter.path),
+            "-c",
+            "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return bytes.fromhex(completed.stdout)
 
 
@@ -82,8 +89,15 @@ def test_default_build_slims_and_compiles_unchecked_hash_bytecode(
     result = build(capsys, local_index, cache_dir, out, "fatpkg", "--runtime", "python3.11")
     present = names(out)
     pkg = f"{SITE_311}fatpkg/"
-    for gone in ("core.pyi", "py.typed", "_speedups.c", "include/fat.h", "tests/test_core.py", "examples/README.rst",
-                 "__pycache__/core.cpython-39.pyc"):  # fmt: skip
+    for gone in (
+        "core.pyi",
+        "py.typed",
+        "_speedups.c",
+        "include/fat.h",
+        "tests/test_core.py",
+        "examples/README.rst",
+        "__pycache__/core.cpython-39.pyc",
+    ):
         assert pkg + gone not in present, gone
     for kept in ("__init__.py", "core.py", "docs/__init__.py", "py2only.py"):
         assert pkg + kept in present, kept
@@ -166,8 +180,25 @@ def test_bytecode_none_and_no_slim(local_index, cache_dir, tmp_path, capsys):
 
 def test_keep_drop_and_skip_rule(local_index, cache_dir, tmp_path, capsys):
     out = tmp_path / "layer.zip"
-    build(capsys, local_index, cache_dir, out, "fatpkg", "--runtime", "python3.11", "--bytecode", "none",
-          "--keep", "fatpkg/tests/**", "--skip-rule", "type-stubs", "--drop", "fatpkg/py2only.py", "--drop", "**")  # fmt: skip
+    build(
+        capsys,
+        local_index,
+        cache_dir,
+        out,
+        "fatpkg",
+        "--runtime",
+        "python3.11",
+        "--bytecode",
+        "none",
+        "--keep",
+        "fatpkg/tests/**",
+        "--skip-rule",
+        "type-stubs",
+        "--drop",
+        "fatpkg/py2only.py",
+        "--drop",
+        "**",
+    )
     present = names(out)
     assert f"{SITE_311}fatpkg/tests/test_core.py" in present
     assert f"{SITE_311}fatpkg/core.pyi" not in present  # '--drop **' takes it now
@@ -177,15 +208,29 @@ def test_keep_drop_and_skip_rule(local_index, cache_dir, tmp_path, capsys):
 
 def test_unknown_rule_is_an_error():
     with pytest.raises(InputError, match="unknown slimming rule nope"):
-        slim([], get_target("python3.12"), SlimOptions(skip_rules=frozenset({"nope"})))
+        slim([], SlimOptions(skip_rules=frozenset({"nope"})))
 
 
 def test_python_of_the_wrong_version_is_refused(local_index, cache_dir, tmp_path, capsys):
     interpreter = find_interpreter("3.11")
     if interpreter is None:
         pytest.skip("no CPython 3.11 here")
-    code = main(["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(tmp_path / "l.zip"),
-                 "beta", "--runtime", "python3.12", "--python", str(interpreter.path)])  # fmt: skip
+    code = main(
+        [
+            "build",
+            "--index-url",
+            local_index.url,
+            "--cache-dir",
+            str(cache_dir),
+            "-o",
+            str(tmp_path / "l.zip"),
+            "beta",
+            "--runtime",
+            "python3.12",
+            "--python",
+            str(interpreter.path),
+        ]
+    )
     assert code == 1
     assert "is CPython 3.11; python3.12 needs 3.12" in capsys.readouterr().err
 
@@ -212,12 +257,11 @@ def test_strip_shrinks_shared_objects_that_still_load_and_spares_vendored_libs(t
         Entry(f"{SITE_311}pkg.libs/libvendored.so", 0o755, data=with_debug),
         Entry(f"{SITE_311}pkg/__init__.py", data=b""),
     ]
-    result = slim(entries, get_target("python3.11"), SlimOptions())
+    result = strip_entries(entries, get_target("python3.11"), ())
     by_name = {entry.arcname: entry for entry in result.entries}
     stripped = by_name[f"{SITE_311}pkg/_impl.so"].data or b""
-    assert len(stripped) < len(with_debug) and result.saved["strip"] == len(with_debug) - len(
-        stripped
-    )
+    assert len(stripped) < len(with_debug)
+    assert result.saved_by_origin[None] == len(with_debug) - len(stripped)
     assert by_name[f"{SITE_311}pkg.libs/libvendored.so"].data == with_debug
     assert read_elf(stripped).machine == "x86_64"
     (tmp_path / "stripped.so").write_bytes(stripped)

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from lambdalayer.aws.attach import new_layer_list
-from lambdalayer.cli.build import flags_of, jobs_of
-from lambdalayer.cli.main import _parser
+from lambdalayer.build.plan import plan_builds, targets
+from lambdalayer.cli.build import flags_of
+from lambdalayer.cli.main import parser
 from lambdalayer.inputs.config import ProjectConfig
-from lambdalayer.inputs.plan import Flags, artefacts, settings, targets
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, dump_pylock, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile
+from lambdalayer.recipe import BytecodeMode
 from lambdalayer.resolve.resolver import _uv_error
-from lambdalayer.targets import all_targets, get_target
+from lambdalayer.targets import Layout, all_targets, get_target
 
 ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:{}:{}"
 
 
 def parse(*argv: str):  # type: ignore[no-untyped-def]
-    return _parser().parse_args(["build", *argv])
+    return parser().parse_args(["build", *argv])
 
 
 # flags over [tool.lambdalayer] over defaults -----------------------------------------
@@ -28,42 +30,55 @@ def parse(*argv: str):  # type: ignore[no-untyped-def]
 
 def test_flags_override_the_configuration_which_overrides_defaults(tmp_path):
     config = ProjectConfig(
-        path=tmp_path / "pyproject.toml", runtimes=("python3.11",), arches=("arm64",),
-        layout="python", bytecode="none", index_url="https://config.example/simple",
-    )  # fmt: skip
-    from_config = targets(flags_of(parse("six")), config)
+        path=tmp_path / "lambdalayer.toml",
+        runtimes=("python3.11",),
+        arches=("arm64",),
+        layout=Layout.PYTHON,
+        bytecode=BytecodeMode.NONE,
+        index_url="https://config.example/simple",
+    )
+    from_config = targets((), (), config)
     assert [target.name for target in from_config] == ["python3.11-arm64"]
-    flagged = targets(Flags(runtimes=("python3.12",), arches=("aarch64", "arm64")), config)
+    flagged = targets(("python3.12",), ("aarch64", "arm64"), config)
     assert [target.name for target in flagged] == ["python3.12-arm64"]
-    defaults = targets(Flags(), None)
+    defaults = targets((), (), None)
     assert [target.name for target in defaults] == [
         f"{max(all_targets(), key=lambda t: t.runtime.python).runtime.name}-x86_64"
     ]
-
-    args = parse("six", "--layout", "site-packages", "--index-url", "https://flag.example/simple")
-    chosen = settings(flags_of(args), config, tmp_path)
-    assert (chosen.layout.value, chosen.bytecode) == (
+    (tmp_path / "lambdalayer.toml").write_text(
+        'runtime = "python3.11"\narch = "arm64"\nlayout = "python"\nbytecode = "none"\n'
+        'index-url = "https://config.example/simple"\n'
+    )
+    args = parse(
+        "six",
+        "--project",
+        str(tmp_path),
+        "--layout",
         "site-packages",
-        "none",
-    )  # flag, configuration
-    [job] = jobs_of(
-        args, config, tmp_path, True, artefacts(flags_of(args), config, tmp_path), from_config
+        "--index-url",
+        "https://flag.example/simple",
     )
-    assert job.options.layout.value == "site-packages"  # the flag
-    assert job.options.bytecode.value == "none"  # the configuration
-    assert job.options.index.index_url == "https://flag.example/simple"
-    assert job.options.output == Path("layer.zip")
+    plan = plan_builds(flags_of(args))
+    [job] = plan.jobs
+    request = job.request
+    assert request.target.name == "python3.11-arm64"  # the configuration
+    assert request.recipe.layout is Layout.SITE_PACKAGES  # the flag
+    assert request.recipe.bytecode is BytecodeMode.NONE  # the configuration
+    assert request.source.index.index_url == "https://flag.example/simple"  # the flag
+    assert request.output.path == Path("layer.zip")
+    assert plan.single and plan.defaulted_runtime is None
 
 
-def test_several_targets_write_into_the_output_dir(tmp_path):
+def test_several_targets_write_into_the_output_dir_with_pep751_lock_names(tmp_path):
     args = parse("six", "--runtime", "python3.11,python3.12", "--output-dir", str(tmp_path / "d"))
-    chosen_targets = targets(flags_of(args), None)
-    jobs = jobs_of(
-        args, None, tmp_path, False, artefacts(flags_of(args), None, tmp_path), chosen_targets
-    )
-    assert [job.options.output.name for job in jobs] == [
-        "layer-python3.11-x86_64.zip", "layer-python3.12-x86_64.zip",
-    ]  # fmt: skip
+    plan = plan_builds(flags_of(args))
+    assert [job.request.output.path.name for job in plan.jobs] == [
+        "layer-python3.11-x86_64.zip",
+        "layer-python3.12-x86_64.zip",
+    ]
+    names = [job.request.lock_output.name for job in plan.jobs if job.request.lock_output]
+    assert names == ["pylock.layer-python311-x86_64.toml", "pylock.layer-python312-x86_64.toml"]
+    assert all(re.fullmatch(r"pylock\.[^.]+\.toml", name) for name in names)  # PEP 751
 
 
 # the layer list on attach -------------------------------------------------------------
@@ -72,8 +87,10 @@ def test_several_targets_write_into_the_output_dir(tmp_path):
 def test_attach_replaces_the_same_layer_in_place_and_appends_others():
     current = [ARN.format("base", 1), ARN.format("deps", 3), ARN.format("tools", 2)]
     assert new_layer_list(current, ARN.format("deps", 4)) == [
-        ARN.format("base", 1), ARN.format("deps", 4), ARN.format("tools", 2),
-    ]  # fmt: skip
+        ARN.format("base", 1),
+        ARN.format("deps", 4),
+        ARN.format("tools", 2),
+    ]
     assert new_layer_list(current, ARN.format("new", 1)) == [*current, ARN.format("new", 1)]
     assert new_layer_list(current, ARN.format("deps", 3)) == current
 
@@ -156,17 +173,30 @@ def test_uv_not_found_names_the_package():
 def test_lock_round_trip_keeps_every_field():
     lock = Lock(
         packages=(
-            LockedPackage("b-pkg", "2.0", (LockedWheel("b_pkg-2.0-py3-none-any.whl", "https://x/b.whl", "ab" * 32, 10),), 'python_version >= "3.11"'),
-            LockedPackage("a", "1.0", (LockedWheel("a-1.0-py3-none-any.whl", "https://x/a \"q\".whl", "cd" * 32),)),
+            LockedPackage(
+                "b-pkg",
+                "2.0",
+                (LockedWheel("b_pkg-2.0-py3-none-any.whl", "https://x/b.whl", "ab" * 32, 10),),
+                'python_version >= "3.11"',
+            ),
+            LockedPackage(
+                "a",
+                "1.0",
+                (LockedWheel("a-1.0-py3-none-any.whl", 'https://x/a "q".whl', "cd" * 32),),
+            ),
         ),
-        requires_python="==3.12.*", target="python3.12-arm64", bytecode="unchecked-hash",
-    )  # fmt: skip
+        requires_python="==3.12.*",
+        target="python3.12-arm64",
+        bytecode="unchecked-hash",
+    )
     text = dump_pylock(lock)
     again = parse_pylock(text)
     assert again.packages == tuple(sorted(lock.packages, key=lambda package: package.name))
     assert (again.requires_python, again.target, again.bytecode) == (
-        "==3.12.*", "python3.12-arm64", "unchecked-hash",
-    )  # fmt: skip
+        "==3.12.*",
+        "python3.12-arm64",
+        "unchecked-hash",
+    )
     assert dump_pylock(again) == text
 
 
@@ -190,8 +220,9 @@ def test_dependency_groups_include_others_and_cycles_are_errors(tmp_path):
         pyproject_requirements(pyproject, groups=["nope"])
 
 
-def test_the_configs_bytecode_choices_are_the_bytecode_modes():
-    from lambdalayer.inputs.config import BYTECODE_CHOICES
-    from lambdalayer.layer.bytecode import BytecodeMode
+def test_one_bytecode_vocabulary_for_flags_configuration_and_records():
+    from lambdalayer.recipe import choices
 
-    assert set(BYTECODE_CHOICES) == {mode.value for mode in BytecodeMode}
+    assert {BytecodeMode.parse(choice) for choice in choices()} == set(BytecodeMode)
+    assert BytecodeMode.parse("auto") is BytecodeMode.UNCHECKED_HASH
+    assert {mode.value for mode in BytecodeMode} == {"unchecked-hash", "only", "none"}

@@ -35,9 +35,20 @@ ELF_MAGIC = b"\x7fELF"
 _VERSION_RECORD = 16
 # What a hostile file can raise from inside the parser; every one means "not readable ELF".
 _PARSE_ERRORS = (
-    ELFError, ConstructError, ValueError, KeyError, IndexError, AssertionError, ZeroDivisionError,
-    struct.error, OverflowError, TypeError, AttributeError, EOFError, RecursionError,
-)  # fmt: skip
+    ELFError,
+    ConstructError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AssertionError,
+    ZeroDivisionError,
+    struct.error,
+    OverflowError,
+    TypeError,
+    AttributeError,
+    EOFError,
+    RecursionError,
+)
 
 
 @dataclass(frozen=True)
@@ -46,18 +57,15 @@ class ElfInfo:
 
     ``needed`` are its ``DT_NEEDED`` sonames in order; ``search_paths`` its ``DT_RUNPATH``
     (or, without one, ``DT_RPATH``) entries as written (``$ORIGIN`` unexpanded);
-    ``version_needs`` maps each library to the symbol versions it must define;
-    ``version_defs`` are the versions this file itself defines.
+    ``version_needs`` maps each library to the symbol versions it must define.
     """
 
     machine: str
     glibc_needed: tuple[int, int] | None
-    symbol_versions: tuple[str, ...] = ()
     soname: str | None = None
     needed: tuple[str, ...] = ()
     search_paths: tuple[str, ...] = ()
     version_needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    version_defs: tuple[str, ...] = ()
     misaligned_segments: int = 0  # PT_LOAD segments the loader refuses (offset ≢ address mod align)
 
 
@@ -137,10 +145,9 @@ def _check_bounds(elf: ELFFile, size: int) -> None:
             raise ValueError(f"section {section.name!r} counts more versions than it can hold")
 
 
-def _versions(elf: ELFFile) -> tuple[dict[str, list[str]], list[str]]:
-    """(library → versions needed from it, versions defined), every walk bounded by its section."""
+def _version_needs(elf: ELFFile) -> dict[str, list[str]]:
+    """Library → the versions needed from it; every walk (definitions too) bounded by its section."""
     needs: dict[str, list[str]] = {}
-    defs: list[str] = []
     for section in elf.iter_sections():
         if not isinstance(section, (GNUVerNeedSection, GNUVerDefSection)):
             continue
@@ -154,11 +161,9 @@ def _versions(elf: ELFFile) -> tuple[dict[str, list[str]], list[str]]:
                 names.append(str(aux.name))
                 if isinstance(section, GNUVerDefSection):
                     break  # a definition's first name is the version; the rest are parents
-            if isinstance(section, GNUVerDefSection):
-                defs += names
-            else:
+            if not isinstance(section, GNUVerDefSection):
                 needs.setdefault(str(version.name), []).extend(names)
-    return needs, defs
+    return needs
 
 
 def read_elf(data: bytes | BinaryIO) -> ElfInfo:
@@ -173,7 +178,7 @@ def read_elf(data: bytes | BinaryIO) -> ElfInfo:
         elf = ELFFile(stream)
         _check_bounds(elf, size)
         machine_name = str(elf["e_machine"])
-        needs, defs = _versions(elf)
+        needs = _version_needs(elf)
         versions = {name for names in needs.values() for name in names if _GLIBC.match(name)}
         glibc = [(int(m.group(1)), int(m.group(2))) for v in versions if (m := _GLIBC.match(v))]
         highest = max(glibc, default=None)
@@ -184,11 +189,9 @@ def read_elf(data: bytes | BinaryIO) -> ElfInfo:
     return ElfInfo(
         machine=MACHINES.get(machine_name, machine_name),
         glibc_needed=highest,
-        symbol_versions=tuple(sorted(versions)),
         soname=soname,
         needed=tuple(needed),
         search_paths=tuple(search_paths),
         version_needs=tuple((library, tuple(names)) for library, names in sorted(needs.items())),
-        version_defs=tuple(defs),
         misaligned_segments=misaligned,
     )

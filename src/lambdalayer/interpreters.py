@@ -75,8 +75,11 @@ def probe(path: Path) -> Interpreter | None:
     try:
         completed = subprocess.run(
             [str(path), "-I", "-S", "-c", _probe_source()],
-            capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = completed.stdout.splitlines()
@@ -85,9 +88,12 @@ def probe(path: Path) -> Interpreter | None:
         return None
     prefix = Path(lines[1]) if len(lines) > 1 and lines[1] else None
     return Interpreter(
-        path=path, version=(int(fields[1]), int(fields[2])), machine=fields[4],
-        micro=int(fields[3]), prefix=prefix,
-    )  # fmt: skip
+        path=path,
+        version=(int(fields[1]), int(fields[2])),
+        machine=fields[4],
+        micro=int(fields[3]),
+        prefix=prefix,
+    )
 
 
 def find_interpreter(
@@ -125,9 +131,13 @@ def provision_interpreter(
     command = [uv_bin, "python", "install", version, "--no-progress"]
     try:
         completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=PROVISION_TIMEOUT_SECONDS,
-            check=False, env={**environ, "NO_COLOR": "1"},
-        )  # fmt: skip
+            command,
+            capture_output=True,
+            text=True,
+            timeout=PROVISION_TIMEOUT_SECONDS,
+            check=False,
+            env={**environ, "NO_COLOR": "1"},
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return Provisioned(None, f"uv python install {version}: {error}")
     if completed.returncode != 0:

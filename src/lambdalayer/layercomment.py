@@ -8,30 +8,50 @@ from __future__ import annotations
 
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.targets import Layout, Target
+from lambdalayer.errors import TargetError
+from lambdalayer.recipe import BytecodeMode
+from lambdalayer.targets import Layout, Target, get_target
 
 COMMENT_PREFIX = "lambdalayer"
+_TARGET = re.compile(r"\btarget=(python[0-9.]+)-(x86_64|arm64)\b")
+_LAYOUT = re.compile(r"\blayout=([a-z-]+)")
+_BYTECODE = re.compile(r"\bbytecode=([a-z-]+)")
 
 
-def archive_comment(target: Target, layout: Layout, bytecode: str = "none") -> str:
-    """The zip comment that records what a layer was built for (it adds no file to /opt).
+@dataclass(frozen=True)
+class RecordedTarget:
+    """What a lambdalayer-built zip says it was built for."""
 
-    ``bytecode`` says which bytecode is inside (``unchecked-hash``, ``only`` or ``none``).
-    """
-    return f"{COMMENT_PREFIX} target={target.name} layout={layout.value} bytecode={bytecode}"
+    target: Target
+    layout: Layout
+    bytecode: BytecodeMode | None  # None: the comment does not say
 
 
-def recorded_target(path: Path) -> tuple[str, str, str] | None:
-    """(runtime, arch, layout) from a zip's archive comment, if lambdalayer built it."""
+def archive_comment(target: Target, layout: Layout, bytecode: BytecodeMode) -> str:
+    """The zip comment that records what a layer was built for and which bytecode it holds."""
+    return f"{COMMENT_PREFIX} target={target.name} layout={layout.value} bytecode={bytecode.value}"
+
+
+def recorded_target(path: Path) -> RecordedTarget | None:
+    """What the archive comment of the zip at ``path`` records, if lambdalayer built it."""
     try:
         with zipfile.ZipFile(path) as archive:
             comment = archive.comment.decode("utf-8", "replace")
     except (OSError, zipfile.BadZipFile):
         return None
-    match = re.search(r"\btarget=(python[0-9.]+)-(x86_64|arm64)\b", comment)
+    match = _TARGET.search(comment)
     if not comment.startswith(COMMENT_PREFIX) or match is None:
         return None
-    layout = re.search(r"\blayout=([a-z-]+)", comment)
-    return match.group(1), match.group(2), layout.group(1) if layout else Layout.SITE_PACKAGES.value
+    layout = _LAYOUT.search(comment)
+    bytecode = _BYTECODE.search(comment)
+    try:
+        return RecordedTarget(
+            get_target(match.group(1), match.group(2)),
+            Layout(layout.group(1)) if layout else Layout.SITE_PACKAGES,
+            BytecodeMode(bytecode.group(1)) if bytecode else None,
+        )
+    except (TargetError, ValueError):  # a runtime this version does not know, a made-up value
+        return None

@@ -11,6 +11,7 @@ file, with the exact bytes in each rectangle's tooltip.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
 from lambdalayer.check.sizes import (
     KINDS,
@@ -67,47 +69,66 @@ class LayerReport:
     def to_json(self) -> dict[str, object]:
         """The numbers of the report, exact bytes."""
         return {
-            "path": str(self.path), "target": self.target.to_json(), "sha256": self.sha256,
-            "base64sha256": self.base64sha256, "sizes": self.sizes.to_json(),
-            "quota": {"limit_bytes": UNZIPPED_LIMIT, "total_bytes": self.quota_total,
-                      "parts": [{"name": p.name, "unzipped_bytes": p.unzipped, "estimated": p.estimated} for p in self.quota]},
-            "direct_upload": {"limit_bytes": DIRECT_UPLOAD_LIMIT, "zip_bytes": self.sizes.zipped_file_bytes},
+            "path": str(self.path),
+            "target": self.target.to_json(),
+            "sha256": self.sha256,
+            "base64sha256": self.base64sha256,
+            "sizes": self.sizes.to_json(),
+            "quota": {
+                "limit_bytes": UNZIPPED_LIMIT,
+                "total_bytes": self.quota_total,
+                "parts": [
+                    {"name": p.name, "unzipped_bytes": p.unzipped, "estimated": p.estimated}
+                    for p in self.quota
+                ],
+            },
+            "direct_upload": {
+                "limit_bytes": DIRECT_UPLOAD_LIMIT,
+                "zip_bytes": self.sizes.zipped_file_bytes,
+            },
             "slim_saved_bytes": dict(sorted(self.slim_saved.items())),
-            "findings": [finding.to_json() for finding in self.check.findings] if self.check else [],
+            "findings": [finding.to_json() for finding in self.check.findings]
+            if self.check
+            else [],
             "lock": str(self.lock) if self.lock else None,
-        }  # fmt: skip
+        }
 
 
-def layer_report(
-    path: Path,
-    target: Target,
-    *,
-    with_zips: Sequence[Path] = (),
-    beneath: Sequence[tuple[str, int]] = (),
-    check_report: CheckReport | None = None,
-    slim_saved: dict[str, int] | None = None,
-    lock: Path | None = None,
-    sizes: LayerSizes | None = None,
-    sha256: str | None = None,
-) -> LayerReport:
-    """The report of the zip at ``path``; without ``check_report``, the check runs (no imports).
+@dataclass(frozen=True)
+class BuildFacts:
+    """What a build already knows of the layer it wrote (so the report reads nothing twice)."""
 
-    A build passes the ``sizes`` and ``sha256`` it already has, so the zip is not read again.
+    check_report: CheckReport | None
+    sizes: LayerSizes
+    sha256: str
+    slim_saved: dict[str, int] = field(default_factory=dict)
+    lock: Path | None = None
+
+
+def layer_report(path: Path, request: CheckRequest, built: BuildFacts | None = None) -> LayerReport:
+    """The report of the zip at ``path`` among ``request``'s other zips and layers beneath.
+
+    Without ``built`` (what a build knows), the zip is read and checked here (no imports).
     """
-    sizes = sizes or layer_sizes(path)
+    sizes = built.sizes if built else layer_sizes(path)
     parts = [QuotaPart(f"this layer ({path.name})", sizes.unzipped)]
-    parts += [QuotaPart(other.name, layer_sizes(other).unzipped) for other in with_zips]
-    parts += [QuotaPart(name, size, estimated=True) for name, size in beneath]
+    parts += [QuotaPart(other.name, layer_sizes(other).unzipped) for other in request.with_zips]
+    parts += [QuotaPart(name, size, estimated=True) for name, size in request.beneath]
+    check_report = built.check_report if built else None
     if check_report is None:
-        check_report = check(
-            path, target, with_zips=with_zips, run_import_check=False, beneath=beneath
-        )
-    digest = sha256 or file_sha256(path)
+        check_report = check(path, dataclasses.replace(request, imports=None))
+    digest = built.sha256 if built else file_sha256(path)
     return LayerReport(
-        path=path, target=target, sizes=sizes, quota=tuple(parts), sha256=digest,
-        base64sha256=base64.b64encode(bytes.fromhex(digest)).decode(), check=check_report,
-        slim_saved=dict(slim_saved or {}), lock=lock,
-    )  # fmt: skip
+        path=path,
+        target=request.target,
+        sizes=sizes,
+        quota=tuple(parts),
+        sha256=digest,
+        base64sha256=base64.b64encode(bytes.fromhex(digest)).decode(),
+        check=check_report,
+        slim_saved=dict(built.slim_saved if built else {}),
+        lock=built.lock if built else None,
+    )
 
 
 # --- terminal -------------------------------------------------------------------------------
@@ -138,8 +159,10 @@ def render_text(report: LayerReport) -> str:
     )
     if len(report.quota) == 1:  # "16.0 MiB = 16.0 MiB" says nothing
         parts = report.quota[0].name
-    lines.append(f"quota: {parts}{'' if len(report.quota) == 1 else ' ='} {human_bytes(total)} of {human_bytes(UNZIPPED_LIMIT)} unzipped"
-                 f" ({total / UNZIPPED_LIMIT:.0%}); {'OVER' if total > UNZIPPED_LIMIT else f'{human_bytes(UNZIPPED_LIMIT - total)} left'}")  # fmt: skip
+    lines.append(
+        f"quota: {parts}{'' if len(report.quota) == 1 else ' ='} {human_bytes(total)} of {human_bytes(UNZIPPED_LIMIT)} unzipped"
+        f" ({total / UNZIPPED_LIMIT:.0%}); {'OVER' if total > UNZIPPED_LIMIT else f'{human_bytes(UNZIPPED_LIMIT - total)} left'}"
+    )
     zip_bytes = report.sizes.zipped_file_bytes
     upload = "over: publish through S3" if zip_bytes > DIRECT_UPLOAD_LIMIT else "direct upload fits"
     lines.append(
@@ -244,8 +267,10 @@ def _distribution_svg(dist: DistributionSize, box: Rect) -> list[str]:
     ]
     label = 14.0 if box.height > 30 and box.width > 40 else 0.0
     if label:
-        parts.append(f'<text x="{box.x + 4:.1f}" y="{box.y + 12:.1f}" class="label">'
-                     f"{html.escape(dist.name)} {human_bytes(dist.unzipped)}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{box.x + 4:.1f}" y="{box.y + 12:.1f}" class="label">'
+            f"{html.escape(dist.name)} {human_bytes(dist.unzipped)}</text>"
+        )
     inner = _inset(box, 2, label)
     directories = list(dist.by_directory().items())[:12]
     for (directory, size), rect in zip(
@@ -255,24 +280,36 @@ def _distribution_svg(dist: DistributionSize, box: Rect) -> list[str]:
             (f for f in dist.files if top_level(f.member) == directory), key=lambda f: -f.unzipped
         )[:8]
         colour = COLOURS[main_kind]
-        parts.append(f'<rect x="{rect.x:.1f}" y="{rect.y:.1f}" width="{rect.width:.1f}" height="{rect.height:.1f}"'
-                     f' fill="{colour}" fill-opacity="0.25" stroke="#666" stroke-width="0.5">'
-                     + _title(f"{dist.name}: {directory}", f"{size:,} bytes") + "</rect>")  # fmt: skip
+        parts.append(
+            f'<rect x="{rect.x:.1f}" y="{rect.y:.1f}" width="{rect.width:.1f}" height="{rect.height:.1f}"'
+            f' fill="{colour}" fill-opacity="0.25" stroke="#666" stroke-width="0.5">'
+            + _title(f"{dist.name}: {directory}", f"{size:,} bytes")
+            + "</rect>"
+        )
         for file, cell in zip(
             files, squarify([f.unzipped for f in files], _inset(rect, 1)), strict=True
         ):
             if cell.width < 1 or cell.height < 1:
                 continue
-            parts.append(f'<rect x="{cell.x:.1f}" y="{cell.y:.1f}" width="{cell.width:.1f}" height="{cell.height:.1f}"'
-                         f' fill="{COLOURS[file.kind]}" fill-opacity="0.85" stroke="#fff" stroke-width="0.5">'
-                         + _title(file.member, f"{file.unzipped:,} bytes unzipped", f"{file.zipped:,} zipped", file.kind)
-                         + "</rect>")  # fmt: skip
+            parts.append(
+                f'<rect x="{cell.x:.1f}" y="{cell.y:.1f}" width="{cell.width:.1f}" height="{cell.height:.1f}"'
+                f' fill="{COLOURS[file.kind]}" fill-opacity="0.85" stroke="#fff" stroke-width="0.5">'
+                + _title(
+                    file.member,
+                    f"{file.unzipped:,} bytes unzipped",
+                    f"{file.zipped:,} zipped",
+                    file.kind,
+                )
+                + "</rect>"
+            )
             if cell.width > 110 and cell.height > 18:
                 name = file.member.rsplit("/", 1)[-1]
                 limit = int(cell.width / 6.5) - 8
                 short = name if len(name) <= limit else name[: max(limit - 1, 1)] + "…"
-                parts.append(f'<text x="{cell.x + 3:.1f}" y="{cell.y + 12:.1f}" class="file-label">'
-                             f"{html.escape(short)} {human_bytes(file.unzipped)}</text>")  # fmt: skip
+                parts.append(
+                    f'<text x="{cell.x + 3:.1f}" y="{cell.y + 12:.1f}" class="file-label">'
+                    f"{html.escape(short)} {human_bytes(file.unzipped)}</text>"
+                )
     parts.append("</g>")
     return parts
 
@@ -284,8 +321,10 @@ def treemap_svg(sizes: LayerSizes, width: int = 1100, height: int = 560) -> str:
     body = [
         part for row, rect in zip(rows, rects, strict=True) for part in _distribution_svg(row, rect)
     ]
-    return (f'<svg id="treemap" viewBox="0 0 {width} {height}"'
-            f' width="{width}" height="{height}" role="img">{"".join(body)}</svg>')  # fmt: skip
+    return (
+        f'<svg id="treemap" viewBox="0 0 {width} {height}"'
+        f' width="{width}" height="{height}" role="img">{"".join(body)}</svg>'
+    )
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -319,13 +358,18 @@ def _quota_html(report: LayerReport) -> str:
         for i, part in enumerate(report.quota)
     )
     total = report.quota_total
-    state = (f'<span class="over">over by {human_bytes(total - UNZIPPED_LIMIT)}</span>' if total > UNZIPPED_LIMIT
-             else f"{human_bytes(UNZIPPED_LIMIT - total)} left")  # fmt: skip
+    state = (
+        f'<span class="over">over by {human_bytes(total - UNZIPPED_LIMIT)}</span>'
+        if total > UNZIPPED_LIMIT
+        else f"{human_bytes(UNZIPPED_LIMIT - total)} left"
+    )
     zip_bytes = report.sizes.zipped_file_bytes
-    return (f'<div class="bar" id="quota">{segments}{limit}</div><p class="legend">{legend}</p>'
-            f"<p>{total:,} of {UNZIPPED_LIMIT:,} bytes unzipped ({total / UNZIPPED_LIMIT:.0%}): {state}. "
-            f"Zip: {zip_bytes:,} bytes, {'over' if zip_bytes > DIRECT_UPLOAD_LIMIT else 'under'} the"
-            f" {DIRECT_UPLOAD_LIMIT:,}-byte direct-upload limit.</p>")  # fmt: skip
+    return (
+        f'<div class="bar" id="quota">{segments}{limit}</div><p class="legend">{legend}</p>'
+        f"<p>{total:,} of {UNZIPPED_LIMIT:,} bytes unzipped ({total / UNZIPPED_LIMIT:.0%}): {state}. "
+        f"Zip: {zip_bytes:,} bytes, {'over' if zip_bytes > DIRECT_UPLOAD_LIMIT else 'under'} the"
+        f" {DIRECT_UPLOAD_LIMIT:,}-byte direct-upload limit.</p>"
+    )
 
 
 def render_html(report: LayerReport) -> str:

@@ -51,6 +51,29 @@ class Layout(enum.StrEnum):
     PYTHON = "python"  # python/
     FUNCTION = "function"  # a function package: dependencies at the zip's root, beside the handler
 
+    @property
+    def extracted_at(self) -> str:
+        """Where Lambda extracts a zip of this layout: ``/opt`` (layers) or ``/var/task``."""
+        return "/var/task" if self is Layout.FUNCTION else "/opt"
+
+    @property
+    def code_root(self) -> str:
+        """The part of the zip that holds importable code: ``python/``, or the root of a function."""
+        return "" if self is Layout.FUNCTION else "python/"
+
+
+# A member's path below whichever layer directory is on sys.path (python/ or its site-packages).
+_LAYER_SITE = re.compile(r"^python/(?:lib/python\d+\.\d+/site-packages/)?")
+
+
+def in_site_directory(arcname: str) -> str:
+    """A layer member's path relative to the sys.path directory that holds it.
+
+    >>> in_site_directory("python/lib/python3.12/site-packages/numpy/__init__.py")
+    'numpy/__init__.py'
+    """
+    return _LAYER_SITE.sub("", arcname, count=1)
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -80,6 +103,11 @@ class Target:
     def name(self) -> str:
         """``python3.12-arm64``: used in file names and messages."""
         return f"{self.runtime.name}-{self.arch}"
+
+    @property
+    def file_label(self) -> str:
+        """``python312-arm64``: the name without dots, for PEP 751's ``pylock.<name>.toml``."""
+        return self.name.replace(".", "")
 
     def to_json(self) -> dict[str, str]:
         """The one JSON shape of a target in every command's output."""

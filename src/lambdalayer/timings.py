@@ -19,6 +19,11 @@ class Stopwatch:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Wall seconds since the stopwatch was made."""
+        return time.perf_counter() - self.started
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lambdalayer.targets import Target
+
 _LOCK = threading.Lock()
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -61,25 +63,36 @@ def uv_environment(
 
 
 def pip_compile_command(
-    uv_bin: str,
     requirements_in: Path,
-    python_version: str,
-    python_platform: str,
+    target: Target,
     output: Path,
     *,
     only_binary: bool = True,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """``uv pip compile`` to a PEP 751 lock for one Python version and platform, quietly.
+    """``uv pip compile`` to a PEP 751 lock for the target's Python version and platform, quietly.
 
     The one place that knows how lambdalayer asks uv for a resolution (the resolver, and
     the source builder looking for an sdist, both use it).
     """
     return [
-        uv_bin, "pip", "compile", str(requirements_in),
-        "--python-version", python_version, "--python-platform", python_platform,
+        uv_binary(),
+        "pip",
+        "compile",
+        str(requirements_in),
+        "--python-version",
+        target.runtime.python_version,
+        "--python-platform",
+        target.uv_platform,
         *(["--only-binary", ":all:"] if only_binary else []),
-        "--format", "pylock.toml", "-o", str(output),
-        "--no-header", "--no-annotate", "--no-progress", "--no-python-downloads", "--quiet",
+        "--format",
+        "pylock.toml",
+        "-o",
+        str(output),
+        "--no-header",
+        "--no-annotate",
+        "--no-progress",
+        "--no-python-downloads",
+        "--quiet",
         *extra,
-    ]  # fmt: skip
+    ]

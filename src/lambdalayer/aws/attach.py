@@ -110,6 +110,10 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
         Layers=after,
     )
     waiter = lambda_client.get_waiter("function_updated_v2")
-    call(f"waiting for {function} to finish updating", waiter.wait, FunctionName=function,
-         WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": WAIT_ATTEMPTS})  # fmt: skip
+    call(
+        f"waiting for {function} to finish updating",
+        waiter.wait,
+        FunctionName=function,
+        WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": WAIT_ATTEMPTS},
+    )
     return AttachResult(function, tuple(before), tuple(after), tuple(warnings))

@@ -9,7 +9,9 @@ before any upload (local servers such as moto do not enforce them).
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,8 +21,9 @@ from typing import Any
 from lambdalayer.aws.client import AwsSettings, call, client, default_region, translate
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import file_sha256
+from lambdalayer.layercomment import recorded_target
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT
-from lambdalayer.targets import ARCHITECTURES, get_runtime
+from lambdalayer.targets import ARCHITECTURES, canonical_arch, get_runtime
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,140}$")
 DESCRIPTION_LIMIT = 256
@@ -46,6 +49,35 @@ class PublishRequest:
     accounts: tuple[str, ...] = ()
     organization: str | None = None
     unzipped_bytes: int | None = None
+
+    def from_zip(
+        self, runtimes: Sequence[str] = (), architectures: Sequence[str] = ()
+    ) -> PublishRequest:
+        """This request, completed from its zip: the runtimes and CPUs given, else those the zip
+        records (lambdalayer's archive comment), and the zip's unzipped size."""
+        if not self.zip_path.is_file():
+            raise InputError(f"no such file: {self.zip_path}")
+        recorded = recorded_target(self.zip_path)
+        recorded_runtimes = [recorded.target.runtime.name] if recorded else []
+        recorded_arches = [recorded.target.arch] if recorded else []
+        with zipfile.ZipFile(self.zip_path) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+        return dataclasses.replace(
+            self,
+            runtimes=tuple(get_runtime(runtime).name for runtime in runtimes or recorded_runtimes),
+            architectures=tuple(canonical_arch(arch) for arch in architectures or recorded_arches),
+            unzipped_bytes=unzipped,
+        )
+
+    def principals(self) -> list[tuple[str, str, str | None]]:
+        """(statement id, principal, organization) of each grant on a new version."""
+        principals: list[tuple[str, str, str | None]] = (
+            [("public", "*", None)] if self.public else []
+        )
+        principals += [(f"account-{account}", account, None) for account in self.accounts]
+        if self.organization:
+            principals.append((f"org-{self.organization}", "*", self.organization))
+        return principals
 
 
 @dataclass(frozen=True)
@@ -73,6 +105,20 @@ class LayerVersion:
     description: str
     zipped_bytes: int | None = None
     unzipped_bytes: int | None = None
+
+
+def functions_layers(settings: AwsSettings, functions: Sequence[str]) -> list[str]:
+    """The layer version ARNs the ``functions`` use (what ``layers --prune`` must keep)."""
+    if not functions:
+        return []
+    lambda_client = client(settings, "lambda")
+    arns: list[str] = []
+    for function in functions:
+        config = call(
+            f"reading {function}", lambda_client.get_function_configuration, FunctionName=function
+        )
+        arns += [layer["Arn"] for layer in config.get("Layers", [])]
+    return arns
 
 
 def description_with_marker(description: str, sha256: str, unzipped: int | None) -> str:
@@ -179,8 +225,14 @@ def _publish_one(
                 if progress is not None:
                     progress(region, sent[0], total)
 
-            call(f"uploading to s3://{request.s3_bucket}/{key}", s3.upload_file,
-                 Filename=str(request.zip_path), Bucket=request.s3_bucket, Key=key, Callback=on_bytes)  # fmt: skip
+            call(
+                f"uploading to s3://{request.s3_bucket}/{key}",
+                s3.upload_file,
+                Filename=str(request.zip_path),
+                Bucket=request.s3_bucket,
+                Key=key,
+                Callback=on_bytes,
+            )
             content: dict[str, Any] = {"S3Bucket": request.s3_bucket, "S3Key": key}
         else:
             content = {"ZipFile": request.zip_path.read_bytes()}
@@ -201,22 +253,19 @@ def _publish_one(
             **arguments,
         )
         version = int(response["Version"])
-        _grant(lambda_client, request, version)
+        _grant(lambda_client, request.name, version, request.principals())
         return Published(region, response["LayerVersionArn"], version, created=True)
     except LambdaLayerError as error:
         return Published(region, error=error.message, hint=error.hint)
 
 
-def _grant(lambda_client: Any, request: PublishRequest, version: int) -> None:
-    principals: list[tuple[str, str, str | None]] = (
-        [("public", "*", None)] if request.public else []
-    )
-    principals += [(f"account-{account}", account, None) for account in request.accounts]
-    if request.organization:
-        principals.append((f"org-{request.organization}", "*", request.organization))
+def _grant(
+    lambda_client: Any, name: str, version: int, principals: Sequence[tuple[str, str, str | None]]
+) -> None:
+    """Let each principal use the new version (``lambda:GetLayerVersion``)."""
     for statement, principal, organization in principals:
         arguments: dict[str, Any] = {
-            "LayerName": request.name,
+            "LayerName": name,
             "VersionNumber": version,
             "StatementId": f"lambdalayer-{statement}",
             "Action": "lambda:GetLayerVersion",
@@ -225,7 +274,7 @@ def _grant(lambda_client: Any, request: PublishRequest, version: int) -> None:
         if organization:
             arguments["OrganizationId"] = organization
         call(
-            f"sharing {request.name}:{version} with {principal}",
+            f"sharing {name}:{version} with {principal}",
             lambda_client.add_layer_version_permission,
             **arguments,
         )

@@ -45,8 +45,9 @@ def mount(
     source: str | None, target: Path, fstype: str | None, flags: int, data: str | None = None
 ) -> None:
     """mount(2), raising OSError."""
-    result = _libc.mount(_encoded(source), bytes(target), _encoded(fstype), ctypes.c_ulong(flags),
-                         _encoded(data))  # fmt: skip
+    result = _libc.mount(
+        _encoded(source), bytes(target), _encoded(fstype), ctypes.c_ulong(flags), _encoded(data)
+    )
     _call(result, f"mount {source} on {target}")
 
 

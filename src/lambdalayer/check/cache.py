@@ -1,32 +1,20 @@
 """Check reports kept in the cache: the same zip, checked the same way, gives the same report.
 
 A rebuild that produces the same bytes (the usual warm rebuild) need not import a single
-module again. The key is the zip's sha256 with everything else the report depends on: the
-target, the other zips (by sha256) and the layers counted beneath, the options of the
-check, the interpreter that imports (its path and X.Y.Z) and lambdalayer's own code.
-Checks inside an image are not kept (the image directory can change under the key).
+module again. The key is the zip's sha256 with the check's request
+(:meth:`~lambdalayer.check.request.CheckRequest.cache_key`): the target, the other zips
+(by sha256) and the layers counted beneath, the options of the check, the interpreter
+that imports (its path and X.Y.Z) and lambdalayer's own code.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.fsutil import atomic_write_bytes
-from lambdalayer.identity import tool_identity
 from lambdalayer.targets import Target
-
-FORMAT = 1
-
-
-def check_key(zip_sha256: str, target: Target, settings: Mapping[str, object]) -> str:
-    """The cache key of a check of the zip with ``zip_sha256`` under ``settings`` (JSON-able)."""
-    document = {"format": FORMAT, "tool": tool_identity(), "zip": zip_sha256, "target": target.name,
-                "settings": settings}  # fmt: skip
-    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class CheckCache:

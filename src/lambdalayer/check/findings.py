@@ -22,12 +22,32 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
+class Kind(enum.StrEnum):
+    """What a finding is about (``--json``'s ``kind``)."""
+
+    PATH = "path"  # a member name that lands elsewhere when unzipped
+    ZIP = "zip"  # a member no unzip reads alike
+    BINARY = "binary"  # a binary for another OS, or an unreadable ELF file
+    ELF_MACHINE = "elf-machine"
+    ELF_LOAD = "elf-load"
+    GLIBC = "glibc"
+    LIBRARY = "library"  # a needed library the runtime lacks
+    ABI = "abi"
+    LAYOUT = "layout"
+    CONTENT = "content"
+    SIZE = "size"
+    CONFLICT = "conflict"
+    SHADOW = "shadow"  # a distribution that hides the runtime's own copy
+    HANDLER = "handler"
+    IMPORT = "import"
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing found, with the member it concerns and what to do about it."""
 
     severity: Severity
-    kind: str
+    kind: Kind
     message: str
     member: str | None = None
     package: str | None = None
@@ -38,7 +58,7 @@ class Finding:
         """The finding :meth:`to_json` described."""
         return cls(
             Severity[str(document["severity"]).upper()],
-            str(document["kind"]),
+            Kind(str(document["kind"])),
             str(document["message"]),
             *(
                 None if document.get(key) is None else str(document[key])
@@ -50,7 +70,7 @@ class Finding:
         """JSON-ready form."""
         return {
             "severity": str(self.severity),
-            "kind": self.kind,
+            "kind": self.kind.value,
             "message": self.message,
             "member": self.member,
             "package": self.package,

@@ -24,10 +24,11 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from lambdalayer.check.request import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.check.sandbox import (
     SANDBOX_TMP,
     Confinement,
@@ -42,7 +43,6 @@ from lambdalayer.interpreters import Interpreter
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import extraction_path, printable
 
-DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 # Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
 LAMBDA_ENVIRONMENT = {
     "LAMBDA_TASK_ROOT": "/var/task",
@@ -108,6 +108,21 @@ def image_interpreter(root: Path, version: str) -> str | None:
         if os.path.lexists(root / place.lstrip("/")):
             return place
     return None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The zips an import check extracts, where Lambda puts them, and what is already extracted.
+
+    ``layers`` go to ``/opt`` in order (a later one's file wins), ``functions`` to
+    ``/var/task``; a member with a copy in ``member_files[zip][member]`` is linked, not
+    inflated, from ``scratch_dir`` (on the same filesystem).
+    """
+
+    layers: tuple[Path, ...] = ()
+    functions: tuple[Path, ...] = ()
+    member_files: Mapping[Path, Mapping[str, Path]] = field(default_factory=dict)
+    scratch_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -233,12 +248,8 @@ def _set_tree_mode(root: Path, *, writable: bool) -> None:
 def run_imports(
     target: Target,
     modules: Sequence[str],
-    layers: Sequence[Path],
-    function_zips: Sequence[Path],
+    placement: Placement,
     runner: SandboxRun,
-    *,
-    member_files: Mapping[Path, Mapping[str, Path]] | None = None,
-    scratch_dir: Path | None = None,
     deadline: float = DEFAULT_IMPORT_DEADLINE,
 ) -> list[ImportResult]:
     """Import ``modules`` under Lambda's path order from read-only copies of the zips.
@@ -248,15 +259,17 @@ def run_imports(
     callable (a handler). A child that has not finished after ``deadline`` seconds is
     ended; the module it was importing is reported as not finishing.
     """
-    if scratch_dir is not None:
-        scratch_dir.mkdir(parents=True, exist_ok=True)
+    if placement.scratch_dir is not None:
+        placement.scratch_dir.mkdir(parents=True, exist_ok=True)
     # proot cannot make a mount read-only: its copies must not be links into the cache.
-    linked = (member_files or {}) if runner.sandbox.enforces_read_only else {}
-    with tempfile.TemporaryDirectory(prefix="lambdalayer-import-", dir=scratch_dir) as scratch:
+    linked = placement.member_files if runner.sandbox.enforces_read_only else {}
+    with tempfile.TemporaryDirectory(
+        prefix="lambdalayer-import-", dir=placement.scratch_dir
+    ) as scratch:
         root = Path(scratch)
         opt, task, results_dir = root / "opt", root / "task", root / "results"
-        _extract_read_only(layers, opt, linked)
-        _extract_read_only(function_zips, task, linked)
+        _extract_read_only(placement.layers, opt, linked)
+        _extract_read_only(placement.functions, task, linked)
         results_dir.mkdir()
         results_dir.chmod(0o777)  # the child writes it as the sandbox's unprivileged user
         _set_tree_mode(opt, writable=False)
@@ -285,8 +298,17 @@ def _child_command(
         f"/var/lang/lib/python{version}/site-packages",
         "/var/runtime",
     ]
-    argv = (runner.interpreter, "-I", "-S", "-B", "-c", _child_source(),
-            f"{inside_results}/{results_name}", os.pathsep.join(paths), *modules)  # fmt: skip
+    argv = (
+        runner.interpreter,
+        "-I",
+        "-S",
+        "-B",
+        "-c",
+        _child_source(),
+        f"{inside_results}/{results_name}",
+        os.pathsep.join(paths),
+        *modules,
+    )
     mounts = (
         *runner.host_mounts,
         Mount(opt, "/opt"),
@@ -294,9 +316,14 @@ def _child_command(
         Mount(results_dir, inside_results, writable=True),
     )
     confinement = Confinement(
-        runner.root, mounts, argv, results_dir.parent, LAMBDA_ENVIRONMENT, "/var/task",
+        runner.root,
+        mounts,
+        argv,
+        results_dir.parent,
+        LAMBDA_ENVIRONMENT,
+        "/var/task",
         runner.host_symlinks,
-    )  # fmt: skip
+    )
     return sandbox_command(runner.sandbox, confinement)
 
 
@@ -317,9 +344,13 @@ def _run_children(
         with stderr_path.open("wb") as stderr_file:
             try:
                 completed = subprocess.run(
-                    command, stdout=subprocess.DEVNULL, stderr=stderr_file, env=environment,
-                    timeout=deadline, check=False,
-                )  # fmt: skip
+                    command,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr_file,
+                    env=environment,
+                    timeout=deadline,
+                    check=False,
+                )
                 returncode = completed.returncode
             except subprocess.TimeoutExpired:
                 timed_out, returncode = True, -9

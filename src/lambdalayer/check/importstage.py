@@ -12,19 +12,20 @@ run and the report says why. The running itself is :mod:`lambdalayer.check.impor
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.check.findings import Finding, Severity
+from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.image import cached_image, image_root
 from lambdalayer.check.imports import (
-    DEFAULT_IMPORT_DEADLINE,
     ImportResult,
+    Placement,
     SandboxRun,
     image_interpreter,
     run_imports,
 )
+from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.sandbox import find_sandbox
 from lambdalayer.check.synthroot import synthesized_root
 from lambdalayer.errors import InputError
@@ -47,46 +48,43 @@ class ImportOutcome:
 def check_imports(
     target: Target,
     modules: Sequence[str],
-    layers: Sequence[Path],
-    functions: Sequence[Path],
-    *,
-    python: Path | None,
-    image: Path | None,
-    sandbox: str | None,
-    member_files: Mapping[Path, Mapping[str, Path]] | None = None,
-    scratch_dir: Path | None = None,
-    deadline: float = DEFAULT_IMPORT_DEADLINE,
+    placement: Placement,
+    options: ImportOptions,
     cache_dir: Path | None = None,
 ) -> ImportOutcome:
     """Import the modules, confined, in the best root there is (see the module's docstring).
 
-    ``image`` is an image's root, :data:`HOST` for this machine's libraries, or ``None``
-    for the best there is: a pulled image in ``cache_dir``, else the synthesized root.
+    ``options.image`` is an image's root, :data:`HOST` for this machine's libraries, or
+    ``None`` for the best there is: a pulled image in ``cache_dir``, else the synthesized root.
     """
+    image = options.image
     if image is None and cache_dir is not None:
         image = cached_image(cache_dir, target)
     if image is not None and image != HOST:
-        runner, why_not = _image_run(image, target, sandbox)
+        runner, why_not = _image_run(image, target, options.sandbox)
     else:
-        runner, why_not = _host_run(target, python, sandbox, None if image == HOST else cache_dir)
+        root_cache = None if image == HOST else cache_dir
+        runner, why_not = _host_run(target, options.python, options.sandbox, root_cache)
     if runner is None:
         if image is None:  # no sandbox or no interpreter here: said in the report's imports line
             return ImportOutcome(skipped=why_not)
         warning = Finding(
-            Severity.WARNING, "import", f"imports not checked in the image: {why_not}"
+            Severity.WARNING, Kind.IMPORT, f"imports not checked in the image: {why_not}"
         )
         return ImportOutcome(skipped=why_not, findings=(warning,))
-    results = tuple(run_imports(target, modules, layers, functions, runner,
-                                member_files=member_files, scratch_dir=scratch_dir,
-                                deadline=deadline))  # fmt: skip
+    results = tuple(run_imports(target, modules, placement, runner, options.deadline))
     failures = tuple(
         Finding(
-            Severity.ERROR, "import", f"import {result.module} failed: {result.error}", None,
-            result.module, import_fix(result),
+            Severity.ERROR,
+            Kind.IMPORT,
+            f"import {result.module} failed: {result.error}",
+            None,
+            result.module,
+            import_fix(result),
         )
         for result in results
         if not result.ok
-    )  # fmt: skip
+    )
     return ImportOutcome(results, runner.describe(target), None, failures)
 
 
@@ -95,15 +93,24 @@ MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
 
 # Failures by what their message says, and what to do; the first that matches is given.
 _FIXES = (
-    ("did not finish within", "an import that waits (a network call, a sleep) at module level:"
-     " Lambda's init would wait too"),
-    ("library not found", "a library loaded at import that this root (Lambda's library set) lacks:"
-     " use a package that bundles it (psycopg[binary], opencv-python-headless), or put the library"
-     " in a layer's lib/ (on LD_LIBRARY_PATH as /opt/lib)"),
-    ("cannot open shared object file", "a library loaded at import that this root (Lambda's library"
-     " set) lacks: use a package that bundles it, or put the library in a layer's lib/ (/opt/lib)"),
+    (
+        "did not finish within",
+        "an import that waits (a network call, a sleep) at module level:"
+        " Lambda's init would wait too",
+    ),
+    (
+        "library not found",
+        "a library loaded at import that this root (Lambda's library set) lacks:"
+        " use a package that bundles it (psycopg[binary], opencv-python-headless), or put the library"
+        " in a layer's lib/ (on LD_LIBRARY_PATH as /opt/lib)",
+    ),
+    (
+        "cannot open shared object file",
+        "a library loaded at import that this root (Lambda's library"
+        " set) lacks: use a package that bundles it, or put the library in a layer's lib/ (/opt/lib)",
+    ),
     ("GLIBC_", "a native library too new for the runtime's glibc: see the library findings above"),
-)  # fmt: skip
+)
 
 
 def import_fix(result: ImportResult) -> str:

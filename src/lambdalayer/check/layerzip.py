@@ -29,7 +29,7 @@ from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
 from lambdalayer.errors import InputError
 from lambdalayer.limits import UNZIPPED_LIMIT
-from lambdalayer.targets import Target
+from lambdalayer.targets import Target, in_site_directory
 from lambdalayer.zipnames import is_safe, printable
 
 SITE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
@@ -37,8 +37,16 @@ METADATA_LIMIT = 4 * 1024 * 1024  # a METADATA, RECORD or WHEEL file is kB; more
 _IN_MEMORY = 16 * 1024 * 1024  # larger ELF members are parsed from a temporary file
 _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 # What reading a damaged member raises: bad CRC, corrupt deflate, a header that disagrees.
-READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-               RuntimeError, ValueError, struct.error)  # fmt: skip
+READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+)
 _OPEN_ERRORS = (*READ_ERRORS, zipfile.LargeZipFile, UnicodeDecodeError, IndexError, OverflowError)
 
 
@@ -104,9 +112,7 @@ class LayerZip:
         exact = self.owners.get(member)
         if exact is not None:
             return exact
-        match = SITE.match(member)
-        relative = member[match.end() :] if match else member.removeprefix("python/")
-        head, _, rest = relative.partition("/")
+        head, _, rest = in_site_directory(member).partition("/")
         if head == "__pycache__":
             head = rest.split(".", 1)[0]
         return self.top_level_owners.get(head.removesuffix(".py"))

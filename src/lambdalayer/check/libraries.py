@@ -26,16 +26,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from lambdalayer.check.findings import Finding, Severity
+from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.elf import ElfInfo
 from lambdalayer.targets import Target
 
 # Lambda's LD_LIBRARY_PATH for the Python runtimes, in order (AWS: "Defined runtime
 # environment variables").
 LAMBDA_LIBRARY_PATH = (
-    "/var/lang/lib", "/lib64", "/usr/lib64", "/var/runtime", "/var/runtime/lib",
-    "/var/task", "/var/task/lib", "/opt/lib",
-)  # fmt: skip
+    "/var/lang/lib",
+    "/lib64",
+    "/usr/lib64",
+    "/var/runtime",
+    "/var/runtime/lib",
+    "/var/task",
+    "/var/task/lib",
+    "/opt/lib",
+)
 _VERSION = re.compile(r"^([A-Z][A-Z_]*?)_(\d+(?:\.\d+)*)$")
 _EXTENSION_MODULE = re.compile(r"\.(abi3|cpython-[^./]+)\.so$")
 
@@ -175,11 +181,15 @@ def _version_problems(
             family, wanted = match.group(1), _version(match.group(2))
             have = defined.get(family)
             if have is not None and wanted > have:
-                problems.append(_Problem(
-                    Severity.ERROR, soname, elf.path,
-                    f"needs {name} from {soname}; {target.runtime.name} ({libraries.os}) has up to"
-                    f" {family}_{'.'.join(map(str, have))}",
-                ))  # fmt: skip
+                problems.append(
+                    _Problem(
+                        Severity.ERROR,
+                        soname,
+                        elf.path,
+                        f"needs {name} from {soname}; {target.runtime.name} ({libraries.os}) has up to"
+                        f" {family}_{'.'.join(map(str, have))}",
+                    )
+                )
     return problems
 
 
@@ -201,10 +211,14 @@ def _problems(
                 )
             )
         else:
-            problems.append(_Problem(
-                Severity.WARNING, soname, elf.path,
-                f"needs {soname}, which is neither in the layers nor known to be on {where}",
-            ))  # fmt: skip
+            problems.append(
+                _Problem(
+                    Severity.WARNING,
+                    soname,
+                    elf.path,
+                    f"needs {soname}, which is neither in the layers nor known to be on {where}",
+                )
+            )
     return problems
 
 
@@ -254,8 +268,14 @@ def needed_library_findings(placed: Sequence[PlacedElf], target: Target) -> list
         first = min(problems, key=lambda item: _chain_rank(graph.chain(item.needed_by)))
         chain = " → ".join([*map(_display, graph.chain(first.needed_by)), first.soname])
         more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
-        findings.append(Finding(
-            severity, "library", f"{detail}: {chain}{more}",
-            by_path[first.needed_by].member, package, _fix(first, package, libraries),
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                severity,
+                Kind.LIBRARY,
+                f"{detail}: {chain}{more}",
+                by_path[first.needed_by].member,
+                package,
+                _fix(first, package, libraries),
+            )
+        )
     return findings

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,9 +24,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
-from lambdalayer.check.findings import CheckReport, Finding, Severity
-from lambdalayer.check.imports import DEFAULT_IMPORT_DEADLINE, ImportResult, top_level_modules
-from lambdalayer.check.importstage import MISSING_MODULE, check_imports
+from lambdalayer.check.findings import CheckReport, Finding, Kind, Severity
+from lambdalayer.check.imports import ImportResult, Placement, top_level_modules
+from lambdalayer.check.importstage import MISSING_MODULE, ImportOutcome, check_imports
 from lambdalayer.check.layerzip import (
     METADATA_LIMIT,
     SITE,
@@ -35,10 +35,12 @@ from lambdalayer.check.layerzip import (
     read_layer_zip,
 )
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
+from lambdalayer.check.request import CheckRequest, KnownFacts
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.errors import InputError
+from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
-from lambdalayer.resolve.provided import MANAGED, managed_layer
+from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import printable, unsafe_reason
 
@@ -51,77 +53,117 @@ _EXTENSION_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.pyd)$")  # what Python or the
 
 def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
     for name in layer.unsafe:
-        findings.append(Finding(
-            Severity.ERROR, "path", f"member name {unsafe_reason(name)}: unzipped, it lands outside"
-            " where it says (or is dropped); nothing was extracted for it",
-            printable(name), None, "rebuild the zip with relative member names (lambdalayer build writes only those)",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                Kind.PATH,
+                f"member name {unsafe_reason(name)}: unzipped, it lands outside"
+                " where it says (or is dropped); nothing was extracted for it",
+                printable(name),
+                None,
+                "rebuild the zip with relative member names (lambdalayer build writes only those)",
+            )
+        )
 
 
 def _check_damaged(layer: LayerZip, findings: list[Finding]) -> None:
     """The members set apart or found damaged while the other checks read the zip."""
     for name, why in sorted(layer.damaged.items()):
-        findings.append(Finding(
-            Severity.ERROR, "zip", f"the member {why}; it was not read or extracted", name, None,
-            "rebuild the zip with a standard zip writer (lambdalayer build writes stored or deflated members once each)",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                Kind.ZIP,
+                f"the member {why}; it was not read or extracted",
+                name,
+                None,
+                "rebuild the zip with a standard zip writer (lambdalayer build writes stored or deflated members once each)",
+            )
+        )
 
 
 def _check_binaries(
     layer: LayerZip, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
 ) -> None:
-    floor = target.glibc_floor
     elves = {elf.member: elf.info for elf in placed if elf.checked}
     with zipfile.ZipFile(layer.path) as archive:
         for info in layer.infos:
-            name = info.filename
-            package = layer.owner(name)
-            elf = elves.get(name)
-            if elf is None:
-                if not _BINARY_NAME.search(name):
-                    continue  # only files named like binaries are looked into
+            elf = elves.get(info.filename)
+            if elf is not None:
+                findings += _elf_findings(info.filename, layer.owner(info.filename), elf, target)
+            elif _BINARY_NAME.search(info.filename):  # only files named like binaries are read
                 head = layer.head(archive, info, 4)
-                if head is None:
-                    continue
-                kind = foreign_binary_kind(head[:4])
-                if kind and _EXTENSION_NAME.search(
-                    name
-                ):  # an extension module built for another OS
-                    findings.append(Finding(
-                        Severity.ERROR, "binary", f"{kind} binary: it cannot run on Linux",
-                        name, package, "build the layer for Linux (lambdalayer build), not on this machine's OS",
-                    ))  # fmt: skip
-                elif kind:  # a launcher or library Linux never loads: dead weight, not a failure
-                    findings.append(Finding(
-                        Severity.WARNING, "binary", f"{kind} file that nothing on Linux loads: dead weight",
-                        name, package, "lambdalayer build leaves these out (the foreign-binaries slim rule)",
-                    ))  # fmt: skip
-                elif head[:4] == ELF_MAGIC:
-                    findings.append(
-                        Finding(Severity.WARNING, "binary", "unreadable ELF file", name, package)
-                    )
-                continue
-            if elf.machine != target.machine:
-                findings.append(Finding(
-                    Severity.ERROR, "elf-machine", f"ELF for {elf.machine}, the target CPU is {target.machine}",
-                    name, package, f"rebuild the layer with --arch {target.arch}",
-                ))  # fmt: skip
-            if elf.misaligned_segments:
-                findings.append(Finding(
-                    Severity.ERROR, "elf-load",
-                    f"{elf.misaligned_segments} load segment(s) not aligned: the loader refuses the file"
-                    " (\"ELF load command address/offset not page-aligned\")",
-                    name, package, "use the file as the wheel ships it; a strip program broke it (use the target's binutils strip)",
-                ))  # fmt: skip
-            if elf.glibc_needed and elf.glibc_needed > floor:
-                needed = ".".join(map(str, elf.glibc_needed))
-                findings.append(Finding(
-                    Severity.ERROR, "glibc",
-                    f"needs GLIBC_{needed}, {target.runtime.name} has glibc {floor[0]}.{floor[1]} ({target.runtime.os})",
-                    name, package,
-                    f"use a wheel tagged manylinux_{floor[0]}_{floor[1]} or older (lambdalayer build picks one),"
-                    " or a newer runtime",
-                ))  # fmt: skip
+                finding = _unreadable_binary(info.filename, layer.owner(info.filename), head)
+                findings += [finding] if finding else []
+
+
+def _unreadable_binary(name: str, package: str | None, head: bytes | None) -> Finding | None:
+    """A file named like a binary that is no ELF file for Linux: another OS's, or damaged."""
+    kind = foreign_binary_kind(head[:4]) if head else None
+    if kind and _EXTENSION_NAME.search(name):  # an extension module built for another OS
+        return Finding(
+            Severity.ERROR,
+            Kind.BINARY,
+            f"{kind} binary: it cannot run on Linux",
+            name,
+            package,
+            "build the layer for Linux, not on this machine's OS",
+        )
+    if kind:  # a launcher or library Linux never loads: dead weight, not a failure
+        return Finding(
+            Severity.WARNING,
+            Kind.BINARY,
+            f"{kind} file that nothing on Linux loads: dead weight",
+            name,
+            package,
+            "lambdalayer build leaves these out (the foreign-binaries slim rule)",
+        )
+    if head and head[:4] == ELF_MAGIC:
+        return Finding(Severity.WARNING, Kind.BINARY, "unreadable ELF file", name, package)
+    return None
+
+
+def _elf_findings(name: str, package: str | None, elf: ElfInfo, target: Target) -> list[Finding]:
+    """What is wrong with one ELF file for the target: its CPU, its load segments, its glibc."""
+    found = []
+    if elf.machine != target.machine:
+        found.append(
+            Finding(
+                Severity.ERROR,
+                Kind.ELF_MACHINE,
+                f"ELF for {elf.machine}, the target CPU is {target.machine}",
+                name,
+                package,
+                f"rebuild the layer for {target.arch}",
+            )
+        )
+    if elf.misaligned_segments:
+        found.append(
+            Finding(
+                Severity.ERROR,
+                Kind.ELF_LOAD,
+                f"{elf.misaligned_segments} load segment(s) not aligned: the loader refuses the"
+                ' file ("ELF load command address/offset not page-aligned")',
+                name,
+                package,
+                "use the file as the wheel ships it; a strip program broke it",
+            )
+        )
+    floor = target.glibc_floor
+    if elf.glibc_needed and elf.glibc_needed > floor:
+        needed = ".".join(map(str, elf.glibc_needed))
+        runtime = target.runtime
+        found.append(
+            Finding(
+                Severity.ERROR,
+                Kind.GLIBC,
+                f"needs GLIBC_{needed}, {runtime.name} has glibc {floor[0]}.{floor[1]} ({runtime.os})",
+                name,
+                package,
+                f"use a wheel tagged manylinux_{floor[0]}_{floor[1]} or older (lambdalayer build"
+                " picks one), or a newer runtime",
+            )
+        )
+    return found
 
 
 def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
@@ -134,11 +176,16 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
             if minor != wanted_minor and _loaded_instead(name, layer, target):
                 # CPython never loads another minor's extension: dead weight, not a failure,
                 # when the module is there for the runtime's own (snowflake ships both).
-                findings.append(Finding(
-                    Severity.WARNING, "abi", f"built for CPython 3.{minor}: never loaded on"
-                    f" {target.runtime.python_version}, which has its own copy of this module",
-                    name, layer.owner(name),
-                ))  # fmt: skip
+                findings.append(
+                    Finding(
+                        Severity.WARNING,
+                        Kind.ABI,
+                        f"built for CPython 3.{minor}: never loaded on"
+                        f" {target.runtime.python_version}, which has its own copy of this module",
+                        name,
+                        layer.owner(name),
+                    )
+                )
                 continue
             if minor != wanted_minor:
                 problems.append(
@@ -149,40 +196,66 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
             if libc == "musl":
                 problems.append("built for musl libc; Lambda uses glibc")
             for problem in problems:
-                findings.append(Finding(
-                    Severity.ERROR, "abi", problem, name, layer.owner(name),
-                    f"rebuild for {target.runtime.name} ({target.arch}): lambdalayer build --runtime {target.runtime.name}",
-                ))  # fmt: skip
+                findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        Kind.ABI,
+                        problem,
+                        name,
+                        layer.owner(name),
+                        f"rebuild for {target.runtime.name} ({target.arch}): lambdalayer build --runtime {target.runtime.name}",
+                    )
+                )
         elif _FOREIGN_EXT.search(name):
-            findings.append(Finding(
-                Severity.ERROR, "abi", "extension module for macOS or Windows", name, layer.owner(name),
-                "build the layer for Linux (lambdalayer build)",
-            ))  # fmt: skip
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    Kind.ABI,
+                    "extension module for macOS or Windows",
+                    name,
+                    layer.owner(name),
+                    "build the layer for Linux (lambdalayer build)",
+                )
+            )
     for dist_dir, tags in layer.wheel_tags.items():
         try:
             parsed = {tag for text in tags for tag in parse_tag(text)}
         except ValueError:
-            findings.append(Finding(
-                Severity.WARNING, "abi", f"the WHEEL file's tags are not wheel tags: {printable(', '.join(tags))[:200]}",
-                f"{dist_dir}/WHEEL", layer.owners.get(dist_dir),
-            ))  # fmt: skip
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    Kind.ABI,
+                    f"the WHEEL file's tags are not wheel tags: {printable(', '.join(tags))[:200]}",
+                    f"{dist_dir}/WHEEL",
+                    layer.owners.get(dist_dir),
+                )
+            )
             continue
         if parsed and not parsed & target.supported_tags:
             # Installers go by the wheel's file name, which the resolver chose, and some
             # wheels' WHEEL files disagree with theirs (mysql-connector-python's say
             # linux_x86_64 in a manylinux wheel): the files themselves are judged above.
-            findings.append(Finding(
-                Severity.INFO, "abi", f"its WHEEL file says {', '.join(tags)}, which does not fit {target.name}"
-                " (the ELF and ABI checks judge the files themselves)",
-                f"{dist_dir}/WHEEL", layer.owners.get(dist_dir),
-            ))  # fmt: skip
+            findings.append(
+                Finding(
+                    Severity.INFO,
+                    Kind.ABI,
+                    f"its WHEEL file says {', '.join(tags)}, which does not fit {target.name}"
+                    " (the ELF and ABI checks judge the files themselves)",
+                    f"{dist_dir}/WHEEL",
+                    layer.owners.get(dist_dir),
+                )
+            )
 
 
 def _loaded_instead(name: str, layer: LayerZip, target: Target) -> bool:
     """Whether the module of extension ``name`` exists for the runtime in another form."""
     stem = _CPYTHON_EXT.sub("", name)
-    forms = (f"{stem}.cpython-{target.python_tag[2:]}-{target.machine}-linux-gnu.so", f"{stem}.abi3.so",
-             f"{stem}.so", f"{stem}.py")  # fmt: skip
+    forms = (
+        f"{stem}.cpython-{target.python_tag[2:]}-{target.machine}-linux-gnu.so",
+        f"{stem}.abi3.so",
+        f"{stem}.so",
+        f"{stem}.py",
+    )
     names = {info.filename for info in layer.infos}
     return any(form in names for form in forms)
 
@@ -199,24 +272,33 @@ def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
         }
     )
     if python_outside:
-        findings.append(Finding(
-            Severity.ERROR, "layout",
-            f"Python packages outside python/ ({', '.join(python_outside[:5])}): a layer is extracted to"
-            " /opt, and only /opt/python and its site-packages are on sys.path, so none of them imports",
-            python_outside[0], None,
-            "put them under python/ (lambdalayer build does), or check it as a function zip with --function",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                Kind.LAYOUT,
+                f"Python packages outside python/ ({', '.join(python_outside[:5])}): a layer is extracted to"
+                " /opt, and only /opt/python and its site-packages are on sys.path, so none of them imports",
+                python_outside[0],
+                None,
+                "put them under python/ (lambdalayer build does), or check it as a function zip with --function",
+            )
+        )
     other = sorted(
         {name.split("/")[0] + ("/" if "/" in name else "") for name in outside}
         - {"lib/"}
         - set(python_outside)
     )
     if other:
-        findings.append(Finding(
-            Severity.WARNING, "layout",
-            f"content outside python/ ({', '.join(other[:5])}) is extracted to /opt but not on sys.path",
-            other[0], None, "fine for bin/ on purpose; otherwise move it under python/",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                Kind.LAYOUT,
+                f"content outside python/ ({', '.join(other[:5])}) is extracted to /opt but not on sys.path",
+                other[0],
+                None,
+                "fine for bin/ on purpose; otherwise move it under python/",
+            )
+        )
 
 
 def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
@@ -226,12 +308,16 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
             {m.group(1) for info in layer.infos if (m := SITE.match(info.filename))}
         ):
             if version != wanted:
-                findings.append(Finding(
-                    Severity.ERROR, "layout",
-                    f"site-packages for Python {version}: not on {target.runtime.name}'s sys.path",
-                    f"python/lib/python{version}/site-packages/", None,
-                    f"use python/lib/python{wanted}/site-packages/ or python/ (lambdalayer build does)",
-                ))  # fmt: skip
+                findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        Kind.LAYOUT,
+                        f"site-packages for Python {version}: not on {target.runtime.name}'s sys.path",
+                        f"python/lib/python{version}/site-packages/",
+                        None,
+                        f"use python/lib/python{wanted}/site-packages/ or python/ (lambdalayer build does)",
+                    )
+                )
         _check_outside_python(layer, findings)
         for info in layer.infos:
             if info.filename.endswith(".pth") and info.filename.count("/") <= 4:
@@ -241,16 +327,21 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
                     for line in text.decode("utf-8", "replace").splitlines()
                     if line.strip()
                 ]
-                findings.append(Finding(
-                    Severity.INFO, "layout", f".pth file, processed at startup; adds: {'; '.join(lines[:3]) or 'nothing'}",
-                    info.filename, layer.owner(info.filename),
-                ))  # fmt: skip
+                findings.append(
+                    Finding(
+                        Severity.INFO,
+                        Kind.LAYOUT,
+                        f".pth file, processed at startup; adds: {'; '.join(lines[:3]) or 'nothing'}",
+                        info.filename,
+                        layer.owner(info.filename),
+                    )
+                )
     has_python = any(info.filename.endswith((".py", ".pyc", ".so")) for info in layer.infos)
     if not has_python:
         findings.append(
             Finding(
                 Severity.ERROR,
-                "content",
+                Kind.CONTENT,
                 "the zip has no Python modules",
                 None,
                 None,
@@ -262,7 +353,7 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
 def _managed_overlap(main: LayerZip, target: Target) -> str | None:
     """The fix naming the managed pandas layer when this layer holds what it provides."""
     try:
-        managed = managed_layer(MANAGED, target)
+        managed = managed_layer(None, target)
     except InputError:
         return None
     overlap = sorted(set(main.distributions) & set(managed.pins))
@@ -276,18 +367,27 @@ def _managed_overlap(main: LayerZip, target: Target) -> str | None:
 
 
 def _check_sizes(
-    layers: Sequence[LayerZip], zipped: int, findings: list[Finding], target: Target,
+    layers: Sequence[LayerZip],
+    zipped: int,
+    findings: list[Finding],
+    target: Target,
     beneath: Sequence[tuple[str, int]] = (),
-) -> int:  # fmt: skip
+) -> int:
     """Quota findings; returns the unzipped total counted (zips given, plus layers beneath)."""
     main = layers[0]
     total = sum(layer.declared_bytes for layer in layers)  # every member, readable or not
     with_beneath = total + sum(size for _, size in beneath)
     if zipped > DIRECT_UPLOAD_LIMIT:
-        findings.append(Finding(
-            Severity.WARNING, "size", f"{zipped:,} bytes zipped is over the 50 MB direct-upload limit",
-            None, None, "publish it through S3 (an S3 bucket and key)",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                Kind.SIZE,
+                f"{zipped:,} bytes zipped is over the 50 MB direct-upload limit",
+                None,
+                None,
+                "publish it through S3 (an S3 bucket and key)",
+            )
+        )
     if total > UNZIPPED_LIMIT:
         shares: Counter[str] = Counter()
         for info in main.infos:
@@ -296,19 +396,31 @@ def _check_sizes(
             f"{name} {size / MIB:.1f} MiB ({size / total:.0%})"
             for name, size in shares.most_common(10)
         )
-        findings.append(Finding(
-            Severity.ERROR, "size", f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
-            None, None, _managed_overlap(main, target) or "leave out what another layer or the runtime already provides, or split the function",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                Kind.SIZE,
+                f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
+                None,
+                None,
+                _managed_overlap(main, target)
+                or "leave out what another layer or the runtime already provides, or split the function",
+            )
+        )
     elif with_beneath > UNZIPPED_LIMIT:
         names = " and ".join(
             f"{name} (about {size / MIB:.0f} MiB, estimated)" for name, size in beneath
         )
-        findings.append(Finding(
-            Severity.WARNING, "size",
-            f"{with_beneath:,} bytes unzipped with {names} beneath is over Lambda's {UNZIPPED_LIMIT:,}",
-            None, None, "the estimate may be high; if the deploy is refused, leave out more or split the function",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                Kind.SIZE,
+                f"{with_beneath:,} bytes unzipped with {names} beneath is over Lambda's {UNZIPPED_LIMIT:,}",
+                None,
+                None,
+                "the estimate may be high; if the deploy is refused, leave out more or split the function",
+            )
+        )
     return with_beneath
 
 
@@ -316,100 +428,118 @@ def _check_conflicts(main: LayerZip, other: LayerZip, findings: list[Finding]) -
     for name, version in sorted(main.distributions.items()):
         other_version = other.distributions.get(name)
         if other_version is not None and other_version != version:
-            findings.append(Finding(
-                Severity.ERROR, "conflict", f"{name} {version} here and {name} {other_version} in {other.path.name}",
-                None, name, "keep one copy: Lambda silently takes the later layer's files",
-            ))  # fmt: skip
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    Kind.CONFLICT,
+                    f"{name} {version} here and {name} {other_version} in {other.path.name}",
+                    None,
+                    name,
+                    "keep one copy: Lambda silently takes the later layer's files",
+                )
+            )
     shared = sorted(
         {info.filename for info in main.infos} & {info.filename for info in other.infos}
     )
     if shared:
-        findings.append(Finding(
-            Severity.WARNING, "conflict", f"{len(shared)} paths also in {other.path.name} (e.g. {', '.join(shared[:3])})",
-            shared[0], main.owner(shared[0]), "the later layer's copy wins; leave duplicates out",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                Kind.CONFLICT,
+                f"{len(shared)} paths also in {other.path.name} (e.g. {', '.join(shared[:3])})",
+                shared[0],
+                main.owner(shared[0]),
+                "the later layer's copy wins; leave duplicates out",
+            )
+        )
 
 
 def check(
     path: Path,
-    target: Target,
+    request: CheckRequest,
     *,
-    with_zips: Sequence[Path] = (),
-    imports: Sequence[str] | None = None,
-    python: Path | None = None,
-    run_import_check: bool = True,
-    function: bool = False,
-    handler: str | None = None,
-    skip_imports: str | None = None,
-    image: Path | None = None,
-    sandbox: str | None = None,
-    beneath: Sequence[tuple[str, int]] = (),
-    elf_facts: Mapping[str, ElfInfo] | None = None,
-    member_files: Mapping[str, Path] | None = None,
-    scratch_dir: Path | None = None,
-    import_deadline: float = DEFAULT_IMPORT_DEADLINE,
+    known: KnownFacts | None = None,
     cache_dir: Path | None = None,
 ) -> CheckReport:
-    """Check a layer zip for ``target``; the other zips are layers or function packages beside it.
+    """Check the layer (or function) zip at ``path`` as ``request`` says.
 
-    With ``function``, the zip is a function package (extracted to /var/task, its code at
-    the root); ``handler`` (``module.function``) must then be in it and import. With
-    ``image`` (an extracted Lambda image), the imports run inside it, in ``sandbox``
-    (``bubblewrap``, ``unshare``, ``proot``; default: the first that works here).
-    ``beneath`` names layers the function will have that are not on this machine, with
-    their (estimated) unzipped bytes, counted toward the quota. A build passes what it
-    already knows of its own zip: ``elf_facts`` (member → ELF facts, so binaries are not
-    read again) and ``member_files`` (member → an extracted copy, linked by the import
-    check instead of inflating), with ``scratch_dir`` on the same filesystem. The imports
-    run confined (never on this machine as they are), each child for at most
-    ``import_deadline`` seconds; with ``cache_dir`` and no ``image``, in an image of the
-    target pulled there before, else in a root with only the runtime's libraries
-    (:mod:`lambdalayer.check.synthroot`); ``image`` :data:`~lambdalayer.check.importstage.HOST`
-    (or no ``cache_dir``) runs them on this machine's libraries.
+    The imports run confined (never on this machine as it is); with ``cache_dir`` and no
+    image, in an image of the target pulled there before, else in a root with only the
+    runtime's libraries (:mod:`lambdalayer.check.synthroot`). ``known`` is what a build
+    already knows of its own zip (:class:`~lambdalayer.check.request.KnownFacts`).
     """
+    known = known or KnownFacts()
+    target, function = request.target, request.function
     main = read_layer_zip(path)
-    others = [read_layer_zip(other) for other in with_zips]
+    others = [read_layer_zip(other) for other in request.with_zips]
     findings: list[Finding] = []
     for layer in (main, *others):
         _check_names(layer, findings)
-    placed = _placed_elves(main, others, function=function, known=elf_facts, members=member_files)
+    placed = _placed_elves(main, others, function=function, known=known)
     _check_binaries(main, target, findings, placed)
     same_cpu = [elf for elf in placed if elf.info.machine == target.machine]
     findings += needed_library_findings(same_cpu, target)
     _check_abi(main, target, findings)
     if function:
-        _check_handler(main, handler, findings)
+        _check_handler(main, request.handler, findings)
     else:
         _check_layout(main, target, findings)
     zipped = path.stat().st_size
-    total = _check_sizes([main, *others], zipped, findings, target, beneath)
+    total = _check_sizes([main, *others], zipped, findings, target, request.beneath)
     for other in others:
         if other.is_layer:
             _check_conflicts(main, other, findings)
-    results: tuple[ImportResult, ...] = ()
-    ran_in: str | None = None
-    skipped: str | None = "not asked" if not run_import_check else skip_imports
     for layer in (main, *others):
         _check_damaged(layer, findings)
-    if skipped is None:
-        skipped = _why_not_extracted([main, *others], total)
-    if run_import_check and skipped is None:
-        modules = _modules_to_import(main, target, imports, function, handler)
-        layers = [o.path for o in others if o.is_layer] + ([] if function else [path])
-        functions = [o.path for o in others if not o.is_layer] + ([path] if function else [])
-        outcome = check_imports(
-            target, modules, layers, functions, python=python, image=image, sandbox=sandbox,
-            member_files={path: member_files} if member_files else {}, scratch_dir=scratch_dir,
-            deadline=import_deadline, cache_dir=cache_dir,
-        )  # fmt: skip
-        results, ran_in, skipped = outcome.results, outcome.ran_in, outcome.skipped
-        provided = set().union(
-            *(layer.top_level_names(target, function=function) for layer in (main, *others))
-        )
-        findings += [_judged(finding, main, results, provided) for finding in outcome.findings]
+    imported = _imported(main, others, request, known, cache_dir, total)
+    findings += imported.findings
     findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
-    return CheckReport(path, target, tuple(findings), zipped, main.declared_bytes, total,
-                       results, skipped, ran_in)  # fmt: skip
+    return CheckReport(
+        path,
+        target,
+        tuple(findings),
+        zipped,
+        main.declared_bytes,
+        total,
+        imported.results,
+        imported.skipped,
+        imported.ran_in,
+    )
+
+
+def _imported(
+    main: LayerZip,
+    others: Sequence[LayerZip],
+    request: CheckRequest,
+    known: KnownFacts,
+    cache_dir: Path | None,
+    unzipped_total: int,
+) -> ImportOutcome:
+    """The import stage for the zips, or why it did not run."""
+    options = request.imports
+    if options is None:
+        return ImportOutcome(skipped="not asked")
+    skipped = options.skipped or _why_not_extracted([main, *others], unzipped_total)
+    if skipped is not None:
+        return ImportOutcome(skipped=skipped)
+    target, function = request.target, request.function
+    modules = _modules_to_import(main, target, options.modules, function, request.handler)
+    zips = Placement(
+        layers=tuple([o.path for o in others if o.is_layer] + ([] if function else [main.path])),
+        functions=tuple(
+            [o.path for o in others if not o.is_layer] + ([main.path] if function else [])
+        ),
+        member_files={main.path: known.member_files} if known.member_files else {},
+        scratch_dir=known.scratch_dir,
+    )
+    outcome = check_imports(target, modules, zips, options, cache_dir)
+    provided = set().union(
+        *(layer.top_level_names(target, function=function) for layer in (main, *others))
+    )
+    judged = tuple(
+        _judged(finding, main, outcome.results, provided) for finding in outcome.findings
+    )
+    return replace(outcome, findings=judged)
 
 
 _NAMESPACE_PIECE = re.compile(
@@ -440,19 +570,22 @@ def _judged(
         return finding
     owner = main.top_level_owners.get(module.split(".")[0])
     sibling_ok = [
-        item.module for item in results
+        item.module
+        for item in results
         if item.ok and owner is not None and main.top_level_owners.get(item.module) == owner
-    ]  # fmt: skip
+    ]
     declared = _declared(main.requires.get(owner or "", ()), needed)
     if sibling_ok:
         extra = f" (the extra {owner}[{declared}] brings it)" if declared else ""
         return replace(
-            finding, severity=Severity.WARNING,
+            finding,
+            severity=Severity.WARNING,
             message=f"{module} (part of {owner}) imports {needed}, which no requirement provides;"
             f" {', '.join(sibling_ok[:3])} imports, so {module} is optional here{extra}",
-            fix=f"add {owner}[{declared}] if the function uses {module}" if declared
+            fix=f"add {owner}[{declared}] if the function uses {module}"
+            if declared
             else f"add the package that provides {needed} if the function uses {module}",
-        )  # fmt: skip
+        )
     if piece is not None:
         return finding  # the package itself fails: its own message says the most
     undeclared = f" ({owner} does not declare it)" if owner and declared is None else ""
@@ -480,12 +613,16 @@ def _declared(requires: Sequence[str], module: str) -> str | None:
 
 
 def _placed_elves(
-    main: LayerZip, others: Sequence[LayerZip], *, function: bool,
-    known: Mapping[str, ElfInfo] | None, members: Mapping[str, Path] | None,
-) -> list[PlacedElf]:  # fmt: skip
+    main: LayerZip, others: Sequence[LayerZip], *, function: bool, known: KnownFacts
+) -> list[PlacedElf]:
     """Every ELF file of the zips where Lambda puts it (only the main zip's are checked)."""
-    placed = read_elves(main, "/var/task" if function else "/opt", checked=True,
-                        known=known, known_members=members or {})  # fmt: skip
+    placed = read_elves(
+        main,
+        "/var/task" if function else "/opt",
+        checked=True,
+        known=known.elf_facts,
+        known_members=known.member_files,
+    )
     for other in others:
         placed += read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
     return placed
@@ -523,10 +660,16 @@ def _check_handler(main: LayerZip, handler: str | None, findings: list[Finding])
         return
     module, _, attribute = handler.rpartition(".")
     if not module or not attribute:
-        findings.append(Finding(
-            Severity.ERROR, "handler", f"handler {handler!r} is not module.function", None, None,
-            "give the handler as Lambda does, e.g. app.main.handler",
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                Kind.HANDLER,
+                f"handler {handler!r} is not module.function",
+                None,
+                None,
+                "give the handler as Lambda does, e.g. app.main.handler",
+            )
+        )
         return
     base = module.replace(".", "/")
     names = {info.filename for info in main.infos}
@@ -542,6 +685,13 @@ def _check_handler(main: LayerZip, handler: str | None, findings: list[Finding])
             if deeper
             else "point --handler at a module of the function's code, e.g. app.main.handler"
         )
-        findings.append(Finding(
-            Severity.ERROR, "handler", f"handler module {module} is not in the zip", f"{base}.py", None, fix,
-        ))  # fmt: skip
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                Kind.HANDLER,
+                f"handler module {module} is not in the zip",
+                f"{base}.py",
+                None,
+                fix,
+            )
+        )

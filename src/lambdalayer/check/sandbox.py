@@ -127,8 +127,17 @@ def _emulator(machine: str, host_machine: str) -> str | None:
 def _bwrap_works(program: str, *, user_namespace: bool) -> bool:
     """Whether bubblewrap can start here (with its own user namespace, when asked)."""
     userns = ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
-    probe = [program, "--ro-bind", "/", "/", "--unshare-all", "--cap-drop", "ALL",
-             *(userns if user_namespace else []), "true"]  # fmt: skip
+    probe = [
+        program,
+        "--ro-bind",
+        "/",
+        "/",
+        "--unshare-all",
+        "--cap-drop",
+        "ALL",
+        *(userns if user_namespace else []),
+        "true",
+    ]
     try:
         completed = subprocess.run(probe, capture_output=True, timeout=_PROBE_SECONDS, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -141,8 +150,12 @@ def _unshare_works(program: str, *, user_namespace: bool) -> bool:
     """Whether ``unshare`` can make a network namespace here (as root, or in a user namespace)."""
     flags = ["--user", "--map-root-user"] if user_namespace else []
     try:
-        completed = subprocess.run([program, *flags, "--net", "true"], capture_output=True,
-                                   timeout=_PROBE_SECONDS, check=False)  # fmt: skip
+        completed = subprocess.run(
+            [program, *flags, "--net", "true"],
+            capture_output=True,
+            timeout=_PROBE_SECONDS,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return completed.returncode == 0
@@ -310,8 +323,17 @@ def _proot(
     userns = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
     # Its own network (none) and PID namespace, so the code reaches no socket and no
     # process of this machine; /proc is that namespace's.
-    isolate = [unshare, *userns, "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
-               "--ipc", "--uts"]  # fmt: skip
+    isolate = [
+        unshare,
+        *userns,
+        "--net",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        "--ipc",
+        "--uts",
+    ]
     return [*isolate, *args, *run]
 
 
@@ -333,7 +355,24 @@ def _unshare(
         "workdir": confinement.workdir,
         "argv": list(run),
     }
-    namespaces = ["--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child",
-                  "--propagation", "private"]  # fmt: skip
-    return [sandbox.program, *namespaces, sys.executable, "-I", "-S", "-c", _confine_source(),
-            json.dumps(spec)]  # fmt: skip
+    namespaces = [
+        "--mount",
+        "--pid",
+        "--net",
+        "--ipc",
+        "--uts",
+        "--fork",
+        "--kill-child",
+        "--propagation",
+        "private",
+    ]
+    return [
+        sandbox.program,
+        *namespaces,
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        _confine_source(),
+        json.dumps(spec),
+    ]

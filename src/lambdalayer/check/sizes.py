@@ -14,7 +14,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdalayer.check.layerzip import SITE, LayerZip, read_layer_zip
+from lambdalayer.check.layerzip import LayerZip, read_layer_zip
+from lambdalayer.targets import in_site_directory
 
 NO_DISTRIBUTION = "(no distribution)"
 KINDS = ("native", "python", "bytecode", "data")
@@ -81,18 +82,22 @@ class LayerSizes:
             "zip_file_bytes": self.zipped_file_bytes,
             "unzipped_bytes": self.unzipped,
             "distributions": [
-                {"name": item.name, "version": item.version, "unzipped_bytes": item.unzipped,
-                 "zipped_bytes": item.zipped, "files": len(item.files), "by_kind": item.by_kind()}
+                {
+                    "name": item.name,
+                    "version": item.version,
+                    "unzipped_bytes": item.unzipped,
+                    "zipped_bytes": item.zipped,
+                    "files": len(item.files),
+                    "by_kind": item.by_kind(),
+                }
                 for item in self.distributions
             ],
-        }  # fmt: skip
+        }
 
 
 def top_level(member: str) -> str:
     """The top-level module or directory a member sits in, inside site-packages or python/."""
-    match = SITE.match(member)
-    relative = member[match.end() :] if match else member.removeprefix("python/")
-    return relative.split("/", 1)[0]
+    return in_site_directory(member).split("/", 1)[0]
 
 
 def layer_sizes(path: Path, layer: LayerZip | None = None) -> LayerSizes:

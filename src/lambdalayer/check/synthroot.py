@@ -41,8 +41,18 @@ HOST_LIBRARY_DIRS = {
     "x86_64": ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"),
     "aarch64": ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64"),
 }
-_SKELETON = ("opt", "var/task", "var/runtime", "var/lang/bin", "var/lang/lib", "tmp", "proc",
-             "dev", "etc", "usr/lib64")  # fmt: skip
+_SKELETON = (
+    "opt",
+    "var/task",
+    "var/runtime",
+    "var/lang/bin",
+    "var/lang/lib",
+    "tmp",
+    "proc",
+    "dev",
+    "etc",
+    "usr/lib64",
+)
 _LEFT_OUT = ("test", "tests", "idlelib", "tkinter", "turtledemo", "site-packages", "__pycache__")
 
 
@@ -101,9 +111,13 @@ def _copy_interpreter(interpreter: Interpreter, root: Path) -> list[Path]:
     binary = root / f"var/lang/bin/python{version}"
     _link(_executable(interpreter), binary)
     (root / "var/lang/bin/python3").symlink_to(f"python{version}")
-    shutil.copytree(prefix / "lib" / f"python{version}", root / f"var/lang/lib/python{version}",
-                    symlinks=True, copy_function=_link_function,
-                    ignore=shutil.ignore_patterns(*_LEFT_OUT))  # fmt: skip
+    shutil.copytree(
+        prefix / "lib" / f"python{version}",
+        root / f"var/lang/lib/python{version}",
+        symlinks=True,
+        copy_function=_link_function,
+        ignore=shutil.ignore_patterns(*_LEFT_OUT),
+    )
     elves = [binary]
     for library in (prefix / "lib").glob("libpython*.so*"):
         if library.is_file():

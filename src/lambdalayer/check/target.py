@@ -72,9 +72,9 @@ def _shown(path: Path) -> tuple[set[str], set[str], list[str]]:
 def target_for_zip(path: Path, runtime: str | None, arch: str | None) -> ZipTarget:
     """The target to check ``path`` for: the flags, else the zip's comment, else what it shows."""
     recorded = recorded_target(path)
-    function = bool(recorded and recorded[2] == Layout.FUNCTION.value)
+    function = bool(recorded and recorded.layout is Layout.FUNCTION)
     if recorded is not None and (runtime is None or arch is None):
-        target = get_target(runtime or recorded[0], arch or recorded[1])
+        target = get_target(runtime or recorded.target.runtime.name, arch or recorded.target.arch)
         return ZipTarget(target, "recorded in the zip by lambdalayer", function)
     if runtime is not None and arch is not None:
         return ZipTarget(get_target(runtime, arch), "as given", function)

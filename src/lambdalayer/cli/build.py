@@ -1,44 +1,47 @@
-"""The ``build`` command: turn arguments and ``[tool.lambdalayer]`` into jobs, run, print.
+"""The ``build`` command: flags into a build plan (:mod:`lambdalayer.build.plan`), run, print.
 
-What is built: the packages and ``-r`` files given; else the configuration's layers and
-function; else the project's own lock or pyproject (``--project``, default: the current
-directory). For every ``--runtime`` and every ``--arch`` (or the configuration's lists). One job
-writes ``-o``; several write ``OUTPUT_DIR/NAME-TARGET.zip`` with its lock beside it.
+What is built, for which targets and where it goes is decided by the plan; this module
+only reads the flags and prints what the builds produced.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from lambdalayer.build import BuildOptions, BuildResult
-from lambdalayer.check.findings import CheckReport
-from lambdalayer.cli import aws as cli_aws
+from lambdalayer.build.matrix import Outcome, run_jobs
+from lambdalayer.build.plan import Flags, OutputFlags, RecipeFlags, plan_builds
+from lambdalayer.build.result import BuildResult
+from lambdalayer.check.request import CheckRequest
+from lambdalayer.cli import attach as cli_attach
+from lambdalayer.cli import publish as cli_publish
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
+from lambdalayer.cli.options import (
+    add_aws,
+    add_json,
+    add_publish_settings,
+    add_requirement_inputs,
+    add_sources,
+    add_targets,
+    aws_settings,
+    input_flags,
+    source_flags,
+    split,
+)
 from lambdalayer.cli.report import write_report
 from lambdalayer.cli.text import print_build, print_check_report, print_matrix, print_timings
-from lambdalayer.errors import InputError, LambdaLayerError, LayerCheckError
+from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
-from lambdalayer.inputs.config import ProjectConfig, load_config
-from lambdalayer.inputs.plan import Artefact, Flags, settings
-from lambdalayer.inputs.plan import artefacts as plan_artefacts
-from lambdalayer.inputs.plan import targets as plan_targets
-from lambdalayer.layer.bytecode import BytecodeMode
-from lambdalayer.layer.slim import SlimOptions
 from lambdalayer.layer.slim import rules as slim_rules
-from lambdalayer.matrix import Job, Outcome, artefact_paths, run_jobs
-from lambdalayer.net.fetch import default_cache_dir
-from lambdalayer.report import layer_report
-from lambdalayer.targets import (
-    ARCH_ALIASES,
-    Layout,
-    Target,
-    default_runtime,
-)
+from lambdalayer.recipe import SlimOptions
+from lambdalayer.recipe import choices as bytecode_choices
+from lambdalayer.report import BuildFacts, layer_report
+from lambdalayer.targets import Layout
 
+HELP = "build a layer (or function) .zip from requirements"
+DESCRIPTION = "Resolve, download and lay out wheels as a Lambda layer .zip."
 EPILOG = """\
 examples:
   lambdalayer build requests==2.31.0
@@ -57,98 +60,56 @@ the same bytes on any machine (every entry is dated 1980-01-01; SOURCE_DATE_EPOC
 """
 
 
-def _split(values: list[str]) -> list[str]:
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``build`` to the CLI."""
-    build = commands.add_parser(
-        "build", help="build a layer (or function) .zip from requirements",
-        description="Resolve, download and lay out wheels as a Lambda layer .zip.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    _add_inputs(build)
-    _add_targets_and_outputs(build)
-    _add_sources_and_bytecode(build)
-    _add_slimming_and_checks(build)
-    _add_reporting_and_aws(build)
-
-
-def _add_inputs(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: what to build from: packages, files, projects, a lock, a function."""
-    build.add_argument(
-        "packages", nargs="*", metavar="PACKAGE", help="requirements, e.g. requests==2.31.0"
-    )
-    build.add_argument(
-        "-r", "--requirements", action="append", default=[], type=Path, metavar="FILE",
-        help="requirements file, pyproject.toml, uv.lock, poetry.lock or pylock.toml (repeatable)",
-    )  # fmt: skip
-    build.add_argument(
-        "--extra",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="an optional-dependency extra (repeatable)",
-    )
-    build.add_argument(
-        "--group",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a PEP 735 dependency group (repeatable)",
-    )
-    build.add_argument(
-        "--project", type=Path, metavar="DIR", help="the project (default: the current directory)"
-    )
-    build.add_argument(
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """``build``'s arguments, in groups."""
+    add_requirement_inputs(parser)
+    parser.add_argument(
         "--from-lock",
         type=Path,
         metavar="FILE",
         help="skip resolution: build exactly this pylock.toml",
     )
-    build.add_argument(
+    parser.add_argument(
         "--function",
         type=Path,
         metavar="SRC",
         help="build a function .zip: dependencies at the root beside SRC's code",
     )
-    build.add_argument(
+    parser.add_argument(
         "--handler",
         metavar="MODULE.FUNCTION",
         help="the function's handler, verified in the built zip",
     )
-
-
-def _add_targets_and_outputs(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: for which targets, and where the results go."""
-    build.add_argument(
-        "--runtime", action="append", default=[], metavar="NAME",
-        help=f"Lambda runtime(s), repeatable or comma-separated (default: {default_runtime().name}; 'lambdalayer targets')",
-    )  # fmt: skip
-    build.add_argument(
-        "--arch",
-        action="append",
-        default=[],
-        metavar="ARCH",
-        help=f"CPU(s): {ARCH_ALIASES}; repeatable or comma-separated (default: x86_64)",
+    add_targets(parser)
+    _add_outputs(parser)
+    add_sources(parser)
+    _add_recipe(parser)
+    _add_reporting(parser)
+    parser.add_argument(
+        "--publish", metavar="NAME", help="publish the built layer as NAME (see 'publish --help')"
     )
-    build.add_argument(
-        "--layout", choices=[Layout.SITE_PACKAGES.value, Layout.PYTHON.value],
-        help="where packages go: python/lib/pythonX.Y/site-packages/ (default) or python/",
-    )  # fmt: skip
-    build.add_argument(
-        "-o", "--output", metavar="PATH",
+    parser.add_argument(
+        "--attach", metavar="FUNCTION", help="then make FUNCTION use it (needs --publish)"
+    )
+    add_publish_settings(parser)
+    add_aws(parser, regions=True)
+
+
+def _add_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
         help="the zip to write, for one target (default: layer.zip); a directory (DIR/ with a"
         " trailing slash, or one that exists) gets the layer's files instead, for SAM and CDK",
-    )  # fmt: skip
-    build.add_argument(
+    )
+    parser.add_argument(
         "--output-dir",
         type=Path,
         metavar="DIR",
         help="where several targets' zips go (default: dist)",
     )
-    build.add_argument(
+    parser.add_argument(
         "--lock",
         type=Path,
         metavar="FILE",
@@ -156,198 +117,149 @@ def _add_targets_and_outputs(build: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_sources_and_bytecode(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: indexes, the cache, what is provided, bytecode."""
-    build.add_argument(
-        "--index-url", metavar="URL", help="the package index (default: PyPI, or $UV_DEFAULT_INDEX)"
+def _add_recipe(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--layout",
+        choices=[Layout.SITE_PACKAGES.value, Layout.PYTHON.value],
+        help="where packages go: python/lib/pythonX.Y/site-packages/ (default) or python/",
     )
-    build.add_argument(
-        "--extra-index-url",
+    parser.add_argument(
+        "--bytecode",
+        choices=bytecode_choices(),
+        help="unchecked-hash (default; 'auto' is its old name): .pyc compiled by a CPython of the"
+        " runtime's version beside each .py, so cold starts skip compiling; that CPython is"
+        " --python, else found here (PATH, pyenv, uv), else installed with 'uv python install',"
+        " and the build stops with a hint when none can be had; none: sources only; only: .pyc"
+        " instead of .py (smaller, but tracebacks show no source lines)",
+    )
+    parser.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="a CPython of the runtime's version (bytecode, import check)",
+    )
+    parser.add_argument("--no-slim", action="store_true", help="keep everything the wheels contain")
+    rules = ", ".join(rule.name for rule in slim_rules())
+    parser.add_argument(
+        "--skip-rule",
         action="append",
         default=[],
-        metavar="URL",
-        help="another index (repeatable)",
+        metavar="RULE",
+        help=f"turn one slimming rule off (repeatable): {rules}",
     )
-    build.add_argument(
-        "--cache-dir",
-        type=Path,
-        metavar="DIR",
-        help="wheel cache (default: $LAMBDALAYER_CACHE_DIR or ~/.cache/lambdalayer)",
-    )
-    build.add_argument(
-        "--on-top-of", metavar="SPEC",
-        help="build on top of what another layer provides: aws-sdk-pandas[==VERSION] (AWS's managed layer), "
-        "layer:PATH.zip or layer:arn:...; its packages are kept at its versions and left out of this layer",
-    )  # fmt: skip
-    build.add_argument(
-        "--exclude-runtime-provided", action="store_true",
-        help="leave out boto3, botocore and what they need: the runtime's copies are used (they may change under you)",
-    )  # fmt: skip
-    build.add_argument(
-        "--no-build", action="store_true",
-        help="never build source-only packages (by default a pure-Python sdist is built into a wheel; native ones are refused)",
-    )  # fmt: skip
-    build.add_argument(
-        "--bytecode", choices=[mode.value for mode in BytecodeMode],
-        help="auto (default): add unchecked-hash .pyc compiled by a CPython of the runtime's version, so "
-        "cold starts skip compiling; that CPython is found here (--python, PATH, pyenv, uv) or installed "
-        "with 'uv python install', and the build stops with a hint when neither works; none: sources "
-        "only; only: .pyc instead of .py (smaller, but tracebacks show no source lines)",
-    )  # fmt: skip
-
-
-def _add_slimming_and_checks(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: slimming and the check."""
-    build.add_argument("--no-slim", action="store_true", help="keep everything the wheels contain")
-    build.add_argument(
-        "--skip-rule", action="append", default=[], metavar="RULE",
-        help=f"turn one slimming rule off (repeatable): {', '.join(rule.name for rule in slim_rules())}",
-    )  # fmt: skip
-    build.add_argument(
+    parser.add_argument(
         "--keep",
         action="append",
         default=[],
         metavar="GLOB",
         help="never drop or strip these paths (relative to the package directory)",
     )
-    build.add_argument(
+    parser.add_argument(
         "--drop",
         action="append",
         default=[],
         metavar="GLOB",
         help="also leave these paths out (e.g. '**/*.md')",
     )
-    build.add_argument(
+    parser.add_argument(
         "--no-check", action="store_true", help="do not run 'lambdalayer check' on what is built"
     )
-    build.add_argument(
-        "--python",
-        type=Path,
-        metavar="PATH",
-        help="a CPython of the runtime's version (bytecode, import check)",
-    )
 
 
-def _add_reporting_and_aws(build: argparse.ArgumentParser) -> None:
-    """``build``'s options: what is printed, and publishing."""
-    build.add_argument("--json", action="store_true", help="print the summary as JSON")
-    build.add_argument(
-        "--print", dest="print_field", choices=["path", "sha256", "base64sha256", "terraform"],
+def _add_reporting(parser: argparse.ArgumentParser) -> None:
+    add_json(parser, "the summary")
+    parser.add_argument(
+        "--print",
+        dest="print_field",
+        choices=["path", "sha256", "base64sha256", "terraform"],
         help="print only this, for scripts: the output's path, the zip's sha256, its base64sha256"
         " (Lambda's CodeSha256, Terraform's filebase64sha256), or 'terraform': one flat JSON object"
         " of strings for Terraform's external data source",
-    )  # fmt: skip
-    build.add_argument(
-        "--report", type=Path, metavar="FILE.html",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
         help="also write the layer's size report (see 'lambdalayer report --help')",
-    )  # fmt: skip
-    build.add_argument(
-        "--timings", action="store_true",
+    )
+    parser.add_argument(
+        "--timings",
+        action="store_true",
         help="print where the build's time went, per stage (always in --json)",
-    )  # fmt: skip
-    build.add_argument(
-        "--publish", metavar="NAME", help="publish the built layer as NAME (see 'publish --help')"
     )
-    build.add_argument(
-        "--attach", metavar="FUNCTION", help="then make FUNCTION use it (needs --publish)"
-    )
-    cli_aws.add_publish_options(build)
-    cli_aws.add_aws_options(build, regions=True)
-
-
-def is_directory_output(output: str | None) -> bool:
-    """``-o DIR/`` (a trailing slash) or ``-o DIR`` that exists as a directory."""
-    return output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir())
 
 
 def flags_of(args: argparse.Namespace) -> Flags:
-    """The command line's answers as typed flags (what :mod:`lambdalayer.inputs.plan` weighs)."""
-    return Flags(
-        packages=tuple(args.packages), requirements=tuple(args.requirements), extras=tuple(args.extra),
-        groups=tuple(args.group), from_lock=args.from_lock, function=args.function, handler=args.handler,
-        runtimes=tuple(_split(args.runtime)), arches=tuple(_split(args.arch)), layout=args.layout,
-        bytecode=args.bytecode, index_url=args.index_url, extra_index_urls=tuple(args.extra_index_url),
-        output_dir=args.output_dir, on_top_of=args.on_top_of,
-    )  # fmt: skip
-
-
-def jobs_of(
-    args: argparse.Namespace, config: ProjectConfig | None, project_dir: Path, single: bool,
-    artefacts: list[Artefact], targets: list[Target],
-) -> list[Job]:  # fmt: skip
-    """One build job per artefact and target, with the weighed settings."""
-    chosen = settings(flags_of(args), config, project_dir)
+    """The command line's answers as the plan's typed flags."""
     slim = SlimOptions(
         not args.no_slim, frozenset(args.skip_rule), tuple(args.keep), tuple(args.drop)
     )
-    jobs = []
-    for artefact in artefacts:
-        for target in targets:
-            if single:
-                default = "function.zip" if artefact.function_source else "layer.zip"
-                output, lock_output = Path(args.output or default), args.lock
-            else:
-                output, lock_output = artefact_paths(chosen.output_dir, artefact.name, target)
-            options = BuildOptions(
-                target=target, output=output, requirements=artefact.inputs.requirements,
-                from_lock=artefact.inputs.pylock, lock_output=lock_output,
-                layout=Layout.FUNCTION if artefact.function_source else chosen.layout,
-                index=chosen.index, cache_dir=args.cache_dir or default_cache_dir(), check=not args.no_check,
-                python=args.python, slim=slim, bytecode=BytecodeMode(chosen.bytecode),
-                function_source=artefact.function_source, handler=artefact.handler, allow_build=not args.no_build,
-                on_top_of=args.on_top_of or artefact.on_top_of, exclude_runtime_provided=args.exclude_runtime_provided,
-                region=args.region, endpoint_url=args.endpoint_url, profile=args.profile,
-                as_directory=single and is_directory_output(args.output),
-            )  # fmt: skip
-            jobs.append(Job(artefact.name, options))
-    return jobs
+    return Flags(
+        inputs=input_flags(args),
+        runtimes=split(args.runtime),
+        arches=split(args.arch),
+        sources=source_flags(args),
+        recipe=RecipeFlags(args.layout, args.bytecode, args.python, slim, not args.no_check),
+        outputs=OutputFlags(args.output, args.output_dir, args.lock),
+    )
 
 
-def run(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace) -> int:
     """Run ``build``."""
     if args.attach and not args.publish:
         raise LambdaLayerError(
             "--attach needs --publish NAME", hint="or use 'lambdalayer attach FUNCTION --layer ARN'"
         )
-    project_dir = args.project or Path.cwd()
-    config = load_config(project_dir)
-    targets = plan_targets(flags_of(args), config)
-    if not args.runtime and not (config and config.runtimes):
-        stderr(f"runtime: {targets[0].runtime.name}, the newest (--runtime to choose another)")
-    artefacts = plan_artefacts(flags_of(args), config, project_dir)
-    configured = config is not None and bool(config.layers or config.function)
-    single = len(targets) * len(artefacts) == 1 and (not configured or bool(args.output))
-    if not single and (args.output or args.lock):
-        raise InputError(
-            f"-o/--lock name one file, but this run builds {len(targets) * len(artefacts)} zips",
-            hint="use --output-dir DIR: each zip is named NAME-TARGET.zip there, its lock beside it",
-        )
-    if args.publish and not single:
+    plan = plan_builds(flags_of(args))
+    if plan.defaulted_runtime is not None:
+        stderr(f"runtime: {plan.defaulted_runtime.name}, the newest (--runtime to choose another)")
+    if args.publish and not plan.single:
         raise InputError(
             "--publish takes one built layer; build one target, or publish each zip with 'lambdalayer publish'"
         )
-    jobs = jobs_of(args, config, project_dir, single, artefacts, targets)
     # Every output is proved writable before the first is replaced (the layer, then the report).
     report_dirs = ensure_writable_parent(args.report) if args.report is not None else []
     try:
-        outcomes = run_jobs(jobs, stderr)
+        outcomes = run_jobs(plan.jobs, stderr)
     except BaseException:
         remove_empty_dirs(report_dirs)
         raise
-    if single:
+    if plan.single:
         return _report_one(args, outcomes[0])
+    return _report_matrix(args, outcomes)
+
+
+def _report_matrix(args: argparse.Namespace, outcomes: list[Outcome]) -> int:
     if args.json:
         rows = [_matrix_row(outcome) for outcome in outcomes]
         print_json({"ok": not any(outcome.error for outcome in outcomes), "builds": rows})
     else:
         for outcome in outcomes:
+            label = f"{outcome.job.name} {outcome.job.request.target.name}"
             for notice in outcome.result.notices if outcome.result else ():
-                stderr(f"notice: [{outcome.job.name} {outcome.job.options.target.name}] {notice}")
-            if (report := _failed_report(outcome)) is not None:
-                stderr(f"findings: [{outcome.job.name} {outcome.job.options.target.name}]")
+                stderr(f"notice: [{label}] {notice}")
+            if (report := outcome.failed_check) is not None:
+                stderr(f"findings: [{label}]")
                 print_check_report(report, sys.stderr)
         print_matrix(outcomes)
     return EXIT_ERROR if any(outcome.error for outcome in outcomes) else EXIT_OK
+
+
+def _matrix_row(outcome: Outcome) -> dict[str, object]:
+    """One build of a matrix as JSON: its check in one place, passed or failed."""
+    result = outcome.result.to_json() if outcome.result else None
+    check = result.pop("check", None) if result else None
+    if check is None and (failed := outcome.failed_check) is not None:
+        check = failed.to_json()
+    return {
+        "name": outcome.job.name,
+        "target": outcome.job.request.target.to_json(),
+        "ok": outcome.error is None,
+        "result": result,
+        "check": check,
+        "error": outcome.error.message if outcome.error else None,
+        "hint": outcome.error.hint if outcome.error else None,
+    }
 
 
 def _write_build_report(path: Path, result: BuildResult) -> None:
@@ -356,9 +268,15 @@ def _write_build_report(path: Path, result: BuildResult) -> None:
             "--report reads the layer's zip; it cannot follow -o DIR/",
             hint="build a zip for the report",
         )
-    report = layer_report(result.output, result.target, beneath=list(result.beneath), check_report=result.check_report,
-                          sizes=result.sizes, sha256=result.sha256,
-                          slim_saved=result.slim_saved, lock=result.lock_path)  # fmt: skip
+    request = CheckRequest(result.target, beneath=result.beneath, imports=None)
+    built = BuildFacts(
+        result.check_report,
+        result.layer.sizes,
+        result.sha256,
+        result.contents.saved,
+        result.request.lock_output,
+    )
+    report = layer_report(result.output, request, built)
     write_report(report, path)
     stderr(f"report: {path}")
 
@@ -371,34 +289,13 @@ def printed_field(result: BuildResult, field: str) -> str:
         "base64sha256": result.base64sha256,
     }
     if field == "terraform":
-        flat = {**values, "target": result.target.name, "zipped_bytes": str(result.zipped_bytes)}
+        flat = {
+            **values,
+            "target": result.target.name,
+            "zipped_bytes": str(result.layer.stats.zipped_bytes),
+        }
         return json.dumps(flat, sort_keys=True)
     return values[field]
-
-
-def _matrix_row(outcome: Outcome) -> dict[str, object]:
-    """One build of a matrix as JSON: its check in one place, passed or failed."""
-    result = outcome.result.to_json() if outcome.result else None
-    check = result.pop("check", None) if result else None
-    if check is None and (failed := _failed_report(outcome)) is not None:
-        check = failed.to_json()
-    return {
-        "name": outcome.job.name,
-        "target": outcome.job.options.target.to_json(),
-        "ok": outcome.error is None,
-        "result": result,
-        "check": check,
-        "error": outcome.error.message if outcome.error else None,
-        "hint": outcome.error.hint if outcome.error else None,
-    }
-
-
-def _failed_report(outcome: Outcome) -> CheckReport | None:
-    """The check report of a job that failed its check (printed before the table says so)."""
-    error = outcome.error
-    if isinstance(error, LayerCheckError) and error.report is not None:
-        return error.report
-    return None
 
 
 def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
@@ -415,8 +312,16 @@ def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
         print_build(result)
         if args.timings:
             print_timings(result, sys.stdout)
-    if args.publish:  # with --json, its lines go to stderr so that stdout stays one JSON object
-        return cli_aws.publish_zip(
-            args, result.output, args.publish, [result.target.runtime.name], [result.target.arch]
-        )
-    return EXIT_OK
+    if not args.publish:
+        return EXIT_OK
+    # With --json, publishing says its lines on stderr, so that stdout stays one JSON object.
+    out = sys.stderr if args.json else sys.stdout
+    results = cli_publish.publish_zip(
+        args, result.output, args.publish, [result.target.runtime.name], [result.target.arch]
+    )
+    code = cli_publish.print_published(results, out)
+    if code == EXIT_OK and args.attach:
+        for published in results:
+            if published.arn:
+                cli_attach.attach_and_print(aws_settings(args), args.attach, published.arn, out)
+    return code

@@ -11,7 +11,9 @@ from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.inputs.scaffold import detect_target, plan_init
 from lambdalayer.targets import ARCH_ALIASES, DEFAULT_ARCH, default_runtime
 
-_EPILOG = """\
+HELP = "write a [tool.lambdalayer] table (or lambdalayer.toml) for this project"
+DESCRIPTION = "Write the project's lambdalayer configuration, found the way 'build' finds inputs."
+EPILOG = """\
 examples:
   lambdalayer init                                   # in the project's directory
   lambdalayer init --runtime python3.12 --arch arm64 --project services/api
@@ -24,17 +26,12 @@ lambdalayer.toml is written. An existing configuration is never overwritten.
 """
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``init`` to the CLI."""
-    init = commands.add_parser(
-        "init", help="write a [tool.lambdalayer] table (or lambdalayer.toml) for this project",
-        description="Write the project's lambdalayer configuration, found the way 'build' finds inputs.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    init.add_argument("--project", type=Path, metavar="DIR", help="the project (default: here)")
-    init.add_argument("--runtime", metavar="NAME", help="e.g. python3.12 or 3.12")
-    init.add_argument("--arch", metavar="ARCH", help=f"CPU: {ARCH_ALIASES}")
-    init.add_argument("--json", action="store_true", help="print what was written as JSON")
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """``init``'s arguments."""
+    parser.add_argument("--project", type=Path, metavar="DIR", help="the project (default: here)")
+    parser.add_argument("--runtime", metavar="NAME", help="e.g. python3.12 or 3.12")
+    parser.add_argument("--arch", metavar="ARCH", help=f"CPU: {ARCH_ALIASES}")
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
 def _ask(question: str, default: str) -> str:
@@ -44,7 +41,7 @@ def _ask(question: str, default: str) -> str:
     return answer or default
 
 
-def run(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace) -> int:
     """Run ``init``."""
     project_dir = args.project or Path.cwd()
     detected = detect_target(project_dir)
@@ -54,8 +51,15 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(plan.path, plan.text.encode("utf-8"))
     where = f" (runtime and CPU from {detected.source})" if detected.source else ""
     if args.json:
-        print_json({"ok": True, "path": str(plan.path), "input": str(plan.input_file),
-                    "configuration": plan.table, "from": detected.source})  # fmt: skip
+        print_json(
+            {
+                "ok": True,
+                "path": str(plan.path),
+                "input": str(plan.input_file),
+                "configuration": plan.table,
+                "from": detected.source,
+            }
+        )
         return EXIT_OK
     print(f"wrote {plan.path}{where}, building from {plan.input_file.name}:")
     for line in plan.table.splitlines():

@@ -15,14 +15,14 @@ SLIM_NOISE = 1024  # bytes: a slimming rule that saved less is not named in the 
 
 if TYPE_CHECKING:
     from lambdalayer.build import BuildResult
-    from lambdalayer.matrix import Outcome
+    from lambdalayer.build.matrix import Outcome
 
 
 def print_timings(result: BuildResult, stream: TextIO) -> None:
     """Where the build's time went, one stage per line, with its share."""
     total = result.seconds or 1.0
     print(
-        f"timings ({result.seconds:.2f} s in all; {result.fragments_computed} wheel(s) prepared):",
+        f"timings ({result.seconds:.2f} s in all; {result.contents.fragments_computed} wheel(s) prepared):",
         file=stream,
     )
     for stage, seconds in result.timings.items():
@@ -30,6 +30,7 @@ def print_timings(result: BuildResult, stream: TextIO) -> None:
 
 
 def print_build(result: BuildResult) -> None:
+    """The summary of one build: target, packages, sizes, hashes, what was left out, the check."""
     target = result.target
     runtime = target.runtime
     glibc = ".".join(map(str, target.glibc_floor))
@@ -40,7 +41,7 @@ def print_build(result: BuildResult) -> None:
         f"built {what + ' ' if what else ''}{result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
     )
     # Sizes as the layer has them (after slimming, bytecode included), per distribution.
-    in_layer = {row.name: row for row in result.sizes.distributions} if result.sizes else {}
+    in_layer = {row.name: row for row in result.layer.sizes.distributions}
     name_width = max([0, *(len(dist.name) for dist in result.distributions)])
     version_width = max([7, *(len(dist.version) for dist in result.distributions)])
     name_width = max(name_width, 7)
@@ -52,40 +53,47 @@ def print_build(result: BuildResult) -> None:
         print(
             f"  {dist.name:<{name_width}}  {dist.version:<{version_width}}  {size:>10}  {dist.wheel}"
         )
-    for note in result.version_notes:
+    for note in result.locked.notes:
         print(f"  note: {note.package} {note.chosen}, not {note.newest}: {note.reason}")
+    stats, fetched = result.layer.stats, result.fetched
     print(
-        f"size: {human_bytes(result.zipped_bytes)} zipped, {human_bytes(result.unzipped_bytes)} unzipped,"
-        f" {result.files} files; {result.downloads} downloaded ({human_bytes(result.downloaded_bytes)})"
+        f"size: {human_bytes(stats.zipped_bytes)} zipped, {human_bytes(stats.unzipped_bytes)} unzipped,"
+        f" {stats.files} files; {fetched.downloads} downloaded ({human_bytes(fetched.downloaded_bytes)})"
         f" in {result.seconds:.1f} s"
     )
     print(f"sha256: {result.sha256}  base64sha256: {result.base64sha256}")
-    if result.provided_by:
+    if result.locked.sources:
         left = (
-            ", ".join(f"{name} {version}" for name, version in sorted(result.provided.items()))
+            ", ".join(
+                f"{name} {version}" for name, version in sorted(result.locked.provided.items())
+            )
             or "nothing needed"
         )
-        print(f"left out, provided by {' and '.join(result.provided_by)}: {left}")
+        by = " and ".join(provided.source for provided in result.locked.sources)
+        print(f"left out, provided by {by}: {left}")
     for arn, ssm in result.base_layers:
         where = f" (this release's version number: SSM parameter {ssm})" if ssm else ""
         print(f"attach with it: {arn}{':<version>' if ssm else ''}{where}")
-    worth_saying = {rule: size for rule, size in result.slim_saved.items() if size >= SLIM_NOISE}
+    worth_saying = {
+        rule: size for rule, size in result.contents.saved.items() if size >= SLIM_NOISE
+    }
     if worth_saying:  # a rule that saved under 1 KiB is noise here (--json has every one)
         saved = ", ".join(
             f"{rule} {human_bytes(size)}" for rule, size in sorted(worth_saying.items())
         )
         print(f"slimmed: {saved}")
-    if result.bytecode_compiled:
+    if result.contents.compiled and result.compiler is not None:
         print(
-            f"bytecode: {result.bytecode_compiled} modules compiled by {result.bytecode_python} (unchecked-hash)"
+            f"bytecode: {result.contents.compiled} modules compiled by {result.compiler.path} ({result.layer.bytecode})"
         )
-    if result.lock_path:
-        print(f"lock: {result.lock_path}")
+    if result.request.lock_output:
+        print(f"lock: {result.request.lock_output}")
     if result.check_report is not None:
         print_check_report(result.check_report, sys.stdout)
 
 
 def print_check_report(report: CheckReport, stream: TextIO) -> None:
+    """The findings (alike ones folded into one line), the imports, and the verdict."""
     # One line per kind of problem: the same finding on 40 extension modules of one
     # package is one line naming the first member and how many more there are.
     groups: dict[tuple[object, ...], list[Finding]] = {}
@@ -135,17 +143,18 @@ def print_matrix(outcomes: Sequence[Outcome]) -> None:
         job, result = outcome.job, outcome.result
         if result is None:
             print(
-                f"{job.name:<16} {job.options.target.name:<20} {'FAILED':<7} {'-':>4} {'-':>10} {'-':>10}  -"
+                f"{job.name:<16} {job.request.target.name:<20} {'FAILED':<7} {'-':>4} {'-':>10} {'-':>10}  -"
             )
             continue
         print(
-            f"{job.name:<16} {job.options.target.name:<20} {'ok':<7} {len(result.distributions):>4}"
-            f" {human_bytes(result.zipped_bytes):>10} {human_bytes(result.unzipped_bytes):>10}  {result.output}"
+            f"{job.name:<16} {job.request.target.name:<20} {'ok':<7} {len(result.distributions):>4}"
+            f" {human_bytes(result.layer.stats.zipped_bytes):>10}"
+            f" {human_bytes(result.layer.stats.unzipped_bytes):>10}  {result.output}"
         )
     for outcome in outcomes:
         if outcome.error is not None:
             print(
-                f"error: {outcome.job.name} {outcome.job.options.target.name}: {outcome.error.message}",
+                f"error: {outcome.job.name} {outcome.job.request.target.name}: {outcome.error.message}",
                 file=sys.stderr,
             )
             if outcome.error.hint:

@@ -25,14 +25,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, TargetError
 from lambdalayer.fsutil import read_text_file
-from lambdalayer.targets import Layout
+from lambdalayer.inputs.ontopof import OnTopOf
+from lambdalayer.recipe import BytecodeMode
+from lambdalayer.recipe import choices as bytecode_choices
+from lambdalayer.targets import Layout, canonical_arch, get_runtime
 
 _TOP_KEYS = {
-    "runtime", "arch", "output-dir", "layout", "bytecode", "index-url", "extra-index-url",
-    "layers", "function",
-}  # fmt: skip
+    "runtime",
+    "arch",
+    "output-dir",
+    "layout",
+    "bytecode",
+    "index-url",
+    "extra-index-url",
+    "layers",
+    "function",
+}
 _INPUT_KEYS = {"requirements", "files", "extra", "extras", "group", "groups", "on-top-of"}
 _FUNCTION_KEYS = _INPUT_KEYS | {"source", "handler"}
 
@@ -45,7 +55,7 @@ class Inputs:
     files: tuple[Path, ...] = ()
     extras: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
-    on_top_of: str | None = None
+    on_top_of: OnTopOf | None = None
 
     @property
     def empty(self) -> bool:
@@ -79,16 +89,13 @@ class ProjectConfig:
     arches: tuple[str, ...] = ()
     output_dir: Path | None = None
     layout: Layout | None = None
-    bytecode: str | None = None
+    bytecode: BytecodeMode | None = None
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     layers: tuple[LayerSpec, ...] = ()
     function: FunctionSpec | None = None
 
 
-# What the ``bytecode`` key may say (lambdalayer.layer.bytecode.BytecodeMode's values; a
-# test keeps the two equal: inputs sits below the layer stage and cannot import it).
-BYTECODE_CHOICES = ("auto", "none", "only")
 # A layer's name becomes part of a file name: the same characters Lambda allows for it.
 _LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,139}$")
 
@@ -147,8 +154,30 @@ def _inputs(table: dict[str, Any], where: str, path: Path) -> Inputs:
         ),
         extras=_strings(table.get("extras", table.get("extra", [])), f"{where}extras", path),
         groups=_strings(table.get("groups", table.get("group", [])), f"{where}groups", path),
-        on_top_of=_string(table, "on-top-of", where, path),
+        on_top_of=_on_top_of(table, where, path),
     )
+
+
+def _on_top_of(table: dict[str, Any], where: str, path: Path) -> OnTopOf | None:
+    spec = _string(table, "on-top-of", where, path)
+    return OnTopOf.parse(spec, f"{path}: {where}on-top-of =") if spec is not None else None
+
+
+def _runtimes(table: dict[str, Any], prefix: str, path: Path) -> tuple[str, ...]:
+    """The configured runtimes, each a runtime lambdalayer knows (canonical names)."""
+    names = _strings(table.get("runtime", []), f"{prefix}runtime", path)
+    try:
+        return tuple(get_runtime(name).name for name in names)
+    except TargetError as error:
+        raise InputError(f"{path}: {prefix}runtime: {error.message}", hint=error.hint) from error
+
+
+def _arches(table: dict[str, Any], prefix: str, path: Path) -> tuple[str, ...]:
+    names = _strings(table.get("arch", []), f"{prefix}arch", path)
+    try:
+        return tuple(canonical_arch(name) for name in names)
+    except TargetError as error:
+        raise InputError(f"{path}: {prefix}arch: {error.message}", hint=error.hint) from error
 
 
 def _layers(table: dict[str, Any], prefix: str, path: Path) -> tuple[LayerSpec, ...]:
@@ -202,14 +231,17 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         return None
     _check_keys(table, _TOP_KEYS, prefix, path)
     output_dir = _string(table, "output-dir", prefix, path)
-    layout = _choice(table, "layout", prefix, path, tuple(layout.value for layout in Layout))
+    layout = _choice(
+        table, "layout", prefix, path, (Layout.SITE_PACKAGES.value, Layout.PYTHON.value)
+    )
+    bytecode = _choice(table, "bytecode", prefix, path, bytecode_choices())
     return ProjectConfig(
         path=path,
-        runtimes=_strings(table.get("runtime", []), f"{prefix}runtime", path),
-        arches=_strings(table.get("arch", []), f"{prefix}arch", path),
+        runtimes=_runtimes(table, prefix, path),
+        arches=_arches(table, prefix, path),
         output_dir=path.parent / output_dir if output_dir is not None else None,
         layout=Layout(layout) if layout is not None else None,
-        bytecode=_choice(table, "bytecode", prefix, path, BYTECODE_CHOICES),
+        bytecode=BytecodeMode.parse(bytecode) if bytecode is not None else None,
         index_url=_string(table, "index-url", prefix, path),
         extra_index_urls=_strings(
             table.get("extra-index-url", []), f"{prefix}extra-index-url", path

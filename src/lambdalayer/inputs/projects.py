@@ -144,10 +144,20 @@ def uv_lock_requirements(
     if uv_bin is None:
         uv_bin = uv_binary()
     command = [
-        uv_bin, "export", "--format", "requirements.txt", "--frozen", "--no-emit-project",
-        "--no-emit-workspace", "--no-header", "--no-annotate", "--no-dev", "--quiet",
-        "--project", str(path.parent),
-    ]  # fmt: skip
+        uv_bin,
+        "export",
+        "--format",
+        "requirements.txt",
+        "--frozen",
+        "--no-emit-project",
+        "--no-emit-workspace",
+        "--no-header",
+        "--no-annotate",
+        "--no-dev",
+        "--quiet",
+        "--project",
+        str(path.parent),
+    ]
     for extra in extras:
         command += ["--extra", extra]
     for group in groups:

@@ -20,9 +20,12 @@ def main() -> None:
     for source, target, display in triples:
         try:
             py_compile.compile(
-                source, cfile=target, dfile=display, doraise=True,
+                source,
+                cfile=target,
+                dfile=display,
+                doraise=True,
                 invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            )  # fmt: skip
+            )
             compiled += 1
         except (py_compile.PyCompileError, SyntaxError, ValueError, UnicodeDecodeError):
             pass

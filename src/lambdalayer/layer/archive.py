@@ -69,13 +69,18 @@ class RawMember:
 @dataclass(frozen=True)
 class Entry:
     """One file of an archive: new bytes (``data``, or a file at ``path`` for large ones) or
-    a ``raw`` member copied as is."""
+    a ``raw`` member copied as is.
+
+    ``origin`` names what the file came from (a wheel's distribution); every stage that
+    replaces an entry (strip, bytecode) keeps it, so nothing depends on list positions.
+    """
 
     arcname: str
     mode: int = FILE_MODE
     data: bytes | None = None
     raw: RawMember | None = None
     path: Path | None = None
+    origin: str | None = None
 
     @property
     def size(self) -> int:
@@ -233,9 +238,22 @@ class _Writer:
         version = 20
         header_offset = self.offset
         self._write(
-            struct.pack("<IHHHHHIIIHH", 0x04034B50, version, flags, method, self.dos_time, self.dos_date,
-                        crc, compressed, size, len(name), 0) + name
-        )  # fmt: skip
+            struct.pack(
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                version,
+                flags,
+                method,
+                self.dos_time,
+                self.dos_date,
+                crc,
+                compressed,
+                size,
+                len(name),
+                0,
+            )
+            + name
+        )
         if packed is not None and packed.compressed_path is not None:
             self._copy_file(packed.compressed_path)
         elif packed is not None:
@@ -246,10 +264,28 @@ class _Writer:
         file_type = _S_IFDIR if is_dir else _S_IFREG
         external = ((file_type | mode) << 16) | (0x10 if is_dir else 0)
         self.central.append(
-            struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | version, version, flags, method,
-                        self.dos_time, self.dos_date, crc, compressed, size, len(name), 0, 0, 0, 0,
-                        external, header_offset) + name
-        )  # fmt: skip
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                (3 << 8) | version,
+                version,
+                flags,
+                method,
+                self.dos_time,
+                self.dos_date,
+                crc,
+                compressed,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                external,
+                header_offset,
+            )
+            + name
+        )
 
     def _copy_file(self, path: Path) -> None:
         with path.open("rb") as stream:

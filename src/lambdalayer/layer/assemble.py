@@ -10,7 +10,6 @@ scripts and C headers are not needed on Lambda and are left out.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -45,11 +44,10 @@ class Distribution:
 
 @dataclass(frozen=True)
 class Assembly:
-    """Everything that goes into the layer, and what came from where."""
+    """One wheel's members at their places in the layer, and the distribution they make."""
 
     entries: tuple[Entry, ...]
-    distributions: tuple[Distribution, ...]
-    overlaps: tuple[str, ...] = ()
+    distribution: Distribution
 
 
 def _safe_member(wheel: str, name: str) -> PurePosixPath:
@@ -80,57 +78,44 @@ def _mode(info: zipfile.ZipInfo) -> int:
     return EXEC_MODE if unix_mode & 0o111 else FILE_MODE
 
 
-def assemble(
-    wheels: Sequence[Path], target: Target, layout: Layout = Layout.SITE_PACKAGES
-) -> Assembly:
-    """Map the members of ``wheels`` to layer paths for ``target``.
+def assemble(wheel_path: Path, target: Target, layout: Layout = Layout.SITE_PACKAGES) -> Assembly:
+    """Map the members of one wheel to layer paths for ``target``.
 
-    Raises :class:`AssembleError` for a wheel that does not fit the target or has a member
-    whose path would leave the layer.
+    Every entry's ``origin`` is the distribution's name. Raises :class:`AssembleError` for
+    a wheel that does not fit the target or has a member whose path would leave the layer.
     """
     site = target.site_packages_prefix(layout)
+    wheel = wheel_path.name
+    try:
+        name, version, _, _ = parse_wheel_filename(wheel)
+    except InvalidWheelFilename as error:
+        raise AssembleError(f"not a wheel file name: {wheel}") from error
+    if not target.fits(wheel):
+        raise AssembleError(
+            f"{wheel} does not fit {target.runtime.name} on {target.arch}",
+            hint="the lock names a wheel for another platform; resolve again for this target",
+        )
+    data_dir = f"{wheel.split('-')[0]}-{wheel.split('-')[1]}.data"
     entries: dict[str, Entry] = {}
-    owners: dict[str, str] = {}
-    distributions: list[Distribution] = []
-    overlaps: list[str] = []
-    for wheel_path in wheels:
-        wheel = wheel_path.name
-        try:
-            name, version, _, _ = parse_wheel_filename(wheel)
-        except InvalidWheelFilename as error:
-            raise AssembleError(f"not a wheel file name: {wheel}") from error
-        if not target.fits(wheel):
-            raise AssembleError(
-                f"{wheel} does not fit {target.runtime.name} on {target.arch}",
-                hint="the lock names a wheel for another platform; resolve again for this target",
-            )
-        data_dir = f"{wheel.split('-')[0]}-{wheel.split('-')[1]}.data"
-        files = 0
-        unzipped = 0
-        try:
-            with zipfile.ZipFile(wheel_path) as archive:
-                for info in archive.infolist():
-                    if info.is_dir():
-                        continue
-                    member = _safe_member(wheel, info.filename)
-                    destination = _destination(member, data_dir, site)
-                    if destination is None:
-                        continue
-                    if destination in entries:
-                        overlaps.append(f"{destination} ({owners[destination]} and {name})")
-                        continue
-                    if info.compress_type == zipfile.ZIP_DEFLATED:
-                        entry = Entry(destination, _mode(info), raw=RawMember.of(wheel_path, info))
-                    else:
-                        entry = Entry(destination, _mode(info), data=archive.read(info))
-                    entries[destination] = entry
-                    owners[destination] = name
-                    files += 1
-                    unzipped += info.file_size
-        except (zipfile.BadZipFile, OSError) as error:
-            raise AssembleError(f"cannot read wheel {wheel}: {error}") from error
-        distributions.append(Distribution(name, str(version), wheel, files, unzipped))
-    return Assembly(tuple(entries.values()), tuple(distributions), tuple(overlaps))
+    try:
+        with zipfile.ZipFile(wheel_path) as archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                destination = _destination(_safe_member(wheel, info.filename), data_dir, site)
+                if destination is None or destination in entries:
+                    continue  # a path twice in one wheel: the first is what an installer keeps
+                if info.compress_type == zipfile.ZIP_DEFLATED:
+                    raw = RawMember.of(wheel_path, info)
+                    entry = Entry(destination, _mode(info), raw=raw, origin=name)
+                else:
+                    entry = Entry(destination, _mode(info), data=archive.read(info), origin=name)
+                entries[destination] = entry
+    except (zipfile.BadZipFile, OSError) as error:
+        raise AssembleError(f"cannot read wheel {wheel}: {error}") from error
+    unzipped = sum(entry.size for entry in entries.values())
+    distribution = Distribution(name, str(version), wheel, len(entries), unzipped)
+    return Assembly(tuple(entries.values()), distribution)
 
 
 def function_entries(source: Path) -> list[Entry]:

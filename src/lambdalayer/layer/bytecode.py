@@ -9,20 +9,27 @@ magic number must be the runtime's own, so the compiler is a CPython of the runt
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from lambdalayer.errors import LambdaLayerError
-from lambdalayer.interpreters import Interpreter
+from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.interpreters import (
+    Interpreter,
+    find_interpreter,
+    probe,
+    provision_interpreter,
+)
 from lambdalayer.layer.archive import FILE_MODE, Entry
+from lambdalayer.recipe import BytecodeMode
+from lambdalayer.targets import Layout, Runtime, runtimes
+from lambdalayer.uvtool import uv_binary
 
 COMPILE_TIMEOUT_SECONDS = 900
 
@@ -30,14 +37,6 @@ COMPILE_TIMEOUT_SECONDS = 900
 def _compiler_source() -> str:
     """The child program (:mod:`lambdalayer.layer._compile_child`), passed with ``-c``."""
     return resources.files("lambdalayer.layer").joinpath("_compile_child.py").read_text("utf-8")
-
-
-class BytecodeMode(enum.StrEnum):
-    """What ``--bytecode`` asks for."""
-
-    AUTO = "auto"  # .pyc in __pycache__ beside every .py, when a target interpreter exists
-    NONE = "none"  # sources only
-    ONLY = "only"  # sourceless: .pyc in place of each .py (smaller; tracebacks lose lines)
 
 
 @dataclass(frozen=True)
@@ -98,26 +97,21 @@ def _run_compilers(interpreter: Interpreter, jobs: list[list[str]], scratch_dir:
 
 
 def compile_entries(
-    entries: Sequence[Entry],
-    interpreter: Interpreter,
-    mode: BytecodeMode,
-    *,
-    root: str = "python/",
-    extracted_at: str = "/opt",
+    entries: Sequence[Entry], interpreter: Interpreter, mode: BytecodeMode, layout: Layout
 ) -> BytecodeResult:
-    """Add (or, for ``ONLY``, substitute) bytecode for every ``.py`` entry under ``root``.
+    """Add (or, for ``ONLY``, substitute) bytecode for every ``.py`` entry of the layout's code.
 
-    The ``.pyc`` records ``<extracted_at>/<arcname>`` as its source path (``/opt`` for a
-    layer, ``/var/task`` for a function package), where Lambda will find the module, so
-    tracebacks name the real file.
+    The ``.pyc`` records where Lambda will find the module (``/opt/<arcname>`` for a layer,
+    ``/var/task/<arcname>`` for a function package), so tracebacks name the real file;
+    it keeps its source's ``origin``.
     """
-    if mode is BytecodeMode.NONE:
+    if not mode.compiles:
         return BytecodeResult(tuple(entries), 0)
     cache_tag = f"cpython-{interpreter.version[0]}{interpreter.version[1]}"
     sources = [
         entry
         for entry in entries
-        if entry.arcname.startswith(root) and entry.arcname.endswith(".py")
+        if entry.arcname.startswith(layout.code_root) and entry.arcname.endswith(".py")
     ]
     with tempfile.TemporaryDirectory(prefix="lambdalayer-pyc-") as scratch:
         scratch_dir = Path(scratch)
@@ -126,7 +120,7 @@ def compile_entries(
             [
                 str(scratch_dir / "src" / entry.arcname),
                 str(scratch_dir / "pyc" / entry.arcname),
-                f"{extracted_at}/{entry.arcname}",
+                f"{layout.extracted_at}/{entry.arcname}",
             ]
             for entry in sources
         ]
@@ -139,9 +133,59 @@ def compile_entries(
             if entry.arcname not in source_names or not pyc.is_file():
                 result.append(entry)
                 continue
-            data = pyc.read_bytes()
             compiled += 1
-            result.append(Entry(_pyc_name(entry.arcname, cache_tag, mode), FILE_MODE, data=data))
-            if mode is BytecodeMode.AUTO:
+            name = _pyc_name(entry.arcname, cache_tag, mode)
+            result.append(Entry(name, FILE_MODE, data=pyc.read_bytes(), origin=entry.origin))
+            if mode is BytecodeMode.UNCHECKED_HASH:
                 result.append(entry)
     return BytecodeResult(tuple(result), compiled)
+
+
+def bytecode_compiler(
+    mode: BytecodeMode,
+    runtime: Runtime,
+    python: Path | None,
+    notify: Callable[[str], None] = lambda _message: None,
+) -> Interpreter | None:
+    """The CPython that compiles a layer's bytecode: given, found, or installed by uv.
+
+    ``None`` for :attr:`BytecodeMode.NONE`. A layer must not depend on what happens to be
+    installed: without an interpreter of the runtime's X.Y the build fails instead of
+    silently leaving the bytecode out.
+    """
+    if not mode.compiles:
+        return None
+    version = runtime.python_version
+    if python is not None:
+        given = probe(python)
+        if given is None or given.version_text != version:
+            found = f"CPython {given.version_text}" if given else "not a working CPython"
+            raise InputError(
+                f"--python {python} is {found}; {runtime.name} needs {version}",
+                hint=f"give a python{version} executable, or leave --python out to search for one",
+            )
+        return given
+    found_here = find_interpreter(version)
+    if found_here is not None:
+        return found_here
+    notify(f"no CPython {version} on this machine: installing one with uv python install {version}")
+    provisioned = provision_interpreter(version, uv_binary())
+    if provisioned.interpreter is None:
+        raise _no_compiler(runtime, provisioned.failure)
+    return provisioned.interpreter
+
+
+def _no_compiler(runtime: Runtime, failure: str | None) -> InputError:
+    version = runtime.python_version
+    here = [other.name for other in runtimes() if find_interpreter(other.python_version)]
+    other = (
+        f", or build for a runtime whose CPython is here: --runtime {' or '.join(here)}"
+        if here
+        else ""
+    )
+    return InputError(
+        f"bytecode for {runtime.name} needs a CPython {version}: none on PATH, pyenv or"
+        f" uv-managed, and installing one failed ({failure})",
+        hint=f"give --python PATH to a CPython {version}, or --bytecode none (no .pyc: every"
+        f" module is compiled on each cold start){other}",
+    )

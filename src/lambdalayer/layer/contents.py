@@ -16,7 +16,7 @@ from lambdalayer.elf import ElfInfo
 from lambdalayer.errors import InputError
 from lambdalayer.layer.archive import Entry
 from lambdalayer.layer.assemble import Distribution, function_entries
-from lambdalayer.layer.bytecode import BytecodeMode, compile_entries
+from lambdalayer.layer.bytecode import compile_entries
 from lambdalayer.layer.fragments import FragmentStore, Recipe, layer_fragments
 from lambdalayer.net.fetch import FetchedWheel
 
@@ -52,7 +52,8 @@ def layer_contents(
     member_files: dict[str, Path] = {}
     compiled = 0
     for fragment in fragment_set.fragments:
-        name = fragment.distribution.name
+        facts = fragment.facts
+        name = facts.distribution.name
         for entry in fragment.entries():
             if entry.arcname in taken:
                 notices.append(
@@ -62,19 +63,19 @@ def layer_contents(
             taken[entry.arcname] = name
             entries.append(entry)
             member_files[entry.arcname] = fragment.extracted(entry)
-            if entry.arcname in fragment.elves:
-                elf_facts[entry.arcname] = fragment.elves[entry.arcname]
-        for rule, size in fragment.saved.items():
+            if entry.arcname in facts.elves:
+                elf_facts[entry.arcname] = facts.elves[entry.arcname]
+        for rule, size in facts.saved.items():
             saved[rule] = saved.get(rule, 0) + size
-        notices += [notice for notice in fragment.notices if notice not in notices]
-        compiled += fragment.compiled
+        notices += [notice for notice in facts.notices if notice not in notices]
+        compiled += facts.compiled
     if function_source is not None:
         code, code_compiled = _function_code(function_source, taken, recipe)
         entries += code
         compiled += code_compiled
     return LayerContents(
         entries=tuple(entries),
-        distributions=tuple(fragment.distribution for fragment in fragment_set.fragments),
+        distributions=tuple(fragment.facts.distribution for fragment in fragment_set.fragments),
         saved=saved,
         notices=tuple(notices),
         compiled=compiled,
@@ -93,9 +94,7 @@ def _function_code(source: Path, taken: dict[str, str], recipe: Recipe) -> tuple
             f"{clash} is both in the function's code and in a dependency",
             hint="rename the module in the function's code",
         )
-    if recipe.bytecode is BytecodeMode.NONE or recipe.interpreter is None:
+    if recipe.compiler is None:
         return code, 0
-    result = compile_entries(
-        code, recipe.interpreter, recipe.bytecode, root="", extracted_at="/var/task"
-    )
+    result = compile_entries(code, recipe.compiler, recipe.bytecode, recipe.layout)
     return list(result.entries), result.compiled

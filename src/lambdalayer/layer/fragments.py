@@ -26,9 +26,10 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
 from lambdalayer.fsutil import file_sha256
@@ -36,12 +37,13 @@ from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.layer.archive import Entry, RawMember, write_zip
 from lambdalayer.layer.assemble import Distribution, assemble
-from lambdalayer.layer.bytecode import BytecodeMode, compile_entries
-from lambdalayer.layer.slim import SlimOptions, rules, slim, strip_entries, strip_identity, strips
+from lambdalayer.layer.bytecode import compile_entries
+from lambdalayer.layer.slim import StripResult, rules, slim, strip_entries, strip_identity, strips
 from lambdalayer.net.fetch import FetchedWheel
+from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.targets import Layout, Target
 
-FORMAT = 1
+FORMAT = 2
 _TREE_FILE_MODE = 0o444
 
 
@@ -53,12 +55,12 @@ class Recipe:
     layout: Layout
     slim: SlimOptions
     bytecode: BytecodeMode
-    interpreter: Interpreter | None  # the compiler; None without bytecode
+    compiler: Interpreter | None  # the CPython that compiles; None without bytecode
 
     @functools.cached_property
     def identity(self) -> str:
         """A stable hash of the recipe (part of every fragment key)."""
-        interpreter = self.interpreter
+        compiler = self.compiler
         document = {
             "format": FORMAT,
             "tool": tool_identity(),
@@ -71,23 +73,76 @@ class Recipe:
                 list(self.slim.drop),
             ],
             "rules": [dataclasses.astuple(rule) for rule in rules()],
-            "strip": strip_identity(self.target) if strips(self.target, self.slim) else None,
+            "strip": strip_identity(self.target) if strips(self.slim) else None,
             "bytecode": self.bytecode.value,
-            "python": [*interpreter.version, interpreter.micro] if interpreter else None,
+            "python": [*compiler.version, compiler.micro] if compiler else None,
         }
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
-class Fragment:
-    """One wheel, ready to be copied into a layer."""
+class FragmentFacts:
+    """What making a fragment found out: kept beside its files and read back with them."""
 
-    directory: Path
     distribution: Distribution
-    saved: dict[str, int] = field(default_factory=dict)
+    saved: Mapping[str, int] = field(default_factory=dict)  # slimming rule → bytes
     notices: tuple[str, ...] = ()
     compiled: int = 0
-    elves: dict[str, ElfInfo] = field(default_factory=dict)
+    elves: Mapping[str, ElfInfo] = field(default_factory=dict)  # member → its ELF facts
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON kept in ``facts.json``."""
+        return {
+            "distribution": dataclasses.asdict(self.distribution),
+            "saved": dict(self.saved),
+            "notices": list(self.notices),
+            "compiled": self.compiled,
+            "elves": {
+                member: dataclasses.asdict(info) for member, info in sorted(self.elves.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> FragmentFacts:
+        """The facts :meth:`to_json` wrote; :class:`ValueError` (or ``KeyError``/``TypeError``) if not."""
+        dist = document["distribution"]
+        return cls(
+            distribution=Distribution(
+                str(dist["name"]),
+                str(dist["version"]),
+                str(dist["wheel"]),
+                int(dist["files"]),
+                int(dist["unzipped_bytes"]),
+            ),
+            saved={str(rule): int(size) for rule, size in document["saved"].items()},
+            notices=tuple(str(notice) for notice in document["notices"]),
+            compiled=int(document["compiled"]),
+            elves={str(member): _elf_from_json(info) for member, info in document["elves"].items()},
+        )
+
+
+def _elf_from_json(value: Mapping[str, Any]) -> ElfInfo:
+    glibc = value["glibc_needed"]
+    return ElfInfo(
+        machine=str(value["machine"]),
+        glibc_needed=(int(glibc[0]), int(glibc[1])) if glibc else None,
+        soname=str(value["soname"]) if value["soname"] is not None else None,
+        needed=tuple(str(name) for name in value["needed"]),
+        search_paths=tuple(str(path) for path in value["search_paths"]),
+        version_needs=tuple(
+            (str(library), tuple(str(name) for name in names))
+            for library, names in value["version_needs"]
+        ),
+        misaligned_segments=int(value["misaligned_segments"]),
+    )
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One wheel, ready to be copied into a layer: its directory in the cache and its facts."""
+
+    directory: Path
+    facts: FragmentFacts
 
     @property
     def zip_path(self) -> Path:
@@ -101,12 +156,14 @@ class Fragment:
 
     def entries(self) -> list[Entry]:
         """The fragment's files as raw entries (copied into the layer without recompressing)."""
+        origin = self.facts.distribution.name
         with zipfile.ZipFile(self.zip_path) as archive:
             return [
                 Entry(
                     info.filename,
                     (info.external_attr >> 16) & 0o777,
                     raw=RawMember.of(self.zip_path, info),
+                    origin=origin,
                 )
                 for info in archive.infolist()
                 if not info.is_dir()
@@ -131,9 +188,9 @@ class FragmentStore:
     def __init__(self, cache_dir: Path) -> None:
         self.root = cache_dir / "fragments"
 
-    def key(self, wheel_sha256: str, recipe: Recipe) -> str:
-        """The fragment key of one wheel under a recipe."""
-        return hashlib.sha256(f"{wheel_sha256.lower()}:{recipe.identity}".encode()).hexdigest()
+    def key(self, wheel_sha256: str, recipe_identity: str) -> str:
+        """The fragment key of one wheel under a recipe (its :attr:`Recipe.identity`)."""
+        return hashlib.sha256(f"{wheel_sha256.lower()}:{recipe_identity}".encode()).hexdigest()
 
     def directory(self, key: str) -> Path:
         """Where the fragment of ``key`` lives."""
@@ -146,14 +203,16 @@ class FragmentStore:
         if not facts_path.is_file():
             return None
         try:
-            facts = json.loads(facts_path.read_text("utf-8"))
-            fragment = _from_facts(directory, facts)
+            document = json.loads(facts_path.read_text("utf-8"))
+            if document.get("format") != FORMAT:
+                raise ValueError("another fragment format")
+            fragment = Fragment(directory, FragmentFacts.from_json(document))
             intact = (
-                fragment.zip_path.stat().st_size == facts["zip_size"]
-                and file_sha256(fragment.zip_path) == facts["zip_sha256"]
-                and _tree_summary(fragment.tree) == (facts["tree_files"], facts["tree_bytes"])
+                fragment.zip_path.stat().st_size == document["zip_size"]
+                and file_sha256(fragment.zip_path) == document["zip_sha256"]
+                and _tree_summary(fragment.tree) == (document["tree_files"], document["tree_bytes"])
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
             intact = False
         if not intact:
             self._discard(directory)
@@ -165,7 +224,7 @@ class FragmentStore:
             _make_removable(directory)
             shutil.rmtree(directory)
 
-    def save(self, key: str, entries: Sequence[Entry], partial: Fragment) -> Fragment:
+    def save(self, key: str, entries: Sequence[Entry], facts: FragmentFacts) -> Fragment:
         """Write a fragment from its final entries, atomically; returns it as stored."""
         final = self.directory(key)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -174,21 +233,15 @@ class FragmentStore:
             write_zip(scratch / "layer.zip", entries)
             elves = _extract_tree(scratch / "layer.zip", scratch / "tree")
             files, size = _tree_summary(scratch / "tree")
-            facts = {
+            document = {
                 "format": FORMAT,
-                "distribution": dataclasses.asdict(partial.distribution),
-                "saved": partial.saved,
-                "notices": list(partial.notices),
-                "compiled": partial.compiled,
-                "elves": {
-                    member: dataclasses.asdict(info) for member, info in sorted(elves.items())
-                },
+                **dataclasses.replace(facts, elves=elves).to_json(),
                 "zip_sha256": file_sha256(scratch / "layer.zip"),
                 "zip_size": (scratch / "layer.zip").stat().st_size,
                 "tree_files": files,
                 "tree_bytes": size,
             }
-            (scratch / "facts.json").write_text(json.dumps(facts, indent=1), "utf-8")
+            (scratch / "facts.json").write_text(json.dumps(document, indent=1), "utf-8")
             try:
                 scratch.rename(final)
             except OSError:  # another build stored the same fragment first: use theirs
@@ -200,39 +253,6 @@ class FragmentStore:
         if loaded is None:  # pragma: no cover - only if the disk lost it at once
             raise OSError(f"fragment {final} vanished after it was written")
         return loaded
-
-
-def _from_facts(directory: Path, facts: dict[str, object]) -> Fragment:
-    if facts.get("format") != FORMAT:
-        raise ValueError("another fragment format")
-    elves = facts["elves"]
-    assert isinstance(elves, dict)  # noqa: S101 - read back what save() wrote
-    return Fragment(
-        directory=directory,
-        distribution=Distribution(**facts["distribution"]),  # type: ignore[arg-type]
-        saved=dict(facts["saved"]),  # type: ignore[call-overload]
-        notices=tuple(facts["notices"]),  # type: ignore[arg-type]
-        compiled=int(facts["compiled"]),  # type: ignore[call-overload]
-        elves={member: _elf_from_json(value) for member, value in elves.items()},
-    )
-
-
-def _elf_from_json(value: dict[str, object]) -> ElfInfo:
-    def pairs(items: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        return tuple((str(name), tuple(versions)) for name, versions in items)  # type: ignore[attr-defined]
-
-    glibc = value.get("glibc_needed")
-    return ElfInfo(
-        machine=str(value["machine"]),
-        glibc_needed=tuple(glibc) if glibc else None,  # type: ignore[arg-type]
-        symbol_versions=tuple(value.get("symbol_versions") or ()),  # type: ignore[arg-type]
-        soname=value.get("soname"),  # type: ignore[arg-type]
-        needed=tuple(value.get("needed") or ()),  # type: ignore[arg-type]
-        search_paths=tuple(value.get("search_paths") or ()),  # type: ignore[arg-type]
-        version_needs=pairs(value.get("version_needs") or ()),
-        version_defs=tuple(value.get("version_defs") or ()),  # type: ignore[arg-type]
-        misaligned_segments=int(value.get("misaligned_segments") or 0),  # type: ignore[call-overload]
-    )
 
 
 def _extract_tree(zip_path: Path, tree: Path) -> dict[str, ElfInfo]:
@@ -278,101 +298,52 @@ def layer_fragments(
     notify: Callable[[str], None] = lambda _message: None,
 ) -> FragmentSet:
     """The fragment of every wheel: from the cache, or computed (in one batch) and stored."""
-    keys = [store.key(item.wheel.sha256, recipe) for item in wheels]
-    found: dict[int, Fragment] = {}
-    for index, key in enumerate(keys):
-        fragment = store.load(key)
-        if fragment is not None:
-            found[index] = fragment
-    missing = [index for index in range(len(wheels)) if index not in found]
+    keys = [store.key(item.wheel.sha256, recipe.identity) for item in wheels]
+    found = {key: fragment for key in keys if (fragment := store.load(key)) is not None}
+    missing = [item for item, key in zip(wheels, keys, strict=True) if key not in found]
     if missing:
         notify(f"preparing {len(missing)} of {len(wheels)} wheels for {recipe.target.name}")
         store.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=store.root, prefix=".work-") as scratch:
-            computed = _compute([wheels[index] for index in missing], recipe, Path(scratch))
-            for done, (index, (entries, partial)) in enumerate(
-                zip(missing, computed, strict=True), 1
-            ):
-                found[index] = store.save(keys[index], entries, partial)
-                notify(
-                    f"prepared {partial.distribution.name} {partial.distribution.version} [{done}/{len(missing)}]"
-                )
-    return FragmentSet(tuple(found[index] for index in range(len(wheels))), len(missing))
+            computed = _compute(missing, recipe, Path(scratch))
+            for done, (item, (entries, facts)) in enumerate(zip(missing, computed, strict=True), 1):
+                key = store.key(item.wheel.sha256, recipe.identity)
+                found[key] = store.save(key, entries, facts)
+                dist = facts.distribution
+                notify(f"prepared {dist.name} {dist.version} [{done}/{len(missing)}]")
+    return FragmentSet(tuple(found[key] for key in keys), len(missing))
 
 
 def _compute(
     wheels: Sequence[FetchedWheel], recipe: Recipe, scratch: Path
-) -> list[tuple[list[Entry], Fragment]]:
+) -> list[tuple[list[Entry], FragmentFacts]]:
     """Assemble and slim each wheel on its own, then strip and compile them all in one batch.
 
-    ``origins`` stays aligned with ``everything``: the wheel each entry came from (two
-    wheels may ship the same path; each fragment keeps its own copy).
+    Every entry carries its wheel's distribution as its ``origin`` through each step, and
+    is given back to that wheel's fragment by it (two wheels may ship the same path; each
+    fragment keeps its own copy).
     """
-    target, options = recipe.target, recipe.slim
-    no_strip = dataclasses.replace(options, skip_rules=options.skip_rules | {"strip"})
-    everything: list[Entry] = []
-    origins: list[int] = []
-    partials: list[Fragment] = []
-    for number, fetched in enumerate(wheels):
-        assembly = assemble([fetched.path], target, recipe.layout)
-        slimmed = slim(assembly.entries, target, no_strip)
-        everything += slimmed.entries
-        origins += [number] * len(slimmed.entries)
-        partials.append(
-            Fragment(Path(), assembly.distributions[0], dict(slimmed.saved), slimmed.notices)
-        )
-    notices: tuple[str, ...] = ()
-    if strips(target, options):
-        stripped, _saved, notice = strip_entries(everything, target, options.keep, scratch)
-        notices = (notice,) if notice else ()
-        for before, after, number in zip(everything, stripped, origins, strict=True):
-            if after.size < before.size:
-                partial = partials[number]
-                partial.saved["strip"] = partial.saved.get("strip", 0) + before.size - after.size
-        everything = stripped
-    compiled_by: dict[int, int] = {}
-    if recipe.bytecode is not BytecodeMode.NONE and recipe.interpreter is not None:
-        is_function = recipe.layout is Layout.FUNCTION
-        result = compile_entries(everything, recipe.interpreter, recipe.bytecode,
-                                 root="" if is_function else "python/",
-                                 extracted_at="/var/task" if is_function else "/opt")  # fmt: skip
-        everything, origins, new = _follow_origins(
-            everything, origins, list(result.entries), recipe.bytecode
-        )
-        for number in new:
-            compiled_by[number] = compiled_by.get(number, 0) + 1
-    grouped: list[list[Entry]] = [[] for _ in wheels]
-    for entry, number in zip(everything, origins, strict=True):
-        grouped[number].append(entry)
-    return [
-        (
-            entries,
-            dataclasses.replace(
-                partial, notices=partial.notices + notices, compiled=compiled_by.get(number, 0)
-            ),
-        )
-        for number, (entries, partial) in enumerate(zip(grouped, partials, strict=True))
-    ]
-
-
-def _follow_origins(
-    before: list[Entry], origins: list[int], after: list[Entry], mode: BytecodeMode
-) -> tuple[list[Entry], list[int], list[int]]:
-    """Origins for the compiled list: a new ``.pyc`` comes from the source it stands beside.
-
-    :func:`compile_entries` keeps the order, putting each ``.pyc`` just before its source
-    (``auto``) or in its place (``only``).
-    """
-    result: list[int] = []
-    new: list[int] = []  # the origin of each compiled file
-    position = 0
-    for entry in after:
-        if position < len(before) and entry is before[position]:
-            result.append(origins[position])
-            position += 1
-        else:
-            result.append(origins[position])
-            new.append(origins[position])
-            if mode is BytecodeMode.ONLY:
-                position += 1
-    return after, result, new
+    assembled = [assemble(item.path, recipe.target, recipe.layout) for item in wheels]
+    slimmed = [slim(assembly.entries, recipe.slim) for assembly in assembled]
+    everything = [entry for result in slimmed for entry in result.entries]
+    stripped = StripResult(tuple(everything))
+    if strips(recipe.slim):
+        stripped = strip_entries(everything, recipe.target, recipe.slim.keep, scratch)
+    final: Sequence[Entry] = stripped.entries
+    if recipe.compiler is not None:
+        final = compile_entries(final, recipe.compiler, recipe.bytecode, recipe.layout).entries
+    before = {entry.arcname for entry in stripped.entries}
+    by_origin: dict[str | None, list[Entry]] = {}
+    for entry in final:
+        by_origin.setdefault(entry.origin, []).append(entry)
+    computed = []
+    for assembly, result in zip(assembled, slimmed, strict=True):
+        name = assembly.distribution.name
+        entries = by_origin.get(name, [])
+        saved = dict(result.saved)
+        if stripped.saved_by_origin.get(name):
+            saved["strip"] = stripped.saved_by_origin[name]
+        compiled = sum(1 for entry in entries if entry.arcname not in before)
+        notices = (stripped.notice,) if stripped.notice else ()
+        computed.append((entries, FragmentFacts(assembly.distribution, saved, notices, compiled)))
+    return computed

@@ -26,9 +26,9 @@ from pathlib import Path
 from lambdalayer.elf import ELF_MAGIC, read_elf
 from lambdalayer.errors import InputError
 from lambdalayer.layer.archive import Entry
-from lambdalayer.targets import Target
+from lambdalayer.recipe import SlimOptions
+from lambdalayer.targets import Target, in_site_directory
 
-_SITE = re.compile(r"^python/(?:lib/python\d+\.\d+/site-packages/)?")
 _PROTECTED = re.compile(r"(^|/)[^/]+\.dist-info/|(^|/)[^/]+\.libs/")
 _SHARED_OBJECT = re.compile(r"\.so(\.[0-9.]+)?$")
 # Strip programs that handle each ELF machine, best first (llvm-strip handles all).
@@ -52,22 +52,20 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class SlimOptions:
-    """Which rules run, and the user's own globs."""
-
-    enabled: bool = True
-    skip_rules: frozenset[str] = frozenset()
-    keep: tuple[str, ...] = ()
-    drop: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class SlimResult:
-    """The entries that remain, bytes saved per rule, and notices."""
+    """The entries that remain, and the bytes each rule dropped."""
 
     entries: tuple[Entry, ...]
     saved: dict[str, int] = field(default_factory=dict)
-    notices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StripResult:
+    """The entries with their shared objects stripped, bytes saved per origin, and a notice."""
+
+    entries: tuple[Entry, ...]
+    saved_by_origin: dict[str | None, int] = field(default_factory=dict)
+    notice: str | None = None
 
 
 @functools.cache
@@ -96,10 +94,6 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     parts = re.split(r"(\*\*/|\*\*|\*|\?)", pattern)
     translated = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
     return re.compile("".join(translated.get(part, re.escape(part)) for part in parts) + r"\Z")
-
-
-def _relative(arcname: str) -> str:
-    return _SITE.sub("", arcname, count=1)
 
 
 def _directory_match(relative: str, rule: Rule, packages: set[str]) -> bool:
@@ -145,10 +139,10 @@ def _strip_handles(path: str, machine: str) -> bool:
     return wanted in completed.stdout
 
 
-def _strip(
+def strip_entries(
     entries: Sequence[Entry], target: Target, keep: Sequence[str], scratch_dir: Path | None = None
-) -> tuple[list[Entry], int, str | None]:
-    """Strip the shared objects among ``entries``; returns (entries, bytes saved, notice).
+) -> StripResult:
+    """Strip the shared objects among ``entries`` (the ``strip`` rule), keeping each ``origin``.
 
     With ``scratch_dir`` the stripped files stay there and the entries refer to them (the
     caller keeps the directory until the entries are written); otherwise their bytes are read.
@@ -156,54 +150,31 @@ def _strip(
     candidates = [
         entry
         for entry in entries
-        if _SHARED_OBJECT.search(entry.arcname) and not _protected(_relative(entry.arcname), keep)
+        if _SHARED_OBJECT.search(entry.arcname)
+        and not _protected(in_site_directory(entry.arcname), keep)
     ]
     if not candidates:
-        return list(entries), 0, None
+        return StripResult(tuple(entries))
     program = _strip_program(target.machine)
     if program is None:
-        return (
-            list(entries),
-            0,
-            f"no strip program for {target.machine} ELF files (install llvm or binutils); shared objects left as they are",
+        return StripResult(
+            tuple(entries),
+            notice=f"no strip program for {target.machine} ELF files (install llvm or binutils);"
+            " shared objects left as they are",
         )
-    replaced: dict[str, Entry] = {}
-    broken: list[str] = []
-    saved = 0
     with contextlib.ExitStack() as stack:
         scratch = scratch_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="lambdalayer-strip-"))
         )
-        files: dict[str, Path] = {}
-        for index, (entry, data) in enumerate(_read_all(candidates)):
-            if data[:4] != ELF_MAGIC:
-                continue
-            path = Path(scratch) / f"{index}.so"
-            path.write_bytes(data)
-            files[entry.arcname] = path
-        by_name = {entry.arcname: entry for entry in candidates}
-        _run_strip(program, list(files.values()))
-        for arcname, path in files.items():
-            before = by_name[arcname].size
-            stripped = path.read_bytes()
-            try:
-                result = read_elf(stripped)
-            except ValueError:
-                continue  # keep the original: a strip that leaves unreadable ELF is not used
-            if result.machine != target.machine:
-                continue
-            if result.misaligned_segments:  # the loader would refuse it: keep the original
-                broken.append(arcname)
-                continue
-            if len(stripped) < before:
-                mode = by_name[arcname].mode
-                kept = (
-                    Entry(arcname, mode, path=path)
-                    if scratch_dir
-                    else Entry(arcname, mode, data=stripped)
-                )
-                replaced[arcname] = kept
-                saved += before - len(stripped)
+        replaced, broken = _stripped(
+            candidates, target, program, scratch, keep_files=bool(scratch_dir)
+        )
+    saved: dict[str | None, int] = {}
+    for entry in candidates:
+        if entry.arcname in replaced:
+            saved[entry.origin] = (
+                saved.get(entry.origin, 0) + entry.size - replaced[entry.arcname].size
+            )
     notice = None
     if broken:
         notice = (
@@ -211,7 +182,40 @@ def _strip(
             f" (misaligned load segments, e.g. {broken[0].rsplit('/', 1)[-1]}); they are kept unstripped"
             f" — install binutils for {target.machine} ({target.machine}-linux-gnu-strip) to strip them"
         )
-    return [replaced.get(entry.arcname, entry) for entry in entries], saved, notice
+    entries = tuple(replaced.get(entry.arcname, entry) for entry in entries)
+    return StripResult(entries, saved, notice)
+
+
+def _stripped(
+    candidates: Sequence[Entry], target: Target, program: str, scratch: Path, *, keep_files: bool
+) -> tuple[dict[str, Entry], list[str]]:
+    """The stripped entries by name (only those that shrank and still load), and the broken ones."""
+    files: dict[str, Path] = {}
+    for index, (entry, data) in enumerate(_read_all(candidates)):
+        if data[:4] == ELF_MAGIC:
+            path = scratch / f"{index}.so"
+            path.write_bytes(data)
+            files[entry.arcname] = path
+    by_name = {entry.arcname: entry for entry in candidates}
+    _run_strip(program, list(files.values()))
+    replaced: dict[str, Entry] = {}
+    broken: list[str] = []
+    for arcname, path in files.items():
+        original = by_name[arcname]
+        stripped = path.read_bytes()
+        try:
+            result = read_elf(stripped)
+        except ValueError:
+            continue  # keep the original: a strip that leaves unreadable ELF is not used
+        if result.machine != target.machine:
+            continue
+        if result.misaligned_segments:  # the loader would refuse it: keep the original
+            broken.append(arcname)
+            continue
+        if len(stripped) < original.size:
+            content = {"path": path} if keep_files else {"data": stripped}
+            replaced[arcname] = Entry(arcname, original.mode, origin=original.origin, **content)
+    return replaced, broken
 
 
 def _run_strip(program: str, paths: list[Path]) -> None:
@@ -254,7 +258,7 @@ def _read_all(entries: Iterable[Entry]) -> Iterable[tuple[Entry, bytes]]:
                 yield entry, archive.read(infos[offset])
 
 
-def strips(target: Target, options: SlimOptions) -> bool:
+def strips(options: SlimOptions) -> bool:
     """Whether the ``strip`` rule runs for these options."""
     return options.enabled and any(
         rule.action == "strip" and rule.name not in options.skip_rules for rule in rules()
@@ -275,18 +279,12 @@ def _program_version(program: str) -> str:
     return (completed.stdout.strip().splitlines() or ["?"])[0]
 
 
-def strip_entries(
-    entries: Sequence[Entry], target: Target, keep: Sequence[str], scratch_dir: Path
-) -> tuple[list[Entry], int, str | None]:
-    """Strip the shared objects among ``entries`` (the ``strip`` rule alone), for batching.
+def slim(entries: Sequence[Entry], options: SlimOptions) -> SlimResult:
+    """Drop what the enabled rules (and ``--drop``) name; returns what remains and what it saved.
 
-    The stripped files stay in ``scratch_dir``, which must outlive the returned entries.
+    The ``strip`` rule is not applied here: it runs over every wheel at once
+    (:func:`strip_entries`).
     """
-    return _strip(entries, target, keep, scratch_dir)
-
-
-def slim(entries: Sequence[Entry], target: Target, options: SlimOptions) -> SlimResult:
-    """Apply the enabled rules to a layer's entries; returns what remains and what it saved."""
     if not options.enabled:
         return SlimResult(tuple(entries))
     known = {rule.name for rule in rules()}
@@ -296,35 +294,29 @@ def slim(entries: Sequence[Entry], target: Target, options: SlimOptions) -> Slim
             f"unknown slimming rule {', '.join(unknown)}", hint=f"rules: {', '.join(sorted(known))}"
         )
     active = [rule for rule in rules() if rule.name not in options.skip_rules]
-    user_drop = Rule("drop", "--drop", patterns=options.drop) if options.drop else None
+    if options.drop:
+        active.append(Rule("drop", "--drop", patterns=options.drop))
     packages = {
-        _relative(entry.arcname).rsplit("/", 1)[0]
+        in_site_directory(entry.arcname).rsplit("/", 1)[0]
         for entry in entries
         if entry.arcname.endswith("/__init__.py")
     }
     saved: dict[str, int] = {}
     kept: list[Entry] = []
     for entry in entries:
-        relative = _relative(entry.arcname)
-        protected = _PROTECTED.search(relative) or any(
-            glob_regex(glob).match(relative) for glob in options.keep
-        )
+        relative = in_site_directory(entry.arcname)
         dropped_by = None
-        if not protected:
-            for rule in [*active, *([user_drop] if user_drop else [])]:
-                if rule.action == "drop" and _matches(relative, rule, packages):
-                    dropped_by = rule.name
-                    break
+        if not _protected(relative, options.keep):
+            dropped_by = next(
+                (
+                    rule.name
+                    for rule in active
+                    if rule.action == "drop" and _matches(relative, rule, packages)
+                ),
+                None,
+            )
         if dropped_by is None:
             kept.append(entry)
         else:
             saved[dropped_by] = saved.get(dropped_by, 0) + entry.size
-    notices: list[str] = []
-    if any(rule.action == "strip" for rule in active):
-        stripped, strip_saved, notice = _strip(kept, target, options.keep)
-        kept = stripped
-        if strip_saved:
-            saved["strip"] = strip_saved
-        if notice:
-            notices.append(notice)
-    return SlimResult(tuple(kept), saved, tuple(notices))
+    return SlimResult(tuple(kept), saved)

@@ -118,15 +118,21 @@ def _retry() -> Retry:
 
 @contextmanager
 def _open(
-    url: str, accept: str | None, extra_headers: Mapping[str, str] | None = None,
+    url: str,
+    accept: str | None,
+    extra_headers: Mapping[str, str] | None = None,
     passthrough: frozenset[int] = frozenset(),
-) -> Iterator[urllib3.BaseHTTPResponse]:  # fmt: skip
+) -> Iterator[urllib3.BaseHTTPResponse]:
     headers = {**request_headers(url, accept), **(extra_headers or {})}
     try:
         response = _pool().request(
-            "GET", redact(url), headers=headers, retries=_retry(),
-            preload_content=False, decode_content=False,
-        )  # fmt: skip
+            "GET",
+            redact(url),
+            headers=headers,
+            retries=_retry(),
+            preload_content=False,
+            decode_content=False,
+        )
     except MaxRetryError as error:
         raise FetchError(
             f"cannot reach {redact(url)}: {error.reason}",
@@ -236,9 +242,13 @@ def _deadline(content_length: str | None) -> float:
 
 
 def _stream(
-    response: urllib3.BaseHTTPResponse, url: str, out: IO[bytes], on_chunk: Callable[[bytes], None],
-    *, limit: int | None = None,
-) -> int:  # fmt: skip
+    response: urllib3.BaseHTTPResponse,
+    url: str,
+    out: IO[bytes],
+    on_chunk: Callable[[bytes], None],
+    *,
+    limit: int | None = None,
+) -> int:
     """Copy the body to ``out`` as it arrives, ending it at the transfer's deadline (or ``limit`` bytes)."""
     deadline = time.monotonic() + _deadline(response.headers.get("Content-Length"))
     written = 0

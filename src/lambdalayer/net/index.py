@@ -70,8 +70,10 @@ class IndexConfig:
         for base in self.urls:
             index = urlsplit(base)
             same_place = (index.scheme, index.hostname, index.port) == (
-                target.scheme, target.hostname, target.port,
-            )  # fmt: skip
+                target.scheme,
+                target.hostname,
+                target.port,
+            )
             if index.username is not None and same_place:
                 return urlunsplit(target._replace(netloc=index.netloc))
         return url

@@ -29,9 +29,9 @@ from packaging.version import Version
 
 from lambdalayer.distinfo import parse_metadata
 from lambdalayer.errors import InputError
+from lambdalayer.inputs.ontopof import MANAGED, Beneath, OnTopOf
 from lambdalayer.targets import Target
 
-MANAGED = "aws-sdk-pandas"
 # Shipped by every Python runtime (AWS recommends bundling your own SDK instead).
 RUNTIME_PROVIDED = (
     "boto3",
@@ -81,11 +81,10 @@ def managed_releases() -> list[str]:
     )
 
 
-def managed_layer(spec: str, target: Target, region: str | None = None) -> Provided:
-    """The AWS SDK for pandas layer (``aws-sdk-pandas`` or ``aws-sdk-pandas==3.17.1``) for ``target``."""
-    _, _, wanted = spec.partition("==")
+def managed_layer(release: str | None, target: Target, region: str | None = None) -> Provided:
+    """The AWS SDK for pandas layer (``release``, or the newest the data knows) for ``target``."""
     data = _managed_data()
-    version = wanted.strip() or managed_releases()[0]
+    version = release or managed_releases()[0]
     release = next((item for item in data["release"] if item["version"] == version), None)
     if release is None:
         raise InputError(
@@ -139,27 +138,22 @@ def runtime_provided(target: Target) -> Provided:
     )
 
 
-def on_top_of(
-    spec: str,
+def provided_by(
+    spec: OnTopOf,
     target: Target,
     *,
     region: str | None = None,
     published_layer: Callable[[str], Provided] | None = None,
 ) -> Provided:
-    """Parse ``--on-top-of``: ``aws-sdk-pandas[==V]``, ``layer:PATH.zip`` or ``layer:arn:...``.
+    """What the layer ``spec`` names provides for ``target``.
 
-    A published layer (``layer:arn:``) is read by ``published_layer`` (the caller's AWS
-    access: :func:`lambdalayer.aws.remote.published_layer`); this package never calls AWS.
+    A published layer is read by ``published_layer`` (the caller's AWS access:
+    :func:`lambdalayer.aws.remote.published_layer`); this package never calls AWS.
     """
-    if spec == MANAGED or spec.startswith(f"{MANAGED}=="):
-        return managed_layer(spec, target, region)
-    if spec.startswith("layer:arn:"):
+    if spec.kind is Beneath.MANAGED:
+        return managed_layer(spec.value, target, region)
+    if spec.kind is Beneath.PUBLISHED:
         if published_layer is None:
             raise InputError(f"{spec}: reading a published layer needs AWS access here")
-        return published_layer(spec.removeprefix("layer:"))
-    if spec.startswith("layer:"):
-        return layer_zip(Path(spec.removeprefix("layer:")))
-    raise InputError(
-        f"unknown --on-top-of {spec!r}",
-        hint=f"use {MANAGED}, {MANAGED}==VERSION, layer:PATH.zip or layer:arn:aws:lambda:...:layer:NAME:N",
-    )
+        return published_layer(spec.value or "")
+    return layer_zip(Path(spec.value or ""))

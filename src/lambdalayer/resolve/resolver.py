@@ -30,13 +30,7 @@ from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile, project_files
 from lambdalayer.resolve.sdist import alternative_to
 from lambdalayer.targets import Target, all_targets
-from lambdalayer.uvtool import (
-    ANSI_ESCAPE,
-    pip_compile_command,
-    uv_binary,
-    uv_environment,
-    uv_message,
-)
+from lambdalayer.uvtool import ANSI_ESCAPE, pip_compile_command, uv_environment, uv_message
 
 if TYPE_CHECKING:
     from lambdalayer.resolve.sdist import SourceBuilder
@@ -129,7 +123,8 @@ def _no_wheel_error(
             package=package,
         )
     fitting, _ = _versions_by_fit(files, target)
-    message = f"no wheel of {what} for {target.runtime.name} on {target.arch} (glibc {target.glibc_floor[0]}.{target.glibc_floor[1]})"
+    floor = ".".join(map(str, target.glibc_floor))
+    message = f"no wheel of {what} for {target.runtime.name} on {target.arch} (glibc {floor})"
     hints = []
     if fitting:
         newest = max(fitting, key=Version)
@@ -147,7 +142,7 @@ def _no_wheel_error(
         )
     ]
     if others:
-        hints.append(f"try --runtime {others[0]}")
+        hints.append(f"build for {others[0]}, which has one")
     if not hints:
         hints.append(
             f"{package} has no wheel for Linux on {target.machine}; look for a binary variant"
@@ -239,36 +234,40 @@ def _uv_error(
     return ResolutionError(message, hint=hint)
 
 
+@dataclass
+class Learned:
+    """What the resolution loop has learned so far: versions to exclude (no fitting wheel),
+    and directories of pure wheels built here from source-only packages."""
+
+    excluded: dict[str, set[str]] = field(default_factory=dict)
+    find_links: list[Path] = field(default_factory=list)
+    built: set[str] = field(default_factory=set)
+
+
 def run_uv_compile(
     requirements: Requirements,
     target: Target,
     index: IndexConfig,
-    excluded: dict[str, set[str]],
     workdir: Path,
-    uv_bin: str | None = None,
-    find_links: Sequence[Path] = (),
+    learned: Learned | None = None,
     cache_dir: Path | None = None,
 ) -> Lock:
     """One ``uv pip compile`` to pylock.toml for the target; returns uv's lock.
 
     ``cache_dir`` is lambdalayer's cache, where uv keeps its own (see :func:`uv_environment`).
     """
-    if uv_bin is None:
-        uv_bin = uv_binary()
+    learned = learned or Learned()
     requirements_in = workdir / "requirements.in"
     requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
     output = workdir / "pylock.toml"
-    command = pip_compile_command(
-        uv_bin, requirements_in, target.runtime.python_version, target.uv_platform, output,
-        extra=index.uv_args(),
-    )  # fmt: skip
-    for directory in find_links:  # pure wheels built here from source-only packages
+    command = pip_compile_command(requirements_in, target, output, extra=index.uv_args())
+    for directory in learned.find_links:  # pure wheels built here from source-only packages
         command += ["--find-links", str(directory)]
     if requirements.pinned_by is not None:
         command.append("--no-deps")  # a lock's export is its whole closure, markers included
     constraint_lines = list(requirements.constraints) + [
         f"{name}{','.join(f'!={version}' for version in sorted(versions, key=Version))}"
-        for name, versions in sorted(excluded.items())
+        for name, versions in sorted(learned.excluded.items())
     ]
     if constraint_lines:
         constraints = workdir / "constraints.txt"
@@ -279,7 +278,7 @@ def run_uv_compile(
         command, capture_output=True, text=True, env=environment, check=False
     )
     if completed.returncode != 0:
-        raise _uv_error(completed.stderr, target, index, excluded)
+        raise _uv_error(completed.stderr, target, index, learned.excluded)
     return parse_pylock(output.read_text("utf-8"), source="uv's pylock.toml", local_base=workdir)
 
 
@@ -318,7 +317,6 @@ def resolve(
     target: Target,
     index: IndexConfig,
     *,
-    uv_bin: str | None = None,
     builder: SourceBuilder | None = None,
     cache_dir: Path | None = None,
 ) -> Resolution:
@@ -331,29 +329,21 @@ def resolve(
     >>> wanted = Requirements(specifiers=("requests==2.31.0",))
     >>> resolve(wanted, get_target("python3.12"), IndexConfig()).lock.packages  # doctest: +SKIP
     """
-    excluded: dict[str, set[str]] = {}
+    learned = Learned()
     provided_names = {
         canonicalize_name(Requirement(line).name)
         for line in requirements.constraints
         if line.strip()
     }
-    find_links: list[Path] = []
-    built: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
         for _round in range(MAX_ROUNDS):
             try:
                 lock = run_uv_compile(
-                    requirements,
-                    target,
-                    index,
-                    excluded,
-                    Path(scratch),
-                    uv_bin,
-                    find_links,
-                    cache_dir,
+                    requirements, target, index, Path(scratch), learned, cache_dir
                 )
             except SourceOnlyError as error:
-                find_links.append(_build_source_only(error, requirements, target, builder, built))
+                built = _build_source_only(error, requirements, target, builder, learned.built)
+                learned.find_links.append(built)
                 continue
             except ResolutionError as error:
                 raise _explained(error, requirements) from error
@@ -368,9 +358,9 @@ def resolve(
             }
             chosen, unfit = narrow_lock(lock, target, requirements, frozenset(provided))
             if not unfit:
-                return _resolution(chosen, excluded, provided, target)
+                return _resolution(chosen, learned.excluded, provided, target)
             for package in unfit:
-                _exclude_unfit(package, target, index, excluded)
+                _exclude_unfit(package, target, index, learned.excluded)
     raise ResolutionError(
         f"resolution for {target.name} did not settle after {MAX_ROUNDS} rounds",
         hint="pin the packages that keep changing to versions with wheels for the target",
@@ -378,9 +368,12 @@ def resolve(
 
 
 def _build_source_only(
-    error: SourceOnlyError, requirements: Requirements, target: Target,
-    builder: SourceBuilder | None, built: set[str],
-) -> Path:  # fmt: skip
+    error: SourceOnlyError,
+    requirements: Requirements,
+    target: Target,
+    builder: SourceBuilder | None,
+    built: set[str],
+) -> Path:
     """The directory holding a pure wheel built from a source-only package, or the error."""
     if builder is None:
         raise SourceOnlyError(

@@ -142,9 +142,8 @@ class SourceBuilder:
             requirements_in.write_text(requirements.as_requirements_in(), "utf-8")
             output = Path(scratch) / "pylock.toml"
             command = pip_compile_command(
-                self.uv_bin, requirements_in, target.runtime.python_version, target.uv_platform,
-                output, only_binary=False, extra=self.index.uv_args(),
-            )  # fmt: skip
+                requirements_in, target, output, only_binary=False, extra=self.index.uv_args()
+            )
             completed = subprocess.run(
                 command,
                 capture_output=True,
@@ -279,6 +278,7 @@ def _require_pure(package: str, wheel: Path, target: Target) -> None:
                     break
     if binary is not None:
         raise native_source_error(
-            package, f"{binary}; a wheel built here would be for this machine, not for"
+            package,
+            f"{binary}; a wheel built here would be for this machine, not for"
             f" {target.runtime.name} on {target.arch}",
-        )  # fmt: skip
+        )

@@ -12,20 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.build import BuildOptions, BuildResult, build
-from lambdalayer.errors import LambdaLayerError
+from lambdalayer.build.pipeline import build
+from lambdalayer.build.plan import Job
+from lambdalayer.build.result import BuildResult
+from lambdalayer.check.findings import CheckReport
+from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
-from lambdalayer.targets import Target
 
 MAX_PARALLEL_JOBS = 4
-
-
-@dataclass(frozen=True)
-class Job:
-    """One artefact for one target."""
-
-    name: str
-    options: BuildOptions
 
 
 @dataclass(frozen=True)
@@ -36,22 +30,24 @@ class Outcome:
     result: BuildResult | None = None
     error: LambdaLayerError | None = None
 
-
-def artefact_paths(output_dir: Path, name: str, target: Target) -> tuple[Path, Path]:
-    """``dist/NAME-python3.12-arm64.zip`` and its ``.pylock.toml``."""
-    stem = f"{name}-{target.name}"
-    return output_dir / f"{stem}.zip", output_dir / f"{stem}.pylock.toml"
+    @property
+    def failed_check(self) -> CheckReport | None:
+        """The check report of a job that failed its check."""
+        if isinstance(self.error, LayerCheckError):
+            return self.error.report
+        return None
 
 
 def run_jobs(jobs: Sequence[Job], notify: Callable[[str], None]) -> list[Outcome]:
-    """Run every job (concurrently when there are several); outcomes in the jobs' order."""
+    """Run every job (concurrently when there are several); outcomes in the jobs' order.
+
+    A single job's error is raised; with several, each outcome carries its own.
+    """
 
     def one(job: Job) -> Outcome:
-        label = f"[{job.name} {job.options.target.name}] " if len(jobs) > 1 else ""
+        label = f"[{job.name} {job.request.target.name}] " if len(jobs) > 1 else ""
         try:
-            return Outcome(
-                job, result=build(job.options, notify=lambda message: notify(label + message))
-            )
+            return Outcome(job, result=build(job.request, lambda message: notify(label + message)))
         except LambdaLayerError as error:
             if len(jobs) == 1:
                 raise
@@ -64,7 +60,7 @@ def run_jobs(jobs: Sequence[Job], notify: Callable[[str], None]) -> list[Outcome
     # the end only if every job failed and they are still empty.
     created: list[Path] = []
     for job in jobs:
-        for output in (job.options.output, job.options.lock_output):
+        for output in (job.request.output.path, job.request.lock_output):
             if output is not None:
                 created += ensure_writable_parent(output)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(jobs))) as pool:

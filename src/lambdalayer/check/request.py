@@ -1,0 +1,105 @@
+"""What a check is asked to do: one frozen request, which with the zip's sha256 is its cache key.
+
+>>> request = CheckRequest(get_target("python3.12"), imports=None)  # doctest: +SKIP
+>>> check(Path("layer.zip"), request).ok  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdalayer.elf import ElfInfo
+from lambdalayer.fsutil import file_sha256
+from lambdalayer.identity import tool_identity
+from lambdalayer.interpreters import find_interpreter
+from lambdalayer.targets import Target
+
+DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
+FORMAT = 2
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How the import stage runs (see :mod:`lambdalayer.check.importstage`).
+
+    ``image`` is an image's root, :data:`~lambdalayer.check.importstage.HOST` for this
+    machine's libraries, or ``None`` for the best root there is. ``skipped`` is a reason
+    the caller already knows the imports cannot run (a layer beneath that is not here).
+    """
+
+    modules: tuple[str, ...] | None = None  # None: every top-level module (or the handler)
+    python: Path | None = None
+    image: Path | None = None
+    sandbox: str | None = None
+    deadline: float = DEFAULT_IMPORT_DEADLINE
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """Which target a zip is checked for, with what beside it, and whether imports run.
+
+    ``with_zips`` are other layers or function packages deployed with it; ``beneath``
+    names layers that are not on this machine, with their (estimated) unzipped bytes;
+    ``function`` says the zip is a function package (extracted to /var/task), whose
+    ``handler`` (``module.function``) must be in it and import. ``imports`` ``None``: no
+    import check.
+    """
+
+    target: Target
+    with_zips: tuple[Path, ...] = ()
+    function: bool = False
+    handler: str | None = None
+    beneath: tuple[tuple[str, int], ...] = ()
+    imports: ImportOptions | None = field(default_factory=ImportOptions)
+
+    def cache_key(self, zip_sha256: str) -> str:
+        """The key of this check of the zip with ``zip_sha256``: every field, as what it stands for.
+
+        The other zips count by their bytes, the interpreter by its X.Y.Z, lambdalayer by
+        its own code.
+        """
+        imports = self.imports
+        python = None
+        if imports is not None:
+            found = find_interpreter(self.target.runtime.python_version, explicit=imports.python)
+            python = [str(found.path), *found.version, found.micro] if found else None
+        document = {
+            "format": FORMAT,
+            "tool": tool_identity(),
+            "zip": zip_sha256,
+            "target": self.target.name,
+            "with": [file_sha256(path) for path in self.with_zips],
+            "function": self.function,
+            "handler": self.handler,
+            "beneath": [list(item) for item in self.beneath],
+            "imports": None
+            if imports is None
+            else {
+                "modules": list(imports.modules) if imports.modules is not None else None,
+                "python": python,
+                "image": str(imports.image) if imports.image else None,
+                "sandbox": imports.sandbox,
+                "deadline": imports.deadline,
+                "skipped": imports.skipped,
+            },
+        }
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class KnownFacts:
+    """What a build already knows of the zip it asks to check (so nothing is read twice).
+
+    ``elf_facts``: member → its ELF facts; ``member_files``: member → an extracted copy,
+    which the import check links instead of inflating, made in ``scratch_dir`` (on the
+    same filesystem).
+    """
+
+    elf_facts: Mapping[str, ElfInfo] = field(default_factory=dict)
+    member_files: Mapping[str, Path] = field(default_factory=dict)
+    scratch_dir: Path | None = None

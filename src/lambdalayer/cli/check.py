@@ -1,0 +1,163 @@
+"""The ``check`` command: will this zip (anyone's) load on its runtime?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lambdalayer.check.importstage import HOST
+from lambdalayer.check.request import DEFAULT_IMPORT_DEADLINE, CheckRequest, ImportOptions
+from lambdalayer.check.rules import check
+from lambdalayer.check.sandbox import KINDS as SANDBOXES
+from lambdalayer.check.target import target_for_zip
+from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
+from lambdalayer.cli.image import add_registry, pulled
+from lambdalayer.cli.options import add_json, split
+from lambdalayer.cli.text import print_check_report
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.net.fetch import default_cache_dir
+from lambdalayer.targets import ARCH_ALIASES, Target
+
+HELP = "check that a layer zip will load on its runtime"
+DESCRIPTION = (
+    "Check any layer zip: ELF machine and glibc, needed libraries, CPython ABI, layout, sizes,"
+    " conflicts, imports."
+)
+EPILOG = """\
+examples:
+  lambdalayer check layer.zip --runtime python3.11 --arch x86_64
+  lambdalayer check layer.zip --runtime python3.12 --arch arm64 --with other-layer.zip --with function.zip
+  lambdalayer check layer.zip --runtime python3.12 --import pandas,pyarrow.parquet --json
+
+  lambdalayer check layer.zip --runtime python3.12 --arch arm64 --image pull
+  lambdalayer check layer.zip --runtime python3.12 --image ./rootfs --sandbox proot
+
+Exit code 0 when nothing is an error (warnings allowed), 1 otherwise. Every ELF file's
+needed libraries are resolved against Lambda's own library set (no interpreter needed).
+The imports run confined: inside an image (--image, or one pulled before), else in a root
+holding only the runtime's libraries and a CPython of its version from this machine, under
+qemu-user for the other CPU; the report says where they ran.
+"""
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 86400")
+    return value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """``check``'s arguments."""
+    parser.add_argument("zip", type=Path, help="the layer zip to check")
+    parser.add_argument(
+        "--runtime",
+        metavar="NAME",
+        help="Lambda runtime, e.g. python3.12 or 3.12 (default: recorded in the zip, else what the"
+        " zip shows: python/lib/pythonX.Y/, extension tags)",
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="ARCH",
+        help=f"CPU: {ARCH_ALIASES} (default: recorded in the zip, else its ELF files' CPU, else x86_64)",
+    )
+    parser.add_argument(
+        "--with",
+        dest="with_zips",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="ZIP",
+        help="another layer or the function zip it will be deployed with (repeatable)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULES",
+        help="comma-separated modules to import (default: every top-level module)",
+    )
+    parser.add_argument("--no-imports", action="store_true", help="skip the import check")
+    parser.add_argument(
+        "--import-timeout",
+        type=_seconds,
+        default=DEFAULT_IMPORT_DEADLINE,
+        metavar="SECONDS",
+        help=f"how long the imports may take before the one under way is reported (default: {DEFAULT_IMPORT_DEADLINE:g})",
+    )
+    parser.add_argument(
+        "--function",
+        action="store_true",
+        help="the zip is a function package (code at its root, extracted to /var/task); default: as recorded in the zip",
+    )
+    parser.add_argument(
+        "--handler",
+        metavar="MODULE.FUNCTION",
+        help="with --function: the handler that must exist and import",
+    )
+    parser.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="the CPython to import with (default: found on PATH, pyenv, uv)",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="pull|DIR|host",
+        help="where the imports run: 'pull' fetches public.ecr.aws/lambda/python:X.Y for the CPU"
+        " (cached by digest), DIR is an extracted root filesystem, 'host' this machine's own"
+        " libraries; default: an image pulled before, else a root with only the runtime's libraries",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=["auto", *SANDBOXES],
+        default="auto",
+        help="how to confine the imports: bubblewrap (no root needed), unshare (root), proot",
+    )
+    add_registry(parser)
+    add_json(parser, "the report")
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run ``check``."""
+    if not args.zip.is_file():
+        raise LambdaLayerError(f"no such file: {args.zip}")
+    chosen = target_for_zip(args.zip, args.runtime, args.arch)
+    cache_dir = args.cache_dir or default_cache_dir()
+    request = CheckRequest(
+        chosen.target,
+        with_zips=tuple(args.with_zips),
+        function=args.function or chosen.function,
+        handler=args.handler,
+        imports=None if args.no_imports else _import_options(args, chosen.target),
+    )
+    report = check(args.zip, request, cache_dir=cache_dir)
+    if args.json:
+        print_json({**report.to_json(), "target_source": chosen.source})
+    else:
+        print(f"checking for {chosen.target.name} ({chosen.source})")
+        print_check_report(report, sys.stdout)
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _import_options(args: argparse.Namespace, target: Target) -> ImportOptions:
+    image = None
+    if args.image == "host":
+        image = HOST
+    elif args.image == "pull":
+        image = pulled(args, target).rootfs
+    elif args.image:
+        image = Path(args.image)
+    return ImportOptions(
+        modules=split(args.imports) or None,
+        python=args.python,
+        image=image,
+        sandbox=None if args.sandbox == "auto" else args.sandbox,
+        deadline=args.import_timeout,
+    )

@@ -1,0 +1,203 @@
+"""The options several commands share, and how each group becomes the library's typed flags.
+
+Each ``add_*`` function adds one group to a command's parser; each ``*_flags`` function
+reads that group back from the parsed arguments. A command uses the pairs it needs and
+never another command's namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lambdalayer.aws.client import AwsSettings
+from lambdalayer.build.plan import BeneathFlags, InputFlags, SourceFlags
+from lambdalayer.targets import ARCH_ALIASES, default_runtime
+
+
+def split(values: list[str]) -> tuple[str, ...]:
+    """Repeatable, comma-separated values as one tuple: ``--arch x86_64,arm64 --arch arm64``."""
+    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+
+def add_requirement_inputs(parser: argparse.ArgumentParser) -> None:
+    """Packages, ``-r`` files, extras, groups and the project directory."""
+    parser.add_argument(
+        "packages", nargs="*", metavar="PACKAGE", help="requirements, e.g. requests==2.31.0"
+    )
+    parser.add_argument(
+        "-r",
+        "--requirements",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="requirements file, pyproject.toml, uv.lock, poetry.lock or pylock*.toml (repeatable)",
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an optional-dependency extra (repeatable)",
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a PEP 735 dependency group (repeatable)",
+    )
+    parser.add_argument(
+        "--project", type=Path, metavar="DIR", help="the project (default: the current directory)"
+    )
+
+
+def input_flags(args: argparse.Namespace) -> InputFlags:
+    """The requirement inputs given (plus ``--from-lock``/``--function`` where the command has them)."""
+    return InputFlags(
+        packages=tuple(args.packages),
+        requirements=tuple(args.requirements),
+        extras=tuple(args.extra),
+        groups=tuple(args.group),
+        project=args.project,
+        from_lock=getattr(args, "from_lock", None),
+        function=getattr(args, "function", None),
+        handler=getattr(args, "handler", None),
+    )
+
+
+def add_targets(parser: argparse.ArgumentParser) -> None:
+    """``--runtime`` and ``--arch``, repeatable or comma-separated."""
+    parser.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Lambda runtime(s), e.g. python3.12, 3.12 or py312; repeatable or comma-separated"
+        f" (default: {default_runtime().name}, the newest; 'lambdalayer targets' lists them)",
+    )
+    parser.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        metavar="ARCH",
+        help=f"CPU(s): {ARCH_ALIASES}; repeatable or comma-separated (default: x86_64)",
+    )
+
+
+def add_sources(parser: argparse.ArgumentParser) -> None:
+    """Indexes, the cache, what is beneath the layer, and source builds."""
+    parser.add_argument(
+        "--index-url", metavar="URL", help="the package index (default: PyPI, or $UV_DEFAULT_INDEX)"
+    )
+    parser.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another index (repeatable)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="lambdalayer's cache (default: $LAMBDALAYER_CACHE_DIR, else ~/.cache/lambdalayer)",
+    )
+    parser.add_argument(
+        "--on-top-of",
+        metavar="SPEC",
+        help="build on top of what another layer provides: aws-sdk-pandas[==VERSION] (AWS's managed"
+        " layer), layer:PATH.zip or layer:arn:...; its packages are kept at its versions and left out",
+    )
+    parser.add_argument(
+        "--exclude-runtime-provided",
+        action="store_true",
+        help="leave out boto3, botocore and what they need: the runtime's copies are used"
+        " (they may change under you)",
+    )
+    parser.add_argument(
+        "--no-build",
+        action="store_true",
+        help="never build source-only packages (by default a pure-Python sdist is built into a"
+        " wheel; native ones are refused)",
+    )
+
+
+def source_flags(args: argparse.Namespace) -> SourceFlags:
+    """Where packages come from, as typed flags."""
+    beneath = BeneathFlags(args.on_top_of, args.exclude_runtime_provided, aws_settings(args))
+    return SourceFlags(
+        index_url=args.index_url,
+        extra_index_urls=tuple(args.extra_index_url),
+        allow_build=not args.no_build,
+        cache_dir=args.cache_dir,
+        beneath=beneath,
+    )
+
+
+def add_aws(parser: argparse.ArgumentParser, *, regions: bool = False) -> None:
+    """``--region``/``--profile``/``--endpoint-url`` (and ``--regions``)."""
+    group = parser.add_argument_group("AWS")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION or the profile's)")
+    if regions:
+        group.add_argument("--regions", metavar="R1,R2", help="publish in several regions at once")
+    group.add_argument("--profile", help="AWS profile of the shared config files")
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="an AWS-compatible endpoint (e.g. a local moto server)",
+    )
+
+
+def aws_settings(args: argparse.Namespace) -> AwsSettings:
+    """How to reach AWS (the ``add_aws`` group; defaults where a command has none of it)."""
+    return AwsSettings(
+        profile=getattr(args, "profile", None),
+        region=getattr(args, "region", None),
+        endpoint_url=getattr(args, "endpoint_url", None),
+    )
+
+
+def regions_of(args: argparse.Namespace) -> list[str]:
+    """``--regions a,b`` as a list (empty: the one ``--region``)."""
+    return list(split([args.regions or ""]))
+
+
+def add_publish_settings(parser: argparse.ArgumentParser) -> None:
+    """How a layer version is published (``publish``, and ``build --publish``)."""
+    parser.add_argument(
+        "--description", default="", help="version description (the content hash is appended)"
+    )
+    parser.add_argument(
+        "--license",
+        dest="license_info",
+        metavar="TEXT",
+        help="LicenseInfo (SPDX id or URL, 512 chars)",
+    )
+    parser.add_argument(
+        "--s3-bucket",
+        metavar="BUCKET",
+        help="upload through this bucket (needed over 50 MB zipped)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even when the newest version has the same content",
+    )
+    parser.add_argument(
+        "--public", action="store_true", help="let every AWS account use the new version"
+    )
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="let this account use it (repeatable)",
+    )
+    parser.add_argument("--org", metavar="o-ID", help="let this AWS organization use it")
+
+
+def add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--json``: the command's output as one JSON object."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object")
