@@ -33,7 +33,8 @@ def read_text_file(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(
-            f"{what} {path} is not UTF-8 text (byte {error.start}: {data[error.start : error.start + 1]!r})",
+            f"{what} {path} is not UTF-8 text (byte {error.start}:"
+            f" {data[error.start : error.start + 1]!r})",
             hint="save it as UTF-8",
         ) from error
 

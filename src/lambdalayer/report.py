@@ -142,14 +142,17 @@ def render_text(report: LayerReport) -> str:
     largest = max((row.unzipped for row in rows), default=1) or 1
     lines = [
         f"{report.path} for {report.target.name}: {len(rows)} distributions,"
-        f" {human_bytes(report.sizes.unzipped)} unzipped, {human_bytes(report.sizes.zipped_file_bytes)} zipped",
-        f"{'package':<{name_width}}  {'version':<{version_width}}  {'unzipped':>10}  {'zipped':>10}  {'share':>5}",
+        f" {human_bytes(report.sizes.unzipped)} unzipped,"
+        f" {human_bytes(report.sizes.zipped_file_bytes)} zipped",
+        f"{'package':<{name_width}}  {'version':<{version_width}}  {'unzipped':>10} "
+        f" {'zipped':>10}  {'share':>5}",
     ]
     for row in rows:
         bar = "█" * max(1, round(BAR_WIDTH * row.unzipped / largest)) if row.unzipped else ""
         share = row.unzipped / report.sizes.unzipped if report.sizes.unzipped else 0.0
         lines.append(
-            f"{row.name:<{name_width}}  {row.version or '-':<{version_width}}  {human_bytes(row.unzipped):>10}"
+            f"{row.name:<{name_width}}  {row.version or '-':<{version_width}} "
+            f" {human_bytes(row.unzipped):>10}"
             f"  {human_bytes(row.zipped):>10}  {share:>5.0%}  {bar}"
         )
     total = report.quota_total
@@ -160,13 +163,16 @@ def render_text(report: LayerReport) -> str:
     if len(report.quota) == 1:  # "16.0 MiB = 16.0 MiB" says nothing
         parts = report.quota[0].name
     lines.append(
-        f"quota: {parts}{'' if len(report.quota) == 1 else ' ='} {human_bytes(total)} of {human_bytes(UNZIPPED_LIMIT)} unzipped"
-        f" ({total / UNZIPPED_LIMIT:.0%}); {'OVER' if total > UNZIPPED_LIMIT else f'{human_bytes(UNZIPPED_LIMIT - total)} left'}"
+        f"quota: {parts}{'' if len(report.quota) == 1 else ' ='} {human_bytes(total)} of"
+        f" {human_bytes(UNZIPPED_LIMIT)} unzipped"
+        f" ({total / UNZIPPED_LIMIT:.0%});"
+        f" {'OVER' if total > UNZIPPED_LIMIT else f'{human_bytes(UNZIPPED_LIMIT - total)} left'}"
     )
     zip_bytes = report.sizes.zipped_file_bytes
     upload = "over: publish through S3" if zip_bytes > DIRECT_UPLOAD_LIMIT else "direct upload fits"
     lines.append(
-        f"zip: {human_bytes(zip_bytes)} of the {human_bytes(DIRECT_UPLOAD_LIMIT)} direct-upload limit ({upload})"
+        f"zip: {human_bytes(zip_bytes)} of the {human_bytes(DIRECT_UPLOAD_LIMIT)} direct-upload"
+        f" limit ({upload})"
     )
     lines.append(f"sha256 {report.sha256}  base64sha256 {report.base64sha256}")
     return "\n".join(lines) + "\n"
@@ -256,7 +262,8 @@ def _distribution_svg(dist: DistributionSize, box: Rect) -> list[str]:
     main_kind = max(KINDS, key=lambda kind: kinds[kind])
     parts = [
         f'<g class="package" data-name="{html.escape(dist.name)}">'
-        f'<rect class="package-rect" x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:.1f}"'
+        f'<rect class="package-rect" x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}"'
+        f' height="{box.height:.1f}"'
         f' fill="#f4f4f4" stroke="#333" stroke-width="1">'
         + _title(
             f"{dist.name} {dist.version or ''}".strip(),
@@ -281,7 +288,8 @@ def _distribution_svg(dist: DistributionSize, box: Rect) -> list[str]:
         )[:8]
         colour = COLOURS[main_kind]
         parts.append(
-            f'<rect x="{rect.x:.1f}" y="{rect.y:.1f}" width="{rect.width:.1f}" height="{rect.height:.1f}"'
+            f'<rect x="{rect.x:.1f}" y="{rect.y:.1f}" width="{rect.width:.1f}"'
+            f' height="{rect.height:.1f}"'
             f' fill="{colour}" fill-opacity="0.25" stroke="#666" stroke-width="0.5">'
             + _title(f"{dist.name}: {directory}", f"{size:,} bytes")
             + "</rect>"
@@ -292,8 +300,10 @@ def _distribution_svg(dist: DistributionSize, box: Rect) -> list[str]:
             if cell.width < 1 or cell.height < 1:
                 continue
             parts.append(
-                f'<rect x="{cell.x:.1f}" y="{cell.y:.1f}" width="{cell.width:.1f}" height="{cell.height:.1f}"'
-                f' fill="{COLOURS[file.kind]}" fill-opacity="0.85" stroke="#fff" stroke-width="0.5">'
+                f'<rect x="{cell.x:.1f}" y="{cell.y:.1f}" width="{cell.width:.1f}"'
+                f' height="{cell.height:.1f}"'
+                f' fill="{COLOURS[file.kind]}" fill-opacity="0.85" stroke="#fff"'
+                ' stroke-width="0.5">'
                 + _title(
                     file.member,
                     f"{file.unzipped:,} bytes unzipped",
@@ -347,8 +357,10 @@ td:first-child,th:first-child{text-align:left}
 def _quota_html(report: LayerReport) -> str:
     scale = max(report.quota_total, UNZIPPED_LIMIT)
     segments = "".join(
-        f'<div class="quota-part" style="width:{part.unzipped / scale * 100:.2f}%;background:{QUOTA_COLOURS[i % len(QUOTA_COLOURS)]}"'
-        f' title="{html.escape(part.name)}: {part.unzipped:,} bytes{" (estimated)" if part.estimated else ""}"></div>'
+        '<div class="quota-part"'
+        f' style="width:{part.unzipped / scale * 100:.2f}%;background:{QUOTA_COLOURS[i % len(QUOTA_COLOURS)]}"'
+        f' title="{html.escape(part.name)}: {part.unzipped:,}'
+        f' bytes{" (estimated)" if part.estimated else ""}"></div>'
         for i, part in enumerate(report.quota)
     )
     limit = f'<div style="position:absolute;left:{UNZIPPED_LIMIT / scale * 100:.2f}%;top:-4px;bottom:-4px;border-left:2px dashed #b00"></div>'
@@ -366,7 +378,8 @@ def _quota_html(report: LayerReport) -> str:
     zip_bytes = report.sizes.zipped_file_bytes
     return (
         f'<div class="bar" id="quota">{segments}{limit}</div><p class="legend">{legend}</p>'
-        f"<p>{total:,} of {UNZIPPED_LIMIT:,} bytes unzipped ({total / UNZIPPED_LIMIT:.0%}): {state}. "
+        f"<p>{total:,} of {UNZIPPED_LIMIT:,} bytes unzipped ({total / UNZIPPED_LIMIT:.0%}):"
+        f" {state}. "
         f"Zip: {zip_bytes:,} bytes, {'over' if zip_bytes > DIRECT_UPLOAD_LIMIT else 'under'} the"
         f" {DIRECT_UPLOAD_LIMIT:,}-byte direct-upload limit.</p>"
     )
@@ -376,7 +389,8 @@ def render_html(report: LayerReport) -> str:
     """One self-contained page (no script, no network)."""
     rows = "".join(
         f'<tr class="package-row"><td>{html.escape(d.name)}</td><td>{html.escape(d.version or "-")}</td>'
-        f'<td data-bytes="{d.unzipped}">{human_bytes(d.unzipped)}</td><td data-bytes="{d.zipped}">{human_bytes(d.zipped)}</td>'
+        f'<td data-bytes="{d.unzipped}">{human_bytes(d.unzipped)}</td><td'
+        f' data-bytes="{d.zipped}">{human_bytes(d.zipped)}</td>'
         f"<td>{len(d.files)}</td></tr>"
         for d in report.sizes.distributions
     )
@@ -388,7 +402,8 @@ def render_html(report: LayerReport) -> str:
         for rule, size in sorted(report.slim_saved.items())
     )
     findings = "".join(
-        f'<li class="finding-{finding.severity}">{finding.severity} {html.escape(finding.kind)}: {html.escape(finding.message)}</li>'
+        f'<li class="finding-{finding.severity}">{finding.severity} {html.escape(finding.kind)}:'
+        f" {html.escape(finding.message)}</li>"
         for finding in (report.check.findings if report.check else ())
     )
     data = json.dumps(report.to_json()).replace("</", "<\\/")

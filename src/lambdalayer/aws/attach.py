@@ -68,7 +68,8 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
     warnings: list[str] = []
     if "PYTHONPATH" in config.get("Environment", {}).get("Variables", {}):
         warnings.append(
-            f"{function} sets PYTHONPATH: Lambda then does not add /opt/python paths, so layer packages"
+            f"{function} sets PYTHONPATH: Lambda then does not add /opt/python paths, so layer"
+            " packages"
             " are not importable unless PYTHONPATH includes them"
         )
     if after == before:
@@ -93,14 +94,16 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
     layer_arches = layer.get("CompatibleArchitectures") or []
     if layer_arches and not set(function_arches) <= set(layer_arches):
         raise AttachError(
-            f"{arn} is built for {', '.join(layer_arches)}; {function} runs on {', '.join(function_arches)}",
+            f"{arn} is built for {', '.join(layer_arches)}; {function} runs on"
+            f" {', '.join(function_arches)}",
             hint=f"build and publish the layer with --arch {function_arches[0]}",
         )
     sizes = [_unzipped_of(lambda_client, layer_arn) for layer_arn in after]
     known = [size for size in sizes if size is not None]
     if sum(known) > UNZIPPED_LIMIT:
         raise AttachError(
-            f"{function}'s layers would unzip to {sum(known):,} bytes; Lambda allows {UNZIPPED_LIMIT:,} with the function",
+            f"{function}'s layers would unzip to {sum(known):,} bytes; Lambda allows"
+            f" {UNZIPPED_LIMIT:,} with the function",
             hint="slim the layers, or leave out what another layer already provides",
         )
     call(

@@ -130,7 +130,8 @@ def description_with_marker(description: str, sha256: str, unzipped: int | None)
     if len(full) > DESCRIPTION_LIMIT:
         room = DESCRIPTION_LIMIT - len(marker) - 3
         raise InputError(
-            f"description too long: AWS allows {DESCRIPTION_LIMIT} characters and the content marker takes {len(marker) + 3}",
+            f"description too long: AWS allows {DESCRIPTION_LIMIT} characters and the content"
+            f" marker takes {len(marker) + 3}",
             hint=f"shorten --description to {room} characters",
         )
     return full
@@ -169,7 +170,8 @@ def validate(request: PublishRequest) -> None:
     size = request.zip_path.stat().st_size
     if size > DIRECT_UPLOAD_LIMIT and request.s3_bucket is None:
         raise InputError(
-            f"{request.zip_path} is {size:,} bytes, over the {DIRECT_UPLOAD_LIMIT:,}-byte direct upload limit",
+            f"{request.zip_path} is {size:,} bytes, over the {DIRECT_UPLOAD_LIMIT:,}-byte direct"
+            " upload limit",
             hint="give --s3-bucket BUCKET (in each target region) to upload it through S3",
         )
 

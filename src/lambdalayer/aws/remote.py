@@ -51,7 +51,8 @@ def published_layer(arn: str, settings: AwsSettings) -> Provided:
     location = str(response.get("Content", {}).get("Location") or "")
     if not location.startswith(("https://", "http://")):
         raise InputError(
-            f"the Lambda API gave no downloadable location for {arn} ({location.split(':', 1)[0] or 'none'})",
+            f"the Lambda API gave no downloadable location for {arn}"
+            f" ({location.split(':', 1)[0] or 'none'})",
             hint="download the layer's zip yourself and use --on-top-of layer:PATH.zip",
         )
     with tempfile.NamedTemporaryFile(suffix=".zip") as downloaded:

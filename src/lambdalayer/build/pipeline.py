@@ -246,7 +246,8 @@ def failed_check(report: CheckReport, output: Path, *, function: bool) -> LayerC
     else:
         hint = "each finding says what to fix; --no-check writes the layer anyway"
     return LayerCheckError(
-        f"{what} fails {len(report.errors)} check(s) for {report.target.name}; {output} was not written",
+        f"{what} fails {len(report.errors)} check(s) for {report.target.name}; {output} was not"
+        " written",
         report,
         hint=hint,
     )

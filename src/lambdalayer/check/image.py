@@ -85,7 +85,8 @@ class _Registry:
     def _authenticate(self, challenge: str) -> None:
         if not challenge.lower().startswith("bearer"):
             raise FetchError(
-                f"{self.base} asks for {challenge.split(' ', maxsplit=1)[0]} authentication, not a bearer token"
+                f"{self.base} asks for {challenge.split(' ', maxsplit=1)[0]} authentication, not a"
+                " bearer token"
             )
         fields = dict(_CHALLENGE.findall(challenge))
         realm = fields.get("realm")
@@ -128,7 +129,8 @@ class _Registry:
             if f"sha256:{sha.hexdigest()}" != digest:
                 out.unlink(missing_ok=True)
                 raise FetchError(
-                    f"blob {digest} from {redact(url)} does not match its digest (got sha256:{sha.hexdigest()})",
+                    f"blob {digest} from {redact(url)} does not match its digest (got"
+                    f" sha256:{sha.hexdigest()})",
                     hint="the registry or a proxy served other bytes; nothing of the image was kept",
                 )
             return size
@@ -211,7 +213,8 @@ def apply_layer(archive_path: Path, root: Path) -> None:
             place = _inside(root, member.name)
             if place is None:
                 raise FetchError(
-                    f"image layer {archive_path.name}: member {member.name!r} would land outside the root"
+                    f"image layer {archive_path.name}: member {member.name!r} would land outside"
+                    " the root"
                 )
             name = place.name
             if name == ".wh..wh..opq":
@@ -258,7 +261,8 @@ def pull_image(
             str(layer.get("digest"))
         ):
             raise FetchError(
-                f"{reference}: layer {layer.get('digest')} is {layer.get('mediaType')}, which lambdalayer cannot unpack"
+                f"{reference}: layer {layer.get('digest')} is {layer.get('mediaType')}, which"
+                " lambdalayer cannot unpack"
             )
     images.mkdir(parents=True, exist_ok=True)
     downloaded = 0
@@ -267,7 +271,8 @@ def pull_image(
         (work / "rootfs").mkdir()
         for number, layer in enumerate(layers, start=1):
             notify(
-                f"pulling {reference} ({target.machine}): layer {number} of {len(layers)}, {layer.get('size', 0):,} bytes"
+                f"pulling {reference} ({target.machine}): layer {number} of {len(layers)},"
+                f" {layer.get('size', 0):,} bytes"
             )
             blob = work / "layer.tar"
             downloaded += registry.blob(str(layer["digest"]), blob, lambda _chunk: None)
@@ -313,7 +318,8 @@ def image_root(path: Path) -> Path:
         )
     if not any((path / place).exists() for place in ("var/lang/bin", "usr/bin", "bin")):
         raise InputError(
-            f"--image {path} does not look like a root filesystem (no var/lang/bin, usr/bin or bin)",
+            f"--image {path} does not look like a root filesystem (no var/lang/bin, usr/bin or"
+            " bin)",
             hint="give the directory that holds the image's /, e.g. .../rootfs",
         )
     return path

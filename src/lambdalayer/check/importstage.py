@@ -101,13 +101,15 @@ _FIXES = (
     (
         "library not found",
         "a library loaded at import that this root (Lambda's library set) lacks:"
-        " use a package that bundles it (psycopg[binary], opencv-python-headless), or put the library"
+        " use a package that bundles it (psycopg[binary], opencv-python-headless), or put the"
+        " library"
         " in a layer's lib/ (on LD_LIBRARY_PATH as /opt/lib)",
     ),
     (
         "cannot open shared object file",
         "a library loaded at import that this root (Lambda's library"
-        " set) lacks: use a package that bundles it, or put the library in a layer's lib/ (/opt/lib)",
+        " set) lacks: use a package that bundles it, or put the library in a layer's lib/"
+        " (/opt/lib)",
     ),
     ("GLIBC_", "a native library too new for the runtime's glibc: see the library findings above"),
 )
@@ -124,7 +126,8 @@ def import_fix(result: ImportResult) -> str:
                 f"{name} is not where Lambda looks: check the handler's module path and the layout"
             )
         return (
-            f"{module} imports {name}, which nothing in the zips provides: add the distribution that"
+            f"{module} imports {name}, which nothing in the zips provides: add the distribution"
+            " that"
             f" provides {name} to the requirements (or give the layer that has it with --with)"
         )
     if attribute and error.endswith(f"has no callable {attribute!r}"):
@@ -169,7 +172,8 @@ def _host_run(
     if interpreter.machine != target.machine:
         return (
             None,
-            f"this machine is {interpreter.machine}, the layer is for {target.machine}; imports not checked",
+            f"this machine is {interpreter.machine}, the layer is for {target.machine}; imports"
+            " not checked",
         )
     try:
         chosen = find_sandbox(target.machine, sandbox, host_root=True)

@@ -129,7 +129,8 @@ def _set_apart(infos: list[zipfile.ZipInfo]) -> dict[str, str]:
         name = info.filename
         if info.compress_type not in _METHODS:
             reasons[name] = (
-                f"uses compression method {info.compress_type}: only stored and deflate unzip everywhere"
+                f"uses compression method {info.compress_type}: only stored and deflate unzip"
+                " everywhere"
             )
         elif info.flag_bits & 0x1:
             reasons[name] = "is encrypted: Lambda cannot extract it"

@@ -186,7 +186,8 @@ def _version_problems(
                         Severity.ERROR,
                         soname,
                         elf.path,
-                        f"needs {name} from {soname}; {target.runtime.name} ({libraries.os}) has up to"
+                        f"needs {name} from {soname}; {target.runtime.name} ({libraries.os}) has"
+                        " up to"
                         f" {family}_{'.'.join(map(str, have))}",
                     )
                 )

@@ -76,7 +76,8 @@ def _check_damaged(layer: LayerZip, findings: list[Finding]) -> None:
                 f"the member {why}; it was not read or extracted",
                 name,
                 None,
-                "rebuild the zip with a standard zip writer (lambdalayer build writes stored or deflated members once each)",
+                "rebuild the zip with a standard zip writer (lambdalayer build writes stored or"
+                " deflated members once each)",
             )
         )
 
@@ -156,7 +157,8 @@ def _elf_findings(name: str, package: str | None, elf: ElfInfo, target: Target) 
             Finding(
                 Severity.ERROR,
                 Kind.GLIBC,
-                f"needs GLIBC_{needed}, {runtime.name} has glibc {floor[0]}.{floor[1]} ({runtime.os})",
+                f"needs GLIBC_{needed}, {runtime.name} has glibc {floor[0]}.{floor[1]}"
+                f" ({runtime.os})",
                 name,
                 package,
                 f"use a wheel tagged manylinux_{floor[0]}_{floor[1]} or older (lambdalayer build"
@@ -203,7 +205,8 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
                         problem,
                         name,
                         layer.owner(name),
-                        f"rebuild for {target.runtime.name} ({target.arch}): lambdalayer build --runtime {target.runtime.name}",
+                        f"rebuild for {target.runtime.name} ({target.arch}): lambdalayer build"
+                        f" --runtime {target.runtime.name}",
                     )
                 )
         elif _FOREIGN_EXT.search(name):
@@ -276,11 +279,14 @@ def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
             Finding(
                 Severity.ERROR,
                 Kind.LAYOUT,
-                f"Python packages outside python/ ({', '.join(python_outside[:5])}): a layer is extracted to"
-                " /opt, and only /opt/python and its site-packages are on sys.path, so none of them imports",
+                f"Python packages outside python/ ({', '.join(python_outside[:5])}): a layer is"
+                " extracted to"
+                " /opt, and only /opt/python and its site-packages are on sys.path, so none of"
+                " them imports",
                 python_outside[0],
                 None,
-                "put them under python/ (lambdalayer build does), or check it as a function zip with --function",
+                "put them under python/ (lambdalayer build does), or check it as a function zip"
+                " with --function",
             )
         )
     other = sorted(
@@ -293,7 +299,8 @@ def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
             Finding(
                 Severity.WARNING,
                 Kind.LAYOUT,
-                f"content outside python/ ({', '.join(other[:5])}) is extracted to /opt but not on sys.path",
+                f"content outside python/ ({', '.join(other[:5])}) is extracted to /opt but not on"
+                " sys.path",
                 other[0],
                 None,
                 "fine for bin/ on purpose; otherwise move it under python/",
@@ -312,10 +319,12 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
                     Finding(
                         Severity.ERROR,
                         Kind.LAYOUT,
-                        f"site-packages for Python {version}: not on {target.runtime.name}'s sys.path",
+                        f"site-packages for Python {version}: not on {target.runtime.name}'s"
+                        " sys.path",
                         f"python/lib/python{version}/site-packages/",
                         None,
-                        f"use python/lib/python{wanted}/site-packages/ or python/ (lambdalayer build does)",
+                        f"use python/lib/python{wanted}/site-packages/ or python/ (lambdalayer"
+                        " build does)",
                     )
                 )
         _check_outside_python(layer, findings)
@@ -331,7 +340,8 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
                     Finding(
                         Severity.INFO,
                         Kind.LAYOUT,
-                        f".pth file, processed at startup; adds: {'; '.join(lines[:3]) or 'nothing'}",
+                        ".pth file, processed at startup; adds:"
+                        f" {'; '.join(lines[:3]) or 'nothing'}",
                         info.filename,
                         layer.owner(info.filename),
                     )
@@ -361,7 +371,8 @@ def _managed_overlap(main: LayerZip, target: Target) -> str | None:
         return None
     held = sum(info.file_size for info in main.infos if main.owner(info.filename) in overlap)
     return (
-        f"build it with --on-top-of {MANAGED}: that managed layer already has {', '.join(overlap[:6])}"
+        f"build it with --on-top-of {MANAGED}: that managed layer already has"
+        f" {', '.join(overlap[:6])}"
         f"{' and more' if len(overlap) > 6 else ''} ({held / MIB:.0f} MiB of this layer)"
     )
 
@@ -400,7 +411,8 @@ def _check_sizes(
             Finding(
                 Severity.ERROR,
                 Kind.SIZE,
-                f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
+                f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is"
+                f" over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
                 None,
                 None,
                 _managed_overlap(main, target)
@@ -415,10 +427,12 @@ def _check_sizes(
             Finding(
                 Severity.WARNING,
                 Kind.SIZE,
-                f"{with_beneath:,} bytes unzipped with {names} beneath is over Lambda's {UNZIPPED_LIMIT:,}",
+                f"{with_beneath:,} bytes unzipped with {names} beneath is over Lambda's"
+                f" {UNZIPPED_LIMIT:,}",
                 None,
                 None,
-                "the estimate may be high; if the deploy is refused, leave out more or split the function",
+                "the estimate may be high; if the deploy is refused, leave out more or split the"
+                " function",
             )
         )
     return with_beneath

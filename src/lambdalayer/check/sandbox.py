@@ -118,7 +118,8 @@ def _emulator(machine: str, host_machine: str) -> str | None:
         if found:
             return found
     raise InputError(
-        f"the image is for {machine} and this machine is {host_machine}: no qemu-{machine}-static to run it",
+        f"the image is for {machine} and this machine is {host_machine}: no qemu-{machine}-static"
+        " to run it",
         hint="install qemu-user-static (apt-get install qemu-user-static), or check on a machine of that CPU",
     )
 

@@ -215,7 +215,8 @@ def execute(args: argparse.Namespace) -> int:
         stderr(f"runtime: {plan.defaulted_runtime.name}, the newest (--runtime to choose another)")
     if args.publish and not plan.single:
         raise InputError(
-            "--publish takes one built layer; build one target, or publish each zip with 'lambdalayer publish'"
+            "--publish takes one built layer; build one target, or publish each zip with"
+            " 'lambdalayer publish'"
         )
     # Every output is proved writable before the first is replaced (the layer, then the report).
     report_dirs = ensure_writable_parent(args.report) if args.report is not None else []

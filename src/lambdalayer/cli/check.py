@@ -112,7 +112,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="pull|DIR|host",
         help="where the imports run: 'pull' fetches public.ecr.aws/lambda/python:X.Y for the CPU"
         " (cached by digest), DIR is an extracted root filesystem, 'host' this machine's own"
-        " libraries; default: an image pulled before, else a root with only the runtime's libraries",
+        " libraries; default: an image pulled before, else a root with only the runtime's"
+        " libraries",
     )
     parser.add_argument(
         "--sandbox",

@@ -108,7 +108,8 @@ def add_sources(parser: argparse.ArgumentParser) -> None:
         "--on-top-of",
         metavar="SPEC",
         help="build on top of what another layer provides: aws-sdk-pandas[==VERSION] (AWS's managed"
-        " layer), layer:PATH.zip or layer:arn:...; its packages are kept at its versions and left out",
+        " layer), layer:PATH.zip or layer:arn:...; its packages are kept at its versions and left"
+        " out",
     )
     parser.add_argument(
         "--exclude-runtime-provided",

@@ -22,7 +22,8 @@ def print_timings(result: BuildResult, stream: TextIO) -> None:
     """Where the build's time went, one stage per line, with its share."""
     total = result.seconds or 1.0
     print(
-        f"timings ({result.seconds:.2f} s in all; {result.contents.fragments_computed} wheel(s) prepared):",
+        f"timings ({result.seconds:.2f} s in all; {result.contents.fragments_computed} wheel(s)"
+        " prepared):",
         file=stream,
     )
     for stage, seconds in result.timings.items():
@@ -38,7 +39,8 @@ def print_build(result: BuildResult) -> None:
         stderr(f"notice: {notice}")
     what = "the layer's files into" if result.output.is_dir() else ""
     print(
-        f"built {what + ' ' if what else ''}{result.output} for {runtime.name} on {target.arch} (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
+        f"built {what + ' ' if what else ''}{result.output} for {runtime.name} on {target.arch}"
+        f" (Python {runtime.python_version}, {runtime.os}, glibc {glibc})"
     )
     # Sizes as the layer has them (after slimming, bytecode included), per distribution.
     in_layer = {row.name: row for row in result.layer.sizes.distributions}
@@ -51,14 +53,17 @@ def print_build(result: BuildResult) -> None:
         row = in_layer.get(dist.name)
         size = human_bytes(row.unzipped) if row else human_bytes(dist.unzipped_bytes)
         print(
-            f"  {dist.name:<{name_width}}  {dist.version:<{version_width}}  {size:>10}  {dist.wheel}"
+            f"  {dist.name:<{name_width}}  {dist.version:<{version_width}}  {size:>10} "
+            f" {dist.wheel}"
         )
     for note in result.locked.notes:
         print(f"  note: {note.package} {note.chosen}, not {note.newest}: {note.reason}")
     stats, fetched = result.layer.stats, result.fetched
     print(
-        f"size: {human_bytes(stats.zipped_bytes)} zipped, {human_bytes(stats.unzipped_bytes)} unzipped,"
-        f" {stats.files} files; {fetched.downloads} downloaded ({human_bytes(fetched.downloaded_bytes)})"
+        f"size: {human_bytes(stats.zipped_bytes)} zipped, {human_bytes(stats.unzipped_bytes)}"
+        " unzipped,"
+        f" {stats.files} files; {fetched.downloads} downloaded"
+        f" ({human_bytes(fetched.downloaded_bytes)})"
         f" in {result.seconds:.1f} s"
     )
     print(f"sha256: {result.sha256}  base64sha256: {result.base64sha256}")
@@ -84,7 +89,8 @@ def print_build(result: BuildResult) -> None:
         print(f"slimmed: {saved}")
     if result.contents.compiled and result.compiler is not None:
         print(
-            f"bytecode: {result.contents.compiled} modules compiled by {result.compiler.path} ({result.layer.bytecode})"
+            f"bytecode: {result.contents.compiled} modules compiled by {result.compiler.path}"
+            f" ({result.layer.bytecode})"
         )
     if result.request.lock_output:
         print(f"lock: {result.request.lock_output}")
@@ -114,7 +120,8 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
         failed = [item.module for item in report.imports if not item.ok]
         where = f" ({report.imports_ran_in})" if report.imports_ran_in else ""
         print(
-            f"imports: {len(report.imports) - len(failed)} of {len(report.imports)} modules import{where}",
+            f"imports: {len(report.imports) - len(failed)} of {len(report.imports)} modules"
+            f" import{where}",
             file=stream,
         )
     elif report.imports_skipped:
@@ -137,13 +144,15 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
 def print_matrix(outcomes: Sequence[Outcome]) -> None:
     """One row per artefact and target, then what failed."""
     print(
-        f"{'artefact':<16} {'target':<20} {'status':<7} {'pkgs':>4} {'zipped':>10} {'unzipped':>10}  output"
+        f"{'artefact':<16} {'target':<20} {'status':<7} {'pkgs':>4} {'zipped':>10}"
+        f" {'unzipped':>10}  output"
     )
     for outcome in outcomes:
         job, result = outcome.job, outcome.result
         if result is None:
             print(
-                f"{job.name:<16} {job.request.target.name:<20} {'FAILED':<7} {'-':>4} {'-':>10} {'-':>10}  -"
+                f"{job.name:<16} {job.request.target.name:<20} {'FAILED':<7} {'-':>4} {'-':>10}"
+                f" {'-':>10}  -"
             )
             continue
         print(
@@ -154,7 +163,8 @@ def print_matrix(outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         if outcome.error is not None:
             print(
-                f"error: {outcome.job.name} {outcome.job.request.target.name}: {outcome.error.message}",
+                f"error: {outcome.job.name} {outcome.job.request.target.name}:"
+                f" {outcome.error.message}",
                 file=sys.stderr,
             )
             if outcome.error.hint:

@@ -191,7 +191,8 @@ def _poetry_packages(document: dict[str, Any], path: Path) -> list[dict[str, Any
     )
     if not shapes_fit:
         raise InputError(
-            f"{path} is not a poetry.lock this tool can read: every [[package]] needs a name and a version",
+            f"{path} is not a poetry.lock this tool can read: every [[package]] needs a name and a"
+            " version",
             hint="write it again with poetry lock",
         )
     return list(packages)
@@ -208,7 +209,8 @@ def poetry_lock_requirements(path: Path, groups: Sequence[str] = ()) -> list[str
             continue
         if package.get("source", {}).get("type") in {"directory", "git", "file", "url"}:
             raise InputError(
-                f"{path}: {package['name']} comes from a {package['source']['type']} source, not an index",
+                f"{path}: {package['name']} comes from a {package['source']['type']} source, not"
+                " an index",
                 hint="lambdalayer installs wheels from an index; publish the package or vendor it in the function",
             )
         markers = package.get("markers")

@@ -169,7 +169,8 @@ def _require_something(lines: Sequence[str], requirement_files: Sequence[Path]) 
     if not lines and not any(_requirement_lines(path, set()) for path in requirement_files):
         names = ", ".join(str(path) for path in requirement_files)
         raise InputError(
-            f"nothing to build: {names} lists no requirements (only comments, blank lines or options)",
+            f"nothing to build: {names} lists no requirements (only comments, blank lines or"
+            " options)",
             hint="add the packages the function needs, one per line, e.g. requests>=2.31",
         )
 

@@ -57,7 +57,8 @@ def layer_contents(
         for entry in fragment.entries():
             if entry.arcname in taken:
                 notices.append(
-                    f"file in two wheels, first kept: {entry.arcname} ({taken[entry.arcname]} and {name})"
+                    f"file in two wheels, first kept: {entry.arcname} ({taken[entry.arcname]} and"
+                    f" {name})"
                 )
                 continue
             taken[entry.arcname] = name

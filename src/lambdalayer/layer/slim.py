@@ -179,8 +179,10 @@ def strip_entries(
     if broken:
         notice = (
             f"{Path(program).name} left {len(broken)} shared object(s) that the loader would refuse"
-            f" (misaligned load segments, e.g. {broken[0].rsplit('/', 1)[-1]}); they are kept unstripped"
-            f" — install binutils for {target.machine} ({target.machine}-linux-gnu-strip) to strip them"
+            f" (misaligned load segments, e.g. {broken[0].rsplit('/', 1)[-1]}); they are kept"
+            " unstripped"
+            f" — install binutils for {target.machine} ({target.machine}-linux-gnu-strip) to strip"
+            " them"
         )
     entries = tuple(replaced.get(entry.arcname, entry) for entry in entries)
     return StripResult(entries, saved, notice)

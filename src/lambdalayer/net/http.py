@@ -263,7 +263,8 @@ def _stream(
                 )
             if time.monotonic() > deadline:
                 raise FetchError(
-                    f"{redact(url)} is too slow: {written:,} bytes in {_deadline(response.headers.get('Content-Length')):.0f} s",
+                    f"{redact(url)} is too slow: {written:,} bytes in"
+                    f" {_deadline(response.headers.get('Content-Length')):.0f} s",
                     hint="the index sends too slowly to finish; try again later or use another index",
                     url=redact(url),
                 )

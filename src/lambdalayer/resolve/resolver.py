@@ -300,7 +300,8 @@ def narrow_lock(
             candidates = tuple(wheel for wheel in candidates if wheel.sha256.lower() in pins)
             if not candidates:
                 raise ResolutionError(
-                    f"hash mismatch: no wheel of {package.name} {package.version} has a hash pinned in the requirements",
+                    f"hash mismatch: no wheel of {package.name} {package.version} has a hash"
+                    " pinned in the requirements",
                     hint="update the --hash pins (they must include the target's wheel), or remove them",
                     package=package.name,
                 )

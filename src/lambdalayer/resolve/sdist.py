@@ -156,7 +156,8 @@ class SourceBuilder:
                 raise ResolutionError(
                     "\n".join(
                         [
-                            f"{package} is published only as source, and resolving it failed: {first}",
+                            f"{package} is published only as source, and resolving it failed:"
+                            f" {first}",
                             *rest,
                         ]
                     ),

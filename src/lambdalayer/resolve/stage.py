@@ -111,7 +111,8 @@ def _something_left(result: Locked) -> Locked:
             f"{name} {version}" for name, version in sorted(result.provided.items())
         )
         raise InputError(
-            f"nothing left to put in the layer: everything asked for is provided by {by} ({packages})",
+            f"nothing left to put in the layer: everything asked for is provided by {by}"
+            f" ({packages})",
             hint="attach that layer alone; no layer of your own is needed",
         )
     return result
