@@ -3,7 +3,9 @@
 Baselines, measured side by side with ours:
 
 - "uv + zip": ``uv pip install --target python/lib/pythonX.Y/site-packages --python-version
-  X.Y --python-platform <uv's manylinux platform> --only-binary :all: REQS`` then ``zip -qr``;
+  X.Y --python-platform <arch>-manylinux_2_17 (python3.10/3.11: what loads on Amazon Linux 2;
+  2_28 would pull wheels that fail there) or _2_34 (python3.12+) --only-binary :all: REQS``
+  then ``zip -qr``;
 - "recipe" (AWS's tutorial): ``pip install --platform manylinux2014_<arch> --only-binary=:all:
   --python-version X.Y --target ... REQS`` then ``zip -qr``.
 
@@ -36,7 +38,9 @@ from pathlib import Path
 from uv import find_uv_bin
 
 MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
-UV_PLATFORM = {"python3.10": "2_28", "python3.11": "2_28"}  # AL2: uv has no 2_26; AL2023: 2_34
+# The uv platform with which a uv user's layer loads on the runtime: AL2 (glibc 2.26) has no
+# exact entry in uv's list, and 2_28 pulls wheels that fail there, so 2_17; AL2023: 2_34.
+UV_PLATFORM = {"python3.10": "2_17", "python3.11": "2_17"}
 _RSS_WRAPPER = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"

@@ -18,6 +18,7 @@ from wheelmaker import make_wheel
 import lambdalayer.layer.fragments as fragments_module
 from lambdalayer.build import BuildRequest, build
 from lambdalayer.inputs.requirements import gather
+from lambdalayer.interpreters import find_interpreter
 from lambdalayer.layer.output import ZipOutput
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.resolve.stage import Resolve
@@ -353,3 +354,26 @@ def test_a_resolution_is_reused_when_an_extra_index_lacks_the_package(tmp_path, 
         build_json(capsys, index, cache_dir, tmp_path / "b.zip", *args)
         assert index.requests[seen_main:] == ["/simple/gamma/"]  # uv did not run
         assert extra.requests[seen_extra:] == ["/simple/gamma/"]  # still absent there
+
+
+@pytest.mark.skipif(find_interpreter("3.11") is None, reason="no CPython 3.11 here")
+def test_a_changed_requirement_imports_again_only_what_it_can_affect(
+    local_index, cache_dir, tmp_path, capsys
+):
+    def imports(*packages: str) -> tuple[dict[str, bool], str]:
+        result = build_json(capsys, local_index, cache_dir, tmp_path / "l.zip", *packages)
+        check = result["check"]
+        assert isinstance(check, dict)
+        outcome = {item["module"]: item["ok"] for item in check["imports"]}
+        return outcome, str(check["imports_ran_in"])
+
+    first, ran_in = imports("alpha", "--bytecode", "none")
+    assert first == {"alpha": True, "beta": True} and "last imported" not in ran_in
+    # storedpkg is new and alpha's closure (alpha, beta) is unchanged: only storedpkg imports
+    second, ran_in = imports("alpha", "storedpkg", "--bytecode", "none")
+    assert second == {"alpha": True, "beta": True, "storedpkg": True}
+    assert "2 of them as when they last imported" in ran_in
+    # beta changes (2.0 -> 1.0): beta and alpha, which requires it, import again
+    third, ran_in = imports("alpha", "beta==1.0", "storedpkg", "--bytecode", "none")
+    assert third == {"alpha": True, "beta": True, "storedpkg": True}
+    assert "1 of them as when they last imported" in ran_in

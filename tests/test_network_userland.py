@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from cliutil import run_cli
 
-import lambdalayer.layer.slim as slim_module
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.targets import get_target
@@ -136,13 +135,10 @@ def test_pandas_imports_inside_the_arm64_stand_in_under_qemu(
 @needs_qemu
 @pytest.mark.skipif(shutil.which("llvm-strip") is None, reason="llvm-strip is not installed")
 def test_a_strip_that_breaks_aarch64_alignment_is_not_used(
-    arm_image, shared_cache, tmp_path, capsys, monkeypatch
+    arm_image, shared_cache, tmp_path, capsys
 ):
     # llvm-strip 14 rewrites numpy's 64 KiB-aligned aarch64 objects so that the loader
     # refuses them; the build must notice and keep those files as the wheel ships them.
-    monkeypatch.setattr(
-        slim_module, "STRIP_PROGRAMS", {"aarch64": ("llvm-strip",), "x86_64": ("strip",)}
-    )
     layer = tmp_path / "numpy-arm.zip"
     code, _, err = run_cli(
         capsys,
@@ -157,6 +153,8 @@ def test_a_strip_that_breaks_aarch64_alignment_is_not_used(
         "-o",
         str(layer),
         "--no-check",
+        "--strip-program",
+        "llvm-strip",
     )
     assert code == 0, err
     assert "llvm-strip left" in err and "kept unstripped" in err

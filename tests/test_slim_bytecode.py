@@ -257,7 +257,7 @@ def test_strip_shrinks_shared_objects_that_still_load_and_spares_vendored_libs(t
         Entry(f"{SITE_311}pkg.libs/libvendored.so", 0o755, data=with_debug),
         Entry(f"{SITE_311}pkg/__init__.py", data=b""),
     ]
-    result = strip_entries(entries, get_target("python3.11"), ())
+    result = strip_entries(entries, get_target("python3.11"))
     by_name = {entry.arcname: entry for entry in result.entries}
     stripped = by_name[f"{SITE_311}pkg/_impl.so"].data or b""
     assert len(stripped) < len(with_debug)
@@ -267,3 +267,64 @@ def test_strip_shrinks_shared_objects_that_still_load_and_spares_vendored_libs(t
     (tmp_path / "stripped.so").write_bytes(stripped)
     assert ctypes.CDLL(str(tmp_path / "stripped.so")).answer() == 42
     assert len(debug) > 0
+
+
+@pytest.mark.skipif(HOST_MACHINE != "x86_64", reason="gcc here builds the test .so for x86_64")
+def test_the_same_lock_gives_the_same_bytes_whatever_strip_is_on_the_path(
+    local_index, tmp_path, capsys, monkeypatch
+):
+    """lambdalayer strips with its own code: a strip program on PATH (a broken one, or none)
+    changes nothing, and the shared object is still stripped."""
+    lock = tmp_path / "pylock.toml"
+    build(
+        capsys,
+        local_index,
+        tmp_path / "c0",
+        tmp_path / "first.zip",
+        "nativepkg==1.0",
+        "--runtime",
+        "python3.11",
+        "--bytecode",
+        "none",
+        "--lock",
+        str(lock),
+    )
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    for name in ("strip", "llvm-strip", "x86_64-linux-gnu-strip", "aarch64-linux-gnu-strip"):
+        program = fake / name
+        program.write_text('#!/bin/sh\nfor f; do echo garbage > "$f"; done\n')
+        program.chmod(0o755)
+    empty = tmp_path / "no-bin"
+    empty.mkdir()
+    outputs = []
+    for number, path in enumerate([f"{fake}:/usr/bin:/bin", str(empty), None]):
+        if path is not None:
+            monkeypatch.setenv("PATH", path)
+        else:
+            monkeypatch.undo()
+        out = tmp_path / f"layer-{number}.zip"
+        build(
+            capsys,
+            local_index,
+            tmp_path / f"cache-{number}",
+            out,
+            "--from-lock",
+            str(lock),
+            "--runtime",
+            "python3.11",
+            "--bytecode",
+            "none",
+            "--no-check",
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2] == (tmp_path / "first.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "layer-0.zip") as archive:
+        in_layer = archive.read(f"{SITE_311}nativepkg/_native.so")
+    [wheel] = local_index.root.glob("**/nativepkg-1.0-cp311-*x86_64*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read("nativepkg/_native.so")
+    assert len(in_layer) < len(shipped)
+    assert read_elf(in_layer).machine == "x86_64"
+    (tmp_path / "loaded.so").write_bytes(in_layer)
+    assert ctypes.CDLL(str(tmp_path / "loaded.so")).native_answer() == 42

@@ -53,9 +53,14 @@ def choices() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SlimOptions:
-    """Which slimming rules run, and the user's own globs."""
+    """Which slimming rules run, the user's own globs, and what strips (``None``: our own)."""
 
     enabled: bool = True
     skip_rules: frozenset[str] = frozenset()
     keep: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+    strip_program: str | None = None
+
+    def runs(self, rule: str) -> bool:
+        """Whether the slimming rule named ``rule`` runs."""
+        return self.enabled and rule not in self.skip_rules

@@ -207,7 +207,9 @@ def _checked(
         notify(f"checked before: the same bytes for {target.name} (cached report)")
         return cached
     notify(f"checking the layer for {target.name}")
-    known = KnownFacts(contents.elf_facts, contents.member_files, checking.cache_dir / "tmp")
+    known = KnownFacts(
+        contents.elf_facts, contents.member_files, checking.cache_dir / "tmp", contents.digests
+    )
     report = check(staging, checking.request, known=known, cache_dir=checking.cache_dir)
     if report.ok:
         cache.store(key, report)

@@ -116,13 +116,15 @@ class Placement:
 
     ``layers`` go to ``/opt`` in order (a later one's file wins), ``functions`` to
     ``/var/task``; a member with a copy in ``member_files[zip][member]`` is linked, not
-    inflated, from ``scratch_dir`` (on the same filesystem).
+    inflated, from ``scratch_dir`` (on the same filesystem). ``module_keys`` say, for the
+    modules whose import result may be reused, what that result depends on.
     """
 
     layers: tuple[Path, ...] = ()
     functions: tuple[Path, ...] = ()
     member_files: Mapping[Path, Mapping[str, Path]] = field(default_factory=dict)
     scratch_dir: Path | None = None
+    module_keys: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

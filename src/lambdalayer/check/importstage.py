@@ -26,6 +26,7 @@ from lambdalayer.check.imports import (
     run_imports,
 )
 from lambdalayer.check.request import ImportOptions
+from lambdalayer.check.reuse import ImportResultCache
 from lambdalayer.check.sandbox import find_sandbox
 from lambdalayer.check.synthroot import synthesized_root
 from lambdalayer.errors import InputError
@@ -72,7 +73,7 @@ def check_imports(
             Severity.WARNING, Kind.IMPORT, f"imports not checked in the image: {why_not}"
         )
         return ImportOutcome(skipped=why_not, findings=(warning,))
-    results = tuple(run_imports(target, modules, placement, runner, options.deadline))
+    results, reused = _imports(target, modules, placement, runner, options.deadline, cache_dir)
     failures = tuple(
         Finding(
             Severity.ERROR,
@@ -85,7 +86,32 @@ def check_imports(
         for result in results
         if not result.ok
     )
-    return ImportOutcome(results, runner.describe(target), None, failures)
+    ran_in = runner.describe(target)
+    if reused:
+        ran_in += f"; {reused} of them as when they last imported, their distributions unchanged"
+    return ImportOutcome(results, ran_in, None, failures)
+
+
+def _imports(
+    target: Target,
+    modules: Sequence[str],
+    placement: Placement,
+    runner: SandboxRun,
+    deadline: float,
+    cache_dir: Path | None,
+) -> tuple[tuple[ImportResult, ...], int]:
+    """Every module's result, and how many were known from before (see :mod:`.reuse`)."""
+    keys = placement.module_keys
+    cache = ImportResultCache(cache_dir, runner.describe(target)) if cache_dir and keys else None
+    known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m])}
+    to_run = [module for module in modules if module not in known]
+    ran = run_imports(target, to_run, placement, runner, deadline) if to_run else []
+    by_module = {result.module: result for result in ran}
+    for result in ran:
+        if cache and result.ok and result.module in keys:
+            cache.store(keys[result.module])
+    results = tuple(by_module.get(module, ImportResult(module, None)) for module in modules)
+    return results, len(known)
 
 
 MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")

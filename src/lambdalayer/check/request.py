@@ -97,9 +97,11 @@ class KnownFacts:
 
     ``elf_facts``: member → its ELF facts; ``member_files``: member → an extracted copy,
     which the import check links instead of inflating, made in ``scratch_dir`` (on the
-    same filesystem).
+    same filesystem); ``digests``: distribution → what identifies its files (a fragment's
+    key), so that a module whose distributions are unchanged need not be imported again.
     """
 
     elf_facts: Mapping[str, ElfInfo] = field(default_factory=dict)
     member_files: Mapping[str, Path] = field(default_factory=dict)
     scratch_dir: Path | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)

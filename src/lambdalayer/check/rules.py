@@ -36,6 +36,7 @@ from lambdalayer.check.layerzip import (
 )
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
 from lambdalayer.check.request import CheckRequest, KnownFacts
+from lambdalayer.check.reuse import module_keys
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED
@@ -545,6 +546,7 @@ def _imported(
         ),
         member_files={main.path: known.member_files} if known.member_files else {},
         scratch_dir=known.scratch_dir,
+        module_keys=module_keys(main, modules, known.digests) if not others else {},
     )
     outcome = check_imports(target, modules, zips, options, cache_dir)
     provided = set().union(

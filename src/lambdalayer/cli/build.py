@@ -155,6 +155,12 @@ def _add_recipe(parser: argparse.ArgumentParser) -> None:
         help="never drop or strip these paths (relative to the package directory)",
     )
     parser.add_argument(
+        "--strip-program",
+        metavar="PROGRAM",
+        help="strip shared objects with this program (e.g. llvm-strip) instead of lambdalayer's own"
+        " section stripper; the layer's bytes then depend on that program's version",
+    )
+    parser.add_argument(
         "--drop",
         action="append",
         default=[],
@@ -192,7 +198,11 @@ def _add_reporting(parser: argparse.ArgumentParser) -> None:
 def flags_of(args: argparse.Namespace) -> Flags:
     """The command line's answers as the plan's typed flags."""
     slim = SlimOptions(
-        not args.no_slim, frozenset(args.skip_rule), tuple(args.keep), tuple(args.drop)
+        not args.no_slim,
+        frozenset(args.skip_rule),
+        tuple(args.keep),
+        tuple(args.drop),
+        args.strip_program,
     )
     return Flags(
         inputs=input_flags(args),

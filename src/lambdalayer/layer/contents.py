@@ -33,6 +33,7 @@ class LayerContents:
     elf_facts: dict[str, ElfInfo] = field(default_factory=dict)
     member_files: dict[str, Path] = field(default_factory=dict)
     fragments_computed: int = 0
+    digests: dict[str, str] = field(default_factory=dict)  # distribution → its fragment's key
 
 
 def layer_contents(
@@ -83,6 +84,11 @@ def layer_contents(
         elf_facts=elf_facts,
         member_files=member_files,
         fragments_computed=fragment_set.computed,
+        digests={
+            fragment.facts.distribution.name: fragment.directory.parent.name
+            + fragment.directory.name
+            for fragment in fragment_set.fragments
+        },
     )
 
 

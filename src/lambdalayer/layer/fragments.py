@@ -21,24 +21,28 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter
-from lambdalayer.layer.archive import Entry, RawMember, write_zip
+from lambdalayer.layer.archive import Entry, RawMember, inflate, write_zip
 from lambdalayer.layer.assemble import Distribution, assemble
 from lambdalayer.layer.bytecode import compile_entries
-from lambdalayer.layer.slim import StripResult, rules, slim, strip_entries, strip_identity, strips
+from lambdalayer.layer.slim import StripResult, rules, slim, strip_entries, strip_identity
 from lambdalayer.net.fetch import FetchedWheel
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.targets import Layout, Target
@@ -64,6 +68,7 @@ class Recipe:
         document = {
             "format": FORMAT,
             "tool": tool_identity(),
+            "compressor": importlib.metadata.version("deflate"),  # pinned: its output is the bytes
             "target": self.target.name,
             "layout": self.layout.value,
             "slim": [
@@ -71,9 +76,10 @@ class Recipe:
                 sorted(self.slim.skip_rules),
                 list(self.slim.keep),
                 list(self.slim.drop),
+                self.slim.strip_program,
             ],
             "rules": [dataclasses.astuple(rule) for rule in rules()],
-            "strip": strip_identity(self.target) if strips(self.slim) else None,
+            "strip": strip_identity(self.slim.strip_program) if self.slim.runs("strip") else None,
             "bytecode": self.bytecode.value,
             "python": [*compiler.version, compiler.micro] if compiler else None,
         }
@@ -244,6 +250,7 @@ class FragmentStore:
             (scratch / "facts.json").write_text(json.dumps(document, indent=1), "utf-8")
             try:
                 scratch.rename(final)
+                return Fragment(final, dataclasses.replace(facts, elves=elves))
             except OSError:  # another build stored the same fragment first: use theirs
                 self._discard(scratch)
         except BaseException:
@@ -256,23 +263,55 @@ class FragmentStore:
 
 
 def _extract_tree(zip_path: Path, tree: Path) -> dict[str, ElfInfo]:
-    """Extract the fragment's zip (streaming) into ``tree``; returns the ELF facts of its files."""
-    elves: dict[str, ElfInfo] = {}
+    """Extract the fragment's zip into ``tree`` (read-only files); returns their ELF facts.
+
+    The zip is our own (just written), so its members are read raw and inflated by
+    libdeflate (which lets other threads run), each checked against its CRC; the members
+    are shared out between one thread per core by size.
+    """
     with zipfile.ZipFile(zip_path) as archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
+        members = sorted(
+            (info for info in archive.infolist() if not info.is_dir()),
+            key=lambda info: -info.file_size,
+        )
+    workers = max(1, min(os.cpu_count() or 1, len(members)))
+    shares: list[list[zipfile.ZipInfo]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for info in members:  # the largest first, each to the least loaded thread
+        least = loads.index(min(loads))
+        shares[least].append(info)
+        loads[least] += info.file_size
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = pool.map(lambda share: _extract_share(zip_path, share, tree), shares)
+        return {member: info for part in found for member, info in part.items()}
+
+
+def _extract_share(zip_path: Path, share: list[zipfile.ZipInfo], tree: Path) -> dict[str, ElfInfo]:
+    elves: dict[str, ElfInfo] = {}
+    with zip_path.open("rb") as stream:
+        for info in share:
+            data = _member_bytes(stream, info)
             destination = tree / info.filename
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source, destination.open("wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
+            destination.write_bytes(data)
             destination.chmod(_TREE_FILE_MODE)
-            with destination.open("rb") as stream:
-                is_elf = stream.read(4) == ELF_MAGIC
-            if is_elf:
+            if data[:4] == ELF_MAGIC:
                 with contextlib.suppress(ValueError):
-                    elves[info.filename] = read_elf(destination.read_bytes())
+                    elves[info.filename] = read_elf(data)
     return elves
+
+
+def _member_bytes(stream: BinaryIO, info: zipfile.ZipInfo) -> bytes:
+    """A member's uncompressed bytes, read raw from its local header on (CRC verified)."""
+    stream.seek(info.header_offset)
+    header = stream.read(30)
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    stream.seek(info.header_offset + 30 + name_length + extra_length)
+    raw = stream.read(info.compress_size)
+    data = raw if info.compress_type == zipfile.ZIP_STORED else inflate(raw, info.file_size)
+    if zlib.crc32(data) != info.CRC:
+        raise ValueError(f"{info.filename}: CRC mismatch")
+    return data
 
 
 def _tree_summary(tree: Path) -> tuple[int, int]:
@@ -314,25 +353,43 @@ def layer_fragments(
     return FragmentSet(tuple(found[key] for key in keys), len(missing))
 
 
+def _compiled(entries: Sequence[Entry], recipe: Recipe) -> Sequence[Entry]:
+    """``entries`` with the bytecode of their ``.py`` files (as they are without a compiler)."""
+    if recipe.compiler is None:
+        return entries
+    return compile_entries(entries, recipe.compiler, recipe.bytecode, recipe.layout).entries
+
+
 def _compute(
     wheels: Sequence[FetchedWheel], recipe: Recipe, scratch: Path
 ) -> list[tuple[list[Entry], FragmentFacts]]:
     """Assemble and slim each wheel on its own, then strip and compile them all in one batch.
 
-    Every entry carries its wheel's distribution as its ``origin`` through each step, and
-    is given back to that wheel's fragment by it (two wheels may ship the same path; each
-    fragment keeps its own copy).
+    The bytecode compiles (in child interpreters) while the shared objects are stripped:
+    the one touches only ``.py`` files, the other only ``.so`` files. Every entry carries
+    its wheel's distribution as its ``origin`` through each step, and is given back to
+    that wheel's fragment by it (two wheels may ship the same path; each fragment keeps its
+    own copy).
     """
     assembled = [assemble(item.path, recipe.target, recipe.layout) for item in wheels]
     slimmed = [slim(assembly.entries, recipe.slim) for assembly in assembled]
     everything = [entry for result in slimmed for entry in result.entries]
-    stripped = StripResult(tuple(everything))
-    if strips(recipe.slim):
-        stripped = strip_entries(everything, recipe.target, recipe.slim.keep, scratch)
-    final: Sequence[Entry] = stripped.entries
-    if recipe.compiler is not None:
-        final = compile_entries(final, recipe.compiler, recipe.bytecode, recipe.layout).entries
-    before = {entry.arcname for entry in stripped.entries}
+    with ThreadPoolExecutor(max_workers=1) as compiler:
+        bytecode = compiler.submit(_compiled, everything, recipe)
+        stripped = StripResult(tuple(everything))
+        if recipe.slim.runs("strip"):
+            slim_options = recipe.slim
+            stripped = strip_entries(
+                everything, recipe.target, slim_options.keep, slim_options.strip_program, scratch
+            )
+        with_bytecode = bytecode.result()
+    replaced = {
+        (entry.origin, entry.arcname): entry
+        for entry, before in zip(stripped.entries, everything, strict=True)
+        if entry is not before
+    }
+    final = [replaced.get((entry.origin, entry.arcname), entry) for entry in with_bytecode]
+    before = {entry.arcname for entry in everything}
     by_origin: dict[str | None, list[Entry]] = {}
     for entry in final:
         by_origin.setdefault(entry.origin, []).append(entry)

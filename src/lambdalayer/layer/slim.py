@@ -4,12 +4,14 @@ Rules live in ``data/slim.toml``; each can be skipped by name, and ``--keep``/``
 globs adjust them. Files are matched relative to the layer's package directory. Two
 things are protected whatever the rules say: ``*.dist-info/`` (importlib.metadata reads
 it) and ``<package>.libs/`` (stripping auditwheel's vendored libraries broke numpy).
-The ``strip`` rule runs a strip program that handles the *target's* CPU.
+The ``strip`` rule removes the sections the loader never maps, with lambdalayer's own ELF
+code (:func:`lambdalayer.elf.strip_unneeded`): the same bytes on any machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import re
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from lambdalayer.elf import ELF_MAGIC, read_elf
+from lambdalayer.elf import ELF_MAGIC, read_elf, strip_unneeded
 from lambdalayer.errors import InputError
 from lambdalayer.layer.archive import Entry
 from lambdalayer.recipe import SlimOptions
@@ -31,11 +33,6 @@ from lambdalayer.targets import Target, in_site_directory
 
 _PROTECTED = re.compile(r"(^|/)[^/]+\.dist-info/|(^|/)[^/]+\.libs/")
 _SHARED_OBJECT = re.compile(r"\.so(\.[0-9.]+)?$")
-# Strip programs that handle each ELF machine, best first (llvm-strip handles all).
-STRIP_PROGRAMS = {
-    "x86_64": ("x86_64-linux-gnu-strip", "llvm-strip", "strip"),
-    "aarch64": ("aarch64-linux-gnu-strip", "llvm-strip", "strip"),
-}
 
 
 @dataclass(frozen=True)
@@ -120,32 +117,21 @@ def _protected(relative: str, keep: Sequence[str]) -> bool:
     )
 
 
-def _strip_program(machine: str) -> str | None:
-    for name in STRIP_PROGRAMS.get(machine, ()):
-        path = shutil.which(name)
-        if path is None:
-            continue
-        if name == "strip" and not _strip_handles(path, machine):
-            continue
-        return path
-    return None
-
-
-@functools.cache
-def _strip_handles(path: str, machine: str) -> bool:
-    """Whether a GNU ``strip`` was built with support for ``machine``'s ELF format."""
-    completed = subprocess.run([path, "--help"], capture_output=True, text=True, check=False)
-    wanted = {"x86_64": "elf64-x86-64", "aarch64": "elf64-littleaarch64"}[machine]
-    return wanted in completed.stdout
-
-
 def strip_entries(
-    entries: Sequence[Entry], target: Target, keep: Sequence[str], scratch_dir: Path | None = None
+    entries: Sequence[Entry],
+    target: Target,
+    keep: Sequence[str] = (),
+    strip_program: str | None = None,
+    scratch_dir: Path | None = None,
 ) -> StripResult:
     """Strip the shared objects among ``entries`` (the ``strip`` rule), keeping each ``origin``.
 
-    With ``scratch_dir`` the stripped files stay there and the entries refer to them (the
-    caller keeps the directory until the entries are written); otherwise their bytes are read.
+    By default with :func:`lambdalayer.elf.strip_unneeded` (the same bytes on any machine);
+    with ``strip_program``, by running that program (``--strip-unneeded``); never the paths
+    ``keep`` names. A result
+    that is not readable ELF for the target, or whose load segments the loader would refuse,
+    is not used: the file stays as the wheel ships it. With ``scratch_dir`` the stripped
+    files are kept there (it must outlive the entries); otherwise their bytes are held.
     """
     candidates = [
         entry
@@ -155,69 +141,102 @@ def strip_entries(
     ]
     if not candidates:
         return StripResult(tuple(entries))
-    program = _strip_program(target.machine)
-    if program is None:
-        return StripResult(
-            tuple(entries),
-            notice=f"no strip program for {target.machine} ELF files (install llvm or binutils);"
-            " shared objects left as they are",
+    program = shutil.which(strip_program) if strip_program else None
+    if strip_program and program is None:
+        raise InputError(
+            f"strip program {strip_program!r} not found",
+            hint="leave it out to use lambdalayer's own stripper (the same bytes everywhere)",
         )
     with contextlib.ExitStack() as stack:
         scratch = scratch_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="lambdalayer-strip-"))
         )
-        replaced, broken = _stripped(
-            candidates, target, program, scratch, keep_files=bool(scratch_dir)
-        )
+        stripped = _StripRun(target, program, scratch, keep_files=scratch_dir is not None)
+        replaced = stripped.run(candidates)
     saved: dict[str | None, int] = {}
     for entry in candidates:
         if entry.arcname in replaced:
-            saved[entry.origin] = (
-                saved.get(entry.origin, 0) + entry.size - replaced[entry.arcname].size
-            )
-    notice = None
-    if broken:
-        notice = (
-            f"{Path(program).name} left {len(broken)} shared object(s) that the loader would refuse"
-            f" (misaligned load segments, e.g. {broken[0].rsplit('/', 1)[-1]}); they are kept"
-            " unstripped"
-            f" — install binutils for {target.machine} ({target.machine}-linux-gnu-strip) to strip"
-            " them"
-        )
-    entries = tuple(replaced.get(entry.arcname, entry) for entry in entries)
-    return StripResult(entries, saved, notice)
+            shrunk = entry.size - replaced[entry.arcname].size
+            saved[entry.origin] = saved.get(entry.origin, 0) + shrunk
+    result = tuple(
+        dataclasses.replace(replaced[entry.arcname], origin=entry.origin)
+        if entry.arcname in replaced
+        else entry
+        for entry in entries
+    )
+    return StripResult(result, saved, stripped.notice())
 
 
-def _stripped(
-    candidates: Sequence[Entry], target: Target, program: str, scratch: Path, *, keep_files: bool
-) -> tuple[dict[str, Entry], list[str]]:
-    """The stripped entries by name (only those that shrank and still load), and the broken ones."""
-    files: dict[str, Path] = {}
-    for index, (entry, data) in enumerate(_read_all(candidates)):
-        if data[:4] == ELF_MAGIC:
-            path = scratch / f"{index}.so"
-            path.write_bytes(data)
-            files[entry.arcname] = path
-    by_name = {entry.arcname: entry for entry in candidates}
-    _run_strip(program, list(files.values()))
-    replaced: dict[str, Entry] = {}
-    broken: list[str] = []
-    for arcname, path in files.items():
-        original = by_name[arcname]
-        stripped = path.read_bytes()
+@dataclasses.dataclass
+class _StripRun:
+    """One batch of stripping: by lambdalayer's own stripper, or by ``program``."""
+
+    target: Target
+    program: str | None
+    scratch: Path
+    keep_files: bool
+    broken: list[str] = dataclasses.field(default_factory=list)
+
+    def run(self, candidates: Sequence[Entry]) -> dict[str, Entry]:
+        """The stripped entries by name: only those that shrank and still load."""
+        replaced: dict[str, Entry] = {}
+        if self.program is not None:
+            return self._external(candidates)
+        for entry, data in _read_all(candidates):
+            if data[:4] != ELF_MAGIC:
+                continue
+            try:
+                stripped = strip_unneeded(data)
+            except ValueError:
+                continue  # not readable ELF: the check reports it as it is
+            if stripped is not None and self._usable(entry.arcname, stripped, entry.size):
+                replaced[entry.arcname] = self._entry(entry, stripped, len(replaced))
+        return replaced
+
+    def _external(self, candidates: Sequence[Entry]) -> dict[str, Entry]:
+        files: dict[str, Path] = {}
+        by_name = {entry.arcname: entry for entry in candidates}
+        for index, (entry, data) in enumerate(_read_all(candidates)):
+            if data[:4] == ELF_MAGIC:
+                path = self.scratch / f"{index}.so"
+                path.write_bytes(data)
+                files[entry.arcname] = path
+        _run_strip(str(self.program), list(files.values()))
+        replaced: dict[str, Entry] = {}
+        for arcname, path in files.items():
+            stripped = path.read_bytes()
+            if self._usable(arcname, stripped, by_name[arcname].size):
+                replaced[arcname] = self._entry(by_name[arcname], stripped, len(replaced))
+        return replaced
+
+    def _usable(self, arcname: str, stripped: bytes, size: int) -> bool:
         try:
             result = read_elf(stripped)
         except ValueError:
-            continue  # keep the original: a strip that leaves unreadable ELF is not used
-        if result.machine != target.machine:
-            continue
+            return False  # a strip that leaves unreadable ELF is not used
+        if result.machine != self.target.machine:
+            return False
         if result.misaligned_segments:  # the loader would refuse it: keep the original
-            broken.append(arcname)
-            continue
-        if len(stripped) < original.size:
-            content = {"path": path} if keep_files else {"data": stripped}
-            replaced[arcname] = Entry(arcname, original.mode, origin=original.origin, **content)
-    return replaced, broken
+            self.broken.append(arcname)
+            return False
+        return len(stripped) < size
+
+    def _entry(self, original: Entry, stripped: bytes, number: int) -> Entry:
+        if not self.keep_files:
+            return Entry(original.arcname, original.mode, data=stripped, origin=original.origin)
+        path = self.scratch / f"stripped-{number}.so"
+        path.write_bytes(stripped)
+        return Entry(original.arcname, original.mode, path=path, origin=original.origin)
+
+    def notice(self) -> str | None:
+        if not self.broken:
+            return None
+        name = Path(str(self.program)).name
+        return (
+            f"{name} left {len(self.broken)} shared object(s) that the loader would refuse"
+            f" (misaligned load segments, e.g. {self.broken[0].rsplit('/', 1)[-1]}); they are"
+            " kept unstripped — leave the strip program out to use lambdalayer's own stripper"
+        )
 
 
 def _run_strip(program: str, paths: list[Path]) -> None:
@@ -260,19 +279,12 @@ def _read_all(entries: Iterable[Entry]) -> Iterable[tuple[Entry, bytes]]:
                 yield entry, archive.read(infos[offset])
 
 
-def strips(options: SlimOptions) -> bool:
-    """Whether the ``strip`` rule runs for these options."""
-    return options.enabled and any(
-        rule.action == "strip" and rule.name not in options.skip_rules for rule in rules()
-    )
-
-
-def strip_identity(target: Target) -> str:
-    """The strip program used for ``target`` and its version: the stripped bytes depend on it."""
-    program = _strip_program(target.machine)
-    if program is None:
-        return "none"
-    return f"{Path(program).name} {_program_version(program)}"
+def strip_identity(strip_program: str | None) -> str:
+    """What strips, and its version: the stripped bytes depend on it (ours: lambdalayer's code)."""
+    if strip_program is None:
+        return "lambdalayer"
+    program = shutil.which(strip_program)
+    return f"{strip_program} {_program_version(program) if program else 'missing'}"
 
 
 @functools.cache

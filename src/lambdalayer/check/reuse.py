@@ -1,0 +1,102 @@
+"""Import results a rebuild can reuse: a module whose distributions did not change imports as before.
+
+When one requirement changes, the layer's bytes change and its check runs again; the
+static checks are quick, the imports are not (pandas and pyarrow take a second). A
+module's import depends on the files of its own distribution and of every distribution
+it may import: its ``Requires-Dist`` closure within the layer, *extras included* (pandas
+imports numexpr when it is there, and says so as its ``performance`` extra). So each
+top-level module's result is kept under a key of that closure's fragments, plus every
+``.pth`` file of the layer (they run at startup and can change any import), plus where
+the imports run. Only successful imports are kept: a failure is always tried again.
+
+Only builds reuse results: they know each distribution's fragment (``KnownFacts.digests``);
+a zip checked on its own is always imported in full.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from lambdalayer.check.layerzip import LayerZip
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.identity import tool_identity
+
+FORMAT = 1
+
+
+def _requirement_names(lines: Sequence[str]) -> set[str]:
+    """The distributions ``Requires-Dist`` lines name, whatever their markers or extras."""
+    names = set()
+    for line in lines:
+        try:
+            names.add(str(canonicalize_name(Requirement(line).name)))
+        except InvalidRequirement:
+            continue
+    return names
+
+
+def _closure(layer: LayerZip, distribution: str) -> set[str]:
+    """``distribution`` and every distribution of the layer it may import, extras included."""
+    found = {distribution}
+    pending = [distribution]
+    while pending:
+        for name in _requirement_names(layer.requires.get(pending.pop(), ())):
+            if name in layer.distributions and name not in found:
+                found.add(name)
+                pending.append(name)
+    return found
+
+
+def module_keys(
+    layer: LayerZip, modules: Sequence[str], digests: Mapping[str, str]
+) -> dict[str, str]:
+    """What each module's import result depends on, for the modules whose distributions are known."""
+    startup = sorted(
+        digests.get(layer.owner(info.filename) or "", info.filename)
+        for info in layer.infos
+        if info.filename.endswith(".pth")
+    )
+    keys = {}
+    for module in modules:
+        owner = layer.top_level_owners.get(module.partition(":")[0].split(".")[0])
+        if owner is None or owner not in digests:
+            continue
+        closure = _closure(layer, owner)
+        if not closure <= set(digests):
+            continue
+        keys[module] = json.dumps(
+            {
+                "module": module,
+                "closure": {name: digests[name] for name in sorted(closure)},
+                "startup": startup,
+            },
+            sort_keys=True,
+        )
+    return keys
+
+
+class ImportResultCache:
+    """Successful imports under ``cache_dir/imports/<key>.json``, by module key and root."""
+
+    def __init__(self, cache_dir: Path, root: str) -> None:
+        self.directory = cache_dir / "imports"
+        self.root = root  # where the imports run (the image or synthesized root, the sandbox)
+
+    def _path(self, module_key: str) -> Path:
+        document = f"{FORMAT}\0{tool_identity()}\0{self.root}\0{module_key}"
+        return self.directory / f"{hashlib.sha256(document.encode()).hexdigest()}.json"
+
+    def imported_before(self, module_key: str) -> bool:
+        """Whether the module with this key imported before, in the same root."""
+        return self._path(module_key).is_file()
+
+    def store(self, module_key: str) -> None:
+        """Remember that the module with this key imported."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self._path(module_key), b'{"ok": true}\n')
