@@ -252,13 +252,13 @@ def main() -> None:
             print(f"  {name:<20} {statistics.median(values):7.2f} s")
         base = {kind: statistics.median(rows[f"uv + zip {kind}"]) for kind in ("cold", "warm")}
         print(
-            f"  ours cold / uv + zip cold        {statistics.median(rows['ours cold']) / base['cold']:5.2f}   (goal <= 1.00)"
+            f"  ours cold / uv + zip cold        {statistics.median(rows['ours cold']) / base['cold']:5.2f}   (goal <= 0.80)"
         )
         print(
-            f"  ours warm / uv + zip warm        {statistics.median(rows['ours warm']) / base['warm']:5.2f}   (goal <= 0.20)"
+            f"  ours warm / uv + zip warm        {statistics.median(rows['ours warm']) / base['warm']:5.2f}   (goal <= 0.10)"
         )
         print(
-            f"  ours one changed / uv + zip warm {statistics.median(rows['ours one changed']) / base['warm']:5.2f}   (goal <= 0.35)"
+            f"  ours one changed / uv + zip warm {statistics.median(rows['ours one changed']) / base['warm']:5.2f}   (goal <= 0.25)"
         )
         if "recipe warm" in rows:
             print(

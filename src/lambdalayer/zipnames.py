@@ -57,18 +57,23 @@ def is_safe(name: str) -> bool:
     return unsafe_reason(name) is None
 
 
-def extraction_path(root: Path, name: str) -> Path | None:
+def extraction_path(root: Path, name: str, verified: set[Path] | None = None) -> Path | None:
     """Where member ``name`` goes under ``root``, or ``None`` when it would leave ``root``.
 
     Checks the name and, as a second guard, the resolved path (a symlink planted by an
-    earlier member cannot redirect a later one outside ``root``).
+    earlier member cannot redirect a later one outside ``root``). ``verified`` keeps the
+    directories already proved to lie inside ``root`` during one extraction (which writes
+    regular files only), so that each is resolved once.
     """
     if unsafe_reason(name) is not None:
         return None
     destination = root / name
-    resolved_root = root.resolve()
+    if verified is not None and destination.parent in verified:
+        return destination
     try:
-        destination.resolve().relative_to(resolved_root)
+        destination.resolve().relative_to(root.resolve())
     except ValueError:
         return None
+    if verified is not None:
+        verified.add(destination.parent)
     return destination

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from lambdalayer.net.fetch import FetchReport, WheelCache, fetch
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.resolve.provided import Provided, provided_by, runtime_provided
-from lambdalayer.resolve.stage import Locked, LockSource, locked
+from lambdalayer.resolve.stage import Locked, LockSource, explained, locked
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
 
@@ -66,10 +67,11 @@ def build(request: BuildRequest, notify: Notify = _quiet) -> BuildResult:
     the output or the lock; directories it created for them are removed again.
     """
     watch, target, cache_dir = Stopwatch(), request.target, request.cache_dir
-    with request.output.reserved(), _reserved(request.lock_output):
+    with request.output.reserved(), _reserved(request.lock_output), _Background() as background:
         with watch("resolve"):
             provided = provided_sets(request.beneath, target)
             lock = locked(request.source, target, provided, cache_dir, notify)
+        explaining = background.submit(explained, lock, request.source, target, cache_dir)
         with watch("fetch"):
             fetched = fetch_lock(lock.lock, cache_dir, request.jobs, request.source.index, notify)
         made = request.recipe
@@ -82,6 +84,7 @@ def build(request: BuildRequest, notify: Notify = _quiet) -> BuildResult:
         layer = write_layer(request.output, recipe, contents, checking, watch, notify)
         if request.lock_output is not None:
             _write_lock(request.lock_output, lock.lock, layer)
+        lock = explaining.result()
     seconds = watch.elapsed()
     return BuildResult(request, lock, fetched, contents, layer, compiler, seconds, watch.rounded())
 
@@ -96,6 +99,17 @@ def fetch_lock(
         notify(f"downloading {wheel.filename}")
 
     return fetch(wheels, WheelCache(cache_dir), jobs=jobs, on_download=downloading, index=index)
+
+
+class _Background(ThreadPoolExecutor):
+    """One thread for what the build need not wait for: explaining the resolution (index
+    pages only), while the wheels are fetched, prepared and checked."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="lambdalayer-explain")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -266,4 +280,5 @@ def lock_for(
     source: LockSource, target: Target, beneath: Beneath, cache_dir: Path, notify: Notify = _quiet
 ) -> Lock:
     """The lock ``build`` would build for ``target``, without building anything."""
-    return locked(source, target, provided_sets(beneath, target), cache_dir, notify).lock
+    result = locked(source, target, provided_sets(beneath, target), cache_dir, notify)
+    return explained(result, source, target, cache_dir).lock

@@ -193,11 +193,14 @@ def _extract_read_only(
     errors; here nothing is ever written for them.
     """
     destination.mkdir(parents=True, exist_ok=True)
+    verified: set[Path] = (
+        set()
+    )  # directories proved inside the destination (files only are written)
     for archive_path in archives:
         known = member_files.get(archive_path, {})
         with zipfile.ZipFile(archive_path) as archive:
             for info in archive.infolist():
-                target = extraction_path(destination, info.filename)
+                target = extraction_path(destination, info.filename, verified)
                 if target is None:
                     continue
                 if info.is_dir():

@@ -29,6 +29,7 @@ from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile, project_files
 from lambdalayer.resolve.sdist import alternative_to
+from lambdalayer.resolve.unfit import UnfitVersions
 from lambdalayer.targets import Target, all_targets
 from lambdalayer.uvtool import ANSI_ESCAPE, pip_compile_command, uv_environment, uv_message
 
@@ -330,12 +331,14 @@ def resolve(
     >>> wanted = Requirements(specifiers=("requests==2.31.0",))
     >>> resolve(wanted, get_target("python3.12"), IndexConfig()).lock.packages  # doctest: +SKIP
     """
-    learned = Learned()
+    unfit = UnfitVersions(cache_dir, target, index) if cache_dir is not None else None
+    learned = Learned(excluded=unfit.load() if unfit else {})
     provided_names = {
         canonicalize_name(Requirement(line).name)
         for line in requirements.constraints
         if line.strip()
     }
+    found_unfit: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="lambdalayer-resolve-") as scratch:
         for _round in range(MAX_ROUNDS):
             try:
@@ -357,11 +360,14 @@ def resolve(
                 for package in lock.packages
                 if package.name in provided_names
             }
-            chosen, unfit = narrow_lock(lock, target, requirements, frozenset(provided))
-            if not unfit:
+            chosen, unfit_packages = narrow_lock(lock, target, requirements, frozenset(provided))
+            if not unfit_packages:
+                if unfit is not None and found_unfit:
+                    unfit.remember(learned.excluded, found_unfit)
                 return _resolution(chosen, learned.excluded, provided, target)
-            for package in unfit:
+            for package in unfit_packages:
                 _exclude_unfit(package, target, index, learned.excluded)
+                found_unfit.add(package.name)
     raise ResolutionError(
         f"resolution for {target.name} did not settle after {MAX_ROUNDS} rounds",
         hint="pin the packages that keep changing to versions with wheels for the target",

@@ -53,13 +53,18 @@ LockSource = Resolve | FromLock
 
 @dataclass(frozen=True)
 class Locked:
-    """What the resolve stage produced: the lock, and why it is as it is."""
+    """What the resolve stage produced: the lock, and why it is as it is.
+
+    ``notes`` are known once :func:`explained` ran (or the resolution came from the cache);
+    ``key`` is the resolution cache's key of a fresh resolution not stored yet.
+    """
 
     lock: Lock
     backoffs: tuple[Backoff, ...] = ()
     provided: dict[str, str] = field(default_factory=dict)  # needed, but left to another layer
     sources: tuple[Provided, ...] = ()
     notes: tuple[VersionNote, ...] = ()
+    key: str | None = None
 
 
 def locked(
@@ -69,14 +74,17 @@ def locked(
     cache_dir: Path,
     notify: Notify = lambda _message: None,
 ) -> Locked:
-    """The lock for ``target``: read from a pylock, from the resolution cache, or resolved."""
+    """The lock for ``target``: read from a pylock, from the resolution cache, or resolved.
+
+    A fresh resolution is explained and kept in the cache by :func:`explained`, which the
+    build runs while it goes on with the wheels (it only reads index pages).
+    """
     if isinstance(source, FromLock):
         return Locked(_read_lock(source.path, target))
     requirements = source.requirements
     if provided:
         pins = tuple(line for item in provided for line in item.constraints())
         requirements = replace(requirements, constraints=(*requirements.constraints, *pins))
-    cache = ResolutionCache(cache_dir)
     key = resolution_key(
         requirements,
         target,
@@ -84,7 +92,7 @@ def locked(
         allow_build=source.allow_build,
         held_by_pins=bool(provided),
     )
-    cached = cache.load(key, source.index) if key else None
+    cached = ResolutionCache(cache_dir).load(key, source.index) if key else None
     if cached is not None:
         notify(f"resolved for {target.name}: unchanged since the last build (index pages checked)")
         return _something_left(
@@ -93,14 +101,26 @@ def locked(
     notify(f"resolving for {target.name}: {target.resolution_plan}")
     builder = SourceBuilder(cache_dir, source.index, uv_binary()) if source.allow_build else None
     resolution = resolve(requirements, target, source.index, builder=builder, cache_dir=cache_dir)
-    notes = explain(resolution.lock.packages, target, source.index, held_by_pins=bool(provided))
-    if key is not None:
-        result = CachedResolution(resolution.lock, resolution.backoffs, resolution.provided, notes)
-        names = [package.name for package in resolution.lock.packages] + list(resolution.provided)
-        cache.store(key, result, source.index, names)
-    return _something_left(
-        Locked(resolution.lock, resolution.backoffs, resolution.provided, provided, notes)
+    fresh = Locked(
+        resolution.lock, resolution.backoffs, resolution.provided, provided, key=key or ""
     )
+    return _something_left(fresh)
+
+
+def explained(result: Locked, source: LockSource, target: Target, cache_dir: Path) -> Locked:
+    """``result`` with a note for each package below its newest release, kept in the cache.
+
+    Only a fresh resolution (``result.key`` set) needs it: a lock read or a cached
+    resolution is returned as it is.
+    """
+    if result.key is None or isinstance(source, FromLock):
+        return result
+    notes = explain(result.lock.packages, target, source.index, held_by_pins=bool(result.sources))
+    if result.key:
+        cached = CachedResolution(result.lock, result.backoffs, result.provided, notes)
+        names = [package.name for package in result.lock.packages] + list(result.provided)
+        ResolutionCache(cache_dir).store(result.key, cached, source.index, names)
+    return replace(result, notes=notes, key=None)
 
 
 def _something_left(result: Locked) -> Locked:
