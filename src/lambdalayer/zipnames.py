@@ -10,10 +10,13 @@ to hold it. Nothing is written for such a member anywhere.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 
 NAME_MAX = 255  # bytes of one path segment on Linux filesystems
 PATH_MAX = 4096
+# Relative names of printable ASCII without a backslash, a colon or an empty segment.
+_PLAIN = re.compile(r"[!-.0-9;-\[\]-~][ -.0-9;-\[\]-~]*(?:/[ -.0-9;-\[\]-~]+)*/?")
 
 
 def unsafe_reason(name: str) -> str | None:
@@ -24,6 +27,13 @@ def unsafe_reason(name: str) -> str | None:
     >>> unsafe_reason("../../etc/passwd")
     "climbs out of the archive with '..'"
     """
+    if (
+        name != "."
+        and _PLAIN.fullmatch(name)
+        and ".." not in name.split("/")
+        and len(name) <= NAME_MAX
+    ):
+        return None  # the common case, decided at once: printable ASCII, short, no dot-dot
     parts = PurePosixPath(name).parts
     rules = (
         (not name or name in {"/", "."}, "is empty"),

@@ -34,7 +34,6 @@ from lambdalayer.errors import LayerCheckError
 from lambdalayer.fsutil import (
     atomic_write_bytes,
     ensure_writable_parent,
-    file_sha256,
     remove_empty_dirs,
 )
 from lambdalayer.layer.archive import write_zip
@@ -196,7 +195,7 @@ def write_layer(
     with output.staged() as staging:
         with watch("archive"):
             stats = write_zip(staging, contents.entries, comment=comment)
-            sha256 = file_sha256(staging)
+            sha256 = stats.sha256
             sizes = layer_sizes(staging)
         if checking is None:
             _refuse_over_quota(stats.unzipped_bytes, output.path)

@@ -145,6 +145,7 @@ class ArchiveStats:
     zipped_bytes: int
     unzipped_bytes: int
     files: int
+    sha256: str = ""  # of the zip's bytes, hashed as they were written
 
 
 def _dos_datetime(epoch: int) -> tuple[int, int]:
@@ -243,6 +244,7 @@ class _Writer:
         self.central: list[bytes] = []
         self.offset = 0
         self.unzipped = 0
+        self.digest = hashlib.sha256()
 
     def _source(self, path: Path) -> BinaryIO:
         if path not in self.open_zips:
@@ -251,6 +253,7 @@ class _Writer:
 
     def _write(self, chunk: bytes) -> None:
         self.out.write(chunk)
+        self.digest.update(chunk)
         self.offset += len(chunk)
 
     def add(self, arcname: str, mode: int, entry: Entry | None) -> None:
@@ -405,4 +408,4 @@ def write_zip(
         writer.finish(comment.encode("utf-8"))
         zipped = writer.offset
         unzipped = writer.unzipped
-    return ArchiveStats(path=path, zipped_bytes=zipped, unzipped_bytes=unzipped, files=len(by_name))
+    return ArchiveStats(path, zipped, unzipped, len(by_name), writer.digest.hexdigest())
