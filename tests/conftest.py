@@ -142,10 +142,35 @@ def build_test_index(root: Path, workdir: Path) -> None:
         files={"broken/__init__.py": "raise RuntimeError('needs settings')\n"},
     )
     # stand-ins for the runtime's own SDK, for --exclude-runtime-provided
-    make_wheel(root, "boto3", "1.0", requires=["botocore", "jmespath"])
+    make_wheel(root, "boto3", "1.0", requires=["botocore<1.1", "jmespath<1.0.1"])
     make_wheel(root, "botocore", "1.0")
     make_wheel(root, "jmespath", "1.0")
-    make_wheel(root, "usesboto", "1.0", requires=["boto3"])
+    make_wheel(root, "usesboto", "1.0", requires=["boto3<1.1"])
+    # The runtimes' own packages at the versions data/runtime_packages.toml names, as tiny
+    # pure stand-ins: the check mounts them at /var/runtime when a module needs one.
+    runtime_own = {
+        "awslambdaric": ("3.1.1", ["simplejson", "snapshot-restore-py"]),
+        "boto3": ("1.40.4", ["botocore>=1.40.4,<1.41", "jmespath", "s3transfer"]),
+        "botocore": ("1.40.4", ["jmespath", "python-dateutil", "urllib3<1.27"]),
+        "jmespath": ("1.0.1", []),
+        "python-dateutil": ("2.9.0.post0", ["six"]),
+        "s3transfer": ("0.13.1", ["botocore"]),
+        "simplejson": ("3.20.1", []),
+        "six": ("1.17.0", []),
+        "snapshot-restore-py": ("1.0.0", []),
+        "urllib3": ("1.26.19", []),
+    }
+    for name, (version, requires) in runtime_own.items():
+        module = {"python-dateutil": "dateutil", "snapshot-restore-py": "snapshot_restore_py"}.get(
+            name, name
+        )
+        make_wheel(
+            root,
+            name,
+            version,
+            requires=requires,
+            files={f"{module}/__init__.py": f"__version__ = {version!r}\n"},
+        )
     make_wheel(root, "modern", "1.0")
     make_wheel(root, "modern", "2.0", requires_python=">=3.13")
     make_wheel(root, "flaky", "1.0")

@@ -374,3 +374,110 @@ def test_init_appends_to_pyproject_and_keeps_what_was_there(tmp_path, capsys):
 
     config = load_config(project)
     assert config is not None and config.runtimes == ("python3.13",)
+
+
+# 1. the runtime's own boto3 is there when a module needs it ---------------------------
+
+needs_312_sandbox = pytest.mark.skipif(
+    find_interpreter("3.12") is None, reason="no CPython 3.12 here to import with"
+)
+
+
+@needs_312_sandbox
+def test_a_handler_that_imports_boto3_is_checked_with_the_runtimes_own(
+    local_index, tmp_path, capsys
+):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "handler.py").write_text(
+        "import boto3\n\ndef lambda_handler(event, context):\n    return boto3.__version__\n"
+    )
+    code, out, err = run_cli(
+        capsys,
+        "build",
+        "beta==1.0",
+        "--function",
+        str(source),
+        "--handler",
+        "handler.lambda_handler",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "-o",
+        str(tmp_path / "function.zip"),
+        "--json",
+    )
+    assert code == 0, err
+    check = json.loads(out)["check"]
+    assert [item["ok"] for item in check["imports"]] == [True]
+    assert (
+        "python3.12's own" in check["imports_ran_in"] and "boto3 1.40.4" in check["imports_ran_in"]
+    )
+    assert "at /var/runtime" in check["imports_ran_in"]
+
+
+@needs_312_sandbox
+def test_relying_on_the_runtimes_sdk_is_checked_not_skipped(local_index, tmp_path, capsys):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "handler.py").write_text(
+        "import usesboto, boto3\n\ndef lambda_handler(e, c):\n    return 1\n"
+    )
+    code, out, err = run_cli(
+        capsys,
+        "build",
+        "usesboto",
+        "--exclude-runtime-provided",
+        "--function",
+        str(source),
+        "--handler",
+        "handler.lambda_handler",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "-o",
+        str(tmp_path / "function.zip"),
+        "--json",
+    )
+    assert code == 0, err
+    check = json.loads(out)["check"]
+    assert check["imports_skipped"] is None
+    assert [item["ok"] for item in check["imports"]] == [True]
+
+
+def test_a_layer_with_an_older_boto3_is_seen_shadowing_the_runtimes(local_index, tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys,
+        "build",
+        "boto3==1.0",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "--no-check",
+        "-o",
+        str(tmp_path / "layer.zip"),
+    )
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "check", str(tmp_path / "layer.zip"), "--no-imports", "--json")
+    report = json.loads(out)
+    shadows = [item for item in report["findings"] if item["kind"] == "shadow"]
+    assert any(
+        item["severity"] == "warning"
+        and "boto3 1.0 here shadows the runtime's own boto3 1.40.4" in item["message"]
+        for item in shadows
+    ), shadows

@@ -50,16 +50,17 @@ class Layout(enum.StrEnum):
     SITE_PACKAGES = "site-packages"  # python/lib/pythonX.Y/site-packages/
     PYTHON = "python"  # python/
     FUNCTION = "function"  # a function package: dependencies at the zip's root, beside the handler
+    RUNTIME = "runtime"  # the runtime's own packages, at the root of /var/runtime
 
     @property
     def extracted_at(self) -> str:
-        """Where Lambda extracts a zip of this layout: ``/opt`` (layers) or ``/var/task``."""
-        return "/var/task" if self is Layout.FUNCTION else "/opt"
+        """Where Lambda has files of this layout: ``/opt`` (layers), ``/var/task``, ``/var/runtime``."""
+        return {Layout.FUNCTION: "/var/task", Layout.RUNTIME: "/var/runtime"}.get(self, "/opt")
 
     @property
     def code_root(self) -> str:
-        """The part of the zip that holds importable code: ``python/``, or the root of a function."""
-        return "" if self is Layout.FUNCTION else "python/"
+        """The part of the zip that holds importable code: ``python/``, or its root."""
+        return "" if self in (Layout.FUNCTION, Layout.RUNTIME) else "python/"
 
 
 # A member's path below whichever layer directory is on sys.path (python/ or its site-packages).
@@ -207,7 +208,7 @@ class Target:
         """The directory inside the zip that packages go to, with a trailing slash."""
         if layout is Layout.PYTHON:
             return "python/"
-        if layout is Layout.FUNCTION:
+        if layout in (Layout.FUNCTION, Layout.RUNTIME):
             return ""
         return f"python/lib/python{self.runtime.python_version}/site-packages/"
 

@@ -79,8 +79,10 @@ def build(request: BuildRequest, notify: Notify = _quiet) -> BuildResult:
         with watch("fragments"):
             source = made.function.source if made.function else None
             contents = layer_contents(fetched.wheels, recipe, cache_dir, source, notify)
-        checking = build_check(target, made, lock, cache_dir) if request.check else None
-        layer = write_layer(request.output, recipe, contents, checking, watch, notify)
+        checking = build_check(target, made, lock, request.source.index, cache_dir)
+        layer = write_layer(
+            request.output, recipe, contents, checking if request.check else None, watch, notify
+        )
         if request.lock_output is not None:
             _write_lock(request.lock_output, lock.lock, layer)
         lock = explaining.result()
@@ -150,14 +152,17 @@ class _Checking:
     cache_dir: Path
 
 
-def build_check(target: Target, recipe: BuildRecipe, lock: Locked, cache_dir: Path) -> _Checking:
+def build_check(
+    target: Target, recipe: BuildRecipe, lock: Locked, index: IndexConfig, cache_dir: Path
+) -> _Checking:
     """How a build checks what it made: with the layers beneath it that are on this machine.
 
     The imports run with the layer's own CPython (``recipe.python``), in an image pulled
     into ``cache_dir`` before if there is one; a layer relying on another that is not on
-    this machine (the managed layer, the runtime's SDK) skips them and says why.
+    this machine (the managed layer) skips them and says why; the runtime's own packages
+    are fetched from ``index`` when a module needs them (:mod:`lambdalayer.check.runtimepkgs`).
     """
-    absent = [provided.source for provided in lock.sources if provided.zip_path is None]
+    absent = [item.source for item in lock.sources if item.zip_path is None and not item.runtime]
     skipped = (
         f"the layer relies on {' and '.join(absent)}, which is not on this machine"
         if absent
@@ -174,7 +179,10 @@ def build_check(target: Target, recipe: BuildRecipe, lock: Locked, cache_dir: Pa
             if provided.zip_path is None and provided.unzipped_bytes
         ),
         imports=ImportOptions(
-            python=recipe.python, image=cached_image(cache_dir, target), skipped=skipped
+            python=recipe.python,
+            image=cached_image(cache_dir, target),
+            skipped=skipped,
+            index=index,
         ),
     )
     return _Checking(request, cache_dir)

@@ -125,6 +125,17 @@ class Placement:
     member_files: Mapping[Path, Mapping[str, Path]] = field(default_factory=dict)
     scratch_dir: Path | None = None
     module_keys: Mapping[str, str] = field(default_factory=dict)
+    runtime: Path | None = None  # the runtime's packages, mounted at /var/runtime
+
+
+@dataclass(frozen=True)
+class _Places:
+    """Where the sandbox's mounts come from: the extracted zips, the results, the runtime's packages."""
+
+    opt: Path
+    task: Path
+    results: Path
+    runtime: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -280,7 +291,8 @@ def run_imports(
         _set_tree_mode(opt, writable=False)
         _set_tree_mode(task, writable=False)
         try:
-            return _run_children(target, modules, (opt, task, results_dir), runner, deadline)
+            places = _Places(opt, task, results_dir, placement.runtime)
+            return _run_children(target, modules, places, runner, deadline)
         finally:
             _set_tree_mode(opt, writable=True)
             _set_tree_mode(task, writable=True)
@@ -289,12 +301,12 @@ def run_imports(
 
 def _child_command(
     target: Target,
-    places: tuple[Path, Path, Path],
+    places: _Places,
     runner: SandboxRun,
     results_name: str,
     modules: Sequence[str],
 ) -> tuple[list[str], dict[str, str]]:
-    opt, task, results_dir = places
+    opt, task, results_dir = places.opt, places.task, places.results
     version = target.runtime.python_version
     inside_results = f"{SANDBOX_TMP}/lambdalayer-results"
     paths = [
@@ -319,6 +331,7 @@ def _child_command(
         Mount(opt, "/opt"),
         Mount(task, "/var/task"),
         Mount(results_dir, inside_results, writable=True),
+        *([Mount(places.runtime, "/var/runtime")] if places.runtime else []),
     )
     confinement = Confinement(
         runner.root,
@@ -335,7 +348,7 @@ def _child_command(
 def _run_children(
     target: Target,
     modules: Sequence[str],
-    places: tuple[Path, Path, Path],
+    places: _Places,
     runner: SandboxRun,
     deadline: float,
 ) -> list[ImportResult]:
@@ -344,7 +357,7 @@ def _run_children(
     while remaining:
         name = f"results-{len(results)}.jsonl"
         command, environment = _child_command(target, places, runner, name, remaining)
-        stderr_path = places[2].parent / f"stderr-{len(results)}.txt"
+        stderr_path = places.results.parent / f"stderr-{len(results)}.txt"
         timed_out = False
         with stderr_path.open("wb") as stderr_file:
             try:
@@ -360,7 +373,7 @@ def _run_children(
             except subprocess.TimeoutExpired:
                 timed_out, returncode = True, -9
         stderr = _tail(stderr_path)
-        results_file = places[2] / name
+        results_file = places.results / name
         lines = results_file.read_text().splitlines() if results_file.exists() else []
         done = [ImportResult(module, error) for module, error in map(json.loads, lines)]
         results += done

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.check.findings import Finding, Kind, Severity
@@ -27,10 +27,12 @@ from lambdalayer.check.imports import (
 )
 from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache
+from lambdalayer.check.runtimepkgs import runtime_packages, runtime_tree
 from lambdalayer.check.sandbox import find_sandbox
 from lambdalayer.check.synthroot import synthesized_root
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.interpreters import find_interpreter
+from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
 
 HOST = Path("host")  # ``--image host``: this machine's own libraries, never a synthesized root
@@ -73,7 +75,10 @@ def check_imports(
             Severity.WARNING, Kind.IMPORT, f"imports not checked in the image: {why_not}"
         )
         return ImportOutcome(skipped=why_not, findings=(warning,))
-    results, reused = _imports(target, modules, placement, runner, options.deadline, cache_dir)
+    run = _Run(
+        runner, options.deadline, cache_dir, options.index, in_image=image not in (None, HOST)
+    )
+    results, reused, runtime = _imports(target, modules, placement, run)
     failures = tuple(
         Finding(
             Severity.ERROR,
@@ -89,29 +94,87 @@ def check_imports(
     ran_in = runner.describe(target)
     if reused:
         ran_in += f"; {reused} of them as when they last imported, their distributions unchanged"
-    return ImportOutcome(results, ran_in, None, failures)
+    if runtime.mounted is not None:
+        ran_in += f"; with {runtime.mounted} at /var/runtime"
+    notes = (runtime.failure,) if runtime.failure else ()
+    return ImportOutcome(results, ran_in, None, failures + notes)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How the imports run, and where the runtime's packages come from when one is needed."""
+
+    runner: SandboxRun
+    deadline: float
+    cache_dir: Path | None
+    index: IndexConfig | None
+    in_image: bool  # a real image has its own /var/runtime
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """Whether the runtime's packages were mounted (what they are), or why they could not be."""
+
+    mounted: str | None = None
+    failure: Finding | None = None
 
 
 def _imports(
-    target: Target,
-    modules: Sequence[str],
-    placement: Placement,
-    runner: SandboxRun,
-    deadline: float,
-    cache_dir: Path | None,
-) -> tuple[tuple[ImportResult, ...], int]:
-    """Every module's result, and how many were known from before (see :mod:`.reuse`)."""
+    target: Target, modules: Sequence[str], placement: Placement, run: _Run
+) -> tuple[tuple[ImportResult, ...], int, _Runtime]:
+    """Every module's result, how many were known from before (see :mod:`.reuse`), and the
+    runtime's packages, mounted when a module failed for want of one of them."""
     keys = placement.module_keys
-    cache = ImportResultCache(cache_dir, runner.describe(target)) if cache_dir and keys else None
+    cache = None
+    if run.cache_dir and keys:
+        cache = ImportResultCache(run.cache_dir, run.runner.describe(target))
     known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m])}
     to_run = [module for module in modules if module not in known]
-    ran = run_imports(target, to_run, placement, runner, deadline) if to_run else []
+    ran = run_imports(target, to_run, placement, run.runner, run.deadline) if to_run else []
+    ran, runtime = _with_runtime_packages(target, ran, placement, run)
     by_module = {result.module: result for result in ran}
     for result in ran:
         if cache and result.ok and result.module in keys:
             cache.store(keys[result.module])
     results = tuple(by_module.get(module, ImportResult(module, None)) for module in modules)
-    return results, len(known)
+    return results, len(known), runtime
+
+
+def _with_runtime_packages(
+    target: Target, results: list[ImportResult], placement: Placement, run: _Run
+) -> tuple[list[ImportResult], _Runtime]:
+    """The results, with the modules that failed for want of a runtime package imported again
+    with the runtime's packages at /var/runtime (see :mod:`.runtimepkgs`)."""
+    packages = runtime_packages(target)
+    if run.in_image or packages is None or run.cache_dir is None:
+        return results, _Runtime()
+    needing = [
+        result.module
+        for result in results
+        if (missing := MISSING_MODULE.match(result.error or ""))
+        and missing.group(1).split(".")[0] in packages.modules
+    ]
+    if not needing:
+        return results, _Runtime()
+    try:
+        tree = runtime_tree(target, run.cache_dir, run.index or IndexConfig())
+    except LambdaLayerError as error:
+        failure = Finding(
+            Severity.WARNING,
+            Kind.IMPORT,
+            f"the runtime's own packages (boto3, …) could not be had here: {error.message}; the"
+            " modules that import them were checked without them",
+        )
+        return results, _Runtime(failure=failure)
+    if tree is None:
+        return results, _Runtime()
+    again = run_imports(
+        target, needing, replace(placement, runtime=tree.path), run.runner, run.deadline
+    )
+    by_module = {result.module: result for result in again}
+    return [by_module.get(result.module, result) for result in results], _Runtime(
+        tree.packages.describe()
+    )
 
 
 MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")

@@ -16,6 +16,7 @@ from lambdalayer.elf import ElfInfo
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import find_interpreter
+from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
 
 DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
@@ -29,6 +30,8 @@ class ImportOptions:
     ``image`` is an image's root, :data:`~lambdalayer.check.importstage.HOST` for this
     machine's libraries, or ``None`` for the best root there is. ``skipped`` is a reason
     the caller already knows the imports cannot run (a layer beneath that is not here).
+    ``index`` is where the runtime's own packages (boto3, …) are fetched from when a module
+    needs them; it does not change what they are, so it is not part of the cache key.
     """
 
     modules: tuple[str, ...] | None = None  # None: every top-level module (or the handler)
@@ -37,6 +40,7 @@ class ImportOptions:
     sandbox: str | None = None
     deadline: float = DEFAULT_IMPORT_DEADLINE
     skipped: str | None = None
+    index: IndexConfig | None = None  # where the runtime's own packages come from (default PyPI)
 
 
 @dataclass(frozen=True)

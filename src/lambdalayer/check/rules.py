@@ -37,6 +37,7 @@ from lambdalayer.check.layerzip import (
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
 from lambdalayer.check.request import CheckRequest, KnownFacts
 from lambdalayer.check.reuse import module_keys
+from lambdalayer.check.runtimepkgs import runtime_shadows
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED
@@ -504,6 +505,7 @@ def check(
     for other in others:
         if other.is_layer:
             _check_conflicts(main, other, findings)
+    findings += runtime_shadows(main, target)
     for layer in (main, *others):
         _check_damaged(layer, findings)
     imported = _imported(main, others, request, known, cache_dir, total)

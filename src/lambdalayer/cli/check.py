@@ -17,6 +17,7 @@ from lambdalayer.cli.options import add_json, split
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.net.fetch import default_cache_dir
+from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target
 
 HELP = "check that a layer zip will load on its runtime"
@@ -121,6 +122,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="how to confine the imports: bubblewrap (no root needed), unshare (root), proot",
     )
+    parser.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="where the runtime's own packages (boto3, awslambdaric, …) are fetched from when a"
+        " module needs them at /var/runtime (default: PyPI, or $UV_DEFAULT_INDEX)",
+    )
     add_registry(parser)
     add_json(parser, "the report")
 
@@ -161,4 +168,5 @@ def _import_options(args: argparse.Namespace, target: Target) -> ImportOptions:
         image=image,
         sandbox=None if args.sandbox == "auto" else args.sandbox,
         deadline=args.import_timeout,
+        index=IndexConfig.from_options(args.index_url, ()),
     )

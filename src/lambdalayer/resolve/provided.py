@@ -58,6 +58,7 @@ class Provided:
         None  # the layer itself, when it is on this machine (for the import check)
     )
     unzipped_bytes: int | None = None  # estimated, when the layer is not on this machine
+    runtime: bool = False  # the runtime's own packages: the check mounts them at /var/runtime
 
     def constraints(self) -> tuple[str, ...]:
         """Constraint lines for uv: ``name==version`` for pins, the bare name otherwise."""
@@ -131,6 +132,7 @@ def runtime_provided(target: Target) -> Provided:
     return Provided(
         source=f"the {target.runtime.name} runtime",
         unpinned=frozenset(RUNTIME_PROVIDED),
+        runtime=True,
         warnings=(
             f"left out the runtime's own {', '.join(RUNTIME_PROVIDED)}: their versions are the"
             " runtime's and may change under the function (AWS recommends bundling your own SDK)",

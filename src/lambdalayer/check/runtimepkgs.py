@@ -1,0 +1,189 @@
+"""The runtime's own packages in ``/var/runtime``: boto3 and what it needs, and awslambdaric.
+
+Every Python runtime ships them beside the function (``data/runtime_packages.toml`` says
+which versions, and where that is known from); Lambda's ``sys.path`` puts ``/var/runtime``
+after ``/opt``, so a handler imports boto3 from there unless a layer brings its own. The
+import check mounts a tree of them at ``/var/runtime`` when a module needs one (a root
+synthesized from the runtime's libraries has none; a real Lambda image has its own), and
+``invoke`` runs the handler with that tree's awslambdaric.
+
+The tree is made like a layer: the pins resolved for the target with uv, the wheels
+fetched by sha256, laid out (``Layout.RUNTIME``), kept under ``<cache>/runtime/<key>/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from lambdalayer.check.findings import Finding, Kind, Severity
+from lambdalayer.check.layerzip import LayerZip
+from lambdalayer.identity import tool_identity
+from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.layer.contents import layer_contents
+from lambdalayer.layer.fragments import Recipe
+from lambdalayer.net.fetch import WheelCache, fetch
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.recipe import BytecodeMode, SlimOptions
+from lambdalayer.resolve.resolver import resolve
+from lambdalayer.targets import Layout, Target
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RuntimePackages:
+    """What a runtime has in ``/var/runtime``: distribution → version, and how that is known."""
+
+    runtime: str
+    pins: dict[str, str]
+    modules: frozenset[str]  # their top-level import names
+    source: str
+    assumed: str | None = None  # why these versions are assumed, not listed
+
+    def describe(self) -> str:
+        """``python3.12's own boto3 1.40.4 … (listed inside each runtime by …)``."""
+        versions = ", ".join(f"{name} {version}" for name, version in sorted(self.pins.items()))
+        return f"{self.runtime}'s own {versions} ({self.assumed or self.source})"
+
+
+@functools.cache
+def _data() -> dict[str, Any]:
+    return tomllib.loads(
+        resources.files("lambdalayer").joinpath("data/runtime_packages.toml").read_text("utf-8")
+    )
+
+
+def runtime_packages(target: Target) -> RuntimePackages | None:
+    """The runtime's packages, or ``None`` when the data does not know the runtime."""
+    data = _data()
+    entry = data.get("runtime", {}).get(target.runtime.name)
+    if entry is None:
+        return None
+    pins = {}
+    for line in entry["packages"]:
+        requirement = Requirement(line)
+        pins[str(canonicalize_name(requirement.name))] = str(requirement.specifier).removeprefix(
+            "=="
+        )
+    return RuntimePackages(
+        target.runtime.name,
+        pins,
+        frozenset(data["modules"]),
+        str(data["source"]),
+        entry.get("assumed"),
+    )
+
+
+@dataclass(frozen=True)
+class RuntimeTree:
+    """The runtime's packages laid out as ``/var/runtime`` holds them."""
+
+    path: Path
+    packages: RuntimePackages
+
+
+def _key(target: Target, packages: RuntimePackages) -> str:
+    document = {"tool": tool_identity(), "target": target.name, "pins": packages.pins}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def runtime_tree(
+    target: Target, cache_dir: Path, index: IndexConfig, notify: Notify = lambda _message: None
+) -> RuntimeTree | None:
+    """The tree of the runtime's packages for ``target`` (made once, then from the cache).
+
+    ``None`` when the data does not know the runtime; raises a
+    :class:`~lambdalayer.errors.LambdaLayerError` when the packages cannot be had (no
+    index, no wheel for the target).
+    """
+    packages = runtime_packages(target)
+    if packages is None:
+        return None
+    final = cache_dir / "runtime" / _key(target, packages)
+    if (final / "complete").is_file():
+        return RuntimeTree(final / "tree", packages)
+    notify(f"fetching {target.runtime.name}'s own packages for /var/runtime (boto3, awslambdaric)")
+    wanted = Requirements(
+        specifiers=tuple(f"{name}=={version}" for name, version in packages.pins.items())
+    )
+    resolution = resolve(wanted, target, index, cache_dir=cache_dir)
+    wheels = [package.wheels[0] for package in resolution.lock.packages]
+    fetched = fetch(wheels, WheelCache(cache_dir), index=index)
+    recipe = Recipe(target, Layout.RUNTIME, SlimOptions(), BytecodeMode.NONE, None)
+    contents = layer_contents(fetched.wheels, recipe, cache_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
+    try:
+        for arcname, extracted in contents.member_files.items():
+            destination = scratch / "tree" / arcname
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(extracted, destination)
+            except OSError:
+                shutil.copyfile(extracted, destination)
+        (scratch / "complete").write_text(packages.describe() + "\n", "utf-8")
+        try:
+            scratch.rename(final)
+        except OSError:  # another check made the same tree first
+            shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return RuntimeTree(final / "tree", packages)
+
+
+def runtime_shadows(layer: LayerZip, target: Target) -> list[Finding]:
+    """The runtime's packages that ``layer`` brings its own copy of: Lambda takes the layer's.
+
+    Another version is a warning (boto3 and botocore must match, and the function gets the
+    layer's); the same version is said once, as a note on what the layer need not carry.
+    """
+    packages = runtime_packages(target)
+    if packages is None:
+        return []
+    found = []
+    for name, version in sorted(layer.distributions.items()):
+        runtime_version = packages.pins.get(name)
+        if runtime_version is None:
+            continue
+        if version != runtime_version:
+            found.append(
+                Finding(
+                    Severity.WARNING,
+                    Kind.SHADOW,
+                    f"{name} {version} here shadows the runtime's own {name} {runtime_version}:"
+                    " /opt comes before /var/runtime on sys.path, so the function gets this one",
+                    None,
+                    name,
+                    f"keep it if the function needs {name} {version}; otherwise leave it out"
+                    " (--exclude-runtime-provided) and use the runtime's",
+                )
+            )
+    same = [
+        name for name, version in layer.distributions.items() if packages.pins.get(name) == version
+    ]
+    if same:
+        found.append(
+            Finding(
+                Severity.INFO,
+                Kind.SHADOW,
+                f"the runtime has these at the same versions already: {', '.join(sorted(same))}",
+                None,
+                None,
+            )
+        )
+    return found
