@@ -42,6 +42,8 @@ from lambdalayer.resolve.resolver import resolve
 from lambdalayer.targets import Layout, Target
 
 Notify = Callable[[str], None]
+# The runtime's packages a layer should not replace lightly (the rest are their dependencies).
+_SDK = frozenset({"boto3", "botocore", "s3transfer", "awslambdaric"})
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,11 @@ def runtime_tree(
 def runtime_shadows(layer: LayerZip, target: Target) -> list[Finding]:
     """The runtime's packages that ``layer`` brings its own copy of: Lambda takes the layer's.
 
-    Another version is a warning (boto3 and botocore must match, and the function gets the
-    layer's); the same version is said once, as a note on what the layer need not carry.
+    Another version of the SDK itself (boto3, botocore, s3transfer) or of awslambdaric is a
+    warning: the function gets the layer's, and the runtime's pieces that stay must match
+    it. Another version of one of their dependencies (urllib3 with requests, six) is a note:
+    the runtime's boto3 then runs with it. The same version is said once, as a note on what
+    the layer need not carry.
     """
     packages = runtime_packages(target)
     if packages is None:
@@ -163,7 +168,7 @@ def runtime_shadows(layer: LayerZip, target: Target) -> list[Finding]:
         if version != runtime_version:
             found.append(
                 Finding(
-                    Severity.WARNING,
+                    Severity.WARNING if name in _SDK else Severity.INFO,
                     Kind.SHADOW,
                     f"{name} {version} here shadows the runtime's own {name} {runtime_version}:"
                     " /opt comes before /var/runtime on sys.path, so the function gets this one",
