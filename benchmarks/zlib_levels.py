@@ -63,7 +63,9 @@ def main() -> None:
             if not info.is_dir():
                 by_kind[kind_of(info.filename)].append(archive.read(info))
     by_kind["all"] = [data for members in by_kind.values() for data in members]
-    print(f"{'kind':<9} {'files':>6} {'bytes':>12}  {'compressor':<13} {'bytes':>12} {'s':>6}  vs zlib 6")
+    print(
+        f"{'kind':<9} {'files':>6} {'bytes':>12}  {'compressor':<13} {'bytes':>12} {'s':>6}  vs zlib 6"
+    )
     for kind, members in by_kind.items():
         raw = sum(map(len, members))
         results = {}
@@ -76,8 +78,12 @@ def main() -> None:
             results[name] = (size, statistics.median(times))
         base_size, base_time = results["zlib 6"]
         for name, (size, seconds) in results.items():
-            ratio = f"size {size / max(base_size, 1):.3f}, time {seconds / max(base_time, 1e-9):.2f}"
-            print(f"{kind:<9} {len(members):>6} {raw:>12,}  {name:<13} {size:>12,} {seconds:>6.2f}  {ratio}")
+            ratio = (
+                f"size {size / max(base_size, 1):.3f}, time {seconds / max(base_time, 1e-9):.2f}"
+            )
+            print(
+                f"{kind:<9} {len(members):>6} {raw:>12,}  {name:<13} {size:>12,} {seconds:>6.2f}  {ratio}"
+            )
 
 
 if __name__ == "__main__":

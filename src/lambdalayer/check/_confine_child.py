@@ -88,7 +88,8 @@ def main() -> None:
     for place in ("/proc", SANDBOX_TMP, "/dev"):
         _place(inside(place), is_dir=True, may_create=empty_root)
     mount("proc", inside("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    mount("tmpfs", inside(SANDBOX_TMP), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    size = f",size={spec['tmp_bytes']}" if spec.get("tmp_bytes") else ""
+    mount("tmpfs", inside(SANDBOX_TMP), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" + size)
     mount("tmpfs", inside("/dev"), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")
     for device in DEVICES:
         if (Path("/dev") / device).exists():

@@ -194,7 +194,7 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
     return sorted(found)
 
 
-def _extract_read_only(
+def extract_read_only(
     archives: Sequence[Path], destination: Path, member_files: Mapping[Path, Mapping[str, Path]]
 ) -> None:
     """Extract every safe member (see :mod:`lambdalayer.zipnames`); unsafe ones are skipped.
@@ -246,7 +246,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _set_tree_mode(root: Path, *, writable: bool) -> None:
+def set_tree_mode(root: Path, *, writable: bool) -> None:
     """Read-only files and directories; back to writable directories for the clean-up.
 
     Files are left read-only afterwards: they may be hard links to the fragment cache,
@@ -284,19 +284,19 @@ def run_imports(
     ) as scratch:
         root = Path(scratch)
         opt, task, results_dir = root / "opt", root / "task", root / "results"
-        _extract_read_only(placement.layers, opt, linked)
-        _extract_read_only(placement.functions, task, linked)
+        extract_read_only(placement.layers, opt, linked)
+        extract_read_only(placement.functions, task, linked)
         results_dir.mkdir()
         results_dir.chmod(0o777)  # the child writes it as the sandbox's unprivileged user
-        _set_tree_mode(opt, writable=False)
-        _set_tree_mode(task, writable=False)
+        set_tree_mode(opt, writable=False)
+        set_tree_mode(task, writable=False)
         try:
             places = _Places(opt, task, results_dir, placement.runtime)
             return _run_children(target, modules, places, runner, deadline)
         finally:
-            _set_tree_mode(opt, writable=True)
-            _set_tree_mode(task, writable=True)
-            _set_tree_mode(root / "proot-root", writable=True)
+            set_tree_mode(opt, writable=True)
+            set_tree_mode(task, writable=True)
+            set_tree_mode(root / "proot-root", writable=True)
 
 
 def _child_command(

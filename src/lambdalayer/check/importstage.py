@@ -64,10 +64,10 @@ def check_imports(
     if image is None and cache_dir is not None:
         image = cached_image(cache_dir, target)
     if image is not None and image != HOST:
-        runner, why_not = _image_run(image, target, options.sandbox)
+        runner, why_not = image_run(image, target, options.sandbox)
     else:
         root_cache = None if image == HOST else cache_dir
-        runner, why_not = _host_run(target, options.python, options.sandbox, root_cache)
+        runner, why_not = host_run(target, options.python, options.sandbox, root_cache)
     if runner is None:
         if image is None:  # no sandbox or no interpreter here: said in the report's imports line
             return ImportOutcome(skipped=why_not)
@@ -227,7 +227,7 @@ def import_fix(result: ImportResult) -> str:
     return fix or "see the message: the module raised it while being imported"
 
 
-def _image_run(
+def image_run(
     image: Path, target: Target, sandbox: str | None
 ) -> tuple[SandboxRun | None, str | None]:
     """How to run the imports inside ``image``, or why they cannot run here."""
@@ -246,7 +246,7 @@ def _image_run(
     return SandboxRun(root, interpreter, chosen), None
 
 
-def _host_run(
+def host_run(
     target: Target, python: Path | None, sandbox: str | None, cache_dir: Path | None
 ) -> tuple[SandboxRun | None, str | None]:
     """How to run the imports with a CPython found here (confined), or why they cannot run.

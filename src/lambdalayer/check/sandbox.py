@@ -108,6 +108,7 @@ class Confinement:
     environment: Mapping[str, str] = field(default_factory=dict)
     workdir: str = "/"
     symlinks: tuple[Symlink, ...] = ()
+    tmp_bytes: int | None = None  # the size of the fresh /tmp (bubblewrap and unshare)
 
 
 def _emulator(machine: str, host_machine: str) -> str | None:
@@ -275,7 +276,8 @@ def _bubblewrap(
     args = [sandbox.program]
     if confinement.root is not None:
         args += ["--ro-bind", str(confinement.root), "/"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", SANDBOX_TMP]
+    size = ["--size", str(confinement.tmp_bytes)] if confinement.tmp_bytes else []
+    args += ["--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", SANDBOX_TMP]
     for link in confinement.symlinks:
         args += ["--symlink", link.points_to, link.inside]
     for mount in mounts:
@@ -355,6 +357,7 @@ def _unshare(
         "symlinks": [[link.inside, link.points_to] for link in confinement.symlinks],
         "workdir": confinement.workdir,
         "argv": list(run),
+        "tmp_bytes": confinement.tmp_bytes,
     }
     namespaces = [
         "--mount",

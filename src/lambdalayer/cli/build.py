@@ -7,6 +7,7 @@ only reads the flags and prints what the builds produced.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from lambdalayer.build.plan import Flags, OutputFlags, RecipeFlags, plan_builds
 from lambdalayer.build.result import BuildResult
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli import attach as cli_attach
+from lambdalayer.cli import invoke as cli_invoke
 from lambdalayer.cli import publish as cli_publish
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
@@ -34,6 +36,7 @@ from lambdalayer.cli.report import write_report
 from lambdalayer.cli.text import print_build, print_check_report, print_matrix, print_timings
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
+from lambdalayer.invoke import InvokeRequest, invoke
 from lambdalayer.layer.slim import rules as slim_rules
 from lambdalayer.recipe import SlimOptions
 from lambdalayer.recipe import choices as bytecode_choices
@@ -91,6 +94,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attach", metavar="FUNCTION", help="then make FUNCTION use it (needs --publish)"
     )
+    invoking = parser.add_argument_group("invoking the built function (see 'invoke --help')")
+    invoking.add_argument(
+        "--invoke",
+        metavar="EVENT.json",
+        help="with --function and --handler: then call the handler with this event (- for stdin)",
+    )
+    cli_invoke.add_limits(invoking)
     add_publish_settings(parser)
     add_aws(parser, regions=True)
 
@@ -216,6 +226,11 @@ def flags_of(args: argparse.Namespace) -> Flags:
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``build``."""
+    if args.invoke and not (args.function and args.handler):
+        raise InputError(
+            "--invoke calls the built function: it needs --function SRC and --handler M.F",
+            hint="or build the layer, then: lambdalayer invoke M.F --function SRC --layer layer.zip",
+        )
     if args.attach and not args.publish:
         raise LambdaLayerError(
             "--attach needs --publish NAME", hint="or use 'lambdalayer attach FUNCTION --layer ARN'"
@@ -292,6 +307,22 @@ def _write_build_report(path: Path, result: BuildResult) -> None:
     stderr(f"report: {path}")
 
 
+def _invoke_built(args: argparse.Namespace, result: BuildResult) -> int:
+    """Call the handler of the function package just built (``--invoke``)."""
+    source = result.request.source
+    request = InvokeRequest(
+        args.handler,
+        result.target,
+        result.output,
+        config=cli_invoke.config_of(args),
+        python=args.python,
+        cache_dir=result.request.cache_dir,
+        index=source.index,
+    )
+    report = invoke(request, cli_invoke.event_bytes(args.invoke), args.repeat, stderr)
+    return cli_invoke.print_invocations(report, as_json=args.json)
+
+
 def printed_field(result: BuildResult, field: str) -> str:
     """What ``--print FIELD`` prints: one value, or Terraform's flat JSON of strings."""
     values = {
@@ -320,9 +351,13 @@ def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
     elif args.json:
         print_json({"ok": True, **result.to_json()})
     else:
-        print_build(result)
-        if args.timings:
-            print_timings(result, sys.stdout)
+        # With --invoke, stdout is the handler's result; the summary goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr) if args.invoke else contextlib.nullcontext():
+            print_build(result)
+            if args.timings:
+                print_timings(result, sys.stdout)
+    if args.invoke:
+        return _invoke_built(args, result)
     if not args.publish:
         return EXIT_OK
     # With --json, publishing says its lines on stderr, so that stdout stays one JSON object.

@@ -1,0 +1,260 @@
+"""The ``invoke`` command: call the handler with its layers as Lambda would, no Docker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+from lambdalayer.check.importstage import HOST
+from lambdalayer.check.sandbox import KINDS as SANDBOXES
+from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
+from lambdalayer.cli.image import add_registry, pulled
+from lambdalayer.cli.options import add_json
+from lambdalayer.errors import InputError
+from lambdalayer.fsutil import read_text_file
+from lambdalayer.invoke import FunctionConfig, InvokeReport, InvokeRequest, invoke
+from lambdalayer.layercomment import recorded_target
+from lambdalayer.net.fetch import default_cache_dir
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.targets import ARCH_ALIASES, Target, get_target
+
+SAMPLES = ("apigw-v2", "sqs", "s3", "eventbridge")
+HELP = "run the function's handler with its layers as Lambda would (no Docker)"
+DESCRIPTION = (
+    "Call a handler inside a root like Lambda's: the layers read-only at /opt, the code at"
+    " /var/task, the runtime's own bootstrap and awslambdaric, Lambda's variables and limits."
+)
+EPILOG = """\
+examples:
+  lambdalayer invoke app.main.handler --function src/ --layer deps.zip --event event.json
+  lambdalayer invoke --zip function.zip --handler app.main.handler --event - < event.json
+  lambdalayer invoke app.main.handler --function src/ --layer deps.zip --runtime python3.12 \\
+      --arch arm64 --image pull --memory 512 --timeout 30 --env STAGE=dev --repeat 3
+  lambdalayer invoke --sample apigw-v2 > event.json
+  lambdalayer build --function src --handler app.main.handler --invoke event.json
+
+The handler's result is printed on stdout as JSON; its logs and Lambda's START, END and
+REPORT lines on stderr. An error gives Lambda's error document (errorType, errorMessage,
+requestId, stackTrace) and exit code 1. --repeat N calls it N times in one warm process
+(the first REPORT has Init Duration). The function has no network here, and fake AWS
+credentials unless --env gives real ones.
+"""
+
+
+def add_limits(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The function's configuration (``invoke``, and ``build --invoke``)."""
+    parser.add_argument(
+        "--memory", type=int, default=128, metavar="MB", help="memory size, 128-10240 (default 128)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3.0, metavar="SECONDS", help="timeout, 1-900 (default 3)"
+    )
+    parser.add_argument(
+        "--ephemeral-storage",
+        type=int,
+        default=512,
+        metavar="MB",
+        help="the size of /tmp (default 512)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable (repeatable)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="invoke N times in one warm environment"
+    )
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """``invoke``'s arguments."""
+    parser.add_argument(
+        "handler_name", nargs="?", metavar="HANDLER", help="module.function, e.g. app.main.handler"
+    )
+    parser.add_argument(
+        "--handler", metavar="MODULE.FUNCTION", help="the handler (or give it first)"
+    )
+    code = parser.add_mutually_exclusive_group()
+    code.add_argument(
+        "--function", type=Path, metavar="DIR", help="the function's code, a directory"
+    )
+    code.add_argument("--zip", type=Path, metavar="FUNCTION.zip", help="the function package")
+    parser.add_argument(
+        "--layer",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="ZIP",
+        help="a layer, in the order the function lists them (repeatable; a later layer's file wins)",
+    )
+    parser.add_argument(
+        "--event", metavar="FILE|-", help="the event: a JSON file, or - for stdin (default {})"
+    )
+    parser.add_argument(
+        "--sample", choices=SAMPLES, help="print a sample event of this kind and exit"
+    )
+    parser.add_argument(
+        "--runtime",
+        metavar="NAME",
+        help="e.g. python3.12 (default: recorded in a zip, else the newest)",
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="ARCH",
+        help=f"CPU: {ARCH_ALIASES} (default: recorded in a zip, else x86_64)",
+    )
+    add_limits(parser)
+    parser.add_argument(
+        "--image",
+        metavar="pull|DIR|host",
+        help="the root: 'pull' fetches Lambda's image, DIR is an extracted one, 'host' this machine's"
+        " libraries; default: an image pulled before, else a root with only the runtime's libraries",
+    )
+    parser.add_argument(
+        "--sandbox", choices=["auto", *SANDBOXES], default="auto", help="how to confine it"
+    )
+    parser.add_argument(
+        "--python", type=Path, metavar="PATH", help="a CPython of the runtime's version"
+    )
+    parser.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="where the runtime's own packages (awslambdaric, boto3) come from",
+    )
+    add_registry(parser)
+    add_json(parser, "every invocation")
+
+
+def variables_of(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``--env KEY=VALUE`` flags as pairs."""
+    variables = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--env {item!r} is not KEY=VALUE")
+        variables.append((key, value))
+    return tuple(variables)
+
+
+def sample(name: str) -> str:
+    """The sample event ``name`` (``data/events/NAME.json``)."""
+    return resources.files("lambdalayer").joinpath(f"data/events/{name}.json").read_text("utf-8")
+
+
+def event_bytes(spec: str | None) -> bytes:
+    """The event's bytes: a file, stdin, or ``{}``; it must be JSON, as Lambda's is."""
+    if spec is None:
+        return b"{}"
+    text = sys.stdin.read() if spec == "-" else read_text_file(Path(spec), "event file")
+    try:
+        json.loads(text)
+    except ValueError as error:
+        raise InputError(
+            f"the event is not JSON: {error}",
+            hint="give a JSON file (lambdalayer invoke --sample sqs)",
+        ) from error
+    return text.encode("utf-8")
+
+
+def _target(args: argparse.Namespace, zips: list[Path]) -> Target:
+    """The flags' runtime and CPU, else those a zip records, else the defaults."""
+    recorded = next(
+        (found for path in zips if path.is_file() and (found := recorded_target(path))), None
+    )
+    runtime = args.runtime or (recorded.target.runtime.name if recorded else None)
+    return get_target(runtime, args.arch or (recorded.target.arch if recorded else None))
+
+
+def config_of(args: argparse.Namespace) -> FunctionConfig:
+    """The function's configuration from ``--memory``, ``--timeout``, ``--ephemeral-storage``
+    and ``--env``."""
+    return FunctionConfig(args.memory, args.timeout, args.ephemeral_storage, variables_of(args.env))
+
+
+def request_of(
+    args: argparse.Namespace, handler: str, function: Path, target: Target
+) -> InvokeRequest:
+    """The invocation ``args`` describe."""
+    image = None
+    if args.image == "host":
+        image = HOST
+    elif args.image == "pull":
+        image = pulled(args, target).rootfs
+    elif args.image:
+        image = Path(args.image)
+    return InvokeRequest(
+        handler,
+        target,
+        function,
+        tuple(args.layer),
+        config_of(args),
+        image,
+        None if args.sandbox == "auto" else args.sandbox,
+        args.python,
+        args.cache_dir or default_cache_dir(),
+        IndexConfig.from_options(args.index_url, ()),
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run ``invoke``."""
+    if args.sample:
+        print(sample(args.sample), end="")
+        return EXIT_OK
+    handler = args.handler or args.handler_name
+    function = args.zip or args.function
+    if handler is None or function is None:
+        raise InputError(
+            "invoke needs a handler and the function's code",
+            hint="lambdalayer invoke app.main.handler --function src/ (or --zip function.zip)",
+        )
+    target = _target(args, [function, *args.layer])
+    report = invoke(
+        request_of(args, handler, function, target), event_bytes(args.event), args.repeat, stderr
+    )
+    return print_invocations(report, as_json=args.json)
+
+
+def print_invocations(report: InvokeReport, *, as_json: bool) -> int:
+    """The last invocation's result (or error document) on stdout; the exit code."""
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "ran_in": report.ran_in,
+                "memory": report.memory,
+                "runtime_packages": report.runtime_packages,
+                "invocations": [
+                    {
+                        "request_id": item.request_id,
+                        "result": _parsed(item.payload) if item.error is None else None,
+                        "error": item.error,
+                        "duration_ms": round(item.duration_ms, 2),
+                        "billed_duration_ms": item.billed_ms,
+                        "init_duration_ms": None
+                        if item.init_ms is None
+                        else round(item.init_ms, 2),
+                        "max_memory_used_mb": item.max_memory_mb,
+                        "memory_size_mb": item.memory_mb,
+                    }
+                    for item in report.invocations
+                ],
+            }
+        )
+    else:
+        stderr(f"ran {report.ran_in}; memory {report.memory}")
+        last = report.invocations[-1]
+        print(json.dumps(last.error) if last.error else last.payload.decode("utf-8", "replace"))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _parsed(payload: bytes) -> object:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload.decode("utf-8", "replace")

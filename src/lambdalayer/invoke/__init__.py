@@ -1,0 +1,214 @@
+"""``lambdalayer invoke``: the function run with its layers as Lambda runs it, without Docker.
+
+:func:`invoke` starts an execution environment (:mod:`.environment`) — the runtime's real
+bootstrap and AWS's runtime interface client, talking to a Runtime API served here
+(:mod:`.runtimeapi`) — and hands it the event, ``repeat`` times in one warm process (a
+new, cold one after a timeout or a crash, as Lambda makes). Each invocation returns the
+handler's result or Lambda's error document, with the REPORT line's figures.
+
+>>> report = invoke(InvokeRequest("app.handler", get_target("python3.12"), Path("src")), b"{}")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lambdalayer.check.image import cached_image
+from lambdalayer.check.imports import LAMBDA_ENVIRONMENT
+from lambdalayer.check.importstage import HOST, host_run, image_run
+from lambdalayer.check.runtimepkgs import runtime_tree
+from lambdalayer.check.sandbox import EMULATOR_INSIDE
+from lambdalayer.errors import InputError
+from lambdalayer.invoke.environment import (
+    INSIDE,
+    PORT,
+    Code,
+    Environment,
+    Invocation,
+    Root,
+    Settings,
+)
+from lambdalayer.net.fetch import default_cache_dir
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.targets import Target
+
+__all__ = ["FunctionConfig", "Invocation", "InvokeReport", "InvokeRequest", "invoke"]
+
+MEMORY_RANGE = (128, 10240)  # MB, what Lambda allows
+EPHEMERAL_RANGE = (512, 10240)
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",  # AWS's documented example key: it opens nothing
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SESSION_TOKEN": "lambdalayer-invoke-has-no-real-credentials",
+}
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """The function's configuration as Lambda holds it: memory, timeout, /tmp's size, its
+    own environment variables, its name and region."""
+
+    memory_mb: int = 128
+    timeout: float = 3.0
+    ephemeral_mb: int = 512
+    variables: tuple[tuple[str, str], ...] = ()
+    name: str = "lambdalayer-invoke"
+    region: str = "us-east-1"
+
+    def check(self) -> None:
+        """Refuse what Lambda refuses."""
+        if not MEMORY_RANGE[0] <= self.memory_mb <= MEMORY_RANGE[1]:
+            raise InputError(f"--memory {self.memory_mb}: Lambda allows 128 to 10240 MB")
+        if not EPHEMERAL_RANGE[0] <= self.ephemeral_mb <= EPHEMERAL_RANGE[1]:
+            raise InputError(
+                f"--ephemeral-storage {self.ephemeral_mb}: Lambda allows 512 to 10240 MB"
+            )
+        if not 0 < self.timeout <= 900:
+            raise InputError(f"--timeout {self.timeout:g}: Lambda allows 1 to 900 seconds")
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    """Which handler to call, with which code and layers, on which runtime, configured how.
+
+    ``function`` is the code's directory or a function zip; ``image`` a Lambda image's root
+    (``None``: one pulled before, else the root synthesized from the runtime's library
+    set; :data:`~lambdalayer.check.importstage.HOST` for this machine's libraries).
+    """
+
+    handler: str
+    target: Target
+    function: Path
+    layers: tuple[Path, ...] = ()
+    config: FunctionConfig = field(default_factory=FunctionConfig)
+    image: Path | None = None
+    sandbox: str | None = None
+    python: Path | None = None
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+
+@dataclass(frozen=True)
+class InvokeReport:
+    """Every invocation, in order, and where and how they ran."""
+
+    invocations: tuple[Invocation, ...]
+    ran_in: str
+    memory: str  # how --memory was enforced
+    runtime_packages: str  # what was at /var/runtime
+
+    @property
+    def ok(self) -> bool:
+        """Whether every invocation returned a result (no error document)."""
+        return all(invocation.error is None for invocation in self.invocations)
+
+
+def _check_code(handler: str, paths: tuple[Path, ...]) -> None:
+    if "." not in handler.strip(".") or handler.startswith("."):
+        raise InputError(
+            f"handler {handler!r} is not module.function",
+            hint="give the handler as Lambda does, e.g. app.main.handler",
+        )
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"no such file or directory: {path}")
+
+
+def execution_root(request: InvokeRequest) -> Root:
+    """The root the runtime runs in, its bootstrap, and the runtime's packages to mount."""
+    target = request.target
+    image = request.image if request.image is not None else cached_image(request.cache_dir, target)
+    if image is not None and image != HOST:
+        run, why_not = image_run(image, target, request.sandbox)
+        if run is None or run.root is None:
+            raise InputError(f"cannot run {target.name} in the image: {why_not}")
+        # Under qemu-user every program must be started through the emulator (no binfmt
+        # here), so the image's shell bootstrap is replaced by ours, which does the same.
+        emulator = (EMULATOR_INSIDE,) if run.sandbox.emulator else ()
+        if not emulator and (run.root / "var/runtime/bootstrap").exists():
+            return Root(run, ("/var/runtime/bootstrap",), None, "the image's own /var/runtime")
+        if (run.root / "var/runtime/awslambdaric").is_dir():
+            ours = (*emulator, run.interpreter, f"{INSIDE}/bootstrap.py")
+            return Root(run, ours, None, "the image's own /var/runtime")
+    else:
+        cache = None if image == HOST else request.cache_dir
+        run, why_not = host_run(target, request.python, request.sandbox, cache)
+        if run is None:
+            raise InputError(
+                f"cannot run {target.name} here: {why_not}",
+                hint="give a Lambda image of the runtime (--image pull, or --image DIR): it has its"
+                " own CPython, run under qemu-user for the other CPU",
+            )
+    tree = runtime_tree(target, request.cache_dir, request.index)
+    if tree is None:
+        raise InputError(f"the runtime's own packages for {target.runtime.name} are not known")
+    emulator = (EMULATOR_INSIDE,) if run.sandbox.emulator else ()
+    bootstrap = (*emulator, run.interpreter, f"{INSIDE}/bootstrap.py")
+    return Root(run, bootstrap, tree.path, tree.packages.describe())
+
+
+def lambda_variables(handler: str, target: Target, config: FunctionConfig) -> dict[str, str]:
+    """The environment Lambda gives a Python function (AWS: "Defined runtime environment
+    variables"), with fake credentials unless the function's own variables set real ones."""
+    name = config.name
+    today = datetime.now(UTC).strftime("%Y/%m/%d")
+    variables = {
+        **{key: value for key, value in LAMBDA_ENVIRONMENT.items() if key != "HOME"},
+        "_HANDLER": handler,
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{PORT}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{target.runtime.name}",
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[$LATEST]{uuid.uuid4().hex}",
+        "AWS_REGION": config.region,
+        "AWS_DEFAULT_REGION": config.region,
+        **FAKE_CREDENTIALS,
+    }
+    variables.update(dict(config.variables))
+    return variables
+
+
+def invoke(
+    request: InvokeRequest, event: bytes, repeat: int = 1, log: Callable[[str], None] = print
+) -> InvokeReport:
+    """Call the handler with ``event``, ``repeat`` times; the runtime's logs and Lambda's
+    START/END/REPORT lines go to ``log``."""
+    config = request.config
+    _check_code(request.handler, (request.function, *request.layers))
+    config.check()
+    root = execution_root(request)
+    variables = lambda_variables(request.handler, request.target, config)
+    settings = Settings(config.memory_mb, config.timeout, config.ephemeral_mb, variables)
+    arn = f"arn:aws:lambda:{config.region}:123456789012:function:{config.name}"
+    scratch_parent = request.cache_dir / "tmp"
+    scratch_parent.mkdir(parents=True, exist_ok=True)
+    invocations: list[Invocation] = []
+    with tempfile.TemporaryDirectory(dir=scratch_parent, prefix="invoke-") as scratch:
+        code = Code.extracted(Path(scratch), request.function, request.layers)
+        environment: Environment | None = None
+        try:
+            for number in range(max(1, repeat)):
+                if environment is None or not environment.alive:
+                    if environment is not None:
+                        environment.close()
+                    place = Path(scratch) / f"environment-{number}"
+                    environment = Environment(root, code, settings, place, log)
+                invocation = environment.invoke(event, arn)
+                log(invocation.report_line())
+                invocations.append(invocation)
+        finally:
+            if environment is not None:
+                environment.close()
+            code.release()
+    memory = environment.limit.describe() if environment else ""
+    return InvokeReport(
+        tuple(invocations), root.run.describe(request.target), memory, root.runtime_label
+    )
