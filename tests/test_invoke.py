@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -199,3 +200,102 @@ def test_sample_events_are_well_formed(capsys):
     for name in ("apigw-v2", "sqs", "s3", "eventbridge"):
         code, out, _ = run_cli(capsys, "invoke", "--sample", name)
         assert code == 0 and isinstance(json.loads(out), dict)
+
+
+FASTAPI_APP = """\
+from fastapi import FastAPI
+from mangum import Mangum
+
+app = FastAPI()
+
+
+@app.get("/items/{item_id}")
+def read_item(item_id: int, verbose: bool = False) -> dict[str, object]:
+    return {"item_id": item_id, "verbose": verbose}
+
+
+handler = Mangum(app, lifespan="off")
+"""
+
+
+def _image_with_its_own_runtime(arm_image: Path, place: Path, cache: Path) -> Path:
+    """A copy of the arm64 stand-in with AWS's runtime interface client and SDK installed at
+    /var/runtime, as the real image has them (the shared stand-in stays as it was)."""
+    from lambdalayer.check.runtimepkgs import runtime_tree
+    from lambdalayer.net.index import IndexConfig
+    from lambdalayer.targets import get_target
+
+    subprocess.run(["cp", "-al", f"{arm_image}/.", str(place)], check=True)
+    shutil.rmtree(place / "var/runtime")
+    tree = runtime_tree(get_target("python3.11", "arm64"), cache, IndexConfig())
+    assert tree is not None
+    shutil.copytree(tree.path, place / "var/runtime", symlinks=True)
+    return place
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_a_fastapi_app_answers_an_api_gateway_v2_event_on_both_cpus(
+    capsys, cache, tmp_path, request, arch
+):
+    """FastAPI + Mangum from the public index, built for each CPU by lambdalayer, answering
+    the sample API Gateway v2 event (GET /items/42?verbose=true) with 200 and its JSON."""
+    if arch == "x86_64":
+        runtime, where = "python3.12", []  # the root synthesized from the library set
+    else:
+        if shutil.which("qemu-aarch64-static") is None:
+            pytest.skip("qemu-user-static is not installed (arm64 runs under qemu-user)")
+        image = request.getfixturevalue("arm_image")
+        own = _image_with_its_own_runtime(image, tmp_path / "image", cache)
+        runtime, where = "python3.11", ["--image", str(own)]  # Debian's arm64 CPython 3.11
+    layer = tmp_path / "deps.zip"
+    code, _, err = run_cli(
+        capsys,
+        "build",
+        "fastapi",
+        "mangum",
+        "--runtime",
+        runtime,
+        "--arch",
+        arch,
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(layer),
+    )
+    assert code == 0, err
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_text(FASTAPI_APP)
+    event = tmp_path / "event.json"
+    code, sample, _ = run_cli(capsys, "invoke", "--sample", "apigw-v2")
+    assert code == 0
+    event.write_text(sample)
+    code, out, err = run_cli(
+        capsys,
+        "invoke",
+        "app.handler",
+        "--function",
+        str(source),
+        "--layer",
+        str(layer),
+        "--runtime",
+        runtime,
+        "--arch",
+        arch,
+        *where,
+        "--memory",
+        "512",
+        "--timeout",
+        "60",
+        "--cache-dir",
+        str(cache),
+        "--event",
+        str(event),
+    )
+    assert code == 0, err
+    response = json.loads(out)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"item_id": 42, "verbose": True}
+    assert "Init Duration: " in err
+    if arch == "arm64":
+        assert "qemu-aarch64" in err and "the image's own /var/runtime" in err

@@ -8,7 +8,8 @@ synthesized from the runtime's libraries has none; a real Lambda image has its o
 ``invoke`` runs the handler with that tree's awslambdaric.
 
 The tree is made like a layer: the pins resolved for the target with uv, the wheels
-fetched by sha256, laid out (``Layout.RUNTIME``), kept under ``<cache>/runtime/<key>/``.
+fetched by sha256, laid out (``Layout.RUNTIME``), compiled when a CPython of the runtime's
+version is here (the runtime's own are), kept under ``<cache>/runtime/<key>/``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.layerzip import LayerZip
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.interpreters import Interpreter, find_interpreter
 from lambdalayer.layer.contents import layer_contents
 from lambdalayer.layer.fragments import Recipe
 from lambdalayer.net.fetch import WheelCache, fetch
@@ -60,6 +62,14 @@ class RuntimePackages:
         """``python3.12's own boto3 1.40.4 … (listed inside each runtime by …)``."""
         versions = ", ".join(f"{name} {version}" for name, version in sorted(self.pins.items()))
         return f"{self.runtime}'s own {versions} ({self.assumed or self.source})"
+
+    def brief(self) -> str:
+        """``python3.12's own awslambdaric 3.1.1 and boto3 1.40.4 (with 8 of their dependencies)``."""
+        named = [
+            f"{name} {self.pins[name]}" for name in ("awslambdaric", "boto3") if name in self.pins
+        ]
+        rest = len(self.pins) - len(named)
+        return f"{self.runtime}'s own {' and '.join(named)} (with {rest} of their dependencies)"
 
 
 @functools.cache
@@ -98,8 +108,13 @@ class RuntimeTree:
     packages: RuntimePackages
 
 
-def _key(target: Target, packages: RuntimePackages) -> str:
-    document = {"tool": tool_identity(), "target": target.name, "pins": packages.pins}
+def _key(target: Target, packages: RuntimePackages, compiler: Interpreter | None) -> str:
+    document = {
+        "tool": tool_identity(),
+        "target": target.name,
+        "pins": packages.pins,
+        "compiled_by": None if compiler is None else ".".join(map(str, compiler.version)),
+    }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -115,7 +130,10 @@ def runtime_tree(
     packages = runtime_packages(target)
     if packages is None:
         return None
-    final = cache_dir / "runtime" / _key(target, packages)
+    # Compiled like the runtime's own (pip compiles what it installs), when a CPython of the
+    # runtime's version is here: else every cold start of invoke compiles awslambdaric anew.
+    compiler = find_interpreter(target.runtime.python_version)
+    final = cache_dir / "runtime" / _key(target, packages, compiler)
     if (final / "complete").is_file():
         return RuntimeTree(final / "tree", packages)
     notify(f"fetching {target.runtime.name}'s own packages for /var/runtime (boto3, awslambdaric)")
@@ -125,7 +143,8 @@ def runtime_tree(
     resolution = resolve(wanted, target, index, cache_dir=cache_dir)
     wheels = [package.wheels[0] for package in resolution.lock.packages]
     fetched = fetch(wheels, WheelCache(cache_dir), index=index)
-    recipe = Recipe(target, Layout.RUNTIME, SlimOptions(), BytecodeMode.NONE, None)
+    bytecode = BytecodeMode.NONE if compiler is None else BytecodeMode.UNCHECKED_HASH
+    recipe = Recipe(target, Layout.RUNTIME, SlimOptions(), bytecode, compiler)
     contents = layer_contents(fetched.wheels, recipe, cache_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))

@@ -5,7 +5,7 @@ library Lambda lacks but this machine has (``libpq.so`` for psycopg, which finds
 ctypes at import: no ELF names it) passes here and fails there. This root holds:
 
 - ``/var/lang``: a CPython of the runtime's X.Y found here (its ``bin/pythonX.Y``, its
-  standard library, ``libpython``), with the libraries that CPython itself links
+  standard library with its bytecode, ``libpython``), with the libraries that CPython links
   (Lambda's ``/var/lang`` carries its own too);
 - ``/usr/lib64`` (``/lib64`` and ``/lib`` link to it): every soname of the runtime's
   library set (``data/runtime_libraries/``) that this machine has, and nothing else;
@@ -53,7 +53,19 @@ _SKELETON = (
     "etc",
     "usr/lib64",
 )
-_LEFT_OUT = ("test", "tests", "idlelib", "tkinter", "turtledemo", "site-packages", "__pycache__")
+# The standard library's own bytecode stays (Lambda's /var/lang has it: without it every
+# import of the standard library compiles anew in the read-only root, five times slower);
+# the optimized variants nothing runs with do not.
+_LEFT_OUT = (
+    "test",
+    "tests",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "site-packages",
+    "*.opt-1.pyc",
+    "*.opt-2.pyc",
+)
 
 
 @dataclass(frozen=True)

@@ -247,7 +247,8 @@ def print_invocations(report: InvokeReport, *, as_json: bool) -> int:
             }
         )
     else:
-        stderr(f"ran {report.ran_in}; memory {report.memory}")
+        stderr(f"ran {report.ran_in}; /var/runtime: {report.runtime_packages}")
+        stderr(f"memory {report.memory}")
         last = report.invocations[-1]
         print(json.dumps(last.error) if last.error else last.payload.decode("utf-8", "replace"))
     return EXIT_OK if report.ok else EXIT_ERROR

@@ -149,7 +149,7 @@ def execution_root(request: InvokeRequest) -> Root:
         raise InputError(f"the runtime's own packages for {target.runtime.name} are not known")
     emulator = (EMULATOR_INSIDE,) if run.sandbox.emulator else ()
     bootstrap = (*emulator, run.interpreter, f"{INSIDE}/bootstrap.py")
-    return Root(run, bootstrap, tree.path, tree.packages.describe())
+    return Root(run, bootstrap, tree.path, tree.packages.brief())
 
 
 def lambda_variables(handler: str, target: Target, config: FunctionConfig) -> dict[str, str]:
@@ -209,6 +209,8 @@ def invoke(
                 environment.close()
             code.release()
     memory = environment.limit.describe() if environment else ""
+    if root.run.sandbox.emulator:
+        memory += "; under qemu-user the emulator's own memory and time are counted too"
     return InvokeReport(
         tuple(invocations), root.run.describe(request.target), memory, root.runtime_label
     )

@@ -22,6 +22,7 @@ import sys
 import threading
 
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+STARTING = "\x00lambdalayer: the bootstrap starts\n"  # the same in environment.py
 
 
 def loopback_up() -> None:
@@ -87,6 +88,10 @@ def main() -> None:
     listener.bind(("127.0.0.1", int(port)))
     listener.listen(64)
     threading.Thread(target=relay, args=(listener, socket_path), daemon=True).start()
+    # Lambda's Init Duration counts from the runtime's start, not the sandbox's making:
+    # this line (never shown) tells lambdalayer when the bootstrap starts.
+    sys.stderr.write(STARTING)
+    sys.stderr.flush()
     child = subprocess.Popen(bootstrap)
     signal.signal(signal.SIGTERM, lambda *_: child.kill())
     status = child.wait()

@@ -33,6 +33,7 @@ from lambdalayer.invoke.runtimeapi import Event, Outcome, RuntimeApi
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
 PORT = 9001  # where AWS_LAMBDA_RUNTIME_API points, inside the sandbox
+STARTING = b"\x00lambdalayer: the bootstrap starts\n"  # the launcher says so (see _launcher.py)
 INIT_LIMIT_SECONDS = 10.0  # Lambda's limit on a function's init phase
 Log = Callable[[str], None]
 
@@ -118,6 +119,7 @@ class Environment:
     def __init__(self, root: Root, code: Code, settings: Settings, scratch: Path, log: Log) -> None:
         self.root, self.settings, self.log = root, settings, log
         self.started = time.monotonic()
+        self.bootstrap_started: list[float] = []  # when the launcher started the bootstrap
         self.limit = MemoryLimit(settings.memory_mb)
         launch = scratch / "launch"
         launch.mkdir(parents=True)
@@ -163,7 +165,7 @@ class Environment:
             preexec_fn=self.limit.enter(),  # noqa: PLW1509 - joins the cgroup before anything runs
         )
         self._relays = [
-            threading.Thread(target=_relay, args=(stream, log), daemon=True)
+            threading.Thread(target=_relay, args=(stream, log, self.bootstrap_started), daemon=True)
             for stream in (self.process.stdout, self.process.stderr)
             if stream is not None
         ]
@@ -188,7 +190,7 @@ class Environment:
         init_ms = None
         if self.cold:
             first = self.api.first_next or time.monotonic()
-            init_ms = (first - self.started) * 1000
+            init_ms = (first - min(self.bootstrap_started, default=self.started)) * 1000
             self.cold = False
         began = self.api.handed_out or queued
         ended = outcome.at if outcome is not None else time.monotonic()
@@ -283,7 +285,11 @@ class Environment:
         self.limit.close()
 
 
-def _relay(stream: IO[bytes], log: Log) -> None:
-    """The runtime's output (the function's logs), line by line, as CloudWatch has it."""
+def _relay(stream: IO[bytes], log: Log, started: list[float]) -> None:
+    """The runtime's output (the function's logs), line by line, as CloudWatch has it; the
+    launcher's line saying the bootstrap starts is noted in ``started``, not shown."""
     for line in iter(stream.readline, b""):
+        if line == STARTING:
+            started.append(time.monotonic())
+            continue
         log(line.decode("utf-8", "replace").rstrip("\n"))
