@@ -172,6 +172,17 @@ def build_test_index(root: Path, workdir: Path) -> None:
             files={f"{module}/__init__.py": f"__version__ = {version!r}\n"},
         )
     make_wheel(root, "modern", "1.0")
+    # bigpkg is large enough for an image layer of its own (container/layers.py: 4 MiB)
+    for version in ("1.0", "2.0"):
+        make_wheel(
+            root,
+            "bigpkg",
+            version,
+            files={
+                "bigpkg/__init__.py": f"V = {version!r}\n",
+                "bigpkg/data.bin": os.urandom(5 << 20),
+            },
+        )
     make_wheel(root, "modern", "2.0", requires_python=">=3.13")
     make_wheel(root, "flaky", "1.0")
     make_wheel(root, "tampered", "1.0")

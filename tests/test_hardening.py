@@ -402,6 +402,9 @@ def test_over_quota_layer_is_refused_even_with_no_check(
     )
     assert code == 1
     assert "over Lambda's 100 for a function and all its layers" in err
+    hint = next(line for line in err.splitlines() if line.startswith("hint:"))
+    assert "container image instead" in hint and "lambdalayer image build" in hint
+    assert "--runtime python3.11 --arch x86_64" in hint
     assert "--no-check" not in err
     assert not out.exists()
 

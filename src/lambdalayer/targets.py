@@ -51,26 +51,35 @@ class Layout(enum.StrEnum):
     PYTHON = "python"  # python/
     FUNCTION = "function"  # a function package: dependencies at the zip's root, beside the handler
     RUNTIME = "runtime"  # the runtime's own packages, at the root of /var/runtime
+    IMAGE = (
+        "image"  # a container image's files from its root: var/lang/lib/pythonX.Y/site-packages/
+    )
 
     @property
     def extracted_at(self) -> str:
-        """Where Lambda has files of this layout: ``/opt`` (layers), ``/var/task``, ``/var/runtime``."""
-        return {Layout.FUNCTION: "/var/task", Layout.RUNTIME: "/var/runtime"}.get(self, "/opt")
+        """Where Lambda has files of this layout: ``/opt`` (layers), ``/var/task``,
+        ``/var/runtime``; an image's paths start at its root (``""``)."""
+        places = {Layout.FUNCTION: "/var/task", Layout.RUNTIME: "/var/runtime", Layout.IMAGE: ""}
+        return places.get(self, "/opt")
 
     @property
     def code_root(self) -> str:
         """The part of the zip that holds importable code: ``python/``, or its root."""
-        return "" if self in (Layout.FUNCTION, Layout.RUNTIME) else "python/"
+        return "" if self in (Layout.FUNCTION, Layout.RUNTIME, Layout.IMAGE) else "python/"
 
 
 # A member's path below whichever layer directory is on sys.path (python/ or its site-packages).
-_LAYER_SITE = re.compile(r"^python/(?:lib/python\d+\.\d+/site-packages/)?")
+_LAYER_SITE = re.compile(
+    r"^(?:python/(?:lib/python\d+\.\d+/site-packages/)?|var/lang/lib/python\d+\.\d+/site-packages/)"
+)
 
 
 def in_site_directory(arcname: str) -> str:
     """A layer member's path relative to the sys.path directory that holds it.
 
     >>> in_site_directory("python/lib/python3.12/site-packages/numpy/__init__.py")
+    'numpy/__init__.py'
+    >>> in_site_directory("var/lang/lib/python3.12/site-packages/numpy/__init__.py")  # an image's
     'numpy/__init__.py'
     """
     return _LAYER_SITE.sub("", arcname, count=1)
@@ -210,6 +219,8 @@ class Target:
             return "python/"
         if layout in (Layout.FUNCTION, Layout.RUNTIME):
             return ""
+        if layout is Layout.IMAGE:  # where AWS's base image's pip installs (python-image.html)
+            return f"var/lang/lib/python{self.runtime.python_version}/site-packages/"
         return f"python/lib/python{self.runtime.python_version}/site-packages/"
 
     def lambda_paths(self, opt_root: str = "/opt") -> tuple[str, str]:

@@ -145,16 +145,17 @@ def provided_sets(beneath: Beneath, target: Target) -> tuple[Provided, ...]:
 
 
 @dataclass(frozen=True)
-class _Checking:
+class Checking:
     """The check of a built layer, and the cache its report is kept in."""
 
     request: CheckRequest
     cache_dir: Path
+    what: str = "the layer"  # what is checked, for the progress line
 
 
 def build_check(
     target: Target, recipe: BuildRecipe, lock: Locked, index: IndexConfig, cache_dir: Path
-) -> _Checking:
+) -> Checking:
     """How a build checks what it made: with the layers beneath it that are on this machine.
 
     The imports run with the layer's own CPython (``recipe.python``), in an image pulled
@@ -185,14 +186,14 @@ def build_check(
             index=index,
         ),
     )
-    return _Checking(request, cache_dir)
+    return Checking(request, cache_dir)
 
 
 def write_layer(
     output: LayerOutput,
     recipe: Recipe,
     contents: LayerContents,
-    checking: _Checking | None,
+    checking: Checking | None,
     watch: Stopwatch,
     notify: Notify,
 ) -> WrittenLayer:
@@ -206,18 +207,18 @@ def write_layer(
             sha256 = stats.sha256
             sizes = layer_sizes(staging)
         if checking is None:
-            _refuse_over_quota(stats.unzipped_bytes, output.path)
+            _refuse_over_quota(stats.unzipped_bytes, output.path, recipe.target)
         else:
             with watch("check"):
-                report = _checked(staging, sha256, checking, contents, notify)
+                report = checked_zip(staging, sha256, checking, contents, notify)
             report = replace(report, path=output.path)
             if not report.ok:
                 raise failed_check(report, output.path, function=recipe.layout is Layout.FUNCTION)
     return WrittenLayer(stats, sha256, sizes, bytecode, report)
 
 
-def _checked(
-    staging: Path, sha256: str, checking: _Checking, contents: LayerContents, notify: Notify
+def checked_zip(
+    staging: Path, sha256: str, checking: Checking, contents: LayerContents, notify: Notify
 ) -> CheckReport:
     """The check of the staged zip, or its cached report when the same bytes were checked alike."""
     target = checking.request.target
@@ -227,7 +228,7 @@ def _checked(
     if cached is not None:
         notify(f"checked before: the same bytes for {target.name} (cached report)")
         return cached
-    notify(f"checking the layer for {target.name}")
+    notify(f"checking {checking.what} for {target.name}")
     known = KnownFacts(
         contents.elf_facts, contents.member_files, checking.cache_dir / "tmp", contents.digests
     )
@@ -237,21 +238,25 @@ def _checked(
     return report
 
 
-def _refuse_over_quota(unzipped_bytes: int, output: Path) -> None:
+def _refuse_over_quota(unzipped_bytes: int, output: Path, target: Target) -> None:
     """A layer over Lambda's unzipped quota can never deploy: not written, even unchecked."""
     if unzipped_bytes > UNZIPPED_LIMIT:
         raise LayerCheckError(
             f"the layer is {unzipped_bytes:,} bytes unzipped, over Lambda's {UNZIPPED_LIMIT:,} for"
             f" a function and all its layers; {output} was not written",
             None,
-            hint=OVER_QUOTA_HINT,
+            hint=over_quota_hint(target),
         )
 
 
-OVER_QUOTA_HINT = (
-    "leave out what another layer or the runtime provides (--on-top-of,"
-    " --exclude-runtime-provided), slim further (--drop GLOB), or split the function"
-)
+def over_quota_hint(target: Target) -> str:
+    """What to do about a layer over Lambda's quota: an image first, then leaving things out."""
+    return (
+        "build a container image instead (up to 10 GB): lambdalayer image build, with the same"
+        f" requirements and --runtime {target.runtime.name} --arch {target.arch}, then --push"
+        " REGISTRY/REPOSITORY:TAG or -o image.tar; or leave out what another layer or the"
+        " runtime provides (--on-top-of, --exclude-runtime-provided)"
+    )
 
 
 def failed_check(report: CheckReport, output: Path, *, function: bool) -> LayerCheckError:
@@ -259,7 +264,7 @@ def failed_check(report: CheckReport, output: Path, *, function: bool) -> LayerC
     over_quota = any(finding.kind is Kind.SIZE for finding in report.errors)
     what = "the function package" if function else "the layer"
     if over_quota and len(report.errors) == 1:
-        hint = f"{what} is over Lambda's quota and cannot deploy: {OVER_QUOTA_HINT}"
+        hint = f"{what} is over Lambda's quota and cannot deploy: {over_quota_hint(report.target)}"
     elif over_quota:
         hint = f"{what} is over Lambda's quota, and each other finding says what to fix"
     elif function:

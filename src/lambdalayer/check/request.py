@@ -51,7 +51,8 @@ class CheckRequest:
     names layers that are not on this machine, with their (estimated) unzipped bytes;
     ``function`` says the zip is a function package (extracted to /var/task), whose
     ``handler`` (``module.function``) must be in it and import. ``imports`` ``None``: no
-    import check.
+    import check. ``container``: the files go into a container image (measured against
+    its 10 GB, not a layer's quotas).
     """
 
     target: Target
@@ -60,6 +61,7 @@ class CheckRequest:
     handler: str | None = None
     beneath: tuple[tuple[str, int], ...] = ()
     imports: ImportOptions | None = field(default_factory=ImportOptions)
+    container: bool = False
 
     def cache_key(self, zip_sha256: str) -> str:
         """The key of this check of the zip with ``zip_sha256``: every field, as what it stands for.
@@ -81,6 +83,7 @@ class CheckRequest:
             "function": self.function,
             "handler": self.handler,
             "beneath": [list(item) for item in self.beneath],
+            "container": self.container,
             "imports": None
             if imports is None
             else {

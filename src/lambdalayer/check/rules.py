@@ -41,7 +41,7 @@ from lambdalayer.check.runtimepkgs import runtime_shadows
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED
-from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import printable, unsafe_reason
@@ -379,6 +379,23 @@ def _managed_overlap(main: LayerZip, target: Target) -> str | None:
     )
 
 
+def _check_image_size(layers: Sequence[LayerZip], findings: list[Finding]) -> int:
+    """An image's files against its 10 GB (the base's own come on top); returns their bytes."""
+    total = sum(layer.declared_bytes for layer in layers)
+    if total > IMAGE_LIMIT:
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                Kind.SIZE,
+                f"{total:,} bytes uncompressed is over Lambda's {IMAGE_LIMIT:,} for an image",
+                None,
+                None,
+                "leave out what the function does not need (--drop GLOB), or split the function",
+            )
+        )
+    return total
+
+
 def _check_sizes(
     layers: Sequence[LayerZip],
     zipped: int,
@@ -418,7 +435,8 @@ def _check_sizes(
                 None,
                 None,
                 _managed_overlap(main, target)
-                or "leave out what another layer or the runtime already provides, or split the function",
+                or "build a container image instead (lambdalayer image build, up to 10 GB), or"
+                " leave out what another layer or the runtime already provides",
             )
         )
     elif with_beneath > UNZIPPED_LIMIT:
@@ -501,7 +519,10 @@ def check(
     else:
         _check_layout(main, target, findings)
     zipped = path.stat().st_size
-    total = _check_sizes([main, *others], zipped, findings, target, request.beneath)
+    if request.container:
+        total = _check_image_size([main, *others], findings)
+    else:
+        total = _check_sizes([main, *others], zipped, findings, target, request.beneath)
     for other in others:
         if other.is_layer:
             _check_conflicts(main, other, findings)
@@ -536,7 +557,8 @@ def _imported(
     options = request.imports
     if options is None:
         return ImportOutcome(skipped="not asked")
-    skipped = options.skipped or _why_not_extracted([main, *others], unzipped_total)
+    limit = IMAGE_LIMIT if request.container else UNZIPPED_LIMIT
+    skipped = options.skipped or _why_not_extracted([main, *others], unzipped_total, limit)
     if skipped is not None:
         return ImportOutcome(skipped=skipped)
     target, function = request.target, request.function
@@ -646,9 +668,9 @@ def _placed_elves(
     return placed
 
 
-def _why_not_extracted(layers: Sequence[LayerZip], unzipped_total: int) -> str | None:
+def _why_not_extracted(layers: Sequence[LayerZip], unzipped_total: int, limit: int) -> str | None:
     """Why the zips are not extracted for the import check (over the quota, damaged), if they are not."""
-    if unzipped_total > UNZIPPED_LIMIT:
+    if unzipped_total > limit:
         return f"not extracted: {unzipped_total:,} bytes unzipped is over Lambda's quota"
     damaged = [layer.path.name for layer in layers if layer.damaged]
     if damaged:

@@ -24,11 +24,13 @@ from lambdalayer.cli.options import (
     add_aws,
     add_json,
     add_publish_settings,
+    add_recipe,
     add_requirement_inputs,
     add_sources,
     add_targets,
     aws_settings,
     input_flags,
+    slim_options,
     source_flags,
     split,
 )
@@ -37,11 +39,7 @@ from lambdalayer.cli.text import print_build, print_check_report, print_matrix, 
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.invoke import InvokeRequest, invoke
-from lambdalayer.layer.slim import rules as slim_rules
-from lambdalayer.recipe import SlimOptions
-from lambdalayer.recipe import choices as bytecode_choices
 from lambdalayer.report import BuildFacts, layer_report
-from lambdalayer.targets import Layout
 
 HELP = "build a layer (or function) .zip from requirements"
 DESCRIPTION = "Resolve, download and lay out wheels as a Lambda layer .zip."
@@ -86,7 +84,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_targets(parser)
     _add_outputs(parser)
     add_sources(parser)
-    _add_recipe(parser)
+    add_recipe(parser)
     _add_reporting(parser)
     parser.add_argument(
         "--publish", metavar="NAME", help="publish the built layer as NAME (see 'publish --help')"
@@ -127,61 +125,6 @@ def _add_outputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_recipe(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--layout",
-        choices=[Layout.SITE_PACKAGES.value, Layout.PYTHON.value],
-        help="where packages go: python/lib/pythonX.Y/site-packages/ (default) or python/",
-    )
-    parser.add_argument(
-        "--bytecode",
-        choices=bytecode_choices(),
-        help="unchecked-hash (default; 'auto' is its old name): .pyc compiled by a CPython of the"
-        " runtime's version beside each .py, so cold starts skip compiling; that CPython is"
-        " --python, else found here (PATH, pyenv, uv), else installed with 'uv python install',"
-        " and the build stops with a hint when none can be had; none: sources only; only: .pyc"
-        " instead of .py (smaller, but tracebacks show no source lines)",
-    )
-    parser.add_argument(
-        "--python",
-        type=Path,
-        metavar="PATH",
-        help="a CPython of the runtime's version (bytecode, import check)",
-    )
-    parser.add_argument("--no-slim", action="store_true", help="keep everything the wheels contain")
-    rules = ", ".join(rule.name for rule in slim_rules())
-    parser.add_argument(
-        "--skip-rule",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help=f"turn one slimming rule off (repeatable): {rules}",
-    )
-    parser.add_argument(
-        "--keep",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="never drop or strip these paths (relative to the package directory)",
-    )
-    parser.add_argument(
-        "--strip-program",
-        metavar="PROGRAM",
-        help="strip shared objects with this program (e.g. llvm-strip) instead of lambdalayer's own"
-        " section stripper; the layer's bytes then depend on that program's version",
-    )
-    parser.add_argument(
-        "--drop",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="also leave these paths out (e.g. '**/*.md')",
-    )
-    parser.add_argument(
-        "--no-check", action="store_true", help="do not run 'lambdalayer check' on what is built"
-    )
-
-
 def _add_reporting(parser: argparse.ArgumentParser) -> None:
     add_json(parser, "the summary")
     parser.add_argument(
@@ -207,13 +150,7 @@ def _add_reporting(parser: argparse.ArgumentParser) -> None:
 
 def flags_of(args: argparse.Namespace) -> Flags:
     """The command line's answers as the plan's typed flags."""
-    slim = SlimOptions(
-        not args.no_slim,
-        frozenset(args.skip_rule),
-        tuple(args.keep),
-        tuple(args.drop),
-        args.strip_program,
-    )
+    slim = slim_options(args)
     return Flags(
         inputs=input_flags(args),
         runtimes=split(args.runtime),

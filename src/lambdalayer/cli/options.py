@@ -12,7 +12,10 @@ from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.build.plan import BeneathFlags, InputFlags, SourceFlags
-from lambdalayer.targets import ARCH_ALIASES, default_runtime
+from lambdalayer.layer.slim import rules as slim_rules
+from lambdalayer.recipe import SlimOptions
+from lambdalayer.recipe import choices as bytecode_choices
+from lambdalayer.targets import ARCH_ALIASES, Layout, default_runtime
 
 
 def split(values: list[str]) -> tuple[str, ...]:
@@ -202,3 +205,71 @@ def add_publish_settings(parser: argparse.ArgumentParser) -> None:
 def add_json(parser: argparse.ArgumentParser, what: str) -> None:
     """``--json``: the command's output as one JSON object."""
     parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object")
+
+
+def add_recipe(parser: argparse.ArgumentParser, *, layout: bool = True) -> None:
+    """How wheels become files: layout, bytecode, slimming, the check."""
+    if layout:
+        parser.add_argument(
+            "--layout",
+            choices=[Layout.SITE_PACKAGES.value, Layout.PYTHON.value],
+            help="where packages go: python/lib/pythonX.Y/site-packages/ (default) or python/",
+        )
+    parser.add_argument(
+        "--bytecode",
+        choices=bytecode_choices(),
+        help="unchecked-hash (default; 'auto' is its old name): .pyc compiled by a CPython of the"
+        " runtime's version beside each .py, so cold starts skip compiling; that CPython is"
+        " --python, else found here (PATH, pyenv, uv), else installed with 'uv python install',"
+        " and the build stops with a hint when none can be had; none: sources only; only: .pyc"
+        " instead of .py (smaller, but tracebacks show no source lines)",
+    )
+    parser.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="a CPython of the runtime's version (bytecode, import check)",
+    )
+    parser.add_argument("--no-slim", action="store_true", help="keep everything the wheels contain")
+    rules = ", ".join(rule.name for rule in slim_rules())
+    parser.add_argument(
+        "--skip-rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help=f"turn one slimming rule off (repeatable): {rules}",
+    )
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="never drop or strip these paths (relative to the package directory)",
+    )
+    parser.add_argument(
+        "--strip-program",
+        metavar="PROGRAM",
+        help="strip shared objects with this program (e.g. llvm-strip) instead of lambdalayer's own"
+        " section stripper; the layer's bytes then depend on that program's version",
+    )
+    parser.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="also leave these paths out (e.g. '**/*.md')",
+    )
+    parser.add_argument(
+        "--no-check", action="store_true", help="do not run 'lambdalayer check' on what is built"
+    )
+
+
+def slim_options(args: argparse.Namespace) -> SlimOptions:
+    """The slimming flags of :func:`add_recipe` as options."""
+    return SlimOptions(
+        not args.no_slim,
+        frozenset(args.skip_rule),
+        tuple(args.keep),
+        tuple(args.drop),
+        args.strip_program,
+    )

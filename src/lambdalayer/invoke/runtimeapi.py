@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import queue
 import socketserver
 import threading
@@ -70,7 +71,18 @@ class RuntimeApi:
         self.first_next: float | None = None  # when the runtime first asked for an event
         self.handed_out: float | None = None  # when the current event was handed out
         self._lock = threading.Lock()
-        self._server = _Server(str(path), _handler_for(self))
+        # A Unix socket's path must fit 108 bytes; a deep cache directory's does not, so a
+        # long one is bound through /proc/self/fd/N/ of its directory (Linux resolves it).
+        directory = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+        try:
+            short = (
+                str(path)
+                if len(os.fsencode(path)) < 100
+                else f"/proc/self/fd/{directory}/{path.name}"
+            )
+            self._server = _Server(short, _handler_for(self))
+        finally:
+            os.close(directory)
         path.chmod(0o777)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

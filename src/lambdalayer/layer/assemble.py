@@ -25,7 +25,7 @@ from lambdalayer.zipnames import unsafe_reason
 _DATA_SCHEMES: dict[str, str | None] = {
     "purelib": "{site}",
     "platlib": "{site}",
-    "data": "python/",
+    "data": "{data}",  # sys.prefix: python/ in a layer (/opt/python), var/lang/ in an image
     "scripts": None,
     "headers": None,
 }
@@ -61,7 +61,7 @@ def _safe_member(wheel: str, name: str) -> PurePosixPath:
     return PurePosixPath(name)
 
 
-def _destination(member: PurePosixPath, data_dir: str, site: str) -> str | None:
+def _destination(member: PurePosixPath, data_dir: str, site: str, data: str) -> str | None:
     parts = member.parts
     if parts[0] != data_dir:
         return site + member.as_posix()
@@ -70,7 +70,7 @@ def _destination(member: PurePosixPath, data_dir: str, site: str) -> str | None:
     place = _DATA_SCHEMES[parts[1]]
     if place is None:
         return None
-    return place.format(site=site) + "/".join(parts[2:])
+    return place.format(site=site, data=data) + "/".join(parts[2:])
 
 
 def _mode(info: zipfile.ZipInfo) -> int:
@@ -85,6 +85,7 @@ def assemble(wheel_path: Path, target: Target, layout: Layout = Layout.SITE_PACK
     a wheel that does not fit the target or has a member whose path would leave the layer.
     """
     site = target.site_packages_prefix(layout)
+    data = "var/lang/" if layout is Layout.IMAGE else "python/"
     wheel = wheel_path.name
     try:
         name, version, _, _ = parse_wheel_filename(wheel)
@@ -102,7 +103,7 @@ def assemble(wheel_path: Path, target: Target, layout: Layout = Layout.SITE_PACK
             for info in archive.infolist():
                 if info.is_dir():
                     continue
-                destination = _destination(_safe_member(wheel, info.filename), data_dir, site)
+                destination = _destination(_safe_member(wheel, info.filename), data_dir, site, data)
                 if destination is None or destination in entries:
                     continue  # a path twice in one wheel: the first is what an installer keeps
                 if info.compress_type == zipfile.ZIP_DEFLATED:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import json
 import netrc
 import os
 import time
@@ -307,3 +308,70 @@ def download_to(
     if expected is not None and written != int(expected):
         raise TransientError(f"short download of {redact(url)}: {written} of {expected} bytes")
     return written
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | IO[bytes] | None = None,
+    passthrough: frozenset[int] = frozenset({401, 404}),
+) -> Response:
+    """One request of a protocol beyond plain downloads (an OCI registry's HEAD, POST, PATCH, PUT).
+
+    GET and HEAD are retried and follow redirects like :func:`get_response`; a request with
+    a body is sent once and never redirected (the caller starts its exchange again on a
+    :class:`TransientError`). ``Authorization`` is dropped on a redirect to another host.
+    Statuses in ``passthrough`` and every 2xx/3xx are returned; others raise
+    :class:`FetchError`. The body read back is at most :data:`MAX_DOCUMENT_BYTES`.
+    """
+    idempotent = method in {"GET", "HEAD"}
+    retries = _retry() if idempotent else Retry(total=0, redirect=0, raise_on_status=False)
+    headers = {**request_headers(url), **(headers or {})}
+
+    def attempt() -> Response:
+        try:
+            response = _pool().request(
+                method,
+                redact(url),
+                headers=headers,
+                body=body,
+                retries=retries,
+                redirect=idempotent,
+                preload_content=False,
+                decode_content=False,
+            )
+        except MaxRetryError as error:
+            if idempotent:
+                raise FetchError(f"cannot reach {redact(url)}: {error.reason}") from error
+            raise TransientError(f"cannot reach {redact(url)}: {error.reason}") from error
+        except (Urllib3Error, OSError) as error:
+            raise TransientError(f"{method} {redact(url)} failed: {error}") from error
+        try:
+            if response.status >= 400 and response.status not in passthrough:
+                detail = _registry_error(response)
+                raise FetchError(
+                    f"HTTP {response.status} for {method} {redact(url)}{detail}", url=redact(url)
+                )
+            buffer = io.BytesIO()
+            if method != "HEAD":
+                _stream(response, url, buffer, lambda _chunk: None, limit=MAX_DOCUMENT_BYTES)
+            names = {name.lower(): value for name, value in response.headers.items()}
+            return Response(response.status, names, buffer.getvalue())
+        finally:
+            response.release_conn()
+
+    if idempotent:
+        return with_retries(f"{method} {redact(url)}", attempt)
+    return attempt()
+
+
+def _registry_error(response: urllib3.BaseHTTPResponse) -> str:
+    """``: CODE message`` of an error body in the registry's format (``{"errors": [...]}``)."""
+    try:
+        document = json.loads(response.read(65536) or b"{}")
+        first = document["errors"][0]
+        return f": {first.get('code', '')} {first.get('message', '')}".rstrip()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, Urllib3Error, OSError):
+        return ""

@@ -1,0 +1,115 @@
+"""Where a built image goes: an OCI layout archive on disk, or a registry.
+
+The archive is written under a temporary name beside its path and renamed into place when
+complete (the previous file stays until then). A push sends each blob the registry does
+not have yet (``HEAD`` first; a base layer from another repository of the same registry
+is mounted, not sent), the config, then the manifest under the tag; the image is then
+named by its digest.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.container.base import BaseImage
+from lambdalayer.container.compose import ComposedImage
+from lambdalayer.errors import FetchError
+from lambdalayer.oci.blobs import BlobStore
+from lambdalayer.oci.client import RegistryClient
+from lambdalayer.oci.credentials import Credentials
+from lambdalayer.oci.layout import write_archive
+from lambdalayer.oci.reference import ImageReference
+
+Notify = Callable[[str], None]
+
+
+def _config_blob(image: ComposedImage, store: BlobStore) -> Path:
+    if not store.has(image.config_digest):
+        with store.writing() as scratch:
+            scratch.write_bytes(image.config)
+            store.keep(scratch, image.config_digest)
+    return store.path(image.config_digest)
+
+
+def _local(digest: str, base: BaseImage, store: BlobStore) -> Path:
+    """A blob of the image in the store: ours are there; the base's are fetched once."""
+    return store.path(digest) if store.has(digest) else base.local_blob(digest, store)
+
+
+def write_image_archive(
+    path: Path, image: ComposedImage, base: BaseImage, store: BlobStore, ref_name: str
+) -> int:
+    """Write the image as an OCI layout archive at ``path``; returns its size."""
+    blobs: dict[str, Path | bytes] = {image.config_digest: _config_blob(image, store)}
+    for layer in image.layers:
+        blobs[str(layer["digest"])] = _local(str(layer["digest"]), base, store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    scratch = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write_archive(out, image.manifest, image.manifest_type, ref_name, blobs, image.platform)
+        scratch.chmod(0o644)
+        scratch.replace(path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return path.stat().st_size
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """What a push sent: the image by digest, and each blob's fate."""
+
+    image: ImageReference  # the destination, pinned by the manifest's digest
+    uploaded: tuple[str, ...]  # digests sent
+    uploaded_bytes: int
+    present: int  # blobs the registry had
+    mounted: int  # blobs mounted from the base's repository
+
+
+def push_image(
+    image: ComposedImage,
+    base: BaseImage,
+    destination: ImageReference,
+    credentials: Credentials,
+    store: BlobStore,
+    notify: Notify,
+) -> PushReport:
+    """Push the image to ``destination`` (its tag, else ``latest``)."""
+    same_registry = base.reference is not None and base.reference.registry == destination.registry
+    sources = [base.reference.repository] if base.reference is not None and same_registry else []
+    client = RegistryClient(destination, credentials, push=True, mount_from=sources)
+    base_digests = {str(layer["digest"]) for layer in base.layers}
+    blobs = [(image.config_digest, len(image.config))] + [
+        (str(layer["digest"]), int(layer.get("size", 0))) for layer in image.layers
+    ]
+    uploaded: list[str] = []
+    sent = present = mounted = 0
+    try:
+        for digest, size in blobs:
+            if client.has_blob(digest):
+                present += 1
+                continue
+            if digest in base_digests and client.mount_from and client.mount(digest, sources[0]):
+                mounted += 1
+                continue
+            local = _config_blob(image, store) if digest == image.config_digest else None
+            local = local or _local(digest, base, store)
+            notify(f"pushing {digest[:19]}… ({size:,} bytes) to {destination.registry}")
+            sent += client.upload(digest, local)
+            uploaded.append(digest)
+        tag = destination.tag or ("latest" if destination.digest is None else image.digest)
+        digest = client.put_manifest(tag, image.manifest, image.manifest_type)
+    except FetchError as error:
+        if "NAME_UNKNOWN" in error.message and error.hint is None:
+            raise FetchError(
+                error.message,
+                hint=f"create the repository {destination.repository} first (ECR: aws ecr"
+                f" create-repository --repository-name {destination.repository})",
+            ) from error
+        raise
+    return PushReport(destination.pinned(digest), tuple(uploaded), sent, present, mounted)

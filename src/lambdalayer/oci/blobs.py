@@ -1,0 +1,56 @@
+"""The cache's blob store: every blob once, by digest (``<cache>/oci/blobs/sha256/<hex>``).
+
+Layers lambdalayer made and blobs of base images it downloaded live side by side; a blob
+is written under a temporary name and renamed into place, so a reader sees it whole or
+not at all, and one whose size is not the descriptor's is taken as absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from lambdalayer.errors import FetchError
+from lambdalayer.oci.reference import DIGEST
+
+
+class BlobStore:
+    """Blobs by ``sha256:<hex>`` digest under ``<cache>/oci/blobs``."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "oci" / "blobs" / "sha256"
+
+    def path(self, digest: str) -> Path:
+        """Where the blob ``digest`` is (or would be) kept."""
+        if not DIGEST.match(digest):
+            raise FetchError(f"{digest!r} is not a sha256 digest")
+        return self.root / digest.removeprefix("sha256:")
+
+    def has(self, digest: str, size: int | None = None) -> bool:
+        """Whether the blob is kept (with ``size`` bytes, when given)."""
+        try:
+            found = self.path(digest).stat().st_size
+        except OSError:
+            return False
+        return size is None or found == size
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Path]:
+        """A scratch file in the store's filesystem, for :meth:`keep` once it is complete."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=self.root, prefix=".part-")
+        os.close(handle)
+        scratch = Path(name)
+        try:
+            yield scratch
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    def keep(self, scratch: Path, digest: str) -> Path:
+        """Move a complete scratch file into place as the blob ``digest``."""
+        final = self.path(digest)
+        scratch.replace(final)
+        return final

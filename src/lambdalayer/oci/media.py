@@ -1,0 +1,37 @@
+"""The media types of images, and the descriptors that point at blobs (OCI image spec)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+GZIP_LAYERS = (OCI_LAYER_GZIP, DOCKER_LAYER_GZIP)
+LAYER_TYPES = (*GZIP_LAYERS, OCI_LAYER)
+OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+# The layer and config types that go with each manifest type (a manifest does not mix them).
+FAMILY = {
+    OCI_MANIFEST: (OCI_CONFIG, OCI_LAYER_GZIP),
+    DOCKER_MANIFEST: (DOCKER_CONFIG, DOCKER_LAYER_GZIP),
+}
+
+
+def digest_of(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``."""
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def descriptor(media_type: str, digest: str, size: int, **extra: Any) -> dict[str, Any]:
+    """A content descriptor: what the blob is, its digest and size (and e.g. annotations)."""
+    return {"mediaType": media_type, "digest": digest, "size": size, **extra}

@@ -1,0 +1,468 @@
+"""``image build``: Lambda container images without Docker, checked by tools that are not ours.
+
+A real registry (Debian's docker-registry, distribution 2.x) is served on 127.0.0.1; the
+base is a stand-in Lambda image made from the x86_64 stand-in root by umoci and pushed by
+skopeo; what lambdalayer pushes is read back by skopeo (inspect, copy — which checks every
+blob's digest) and unpacked by umoci, and the unpacked root imports the dependencies and
+the handler. ECR's login and update-function-code run against moto's server. A test
+whose program is missing skips and says which (.ci/run installs them all).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from cliutil import run_cli
+from indexserver import LocalIndex
+from moto.server import ThreadedMotoServer
+from ocitools import (
+    REGISTRY,
+    DistributionRegistry,
+    make_base_layout,
+    skopeo_copy,
+    skopeo_inspect,
+    umoci_unpack,
+)
+
+from lambdalayer.aws.client import AwsSettings
+from lambdalayer.aws.images import ecr_credentials
+from lambdalayer.check.image import pull_image
+from lambdalayer.targets import get_target
+
+pytestmark = [
+    pytest.mark.skipif(REGISTRY is None, reason="docker-registry is not installed (apt-get)"),
+    pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed (apt-get)"),
+    pytest.mark.skipif(shutil.which("umoci") is None, reason="umoci is not installed (apt-get)"),
+]
+REGION = "eu-west-1"
+HANDLER = "def handler(event, context):\n    import alpha\n    return {'alpha': alpha.__name__}\n"
+SITE = "var/lang/lib/python3.12/site-packages"
+ROOT_TMP = "/tmp"  # noqa: S108 - the confined root's own /tmp, a tmpfs
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
+    with DistributionRegistry(tmp_path_factory.mktemp("registry")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def base_layout(x86_image: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The x86_64 stand-in root as a one-layer OCI image, made by umoci."""
+    layout = tmp_path_factory.mktemp("base") / "layout"
+    return make_base_layout(x86_image, layout, "3.12", "amd64")
+
+
+@pytest.fixture(scope="module")
+def base(registry: DistributionRegistry, base_layout: Path) -> str:
+    """The stand-in base pushed to the registry by skopeo: its reference."""
+    reference = f"{registry.host}/lambda/python:3.12"
+    skopeo_copy(f"oci:{base_layout}:3.12", f"docker://{reference}")
+    return reference
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("image-cache")
+
+
+@pytest.fixture
+def function(tmp_path: Path) -> Path:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_text(HANDLER)
+    return source
+
+
+def image_build(capsys, index: LocalIndex, cache: Path, *args: str) -> tuple[int, Any, str]:  # type: ignore[no-untyped-def]
+    code, out, err = run_cli(
+        capsys,
+        "image",
+        "build",
+        "--runtime",
+        "python3.12",
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(cache),
+        "--json",
+        *args,
+    )
+    return code, json.loads(out) if code == 0 else None, err
+
+
+def raw_manifest(reference: str) -> bytes:
+    return subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{reference}"],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+
+def run_in_root(root: Path, code: str) -> str:
+    """Python code run by the root's own CPython, confined to that root (bubblewrap)."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    done = subprocess.run(
+        ["bwrap", "--ro-bind", str(root), "/", "--proc", "/proc", "--dev", "/dev",
+         "--tmpfs", ROOT_TMP, "--chdir", "/var/task", "--unshare-all", "--clearenv",
+         "--setenv", "LD_LIBRARY_PATH", "/var/lang/lib:/lib64:/usr/lib64",
+         "/var/lang/bin/python3.12", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_pushed_image_is_one_platform_with_our_cmd_and_runs_its_handler(
+    capsys, local_index, cache, registry, base, function, tmp_path
+):
+    destination = f"{registry.host}/fn/one:v1"
+    code, built, err = image_build(
+        capsys, local_index, cache, "alpha", "bigpkg==1.0", "--function", str(function),
+        "--handler", "app.handler", "--base", base, "--push", destination,
+    )  # fmt: skip
+    assert code == 0, err
+    manifest = raw_manifest(destination)
+    document = json.loads(manifest)
+    # One single-platform manifest, as Lambda takes (no index), named by its own digest.
+    assert document["mediaType"] in {
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    }
+    assert "manifests" not in document
+    digest = f"sha256:{hashlib.sha256(manifest).hexdigest()}"
+    assert built["digest"] == digest
+    assert built["image_uri"] == f"{registry.host}/fn/one@{digest}"
+    assert built["base"]["pinned"].startswith(f"{registry.host}/lambda/python@sha256:")
+    config = skopeo_inspect(f"docker://{destination}", config=True)
+    assert config["config"]["Cmd"] == ["app.handler"]  # type: ignore[index]
+    assert config["config"]["Entrypoint"] == ["/lambda-entrypoint.sh"]  # type: ignore[index]
+    assert [layer["what"] for layer in built["layers"]] == [
+        "bigpkg 1.0",
+        "2 smaller distributions",
+        "the function's code",
+    ]
+    # skopeo copies every blob, checking its digest; umoci unpacks the layout it wrote.
+    layout = tmp_path / "copied"
+    skopeo_copy(f"docker://{destination}", f"oci:{layout}:v1")
+    rootfs = umoci_unpack(layout, "v1", tmp_path / "bundle")
+    assert (rootfs / SITE / "alpha" / "__init__.py").is_file()
+    assert (rootfs / SITE / "bigpkg" / "data.bin").stat().st_size == 5 << 20
+    assert (rootfs / "var/task/app.py").read_text() == HANDLER
+    assert (rootfs / "var/task/__pycache__/app.cpython-312.pyc").is_file()
+    out = run_in_root(
+        rootfs,
+        "import sys, bigpkg; sys.path.insert(0, '/var/task'); import app;"
+        " print(app.handler({}, None), bigpkg.__file__)",
+    )
+    assert out.split() == ["{'alpha':", "'alpha'}", f"/{SITE}/bigpkg/__init__.py"]
+
+
+def test_a_rebuild_sends_nothing_and_a_changed_requirement_sends_one_layer(
+    capsys, local_index, cache, registry, base, function
+):
+    destination = f"{registry.host}/fn/two:v1"
+    args = ("--function", str(function), "--handler", "app.handler", "--base", base)
+    code, first, err = image_build(
+        capsys, local_index, cache, "alpha", "bigpkg==1.0", *args, "--push", destination
+    )
+    assert code == 0, err
+    layers = {layer["what"]: layer["digest"] for layer in first["layers"]}
+
+    mark = len(registry.requests())
+    code, again, err = image_build(
+        capsys, local_index, cache, "alpha", "bigpkg==1.0", *args, "--push", destination
+    )
+    assert code == 0, err
+    assert again["digest"] == first["digest"]
+    assert registry.uploaded(mark) == []  # every blob was there: not one sent twice
+    assert again["pushed"]["uploaded_bytes"] == 0
+
+    # One small requirement more: the shared small layer and the config, nothing else.
+    mark = len(registry.requests())
+    code, small, err = image_build(
+        capsys, local_index, cache, "alpha", "bigpkg==1.0", "storedpkg", *args,
+        "--push", destination,
+    )  # fmt: skip
+    assert code == 0, err
+    changed = {layer["what"]: layer["digest"] for layer in small["layers"]}
+    assert changed["bigpkg 1.0"] == layers["bigpkg 1.0"]
+    assert changed["the function's code"] == layers["the function's code"]
+    config_digest = json.loads(raw_manifest(destination))["config"]["digest"]
+    assert sorted(registry.uploaded(mark)) == sorted(
+        [changed["3 smaller distributions"], config_digest]
+    )
+
+    # The large requirement changed: its own layer and the config.
+    mark = len(registry.requests())
+    code, large, err = image_build(
+        capsys, local_index, cache, "alpha", "bigpkg==2.0", "storedpkg", *args,
+        "--push", destination,
+    )  # fmt: skip
+    assert code == 0, err
+    now = {layer["what"]: layer["digest"] for layer in large["layers"]}
+    config_digest = json.loads(raw_manifest(destination))["config"]["digest"]
+    assert sorted(registry.uploaded(mark)) == sorted([now["bigpkg 2.0"], config_digest])
+
+
+def test_an_archive_is_an_oci_layout_and_the_same_bytes_from_a_cold_cache(
+    capsys, local_index, cache, base, function, tmp_path, monkeypatch
+):
+    args = ("alpha", "--function", str(function), "--handler", "app.handler", "--base", base)
+    first = tmp_path / "one" / "image.tar"
+    code, built, err = image_build(capsys, local_index, cache, *args, "-o", str(first))
+    assert code == 0, err
+    inspected = skopeo_inspect(f"oci-archive:{first}")
+    assert inspected["Digest"] == built["digest"]
+    assert inspected["Architecture"] == "amd64"
+    with tarfile.open(first) as archive:
+        names = archive.getnames()
+        assert {"oci-layout", "index.json"} <= set(names)
+        index = json.loads(archive.extractfile("index.json").read())  # type: ignore[union-attr]
+    assert [item["digest"] for item in index["manifests"]] == [built["digest"]]
+    # Another machine, as far as this one can tell: an empty cache, another umask and zone.
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    second = tmp_path / "two" / "image.tar"
+    code, again, err = image_build(
+        capsys, local_index, tmp_path / "cold-cache", *args, "-o", str(second)
+    )
+    assert code == 0, err
+    assert again["digest"] == built["digest"]
+    assert second.read_bytes() == first.read_bytes()
+
+
+def test_the_pull_client_reads_the_real_registry(registry, base, tmp_path):
+    pulled = pull_image(
+        get_target("python3.12"),
+        tmp_path / "cache",
+        registry_url=f"http://{registry.host}",
+        repository="lambda/python",
+        tag="3.12",
+    )
+    assert (pulled.rootfs / "var/lang/bin/python3.12").is_file()
+    assert pulled.digest == f"sha256:{hashlib.sha256(raw_manifest(base)).hexdigest()}"
+
+
+def test_a_base_for_the_other_cpu_is_refused_before_anything_is_written(
+    capsys, local_index, cache, base, tmp_path
+):
+    out = tmp_path / "image.tar"
+    code, _, err = run_cli(
+        capsys, "image", "build", "alpha", "--runtime", "python3.12", "--arch", "arm64",
+        "--index-url", local_index.url, "--cache-dir", str(cache), "--base", base, "-o", str(out),
+    )  # fmt: skip
+    assert code == 1
+    assert "is for linux/amd64; the target is linux/arm64" in err
+    assert not out.exists()
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def locked_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
+    """A registry asking for basic credentials: user ``tester``, and moto's ECR login."""
+    bcrypt = pytest.importorskip("bcrypt")
+    root = tmp_path_factory.mktemp("locked-registry")
+    lines = [
+        f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}"
+        for user, password in (("tester", "s3cret"), ("AWS", "123456789012-auth-token"))
+    ]
+    (root / "htpasswd").write_text("\n".join(lines) + "\n")
+    with DistributionRegistry(root, htpasswd=root / "htpasswd") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def base_archive(base_layout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stand-in base as an OCI layout archive (a base read from disk, no registry)."""
+    archive = tmp_path_factory.mktemp("base-archive") / "base.tar"
+    skopeo_copy(f"oci:{base_layout}:3.12", f"oci-archive:{archive}:3.12")
+    return archive
+
+
+def test_a_registry_asking_for_credentials_gets_them_from_the_flag_or_docker_login(
+    capsys, local_index, cache, locked_registry, base_archive, tmp_path, monkeypatch
+):
+    destination = f"{locked_registry.host}/fn/locked:v1"
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    monkeypatch.delenv("LAMBDALAYER_REGISTRY_AUTH", raising=False)
+    args = ("alpha", "--base", str(base_archive), "--push", destination, "--no-check")
+    code, _, err = image_build(capsys, local_index, cache, *args)
+    assert code == 1
+    assert f"error: {locked_registry.host} asks for a user name and password" in err
+    assert "docker login" in err
+    code, _, err = image_build(capsys, local_index, cache, *args, "--registry-auth", "tester:wrong")
+    assert code == 1 and "refused the credentials" in err
+    code, built, err = image_build(
+        capsys, local_index, cache, *args, "--registry-auth", "tester:s3cret"
+    )
+    assert code == 0, err
+    assert "s3cret" not in err
+    # docker login's file, as Docker writes it
+    config = tmp_path / "docker"
+    config.mkdir()
+    token = base64.b64encode(b"tester:s3cret").decode()
+    (config / "config.json").write_text(
+        json.dumps({"auths": {locked_registry.host: {"auth": token}}})
+    )
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    code, again, err = image_build(capsys, local_index, cache, *args)
+    assert code == 0, err
+    assert again["digest"] == built["digest"]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    monkeypatch.delenv("LAMBDALAYER_REGISTRY_AUTH", raising=False)
+
+
+def test_ecr_login_through_boto3_pushes_to_a_registry_that_takes_it(
+    capsys, local_index, cache, locked_registry, base_archive, moto_endpoint, aws_env
+):
+    settings = AwsSettings(region=REGION, endpoint_url=moto_endpoint)
+    host = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"
+    assert ecr_credentials(host, settings) == ("AWS", "123456789012-auth-token")
+    code, built, err = image_build(
+        capsys, local_index, cache, "alpha", "--base", str(base_archive), "--no-check",
+        "--push", f"{locked_registry.host}/fn/ecr:v1", "--registry-auth", "ecr",
+        "--endpoint-url", moto_endpoint, "--region", REGION,
+    )  # fmt: skip
+    assert code == 0, err
+    assert built["pushed"]["uploaded_blobs"] >= 2
+
+
+def _image_function(moto_endpoint: str, name: str, package: str) -> None:
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=moto_endpoint)
+    role = iam.create_role(
+        RoleName=f"role-{name}",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    lam = boto3.client("lambda", region_name=REGION, endpoint_url=moto_endpoint)
+    if package == "Image":
+        code = {"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/old:v0"}
+        lam.create_function(FunctionName=name, Role=role, PackageType="Image", Code=code)
+    else:
+        lam.create_function(
+            FunctionName=name, Role=role, Runtime="python3.12", Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + bytes(18)},
+        )  # fmt: skip
+
+
+def test_deploy_points_an_image_function_at_the_pushed_digest(
+    capsys, local_index, cache, registry, base, function, moto_endpoint, aws_env
+):
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    _image_function(moto_endpoint, name, "Image")
+    code, built, err = image_build(
+        capsys, local_index, cache, "alpha", "--function", str(function), "--handler",
+        "app.handler", "--base", base, "--push", f"{registry.host}/fn/deployed:v1",
+        "--deploy", name, "--endpoint-url", moto_endpoint, "--region", REGION,
+    )  # fmt: skip
+    assert code == 0, err
+    lam = boto3.client("lambda", region_name=REGION, endpoint_url=moto_endpoint)
+    code_location = lam.get_function(FunctionName=name)["Code"]
+    assert code_location["ImageUri"] == built["image_uri"]
+    assert built["deployed"].endswith(f":function:{name}")
+
+
+def test_deploy_refuses_a_zip_function_and_changes_nothing(
+    capsys, local_index, cache, registry, base, moto_endpoint, aws_env
+):
+    name = f"zipfn-{uuid.uuid4().hex[:8]}"
+    _image_function(moto_endpoint, name, "Zip")
+    code, _, err = image_build(
+        capsys, local_index, cache, "alpha", "--base", base, "--no-check",
+        "--push", f"{registry.host}/fn/zip:v1", "--deploy", name,
+        "--endpoint-url", moto_endpoint, "--region", REGION,
+    )  # fmt: skip
+    assert code == 1
+    assert f"{name} is a .zip function; Lambda cannot change a function's package type" in err
+    lam = boto3.client("lambda", region_name=REGION, endpoint_url=moto_endpoint)
+    assert lam.get_function_configuration(FunctionName=name)["PackageType"] == "Zip"
+
+
+# --- what outgrows a layer: the real thing, from the public index ---------------------------
+
+BIG_HANDLER = """\
+import pandas, pyarrow.parquet, scipy.optimize, sklearn.linear_model
+
+
+def handler(event, context):
+    model = sklearn.linear_model.LinearRegression().fit([[0], [1], [2]], [1, 3, 5])
+    return {"slope": round(float(model.coef_[0]), 6), "rows": len(pandas.DataFrame(event))}
+"""
+
+
+@pytest.mark.network
+def test_a_stack_over_the_layer_quota_becomes_an_image_that_runs_its_handler(
+    capsys, registry, base, tmp_path, monkeypatch
+):
+    """pandas, pyarrow, scipy and scikit-learn: over Lambda's 262,144,000 bytes for a function
+    and its layers, so `build` refuses them and points here; the image is built, pushed,
+    verified by skopeo and umoci, and its handler runs in the unpacked root."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    cache = tmp_path / "cache"
+    packages = ("pandas", "pyarrow", "scipy", "scikit-learn")
+    target = ("--runtime", "python3.12", "--cache-dir", str(cache))
+    code, _, err = run_cli(capsys, "build", *packages, *target, "-o", str(tmp_path / "l.zip"))
+    assert code == 1 and "over Lambda's" in err
+    assert "hint: " in err and "lambdalayer image build" in err
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_text(BIG_HANDLER)
+    destination = f"{registry.host}/fn/big:v1"
+    code, out, err = run_cli(
+        capsys, "image", "build", *packages, *target, "--function", str(source),
+        "--handler", "app.handler", "--base", base, "--push", destination, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    built = json.loads(out)
+    dependencies = sum(layer["unzipped"] for layer in built["layers"][:-1])
+    assert dependencies > 262_144_000
+    layout = tmp_path / "copied"
+    skopeo_copy(f"docker://{destination}", f"oci:{layout}:v1")
+    rootfs = umoci_unpack(layout, "v1", tmp_path / "bundle")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"a": [1, 2, 3]}))
+    code, out, err = run_cli(
+        capsys, "invoke", "app.handler", "--function", str(rootfs / "var/task"),
+        "--image", str(rootfs), *target, "--memory", "1024", "--timeout", "120",
+        "--event", str(event),
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out) == {"slope": 2.0, "rows": 3}
