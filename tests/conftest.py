@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from elfsamples import compile_shared_object, minimal_elf
 from indexserver import LocalIndex
+from ocitools import REGISTRY, DistributionRegistry, make_base_layout, skopeo_copy
 from standin import arm64_standin, download_arm64_packages, x86_64_standin
 from wheelmaker import make_sdist, make_wheel
 
@@ -255,3 +256,34 @@ def arm_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
             f" and apt-get update first): {error.stderr.decode(errors='replace')[-200:]}"
         )
     return arm64_standin(tmp_path_factory.mktemp("arm-image"), packages)
+
+
+# A real OCI registry and a stand-in Lambda base image in it (tests/ocitools.py) ------------
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
+    """Debian's docker-registry on 127.0.0.1 (distribution 2.x), for the session."""
+    if REGISTRY is None:
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    with DistributionRegistry(tmp_path_factory.mktemp("oci-registry")) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def standin_layout(x86_image: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The x86_64 stand-in root as a one-layer OCI image layout (tag 3.12), made by umoci."""
+    if shutil.which("umoci") is None:
+        pytest.skip("umoci is not installed (apt-get install umoci)")
+    layout = tmp_path_factory.mktemp("standin-base") / "layout"
+    return make_base_layout(x86_image, layout, "3.12", "amd64")
+
+
+@pytest.fixture(scope="session")
+def standin_base(oci_registry: DistributionRegistry, standin_layout: Path) -> str:
+    """The stand-in base pushed to the registry by skopeo, as ``HOST/lambda/python:3.12``."""
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed (apt-get install skopeo)")
+    reference = f"{oci_registry.host}/lambda/python:3.12"
+    skopeo_copy(f"oci:{standin_layout}:3.12", f"docker://{reference}")
+    return reference

@@ -29,7 +29,6 @@ from moto.server import ThreadedMotoServer
 from ocitools import (
     REGISTRY,
     DistributionRegistry,
-    make_base_layout,
     skopeo_copy,
     skopeo_inspect,
     umoci_unpack,
@@ -49,27 +48,6 @@ REGION = "eu-west-1"
 HANDLER = "def handler(event, context):\n    import alpha\n    return {'alpha': alpha.__name__}\n"
 SITE = "var/lang/lib/python3.12/site-packages"
 ROOT_TMP = "/tmp"  # noqa: S108 - the confined root's own /tmp, a tmpfs
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
-    with DistributionRegistry(tmp_path_factory.mktemp("registry")) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def base_layout(x86_image: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The x86_64 stand-in root as a one-layer OCI image, made by umoci."""
-    layout = tmp_path_factory.mktemp("base") / "layout"
-    return make_base_layout(x86_image, layout, "3.12", "amd64")
-
-
-@pytest.fixture(scope="module")
-def base(registry: DistributionRegistry, base_layout: Path) -> str:
-    """The stand-in base pushed to the registry by skopeo: its reference."""
-    reference = f"{registry.host}/lambda/python:3.12"
-    skopeo_copy(f"oci:{base_layout}:3.12", f"docker://{reference}")
-    return reference
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +106,12 @@ def run_in_root(root: Path, code: str) -> str:
 
 
 def test_a_pushed_image_is_one_platform_with_our_cmd_and_runs_its_handler(
-    capsys, local_index, cache, registry, base, function, tmp_path
+    capsys, local_index, cache, oci_registry, standin_base, function, tmp_path
 ):
-    destination = f"{registry.host}/fn/one:v1"
+    destination = f"{oci_registry.host}/fn/one:v1"
     code, built, err = image_build(
         capsys, local_index, cache, "alpha", "bigpkg==1.0", "--function", str(function),
-        "--handler", "app.handler", "--base", base, "--push", destination,
+        "--handler", "app.handler", "--base", standin_base, "--push", destination,
     )  # fmt: skip
     assert code == 0, err
     manifest = raw_manifest(destination)
@@ -146,8 +124,8 @@ def test_a_pushed_image_is_one_platform_with_our_cmd_and_runs_its_handler(
     assert "manifests" not in document
     digest = f"sha256:{hashlib.sha256(manifest).hexdigest()}"
     assert built["digest"] == digest
-    assert built["image_uri"] == f"{registry.host}/fn/one@{digest}"
-    assert built["base"]["pinned"].startswith(f"{registry.host}/lambda/python@sha256:")
+    assert built["image_uri"] == f"{oci_registry.host}/fn/one@{digest}"
+    assert built["base"]["pinned"].startswith(f"{oci_registry.host}/lambda/python@sha256:")
     config = skopeo_inspect(f"docker://{destination}", config=True)
     assert config["config"]["Cmd"] == ["app.handler"]  # type: ignore[index]
     assert config["config"]["Entrypoint"] == ["/lambda-entrypoint.sh"]  # type: ignore[index]
@@ -173,27 +151,27 @@ def test_a_pushed_image_is_one_platform_with_our_cmd_and_runs_its_handler(
 
 
 def test_a_rebuild_sends_nothing_and_a_changed_requirement_sends_one_layer(
-    capsys, local_index, cache, registry, base, function
+    capsys, local_index, cache, oci_registry, standin_base, function
 ):
-    destination = f"{registry.host}/fn/two:v1"
-    args = ("--function", str(function), "--handler", "app.handler", "--base", base)
+    destination = f"{oci_registry.host}/fn/two:v1"
+    args = ("--function", str(function), "--handler", "app.handler", "--base", standin_base)
     code, first, err = image_build(
         capsys, local_index, cache, "alpha", "bigpkg==1.0", *args, "--push", destination
     )
     assert code == 0, err
     layers = {layer["what"]: layer["digest"] for layer in first["layers"]}
 
-    mark = len(registry.requests())
+    mark = len(oci_registry.requests())
     code, again, err = image_build(
         capsys, local_index, cache, "alpha", "bigpkg==1.0", *args, "--push", destination
     )
     assert code == 0, err
     assert again["digest"] == first["digest"]
-    assert registry.uploaded(mark) == []  # every blob was there: not one sent twice
+    assert oci_registry.uploaded(mark) == []  # every blob was there: not one sent twice
     assert again["pushed"]["uploaded_bytes"] == 0
 
     # One small requirement more: the shared small layer and the config, nothing else.
-    mark = len(registry.requests())
+    mark = len(oci_registry.requests())
     code, small, err = image_build(
         capsys, local_index, cache, "alpha", "bigpkg==1.0", "storedpkg", *args,
         "--push", destination,
@@ -203,12 +181,12 @@ def test_a_rebuild_sends_nothing_and_a_changed_requirement_sends_one_layer(
     assert changed["bigpkg 1.0"] == layers["bigpkg 1.0"]
     assert changed["the function's code"] == layers["the function's code"]
     config_digest = json.loads(raw_manifest(destination))["config"]["digest"]
-    assert sorted(registry.uploaded(mark)) == sorted(
+    assert sorted(oci_registry.uploaded(mark)) == sorted(
         [changed["3 smaller distributions"], config_digest]
     )
 
     # The large requirement changed: its own layer and the config.
-    mark = len(registry.requests())
+    mark = len(oci_registry.requests())
     code, large, err = image_build(
         capsys, local_index, cache, "alpha", "bigpkg==2.0", "storedpkg", *args,
         "--push", destination,
@@ -216,13 +194,21 @@ def test_a_rebuild_sends_nothing_and_a_changed_requirement_sends_one_layer(
     assert code == 0, err
     now = {layer["what"]: layer["digest"] for layer in large["layers"]}
     config_digest = json.loads(raw_manifest(destination))["config"]["digest"]
-    assert sorted(registry.uploaded(mark)) == sorted([now["bigpkg 2.0"], config_digest])
+    assert sorted(oci_registry.uploaded(mark)) == sorted([now["bigpkg 2.0"], config_digest])
 
 
 def test_an_archive_is_an_oci_layout_and_the_same_bytes_from_a_cold_cache(
-    capsys, local_index, cache, base, function, tmp_path, monkeypatch
+    capsys, local_index, cache, standin_base, function, tmp_path, monkeypatch
 ):
-    args = ("alpha", "--function", str(function), "--handler", "app.handler", "--base", base)
+    args = (
+        "alpha",
+        "--function",
+        str(function),
+        "--handler",
+        "app.handler",
+        "--base",
+        standin_base,
+    )
     first = tmp_path / "one" / "image.tar"
     code, built, err = image_build(capsys, local_index, cache, *args, "-o", str(first))
     assert code == 0, err
@@ -246,25 +232,25 @@ def test_an_archive_is_an_oci_layout_and_the_same_bytes_from_a_cold_cache(
     assert second.read_bytes() == first.read_bytes()
 
 
-def test_the_pull_client_reads_the_real_registry(registry, base, tmp_path):
+def test_the_pull_client_reads_the_real_registry(oci_registry, standin_base, tmp_path):
     pulled = pull_image(
         get_target("python3.12"),
         tmp_path / "cache",
-        registry_url=f"http://{registry.host}",
+        registry_url=f"http://{oci_registry.host}",
         repository="lambda/python",
         tag="3.12",
     )
     assert (pulled.rootfs / "var/lang/bin/python3.12").is_file()
-    assert pulled.digest == f"sha256:{hashlib.sha256(raw_manifest(base)).hexdigest()}"
+    assert pulled.digest == f"sha256:{hashlib.sha256(raw_manifest(standin_base)).hexdigest()}"
 
 
 def test_a_base_for_the_other_cpu_is_refused_before_anything_is_written(
-    capsys, local_index, cache, base, tmp_path
+    capsys, local_index, cache, standin_base, tmp_path
 ):
     out = tmp_path / "image.tar"
     code, _, err = run_cli(
         capsys, "image", "build", "alpha", "--runtime", "python3.12", "--arch", "arm64",
-        "--index-url", local_index.url, "--cache-dir", str(cache), "--base", base, "-o", str(out),
+        "--index-url", local_index.url, "--cache-dir", str(cache), "--base", standin_base, "-o", str(out),
     )  # fmt: skip
     assert code == 1
     assert "is for linux/amd64; the target is linux/arm64" in err
@@ -289,10 +275,10 @@ def locked_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distri
 
 
 @pytest.fixture(scope="module")
-def base_archive(base_layout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def base_archive(standin_layout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stand-in base as an OCI layout archive (a base read from disk, no registry)."""
     archive = tmp_path_factory.mktemp("base-archive") / "base.tar"
-    skopeo_copy(f"oci:{base_layout}:3.12", f"oci-archive:{archive}:3.12")
+    skopeo_copy(f"oci:{standin_layout}:3.12", f"oci-archive:{archive}:3.12")
     return archive
 
 
@@ -382,13 +368,13 @@ def _image_function(moto_endpoint: str, name: str, package: str) -> None:
 
 
 def test_deploy_points_an_image_function_at_the_pushed_digest(
-    capsys, local_index, cache, registry, base, function, moto_endpoint, aws_env
+    capsys, local_index, cache, oci_registry, standin_base, function, moto_endpoint, aws_env
 ):
     name = f"fn-{uuid.uuid4().hex[:8]}"
     _image_function(moto_endpoint, name, "Image")
     code, built, err = image_build(
         capsys, local_index, cache, "alpha", "--function", str(function), "--handler",
-        "app.handler", "--base", base, "--push", f"{registry.host}/fn/deployed:v1",
+        "app.handler", "--base", standin_base, "--push", f"{oci_registry.host}/fn/deployed:v1",
         "--deploy", name, "--endpoint-url", moto_endpoint, "--region", REGION,
     )  # fmt: skip
     assert code == 0, err
@@ -399,13 +385,13 @@ def test_deploy_points_an_image_function_at_the_pushed_digest(
 
 
 def test_deploy_refuses_a_zip_function_and_changes_nothing(
-    capsys, local_index, cache, registry, base, moto_endpoint, aws_env
+    capsys, local_index, cache, oci_registry, standin_base, moto_endpoint, aws_env
 ):
     name = f"zipfn-{uuid.uuid4().hex[:8]}"
     _image_function(moto_endpoint, name, "Zip")
     code, _, err = image_build(
-        capsys, local_index, cache, "alpha", "--base", base, "--no-check",
-        "--push", f"{registry.host}/fn/zip:v1", "--deploy", name,
+        capsys, local_index, cache, "alpha", "--base", standin_base, "--no-check",
+        "--push", f"{oci_registry.host}/fn/zip:v1", "--deploy", name,
         "--endpoint-url", moto_endpoint, "--region", REGION,
     )  # fmt: skip
     assert code == 1
@@ -428,7 +414,7 @@ def handler(event, context):
 
 @pytest.mark.network
 def test_a_stack_over_the_layer_quota_becomes_an_image_that_runs_its_handler(
-    capsys, registry, base, tmp_path, monkeypatch
+    capsys, oci_registry, standin_base, tmp_path, monkeypatch
 ):
     """pandas, pyarrow, scipy and scikit-learn: over Lambda's 262,144,000 bytes for a function
     and its layers, so `build` refuses them and points here; the image is built, pushed,
@@ -445,10 +431,10 @@ def test_a_stack_over_the_layer_quota_becomes_an_image_that_runs_its_handler(
     source = tmp_path / "src"
     source.mkdir()
     (source / "app.py").write_text(BIG_HANDLER)
-    destination = f"{registry.host}/fn/big:v1"
+    destination = f"{oci_registry.host}/fn/big:v1"
     code, out, err = run_cli(
         capsys, "image", "build", *packages, *target, "--function", str(source),
-        "--handler", "app.handler", "--base", base, "--push", destination, "--json",
+        "--handler", "app.handler", "--base", standin_base, "--push", destination, "--json",
     )  # fmt: skip
     assert code == 0, err
     built = json.loads(out)

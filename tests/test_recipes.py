@@ -318,3 +318,162 @@ def test_cdk_synth_stages_our_zip_and_our_tree(local_index, tmp_path):
         cwd=work,
     )
     assert tree_of(trees[0]) == tree_of(ours)
+
+
+# --- container images: Terraform, SAM and the CDK take the pushed image by digest -------------
+
+
+def _push_image(
+    index: LocalIndex, cache: Path, work: Path, registry_host: str, base: str, field: str
+) -> str:
+    """``lambdalayer image build … --push … --print FIELD`` in ``work`` (beta and app.py)."""
+    source = work / "src"
+    if not source.exists():
+        source.mkdir()
+        (source / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    env = tool_env(index, cache, DOCKER_CONFIG=str(work / "no-docker-config"))
+    return lambdalayer(
+        "image", "build", "beta==1.0", "--runtime", "python3.12", "--function", "src",
+        "--handler", "app.handler", "--base", base, "--push", f"{registry_host}/fn:latest",
+        "--print", field, env=env, cwd=work,
+    ).strip()  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@pytest.mark.skipif(
+    not (TF_PLUGINS / "registry.terraform.io/hashicorp/aws").is_dir(),
+    reason="no local copy of the AWS provider in /opt/tf-plugins",
+)
+def test_terraform_deploys_the_image_by_digest_and_a_rebuild_plans_no_change(
+    local_index, tmp_path, moto_endpoint, oci_registry, standin_base
+):
+    work = tmp_path / "tf"
+    shutil.copytree(RECIPES / "terraform-image", work)
+    (work / "build").mkdir()
+    uri = _push_image(
+        local_index, tmp_path / "cache-1", work, oci_registry.host, standin_base, "image-uri"
+    )
+    assert uri.startswith(f"{oci_registry.host}/fn@sha256:")
+    (work / "build" / "image-uri").write_text(uri + "\n")
+    cli_config = tmp_path / "terraformrc"
+    cli_config.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{TF_PLUGINS}"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }}\n'
+        '  direct { exclude = ["registry.terraform.io/hashicorp/aws"] }\n}\n'
+    )
+    env = tool_env(
+        local_index,
+        tmp_path / "cache-1",
+        TF_CLI_CONFIG_FILE=str(cli_config),
+        TF_IN_AUTOMATION="1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        CHECKPOINT_DISABLE="1",
+        TF_VAR_aws_endpoint=moto_endpoint,
+    )
+    run(["terraform", "init", "-input=false", "-no-color"], work, env)
+    run(["terraform", "apply", "-auto-approve", "-input=false", "-no-color"], work, env)
+    # The same inputs from an empty cache ("another machine"): the same digest, no change.
+    again = _push_image(
+        local_index, tmp_path / "cache-2", work, oci_registry.host, standin_base, "image-uri"
+    )
+    assert again == uri
+    # moto echoes an empty image_config that the provider would null out: the one
+    # difference allowed; the image is not touched.
+    plan = run(["terraform", "plan", "-input=false", "-no-color"], work, env).stdout
+    assert "image_uri" not in plan and "must be replaced" not in plan, plan
+    outputs = run(["terraform", "output", "-raw", "image_uri"], work, env).stdout
+    assert outputs.strip() == uri
+    # Another requirement, another digest: Terraform sees the new image.
+    (work / "src" / "app.py").write_text("def handler(event, context):\n    return 2\n")
+    other = _push_image(
+        local_index, tmp_path / "cache-2", work, oci_registry.host, standin_base, "image-uri"
+    )
+    assert other != uri
+    (work / "build" / "image-uri").write_text(other + "\n")
+    plan = run(["terraform", "plan", "-input=false", "-no-color"], work, env).stdout
+    assert f'~ image_uri                      = "{uri}" -> "{other}"' in plan or (
+        "image_uri" in plan and other in plan
+    ), plan
+
+
+@pytest.mark.network
+def test_sam_takes_the_pushed_image_without_docker(
+    sam, local_index, tmp_path, oci_registry, standin_base
+):
+    work = tmp_path / "app"
+    shutil.copytree(RECIPES / "sam-image", work)
+    uri = _push_image(
+        local_index, tmp_path / "cache", work, oci_registry.host, standin_base, "image-uri"
+    )
+    env = tool_env(local_index, tmp_path / "cache", SAM_CLI_TELEMETRY="0")
+    run(
+        [
+            str(sam),
+            "validate",
+            "--lint",
+            "--template-file",
+            "template.yaml",
+            "--region",
+            "us-east-1",
+        ],
+        work,
+        env,
+    )
+    built = run(
+        [
+            str(sam),
+            "build",
+            "--template-file",
+            "template.yaml",
+            "--parameter-overrides",
+            f"ImageUri={uri}",
+        ],
+        work,
+        env,
+    )
+    assert "It will not be built" in built.stdout + built.stderr  # no Docker asked for
+    template = (work / ".aws-sam" / "build" / "template.yaml").read_text()
+    assert "PackageType: Image" in template and "Ref: ImageUri" in template
+
+
+@pytest.mark.network
+@pytest.mark.skipif(
+    shutil.which("npm") is None or shutil.which("node") is None,
+    reason="node and npm are not installed",
+)
+def test_cdk_synth_runs_the_pushed_image_by_digest(
+    local_index, tmp_path, oci_registry, standin_base
+):
+    work = tmp_path / "cdk"
+    shutil.copytree(RECIPES / "cdk-image", work)
+    (work / "build").mkdir()
+    digest = _push_image(
+        local_index, tmp_path / "cache", work, oci_registry.host, standin_base, "digest"
+    )
+    (work / "build" / "image-digest").write_text(digest + "\n")
+    env = tool_env(local_index, tmp_path / "cache", CDK_DISABLE_VERSION_CHECK="1", CI="true")
+    installed = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent"],
+        cwd=work, env=env, capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    if installed.returncode != 0:
+        pytest.skip(f"npm install of aws-cdk-lib failed: {installed.stderr[-300:]}")
+    run(
+        [
+            "npx",
+            "cdk",
+            "synth",
+            "--app",
+            "node app.js",
+            "--no-notices",
+            "--output",
+            "cdk.out",
+            "--quiet",
+        ],
+        work,
+        env,
+    )
+    template = json.loads((work / "cdk.out" / "ImageFunction.template.json").read_text())
+    [function] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Properties"]["PackageType"] == "Image"
+    assert digest in json.dumps(function["Properties"]["Code"]["ImageUri"])

@@ -190,7 +190,7 @@ def runtime_shadows(layer: LayerZip, target: Target) -> list[Finding]:
                     Severity.WARNING if name in _SDK else Severity.INFO,
                     Kind.SHADOW,
                     f"{name} {version} here shadows the runtime's own {name} {runtime_version}:"
-                    " /opt comes before /var/runtime on sys.path, so the function gets this one",
+                    " it is on sys.path before /var/runtime, so the function gets this one",
                     None,
                     name,
                     f"keep it if the function needs {name} {version}; otherwise leave it out"

@@ -131,7 +131,8 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
     verdict = "ok" if report.ok else "FAILED"
     print(
         f"check {verdict} for {report.target.name}: {errors} error(s), {warnings} warning(s);"
-        f" {human_bytes(report.zipped_bytes)} zipped, {human_bytes(report.unzipped_bytes)} unzipped"
+        + (f" {human_bytes(report.zipped_bytes)} zipped," if report.zipped_bytes else "")
+        + f" {human_bytes(report.unzipped_bytes)} unzipped"
         + (
             f", {human_bytes(report.total_unzipped_bytes)} with the other zips"
             if report.total_unzipped_bytes != report.unzipped_bytes
