@@ -5,7 +5,8 @@ base is a stand-in Lambda image made from the x86_64 stand-in root by umoci and 
 skopeo; what lambdalayer pushes is read back by skopeo (inspect, copy — which checks every
 blob's digest) and unpacked by umoci, and the unpacked root imports the dependencies and
 the handler. ECR's login and update-function-code run against moto's server. A test
-whose program is missing skips and says which (.ci/run installs them all).
+whose program is missing skips and says which (.ci/run installs them all); the fixtures
+that start or use those programs (conftest.py) say so.
 """
 
 from __future__ import annotations
@@ -39,11 +40,6 @@ from lambdalayer.aws.images import ecr_credentials
 from lambdalayer.check.image import pull_image
 from lambdalayer.targets import get_target
 
-pytestmark = [
-    pytest.mark.skipif(REGISTRY is None, reason="docker-registry is not installed (apt-get)"),
-    pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed (apt-get)"),
-    pytest.mark.skipif(shutil.which("umoci") is None, reason="umoci is not installed (apt-get)"),
-]
 REGION = "eu-west-1"
 HANDLER = "def handler(event, context):\n    import alpha\n    return {'alpha': alpha.__name__}\n"
 SITE = "var/lang/lib/python3.12/site-packages"
@@ -263,6 +259,8 @@ def test_a_base_for_the_other_cpu_is_refused_before_anything_is_written(
 @pytest.fixture(scope="module")
 def locked_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
     """A registry asking for basic credentials: user ``tester``, and moto's ECR login."""
+    if REGISTRY is None:
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
     bcrypt = pytest.importorskip("bcrypt")
     root = tmp_path_factory.mktemp("locked-registry")
     lines = [
@@ -277,6 +275,8 @@ def locked_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distri
 @pytest.fixture(scope="module")
 def base_archive(standin_layout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stand-in base as an OCI layout archive (a base read from disk, no registry)."""
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed (apt-get install skopeo)")
     archive = tmp_path_factory.mktemp("base-archive") / "base.tar"
     skopeo_copy(f"oci:{standin_layout}:3.12", f"oci-archive:{archive}:3.12")
     return archive
@@ -452,3 +452,116 @@ def test_a_stack_over_the_layer_quota_becomes_an_image_that_runs_its_handler(
     )  # fmt: skip
     assert code == 0, err
     assert json.loads(out) == {"slope": 2.0, "rows": 3}
+
+
+def test_a_base_that_is_no_image_or_an_unwritable_output_is_one_error_line(
+    capsys, local_index, cache, tmp_path
+):
+    def build(*args: str) -> tuple[int, str]:
+        code, _, err = run_cli(
+            capsys, "image", "build", "alpha", "--runtime", "python3.12",
+            "--index-url", local_index.url, "--cache-dir", str(cache), *args,
+        )  # fmt: skip
+        return code, err
+
+    out = tmp_path / "image.tar"
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all")
+    code, err = build("--base", str(junk), "-o", str(out))
+    assert code == 1 and err.count("error:") == 1
+    assert "is not an OCI image layout archive (not a tar archive)" in err
+    # A layout whose index names a blob outside blobs/sha256 (or no digest at all).
+    layout = tmp_path / "hostile"
+    layout.mkdir()
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text(
+        json.dumps({"schemaVersion": 2, "manifests": [{"digest": "sha256:../../../etc/passwd"}]})
+    )
+    code, err = build("--base", str(layout), "-o", str(out))
+    assert code == 1 and "names a blob 'sha256:../../../etc/passwd'" in err
+    assert not out.exists()
+    # An output that cannot be written fails before anything is resolved or fetched.
+    code, err = build("-o", "/proc/no-such-dir/image.tar")
+    assert code == 1 and "cannot write to /proc/no-such-dir" in err
+    assert "resolving" not in err
+
+
+# --- the pieces ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "registry", "repository", "tag", "base_url"),
+    [
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/fn:v1", "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "fn", "v1", "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+        ("127.0.0.1:5000/lambda/python:3.12", "127.0.0.1:5000", "lambda/python", "3.12", "http://127.0.0.1:5000"),
+        ("localhost/a/b", "localhost", "a/b", None, "http://localhost"),
+        ("python:3.12", "docker.io", "library/python", "3.12", "https://registry-1.docker.io"),
+        ("https://127.0.0.1:5000/x:y", "127.0.0.1:5000", "x", "y", "https://127.0.0.1:5000"),
+    ],
+)  # fmt: skip
+def test_image_references_parse_as_docker_reads_them(text, registry, repository, tag, base_url):
+    from lambdalayer.oci.reference import ImageReference
+
+    parsed = ImageReference.parse(text)
+    assert (parsed.registry, parsed.repository, parsed.tag, parsed.base_url) == (
+        registry,
+        repository,
+        tag,
+        base_url,
+    )
+
+
+def test_docker_login_credentials_come_from_auths_and_credential_helpers(tmp_path, monkeypatch):
+    from lambdalayer.oci.credentials import docker_credentials
+
+    helper = tmp_path / "bin" / "docker-credential-fake"
+    helper.parent.mkdir()
+    helper.write_text(
+        '#!/bin/sh\nread host\necho "{\\"Username\\": \\"helper-user\\", \\"Secret\\": \\"for-$host\\"}"\n'
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:/usr/bin:/bin")
+    config = {
+        "auths": {
+            "https://plain.example:5000/v1/": {
+                "auth": base64.b64encode(b"u:p:with:colons").decode()
+            },
+            "other.example": {"username": "named", "password": "pw"},
+        },
+        "credHelpers": {"helped.example": "fake"},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    environ = {"DOCKER_CONFIG": str(tmp_path)}
+    assert docker_credentials("plain.example:5000", environ) == ("u", "p:with:colons")
+    assert docker_credentials("other.example", environ) == ("named", "pw")
+    assert docker_credentials("helped.example", environ) == ("helper-user", "for-helped.example")
+    assert docker_credentials("unknown.example", environ) is None
+
+
+def test_a_layer_tarball_depends_on_its_files_only_and_reads_as_one_gzip_stream(tmp_path):
+    import gzip
+    import io
+
+    from lambdalayer.oci.tarlayer import CHUNK_BYTES, TarMember, write_layer
+
+    big = bytes(range(256)) * ((CHUNK_BYTES * 2) // 256 + 7)  # spans several gzip members
+    members = [
+        TarMember("var/task/app.py", 0o644, b"x = 1\n"),
+        TarMember("var/lang/lib/python3.12/site-packages/pkg/data.bin", 0o755, big),
+    ]
+    first, second = io.BytesIO(), io.BytesIO()
+    blob = write_layer(members, first)
+    assert write_layer(list(reversed(members)), second) == blob
+    assert first.getvalue() == second.getvalue()
+    assert blob.digest == f"sha256:{hashlib.sha256(first.getvalue()).hexdigest()}"
+    tar = gzip.decompress(first.getvalue())
+    assert blob.diff_id == f"sha256:{hashlib.sha256(tar).hexdigest()}"
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        infos = archive.getmembers()
+        assert [info.name for info in infos] == sorted(info.name for info in infos)
+        assert {(info.uid, info.gid, info.uname, info.mtime) for info in infos} == {
+            (0, 0, "", 315532800)
+        }
+        data = archive.extractfile("var/lang/lib/python3.12/site-packages/pkg/data.bin")
+        assert data is not None and data.read() == big
+        assert archive.getmember("var/task").mode == 0o755

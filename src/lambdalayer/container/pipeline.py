@@ -34,6 +34,7 @@ from lambdalayer.container.layers import ImageLayer, LayerMaker
 from lambdalayer.container.output import PushReport, push_image, write_image_archive
 from lambdalayer.container.request import ImageRequest
 from lambdalayer.errors import InputError, LayerCheckError
+from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.layer.archive import Entry
 from lambdalayer.layer.assemble import function_entries
@@ -78,10 +79,23 @@ class ImageResult:
 
 
 def build_image(request: ImageRequest, notify: Notify = _quiet) -> ImageResult:
-    """Build (check, write, push, deploy) one container image as ``request`` says."""
-    build, outputs = request.contents, request.outputs
+    """Build (check, write, push, deploy) one container image as ``request`` says.
+
+    An archive's directory is proved writable first (and removed again if the build fails).
+    """
+    outputs = request.outputs
     if outputs.deploy and outputs.push is None:
         raise InputError("--deploy runs the pushed image: it needs --push REGISTRY/REPO:TAG")
+    created = ensure_writable_parent(outputs.archive) if outputs.archive is not None else []
+    try:
+        return _build_image(request, notify)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+
+
+def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
+    build, outputs = request.contents, request.outputs
     watch, target, cache_dir = Stopwatch(), build.target, build.cache_dir
     store = BlobStore(cache_dir)
     credentials = credentials_for(request.auth, outputs.push.host if outputs.push else None)

@@ -87,7 +87,12 @@ class LayoutReader:
                 with tarfile.open(path):
                     pass
             except (tarfile.TarError, OSError) as error:
-                raise InputError(f"{path} is not an OCI image layout archive: {error}") from error
+                reason = "not a tar archive" if isinstance(error, tarfile.TarError) else error
+                raise InputError(
+                    f"{path} is not an OCI image layout archive ({reason})",
+                    hint="give an OCI layout directory or its tar (skopeo copy … oci-archive:FILE),"
+                    " or a registry's image",
+                ) from error
         elif not (path / "oci-layout").is_file():
             raise InputError(f"{path} is not an OCI image layout (no oci-layout file)")
 
