@@ -565,3 +565,25 @@ def test_a_layer_tarball_depends_on_its_files_only_and_reads_as_one_gzip_stream(
         data = archive.extractfile("var/lang/lib/python3.12/site-packages/pkg/data.bin")
         assert data is not None and data.read() == big
         assert archive.getmember("var/task").mode == 0o755
+
+
+def test_an_arm64_image_on_an_arm64_base_is_checked_under_qemu(
+    capsys, local_index, cache, arm_image, function, tmp_path
+):
+    if shutil.which("umoci") is None or shutil.which("skopeo") is None:
+        pytest.skip("umoci and skopeo are not installed (apt-get)")
+    if shutil.which("qemu-aarch64-static") is None or shutil.which("bwrap") is None:
+        pytest.skip("qemu-user-static and bubblewrap are not installed (apt-get)")
+    from ocitools import make_base_layout
+
+    layout = make_base_layout(arm_image, tmp_path / "arm-base", "3.11", "arm64")
+    out = tmp_path / "image.tar"
+    code, out_text, err = run_cli(
+        capsys, "image", "build", "alpha", "--runtime", "python3.11", "--arch", "arm64",
+        "--index-url", local_index.url, "--cache-dir", str(cache), "--function", str(function),
+        "--handler", "app.handler", "--base", str(layout), "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "qemu-aarch64" in out_text and "modules import" in out_text
+    inspected = skopeo_inspect(f"oci-archive:{out}")
+    assert inspected["Architecture"] == "arm64"
