@@ -79,6 +79,15 @@ def real_world_index(tmp_path: Path):
         requires=['nsg-bq; extra == "full"'],
     )
     make_wheel(root, "imutish", "1.0", files={"imutish/__init__.py": "import numpyish\n"})
+    # opentelemetry-util-http: a package two namespace levels down that imports another
+    # piece of the namespace (opentelemetry.semconv) without declaring who brings it.
+    make_wheel(
+        root,
+        "otelish-util-http",
+        "1.0",
+        files={"otelish/util/http/__init__.py": "from otelish.semconv import names\n"},
+    )
+    make_wheel(root, "deepns", "1.0", files={"deepns/a/b/__init__.py": "X = 1\n"})
     make_sdist(
         root,
         "psycopg2",
@@ -351,6 +360,48 @@ def test_a_library_loaded_by_name_that_lambda_lacks_fails_by_default_and_passes_
     code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache, "--image", "host")
     assert code == 0, out
     assert "on this machine's libraries, not Lambda's" in out
+
+
+def test_a_piece_of_the_same_namespace_that_no_requirement_brings_is_named(
+    real_world_index, tmp_path, capsys
+):
+    code, _, err = run_cli(
+        capsys, "build", "otelish-util-http", "--runtime", "python3.12", "--bytecode", "none",
+        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+        "-o", str(tmp_path / "l.zip"),
+    )  # fmt: skip
+    assert code == 1
+    assert (
+        "otelish.util.http imports otelish.semconv, which no requirement provides"
+        " (otelish-util-http does not declare it): add the distribution that provides"
+        " otelish.semconv" in err
+    )
+    assert "is not where Lambda looks" not in err
+
+
+def test_a_package_under_nested_namespace_directories_is_imported(
+    real_world_index, tmp_path, capsys
+):
+    """google/cloud/aiplatform, opentelemetry/util/http: two namespace levels, then a package;
+    before, the layer had no module to import and the check passed having imported nothing."""
+    built = run_json(
+        capsys, "build", "deepns", "--runtime", "python3.12", "--bytecode", "none",
+        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
+        "-o", str(tmp_path / "l.zip"), "--json",
+    )  # fmt: skip
+    if built["check"]["imports_skipped"]:
+        pytest.skip(built["check"]["imports_skipped"])
+    assert [item["module"] for item in built["check"]["imports"]] == ["deepns.a.b"]
+
+
+def test_a_layer_with_nothing_to_import_says_so(tmp_path, capsys):
+    layer = tmp_path / "data.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_312}somedata/table.csv", "a,b\n")
+    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", str(tmp_path / "c"))
+    assert code == 1 and "the zip has no Python modules" in out
+    # not "imports: 0 of 0 modules import", which read as a pass
+    assert "imports: skipped: nothing to import: no module or package in the layer" in out
 
 
 def test_a_namespace_directory_stands_for_the_packages_inside_it():

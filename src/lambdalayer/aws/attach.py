@@ -112,6 +112,12 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
         FunctionName=function,
         Layers=after,
     )
+    wait_for_update(lambda_client, function)
+    return AttachResult(function, tuple(before), tuple(after), tuple(warnings))
+
+
+def wait_for_update(lambda_client: Any, function: str) -> None:
+    """Wait until Lambda has finished updating ``function`` (its ``function_updated_v2`` waiter)."""
     waiter = lambda_client.get_waiter("function_updated_v2")
     call(
         f"waiting for {function} to finish updating",
@@ -119,4 +125,3 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
         FunctionName=function,
         WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": WAIT_ATTEMPTS},
     )
-    return AttachResult(function, tuple(before), tuple(after), tuple(warnings))

@@ -16,7 +16,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from lambdalayer.aws.attach import WAIT_ATTEMPTS, WAIT_DELAY_SECONDS
+from lambdalayer.aws.attach import wait_for_update
 from lambdalayer.aws.client import AwsSettings, call, client
 from lambdalayer.errors import AttachError, AwsError
 
@@ -75,13 +75,7 @@ def deploy_image(settings: AwsSettings, function: str, image_uri: str) -> Deploy
         FunctionName=function,
         ImageUri=image_uri,
     )
-    waiter = lambda_client.get_waiter("function_updated_v2")
-    call(
-        f"waiting for {function} to finish updating",
-        waiter.wait,
-        FunctionName=function,
-        WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": WAIT_ATTEMPTS},
-    )
+    wait_for_update(lambda_client, function)
     return DeployResult(
         function,
         str(updated.get("FunctionArn", function)),

@@ -151,46 +151,51 @@ class ImportResult:
         return self.error is None
 
 
+NAMESPACE_DEPTH = (
+    4  # namespace directories descended through (google/cloud/…, opentelemetry/util/…)
+)
+
+
 def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str]:
     """Importable top-level names directly under any of ``prefixes``.
 
-    Packages (a directory with a module directly inside, namespace packages included),
-    modules (``.py``, or sourceless ``.pyc``) and extension modules. A namespace directory
-    with no module of its own (``google/`` of protobuf) stands for the packages inside it
-    (``google.protobuf``): importing ``google`` alone would check nothing.
+    Packages (a directory with a module directly inside), modules (``.py``, or sourceless
+    ``.pyc``) and extension modules. A namespace directory with no module of its own
+    (``google/`` of protobuf, ``opentelemetry/util/`` of opentelemetry-util-http) stands for
+    the packages inside it, however deep (``google.protobuf``,
+    ``opentelemetry.util.http``): importing ``google`` alone would check nothing.
     """
     found: set[str] = set()
-    nested: dict[str, set[str]] = {}
+    with_module: set[tuple[str, ...]] = set()  # directories with a module directly inside
+    children: dict[tuple[str, ...], set[str]] = {}
     for name in names:
         prefix = next((prefix for prefix in prefixes if name.startswith(prefix)), None)
         if prefix is None:
             continue
-        head, _, rest = name[len(prefix) :].partition("/")
-        if head == "__pycache__":  # bytecode of top-level modules, not a module itself
+        *directories, leaf = name[len(prefix) :].split("/")
+        if not directories:
+            if leaf.endswith((".py", ".pyc")) and _IDENTIFIER.match(leaf.rsplit(".", 1)[0]):
+                found.add(leaf.rsplit(".", 1)[0])
+            elif match := _EXTENSION.match(leaf):
+                found.add(match.group(1))
             continue
-        module_file = rest.endswith((".py", ".pyc", ".so")) and "/" not in rest
-        if rest and module_file and _IDENTIFIER.match(head):
-            found.add(head)
-        elif rest and _IDENTIFIER.match(head):
-            sub, _, inner = rest.partition("/")
-            if (
-                _IDENTIFIER.match(sub)
-                and sub != "__pycache__"
-                and inner.endswith((".py", ".pyc", ".so"))
-                and "/" not in inner
-            ):
-                nested.setdefault(head, set()).add(sub)
-        elif (
-            not rest
-            and head.endswith((".py", ".pyc"))
-            and _IDENTIFIER.match(head.rsplit(".", 1)[0])
-        ):
-            found.add(head.rsplit(".", 1)[0])
-        elif not rest and (match := _EXTENSION.match(head)):
-            found.add(match.group(1))
-    for head, subs in nested.items():
+        if not all(_IDENTIFIER.match(part) and part != "__pycache__" for part in directories):
+            continue
+        for depth in range(len(directories)):
+            children.setdefault(tuple(directories[:depth]), set()).add(directories[depth])
+        if leaf.endswith((".py", ".pyc", ".so")):
+            with_module.add(tuple(directories))
+
+    def packages(path: tuple[str, ...]) -> list[str]:
+        if path in with_module:
+            return [".".join(path)]
+        if len(path) >= NAMESPACE_DEPTH:
+            return []
+        return [name for child in children.get(path, ()) for name in packages((*path, child))]
+
+    for head in children.get((), ()):
         if head not in found:
-            found.update(f"{head}.{sub}" for sub in subs)
+            found.update(packages((head,)))
     return sorted(found)
 
 

@@ -563,6 +563,8 @@ def _imported(
         return ImportOutcome(skipped=skipped)
     target, function = request.target, request.function
     modules = _modules_to_import(main, target, options.modules, function, request.handler)
+    if not modules:
+        return ImportOutcome(skipped="nothing to import: no module or package in the layer")
     zips = Placement(
         layers=tuple([o.path for o in others if o.is_layer] + ([] if function else [main.path])),
         functions=tuple(
@@ -601,6 +603,10 @@ def _judged(
     result = next((item for item in results if item.module == finding.package), None)
     missing = MISSING_MODULE.match(result.error or "") if result else None
     needed = missing.group(1).split(".")[0] if missing else None
+    if missing and needed == module.split(".")[0] and "." in missing.group(1):
+        # "No module named 'opentelemetry.semconv'" from opentelemetry.util.http: another
+        # piece of the same namespace package, which another distribution would bring.
+        needed = missing.group(1)
     # "cannot import name 'bigquery_storage' from 'google.cloud' (unknown location)": a
     # namespace package without the distribution that would fill that name in.
     piece = _NAMESPACE_PIECE.match(result.error or "") if result and not missing else None
@@ -629,10 +635,13 @@ def _judged(
     if piece is not None:
         return finding  # the package itself fails: its own message says the most
     undeclared = f" ({owner} does not declare it)" if owner and declared is None else ""
+    what = f"the distribution that provides {needed}" if "." in needed else needed
     return replace(
         finding,
-        message=f"{module} imports {needed}, which no requirement provides{undeclared}: add {needed}",
-        fix=f"add {needed} (or the distribution that provides it) to the requirements",
+        message=f"{module} imports {needed}, which no requirement provides{undeclared}: add {what}",
+        fix=f"add {what} to the requirements"
+        if "." in needed
+        else f"add {needed} (or the distribution that provides it) to the requirements",
     )
 
 

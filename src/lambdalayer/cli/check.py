@@ -6,13 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from lambdalayer.check.importstage import HOST
 from lambdalayer.check.request import DEFAULT_IMPORT_DEADLINE, CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.check.sandbox import KINDS as SANDBOXES
 from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
-from lambdalayer.cli.image import add_registry, pulled
+from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.cli.options import add_json, split
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.errors import LambdaLayerError
@@ -155,13 +154,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _import_options(args: argparse.Namespace, target: Target) -> ImportOptions:
-    image = None
-    if args.image == "host":
-        image = HOST
-    elif args.image == "pull":
-        image = pulled(args, target).rootfs
-    elif args.image:
-        image = Path(args.image)
+    image = chosen_image(args, target)
     return ImportOptions(
         modules=split(args.imports) or None,
         python=args.python,

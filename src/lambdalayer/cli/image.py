@@ -12,6 +12,7 @@ from pathlib import Path
 from lambdalayer.build.plan import Flags, OutputFlags, RecipeFlags, plan_builds
 from lambdalayer.build.request import FunctionCode
 from lambdalayer.check.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
+from lambdalayer.check.importstage import HOST
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
@@ -204,6 +205,16 @@ def pulled(args: argparse.Namespace, target: Target) -> PulledImage:
             hint=f"check the network and --registry ({args.registry}); or give an extracted image"
             " with --image DIR (no registry needed)",
         ) from error
+
+
+def chosen_image(args: argparse.Namespace, target: Target) -> Path | None:
+    """``--image``: ``host`` (this machine's libraries), ``pull`` (pulled into the cache now),
+    a directory, or ``None`` (the best root there is)."""
+    if args.image == "host":
+        return HOST
+    if args.image == "pull":
+        return pulled(args, target).rootfs
+    return Path(args.image) if args.image else None
 
 
 def registry_auth(args: argparse.Namespace) -> RegistryAuth:

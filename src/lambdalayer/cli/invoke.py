@@ -8,10 +8,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from lambdalayer.check.importstage import HOST
 from lambdalayer.check.sandbox import KINDS as SANDBOXES
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
-from lambdalayer.cli.image import add_registry, pulled
+from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.cli.options import add_json
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import read_text_file
@@ -180,13 +179,7 @@ def request_of(
     args: argparse.Namespace, handler: str, function: Path, target: Target
 ) -> InvokeRequest:
     """The invocation ``args`` describe."""
-    image = None
-    if args.image == "host":
-        image = HOST
-    elif args.image == "pull":
-        image = pulled(args, target).rootfs
-    elif args.image:
-        image = Path(args.image)
+    image = chosen_image(args, target)
     return InvokeRequest(
         handler,
         target,

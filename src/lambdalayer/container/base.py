@@ -10,7 +10,6 @@ use multi-architecture container images." — docs.aws.amazon.com/lambda/latest/
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.client import RegistryClient, platform_manifest
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import LayoutReader
-from lambdalayer.oci.media import LAYER_TYPES, MANIFEST_TYPES, OCI_ARCH
+from lambdalayer.oci.media import LAYER_TYPES, MANIFEST_TYPES, OCI_ARCH, json_object
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.targets import Target
 
@@ -86,10 +85,7 @@ def resolve_base(
         raise InputError(f"the base {name}'s manifest {digest} names no config")
     base = BaseImage(name, digest, manifest_type, manifest, {}, b"", fetch, reference)
     config_bytes = base.local_blob(str(config_descriptor["digest"]), store).read_bytes()
-    try:
-        config = json.loads(config_bytes)
-    except ValueError as error:
-        raise InputError(f"the base {name}'s config is not JSON") from error
+    config = json_object(config_bytes, f"the base {name}'s config", InputError)
     _check_fits(name, manifest, config, target)
     return BaseImage(name, digest, manifest_type, manifest, config, config_bytes, fetch, reference)
 

@@ -41,7 +41,7 @@ from lambdalayer.net.http import (
     with_retries,
 )
 from lambdalayer.oci.credentials import Credentials, no_credentials
-from lambdalayer.oci.media import INDEX_TYPES, MANIFEST_TYPES, OCI_ARCH
+from lambdalayer.oci.media import INDEX_TYPES, MANIFEST_TYPES, OCI_ARCH, json_object
 from lambdalayer.oci.reference import DIGEST, ImageReference
 
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
@@ -298,17 +298,6 @@ class RegistryClient:
 
 def _digest(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def json_object(body: bytes, what: str) -> dict[str, Any]:
-    """``body`` parsed as a JSON object; raises :class:`FetchError` when it is not one."""
-    try:
-        document = json.loads(body)
-    except ValueError as error:
-        raise FetchError(f"{what} is not JSON: {error}") from error
-    if not isinstance(document, dict):
-        raise FetchError(f"{what} is not a JSON object")
-    return document
 
 
 def platform_manifest(

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from lambdalayer.errors import InputError
-from lambdalayer.oci.media import INDEX_TYPES, MANIFEST_TYPES, OCI_ARCH, OCI_INDEX, descriptor
+from lambdalayer.oci.media import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_ARCH,
+    OCI_INDEX,
+    descriptor,
+    json_object,
+)
 from lambdalayer.oci.reference import DIGEST
 
 LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
@@ -153,7 +160,7 @@ class LayoutReader:
     ) -> tuple[dict[str, Any], bytes, str]:
         """The image manifest for ``linux/<machine>`` (tagged ``ref_name``, if given):
         the manifest, its bytes and its digest."""
-        index = _object(self._read("index.json"), f"{self.path}/index.json")
+        index = json_object(self._read("index.json"), f"{self.path}/index.json", InputError)
         wanted = OCI_ARCH[machine]
         candidates = [
             item
@@ -166,7 +173,7 @@ class LayoutReader:
             if chosen is None:
                 break
             body = self.blob(str(chosen["digest"]))
-            document = _object(body, f"{self.path}: manifest {chosen['digest']}")
+            document = json_object(body, f"{self.path}: manifest {chosen['digest']}", InputError)
             if chosen.get("mediaType") in MANIFEST_TYPES or "layers" in document:
                 return document, body, str(chosen["digest"])
             if chosen.get("mediaType") in INDEX_TYPES or "manifests" in document:
@@ -187,13 +194,3 @@ def _choose(candidates: list[dict[str, Any]], wanted: str) -> dict[str, Any] | N
         )
     ]
     return fitting[0] if len(fitting) >= 1 else None
-
-
-def _object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(data)
-    except ValueError as error:
-        raise InputError(f"{what} is not JSON: {error}") from error
-    if not isinstance(document, dict):
-        raise InputError(f"{what} is not a JSON object")
-    return document

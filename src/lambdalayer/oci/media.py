@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
+
+from lambdalayer.errors import FetchError, LambdaLayerError
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -35,3 +38,17 @@ def digest_of(data: bytes) -> str:
 def descriptor(media_type: str, digest: str, size: int, **extra: Any) -> dict[str, Any]:
     """A content descriptor: what the blob is, its digest and size (and e.g. annotations)."""
     return {"mediaType": media_type, "digest": digest, "size": size, **extra}
+
+
+def json_object(
+    data: bytes, what: str, error: type[LambdaLayerError] = FetchError
+) -> dict[str, Any]:
+    """``data`` parsed as a JSON object; raises ``error`` (a registry's: :class:`FetchError`;
+    a file's: :class:`~lambdalayer.errors.InputError`) when it is not one."""
+    try:
+        document = json.loads(data)
+    except ValueError as failure:
+        raise error(f"{what} is not JSON: {failure}") from failure
+    if not isinstance(document, dict):
+        raise error(f"{what} is not a JSON object")
+    return document
