@@ -1,16 +1,21 @@
 """Build the most-used run-time libraries one by one as layers and say how each went.
 
-    python benchmarks/corpus.py                       # all of benchmarks/corpus.txt, three targets
+    python benchmarks/corpus.py                       # all of benchmarks/corpus.txt, four targets
     python benchmarks/corpus.py --targets python3.12-x86_64 --limit 50 --out verdicts.json
 
 Every package of ``benchmarks/corpus.txt`` (the most-downloaded projects of the package
 index that are run-time libraries: build tools, linters, test plugins and stubs left out;
 the file says how it was made) is built alone, for each target, with the real public
 index and one shared cache, by ``lambdalayer build PKG --runtime R --arch A --json``. The
-import check runs where the tool can run it (the root with the runtime's libraries for
-this machine's CPU; the other CPU only with an image). Each build is classified:
+import check runs where the tool can run it: in the root synthesized from the runtime's
+library set, for the other CPU from this machine's builds of that CPU's libraries and a
+CPython of that CPU found here (uv's installs: ``UV_PYTHON_INSTALL_DIR``), under qemu-user.
+Where no such CPython is here, the verdict is "built, imports not checked" and says so.
+Each build is classified:
 
 - ``ok``: built, and every top-level module imported;
+- ``ok, optional modules fail``: built and passed; some modules fail for want of an
+  optional dependency (warnings, each naming the extra that brings it);
 - ``built, imports not checked``: built; the report says why the imports did not run;
 - ``refused: <reason>``: a clean refusal (exit 1, one ``error:`` line), by its kind;
 - ``crash``: anything else (a traceback, another exit code, a time-out).
@@ -33,7 +38,7 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TARGETS = ("python3.12-x86_64", "python3.11-x86_64", "python3.12-arm64")
+TARGETS = ("python3.12-x86_64", "python3.11-x86_64", "python3.12-arm64", "python3.11-arm64")
 TIMEOUT_SECONDS = 600
 _REASONS = (
     ("no wheel of", "no wheel for the target"),
@@ -115,8 +120,16 @@ def build_one(package: str, target: str, cache: Path, work: Path) -> dict[str, o
     if completed.returncode == 0:
         check = document.get("check") or {}
         assert isinstance(check, dict)
-        if check.get("imports") and all(item["ok"] for item in check["imports"]):
+        imports = check.get("imports") or []
+        if imports and all(item["ok"] for item in imports):
             return {**verdict, "verdict": "ok"}
+        if imports:  # passed: the modules that failed are optional parts (warnings)
+            failed = [item["module"] for item in imports if not item["ok"]]
+            return {
+                **verdict,
+                "verdict": "ok, optional modules fail",
+                "detail": f"{len(failed)} of {len(imports)}: {', '.join(failed)[:200]}",
+            }
         return {
             **verdict,
             "verdict": "built, imports not checked",
@@ -126,7 +139,18 @@ def build_one(package: str, target: str, cache: Path, work: Path) -> dict[str, o
     reason = _reason(error)
     if reason == "check failed":
         reason = f"check failed ({_check_kinds(document)})"
+        error = _first_error(document) or error  # what failed, not "the layer fails 1 check"
     return {**verdict, "verdict": f"refused: {reason}", "detail": error[:300]}
+
+
+def _first_error(document: dict[str, object]) -> str:
+    check = document.get("check")
+    if not isinstance(check, dict):
+        return ""
+    return next(
+        (str(item["message"]) for item in check.get("findings", []) if item["severity"] == "error"),
+        "",
+    )
 
 
 def main() -> int:

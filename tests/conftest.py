@@ -16,7 +16,12 @@ import pytest
 from elfsamples import compile_shared_object, minimal_elf
 from indexserver import LocalIndex
 from ocitools import REGISTRY, DistributionRegistry, make_base_layout, skopeo_copy
-from standin import arm64_standin, download_arm64_packages, x86_64_standin
+from standin import (
+    arm64_cpython_install,
+    arm64_standin,
+    download_arm64_packages,
+    x86_64_standin,
+)
 from wheelmaker import make_sdist, make_wheel
 
 from lambdalayer.interpreters import find_interpreter
@@ -245,17 +250,33 @@ def x86_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def arm_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def arm64_debs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Debian's arm64 CPython 3.11 and the libraries it links, as .deb files."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb to unpack Debian's arm64 Python")
     try:
-        packages = download_arm64_packages(tmp_path_factory.mktemp("debs"))
+        return download_arm64_packages(tmp_path_factory.mktemp("debs"))
     except subprocess.CalledProcessError as error:
         pytest.skip(
             f"apt-get download of Debian's arm64 Python failed (dpkg --add-architecture arm64"
             f" and apt-get update first): {error.stderr.decode(errors='replace')[-200:]}"
         )
-    return arm64_standin(tmp_path_factory.mktemp("arm-image"), packages)
+
+
+@pytest.fixture(scope="session")
+def arm_image(arm64_debs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return arm64_standin(tmp_path_factory.mktemp("arm-image"), arm64_debs)
+
+
+@pytest.fixture(scope="session")
+def aarch64_pythons(arm64_debs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of aarch64 CPython installs (for UV_PYTHON_INSTALL_DIR), when this machine
+    can run one: qemu-user and its aarch64 libraries (Debian multiarch, .ci/run installs them)."""
+    if shutil.which("qemu-aarch64-static") is None:
+        pytest.skip("needs qemu-user-static to run an aarch64 CPython")
+    if not Path("/lib/ld-linux-aarch64.so.1").exists():
+        pytest.skip("needs this machine's aarch64 libraries (apt-get install libc6:arm64 …)")
+    return arm64_cpython_install(tmp_path_factory.mktemp("aarch64-pythons"), arm64_debs)
 
 
 # A real OCI registry and a stand-in Lambda base image in it (tests/ocitools.py) ------------

@@ -162,3 +162,25 @@ def arm64_standin(root: Path, packages: list[Path]) -> Path:
             path.unlink()
         path.symlink_to(f"/{target}")
     return root
+
+
+ARM64_PYTHON_PACKAGES = ("python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib")
+
+
+def arm64_cpython_install(directory: Path, packages: list[Path]) -> Path:
+    """Debian's arm64 CPython 3.11 laid out as an install prefix, where uv puts its own.
+
+    ``directory/cpython-3.11.2-linux-aarch64-gnu/{bin,lib}``: what ``uv python install
+    cpython-3.11-linux-aarch64-gnu`` makes (it cannot download one here); returns
+    ``directory``, for ``UV_PYTHON_INSTALL_DIR``.
+    """
+    unpacked = directory / ".unpacked"
+    for package in packages:
+        if package.name.split("_")[0] in ARM64_PYTHON_PACKAGES:
+            subprocess.run(["dpkg-deb", "-x", str(package), str(unpacked)], check=True)
+    prefix = directory / "cpython-3.11.2-linux-aarch64-gnu"
+    (prefix / "bin").mkdir(parents=True)
+    shutil.copy2(unpacked / "usr/bin/python3.11", prefix / "bin/python3.11")
+    shutil.copytree(unpacked / "usr/lib/python3.11", prefix / "lib/python3.11", symlinks=True)
+    shutil.rmtree(unpacked)
+    return directory

@@ -233,20 +233,28 @@ def _image_with_its_own_runtime(arm_image: Path, place: Path, cache: Path) -> Pa
     return place
 
 
-@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+@pytest.mark.parametrize(
+    ("arch", "root"), [("x86_64", "synthesized"), ("arm64", "image"), ("arm64", "synthesized")]
+)
 def test_a_fastapi_app_answers_an_api_gateway_v2_event_on_both_cpus(
-    capsys, cache, tmp_path, request, arch
+    capsys, cache, tmp_path, request, monkeypatch, arch, root
 ):
     """FastAPI + Mangum from the public index, built for each CPU by lambdalayer, answering
-    the sample API Gateway v2 event (GET /items/42?verbose=true) with 200 and its JSON."""
+    the sample API Gateway v2 event (GET /items/42?verbose=true) with 200 and its JSON: in
+    the root synthesized from the runtime's library set (arm64: its aarch64 builds and an
+    aarch64 CPython, through qemu), and in an arm64 image."""
     if arch == "x86_64":
         runtime, where = "python3.12", []  # the root synthesized from the library set
-    else:
-        if shutil.which("qemu-aarch64-static") is None:
-            pytest.skip("qemu-user-static is not installed (arm64 runs under qemu-user)")
+    elif shutil.which("qemu-aarch64-static") is None:
+        pytest.skip("qemu-user-static is not installed (arm64 runs under qemu-user)")
+    elif root == "image":
         image = request.getfixturevalue("arm_image")
         own = _image_with_its_own_runtime(image, tmp_path / "image", cache)
         runtime, where = "python3.11", ["--image", str(own)]  # Debian's arm64 CPython 3.11
+    else:
+        pythons = request.getfixturevalue("aarch64_pythons")
+        monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(pythons))
+        runtime, where = "python3.11", []
     layer = tmp_path / "deps.zip"
     code, _, err = run_cli(
         capsys,
@@ -298,4 +306,9 @@ def test_a_fastapi_app_answers_an_api_gateway_v2_event_on_both_cpus(
     assert json.loads(response["body"]) == {"item_id": 42, "verbose": True}
     assert "Init Duration: " in err
     if arch == "arm64":
-        assert "qemu-aarch64" in err and "the image's own /var/runtime" in err
+        assert "qemu-aarch64" in err
+    if root == "image":
+        assert "the image's own /var/runtime" in err
+    elif arch == "arm64":
+        assert "this machine's aarch64 CPython 3.11.2" in err
+        assert "python3.11's own awslambdaric" in err

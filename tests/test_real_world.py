@@ -504,3 +504,101 @@ def test_a_missing_piece_of_a_namespace_package_in_an_optional_module_is_a_warni
     assert warning["severity"] == "warning"
     assert "vertish (part of aiplat) imports nsg.bq" in warning["message"]
     assert "the extra aiplat[full] brings it" in warning["message"]
+
+
+SITE_311 = "python/lib/python3.11/site-packages/"
+
+
+def _an_aarch64_library_lambda_lacks() -> str | None:
+    """A soname this machine has an aarch64 build of that python3.11's arm64 set lacks."""
+    from lambdalayer.check.libraries import runtime_libraries
+    from lambdalayer.interpreters import program_machine
+
+    present = runtime_libraries(get_target("python3.11", "arm64")).present
+    for path in sorted(Path("/usr/lib/aarch64-linux-gnu").glob("lib*.so.[0-9]*")):
+        stem, _, version = path.name.partition(".so.")
+        wanted = path.name not in present and version.isdigit() and stem.startswith("lib")
+        if wanted and program_machine(path.resolve()) == "aarch64":
+            return path.name
+    return None
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="the import check needs bubblewrap")
+def test_an_arm64_layer_is_imported_in_lambdas_arm64_library_set_by_default(
+    aarch64_pythons, tmp_path, capsys, monkeypatch
+):
+    """Both CPUs: an arm64 layer imports in a root of this machine's aarch64 builds of the
+    runtime's sonames and an aarch64 CPython, through qemu; before, 'imports not checked'."""
+    lacking = _an_aarch64_library_lambda_lacks()
+    if lacking is None:
+        pytest.skip("this machine has no aarch64 library beyond the runtime's set")
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(aarch64_pythons))
+    layer = tmp_path / "arm.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(
+            f"{SITE_311}onarm.py",
+            "import platform, ssl\nassert platform.machine() == 'aarch64', platform.machine()\n",
+        )
+        archive.writestr(f"{SITE_311}crypto.py", "import ctypes\nctypes.CDLL('libssl.so.3')\n")
+        archive.writestr(f"{SITE_311}beyond.py", f"import ctypes\nctypes.CDLL({lacking!r})\n")
+    cache = str(tmp_path / "cache")
+    code, out, _ = run_cli(
+        capsys, "check", str(layer), "--runtime", "python3.11", "--arch", "arm64",
+        "--cache-dir", cache,
+    )  # fmt: skip
+    assert code == 1, out
+    assert "imports: 2 of 3 modules import (in a root with python3.11's library set" in out
+    assert "aarch64 CPython 3.11.2" in out and "qemu-aarch64-static" in out
+    assert f"import beyond failed: OSError: {lacking}: cannot open shared object file" in out
+
+
+def test_without_an_aarch64_cpython_the_arm64_imports_say_how_to_get_one(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "no-pythons"))
+    layer = tmp_path / "arm.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_311}plain.py", "X = 1\n")
+    code, out, _ = run_cli(
+        capsys, "check", str(layer), "--runtime", "python3.11", "--arch", "arm64",
+        "--cache-dir", str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert code == 0, out
+    assert (
+        "imports: skipped: no aarch64 CPython 3.11 found here"
+        " (uv python install cpython-3.11-linux-aarch64-gnu installs one" in out
+    )
+
+
+def test_a_library_of_another_cpu_is_never_put_in_the_root(tmp_path, monkeypatch):
+    """/lib64 holds this machine's x86_64 libraries: not the aarch64 root's, whatever its name."""
+    from lambdalayer.check import synthroot
+
+    x86 = next(
+        (
+            p
+            for p in (Path("/lib/x86_64-linux-gnu/libc.so.6"), Path("/lib64/libc.so.6"))
+            if p.exists()
+        ),
+        None,
+    )
+    if x86 is None:
+        pytest.skip("no x86_64 libc here")
+    shutil.copy(x86, tmp_path / "libc.so.6")
+    monkeypatch.setitem(synthroot.HOST_LIBRARY_DIRS, "aarch64", (str(tmp_path),))
+    assert synthroot._host_library("libc.so.6", "aarch64") is None
+    monkeypatch.setitem(synthroot.HOST_LIBRARY_DIRS, "x86_64", (str(tmp_path),))
+    assert synthroot._host_library("libc.so.6", "x86_64") == (tmp_path / "libc.so.6")
+
+
+def test_a_cpython_of_another_cpu_is_run_through_qemu_to_prove_what_it_is(aarch64_pythons):
+    from lambdalayer.interpreters import find_interpreter as find
+
+    environ = {
+        "PATH": "",
+        "UV_PYTHON_INSTALL_DIR": str(aarch64_pythons),
+        "PYENV_ROOT": "/nonexistent",
+    }
+    found = find("3.11", environ=environ, machine="aarch64")
+    assert found is not None and found.machine == "aarch64" and found.micro == 2
+    assert find("3.11", environ=environ) is None  # not this machine's CPU: never for bytecode

@@ -4,18 +4,27 @@ Users keep interpreters on PATH, under pyenv and as uv-managed installs; each ca
 run once to prove what it is (a pyenv shim for an unselected version exits with an error,
 and a name can lie). The host's own ``sys.executable`` is just one more candidate: it is
 used only when it *is* the version asked for.
+
+A CPython for another CPU (``uv python install cpython-3.12-linux-aarch64-gnu`` puts one
+among uv's installs) is run through ``qemu-<cpu>-static`` to prove what it is; the import
+check of an arm64 layer uses one (see :mod:`lambdalayer.check.synthroot`). Bytecode never
+does: it asks for this machine's CPU.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import platform
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from lambdalayer.elf import ELF_MAGIC, MACHINES
 
 
 def _probe_source() -> str:
@@ -67,14 +76,51 @@ def candidates(version: str, environ: Mapping[str, str] = os.environ) -> Iterato
         yield install / "bin" / name
 
 
+def emulator(machine: str) -> str | None:
+    """``qemu-<machine>-static`` (or ``qemu-<machine>``) on PATH, to run that CPU's programs."""
+    for name in (f"qemu-{machine}-static", f"qemu-{machine}"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def program_machine(path: Path) -> str | None:
+    """The CPU an ELF program is for (``"aarch64"``), from its header; ``None`` if not ELF."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(20)
+    except OSError:
+        return None
+    if len(head) < 20 or head[:4] != ELF_MAGIC:
+        return None
+    number = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    return MACHINES.get(number, f"EM_{number}")
+
+
+def _command(path: Path) -> list[str] | None:
+    """How to run ``path`` here: as it is, or through qemu-user when it is for another CPU."""
+    machine = program_machine(path.resolve())
+    if machine is None or machine == platform.machine():
+        return [str(path)]
+    runner = emulator(machine)
+    return [runner, str(path)] if runner else None
+
+
 @functools.cache
 def probe(path: Path) -> Interpreter | None:
-    """Run ``path`` once and return what it is, or ``None`` if it is not a working CPython."""
+    """Run ``path`` once and return what it is, or ``None`` if it is not a working CPython.
+
+    A program for another CPU runs through qemu-user (``None`` when there is none).
+    """
     if not path.is_file() or not os.access(path, os.X_OK):
+        return None
+    command = _command(path)
+    if command is None:
         return None
     try:
         completed = subprocess.run(
-            [str(path), "-I", "-S", "-c", _probe_source()],
+            [*command, "-I", "-S", "-c", _probe_source()],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT_SECONDS,
@@ -97,14 +143,24 @@ def probe(path: Path) -> Interpreter | None:
 
 
 def find_interpreter(
-    version: str, *, explicit: Path | None = None, environ: Mapping[str, str] = os.environ
+    version: str,
+    *,
+    explicit: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+    machine: str | None = None,
 ) -> Interpreter | None:
-    """The first verified CPython ``version`` (``"3.11"``): ``explicit``, then PATH, pyenv, uv."""
+    """The first verified CPython ``version`` (``"3.11"``): ``explicit``, then PATH, pyenv, uv.
+
+    ``machine`` (``"aarch64"``) asks for one built for that CPU; without it, this machine's.
+    """
     wanted = tuple(int(part) for part in version.split("."))
+    cpu = machine or platform.machine()
     paths = [explicit] if explicit is not None else []
     for path in [*paths, *candidates(version, environ)]:
+        if program_machine(path.resolve()) not in (cpu, None):
+            continue  # another CPU's program: not even run through qemu
         found = probe(path)
-        if found is not None and found.version == wanted:
+        if found is not None and found.version == wanted and found.machine == cpu:
             return found
     return None
 

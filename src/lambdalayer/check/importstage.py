@@ -11,6 +11,7 @@ run and the report says why. The running itself is :mod:`lambdalayer.check.impor
 
 from __future__ import annotations
 
+import platform
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -246,6 +247,18 @@ def image_run(
     return SandboxRun(root, interpreter, chosen), None
 
 
+def _no_interpreter(target: Target) -> str:
+    """Why there is no CPython to import with, and how to get one."""
+    version = target.runtime.python_version
+    if target.machine == platform.machine():
+        return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
+    return (
+        f"no {target.machine} CPython {version} found here (uv python install"
+        f" cpython-{version}-linux-{target.machine}-gnu installs one, run through"
+        f" qemu-{target.machine}-static); imports not checked"
+    )
+
+
 def host_run(
     target: Target, python: Path | None, sandbox: str | None, cache_dir: Path | None
 ) -> tuple[SandboxRun | None, str | None]:
@@ -255,15 +268,9 @@ def host_run(
     one (or when it cannot be made), on this machine's own libraries.
     """
     version = target.runtime.python_version
-    interpreter = find_interpreter(version, explicit=python)
+    interpreter = find_interpreter(version, explicit=python, machine=target.machine)
     if interpreter is None:
-        return None, f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
-    if interpreter.machine != target.machine:
-        return (
-            None,
-            f"this machine is {interpreter.machine}, the layer is for {target.machine}; imports"
-            " not checked",
-        )
+        return None, _no_interpreter(target)
     try:
         chosen = find_sandbox(target.machine, sandbox, host_root=True)
     except InputError as error:
@@ -275,4 +282,9 @@ def host_run(
         return SandboxRun(
             root.rootfs, inside, chosen, label=root.describe(target, interpreter)
         ), None
+    if interpreter.machine != platform.machine():
+        return None, (
+            f"an {interpreter.machine} CPython runs only in the root synthesized from the"
+            " runtime's library set, not on this machine's libraries; imports not checked"
+        )
     return SandboxRun.on_this_machine(interpreter, chosen), None

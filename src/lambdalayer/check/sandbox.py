@@ -43,6 +43,7 @@ from importlib import resources
 from pathlib import Path
 
 from lambdalayer.errors import InputError
+from lambdalayer.interpreters import emulator
 
 KINDS = ("bubblewrap", "unshare", "proot")
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own fresh tmpfs, not the host's /tmp
@@ -114,10 +115,9 @@ class Confinement:
 def _emulator(machine: str, host_machine: str) -> str | None:
     if machine == host_machine:
         return None
-    for name in (f"qemu-{machine}-static", f"qemu-{machine}"):
-        found = shutil.which(name)
-        if found:
-            return found
+    found = emulator(machine)
+    if found:
+        return found
     raise InputError(
         f"the image is for {machine} and this machine is {host_machine}: no qemu-{machine}-static"
         " to run it",

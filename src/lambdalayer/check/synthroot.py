@@ -11,6 +11,11 @@ ctypes at import: no ELF names it) passes here and fails there. This root holds:
   library set (``data/runtime_libraries/``) that this machine has, and nothing else;
 - empty ``/opt``, ``/var/task``, ``/var/runtime``, ``/tmp``, ``/proc``, ``/dev``, ``/etc``.
 
+For an arm64 layer on an x86_64 machine the same root is made of the machine's aarch64
+builds (Debian's multiarch ``/usr/lib/aarch64-linux-gnu``, e.g. ``apt-get install
+libc6:arm64 libssl3:arm64 …``) and an aarch64 CPython (``uv python install
+cpython-3.12-linux-aarch64-gnu``), and the imports run through qemu-user.
+
 So a library Lambda does not have is missing here too. Its limits, said in the report:
 the libraries are this machine's builds of those sonames, the CPython is this machine's
 (its patch release may differ from Lambda's). Files are hard links where they can be (the
@@ -24,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -32,7 +38,7 @@ from pathlib import Path
 from lambdalayer.check.libraries import runtime_libraries
 from lambdalayer.elf import ELF_MAGIC, read_elf
 from lambdalayer.identity import tool_identity
-from lambdalayer.interpreters import Interpreter
+from lambdalayer.interpreters import Interpreter, program_machine
 from lambdalayer.targets import Target
 
 FORMAT = 1
@@ -78,18 +84,22 @@ class SynthesizedRoot:
 
     def describe(self, target: Target, interpreter: Interpreter) -> str:
         """``a root with python3.12's library set (…)``, for the imports line."""
+        cpython = f"CPython {interpreter.version_text}.{interpreter.micro}"
+        if interpreter.machine != platform.machine():
+            cpython = f"{interpreter.machine} {cpython} ({interpreter.prefix})"
         return (
             f"in a root with {target.runtime.name}'s library set ({self.libraries} of its"
-            f" {self.libraries + self.missing} libraries, this machine's builds of them) and this"
-            f" machine's CPython {interpreter.version_text}.{interpreter.micro}"
+            f" {self.libraries + self.missing} libraries, this machine's {target.machine} builds"
+            f" of them) and this machine's {cpython}"
         )
 
 
 def _host_library(soname: str, machine: str) -> Path | None:
+    """This machine's build of ``soname`` for ``machine`` (``/lib64`` may hold another CPU's)."""
     for directory in HOST_LIBRARY_DIRS.get(machine, ()):
-        candidate = Path(directory) / soname
-        if candidate.exists():
-            return candidate.resolve()
+        candidate = (Path(directory) / soname).resolve()
+        if candidate.is_file() and program_machine(candidate) == machine:
+            return candidate
     return None
 
 
