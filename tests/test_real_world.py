@@ -552,6 +552,10 @@ def test_an_arm64_layer_is_imported_in_lambdas_arm64_library_set_by_default(
     assert f"import beyond failed: OSError: {lacking}: cannot open shared object file" in out
 
 
+@pytest.mark.skipif(
+    shutil.which("qemu-aarch64-static") is None or not Path("/lib/ld-linux-aarch64.so.1").exists(),
+    reason="needs qemu-user-static and this machine's aarch64 libraries (.ci/run installs them)",
+)
 def test_without_an_aarch64_cpython_the_arm64_imports_say_how_to_get_one(
     tmp_path, capsys, monkeypatch
 ):
@@ -602,3 +606,26 @@ def test_a_cpython_of_another_cpu_is_run_through_qemu_to_prove_what_it_is(aarch6
     found = find("3.11", environ=environ, machine="aarch64")
     assert found is not None and found.machine == "aarch64" and found.micro == 2
     assert find("3.11", environ=environ) is None  # not this machine's CPU: never for bytecode
+
+
+@pytest.mark.skipif(shutil.which("qemu-aarch64-static") is None, reason="needs qemu-user-static")
+def test_without_aarch64_libraries_the_arm64_imports_say_how_to_get_them(
+    tmp_path, capsys, monkeypatch
+):
+    """An aarch64 CPython cannot start, nor a root be made, without the machine's aarch64
+    libc: the report names the packages, not a missing CPython."""
+    from lambdalayer.check import synthroot
+
+    monkeypatch.setitem(synthroot.HOST_LIBRARY_DIRS, "aarch64", (str(tmp_path / "none"),))
+    layer = tmp_path / "arm.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_311}plain.py", "X = 1\n")
+    code, out, _ = run_cli(
+        capsys, "check", str(layer), "--runtime", "python3.11", "--arch", "arm64",
+        "--cache-dir", str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert code == 0, out
+    assert (
+        "imports: skipped: this machine has no aarch64 libraries to make Lambda's arm64 root"
+        " from (Debian, Ubuntu: dpkg --add-architecture arm64; apt-get install libc6:arm64" in out
+    )

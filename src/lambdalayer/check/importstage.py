@@ -30,9 +30,9 @@ from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache
 from lambdalayer.check.runtimepkgs import runtime_packages, runtime_tree
 from lambdalayer.check.sandbox import find_sandbox
-from lambdalayer.check.synthroot import synthesized_root
+from lambdalayer.check.synthroot import has_libraries_for, synthesized_root
 from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.interpreters import find_interpreter
+from lambdalayer.interpreters import emulator, find_interpreter
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
 
@@ -250,12 +250,24 @@ def image_run(
 def _no_interpreter(target: Target) -> str:
     """Why there is no CPython to import with, and how to get one."""
     version = target.runtime.python_version
-    if target.machine == platform.machine():
+    machine = target.machine
+    if machine == platform.machine():
         return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
+    if emulator(machine) is None:
+        return (
+            f"no qemu-{machine}-static here to run an {machine} CPython (apt-get install"
+            " qemu-user-static); imports not checked"
+        )
+    if not has_libraries_for(machine):
+        return (
+            f"this machine has no {machine} libraries to make Lambda's {target.arch} root from"
+            f" (Debian, Ubuntu: dpkg --add-architecture {target.arch}; apt-get install"
+            f" libc6:{target.arch} libssl3:{target.arch} …); imports not checked"
+        )
     return (
-        f"no {target.machine} CPython {version} found here (uv python install"
-        f" cpython-{version}-linux-{target.machine}-gnu installs one, run through"
-        f" qemu-{target.machine}-static); imports not checked"
+        f"no {machine} CPython {version} found here (uv python install"
+        f" cpython-{version}-linux-{machine}-gnu installs one, run through"
+        f" qemu-{machine}-static); imports not checked"
     )
 
 

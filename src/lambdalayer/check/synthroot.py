@@ -103,6 +103,11 @@ def _host_library(soname: str, machine: str) -> Path | None:
     return None
 
 
+def has_libraries_for(machine: str) -> bool:
+    """Whether this machine has a C library built for ``machine`` to make a root from."""
+    return _host_library("libc.so.6", machine) is not None
+
+
 def _link(source: Path, destination: Path) -> None:
     """A hard link (a copy across filesystems) of one file."""
     destination.parent.mkdir(parents=True, exist_ok=True)
