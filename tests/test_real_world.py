@@ -629,3 +629,25 @@ def test_without_aarch64_libraries_the_arm64_imports_say_how_to_get_them(
         "imports: skipped: this machine has no aarch64 libraries to make Lambda's arm64 root"
         " from (Debian, Ubuntu: dpkg --add-architecture arm64; apt-get install libc6:arm64" in out
     )
+
+
+@needs_import_check
+def test_a_program_run_at_import_that_lambda_lacks_is_named_as_such(tmp_path, capsys):
+    """gitpython in the corpus: ``import git`` needs the git program, which this machine has
+    and Lambda's runtimes (and so the synthesized root) do not."""
+    if shutil.which("git") is None:
+        pytest.skip("this machine has no git")
+    layer = tmp_path / "gitish.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(
+            f"{SITE_312}gitish.py",
+            "import shutil\nif shutil.which('git') is None:\n"
+            "    raise ImportError('Failed to initialize: Bad git executable.')\n",
+        )
+    cache = str(tmp_path / "cache")
+    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache)
+    assert code == 1, out
+    assert "import gitish failed: ImportError: Failed to initialize: Bad git executable." in out
+    assert "a program run at import that Lambda's runtimes do not have" in out
+    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache, "--image", "host")
+    assert code == 0, out

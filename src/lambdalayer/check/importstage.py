@@ -202,6 +202,12 @@ _FIXES = (
         " (/opt/lib)",
     ),
     ("GLIBC_", "a native library too new for the runtime's glibc: see the library findings above"),
+    (
+        "executable",
+        "a program run at import that Lambda's runtimes do not have (GitPython's git, for one):"
+        " ship the program in a layer's bin/ (on PATH as /opt/bin), or set the package up not"
+        " to need it",
+    ),
 )
 
 
