@@ -627,7 +627,8 @@ def _judged(
             finding,
             severity=Severity.WARNING,
             message=f"{module} (part of {owner}) imports {needed}, which no requirement provides;"
-            f" {', '.join(sibling_ok[:3])} imports, so {module} is optional here{extra}",
+            f" {' and '.join(sibling_ok[:3])} {'import' if len(sibling_ok) > 1 else 'imports'},"
+            f" so {module} is optional here{extra}",
             fix=f"add {owner}[{declared}] if the function uses {module}"
             if declared
             else f"add the package that provides {needed} if the function uses {module}",
