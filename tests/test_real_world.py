@@ -348,18 +348,34 @@ def test_a_library_loaded_by_name_that_lambda_lacks_fails_by_default_and_passes_
 ):
     if not any(Path(d, "libGL.so.1").exists() for d in ("/usr/lib/x86_64-linux-gnu", "/lib64")):
         pytest.skip("this machine has no libGL.so.1 (apt-get install libgl1)")
-    layer = tmp_path / "gl.zip"
+    out = _fails_in_lambdas_root_and_passes_on_this_machine(
+        tmp_path,
+        capsys,
+        {
+            "drawing.py": "import ctypes\nctypes.CDLL('libGL.so.1')\n",
+            "crypto.py": "import ctypes\nctypes.CDLL('libssl.so.3')\n",
+        },
+    )
+    assert "imports: 1 of 2 modules import (in a root with python3.12's library set" in out
+    assert "import drawing failed: OSError: libGL.so.1: cannot open shared object file" in out
+
+
+def _fails_in_lambdas_root_and_passes_on_this_machine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], modules: dict[str, str]
+) -> str:
+    """Check a python3.12 layer of ``modules``: it fails by default and passes with
+    ``--image host``; returns what the failing check printed."""
+    layer = tmp_path / "layer.zip"
     with zipfile.ZipFile(layer, "w") as archive:
-        archive.writestr(f"{SITE_312}drawing.py", "import ctypes\nctypes.CDLL('libGL.so.1')\n")
-        archive.writestr(f"{SITE_312}crypto.py", "import ctypes\nctypes.CDLL('libssl.so.3')\n")
+        for name, text in modules.items():
+            archive.writestr(f"{SITE_312}{name}", text)
     cache = str(tmp_path / "cache")
     code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache)
     assert code == 1, out
-    assert "imports: 1 of 2 modules import (in a root with python3.12's library set" in out
-    assert "import drawing failed: OSError: libGL.so.1: cannot open shared object file" in out
-    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache, "--image", "host")
-    assert code == 0, out
-    assert "on this machine's libraries, not Lambda's" in out
+    code, here, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache, "--image", "host")
+    assert code == 0, here
+    assert "on this machine's libraries, not Lambda's" in here
+    return out
 
 
 def test_a_piece_of_the_same_namespace_that_no_requirement_brings_is_named(
@@ -552,14 +568,8 @@ def test_an_arm64_layer_is_imported_in_lambdas_arm64_library_set_by_default(
     assert f"import beyond failed: OSError: {lacking}: cannot open shared object file" in out
 
 
-@pytest.mark.skipif(
-    shutil.which("qemu-aarch64-static") is None or not Path("/lib/ld-linux-aarch64.so.1").exists(),
-    reason="needs qemu-user-static and this machine's aarch64 libraries (.ci/run installs them)",
-)
-def test_without_an_aarch64_cpython_the_arm64_imports_say_how_to_get_one(
-    tmp_path, capsys, monkeypatch
-):
-    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "no-pythons"))
+def _check_a_plain_arm64_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """``check`` of a one-module python3.11 arm64 layer: it passes; returns what it printed."""
     layer = tmp_path / "arm.zip"
     with zipfile.ZipFile(layer, "w") as archive:
         archive.writestr(f"{SITE_311}plain.py", "X = 1\n")
@@ -568,6 +578,18 @@ def test_without_an_aarch64_cpython_the_arm64_imports_say_how_to_get_one(
         "--cache-dir", str(tmp_path / "cache"),
     )  # fmt: skip
     assert code == 0, out
+    return out
+
+
+@pytest.mark.skipif(
+    shutil.which("qemu-aarch64-static") is None or not Path("/lib/ld-linux-aarch64.so.1").exists(),
+    reason="needs qemu-user-static and this machine's aarch64 libraries (.ci/run installs them)",
+)
+def test_without_an_aarch64_cpython_the_arm64_imports_say_how_to_get_one(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "no-pythons"))
+    out = _check_a_plain_arm64_layer(tmp_path, capsys)
     assert (
         "imports: skipped: no aarch64 CPython 3.11 found here"
         " (uv python install cpython-3.11-linux-aarch64-gnu installs one" in out
@@ -617,14 +639,7 @@ def test_without_aarch64_libraries_the_arm64_imports_say_how_to_get_them(
     from lambdalayer.check import synthroot
 
     monkeypatch.setitem(synthroot.HOST_LIBRARY_DIRS, "aarch64", (str(tmp_path / "none"),))
-    layer = tmp_path / "arm.zip"
-    with zipfile.ZipFile(layer, "w") as archive:
-        archive.writestr(f"{SITE_311}plain.py", "X = 1\n")
-    code, out, _ = run_cli(
-        capsys, "check", str(layer), "--runtime", "python3.11", "--arch", "arm64",
-        "--cache-dir", str(tmp_path / "cache"),
-    )  # fmt: skip
-    assert code == 0, out
+    out = _check_a_plain_arm64_layer(tmp_path, capsys)
     assert (
         "imports: skipped: this machine has no aarch64 libraries to make Lambda's arm64 root"
         " from (Debian, Ubuntu: dpkg --add-architecture arm64; apt-get install libc6:arm64" in out
@@ -637,17 +652,13 @@ def test_a_program_run_at_import_that_lambda_lacks_is_named_as_such(tmp_path, ca
     and Lambda's runtimes (and so the synthesized root) do not."""
     if shutil.which("git") is None:
         pytest.skip("this machine has no git")
-    layer = tmp_path / "gitish.zip"
-    with zipfile.ZipFile(layer, "w") as archive:
-        archive.writestr(
-            f"{SITE_312}gitish.py",
-            "import shutil\nif shutil.which('git') is None:\n"
-            "    raise ImportError('Failed to initialize: Bad git executable.')\n",
-        )
-    cache = str(tmp_path / "cache")
-    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache)
-    assert code == 1, out
+    out = _fails_in_lambdas_root_and_passes_on_this_machine(
+        tmp_path,
+        capsys,
+        {
+            "gitish.py": "import shutil\nif shutil.which('git') is None:\n"
+            "    raise ImportError('Failed to initialize: Bad git executable.')\n"
+        },
+    )
     assert "import gitish failed: ImportError: Failed to initialize: Bad git executable." in out
     assert "a program run at import that Lambda's runtimes do not have" in out
-    code, out, _ = run_cli(capsys, "check", str(layer), "--cache-dir", cache, "--image", "host")
-    assert code == 0, out
