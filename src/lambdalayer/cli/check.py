@@ -37,7 +37,9 @@ Exit code 0 when nothing is an error (warnings allowed), 1 otherwise. Every ELF 
 needed libraries are resolved against Lambda's own library set (no interpreter needed).
 The imports run confined: inside an image (--image, or one pulled before), else in a root
 holding only the runtime's libraries and a CPython of its version from this machine, under
-qemu-user for the other CPU; the report says where they ran.
+qemu-user for the other CPU (an arm64 layer on x86_64 needs this machine's aarch64
+libraries, e.g. apt-get install libc6:arm64 …, and an aarch64 CPython: uv python install
+cpython-3.12-linux-aarch64-gnu); the report says where they ran.
 """
 
 
@@ -105,7 +107,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--python",
         type=Path,
         metavar="PATH",
-        help="the CPython to import with (default: found on PATH, pyenv, uv)",
+        help="the CPython to import with, built for the layer's CPU (default: found on PATH,"
+        " pyenv, uv's installs)",
     )
     parser.add_argument(
         "--image",
