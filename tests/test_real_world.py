@@ -99,24 +99,24 @@ def real_world_index(tmp_path: Path):
         yield index
 
 
+def build_args(
+    index: LocalIndex, tmp_path: Path, requirement: str, out: Path | None = None
+) -> list[str]:
+    """``build REQUIREMENT`` for python3.12 from ``index`` without bytecode, into ``out``."""
+    return [
+        "build", requirement, "--runtime", "python3.12", "--bytecode", "none",
+        "--index-url", index.url, "--cache-dir", str(tmp_path / "c"),
+        "-o", str(out or tmp_path / "l.zip"),
+    ]  # fmt: skip
+
+
 def test_windows_launchers_are_left_out_and_a_kept_one_is_a_warning(
     real_world_index, tmp_path, capsys
 ):
     out = tmp_path / "l.zip"
     document = run_json(
         capsys,
-        "build",
-        "launchers",
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(out),
+        *build_args(real_world_index, tmp_path, "launchers", out=out),
         "--no-check",
         "--json",
     )
@@ -127,18 +127,7 @@ def test_windows_launchers_are_left_out_and_a_kept_one_is_a_warning(
     kept = tmp_path / "kept.zip"
     run_json(
         capsys,
-        "build",
-        "launchers",
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(kept),
+        *build_args(real_world_index, tmp_path, "launchers", out=kept),
         "--skip-rule",
         "foreign-binaries",
         "--no-check",
@@ -153,18 +142,7 @@ def test_a_wheel_file_that_disagrees_with_its_name_is_no_error(real_world_index,
     out = tmp_path / "m.zip"
     run_json(
         capsys,
-        "build",
-        "mistagged",
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(out),
+        *build_args(real_world_index, tmp_path, "mistagged", out=out),
         "--no-check",
         "--json",
     )
@@ -224,18 +202,7 @@ def test_a_source_only_package_builds_however_it_is_asked_for(
 ):
     document = run_json(
         capsys,
-        "build",
-        requirement,
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(tmp_path / "l.zip"),
+        *build_args(real_world_index, tmp_path, requirement),
         "--no-check",
         "--json",
     )
@@ -248,18 +215,7 @@ def test_a_native_source_only_package_says_what_it_is_and_what_to_use(
 ):
     code, _, err = run_cli(
         capsys,
-        "build",
-        "psycopg2",
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(tmp_path / "l.zip"),
+        *build_args(real_world_index, tmp_path, "psycopg2"),
     )
     assert code == 1
     assert "error: psycopg2 is published only as source with C code" in err
@@ -296,18 +252,7 @@ def test_an_optional_top_level_module_is_a_warning_naming_the_extra(
 ):
     document = run_json(
         capsys,
-        "build",
-        "duckish",
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(tmp_path / "l.zip"),
+        *build_args(real_world_index, tmp_path, "duckish"),
         "--json",
     )
     [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
@@ -322,18 +267,7 @@ def test_an_optional_top_level_module_is_a_warning_naming_the_extra(
 def test_an_undeclared_dependency_is_an_error_that_names_it(real_world_index, tmp_path, capsys):
     code, _, err = run_cli(
         capsys,
-        "build",
-        "imutish",
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(tmp_path / "l.zip"),
+        *build_args(real_world_index, tmp_path, "imutish"),
     )
     assert code == 1
     assert (
@@ -381,11 +315,7 @@ def _fails_in_lambdas_root_and_passes_on_this_machine(
 def test_a_piece_of_the_same_namespace_that_no_requirement_brings_is_named(
     real_world_index, tmp_path, capsys
 ):
-    code, _, err = run_cli(
-        capsys, "build", "otelish-util-http", "--runtime", "python3.12", "--bytecode", "none",
-        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-        "-o", str(tmp_path / "l.zip"),
-    )  # fmt: skip
+    code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "otelish-util-http"))
     assert code == 1
     assert (
         "otelish.util.http imports otelish.semconv, which no requirement provides"
@@ -400,11 +330,7 @@ def test_a_package_under_nested_namespace_directories_is_imported(
 ):
     """google/cloud/aiplatform, opentelemetry/util/http: two namespace levels, then a package;
     before, the layer had no module to import and the check passed having imported nothing."""
-    built = run_json(
-        capsys, "build", "deepns", "--runtime", "python3.12", "--bytecode", "none",
-        "--index-url", real_world_index.url, "--cache-dir", str(tmp_path / "c"),
-        "-o", str(tmp_path / "l.zip"), "--json",
-    )  # fmt: skip
+    built = run_json(capsys, *build_args(real_world_index, tmp_path, "deepns"), "--json")
     if built["check"]["imports_skipped"]:
         pytest.skip(built["check"]["imports_skipped"])
     assert [item["module"] for item in built["check"]["imports"]] == ["deepns.a.b"]
@@ -502,18 +428,7 @@ def test_a_missing_piece_of_a_namespace_package_in_an_optional_module_is_a_warni
     """google-cloud-aiplatform's vertex_ray imports google.cloud.bigquery_storage (its [full] extra)."""
     document = run_json(
         capsys,
-        "build",
-        "aiplat",
-        "--runtime",
-        "python3.12",
-        "--bytecode",
-        "none",
-        "--index-url",
-        real_world_index.url,
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "-o",
-        str(tmp_path / "l.zip"),
+        *build_args(real_world_index, tmp_path, "aiplat"),
         "--json",
     )
     [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
