@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from standin import arm64_standin, download_arm64_packages, x86_64_standin
 
-from lambdalayer.build import BuildOptions, build
+from lambdalayer.builder import BuildOptions, build
 from lambdalayer.check.rules import check
 from lambdalayer.inputs.requirements import gather
 from lambdalayer.interpreters import find_interpreter

@@ -16,7 +16,7 @@ from indexserver import LocalIndex
 from wheelmaker import make_wheel
 
 import lambdalayer.layer.fragments as fragments_module
-from lambdalayer.build import BuildRequest, build
+from lambdalayer.builder import BuildRequest, build
 from lambdalayer.inputs.requirements import gather
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.layer.output import ZipOutput

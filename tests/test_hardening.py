@@ -392,7 +392,7 @@ def test_failed_build_into_new_directories_removes_them(local_index, cache_dir, 
 def test_over_quota_layer_is_refused_even_with_no_check(
     local_index, cache_dir, tmp_path, capsys, monkeypatch
 ):
-    import lambdalayer.build.pipeline as build_module
+    import lambdalayer.builder.pipeline as build_module
 
     monkeypatch.setattr(build_module, "UNZIPPED_LIMIT", 100)
     out = tmp_path / "layer.zip"

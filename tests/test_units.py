@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lambdalayer.aws.attach import new_layer_list
-from lambdalayer.build.plan import plan_builds, targets
+from lambdalayer.builder.plan import plan_builds, targets
 from lambdalayer.cli.build import flags_of
 from lambdalayer.cli.main import parser
 from lambdalayer.inputs.config import ProjectConfig

@@ -1,4 +1,4 @@
-"""The ``build`` command: flags into a build plan (:mod:`lambdalayer.build.plan`), run, print.
+"""The ``build`` command: flags into a build plan (:mod:`lambdalayer.builder.plan`), run, print.
 
 What is built, for which targets and where it goes is decided by the plan; this module
 only reads the flags and prints what the builds produced.
@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from lambdalayer.build.matrix import Outcome, run_jobs
-from lambdalayer.build.plan import Flags, OutputFlags, RecipeFlags, plan_builds
-from lambdalayer.build.result import BuildResult
+from lambdalayer.builder.matrix import Outcome, run_jobs
+from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
+from lambdalayer.builder.result import BuildResult
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli import attach as cli_attach
 from lambdalayer.cli import invoke as cli_invoke

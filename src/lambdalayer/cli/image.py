@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from lambdalayer.build.plan import Flags, OutputFlags, RecipeFlags, plan_builds
-from lambdalayer.build.request import FunctionCode
+from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
+from lambdalayer.builder.request import FunctionCode
 from lambdalayer.check.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
 from lambdalayer.check.importstage import HOST
 from lambdalayer.check.sizes import human_bytes

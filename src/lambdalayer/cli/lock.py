@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lambdalayer.build.pipeline import lock_for
-from lambdalayer.build.plan import Flags, OutputFlags, plan_locks
+from lambdalayer.builder.pipeline import lock_for
+from lambdalayer.builder.plan import Flags, OutputFlags, plan_locks
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
     add_json,

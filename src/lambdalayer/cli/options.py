@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
-from lambdalayer.build.plan import BeneathFlags, InputFlags, SourceFlags
+from lambdalayer.builder.plan import BeneathFlags, InputFlags, SourceFlags
 from lambdalayer.layer.slim import rules as slim_rules
 from lambdalayer.recipe import SlimOptions
 from lambdalayer.recipe import choices as bytecode_choices

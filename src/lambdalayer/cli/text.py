@@ -14,8 +14,8 @@ from lambdalayer.zipnames import printable
 SLIM_NOISE = 1024  # bytes: a slimming rule that saved less is not named in the summary
 
 if TYPE_CHECKING:
-    from lambdalayer.build import BuildResult
-    from lambdalayer.build.matrix import Outcome
+    from lambdalayer.builder import BuildResult
+    from lambdalayer.builder.matrix import Outcome
 
 
 def print_timings(result: BuildResult, stream: TextIO) -> None:

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from lambdalayer.build.pipeline import Checking, checked_zip
+from lambdalayer.builder.pipeline import Checking, checked_zip
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.layer.archive import write_zip

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.aws.images import DeployResult, deploy_image
-from lambdalayer.build.pipeline import fetch_lock, provided_sets
-from lambdalayer.build.request import FunctionCode
+from lambdalayer.builder.pipeline import fetch_lock, provided_sets
+from lambdalayer.builder.request import FunctionCode
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.image import ImageSource, unpacked_image
 from lambdalayer.check.request import CheckRequest, ImportOptions

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
-from lambdalayer.build.request import BuildRequest
+from lambdalayer.builder.request import BuildRequest
 from lambdalayer.oci.reference import ImageReference
 
 DEFAULT_BASE = "public.ecr.aws/lambda/python:{version}"

@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.aws.remote import managed_layer_arn, published_layer
-from lambdalayer.build.request import Beneath, BuildRecipe, BuildRequest
-from lambdalayer.build.result import BuildResult, WrittenLayer
+from lambdalayer.builder.request import Beneath, BuildRecipe, BuildRequest
+from lambdalayer.builder.result import BuildResult, WrittenLayer
 from lambdalayer.check.cache import CheckCache
 from lambdalayer.check.findings import CheckReport, Kind
 from lambdalayer.check.image import cached_image

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
-from lambdalayer.build.request import Beneath, BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.builder.request import Beneath, BuildRecipe, BuildRequest, FunctionCode
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.config import Inputs, ProjectConfig, load_config
 from lambdalayer.inputs.ontopof import OnTopOf

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdalayer.build.request import BuildRequest
+from lambdalayer.builder.request import BuildRequest
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.sizes import LayerSizes
 from lambdalayer.interpreters import Interpreter

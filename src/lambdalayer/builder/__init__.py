@@ -4,8 +4,8 @@
 >>> result = build(BuildRequest(get_target("python3.12"), Resolve(wanted), ZipOutput(out)))  # doctest: +SKIP
 """
 
-from lambdalayer.build.pipeline import build
-from lambdalayer.build.request import BuildRecipe, BuildRequest, FunctionCode
-from lambdalayer.build.result import BuildResult
+from lambdalayer.builder.pipeline import build
+from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.builder.result import BuildResult
 
 __all__ = ["BuildRecipe", "BuildRequest", "BuildResult", "FunctionCode", "build"]

@@ -1,7 +1,7 @@
 """One build's request: every input typed and validated before the first stage runs.
 
-A :class:`BuildRequest` is made by :mod:`lambdalayer.build.plan` (from flags and
-``[tool.lambdalayer]``) or by a library user directly; :func:`lambdalayer.build.build`
+A :class:`BuildRequest` is made by :mod:`lambdalayer.builder.plan` (from flags and
+``[tool.lambdalayer]``) or by a library user directly; :func:`lambdalayer.builder.build`
 runs it. Each stage takes only its own part: the lock source (resolve), the recipe
 (fragments), the output (archive), the check flag.
 

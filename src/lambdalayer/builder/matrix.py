@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.build.pipeline import build
-from lambdalayer.build.plan import Job
-from lambdalayer.build.result import BuildResult
+from lambdalayer.builder.pipeline import build
+from lambdalayer.builder.plan import Job
+from lambdalayer.builder.result import BuildResult
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
