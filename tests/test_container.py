@@ -37,7 +37,7 @@ from ocitools import (
 
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.images import ecr_credentials
-from lambdalayer.check.image import pull_image
+from lambdalayer.environment.image import pull_image
 from lambdalayer.targets import get_target
 
 REGION = "eu-west-1"

@@ -124,8 +124,8 @@ def test_short_runtime_names_are_accepted(tmp_path, capsys, spelling):
 
 
 def test_a_missing_callable_and_a_missing_dependency_get_their_own_fix():
-    from lambdalayer.check.imports import ImportResult
     from lambdalayer.check.importstage import import_fix
+    from lambdalayer.environment.imports import ImportResult
 
     callable_fix = import_fix(
         ImportResult("app.main:handler", "app.main has no callable 'handler'")

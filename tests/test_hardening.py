@@ -17,7 +17,7 @@ from cliutil import run_cli
 from indexserver import LocalIndex
 from wheelmaker import make_project
 
-from lambdalayer.check.imports import top_level_modules
+from lambdalayer.check.modules import top_level_modules
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
 from lambdalayer.distinfo import parse_metadata, parse_record_paths

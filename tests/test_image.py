@@ -19,9 +19,9 @@ import pytest
 from cliutil import run_cli
 from registryserver import Registry, RegistryServer, layer_tarball
 
-from lambdalayer.check.image import pull_image
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
+from lambdalayer.environment.image import pull_image
 from lambdalayer.errors import FetchError
 from lambdalayer.targets import get_target
 
@@ -267,7 +267,7 @@ def test_an_arm64_layer_imports_inside_the_arm64_image_under_qemu(arm_image, tmp
 def test_a_layer_member_or_whiteout_outside_the_root_is_refused_and_nothing_outside_changes(
     tmp_path,
 ):
-    from lambdalayer.check.image import apply_layer
+    from lambdalayer.environment.image import apply_layer
     from lambdalayer.errors import FetchError
 
     outside = tmp_path / "outside.txt"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from cliutil import run_cli
 
+from lambdalayer.environment.limits import MemoryLimit
 from lambdalayer.interpreters import find_interpreter
-from lambdalayer.invoke.limits import MemoryLimit
 
 pytestmark = [
     pytest.mark.network,
@@ -221,7 +221,7 @@ handler = Mangum(app, lifespan="off")
 def _image_with_its_own_runtime(arm_image: Path, place: Path, cache: Path) -> Path:
     """A copy of the arm64 stand-in with AWS's runtime interface client and SDK installed at
     /var/runtime, as the real image has them (the shared stand-in stays as it was)."""
-    from lambdalayer.check.runtimepkgs import runtime_tree
+    from lambdalayer.environment.runtimepkgs import runtime_tree
     from lambdalayer.net.index import IndexConfig
     from lambdalayer.targets import get_target
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lambdalayer.check.libraries import runtime_libraries
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
+from lambdalayer.environment.libraryset import runtime_libraries
 from lambdalayer.targets import all_targets, get_target
 
 SAMPLES = Path(__file__).parent / "fixtures" / "binaries"

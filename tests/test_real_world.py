@@ -348,7 +348,7 @@ def test_a_layer_with_nothing_to_import_says_so(tmp_path, capsys):
 
 def test_a_namespace_directory_stands_for_the_packages_inside_it():
     """protobuf lives in google/protobuf/ with no google/__init__.py: import google.protobuf, not google."""
-    from lambdalayer.check.imports import top_level_modules
+    from lambdalayer.check.modules import top_level_modules
 
     names = [
         f"{SITE_312}google/protobuf/__init__.py",
@@ -365,7 +365,7 @@ def test_the_synthesized_root_holds_the_interpreters_program_not_a_shim(tmp_path
     """A pyenv shim (a shell script) on PATH is a working CPython, but not the program to copy."""
     from dataclasses import replace
 
-    from lambdalayer.check.synthroot import synthesized_root
+    from lambdalayer.environment.synthroot import synthesized_root
 
     real = find_interpreter("3.12")
     if real is None:
@@ -442,7 +442,7 @@ SITE_311 = "python/lib/python3.11/site-packages/"
 
 def _an_aarch64_library_lambda_lacks() -> str | None:
     """A soname this machine has an aarch64 build of that python3.11's arm64 set lacks."""
-    from lambdalayer.check.libraries import runtime_libraries
+    from lambdalayer.environment.libraryset import runtime_libraries
     from lambdalayer.interpreters import program_machine
 
     present = runtime_libraries(get_target("python3.11", "arm64")).present
@@ -513,7 +513,7 @@ def test_without_an_aarch64_cpython_the_arm64_imports_say_how_to_get_one(
 
 def test_a_library_of_another_cpu_is_never_put_in_the_root(tmp_path, monkeypatch):
     """/lib64 holds this machine's x86_64 libraries: not the aarch64 root's, whatever its name."""
-    from lambdalayer.check import synthroot
+    from lambdalayer.environment import synthroot
 
     x86 = next(
         (
@@ -551,7 +551,7 @@ def test_without_aarch64_libraries_the_arm64_imports_say_how_to_get_them(
 ):
     """An aarch64 CPython cannot start, nor a root be made, without the machine's aarch64
     libc: the report names the packages, not a missing CPython."""
-    from lambdalayer.check import synthroot
+    from lambdalayer.environment import synthroot
 
     monkeypatch.setitem(synthroot.HOST_LIBRARY_DIRS, "aarch64", (str(tmp_path / "none"),))
     out = _check_a_plain_arm64_layer(tmp_path, capsys)

@@ -7,7 +7,7 @@ used only when it *is* the version asked for.
 
 A CPython for another CPU (``uv python install cpython-3.12-linux-aarch64-gnu`` puts one
 among uv's installs) is run through ``qemu-<cpu>-static`` to prove what it is; the import
-check of an arm64 layer uses one (see :mod:`lambdalayer.check.synthroot`). Bytecode never
+check of an arm64 layer uses one (see :mod:`lambdalayer.environment.synthroot`). Bytecode never
 does: it asks for this machine's CPU.
 """
 

@@ -26,10 +26,10 @@ from lambdalayer.builder.request import Beneath, BuildRecipe, BuildRequest
 from lambdalayer.builder.result import BuildResult, WrittenLayer
 from lambdalayer.check.cache import CheckCache
 from lambdalayer.check.findings import CheckReport, Kind
-from lambdalayer.check.image import cached_image
 from lambdalayer.check.request import CheckRequest, ImportOptions, KnownFacts
 from lambdalayer.check.rules import check
 from lambdalayer.check.sizes import layer_sizes
+from lambdalayer.environment.image import cached_image
 from lambdalayer.errors import LayerCheckError
 from lambdalayer.fsutil import (
     atomic_write_bytes,
@@ -161,7 +161,7 @@ def build_check(
     The imports run with the layer's own CPython (``recipe.python``), in an image pulled
     into ``cache_dir`` before if there is one; a layer relying on another that is not on
     this machine (the managed layer) skips them and says why; the runtime's own packages
-    are fetched from ``index`` when a module needs them (:mod:`lambdalayer.check.runtimepkgs`).
+    are fetched from ``index`` when a module needs them (:mod:`lambdalayer.environment.runtimepkgs`).
     """
     absent = [item.source for item in lock.sources if item.zip_path is None and not item.runtime]
     skipped = (

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdalayer.check.imports import ImportResult
+from lambdalayer.environment.imports import ImportResult
 from lambdalayer.targets import Target
 
 

@@ -2,41 +2,35 @@
 
 Where the imports run, best first: an image given with ``--image DIR`` (or pulled with
 ``--image pull``); an image of the target pulled into the cache before; a root
-synthesized from the runtime's library set (:mod:`lambdalayer.check.synthroot`, with a
+synthesized from the runtime's library set (:mod:`lambdalayer.environment.synthroot`, with a
 CPython of the runtime's X.Y found here); and, last, this machine's own system
 directories read-only (``--image host`` asks for that one). The report says which it was.
 A layer's code never runs unconfined: when no sandbox can confine it, the imports are not
-run and the report says why. The running itself is :mod:`lambdalayer.check.imports`.
+run and the report says why. The running itself is :mod:`lambdalayer.environment.imports`.
 """
 
 from __future__ import annotations
 
-import platform
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.check.findings import Finding, Kind, Severity
-from lambdalayer.check.image import cached_image, image_root
-from lambdalayer.check.imports import (
+from lambdalayer.check.request import ImportOptions
+from lambdalayer.check.reuse import ImportResultCache
+from lambdalayer.environment.image import cached_image
+from lambdalayer.environment.imports import (
     ImportResult,
     Placement,
     SandboxRun,
-    image_interpreter,
     run_imports,
 )
-from lambdalayer.check.request import ImportOptions
-from lambdalayer.check.reuse import ImportResultCache
-from lambdalayer.check.runtimepkgs import runtime_packages, runtime_tree
-from lambdalayer.check.sandbox import find_sandbox
-from lambdalayer.check.synthroot import has_libraries_for, synthesized_root
-from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.interpreters import emulator, find_interpreter
+from lambdalayer.environment.roots import HOST, host_run, image_run
+from lambdalayer.environment.runtimepkgs import runtime_packages, runtime_tree
+from lambdalayer.errors import LambdaLayerError
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
-
-HOST = Path("host")  # ``--image host``: this machine's own libraries, never a synthesized root
 
 
 @dataclass(frozen=True)
@@ -145,7 +139,7 @@ def _with_runtime_packages(
     target: Target, results: list[ImportResult], placement: Placement, run: _Run
 ) -> tuple[list[ImportResult], _Runtime]:
     """The results, with the modules that failed for want of a runtime package imported again
-    with the runtime's packages at /var/runtime (see :mod:`.runtimepkgs`)."""
+    with the runtime's packages at /var/runtime (see :mod:`lambdalayer.environment.runtimepkgs`)."""
     packages = runtime_packages(target)
     if run.in_image or packages is None or run.cache_dir is None:
         return results, _Runtime()
@@ -232,77 +226,3 @@ def import_fix(result: ImportResult) -> str:
         )
     fix = next((text for clue, text in _FIXES if clue in error), None)
     return fix or "see the message: the module raised it while being imported"
-
-
-def image_run(
-    image: Path, target: Target, sandbox: str | None
-) -> tuple[SandboxRun | None, str | None]:
-    """How to run the imports inside ``image``, or why they cannot run here."""
-    root = image_root(image)
-    version = target.runtime.python_version
-    interpreter = image_interpreter(root, version)
-    if interpreter is None:
-        return (
-            None,
-            f"{root} has no python{version} (looked in /var/lang/bin, /usr/bin, /usr/local/bin)",
-        )
-    try:
-        chosen = find_sandbox(target.machine, sandbox)
-    except InputError as error:
-        return None, f"{error.message} ({error.hint})" if error.hint else error.message
-    return SandboxRun(root, interpreter, chosen), None
-
-
-def _no_interpreter(target: Target) -> str:
-    """Why there is no CPython to import with, and how to get one."""
-    version = target.runtime.python_version
-    machine = target.machine
-    if machine == platform.machine():
-        return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
-    if emulator(machine) is None:
-        return (
-            f"no qemu-{machine}-static here to run an {machine} CPython (apt-get install"
-            " qemu-user-static); imports not checked"
-        )
-    if not has_libraries_for(machine):
-        return (
-            f"this machine has no {machine} libraries to make Lambda's {target.arch} root from"
-            f" (Debian, Ubuntu: dpkg --add-architecture {target.arch}; apt-get install"
-            f" libc6:{target.arch} libssl3:{target.arch} …); imports not checked"
-        )
-    return (
-        f"no {machine} CPython {version} found here (uv python install"
-        f" cpython-{version}-linux-{machine}-gnu installs one, run through"
-        f" qemu-{machine}-static); imports not checked"
-    )
-
-
-def host_run(
-    target: Target, python: Path | None, sandbox: str | None, cache_dir: Path | None
-) -> tuple[SandboxRun | None, str | None]:
-    """How to run the imports with a CPython found here (confined), or why they cannot run.
-
-    With ``cache_dir``, in the root synthesized from the runtime's library set; without
-    one (or when it cannot be made), on this machine's own libraries.
-    """
-    version = target.runtime.python_version
-    interpreter = find_interpreter(version, explicit=python, machine=target.machine)
-    if interpreter is None:
-        return None, _no_interpreter(target)
-    try:
-        chosen = find_sandbox(target.machine, sandbox, host_root=True)
-    except InputError as error:
-        reason = f"{error.message} ({error.hint})" if error.hint else error.message
-        return None, f"{reason}; imports not checked"
-    root = synthesized_root(target, interpreter, cache_dir) if cache_dir is not None else None
-    if root is not None:
-        inside = f"/var/lang/bin/python{version}"
-        return SandboxRun(
-            root.rootfs, inside, chosen, label=root.describe(target, interpreter)
-        ), None
-    if interpreter.machine != platform.machine():
-        return None, (
-            f"an {interpreter.machine} CPython runs only in the root synthesized from the"
-            " runtime's library set, not on this machine's libraries; imports not checked"
-        )
-    return SandboxRun.on_this_machine(interpreter, chosen), None

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from lambdalayer.check.imports import top_level_modules
 from lambdalayer.check.libraries import PlacedElf
+from lambdalayer.check.modules import top_level_modules
 from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel_tags
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
 from lambdalayer.errors import InputError

@@ -17,17 +17,15 @@ with what that library defines there.
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import re
-import tomllib
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.elf import ElfInfo
+from lambdalayer.environment.libraryset import RuntimeLibraries, runtime_libraries, version_tuple
 from lambdalayer.targets import Target
 
 # Lambda's LD_LIBRARY_PATH for the Python runtimes, in order (AWS: "Defined runtime
@@ -47,18 +45,6 @@ _EXTENSION_MODULE = re.compile(r"\.(abi3|cpython-[^./]+)\.so$")
 
 
 @dataclass(frozen=True)
-class RuntimeLibraries:
-    """The shared libraries of one runtime OS on one CPU, and where that knowledge came from."""
-
-    os: str
-    machine: str
-    source: str
-    present: Mapping[str, Mapping[str, tuple[int, ...]]]  # soname → {family: highest version}
-    absent: frozenset[str]
-    remedies: Mapping[str, str]
-
-
-@dataclass(frozen=True)
 class PlacedElf:
     """An ELF file of a zip, with the absolute path it has on Lambda."""
 
@@ -67,43 +53,6 @@ class PlacedElf:
     package: str | None
     info: ElfInfo
     checked: bool  # part of the zip being checked (findings are reported for these only)
-
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
-
-
-@functools.cache
-def _shared_data() -> dict[str, object]:
-    text = resources.files("lambdalayer").joinpath("data/libraries.toml").read_text("utf-8")
-    return tomllib.loads(text)
-
-
-@functools.cache
-def runtime_libraries(target: Target) -> RuntimeLibraries:
-    """The library set of ``target``'s OS and CPU (``data/runtime_libraries/``)."""
-    stem = f"{target.runtime.libraries}-{target.machine}"
-    text = (
-        resources.files("lambdalayer")
-        .joinpath(f"data/runtime_libraries/{stem}.toml")
-        .read_text("utf-8")
-    )
-    data = tomllib.loads(text)
-    shared = _shared_data()
-    absent = shared["absent"]
-    remedies = shared["remedies"]
-    assert isinstance(absent, dict) and isinstance(remedies, dict)  # noqa: S101 - our own data
-    return RuntimeLibraries(
-        os=data["os"],
-        machine=data["machine"],
-        source=data["source"],
-        present={
-            soname: {family: _version(value) for family, value in families.items()}
-            for soname, families in data["libraries"].items()
-        },
-        absent=frozenset(absent["sonames"]),
-        remedies=dict(remedies),
-    )
 
 
 def _search_dirs(elf: PlacedElf) -> list[str]:
@@ -178,7 +127,7 @@ def _version_problems(
             match = _VERSION.match(name)
             if match is None or match.group(1) == "GLIBC":  # GLIBC has its own check
                 continue
-            family, wanted = match.group(1), _version(match.group(2))
+            family, wanted = match.group(1), version_tuple(match.group(2))
             have = defined.get(family)
             if have is not None and wanted > have:
                 problems.append(

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.elf import ElfInfo
+from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
 
-DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 FORMAT = 2
 
 
@@ -27,7 +27,7 @@ FORMAT = 2
 class ImportOptions:
     """How the import stage runs (see :mod:`lambdalayer.check.importstage`).
 
-    ``image`` is an image's root, :data:`~lambdalayer.check.importstage.HOST` for this
+    ``image`` is an image's root, :data:`~lambdalayer.environment.roots.HOST` for this
     machine's libraries, or ``None`` for the best root there is. ``skipped`` is a reason
     the caller already knows the imports cannot run (a layer beneath that is not here).
     ``index`` is where the runtime's own packages (boto3, …) are fetched from when a module

@@ -25,7 +25,6 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
 from lambdalayer.check.findings import CheckReport, Finding, Kind, Severity
-from lambdalayer.check.imports import ImportResult, Placement, top_level_modules
 from lambdalayer.check.importstage import MISSING_MODULE, ImportOutcome, check_imports
 from lambdalayer.check.layerzip import (
     METADATA_LIMIT,
@@ -35,10 +34,12 @@ from lambdalayer.check.layerzip import (
     read_layer_zip,
 )
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
+from lambdalayer.check.modules import top_level_modules
 from lambdalayer.check.request import CheckRequest, KnownFacts
 from lambdalayer.check.reuse import module_keys
-from lambdalayer.check.runtimepkgs import runtime_shadows
+from lambdalayer.check.shadows import runtime_shadows
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
+from lambdalayer.environment.imports import ImportResult, Placement
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
@@ -499,7 +500,7 @@ def check(
 
     The imports run confined (never on this machine as it is); with ``cache_dir`` and no
     image, in an image of the target pulled there before, else in a root with only the
-    runtime's libraries (:mod:`lambdalayer.check.synthroot`). ``known`` is what a build
+    runtime's libraries (:mod:`lambdalayer.environment.synthroot`). ``known`` is what a build
     already knows of its own zip (:class:`~lambdalayer.check.request.KnownFacts`).
     """
     known = known or KnownFacts()

@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from lambdalayer.check.request import DEFAULT_IMPORT_DEADLINE, CheckRequest, ImportOptions
+from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
-from lambdalayer.check.sandbox import KINDS as SANDBOXES
 from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.cli.options import add_json, split
 from lambdalayer.cli.text import print_check_report
+from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
+from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig

@@ -11,8 +11,6 @@ from pathlib import Path
 
 from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
 from lambdalayer.builder.request import FunctionCode
-from lambdalayer.check.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
-from lambdalayer.check.importstage import HOST
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
@@ -31,6 +29,8 @@ from lambdalayer.cli.options import (
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.container import ImageOutputs, ImageRequest, ImageResult, RegistryAuth, build_image
 from lambdalayer.container.request import DEFAULT_BASE
+from lambdalayer.environment.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
+from lambdalayer.environment.roots import HOST
 from lambdalayer.errors import FetchError, InputError
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.oci.reference import ImageReference

@@ -8,10 +8,10 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from lambdalayer.check.sandbox import KINDS as SANDBOXES
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.cli.options import add_json
+from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import read_text_file
 from lambdalayer.invoke import FunctionConfig, InvokeReport, InvokeRequest, invoke

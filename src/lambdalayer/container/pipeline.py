@@ -24,7 +24,6 @@ from lambdalayer.aws.images import DeployResult, deploy_image
 from lambdalayer.builder.pipeline import fetch_lock, provided_sets
 from lambdalayer.builder.request import FunctionCode
 from lambdalayer.check.findings import CheckReport
-from lambdalayer.check.image import ImageSource, unpacked_image
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.container.base import BaseImage, resolve_base
 from lambdalayer.container.check import check_image
@@ -33,6 +32,7 @@ from lambdalayer.container.credentials import credentials_for
 from lambdalayer.container.layers import ImageLayer, LayerMaker
 from lambdalayer.container.output import PushReport, push_image, write_image_archive
 from lambdalayer.container.request import ImageRequest
+from lambdalayer.environment.image import ImageSource, unpacked_image
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.interpreters import Interpreter

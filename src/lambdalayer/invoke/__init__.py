@@ -1,8 +1,8 @@
 """``lambdalayer invoke``: the function run with its layers as Lambda runs it, without Docker.
 
-:func:`invoke` starts an execution environment (:mod:`.environment`) — the runtime's real
+:func:`invoke` starts an execution environment (:mod:`lambdalayer.environment.execution`) — the runtime's real
 bootstrap and AWS's runtime interface client, talking to a Runtime API served here
-(:mod:`.runtimeapi`) — and hands it the event, ``repeat`` times in one warm process (a
+(:mod:`lambdalayer.environment.runtimeapi`) — and hands it the event, ``repeat`` times in one warm process (a
 new, cold one after a timeout or a crash, as Lambda makes). Each invocation returns the
 handler's result or Lambda's error document, with the REPORT line's figures.
 
@@ -18,13 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lambdalayer.check.image import cached_image
-from lambdalayer.check.imports import LAMBDA_ENVIRONMENT
-from lambdalayer.check.importstage import HOST, host_run, image_run
-from lambdalayer.check.runtimepkgs import runtime_tree
-from lambdalayer.check.sandbox import EMULATOR_INSIDE
-from lambdalayer.errors import InputError
-from lambdalayer.invoke.environment import (
+from lambdalayer.environment.execution import (
     INSIDE,
     PORT,
     Code,
@@ -33,6 +27,12 @@ from lambdalayer.invoke.environment import (
     Root,
     Settings,
 )
+from lambdalayer.environment.image import cached_image
+from lambdalayer.environment.imports import LAMBDA_ENVIRONMENT
+from lambdalayer.environment.roots import HOST, host_run, image_run
+from lambdalayer.environment.runtimepkgs import runtime_tree
+from lambdalayer.environment.sandbox import EMULATOR_INSIDE
+from lambdalayer.errors import InputError
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
@@ -78,7 +78,7 @@ class InvokeRequest:
 
     ``function`` is the code's directory or a function zip; ``image`` a Lambda image's root
     (``None``: one pulled before, else the root synthesized from the runtime's library
-    set; :data:`~lambdalayer.check.importstage.HOST` for this machine's libraries).
+    set; :data:`~lambdalayer.environment.roots.HOST` for this machine's libraries).
     """
 
     handler: str

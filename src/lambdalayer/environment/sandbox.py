@@ -9,7 +9,7 @@ without capabilities:
 - ``bubblewrap`` (``bwrap``): namespaces (its own user namespace where this machine allows
   one), every capability dropped; no root needed;
 - ``unshare``: for root where bubblewrap is missing. A private mount, PID, network, IPC
-  and UTS namespace; :mod:`lambdalayer.check._confine_child` builds the root, moves into
+  and UTS namespace; :mod:`lambdalayer.environment._confine_child` builds the root, moves into
   it with ``pivot_root`` and detaches this machine's root (a bare ``chroot`` can be left
   again by root), then the import child drops to uid 65534 before it imports anything;
 - ``proot``: ptrace, no namespaces of its own: used only on a throw-away copy of the image
@@ -341,8 +341,10 @@ def _proot(
 
 
 def _confine_source() -> str:
-    """The mount-and-pivot program (:mod:`lambdalayer.check._confine_child`), passed with ``-c``."""
-    return resources.files("lambdalayer.check").joinpath("_confine_child.py").read_text("utf-8")
+    """The mount-and-pivot program (:mod:`lambdalayer.environment._confine_child`), passed with ``-c``."""
+    return (
+        resources.files("lambdalayer.environment").joinpath("_confine_child.py").read_text("utf-8")
+    )
 
 
 def _unshare(

@@ -30,8 +30,6 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from lambdalayer.check.findings import Finding, Kind, Severity
-from lambdalayer.check.layerzip import LayerZip
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter
@@ -44,8 +42,6 @@ from lambdalayer.resolve.resolver import resolve
 from lambdalayer.targets import Layout, Target
 
 Notify = Callable[[str], None]
-# The runtime's packages a layer should not replace lightly (the rest are their dependencies).
-_SDK = frozenset({"boto3", "botocore", "s3transfer", "awslambdaric"})
 
 
 @dataclass(frozen=True)
@@ -165,49 +161,3 @@ def runtime_tree(
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return RuntimeTree(final / "tree", packages)
-
-
-def runtime_shadows(layer: LayerZip, target: Target) -> list[Finding]:
-    """The runtime's packages that ``layer`` brings its own copy of: Lambda takes the layer's.
-
-    Another version of the SDK itself (boto3, botocore, s3transfer) or of awslambdaric is a
-    warning: the function gets the layer's, and the runtime's pieces that stay must match
-    it. Another version of one of their dependencies (urllib3 with requests, six) is a note:
-    the runtime's boto3 then runs with it. The same version is said once, as a note on what
-    the layer need not carry.
-    """
-    packages = runtime_packages(target)
-    if packages is None:
-        return []
-    found = []
-    for name, version in sorted(layer.distributions.items()):
-        runtime_version = packages.pins.get(name)
-        if runtime_version is None:
-            continue
-        if version != runtime_version:
-            found.append(
-                Finding(
-                    Severity.WARNING if name in _SDK else Severity.INFO,
-                    Kind.SHADOW,
-                    f"{name} {version} here shadows the runtime's own {name} {runtime_version}:"
-                    " it is on sys.path before /var/runtime, so the function gets this one",
-                    None,
-                    name,
-                    f"keep it if the function needs {name} {version}; otherwise leave it out"
-                    " (--exclude-runtime-provided) and use the runtime's",
-                )
-            )
-    same = [
-        name for name, version in layer.distributions.items() if packages.pins.get(name) == version
-    ]
-    if same:
-        found.append(
-            Finding(
-                Severity.INFO,
-                Kind.SHADOW,
-                f"the runtime has these at the same versions already: {', '.join(sorted(same))}",
-                None,
-                None,
-            )
-        )
-    return found

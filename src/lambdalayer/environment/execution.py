@@ -5,7 +5,7 @@ file wins), the function's code read-only at ``/var/task``, a fresh ``/tmp`` of 
 ephemeral-storage size, Lambda's environment variables, the runtime's bootstrap talking to
 the Runtime API (:mod:`.runtimeapi`). The root is a Lambda image (``--image``), else the
 root synthesized from the runtime's library set with the runtime's own packages at
-``/var/runtime`` (:mod:`lambdalayer.check.synthroot`, :mod:`lambdalayer.check.runtimepkgs`).
+``/var/runtime`` (:mod:`lambdalayer.environment.synthroot`, :mod:`lambdalayer.environment.runtimepkgs`).
 The same sandboxes as the import check confine it (no network: the Runtime API is relayed
 in over a Unix socket), under qemu-user for the other CPU.
 """
@@ -25,11 +25,11 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from lambdalayer.check.imports import SandboxRun, extract_read_only, set_tree_mode
-from lambdalayer.check.sandbox import SANDBOX_TMP, Confinement, Mount
-from lambdalayer.check.sandbox import command as sandbox_command
-from lambdalayer.invoke.limits import MemoryLimit, descendants
-from lambdalayer.invoke.runtimeapi import Event, Outcome, RuntimeApi
+from lambdalayer.environment.imports import SandboxRun, extract_read_only, set_tree_mode
+from lambdalayer.environment.limits import MemoryLimit, descendants
+from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi
+from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Mount
+from lambdalayer.environment.sandbox import command as sandbox_command
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
 PORT = 9001  # where AWS_LAMBDA_RUNTIME_API points, inside the sandbox
@@ -110,7 +110,7 @@ class Invocation:
 
 
 def _child_source(name: str) -> str:
-    return resources.files("lambdalayer.invoke").joinpath(name).read_text("utf-8")
+    return resources.files("lambdalayer.environment").joinpath(name).read_text("utf-8")
 
 
 class Environment:

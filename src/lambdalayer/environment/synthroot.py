@@ -35,8 +35,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.check.libraries import runtime_libraries
 from lambdalayer.elf import ELF_MAGIC, read_elf
+from lambdalayer.environment.libraryset import runtime_libraries
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter, program_machine
 from lambdalayer.targets import Target

@@ -7,7 +7,7 @@ writes) puts Lambda's paths first and imports each module. A module that crashes
 interpreter, or does not finish within the deadline, is reported as such and the rest
 are tried in a fresh child.
 
-The child always runs confined (:mod:`lambdalayer.check.sandbox`): a layer is anyone's
+The child always runs confined (:mod:`lambdalayer.environment.sandbox`): a layer is anyone's
 code. Its root is a Lambda image (:class:`SandboxRun` with the image's root: its own
 interpreter and libraries, under qemu for the other CPU), or, as the last fallback, this
 machine's system directories read-only with a CPython of the runtime's X.Y found here.
@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from lambdalayer.check.request import DEFAULT_IMPORT_DEADLINE
-from lambdalayer.check.sandbox import (
+from lambdalayer.environment.sandbox import (
     SANDBOX_TMP,
     Confinement,
     Mount,
@@ -37,12 +35,13 @@ from lambdalayer.check.sandbox import (
     Symlink,
     host_system,
 )
-from lambdalayer.check.sandbox import command as sandbox_command
+from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import extraction_path, printable
 
+DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 # Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
 LAMBDA_ENVIRONMENT = {
     "LAMBDA_TASK_ROOT": "/var/task",
@@ -54,13 +53,13 @@ LAMBDA_ENVIRONMENT = {
     "TZ": ":UTC",
     "HOME": SANDBOX_TMP,
 }
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EXTENSION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.(?:cpython-[^.]+\.|abi3\.)?so$")
 
 
 def _child_source() -> str:
-    """The child program's source (:mod:`lambdalayer.check._import_child`), passed with ``-c``."""
-    return resources.files("lambdalayer.check").joinpath("_import_child.py").read_text("utf-8")
+    """The child program's source (:mod:`lambdalayer.environment._import_child`), passed with ``-c``."""
+    return (
+        resources.files("lambdalayer.environment").joinpath("_import_child.py").read_text("utf-8")
+    )
 
 
 @dataclass(frozen=True)
@@ -149,54 +148,6 @@ class ImportResult:
     def ok(self) -> bool:
         """Whether the import succeeded."""
         return self.error is None
-
-
-NAMESPACE_DEPTH = (
-    4  # namespace directories descended through (google/cloud/…, opentelemetry/util/…)
-)
-
-
-def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str]:
-    """Importable top-level names directly under any of ``prefixes``.
-
-    Packages (a directory with a module directly inside), modules (``.py``, or sourceless
-    ``.pyc``) and extension modules. A namespace directory with no module of its own
-    (``google/`` of protobuf, ``opentelemetry/util/`` of opentelemetry-util-http) stands for
-    the packages inside it, however deep (``google.protobuf``,
-    ``opentelemetry.util.http``): importing ``google`` alone would check nothing.
-    """
-    found: set[str] = set()
-    with_module: set[tuple[str, ...]] = set()  # directories with a module directly inside
-    children: dict[tuple[str, ...], set[str]] = {}
-    for name in names:
-        prefix = next((prefix for prefix in prefixes if name.startswith(prefix)), None)
-        if prefix is None:
-            continue
-        *directories, leaf = name[len(prefix) :].split("/")
-        if not directories:
-            if leaf.endswith((".py", ".pyc")) and _IDENTIFIER.match(leaf.rsplit(".", 1)[0]):
-                found.add(leaf.rsplit(".", 1)[0])
-            elif match := _EXTENSION.match(leaf):
-                found.add(match.group(1))
-            continue
-        if not all(_IDENTIFIER.match(part) and part != "__pycache__" for part in directories):
-            continue
-        for depth in range(len(directories)):
-            children.setdefault(tuple(directories[:depth]), set()).add(directories[depth])
-        if leaf.endswith((".py", ".pyc", ".so")):
-            with_module.add(tuple(directories))
-
-    def packages(path: tuple[str, ...]) -> list[str]:
-        if path in with_module:
-            return [".".join(path)]
-        if len(path) >= NAMESPACE_DEPTH:
-            return []
-        return [name for child in children.get(path, ()) for name in packages((*path, child))]
-
-    for head in children.get((), ()):
-        if head not in found:
-            found.update(packages((head,)))
-    return sorted(found)
 
 
 def extract_read_only(

@@ -1,0 +1,91 @@
+"""Where code of a layer or function runs: a Lambda image's root, the root synthesized from
+the runtime's library set, or this machine's libraries — each confined by a sandbox."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+from lambdalayer.environment.image import image_root
+from lambdalayer.environment.imports import SandboxRun, image_interpreter
+from lambdalayer.environment.sandbox import find_sandbox
+from lambdalayer.environment.synthroot import has_libraries_for, synthesized_root
+from lambdalayer.errors import InputError
+from lambdalayer.interpreters import emulator, find_interpreter
+from lambdalayer.targets import Target
+
+HOST = Path("host")  # ``--image host``: this machine's own libraries, never a synthesized root
+
+
+def image_run(
+    image: Path, target: Target, sandbox: str | None
+) -> tuple[SandboxRun | None, str | None]:
+    """How to run the imports inside ``image``, or why they cannot run here."""
+    root = image_root(image)
+    version = target.runtime.python_version
+    interpreter = image_interpreter(root, version)
+    if interpreter is None:
+        return (
+            None,
+            f"{root} has no python{version} (looked in /var/lang/bin, /usr/bin, /usr/local/bin)",
+        )
+    try:
+        chosen = find_sandbox(target.machine, sandbox)
+    except InputError as error:
+        return None, f"{error.message} ({error.hint})" if error.hint else error.message
+    return SandboxRun(root, interpreter, chosen), None
+
+
+def _no_interpreter(target: Target) -> str:
+    """Why there is no CPython to import with, and how to get one."""
+    version = target.runtime.python_version
+    machine = target.machine
+    if machine == platform.machine():
+        return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
+    if emulator(machine) is None:
+        return (
+            f"no qemu-{machine}-static here to run an {machine} CPython (apt-get install"
+            " qemu-user-static); imports not checked"
+        )
+    if not has_libraries_for(machine):
+        return (
+            f"this machine has no {machine} libraries to make Lambda's {target.arch} root from"
+            f" (Debian, Ubuntu: dpkg --add-architecture {target.arch}; apt-get install"
+            f" libc6:{target.arch} libssl3:{target.arch} …); imports not checked"
+        )
+    return (
+        f"no {machine} CPython {version} found here (uv python install"
+        f" cpython-{version}-linux-{machine}-gnu installs one, run through"
+        f" qemu-{machine}-static); imports not checked"
+    )
+
+
+def host_run(
+    target: Target, python: Path | None, sandbox: str | None, cache_dir: Path | None
+) -> tuple[SandboxRun | None, str | None]:
+    """How to run the imports with a CPython found here (confined), or why they cannot run.
+
+    With ``cache_dir``, in the root synthesized from the runtime's library set; without
+    one (or when it cannot be made), on this machine's own libraries.
+    """
+    version = target.runtime.python_version
+    interpreter = find_interpreter(version, explicit=python, machine=target.machine)
+    if interpreter is None:
+        return None, _no_interpreter(target)
+    try:
+        chosen = find_sandbox(target.machine, sandbox, host_root=True)
+    except InputError as error:
+        reason = f"{error.message} ({error.hint})" if error.hint else error.message
+        return None, f"{reason}; imports not checked"
+    root = synthesized_root(target, interpreter, cache_dir) if cache_dir is not None else None
+    if root is not None:
+        inside = f"/var/lang/bin/python{version}"
+        return SandboxRun(
+            root.rootfs, inside, chosen, label=root.describe(target, interpreter)
+        ), None
+    if interpreter.machine != platform.machine():
+        return None, (
+            f"an {interpreter.machine} CPython runs only in the root synthesized from the"
+            " runtime's library set, not on this machine's libraries; imports not checked"
+        )
+    return SandboxRun.on_this_machine(interpreter, chosen), None
