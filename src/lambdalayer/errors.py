@@ -74,6 +74,10 @@ class SourceBuildError(ResolutionError):
     """A source-only package whose build contains native code (it would be for this machine)."""
 
 
+class CacheError(LambdaLayerError):
+    """The cache cannot be used: not writable, not owned by this user, or damaged beyond repair."""
+
+
 class AwsError(LambdaLayerError):
     """An AWS call that failed, with the error code when AWS gave one."""
 

@@ -6,6 +6,8 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +149,26 @@ def file_sha256(path: Path) -> str:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def remove_tree(path: Path) -> None:
+    """Remove ``path`` and everything below it, read-only directories included.
+
+    Symbolic links are removed, never followed; a path that is already gone is fine.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        path.unlink(missing_ok=True)
+        return
+    for directory, dirs, _files in os.walk(path):
+        for name in dirs:
+            child = Path(directory) / name
+            if not child.is_symlink():
+                with contextlib.suppress(OSError):
+                    child.chmod(0o700)
+    with contextlib.suppress(OSError):
+        path.chmod(0o700)
+    shutil.rmtree(path, ignore_errors=True)

@@ -20,6 +20,7 @@ from lambdalayer import __version__
 from lambdalayer.cli import (
     attach,
     build,
+    cache,
     check,
     image,
     init,
@@ -55,6 +56,7 @@ COMMANDS: dict[str, ModuleType] = {
     "attach": attach,
     "layers": layers,
     "targets": targets,
+    "cache": cache,
 }
 
 
