@@ -443,7 +443,9 @@ def test_on_top_of_a_layer_arn_asks_the_lambda_api_and_explains_a_missing_locati
     # moto answers Content.Location with an s3:// placeholder where AWS gives a presigned
     # HTTPS URL, so against moto the download itself cannot happen: the error must say so.
     assert code == 1
-    assert "gave no downloadable location" in captured.err and "layer:PATH.zip" in captured.err
+    failure = json.loads(captured.out)  # with --json the error is in the JSON only
+    assert "gave no downloadable location" in failure["error"] and "layer:PATH.zip" in failure["hint"]
+    assert captured.err == ""
 
 
 def test_managed_layer_arn_falls_back_to_the_parameter_name_when_aws_cannot_say(

@@ -6,12 +6,11 @@ import argparse
 import sys
 from typing import TextIO
 
-from lambdalayer.aws.attach import attach
+from lambdalayer.aws.attach import AttachResult, attach
 from lambdalayer.aws.client import AwsSettings, region_of_arn
-from lambdalayer.cli.common import EXIT_OK
+from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.cli.options import add_aws, aws_settings
 
-HELP = "make a function use a layer version"
 DESCRIPTION = (
     "Add a layer version to a function's layers (replacing an older version of the same layer,"
     " keeping the others and their order)."
@@ -34,16 +33,35 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``attach``."""
-    attach_and_print(aws_settings(args), args.function, args.layer)
+    if not args.json:
+        attach_and_print(aws_settings(args), args.function, args.layer)
+        return EXIT_OK
+    result = _attached(aws_settings(args), args.function, args.layer)
+    print_json(
+        {
+            "ok": True,
+            "function": args.function,
+            "layer": args.layer,
+            "changed": result.changed,
+            "layers": list(result.after),
+            "warnings": list(result.warnings),
+        }
+    )
     return EXIT_OK
+
+
+def _attached(settings: AwsSettings, function: str, arn: str) -> AttachResult:
+    """Attach ``arn`` to ``function``, in the ARN's region."""
+    return attach(
+        AwsSettings(settings.profile, region_of_arn(arn), settings.endpoint_url), function, arn
+    )
 
 
 def attach_and_print(
     settings: AwsSettings, function: str, arn: str, out: TextIO = sys.stdout
 ) -> None:
     """Attach ``arn`` to ``function`` (in the ARN's region) and print what changed."""
-    in_region = AwsSettings(settings.profile, region_of_arn(arn), settings.endpoint_url)
-    result = attach(in_region, function, arn)
+    result = _attached(settings, function, arn)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if result.changed:

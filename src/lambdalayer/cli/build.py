@@ -22,7 +22,6 @@ from lambdalayer.cli import publish as cli_publish
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
     add_aws,
-    add_json,
     add_publish_settings,
     add_recipe,
     add_requirement_inputs,
@@ -41,7 +40,6 @@ from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.invoke import InvokeRequest, invoke
 from lambdalayer.report import BuildFacts, layer_report
 
-HELP = "build a layer (or function) .zip from requirements"
 DESCRIPTION = "Resolve, download and lay out wheels as a Lambda layer .zip."
 EPILOG = """\
 examples:
@@ -126,7 +124,6 @@ def _add_outputs(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_reporting(parser: argparse.ArgumentParser) -> None:
-    add_json(parser, "the summary")
     parser.add_argument(
         "--print",
         dest="print_field",

@@ -16,10 +16,9 @@ from lambdalayer.cache.prune import (
 )
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json
-from lambdalayer.cli.options import add_json
+from lambdalayer.cli.options_global import add_global_options
 from lambdalayer.errors import InputError
 
-HELP = "show or prune lambdalayer's cache"
 DESCRIPTION = (
     "lambdalayer keeps downloaded wheels, layer fragments, resolutions, check results, "
     "synthesized roots and unpacked images in one cache, shared by every build. "
@@ -43,7 +42,9 @@ uv's own cache (the 'uv' line) is left to 'uv cache prune' with UV_CACHE_DIR set
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``cache``'s sub-commands and arguments."""
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = parser.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="dir, info or prune"
+    )
     for name, help_text in (
         ("dir", "print the cache's directory"),
         ("info", "entries and bytes per part of the cache"),
@@ -56,7 +57,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
             metavar="DIR",
             help="the cache (default: $LAMBDALAYER_CACHE_DIR, else ~/.cache/lambdalayer)",
         )
-        add_json(action, "the result")
+        add_global_options(action, top=False)
         if name == "prune":
             action.add_argument("--older", metavar="DAYS", help="remove entries unused for DAYS")
             action.add_argument(

@@ -11,7 +11,7 @@ from lambdalayer.check.rules import check
 from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.cli.image import add_registry, chosen_image
-from lambdalayer.cli.options import add_json, split
+from lambdalayer.cli.options import split
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
@@ -20,7 +20,6 @@ from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target
 
-HELP = "check that a layer zip will load on its runtime"
 DESCRIPTION = (
     "Check any layer zip: ELF machine and glibc, needed libraries, CPython ABI, layout, sizes,"
     " conflicts, imports."
@@ -132,7 +131,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         " module needs them at /var/runtime (default: PyPI, or $UV_DEFAULT_INDEX)",
     )
     add_registry(parser)
-    add_json(parser, "the report")
 
 
 def execute(args: argparse.Namespace) -> int:

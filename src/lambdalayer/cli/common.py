@@ -31,12 +31,37 @@ _PROGRESS = re.compile(r"\[\d+/\d+\]$")
 _last_was_progress = False
 
 
-def stderr(message: str) -> None:
-    """One line to stderr, in one write (builds report progress from several threads).
+class Output:
+    """How much the command says on stderr: ``-v`` adds, ``-q`` takes away; ``--json`` keeps
+    stderr for nothing but what a person must see even then (set once by ``main``)."""
 
-    A progress line (ending in ``[i/n]``) replaces the previous one on a terminal; elsewhere
-    every line is kept, so logs read the same.
+    verbosity = 0
+    as_json = False
+
+    @classmethod
+    def configure(cls, *, verbosity: int, as_json: bool) -> None:
+        """Set the level for this run of the command line."""
+        cls.verbosity, cls.as_json = verbosity, as_json
+
+
+def stderr(message: str) -> None:
+    """A line of progress or information to stderr (``-q`` leaves it out).
+
+    Builds report progress from several threads: each line is one write. A progress line
+    (ending in ``[i/n]``) replaces the previous one on a terminal; elsewhere every line is
+    kept, so logs read the same.
     """
+    if Output.verbosity < 0:
+        return
+    _write(message)
+
+
+def say(message: str) -> None:
+    """A line to stderr that is always shown (an error, a hint)."""
+    _write(message)
+
+
+def _write(message: str) -> None:
     global _last_was_progress  # noqa: PLW0603 - one terminal line shared by every caller
     progress = bool(_PROGRESS.search(message)) and sys.stderr.isatty()
     prefix = "\r\x1b[2K" if _last_was_progress else ""

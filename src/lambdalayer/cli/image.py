@@ -15,7 +15,6 @@ from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
     add_aws,
-    add_json,
     add_recipe,
     add_requirement_inputs,
     add_sources,
@@ -26,6 +25,7 @@ from lambdalayer.cli.options import (
     source_flags,
     split,
 )
+from lambdalayer.cli.options_global import add_global_options
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.container import ImageOutputs, ImageRequest, ImageResult, RegistryAuth, build_image
 from lambdalayer.container.request import DEFAULT_BASE
@@ -36,7 +36,6 @@ from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.targets import ARCH_ALIASES, Layout, Target, get_target
 
-HELP = "build, push and deploy Lambda container images (no Docker); pull runtime images"
 DESCRIPTION = "Lambda container images without Docker: build, push, deploy; pull for checks."
 EPILOG = """\
 examples:
@@ -125,7 +124,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     pull.add_argument("runtime", metavar="RUNTIME", help="e.g. python3.12 or 3.12")
     pull.add_argument("--arch", metavar="ARCH", help=f"CPU: {ARCH_ALIASES} (default: x86_64)")
     add_registry(pull)
-    add_json(pull, "where the image is")
+    add_global_options(pull, top=False)
 
 
 def _configure_build(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +167,7 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
     )
     add_sources(parser)
     add_recipe(parser, layout=False)
-    add_json(parser, "the image, its layers and where it went")
+    add_global_options(parser, top=False)
     add_aws(parser)
 
 

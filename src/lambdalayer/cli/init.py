@@ -11,7 +11,6 @@ from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.inputs.scaffold import detect_target, plan_init
 from lambdalayer.targets import ARCH_ALIASES, DEFAULT_ARCH, default_runtime
 
-HELP = "write a [tool.lambdalayer] table (or lambdalayer.toml) for this project"
 DESCRIPTION = "Write the project's lambdalayer configuration, found the way 'build' finds inputs."
 EPILOG = """\
 examples:
@@ -31,7 +30,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", type=Path, metavar="DIR", help="the project (default: here)")
     parser.add_argument("--runtime", metavar="NAME", help="e.g. python3.12 or 3.12")
     parser.add_argument("--arch", metavar="ARCH", help=f"CPU: {ARCH_ALIASES}")
-    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
 def _ask(question: str, default: str) -> str:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
-from lambdalayer.cli.options import add_json
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import read_text_file
@@ -21,7 +20,6 @@ from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
 
 SAMPLES = ("apigw-v2", "sqs", "s3", "eventbridge")
-HELP = "run the function's handler with its layers as Lambda would (no Docker)"
 DESCRIPTION = (
     "Call a handler inside a root like Lambda's: the layers read-only at /opt, the code at"
     " /var/task, the runtime's own bootstrap and awslambdaric, Lambda's variables and limits."
@@ -126,7 +124,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="where the runtime's own packages (awslambdaric, boto3) come from",
     )
     add_registry(parser)
-    add_json(parser, "every invocation")
 
 
 def variables_of(items: list[str]) -> tuple[tuple[str, str], ...]:

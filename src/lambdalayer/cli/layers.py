@@ -7,10 +7,9 @@ import sys
 
 from lambdalayer.aws.publish import LayerVersion, functions_layers, layer_versions, prunable, prune
 from lambdalayer.cli.common import EXIT_OK, print_json
-from lambdalayer.cli.options import add_aws, add_json, aws_settings
+from lambdalayer.cli.options import add_aws, aws_settings
 from lambdalayer.errors import InputError
 
-HELP = "list a layer's versions; --prune deletes old ones"
 DESCRIPTION = (
     "List a layer's versions (content hash, sizes, runtimes); --prune deletes all but the newest."
 )
@@ -45,7 +44,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="never delete what this function uses (repeatable)",
     )
     add_aws(parser)
-    add_json(parser, "the versions")
 
 
 def execute(args: argparse.Namespace) -> int:

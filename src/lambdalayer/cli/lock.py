@@ -13,7 +13,6 @@ from lambdalayer.builder.pipeline import lock_for
 from lambdalayer.builder.plan import Flags, OutputFlags, plan_locks
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
-    add_json,
     add_requirement_inputs,
     add_sources,
     add_targets,
@@ -24,7 +23,6 @@ from lambdalayer.cli.options import (
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.lock import dump_pylock
 
-HELP = "write the target's pylock.toml without building"
 DESCRIPTION = "Resolve for a Lambda runtime and CPU and write PEP 751 pylock.toml."
 EPILOG = """\
 examples:
@@ -52,7 +50,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--output-dir", type=Path, metavar="DIR", help="where the locks of several targets go"
     )
     add_sources(parser)
-    add_json(parser, "what was written")
 
 
 def execute(args: argparse.Namespace) -> int:

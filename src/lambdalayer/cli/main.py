@@ -1,6 +1,6 @@
 """The ``lambdalayer`` command: a thin shell over the library.
 
-One module per command (``cli/<command>.py``) with ``HELP``, ``DESCRIPTION``, ``EPILOG``,
+One module per command (``cli/<command>.py``) with ``DESCRIPTION``, ``EPILOG``,
 ``configure_parser(parser)`` and ``execute(args) -> int``; this module puts them together,
 and turns every :class:`LambdaLayerError` into one ``error:`` line (plus ``hint:``) and exit
 code 1, wherever it comes from.
@@ -9,75 +9,109 @@ code 1, wherever it comes from.
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from lambdalayer import __version__
-from lambdalayer.cli import (
-    attach,
-    build,
-    cache,
-    check,
-    image,
-    init,
-    invoke,
-    layers,
-    lock,
-    publish,
-    report,
-    targets,
-)
 from lambdalayer.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
+    Output,
     Terminated,
     print_json,
-    stderr,
+    say,
 )
-from lambdalayer.cli.text import print_check_report
+from lambdalayer.cli.options_global import add_global_options
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.zipnames import printable
 
-# The commands in the order ``--help`` lists them.
-COMMANDS: dict[str, ModuleType] = {
-    "init": init,
-    "build": build,
-    "lock": lock,
-    "report": report,
-    "check": check,
-    "invoke": invoke,
-    "image": image,
-    "publish": publish,
-    "attach": attach,
-    "layers": layers,
-    "targets": targets,
-    "cache": cache,
+# The commands in the order ``--help`` lists them, with their one line of help. A
+# command's module is imported only when that command runs (or its --help is asked for):
+# ``lambdalayer --version`` and ``--help`` import none of the library.
+COMMANDS: dict[str, str] = {
+    "init": "write a [tool.lambdalayer] table (or lambdalayer.toml) for this project",
+    "build": "build a layer (or function) .zip from requirements",
+    "lock": "write the target's pylock.toml without building",
+    "report": "show what takes the space in a layer (terminal or HTML)",
+    "check": "check that a layer zip will load on its runtime",
+    "invoke": "run the function's handler with its layers as Lambda would (no Docker)",
+    "image": "build, push and deploy Lambda container images (no Docker); pull runtime images",
+    "publish": "publish a layer zip as a Lambda layer version",
+    "attach": "make a function use a layer version",
+    "layers": "list a layer's versions; --prune deletes old ones",
+    "targets": "list the runtimes and architectures lambdalayer knows",
+    "cache": "show or prune lambdalayer's cache",
 }
 
 
-def parser() -> argparse.ArgumentParser:
-    """The whole command line: every command's parser, from its module."""
-    top = argparse.ArgumentParser(
+def command_module(name: str) -> ModuleType:
+    """The module of command ``name`` (``lambdalayer.cli.<name>``), imported now."""
+    return importlib.import_module(f"lambdalayer.cli.{name}")
+
+
+def _merged(args: argparse.Namespace) -> argparse.Namespace:
+    """The global options given before and after the command's name, as one value each."""
+    args.verbose = args.verbose + getattr(args, "sub_verbose", 0)
+    args.quiet = args.quiet + getattr(args, "sub_quiet", 0)
+    args.json = args.json or getattr(args, "sub_json", False)
+    return args
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (global options may come before it)."""
+    for argument in argv:
+        if argument == "--":
+            return None
+        if not argument.startswith("-"):
+            return argument if argument in COMMANDS else None
+    return None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, except that with ``--json`` a usage error is JSON too."""
+
+    as_json = False
+
+    def error(self, message: str) -> NoReturn:
+        """Say what is wrong with the command line, and exit 2 (argparse's code)."""
+        if _Parser.as_json:
+            print_json({"ok": False, "error": f"{self.prog}: {message}", "hint": None})
+            sys.exit(2)
+        super().error(message)
+
+
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, just that command's options are set up."""
+    top = _Parser(
         prog="lambdalayer",
         description="Build AWS Lambda layers of Python packages, correct for the runtime and CPU.",
     )
     top.add_argument("--version", action="version", version=f"lambdalayer {__version__}")
-    top.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
-    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    add_global_options(top, top=True)
+    commands = top.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    for name, help_text in COMMANDS.items():
+        if only is not None and name != only:
+            commands.add_parser(name, help=help_text)
+            continue
+        module = command_module(name)
         command = commands.add_parser(
             name,
-            help=module.HELP,
+            help=help_text,
             description=module.DESCRIPTION,
             epilog=module.EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure_parser(command)
+        add_global_options(command, top=False)
         command.set_defaults(execute=module.execute)
     return top
 
@@ -102,13 +136,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _Parser.as_json = "--json" in arguments[: arguments.index("--") if "--" in arguments else None]
+    args = _merged(parser(_chosen_command(arguments) or "").parse_args(arguments))
     execute: Callable[[argparse.Namespace], int] = args.execute
-    as_json = bool(getattr(args, "json", False))
+    as_json = bool(args.json)
+    Output.configure(verbosity=args.verbose - args.quiet, as_json=as_json)
     try:
         return execute(args)
     except LambdaLayerError as error:
-        _failed(error, as_json=as_json, verbose=args.verbose)
+        _failed(error, as_json=as_json, verbose=args.verbose >= 2)
         return EXIT_ERROR
     except OSError as error:  # a full or read-only disk under the cache or the output
         place = f" ({error.filename})" if error.filename else ""
@@ -116,13 +153,17 @@ def _main(argv: Sequence[str] | None) -> int:
             f"{error.strerror or error}{place}",
             hint="free some space or fix the permissions, or choose another --cache-dir / -o",
         )
-        _failed(failure, as_json=as_json, verbose=args.verbose)
+        _failed(failure, as_json=as_json, verbose=args.verbose >= 2)
         return EXIT_ERROR
     except Terminated:
-        stderr("error: terminated (SIGTERM); nothing was left half-written")
+        _failed(
+            LambdaLayerError("terminated (SIGTERM); nothing was left half-written"),
+            as_json=as_json,
+            verbose=False,
+        )
         return EXIT_TERMINATED
     except KeyboardInterrupt:
-        stderr("error: interrupted")
+        _failed(LambdaLayerError("interrupted"), as_json=as_json, verbose=False)
         return EXIT_INTERRUPTED
 
 
@@ -130,9 +171,12 @@ def _failed(error: LambdaLayerError, *, as_json: bool, verbose: bool) -> None:
     """Say what went wrong: the findings of a failed check, then the ``error:`` and ``hint:`` lines."""
     if verbose:
         traceback.print_exc()
-    if as_json:
+    if as_json:  # the JSON says it all: nothing on stderr a script would have to ignore
         print_json(_error_document(error))
-    elif isinstance(error, LayerCheckError) and error.report is not None:
+        return
+    if isinstance(error, LayerCheckError) and error.report is not None:
+        from lambdalayer.cli.text import print_check_report  # noqa: PLC0415 - the check's printer is heavy
+
         print_check_report(error.report, sys.stderr)
     print_error(error)
 
@@ -140,11 +184,11 @@ def _failed(error: LambdaLayerError, *, as_json: bool, verbose: bool) -> None:
 def print_error(error: LambdaLayerError) -> None:
     """``error:`` and ``hint:`` lines; a message of several lines (uv's) is indented under it."""
     first, *rest = error.message.splitlines() or [""]
-    stderr(f"error: {printable(first)}")
+    say(f"error: {printable(first)}")
     for line in rest:
-        stderr(f"  {printable(line)}")
+        say(f"  {printable(line)}")
     if error.hint:
-        stderr(f"hint: {printable(error.hint)}")
+        say(f"hint: {printable(error.hint)}")
 
 
 def _error_document(error: LambdaLayerError) -> dict[str, object]:

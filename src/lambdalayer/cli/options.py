@@ -202,11 +202,6 @@ def add_publish_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--org", metavar="o-ID", help="let this AWS organization use it")
 
 
-def add_json(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--json``: the command's output as one JSON object."""
-    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object")
-
-
 def add_recipe(parser: argparse.ArgumentParser, *, layout: bool = True) -> None:
     """How wheels become files: layout, bytecode, slimming, the check."""
     if layout:

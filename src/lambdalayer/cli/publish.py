@@ -15,7 +15,6 @@ from lambdalayer.aws.publish import Published, PublishRequest, publish
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.cli.options import (
     add_aws,
-    add_json,
     add_publish_settings,
     aws_settings,
     regions_of,
@@ -23,7 +22,6 @@ from lambdalayer.cli.options import (
 )
 from lambdalayer.targets import ARCH_ALIASES
 
-HELP = "publish a layer zip as a Lambda layer version"
 DESCRIPTION = (
     "Publish a layer zip as a new version of a Lambda layer (nothing new when the same bytes"
     " are published)."
@@ -55,7 +53,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     add_publish_settings(parser)
     add_aws(parser, regions=True)
-    add_json(parser, "the published versions")
 
 
 def execute(args: argparse.Namespace) -> int:

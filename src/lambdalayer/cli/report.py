@@ -8,7 +8,6 @@ from pathlib import Path
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_OK, print_json
-from lambdalayer.cli.options import add_json
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent
 from lambdalayer.inputs.ontopof import MANAGED, Beneath, OnTopOf
@@ -16,7 +15,6 @@ from lambdalayer.report import LayerReport, layer_report, render_html, render_te
 from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.targets import ARCH_ALIASES, Target
 
-HELP = "show what takes the space in a layer (terminal or HTML)"
 DESCRIPTION = (
     "Sizes per package, the quota with the other layers and the function, the check's findings."
 )
@@ -58,7 +56,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar=f"{MANAGED}[==V]",
         help="count the managed pandas layer beneath (its estimated size)",
     )
-    add_json(parser, "the numbers")
 
 
 def beneath_of(spec: str | None, target: Target) -> list[tuple[str, int]]:

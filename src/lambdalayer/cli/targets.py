@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 
 from lambdalayer.cli.common import EXIT_OK, print_json
-from lambdalayer.cli.options import add_json
 from lambdalayer.targets import runtimes
 
-HELP = "list the runtimes and architectures lambdalayer knows"
 DESCRIPTION = "The Lambda Python runtimes lambdalayer builds for: Python, OS, glibc floor, CPUs."
 EPILOG = """\
 examples:
@@ -22,7 +20,6 @@ or arm64 (aarch64). The table is data (data/runtimes.toml): a new runtime is one
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``targets``' arguments."""
-    add_json(parser, "the table")
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -1,0 +1,96 @@
+"""The command line's conventions, as pip's and uv's: global options anywhere, -v/-q counted,
+--json on every command (errors only in the JSON then)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lambdalayer.cli.main import COMMANDS, main
+
+# For each command, arguments that reach the command and fail there (or in argparse).
+FAILING = {
+    "init": ["--project", "/nonexistent/project"],
+    "build": ["--runtime", "python2.7"],
+    "lock": ["--runtime", "python2.7"],
+    "report": ["/nonexistent/layer.zip"],
+    "check": ["/nonexistent/layer.zip"],
+    "invoke": ["/nonexistent/dir", "--handler", "app.handler"],
+    "image": ["pull", "python2.7"],
+    "publish": ["/nonexistent/layer.zip", "--name", "x"],
+    "attach": ["f", "--layer", "not-an-arn"],
+    "layers": ["bad name!"],
+    "targets": ["--bogus"],
+    "cache": ["prune"],
+}
+
+
+def test_every_command_is_covered():
+    assert sorted(FAILING) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_with_json_a_failure_is_one_json_object_and_nothing_on_stderr(
+    command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("LAMBDALAYER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    try:
+        code = main([command, *FAILING[command], "--json"])
+    except SystemExit as exit_:  # argparse's usage errors exit 2
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    assert code != 0
+    document = json.loads(captured.out)
+    assert document["ok"] is False and document["error"]
+    assert captured.err == ""
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"image", "cache"}))
+def test_json_and_verbosity_are_taken_after_the_command_as_before_it(
+    command: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "-v", "-q", "--json", "--help"])
+    assert exited.value.code == 0
+    assert "-v, --verbose" in capsys.readouterr().out
+
+
+def test_targets_with_options_before_and_after(capsys: pytest.CaptureFixture[str]):
+    assert main(["-v", "targets", "-q", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+def test_vv_prints_a_traceback_and_v_does_not(capsys: pytest.CaptureFixture[str]):
+    assert main(["check", "/nonexistent/layer.zip", "-v"]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["-vv", "check", "/nonexistent/layer.zip"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "error: " in err
+
+
+def test_quiet_says_nothing_but_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    assert main(["cache", "prune", "-q", "--older", "1", "--cache-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_version_and_help_import_none_of_the_library():
+    probe = (
+        "import sys, contextlib, io\n"
+        "from lambdalayer.cli.main import main\n"
+        "for argv in (['--version'], ['--help']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith('lambdalayer.') and\n"
+        "    m.split('.')[1] not in ('cli', 'errors', 'zipnames'))\n"
+        "heavy += [m for m in ('urllib3', 'packaging', 'boto3') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
