@@ -444,7 +444,9 @@ def test_on_top_of_a_layer_arn_asks_the_lambda_api_and_explains_a_missing_locati
     # HTTPS URL, so against moto the download itself cannot happen: the error must say so.
     assert code == 1
     failure = json.loads(captured.out)  # with --json the error is in the JSON only
-    assert "gave no downloadable location" in failure["error"] and "layer:PATH.zip" in failure["hint"]
+    assert (
+        "gave no downloadable location" in failure["error"] and "layer:PATH.zip" in failure["hint"]
+    )
     assert captured.err == ""
 
 
