@@ -129,3 +129,28 @@ def test_a_function_given_a_request_object_uses_it_or_hands_it_on():
                         f" reads {sorted(read)} of {len(classes[kind])} fields"
                     )
     assert idle == []
+
+
+_REGEX_CALLS = {"compile", "match", "fullmatch", "search", "sub", "subn", "split", "findall"}
+
+
+def test_no_pattern_ends_in_a_dollar_that_accepts_a_trailing_newline():
+    """``$`` matches before a final newline: ``^[a-z]+$`` accepts ``"deps\\n"``. Names are
+    checked with ``fullmatch`` and ends of strings anchored with ``\\Z``."""
+    dollar = [
+        f"{path.relative_to(SOURCE)}:{node.lineno} {pattern.value!r}"
+        for path, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "re"
+        and node.func.attr in _REGEX_CALLS
+        and node.args
+        for pattern in [node.args[0]]
+        if isinstance(pattern, ast.Constant)
+        and isinstance(pattern.value, str)
+        and pattern.value.endswith("$")
+        and not pattern.value.endswith("\\$")
+    ]
+    assert dollar == []

@@ -218,6 +218,7 @@ def test_permissions_for_public_accounts_and_organizations(settings, moto_endpoi
     [
         ({"name": "bad name!"}, "invalid layer name"),
         ({"name": "x" * 141}, "invalid layer name"),
+        ({"name": "deps\n"}, "invalid layer name"),
         ({"description": "d" * 200}, "description too long"),
         ({"license_info": "l" * 513}, "AWS allows 512"),
         ({"runtimes": ("python2.7",)}, "unknown runtime"),

@@ -35,7 +35,7 @@ _MACHO_MAGICS = (
     b"\xcf\xfa\xed\xfe",
     b"\xca\xfe\xba\xbe",
 )
-_GLIBC = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.\d+)?$")
+_GLIBC = re.compile(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?")
 _VERSION_RECORD = 16  # Elf_Verneed and Elf_Vernaux are 16 bytes each (Elf_Verdef 20)
 _MAX_STRING = 4096  # a soname, a version name or a run path: longer is hostile
 
@@ -46,7 +46,7 @@ PT_LOAD = 1
 DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 14, 15, 29
 # Sections the loader never maps, which strip_unneeded removes (by name).
 _UNNEEDED = re.compile(
-    r"^(\.z?debug.*|\.comment|\.gnu_debuglink|\.gnu_debugdata|\.GCC\.command\.line)$"
+    r"(\.z?debug.*|\.comment|\.gnu_debuglink|\.gnu_debugdata|\.GCC\.command\.line)"
 )
 
 
@@ -307,8 +307,8 @@ def read_elf(data: bytes | BinaryIO) -> ElfInfo:
         raise ValueError(
             f"unreadable ELF: {error}".replace("ELF: unreadable ELF: ", "ELF: ")
         ) from error
-    versions = {name for names in needs.values() for name in names if _GLIBC.match(name)}
-    glibc = [(int(m.group(1)), int(m.group(2))) for v in versions if (m := _GLIBC.match(v))]
+    versions = {name for names in needs.values() for name in names if _GLIBC.fullmatch(name)}
+    glibc = [(int(m.group(1)), int(m.group(2))) for v in versions if (m := _GLIBC.fullmatch(v))]
     return ElfInfo(
         machine=MACHINES.get(elf.machine, f"EM_{elf.machine}"),
         glibc_needed=max(glibc, default=None),
@@ -332,7 +332,7 @@ def _unneeded(elf: _Elf) -> set[int]:
         if section.index
         and not section.flags & SHF_ALLOC
         and section.index != elf.shstrndx
-        and (section.kind == SHT_SYMTAB or _UNNEEDED.match(elf.section_name(section)))
+        and (section.kind == SHT_SYMTAB or _UNNEEDED.fullmatch(elf.section_name(section)))
     }
     for section in elf.sections:  # a removed symbol table's strings, relocations of what goes
         if section.index in removed and section.kind == SHT_SYMTAB and section.link != elf.shstrndx:

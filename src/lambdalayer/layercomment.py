@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.errors import TargetError
+from lambdalayer.errors import InputError, TargetError
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.targets import Layout, Target, get_target
+from lambdalayer.zipnames import open_zip
 
 COMMENT_PREFIX = "lambdalayer"
 _TARGET = re.compile(r"\btarget=(python[0-9.]+)-(x86_64|arm64)\b")
@@ -38,9 +38,9 @@ def archive_comment(target: Target, layout: Layout, bytecode: BytecodeMode) -> s
 def recorded_target(path: Path) -> RecordedTarget | None:
     """What the archive comment of the zip at ``path`` records, if lambdalayer built it."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             comment = archive.comment.decode("utf-8", "replace")
-    except (OSError, zipfile.BadZipFile):
+    except InputError:
         return None
     match = _TARGET.search(comment)
     if not comment.startswith(COMMENT_PREFIX) or match is None:

@@ -23,7 +23,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import read_text_file
 
-SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 MAX_LOCK_BYTES = 16 * 1024 * 1024  # a lock of a whole layer is tens of kB
 
 
@@ -83,7 +83,7 @@ def _wheel(package: str, wheel: PackageWheel) -> LockedWheel:
     if not sha256:
         raise InputError(f"lock entry for {package} has a wheel without a sha256 hash: {wheel.url}")
     # Both become parts of a path in the cache: only a real digest and a wheel's file name.
-    if not isinstance(sha256, str) or not SHA256_HEX.match(sha256):
+    if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
         raise InputError(
             f"lock entry for {package} has a sha256 that is not 64 hex digits: {sha256!r}",
             hint="a lock's hashes are the wheels' sha256 digests; resolve again to write a fresh lock",

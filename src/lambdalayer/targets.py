@@ -277,7 +277,7 @@ def default_runtime() -> Runtime:
     return max(runtimes(), key=lambda runtime: runtime.python)
 
 
-_RUNTIME_SPELLING = re.compile(r"^(?:python|py|cp)?(\d)\.?(\d{1,2})$")
+_RUNTIME_SPELLING = re.compile(r"(?:python|py|cp)?(\d)\.?(\d{1,2})")
 
 
 def get_runtime(name: str) -> Runtime:
@@ -286,7 +286,7 @@ def get_runtime(name: str) -> Runtime:
     >>> [get_runtime(name).name for name in ("python3.12", "3.12", "py312", "cp312")]
     ['python3.12', 'python3.12', 'python3.12', 'python3.12']
     """
-    match = _RUNTIME_SPELLING.match(name.strip().lower())
+    match = _RUNTIME_SPELLING.fullmatch(name.strip().lower())
     wanted = f"python{match.group(1)}.{match.group(2)}" if match else name
     for runtime in runtimes():
         if runtime.name == wanted:

@@ -6,12 +6,22 @@ climbs out with ``..``, is empty, uses a backslash or a drive letter, or holds a
 land somewhere other than where it says on Lambda (``unzip`` strips a leading ``/``;
 Python's ``zipfile`` drops ``..``) — or, extracted naively, outside the directory meant
 to hold it. Nothing is written for such a member anywhere.
+
+Every zip is opened by :func:`open_zip`: a zip that cannot be read (not a zip, truncated, a
+member name that is not UTF-8 though its flag says it is) is one :class:`InputError`, and a
+member without a name — which ``zipfile`` itself cannot handle (``ZipInfo.is_dir()``
+fails on it) — is taken out of the member list and counted, so no reader meets it.
 """
 
 from __future__ import annotations
 
 import re
+import struct
+import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
+
+from lambdalayer.errors import InputError
 
 NAME_MAX = 255  # bytes of one path segment on Linux filesystems
 PATH_MAX = 4096
@@ -87,3 +97,60 @@ def extraction_path(root: Path, name: str, verified: set[Path] | None = None) ->
     if verified is not None:
         verified.add(destination.parent)
     return destination
+
+
+# What opening a damaged or hostile zip raises, besides zipfile's own BadZipFile.
+_OPEN_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    ValueError,  # UnicodeDecodeError among them: a name not UTF-8 though flagged UTF-8
+    IndexError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+class NamedMembersZip(zipfile.ZipFile):
+    """A :class:`zipfile.ZipFile` whose member list holds only members with a name.
+
+    ``nameless`` counts the members set aside (a name of zero bytes).
+    """
+
+    nameless = 0
+
+    def _RealGetContents(self) -> None:  # noqa: N802 - zipfile's own name
+        super()._RealGetContents()  # type: ignore[misc]
+        named = [info for info in self.filelist if info.filename]
+        self.nameless = len(self.filelist) - len(named)
+        if self.nameless:
+            self.filelist = named
+            self.NameToInfo.pop("", None)
+
+
+def _why_unreadable(error: BaseException) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        raw = bytes(error.object)
+        return (
+            f"a member's name '{printable(raw.decode('utf-8', 'backslashreplace'))}' is not"
+            " UTF-8, though the zip says it is"
+        )
+    return str(error) or type(error).__name__
+
+
+def open_zip(path: Path) -> NamedMembersZip:
+    """``path`` opened for reading; :class:`InputError` when it is not a zip that can be read.
+
+    Members without a name are left out (see :class:`NamedMembersZip`).
+    """
+    try:
+        return NamedMembersZip(path)
+    except _OPEN_ERRORS as error:
+        raise InputError(
+            f"{path} is not a readable zip: {_why_unreadable(error)}",
+            hint="give a zip made by a zip tool (zip -r, lambdalayer build)",
+        ) from error

@@ -18,7 +18,7 @@ from lambdalayer.errors import AwsError, LambdaLayerError
 T = TypeVar("T")
 MAX_ATTEMPTS = 8  # botocore's "standard" retry mode: throttling and transient errors, with backoff
 LAYER_ARN = re.compile(
-    r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:([A-Za-z0-9_-]+):(\d+)$"
+    r"arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:([A-Za-z0-9_-]+):(\d+)"
 )
 
 # AWS error code → what the user can do about it.
@@ -127,7 +127,7 @@ def call(doing: str, function: Callable[..., T], **kwargs: Any) -> T:
 
 def parse_layer_arn(arn: str) -> tuple[str, int]:
     """(the layer's ARN without version, version number) of a layer version ARN."""
-    match = LAYER_ARN.match(arn)
+    match = LAYER_ARN.fullmatch(arn)
     if match is None:
         raise LambdaLayerError(
             f"not a layer version ARN: {arn}",

@@ -20,17 +20,17 @@ from lambdalayer.aws.attach import wait_for_update
 from lambdalayer.aws.client import AwsSettings, call, client
 from lambdalayer.errors import AttachError, AwsError
 
-ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
 
 def is_ecr(host: str) -> bool:
     """Whether ``host`` is a private ECR registry's."""
-    return ECR_HOST.match(host) is not None
+    return ECR_HOST.fullmatch(host) is not None
 
 
 def ecr_credentials(host: str, settings: AwsSettings) -> tuple[str, str]:
     """The basic credentials ECR gives for the registry at ``host`` (user ``AWS``)."""
-    match = ECR_HOST.match(host)
+    match = ECR_HOST.fullmatch(host)
     account, region = (match.group(1), match.group(2)) if match else (None, settings.region)
     ecr = client(settings, "ecr", region)
     answer = call(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ from lambdalayer.fsutil import file_sha256
 from lambdalayer.layercomment import recorded_target
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT
 from lambdalayer.targets import ARCHITECTURES, canonical_arch, get_runtime
+from lambdalayer.zipnames import open_zip
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,140}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,140}")
 DESCRIPTION_LIMIT = 256
 LICENSE_LIMIT = 512
 RUNTIMES_LIMIT = 15
@@ -60,7 +60,7 @@ class PublishRequest:
         recorded = recorded_target(self.zip_path)
         recorded_runtimes = [recorded.target.runtime.name] if recorded else []
         recorded_arches = [recorded.target.arch] if recorded else []
-        with zipfile.ZipFile(self.zip_path) as archive:
+        with open_zip(self.zip_path) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())
         return dataclasses.replace(
             self,
@@ -139,7 +139,7 @@ def description_with_marker(description: str, sha256: str, unzipped: int | None)
 
 def validate(request: PublishRequest) -> None:
     """Check names and lengths the way AWS would, before anything is uploaded."""
-    if not NAME_PATTERN.match(request.name):
+    if not NAME_PATTERN.fullmatch(request.name):
         raise InputError(
             f"invalid layer name {request.name!r}",
             hint="1 to 140 characters of letters, digits, '-' and '_'",

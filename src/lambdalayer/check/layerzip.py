@@ -27,10 +27,9 @@ from lambdalayer.check.libraries import PlacedElf
 from lambdalayer.check.modules import top_level_modules
 from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel_tags
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
-from lambdalayer.errors import InputError
 from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.targets import Target, in_site_directory
-from lambdalayer.zipnames import is_safe, printable
+from lambdalayer.zipnames import is_safe, open_zip, printable
 
 SITE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
 METADATA_LIMIT = 4 * 1024 * 1024  # a METADATA, RECORD or WHEEL file is kB; more is hostile
@@ -47,7 +46,6 @@ READ_ERRORS = (
     ValueError,
     struct.error,
 )
-_OPEN_ERRORS = (*READ_ERRORS, zipfile.LargeZipFile, UnicodeDecodeError, IndexError, OverflowError)
 
 
 @dataclass
@@ -145,11 +143,7 @@ def _set_apart(infos: list[zipfile.ZipInfo]) -> dict[str, str]:
 
 def read_layer_zip(path: Path) -> LayerZip:
     """The members, distributions and owners of a zip; unsafe or unreadable members are set apart."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except _OPEN_ERRORS as error:
-        raise InputError(f"{path} is not a readable zip: {error}") from error
-    with archive:
+    with open_zip(path) as archive:
         everything = archive.infolist()
         set_apart = _set_apart(everything)
         infos = [info for info in everything if not info.is_dir()]
@@ -158,6 +152,7 @@ def read_layer_zip(path: Path) -> LayerZip:
         ]
         layer = LayerZip(path, readable)
         layer.unsafe = [info.filename for info in everything if not is_safe(info.filename)]
+        layer.unsafe += [""] * archive.nameless
         layer.damaged = {printable(name): why for name, why in set_apart.items() if is_safe(name)}
         layer.declared_bytes = sum(info.file_size for info in infos)
         for info in layer.infos:
@@ -207,7 +202,7 @@ def read_elves(
     """
     placed = []
     known = known or {}
-    with zipfile.ZipFile(layer.path) as archive:
+    with open_zip(layer.path) as archive:
         for info in layer.infos:
             name = info.filename
             if name in known:

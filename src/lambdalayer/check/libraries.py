@@ -40,8 +40,8 @@ LAMBDA_LIBRARY_PATH = (
     "/var/task/lib",
     "/opt/lib",
 )
-_VERSION = re.compile(r"^([A-Z][A-Z_]*?)_(\d+(?:\.\d+)*)$")
-_EXTENSION_MODULE = re.compile(r"\.(abi3|cpython-[^./]+)\.so$")
+_VERSION = re.compile(r"([A-Z][A-Z_]*?)_(\d+(?:\.\d+)*)")
+_EXTENSION_MODULE = re.compile(r"\.(abi3|cpython-[^./]+)\.so\Z")
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def _version_problems(
         if library != soname:
             continue
         for name in names:
-            match = _VERSION.match(name)
+            match = _VERSION.fullmatch(name)
             if match is None or match.group(1) == "GLIBC":  # GLIBC has its own check
                 continue
             family, wanted = match.group(1), version_tuple(match.group(2))

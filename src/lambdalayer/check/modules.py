@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EXTENSION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.(?:cpython-[^.]+\.|abi3\.)?so$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXTENSION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.(?:cpython-[^.]+\.|abi3\.)?so")
 
 NAMESPACE_DEPTH = (
     4  # namespace directories descended through (google/cloud/…, opentelemetry/util/…)
@@ -31,12 +31,12 @@ def top_level_modules(names: Iterable[str], prefixes: Sequence[str]) -> list[str
             continue
         *directories, leaf = name[len(prefix) :].split("/")
         if not directories:
-            if leaf.endswith((".py", ".pyc")) and _IDENTIFIER.match(leaf.rsplit(".", 1)[0]):
+            if leaf.endswith((".py", ".pyc")) and _IDENTIFIER.fullmatch(leaf.rsplit(".", 1)[0]):
                 found.add(leaf.rsplit(".", 1)[0])
-            elif match := _EXTENSION.match(leaf):
+            elif match := _EXTENSION.fullmatch(leaf):
                 found.add(match.group(1))
             continue
-        if not all(_IDENTIFIER.match(part) and part != "__pycache__" for part in directories):
+        if not all(_IDENTIFIER.fullmatch(part) and part != "__pycache__" for part in directories):
             continue
         for depth in range(len(directories)):
             children.setdefault(tuple(directories[:depth]), set()).add(directories[depth])

@@ -14,7 +14,6 @@ Lambda image when one is given, else with a CPython of the runtime's X.Y found h
 from __future__ import annotations
 
 import re
-import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -45,13 +44,13 @@ from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import printable, unsafe_reason
+from lambdalayer.zipnames import open_zip, printable, unsafe_reason
 
 MIB = 1024 * 1024
-_CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so$")
-_FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd)$")
-_BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)$")
-_EXTENSION_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.pyd)$")  # what Python or the loader would load
+_CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so\Z")
+_FOREIGN_EXT = re.compile(r"(\.cpython-3\d+[a-z]*-darwin\.so|\.pyd)\Z")
+_BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)\Z")
+_EXTENSION_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.pyd)\Z")  # what Python or the loader would load
 
 
 def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
@@ -89,7 +88,7 @@ def _check_binaries(
     layer: LayerZip, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
 ) -> None:
     elves = {elf.member: elf.info for elf in placed if elf.checked}
-    with zipfile.ZipFile(layer.path) as archive:
+    with open_zip(layer.path) as archive:
         for info in layer.infos:
             elf = elves.get(info.filename)
             if elf is not None:
@@ -313,7 +312,7 @@ def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
 
 def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
     wanted = target.runtime.python_version
-    with zipfile.ZipFile(layer.path) as archive:
+    with open_zip(layer.path) as archive:
         for version in sorted(
             {m.group(1) for info in layer.infos if (m := SITE.match(info.filename))}
         ):

@@ -10,12 +10,12 @@ what the report's treemap draws. Units: exact bytes here; KiB/MiB (binary) when 
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.check.layerzip import LayerZip, read_layer_zip
 from lambdalayer.targets import in_site_directory
+from lambdalayer.zipnames import open_zip
 
 NO_DISTRIBUTION = "(no distribution)"
 KINDS = ("native", "python", "bytecode", "data")
@@ -104,7 +104,7 @@ def layer_sizes(path: Path, layer: LayerZip | None = None) -> LayerSizes:
     """The size model of the zip at ``path``."""
     layer = layer or read_layer_zip(path)
     by_name: dict[str, DistributionSize] = {}
-    with zipfile.ZipFile(path) as archive:
+    with open_zip(path) as archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
     for info in infos:
         owner = layer.owner(info.filename) or NO_DISTRIBUTION

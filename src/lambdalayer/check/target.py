@@ -18,9 +18,10 @@ from lambdalayer.elf import ELF_MAGIC
 from lambdalayer.errors import InputError
 from lambdalayer.layercomment import recorded_target
 from lambdalayer.targets import DEFAULT_ARCH, Layout, Target, get_target
+from lambdalayer.zipnames import open_zip
 
 _SITE = re.compile(r"^python/lib/python(3\.\d+)/")
-_EXTENSION = re.compile(r"\.cpython-3(\d+)[a-z]*-(x86_64|aarch64)-linux-gnu\.so$")
+_EXTENSION = re.compile(r"\.cpython-3(\d+)[a-z]*-(x86_64|aarch64)-linux-gnu\.so\Z")
 _ELF_HEADS = 20  # ELF members read (20 bytes each) before the machine is taken as known
 _ELF_MACHINES = {62: "x86_64", 183: "aarch64"}  # e_machine: EM_X86_64, EM_AARCH64
 
@@ -40,7 +41,7 @@ def _shown(path: Path) -> tuple[set[str], set[str], list[str]]:
     machines: set[str] = set()
     clues: list[str] = []
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             names = archive.namelist()
             versions |= {m.group(1) for name in names if (m := _SITE.match(name))}
             if versions:
@@ -52,7 +53,7 @@ def _shown(path: Path) -> tuple[set[str], set[str], list[str]]:
                 clues.append("its extension modules' tags")
             heads = 0
             for info in archive.infolist():
-                if heads >= _ELF_HEADS or not re.search(r"\.so(\.[0-9.]+)?$", info.filename):
+                if heads >= _ELF_HEADS or not re.search(r"\.so(\.[0-9.]+)?\Z", info.filename):
                     continue
                 heads += 1
                 with archive.open(info) as stream:
@@ -64,7 +65,15 @@ def _shown(path: Path) -> tuple[set[str], set[str], list[str]]:
                         machines.add(machine)
             if heads and machines and "its extension modules' tags" not in clues:
                 clues.append("its ELF files")
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError, NotImplementedError, RuntimeError):
+    except (
+        InputError,
+        OSError,
+        zipfile.BadZipFile,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+    ):
         pass  # an unreadable zip is the check's own error to report
     return versions, machines, clues
 

@@ -27,7 +27,7 @@ JSON_SCHEMA = (
 )
 
 
-_PROGRESS = re.compile(r"\[\d+/\d+\]$")
+_PROGRESS = re.compile(r"\[\d+/\d+\]\Z")
 _last_was_progress = False
 
 

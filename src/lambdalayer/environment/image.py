@@ -37,7 +37,7 @@ from lambdalayer.zipnames import unsafe_reason
 
 PUBLIC_REGISTRY = "https://public.ecr.aws"
 REPOSITORY = "lambda/python"
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,9 @@ def unpacked_image(
         return PulledImage(reference, digest, machine, rootfs, 0)
     layers = manifest.get("layers", [])
     for layer in layers:
-        if layer.get("mediaType") not in LAYER_TYPES or not _DIGEST.match(str(layer.get("digest"))):
+        if layer.get("mediaType") not in LAYER_TYPES or not _DIGEST.fullmatch(
+            str(layer.get("digest"))
+        ):
             raise FetchError(
                 f"{reference}: layer {layer.get('digest')} is {layer.get('mediaType')}, which"
                 " lambdalayer cannot unpack"

@@ -39,7 +39,7 @@ from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import extraction_path, printable
+from lambdalayer.zipnames import extraction_path, open_zip, printable
 
 DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 # Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
@@ -165,7 +165,7 @@ def extract_read_only(
     )  # directories proved inside the destination (files only are written)
     for archive_path in archives:
         known = member_files.get(archive_path, {})
-        with zipfile.ZipFile(archive_path) as archive:
+        with open_zip(archive_path) as archive:
             for info in archive.infolist():
                 target = extraction_path(destination, info.filename, verified)
                 if target is None:

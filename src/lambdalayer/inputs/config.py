@@ -97,7 +97,7 @@ class ProjectConfig:
 
 
 # A layer's name becomes part of a file name: the same characters Lambda allows for it.
-_LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,139}$")
+_LAYER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,139}")
 
 
 def _strings(value: Any, key: str, path: Path) -> tuple[str, ...]:
@@ -183,7 +183,7 @@ def _arches(table: dict[str, Any], prefix: str, path: Path) -> tuple[str, ...]:
 def _layers(table: dict[str, Any], prefix: str, path: Path) -> tuple[LayerSpec, ...]:
     layers = []
     for name, value in _table(table.get("layers", {}), f"{prefix}layers", path).items():
-        if not _LAYER_NAME.match(name):
+        if not _LAYER_NAME.fullmatch(name):
             raise InputError(
                 f"{path}: layer name {name!r:.60} is not 1-140 of A-Z a-z 0-9 - _",
                 hint="a layer's name is part of its file names and of its Lambda name",

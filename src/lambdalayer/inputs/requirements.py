@@ -62,7 +62,7 @@ def _logical_lines(text: str) -> Iterator[str]:
     """Requirements-file lines with continuations joined and comments removed."""
     pending = ""
     for raw in text.splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        line = re.sub(r"(^|\s)#.*\Z", "", raw).rstrip()
         if line.endswith("\\"):
             pending += line[:-1] + " "
             continue

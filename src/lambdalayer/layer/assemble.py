@@ -18,7 +18,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from lambdalayer.errors import AssembleError
 from lambdalayer.layer.archive import EXEC_MODE, FILE_MODE, Entry, RawMember
 from lambdalayer.targets import Layout, Target
-from lambdalayer.zipnames import unsafe_reason
+from lambdalayer.zipnames import open_zip, unsafe_reason
 
 # .data/<scheme>/ of a wheel → where it goes, relative to the layer's python/ prefix
 # (None: left out, as nothing on Lambda runs or compiles against it).
@@ -99,7 +99,7 @@ def assemble(wheel_path: Path, target: Target, layout: Layout = Layout.SITE_PACK
     data_dir = f"{wheel.split('-')[0]}-{wheel.split('-')[1]}.data"
     entries: dict[str, Entry] = {}
     try:
-        with zipfile.ZipFile(wheel_path) as archive:
+        with open_zip(wheel_path) as archive:
             for info in archive.infolist():
                 if info.is_dir():
                     continue

@@ -32,7 +32,7 @@ from lambdalayer.recipe import SlimOptions
 from lambdalayer.targets import Target, in_site_directory
 
 _PROTECTED = re.compile(r"(^|/)[^/]+\.dist-info/|(^|/)[^/]+\.libs/")
-_SHARED_OBJECT = re.compile(r"\.so(\.[0-9.]+)?$")
+_SHARED_OBJECT = re.compile(r"\.so(\.[0-9.]+)?\Z")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class BlobStore:
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` is (or would be) kept."""
-        if not DIGEST.match(digest):
+        if not DIGEST.fullmatch(digest):
             raise FetchError(f"{digest!r} is not a sha256 digest")
         return self.root / digest.removeprefix("sha256:")
 

@@ -323,7 +323,7 @@ def platform_manifest(
         if entry is None:
             raise FetchError(f"{client.repository}:{reference} has no image for linux/{wanted}")
         digest = str(entry.get("digest"))
-        if not DIGEST.match(digest):
+        if not DIGEST.fullmatch(digest):
             raise FetchError(f"{client.repository}:{reference} names a manifest {digest!r}")
         body, _ = client.manifest(digest, MANIFEST_TYPES)
         return json_object(body, f"manifest {digest}"), body, digest

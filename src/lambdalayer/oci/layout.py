@@ -132,7 +132,7 @@ class LayoutReader:
 
     def blob(self, digest: str) -> bytes:
         """A blob's bytes, checked against its digest."""
-        if not DIGEST.match(digest):
+        if not DIGEST.fullmatch(digest):
             raise InputError(f"{self.path} names a blob {digest!r}")
         data = self._read(f"blobs/sha256/{digest.removeprefix('sha256:')}")
         if f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
@@ -141,7 +141,7 @@ class LayoutReader:
 
     def copy_blob(self, digest: str, out: Path) -> int:
         """Copy a blob into the file ``out``, checked against its digest; returns its size."""
-        if not DIGEST.match(digest):
+        if not DIGEST.fullmatch(digest):
             raise InputError(f"{self.path} names a blob {digest!r}")
         name = f"blobs/sha256/{digest.removeprefix('sha256:')}"
         sha, size = hashlib.sha256(), 0

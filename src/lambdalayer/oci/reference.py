@@ -24,9 +24,9 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class ImageReference:
         digest = None
         if "@" in rest:
             rest, digest = rest.split("@", 1)
-            if not DIGEST.match(digest):
+            if not DIGEST.fullmatch(digest):
                 raise InputError(f"{text!r}: {digest!r} is not a sha256 digest")
         first, _, remainder = rest.partition("/")
         if remainder and ("." in first or ":" in first or first == "localhost"):
@@ -60,9 +60,9 @@ class ImageReference:
         name, colon, maybe_tag = path.rpartition(":")
         if colon and "/" not in maybe_tag:
             path, tag = name, maybe_tag
-            if not _TAG.match(tag):
+            if not _TAG.fullmatch(tag):
                 raise InputError(f"{text!r}: {tag!r} is not a valid tag")
-        if not _REPOSITORY.match(path):
+        if not _REPOSITORY.fullmatch(path):
             raise InputError(
                 f"{text!r} is not an image reference",
                 hint="write it as HOST/REPOSITORY:TAG, e.g."

@@ -31,6 +31,7 @@ from lambdalayer.distinfo import parse_metadata
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED, Beneath, OnTopOf
 from lambdalayer.targets import Target
+from lambdalayer.zipnames import open_zip
 
 # Shipped by every Python runtime (AWS recommends bundling your own SDK instead).
 RUNTIME_PROVIDED = (
@@ -113,14 +114,14 @@ def managed_layer(release: str | None, target: Target, region: str | None = None
 def layer_zip(path: Path) -> Provided:
     """The distributions of any layer zip, from its ``*.dist-info/METADATA`` files."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             pins: dict[str, str] = {}
             for name in archive.namelist():
                 if name.endswith(".dist-info/METADATA"):
                     metadata = parse_metadata(archive.read(name))
                     if metadata is not None:
                         pins[metadata.name] = metadata.version
-    except (OSError, zipfile.BadZipFile) as error:
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as error:
         raise InputError(f"cannot read layer {path}: {error}") from error
     if not pins:
         raise InputError(f"{path} has no *.dist-info: nothing to build on top of")

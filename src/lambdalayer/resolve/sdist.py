@@ -17,7 +17,6 @@ import subprocess
 import tarfile
 import tempfile
 import tomllib
-import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,6 +34,7 @@ from lambdalayer.net.fetch import WheelCache
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
 from lambdalayer.uvtool import pip_compile_command, uv_environment, uv_message
+from lambdalayer.zipnames import open_zip
 
 BUILD_TIMEOUT_SECONDS = 900
 _NATIVE_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".f", ".f90", ".rs")
@@ -270,7 +270,7 @@ def _require_pure(package: str, wheel: Path, target: Target) -> None:
         (f"tag {tag}" for tag in tags if tag.abi != "none" or tag.platform != "any"), None
     )
     if binary is None:
-        with zipfile.ZipFile(wheel) as archive:
+        with open_zip(wheel) as archive:
             for info in archive.infolist():
                 with archive.open(info) as stream:
                     head = stream.read(4)
