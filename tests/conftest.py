@@ -178,6 +178,46 @@ def build_test_index(root: Path, workdir: Path) -> None:
             files={f"{module}/__init__.py": f"__version__ = {version!r}\n"},
         )
     make_wheel(root, "modern", "1.0")
+    # What ships (issue 36): a licence declared each way, a vendored library, a release with
+    # a known vulnerability (planted in the index's JSON API by the local_index fixture).
+    make_wheel(
+        root,
+        "licensed",
+        "1.0",
+        requires=["classic", "vendoring", "gplpkg"],
+        metadata=["License-Expression: MIT OR Apache-2.0"],
+    )
+    make_wheel(
+        root,
+        "classic",
+        "1.0",
+        metadata=["License: BSD", "Classifier: License :: OSI Approved :: BSD License"],
+    )
+    make_wheel(
+        root,
+        "gplpkg",
+        "1.0",
+        metadata=[
+            "Classifier: Programming Language :: Python :: 3",
+            "Classifier: License :: OSI Approved :: GNU General Public License v3 or later (GPLv3+)",
+        ],
+    )
+    for python in ("cp311", "cp312"):
+        make_wheel(
+            root,
+            "vendoring",
+            "1.0",
+            tag=f"{python}-{python}-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            files={
+                "vendoring/__init__.py": "",
+                "vendoring.libs/libvend-0a1b2c3d.so.1": _native_files(
+                    "vendoring", "x86_64", workdir
+                )["vendoring/_native.so"],
+            },
+            metadata=["License: MIT License"],
+        )
+    for version in ("1.0", "2.0"):
+        make_wheel(root, "oldsecure", version, metadata=["License: Apache 2.0"])
     # bigpkg is large enough for an image layer of its own (container/layers.py: 4 MiB)
     for version in ("1.0", "2.0"):
         make_wheel(
@@ -206,6 +246,19 @@ def build_test_index(root: Path, workdir: Path) -> None:
     )
 
 
+# A known vulnerability of oldsecure 1.0, shaped as PyPI's JSON API gives OSV's records.
+PLANTED_VULNERABILITY: dict[str, object] = {
+    "id": "PYSEC-2026-4242",
+    "aliases": ["CVE-2026-4242", "GHSA-abcd-efgh-ijkl"],
+    "summary": "oldsecure 1.0 trusts any certificate",
+    "details": "oldsecure before 2.0 disables certificate checks when ...",
+    "fixed_in": ["2.0"],
+    "link": "https://osv.dev/vulnerability/PYSEC-2026-4242",
+    "source": "osv",
+    "withdrawn": None,
+}
+
+
 @pytest.fixture(scope="session")
 def local_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex]:
     """A PEP 503 index on 127.0.0.1 with the packages of :func:`build_test_index`."""
@@ -214,6 +267,7 @@ def local_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex
     with LocalIndex(root) as index:
         index.faults["flaky-1.0-py3-none-any.whl"] = "drop"
         index.faults["tampered-1.0-py3-none-any.whl"] = "corrupt"
+        index.vulnerabilities[("oldsecure", "1.0")] = [PLANTED_VULNERABILITY]
         yield index
 
 

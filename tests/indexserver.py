@@ -4,12 +4,19 @@ Faults for failure tests are per file name: ``drop`` closes the connection half 
 through the body, ``corrupt`` serves other bytes than the page's ``#sha256=`` announces.
 With ``authorization`` set (an ``Authorization`` header's value), every request without
 it is answered 401, pages and files alike, as private indexes do.
+
+``/pypi/<project>/<version>/json`` answers as PyPI's JSON API does for a release that has
+files here: ``info``, ``urls`` and ``vulnerabilities`` (the OSV records planted in
+:attr:`LocalIndex.vulnerabilities`, keyed by project and version). With ``json_api``
+false it answers 404, as an index without that API; ``json_bodies`` serves raw bodies
+(hostile answers) for a (project, version).
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 import threading
 import zipfile
@@ -59,6 +66,9 @@ class LocalIndex:
         self.faults: dict[str, str] = {}
         self.requests: list[str] = []
         self.authorization: str | None = None
+        self.vulnerabilities: dict[tuple[str, str], list[dict[str, object]]] = {}
+        self.json_api = True
+        self.json_bodies: dict[tuple[str, str], bytes] = {}
         index = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +87,8 @@ class LocalIndex:
                     self._project_page(self.path.removeprefix("/simple/").strip("/"))
                 elif self.path.startswith("/files/"):
                     self._file(self.path.removeprefix("/files/"))
+                elif self.path.startswith("/pypi/") and index.json_api:
+                    self._release_json(self.path.removeprefix("/pypi/").split("/"))
                 else:
                     self.send_error(404)
 
@@ -93,6 +105,37 @@ class LocalIndex:
                 body = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _release_json(self, parts: list[str]) -> None:
+                if len(parts) != 3 or parts[2] != "json":
+                    self.send_error(404)
+                    return
+                project, version = canonicalize_name(parts[0]), parts[1]
+                body = index.json_bodies.get((project, version))
+                if body is None:
+                    files = [
+                        path
+                        for path in sorted(index.root.iterdir())
+                        if _project_of(path.name) == project
+                        and path.name.split("-")[1] == version.replace("-", "_")
+                    ]
+                    if not files:
+                        self.send_error(404)
+                        return
+                    document = {
+                        "info": {"name": project, "version": version},
+                        "urls": [
+                            {"filename": path.name, "url": f"../../files/{path.name}"}
+                            for path in files
+                        ],
+                        "vulnerabilities": index.vulnerabilities.get((project, version), []),
+                    }
+                    body = json.dumps(document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -28,11 +28,13 @@ def make_wheel(
     executables: Sequence[str] = (),
     compression: int = zipfile.ZIP_DEFLATED,
     requires_python: str | None = None,
+    metadata: Sequence[str] = (),
 ) -> Path:
     """Write ``name-version-tag.whl`` into ``directory`` and return its path.
 
     ``files`` maps archive paths to contents; a default ``<name>/__init__.py`` is added
-    when it is empty. Paths in ``executables`` get mode 0755.
+    when it is empty. Paths in ``executables`` get mode 0755. ``metadata`` lines are added
+    to METADATA's headers as they are (``License-Expression: MIT``).
     """
     distribution = name.replace("-", "_")
     dist_info = f"{distribution}-{version}.dist-info"
@@ -41,11 +43,12 @@ def make_wheel(
         files or {f"{distribution}/__init__.py": f"VERSION = {version!r}\n"}
     ).items():
         members[path] = content.encode() if isinstance(content, str) else content
-    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
-    metadata += [f"Requires-Dist: {requirement}" for requirement in requires]
+    headers = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    headers += [f"Requires-Dist: {requirement}" for requirement in requires]
     if requires_python:
-        metadata.append(f"Requires-Python: {requires_python}")
-    members[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
+        headers.append(f"Requires-Python: {requires_python}")
+    headers += metadata
+    members[f"{dist_info}/METADATA"] = ("\n".join(headers) + "\n").encode()
     purelib = "true" if tag.endswith("-none-any") else "false"
     wheel_lines = [
         "Wheel-Version: 1.0",

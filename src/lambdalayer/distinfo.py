@@ -45,6 +45,41 @@ def parse_metadata(data: bytes) -> DistMetadata | None:
     return DistMetadata(str(canonicalize_name(str(name).strip())), str(version).strip(), requires)
 
 
+@dataclass(frozen=True)
+class LicenceFields:
+    """What a ``METADATA`` file declares of its licence, as written (nothing normalised here).
+
+    ``expression`` is PEP 639's ``License-Expression``; ``text`` the older ``License`` field
+    (a name, an SPDX id, or a whole licence text); ``classifiers`` the ``License ::``
+    Trove classifiers.
+    """
+
+    expression: str | None = None
+    text: str | None = None
+    classifiers: tuple[str, ...] = ()
+
+
+def parse_licence_fields(data: bytes) -> LicenceFields:
+    """The licence headers of a ``METADATA`` file (only the header block counts).
+
+    >>> parse_licence_fields(b"Name: a\nLicense-Expression: MIT\n").expression
+    'MIT'
+    """
+    headers = _headers(data)
+
+    def field(name: str) -> str | None:
+        value = headers.get(name)
+        text = str(value).strip() if value is not None else ""
+        return text or None
+
+    classifiers = tuple(
+        str(line).strip()
+        for line in headers.get_all("Classifier") or []
+        if str(line).strip().startswith("License ::")
+    )
+    return LicenceFields(field("License-Expression"), field("License"), classifiers)
+
+
 def parse_wheel_tags(data: bytes) -> list[str]:
     """The ``Tag:`` headers of a ``WHEEL`` file."""
     return [str(tag).strip() for tag in _headers(data).get_all("Tag") or []]

@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "build": "build a layer (or function) .zip from requirements",
     "lock": "write the target's pylock.toml without building",
     "report": "show what takes the space in a layer (terminal or HTML)",
+    "sbom": "write a CycloneDX or SPDX SBOM of a zip",
     "check": "check that a layer zip will load on its runtime",
     "invoke": "run the function's handler with its layers as Lambda would (no Docker)",
     "image": "build, push and deploy Lambda container images (no Docker); pull runtime images",
