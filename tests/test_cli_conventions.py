@@ -18,6 +18,7 @@ FAILING = {
     "build": ["--runtime", "python2.7"],
     "lock": ["--runtime", "python2.7"],
     "report": ["/nonexistent/layer.zip"],
+    "sbom": ["/nonexistent/layer.zip"],
     "check": ["/nonexistent/layer.zip"],
     "invoke": ["/nonexistent/dir", "--handler", "app.handler"],
     "image": ["pull", "python2.7"],

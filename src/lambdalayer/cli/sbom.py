@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from lambdalayer.cli.common import EXIT_OK, stderr
+from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent
 from lambdalayer.inputs.ontopof import MANAGED, OnTopOf
 from lambdalayer.supply.describe import ZipQuestion, describe_zip
@@ -69,18 +70,30 @@ def execute(args: argparse.Namespace) -> int:
     if args.output:
         ensure_writable_parent(args.output)
     described = describe_zip(question)
-    document = render(described.inventory, SbomFormat(args.format))
-    for note in described.notes:
+    inventory = described.inventory
+    document = render(inventory, SbomFormat(args.format))
+    unknown = [dist for dist in inventory.distributions if not dist.licence.known]
+    notes = [
+        *described.notes,
+        *(
+            f"licence of {dist.name} {dist.version} not known"
+            f" (it declares: {dist.licence.declared or 'nothing'})"
+            for dist in unknown
+        ),
+    ]
+    if args.output is not None:
+        atomic_write_bytes(args.output, document.encode("utf-8"))
+    if args.json:
+        written = {"sbom": str(args.output)} if args.output else {"document": json.loads(document)}
+        print_json(
+            {"ok": True, "format": args.format, **written, "notes": notes, **inventory.to_json()}
+        )
+        return EXIT_OK
+    for note in notes:
         stderr(f"note: {note}")
-    unknown = [dist for dist in described.inventory.distributions if not dist.licence.known]
-    for dist in unknown:
-        said = dist.licence.declared or "nothing"
-        stderr(f"note: licence of {dist.name} {dist.version} not known (it declares: {said})")
     if args.output is None:
         sys.stdout.write(document)
         return EXIT_OK
-    atomic_write_bytes(args.output, document.encode("utf-8"))
-    inventory = described.inventory
     print(
         f"sbom: {args.output} ({SbomFormat(args.format).value}) for {inventory.artefact.name}:"
         f" {len(inventory.distributions)} distributions, {len(inventory.libraries)} vendored"
