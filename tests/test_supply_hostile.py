@@ -1,7 +1,7 @@
 """Issue 36's input surfaces, made hostile: dist-info METADATA (huge, malformed, odd licences).
 
-Generated with hypothesis under a fixed seed (a failure repeats). Each generated zip either
-gives SBOMs that both projects' validators accept, or one :class:`InputError` — at the
+Generated with hypothesis, derandomized (the same cases on every run: tests/hostilecases.py).
+Each generated zip either gives SBOMs that both projects' validators accept, or one :class:`InputError` — at the
 command line one ``error:`` line, no traceback, nothing written outside the output.
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
-from hypothesis import HealthCheck, given, seed, settings
+from hostilecases import generated
+from hypothesis import given
 from hypothesis import strategies as st
 from spdx_tools.spdx.parser.json.json_parser import parse_from_file as parse_spdx_json
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
@@ -25,7 +26,6 @@ from lambdalayer.supply.inventory import inventory_of_zip
 from lambdalayer.supply.sbom import SbomFormat, render
 
 SITE = "python/lib/python3.12/site-packages/"
-SEED = 20261236
 CYCLONEDX = JsonStrictValidator(SchemaVersion.V1_6)
 
 
@@ -71,8 +71,7 @@ _LICENCE_LIKE = st.one_of(
 )
 
 
-@seed(SEED)
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@generated(150)
 @given(
     expression=st.none() | _LICENCE_LIKE,
     field=st.none() | _LICENCE_LIKE,
@@ -107,8 +106,7 @@ def test_odd_licences_still_give_valid_sboms(tmp_path_factory, expression, field
     _both_validate(path, where)
 
 
-@seed(SEED)
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@generated(150)
 @given(metadata=st.binary(max_size=2000) | _TEXT.map(lambda text: text.encode()))
 def test_malformed_metadata_gives_a_valid_sbom_or_one_input_error(tmp_path_factory, metadata):
     where = tmp_path_factory.mktemp("malformed")

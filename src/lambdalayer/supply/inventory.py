@@ -34,7 +34,7 @@ from lambdalayer.net.http import redact
 from lambdalayer.resolve.provided import Provided
 from lambdalayer.supply.licences import Licence, licence_of
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import printable
+from lambdalayer.zipnames import open_zip, printable
 
 ZIP_EPOCH = datetime.datetime(1980, 1, 1, tzinfo=datetime.UTC)  # the earliest date a zip holds
 
@@ -247,7 +247,7 @@ def inventory_of_zip(
     """
     layer = read_layer_zip(path)
     wheels = wheels_of(lock) if lock is not None else {}
-    with zipfile.ZipFile(path) as archive:
+    with open_zip(path) as archive:
         found = _zip_distributions(layer, archive, wheels)
         libraries = tuple(
             VendoredLibrary(

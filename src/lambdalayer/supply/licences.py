@@ -30,7 +30,7 @@ MAX_DECLARED = 200  # what is kept of a declaration that is not an expression (i
 _TOKEN = re.compile(r"[^\s()]+")
 # PEP 639 allows LicenseRef- ids of one's own; a DocumentRef- points into another SPDX
 # document, which a distribution's metadata cannot bring along: not known.
-_REF = re.compile(r"^LicenseRef-[A-Za-z0-9.-]+$")
+_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
 
 
 class LicenceSource(Enum):
@@ -77,7 +77,7 @@ def _licensing() -> Any:
 def _listed(token: str) -> bool:
     from cyclonedx.spdx import fixup_id  # noqa: PLC0415
 
-    return fixup_id(token) is not None or bool(_REF.match(token))
+    return fixup_id(token) is not None or bool(_REF.fullmatch(token))
 
 
 def _only_listed_ids(text: str) -> bool:
@@ -109,14 +109,14 @@ def _parsed(text: str) -> Any | None:
         unknown = licensing.unknown_license_keys(parsed)
     except Exception:  # the parser raises several kinds, AttributeError on some input
         return None
-    if any(not _REF.match(str(key)) for key in unknown):
+    if any(not _REF.fullmatch(str(key)) for key in unknown):
         return None
     return parsed
 
 
 def licence_refs(expression: str) -> tuple[str, ...]:
     """The ``LicenseRef-…`` ids an expression uses, in order, each once."""
-    return tuple(dict.fromkeys(t for t in _TOKEN.findall(expression) if _REF.match(t)))
+    return tuple(dict.fromkeys(t for t in _TOKEN.findall(expression) if _REF.fullmatch(t)))
 
 
 def spdx_expression(text: str) -> str | None:

@@ -36,7 +36,7 @@ def _spdx_id(kind: str, number: int, name: str) -> str:
 # SPDX 2.3's download location (clause 7.7) is a URL whose host ends in a top-level domain
 # of 2-5 letters: an index at an IP address or "localhost" has none, so its URL is given
 # as the package's sourceInfo instead, with NOASSERTION as the location.
-_HOST = re.compile(r"^[a-z0-9]+([-.][a-z0-9]+)*\.[a-z]{2,5}$", re.IGNORECASE)
+_HOST = re.compile(r"[a-z0-9]+([-.][a-z0-9]+)*\.[a-z]{2,5}", re.IGNORECASE)
 _SCHEMES = frozenset({"http", "https", "ftp", "sftp"})
 
 
@@ -51,7 +51,7 @@ def download_location(url: str) -> str | None:
         host, _port = parts.hostname or "", parts.port
     except ValueError:
         return None
-    if parts.scheme in _SCHEMES and _HOST.match(host) and not any(c.isspace() for c in url):
+    if parts.scheme in _SCHEMES and _HOST.fullmatch(host) and not any(c.isspace() for c in url):
         return url
     return None
 
