@@ -24,6 +24,7 @@ from typing import Any
 
 from lambdalayer.distinfo import LicenceFields
 from lambdalayer.errors import InputError
+from lambdalayer.zipnames import printable
 
 MAX_EXPRESSION = 512  # an SPDX expression is a line; a longer "License" is a licence's text
 MAX_DECLARED = 200  # what is kept of a declaration that is not an expression (its first line)
@@ -132,7 +133,9 @@ def spdx_expression(text: str) -> str | None:
 
 
 def _first_line(text: str) -> str:
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    """The first non-blank line, control characters escaped, at most :data:`MAX_DECLARED` long."""
+    lines = (printable(part).strip() for part in text.splitlines())
+    line = next((part for part in lines if part), "")
     return line if len(line) <= MAX_DECLARED else line[: MAX_DECLARED - 1] + "…"
 
 
