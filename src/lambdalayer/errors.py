@@ -95,3 +95,8 @@ class TransientError(Exception):
 
     Internal to the HTTP layer: after the last attempt it becomes a :class:`FetchError`.
     """
+
+
+class UnsafeArchiveError(InputError):
+    """An archive (zip, tar layer) with a member that may not be unpacked as it says: outside
+    its root, a link out, a device, past its quota, or damaged."""

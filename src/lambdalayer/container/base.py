@@ -10,21 +10,18 @@ use multi-architecture container images." — docs.aws.amazon.com/lambda/latest/
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lambdalayer.errors import InputError
-from lambdalayer.oci.blobs import BlobStore
+from lambdalayer.oci.blobs import BlobStore, FetchBlob
 from lambdalayer.oci.client import RegistryClient, platform_manifest
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import LayoutReader
-from lambdalayer.oci.media import LAYER_TYPES, MANIFEST_TYPES, OCI_ARCH, json_object
+from lambdalayer.oci.media import LAYER_TYPES, MANIFEST_TYPES, OCI_ARCH, declared_size, json_object
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.targets import Target
-
-FetchBlob = Callable[[str, Path], int]  # (digest, file) → bytes written, digest verified
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,10 @@ class BaseImage:
     @property
     def layers(self) -> list[dict[str, Any]]:
         """Its layers' descriptors, in order."""
-        return list(self.manifest.get("layers", []))
+        layers = self.manifest.get("layers", [])
+        return (
+            [item for item in layers if isinstance(item, dict)] if isinstance(layers, list) else []
+        )
 
     @property
     def pinned(self) -> str:
@@ -52,12 +52,20 @@ class BaseImage:
             return self.reference.pinned(self.digest).uri
         return f"{self.name}@{self.digest}"
 
+    def declared_size(self, digest: str) -> int:
+        """The size its manifest declares for the blob ``digest`` (its config or a layer)."""
+        for item in [self.manifest.get("config"), *self.layers]:
+            if isinstance(item, dict) and item.get("digest") == digest:
+                return declared_size(item, f"the base {self.name}'s blob {digest}", InputError)
+        raise InputError(f"the base {self.name} has no blob {digest}")
+
     def local_blob(self, digest: str, store: BlobStore) -> Path:
-        """One of its blobs in the cache's store (fetched the first time)."""
-        if store.has(digest):
+        """One of its blobs in the cache's store (fetched the first time, to its declared size)."""
+        size = self.declared_size(digest)
+        if store.has(digest, size):
             return store.path(digest)
         with store.writing() as scratch:
-            self.fetch_blob(digest, scratch)
+            self.fetch_blob(digest, scratch, size=size)
             return store.keep(scratch, digest)
 
 

@@ -176,7 +176,8 @@ def _base_root(
 ) -> Path:
     """The base image unpacked in the cache (once per manifest digest), for the imports."""
 
-    def from_store(digest: str, out: Path) -> int:
+    def from_store(digest: str, out: Path, *, size: int | None = None) -> int:
+        del size  # the store's copy was fetched to the size the base's manifest declares
         shutil.copyfile(base.local_blob(digest, store), out)
         return out.stat().st_size
 

@@ -8,8 +8,9 @@ dependency or a Go binary that a Lambda packaging tool's users do not otherwise 
 - index → the manifest for ``linux/<amd64|arm64>`` → gzip layers, each sha256-verified
   before it is unpacked (a blob that does not match is an error and nothing is kept);
 - layers applied in order with whiteouts (``.wh.NAME`` removes NAME, ``.wh..wh..opq``
-  empties a directory), through :mod:`tarfile`'s ``tar`` filter (no member outside the
-  root, no device files);
+  empties a directory) by the one safe unpacker (:mod:`lambdalayer.unpack`: no member
+  outside the root, hard links only to the image's own files, no device files, the image's
+  10 GB limit);
 - cached by manifest digest: ``<cache>/images/<digest>/rootfs``, written under a
   temporary name and renamed when complete.
 """
@@ -19,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
-import tarfile
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +28,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lambdalayer.errors import FetchError, InputError
+from lambdalayer.limits import IMAGE_LIMIT
+from lambdalayer.oci.blobs import FetchBlob
 from lambdalayer.oci.client import RegistryClient, platform_manifest
-from lambdalayer.oci.media import LAYER_TYPES
+from lambdalayer.oci.media import LAYER_TYPES, declared_size
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import unsafe_reason
+from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 
 PUBLIC_REGISTRY = "https://public.ecr.aws"
 REPOSITORY = "lambda/python"
@@ -49,68 +50,6 @@ class PulledImage:
     machine: str
     rootfs: Path
     downloaded_bytes: int
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-
-
-def _inside(root: Path, name: str) -> Path | None:
-    """Where a tar member named ``name`` goes under ``root``; ``None`` if it would leave it.
-
-    Layer tarballs name members ``usr/bin/x`` or ``./usr/bin/x``; the check is the one of
-    every zip (:mod:`lambdalayer.zipnames`), plus the resolved directory (a symlinked
-    directory of an earlier layer must not redirect a later member outside the root).
-    """
-    relative = name.removeprefix("./").strip("/")
-    if not relative or unsafe_reason(relative) is not None:
-        return None
-    place = root / relative
-    try:  # the member itself may be a symlink to anywhere; the directory holding it may not
-        place.parent.resolve().relative_to(root.resolve())
-    except ValueError:
-        return None
-    return place
-
-
-def apply_layer(archive_path: Path, root: Path) -> None:
-    """Unpack one layer tarball over ``root``, applying its whiteouts first, as the OCI spec says.
-
-    Raises :class:`FetchError` for a member (or whiteout) that would land outside ``root``:
-    nothing outside it is ever written or removed.
-    """
-    with tarfile.open(archive_path) as archive:
-        keep = []
-        for member in archive.getmembers():
-            if member.isdir() and not member.name.removeprefix("./").strip("/."):
-                continue  # the root itself ("./", as umoci writes it): already there
-            place = _inside(root, member.name)
-            if place is None:
-                raise FetchError(
-                    f"image layer {archive_path.name}: member {member.name!r} would land outside"
-                    " the root"
-                )
-            name = place.name
-            if name == ".wh..wh..opq":
-                if place.parent.is_dir() and not place.parent.is_symlink():
-                    for child in list(place.parent.iterdir()):
-                        _remove(child)
-            elif name.startswith(".wh."):
-                _remove(place.with_name(name.removeprefix(".wh.")))
-            elif not (member.isdev() or member.isfifo()):  # no device files in a root we only read
-                keep.append((member, place))
-        for member, place in keep:
-            if place.is_symlink() or (place.exists() and not place.is_dir()):
-                place.unlink()
-            try:
-                archive.extract(member, root, filter="tar")
-            except tarfile.TarError as error:
-                raise FetchError(
-                    f"image layer {archive_path.name}: cannot unpack {member.name!r}: {error}"
-                ) from error
 
 
 def pull_image(
@@ -140,7 +79,7 @@ class ImageSource:
     reference: str
     digest: str
     machine: str
-    fetch_blob: Callable[[str, Path], int]  # (digest, file) → bytes written, verified
+    fetch_blob: FetchBlob  # (digest, file, size) → bytes written, verified
 
 
 def unpacked_image(
@@ -170,16 +109,19 @@ def unpacked_image(
     downloaded = 0
     with tempfile.TemporaryDirectory(dir=images, prefix=".pull-") as scratch:
         work = Path(scratch)
-        (work / "rootfs").mkdir()
-        for number, layer in enumerate(layers, start=1):
-            notify(
-                f"pulling {reference} ({machine}): layer {number} of {len(layers)},"
-                f" {layer.get('size', 0):,} bytes"
-            )
-            blob = work / "layer.tar"
-            downloaded += source.fetch_blob(str(layer["digest"]), blob)
-            apply_layer(blob, work / "rootfs")
-            blob.unlink()
+        with Unpacker(
+            work / "rootfs", Quota(IMAGE_LIMIT), f"image {reference}", rooted_links=True
+        ) as rootfs_unpacker:
+            for number, layer in enumerate(layers, start=1):
+                notify(
+                    f"pulling {reference} ({machine}): layer {number} of {len(layers)},"
+                    f" {layer.get('size', 0):,} bytes"
+                )
+                blob = work / "layer.tar"
+                size = declared_size(layer, f"{reference}: layer {layer['digest']}")
+                downloaded += source.fetch_blob(str(layer["digest"]), blob, size=size)
+                unpack_tar(blob, rootfs_unpacker, whiteouts=True)
+                blob.unlink()
         (work / "image.json").write_text(
             json.dumps({"reference": reference, "digest": digest, "machine": machine}, indent=2)
         )

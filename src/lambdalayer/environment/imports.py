@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -36,10 +33,11 @@ from lambdalayer.environment.sandbox import (
     host_system,
 )
 from lambdalayer.environment.sandbox import command as sandbox_command
-from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.errors import LambdaLayerError
 from lambdalayer.interpreters import Interpreter
+from lambdalayer.limits import IMAGE_LIMIT
 from lambdalayer.targets import Target
-from lambdalayer.zipnames import extraction_path, open_zip, printable
+from lambdalayer.unpack import Quota, Unpacker, unpack_zip
 
 DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 # Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
@@ -153,53 +151,17 @@ class ImportResult:
 def extract_read_only(
     archives: Sequence[Path], destination: Path, member_files: Mapping[Path, Mapping[str, Path]]
 ) -> None:
-    """Extract every safe member (see :mod:`lambdalayer.zipnames`); unsafe ones are skipped.
+    """Extract every safe member by the one safe unpacker (:mod:`lambdalayer.unpack`); members
+    with unsafe names are skipped (the check reports them as errors).
 
     A member with a known extracted copy (``member_files[archive][member]``) is hard-linked
-    (copied across filesystems) instead of inflated. The check reports unsafe names as
-    errors; here nothing is ever written for them.
+    (copied across filesystems) instead of inflated.
     """
-    destination.mkdir(parents=True, exist_ok=True)
-    verified: set[Path] = (
-        set()
-    )  # directories proved inside the destination (files only are written)
-    for archive_path in archives:
-        known = member_files.get(archive_path, {})
-        with open_zip(archive_path) as archive:
-            for info in archive.infolist():
-                target = extraction_path(destination, info.filename, verified)
-                if target is None:
-                    continue
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.exists():
-                    target.unlink()  # a later layer's copy replaces it, as on Lambda
-                copy = known.get(info.filename)
-                if copy is not None:
-                    _link_or_copy(copy, target)
-                else:
-                    _inflate(archive, info, target)
-
-
-def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
-    """Write one member at ``target``; a member that does not inflate as declared is an error."""
-    try:
-        with archive.open(info) as source, target.open("wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
-        raise InputError(
-            f"{printable(info.filename)} in {archive.filename} cannot be extracted: {error}",
-            hint="the zip is damaged; rebuild it",
-        ) from error
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+    with Unpacker(destination, Quota(IMAGE_LIMIT), str(destination)) as unpacker:
+        for archive_path in archives:
+            unpacker.what = str(archive_path)
+            known = member_files.get(archive_path, {})
+            unpack_zip(archive_path, unpacker, skip_unsafe=True, trusted=known)
 
 
 def set_tree_mode(root: Path, *, writable: bool) -> None:

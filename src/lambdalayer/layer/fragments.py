@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import hashlib
 import importlib.metadata
+import io
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ from lambdalayer.layer.slim import StripResult, rules, slim, strip_entries, stri
 from lambdalayer.net.fetch import FetchedWheel
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.targets import Layout, Target
+from lambdalayer.unpack import Quota, Unpacker
 
 FORMAT = 2
 _TREE_FILE_MODE = 0o444
@@ -288,13 +290,11 @@ def _extract_tree(zip_path: Path, tree: Path) -> dict[str, ElfInfo]:
 
 def _extract_share(zip_path: Path, share: list[zipfile.ZipInfo], tree: Path) -> dict[str, ElfInfo]:
     elves: dict[str, ElfInfo] = {}
-    with zip_path.open("rb") as stream:
+    quota = Quota(sum(info.file_size for info in share), members=len(share))
+    with zip_path.open("rb") as stream, Unpacker(tree, quota, str(zip_path)) as unpacker:
         for info in share:
             data = _member_bytes(stream, info)
-            destination = tree / info.filename
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(data)
-            destination.chmod(_TREE_FILE_MODE)
+            unpacker.file(info.filename, io.BytesIO(data), len(data), _TREE_FILE_MODE)
             if data[:4] == ELF_MAGIC:
                 with contextlib.suppress(ValueError):
                     elves[info.filename] = read_elf(data)

@@ -118,7 +118,7 @@ class WheelCache:
             digest = hashlib.sha256()
             try:
                 with os.fdopen(descriptor, "wb") as out:
-                    download_to(url, out, digest.update)
+                    download_to(url, out, digest.update, size=wheel.size)
                 if digest.hexdigest() != wheel.sha256.lower():
                     raise FetchError(
                         f"hash mismatch for {wheel.filename}: expected sha256 {wheel.sha256},"

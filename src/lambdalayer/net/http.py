@@ -18,6 +18,7 @@ import io
 import json
 import netrc
 import os
+import stat
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +47,7 @@ CHUNK_BYTES = 1 << 20
 MIN_DEADLINE_SECONDS = 120.0
 MIN_RATE = 100_000
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # an index page or manifest read whole into memory
+MAX_LOCAL_BYTES = 10 * 1024**3  # a file:// download of no declared size (a local wheel)
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REDIRECTS = 10
 
@@ -212,19 +214,27 @@ def _local_file(url: str) -> Path | None:
     return Path(url2pathname(parts.path)) if parts.scheme == "file" else None
 
 
-def _read_local(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise FetchError(f"cannot read {path}: {error.strerror}", url=path.as_uri()) from error
+def _read_local(path: Path, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    buffer = io.BytesIO()
+    _copy_local(path, buffer, lambda _chunk: None, limit)
+    return buffer.getvalue()
 
 
-def _copy_local(path: Path, out: IO[bytes], on_chunk: Callable[[bytes], None]) -> int:
-    """A ``file://`` download: the file copied chunk by chunk (never whole in memory)."""
+def _copy_local(
+    path: Path, out: IO[bytes], on_chunk: Callable[[bytes], None], limit: int | None = None
+) -> int:
+    """A ``file://`` download: a regular file (never a FIFO or a device), copied chunk by
+    chunk (never whole in memory), to at most ``limit`` bytes."""
     written = 0
     try:
-        with path.open("rb") as stream:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise FetchError(f"{path} is not a regular file", url=path.as_uri())
+            os.set_blocking(descriptor, True)
             while chunk := stream.read(CHUNK_BYTES):
+                if limit is not None and written + len(chunk) > limit:
+                    raise FetchError(f"{path} is over {limit:,} bytes", url=path.as_uri())
                 out.write(chunk)
                 on_chunk(chunk)
                 written += len(chunk)
@@ -233,13 +243,12 @@ def _copy_local(path: Path, out: IO[bytes], on_chunk: Callable[[bytes], None]) -
     return written
 
 
-def _deadline(content_length: str | None) -> float:
-    """Seconds a whole transfer of that length may take."""
-    try:
-        size = int(content_length or 0)
-    except ValueError:
-        size = 0
-    return max(MIN_DEADLINE_SECONDS, size / MIN_RATE)
+def _deadline(declared: int | None, written: int) -> float:
+    """Seconds a transfer may have taken so far: at least :data:`MIN_DEADLINE_SECONDS`, more
+    for a large file at :data:`MIN_RATE` bytes a second — of the size the caller declared
+    (a lock's, a manifest's), else of what has arrived. Never of the server's own
+    ``Content-Length``, which a hostile server sets to make the limit endless."""
+    return max(MIN_DEADLINE_SECONDS, max(declared or 0, written) / MIN_RATE)
 
 
 def _stream(
@@ -249,24 +258,28 @@ def _stream(
     on_chunk: Callable[[bytes], None],
     *,
     limit: int | None = None,
+    declared: int | None = None,
 ) -> int:
-    """Copy the body to ``out`` as it arrives, ending it at the transfer's deadline (or ``limit`` bytes)."""
-    deadline = time.monotonic() + _deadline(response.headers.get("Content-Length"))
-    written = 0
+    """Copy the body to ``out`` as it arrives, ending it at the transfer's deadline, or past
+    ``limit`` bytes (a document's bound, or the size the caller ``declared``)."""
+    bound = declared if declared is not None else limit
+    started, written = time.monotonic(), 0
     try:
         while chunk := response.read1(CHUNK_BYTES):
+            if bound is not None and written + len(chunk) > bound:
+                what = "declared" if declared is not None else "a document of this kind may be"
+                raise FetchError(
+                    f"{redact(url)} sent more than the {bound:,} bytes {what}; cut off there",
+                    url=redact(url),
+                )
             out.write(chunk)
             on_chunk(chunk)
             written += len(chunk)
-            if limit is not None and written > limit:
+            allowed = _deadline(declared, written)
+            if time.monotonic() - started > allowed:
                 raise FetchError(
-                    f"{redact(url)} sent over {limit:,} bytes; not read further", url=redact(url)
-                )
-            if time.monotonic() > deadline:
-                raise FetchError(
-                    f"{redact(url)} is too slow: {written:,} bytes in"
-                    f" {_deadline(response.headers.get('Content-Length')):.0f} s",
-                    hint="the index sends too slowly to finish; try again later or use another index",
+                    f"{redact(url)} is too slow: {written:,} bytes in {allowed:.0f} s",
+                    hint="the server sends too slowly to finish; try again later or use another one",
                     url=redact(url),
                 )
     except (Urllib3Error, OSError) as error:
@@ -293,20 +306,33 @@ def download_to(
     out: IO[bytes],
     on_chunk: Callable[[bytes], None],
     headers: Mapping[str, str] | None = None,
+    *,
+    size: int | None = None,
 ) -> int:
     """Stream one attempt of ``url`` into ``out`` (with extra ``headers``); returns the byte count.
 
-    Raises :class:`TransientError` when the connection drops or the body is short, so the
-    caller can start again from an empty file.
+    ``size``: the bytes the caller knows the file has (a lock's or a manifest's): a body
+    longer is cut off there and refused, a ``Content-Length`` that disagrees is refused
+    before the body is read, and the time limit follows it. Raises :class:`TransientError`
+    when the connection drops or the body is short, so the caller can start again from an
+    empty file.
     """
     local = _local_file(url)
     if local is not None:
-        return _copy_local(local, out, on_chunk)
+        return _copy_local(local, out, on_chunk, size if size is not None else MAX_LOCAL_BYTES)
     with _open(url, None, headers) as response:
         expected = response.headers.get("Content-Length")
-        written = _stream(response, url, out, on_chunk)
-    if expected is not None and written != int(expected):
-        raise TransientError(f"short download of {redact(url)}: {written} of {expected} bytes")
+        if size is not None and expected is not None and expected != str(size):
+            raise FetchError(
+                f"{redact(url)} announces {expected} bytes; {size:,} were declared",
+                url=redact(url),
+            )
+        written = _stream(response, url, out, on_chunk, declared=size)
+    wanted = (
+        size if size is not None else int(expected) if expected and expected.isdigit() else None
+    )
+    if wanted is not None and written != wanted:
+        raise TransientError(f"short download of {redact(url)}: {written} of {wanted} bytes")
     return written
 
 

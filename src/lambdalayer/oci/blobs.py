@@ -12,9 +12,18 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from lambdalayer.errors import FetchError
 from lambdalayer.oci.reference import DIGEST
+
+
+class FetchBlob(Protocol):
+    """Where a blob comes from: writes the blob ``digest`` of ``size`` declared bytes into
+    ``out``, verified against both; returns the bytes written."""
+
+    def __call__(self, digest: str, out: Path, *, size: int | None = None) -> int:
+        """Fetch one blob into ``out``."""
 
 
 class BlobStore:

@@ -188,9 +188,17 @@ class RegistryClient:
         return body, response.headers.get("content-type", "")
 
     def blob(
-        self, digest: str, out: Path, on_chunk: Callable[[bytes], None] = lambda _c: None
+        self,
+        digest: str,
+        out: Path,
+        on_chunk: Callable[[bytes], None] = lambda _c: None,
+        *,
+        size: int | None = None,
     ) -> int:
-        """Download a blob to ``out``, verified; raises :class:`FetchError` if it differs."""
+        """Download a blob of ``size`` declared bytes (its descriptor's) to ``out``, verified;
+        raises :class:`FetchError` if it differs. A body longer than declared is cut off
+        there and refused; the transfer's time limit follows the declared size, never the
+        registry's ``Content-Length``."""
         url = self.url(f"blobs/{digest}")
 
         def attempt() -> int:
@@ -201,7 +209,7 @@ class RegistryClient:
                 on_chunk(chunk)
 
             with out.open("wb") as stream:
-                size = download_to(url, stream, both, self._headers(url))
+                written = download_to(url, stream, both, self._headers(url), size=size)
             if f"sha256:{sha.hexdigest()}" != digest:
                 out.unlink(missing_ok=True)
                 raise FetchError(
@@ -209,7 +217,7 @@ class RegistryClient:
                     f" sha256:{sha.hexdigest()})",
                     hint="the registry or a proxy served other bytes; nothing of it was kept",
                 )
-            return size
+            return written
 
         if self.authorization is None:
             self.has_blob(digest)  # answers the registry's challenge, if it has one

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from lambdalayer.errors import FetchError, LambdaLayerError
+from lambdalayer.limits import IMAGE_LIMIT
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -23,6 +24,9 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 GZIP_LAYERS = (OCI_LAYER_GZIP, DOCKER_LAYER_GZIP)
 LAYER_TYPES = (*GZIP_LAYERS, OCI_LAYER)
 OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+# A manifest, an index or a token answer is read whole into memory: at most this much. The
+# distribution spec asks registries to accept manifests of at least 4 MiB; none is larger.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 # The layer and config types that go with each manifest type (a manifest does not mix them).
 FAMILY = {
     OCI_MANIFEST: (OCI_CONFIG, OCI_LAYER_GZIP),
@@ -38,6 +42,18 @@ def digest_of(data: bytes) -> str:
 def descriptor(media_type: str, digest: str, size: int, **extra: Any) -> dict[str, Any]:
     """A content descriptor: what the blob is, its digest and size (and e.g. annotations)."""
     return {"mediaType": media_type, "digest": digest, "size": size, **extra}
+
+
+def declared_size(
+    item: dict[str, Any], what: str, error: type[LambdaLayerError] = FetchError
+) -> int:
+    """A descriptor's ``size``: a whole number of bytes, at most an image's 10 GB."""
+    size = item.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= IMAGE_LIMIT:
+        raise error(
+            f"{what} declares a size of {size!r}, not a number of bytes up to {IMAGE_LIMIT:,}"
+        )
+    return size
 
 
 def json_object(
