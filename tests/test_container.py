@@ -73,6 +73,11 @@ def image_build(capsys, index: LocalIndex, cache: Path, *args: str) -> tuple[int
         "--json",
         *args,
     )
+    if code != 0:  # with --json the error is in the JSON only: said as the CLI says it
+        document = json.loads(out)
+        err += f"error: {document['error']}\n" + (
+            f"hint: {document['hint']}\n" if document.get("hint") else ""
+        )
     return code, json.loads(out) if code == 0 else None, err
 
 
