@@ -10,7 +10,9 @@ set -euo pipefail
 : "${GITHUB_OUTPUT:=/dev/null}" "${GITHUB_STEP_SUMMARY:=/dev/null}"
 
 if [ "${LAMBDALAYER_SKIP_INSTALL:-0}" != 1 ]; then
-    if [ -n "$INPUT_VERSION" ]; then
+    if [ -e "$INPUT_VERSION" ] && [ -n "$INPUT_VERSION" ]; then  # a wheel or a checkout
+        python -m pip install --quiet "$INPUT_VERSION"
+    elif [ -n "$INPUT_VERSION" ]; then
         python -m pip install --quiet "lambdalayer==$INPUT_VERSION"
     else
         python -m pip install --quiet "${GITHUB_ACTION_PATH:?}"

@@ -214,6 +214,9 @@ def sam(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sam_build_with_the_makefile_gives_our_tree(sam, local_index, tmp_path):
     work = tmp_path / "app"
     shutil.copytree(RECIPES / "sam-makefile", work)
+    (work / "requirements.txt").write_text(
+        "beta==1.0\n"
+    )  # the tests' index (the recipe's own: test_release)
     env = tool_env(local_index, tmp_path / "cache", SAM_CLI_TELEMETRY="0")
     run([str(sam), "build", "--template-file", "template.yaml"], work, env)
     built = work / ".aws-sam" / "build" / "DepsLayer"
@@ -272,6 +275,7 @@ def test_sam_takes_a_prebuilt_zip_as_it_is(sam, local_index, tmp_path):
 def test_cdk_synth_stages_our_zip_and_our_tree(local_index, tmp_path):
     work = tmp_path / "cdk"
     shutil.copytree(RECIPES / "cdk", work)
+    (work / "layer" / "requirements.txt").write_text("beta==1.0\n")  # the tests' index
     env = tool_env(local_index, tmp_path / "cache", CDK_DISABLE_VERSION_CHECK="1", CI="true")
     installed = subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--silent"],

@@ -1,0 +1,104 @@
+"""An ordinary (non-root) user for the tests that must see what most users see.
+
+Most users are not root: the tests that matter for them run their commands through
+``runuser`` as a user made here with ``useradd`` (once per machine), in a clean
+environment. Skips (saying why) when the suite does not run as root or the tools are absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+USER = "lambdalayer-tests"
+NETWORK_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+)
+
+
+def ordinary_user() -> pwd.struct_passwd:
+    """The test user (made when absent); skips the test when it cannot be had."""
+    if os.geteuid() != 0:
+        pytest.skip("making an ordinary user needs root (useradd, runuser)")
+    if shutil.which("useradd") is None or shutil.which("runuser") is None:
+        pytest.skip("useradd and runuser are not installed")
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/bash", USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(USER)
+
+
+@contextlib.contextmanager
+def workdir(user: pwd.struct_passwd) -> Iterator[Path]:
+    """A new directory in the user's home, theirs, removed afterwards (pytest's own
+    temporary directories are root's, mode 0700: an ordinary user cannot reach them)."""
+    path = Path(tempfile.mkdtemp(dir=user.pw_dir, prefix="test-"))
+    os.chown(path, user.pw_uid, user.pw_gid)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def give(path: Path, user: pwd.struct_passwd) -> Path:
+    """``path`` and everything in it, owned by ``user`` (never a hard link to a file
+    elsewhere: its owner would change there too)."""
+    for item in [path, *path.rglob("*")]:
+        facts = item.lstat()
+        if stat.S_ISREG(facts.st_mode) and facts.st_nlink > 1:
+            raise AssertionError(f"{item} is a hard link: chown would change it elsewhere too")
+        os.lchown(item, user.pw_uid, user.pw_gid)
+    return path
+
+
+def run_as(
+    user: pwd.struct_passwd,
+    command: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run as ``user`` in ``cwd``, with only ``env`` (and HOME, USER, PATH)."""
+    # The machine's TLS settings (a corporate CA, a proxy) are the user's too.
+    network = {name: os.environ[name] for name in NETWORK_VARIABLES if name in os.environ}
+    clean = {
+        **network,
+        "HOME": user.pw_dir,
+        "USER": user.pw_name,
+        "LOGNAME": user.pw_name,
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        **(env or {}),
+    }
+    assignments = [f"{name}={value}" for name, value in clean.items()]
+    return subprocess.run(
+        ["runuser", "-u", user.pw_name, "--", "env", "-i", *assignments, *command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
