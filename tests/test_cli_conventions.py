@@ -19,6 +19,7 @@ FAILING = {
     "lock": ["--runtime", "python2.7"],
     "report": ["/nonexistent/layer.zip"],
     "sbom": ["/nonexistent/layer.zip"],
+    "audit": ["/nonexistent/layer.zip"],
     "check": ["/nonexistent/layer.zip"],
     "invoke": ["/nonexistent/dir", "--handler", "app.handler"],
     "image": ["pull", "python2.7"],

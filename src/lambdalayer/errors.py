@@ -100,3 +100,24 @@ class TransientError(Exception):
 class UnsafeArchiveError(InputError):
     """An archive (zip, tar layer) with a member that may not be unpacked as it says: outside
     its root, a link out, a device, past its quota, or damaged."""
+
+
+class AdvisoryError(LambdaLayerError):
+    """An index's vulnerability answer that is not what its JSON API gives."""
+
+
+class PolicyError(LambdaLayerError):
+    """What ships breaks the project's policy: a known vulnerability, a denied licence.
+
+    ``review`` is the review's JSON, for ``--json``'s error document.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, review: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.review = review
+
+
+class ProvenanceError(LambdaLayerError):
+    """A provenance statement that cannot be read, or that the artefact does not match."""

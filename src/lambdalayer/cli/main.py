@@ -29,7 +29,7 @@ from lambdalayer.cli.common import (
     say,
 )
 from lambdalayer.cli.options_global import add_global_options
-from lambdalayer.errors import LambdaLayerError, LayerCheckError
+from lambdalayer.errors import LambdaLayerError, LayerCheckError, PolicyError
 from lambdalayer.zipnames import printable
 
 # The commands in the order ``--help`` lists them, with their one line of help. A
@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "lock": "write the target's pylock.toml without building",
     "report": "show what takes the space in a layer (terminal or HTML)",
     "sbom": "write a CycloneDX or SPDX SBOM of a zip",
+    "audit": "known vulnerabilities and licences of what a zip ships",
     "check": "check that a layer zip will load on its runtime",
     "invoke": "run the function's handler with its layers as Lambda would (no Docker)",
     "image": "build, push and deploy Lambda container images (no Docker); pull runtime images",
@@ -197,6 +198,8 @@ def _error_document(error: LambdaLayerError) -> dict[str, object]:
     document: dict[str, object] = {"ok": False, "error": error.message, "hint": error.hint}
     if isinstance(error, LayerCheckError) and error.report is not None:
         document["check"] = error.report.to_json()
+    if isinstance(error, PolicyError) and error.review is not None:
+        document["review"] = error.review
     return document
 
 

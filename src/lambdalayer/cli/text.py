@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 from lambdalayer.check.findings import CheckReport, Finding, Severity
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import stderr
+from lambdalayer.supply.review import Review, audit_lines
 from lambdalayer.zipnames import printable
 
 SLIM_NOISE = 1024  # bytes: a slimming rule that saved less is not named in the summary
@@ -96,6 +97,44 @@ def print_build(result: BuildResult) -> None:
         print(f"lock: {result.request.lock_output}")
     if result.check_report is not None:
         print_check_report(result.check_report, sys.stdout)
+
+
+def print_review(result: Review, notes: Sequence[str] = ()) -> None:
+    """An audit's lines: what is vulnerable, ignored, not verified; licences; one closing line."""
+    inventory = result.inventory
+    shipped = result.shipped
+    where = f"{shipped.api}'s JSON API" if shipped.api else "no JSON API"
+    print(
+        f"audit of {inventory.artefact.name}"
+        f"{f' ({inventory.target})' if inventory.target else ''}:"
+        f" {len(shipped.packages)} distributions against {where}"
+    )
+    for line in audit_lines(shipped):
+        print(printable(line))
+    beside = audit_lines(result.beside)
+    if beside:
+        print("beside it (loaded by the function, not in the artefact; never fails the audit):")
+        for line in beside:
+            print(printable(line))
+    unknown = result.unknown_licences
+    known = len(inventory.distributions) - len(unknown)
+    print(f"licences: {known} of {len(inventory.distributions)} known as SPDX expressions")
+    for dist in unknown:
+        declared = dist.licence.declared or "nothing"
+        print(printable(f"  not known     {dist.name} {dist.version}: declares {declared}"))
+    for dist in result.denied:
+        print(f"  DENIED        {dist.name} {dist.version}: {dist.licence.spdx}")
+    for note in notes:
+        stderr(f"note: {note}")
+    verified = len(shipped.packages) - len(shipped.not_verified)
+    if result.ok:
+        print(f"audit ok: {verified} verified, no known vulnerabilities; no licence denied")
+    elif not result.failures():
+        print(
+            f"audit: {len(shipped.vulnerable)} vulnerable, {len(shipped.not_verified)} not"
+            f" verified, {len(result.denied)} licence(s) denied"
+            f" (fail-on {result.fail_on.value}: not failing)"
+        )
 
 
 def print_check_report(report: CheckReport, stream: TextIO) -> None:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lambdalayer.errors import InputError, TargetError
 from lambdalayer.fsutil import read_text_file
 from lambdalayer.inputs.ontopof import OnTopOf
+from lambdalayer.inputs.policy import AuditPolicy, parse_policy
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.recipe import choices as bytecode_choices
 from lambdalayer.targets import Layout, canonical_arch, get_runtime
@@ -42,6 +43,7 @@ _TOP_KEYS = {
     "extra-index-url",
     "layers",
     "function",
+    "audit",
 }
 _INPUT_KEYS = {"requirements", "files", "extra", "extras", "group", "groups", "on-top-of"}
 _FUNCTION_KEYS = _INPUT_KEYS | {"source", "handler"}
@@ -94,6 +96,7 @@ class ProjectConfig:
     extra_index_urls: tuple[str, ...] = ()
     layers: tuple[LayerSpec, ...] = ()
     function: FunctionSpec | None = None
+    audit: AuditPolicy = field(default_factory=AuditPolicy)
 
 
 # A layer's name becomes part of a file name: the same characters Lambda allows for it.
@@ -248,6 +251,7 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         ),
         layers=_layers(table, prefix, path),
         function=_function(table, prefix, path),
+        audit=parse_policy(table.get("audit", {}), f"{prefix}audit", path),
     )
 
 

@@ -151,6 +151,11 @@ def _open(
                 f"HTTP {response.status} for {redact(url)} {what}".strip(), url=redact(url)
             )
         yield response
+    except BaseException:
+        # A body left unread (over a limit, too slow) cannot serve another request: the
+        # connection is closed, not handed back to the pool with the rest still coming.
+        response.close()
+        raise
     finally:
         response.release_conn()
 
@@ -184,11 +189,13 @@ def get_response(
     *,
     headers: Mapping[str, str] | None = None,
     passthrough: frozenset[int] = frozenset({401}),
+    limit: int = MAX_DOCUMENT_BYTES,
 ) -> Response:
     """GET a small document with extra headers; statuses in ``passthrough`` are returned, not raised.
 
     For protocols with their own authentication dance (the OCI registry's bearer tokens):
     ``Authorization`` given here is dropped like any other on a redirect to another host.
+    The body is read (and inflated) to at most ``limit`` bytes.
     """
 
     local = _local_file(url)
@@ -198,11 +205,11 @@ def get_response(
     def attempt() -> Response:
         with _open(url, None, headers, passthrough) as response:
             buffer = io.BytesIO()
-            _stream(response, url, buffer, lambda _chunk: None, limit=MAX_DOCUMENT_BYTES)
+            _stream(response, url, buffer, lambda _chunk: None, limit=limit)
             body = buffer.getvalue()
             encoding = response.headers.get("Content-Encoding", "")
             if encoding in {"gzip", "deflate"}:
-                body = _decoded(body, encoding, url)
+                body = _decoded(body, encoding, url, limit)
             names = {name.lower(): value for name, value in response.headers.items()}
             return Response(response.status, names, body)
 
@@ -287,17 +294,15 @@ def _stream(
     return written
 
 
-def _decoded(body: bytes, encoding: str, url: str) -> bytes:
-    """A gzip or deflate body decoded, to at most :data:`MAX_DOCUMENT_BYTES`."""
+def _decoded(body: bytes, encoding: str, url: str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """A gzip or deflate body decoded, to at most ``limit`` bytes."""
     decompressor = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
     try:
-        decoded = decompressor.decompress(body, MAX_DOCUMENT_BYTES)
+        decoded = decompressor.decompress(body, limit)
     except zlib.error as error:
         raise TransientError(f"a damaged {encoding} body from {redact(url)}") from error
     if decompressor.unconsumed_tail:
-        raise FetchError(
-            f"{redact(url)} inflates past {MAX_DOCUMENT_BYTES:,} bytes; not read", url=redact(url)
-        )
+        raise FetchError(f"{redact(url)} inflates past {limit:,} bytes; not read", url=redact(url))
     return decoded
 
 
