@@ -238,6 +238,6 @@ def test_a_huge_answer_is_refused_after_a_bounded_read(local_index, tmp_path):
             pytest.raises((AdvisoryError, FetchError)) as raised,
         ):
             audit(AuditRequest((("oldsecure", "1.0"),), local_index.url), cache)
-        assert "over 8,388,608 bytes" in raised.value.message
+        assert "8,388,608 bytes" in raised.value.message
     finally:
         del local_index.json_bodies[("oldsecure", "1.0")]

@@ -200,7 +200,7 @@ def get_response(
 
     local = _local_file(url)
     if local is not None:
-        return Response(200, {}, _read_local(local))
+        return Response(200, {}, _read_local(local, limit))
 
     def attempt() -> Response:
         with _open(url, None, headers, passthrough) as response:

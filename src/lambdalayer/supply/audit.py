@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from lambdalayer.cache import Bucket, Cache, key_of
-from lambdalayer.errors import AdvisoryError, FetchError
+from lambdalayer.errors import AdvisoryError
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.inputs.policy import Ignore
 from lambdalayer.net.http import get_response, redact
@@ -247,14 +247,7 @@ def lookup_release(
     cached = _cached(cache, lookup, moment)
     if cached is not None:
         return cached
-    try:
-        response = get_response(url, passthrough=frozenset({404}), limit=MAX_ANSWER_BYTES)
-    except FetchError as error:
-        if "sent over" in error.message:
-            raise AdvisoryError(
-                f"{redact(url)}: the answer is over {MAX_ANSWER_BYTES:,} bytes"
-            ) from error
-        raise
+    response = get_response(url, passthrough=frozenset({404}), limit=MAX_ANSWER_BYTES)
     if response.status == 404:
         return f"{redact(api)} has no JSON API entry for {name} {version} (HTTP 404)"
     advisories = parse_answer(response.body, redact(url))
