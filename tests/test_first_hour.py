@@ -336,7 +336,10 @@ def test_init_reads_a_sam_template_and_build_then_uses_the_configuration(
     )
     code, out, _ = run_cli(capsys, "init", "--project", str(project))
     assert code == 0
-    assert f"wrote {project / 'lambdalayer.toml'} (runtime and CPU from template.yaml)" in out
+    assert (
+        f"wrote {project / 'lambdalayer.toml'} (runtimes and CPUs of its functions from template.yaml)"
+        in out
+    )
     assert f"next: lambdalayer build --project {project}" in out
     document = run_json(
         capsys,

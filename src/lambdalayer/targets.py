@@ -319,6 +319,21 @@ def get_target(runtime: str | None = None, arch: str | None = None) -> Target:
     return Target(found, chosen_arch)
 
 
+def parse_target(text: str) -> Target:
+    """The target ``python3.12-arm64`` names (any spelling of each half: ``3.12-aarch64``).
+
+    >>> parse_target("py312-aarch64").name
+    'python3.12-arm64'
+    """
+    runtime, separator, arch = text.strip().rpartition("-")
+    if not separator or not runtime:
+        raise TargetError(
+            f"{text!r:.60} is not a target: a runtime and a CPU joined by '-'",
+            hint="e.g. python3.12-arm64 or 3.11-x86_64 ('lambdalayer targets' lists them)",
+        )
+    return get_target(runtime, arch)
+
+
 def all_targets() -> tuple[Target, ...]:
     """Every (runtime, arch) pair of the table."""
     return tuple(Target(runtime, arch) for runtime in runtimes() for arch in runtime.architectures)

@@ -38,6 +38,7 @@ from lambdalayer.targets import (
     canonical_arch,
     default_runtime,
     get_target,
+    parse_target,
 )
 
 
@@ -110,6 +111,7 @@ class Flags:
     sources: SourceFlags = field(default_factory=SourceFlags)
     recipe: RecipeFlags = field(default_factory=RecipeFlags)
     outputs: OutputFlags = field(default_factory=OutputFlags)
+    targets: tuple[str, ...] = ()  # (runtime, CPU) pairs by name: --target python3.12-arm64
 
 
 @dataclass(frozen=True)
@@ -150,14 +152,25 @@ class _Settings:
     cache_dir: Path
 
 
-def targets(
-    runtimes: tuple[str, ...], arches: tuple[str, ...], config: ProjectConfig | None
-) -> list[Target]:
-    """Every runtime and architecture pair asked for (each once, arch names made canonical)."""
-    wanted_runtimes = (
-        list(runtimes) or list(config.runtimes if config else ()) or [default_runtime().name]
+def targets(flags: Flags, config: ProjectConfig | None) -> list[Target]:
+    """The targets asked for, each once: named pairs (``--target``, ``targets =``), else every
+    runtime with every CPU (``--runtime`` with ``--arch``, then the configuration's), else the
+    defaults. Flags win over the configuration, as everywhere."""
+    if flags.targets and (flags.runtimes or flags.arches):
+        raise InputError(
+            "--target names (runtime, CPU) pairs; --runtime and --arch make every combination:"
+            " give one or the other",
+            hint="e.g. --target python3.12-arm64 --target python3.11-x86_64",
+        )
+    pairs = flags.targets or (
+        config.targets if config is not None and not (flags.runtimes or flags.arches) else ()
     )
-    wanted_arches = list(arches) or list(config.arches if config else ()) or [DEFAULT_ARCH]
+    if pairs:
+        return [parse_target(name) for name in dict.fromkeys(pairs)]
+    wanted_runtimes = (
+        list(flags.runtimes) or list(config.runtimes if config else ()) or [default_runtime().name]
+    )
+    wanted_arches = list(flags.arches) or list(config.arches if config else ()) or [DEFAULT_ARCH]
     return [
         get_target(runtime, arch)
         for runtime in dict.fromkeys(wanted_runtimes)
@@ -296,7 +309,7 @@ def _matrix_outputs(name: str, target: Target, directory: Path) -> tuple[LayerOu
 def plan_builds(flags: Flags) -> BuildPlan:
     """Every build one ``lambdalayer build`` run makes, each a complete :class:`BuildRequest`."""
     config = load_config(flags.inputs.project_dir)
-    chosen = targets(flags.runtimes, flags.arches, config)
+    chosen = targets(flags, config)
     found = artefacts(flags.inputs, config)
     configured = config is not None and bool(config.layers or config.function)
     single = len(chosen) * len(found) == 1 and (not configured or bool(flags.outputs.output))
@@ -336,7 +349,8 @@ def plan_builds(flags: Flags) -> BuildPlan:
                 settings.cache_dir,
             )
             jobs.append(Job(artefact.name, request))
-    defaulted = None if flags.runtimes or (config and config.runtimes) else chosen[0].runtime
+    named = flags.runtimes or flags.targets or (config and (config.runtimes or config.targets))
+    defaulted = None if named else chosen[0].runtime
     return BuildPlan(tuple(jobs), single, defaulted)
 
 
@@ -355,7 +369,7 @@ class LockJob:
 def plan_locks(flags: Flags) -> list[LockJob]:
     """Every lock one ``lambdalayer lock`` run writes (``-o`` for one, PEP 751 names for several)."""
     config = load_config(flags.inputs.project_dir)
-    chosen = targets(flags.runtimes, flags.arches, config)
+    chosen = targets(flags, config)
     found = artefacts(flags.inputs, config)
     single = len(chosen) * len(found) == 1
     if not single and flags.outputs.lock:

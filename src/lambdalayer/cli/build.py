@@ -152,6 +152,7 @@ def flags_of(args: argparse.Namespace) -> Flags:
         inputs=input_flags(args),
         runtimes=split(args.runtime),
         arches=split(args.arch),
+        targets=split(args.target),
         sources=source_flags(args),
         recipe=RecipeFlags(args.layout, args.bytecode, args.python, slim, not args.no_check),
         outputs=OutputFlags(args.output, args.output_dir, args.lock),

@@ -243,6 +243,7 @@ def image_request(args: argparse.Namespace) -> ImageRequest:
         inputs=dataclasses.replace(input_flags(args), function=None, handler=None),
         runtimes=split(args.runtime),
         arches=split(args.arch),
+        targets=split(args.target),
         sources=source_flags(args),
         recipe=RecipeFlags(None, args.bytecode, args.python, slim_options(args), not args.no_check),
         outputs=OutputFlags(),

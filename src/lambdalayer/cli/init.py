@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.fsutil import atomic_write_bytes
-from lambdalayer.inputs.scaffold import detect_target, plan_init
+from lambdalayer.inputs.scaffold import detect_targets, plan_init
 from lambdalayer.targets import ARCH_ALIASES, DEFAULT_ARCH, default_runtime
 
 DESCRIPTION = "Write the project's lambdalayer configuration, found the way 'build' finds inputs."
@@ -19,9 +19,11 @@ examples:
 
 The inputs are what 'lambdalayer build' would read here (uv.lock, poetry.lock,
 pylock.toml, pyproject.toml, requirements.txt). The runtime and CPU come from the flags,
-else a SAM template, serverless.yml or CDK app here, else you are asked (on a terminal),
-else the defaults. pyproject.toml gets a [tool.lambdalayer] table; without one,
-lambdalayer.toml is written. An existing configuration is never overwritten.
+else from the Python functions of a SAM template, serverless.yml, cdk.out or CDK app here
+(each function's own: functions on different runtimes or CPUs give a 'targets' list,
+e.g. targets = ["python3.12-arm64", "python3.11-x86_64"]), else you are asked (on a
+terminal), else the defaults. pyproject.toml gets a [tool.lambdalayer] table; without
+one, lambdalayer.toml is written. An existing configuration is never overwritten.
 """
 
 
@@ -42,12 +44,17 @@ def _ask(question: str, default: str) -> str:
 def execute(args: argparse.Namespace) -> int:
     """Run ``init``."""
     project_dir = args.project or Path.cwd()
-    detected = detect_target(project_dir)
-    runtime = args.runtime or detected.runtime or _ask("Lambda runtime", default_runtime().name)
-    arch = args.arch or detected.arch or _ask("CPU (x86_64 or arm64)", DEFAULT_ARCH)
-    plan = plan_init(project_dir, runtime, arch)
+    detected = detect_targets(project_dir)
+    if args.runtime or args.arch or not detected.targets:
+        runtime = args.runtime or _ask("Lambda runtime", default_runtime().name)
+        arch = args.arch or _ask("CPU (x86_64 or arm64)", DEFAULT_ARCH)
+        chosen = [(runtime, arch)]
+        source = None
+    else:
+        chosen, source = list(detected.targets), detected.source
+    plan = plan_init(project_dir, chosen)
     atomic_write_bytes(plan.path, plan.text.encode("utf-8"))
-    where = f" (runtime and CPU from {detected.source})" if detected.source else ""
+    where = f" (runtimes and CPUs of its functions from {source})" if source else ""
     if args.json:
         print_json(
             {
@@ -55,10 +62,13 @@ def execute(args: argparse.Namespace) -> int:
                 "path": str(plan.path),
                 "input": str(plan.input_file),
                 "configuration": plan.table,
-                "from": detected.source,
+                "from": source,
+                "notes": list(detected.notes),
             }
         )
         return EXIT_OK
+    for note in detected.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"wrote {plan.path}{where}, building from {plan.input_file.name}:")
     for line in plan.table.splitlines():
         print(f"  {line}")

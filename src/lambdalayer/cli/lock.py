@@ -58,6 +58,7 @@ def execute(args: argparse.Namespace) -> int:
         inputs=input_flags(args),
         runtimes=split(args.runtime),
         arches=split(args.arch),
+        targets=split(args.target),
         sources=source_flags(args),
         outputs=OutputFlags(output_dir=args.output_dir, lock=args.output),
     )

@@ -71,7 +71,7 @@ def input_flags(args: argparse.Namespace) -> InputFlags:
 
 
 def add_targets(parser: argparse.ArgumentParser) -> None:
-    """``--runtime`` and ``--arch``, repeatable or comma-separated."""
+    """``--runtime`` and ``--arch`` (every combination), or ``--target`` pairs."""
     parser.add_argument(
         "--runtime",
         action="append",
@@ -86,6 +86,14 @@ def add_targets(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ARCH",
         help=f"CPU(s): {ARCH_ALIASES}; repeatable or comma-separated (default: x86_64)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="RUNTIME-CPU",
+        help="a (runtime, CPU) pair, e.g. python3.12-arm64; repeatable or comma-separated: only"
+        " these pairs, not every runtime with every CPU (instead of --runtime/--arch)",
     )
 
 

@@ -31,10 +31,11 @@ from lambdalayer.inputs.ontopof import OnTopOf
 from lambdalayer.inputs.policy import AuditPolicy, parse_policy
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.recipe import choices as bytecode_choices
-from lambdalayer.targets import Layout, canonical_arch, get_runtime
+from lambdalayer.targets import Layout, canonical_arch, get_runtime, parse_target
 
 _TOP_KEYS = {
     "runtime",
+    "targets",
     "arch",
     "output-dir",
     "layout",
@@ -89,6 +90,9 @@ class ProjectConfig:
     path: Path
     runtimes: tuple[str, ...] = ()
     arches: tuple[str, ...] = ()
+    targets: tuple[
+        str, ...
+    ] = ()  # (runtime, CPU) pairs by name, instead of every runtime with every arch
     output_dir: Path | None = None
     layout: Layout | None = None
     bytecode: BytecodeMode | None = None
@@ -183,6 +187,21 @@ def _arches(table: dict[str, Any], prefix: str, path: Path) -> tuple[str, ...]:
         raise InputError(f"{path}: {prefix}arch: {error.message}", hint=error.hint) from error
 
 
+def _targets(table: dict[str, Any], prefix: str, path: Path) -> tuple[str, ...]:
+    """``targets = ["python3.12-arm64", …]``: each pair a target lambdalayer knows."""
+    names = _strings(table.get("targets", []), f"{prefix}targets", path)
+    if names and ("runtime" in table or "arch" in table):
+        raise InputError(
+            f"{path}: {prefix}targets names (runtime, CPU) pairs; {prefix}runtime and"
+            f" {prefix}arch make every combination: give one or the other",
+            hint=f"keep {prefix}targets and remove {prefix}runtime/{prefix}arch",
+        )
+    try:
+        return tuple(dict.fromkeys(parse_target(name).name for name in names))
+    except TargetError as error:
+        raise InputError(f"{path}: {prefix}targets: {error.message}", hint=error.hint) from error
+
+
 def _layers(table: dict[str, Any], prefix: str, path: Path) -> tuple[LayerSpec, ...]:
     layers = []
     for name, value in _table(table.get("layers", {}), f"{prefix}layers", path).items():
@@ -242,6 +261,7 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         path=path,
         runtimes=_runtimes(table, prefix, path),
         arches=_arches(table, prefix, path),
+        targets=_targets(table, prefix, path),
         output_dir=path.parent / output_dir if output_dir is not None else None,
         layout=Layout(layout) if layout is not None else None,
         bytecode=BytecodeMode.parse(bytecode) if bytecode is not None else None,

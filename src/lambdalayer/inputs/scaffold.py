@@ -1,40 +1,38 @@
 """``lambdalayer init``: the configuration a project starts with, found the way ``build`` finds inputs.
 
 The inputs are what ``build`` would read in the directory (its lock, pyproject.toml or
-requirements.txt); the runtime and CPU come from a deploy tool's file already there — a
-SAM template (``Runtime: python3.12``, ``Architectures: [arm64]``), a ``serverless.yml``
-(``runtime:``/``architecture:``) or a CDK app (``Runtime.PYTHON_3_12``,
-``Architecture.ARM_64``) — else from the caller (asked on a terminal), else the defaults.
+requirements.txt); the runtimes and CPUs come from a deploy tool's file already there,
+read function by function (:mod:`lambdalayer.inputs.deploy`: SAM and CloudFormation
+templates, ``cdk.out``, serverless.yml; a CDK app's source when it names one of each),
+else from the caller (asked on a terminal), else the defaults.
 Nothing here writes: :func:`plan_init` returns the text and where it goes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.errors import InputError
+from lambdalayer.fsutil import read_text_file
+from lambdalayer.inputs.deploy import find_deploy_files, read_deploy_file
 from lambdalayer.inputs.projects import discover_input
-from lambdalayer.targets import canonical_arch, get_runtime
+from lambdalayer.targets import get_target
 
-_DEPLOY_FILES = ("template.yaml", "template.yml", "serverless.yml", "serverless.yaml")
-_CDK_FILES = ("app.py", "app.js", "app.ts", "bin/app.ts", "lib/stack.ts", "cdk.json")
-_YAML_RUNTIME = re.compile(r"^\s*[Rr]untime:\s*['\"]?(python3\.\d+)\b", re.MULTILINE)
-_YAML_ARCH = re.compile(
-    r"^\s*(?:[Aa]rchitectures?:\s*(?:\[\s*|\n\s*-\s*)?)['\"]?(arm64|x86_64)\b", re.MULTILINE
-)
+_CDK_FILES = ("app.py", "app.js", "app.ts", "bin/app.ts", "lib/stack.ts")
 _CDK_RUNTIME = re.compile(r"Runtime\.PYTHON_3_(\d+)")
 _CDK_ARCH = re.compile(r"Architecture\.(ARM_64|X86_64)")
 
 
 @dataclass(frozen=True)
-class DetectedTarget:
-    """A runtime and CPU read from a deploy tool's file (either may be missing)."""
+class DetectedTargets:
+    """The (runtime, CPU) pairs a deploy tool's file names for its Python functions."""
 
-    runtime: str | None
-    arch: str | None
+    targets: tuple[tuple[str, str], ...]
     source: str | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,36 +45,49 @@ class InitPlan:
     input_file: Path
 
 
-def detect_target(project_dir: Path) -> DetectedTarget:
-    """The runtime and CPU a SAM template, serverless.yml or CDK app in ``project_dir`` names."""
-    for name in (*_DEPLOY_FILES, *_CDK_FILES):
+def detect_targets(project_dir: Path) -> DetectedTargets:
+    """Every distinct (runtime, CPU) of the Python functions a SAM template, CloudFormation
+    template (``cdk.out``), serverless.yml or CDK app in ``project_dir`` deploys.
+
+    Each function's own runtime and CPU count (a template's ``Globals`` are defaults): two
+    functions on different runtimes give two targets, never a mix of one's runtime and the
+    other's CPU. What a file leaves unresolved (``!Ref`` without a default) is a note.
+    """
+    notes: list[str] = []
+    for path in find_deploy_files(project_dir):
+        try:
+            deploy = read_deploy_file(path)
+        except InputError as error:
+            notes.append(error.message)
+            continue
+        for function in deploy.functions:
+            notes += [f"{path.name}: {item}" for item in function.unresolved]
+        found = deploy.targets()
+        if found:
+            return DetectedTargets(tuple(found), path.name, tuple(notes))
+    for name in _CDK_FILES:  # a CDK app's source, when it has not been synthesized yet
         path = project_dir / name
         if not path.is_file():
             continue
-        try:
-            text = path.read_text("utf-8", errors="replace")[:1_000_000]
-        except OSError:
-            continue
-        if name in _DEPLOY_FILES:
-            runtime = _YAML_RUNTIME.search(text)
-            arch = _YAML_ARCH.search(text)
-            found = (runtime.group(1) if runtime else None, arch.group(1) if arch else None)
-        else:
-            cdk_runtime = _CDK_RUNTIME.search(text)
-            cdk_arch = _CDK_ARCH.search(text)
-            found = (
-                f"python3.{cdk_runtime.group(1)}" if cdk_runtime else None,
-                {"ARM_64": "arm64", "X86_64": "x86_64"}[cdk_arch.group(1)] if cdk_arch else None,
+        text = read_text_file(path, "CDK app")
+        runtimes = sorted({f"python3.{minor}" for minor in _CDK_RUNTIME.findall(text)})
+        arches = sorted({"arm64" if a == "ARM_64" else "x86_64" for a in _CDK_ARCH.findall(text)})
+        if len(runtimes) > 1 or len(arches) > 1:
+            notes.append(
+                f"{name} names several runtimes or CPUs: run cdk synth, then init again"
+                " (cdk.out's templates say which function has which)"
             )
-        if any(found):
-            return DetectedTarget(found[0], found[1], name)
-    return DetectedTarget(None, None, None)
+        elif runtimes:
+            return DetectedTargets(((runtimes[0], arches[0] if arches else "x86_64"),), name)
+    return DetectedTargets((), None, tuple(notes))
 
 
-def plan_init(project_dir: Path, runtime: str, arch: str) -> InitPlan:
-    """The configuration for ``project_dir``: in its pyproject.toml if it has one, else lambdalayer.toml."""
-    runtime_name = get_runtime(runtime).name
-    arch_name = canonical_arch(arch)
+def plan_init(project_dir: Path, targets: Sequence[tuple[str, str]]) -> InitPlan:
+    """The configuration for ``project_dir``: in its pyproject.toml if it has one, else lambdalayer.toml.
+
+    One (runtime, CPU) pair is written as ``runtime``/``arch``; several as ``targets``.
+    """
+    chosen = list(dict.fromkeys(get_target(runtime, arch) for runtime, arch in targets))
     input_file = discover_input(project_dir)
     pyproject = project_dir / "pyproject.toml"
     standalone = project_dir / "lambdalayer.toml"
@@ -86,7 +97,11 @@ def plan_init(project_dir: Path, runtime: str, arch: str) -> InitPlan:
         )
     in_pyproject = pyproject.is_file()
     prefix = "tool.lambdalayer." if in_pyproject else ""
-    lines = [f'runtime = "{runtime_name}"', f'arch = "{arch_name}"', 'output-dir = "dist"']
+    if len(chosen) == 1:
+        lines = [f'runtime = "{chosen[0].runtime.name}"', f'arch = "{chosen[0].arch}"']
+    else:
+        lines = [f"targets = [{', '.join(f'{chr(34)}{t.name}{chr(34)}' for t in chosen)}]"]
+    lines.append('output-dir = "dist"')
     if in_pyproject:
         lines.insert(0, "[tool.lambdalayer]")
     if input_file.name not in {"pyproject.toml", "uv.lock", "poetry.lock"}:
