@@ -102,3 +102,38 @@ def run_as(
         timeout=timeout,
         check=False,
     )
+
+
+def install_for(user: pwd.struct_passwd, home: Path, repo: Path) -> Path:
+    """A virtual environment of the user's own (Debian's python3) with lambdalayer from
+    ``repo`` installed into it (its dependencies from the package index); its ``bin``."""
+    venv = home / "venv"
+    made = run_as(user, ["/usr/bin/python3", "-m", "venv", str(venv)], home)
+    assert made.returncode == 0, made.stderr
+    source = home / "source"
+    shutil.copytree(
+        repo,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "__pycache__", "*.egg-info", "build", "dist"
+        ),
+    )
+    give(source, user)
+    installed = run_as(user, [str(venv / "bin" / "pip"), "install", "--quiet", str(source)], home)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    return venv / "bin"
+
+
+def python_on_path(home: Path, version: str) -> dict[str, str]:
+    """A CPython ``version`` the user can run, as a directory on PATH: hard links to this
+    machine's (root's pyenv sits in /root, which other users cannot enter), left root's,
+    with its libpython found through LD_LIBRARY_PATH (pyenv's build names /root/… as its
+    RUNPATH). The variables to run with; skips when this machine has none."""
+    from lambdalayer.interpreters import find_interpreter
+
+    found = find_interpreter(version)
+    if found is None or found.prefix is None:
+        pytest.skip(f"needs a CPython {version} on this machine")
+    copy = home / f"python{version}"
+    subprocess.run(["cp", "-al", str(found.prefix), str(copy)], check=True)
+    return {"PATH": f"{copy}/bin", "LD_LIBRARY_PATH": str(copy / "lib")}

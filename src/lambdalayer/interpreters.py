@@ -55,6 +55,14 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", path.name)) or (0,)
 
 
+def _installs(root: Path, pattern: str) -> list[Path]:
+    """The installs under ``root`` matching ``pattern``, newest first (none if unreadable)."""
+    try:
+        return sorted(root.glob(pattern), key=_version_key, reverse=True)
+    except OSError:  # another user's pyenv or uv directory: nothing of ours is there
+        return []
+
+
 def candidates(version: str, environ: Mapping[str, str] = os.environ) -> Iterator[Path]:
     """Possible executables for ``version`` (``"3.12"``): PATH, pyenv, uv-managed, newest first."""
     name = f"python{version}"
@@ -62,18 +70,31 @@ def candidates(version: str, environ: Mapping[str, str] = os.environ) -> Iterato
         if directory:
             yield Path(directory) / name
     pyenv_root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    pyenv_versions = sorted(
-        (pyenv_root / "versions").glob(f"{version}.*"), key=_version_key, reverse=True
-    )
-    for install in pyenv_versions:
+    for install in _installs(pyenv_root / "versions", f"{version}.*"):
         yield install / "bin" / name
     data_home = Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     uv_root = Path(environ.get("UV_PYTHON_INSTALL_DIR") or data_home / "uv" / "python")
-    uv_installs = sorted(
-        uv_root.glob(f"cpython-{version}.*-linux-*"), key=_version_key, reverse=True
-    )
-    for install in uv_installs:
+    for install in _installs(uv_root, f"cpython-{version}.*-linux-*"):
         yield install / "bin" / name
+
+
+def unreadable_places(version: str, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The places :func:`candidates` looks in that this user may not read (said when none fits)."""
+    places = [str(path.parent) for path in candidates(version, environ)]
+    pyenv_root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    data_home = Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    uv_root = Path(environ.get("UV_PYTHON_INSTALL_DIR") or data_home / "uv" / "python")
+    places += [str(pyenv_root / "versions"), str(uv_root)]
+    unreadable = []
+    for place in dict.fromkeys(places):
+        try:
+            with os.scandir(place):
+                pass
+        except PermissionError:
+            unreadable.append(place)
+        except OSError:
+            continue
+    return unreadable
 
 
 def emulator(machine: str) -> str | None:
@@ -113,7 +134,10 @@ def probe(path: Path) -> Interpreter | None:
 
     A program for another CPU runs through qemu-user (``None`` when there is none).
     """
-    if not path.is_file() or not os.access(path, os.X_OK):
+    try:
+        if not path.is_file() or not os.access(path, os.X_OK):
+            return None
+    except OSError:  # a directory this user may not enter (another user's pyenv shims)
         return None
     command = _command(path)
     if command is None:
@@ -157,7 +181,11 @@ def find_interpreter(
     cpu = machine or platform.machine()
     paths = [explicit] if explicit is not None else []
     for path in [*paths, *candidates(version, environ)]:
-        if program_machine(path.resolve()) not in (cpu, None):
+        try:
+            resolved = path.resolve()
+        except OSError:
+            continue
+        if program_machine(resolved) not in (cpu, None):
             continue  # another CPU's program: not even run through qemu
         found = probe(path)
         if found is not None and found.version == wanted and found.machine == cpu:

@@ -25,6 +25,7 @@ from lambdalayer.interpreters import (
     find_interpreter,
     probe,
     provision_interpreter,
+    unreadable_places,
 )
 from lambdalayer.layer.archive import FILE_MODE, Entry
 from lambdalayer.recipe import BytecodeMode
@@ -183,9 +184,11 @@ def _no_compiler(runtime: Runtime, failure: str | None) -> InputError:
         if here
         else ""
     )
+    unreadable = unreadable_places(version)
+    skipped = f"; skipped, not readable by this user: {', '.join(unreadable)}" if unreadable else ""
     return InputError(
         f"bytecode for {runtime.name} needs a CPython {version}: none on PATH, pyenv or"
-        f" uv-managed, and installing one failed ({failure})",
+        f" uv-managed{skipped}, and installing one failed ({failure})",
         hint=f"give --python PATH to a CPython {version}, or --bytecode none (no .pyc: every"
         f" module is compiled on each cold start){other}",
     )
