@@ -20,6 +20,7 @@ FAILING = {
     "report": ["/nonexistent/layer.zip"],
     "sbom": ["/nonexistent/layer.zip"],
     "audit": ["/nonexistent/layer.zip"],
+    "verify": ["/nonexistent/layer.zip"],
     "check": ["/nonexistent/layer.zip"],
     "invoke": ["/nonexistent/dir", "--handler", "app.handler"],
     "image": ["pull", "python2.7"],

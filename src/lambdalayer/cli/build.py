@@ -15,6 +15,7 @@ from pathlib import Path
 from lambdalayer.builder.matrix import Outcome, run_jobs
 from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
 from lambdalayer.builder.result import BuildResult
+from lambdalayer.builder.ships import ShipsRequest, after_build
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli import attach as cli_attach
 from lambdalayer.cli import invoke as cli_invoke
@@ -34,11 +35,22 @@ from lambdalayer.cli.options import (
     split,
 )
 from lambdalayer.cli.report import write_report
-from lambdalayer.cli.text import print_build, print_check_report, print_matrix, print_timings
+from lambdalayer.cli.text import (
+    print_build,
+    print_check_report,
+    print_matrix,
+    print_review,
+    print_timings,
+)
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
+from lambdalayer.inputs.config import load_config
+from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
 from lambdalayer.invoke import InvokeRequest, invoke
+from lambdalayer.net.index import IndexConfig
 from lambdalayer.report import BuildFacts, layer_report
+from lambdalayer.supply.review import enforce
+from lambdalayer.supply.sbom import SbomFormat
 
 DESCRIPTION = "Resolve, download and lay out wheels as a Lambda layer .zip."
 EPILOG = """\
@@ -84,6 +96,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_sources(parser)
     add_recipe(parser)
     _add_reporting(parser)
+    _add_ships(parser)
     parser.add_argument(
         "--publish", metavar="NAME", help="publish the built layer as NAME (see 'publish --help')"
     )
@@ -145,6 +158,70 @@ def _add_reporting(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_ships(parser: argparse.ArgumentParser) -> None:
+    ships = parser.add_argument_group("what ships (see 'sbom', 'audit' and 'verify --help')")
+    ships.add_argument("--sbom", type=Path, metavar="FILE", help="also write the layer's SBOM")
+    ships.add_argument(
+        "--sbom-format",
+        choices=SbomFormat.choices(),
+        default=SbomFormat.CYCLONEDX.value,
+        help="CycloneDX 1.6 (default) or SPDX 2.3 JSON",
+    )
+    ships.add_argument(
+        "--audit",
+        action="store_true",
+        help="look what ships up in the index's vulnerability data; check licences",
+    )
+    ships.add_argument("--fail-on", choices=[item.value for item in FailOn], help="see 'audit'")
+    ships.add_argument(
+        "--deny-licence", action="append", default=[], metavar="SPDX-ID", help="see 'audit'"
+    )
+    ships.add_argument(
+        "--provenance",
+        action="store_true",
+        help="also write an in-toto/SLSA provenance statement beside the zip (ZIP.intoto.json)",
+    )
+    ships.add_argument(
+        "--signing-key",
+        type=Path,
+        metavar="PEM",
+        help="sign the provenance (a DSSE envelope) with this ed25519 private key",
+    )
+
+
+def _ships_request(args: argparse.Namespace) -> ShipsRequest | None:
+    """What ``--sbom``, ``--audit`` and ``--provenance`` ask of the build (None: nothing)."""
+    if args.signing_key and not args.provenance:
+        raise InputError("--signing-key signs the provenance: add --provenance")
+    if not (args.sbom or args.audit or args.provenance):
+        return None
+    if args.sbom is not None:
+        ensure_writable_parent(args.sbom)
+    policy = None
+    if args.audit:
+        config = load_config(args.project or Path())
+        policy = with_flags(
+            config.audit if config else AuditPolicy(), args.fail_on, tuple(args.deny_licence)
+        )
+    return ShipsRequest(
+        args.sbom, SbomFormat(args.sbom_format), policy, args.provenance, args.signing_key
+    )
+
+
+def _ships(args: argparse.Namespace, request: ShipsRequest, result: BuildResult) -> None:
+    """Write the SBOM and provenance, print the audit, and fail on what the policy fails."""
+    index_url = IndexConfig.from_options(args.index_url).urls[0]
+    ships = after_build(result, request, index_url)
+    if ships.sbom is not None:
+        stderr(f"sbom: {ships.sbom}")
+    if ships.provenance is not None:
+        stderr(f"provenance: {ships.provenance}")
+    if ships.review is not None:
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            print_review(ships.review)
+        enforce(ships.review)
+
+
 def flags_of(args: argparse.Namespace) -> Flags:
     """The command line's answers as the plan's typed flags."""
     slim = slim_options(args)
@@ -170,7 +247,13 @@ def execute(args: argparse.Namespace) -> int:
         raise LambdaLayerError(
             "--attach needs --publish NAME", hint="or use 'lambdalayer attach FUNCTION --layer ARN'"
         )
+    ships = _ships_request(args)
     plan = plan_builds(flags_of(args))
+    if ships is not None and not plan.single:
+        raise InputError(
+            "--sbom, --audit and --provenance take one built zip; build one target, or run"
+            " 'lambdalayer sbom' / 'audit' on each zip"
+        )
     if plan.defaulted_runtime is not None:
         stderr(f"runtime: {plan.defaulted_runtime.name}, the newest (--runtime to choose another)")
     if args.publish and not plan.single:
@@ -186,6 +269,8 @@ def execute(args: argparse.Namespace) -> int:
         remove_empty_dirs(report_dirs)
         raise
     if plan.single:
+        if ships is not None and outcomes[0].result is not None:
+            _ships(args, ships, outcomes[0].result)
         return _report_one(args, outcomes[0])
     return _report_matrix(args, outcomes)
 

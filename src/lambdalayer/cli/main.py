@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "report": "show what takes the space in a layer (terminal or HTML)",
     "sbom": "write a CycloneDX or SPDX SBOM of a zip",
     "audit": "known vulnerabilities and licences of what a zip ships",
+    "verify": "check an artefact against its provenance: signature and rebuild",
     "check": "check that a layer zip will load on its runtime",
     "invoke": "run the function's handler with its layers as Lambda would (no Docker)",
     "image": "build, push and deploy Lambda container images (no Docker); pull runtime images",
