@@ -164,3 +164,57 @@ def test_the_html_report_loads_in_a_real_browser_without_errors(layer, tmp_path,
     assert data == expected  # the numbers in the page are --json's
     for row in data["sizes"]["distributions"]:
         assert f'data-bytes="{row["unzipped_bytes"]}"' in dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_report_shows_what_ships_in_a_real_browser(local_index, tmp_path, capsys):
+    from test_sbom import build_layer
+
+    layer = build_layer(local_index, tmp_path / "cache", tmp_path, "licensed", "oldsecure==1.0")
+    page = tmp_path / "report.html"
+    code, out, err = run_cli(
+        capsys,
+        "report",
+        str(layer),
+        "-o",
+        str(page),
+        "--audit",
+        "--lock",
+        str(tmp_path / "pylock.toml"),
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
+    assert code == 0, err
+    assert "licences: 4 of 5 known (not known: classic)" in out
+    assert "vulnerabilities: 1 vulnerable: oldsecure 1.0 (PYSEC-2026-4242), 0 not verified" in out
+    assert not re.search(r"""(src|href)=["']?\w+:|url\(|@import""", page.read_text())
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    rows = dict(re.findall(r'<tr class="ships-row" data-name="([^"]+)">(.*?)</tr>', dom, re.S))
+    assert sorted(rows) == ["classic", "gplpkg", "licensed", "oldsecure", "vendoring"]
+    assert '<td class="vulnerable"><span class="advisory"' in rows["oldsecure"]
+    assert "PYSEC-2026-4242</span>" in rows["oldsecure"]
+    assert '<td class="licence">MIT OR Apache-2.0</td>' in rows["licensed"]
+    assert '<td class="licence-unknown">not known: BSD</td>' in rows["classic"]
+    assert '<td class="no-known">none known</td>' in rows["vendoring"]
+    data = json.loads(
+        re.search(
+            r'<script type="application/json" id="report-data">(.*?)</script>', dom, re.S
+        ).group(1)
+    )
+    assert data["what_ships"]["audit"]["vulnerabilities"]["vulnerable"] == 1

@@ -31,6 +31,9 @@ from lambdalayer.check.sizes import (
 )
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.supply.audit import PackageAudit, Verdict
+from lambdalayer.supply.inventory import Inventory
+from lambdalayer.supply.review import Review
 from lambdalayer.targets import Target
 
 COLOURS = {"native": "#d9534f", "python": "#4a90d9", "bytecode": "#8e6cc0", "data": "#5cb85c"}
@@ -48,6 +51,29 @@ class QuotaPart:
 
 
 @dataclass(frozen=True)
+class WhatShips:
+    """What ships in the layer: each distribution's licence, and its audit when it ran."""
+
+    inventory: Inventory
+    review: Review | None = None  # None: vulnerabilities not looked up
+
+    def verdicts(self) -> dict[str, PackageAudit]:
+        """Each distribution's audit, by name (empty when none ran)."""
+        if self.review is None:
+            return {}
+        return {package.name: package for package in self.review.shipped.packages}
+
+    def to_json(self) -> dict[str, object]:
+        """Licences per distribution, and the audit (``null``: not looked up)."""
+        return {
+            "licences": {
+                dist.name: dist.licence.to_json() for dist in self.inventory.distributions
+            },
+            "audit": self.review.to_json() if self.review else None,
+        }
+
+
+@dataclass(frozen=True)
 class LayerReport:
     """Everything the report shows."""
 
@@ -60,6 +86,7 @@ class LayerReport:
     check: CheckReport | None = None
     slim_saved: dict[str, int] = field(default_factory=dict)
     lock: Path | None = None
+    ships: WhatShips | None = None
 
     @property
     def quota_total(self) -> int:
@@ -91,6 +118,7 @@ class LayerReport:
             if self.check
             else [],
             "lock": str(self.lock) if self.lock else None,
+            "what_ships": self.ships.to_json() if self.ships else None,
         }
 
 
@@ -175,7 +203,29 @@ def render_text(report: LayerReport) -> str:
         f" limit ({upload})"
     )
     lines.append(f"sha256 {report.sha256}  base64sha256 {report.base64sha256}")
+    if report.ships is not None:
+        lines += _ships_text(report.ships)
     return "\n".join(lines) + "\n"
+
+
+def _ships_text(ships: WhatShips) -> list[str]:
+    dists = ships.inventory.distributions
+    unknown = [dist for dist in dists if not dist.licence.known]
+    named = f" (not known: {', '.join(dist.name for dist in unknown)})" if unknown else ""
+    lines = [f"licences: {len(dists) - len(unknown)} of {len(dists)} known{named}"]
+    if ships.review is None:
+        lines.append("vulnerabilities: not looked up (--audit)")
+    else:
+        shipped = ships.review.shipped
+        vulnerable = ", ".join(
+            f"{p.name} {p.version} ({', '.join(a.id for a in p.advisories)})"
+            for p in shipped.vulnerable
+        )
+        lines.append(
+            f"vulnerabilities: {len(shipped.vulnerable)} vulnerable"
+            f"{': ' + vulnerable if vulnerable else ''}, {len(shipped.not_verified)} not verified"
+        )
+    return lines
 
 
 # --- treemap --------------------------------------------------------------------------------
@@ -351,6 +401,7 @@ td:first-child,th:first-child{text-align:left}
 .bar{display:flex;height:22px;border:1px solid #333;width:1100px;position:relative;background:#fafafa}
 .bar div{height:100%} .over{color:#b00;font-weight:bold}
 .finding-error{color:#b00} .finding-warning{color:#a60}
+.vulnerable{color:#b00;font-weight:bold} .not-verified,.licence-unknown{color:#a60}
 """
 
 
@@ -382,6 +433,57 @@ def _quota_html(report: LayerReport) -> str:
         f" {state}. "
         f"Zip: {zip_bytes:,} bytes, {'over' if zip_bytes > DIRECT_UPLOAD_LIMIT else 'under'} the"
         f" {DIRECT_UPLOAD_LIMIT:,}-byte direct-upload limit.</p>"
+    )
+
+
+def _vulnerability_cell(audit: PackageAudit | None) -> str:
+    if audit is None:
+        return '<td class="not-looked-up">not looked up</td>'
+    if audit.verdict is Verdict.NOT_VERIFIED:
+        return f'<td class="not-verified" title="{html.escape(audit.why_not_verified or "")}">not verified</td>'
+    if not audit.advisories:
+        ignored = f" ({len(audit.ignored)} ignored)" if audit.ignored else ""
+        return f'<td class="no-known">none known{ignored}</td>'
+    # The id with its summary and link in the tooltip: the page links to nothing.
+    links = ", ".join(
+        f'<span class="advisory" title="{html.escape(" — ".join(filter(None, [a.summary, a.link])))}">'
+        f"{html.escape(a.id)}</span>"
+        for a in audit.advisories
+    )
+    return f'<td class="vulnerable">{links}</td>'
+
+
+def _ships_html(ships: WhatShips | None) -> str:
+    """The "what ships" section: licences, and vulnerabilities when they were looked up."""
+    if ships is None:
+        return "<p>not read</p>"
+    verdicts = ships.verdicts()
+    rows = "".join(
+        f'<tr class="ships-row" data-name="{html.escape(dist.name)}"><td>{html.escape(dist.name)}</td>'
+        f"<td>{html.escape(dist.version)}</td>"
+        + (
+            f'<td class="licence">{html.escape(dist.licence.spdx)}</td>'
+            if dist.licence.spdx
+            else f'<td class="licence-unknown">not known: {html.escape(dist.licence.declared or "nothing declared")}</td>'
+        )
+        + _vulnerability_cell(verdicts.get(dist.name) if ships.review else None)
+        + "</tr>"
+        for dist in ships.inventory.distributions
+    )
+    unknown = sum(1 for dist in ships.inventory.distributions if not dist.licence.known)
+    if ships.review is None:
+        audit = "Vulnerabilities were not looked up (report --audit, or build --report --audit)."
+    else:
+        shipped = ships.review.shipped
+        audit = (
+            f"Looked up in {html.escape(shipped.api or 'no JSON API')}: {len(shipped.vulnerable)}"
+            f" vulnerable, {len(shipped.not_verified)} not verified."
+        )
+    return (
+        f"<p>{len(ships.inventory.distributions)} distributions; {unknown} licence(s) not known"
+        f" as SPDX expressions. {audit}</p>"
+        '<table id="what-ships"><tr><th>package</th><th>version</th><th>licence</th>'
+        f"<th>known vulnerabilities</th></tr>{rows}</table>"
     )
 
 
@@ -419,6 +521,7 @@ sha256 <code>{report.sha256}</code> · base64sha256 <code>{report.base64sha256}<
 <h2>Packages</h2><table id="packages"><tr><th>package</th><th>version</th><th>unzipped</th><th>zipped</th><th>files</th></tr>{rows}</table>
 <h2>Slimming</h2>{f"<table><tr><th>rule</th><th>saved</th></tr>{slim}</table>" if slim else "<p>not known for a zip checked on its own (build with --report to see it)</p>"}
 <h2>Check</h2>{f"<ul>{findings}</ul>" if findings else "<p>no findings</p>"}
+<h2>What ships</h2>{_ships_html(report.ships)}
 <script type="application/json" id="report-data">{data}</script>
 </body></html>
 """

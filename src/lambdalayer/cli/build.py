@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from lambdalayer.builder.matrix import Outcome, run_jobs
 from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
 from lambdalayer.builder.result import BuildResult
-from lambdalayer.builder.ships import ShipsRequest, after_build
+from lambdalayer.builder.ships import Ships, ShipsRequest, after_build, build_inventory
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli import attach as cli_attach
 from lambdalayer.cli import invoke as cli_invoke
@@ -48,7 +49,7 @@ from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
 from lambdalayer.invoke import InvokeRequest, invoke
 from lambdalayer.net.index import IndexConfig
-from lambdalayer.report import BuildFacts, layer_report
+from lambdalayer.report import BuildFacts, WhatShips, layer_report
 from lambdalayer.supply.review import enforce
 from lambdalayer.supply.sbom import SbomFormat
 
@@ -208,8 +209,8 @@ def _ships_request(args: argparse.Namespace) -> ShipsRequest | None:
     )
 
 
-def _ships(args: argparse.Namespace, request: ShipsRequest, result: BuildResult) -> None:
-    """Write the SBOM and provenance, print the audit, and fail on what the policy fails."""
+def _ships(args: argparse.Namespace, request: ShipsRequest, result: BuildResult) -> Ships:
+    """Write the SBOM and provenance, and print the audit (its verdict is enforced later)."""
     index_url = IndexConfig.from_options(args.index_url).urls[0]
     ships = after_build(result, request, index_url)
     if ships.sbom is not None:
@@ -217,9 +218,11 @@ def _ships(args: argparse.Namespace, request: ShipsRequest, result: BuildResult)
     if ships.provenance is not None:
         stderr(f"provenance: {ships.provenance}")
     if ships.review is not None:
-        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        if args.json:  # stdout holds one JSON object: a failure's is the error's, with the review
+            enforce(ships.review)
+        else:
             print_review(ships.review)
-        enforce(ships.review)
+    return ships
 
 
 def flags_of(args: argparse.Namespace) -> Flags:
@@ -269,9 +272,12 @@ def execute(args: argparse.Namespace) -> int:
         remove_empty_dirs(report_dirs)
         raise
     if plan.single:
-        if ships is not None and outcomes[0].result is not None:
-            _ships(args, ships, outcomes[0].result)
-        return _report_one(args, outcomes[0])
+        result = outcomes[0].result
+        shipped = _ships(args, ships, result) if ships is not None and result else None
+        code = _report_one(args, outcomes[0], shipped)
+        if shipped is not None and shipped.review is not None:
+            enforce(shipped.review)
+        return code
     return _report_matrix(args, outcomes)
 
 
@@ -308,7 +314,7 @@ def _matrix_row(outcome: Outcome) -> dict[str, object]:
     }
 
 
-def _write_build_report(path: Path, result: BuildResult) -> None:
+def _write_build_report(path: Path, result: BuildResult, shipped: Ships | None) -> None:
     if result.output.is_dir():
         raise InputError(
             "--report reads the layer's zip; it cannot follow -o DIR/",
@@ -323,7 +329,12 @@ def _write_build_report(path: Path, result: BuildResult) -> None:
         result.request.lock_output,
     )
     report = layer_report(result.output, request, built)
-    write_report(report, path)
+    ships = (
+        WhatShips(shipped.inventory, shipped.review)
+        if shipped
+        else WhatShips(build_inventory(result))
+    )
+    write_report(dataclasses.replace(report, ships=ships), path)
     stderr(f"report: {path}")
 
 
@@ -360,12 +371,12 @@ def printed_field(result: BuildResult, field: str) -> str:
     return values[field]
 
 
-def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
+def _report_one(args: argparse.Namespace, outcome: Outcome, shipped: Ships | None) -> int:
     result = outcome.result
     if result is None:  # pragma: no cover - a single job raises instead
         raise LambdaLayerError("the build produced nothing")
     if args.report is not None:
-        _write_build_report(args.report, result)
+        _write_build_report(args.report, result, shipped)
     if args.print_field:
         print(printed_field(result, args.print_field))
     elif args.json:

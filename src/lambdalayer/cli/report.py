@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+from lambdalayer.cache import Cache
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent
 from lambdalayer.inputs.ontopof import MANAGED, Beneath, OnTopOf
-from lambdalayer.report import LayerReport, layer_report, render_html, render_text
+from lambdalayer.inputs.policy import AuditPolicy, FailOn
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.report import LayerReport, WhatShips, layer_report, render_html, render_text
 from lambdalayer.resolve.provided import managed_layer
+from lambdalayer.supply.describe import ZipQuestion, describe_zip
+from lambdalayer.supply.review import ReviewRequest, review
 from lambdalayer.targets import ARCH_ALIASES, Target
 
 DESCRIPTION = (
@@ -56,6 +62,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar=f"{MANAGED}[==V]",
         help="count the managed pandas layer beneath (its estimated size)",
     )
+    ships = parser.add_argument_group("what ships (licences are always shown)")
+    ships.add_argument(
+        "--audit",
+        action="store_true",
+        help="look the distributions up in the index's vulnerability data (see 'audit')",
+    )
+    ships.add_argument("--lock", type=Path, metavar="FILE", help="the zip's pylock.toml")
+    ships.add_argument("--index-url", metavar="URL", help="the index (default: PyPI)")
+    ships.add_argument("--cache-dir", type=Path, metavar="DIR", help="lambdalayer's cache")
 
 
 def beneath_of(spec: str | None, target: Target) -> list[tuple[str, int]]:
@@ -88,6 +103,14 @@ def execute(args: argparse.Namespace) -> int:
     beneath = tuple(beneath_of(args.on_top_of, target))
     request = CheckRequest(target, with_zips=tuple(args.with_zips), beneath=beneath, imports=None)
     report = layer_report(args.zip, request)
+    question = ZipQuestion(args.zip, args.lock, target.runtime.name, target.arch)
+    inventory = describe_zip(question).inventory
+    found = None
+    if args.audit:
+        index_url = IndexConfig.from_options(args.index_url).urls[0]
+        with Cache.open(args.cache_dir) as cache:
+            found = review(ReviewRequest(inventory, index_url, AuditPolicy(FailOn.NONE)), cache)
+    report = dataclasses.replace(report, ships=WhatShips(inventory, found))
     if args.output:
         write_report(report, args.output)
     if args.json:
