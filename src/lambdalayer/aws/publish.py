@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdalayer.aws.client import AwsSettings, call, client, default_region, translate
+from lambdalayer.aws.signer import SigningTarget, sign_zip
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.layercomment import recorded_target
@@ -49,6 +50,7 @@ class PublishRequest:
     accounts: tuple[str, ...] = ()
     organization: str | None = None
     unzipped_bytes: int | None = None
+    signing_profile: str | None = None  # AWS Signer's: the zip is signed before publishing
 
     def from_zip(
         self, runtimes: Sequence[str] = (), architectures: Sequence[str] = ()
@@ -167,6 +169,12 @@ def validate(request: PublishRequest) -> None:
             f"not an AWS organization id: {request.organization!r}",
             hint="o- followed by 10-32 letters/digits",
         )
+    if request.signing_profile is not None and request.s3_bucket is None:
+        raise InputError(
+            "signing with AWS Signer goes through S3: it reads the zip from a bucket and writes"
+            " the signed copy there",
+            hint="give --s3-bucket BUCKET (versioning on, in each target region)",
+        )
     size = request.zip_path.stat().st_size
     if size > DIRECT_UPLOAD_LIMIT and request.s3_bucket is None:
         raise InputError(
@@ -216,28 +224,7 @@ def _publish_one(
                 return Published(
                     region, newest["LayerVersionArn"], newest["Version"], created=False
                 )
-        if request.s3_bucket is not None and request.zip_path.stat().st_size > DIRECT_UPLOAD_LIMIT:
-            key = f"lambdalayer/{request.name}/{sha256}.zip"
-            s3 = client(settings, "s3", region)
-            total = request.zip_path.stat().st_size
-            sent = [0]
-
-            def on_bytes(count: int) -> None:
-                sent[0] += count
-                if progress is not None:
-                    progress(region, sent[0], total)
-
-            call(
-                f"uploading to s3://{request.s3_bucket}/{key}",
-                s3.upload_file,
-                Filename=str(request.zip_path),
-                Bucket=request.s3_bucket,
-                Key=key,
-                Callback=on_bytes,
-            )
-            content: dict[str, Any] = {"S3Bucket": request.s3_bucket, "S3Key": key}
-        else:
-            content = {"ZipFile": request.zip_path.read_bytes()}
+        content = _content(request, settings, region, sha256, progress)
         arguments: dict[str, Any] = {
             "LayerName": request.name,
             "Description": description,
@@ -259,6 +246,47 @@ def _publish_one(
         return Published(region, response["LayerVersionArn"], version, created=True)
     except LambdaLayerError as error:
         return Published(region, error=error.message, hint=error.hint)
+
+
+def _content(
+    request: PublishRequest,
+    settings: AwsSettings,
+    region: str,
+    sha256: str,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """The layer's ``Content``: signed by AWS Signer, through S3 when large, else the bytes."""
+    if request.signing_profile is not None and request.s3_bucket is not None:
+        target = SigningTarget(request.signing_profile, request.s3_bucket)
+        signed = sign_zip(
+            client(settings, "signer", region),
+            client(settings, "s3", region),
+            request.zip_path,
+            target,
+            sha256,
+        )
+        return {"S3Bucket": signed.bucket, "S3Key": signed.key}
+    if request.s3_bucket is not None and request.zip_path.stat().st_size > DIRECT_UPLOAD_LIMIT:
+        key = f"lambdalayer/{request.name}/{sha256}.zip"
+        s3 = client(settings, "s3", region)
+        total = request.zip_path.stat().st_size
+        sent = [0]
+
+        def on_bytes(count: int) -> None:
+            sent[0] += count
+            if progress is not None:
+                progress(region, sent[0], total)
+
+        call(
+            f"uploading to s3://{request.s3_bucket}/{key}",
+            s3.upload_file,
+            Filename=str(request.zip_path),
+            Bucket=request.s3_bucket,
+            Key=key,
+            Callback=on_bytes,
+        )
+        return {"S3Bucket": request.s3_bucket, "S3Key": key}
+    return {"ZipFile": request.zip_path.read_bytes()}
 
 
 def _grant(

@@ -208,6 +208,12 @@ def add_publish_settings(parser: argparse.ArgumentParser) -> None:
         help="let this account use it (repeatable)",
     )
     parser.add_argument("--org", metavar="o-ID", help="let this AWS organization use it")
+    parser.add_argument(
+        "--signing-profile",
+        metavar="NAME",
+        help="sign the zip with this AWS Signer profile (AWSLambda-SHA384-ECDSA) before"
+        " publishing; Signer reads and writes it in --s3-bucket (versioning on)",
+    )
 
 
 def add_recipe(parser: argparse.ArgumentParser, *, layout: bool = True) -> None:

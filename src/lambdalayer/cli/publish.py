@@ -83,6 +83,7 @@ def publish_zip(
         public=args.public,
         accounts=tuple(args.account),
         organization=args.org,
+        signing_profile=args.signing_profile,
     )
     return publish(
         request.from_zip(runtimes, arches), aws_settings(args), regions_of(args), _progress
