@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -137,3 +139,57 @@ def python_on_path(home: Path, version: str) -> dict[str, str]:
     copy = home / f"python{version}"
     subprocess.run(["cp", "-al", str(found.prefix), str(copy)], check=True)
     return {"PATH": f"{copy}/bin", "LD_LIBRARY_PATH": str(copy / "lib")}
+
+
+def _under_root(path: Path) -> Path | None:
+    """The directory directly under /root that ``path`` lies in, or ``None``."""
+    parts = path.resolve().parts
+    return Path(*parts[:3]) if len(parts) > 2 and parts[1] == "root" else None
+
+
+def run_here_as(
+    user: pwd.struct_passwd,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    interpreters: Sequence[Path] = (),
+    shared: Mapping[Path, Path] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """``lambdalayer ARGV`` from this checkout, run by ``user`` with only ``env``.
+
+    In a private mount namespace of its own (nothing on this machine changes): the
+    interpreters lambdalayer runs on and ``interpreters`` that live under ``/root`` (mode
+    0700: pyenv's) are mounted at their own paths on a fresh ``/root``, and each of
+    ``shared`` (a directory of root's: a session fixture's image) read-only at the path
+    given. Faster than :func:`install_for` when what is tested is not the installation.
+    """
+    needed = sorted(
+        {
+            top
+            for path in (Path(sys.executable), Path(sys.base_prefix), *interpreters)
+            if (top := _under_root(path)) is not None
+        }
+    )
+    staging = Path("/run") / f"lambdalayer-tests-{os.getpid()}"
+    steps = [f"mkdir -p {staging}"]
+    steps += [
+        f"mkdir -p {staging}/{n} && mount --bind {top} {staging}/{n}"
+        for n, top in enumerate(needed)
+    ]
+    steps.append("mount -t tmpfs -o mode=0755 tmpfs /root")
+    steps += [f"mkdir -p {top} && mount --move {staging}/{n} {top}" for n, top in enumerate(needed)]
+    for host, inside in (shared or {}).items():
+        steps.append(f"mkdir -p {inside} && mount --bind -o ro {host} {inside}")
+    network = {name: os.environ[name] for name in NETWORK_VARIABLES if name in os.environ}
+    clean = {**network, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **env}
+    assignments = [f"{name}={value}" for name, value in clean.items()]
+    command = [sys.executable, "-m", "lambdalayer", *argv]
+    steps.append(f"exec runuser -u {user.pw_name} -- env -i {shlex.join([*assignments, *command])}")
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", " && ".join(steps)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -218,6 +218,7 @@ def print_invocations(report: InvokeReport, *, as_json: bool) -> int:
                 "ok": report.ok,
                 "ran_in": report.ran_in,
                 "memory": report.memory,
+                "processes": report.processes,
                 "runtime_packages": report.runtime_packages,
                 "invocations": [
                     {
@@ -239,6 +240,7 @@ def print_invocations(report: InvokeReport, *, as_json: bool) -> int:
     else:
         stderr(f"ran {report.ran_in}; /var/runtime: {report.runtime_packages}")
         stderr(f"memory {report.memory}")
+        stderr(f"processes {report.processes}")
         last = report.invocations[-1]
         print(json.dumps(last.error) if last.error else last.payload.decode("utf-8", "replace"))
     return EXIT_OK if report.ok else EXIT_ERROR

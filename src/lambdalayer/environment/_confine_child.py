@@ -2,10 +2,13 @@
 
 Run by this machine's Python with ``-I -S -c`` inside ``unshare --mount --pid --net ...``
 (as root, in a private mount namespace: nothing it mounts is seen outside, and it all
-vanishes with the process); never imported. Its one argument is a JSON object:
-``new_root`` (an empty directory), ``image`` (a root to mount read-only as ``/``, or
-null for an empty tmpfs root), ``mounts`` (``[host, inside, writable]``), ``symlinks``
-(``[inside, points_to]``), ``workdir`` and ``argv``.
+vanishes with the process); never imported. Its one argument is the number of a descriptor
+it reads a JSON object from, then closes (so no argument shows the spec, and the program
+inherits no descriptor): ``new_root`` (an empty directory), ``image`` (a root to mount
+read-only as ``/``, or null for an empty tmpfs root), ``mounts`` (``[host, inside,
+writable]``), ``symlinks`` (``[inside, points_to]``), ``workdir``, ``argv`` and
+``environment`` (the program's whole environment: this program itself is started with
+none).
 
 Unlike ``chroot``, ``pivot_root`` followed by detaching the old root leaves no path back
 to this machine's files: there is nothing to climb out to. Every mount is ``nosuid`` and
@@ -74,7 +77,12 @@ def _place(target: Path, *, is_dir: bool, may_create: bool) -> None:
 
 def main() -> None:
     """Build the root from the spec, pivot into it and exec the program."""
-    spec = json.loads(sys.argv[1])
+    descriptor = int(sys.argv[1])
+    chunks = []
+    while chunk := os.read(descriptor, 1 << 16):
+        chunks.append(chunk)
+    os.close(descriptor)
+    spec = json.loads(b"".join(chunks))
     new_root = Path(spec["new_root"])
     empty_root = spec["image"] is None
     if empty_root:
@@ -107,7 +115,7 @@ def main() -> None:
     _call(_libc.umount2(b".", MNT_DETACH), "detach the old root")
     os.chdir(spec["workdir"])
     argv = spec["argv"]
-    os.execv(argv[0], argv)  # noqa: S606 - the confined program, by its full path
+    os.execve(argv[0], argv, spec["environment"])  # noqa: S606 - the confined program, by its full path
 
 
 if __name__ == "__main__":

@@ -15,8 +15,20 @@ the layer runs; when it cannot, it stops without importing anything.
 import importlib
 import json
 import os
+import resource
+import signal
 import sys
 import traceback
+
+PR_SET_PDEATHSIG = 1
+
+
+def limit_processes() -> None:
+    """Lambda's limit on processes and threads, as ``RLIMIT_NPROC``, when the sandbox asks
+    (it runs in a user namespace of its own, where the kernel counts only its processes)."""
+    maximum = os.environ.pop("LAMBDALAYER_MAX_PROCESSES", "")
+    if maximum:
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(maximum), int(maximum)))
 
 
 def drop_privileges() -> None:
@@ -28,10 +40,20 @@ def drop_privileges() -> None:
         os.setuid(int(user))
         if os.geteuid() == 0:
             raise SystemExit("could not drop root")
+        # The kernel cleared the parent-death signal with the change of user: set it again,
+        # so that the sandbox ends with the program that started it (lambdalayer also ends
+        # what is left through the sandbox's cgroup, where it has one).
+        try:
+            import ctypes  # noqa: PLC0415 - here only: a minimal image may lack _ctypes
+
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (ImportError, OSError, AttributeError):
+            pass
 
 
 def main() -> None:
     """Import each module named on the command line and record the outcome."""
+    limit_processes()
     drop_privileges()
     results, paths, modules = sys.argv[1], sys.argv[2], sys.argv[3:]
     sys.path[:0] = [path for path in paths.split(os.pathsep) if path]

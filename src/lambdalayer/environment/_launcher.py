@@ -14,6 +14,7 @@ Arguments: the socket's path, the port, then the bootstrap's command line.
 import contextlib
 import fcntl
 import os
+import resource
 import signal
 import socket
 import struct
@@ -37,6 +38,17 @@ def loopback_up() -> None:
         pass  # not permitted: it is up already, or the relay will say it cannot listen
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def limit_processes() -> None:
+    """Lambda's limit on processes and threads, as ``RLIMIT_NPROC``, when the sandbox asks
+    (it runs in a user namespace of its own, where the kernel counts only its processes)."""
+    maximum = os.environ.pop("LAMBDALAYER_MAX_PROCESSES", "")
+    if maximum:
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(maximum), int(maximum)))
+
+
 def drop_privileges() -> None:
     """Become the unprivileged user the sandbox names, when started as root."""
     user = os.environ.pop("LAMBDALAYER_RUN_AS", "")
@@ -46,6 +58,15 @@ def drop_privileges() -> None:
         os.setuid(int(user))
         if os.geteuid() == 0:
             raise SystemExit("could not drop root")
+        # The kernel cleared the parent-death signal with the change of user: set it again,
+        # so that the sandbox ends with the program that started it (lambdalayer also ends
+        # what is left through the sandbox's cgroup, where it has one).
+        try:
+            import ctypes  # noqa: PLC0415 - here only: a minimal image may lack _ctypes
+
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (ImportError, OSError, AttributeError):
+            pass
 
 
 def pump(source: socket.socket, destination: socket.socket) -> None:
@@ -82,6 +103,7 @@ def main() -> None:
     """Offer the Runtime API on loopback, run the bootstrap, end with its status."""
     socket_path, port, *bootstrap = sys.argv[1:]
     loopback_up()
+    limit_processes()
     drop_privileges()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import IO
 
 from lambdalayer.environment.imports import SandboxRun, extract_read_only, set_tree_mode
-from lambdalayer.environment.limits import MemoryLimit, descendants
+from lambdalayer.environment.limits import Cgroups, MemoryLimit, ProcessLimit, descendants
 from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi
-from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Mount
+from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Mount, start
 from lambdalayer.environment.sandbox import command as sandbox_command
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
@@ -120,7 +120,9 @@ class Environment:
         self.root, self.settings, self.log = root, settings, log
         self.started = time.monotonic()
         self.bootstrap_started: list[float] = []  # when the launcher started the bootstrap
-        self.limit = MemoryLimit(settings.memory_mb)
+        groups = Cgroups()
+        self.limit = MemoryLimit(settings.memory_mb, groups)
+        self.processes = ProcessLimit(groups, user_namespace=root.run.sandbox.own_user_namespace)
         launch = scratch / "launch"
         launch.mkdir(parents=True)
         launch.chmod(0o755)
@@ -154,15 +156,13 @@ class Environment:
             "/var/task",
             root.run.host_symlinks,
             settings.ephemeral_mb * 1024 * 1024,
+            self.processes.variables(),
         )
-        command, environment = sandbox_command(root.run.sandbox, confinement)
-        self.process = subprocess.Popen(
-            command,
-            env=environment or None,
-            stdin=subprocess.DEVNULL,
+        self.process = start(
+            sandbox_command(root.run.sandbox, confinement),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=self.limit.enter(),  # noqa: PLW1509 - joins the cgroup before anything runs
+            before=self.limit.enter(),
         )
         self._relays = [
             threading.Thread(target=_relay, args=(stream, log, self.bootstrap_started), daemon=True)
@@ -274,6 +274,7 @@ class Environment:
         """End the runtime and everything it started; remove the cgroup and the socket."""
         if self.alive:
             self.process.kill()
+        self.limit.groups.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         for relay in self._relays:

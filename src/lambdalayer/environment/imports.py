@@ -23,14 +23,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
+from lambdalayer.environment.limits import Cgroups, ProcessLimit
 from lambdalayer.environment.sandbox import (
     SANDBOX_TMP,
     Confinement,
+    Launch,
     Mount,
     Sandbox,
     Symlink,
     host_system,
+    start,
 )
 from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import LambdaLayerError
@@ -77,10 +81,24 @@ class SandboxRun:
 
     @classmethod
     def on_this_machine(cls, interpreter: Interpreter, sandbox: Sandbox) -> SandboxRun:
-        """This machine's ``/usr`` and loader directories, read-only, with ``interpreter``."""
-        prefixes = {interpreter.path.parent.parent, interpreter.path.resolve().parent.parent}
-        mounts, symlinks = host_system(sorted(prefixes))
-        return cls(None, str(interpreter.path), sandbox, mounts, symlinks)
+        """This machine's ``/usr`` and loader directories, read-only, with ``interpreter``.
+
+        Of the interpreter's own install only its program, its standard library and its
+        ``libpython`` are mounted (at their own paths): never the directory above them, which
+        may be a home directory holding ``~/.aws`` or ``~/.docker``.
+        """
+        version = interpreter.version_text
+        prefix = interpreter.prefix or interpreter.path.resolve().parent.parent
+        # The program itself, not what started it (a pyenv shim is a script that runs pyenv).
+        own_program = prefix / "bin" / f"python{version}"
+        executable = (own_program if own_program.is_file() else interpreter.path).resolve()
+        own = [
+            executable,
+            prefix / "lib" / f"python{version}",
+            *sorted((prefix / "lib").glob(f"libpython{version}*.so*")),
+        ]
+        mounts, symlinks = host_system(own)
+        return cls(None, str(executable), sandbox, mounts, symlinks)
 
     def describe(self, target: Target) -> str:
         """``inside the image ROOT for CPU (bubblewrap + qemu-aarch64-static, /var/lang/bin/python3.12)``."""
@@ -223,7 +241,8 @@ def _child_command(
     runner: SandboxRun,
     results_name: str,
     modules: Sequence[str],
-) -> tuple[list[str], dict[str, str]]:
+    control: Mapping[str, str],
+) -> Launch:
     opt, task, results_dir = places.opt, places.task, places.results
     version = target.runtime.python_version
     inside_results = f"{SANDBOX_TMP}/lambdalayer-results"
@@ -259,8 +278,24 @@ def _child_command(
         LAMBDA_ENVIRONMENT,
         "/var/task",
         runner.host_symlinks,
+        control=control,
     )
     return sandbox_command(runner.sandbox, confinement)
+
+
+def _run_child(
+    launch: Launch, processes: ProcessLimit, stderr: IO[bytes], deadline: float
+) -> int | None:
+    """Run one import child to its end; its exit code, or ``None`` when the deadline passed."""
+    process = start(launch, stdout=subprocess.DEVNULL, stderr=stderr, before=processes.groups.join)
+    try:
+        return process.wait(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
+    finally:
+        processes.groups.kill()
 
 
 def _run_children(
@@ -274,22 +309,15 @@ def _run_children(
     remaining = list(modules)
     while remaining:
         name = f"results-{len(results)}.jsonl"
-        command, environment = _child_command(target, places, runner, name, remaining)
+        processes = ProcessLimit(Cgroups(), user_namespace=runner.sandbox.own_user_namespace)
+        launch = _child_command(target, places, runner, name, remaining, processes.variables())
         stderr_path = places.results.parent / f"stderr-{len(results)}.txt"
-        timed_out = False
-        with stderr_path.open("wb") as stderr_file:
-            try:
-                completed = subprocess.run(
-                    command,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr_file,
-                    env=environment,
-                    timeout=deadline,
-                    check=False,
-                )
-                returncode = completed.returncode
-            except subprocess.TimeoutExpired:
-                timed_out, returncode = True, -9
+        try:
+            with stderr_path.open("wb") as stderr_file:
+                code = _run_child(launch, processes, stderr_file, deadline)
+        finally:
+            processes.groups.close()
+        timed_out, returncode = code is None, -9 if code is None else code
         stderr = _tail(stderr_path)
         results_file = places.results / name
         lines = results_file.read_text().splitlines() if results_file.exists() else []

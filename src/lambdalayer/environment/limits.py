@@ -1,4 +1,4 @@
-"""The function's memory size, enforced as well as this machine allows, and measured.
+"""The function's memory and processes, limited as well as this machine allows, and measured.
 
 Lambda gives a function ``--memory`` MB; past it, the runtime is killed. Here, best first:
 
@@ -10,6 +10,16 @@ Lambda gives a function ``--memory`` MB; past it, the runtime is killed. Here, b
   than memory in use, so the limit is set at twice the memory size; the peak is then the
   largest resident set of the runtime's processes.
 
+Lambda also stops a function at 1,024 processes and threads (:class:`ProcessLimit`):
+
+- a pids cgroup (v2 ``pids.max`` in the same group as the memory limit, v1 a group of the
+  ``pids`` hierarchy), which needs root (or a delegated cgroup);
+- else, when the sandbox has its own user namespace and the caller is not root,
+  ``RLIMIT_NPROC``, set by the sandbox's first program inside that namespace: since Linux
+  5.14 the kernel counts it per user namespace (the caller's other processes do not
+  count), and for root it is never enforced (the kernel exempts root's processes);
+- else it is not enforced, and the report says so.
+
 The report says which it was.
 """
 
@@ -17,47 +27,103 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import resource
+import signal
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 _V2 = Path("/sys/fs/cgroup")
-_V1 = Path("/sys/fs/cgroup/memory")
+_V1 = Path("/sys/fs/cgroup")
 MIB = 1024 * 1024
+MAX_PROCESSES = 1024  # Lambda's limit on a function's processes and threads
+PER_NAMESPACE_NPROC = (5, 14)  # the kernel release that counts RLIMIT_NPROC per user namespace
+NPROC_VARIABLE = "LAMBDALAYER_MAX_PROCESSES"  # tells the sandbox's first program to set it
+
+
+class Cgroups:
+    """The cgroups one sandbox joins before it starts: cgroup v2 one group holding every
+    limit, v1 one group per controller. Made on demand by the limits that need them."""
+
+    def __init__(self) -> None:
+        self.name = f"lambdalayer-{uuid.uuid4().hex[:12]}"
+        self.groups: dict[str, tuple[Path, int]] = {}  # controller → (group, cgroup version)
+
+    def make(self, controller: str, settings: dict[int, dict[str, str]]) -> tuple[Path, int] | None:
+        """A group with ``controller``, its files written as ``settings[version]`` says;
+        ``None`` when none can be made here."""
+        v2_listed = controller in _read(_V2 / "cgroup.controllers").split()
+        for version, group in ((2, _V2 / self.name), (1, _V1 / controller / self.name)):
+            if (version == 2) != v2_listed:
+                continue
+            existed = group.is_dir()
+            try:
+                group.mkdir(exist_ok=version == 2)
+                for name, value in settings[version].items():
+                    (group / name).write_text(value)
+            except OSError:
+                if not existed:
+                    with contextlib.suppress(OSError):
+                        group.rmdir()
+                continue
+            self.groups[controller] = (group, version)
+            return group, version
+        return None
+
+    def join(self) -> None:
+        """Move this process into every group (run in the sandbox's first process, after fork)."""
+        for group in {group for group, _version in self.groups.values()}:
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def kill(self) -> None:
+        """End every process still in the groups: a sandboxed program that dropped its
+        privileges is not ended with the sandbox program's parent (the kernel clears a
+        parent-death signal when a process changes user), so this is what ends it."""
+        for group in {group for group, _version in self.groups.values()}:
+            for _attempt in range(50):
+                pids = [int(pid) for pid in _read(group / "cgroup.procs").split() if pid.isdigit()]
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        """Remove the groups once their processes are gone (the last ones may still be exiting
+        for a moment after the sandbox's first process ended)."""
+        for group in {group for group, _version in self.groups.values()}:
+            for _attempt in range(50):
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        self.groups.clear()
 
 
 class MemoryLimit:
     """One function's memory limit: how it is enforced, and its peak."""
 
-    def __init__(self, megabytes: int) -> None:
+    def __init__(self, megabytes: int, groups: Cgroups | None = None) -> None:
         self.megabytes = megabytes
-        self.group: Path | None = None
-        self.version = 0
-        for version, parent in ((2, _V2), (1, _V1)):
-            if self._make(version, parent):
-                break
-
-    def _make(self, version: int, parent: Path) -> bool:
-        limit = "memory.max" if version == 2 else "memory.limit_in_bytes"
-        if version == 2 and "memory" not in _read(parent / "cgroup.controllers"):
-            return False
-        group = parent / f"lambdalayer-{uuid.uuid4().hex[:12]}"
-        try:
-            group.mkdir()
-        except OSError:
-            return False
-        try:
-            (group / limit).write_text(str(self.megabytes * MIB))
-            if version == 2:
-                with contextlib.suppress(OSError):
-                    (group / "memory.swap.max").write_text("0")
-        except OSError:
+        self.groups = groups if groups is not None else Cgroups()
+        made = self.groups.make(
+            "memory",
+            {
+                2: {"memory.max": str(megabytes * MIB)},
+                1: {"memory.limit_in_bytes": str(megabytes * MIB)},
+            },
+        )
+        self.group: Path | None = made[0] if made else None
+        self.version = made[1] if made else 0
+        if self.group is not None and self.version == 2:
             with contextlib.suppress(OSError):
-                group.rmdir()
-            return False
-        self.group, self.version = group, version
-        return True
+                (self.group / "memory.swap.max").write_text("0")
 
     def describe(self) -> str:
         """How the limit is enforced, for the report."""
@@ -69,14 +135,15 @@ class MemoryLimit:
         )
 
     def enter(self) -> Callable[[], None]:
-        """What the sandbox's first process runs before it starts (in the child, after fork)."""
-        group = self.group
-        address_space = 2 * self.megabytes * MIB
+        """What the sandbox's first process runs before it starts (in the child, after fork):
+        it joins the groups (every limit's), or, without a memory cgroup, limits its address
+        space."""
+        groups, address_space = self.groups, 2 * self.megabytes * MIB
+        with_group = self.group is not None
 
         def join() -> None:
-            if group is not None:
-                (group / "cgroup.procs").write_text(str(os.getpid()))
-            else:
+            groups.join()
+            if not with_group:
                 resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
         return join
@@ -104,10 +171,81 @@ class MemoryLimit:
         return False
 
     def close(self) -> None:
-        """Remove the cgroup (its processes are gone)."""
+        """Remove the cgroups (their processes are gone)."""
+        self.groups.close()
+
+
+class ProcessLimit:
+    """Lambda's limit on processes and threads, enforced as well as this machine allows.
+
+    ``user_namespace``: the sandbox runs its code in a user namespace of its own (where an
+    ``RLIMIT_NPROC`` set inside counts only the sandbox's processes).
+    """
+
+    def __init__(
+        self, groups: Cgroups, *, user_namespace: bool, maximum: int = MAX_PROCESSES
+    ) -> None:
+        self.maximum, self.groups = maximum, groups
+        made = groups.make("pids", {2: {"pids.max": str(maximum)}, 1: {"pids.max": str(maximum)}})
+        self.group: Path | None = made[0] if made else None
+        self.version = made[1] if made else 0
+        self.why_not = ""
+        if self.group is None:
+            self.why_not = _why_no_nproc(user_namespace=user_namespace)
+        self.rlimit = maximum if self.group is None and not self.why_not else None
+
+    def variables(self) -> dict[str, str]:
+        """What the sandbox's first program is told (it sets ``RLIMIT_NPROC`` inside)."""
+        return {NPROC_VARIABLE: str(self.rlimit)} if self.rlimit is not None else {}
+
+    def describe(self) -> str:
+        """How the limit is enforced, for the report."""
         if self.group is not None:
-            with contextlib.suppress(OSError):
-                self.group.rmdir()
+            return (
+                f"{self.maximum} processes and threads, enforced by a pids cgroup (v{self.version})"
+            )
+        if self.rlimit is not None:
+            return (
+                f"{self.maximum} processes and threads, enforced by RLIMIT_NPROC inside the"
+                " sandbox's own user namespace"
+            )
+        return f"processes and threads not limited (Lambda stops at {self.maximum}): {self.why_not}"
+
+    def reached(self) -> bool:
+        """Whether a fork or thread was refused at the limit (the pids cgroup counts them)."""
+        if self.group is None:
+            return False
+        for line in _read(self.group / "pids.events").splitlines():
+            name, _, count = line.partition(" ")
+            if name == "max" and count.strip() not in ("", "0"):
+                return True
+        return False
+
+
+def _kernel_release() -> tuple[int, ...]:
+    numbers = []
+    for part in platform.release().split("-")[0].split(".")[:2]:
+        if not part.isdigit():
+            break
+        numbers.append(int(part))
+    return tuple(numbers)
+
+
+def _why_no_nproc(*, user_namespace: bool) -> str:
+    """Why RLIMIT_NPROC cannot stand in for a pids cgroup here ("" when it can)."""
+    if os.geteuid() == 0:
+        return "no pids cgroup can be made here, and the kernel never applies RLIMIT_NPROC to root"
+    if not user_namespace:
+        return (
+            "no pids cgroup can be made here, and the sandbox has no user namespace of its own"
+            " (RLIMIT_NPROC would count every process of this user)"
+        )
+    if _kernel_release() < PER_NAMESPACE_NPROC:
+        return (
+            f"no pids cgroup can be made here, and Linux {platform.release()} counts RLIMIT_NPROC"
+            " over every process of this user (per user namespace only since 5.14)"
+        )
+    return ""
 
 
 def _read(path: Path) -> str:

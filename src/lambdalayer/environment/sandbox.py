@@ -26,6 +26,18 @@ read-only into an empty root: the last fallback, named as such in the report.
 
 For an image of another CPU, ``qemu-<cpu>-static`` (Debian's qemu-user-static) runs the
 image's interpreter: it is mounted into the sandbox and named as the command.
+
+What the code sees of the caller, for every kind (:func:`command` and :func:`start`, the one
+way any sandbox is started): its environment is exactly ``Confinement.environment`` (Lambda's
+variables and the user's ``--env``), never a variable of the caller's; no descriptor but
+stdin (``/dev/null``), stdout and stderr; ``/proc`` is a fresh one of the sandbox's own PID
+namespace, so it lists only the sandbox's processes. Its PID 1 is the sandbox program's own
+process, never lambdalayer's: bubblewrap's reaper, started with an empty environment and
+reading its options from a memory file it closes (``--args``), so its command line shows no
+host path or variable; for ``unshare``, the confined program itself (the set-up program
+reads its spec the same way, then replaces itself with ``execve`` and the child's
+environment); for proot, proot itself (it hands its environment, exactly the child's, on to
+its guest, and its command line names the throw-away copy's path on this machine).
 """
 
 from __future__ import annotations
@@ -37,10 +49,11 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 from lambdalayer.errors import InputError
 from lambdalayer.interpreters import emulator
@@ -50,6 +63,7 @@ SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own fresh tmpfs, not the host
 EMULATOR_INSIDE = f"{SANDBOX_TMP}/.lambdalayer-qemu"
 SANDBOX_UID = 65534  # nobody: what the layer's code runs as (bubblewrap, unshare)
 RUN_AS_VARIABLE = "LAMBDALAYER_RUN_AS"  # tells the import child to drop to SANDBOX_UID first
+DATA_FD = "{lambdalayer-data-fd}"  # in a Launch's argv: the descriptor its set-up is read from
 _PROGRAMS = {"bubblewrap": "bwrap", "unshare": "unshare", "proot": "proot"}
 # This machine's directories a CPython needs to start, mounted read-only for the host root.
 _HOST_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -92,6 +106,14 @@ class Sandbox:
         """One line for reports: ``bubblewrap``, ``bubblewrap + qemu-aarch64-static``."""
         return self.kind + (f" + {Path(self.emulator).name}" if self.emulator else "")
 
+    @property
+    def own_user_namespace(self) -> bool:
+        """Whether the code runs in a user namespace of its own (bubblewrap's, or the one
+        ``unshare --user`` makes for proot when the caller is not root)."""
+        if self.kind == "proot":
+            return os.geteuid() != 0
+        return self.user_namespace
+
 
 @dataclass(frozen=True)
 class Confinement:
@@ -110,6 +132,23 @@ class Confinement:
     workdir: str = "/"
     symlinks: tuple[Symlink, ...] = ()
     tmp_bytes: int | None = None  # the size of the fresh /tmp (bubblewrap and unshare)
+    control: Mapping[str, str] = field(default_factory=dict)  # for the first program; it pops them
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The host command that starts a confined program, and everything it is given.
+
+    ``environment`` is the host program's whole environment: none at all for bubblewrap and
+    unshare (they set the child's from ``data``), the child's own for proot (which hands its
+    environment on to its guest). ``data`` goes into a memory file whose descriptor number
+    replaces :data:`DATA_FD` in ``argv``; the sandbox program reads and closes it before the
+    code starts.
+    """
+
+    argv: tuple[str, ...]
+    environment: Mapping[str, str]
+    data: bytes = b""
 
 
 def _emulator(machine: str, host_machine: str) -> str | None:
@@ -223,10 +262,12 @@ def find_sandbox(
 
 
 def host_system(extra: Sequence[Path] = ()) -> tuple[tuple[Mount, ...], tuple[Symlink, ...]]:
-    """This machine's system directories (and ``extra``, e.g. an interpreter's prefix), read-only.
+    """This machine's system directories (and ``extra``, e.g. an interpreter's files), read-only.
 
     Only what a CPython needs to start is there: ``/usr``, the loader's directories and
-    the loader's files of ``/etc``; no home directory, no ``/tmp``, no ``/var``.
+    the loader's files of ``/etc``; no home directory, no ``/tmp``, no ``/var``. Each of
+    ``extra`` (a file or a directory) is mounted at its own path unless it already lies in
+    a mounted directory.
     """
     mounts: list[Mount] = []
     symlinks: list[Symlink] = []
@@ -241,15 +282,16 @@ def host_system(extra: Sequence[Path] = ()) -> tuple[tuple[Mount, ...], tuple[Sy
         if path.exists():
             mounts.append(Mount(path, str(path)))
     bound = [mount.host for mount in mounts]
-    for directory in extra:
-        if directory.is_dir() and not any(directory.is_relative_to(place) for place in bound):
-            mounts.append(Mount(directory, str(directory)))
-            bound.append(directory)
+    for own in extra:
+        if own.exists() and not any(own.is_relative_to(directory) for directory in bound):
+            mounts.append(Mount(own, str(own)))
+            if own.is_dir():
+                bound.append(own)
     return tuple(mounts), tuple(symlinks)
 
 
-def command(sandbox: Sandbox, confinement: Confinement) -> tuple[list[str], dict[str, str]]:
-    """The command line (and the environment to start it with) that runs the confined program.
+def command(sandbox: Sandbox, confinement: Confinement) -> Launch:
+    """How to start the confined program (see :func:`start`).
 
     For proot this copies the image into ``confinement.scratch`` first (the throw-away
     copy its code may write to).
@@ -257,13 +299,51 @@ def command(sandbox: Sandbox, confinement: Confinement) -> tuple[list[str], dict
     run = [EMULATOR_INSIDE, *confinement.argv] if sandbox.emulator else list(confinement.argv)
     extra = [Mount(Path(sandbox.emulator), EMULATOR_INSIDE)] if sandbox.emulator else []
     mounts = [*extra, *confinement.mounts]
-    environment = dict(confinement.environment)
+    environment = {**confinement.environment, **confinement.control}
     if sandbox.kind == "bubblewrap":
-        return _bubblewrap(sandbox, confinement, mounts, environment, run), {}
+        options = _bubblewrap(sandbox, confinement, mounts, environment)
+        data = b"".join(os.fsencode(option) + b"\0" for option in options)
+        return Launch((sandbox.program, "--args", DATA_FD, "--", *run), {}, data)
     if sandbox.kind == "proot":
-        return _proot(sandbox, confinement, mounts, run), environment
+        return Launch(tuple(_proot(sandbox, confinement, mounts, run)), environment)
     environment[RUN_AS_VARIABLE] = str(SANDBOX_UID)
-    return _unshare(sandbox, confinement, mounts, run), environment
+    argv, spec = _unshare(sandbox, confinement, mounts, run)
+    spec["environment"] = environment
+    return Launch(tuple(argv), {}, json.dumps(spec).encode())
+
+
+def start(
+    launch: Launch,
+    *,
+    stdout: int | IO[bytes] | None,
+    stderr: int | IO[bytes] | None,
+    before: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a confined program: ``launch``'s environment and nothing else of this process's,
+    stdin from ``/dev/null``, no other descriptor but the set-up's. ``before`` runs in the
+    child before the sandbox program starts (joining the limits' cgroups)."""
+    argv = list(launch.argv)
+    descriptor = None
+    if DATA_FD in argv:
+        descriptor = os.memfd_create("lambdalayer-sandbox")
+        with os.fdopen(os.dup(descriptor), "wb") as stream:
+            stream.write(launch.data)
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        argv = [str(descriptor) if part == DATA_FD else part for part in argv]
+    try:
+        return subprocess.Popen(
+            argv,
+            env=dict(launch.environment),  # a dict, empty or not: never None, which inherits
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            close_fds=True,
+            pass_fds=() if descriptor is None else (descriptor,),
+            preexec_fn=before,  # noqa: PLW1509 - joins the cgroups before anything runs
+        )
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 def _bubblewrap(
@@ -271,9 +351,9 @@ def _bubblewrap(
     confinement: Confinement,
     mounts: Sequence[Mount],
     environment: Mapping[str, str],
-    run: Sequence[str],
 ) -> list[str]:
-    args = [sandbox.program]
+    """bubblewrap's options (read from a descriptor with ``--args``; the command follows)."""
+    args: list[str] = []
     if confinement.root is not None:
         args += ["--ro-bind", str(confinement.root), "/"]
     size = ["--size", str(confinement.tmp_bytes)] if confinement.tmp_bytes else []
@@ -293,7 +373,7 @@ def _bubblewrap(
         args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     for name, value in environment.items():
         args += ["--setenv", name, value]
-    return [*args, "--chdir", confinement.workdir, *run]
+    return [*args, "--chdir", confinement.workdir]
 
 
 def _proot(
@@ -349,10 +429,11 @@ def _confine_source() -> str:
 
 def _unshare(
     sandbox: Sandbox, confinement: Confinement, mounts: Sequence[Mount], run: Sequence[str]
-) -> list[str]:
+) -> tuple[list[str], dict[str, object]]:
+    """The command line, and the spec its set-up program reads from :data:`DATA_FD`."""
     new_root = confinement.scratch / "unshare-root"
     new_root.mkdir(parents=True, exist_ok=True)
-    spec = {
+    spec: dict[str, object] = {
         "new_root": str(new_root),
         "image": str(confinement.root) if confinement.root is not None else None,
         "mounts": [[str(mount.host), mount.inside, mount.writable] for mount in mounts],
@@ -372,13 +453,5 @@ def _unshare(
         "--propagation",
         "private",
     ]
-    return [
-        sandbox.program,
-        *namespaces,
-        sys.executable,
-        "-I",
-        "-S",
-        "-c",
-        _confine_source(),
-        json.dumps(spec),
-    ]
+    argv = [sandbox.program, *namespaces, sys.executable, "-I", "-S", "-c", _confine_source()]
+    return [*argv, DATA_FD], spec

@@ -101,6 +101,7 @@ class InvokeReport:
     ran_in: str
     memory: str  # how --memory was enforced
     runtime_packages: str  # what was at /var/runtime
+    processes: str = ""  # how Lambda's limit on processes and threads was enforced
 
     @property
     def ok(self) -> bool:
@@ -209,8 +210,9 @@ def invoke(
                 environment.close()
             code.release()
     memory = environment.limit.describe() if environment else ""
+    processes = environment.processes.describe() if environment else ""
     if root.run.sandbox.emulator:
         memory += "; under qemu-user the emulator's own memory and time are counted too"
     return InvokeReport(
-        tuple(invocations), root.run.describe(request.target), memory, root.runtime_label
+        tuple(invocations), root.run.describe(request.target), memory, root.runtime_label, processes
     )
