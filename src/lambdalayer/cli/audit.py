@@ -86,6 +86,7 @@ def execute(args: argparse.Namespace) -> int:
                 runtime=args.runtime,
                 arch=args.arch,
                 on_top_of=OnTopOf.parse(args.on_top_of) if args.on_top_of else None,
+                wheels_wanted=False,
             )
         )
         inventory, notes = described.inventory, described.notes

@@ -34,6 +34,7 @@ class ZipQuestion:
     runtime: str | None = None
     arch: str | None = None
     on_top_of: OnTopOf | None = None
+    wheels_wanted: bool = True  # an SBOM lists wheels; an audit needs names and versions only
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def describe_zip(question: ZipQuestion) -> Described:
                 raise InputError(
                     f"--on-top-of {question.on_top_of}: {error.message}", hint=error.hint
                 ) from error
-    if lock is None:
+    if lock is None and question.wheels_wanted:
         notes.append("no lock given (--lock): wheels' URLs and sha256 are not listed")
     inventory = inventory_of_zip(question.path, lock, provided, target_name)
     return Described(inventory, tuple(notes))
