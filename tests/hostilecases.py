@@ -52,7 +52,9 @@ for argv in json.loads(sys.argv[1]):
             code = -1
     results.append([code, out.getvalue()[-20000:], err.getvalue()[-20000:]])
 sys.__stdout__.write(json.dumps(results))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM: this program's own peak. ru_maxrss keeps the peak of the process it was forked from
+# (Linux carries it across execve), so a child of a large test process would report that.
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 sys.__stderr__.write(f"peak-rss-kib {peak}\n")
 """
 

@@ -201,15 +201,32 @@ def test_uv_writes_nothing_outside_our_cache(
 # helpers for the bombs: a child process with a capped address space ------------------
 
 
+# The child reports its own peak (VmHWM): RUSAGE_CHILDREN would be the maximum over every
+# child this test process ever had (an image build's, a browser's), and the child's
+# ru_maxrss keeps the size of the test process it was forked from (Linux carries it across
+# execve).
+_CAPPED = """
+import sys
+from lambdalayer.cli.main import main
+code = 1
+try:
+    code = main(sys.argv[1:])
+finally:
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write(f"peak-rss-kib {peak}\\n")
+sys.exit(code)
+"""
+
+
 def run_capped(args: list[str], cwd: Path, limit_bytes: int = 2048 * MIB) -> tuple[int, str, int]:
-    """``python -m lambdalayer ARGS`` with its address space capped: (exit code, stderr, peak RSS bytes)."""
+    """``lambdalayer ARGS`` in a child with its address space capped: (exit code, stderr, its peak RSS bytes)."""
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     completed = subprocess.run(
-        [sys.executable, "-m", "lambdalayer", *args],
+        [sys.executable, "-c", _CAPPED, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -218,8 +235,10 @@ def run_capped(args: list[str], cwd: Path, limit_bytes: int = 2048 * MIB) -> tup
         timeout=300,
         check=False,
     )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return completed.returncode, completed.stderr, max(peak, before) * 1024
+    lines = completed.stderr.splitlines()
+    peaks = [int(line.split()[1]) for line in lines if line.startswith("peak-rss-kib ")]
+    err = "\n".join(line for line in lines if not line.startswith("peak-rss-kib "))
+    return completed.returncode, err, (peaks[-1] if peaks else 0) * 1024
 
 
 def _json_lines(text: str) -> list[object]:

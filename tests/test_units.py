@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lambdalayer.aws.attach import new_layer_list
-from lambdalayer.builder.plan import Flags, plan_builds, targets
+from lambdalayer.builder.plan import plan_builds, targets
 from lambdalayer.cli.build import flags_of
 from lambdalayer.cli.main import parser
 from lambdalayer.inputs.config import ProjectConfig
@@ -37,11 +37,11 @@ def test_flags_override_the_configuration_which_overrides_defaults(tmp_path):
         bytecode=BytecodeMode.NONE,
         index_url="https://config.example/simple",
     )
-    from_config = targets(Flags(), config)
+    from_config = targets((), (), (), config)
     assert [target.name for target in from_config] == ["python3.11-arm64"]
-    flagged = targets(Flags(runtimes=("python3.12",), arches=("aarch64", "arm64")), config)
+    flagged = targets((), ("python3.12",), ("aarch64", "arm64"), config)
     assert [target.name for target in flagged] == ["python3.12-arm64"]
-    defaults = targets(Flags(), None)
+    defaults = targets((), (), (), None)
     assert [target.name for target in defaults] == [
         f"{max(all_targets(), key=lambda t: t.runtime.python).runtime.name}-x86_64"
     ]

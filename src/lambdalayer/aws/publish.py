@@ -35,6 +35,16 @@ Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
+class Upload:
+    """How the zip reaches Lambda: its bytes, through S3, or signed by AWS Signer (S3 in/out)."""
+
+    zip_path: Path
+    name: str
+    s3_bucket: str | None = None
+    signing_profile: str | None = None
+
+
+@dataclass(frozen=True)
 class PublishRequest:
     """What to publish and how."""
 
@@ -224,7 +234,8 @@ def _publish_one(
                 return Published(
                     region, newest["LayerVersionArn"], newest["Version"], created=False
                 )
-        content = _content(request, settings, region, sha256, progress)
+        upload = Upload(request.zip_path, request.name, request.s3_bucket, request.signing_profile)
+        content = _content(upload, settings, region, sha256, progress)
         arguments: dict[str, Any] = {
             "LayerName": request.name,
             "Description": description,
@@ -249,7 +260,7 @@ def _publish_one(
 
 
 def _content(
-    request: PublishRequest,
+    request: Upload,
     settings: AwsSettings,
     region: str,
     sha256: str,

@@ -152,25 +152,28 @@ class _Settings:
     cache_dir: Path
 
 
-def targets(flags: Flags, config: ProjectConfig | None) -> list[Target]:
+def targets(
+    named: tuple[str, ...],
+    runtimes: tuple[str, ...],
+    arches: tuple[str, ...],
+    config: ProjectConfig | None,
+) -> list[Target]:
     """The targets asked for, each once: named pairs (``--target``, ``targets =``), else every
     runtime with every CPU (``--runtime`` with ``--arch``, then the configuration's), else the
     defaults. Flags win over the configuration, as everywhere."""
-    if flags.targets and (flags.runtimes or flags.arches):
+    if named and (runtimes or arches):
         raise InputError(
             "--target names (runtime, CPU) pairs; --runtime and --arch make every combination:"
             " give one or the other",
             hint="e.g. --target python3.12-arm64 --target python3.11-x86_64",
         )
-    pairs = flags.targets or (
-        config.targets if config is not None and not (flags.runtimes or flags.arches) else ()
-    )
+    pairs = named or (config.targets if config is not None and not (runtimes or arches) else ())
     if pairs:
         return [parse_target(name) for name in dict.fromkeys(pairs)]
     wanted_runtimes = (
-        list(flags.runtimes) or list(config.runtimes if config else ()) or [default_runtime().name]
+        list(runtimes) or list(config.runtimes if config else ()) or [default_runtime().name]
     )
-    wanted_arches = list(flags.arches) or list(config.arches if config else ()) or [DEFAULT_ARCH]
+    wanted_arches = list(arches) or list(config.arches if config else ()) or [DEFAULT_ARCH]
     return [
         get_target(runtime, arch)
         for runtime in dict.fromkeys(wanted_runtimes)
@@ -309,7 +312,7 @@ def _matrix_outputs(name: str, target: Target, directory: Path) -> tuple[LayerOu
 def plan_builds(flags: Flags) -> BuildPlan:
     """Every build one ``lambdalayer build`` run makes, each a complete :class:`BuildRequest`."""
     config = load_config(flags.inputs.project_dir)
-    chosen = targets(flags, config)
+    chosen = targets(flags.targets, flags.runtimes, flags.arches, config)
     found = artefacts(flags.inputs, config)
     configured = config is not None and bool(config.layers or config.function)
     single = len(chosen) * len(found) == 1 and (not configured or bool(flags.outputs.output))
@@ -369,7 +372,7 @@ class LockJob:
 def plan_locks(flags: Flags) -> list[LockJob]:
     """Every lock one ``lambdalayer lock`` run writes (``-o`` for one, PEP 751 names for several)."""
     config = load_config(flags.inputs.project_dir)
-    chosen = targets(flags, config)
+    chosen = targets(flags.targets, flags.runtimes, flags.arches, config)
     found = artefacts(flags.inputs, config)
     single = len(chosen) * len(found) == 1
     if not single and flags.outputs.lock:
