@@ -28,6 +28,13 @@ from lambdalayer.interpreters import find_interpreter
 
 HOST_MACHINE = platform.machine()
 
+# The tests' own servers (the index, the registries, moto) are on this machine: they are
+# reached direct even where the environment names a proxy (a CI runner behind one).
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(
+        part for part in (os.environ.get(_name, ""), "127.0.0.1,localhost,::1") if part
+    )
+
 # A native library loaded with ctypes on import: a real ELF file the import test can load
 # without needing the target Python's headers.
 NATIVE_C = "int native_answer(void) { return 42; }\n"

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lambdalayer.network import child_environment
 from lambdalayer.targets import Target
 
 _LOCK = threading.Lock()
@@ -56,7 +57,12 @@ def uv_environment(
     With ``cache_dir`` (lambdalayer's), uv keeps its own cache in ``cache_dir/uv`` unless
     ``UV_CACHE_DIR`` says otherwise, so a build writes nowhere but its output and the cache.
     """
-    environment = {**environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    environment = {
+        **environ,
+        **child_environment(environ),  # --proxy, REQUESTS_CA_BUNDLE, --native-tls as uv reads them
+        "UV_PYTHON_DOWNLOADS": "never",
+        "NO_COLOR": "1",
+    }
     if cache_dir is not None and not environ.get("UV_CACHE_DIR"):
         environment["UV_CACHE_DIR"] = str(cache_dir / "uv")
     return environment

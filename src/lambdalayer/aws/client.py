@@ -7,12 +7,13 @@ and are never printed: messages carry only the error code and AWS's own message.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from lambdalayer import __version__
+from lambdalayer import __version__, network
 from lambdalayer.errors import AwsError, LambdaLayerError
 
 T = TypeVar("T")
@@ -67,12 +68,38 @@ def client(
             retries={"mode": "standard", "max_attempts": 1 if quick else MAX_ATTEMPTS},
             user_agent_extra=f"lambdalayer/{__version__}",
             **({"connect_timeout": 3, "read_timeout": 5} if quick else {}),
+            **_network(settings.endpoint_url, chosen, service),
         )
         return session.client(
-            service, region_name=chosen, endpoint_url=settings.endpoint_url, config=config
+            service,
+            region_name=chosen,
+            endpoint_url=settings.endpoint_url,
+            config=config,
+            **_verify(),
         )
     except BotoCoreError as error:
         raise translate(error, f"connecting to {service}") from error
+
+
+def _network(endpoint_url: str | None, region: str, service: str) -> dict[str, Any]:
+    """``--proxy`` for botocore (which reads ``HTTPS_PROXY`` and ``NO_PROXY`` itself, but not
+    our flag), unless ``NO_PROXY`` sends the endpoint direct."""
+    proxy = network.current().proxy
+    if not proxy:
+        return {}
+    url = endpoint_url or f"https://{service}.{region}.amazonaws.com"
+    if network.proxy_for(url) is None:
+        return {}
+    return {"proxies": {"http": proxy, "https": proxy}}
+
+
+def _verify() -> dict[str, Any]:
+    """``SSL_CERT_FILE`` as botocore's bundle (it reads ``AWS_CA_BUNDLE`` and
+    ``REQUESTS_CA_BUNDLE`` itself), so that AWS is trusted as the rest of lambdalayer trusts."""
+    variable, files = network.trusted_bundles()
+    if variable == "SSL_CERT_FILE" and not os.environ.get("AWS_CA_BUNDLE"):
+        return {"verify": str(files[0])}
+    return {}
 
 
 def default_region(settings: AwsSettings) -> str:

@@ -32,7 +32,9 @@ from lambdalayer.container.request import DEFAULT_BASE
 from lambdalayer.environment.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
 from lambdalayer.environment.roots import HOST
 from lambdalayer.errors import FetchError, InputError
+from lambdalayer.inputs.config import load_config
 from lambdalayer.net.fetch import default_cache_dir
+from lambdalayer.network import allowing_auth_hosts
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.targets import ARCH_ALIASES, Layout, Target, get_target
 
@@ -271,7 +273,9 @@ def image_request(args: argparse.Namespace) -> ImageRequest:
 
 def _execute_build(args: argparse.Namespace) -> int:
     request = image_request(args)
-    result = build_image(request, stderr)
+    config = load_config(args.project or Path.cwd())
+    with allowing_auth_hosts(config.allow_auth_hosts if config else ()):
+        result = build_image(request, stderr)
     if args.json:
         print_json(image_document(result))
     elif args.print_field == "image-uri":

@@ -28,7 +28,7 @@ from lambdalayer.cli.common import (
     print_json,
     say,
 )
-from lambdalayer.cli.options_global import add_global_options
+from lambdalayer.cli.options_global import VALUE_OPTIONS, add_global_options
 from lambdalayer.errors import LambdaLayerError, LayerCheckError, PolicyError
 from lambdalayer.zipnames import printable
 
@@ -64,15 +64,24 @@ def _merged(args: argparse.Namespace) -> argparse.Namespace:
     args.verbose = args.verbose + getattr(args, "sub_verbose", 0)
     args.quiet = args.quiet + getattr(args, "sub_quiet", 0)
     args.json = args.json or getattr(args, "sub_json", False)
+    args.proxy = getattr(args, "sub_proxy", None) or args.proxy
+    args.native_tls = args.native_tls or getattr(args, "sub_native_tls", False)
+    args.allow_auth_host = [*args.allow_auth_host, *getattr(args, "sub_allow_auth_host", [])]
     return args
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
     """The command named in ``argv`` (global options may come before it)."""
+    skip = False
     for argument in argv:
+        if skip:
+            skip = False
+            continue
         if argument == "--":
             return None
-        if not argument.startswith("-"):
+        if argument in VALUE_OPTIONS:
+            skip = True
+        elif not argument.startswith("-"):
             return argument if argument in COMMANDS else None
     return None
 
@@ -145,6 +154,11 @@ def _main(argv: Sequence[str] | None) -> int:
     execute: Callable[[argparse.Namespace], int] = args.execute
     as_json = bool(args.json)
     Output.configure(verbosity=args.verbose - args.quiet, as_json=as_json)
+    from lambdalayer import network  # noqa: PLC0415 - --help and --version import no library
+
+    network.configure(
+        network.NetworkSettings(args.proxy, args.native_tls, tuple(args.allow_auth_host))
+    )
     try:
         return execute(args)
     except LambdaLayerError as error:

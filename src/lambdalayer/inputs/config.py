@@ -45,6 +45,7 @@ _TOP_KEYS = {
     "layers",
     "function",
     "audit",
+    "allow-auth-host",
 }
 _INPUT_KEYS = {"requirements", "files", "extra", "extras", "group", "groups", "on-top-of"}
 _FUNCTION_KEYS = _INPUT_KEYS | {"source", "handler"}
@@ -101,6 +102,7 @@ class ProjectConfig:
     layers: tuple[LayerSpec, ...] = ()
     function: FunctionSpec | None = None
     audit: AuditPolicy = field(default_factory=AuditPolicy)
+    allow_auth_hosts: tuple[str, ...] = ()  # token services that may get registry credentials
 
 
 # A layer's name becomes part of a file name: the same characters Lambda allows for it.
@@ -272,6 +274,9 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         layers=_layers(table, prefix, path),
         function=_function(table, prefix, path),
         audit=parse_policy(table.get("audit", {}), f"{prefix}audit", path),
+        allow_auth_hosts=_strings(
+            table.get("allow-auth-host", []), f"{prefix}allow-auth-host", path
+        ),
     )
 
 

@@ -1,6 +1,12 @@
 """HTTP(S) GETs with pooling and retries (urllib3), shared by the index reader and the fetcher.
 
-- One pool manager per process: connections to an index are reused across wheels.
+- One pool manager per process and route: connections to an index are reused across wheels.
+- Proxies (``--proxy``, ``HTTPS_PROXY`` …, ``NO_PROXY``) and trusted certificates
+  (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, ``REQUESTS_CA_BUNDLE``, else the system's store) as
+  :mod:`lambdalayer.network` reads them; redirects are followed hop by hop, each on its own
+  route, to ``http(s)://`` URLs only.
+- A body is read to a bound (a document's, or the size the caller declared), within a time
+  limit that follows the declared size or what arrived — never ``Content-Length``.
 - Connection failures and 408/429/5xx answers are retried with exponential back-off;
   a ``Retry-After`` header is honoured.
 - Credentials come from the URL (``https://user:token@host/simple``, as uv and pip
@@ -13,12 +19,12 @@
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import json
 import netrc
 import os
 import stat
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -26,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import urllib3
@@ -36,6 +42,7 @@ from urllib3.util.retry import Retry
 
 from lambdalayer import __version__
 from lambdalayer.errors import FetchError, TransientError
+from lambdalayer.network import Proxy, proxy_for, ssl_context
 
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
@@ -101,9 +108,84 @@ def request_headers(
     return headers
 
 
-@functools.cache
-def _pool() -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=16, maxsize=16, timeout=TIMEOUT_SECONDS)
+_managers: dict[tuple[Proxy | None, int], urllib3.PoolManager] = {}
+_managers_lock = threading.Lock()
+
+
+def _manager(url: str) -> urllib3.PoolManager:
+    """The connection pools for ``url``: through its proxy (see :mod:`lambdalayer.network`)
+    or direct, trusting the certificates the environment names. One per process and route:
+    connections to an index are reused across wheels."""
+    proxy, context = proxy_for(url), ssl_context()
+    key = (proxy, id(context))
+    with _managers_lock:
+        manager = _managers.get(key)
+        if manager is None:
+            if proxy is None:
+                manager = urllib3.PoolManager(
+                    num_pools=16, maxsize=16, timeout=TIMEOUT_SECONDS, ssl_context=context
+                )
+            else:
+                auth = ":".join(proxy.credentials) if proxy.credentials else None
+                manager = urllib3.ProxyManager(
+                    proxy.url,
+                    num_pools=16,
+                    maxsize=16,
+                    timeout=TIMEOUT_SECONDS,
+                    proxy_headers=urllib3.make_headers(proxy_basic_auth=auth) if auth else None,
+                    ssl_context=context,
+                    proxy_ssl_context=context,
+                )
+            _managers[key] = manager
+    return manager
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+_SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+
+
+def _urlopen(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    body: bytes | IO[bytes] | None = None,
+    retries: Retry,
+    follow: bool,
+) -> urllib3.BaseHTTPResponse:
+    """One request, following redirects (``follow``) hop by hop: each hop takes its own
+    route (a proxy, or direct by ``NO_PROXY``), only to ``http(s)://`` URLs, and
+    credentials are dropped when a hop leaves the scheme, host and port they were for."""
+    for _hop in range(_REDIRECTS + 1):
+        response = _manager(url).request(
+            method,
+            redact(url),
+            headers=dict(headers),
+            body=body,
+            retries=retries,
+            redirect=False,
+            preload_content=False,
+            decode_content=False,
+        )
+        location = response.get_redirect_location() if follow else False
+        if not location:
+            return response
+        response.drain_conn()
+        response.release_conn()
+        target = urljoin(url, location)
+        if urlsplit(target).scheme not in {"http", "https"}:
+            raise FetchError(f"{redact(url)} redirects to {redact(target)}, not an http(s) URL")
+        if _origin(target) != _origin(url):
+            headers = {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+        if response.status == 303 and method != "HEAD":
+            method, body = "GET", None
+        url = target
+    raise FetchError(f"{redact(url)}: more than {_REDIRECTS} redirects", url=redact(url))
 
 
 def _retry() -> Retry:
@@ -128,14 +210,7 @@ def _open(
 ) -> Iterator[urllib3.BaseHTTPResponse]:
     headers = {**request_headers(url, accept), **(extra_headers or {})}
     try:
-        response = _pool().request(
-            "GET",
-            redact(url),
-            headers=headers,
-            retries=_retry(),
-            preload_content=False,
-            decode_content=False,
-        )
+        response = _urlopen("GET", url, headers, retries=_retry(), follow=True)
     except MaxRetryError as error:
         raise FetchError(
             f"cannot reach {redact(url)}: {error.reason}",
@@ -348,6 +423,7 @@ def send(
     headers: Mapping[str, str] | None = None,
     body: bytes | IO[bytes] | None = None,
     passthrough: frozenset[int] = frozenset({401, 404}),
+    limit: int = MAX_DOCUMENT_BYTES,
 ) -> Response:
     """One request of a protocol beyond plain downloads (an OCI registry's HEAD, POST, PATCH, PUT).
 
@@ -355,7 +431,7 @@ def send(
     a body is sent once and never redirected (the caller starts its exchange again on a
     :class:`TransientError`). ``Authorization`` is dropped on a redirect to another host.
     Statuses in ``passthrough`` and every 2xx/3xx are returned; others raise
-    :class:`FetchError`. The body read back is at most :data:`MAX_DOCUMENT_BYTES`.
+    :class:`FetchError`. The body read back is at most ``limit`` bytes.
     """
     idempotent = method in {"GET", "HEAD"}
     retries = _retry() if idempotent else Retry(total=0, redirect=0, raise_on_status=False)
@@ -363,16 +439,7 @@ def send(
 
     def attempt() -> Response:
         try:
-            response = _pool().request(
-                method,
-                redact(url),
-                headers=headers,
-                body=body,
-                retries=retries,
-                redirect=idempotent,
-                preload_content=False,
-                decode_content=False,
-            )
+            response = _urlopen(method, url, headers, body=body, retries=retries, follow=idempotent)
         except MaxRetryError as error:
             if idempotent:
                 raise FetchError(f"cannot reach {redact(url)}: {error.reason}") from error
@@ -387,7 +454,7 @@ def send(
                 )
             buffer = io.BytesIO()
             if method != "HEAD":
-                _stream(response, url, buffer, lambda _chunk: None, limit=MAX_DOCUMENT_BYTES)
+                _stream(response, url, buffer, lambda _chunk: None, limit=limit)
             names = {name.lower(): value for name, value in response.headers.items()}
             return Response(response.status, names, buffer.getvalue())
         finally:

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
 from lambdalayer.errors import FetchError, TransientError
 from lambdalayer.net.http import (
@@ -40,17 +40,42 @@ from lambdalayer.net.http import (
     send,
     with_retries,
 )
+from lambdalayer.network import auth_host_allowed
 from lambdalayer.oci.credentials import Credentials, no_credentials
-from lambdalayer.oci.media import INDEX_TYPES, MANIFEST_TYPES, OCI_ARCH, json_object
-from lambdalayer.oci.reference import DIGEST, ImageReference
+from lambdalayer.oci.media import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    MAX_DOCUMENT_BYTES,
+    OCI_ARCH,
+    json_object,
+)
+from lambdalayer.oci.reference import DIGEST, DOCKER_HUB_API, ImageReference
 
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+DOCKER_HUB_AUTH = "auth.docker.io"  # Docker Hub's own token service (registry-1.docker.io's realm)
 LOGIN_HINT = "log in with 'docker login HOST' (lambdalayer reads its credentials), or give --registry-auth USER:PASSWORD"
 
 
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc
+
+
+def _allow_hint(host: str) -> str:
+    return (
+        f"lambdalayer sends registry credentials only to the registry's own host; if {host} is"
+        f" its token service, allow it: --allow-auth-host {host}"
+    )
+
+
+def _origin_key(parts: SplitResult) -> tuple[str, str, int | None]:
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2]
 
 
 class RegistryClient:
@@ -75,6 +100,7 @@ class RegistryClient:
         self.actions = "pull,push" if push else "pull"
         self.mount_from = tuple(name for name in mount_from if name != image.repository)
         self.authorization: str | None = None
+        self.withheld_from: str | None = None  # a token service not given the credentials
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -97,7 +123,8 @@ class RegistryClient:
         body: bytes | IO[bytes] | None = None,
         passthrough: frozenset[int] = frozenset(),
     ) -> Response:
-        """One request, authenticating once if the registry answers 401."""
+        """One request, authenticating once if the registry answers 401 (its answer read to
+        :data:`MAX_DOCUMENT_BYTES`: a manifest, an index, an error)."""
 
         def once() -> Response:
             if body is not None and not isinstance(body, bytes):
@@ -108,6 +135,7 @@ class RegistryClient:
                 headers=self._headers(url, headers),
                 body=body,
                 passthrough=passthrough | {401},
+                limit=MAX_DOCUMENT_BYTES,
             )
 
         response = once()
@@ -115,12 +143,24 @@ class RegistryClient:
             self._authenticate(response.headers.get("www-authenticate", ""))
             response = once()
         if response.status == 401:
-            raise FetchError(
-                f"{self.image.registry} refused the credentials for {self.repository}"
-                f" ({self.actions})",
-                hint=LOGIN_HINT,
-            )
+            raise self._refused(None)
         return response
+
+    def _refused(self, realm: str | None) -> FetchError:
+        """The registry (or its token service ``realm``) said no; why, and what to do."""
+        withheld = self.withheld_from
+        if realm is not None:
+            asked = "an anonymous request" if withheld else "the credentials"
+            return FetchError(
+                f"the token service {redact(realm)} refused {asked} for {self.image.registry}",
+                hint=_allow_hint(withheld) if withheld else LOGIN_HINT,
+            )
+        return FetchError(
+            f"{self.image.registry} refused the credentials for {self.repository}"
+            f" ({self.actions})"
+            + (f"; its token service {withheld} was asked without them" if withheld else ""),
+            hint=_allow_hint(withheld) if withheld else LOGIN_HINT,
+        )
 
     def _authenticate(self, challenge: str) -> None:
         scheme = challenge.split(" ", 1)[0].lower()
@@ -144,22 +184,23 @@ class RegistryClient:
         realm = fields.get("realm")
         if not realm:
             raise FetchError(f"{self.image.registry} gave no token realm in its challenge")
+        self._check_realm(realm)
         query: list[tuple[str, str]] = []
         if fields.get("service"):
             query.append(("service", fields["service"]))
         query.append(("scope", f"repository:{self.repository}:{self.actions}"))
         query += [("scope", f"repository:{name}:pull") for name in self.mount_from]
+        send_credentials = basic is not None and self._may_receive_credentials(realm)
+        if basic is not None and not send_credentials:
+            self.withheld_from = _host_port(realm)
         response = get_response(
-            f"{realm}?{urlencode(query)}",
-            headers={"Authorization": basic} if basic else None,
+            f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}",
+            headers={"Authorization": basic} if send_credentials and basic else None,
             passthrough=frozenset({401, 403}),
+            limit=MAX_DOCUMENT_BYTES,
         )
         if response.status in {401, 403}:
-            raise FetchError(
-                f"the token service {redact(realm)} refused the credentials for"
-                f" {self.image.registry}",
-                hint=LOGIN_HINT,
-            )
+            raise self._refused(realm)
         try:
             document = json.loads(response.body)
         except ValueError as error:
@@ -168,6 +209,28 @@ class RegistryClient:
         if not isinstance(token, str):
             raise FetchError(f"the token service {redact(realm)} answered without a token")
         self.authorization = f"Bearer {token}"
+
+    def _check_realm(self, realm: str) -> None:
+        """A token realm must be ``https://`` — ``http://`` only for a registry spoken to over
+        plain HTTP (named with ``http://``, or on this machine); never ``file://`` or other."""
+        parts = urlsplit(realm)
+        plain_ok = self.image.scheme == "http"
+        if not parts.hostname or parts.scheme not in ({"https", "http"} if plain_ok else {"https"}):
+            raise FetchError(
+                f"{self.image.registry} names its token service {redact(realm)!r}: not an"
+                f" {'http(s)' if plain_ok else 'https'}:// URL, so lambdalayer does not ask it",
+                hint="a registry's token service must be an https:// URL",
+            )
+
+    def _may_receive_credentials(self, realm: str) -> bool:
+        """The user's credentials go to the registry's own host and port, to Docker Hub's own
+        token service for Docker Hub, or to a host the user allows (``--allow-auth-host``)."""
+        ours, theirs = urlsplit(self.base), urlsplit(realm)
+        if _origin_key(ours) == _origin_key(theirs):
+            return True
+        if self.image.host == DOCKER_HUB_API and theirs.hostname == DOCKER_HUB_AUTH:
+            return theirs.scheme == "https"
+        return auth_host_allowed(theirs.hostname or "", _origin_key(theirs)[2])
 
     # -- pull -------------------------------------------------------------------------------
 
