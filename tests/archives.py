@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import tarfile
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ def zip_bytes(members: Sequence[tuple[str, bytes, int]]) -> bytes:
             info.external_attr = (mode & 0xFFFF) << 16
             if stat.S_ISDIR(mode):
                 info.external_attr |= 0x10
-            archive.writestr(info, data)
+            with warnings.catch_warnings():  # a name twice is one of the hostile cases
+                warnings.simplefilter("ignore", UserWarning)
+                archive.writestr(info, data)
     return raw.getvalue()
 
 

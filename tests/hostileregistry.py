@@ -149,8 +149,8 @@ class HostileRegistry:
                 handler.send_header("Content-Length", str(len(answer.body)))
             elif answer.content_length not in (None, "auto"):
                 handler.send_header("Content-Length", str(answer.content_length))
-            if answer.endless or answer.content_length is None:
-                handler.close_connection = True
+            handler.send_header("Connection", "close")  # a body shorter than said ends, at EOF
+            handler.close_connection = True
             handler.end_headers()
             if handler.command == "HEAD":
                 return

@@ -169,6 +169,7 @@ def _urlopen(
             body=body,
             retries=retries,
             redirect=False,
+            timeout=TIMEOUT_SECONDS,
             preload_content=False,
             decode_content=False,
         )
