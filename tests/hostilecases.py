@@ -81,17 +81,23 @@ class Case:
 
 
 def run_case(
-    commands: list[list[str]], env: dict[str, str], cwd: Path, timeout: float = 120
+    commands: list[list[str]],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = 120,
+    stdin: Path | None = None,
 ) -> Case:
-    """Run ``lambdalayer`` command lines one after another in a fresh child process."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _DRIVER, json.dumps(commands)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        cwd=cwd,
-    )
+    """Run ``lambdalayer`` command lines one after another in a fresh child process (its
+    stdin read from ``stdin``: a file, a device, a FIFO)."""
+    with (stdin or Path(os.devnull)).open("rb") as source:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _DRIVER, json.dumps(commands)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=source,
+            env=env,
+            cwd=cwd,
+        )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -30,6 +30,14 @@ class InputError(LambdaLayerError):
     """A requirement, requirements file or lock file that cannot be used."""
 
 
+class InputTooLargeError(InputError):
+    """An input over the bound it is read to (``limit`` bytes)."""
+
+    def __init__(self, message: str, *, limit: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.limit = limit
+
+
 class ResolutionError(LambdaLayerError):
     """No set of wheels satisfies the requirements for the target."""
 
@@ -121,3 +129,16 @@ class PolicyError(LambdaLayerError):
 
 class ProvenanceError(LambdaLayerError):
     """A provenance statement that cannot be read, or that the artefact does not match."""
+
+
+class RequestRefused(Exception):  # noqa: N818 - a request refused, not a failure of ours
+    """A request to the Runtime API's server that is not HTTP it reads: answered with
+    ``status`` (a 4xx) and the connection closed. Internal to that server."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ClientGone(Exception):  # noqa: N818 - the client left: nothing to answer
+    """A Runtime API client that closed its connection or was too slow. Internal."""

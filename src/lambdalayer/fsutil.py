@@ -4,41 +4,80 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from lambdalayer.errors import InputError, OutputError
+from lambdalayer.errors import InputError, InputTooLargeError, OutputError
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # a requirements, config or lock file is kB, never GB
 
 
-def read_text_file(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> str:
-    """The UTF-8 text of an input file, read to at most ``limit`` bytes; :class:`InputError` otherwise.
+def read_input(path: Path | None, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of an input the user names, read to at most ``limit``; ``None`` is stdin (``-``).
 
-    A device (``/dev/zero``), a pipe that never ends, a binary file or one that cannot be
-    read is one clear error, never a read of gigabytes or a traceback.
+    A device (``/dev/zero``), a pipe that never ends (``-r <(yes)``, ``--event -``), or one
+    that cannot be read is one clear error, never a read of gigabytes or a traceback:
+    :class:`InputTooLargeError` past the limit (it carries the limit), else :class:`InputError`.
     """
+    name = "stdin" if path is None else str(path)
     try:
-        with path.open("rb") as stream:
-            data = stream.read(limit + 1)
+        if path is None:
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with path.open("rb") as stream:
+                data = stream.read(limit + 1)
     except OSError as error:
-        raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from error
+        raise InputError(f"cannot read {what} {name}: {error.strerror or error}") from error
     if len(data) > limit:
-        raise InputError(f"{what} {path} is over {limit:,} bytes: not a file of that kind")
+        raise InputTooLargeError(
+            f"{what} {name} is over {limit:,} bytes: not a file of that kind", limit=limit
+        )
+    return data
+
+
+def read_text_file(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> str:
+    """The UTF-8 text of an input file, read to at most ``limit`` bytes (:func:`read_input`);
+    :class:`InputError` otherwise (a binary file among them)."""
+    return decode_text(read_input(path, what, limit), f"{what} {path}")
+
+
+def decode_text(data: bytes, what: str) -> str:
+    """``data`` as UTF-8 text; one :class:`InputError` naming the first bad byte otherwise."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(
-            f"{what} {path} is not UTF-8 text (byte {error.start}:"
+            f"{what} is not UTF-8 text (byte {error.start}:"
             f" {data[error.start : error.start + 1]!r})",
             hint="save it as UTF-8",
         ) from error
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON (RFC 8259 has no such number)")
+
+
+def parse_json(data: bytes | str, what: str, hint: str | None = None) -> object:
+    """``data`` as JSON (RFC 8259: no ``NaN`` or ``Infinity``, which Python's decoder would
+    take), or one :class:`InputError`: not JSON, or nested deeper than Python reads (the
+    decoder's recursion limit: a RecursionError is never let through)."""
+    try:
+        return json.loads(data, parse_constant=_not_json)
+    except RecursionError:
+        raise InputError(
+            f"{what} nests deeper than {sys.getrecursionlimit()} levels: no Python runtime reads it",
+            hint=hint,
+        ) from None
+    except ValueError as error:  # UnicodeDecodeError among them
+        raise InputError(f"{what} is not JSON: {error}", hint=hint) from error
 
 
 def _created_parents(directory: Path) -> list[Path]:

@@ -63,13 +63,16 @@ def unsafe_reason(name: str) -> str | None:
     return next((reason for broken, reason in rules if broken), None)
 
 
-def printable(name: str) -> str:
-    """``name`` with control characters escaped, safe to print on a terminal.
+def printable(name: str, keep: str = "") -> str:
+    """``name`` with control characters escaped (but those in ``keep``), safe to print on a
+    terminal.
 
     >>> printable("python/\x1b[2Jx.py")
     'python/\\x1b[2Jx.py'
     """
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
+    return "".join(
+        char if char.isprintable() or char in keep else repr(char)[1:-1] for char in name
+    )
 
 
 def is_safe(name: str) -> bool:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from importlib import resources
 from pathlib import Path
 
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
-from lambdalayer.errors import InputError
-from lambdalayer.fsutil import read_text_file
-from lambdalayer.invoke import FunctionConfig, InvokeReport, InvokeRequest, invoke
+from lambdalayer.errors import InputError, InputTooLargeError
+from lambdalayer.fsutil import parse_json, read_input
+from lambdalayer.invoke import (
+    FunctionConfig,
+    InvokeReport,
+    InvokeRequest,
+    check_event,
+    event_too_large,
+    invoke,
+)
 from lambdalayer.layercomment import recorded_target
+from lambdalayer.limits import SYNC_REQUEST_LIMIT
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
@@ -143,18 +150,16 @@ def sample(name: str) -> str:
 
 
 def event_bytes(spec: str | None) -> bytes:
-    """The event's bytes: a file, stdin, or ``{}``; it must be JSON, as Lambda's is."""
+    """The event's bytes: a file, stdin (``-``), or ``{}``; JSON, as Lambda's is, and no
+    larger than Lambda takes (read to that bound, so an endless stream is one error)."""
     if spec is None:
         return b"{}"
-    text = sys.stdin.read() if spec == "-" else read_text_file(Path(spec), "event file")
     try:
-        json.loads(text)
-    except ValueError as error:
-        raise InputError(
-            f"the event is not JSON: {error}",
-            hint="give a JSON file (lambdalayer invoke --sample sqs)",
-        ) from error
-    return text.encode("utf-8")
+        data = read_input(None if spec == "-" else Path(spec), "the event", SYNC_REQUEST_LIMIT)
+    except InputTooLargeError as error:
+        raise event_too_large(f"over {error.limit}") from error
+    check_event(data)
+    return data
 
 
 def _target(args: argparse.Namespace, zips: list[Path]) -> Target:
@@ -247,7 +252,11 @@ def print_invocations(report: InvokeReport, *, as_json: bool) -> int:
 
 
 def _parsed(payload: bytes) -> object:
+    """The handler's result as JSON for ``--json``, or its text when it is not JSON that can
+    be printed where it goes (the function wrote it: any bytes, any nesting)."""
     try:
-        return json.loads(payload)
-    except ValueError:
+        value = parse_json(payload, "the result")
+        json.dumps({"invocations": [{"result": value}]})
+    except (InputError, RecursionError, ValueError):
         return payload.decode("utf-8", "replace")
+    return value

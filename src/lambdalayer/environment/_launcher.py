@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import resource
+import selectors
 import signal
 import socket
 import struct
@@ -69,34 +70,70 @@ def drop_privileges() -> None:
             pass
 
 
-def pump(source: socket.socket, destination: socket.socket) -> None:
-    """Copy one direction of a relayed connection until it closes."""
+MAX_RELAYED = 64  # connections relayed at once; lambdalayer's server takes fewer still
+SEND_SECONDS = 30.0
+
+
+Peers = dict[socket.socket, socket.socket]  # each relayed end → the other end
+
+
+def _close(selector: selectors.BaseSelector, peers: Peers, sock: socket.socket) -> None:
+    """Close ``sock`` and the connection it is relayed to."""
+    for end in (sock, peers.pop(sock, None)):
+        if end is None:
+            continue
+        peers.pop(end, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            selector.unregister(end)
+        with contextlib.suppress(OSError):
+            end.close()
+
+
+def _accept(
+    listener: socket.socket, socket_path: str, selector: selectors.BaseSelector, peers: Peers
+) -> None:
+    client, _address = listener.accept()
+    if len(peers) >= 2 * MAX_RELAYED:
+        client.close()
+        return
+    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        while True:
-            data = source.recv(65536)
-            if not data:
-                break
-            destination.sendall(data)
+        upstream.connect(socket_path)
     except OSError:
-        pass
-    finally:
-        for end in (source, destination):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
+        client.close()
+        upstream.close()
+        return
+    for end, other in ((client, upstream), (upstream, client)):
+        end.setblocking(False)
+        peers[end] = other
+        selector.register(end, selectors.EVENT_READ)
 
 
 def relay(listener: socket.socket, socket_path: str) -> None:
-    """Accept on ``listener`` forever, each connection relayed to the Unix socket."""
+    """Relay each connection accepted on ``listener`` to the Unix socket, in this one thread
+    (a function that opens thousands of connections makes no thread here either)."""
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    peers: Peers = {}
     while True:
-        client, _address = listener.accept()
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            upstream.connect(socket_path)
-        except OSError:
-            client.close()
-            continue
-        for source, destination in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pump, args=(source, destination), daemon=True).start()
+        for key, _events in selector.select():
+            sock = key.fileobj
+            if not isinstance(sock, socket.socket):
+                continue
+            if sock is listener:
+                with contextlib.suppress(OSError):
+                    _accept(listener, socket_path, selector, peers)
+                continue
+            other = peers.get(sock)
+            try:
+                data = sock.recv(65536)
+                if not data or other is None:
+                    raise ConnectionError
+                other.settimeout(SEND_SECONDS)  # blocking, bounded: the other end must read
+                other.sendall(data)
+                other.setblocking(False)
+            except OSError:
+                _close(selector, peers, sock)
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -30,11 +29,16 @@ from lambdalayer.environment.limits import Cgroups, MemoryLimit, ProcessLimit, d
 from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi
 from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Mount, start
 from lambdalayer.environment.sandbox import command as sandbox_command
+from lambdalayer.errors import InputError
+from lambdalayer.fsutil import parse_json
+from lambdalayer.sourcetree import SourceFile, read_source_tree
+from lambdalayer.zipnames import printable
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
 PORT = 9001  # where AWS_LAMBDA_RUNTIME_API points, inside the sandbox
 STARTING = b"\x00lambdalayer: the bootstrap starts\n"  # the launcher says so (see _launcher.py)
 INIT_LIMIT_SECONDS = 10.0  # Lambda's limit on a function's init phase
+LOG_LINE_LIMIT = 256 * 1024  # CloudWatch Logs' largest event (AWS: CloudWatch Logs quotas)
 Log = Callable[[str], None]
 
 
@@ -56,12 +60,20 @@ class Code:
     task: Path
 
     @classmethod
-    def extracted(cls, scratch: Path, function: Path, layers: tuple[Path, ...]) -> Code:
-        """Layers into ``opt`` in order, the function (a zip or a directory) into ``task``."""
+    def extracted(
+        cls,
+        scratch: Path,
+        function: Path,
+        layers: tuple[Path, ...],
+        files: list[SourceFile] | None = None,
+    ) -> Code:
+        """Layers into ``opt`` in order, the function into ``task``: its zip, or its
+        directory's ``files`` (:func:`~lambdalayer.sourcetree.read_source_tree`, read here
+        when not given)."""
         opt, task = scratch / "opt", scratch / "task"
         extract_read_only(layers, opt, {})
         if function.is_dir():
-            shutil.copytree(function, task, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+            _write_tree(files if files is not None else read_source_tree(function), task)
         else:
             extract_read_only([function], task, {})
         for tree in (opt, task):
@@ -72,6 +84,16 @@ class Code:
         """Make the trees removable again."""
         for tree in (self.opt, self.task):
             set_tree_mode(tree, writable=True)
+
+
+def _write_tree(files: list[SourceFile], destination: Path) -> None:
+    """The function's files (:mod:`lambdalayer.sourcetree`), written as plain files."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for item in files:
+        path = destination / item.relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(item.data)
+        path.chmod(item.mode)
 
 
 @dataclass(frozen=True)
@@ -238,10 +260,7 @@ class Environment:
         if outcome is not None and outcome.kind == "response":
             return None
         if outcome is not None:
-            try:
-                document = dict(json.loads(outcome.body or b"{}"))
-            except (ValueError, TypeError):
-                document = {"errorMessage": outcome.body.decode("utf-8", "replace")}
+            document = _error_document(outcome.body)
             document.setdefault("errorType", outcome.error_type or "Runtime.Unknown")
             document["requestId"] = event.request_id
             return document
@@ -286,11 +305,32 @@ class Environment:
         self.limit.close()
 
 
+def _error_document(body: bytes) -> dict[str, object]:
+    """The error document the runtime posted (the function's code wrote it: any bytes, any
+    nesting); its text as ``errorMessage`` when it is not a JSON object that can be printed."""
+    try:
+        document = parse_json(body or b"{}", "the error document")
+        if isinstance(document, dict):
+            json.dumps(document)  # printed later: nesting that cannot be printed is refused now
+            return document
+    except (InputError, RecursionError, ValueError):
+        pass
+    return {"errorMessage": body.decode("utf-8", "replace")}
+
+
 def _relay(stream: IO[bytes], log: Log, started: list[float]) -> None:
     """The runtime's output (the function's logs), line by line, as CloudWatch has it; the
-    launcher's line saying the bootstrap starts is noted in ``started``, not shown."""
-    for line in iter(stream.readline, b""):
+    launcher's line saying the bootstrap starts is noted in ``started``, not shown.
+
+    A line is at most CloudWatch's largest event (256 KB; a longer one continues on the
+    next); the ``\r`` that separates a log record's lines starts a line of its own (as the
+    console shows it); control characters (a terminal's escape sequences) are escaped as
+    everywhere else (:func:`~lambdalayer.zipnames.printable`).
+    """
+    for line in iter(lambda: stream.readline(LOG_LINE_LIMIT), b""):
         if line == STARTING:
             started.append(time.monotonic())
             continue
-        log(line.decode("utf-8", "replace").rstrip("\n"))
+        text = line.decode("utf-8", "replace").removesuffix("\n")
+        for part in text.split("\r"):
+            log(printable(part, keep="\t"))

@@ -16,25 +16,41 @@ OpenAPI specification ``runtime-api.zip`` linked there):
 - ``POST /2018-06-01/runtime/init/error`` — the runtime could not start the handler
   (``Runtime.ImportModuleError``, …); ``202``.
 
-A request for another invocation's id is ``400``; an unknown path ``404``. The server
-listens on a Unix socket (the sandbox has no network; a small relay inside it offers the
-socket on ``127.0.0.1``, where the runtime interface client expects a host and port), one
-thread per connection, and hands each event's outcome to the caller with the moments it
-happened, which the REPORT line is made of.
+As AWS's Runtime Interface Emulator answers (internal/lambda/rapi): a request for another
+invocation's id is ``400`` ``InvalidRequestID``; a body over 6,291,556 bytes
+(``interop.MaxPayloadSize``) is ``413`` ``RequestEntityTooLarge``, and for a response the
+invocation ends with ``Function.ResponseSizeTooLarge``, "Response payload size (N bytes)
+exceeded maximum allowed payload size (6291556 bytes)."; an unknown path is ``404``, a wrong
+method ``405``. One ``/next`` may wait at a time, and none while an invocation runs: another
+is ``403`` ``InvalidStateTransition`` — an extra connection cannot take the next event. A
+``/next`` whose client went away gives its place up before it takes an event.
+
+The client is the function's code, so the server is :mod:`.runtimehttp`'s (every request
+bounded, a fixed pool of threads, a bounded number of connections). It listens on a Unix
+socket (the sandbox has no network; a small relay inside it offers the socket on
+``127.0.0.1``, where the runtime interface client expects a host and port) and hands each
+event's outcome to the caller with the moments it happened, which the REPORT line is made of.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
-import os
 import queue
-import socketserver
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lambdalayer.environment.runtimehttp import (
+    Bounds,
+    Connection,
+    HttpServer,
+    Reply,
+    Request,
+    json_reply,
+)
+from lambdalayer.limits import RESPONSE_LIMIT
 
 API = "/2018-06-01/runtime"
 
@@ -63,114 +79,138 @@ class Outcome:
 class RuntimeApi:
     """The Runtime API for one execution environment, on a Unix socket at ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bounds: Bounds | None = None) -> None:
         self.path = path
         self.events: queue.Queue[Event] = queue.Queue()
         self.outcomes: queue.Queue[Outcome] = queue.Queue()
         self.current: Event | None = None
         self.first_next: float | None = None  # when the runtime first asked for an event
         self.handed_out: float | None = None  # when the current event was handed out
+        self._waiting = False  # a /next is waiting for an event
         self._lock = threading.Lock()
-        # A Unix socket's path must fit 108 bytes; a deep cache directory's does not, so a
-        # long one is bound through /proc/self/fd/N/ of its directory (Linux resolves it).
-        directory = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-        try:
-            short = (
-                str(path)
-                if len(os.fsencode(path)) < 100
-                else f"/proc/self/fd/{directory}/{path.name}"
-            )
-            self._server = _Server(short, _handler_for(self))
-        finally:
-            os.close(directory)
+        self.server = HttpServer(path, self.answer, bounds or Bounds(body=RESPONSE_LIMIT))
         path.chmod(0o777)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> RuntimeApi:
-        self._thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.server.stop()
         self.path.unlink(missing_ok=True)
 
-    def next_event(self) -> Event:
-        """Block until an event is queued (what ``/invocation/next`` waits for)."""
+    def answer(self, request: Request) -> Reply | None:
+        """The reply to one request of the runtime's (see the module's docstring)."""
+        route = request.path.removeprefix(API).strip("/").split("/")
+        if not request.path.startswith(API + "/"):
+            return _unknown_path()
+        if route == ["invocation", "next"]:
+            return self._next(request.connection) if request.method == "GET" else _wrong_method()
+        if route == ["init", "error"]:
+            kind, request_id = "init-error", None
+        elif len(route) == 3 and route[0] == "invocation" and route[2] in ("response", "error"):
+            kind, request_id = route[2], route[1]
+        else:
+            return _unknown_path()
+        if request.method != "POST":
+            return _wrong_method()
+        error_type = request.headers.get("lambda-runtime-function-error-type")
+        return self._posted(kind, request_id, error_type, request.body, request.body_size)
+
+    def _next(self, connection: Connection) -> Reply | None:
         with self._lock:
+            if self._waiting or self.current is not None:
+                state = "Running" if self.current is not None else "Ready"
+                return json_reply(
+                    403,
+                    {
+                        "errorMessage": f"State transition from {state} to Ready failed for"
+                        " runtime. Error: State transition is not allowed",
+                        "errorType": "InvalidStateTransition",
+                    },
+                )
+            self._waiting = True
             if self.first_next is None:
                 self.first_next = time.monotonic()
-        event = self.events.get()
-        with self._lock:
-            self.current = event
-            self.handed_out = time.monotonic()
-        return event
+        try:
+            event = self._wait_for_event(connection)
+        finally:
+            with self._lock:
+                self._waiting = False
+        if event is None:
+            return None
+        headers = {
+            "Content-Type": "application/json",
+            "Lambda-Runtime-Aws-Request-Id": event.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + event.timeout_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": event.function_arn,
+            "Lambda-Runtime-Trace-Id": f"Root=1-{event.request_id[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+        }
+        return Reply(200, event.payload, headers)
 
-    def accept(self, outcome: Outcome) -> int:
-        """Record what the runtime posted; the HTTP status to answer with."""
+    def _wait_for_event(self, connection: Connection) -> Event | None:
+        """The next event, or ``None`` when the client left (or the server stops) first."""
+        while not self.server.stopping:
+            if connection.closed_by_peer():
+                return None
+            try:
+                event = self.events.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            with self._lock:
+                self.current = event
+                self.handed_out = time.monotonic()
+            return event
+        return None
+
+    def _posted(
+        self,
+        kind: str,
+        request_id: str | None,
+        error_type: str | None,
+        body: bytes,
+        body_size: int,
+    ) -> Reply:
+        too_large = body_size > len(body)
+        if too_large:
+            error_type = "Function.ResponseSizeTooLarge"
+            message = (
+                f"Response payload size ({body_size} bytes) exceeded maximum allowed"
+                f" payload size ({RESPONSE_LIMIT} bytes)."
+            )
+            body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+            kind = "error" if kind == "response" else kind
+        outcome = Outcome(kind, body, request_id, error_type, time.monotonic())
+        if not self.accept(outcome):
+            return json_reply(
+                400, {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
+            )
+        if too_large:
+            return json_reply(
+                413,
+                {
+                    "errorMessage": f"Exceeded maximum allowed payload size ({RESPONSE_LIMIT} bytes).",
+                    "errorType": "RequestEntityTooLarge",
+                },
+            )
+        return json_reply(202, {"status": "OK"})
+
+    def accept(self, outcome: Outcome) -> bool:
+        """Record what the runtime posted; whether it was for the invocation that runs."""
         with self._lock:
             current = self.current
             if outcome.kind != "init-error" and (
                 current is None or outcome.request_id != current.request_id
             ):
-                return 400
+                return False
             self.current = None
         self.outcomes.put(outcome)
-        return 202
+        return True
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+def _unknown_path() -> Reply:
+    return json_reply(404, {"errorMessage": "unknown path", "errorType": "NotFound"})
 
 
-def _handler_for(api: RuntimeApi) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: the runtime's own logs are what the user reads."""
-
-        def address_string(self) -> str:
-            return "runtime"
-
-        def _answer(
-            self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            if self.path != f"{API}/invocation/next":
-                self._answer(404, b'{"errorMessage": "unknown path"}')
-                return
-            event = api.next_event()
-            headers = {
-                "Content-Type": "application/json",
-                "Lambda-Runtime-Aws-Request-Id": event.request_id,
-                "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + event.timeout_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": event.function_arn,
-                "Lambda-Runtime-Trace-Id": f"Root=1-{event.request_id[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
-            }
-            self._answer(200, event.payload, headers)
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            parts = self.path.removeprefix(API).strip("/").split("/")
-            error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
-            if parts == ["init", "error"]:
-                outcome = Outcome("init-error", body, None, error_type, time.monotonic())
-            elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
-                outcome = Outcome(parts[2], body, parts[1], error_type, time.monotonic())
-            else:
-                self._answer(404, b'{"errorMessage": "unknown path"}')
-                return
-            status = api.accept(outcome)
-            self._answer(
-                status, json.dumps({"status": "OK" if status == 202 else "stale"}).encode()
-            )
-
-    return Handler
+def _wrong_method() -> Reply:
+    return json_reply(405, {"errorMessage": "method not allowed", "errorType": "MethodNotAllowed"})

@@ -33,11 +33,22 @@ from lambdalayer.environment.roots import HOST, host_run, image_run
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.environment.sandbox import EMULATOR_INSIDE
 from lambdalayer.errors import InputError
+from lambdalayer.fsutil import decode_text, parse_json
+from lambdalayer.limits import ASYNC_REQUEST_LIMIT, SYNC_REQUEST_LIMIT
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.sourcetree import read_source_tree
 from lambdalayer.targets import Target
 
-__all__ = ["FunctionConfig", "Invocation", "InvokeReport", "InvokeRequest", "invoke"]
+__all__ = [
+    "FunctionConfig",
+    "Invocation",
+    "InvokeReport",
+    "InvokeRequest",
+    "check_event",
+    "event_too_large",
+    "invoke",
+]
 
 MEMORY_RANGE = (128, 10240)  # MB, what Lambda allows
 EPHEMERAL_RANGE = (512, 10240)
@@ -177,14 +188,38 @@ def lambda_variables(handler: str, target: Target, config: FunctionConfig) -> di
     return variables
 
 
+def event_too_large(size: str) -> InputError:
+    """Lambda's own refusal of a synchronous event of ``size`` bytes (AWS's Invoke API)."""
+    return InputError(
+        f"RequestEntityTooLargeException: Request must be smaller than {SYNC_REQUEST_LIMIT}"
+        f" bytes for the InvokeFunction operation (the event is {size} bytes)",
+        hint=f"Lambda takes at most {SYNC_REQUEST_LIMIT:,} bytes synchronously"
+        f" ({ASYNC_REQUEST_LIMIT:,} asynchronously): pass a larger payload by reference (S3)",
+    )
+
+
+def check_event(event: bytes) -> None:
+    """Refuse an event Lambda refuses: over its synchronous limit, or not UTF-8 JSON."""
+    if len(event) > SYNC_REQUEST_LIMIT:
+        raise event_too_large(f"{len(event):,}")
+    parse_json(
+        decode_text(event, "the event"),
+        "the event",
+        hint="give a JSON file (lambdalayer invoke --sample sqs)",
+    )
+
+
 def invoke(
     request: InvokeRequest, event: bytes, repeat: int = 1, log: Callable[[str], None] = print
 ) -> InvokeReport:
     """Call the handler with ``event``, ``repeat`` times; the runtime's logs and Lambda's
     START/END/REPORT lines go to ``log``."""
+    check_event(event)
     config = request.config
     _check_code(request.handler, (request.function, *request.layers))
     config.check()
+    # The function's tree is read (never followed) before anything is prepared or started.
+    files = read_source_tree(request.function) if request.function.is_dir() else None
     root = execution_root(request)
     variables = lambda_variables(request.handler, request.target, config)
     settings = Settings(config.memory_mb, config.timeout, config.ephemeral_mb, variables)
@@ -193,7 +228,7 @@ def invoke(
     scratch_parent.mkdir(parents=True, exist_ok=True)
     invocations: list[Invocation] = []
     with tempfile.TemporaryDirectory(dir=scratch_parent, prefix="invoke-") as scratch:
-        code = Code.extracted(Path(scratch), request.function, request.layers)
+        code = Code.extracted(Path(scratch), request.function, request.layers, files)
         environment: Environment | None = None
         try:
             for number in range(max(1, repeat)):

@@ -17,6 +17,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from lambdalayer.errors import AssembleError
 from lambdalayer.layer.archive import EXEC_MODE, FILE_MODE, Entry, RawMember
+from lambdalayer.sourcetree import read_source_tree
 from lambdalayer.targets import Layout, Target
 from lambdalayer.zipnames import open_zip, unsafe_reason
 
@@ -123,21 +124,14 @@ def function_entries(source: Path) -> list[Entry]:
     """The handler code of a function package, as entries at the zip's root.
 
     A directory with an ``__init__.py`` is a package and keeps its name (``app/...``);
-    any other directory contributes its contents (``handler.py``, ``lib/...``). Bytecode
-    caches and hidden files are left out.
+    any other directory contributes its contents (``handler.py``, ``lib/...``). Read by
+    :func:`~lambdalayer.sourcetree.read_source_tree` (links read as what they name inside the
+    tree, never followed out of it; bytecode caches and hidden files left out).
     """
     if not source.is_dir():
         raise AssembleError(f"function source {source} is not a directory")
     prefix = f"{source.name}/" if (source / "__init__.py").is_file() else ""
-    entries = []
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        if path.is_dir() or any(
-            part.startswith(".") or part == "__pycache__" for part in relative.parts
-        ):
-            continue
-        if path.suffix in {".pyc", ".pyo"}:
-            continue
-        mode = EXEC_MODE if path.stat().st_mode & 0o111 else FILE_MODE
-        entries.append(Entry(prefix + relative.as_posix(), mode, data=path.read_bytes()))
-    return entries
+    return [
+        Entry(prefix + item.relative, EXEC_MODE if item.mode & 0o111 else FILE_MODE, data=item.data)
+        for item in read_source_tree(source)
+    ]
