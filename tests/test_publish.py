@@ -15,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from lambdalayer.aws.attach import attach
-from lambdalayer.aws.client import AwsSettings
+from lambdalayer.aws.client import AwsSettings, client
 from lambdalayer.aws.publish import PublishRequest, layer_versions, prunable, publish
 from lambdalayer.cli.main import main
 from lambdalayer.errors import AttachError, InputError, LambdaLayerError
@@ -488,3 +488,34 @@ def test_managed_layer_arn_falls_back_to_the_parameter_name_when_aws_cannot_say(
         in out
     )
     assert f"/aws/service/aws-sdk-pandas/{release}/py3.12/x86_64/layer-arn" in out
+
+
+def test_attach_sends_the_functions_revision_id(settings, moto_endpoint, tmp_path, monkeypatch):
+    """Lambda refuses an update whose RevisionId is not the function's latest, so a change
+    made meanwhile (another attach, a deploy) is never silently dropped. moto neither returns
+    a function's RevisionId (AWS's GetFunctionConfiguration does) nor checks it: the one
+    field is added to moto's answer, and the request botocore really sends to the server is
+    read, both with botocore's own event hooks."""
+    import lambdalayer.aws.attach as attach_module
+
+    sent: list[dict[str, object]] = []
+    revision = "11111111-2222-3333-4444-555555555555"
+
+    def with_revision(parsed: dict[str, object], **_: object) -> None:
+        parsed["RevisionId"] = revision
+
+    def record(request: object, **_: object) -> None:
+        sent.append(json.loads(request.body or b"{}"))  # type: ignore[attr-defined]
+
+    def hooked(*args: object, **kwargs: object) -> object:
+        made = client(*args, **kwargs)  # type: ignore[arg-type]
+        made.meta.events.register("after-call.lambda.GetFunctionConfiguration", with_revision)
+        made.meta.events.register("before-send.lambda.UpdateFunctionConfiguration", record)
+        return made
+
+    monkeypatch.setattr(attach_module, "client", hooked)
+    [layer] = publish(PublishRequest(layer_zip(tmp_path / "a.zip"), unique("rev")), settings)
+    function = make_function(moto_endpoint, [])
+    attach(settings, function, layer.arn or "")
+    assert sent == [{"Layers": [layer.arn], "RevisionId": revision}]
+    assert function_layers(moto_endpoint, function) == [layer.arn]

@@ -106,11 +106,16 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
             f" {UNZIPPED_LIMIT:,} with the function",
             hint="slim the layers, or leave out what another layer already provides",
         )
+    # The revision read above: if another change to the function lands in between (another
+    # attach, a deploy), Lambda refuses this one (PreconditionFailedException) instead of
+    # silently dropping that change's layers.
+    revision = {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
     call(
         f"updating {function}",
         lambda_client.update_function_configuration,
         FunctionName=function,
         Layers=after,
+        **revision,
     )
     wait_for_update(lambda_client, function)
     return AttachResult(function, tuple(before), tuple(after), tuple(warnings))

@@ -33,6 +33,8 @@ _HINTS = {
     "TooManyRequestsException": "throttled even after retries; try again in a minute",
     "ResourceNotFoundException": "check the name, the region and the account",
     "RequestEntityTooLargeException": "publish through S3 with --s3-bucket",
+    "PreconditionFailedException": "the function changed while its layers were being set"
+    " (another attach or deploy): run the command again to attach to what it is now",
     "NoSuchBucket": "create the bucket, or give another --s3-bucket",
 }
 
