@@ -366,3 +366,46 @@ def test_as_an_ordinary_user_a_handler_sees_no_secret_and_forks_at_most_1024(use
     assert completed.returncode == 0, completed.stderr
     assert_saw_nothing(json.loads(completed.stdout), _caller_cmdline())
     assert "enforced by RLIMIT_NPROC inside the sandbox's own user namespace" in completed.stderr
+
+
+TAMPER = r"""
+import os, sys
+results = sys.argv[1]  # the import child's results file: writable from inside, as it must be
+mode = {mode!r}
+if mode == "garbage":
+    with open(results, "a") as out:
+        out.write("not json\n[1, 2, 3]\n" + "[" * 100000 + "\n")
+elif mode == "link":
+    os.remove(results) if os.path.exists(results) else None
+    os.symlink({secret!r}, results)
+elif mode == "huge":
+    with open(results, "a") as out:
+        out.write('["tamper", null]\n' * 2_000_000)
+X = 1
+"""
+
+
+@pytest.mark.parametrize("mode", ["garbage", "link", "huge"])
+def test_what_a_module_writes_into_the_results_is_never_taken_for_them(x86_image, tmp_path, mode):
+    """The results directory is writable from inside the sandbox: a module that writes there
+    (garbage, a link to a file of this machine's, a flood) changes no result but its own and
+    makes this process read nothing of this machine's."""
+    _require("bubblewrap")
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text(FILE_SECRET)
+    layer = tmp_path / "tamper.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_312}tamper.py", TAMPER.format(mode=mode, secret=str(secret)))
+        archive.writestr(f"{SITE_312}after.py", "Y = 2\n")
+    request = CheckRequest(get_target("python3.12"), imports=ImportOptions(image=x86_image))
+    report = check(layer, request)
+    results = {result.module: result.error for result in report.imports}
+    assert set(results) == {"tamper", "after"}
+    if mode == "link":  # the file it replaced held "after"'s result too: both said overwritten
+        assert all(
+            "overwritten from inside the sandbox" in str(error) for error in results.values()
+        )
+    else:  # what it wrote only ever changes its own result
+        assert results["after"] is None, results
+        assert results["tamper"] is None or "overwritten" in results["tamper"], results
+    assert FILE_SECRET not in repr(report)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -319,9 +320,7 @@ def _run_children(
             processes.groups.close()
         timed_out, returncode = code is None, -9 if code is None else code
         stderr = _tail(stderr_path)
-        results_file = places.results / name
-        lines = results_file.read_text().splitlines() if results_file.exists() else []
-        done = [ImportResult(module, error) for module, error in map(json.loads, lines)]
+        done = _read_results(places.results / name, remaining)
         results += done
         remaining = remaining[len(done) :]
         if not remaining:
@@ -329,6 +328,8 @@ def _run_children(
         stderr_tail = (stderr.strip().splitlines() or [""])[-1]
         if timed_out:
             reason = f"did not finish within {deadline:g} s (the import check's deadline)"
+        elif returncode == 0:  # it ended well, yet its results are not all there: overwritten
+            reason = "its result was overwritten from inside the sandbox (by a module imported)"
         elif not done and not results:
             raise LambdaLayerError(
                 f"the import check could not start ({runner.sandbox.describe()},"
@@ -339,6 +340,42 @@ def _run_children(
             reason = f"the interpreter died (exit code {returncode}) {stderr_tail}".strip()
         results.append(ImportResult(remaining.pop(0), reason))
     return results
+
+
+RESULTS_LIMIT = 16 * 1024 * 1024  # one JSON line per module: kB, never more
+
+
+def _read_results(path: Path, expected: Sequence[str]) -> list[ImportResult]:
+    """The results the child wrote, in order, as far as they are the child's own.
+
+    The directory is writable from inside the sandbox, so the layer's code may have written
+    there too: the file is opened without following a link (a link planted there never makes
+    this process read a file of this machine's), read to a bound, and taken line by line
+    only while each line is ``[module, error]`` for the next module expected.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return []
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return []
+        data = stream.read(RESULTS_LIMIT)
+    done: list[ImportResult] = []
+    for line, module in zip(data.splitlines(), expected, strict=False):
+        try:
+            found = json.loads(line)
+        except (ValueError, RecursionError):
+            break
+        if not (
+            isinstance(found, list)
+            and len(found) == 2
+            and found[0] == module
+            and (found[1] is None or isinstance(found[1], str))
+        ):
+            break
+        done.append(ImportResult(module, found[1] if found[1] is None else found[1][:4096]))
+    return done
 
 
 def _tail(path: Path, limit: int = 4096) -> str:

@@ -110,7 +110,7 @@ def plan_init(project_dir: Path, targets: Sequence[tuple[str, str]]) -> InitPlan
     table = "\n".join(lines)
     if not in_pyproject:
         return InitPlan(standalone, table + "\n", table, input_file)
-    existing = pyproject.read_text("utf-8")
+    existing = read_text_file(pyproject, "project file")
     if re.search(r"^\[tool\.lambdalayer[\].]", existing, re.MULTILINE):
         raise InputError(
             f"{pyproject} has a [tool.lambdalayer] table already",
