@@ -73,7 +73,7 @@ def _run(place: Path, event_flag: str, stdin: Path | None = None):  # type: igno
     return case.outcomes[0].error_lines()[0]
 
 
-@generated(30)
+@generated(25)
 @given(event=EVENTS, from_stdin=st.booleans())
 def test_any_hostile_event_is_one_error_line(tmp_path_factory, event, from_stdin):
     place = tmp_path_factory.mktemp("event")

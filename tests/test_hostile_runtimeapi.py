@@ -335,7 +335,7 @@ def raw_requests(draw: st.DrawFn) -> bytes:
     return line + b"\r\n" + headers + end + draw(BODIES)
 
 
-@generated(200)
+@generated(120)
 @given(requests=st.lists(raw_requests(), min_size=1, max_size=3), shut=st.booleans())
 def test_any_request_is_answered_or_closed_never_a_server_error(
     tmp_path_factory, server_errors, requests, shut

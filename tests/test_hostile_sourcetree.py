@@ -150,7 +150,7 @@ def _commands(place: Path, index: str, cache: Path) -> list[list[str]]:
     ]
 
 
-@generated(25)
+@generated(20)
 @given(benign=BENIGN, hostile=st.sampled_from(sorted(HOSTILE)))
 def test_a_hostile_thing_in_a_function_tree_is_one_error_naming_it(
     tmp_path_factory, local_index, shared_cache, benign, hostile

@@ -94,7 +94,7 @@ def _unsafe(name: bytes, flags: int) -> bool:
     return unsafe_reason(text) is not None  # an empty name among them
 
 
-@generated(30)
+@generated(25)
 @given(
     members=st.lists(MEMBER, min_size=1, max_size=6),
     twice=st.booleans(),
