@@ -14,7 +14,7 @@ from elfsamples import compile_shared_object, minimal_elf
 import lambdalayer.check.rules as check_module
 from lambdalayer.check.findings import Severity
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.cli.main import main
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import get_target
@@ -77,7 +77,7 @@ def good_layer(path: Path, plain_so: bytes) -> Path:
 
 @needs_x86_host
 def test_good_layer_passes_with_imports(tmp_path, plain_so):
-    report = check(
+    report = check_zip(
         good_layer(tmp_path / "good.zip", plain_so), CheckRequest(get_target("python3.11"))
     )
     assert report.ok, report.findings
@@ -95,7 +95,7 @@ def test_glibc_symbol_above_the_floor_is_an_error_naming_the_package(tmp_path, n
             **dist_info(SITE_311, "good", "1.0", "cp311-cp311-manylinux_2_34_x86_64"),
         },
     )
-    report = check(layer, CheckRequest(get_target("python3.11"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.11"), imports=None))
     glibc = [finding for finding in report.errors if finding.kind == "glibc"]
     assert len(glibc) == 1
     assert "needs GLIBC_2.34" in glibc[0].message and "2.26" in glibc[0].message
@@ -107,7 +107,7 @@ def test_glibc_symbol_above_the_floor_is_an_error_naming_the_package(tmp_path, n
         tmp_path / "m.zip",
         {f"{SITE_312}good/__init__.py": "", f"{SITE_312}good/_impl.so": new_glibc_so},
     )
-    assert check(layer312, CheckRequest(get_target("python3.12"), imports=None)).ok
+    assert check_zip(layer312, CheckRequest(get_target("python3.12"), imports=None)).ok
 
 
 def test_arm64_binary_in_x86_64_layer(tmp_path):
@@ -115,9 +115,9 @@ def test_arm64_binary_in_x86_64_layer(tmp_path):
         tmp_path / "l.zip",
         {f"{SITE_311}pkg/__init__.py": "", f"{SITE_311}pkg/_impl.so": minimal_elf("aarch64")},
     )
-    report = check(layer, CheckRequest(get_target("python3.11", "x86_64"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.11", "x86_64"), imports=None))
     assert kinds(report) == {"elf-machine"}
-    assert check(layer, CheckRequest(get_target("python3.11", "arm64"), imports=None)).ok
+    assert check_zip(layer, CheckRequest(get_target("python3.11", "arm64"), imports=None)).ok
 
 
 def test_cpython_abi_from_file_names_and_foreign_binaries(tmp_path):
@@ -131,7 +131,7 @@ def test_cpython_abi_from_file_names_and_foreign_binaries(tmp_path):
             f"{SITE_311}pkg/mac.cpython-311-darwin.so": b"\xcf\xfa\xed\xfe" + bytes(28),
         },
     )
-    report = check(layer, CheckRequest(get_target("python3.11"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.11"), imports=None))
     members = {finding.member for finding in report.errors}
     assert members == {
         f"{SITE_311}pkg/fast.cpython-312-x86_64-linux-gnu.so",
@@ -144,7 +144,7 @@ def test_site_packages_of_another_python_version(tmp_path):
     layer = write_layer(
         tmp_path / "l.zip", {"python/lib/python3.9/site-packages/pkg/__init__.py": ""}
     )
-    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     assert kinds(report) == {"layout"}
     assert "Python 3.9" in report.errors[0].message
 
@@ -158,7 +158,7 @@ def test_outside_python_and_pth_files_are_reported_not_failed(tmp_path):
             "bin/tool": "#!/bin/sh\n",
         },
     )
-    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     assert report.ok
     messages = " ".join(finding.message for finding in report.findings)
     assert "outside python/" in messages and "adds: /opt/vendor" in messages
@@ -166,7 +166,9 @@ def test_outside_python_and_pth_files_are_reported_not_failed(tmp_path):
 
 def test_zip_without_python_content_is_an_error(tmp_path):
     layer = write_layer(tmp_path / "l.zip", {"README.txt": "hello"})
-    assert "content" in kinds(check(layer, CheckRequest(get_target("python3.12"), imports=None)))
+    assert "content" in kinds(
+        check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
+    )
 
 
 def test_two_layers_with_numpy_in_different_versions(tmp_path):
@@ -178,7 +180,9 @@ def test_two_layers_with_numpy_in_different_versions(tmp_path):
         tmp_path / "theirs.zip",
         {f"{SITE_312}numpy/__init__.py": "", **dist_info(SITE_312, "numpy", "1.26.4")},
     )
-    report = check(ours, CheckRequest(get_target("python3.12"), imports=None, with_zips=(theirs,)))
+    report = check_zip(
+        ours, CheckRequest(get_target("python3.12"), imports=None, with_zips=(theirs,))
+    )
     conflict = [finding for finding in report.errors if finding.kind == "conflict"]
     assert len(conflict) == 1 and "2.2.6" in conflict[0].message and "1.26.4" in conflict[0].message
 
@@ -192,8 +196,8 @@ def test_unzipped_total_with_other_zips_over_the_quota(tmp_path, monkeypatch):
         {f"{SITE_312}small/__init__.py": "", f"{SITE_312}small/blob.bin": bytes(1000)},
     )
     big = write_layer(tmp_path / "big.zip", {f"{SITE_312}big/blob.bin": bytes(limit)})
-    assert check(ours, CheckRequest(get_target("python3.12"), imports=None)).ok
-    report = check(ours, CheckRequest(get_target("python3.12"), imports=None, with_zips=(big,)))
+    assert check_zip(ours, CheckRequest(get_target("python3.12"), imports=None)).ok
+    report = check_zip(ours, CheckRequest(get_target("python3.12"), imports=None, with_zips=(big,)))
     assert kinds(report) == {"size"}
     assert report.total_unzipped_bytes > limit
     assert f"over Lambda's {limit:,}" in report.errors[0].message
@@ -209,7 +213,7 @@ def test_module_that_raises_on_import_fails_with_its_last_traceback_line(tmp_pat
             f"{SITE_311}needs_dep.py": "import not_in_layer\n",
         },
     )
-    report = check(layer, CheckRequest(get_target("python3.11")))
+    report = check_zip(layer, CheckRequest(get_target("python3.11")))
     results = {item.module: item.error for item in report.imports}
     assert results["fine"] is None
     assert results["broken"] == "RuntimeError: no config here"
@@ -227,7 +231,7 @@ def test_imports_see_the_function_zip_and_other_layers(tmp_path):
             "python/usesbase.py": "import basemod, handler\n",
         },
     )
-    report = check(layer, CheckRequest(get_target("python3.11"), with_zips=(base, function)))
+    report = check_zip(layer, CheckRequest(get_target("python3.11"), with_zips=(base, function)))
     results = {item.module: item.error for item in report.imports}
     assert results["usesbase"] is None
     assert results == {"usesbase": None}
@@ -239,7 +243,7 @@ def test_no_interpreter_means_skipped_not_passed(tmp_path):
     layer = write_layer(
         tmp_path / "l.zip", {"python/lib/python3.14/site-packages/m.py": "raise SystemExit(1)\n"}
     )
-    report = check(
+    report = check_zip(
         layer,
         CheckRequest(
             get_target("python3.14"), imports=ImportOptions(python=Path("/nonexistent/python3.14"))
@@ -291,7 +295,7 @@ def test_committed_samples_are_caught(tmp_path):
             f"{SITE_311}pkg/cut.so": (SAMPLES / "truncated.so").read_bytes(),
         },
     )
-    report = check(layer, CheckRequest(get_target("python3.11"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.11"), imports=None))
     by_member = {
         (finding.member, finding.severity.name, finding.kind) for finding in report.findings
     }

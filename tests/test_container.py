@@ -38,6 +38,7 @@ from ocitools import (
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.images import ecr_credentials
 from lambdalayer.environment.image import pull_image
+from lambdalayer.lock import read_pylock
 from lambdalayer.targets import get_target
 
 REGION = "eu-west-1"
@@ -231,6 +232,39 @@ def test_an_archive_is_an_oci_layout_and_the_same_bytes_from_a_cold_cache(
     assert code == 0, err
     assert again["digest"] == built["digest"]
     assert second.read_bytes() == first.read_bytes()
+
+
+def test_an_image_gets_its_lock_as_a_layer_does_and_the_lock_rebuilds_the_same_image(
+    capsys, local_index, cache, standin_base, function, tmp_path
+):
+    args = ("--function", str(function), "--handler", "app.handler", "--base", standin_base)
+    lock = tmp_path / "locks" / "pylock.toml"
+    code, built, err = image_build(
+        capsys, local_index, cache, "alpha", *args, "-o", str(tmp_path / "image.tar"),
+        "--lock", str(lock),
+    )  # fmt: skip
+    assert code == 0, err
+    written = read_pylock(lock)
+    assert {package.name: package.version for package in written.packages} == {
+        "alpha": "1.0",
+        "beta": "2.0",
+    }
+    assert written.target == "python3.12-x86_64"
+    assert written.bytecode == "unchecked-hash"
+    code, again, err = image_build(
+        capsys, local_index, cache, "--from-lock", str(lock), *args,
+        "-o", str(tmp_path / "again.tar"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert again["digest"] == built["digest"]
+    # A build that fails writes no lock (and leaves no directory made for it).
+    failed = tmp_path / "failed" / "pylock.toml"
+    code, _, err = image_build(
+        capsys, local_index, cache, "alpha", "--base", str(tmp_path / "no-such-base"),
+        "-o", str(tmp_path / "x.tar"), "--lock", str(failed),
+    )  # fmt: skip
+    assert code != 0 and err.count("error:") == 1
+    assert not failed.parent.exists()
 
 
 def test_the_pull_client_reads_the_real_registry(oci_registry, standin_base, tmp_path):

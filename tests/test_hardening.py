@@ -19,7 +19,7 @@ from wheelmaker import make_project
 
 from lambdalayer.check.modules import top_level_modules
 from lambdalayer.check.request import CheckRequest
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.distinfo import parse_metadata, parse_record_paths
 from lambdalayer.errors import OutputError, TargetError
 from lambdalayer.fsutil import atomic_write_bytes
@@ -77,7 +77,7 @@ def test_check_of_a_hostile_zip_writes_nothing_outside_and_reports_the_names(tmp
         },
     )
     before = set(tmp_path.rglob("*"))
-    report = check(hostile, CheckRequest(get_target("python3.11")))
+    report = check_zip(hostile, CheckRequest(get_target("python3.11")))
     after = set(tmp_path.rglob("*"))
     assert after == before, sorted(map(str, after - before))
     assert not absolute.exists()

@@ -20,7 +20,7 @@ from cliutil import run_cli
 from registryserver import Registry, RegistryServer, layer_tarball
 
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.environment.image import pull_image
 from lambdalayer.errors import FetchError
 from lambdalayer.targets import get_target
@@ -198,12 +198,12 @@ def gl_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @needs_bwrap
 @needs_x86
 def test_missing_library_fails_inside_the_image_and_imports_on_this_machine(x86_image, gl_layer):
-    on_host = check(gl_layer, CheckRequest(get_target("python3.12")))
+    on_host = check_zip(gl_layer, CheckRequest(get_target("python3.12")))
     assert [result.ok for result in on_host.imports] == [True]
     assert (
         on_host.imports_ran_in is not None and "this machine's libraries" in on_host.imports_ran_in
     )
-    inside = check(
+    inside = check_zip(
         gl_layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(image=x86_image))
     )
     [result] = inside.imports
@@ -226,7 +226,7 @@ def test_a_pure_layer_imports_inside_the_x86_64_image_in_every_sandbox(
             "import os, sys\nassert os.environ['LAMBDA_TASK_ROOT'] == '/var/task'\n"
             "assert sys.executable == '/var/lang/bin/python3.12', sys.executable\n",
         )
-    report = check(
+    report = check_zip(
         layer,
         CheckRequest(
             get_target("python3.12"), imports=ImportOptions(image=x86_image, sandbox=sandbox)

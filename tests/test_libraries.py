@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lambdalayer.check.request import CheckRequest
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.environment.libraryset import runtime_libraries
 from lambdalayer.targets import all_targets, get_target
 
@@ -51,7 +51,7 @@ def library_findings(report):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("runtime", ["python3.11", "python3.12"])
 def test_bundled_library_needing_libgl_is_an_error_with_the_chain_and_remedy(tmp_path, runtime):
     layer = chain_layer(tmp_path / "cv.zip", runtime)
-    report = check(layer, CheckRequest(get_target(runtime), imports=None))
+    report = check_zip(layer, CheckRequest(get_target(runtime), imports=None))
     [finding] = library_findings(report)
     assert finding.severity.name == "ERROR"
     assert "needs libGL.so.1, which" in finding.message
@@ -66,11 +66,11 @@ def test_a_library_in_a_layers_lib_dir_is_found_through_ld_library_path(tmp_path
     gl_layer = tmp_path / "gl.zip"
     with zipfile.ZipFile(gl_layer, "w") as archive:
         archive.writestr("lib/libGL.so.1", MID)  # any ELF of the right CPU named libGL.so.1
-    report = check(
+    report = check_zip(
         layer, CheckRequest(get_target("python3.12"), imports=None, with_zips=(gl_layer,))
     )
     assert library_findings(report) == []
-    alone = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    alone = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     [finding] = library_findings(alone)
     assert "bundle libGL.so.1 in a layer's lib/" in (finding.fix or "")
 
@@ -81,7 +81,7 @@ def test_symbol_versions_are_checked_against_the_runtimes_libstdcxx(tmp_path):
         with zipfile.ZipFile(layer, "w") as archive:
             archive.writestr(f"{site(runtime)}cxx/_impl.so", NEEDS_CXX)
             archive.writestr(f"{site(runtime)}cxx/__init__.py", b"")
-        report = check(layer, CheckRequest(get_target(runtime), imports=None))
+        report = check_zip(layer, CheckRequest(get_target(runtime), imports=None))
         assert report.ok is expected_ok, report.findings
         if not expected_ok:
             [finding] = library_findings(report)
@@ -123,7 +123,7 @@ def test_a_library_nobody_knows_is_a_warning(tmp_path):
     layer = tmp_path / "l.zip"
     with zipfile.ZipFile(layer, "w") as archive:
         archive.writestr(f"{site('python3.12')}user/_impl.so", (tmp_path / "user.so").read_bytes())
-    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     [finding] = library_findings(report)
     assert finding.severity.name == "WARNING"
     assert "needs libfoo.so.3, which is neither in the layers nor known to be on python3.12" in (
@@ -150,12 +150,14 @@ def test_packages_at_the_zip_root_are_an_error_for_a_layer_even_without_imports(
         archive.writestr("requests/__init__.py", b"")
         archive.writestr("requests-2.31.0.dist-info/METADATA", b"Name: requests\nVersion: 2.31.0\n")
         archive.writestr("lib/libextra.so.1", MID)
-    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     [finding] = [f for f in report.errors if f.kind == "layout"]
     assert finding.message.startswith(
         "Python packages outside python/ (requests-2.31.0.dist-info/, requests/, six.py)"
     )
-    as_function = check(layer, CheckRequest(get_target("python3.12"), imports=None, function=True))
+    as_function = check_zip(
+        layer, CheckRequest(get_target("python3.12"), imports=None, function=True)
+    )
     assert not [f for f in as_function.errors if f.kind == "layout"]
 
 
@@ -172,7 +174,7 @@ def test_size_shares_attribute_bytecode_to_its_distribution(tmp_path, monkeypatc
         archive.writestr(
             f"{prefix}six-1.17.0.dist-info/RECORD", b"six.py,,\nsix-1.17.0.dist-info/METADATA,,\n"
         )
-    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     [finding] = [f for f in report.errors if f.kind == "size"]
     assert "largest: six " in finding.message
     assert "python " not in finding.message
@@ -188,7 +190,7 @@ def test_misaligned_load_segments_are_an_error(tmp_path):
     layer = tmp_path / "l.zip"
     with zipfile.ZipFile(layer, "w") as archive:
         archive.writestr(f"{site('python3.12')}np/_core.cpython-312-aarch64-linux-gnu.so", data)
-    report = check(layer, CheckRequest(get_target("python3.12", "arm64"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.12", "arm64"), imports=None))
     assert [finding.kind for finding in report.errors] == ["elf-load"]
     assert read_elf(MID).misaligned_segments == 0
 
@@ -210,7 +212,7 @@ def test_over_quota_layer_holding_the_managed_layers_packages_names_on_top_of(
             archive.writestr(
                 f"{prefix}{name}-1.0.dist-info/RECORD", f"{name}/__init__.py,,\n".encode()
             )
-    report = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     [finding] = [f for f in report.errors if f.kind == "size"]
     assert finding.fix is not None
     assert finding.fix.startswith(
@@ -228,12 +230,12 @@ def test_a_managed_layer_beneath_counts_toward_the_quota(tmp_path):
     with zipfile.ZipFile(layer, "w") as archive:
         archive.writestr(f"{prefix}big.bin", bytes(40 * 1024 * 1024))
         archive.writestr(f"{prefix}m.py", b"")
-    alone = check(layer, CheckRequest(get_target("python3.12"), imports=None))
+    alone = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     assert not [f for f in alone.findings if f.kind == "size"]
     request = CheckRequest(
         get_target("python3.12"), beneath=((managed.source, managed.unzipped_bytes),), imports=None
     )
-    beneath = check(layer, request)
+    beneath = check_zip(layer, request)
     [finding] = [f for f in beneath.findings if f.kind == "size"]
     assert finding.severity.name == "WARNING" and "aws-sdk-pandas" in finding.message
     assert beneath.total_unzipped_bytes == alone.total_unzipped_bytes + managed.unzipped_bytes

@@ -14,7 +14,7 @@ import pytest
 from cliutil import run_cli
 
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.targets import get_target
 
 pytestmark = pytest.mark.network
@@ -73,7 +73,7 @@ def test_opencv_python_fails_naming_libgl_and_the_chain_and_headless_passes(
         "none",
     )
     assert code == 0, err
-    report = check(headless, CheckRequest(get_target("python3.12", arch), imports=None))
+    report = check_zip(headless, CheckRequest(get_target("python3.12", arch), imports=None))
     assert not [finding for finding in report.findings if finding.kind == "library"]
 
 
@@ -93,7 +93,7 @@ def test_pandas_imports_inside_the_x86_64_stand_in(x86_image, shared_cache, tmp_
         "--no-check",
     )
     assert code == 0, err
-    report = check(
+    report = check_zip(
         layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(image=x86_image))
     )
     assert report.ok, report.findings
@@ -122,7 +122,7 @@ def test_pandas_imports_inside_the_arm64_stand_in_under_qemu(
         "--no-check",
     )
     assert code == 0, err
-    report = check(
+    report = check_zip(
         layer,
         CheckRequest(get_target("python3.11", "arm64"), imports=ImportOptions(image=arm_image)),
     )
@@ -158,7 +158,7 @@ def test_a_strip_that_breaks_aarch64_alignment_is_not_used(
     )
     assert code == 0, err
     assert "llvm-strip left" in err and "kept unstripped" in err
-    report = check(
+    report = check_zip(
         layer,
         CheckRequest(get_target("python3.11", "arm64"), imports=ImportOptions(image=arm_image)),
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.targets import get_target
 
@@ -136,7 +136,7 @@ def test_the_probe_reaches_nothing_inside_an_image(x86_image, tmp_path, listener
     layer = _probe_layer(tmp_path, host_dir, port)
     before = _snapshot(x86_image)
     layer_bytes = layer.read_bytes()
-    report = check(
+    report = check_zip(
         layer,
         CheckRequest(
             get_target("python3.12"), imports=ImportOptions(image=x86_image, sandbox=sandbox)
@@ -164,7 +164,7 @@ def test_the_probe_reaches_nothing_on_this_machines_libraries(tmp_path, listener
     port, connections = listener
     host_dir = _host_dir(tmp_path)
     layer = _probe_layer(tmp_path, host_dir, port)
-    report = check(
+    report = check_zip(
         layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(sandbox=sandbox))
     )
     assert report.imports_ran_in is not None
@@ -182,7 +182,7 @@ def test_proot_is_never_used_for_this_machines_own_root(tmp_path):
         pytest.skip("no CPython 3.12 here")
     host_dir = _host_dir(tmp_path)
     layer = _probe_layer(tmp_path, host_dir, 9)
-    report = check(
+    report = check_zip(
         layer, CheckRequest(get_target("python3.12"), imports=ImportOptions(sandbox="proot"))
     )
     assert report.imports == ()
@@ -199,7 +199,7 @@ def test_without_a_sandbox_the_imports_do_not_run_and_the_report_says_why(tmp_pa
     monkeypatch.setenv("PATH", str(empty))  # no bwrap, unshare or proot to be found
     host_dir = _host_dir(tmp_path)
     layer = _probe_layer(tmp_path, host_dir, 9)
-    report = check(
+    report = check_zip(
         layer,
         CheckRequest(get_target("python3.12"), imports=ImportOptions(python=interpreter.path)),
     )
@@ -216,7 +216,7 @@ def test_an_import_that_never_ends_is_a_finding_after_the_deadline(x86_image, tm
     with zipfile.ZipFile(layer, "w") as archive:
         archive.writestr(f"{SITE_312}asleep.py", "import time\ntime.sleep(600)\n")
         archive.writestr(f"{SITE_312}quick.py", "X = 1\n")
-    report = check(
+    report = check_zip(
         layer,
         CheckRequest(get_target("python3.12"), imports=ImportOptions(image=x86_image, deadline=3)),
     )

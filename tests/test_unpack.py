@@ -211,8 +211,17 @@ def test_a_pax_header_of_a_gigabyte_is_refused_without_reading_it(tmp_path):
 # -- zips (the check's and invoke's read-only extraction) ---------------------------------------
 
 
+def extract_read_only(archives: list[Path], destination: Path) -> None:
+    """What the check and invoke do with a zip: read it into placed files, then place them."""
+    from lambdalayer.environment.imports import place_files
+    from lambdalayer.layer.placement import read_zip
+    from lambdalayer.targets import Layout
+
+    placements = [read_zip(path, Layout.SITE_PACKAGES) for path in archives]
+    place_files(placements, destination, link=False)
+
+
 def test_zip_links_are_kept_inside_and_refused_outside(tmp_path, outside):
-    from lambdalayer.environment.imports import extract_read_only
 
     before = snapshot(outside.parent)
     inside = tmp_path / "inside.zip"
@@ -224,10 +233,15 @@ def test_zip_links_are_kept_inside_and_refused_outside(tmp_path, outside):
             ]
         )
     )
-    extract_read_only([inside], tmp_path / "opt", {})
+    extract_read_only([inside], tmp_path / "opt")
     assert (tmp_path / "opt/python/alias.py").readlink().as_posix() == "real.py"
     for target in (str(outside), "../../host/secret.txt"):
         hostile = tmp_path / "hostile.zip"
+        hostile.write_bytes(zip_bytes([("python/escape", target.encode(), symlink_mode())]))
+        with pytest.raises(LambdaLayerError, match="outside"):
+            extract_read_only([hostile], tmp_path / "opt2")
+        # A member written through that link: the link is a file where the member needs a
+        # directory, which no unzip places alike; the zip is refused before anything is placed.
         hostile.write_bytes(
             zip_bytes(
                 [
@@ -236,17 +250,15 @@ def test_zip_links_are_kept_inside_and_refused_outside(tmp_path, outside):
                 ]
             )
         )
-        with pytest.raises(LambdaLayerError, match="outside"):
-            extract_read_only([hostile], tmp_path / "opt2", {})
+        with pytest.raises(LambdaLayerError, match="directory of that name"):
+            extract_read_only([hostile], tmp_path / "opt3")
     _unchanged(outside, before)
 
 
 def test_a_zip_fifo_member_is_a_regular_file(tmp_path):
-    from lambdalayer.environment.imports import extract_read_only
-
     archive = tmp_path / "fifo.zip"
     archive.write_bytes(zip_bytes([("python/pipe", b"data", stat.S_IFIFO | 0o644)]))
-    extract_read_only([archive], tmp_path / "opt", {})
+    extract_read_only([archive], tmp_path / "opt")
     assert stat.S_ISREG((tmp_path / "opt/python/pipe").lstat().st_mode)
 
 

@@ -30,11 +30,12 @@ from lambdalayer.check.sizes import (
     top_level,
 )
 from lambdalayer.fsutil import file_sha256
+from lambdalayer.layer.placement import read_zip
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.supply.audit import PackageAudit, Verdict
 from lambdalayer.supply.inventory import Inventory
 from lambdalayer.supply.review import Review
-from lambdalayer.targets import Target
+from lambdalayer.targets import Layout, Target
 
 COLOURS = {"native": "#d9534f", "python": "#4a90d9", "bytecode": "#8e6cc0", "data": "#5cb85c"}
 QUOTA_COLOURS = ("#2b6cb0", "#dd8a2e", "#6b8e23", "#9b59b6", "#7f8c8d")
@@ -138,13 +139,18 @@ def layer_report(path: Path, request: CheckRequest, built: BuildFacts | None = N
 
     Without ``built`` (what a build knows), the zip is read and checked here (no imports).
     """
-    sizes = built.sizes if built else layer_sizes(path)
+    if built is not None and built.check_report is not None:
+        sizes, check_report = built.sizes, built.check_report
+    else:  # the zip read once, for both
+        placement = read_zip(path, Layout.FUNCTION if request.function else Layout.SITE_PACKAGES)
+        sizes = built.sizes if built else layer_sizes(placement)
+        check_report = check(placement, dataclasses.replace(request, imports=None))
     parts = [QuotaPart(f"this layer ({path.name})", sizes.unzipped)]
-    parts += [QuotaPart(other.name, layer_sizes(other).unzipped) for other in request.with_zips]
+    parts += [
+        QuotaPart(other.name, layer_sizes(read_zip(other, Layout.SITE_PACKAGES)).unzipped)
+        for other in request.with_zips
+    ]
     parts += [QuotaPart(name, size, estimated=True) for name, size in request.beneath]
-    check_report = built.check_report if built else None
-    if check_report is None:
-        check_report = check(path, dataclasses.replace(request, imports=None))
     digest = built.sha256 if built else file_sha256(path)
     return LayerReport(
         path=path,

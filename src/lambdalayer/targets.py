@@ -63,6 +63,12 @@ class Layout(enum.StrEnum):
         return places.get(self, "/opt")
 
     @property
+    def function_code(self) -> str:
+        """Where a function's own code goes: a function package's root, an image's ``var/task/``
+        (``LAMBDA_TASK_ROOT``, where Lambda's base images run the handler from)."""
+        return "var/task/" if self is Layout.IMAGE else ""
+
+    @property
     def code_root(self) -> str:
         """The part of the zip that holds importable code: ``python/``, or its root."""
         return "" if self in (Layout.FUNCTION, Layout.RUNTIME, Layout.IMAGE) else "python/"

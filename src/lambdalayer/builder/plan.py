@@ -15,11 +15,13 @@ named as PEP 751 allows: ``pylock.NAME-python312-arm64.toml``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lambdalayer.aws.beneath import Beneath
 from lambdalayer.aws.client import AwsSettings
-from lambdalayer.builder.request import Beneath, BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.container.request import ImageOutputs, ImageRequest, RegistryAuth
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.config import Inputs, ProjectConfig, load_config
 from lambdalayer.inputs.ontopof import OnTopOf
@@ -393,3 +395,41 @@ def plan_locks(flags: Flags) -> list[LockJob]:
                 path = directory / lock_name(artefact.name if len(found) > 1 else None, target)
             jobs.append(LockJob(artefact.name, target, source, beneath, settings.cache_dir, path))
     return jobs
+
+
+def plan_image(
+    flags: Flags, outputs: ImageOutputs, base: str | None, auth: RegistryAuth
+) -> ImageRequest:
+    """The one image ``image build`` makes: its inputs and target weighed as a layer's are.
+
+    The function's code (``flags.inputs.function``) is not an artefact of its own here: it
+    goes into the image at /var/task, its handler the image's ``CMD``.
+    """
+    inputs = flags.inputs
+    config = load_config(inputs.project_dir)
+    chosen = targets(flags.runtimes, flags.arches, config)
+    found = artefacts(replace(inputs, function=None, handler=None), config)
+    if len(chosen) * len(found) != 1:
+        raise InputError(
+            f"one image a run: this one names {len(chosen) * len(found)} targets or artefacts",
+            hint="give one --runtime and one --arch",
+        )
+    settings = _settings(flags, config)
+    source = _source(found[0].inputs, settings.index, flags.sources.allow_build)
+    beneath = _beneath(found[0].on_top_of, flags.sources.beneath, source)
+    function = FunctionCode(inputs.function, inputs.handler) if inputs.function else None
+    recipe = BuildRecipe(
+        Layout.IMAGE, flags.recipe.slim, settings.bytecode, flags.recipe.python, function
+    )
+    return ImageRequest(
+        chosen[0],
+        source,
+        replace(outputs, lock=outputs.lock or flags.outputs.lock),
+        recipe,
+        beneath,
+        base,
+        auth,
+        inputs.handler,
+        flags.recipe.check,
+        settings.cache_dir,
+    )

@@ -17,55 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdalayer.aws.client import AwsSettings
-from lambdalayer.inputs.ontopof import OnTopOf
+from lambdalayer.aws.beneath import Beneath
 from lambdalayer.layer.output import LayerOutput
 from lambdalayer.net.fetch import DEFAULT_JOBS, default_cache_dir
-from lambdalayer.recipe import BytecodeMode, SlimOptions
+from lambdalayer.prepare import BuildRecipe, FunctionCode
 from lambdalayer.resolve.stage import LockSource
-from lambdalayer.targets import Layout, Target
+from lambdalayer.targets import Target
 
-
-@dataclass(frozen=True)
-class FunctionCode:
-    """A function package's own code: its directory, and the handler the check imports."""
-
-    source: Path
-    handler: str | None = None
-
-
-@dataclass(frozen=True)
-class BuildRecipe:
-    """How the wheels become the layer's files: layout, slimming, bytecode, the function's code.
-
-    ``python`` is the CPython that compiles the bytecode (and imports in the check);
-    ``None``: one of the runtime's X.Y found here, or installed by uv.
-    """
-
-    layout: Layout = Layout.SITE_PACKAGES
-    slim: SlimOptions = field(default_factory=SlimOptions)
-    bytecode: BytecodeMode = BytecodeMode.UNCHECKED_HASH
-    python: Path | None = None
-    function: FunctionCode | None = None
-
-
-@dataclass(frozen=True)
-class Beneath:
-    """What the function already has beneath this layer, left out of it.
-
-    ``on_top_of``: another layer (its packages are pinned and left out);
-    ``runtime_provided``: the runtime's own AWS SDK; ``aws``: how the build reads a
-    published layer and the managed layer's exact ARN.
-    """
-
-    on_top_of: OnTopOf | None = None
-    runtime_provided: bool = False
-    aws: AwsSettings = field(default_factory=AwsSettings)
-
-    @property
-    def anything(self) -> bool:
-        """Whether anything is beneath."""
-        return self.on_top_of is not None or self.runtime_provided
+__all__ = ["Beneath", "BuildRecipe", "BuildRequest", "FunctionCode"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from lambdalayer.layer.archive import ArchiveStats
 from lambdalayer.layer.assemble import Distribution
 from lambdalayer.layer.contents import LayerContents
 from lambdalayer.net.fetch import FetchReport
+from lambdalayer.prepare import Prepared
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.resolve.stage import Locked
 from lambdalayer.targets import Layout, Target
@@ -35,13 +36,30 @@ class BuildResult:
     """One build: its request and each stage's result, in the order they ran."""
 
     request: BuildRequest
-    locked: Locked
-    fetched: FetchReport
-    contents: LayerContents
+    prepared: Prepared
     layer: WrittenLayer
-    compiler: Interpreter | None
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)  # stage → wall seconds
+
+    @property
+    def locked(self) -> Locked:
+        """The lock, and why it is as it is."""
+        return self.prepared.locked
+
+    @property
+    def fetched(self) -> FetchReport:
+        """The wheels, by sha256."""
+        return self.prepared.fetched
+
+    @property
+    def contents(self) -> LayerContents:
+        """The files placed, and the facts gathered while making them."""
+        return self.prepared.contents
+
+    @property
+    def compiler(self) -> Interpreter | None:
+        """The CPython that compiled the bytecode."""
+        return self.prepared.compiler
 
     @property
     def target(self) -> Target:

@@ -10,10 +10,14 @@ that imports (its path and X.Y.Z) and lambdalayer's own code.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.request import CheckRequest
+from lambdalayer.check.rules import check
 from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.layer.placement import Placement
 from lambdalayer.targets import Target
 
 
@@ -35,3 +39,27 @@ class CheckCache:
         """Keep ``report`` under ``key``."""
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.root / f"{key}.json", json.dumps(report.to_json()).encode("utf-8"))
+
+
+def checked(
+    placement: Placement,
+    request: CheckRequest,
+    cache_dir: Path,
+    notify: Callable[[str], None],
+    what: str = "the layer",
+) -> CheckReport:
+    """The check of ``placement``, or its report from the cache when the same files were
+    checked alike (the key: the request with the placement's identity); a passing report
+    is kept."""
+    target = request.target
+    cache = CheckCache(cache_dir)
+    key = request.cache_key(placement.identity())
+    cached = cache.load(key, placement.shown, target)
+    if cached is not None:
+        notify(f"checked before: the same bytes for {target.name} (cached report)")
+        return cached
+    notify(f"checking {what} for {target.name}")
+    report = check(placement, request, cache_dir=cache_dir)
+    if report.ok:
+        cache.store(key, report)
+    return report

@@ -12,7 +12,7 @@ run and the report says why. The running itself is :mod:`lambdalayer.environment
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,8 +21,8 @@ from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache
 from lambdalayer.environment.image import cached_image
 from lambdalayer.environment.imports import (
+    Deployment,
     ImportResult,
-    Placement,
     SandboxRun,
     run_imports,
 )
@@ -46,14 +46,18 @@ class ImportOutcome:
 def check_imports(
     target: Target,
     modules: Sequence[str],
-    placement: Placement,
+    deployment: Deployment,
     options: ImportOptions,
     cache_dir: Path | None = None,
+    module_keys: Mapping[str, str] | None = None,
 ) -> ImportOutcome:
     """Import the modules, confined, in the best root there is (see the module's docstring).
 
     ``options.image`` is an image's root, :data:`HOST` for this machine's libraries, or
     ``None`` for the best there is: a pulled image in ``cache_dir``, else the synthesized root.
+    The files are placed for the sandbox under ``cache_dir``'s ``tmp`` (beside the fragments
+    they link to). ``module_keys``: for the modules whose result may be reused, what that
+    result depends on (see :mod:`lambdalayer.check.reuse`).
     """
     image = options.image
     if image is None and cache_dir is not None:
@@ -73,7 +77,7 @@ def check_imports(
     run = _Run(
         runner, options.deadline, cache_dir, options.index, in_image=image not in (None, HOST)
     )
-    results, reused, runtime = _imports(target, modules, placement, run)
+    results, reused, runtime = _imports(target, modules, deployment, module_keys or {}, run)
     failures = tuple(
         Finding(
             Severity.ERROR,
@@ -115,18 +119,21 @@ class _Runtime:
 
 
 def _imports(
-    target: Target, modules: Sequence[str], placement: Placement, run: _Run
+    target: Target,
+    modules: Sequence[str],
+    deployment: Deployment,
+    keys: Mapping[str, str],
+    run: _Run,
 ) -> tuple[tuple[ImportResult, ...], int, _Runtime]:
     """Every module's result, how many were known from before (see :mod:`.reuse`), and the
     runtime's packages, mounted when a module failed for want of one of them."""
-    keys = placement.module_keys
     cache = None
     if run.cache_dir and keys:
         cache = ImportResultCache(run.cache_dir, run.runner.describe(target))
     known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m])}
     to_run = [module for module in modules if module not in known]
-    ran = run_imports(target, to_run, placement, run.runner, run.deadline) if to_run else []
-    ran, runtime = _with_runtime_packages(target, ran, placement, run)
+    ran = _run(target, to_run, deployment, run) if to_run else []
+    ran, runtime = _with_runtime_packages(target, ran, deployment, run)
     by_module = {result.module: result for result in ran}
     for result in ran:
         if cache and result.ok and result.module in keys:
@@ -135,8 +142,15 @@ def _imports(
     return results, len(known), runtime
 
 
+def _run(
+    target: Target, modules: Sequence[str], deployment: Deployment, run: _Run
+) -> list[ImportResult]:
+    scratch = run.cache_dir / "tmp" if run.cache_dir is not None else None
+    return run_imports(target, modules, deployment, run.runner, run.deadline, scratch)
+
+
 def _with_runtime_packages(
-    target: Target, results: list[ImportResult], placement: Placement, run: _Run
+    target: Target, results: list[ImportResult], deployment: Deployment, run: _Run
 ) -> tuple[list[ImportResult], _Runtime]:
     """The results, with the modules that failed for want of a runtime package imported again
     with the runtime's packages at /var/runtime (see :mod:`lambdalayer.environment.runtimepkgs`)."""
@@ -163,9 +177,7 @@ def _with_runtime_packages(
         return results, _Runtime(failure=failure)
     if tree is None:
         return results, _Runtime()
-    again = run_imports(
-        target, needing, replace(placement, runtime=tree.path), run.runner, run.deadline
-    )
+    again = _run(target, needing, replace(deployment, runtime=tree.path), run)
     by_module = {result.module: result for result in again}
     return [by_module.get(result.module, result) for result in results], _Runtime(
         tree.packages.describe()

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdalayer.elf import ElfInfo
 from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.identity import tool_identity
@@ -96,19 +94,3 @@ class CheckRequest:
             },
         }
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class KnownFacts:
-    """What a build already knows of the zip it asks to check (so nothing is read twice).
-
-    ``elf_facts``: member → its ELF facts; ``member_files``: member → an extracted copy,
-    which the import check links instead of inflating, made in ``scratch_dir`` (on the
-    same filesystem); ``digests``: distribution → what identifies its files (a fragment's
-    key), so that a module whose distributions are unchanged need not be imported again.
-    """
-
-    elf_facts: Mapping[str, ElfInfo] = field(default_factory=dict)
-    member_files: Mapping[str, Path] = field(default_factory=dict)
-    scratch_dir: Path | None = None
-    digests: Mapping[str, str] = field(default_factory=dict)

@@ -9,8 +9,8 @@ top-level module's result is kept under a key of that closure's fragments, plus 
 ``.pth`` file of the layer (they run at startup and can change any import), plus where
 the imports run. Only successful imports are kept: a failure is always tried again.
 
-Only builds reuse results: they know each distribution's fragment (``KnownFacts.digests``);
-a zip checked on its own is always imported in full.
+Only builds reuse results: their placements know each distribution's fragment
+(``Placement.digests``); a zip checked on its own is always imported in full.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from lambdalayer.check.layerzip import LayerZip
+from lambdalayer.check.view import LayerView
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.identity import tool_identity
 
@@ -41,7 +41,7 @@ def _requirement_names(lines: Sequence[str]) -> set[str]:
     return names
 
 
-def _closure(layer: LayerZip, distribution: str) -> set[str]:
+def _closure(layer: LayerView, distribution: str) -> set[str]:
     """``distribution`` and every distribution of the layer it may import, extras included."""
     found = {distribution}
     pending = [distribution]
@@ -54,13 +54,13 @@ def _closure(layer: LayerZip, distribution: str) -> set[str]:
 
 
 def module_keys(
-    layer: LayerZip, modules: Sequence[str], digests: Mapping[str, str]
+    layer: LayerView, modules: Sequence[str], digests: Mapping[str, str]
 ) -> dict[str, str]:
     """What each module's import result depends on, for the modules whose distributions are known."""
     startup = sorted(
-        digests.get(layer.owner(info.filename) or "", info.filename)
-        for info in layer.infos
-        if info.filename.endswith(".pth")
+        digests.get(layer.owner(file.arcname) or "", file.arcname)
+        for file in layer.files
+        if file.arcname.endswith(".pth")
     )
     keys = {}
     for module in modules:

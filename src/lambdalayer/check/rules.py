@@ -1,13 +1,14 @@
-"""Prove a layer zip will load on its runtime before it is uploaded.
+"""Prove a layer (or function package, or image) will load on its runtime before it is uploaded.
 
-Works on any layer zip (ours or anyone's): safe member names, ELF machine and GLIBC
+Works on placed files (:mod:`lambdalayer.layer.placement`) from any producer — a build's
+fragments, any zip (ours or anyone's, :func:`check_zip`), an image's files: safe member names, ELF machine and GLIBC
 versions of every binary, the libraries each one needs (resolved against Lambda's own,
 :mod:`lambdalayer.check.libraries`), CPython ABI of every extension module, the layout Lambda
 loads, the size quotas (with the other layers and function package given), conflicts
 between layers, and the imports themselves (:mod:`lambdalayer.check.importstage`: inside a
 Lambda image when one is given, else with a CPython of the runtime's X.Y found here).
 
->>> report = check(Path("layer.zip"), get_target("python3.11"))  # doctest: +SKIP
+>>> report = check_zip(Path("layer.zip"), CheckRequest(get_target("python3.11")))  # doctest: +SKIP
 >>> report.ok
 """
 
@@ -25,26 +26,21 @@ from packaging.utils import canonicalize_name
 
 from lambdalayer.check.findings import CheckReport, Finding, Kind, Severity
 from lambdalayer.check.importstage import MISSING_MODULE, ImportOutcome, check_imports
-from lambdalayer.check.layerzip import (
-    METADATA_LIMIT,
-    SITE,
-    LayerZip,
-    read_elves,
-    read_layer_zip,
-)
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
 from lambdalayer.check.modules import top_level_modules
-from lambdalayer.check.request import CheckRequest, KnownFacts
+from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.reuse import module_keys
 from lambdalayer.check.shadows import runtime_shadows
+from lambdalayer.check.view import METADATA_LIMIT, SITE, LayerView, placed_elves, view_of
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
-from lambdalayer.environment.imports import ImportResult, Placement
+from lambdalayer.environment.imports import Deployment, ImportResult
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED
+from lambdalayer.layer.placement import Placement, read_zip
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.resolve.provided import managed_layer
-from lambdalayer.targets import Target
-from lambdalayer.zipnames import open_zip, printable, unsafe_reason
+from lambdalayer.targets import Layout, Target
+from lambdalayer.zipnames import printable, unsafe_reason
 
 MIB = 1024 * 1024
 _CPYTHON_EXT = re.compile(r"\.cpython-3(\d+)[a-z]*-([a-z0-9_]+)-linux-(gnu|musl)\.so\Z")
@@ -53,7 +49,7 @@ _BINARY_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.dylib|\.dll|\.pyd|\.exe)\Z")
 _EXTENSION_NAME = re.compile(r"(\.so(\.[0-9.]+)?|\.pyd)\Z")  # what Python or the loader would load
 
 
-def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
+def _check_names(layer: LayerView, findings: list[Finding]) -> None:
     for name in layer.unsafe:
         findings.append(
             Finding(
@@ -68,7 +64,7 @@ def _check_names(layer: LayerZip, findings: list[Finding]) -> None:
         )
 
 
-def _check_damaged(layer: LayerZip, findings: list[Finding]) -> None:
+def _check_damaged(layer: LayerView, findings: list[Finding]) -> None:
     """The members set apart or found damaged while the other checks read the zip."""
     for name, why in sorted(layer.damaged.items()):
         findings.append(
@@ -85,17 +81,17 @@ def _check_damaged(layer: LayerZip, findings: list[Finding]) -> None:
 
 
 def _check_binaries(
-    layer: LayerZip, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
+    layer: LayerView, target: Target, findings: list[Finding], placed: Sequence[PlacedElf]
 ) -> None:
     elves = {elf.member: elf.info for elf in placed if elf.checked}
-    with open_zip(layer.path) as archive:
-        for info in layer.infos:
-            elf = elves.get(info.filename)
+    with layer.placement.reader() as reader:
+        for file in layer.files:
+            elf = elves.get(file.arcname)
             if elf is not None:
-                findings += _elf_findings(info.filename, layer.owner(info.filename), elf, target)
-            elif _BINARY_NAME.search(info.filename):  # only files named like binaries are read
-                head = layer.head(archive, info, 4)
-                finding = _unreadable_binary(info.filename, layer.owner(info.filename), head)
+                findings += _elf_findings(file.arcname, layer.owner(file.arcname), elf, target)
+            elif _BINARY_NAME.search(file.arcname):  # only files named like binaries are read
+                head = layer.head(reader, file, 4)
+                finding = _unreadable_binary(file.arcname, layer.owner(file.arcname), head)
                 findings += [finding] if finding else []
 
 
@@ -170,10 +166,10 @@ def _elf_findings(name: str, package: str | None, elf: ElfInfo, target: Target) 
     return found
 
 
-def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
+def _check_abi(layer: LayerView, target: Target, findings: list[Finding]) -> None:
     wanted_minor = target.runtime.python[1]
-    for info in layer.infos:
-        name = info.filename
+    for file in layer.files:
+        name = file.arcname
         if match := _CPYTHON_EXT.search(name):
             minor, machine, libc = int(match.group(1)), match.group(2), match.group(3)
             problems = []
@@ -252,7 +248,7 @@ def _check_abi(layer: LayerZip, target: Target, findings: list[Finding]) -> None
             )
 
 
-def _loaded_instead(name: str, layer: LayerZip, target: Target) -> bool:
+def _loaded_instead(name: str, layer: LayerView, target: Target) -> bool:
     """Whether the module of extension ``name`` exists for the runtime in another form."""
     stem = _CPYTHON_EXT.sub("", name)
     forms = (
@@ -261,13 +257,13 @@ def _loaded_instead(name: str, layer: LayerZip, target: Target) -> bool:
         f"{stem}.so",
         f"{stem}.py",
     )
-    names = {info.filename for info in layer.infos}
+    names = {file.arcname for file in layer.files}
     return any(form in names for form in forms)
 
 
-def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
+def _check_outside_python(layer: LayerView, findings: list[Finding]) -> None:
     """Python packages outside python/ never import from a layer; other files there may be meant."""
-    outside = [info.filename for info in layer.infos if not info.filename.startswith("python/")]
+    outside = [file.arcname for file in layer.files if not file.arcname.startswith("python/")]
     python_outside = sorted(
         {
             name.split("/")[0] + ("/" if "/" in name else "")
@@ -310,11 +306,11 @@ def _check_outside_python(layer: LayerZip, findings: list[Finding]) -> None:
         )
 
 
-def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> None:
+def _check_layout(layer: LayerView, target: Target, findings: list[Finding]) -> None:
     wanted = target.runtime.python_version
-    with open_zip(layer.path) as archive:
+    with layer.placement.reader() as reader:
         for version in sorted(
-            {m.group(1) for info in layer.infos if (m := SITE.match(info.filename))}
+            {m.group(1) for file in layer.files if (m := SITE.match(file.arcname))}
         ):
             if version != wanted:
                 findings.append(
@@ -330,9 +326,9 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
                     )
                 )
         _check_outside_python(layer, findings)
-        for info in layer.infos:
-            if info.filename.endswith(".pth") and info.filename.count("/") <= 4:
-                text = layer.read(archive, info, METADATA_LIMIT) or b""
+        for file in layer.files:
+            if file.arcname.endswith(".pth") and file.arcname.count("/") <= 4:
+                text = layer.read(reader, file, METADATA_LIMIT) or b""
                 lines = [
                     printable(line)[:200]
                     for line in text.decode("utf-8", "replace").splitlines()
@@ -344,11 +340,11 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
                         Kind.LAYOUT,
                         ".pth file, processed at startup; adds:"
                         f" {'; '.join(lines[:3]) or 'nothing'}",
-                        info.filename,
-                        layer.owner(info.filename),
+                        file.arcname,
+                        layer.owner(file.arcname),
                     )
                 )
-    has_python = any(info.filename.endswith((".py", ".pyc", ".so")) for info in layer.infos)
+    has_python = any(file.arcname.endswith((".py", ".pyc", ".so")) for file in layer.files)
     if not has_python:
         findings.append(
             Finding(
@@ -362,7 +358,7 @@ def _check_layout(layer: LayerZip, target: Target, findings: list[Finding]) -> N
         )
 
 
-def _managed_overlap(main: LayerZip, target: Target) -> str | None:
+def _managed_overlap(main: LayerView, target: Target) -> str | None:
     """The fix naming the managed pandas layer when this layer holds what it provides."""
     try:
         managed = managed_layer(None, target)
@@ -371,7 +367,7 @@ def _managed_overlap(main: LayerZip, target: Target) -> str | None:
     overlap = sorted(set(main.distributions) & set(managed.pins))
     if not overlap:
         return None
-    held = sum(info.file_size for info in main.infos if main.owner(info.filename) in overlap)
+    held = sum(file.size for file in main.files if main.owner(file.arcname) in overlap)
     return (
         f"build it with --on-top-of {MANAGED}: that managed layer already has"
         f" {', '.join(overlap[:6])}"
@@ -379,7 +375,7 @@ def _managed_overlap(main: LayerZip, target: Target) -> str | None:
     )
 
 
-def _check_image_size(layers: Sequence[LayerZip], findings: list[Finding]) -> int:
+def _check_image_size(layers: Sequence[LayerView], findings: list[Finding]) -> int:
     """An image's files against its 10 GB (the base's own come on top); returns their bytes."""
     total = sum(layer.declared_bytes for layer in layers)
     if total > IMAGE_LIMIT:
@@ -397,7 +393,7 @@ def _check_image_size(layers: Sequence[LayerZip], findings: list[Finding]) -> in
 
 
 def _check_sizes(
-    layers: Sequence[LayerZip],
+    layers: Sequence[LayerView],
     zipped: int,
     findings: list[Finding],
     target: Target,
@@ -420,8 +416,8 @@ def _check_sizes(
         )
     if total > UNZIPPED_LIMIT:
         shares: Counter[str] = Counter()
-        for info in main.infos:
-            shares[main.owner(info.filename) or "(no distribution)"] += info.file_size
+        for file in main.files:
+            shares[main.owner(file.arcname) or "(no distribution)"] += file.size
         largest = ", ".join(
             f"{name} {size / MIB:.1f} MiB ({size / total:.0%})"
             for name, size in shares.most_common(10)
@@ -458,7 +454,7 @@ def _check_sizes(
     return with_beneath
 
 
-def _check_conflicts(main: LayerZip, other: LayerZip, findings: list[Finding]) -> None:
+def _check_conflicts(main: LayerView, other: LayerView, findings: list[Finding]) -> None:
     for name, version in sorted(main.distributions.items()):
         other_version = other.distributions.get(name)
         if other_version is not None and other_version != version:
@@ -472,9 +468,7 @@ def _check_conflicts(main: LayerZip, other: LayerZip, findings: list[Finding]) -
                     "keep one copy: Lambda silently takes the later layer's files",
                 )
             )
-    shared = sorted(
-        {info.filename for info in main.infos} & {info.filename for info in other.infos}
-    )
+    shared = sorted({file.arcname for file in main.files} & {file.arcname for file in other.files})
     if shared:
         findings.append(
             Finding(
@@ -489,36 +483,30 @@ def _check_conflicts(main: LayerZip, other: LayerZip, findings: list[Finding]) -
 
 
 def check(
-    path: Path,
-    request: CheckRequest,
-    *,
-    known: KnownFacts | None = None,
-    cache_dir: Path | None = None,
+    placement: Placement, request: CheckRequest, *, cache_dir: Path | None = None
 ) -> CheckReport:
-    """Check the layer (or function) zip at ``path`` as ``request`` says.
+    """Check the placed files of a layer, function package or image as ``request`` says.
 
     The imports run confined (never on this machine as it is); with ``cache_dir`` and no
     image, in an image of the target pulled there before, else in a root with only the
-    runtime's libraries (:mod:`lambdalayer.environment.synthroot`). ``known`` is what a build
-    already knows of its own zip (:class:`~lambdalayer.check.request.KnownFacts`).
+    runtime's libraries (:mod:`lambdalayer.environment.synthroot`).
     """
-    known = known or KnownFacts()
     target, function = request.target, request.function
-    main = read_layer_zip(path)
-    others = [read_layer_zip(other) for other in request.with_zips]
+    main = view_of(placement)
+    others = [view_of(_other(path)) for path in request.with_zips]
     findings: list[Finding] = []
     for layer in (main, *others):
         _check_names(layer, findings)
-    placed = _placed_elves(main, others, function=function, known=known)
+    placed = _placed_elves(main, others, function=function)
     _check_binaries(main, target, findings, placed)
     same_cpu = [elf for elf in placed if elf.info.machine == target.machine]
     findings += needed_library_findings(same_cpu, target)
     _check_abi(main, target, findings)
     if function:
         _check_handler(main, request.handler, findings)
-    else:
+    elif not request.container:
         _check_layout(main, target, findings)
-    zipped = path.stat().st_size
+    zipped = placement.zipped_bytes or 0
     if request.container:
         total = _check_image_size([main, *others], findings)
     else:
@@ -529,11 +517,11 @@ def check(
     findings += runtime_shadows(main, target)
     for layer in (main, *others):
         _check_damaged(layer, findings)
-    imported = _imported(main, others, request, known, cache_dir, total)
+    imported = _imported(main, others, request, cache_dir, total)
     findings += imported.findings
     findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
     return CheckReport(
-        path,
+        main.path,
         target,
         tuple(findings),
         zipped,
@@ -545,15 +533,32 @@ def check(
     )
 
 
+def check_zip(path: Path, request: CheckRequest, *, cache_dir: Path | None = None) -> CheckReport:
+    """Check any zip: read into placed files once (a function package's when
+    ``request.function``, else a layer's), then :func:`check`.
+
+    >>> check_zip(Path("layer.zip"), CheckRequest(get_target("python3.12"))).ok  # doctest: +SKIP
+    """
+    layout = Layout.FUNCTION if request.function else Layout.SITE_PACKAGES
+    return check(read_zip(path, layout), request, cache_dir=cache_dir)
+
+
+def _other(path: Path) -> Placement:
+    """Another zip deployed beside the one checked: a layer, or a function package."""
+    placement = read_zip(path, Layout.SITE_PACKAGES)
+    if any(name.startswith("python/") for name in placement.names):
+        return placement
+    return replace(placement, layout=Layout.FUNCTION)
+
+
 def _imported(
-    main: LayerZip,
-    others: Sequence[LayerZip],
+    main: LayerView,
+    others: Sequence[LayerView],
     request: CheckRequest,
-    known: KnownFacts,
     cache_dir: Path | None,
     unzipped_total: int,
 ) -> ImportOutcome:
-    """The import stage for the zips, or why it did not run."""
+    """The import stage for the placed files, or why it did not run."""
     options = request.imports
     if options is None:
         return ImportOutcome(skipped="not asked")
@@ -565,16 +570,8 @@ def _imported(
     modules = _modules_to_import(main, target, options.modules, function, request.handler)
     if not modules:
         return ImportOutcome(skipped="nothing to import: no module or package in the layer")
-    zips = Placement(
-        layers=tuple([o.path for o in others if o.is_layer] + ([] if function else [main.path])),
-        functions=tuple(
-            [o.path for o in others if not o.is_layer] + ([main.path] if function else [])
-        ),
-        member_files={main.path: known.member_files} if known.member_files else {},
-        scratch_dir=known.scratch_dir,
-        module_keys=module_keys(main, modules, known.digests) if not others else {},
-    )
-    outcome = check_imports(target, modules, zips, options, cache_dir)
+    keys = module_keys(main, modules, main.placement.digests) if not others else {}
+    outcome = check_imports(target, modules, _deployment(main, others), options, cache_dir, keys)
     provided = set().union(
         *(layer.top_level_names(target, function=function) for layer in (main, *others))
     )
@@ -584,13 +581,26 @@ def _imported(
     return replace(outcome, findings=judged)
 
 
+def _deployment(main: LayerView, others: Sequence[LayerView]) -> Deployment:
+    """Where Lambda puts the files: layers in /opt (in order, the checked one last), function
+    packages in /var/task, an image's at its own paths."""
+    layers = [other.placement for other in others if other.is_layer]
+    functions = [other.placement for other in others if not other.is_layer]
+    layout = main.placement.layout
+    if layout is Layout.IMAGE:
+        return Deployment(tuple(layers), tuple(functions), image=main.placement)
+    if layout is Layout.FUNCTION:
+        return Deployment(tuple(layers), (*functions, main.placement))
+    return Deployment((*layers, main.placement), tuple(functions))
+
+
 _NAMESPACE_PIECE = re.compile(
     r"^ImportError: cannot import name '(\w+)' from '([\w.]+)' \(unknown location\)"
 )
 
 
 def _judged(
-    finding: Finding, main: LayerZip, results: Sequence[ImportResult], provided: set[str]
+    finding: Finding, main: LayerView, results: Sequence[ImportResult], provided: set[str]
 ) -> Finding:
     """An import failure for want of a module no zip has, said as what it is.
 
@@ -663,22 +673,17 @@ def _declared(requires: Sequence[str], module: str) -> str | None:
 
 
 def _placed_elves(
-    main: LayerZip, others: Sequence[LayerZip], *, function: bool, known: KnownFacts
+    main: LayerView, others: Sequence[LayerView], *, function: bool
 ) -> list[PlacedElf]:
-    """Every ELF file of the zips where Lambda puts it (only the main zip's are checked)."""
-    placed = read_elves(
-        main,
-        "/var/task" if function else "/opt",
-        checked=True,
-        known=known.elf_facts,
-        known_members=known.member_files,
-    )
+    """Every ELF file of the placements where Lambda has it (only the main one's are checked)."""
+    where = "/var/task" if function else main.placement.layout.extracted_at
+    placed = placed_elves(main, where, checked=True)
     for other in others:
-        placed += read_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
+        placed += placed_elves(other, "/opt" if other.is_layer else "/var/task", checked=False)
     return placed
 
 
-def _why_not_extracted(layers: Sequence[LayerZip], unzipped_total: int, limit: int) -> str | None:
+def _why_not_extracted(layers: Sequence[LayerView], unzipped_total: int, limit: int) -> str | None:
     """Why the zips are not extracted for the import check (over the quota, damaged), if they are not."""
     if unzipped_total > limit:
         return f"not extracted: {unzipped_total:,} bytes unzipped is over Lambda's quota"
@@ -689,7 +694,7 @@ def _why_not_extracted(layers: Sequence[LayerZip], unzipped_total: int, limit: i
 
 
 def _modules_to_import(
-    main: LayerZip,
+    main: LayerView,
     target: Target,
     imports: Sequence[str] | None,
     function: bool,
@@ -701,10 +706,10 @@ def _modules_to_import(
         module, _, attribute = handler.rpartition(".")
         return [f"{module}:{attribute}"]
     prefixes = main.site_prefixes(target, function=function)
-    return top_level_modules((info.filename for info in main.infos), prefixes)
+    return top_level_modules((file.arcname for file in main.files), prefixes)
 
 
-def _check_handler(main: LayerZip, handler: str | None, findings: list[Finding]) -> None:
+def _check_handler(main: LayerView, handler: str | None, findings: list[Finding]) -> None:
     """A function package's handler module must be in the zip (its import is tried later)."""
     if handler is None:
         return
@@ -722,7 +727,7 @@ def _check_handler(main: LayerZip, handler: str | None, findings: list[Finding])
         )
         return
     base = module.replace(".", "/")
-    names = {info.filename for info in main.infos}
+    names = {file.arcname for file in main.files}
     if not {f"{base}.py", f"{base}.pyc", f"{base}/__init__.py", f"{base}/__init__.pyc"} & names:
         deeper = sorted(
             name.removesuffix(".py").replace("/", ".")

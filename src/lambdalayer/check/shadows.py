@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from lambdalayer.check.findings import Finding, Kind, Severity
-from lambdalayer.check.layerzip import LayerZip
+from lambdalayer.check.view import LayerView
 from lambdalayer.environment.runtimepkgs import runtime_packages
 from lambdalayer.targets import Target
 
@@ -12,7 +12,7 @@ from lambdalayer.targets import Target
 _SDK = frozenset({"boto3", "botocore", "s3transfer", "awslambdaric"})
 
 
-def runtime_shadows(layer: LayerZip, target: Target) -> list[Finding]:
+def runtime_shadows(layer: LayerView, target: Target) -> list[Finding]:
     """The runtime's packages that ``layer`` brings its own copy of: Lambda takes the layer's.
 
     Another version of the SDK itself (boto3, botocore, s3transfer) or of awslambdaric is a

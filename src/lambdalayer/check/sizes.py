@@ -11,11 +11,10 @@ what the report's treemap draws. Units: exact bytes here; KiB/MiB (binary) when 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from lambdalayer.check.layerzip import LayerZip, read_layer_zip
+from lambdalayer.check.view import LayerView, view_of
+from lambdalayer.layer.placement import Placement
 from lambdalayer.targets import in_site_directory
-from lambdalayer.zipnames import open_zip
 
 NO_DISTRIBUTION = "(no distribution)"
 KINDS = ("native", "python", "bytecode", "data")
@@ -100,24 +99,22 @@ def top_level(member: str) -> str:
     return in_site_directory(member).split("/", 1)[0]
 
 
-def layer_sizes(path: Path, layer: LayerZip | None = None) -> LayerSizes:
-    """The size model of the zip at ``path``."""
-    layer = layer or read_layer_zip(path)
+def layer_sizes(placement: Placement, layer: LayerView | None = None) -> LayerSizes:
+    """The size model of a placement read from a zip (each member's compressed size is the zip's)."""
+    layer = layer or view_of(placement)
     by_name: dict[str, DistributionSize] = {}
-    with open_zip(path) as archive:
-        infos = [info for info in archive.infolist() if not info.is_dir()]
-    for info in infos:
-        owner = layer.owner(info.filename) or NO_DISTRIBUTION
+    for file in placement.files:
+        owner = layer.owner(file.arcname) or NO_DISTRIBUTION
         entry = by_name.get(owner)
         if entry is None:
             entry = by_name[owner] = DistributionSize(owner, layer.distributions.get(owner))
-        entry.unzipped += info.file_size
-        entry.zipped += info.compress_size
-        entry.files.append(
-            FileSize(info.filename, info.file_size, info.compress_size, kind_of(info.filename))
-        )
+        zipped = file.entry.raw.compress_size if file.entry.raw is not None else file.size
+        entry.unzipped += file.size
+        entry.zipped += zipped
+        entry.files.append(FileSize(file.arcname, file.size, zipped, kind_of(file.arcname)))
     ordered = tuple(sorted(by_name.values(), key=lambda item: (-item.unzipped, item.name)))
-    return LayerSizes(path.stat().st_size, sum(item.unzipped for item in ordered), ordered)
+    zipped_file = placement.zipped_bytes or 0
+    return LayerSizes(zipped_file, sum(item.unzipped for item in ordered), ordered)
 
 
 def human_bytes(count: int) -> str:

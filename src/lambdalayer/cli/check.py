@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.cli.image import add_registry, chosen_image
@@ -146,7 +146,7 @@ def execute(args: argparse.Namespace) -> int:
         handler=args.handler,
         imports=None if args.no_imports else _import_options(args, chosen.target),
     )
-    report = check(args.zip, request, cache_dir=cache_dir)
+    report = check_zip(args.zip, request, cache_dir=cache_dir)
     if args.json:
         print_json({**report.to_json(), "target_source": chosen.source})
     else:

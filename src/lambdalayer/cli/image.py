@@ -4,13 +4,11 @@ and the runtime's images pulled for in-image checks."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
 
-from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
-from lambdalayer.builder.request import FunctionCode
+from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_image
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
@@ -36,7 +34,7 @@ from lambdalayer.inputs.config import load_config
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.network import allowing_auth_hosts
 from lambdalayer.oci.reference import ImageReference
-from lambdalayer.targets import ARCH_ALIASES, Layout, Target, get_target
+from lambdalayer.targets import ARCH_ALIASES, Target, get_target
 
 DESCRIPTION = "Lambda container images without Docker: build, push, deploy; pull for checks."
 EPILOG = """\
@@ -157,6 +155,12 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
         " login for an ECR host, else the Docker configuration's); 'ecr': ECR's login for any host",
     )
     image.add_argument(
+        "--lock",
+        type=Path,
+        metavar="FILE",
+        help="also write the image's pylock.toml (PEP 751): the exact wheels in it",
+    )
+    image.add_argument(
         "--deploy",
         metavar="FUNCTION",
         help="then make FUNCTION (an image function) run the pushed image, and wait",
@@ -242,33 +246,18 @@ def image_request(args: argparse.Namespace) -> ImageRequest:
             " (its CMD)"
         )
     flags = Flags(
-        inputs=dataclasses.replace(input_flags(args), function=None, handler=None),
+        inputs=input_flags(args),
         runtimes=split(args.runtime),
         arches=split(args.arch),
         targets=split(args.target),
         sources=source_flags(args),
         recipe=RecipeFlags(None, args.bytecode, args.python, slim_options(args), not args.no_check),
-        outputs=OutputFlags(),
+        outputs=OutputFlags(lock=args.lock),
     )
-    plan = plan_builds(flags)
-    if len(plan.jobs) != 1:
-        raise InputError(
-            f"one image a run: this one names {len(plan.jobs)} targets or artefacts",
-            hint="give one --runtime and one --arch",
-        )
-    build = plan.jobs[0].request
-    function = FunctionCode(args.function, args.handler) if args.function else None
-    recipe = dataclasses.replace(build.recipe, layout=Layout.IMAGE, function=function)
     push = ImageReference.parse(args.push) if args.push else None
     archive = args.output if args.output or push else Path("image.tar")
     outputs = ImageOutputs(archive, push, args.deploy)
-    return ImageRequest(
-        dataclasses.replace(build, recipe=recipe),
-        outputs,
-        args.base,
-        registry_auth(args),
-        args.handler,
-    )
+    return plan_image(flags, outputs, args.base, registry_auth(args))
 
 
 def _execute_build(args: argparse.Namespace) -> int:
@@ -294,7 +283,7 @@ def image_document(result: ImageResult) -> dict[str, object]:
     pushed = result.pushed
     return {
         "ok": True,
-        "target": result.request.contents.target.name,
+        "target": result.request.target.name,
         "digest": result.image.digest,
         "base": {"name": result.base.name, "pinned": result.base.pinned},
         "layers": [
@@ -328,7 +317,7 @@ def image_document(result: ImageResult) -> dict[str, object]:
 
 def print_image(result: ImageResult) -> None:
     """The summary: target, base, each layer, where the image went."""
-    target = result.request.contents.target
+    target = result.request.target
     print(f"built an image for {target.runtime.name} on {target.arch} on {result.base.pinned}")
     width = max([10, *(len(layer.what) for layer in result.layers)])
     print(f"  {'layer':<{width}}  {'files':>6}  {'unpacked':>10}  {'gzip':>10}  digest")

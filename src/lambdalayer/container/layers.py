@@ -20,15 +20,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.identity import tool_identity
-from lambdalayer.layer.archive import Entry
 from lambdalayer.layer.contents import LayerContents
+from lambdalayer.layer.placement import PlacedFile
 from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.tarlayer import LayerBlob, TarMember, write_layer
+from lambdalayer.targets import Layout
 
 OWN_LAYER_BYTES = 4 * 1024 * 1024
 MAX_OWN_LAYERS = 40
@@ -50,17 +51,16 @@ class ImageLayer:
 @dataclass(frozen=True)
 class _Group:
     what: str
-    entries: tuple[Entry, ...]
+    files: tuple[PlacedFile, ...]
     distributions: tuple[str, ...]
 
 
-def groups(contents: LayerContents) -> list[_Group]:
+def groups(files: Sequence[PlacedFile], versions: Mapping[str, str]) -> list[_Group]:
     """The dependency layers' contents: the large distributions alone, the rest together."""
-    by_origin: dict[str, list[Entry]] = defaultdict(list)
-    for entry in contents.entries:
-        by_origin[entry.origin or ""].append(entry)
-    versions = {item.name: item.version for item in contents.distributions}
-    sizes = {name: sum(entry.size for entry in entries) for name, entries in by_origin.items()}
+    by_origin: dict[str, list[PlacedFile]] = defaultdict(list)
+    for file in files:
+        by_origin[file.origin or ""].append(file)
+    sizes = {name: sum(file.size for file in files) for name, files in by_origin.items()}
     large = sorted(
         (name for name, size in sizes.items() if size >= OWN_LAYER_BYTES and name),
         key=lambda name: (-sizes[name], name),
@@ -71,43 +71,54 @@ def groups(contents: LayerContents) -> list[_Group]:
     ]
     rest = sorted(name for name in by_origin if name not in large)
     if rest:
-        entries = tuple(entry for name in rest for entry in by_origin[name])
+        grouped = tuple(file for name in rest for file in by_origin[name])
         what = f"{len(rest)} smaller distribution{'s' if len(rest) != 1 else ''}"
-        found.append(_Group(what, entries, tuple(rest)))
+        found.append(_Group(what, grouped, tuple(rest)))
     return found
 
 
+def is_code(file: PlacedFile) -> bool:
+    """Whether a file of an image is the function's own code (at /var/task)."""
+    return file.origin is None and file.arcname.startswith(Layout.IMAGE.function_code)
+
+
 class LayerMaker:
-    """Layers from entries, each written once and then found in the cache by its key."""
+    """Layers from placed files, each written once and then found in the cache by its key."""
 
     def __init__(self, cache_dir: Path, store: BlobStore) -> None:
         self.index = cache_dir / "oci" / "layers"
         self.store = store
 
-    def dependencies(self, contents: LayerContents) -> list[ImageLayer]:
-        """The dependency layers of ``contents`` (see :func:`groups`)."""
-        made = []
-        for group in groups(contents):
-            identity = [
-                [entry.arcname, entry.mode, contents.digests.get(entry.origin or "", "")]
-                for entry in group.entries
-            ]
-            members = [
-                TarMember(entry.arcname, entry.mode, contents.member_files[entry.arcname])
-                if entry.arcname in contents.member_files
-                else TarMember(entry.arcname, entry.mode, entry.new_bytes())
-                for entry in group.entries
-            ]
-            made.append(self._layer(group.what, identity, members, group.distributions))
-        return made
+    def layers(self, contents: LayerContents) -> list[ImageLayer]:
+        """The image's layers: the dependencies (see :func:`groups`), then the function's code."""
+        placement = contents.placement
+        versions = {item.name: item.version for item in contents.distributions}
+        dependencies = [file for file in placement.files if not is_code(file)]
+        made = [
+            self._dependency_layer(group, placement.digests)
+            for group in groups(dependencies, versions)
+        ]
+        code = [file for file in placement.files if is_code(file)]
+        return [*made, *([self.code(code)] if code else [])]
 
-    def code(self, entries: Sequence[Entry]) -> ImageLayer:
-        """The function's code as one layer."""
-        contents = [(entry, entry.new_bytes()) for entry in entries]
-        members = [TarMember(entry.arcname, entry.mode, data) for entry, data in contents]
+    def _dependency_layer(self, group: _Group, digests: Mapping[str, str]) -> ImageLayer:
         identity: list[list[object]] = [
-            [entry.arcname, entry.mode, hashlib.sha256(data).hexdigest()]
-            for entry, data in contents
+            [file.arcname, file.mode, digests.get(file.origin or "", "")] for file in group.files
+        ]
+        members = [
+            TarMember(file.arcname, file.mode, file.extracted)
+            if file.extracted is not None
+            else TarMember(file.arcname, file.mode, file.entry.new_bytes())
+            for file in group.files
+        ]
+        return self._layer(group.what, identity, members, group.distributions)
+
+    def code(self, files: Sequence[PlacedFile]) -> ImageLayer:
+        """The function's code as one layer."""
+        contents = [(file, file.entry.new_bytes()) for file in files]
+        members = [TarMember(file.arcname, file.mode, data) for file, data in contents]
+        identity: list[list[object]] = [
+            [file.arcname, file.mode, hashlib.sha256(data).hexdigest()] for file, data in contents
         ]
         return self._layer("the function's code", identity, members, ())
 

@@ -1,8 +1,9 @@
 """What ``image build`` is asked: the same inputs as a layer, a base, and where the image goes.
 
 >>> request = ImageRequest(  # doctest: +SKIP
-...     BuildRequest(get_target("python3.12", "arm64"), Resolve(requirements), ZipOutput(...)),
-...     ImageOutputs(archive=Path("image.tar")),
+...     get_target("python3.12", "arm64"),
+...     Resolve(requirements),
+...     ImageOutputs(archive=Path("image.tar"), lock=Path("pylock.toml")),
 ... )
 """
 
@@ -11,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdalayer.aws.beneath import Beneath
 from lambdalayer.aws.client import AwsSettings
-from lambdalayer.builder.request import BuildRequest
+from lambdalayer.net.fetch import DEFAULT_JOBS, default_cache_dir
 from lambdalayer.oci.reference import ImageReference
+from lambdalayer.prepare import BuildRecipe
+from lambdalayer.resolve.stage import LockSource
+from lambdalayer.targets import Target
 
 DEFAULT_BASE = "public.ecr.aws/lambda/python:{version}"
 
@@ -35,32 +40,45 @@ class RegistryAuth:
 
 @dataclass(frozen=True)
 class ImageOutputs:
-    """Where the image goes: an OCI layout archive, a registry, a function to run it."""
+    """Where the image goes: an OCI layout archive, a registry, a function to run it; and
+    where its lock goes (the exact wheels in it, as a layer's)."""
 
     archive: Path | None = None
     push: ImageReference | None = None
     deploy: str | None = None  # a function's name or ARN: update-function-code --image-uri
+    lock: Path | None = None
 
 
 @dataclass(frozen=True)
 class ImageRequest:
     """One container image for one target.
 
-    ``contents`` says what goes in, as for a layer: the target, the requirements (or lock),
-    slimming and bytecode, the function's code and handler, what is beneath, the cache and
-    whether to check (its ``output`` is not used). ``base``: a registry reference, an OCI
-    layout directory or archive; ``None`` is AWS's base image of the runtime. ``handler``:
-    the image's ``CMD`` (``None`` keeps the base's).
+    What goes in is said as for a layer: the target, the requirements (or lock), the recipe
+    (slimming, bytecode, the function's code; its layout is always the image's), what is
+    beneath, the cache and whether to check. ``base``: a registry reference, an OCI layout
+    directory or archive; ``None`` is AWS's base image of the runtime. ``handler``: the
+    image's ``CMD`` (``None``: the function's handler, else the base's).
     """
 
-    contents: BuildRequest
+    target: Target
+    source: LockSource
     outputs: ImageOutputs
+    recipe: BuildRecipe = field(default_factory=BuildRecipe)
+    beneath: Beneath = field(default_factory=Beneath)
     base: str | None = None
     auth: RegistryAuth = field(default_factory=RegistryAuth)
     handler: str | None = None
+    check: bool = True
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    jobs: int = DEFAULT_JOBS
 
     @property
     def base_name(self) -> str:
         """The base as given, or the runtime's AWS base image."""
-        version = self.contents.target.runtime.python_version
-        return self.base or DEFAULT_BASE.format(version=version)
+        return self.base or DEFAULT_BASE.format(version=self.target.runtime.python_version)
+
+    @property
+    def command(self) -> str | None:
+        """The image's ``CMD``: the handler given, else the function's."""
+        function = self.recipe.function
+        return self.handler or (function.handler if function else None)

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from lambdalayer.environment.imports import SandboxRun, extract_read_only, set_tree_mode
+from lambdalayer.environment.imports import SandboxRun, place_files, set_tree_mode
 from lambdalayer.environment.limits import Cgroups, MemoryLimit, ProcessLimit, descendants
 from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi
 from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Mount, start
@@ -33,6 +33,8 @@ from lambdalayer.errors import InputError
 from lambdalayer.fsutil import parse_json
 from lambdalayer.sourcetree import SourceFile, read_source_tree
 from lambdalayer.zipnames import printable
+from lambdalayer.layer.placement import read_zip
+from lambdalayer.targets import Layout
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
 PORT = 9001  # where AWS_LAMBDA_RUNTIME_API points, inside the sandbox
@@ -71,11 +73,11 @@ class Code:
         directory's ``files`` (:func:`~lambdalayer.sourcetree.read_source_tree`, read here
         when not given)."""
         opt, task = scratch / "opt", scratch / "task"
-        extract_read_only(layers, opt, {})
+        place_files([read_zip(layer, Layout.SITE_PACKAGES) for layer in layers], opt, link=False)
         if function.is_dir():
             _write_tree(files if files is not None else read_source_tree(function), task)
         else:
-            extract_read_only([function], task, {})
+            place_files([read_zip(function, Layout.FUNCTION)], task, link=False)
         for tree in (opt, task):
             set_tree_mode(tree, writable=False)
         return cls(opt, task)

@@ -20,8 +20,8 @@ import os
 import stat
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import IO
@@ -38,11 +38,12 @@ from lambdalayer.environment.sandbox import (
     start,
 )
 from lambdalayer.environment.sandbox import command as sandbox_command
-from lambdalayer.errors import LambdaLayerError
+from lambdalayer.errors import LambdaLayerError, UnsafeArchiveError
 from lambdalayer.interpreters import Interpreter
+from lambdalayer.layer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.limits import IMAGE_LIMIT
-from lambdalayer.targets import Target
-from lambdalayer.unpack import Quota, Unpacker, unpack_zip
+from lambdalayer.targets import Layout, Target
+from lambdalayer.unpack import MAX_LINK_TARGET, Quota, Unpacker
 
 DEFAULT_IMPORT_DEADLINE = 300.0  # seconds for one child's imports; then the module is a finding
 # Lambda's environment for the Python runtimes (AWS: "Defined runtime environment variables").
@@ -127,26 +128,23 @@ def image_interpreter(root: Path, version: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Placement:
-    """The zips an import check extracts, where Lambda puts them, and what is already extracted.
+class Deployment:
+    """What a function is deployed with, placed where Lambda puts it for the imports.
 
     ``layers`` go to ``/opt`` in order (a later one's file wins), ``functions`` to
-    ``/var/task``; a member with a copy in ``member_files[zip][member]`` is linked, not
-    inflated, from ``scratch_dir`` (on the same filesystem). ``module_keys`` say, for the
-    modules whose import result may be reused, what that result depends on.
+    ``/var/task``, an ``image``'s files as the image has them (see :func:`run_imports`);
+    ``runtime``: the runtime's packages, mounted at ``/var/runtime``.
     """
 
-    layers: tuple[Path, ...] = ()
-    functions: tuple[Path, ...] = ()
-    member_files: Mapping[Path, Mapping[str, Path]] = field(default_factory=dict)
-    scratch_dir: Path | None = None
-    module_keys: Mapping[str, str] = field(default_factory=dict)
-    runtime: Path | None = None  # the runtime's packages, mounted at /var/runtime
+    layers: tuple[Placement, ...] = ()
+    functions: tuple[Placement, ...] = ()
+    image: Placement | None = None
+    runtime: Path | None = None
 
 
 @dataclass(frozen=True)
 class _Places:
-    """Where the sandbox's mounts come from: the extracted zips, the results, the runtime's packages."""
+    """Where the sandbox's mounts come from: the placed files, the results, the runtime's packages."""
 
     opt: Path
     task: Path
@@ -167,20 +165,42 @@ class ImportResult:
         return self.error is None
 
 
-def extract_read_only(
-    archives: Sequence[Path], destination: Path, member_files: Mapping[Path, Mapping[str, Path]]
-) -> None:
-    """Extract every safe member by the one safe unpacker (:mod:`lambdalayer.unpack`); members
-    with unsafe names are skipped (the check reports them as errors).
+def place_files(placements: Sequence[Placement], destination: Path, *, link: bool) -> None:
+    """Write every placed file under ``destination`` by the one safe unpacker
+    (:mod:`lambdalayer.unpack`); a later placement's file replaces an earlier one's, as
+    Lambda extracts layers in order.
 
-    A member with a known extracted copy (``member_files[archive][member]``) is hard-linked
-    (copied across filesystems) instead of inflated.
+    With ``link``, a file with an extracted copy (a build's fragments) is hard-linked
+    (copied across filesystems) instead of written again. A zip member that says it is a
+    symbolic link becomes one when it stays inside. Unsafe names were never placed (the
+    check reports them as errors); a placement with members set apart (no unzip places them
+    alike) is refused.
     """
     with Unpacker(destination, Quota(IMAGE_LIMIT), str(destination)) as unpacker:
-        for archive_path in archives:
-            unpacker.what = str(archive_path)
-            known = member_files.get(archive_path, {})
-            unpack_zip(archive_path, unpacker, skip_unsafe=True, trusted=known)
+        for placement in placements:
+            unpacker.what = str(placement.shown)
+            for name, why in placement.set_apart.items():  # no unzip places these alike
+                raise unpacker.refuse(name, why)
+            with placement.reader() as reader:
+                for file in placement.files:
+                    _place(unpacker, reader, file, link=link)
+
+
+def _place(unpacker: Unpacker, reader: PlacementReader, file: PlacedFile, *, link: bool) -> None:
+    """One file through the unpacker; a member that does not read as declared is an error."""
+    try:
+        if file.symlink:
+            target = reader.read(file, MAX_LINK_TARGET + 1)
+            unpacker.symlink(file.arcname, target.decode("utf-8", "surrogateescape"))
+        elif link and file.extracted is not None:
+            unpacker.adopt(file.arcname, file.extracted)
+        else:
+            with reader.open(file) as stream:
+                unpacker.file(file.arcname, stream, file.size, file.mode or 0o644)
+    except READ_ERRORS as error:
+        raise UnsafeArchiveError(
+            f"{unpacker.what} cannot be unpacked: {error}", hint="the zip is damaged; rebuild it"
+        ) from error
 
 
 def set_tree_mode(root: Path, *, writable: bool) -> None:
@@ -190,50 +210,75 @@ def set_tree_mode(root: Path, *, writable: bool) -> None:
     whose files are read-only too, and a read-only file in a writable directory can be
     deleted.
     """
-    for directory, dirs, files in os.walk(root):
+    for directory, dirs, names in os.walk(root):
         for name in dirs:
             (Path(directory) / name).chmod(0o755 if writable else 0o555)
         if not writable:
-            for name in files:
+            for name in names:
                 (Path(directory) / name).chmod(0o444)
 
 
 def run_imports(
     target: Target,
     modules: Sequence[str],
-    placement: Placement,
+    deployment: Deployment,
     runner: SandboxRun,
     deadline: float = DEFAULT_IMPORT_DEADLINE,
+    scratch_dir: Path | None = None,
 ) -> list[ImportResult]:
-    """Import ``modules`` under Lambda's path order from read-only copies of the zips.
+    """Import ``modules`` under Lambda's path order from read-only copies of the files.
 
-    Inside ``runner``'s sandbox: the layers at ``/opt``, the function at ``/var/task``,
-    Lambda's environment. A module given as ``module:attribute`` must also have that
-    callable (a handler). A child that has not finished after ``deadline`` seconds is
-    ended; the module it was importing is reported as not finishing.
+    Inside ``runner``'s sandbox: the layers at ``/opt``, the function at ``/var/task``, an
+    image's files at their paths, Lambda's environment. A module given as
+    ``module:attribute`` must also have that callable (a handler). A child that has not
+    finished after ``deadline`` seconds is ended; the module it was importing is reported
+    as not finishing. The copies are made under ``scratch_dir`` (where a build's fragments
+    are, so that they are links).
     """
-    if placement.scratch_dir is not None:
-        placement.scratch_dir.mkdir(parents=True, exist_ok=True)
+    if scratch_dir is not None:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
     # proot cannot make a mount read-only: its copies must not be links into the cache.
-    linked = placement.member_files if runner.sandbox.enforces_read_only else {}
-    with tempfile.TemporaryDirectory(
-        prefix="lambdalayer-import-", dir=placement.scratch_dir
-    ) as scratch:
+    link = runner.sandbox.enforces_read_only
+    with tempfile.TemporaryDirectory(prefix="lambdalayer-import-", dir=scratch_dir) as scratch:
         root = Path(scratch)
         opt, task, results_dir = root / "opt", root / "task", root / "results"
-        extract_read_only(placement.layers, opt, linked)
-        extract_read_only(placement.functions, task, linked)
+        place_files(deployment.layers, opt, link=link)
+        place_files(deployment.functions, task, link=link)
+        if deployment.image is not None:
+            _place_image(deployment.image, target, opt, task, link=link)
         results_dir.mkdir()
         results_dir.chmod(0o777)  # the child writes it as the sandbox's unprivileged user
         set_tree_mode(opt, writable=False)
         set_tree_mode(task, writable=False)
         try:
-            places = _Places(opt, task, results_dir, placement.runtime)
+            places = _Places(opt, task, results_dir, deployment.runtime)
             return _run_children(target, modules, places, runner, deadline)
         finally:
-            set_tree_mode(opt, writable=True)
-            set_tree_mode(task, writable=True)
-            set_tree_mode(root / "proot-root", writable=True)
+            for tree in (opt, task, root / "proot-root"):
+                set_tree_mode(tree, writable=True)
+
+
+def _place_image(image: Placement, target: Target, opt: Path, task: Path, *, link: bool) -> None:
+    """An image's files: its function's code at ``/var/task``; its site-packages where a
+    layer's would be (an image has no layers): on ``sys.path`` just before
+    ``/var/lang/lib/pythonX.Y/site-packages``, whose files from the base stay visible, as
+    they are beside what pip installs there. The files keep their own paths in the
+    placement (the findings name them); only where the sandbox shows them differs."""
+    prefix = target.site_packages_prefix(Layout.IMAGE)
+    code_prefix = Layout.IMAGE.function_code
+    site = tuple(file for file in image.files if file.arcname.startswith(prefix))
+    code = tuple(file for file in image.files if file.arcname.startswith(code_prefix))
+    where = opt / target.site_packages_prefix(Layout.SITE_PACKAGES)
+    place_files([replace(image, files=_below(site, prefix))], where, link=link)
+    place_files([replace(image, files=_below(code, code_prefix))], task, link=link)
+
+
+def _below(files: tuple[PlacedFile, ...], prefix: str) -> tuple[PlacedFile, ...]:
+    """``files`` at their paths below ``prefix`` (where that directory is mounted)."""
+    return tuple(
+        replace(file, entry=replace(file.entry, arcname=file.arcname.removeprefix(prefix)))
+        for file in files
+    )
 
 
 def _child_command(

@@ -7,9 +7,10 @@ import check mounts a tree of them at ``/var/runtime`` when a module needs one (
 synthesized from the runtime's libraries has none; a real Lambda image has its own), and
 ``invoke`` runs the handler with that tree's awslambdaric.
 
-The tree is made like a layer: the pins resolved for the target with uv, the wheels
-fetched by sha256, laid out (``Layout.RUNTIME``), compiled when a CPython of the runtime's
-version is here (the runtime's own are), kept under ``<cache>/runtime/<key>/``.
+The tree is prepared like a layer (:func:`lambdalayer.prepare.prepare`): the pins resolved
+for the target with uv, the wheels fetched by sha256, laid out (``Layout.RUNTIME``),
+compiled when a CPython of the runtime's version is here (the runtime's own are), kept
+under ``<cache>/runtime/<key>/``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import tomllib
@@ -30,15 +30,14 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from lambdalayer.environment.imports import place_files
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter
-from lambdalayer.layer.contents import layer_contents
-from lambdalayer.layer.fragments import Recipe
-from lambdalayer.net.fetch import WheelCache, fetch
 from lambdalayer.net.index import IndexConfig
-from lambdalayer.recipe import BytecodeMode, SlimOptions
-from lambdalayer.resolve.resolver import resolve
+from lambdalayer.prepare import BuildRecipe, Preparation, prepare
+from lambdalayer.recipe import BytecodeMode
+from lambdalayer.resolve.stage import Resolve
 from lambdalayer.targets import Layout, Target
 
 Notify = Callable[[str], None]
@@ -136,22 +135,15 @@ def runtime_tree(
     wanted = Requirements(
         specifiers=tuple(f"{name}=={version}" for name, version in packages.pins.items())
     )
-    resolution = resolve(wanted, target, index, cache_dir=cache_dir)
-    wheels = [package.wheels[0] for package in resolution.lock.packages]
-    fetched = fetch(wheels, WheelCache(cache_dir), index=index)
     bytecode = BytecodeMode.NONE if compiler is None else BytecodeMode.UNCHECKED_HASH
-    recipe = Recipe(target, Layout.RUNTIME, SlimOptions(), bytecode, compiler)
-    contents = layer_contents(fetched.wheels, recipe, cache_dir)
+    python = compiler.path if compiler is not None else None
+    recipe = BuildRecipe(Layout.RUNTIME, bytecode=bytecode, python=python)
+    source = Resolve(wanted, index, allow_build=False)
+    contents = prepare(Preparation(target, source, recipe, cache_dir=cache_dir)).contents
     final.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
     try:
-        for arcname, extracted in contents.member_files.items():
-            destination = scratch / "tree" / arcname
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(extracted, destination)
-            except OSError:
-                shutil.copyfile(extracted, destination)
+        place_files([contents.placement], scratch / "tree", link=True)
         (scratch / "complete").write_text(packages.describe() + "\n", "utf-8")
         try:
             scratch.rename(final)

@@ -1,39 +1,47 @@
 """What goes into a layer: the wheels' fragments in the lock's order, plus a function's code.
 
-The fragments (:mod:`lambdalayer.layer.fragments`) carry everything the later stages need, so
-the archive copies their compressed members as they are and the check reads their ELF
-facts and links their extracted files instead of inflating the zip it has just written.
+The fragments (:mod:`lambdalayer.layer.fragments`) carry everything the later stages need:
+the files are placed (:mod:`lambdalayer.layer.placement`) with their compressed members
+(which the archive copies as they are), their extracted copies and their ELF facts (which
+the check and the import stage use instead of reading the zip just written).
 A path shipped by two wheels is taken from the first, as before, with a notice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lambdalayer.elf import ElfInfo
 from lambdalayer.errors import InputError
 from lambdalayer.layer.archive import Entry
 from lambdalayer.layer.assemble import Distribution, function_entries
 from lambdalayer.layer.bytecode import compile_entries
 from lambdalayer.layer.fragments import FragmentStore, Recipe, layer_fragments
+from lambdalayer.layer.placement import PlacedFile, Placement
 from lambdalayer.net.fetch import FetchedWheel
 
 
 @dataclass(frozen=True)
 class LayerContents:
-    """The entries of a layer and the facts gathered while making them."""
+    """The files of a layer (placed for its layout) and the facts gathered while making them."""
 
-    entries: tuple[Entry, ...]
+    placement: Placement
     distributions: tuple[Distribution, ...]
     saved: dict[str, int] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
     compiled: int = 0
-    elf_facts: dict[str, ElfInfo] = field(default_factory=dict)
-    member_files: dict[str, Path] = field(default_factory=dict)
     fragments_computed: int = 0
-    digests: dict[str, str] = field(default_factory=dict)  # distribution → its fragment's key
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """What a zip of the layer holds, in order."""
+        return tuple(file.entry for file in self.placement.files)
+
+    @property
+    def digests(self) -> Mapping[str, str]:
+        """Distribution → its fragment's key."""
+        return self.placement.digests
 
 
 def layer_contents(
@@ -43,14 +51,16 @@ def layer_contents(
     function_source: Path | None = None,
     notify: Callable[[str], None] = lambda _message: None,
 ) -> LayerContents:
-    """The layer's entries from its wheels' fragments (computed when not cached) and function code."""
+    """The layer's files from its wheels' fragments (computed when not cached) and function code.
+
+    The function's code goes where the layout keeps it: the zip's root for a function
+    package, ``var/task/`` in an image.
+    """
     fragment_set = layer_fragments(wheels, recipe, FragmentStore(cache_dir), notify)
-    entries: list[Entry] = []
+    files: list[PlacedFile] = []
     taken: dict[str, str] = {}
     saved: dict[str, int] = {}
     notices: list[str] = []
-    elf_facts: dict[str, ElfInfo] = {}
-    member_files: dict[str, Path] = {}
     compiled = 0
     for fragment in fragment_set.fragments:
         facts = fragment.facts
@@ -63,38 +73,34 @@ def layer_contents(
                 )
                 continue
             taken[entry.arcname] = name
-            entries.append(entry)
-            member_files[entry.arcname] = fragment.extracted(entry)
-            if entry.arcname in facts.elves:
-                elf_facts[entry.arcname] = facts.elves[entry.arcname]
+            elf = facts.elves.get(entry.arcname)
+            files.append(PlacedFile(entry, fragment.extracted(entry), elf, elf_known=True))
         for rule, size in facts.saved.items():
             saved[rule] = saved.get(rule, 0) + size
         notices += [notice for notice in facts.notices if notice not in notices]
         compiled += facts.compiled
     if function_source is not None:
         code, code_compiled = _function_code(function_source, taken, recipe)
-        entries += code
+        files += [PlacedFile(entry) for entry in code]
         compiled += code_compiled
+    digests = {
+        fragment.facts.distribution.name: fragment.directory.parent.name + fragment.directory.name
+        for fragment in fragment_set.fragments
+    }
     return LayerContents(
-        entries=tuple(entries),
+        placement=Placement.of(recipe.layout, tuple(files), digests),
         distributions=tuple(fragment.facts.distribution for fragment in fragment_set.fragments),
         saved=saved,
         notices=tuple(notices),
         compiled=compiled,
-        elf_facts=elf_facts,
-        member_files=member_files,
         fragments_computed=fragment_set.computed,
-        digests={
-            fragment.facts.distribution.name: fragment.directory.parent.name
-            + fragment.directory.name
-            for fragment in fragment_set.fragments
-        },
     )
 
 
 def _function_code(source: Path, taken: dict[str, str], recipe: Recipe) -> tuple[list[Entry], int]:
     """The handler code's entries (compiled like the rest), refusing a path a dependency has."""
-    code = function_entries(source)
+    prefix = recipe.layout.function_code
+    code = [replace(entry, arcname=prefix + entry.arcname) for entry in function_entries(source)]
     clash = next((entry.arcname for entry in code if entry.arcname in taken), None)
     if clash is not None:
         raise InputError(

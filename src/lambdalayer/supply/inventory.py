@@ -23,17 +23,18 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from lambdalayer import __version__
-from lambdalayer.check.layerzip import METADATA_LIMIT, READ_ERRORS, LayerZip, read_layer_zip
+from lambdalayer.check.view import METADATA_LIMIT, LayerView, view_of
 from lambdalayer.distinfo import parse_licence_fields, parse_metadata
 from lambdalayer.environment.runtimepkgs import runtime_packages
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import file_sha256
+from lambdalayer.layer.placement import READ_ERRORS, PlacementReader, read_zip
 from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.lock import Lock, LockedWheel
 from lambdalayer.net.http import redact
 from lambdalayer.resolve.provided import Provided
 from lambdalayer.supply.licences import Licence, licence_of
-from lambdalayer.targets import Target
+from lambdalayer.targets import Layout, Target
 from lambdalayer.zipnames import open_zip, printable
 
 ZIP_EPOCH = datetime.datetime(1980, 1, 1, tzinfo=datetime.UTC)  # the earliest date a zip holds
@@ -206,16 +207,16 @@ def _member_sha256(archive: zipfile.ZipFile, info: zipfile.ZipInfo, zip_name: st
 
 
 def _zip_distributions(
-    layer: LayerZip, archive: zipfile.ZipFile, wheels: dict[tuple[str, str], LockedWheel]
+    layer: LayerView, reader: PlacementReader, wheels: dict[tuple[str, str], LockedWheel]
 ) -> list[ShippedDistribution]:
     found = []
-    for info in layer.infos:
-        if not info.filename.endswith(".dist-info/METADATA"):
+    for file in layer.files:
+        if not file.arcname.endswith(".dist-info/METADATA"):
             continue
-        where = f"{layer.path.name}: {printable(info.filename)}"
-        data = layer.read(archive, info, METADATA_LIMIT)
+        where = f"{layer.path.name}: {printable(file.arcname)}"
+        data = layer.read(reader, file, METADATA_LIMIT)
         if data is None:
-            raise InputError(f"{where} {layer.damaged[printable(info.filename)]}")
+            raise InputError(f"{where} {layer.damaged[printable(file.arcname)]}")
         dist = distribution_of(data, where, None)
         found.append(distribution_of(data, where, wheels.get((dist.name, dist.version))))
     return found
@@ -245,10 +246,12 @@ def inventory_of_zip(
     Every read is bounded; an unreadable or nameless ``METADATA`` is one :class:`InputError`
     (an SBOM that silently left a distribution out would say less than the zip holds).
     """
-    layer = read_layer_zip(path)
+    placement = read_zip(path, Layout.SITE_PACKAGES)
+    layer = view_of(placement)
+    infos = [file.member for file in layer.files if file.member is not None]
     wheels = wheels_of(lock) if lock is not None else {}
-    with open_zip(path) as archive:
-        found = _zip_distributions(layer, archive, wheels)
+    with placement.reader() as reader, open_zip(path) as archive:
+        found = _zip_distributions(layer, reader, wheels)
         libraries = tuple(
             VendoredLibrary(
                 info.filename,
@@ -256,7 +259,7 @@ def inventory_of_zip(
                 info.file_size,
                 layer.owner(info.filename),
             )
-            for info in layer.infos
+            for info in infos
             if is_vendored(info.filename)
         )
     if lock is not None:
@@ -264,7 +267,7 @@ def inventory_of_zip(
     kind = "layer" if layer.is_layer else "function"
     unique = {(dist.name, dist.version): dist for dist in found}
     return Inventory(
-        artefact=Artefact(path.name, file_sha256(path), kind, _created(layer.infos)),
+        artefact=Artefact(path.name, file_sha256(path), kind, _created(infos)),
         distributions=tuple(sorted(unique.values(), key=lambda dist: (dist.name, dist.version))),
         libraries=tuple(sorted(libraries, key=lambda lib: lib.path)),
         provided=tuple(provided),

@@ -1,0 +1,54 @@
+"""What a function already has beneath an artefact, read where it lives (AWS among it).
+
+The preparation stage takes what is beneath as pinned sets (:class:`Provided`) and never
+talks to AWS; reading a published layer or the managed layer's exact ARN happens here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from lambdalayer.aws.client import AwsSettings
+from lambdalayer.aws.remote import managed_layer_arn, published_layer
+from lambdalayer.inputs.ontopof import OnTopOf
+from lambdalayer.resolve.provided import Provided, provided_by, runtime_provided
+from lambdalayer.targets import Target
+
+
+@dataclass(frozen=True)
+class Beneath:
+    """What the function already has beneath this artefact, left out of it.
+
+    ``on_top_of``: another layer (its packages are pinned and left out);
+    ``runtime_provided``: the runtime's own AWS SDK; ``aws``: how a published layer and the
+    managed layer's exact ARN are read.
+    """
+
+    on_top_of: OnTopOf | None = None
+    runtime_provided: bool = False
+    aws: AwsSettings = field(default_factory=AwsSettings)
+
+    @property
+    def anything(self) -> bool:
+        """Whether anything is beneath."""
+        return self.on_top_of is not None or self.runtime_provided
+
+
+def provided_sets(beneath: Beneath, target: Target) -> tuple[Provided, ...]:
+    """What the function already has beneath, as pinned sets (AWS is read here, not in resolve)."""
+    sets = []
+    settings = beneath.aws
+    if beneath.on_top_of is not None:
+        provided = provided_by(
+            beneath.on_top_of,
+            target,
+            region=settings.region,
+            published_layer=lambda arn: published_layer(arn, settings),
+        )
+        exact = managed_layer_arn(provided, settings) if settings.region else None
+        if exact is not None:
+            provided = replace(provided, layer_arn=exact, ssm_parameter=None)
+        sets.append(provided)
+    if beneath.runtime_provided:
+        sets.append(runtime_provided(target))
+    return tuple(sets)
