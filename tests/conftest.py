@@ -159,6 +159,17 @@ def build_test_index(root: Path, workdir: Path) -> None:
     make_wheel(root, "botocore", "1.0")
     make_wheel(root, "jmespath", "1.0")
     make_wheel(root, "usesboto", "1.0", requires=["boto3<1.1"])
+    # Like pandas: its own ImportError, raised from python-dateutil's ModuleNotFoundError.
+    make_wheel(
+        root,
+        "wrapsdateutil",
+        "1.0",
+        requires=["python-dateutil"],
+        files={
+            "wrapsdateutil/__init__.py": "try:\n    import dateutil\nexcept ImportError as error:\n"
+            "    raise ImportError('Unable to import required dependency dateutil') from error\n"
+        },
+    )
     # The runtimes' own packages at the versions data/runtime_packages.toml names, as tiny
     # pure stand-ins: the check mounts them at /var/runtime when a module needs one.
     runtime_own = {

@@ -128,14 +128,21 @@ def test_a_missing_callable_and_a_missing_dependency_get_their_own_fix():
     from lambdalayer.environment.imports import ImportResult
 
     callable_fix = import_fix(
-        ImportResult("app.main:handler", "app.main has no callable 'handler'")
+        ImportResult(
+            "app.main:handler", "app.main has no callable 'handler'", no_callable="handler"
+        )
     )
     assert (
         callable_fix
         == "app.main imports, but has no function handler: check the handler's function name"
     )
     dependency_fix = import_fix(
-        ImportResult("imutils", "ModuleNotFoundError: No module named 'numpy'")
+        ImportResult(
+            "imutils",
+            "ModuleNotFoundError: No module named 'numpy'",
+            missing="numpy",
+            wanted=("numpy",),
+        )
     )
     assert dependency_fix.startswith("imutils imports numpy, which nothing in the zips provides")
 
@@ -456,6 +463,52 @@ def test_relying_on_the_runtimes_sdk_is_checked_not_skipped(local_index, tmp_pat
     check = json.loads(out)["check"]
     assert check["imports_skipped"] is None
     assert [item["ok"] for item in check["imports"]] == [True]
+
+
+@needs_312_sandbox
+def test_a_layer_that_leaves_the_sdk_to_the_runtime_imports_with_the_runtimes_own(
+    local_index, tmp_path, capsys
+):
+    # wrapsdateutil (like pandas) needs python-dateutil, which --exclude-runtime-provided
+    # leaves to the runtime: the check mounts the runtime's own at /var/runtime, as Lambda has
+    # them (it failed before: the package's own ImportError named no missing module).
+    code, out, err = run_cli(
+        capsys,
+        "build",
+        "wrapsdateutil",
+        "--exclude-runtime-provided",
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "-o",
+        str(tmp_path / "layer.zip"),
+        "--json",
+    )
+    assert code == 0, err
+    check = json.loads(out)["check"]
+    assert [(item["module"], item["ok"]) for item in check["imports"]] == [("wrapsdateutil", True)]
+    assert "python-dateutil 2.9.0.post0" in check["imports_ran_in"]
+    # Checked on its own, the zip's import fails for want of dateutil, and is checked again
+    # with the runtime's packages: the check itself fetched nothing.
+    code, out, err = run_cli(
+        capsys,
+        "check",
+        str(tmp_path / "layer.zip"),
+        "--index-url",
+        local_index.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--json",
+    )
+    assert code == 0, err
+    checked = json.loads(out)
+    assert checked["runtime_wanted"] == []
+    assert "at /var/runtime" in checked["imports_ran_in"]
 
 
 def test_a_layer_with_an_older_boto3_is_seen_shadowing_the_runtimes(local_index, tmp_path, capsys):

@@ -15,7 +15,7 @@ import pytest
 
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check_zip
-from lambdalayer.environment.libraryset import runtime_libraries
+from lambdalayer.libraryset import runtime_libraries
 from lambdalayer.targets import all_targets, get_target
 
 SAMPLES = Path(__file__).parent / "fixtures" / "binaries"

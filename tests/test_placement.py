@@ -14,8 +14,8 @@ from lambdalayer.builder import BuildRecipe, BuildRequest, FunctionCode, build
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.layer.output import TreeOutput, ZipOutput
-from lambdalayer.layer.placement import Placement, read_tree, read_zip
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.placement import Placement, read_tree, read_zip
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.resolve.stage import Resolve
 from lambdalayer.targets import Layout, get_target

@@ -442,8 +442,8 @@ SITE_311 = "python/lib/python3.11/site-packages/"
 
 def _an_aarch64_library_lambda_lacks() -> str | None:
     """A soname this machine has an aarch64 build of that python3.11's arm64 set lacks."""
-    from lambdalayer.environment.libraryset import runtime_libraries
     from lambdalayer.interpreters import program_machine
+    from lambdalayer.libraryset import runtime_libraries
 
     present = runtime_libraries(get_target("python3.11", "arm64")).present
     for path in sorted(Path("/usr/lib/aarch64-linux-gnu").glob("lib*.so.[0-9]*")):

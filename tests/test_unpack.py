@@ -214,7 +214,7 @@ def test_a_pax_header_of_a_gigabyte_is_refused_without_reading_it(tmp_path):
 def extract_read_only(archives: list[Path], destination: Path) -> None:
     """What the check and invoke do with a zip: read it into placed files, then place them."""
     from lambdalayer.environment.imports import place_files
-    from lambdalayer.layer.placement import read_zip
+    from lambdalayer.placement import read_zip
     from lambdalayer.targets import Layout
 
     placements = [read_zip(path, Layout.SITE_PACKAGES) for path in archives]

@@ -30,8 +30,8 @@ from lambdalayer.check.sizes import (
     top_level,
 )
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.layer.placement import read_zip
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.placement import read_zip
 from lambdalayer.supply.audit import PackageAudit, Verdict
 from lambdalayer.supply.inventory import Inventory
 from lambdalayer.supply.review import Review

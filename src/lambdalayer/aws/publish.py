@@ -21,10 +21,10 @@ from lambdalayer.aws.client import AwsSettings, call, client, default_region, tr
 from lambdalayer.aws.signer import SigningTarget, sign_zip
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.layercomment import recorded_target
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT
 from lambdalayer.targets import ARCHITECTURES, canonical_arch, get_runtime
 from lambdalayer.zipnames import open_zip
+from lambdalayer.ziptarget import target_for_zips
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,140}")
 DESCRIPTION_LIMIT = 256
@@ -69,7 +69,8 @@ class PublishRequest:
         records (lambdalayer's archive comment), and the zip's unzipped size."""
         if not self.zip_path.is_file():
             raise InputError(f"no such file: {self.zip_path}")
-        recorded = recorded_target(self.zip_path)
+        # What the zip records (the one decision of a zip's target), when nothing is given.
+        recorded = target_for_zips([self.zip_path], None, None, required=False, shown=False)
         recorded_runtimes = [recorded.target.runtime.name] if recorded else []
         recorded_arches = [recorded.target.arch] if recorded else []
         with open_zip(self.zip_path) as archive:

@@ -15,33 +15,28 @@ every stage has succeeded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from lambdalayer.aws.beneath import Beneath, provided_sets
-from lambdalayer.builder.request import BuildRecipe, BuildRequest
+from lambdalayer.builder.checking import Checking, build_check, prepared_check
+from lambdalayer.builder.request import BuildRequest
 from lambdalayer.builder.result import BuildResult, WrittenLayer
-from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport, Kind
-from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.sizes import layer_sizes
-from lambdalayer.environment.image import cached_image
 from lambdalayer.errors import LayerCheckError
+from lambdalayer.layer.archive import write_placement
 from lambdalayer.layer.output import LayerOutput
-from lambdalayer.layer.placement import read_zip, write_placement
 from lambdalayer.layercomment import archive_comment
 from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.lock import Lock
-from lambdalayer.net.index import IndexConfig
+from lambdalayer.placement import read_zip
 from lambdalayer.prepare import Preparation, Prepared, prepare, reserved_lock, write_lock
-from lambdalayer.prepare.stage import quiet
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.resolve.provided import Provided
-from lambdalayer.resolve.stage import Locked, LockSource, explained, locked
+from lambdalayer.resolve.stage import LockSource, explained, locked
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
-
-Notify = Callable[[str], None]
 
 
 def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
@@ -75,51 +70,6 @@ def _preparation(request: BuildRequest, provided: tuple[Provided, ...]) -> Prepa
     )
 
 
-@dataclass(frozen=True)
-class Checking:
-    """The check of a built layer, and the cache its report is kept in."""
-
-    request: CheckRequest
-    cache_dir: Path
-
-
-def build_check(
-    target: Target, recipe: BuildRecipe, lock: Locked, index: IndexConfig, cache_dir: Path
-) -> Checking:
-    """How a build checks what it made: with the layers beneath it that are on this machine.
-
-    The imports run with the layer's own CPython (``recipe.python``), in an image pulled
-    into the cache before if there is one; a layer relying on another that is not on this
-    machine (the managed layer) skips them and says why; the runtime's own packages are
-    fetched from the build's index when a module needs them
-    (:mod:`lambdalayer.environment.runtimepkgs`).
-    """
-    absent = [item.source for item in lock.sources if item.zip_path is None and not item.runtime]
-    skipped = (
-        f"the layer relies on {' and '.join(absent)}, which is not on this machine"
-        if absent
-        else None
-    )
-    checking = CheckRequest(
-        target,
-        with_zips=tuple(provided.zip_path for provided in lock.sources if provided.zip_path),
-        function=recipe.layout is Layout.FUNCTION,
-        handler=recipe.function.handler if recipe.function else None,
-        beneath=tuple(
-            (provided.source, provided.unzipped_bytes)
-            for provided in lock.sources
-            if provided.zip_path is None and provided.unzipped_bytes
-        ),
-        imports=ImportOptions(
-            python=recipe.python,
-            image=cached_image(cache_dir, target),
-            skipped=skipped,
-            index=index,
-        ),
-    )
-    return Checking(checking, cache_dir)
-
-
 def write_layer(
     output: LayerOutput,
     prepared: Prepared,
@@ -145,7 +95,7 @@ def write_layer(
                     zipped_bytes=stats.zipped_bytes,
                     label=output.path,
                 )
-                report = checked(placed, checking.request, checking.cache_dir, notify)
+                report = prepared_check(placed, checking, notify)
             if not report.ok:
                 raise failed_check(report, output.path, function=recipe.layout is Layout.FUNCTION)
     return WrittenLayer(stats, stats.sha256, sizes, prepared.bytecode, report)

@@ -17,7 +17,7 @@ from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
 from lambdalayer.fsutil import atomic_write_bytes
-from lambdalayer.layer.placement import Placement
+from lambdalayer.placement import Placement
 from lambdalayer.targets import Target
 
 

@@ -93,6 +93,7 @@ class CheckReport:
     imports_ran_in: str | None = (
         None  # where the imports ran: this machine's libraries, or an image
     )
+    runtime_wanted: tuple[str, ...] = ()  # failed for want of the runtime's packages, not given
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -114,9 +115,13 @@ class CheckReport:
             int(document["zipped_bytes"]),
             int(document["unzipped_bytes"]),
             int(document["total_unzipped_bytes"]),
-            tuple(ImportResult(item["module"], item["error"]) for item in document["imports"]),
+            tuple(
+                ImportResult.from_json([item["module"], item["error"], item.get("facts") or {}])
+                for item in document["imports"]
+            ),
             document.get("imports_skipped"),
             document.get("imports_ran_in"),
+            tuple(str(module) for module in document.get("runtime_wanted") or ()),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -130,8 +135,10 @@ class CheckReport:
             "total_unzipped_bytes": self.total_unzipped_bytes,
             "findings": [finding.to_json() for finding in self.findings],
             "imports": [
-                {"module": item.module, "ok": item.ok, "error": item.error} for item in self.imports
+                {"module": item.module, "ok": item.ok, "error": item.error, "facts": item.facts()}
+                for item in self.imports
             ],
             "imports_skipped": self.imports_skipped,
             "imports_ran_in": self.imports_ran_in,
+            "runtime_wanted": list(self.runtime_wanted),
         }

@@ -1,17 +1,20 @@
 """The import stage of ``check``: always confined, in a root as close to Lambda's as there is.
 
-Where the imports run, best first: an image given with ``--image DIR`` (or pulled with
-``--image pull``); an image of the target pulled into the cache before; a root
-synthesized from the runtime's library set (:mod:`lambdalayer.environment.synthroot`, with a
-CPython of the runtime's X.Y found here); and, last, this machine's own system
-directories read-only (``--image host`` asks for that one). The report says which it was.
-A layer's code never runs unconfined: when no sandbox can confine it, the imports are not
-run and the report says why. The running itself is :mod:`lambdalayer.environment.imports`.
+Where the imports run is the environment's choice (:func:`lambdalayer.environment.roots.code_root`:
+an image given or pulled before, else the root synthesized from the runtime's library set;
+this machine's own libraries only when asked); the report says which it was. A layer's code
+never runs unconfined: when no sandbox can confine it, the imports are not run and the
+report says why. The running itself is :mod:`lambdalayer.environment.imports`; this module
+judges what it found, from the results' facts (never by reading a message again).
+
+The runtime's own packages (``/var/runtime``) are mounted when the caller prepared them
+(:attr:`ImportOptions.runtime`): the check itself never fetches anything. When modules fail
+for want of them and none were given, the outcome says which (``runtime_wanted``), so that
+the caller may prepare them and check again.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,28 +22,22 @@ from pathlib import Path
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache
-from lambdalayer.environment.image import cached_image
-from lambdalayer.environment.imports import (
-    Deployment,
-    ImportResult,
-    SandboxRun,
-    run_imports,
-)
-from lambdalayer.environment.roots import HOST, host_run, image_run
-from lambdalayer.environment.runtimepkgs import runtime_packages, runtime_tree
-from lambdalayer.errors import LambdaLayerError
-from lambdalayer.net.index import IndexConfig
+from lambdalayer.environment.imports import Deployment, ImportResult, SandboxRun, run_imports
+from lambdalayer.environment.roots import CodeRoot, code_root
+from lambdalayer.runtimepackages import runtime_packages
 from lambdalayer.targets import Target
 
 
 @dataclass(frozen=True)
 class ImportOutcome:
-    """What the import stage found, and where it ran (or why it did not)."""
+    """What the import stage found, and where it ran (or why it did not); ``runtime_wanted``:
+    the modules that failed for want of the runtime's own packages, which were not given."""
 
     results: tuple[ImportResult, ...] = ()
     ran_in: str | None = None
     skipped: str | None = None
     findings: tuple[Finding, ...] = ()
+    runtime_wanted: tuple[str, ...] = ()
 
 
 def check_imports(
@@ -53,32 +50,41 @@ def check_imports(
 ) -> ImportOutcome:
     """Import the modules, confined, in the best root there is (see the module's docstring).
 
-    ``options.image`` is an image's root, :data:`HOST` for this machine's libraries, or
-    ``None`` for the best there is: a pulled image in ``cache_dir``, else the synthesized root.
-    The files are placed for the sandbox under ``cache_dir``'s ``tmp`` (beside the fragments
-    they link to). ``module_keys``: for the modules whose result may be reused, what that
-    result depends on (see :mod:`lambdalayer.check.reuse`).
+    ``options.image`` is an image's root, :data:`~lambdalayer.environment.roots.HOST` for
+    this machine's libraries, or ``None`` for the best there is. The files are placed for
+    the sandbox under ``cache_dir``'s ``tmp`` (beside the fragments they link to).
+    ``module_keys``: for the modules whose result may be reused, what that result depends
+    on (see :mod:`lambdalayer.check.reuse`).
     """
-    image = options.image
-    if image is None and cache_dir is not None:
-        image = cached_image(cache_dir, target)
-    if image is not None and image != HOST:
-        runner, why_not = image_run(image, target, options.sandbox)
-    else:
-        root_cache = None if image == HOST else cache_dir
-        runner, why_not = host_run(target, options.python, options.sandbox, root_cache)
-    if runner is None:
-        if image is None:  # no sandbox or no interpreter here: said in the report's imports line
-            return ImportOutcome(skipped=why_not)
+    root = code_root(target, options.image, options.python, options.sandbox, cache_dir)
+    if root.run is None:
+        if root.image is None:  # no sandbox or no interpreter here: said in the imports line
+            return ImportOutcome(skipped=root.why_not)
         warning = Finding(
-            Severity.WARNING, Kind.IMPORT, f"imports not checked in the image: {why_not}"
+            Severity.WARNING, Kind.IMPORT, f"imports not checked in the image: {root.why_not}"
         )
-        return ImportOutcome(skipped=why_not, findings=(warning,))
-    run = _Run(
-        runner, options.deadline, cache_dir, options.index, in_image=image not in (None, HOST)
+        return ImportOutcome(skipped=root.why_not, findings=(warning,))
+    runtime = options.runtime if root.image is None else None  # an image has its own
+    if runtime is not None:
+        deployment = replace(deployment, runtime=runtime.path)
+    run = _Run(root.run, options.deadline, cache_dir)
+    results, reused = _imports(target, modules, deployment, module_keys or {}, run)
+    ran_in = root.run.describe(target)
+    if reused:
+        ran_in += f"; {reused} of them as when they last imported, their distributions unchanged"
+    if runtime is not None:
+        ran_in += f"; with {runtime.packages.describe()} at /var/runtime"
+    wanted = () if runtime is not None else _runtime_wanted(target, results, root)
+    notes = (
+        (_unavailable(options.runtime_unavailable),)
+        if wanted and options.runtime_unavailable
+        else ()
     )
-    results, reused, runtime = _imports(target, modules, deployment, module_keys or {}, run)
-    failures = tuple(
+    return ImportOutcome(results, ran_in, None, _failures(results) + notes, wanted)
+
+
+def _failures(results: Sequence[ImportResult]) -> tuple[Finding, ...]:
+    return tuple(
         Finding(
             Severity.ERROR,
             Kind.IMPORT,
@@ -90,32 +96,24 @@ def check_imports(
         for result in results
         if not result.ok
     )
-    ran_in = runner.describe(target)
-    if reused:
-        ran_in += f"; {reused} of them as when they last imported, their distributions unchanged"
-    if runtime.mounted is not None:
-        ran_in += f"; with {runtime.mounted} at /var/runtime"
-    notes = (runtime.failure,) if runtime.failure else ()
-    return ImportOutcome(results, ran_in, None, failures + notes)
+
+
+def _unavailable(why: str) -> Finding:
+    return Finding(
+        Severity.WARNING,
+        Kind.IMPORT,
+        f"the runtime's own packages (boto3, …) could not be had here: {why}; the modules that"
+        " import them were checked without them",
+    )
 
 
 @dataclass(frozen=True)
 class _Run:
-    """How the imports run, and where the runtime's packages come from when one is needed."""
+    """How the imports run."""
 
     runner: SandboxRun
     deadline: float
     cache_dir: Path | None
-    index: IndexConfig | None
-    in_image: bool  # a real image has its own /var/runtime
-
-
-@dataclass(frozen=True)
-class _Runtime:
-    """Whether the runtime's packages were mounted (what they are), or why they could not be."""
-
-    mounted: str | None = None
-    failure: Finding | None = None
 
 
 def _imports(
@@ -124,67 +122,38 @@ def _imports(
     deployment: Deployment,
     keys: Mapping[str, str],
     run: _Run,
-) -> tuple[tuple[ImportResult, ...], int, _Runtime]:
-    """Every module's result, how many were known from before (see :mod:`.reuse`), and the
-    runtime's packages, mounted when a module failed for want of one of them."""
+) -> tuple[tuple[ImportResult, ...], int]:
+    """Every module's result, and how many were known from before (see :mod:`.reuse`)."""
     cache = None
     if run.cache_dir and keys:
         cache = ImportResultCache(run.cache_dir, run.runner.describe(target))
     known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m])}
     to_run = [module for module in modules if module not in known]
-    ran = _run(target, to_run, deployment, run) if to_run else []
-    ran, runtime = _with_runtime_packages(target, ran, deployment, run)
+    scratch = run.cache_dir / "tmp" if run.cache_dir is not None else None
+    ran = (
+        run_imports(target, to_run, deployment, run.runner, run.deadline, scratch) if to_run else []
+    )
     by_module = {result.module: result for result in ran}
     for result in ran:
         if cache and result.ok and result.module in keys:
             cache.store(keys[result.module])
     results = tuple(by_module.get(module, ImportResult(module, None)) for module in modules)
-    return results, len(known), runtime
+    return results, len(known)
 
 
-def _run(
-    target: Target, modules: Sequence[str], deployment: Deployment, run: _Run
-) -> list[ImportResult]:
-    scratch = run.cache_dir / "tmp" if run.cache_dir is not None else None
-    return run_imports(target, modules, deployment, run.runner, run.deadline, scratch)
-
-
-def _with_runtime_packages(
-    target: Target, results: list[ImportResult], deployment: Deployment, run: _Run
-) -> tuple[list[ImportResult], _Runtime]:
-    """The results, with the modules that failed for want of a runtime package imported again
-    with the runtime's packages at /var/runtime (see :mod:`lambdalayer.environment.runtimepkgs`)."""
+def _runtime_wanted(
+    target: Target, results: Sequence[ImportResult], root: CodeRoot
+) -> tuple[str, ...]:
+    """The modules that failed for want of one of the runtime's own packages (a root with
+    its own /var/runtime, an image, wants nothing)."""
     packages = runtime_packages(target)
-    if run.in_image or packages is None or run.cache_dir is None:
-        return results, _Runtime()
-    needing = [
+    if root.image is not None or packages is None:
+        return ()
+    return tuple(
         result.module
         for result in results
-        if (missing := MISSING_MODULE.match(result.error or ""))
-        and missing.group(1).split(".")[0] in packages.modules
-    ]
-    if not needing:
-        return results, _Runtime()
-    try:
-        tree = runtime_tree(target, run.cache_dir, run.index or IndexConfig())
-    except LambdaLayerError as error:
-        failure = Finding(
-            Severity.WARNING,
-            Kind.IMPORT,
-            f"the runtime's own packages (boto3, …) could not be had here: {error.message}; the"
-            " modules that import them were checked without them",
-        )
-        return results, _Runtime(failure=failure)
-    if tree is None:
-        return results, _Runtime()
-    again = _run(target, needing, replace(deployment, runtime=tree.path), run)
-    by_module = {result.module: result for result in again}
-    return [by_module.get(result.module, result) for result in results], _Runtime(
-        tree.packages.describe()
+        if any(name.split(".")[0] in packages.modules for name in result.wanted)
     )
-
-
-MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
 
 
 # Failures by what their message says, and what to do; the first that matches is given.
@@ -221,8 +190,8 @@ def import_fix(result: ImportResult) -> str:
     """What to do about one failed import, by what went wrong."""
     error = result.error or ""
     module, _, attribute = result.module.partition(":")
-    if missing := MISSING_MODULE.match(error):
-        name = missing.group(1).split(".")[0]
+    if result.missing is not None:
+        name = result.missing.split(".")[0]
         if name == module.split(".")[0]:
             return (
                 f"{name} is not where Lambda looks: check the handler's module path and the layout"
@@ -232,7 +201,7 @@ def import_fix(result: ImportResult) -> str:
             " that"
             f" provides {name} to the requirements (or give the layer that has it with --with)"
         )
-    if attribute and error.endswith(f"has no callable {attribute!r}"):
+    if attribute and result.no_callable == attribute:
         return (
             f"{module} imports, but has no function {attribute}: check the handler's function name"
         )

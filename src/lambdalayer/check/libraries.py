@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.elf import ElfInfo
-from lambdalayer.environment.libraryset import RuntimeLibraries, runtime_libraries, version_tuple
+from lambdalayer.libraryset import RuntimeLibraries, runtime_libraries, version_tuple
 from lambdalayer.targets import Target
 
 # Lambda's LD_LIBRARY_PATH for the Python runtimes, in order (AWS: "Defined runtime

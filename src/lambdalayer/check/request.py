@@ -15,7 +15,7 @@ from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import find_interpreter
-from lambdalayer.net.index import IndexConfig
+from lambdalayer.runtimepackages import RuntimeTree
 from lambdalayer.targets import Target
 
 FORMAT = 2
@@ -28,8 +28,9 @@ class ImportOptions:
     ``image`` is an image's root, :data:`~lambdalayer.environment.roots.HOST` for this
     machine's libraries, or ``None`` for the best root there is. ``skipped`` is a reason
     the caller already knows the imports cannot run (a layer beneath that is not here).
-    ``index`` is where the runtime's own packages (boto3, …) are fetched from when a module
-    needs them; it does not change what they are, so it is not part of the cache key.
+    ``runtime``: the runtime's own packages (boto3, …), prepared by the caller, mounted at
+    ``/var/runtime`` (the check fetches nothing); ``runtime_unavailable``: why the caller
+    could not prepare them, said when a module needs them.
     """
 
     modules: tuple[str, ...] | None = None  # None: every top-level module (or the handler)
@@ -38,7 +39,8 @@ class ImportOptions:
     sandbox: str | None = None
     deadline: float = DEFAULT_IMPORT_DEADLINE
     skipped: str | None = None
-    index: IndexConfig | None = None  # where the runtime's own packages come from (default PyPI)
+    runtime: RuntimeTree | None = None
+    runtime_unavailable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class CheckRequest:
                 "sandbox": imports.sandbox,
                 "deadline": imports.deadline,
                 "skipped": imports.skipped,
+                "runtime": imports.runtime.packages.describe() if imports.runtime else None,
             },
         }
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()

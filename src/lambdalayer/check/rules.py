@@ -1,6 +1,6 @@
 """Prove a layer (or function package, or image) will load on its runtime before it is uploaded.
 
-Works on placed files (:mod:`lambdalayer.layer.placement`) from any producer — a build's
+Works on placed files (:mod:`lambdalayer.placement`) from any producer — a build's
 fragments, any zip (ours or anyone's, :func:`check_zip`), an image's files: safe member names, ELF machine and GLIBC
 versions of every binary, the libraries each one needs (resolved against Lambda's own,
 :mod:`lambdalayer.check.libraries`), CPython ABI of every extension module, the layout Lambda
@@ -25,7 +25,7 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
 from lambdalayer.check.findings import CheckReport, Finding, Kind, Severity
-from lambdalayer.check.importstage import MISSING_MODULE, ImportOutcome, check_imports
+from lambdalayer.check.importstage import ImportOutcome, check_imports
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
 from lambdalayer.check.modules import top_level_modules
 from lambdalayer.check.request import CheckRequest
@@ -36,8 +36,8 @@ from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.environment.imports import Deployment, ImportResult
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED
-from lambdalayer.layer.placement import Placement, read_zip
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.placement import Placement, read_zip
 from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.targets import Layout, Target
 from lambdalayer.zipnames import printable, unsafe_reason
@@ -530,6 +530,7 @@ def check(
         imported.results,
         imported.skipped,
         imported.ran_in,
+        imported.runtime_wanted,
     )
 
 
@@ -594,11 +595,6 @@ def _deployment(main: LayerView, others: Sequence[LayerView]) -> Deployment:
     return Deployment((*layers, main.placement), tuple(functions))
 
 
-_NAMESPACE_PIECE = re.compile(
-    r"^ImportError: cannot import name '(\w+)' from '([\w.]+)' \(unknown location\)"
-)
-
-
 def _judged(
     finding: Finding, main: LayerView, results: Sequence[ImportResult], provided: set[str]
 ) -> Finding:
@@ -607,21 +603,22 @@ def _judged(
     When another top-level module of the same distribution imports, the failing one is an
     optional part (duckdb's ``adbc_driver_duckdb`` needs pyarrow): a warning naming the
     missing piece and the extra that brings it. Otherwise the distribution itself does not
-    import: an error saying exactly which dependency no requirement provides.
+    import: an error saying exactly which dependency no requirement provides. What is
+    missing is read from the result's facts (:class:`ImportResult`), not from its message.
     """
     module = (finding.package or "").partition(":")[0]
     result = next((item for item in results if item.module == finding.package), None)
-    missing = MISSING_MODULE.match(result.error or "") if result else None
-    needed = missing.group(1).split(".")[0] if missing else None
-    if missing and needed == module.split(".")[0] and "." in missing.group(1):
+    missing = result.missing if result else None
+    needed = missing.split(".")[0] if missing else None
+    if missing and needed == module.split(".")[0] and "." in missing:
         # "No module named 'opentelemetry.semconv'" from opentelemetry.util.http: another
         # piece of the same namespace package, which another distribution would bring.
-        needed = missing.group(1)
+        needed = missing
     # "cannot import name 'bigquery_storage' from 'google.cloud' (unknown location)": a
     # namespace package without the distribution that would fill that name in.
-    piece = _NAMESPACE_PIECE.match(result.error or "") if result and not missing else None
+    piece = result.piece if result and not missing else None
     if piece is not None:
-        needed = f"{piece.group(2)}.{piece.group(1)}"
+        needed = piece
     if needed is None or needed in provided or module.split(".")[0] == needed:
         return finding
     owner = main.top_level_owners.get(module.split(".")[0])

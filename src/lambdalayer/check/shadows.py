@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.view import LayerView
-from lambdalayer.environment.runtimepkgs import runtime_packages
+from lambdalayer.runtimepackages import runtime_packages
 from lambdalayer.targets import Target
 
 # The runtime's packages a layer should not replace lightly (the rest are their dependencies).

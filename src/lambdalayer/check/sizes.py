@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lambdalayer.check.view import LayerView, view_of
-from lambdalayer.layer.placement import Placement
+from lambdalayer.placement import Placement
 from lambdalayer.targets import in_site_directory
 
 NO_DISTRIBUTION = "(no distribution)"

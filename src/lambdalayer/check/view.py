@@ -1,6 +1,6 @@
 """A placement as the checks see it: its files, distributions, owners, ELF files.
 
-Made from any :class:`~lambdalayer.layer.placement.Placement` — a build's fragments, a
+Made from any :class:`~lambdalayer.placement.Placement` — a build's fragments, a
 zip, a directory, an image's files — by :func:`view_of`. Reads ``*.dist-info`` with the
 formats' parsers (:mod:`lambdalayer.distinfo`); files the placement set apart (unsafe
 names, members no unzip reads alike) are never read. Every read is bounded (a file's
@@ -22,8 +22,8 @@ from lambdalayer.check.libraries import PlacedElf
 from lambdalayer.check.modules import top_level_modules
 from lambdalayer.distinfo import parse_metadata, parse_record_paths, parse_wheel_tags
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
-from lambdalayer.layer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.limits import UNZIPPED_LIMIT
+from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.targets import Layout, Target, in_site_directory
 from lambdalayer.zipnames import printable
 

@@ -61,7 +61,11 @@ def attach_and_print(
     settings: AwsSettings, function: str, arn: str, out: TextIO = sys.stdout
 ) -> None:
     """Attach ``arn`` to ``function`` (in the ARN's region) and print what changed."""
-    result = _attached(settings, function, arn)
+    print_attached(function, arn, _attached(settings, function, arn), out)
+
+
+def print_attached(function: str, arn: str, result: AttachResult, out: TextIO) -> None:
+    """What attaching ``arn`` to ``function`` changed (warnings to stderr)."""
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if result.changed:

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from lambdalayer.builder.deliver import Delivered, Delivery, Invoking, deliver
 from lambdalayer.builder.matrix import Outcome, run_jobs
 from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
 from lambdalayer.builder.result import BuildResult
@@ -31,6 +32,7 @@ from lambdalayer.cli.options import (
     add_targets,
     aws_settings,
     input_flags,
+    regions_of,
     slim_options,
     source_flags,
     split,
@@ -47,7 +49,6 @@ from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
-from lambdalayer.invoke import InvokeRequest, invoke
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.report import BuildFacts, WhatShips, layer_report
 from lambdalayer.supply.review import enforce
@@ -338,22 +339,6 @@ def _write_build_report(path: Path, result: BuildResult, shipped: Ships | None) 
     stderr(f"report: {path}")
 
 
-def _invoke_built(args: argparse.Namespace, result: BuildResult) -> int:
-    """Call the handler of the function package just built (``--invoke``)."""
-    source = result.request.source
-    request = InvokeRequest(
-        args.handler,
-        result.target,
-        result.output,
-        config=cli_invoke.config_of(args),
-        python=args.python,
-        cache_dir=result.request.cache_dir,
-        index=source.index,
-    )
-    report = invoke(request, cli_invoke.event_bytes(args.invoke), args.repeat, stderr)
-    return cli_invoke.print_invocations(report, as_json=args.json)
-
-
 def printed_field(result: BuildResult, field: str) -> str:
     """What ``--print FIELD`` prints: one value, or Terraform's flat JSON of strings."""
     values = {
@@ -387,18 +372,32 @@ def _report_one(args: argparse.Namespace, outcome: Outcome, shipped: Ships | Non
             print_build(result)
             if args.timings:
                 print_timings(result, sys.stdout)
+    delivered = deliver(result, _delivery(args), stderr, cli_publish.progress)
+    if delivered.invoked is not None:
+        return cli_invoke.print_invocations(delivered.invoked, as_json=args.json)
+    return _print_delivered(args, delivered)
+
+
+def _delivery(args: argparse.Namespace) -> Delivery:
+    """What ``--publish``/``--attach`` or ``--invoke`` ask of the built zip."""
+    invoking = None
     if args.invoke:
-        return _invoke_built(args, result)
-    if not args.publish:
+        event = cli_invoke.event_bytes(args.invoke)
+        invoking = Invoking(event, cli_invoke.config_of(args), args.repeat, args.python)
+    publish = cli_publish.publish_request(args, Path(), args.publish) if args.publish else None
+    regions = tuple(regions_of(args))
+    return Delivery(aws_settings(args), publish, regions, args.attach, invoking)
+
+
+def _print_delivered(args: argparse.Namespace, delivered: Delivered) -> int:
+    """Each region's version, then what attaching changed; the exit code."""
+    if not delivered.published:
         return EXIT_OK
     # With --json, publishing says its lines on stderr, so that stdout stays one JSON object.
     out = sys.stderr if args.json else sys.stdout
-    results = cli_publish.publish_zip(
-        args, result.output, args.publish, [result.target.runtime.name], [result.target.arch]
-    )
-    code = cli_publish.print_published(results, out)
-    if code == EXIT_OK and args.attach:
-        for published in results:
-            if published.arn:
-                cli_attach.attach_and_print(aws_settings(args), args.attach, published.arn, out)
+    code = cli_publish.print_published(delivered.published, out)
+    for arn, attached in delivered.attached:
+        cli_attach.print_attached(args.attach, arn, attached, out)
+    if delivered.attach_error is not None:
+        raise delivered.attach_error
     return code

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lambdalayer.builder.checking import Checking, check_any_zip
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.check.rules import check_zip
-from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.cli.options import split
@@ -19,6 +18,7 @@ from lambdalayer.errors import LambdaLayerError
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target
+from lambdalayer.ziptarget import target_for_zip
 
 DESCRIPTION = (
     "Check any layer zip: ELF machine and glibc, needed libraries, CPython ABI, layout, sizes,"
@@ -146,7 +146,8 @@ def execute(args: argparse.Namespace) -> int:
         handler=args.handler,
         imports=None if args.no_imports else _import_options(args, chosen.target),
     )
-    report = check_zip(args.zip, request, cache_dir=cache_dir)
+    index = IndexConfig.from_options(args.index_url, ())
+    report = check_any_zip(args.zip, Checking(request, cache_dir, index, remember=False))
     if args.json:
         print_json({**report.to_json(), "target_source": chosen.source})
     else:
@@ -163,5 +164,4 @@ def _import_options(args: argparse.Namespace, target: Target) -> ImportOptions:
         image=image,
         sandbox=None if args.sandbox == "auto" else args.sandbox,
         deadline=args.import_timeout,
-        index=IndexConfig.from_options(args.index_url, ()),
     )

@@ -13,6 +13,7 @@ from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError, InputTooLargeError
 from lambdalayer.fsutil import parse_json, read_input
 from lambdalayer.invoke import (
+    MEMORY_RANGE,
     FunctionConfig,
     InvokeReport,
     InvokeRequest,
@@ -20,11 +21,11 @@ from lambdalayer.invoke import (
     event_too_large,
     invoke,
 )
-from lambdalayer.layercomment import recorded_target
 from lambdalayer.limits import SYNC_REQUEST_LIMIT
 from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
+from lambdalayer.ziptarget import target_for_zips
 
 SAMPLES = ("apigw-v2", "sqs", "s3", "eventbridge")
 DESCRIPTION = (
@@ -49,19 +50,30 @@ credentials unless --env gives real ones.
 
 
 def add_limits(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The function's configuration (``invoke``, and ``build --invoke``)."""
+    """The function's configuration (``invoke``, and ``build --invoke``); its defaults are
+    the library's (:class:`~lambdalayer.invoke.FunctionConfig`), said once there."""
+    defaults = FunctionConfig()
+    low, high = MEMORY_RANGE
     parser.add_argument(
-        "--memory", type=int, default=128, metavar="MB", help="memory size, 128-10240 (default 128)"
+        "--memory",
+        type=int,
+        default=defaults.memory_mb,
+        metavar="MB",
+        help=f"memory size, {low}-{high} (default {defaults.memory_mb})",
     )
     parser.add_argument(
-        "--timeout", type=float, default=3.0, metavar="SECONDS", help="timeout, 1-900 (default 3)"
+        "--timeout",
+        type=float,
+        default=defaults.timeout,
+        metavar="SECONDS",
+        help=f"timeout, 1-900 (default {defaults.timeout:g})",
     )
     parser.add_argument(
         "--ephemeral-storage",
         type=int,
-        default=512,
+        default=defaults.ephemeral_mb,
         metavar="MB",
-        help="the size of /tmp (default 512)",
+        help=f"the size of /tmp (default {defaults.ephemeral_mb})",
     )
     parser.add_argument(
         "--env",
@@ -163,12 +175,9 @@ def event_bytes(spec: str | None) -> bytes:
 
 
 def _target(args: argparse.Namespace, zips: list[Path]) -> Target:
-    """The flags' runtime and CPU, else those a zip records, else the defaults."""
-    recorded = next(
-        (found for path in zips if path.is_file() and (found := recorded_target(path))), None
-    )
-    runtime = args.runtime or (recorded.target.runtime.name if recorded else None)
-    return get_target(runtime, args.arch or (recorded.target.arch if recorded else None))
+    """The flags' runtime and CPU, else what the zips record or show, else the defaults."""
+    found = target_for_zips(zips, args.runtime, args.arch, required=False)
+    return found.target if found is not None else get_target(args.runtime, args.arch)
 
 
 def config_of(args: argparse.Namespace) -> FunctionConfig:

@@ -65,15 +65,9 @@ def execute(args: argparse.Namespace) -> int:
     return print_published(results, sys.stdout)
 
 
-def publish_zip(
-    args: argparse.Namespace,
-    zip_path: Path,
-    name: str,
-    runtimes: Sequence[str] = (),
-    arches: Sequence[str] = (),
-) -> list[Published]:
-    """Publish ``zip_path`` as ``name`` with the publish settings and AWS options ``args`` hold."""
-    request = PublishRequest(
+def publish_request(args: argparse.Namespace, zip_path: Path, name: str) -> PublishRequest:
+    """``zip_path`` as ``name``, with the publish settings ``args`` hold."""
+    return PublishRequest(
         zip_path,
         name,
         description=args.description,
@@ -85,12 +79,24 @@ def publish_zip(
         organization=args.org,
         signing_profile=args.signing_profile,
     )
+
+
+def publish_zip(
+    args: argparse.Namespace,
+    zip_path: Path,
+    name: str,
+    runtimes: Sequence[str] = (),
+    arches: Sequence[str] = (),
+) -> list[Published]:
+    """Publish ``zip_path`` as ``name`` with the publish settings and AWS options ``args`` hold."""
+    request = publish_request(args, zip_path, name)
     return publish(
-        request.from_zip(runtimes, arches), aws_settings(args), regions_of(args), _progress
+        request.from_zip(runtimes, arches), aws_settings(args), regions_of(args), progress
     )
 
 
-def _progress(region: str, sent: int, total: int) -> None:
+def progress(region: str, sent: int, total: int) -> None:
+    """The upload through S3, in per cent, on one line of stderr."""
     sys.stderr.write(f"\ruploading to S3 ({region}): {sent * 100 // max(total, 1):3d}%")
     if sent >= total:
         sys.stderr.write("\n")

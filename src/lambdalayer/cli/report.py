@@ -8,7 +8,6 @@ from pathlib import Path
 
 from lambdalayer.cache import Cache
 from lambdalayer.check.request import CheckRequest
-from lambdalayer.check.target import target_for_zip
 from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent
@@ -20,6 +19,7 @@ from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.supply.describe import ZipQuestion, describe_zip
 from lambdalayer.supply.review import ReviewRequest, review
 from lambdalayer.targets import ARCH_ALIASES, Target
+from lambdalayer.ziptarget import target_for_zip
 
 DESCRIPTION = (
     "Sizes per package, the quota with the other layers and the function, the check's findings."

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from lambdalayer.identity import tool_identity
 from lambdalayer.layer.contents import LayerContents
-from lambdalayer.layer.placement import PlacedFile
 from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.tarlayer import LayerBlob, TarMember, write_layer
+from lambdalayer.placement import PlacedFile
 from lambdalayer.targets import Layout
 
 OWN_LAYER_BYTES = 4 * 1024 * 1024

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,7 @@ from lambdalayer.oci.client import RegistryClient
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import write_archive
 from lambdalayer.oci.reference import ImageReference
-
-Notify = Callable[[str], None]
+from lambdalayer.progress import Notify
 
 
 def _config_blob(image: ComposedImage, store: BlobStore) -> Path:

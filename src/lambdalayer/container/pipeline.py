@@ -17,7 +17,6 @@ has passed.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,15 +35,13 @@ from lambdalayer.container.request import ImageOutputs, ImageRequest
 from lambdalayer.environment.image import ImageSource, unpacked_image
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
-from lambdalayer.layer.placement import Placement
 from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.credentials import Credentials
+from lambdalayer.placement import Placement
 from lambdalayer.prepare import Preparation, Prepared, prepare, reserved_lock, write_lock
-from lambdalayer.prepare.stage import quiet
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
-
-Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -132,8 +129,7 @@ def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
     if request.check:
         with watch("check"):
             root = _base_root(base, target, store, cache_dir, notify)
-            index = request.source.index
-            options = ImportOptions(python=request.recipe.python, image=root, index=index)
+            options = ImportOptions(python=request.recipe.python, image=root)
             placement = replace(prepared.contents.placement, label=outputs.archive)
             report = _checked(
                 placement, CheckRequest(target, imports=options, container=True), cache_dir, notify

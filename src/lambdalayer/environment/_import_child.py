@@ -5,7 +5,9 @@ this package is not installed); it must stay valid on every runtime's Python (3.
 use the standard library only. Arguments: the results file, Lambda's ``sys.path`` entries
 joined by ``os.pathsep``, then the modules (``module`` or ``module:callable``). One JSON
 line per module goes to the results file, flushed at once, so that a module that crashes
-the interpreter still leaves the results of the ones before it.
+the interpreter still leaves the results of the ones before it: ``[spec, error, facts]``,
+the error as Python prints its last line and the facts as data (see :func:`facts`), so
+that nothing need read the message again.
 
 Started as root inside a sandbox that cannot map users itself (``unshare``, ``proot``),
 it is told by ``LAMBDALAYER_RUN_AS`` to become that unprivileged user before anything of
@@ -15,12 +17,14 @@ the layer runs; when it cannot, it stops without importing anything.
 import importlib
 import json
 import os
+import re
 import resource
 import signal
 import sys
 import traceback
 
 PR_SET_PDEATHSIG = 1
+_CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)'")
 
 
 def limit_processes() -> None:
@@ -51,6 +55,30 @@ def drop_privileges() -> None:
             pass
 
 
+def facts(exc: BaseException) -> dict[str, object]:
+    """What a failed import says as data: the module the exception itself did not find
+    (``missing``), every module not found along its chain of causes (``wanted``: pandas
+    raises its own ImportError from python-dateutil's ModuleNotFoundError), and, for a name
+    a namespace package lacks (``from google.cloud import bigquery_storage``), that piece."""
+    wanted = []
+    seen = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ModuleNotFoundError) and cause.name:
+            wanted.append(cause.name)
+        cause = cause.__cause__ or cause.__context__
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    piece = None
+    if isinstance(exc, ImportError) and not missing and exc.name and exc.path is None:
+        # Python 3.12 says which name (name_from); before, only its message does.
+        name_from = getattr(exc, "name_from", None)
+        found = _CANNOT_IMPORT.match(str(exc))
+        name = name_from or (found.group(1) if found else None)
+        piece = f"{exc.name}.{name}" if name else None
+    return {"missing": missing, "wanted": wanted, "piece": piece}
+
+
 def main() -> None:
     """Import each module named on the command line and record the outcome."""
     limit_processes()
@@ -60,14 +88,17 @@ def main() -> None:
     with open(results, "a", encoding="utf-8") as out:  # noqa: PTH123 - kept to plain builtins
         for spec in modules:
             name, _, attribute = spec.partition(":")
+            found: dict[str, object] = {}
             try:
                 module = importlib.import_module(name)
                 error = None
                 if attribute and not callable(getattr(module, attribute, None)):
                     error = f"{name} has no callable {attribute!r}"
+                    found = {"no_callable": attribute}
             except BaseException as exc:
                 error = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            out.write(json.dumps([spec, error]) + "\n")
+                found = facts(exc)
+            out.write(json.dumps([spec, error, found]) + "\n")
             out.flush()
 
 

@@ -33,7 +33,7 @@ from lambdalayer.errors import InputError
 from lambdalayer.fsutil import parse_json
 from lambdalayer.sourcetree import SourceFile, read_source_tree
 from lambdalayer.zipnames import printable
-from lambdalayer.layer.placement import read_zip
+from lambdalayer.placement import read_zip
 from lambdalayer.targets import Layout
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket

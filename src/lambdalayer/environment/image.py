@@ -21,7 +21,6 @@ import contextlib
 import json
 import re
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from lambdalayer.oci.blobs import FetchBlob
 from lambdalayer.oci.client import RegistryClient, platform_manifest
 from lambdalayer.oci.media import LAYER_TYPES, declared_size
 from lambdalayer.oci.reference import ImageReference
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.targets import Target
 from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 
@@ -59,7 +59,7 @@ def pull_image(
     registry_url: str = PUBLIC_REGISTRY,
     repository: str = REPOSITORY,
     tag: str | None = None,
-    notify: Callable[[str], None] = lambda _message: None,
+    notify: Notify = quiet,
 ) -> PulledImage:
     """Pull the Lambda image of ``target`` (``lambda/python:X.Y`` for its CPU) into the cache."""
     parts = urlsplit(registry_url)
@@ -86,7 +86,7 @@ def unpacked_image(
     source: ImageSource,
     manifest: dict[str, Any],
     cache_dir: Path,
-    notify: Callable[[str], None] = lambda _message: None,
+    notify: Notify = quiet,
 ) -> PulledImage:
     """The root filesystem of the image ``manifest`` in the cache (its layers fetched and
     applied in order the first time; then found by the manifest's digest)."""

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from lambdalayer.environment.limits import Cgroups, ProcessLimit
 from lambdalayer.environment.sandbox import (
@@ -40,8 +40,8 @@ from lambdalayer.environment.sandbox import (
 from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import LambdaLayerError, UnsafeArchiveError
 from lambdalayer.interpreters import Interpreter
-from lambdalayer.layer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.limits import IMAGE_LIMIT
+from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.targets import Layout, Target
 from lambdalayer.unpack import MAX_LINK_TARGET, Quota, Unpacker
 
@@ -154,15 +154,50 @@ class _Places:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """One module's import: ``error`` is the last traceback line, or ``None`` if it worked."""
+    """One module's import: ``error`` is the exception's last line as Python prints it (or
+    ``None`` if it worked), and what it says as data (from the child: nothing reads the
+    message again).
+
+    ``missing``: the module the exception itself did not find (a ``ModuleNotFoundError``);
+    ``wanted``: every module not found along its chain of causes; ``piece``: the name a
+    namespace package lacks (``google.cloud.bigquery_storage``); ``no_callable``: the
+    attribute a handler module lacks.
+    """
 
     module: str
     error: str | None
+    missing: str | None = None
+    wanted: tuple[str, ...] = ()
+    piece: str | None = None
+    no_callable: str | None = None
 
     @property
     def ok(self) -> bool:
         """Whether the import succeeded."""
         return self.error is None
+
+    @classmethod
+    def from_json(cls, item: Sequence[Any]) -> ImportResult:
+        """A results line of the child, or a report's: ``[module, error, facts]``."""
+        module, error = str(item[0]), None if item[1] is None else str(item[1])
+        facts = item[2] if len(item) > 2 and isinstance(item[2], dict) else {}
+        return cls(
+            module,
+            error,
+            facts.get("missing"),
+            tuple(str(name) for name in facts.get("wanted") or ()),
+            facts.get("piece"),
+            facts.get("no_callable"),
+        )
+
+    def facts(self) -> dict[str, object]:
+        """What :meth:`from_json` reads back as the third item."""
+        return {
+            "missing": self.missing,
+            "wanted": list(self.wanted),
+            "piece": self.piece,
+            "no_callable": self.no_callable,
+        }
 
 
 def place_files(placements: Sequence[Placement], destination: Path, *, link: bool) -> None:
@@ -414,13 +449,35 @@ def _read_results(path: Path, expected: Sequence[str]) -> list[ImportResult]:
             break
         if not (
             isinstance(found, list)
-            and len(found) == 2
+            and len(found) in (2, 3)
             and found[0] == module
             and (found[1] is None or isinstance(found[1], str))
+            and (len(found) == 2 or isinstance(found[2], dict))
         ):
             break
-        done.append(ImportResult(module, found[1] if found[1] is None else found[1][:4096]))
+        facts = found[2] if len(found) == 3 else {}
+        done.append(
+            ImportResult(
+                module,
+                found[1] if found[1] is None else found[1][:4096],
+                _name(facts.get("missing")),
+                _names(facts.get("wanted")),
+                _name(facts.get("piece")),
+                _name(facts.get("no_callable")),
+            )
+        )
     return done
+
+
+def _name(value: object) -> str | None:
+    """A module or attribute name the child reported, if it is one (bounded), else ``None``."""
+    return value[:512] if isinstance(value, str) and value else None
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """The names in a reported list (bounded), skipping what is not one."""
+    items = value[:64] if isinstance(value, list) else []
+    return tuple(name for item in items if (name := _name(item)))
 
 
 def _tail(path: Path, limit: int = 4096) -> str:

@@ -1,12 +1,19 @@
 """Where code of a layer or function runs: a Lambda image's root, the root synthesized from
-the runtime's library set, or this machine's libraries — each confined by a sandbox."""
+the runtime's library set, or this machine's libraries — each confined by a sandbox.
+
+:func:`code_root` is the one choice, best first: an image given (a directory, or pulled),
+an image of the target pulled into the cache before, the root synthesized from the
+runtime's library set with a CPython of the runtime's X.Y found here, and — only when asked
+for (:data:`HOST`) — this machine's own system directories read-only.
+"""
 
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.environment.image import image_root
+from lambdalayer.environment.image import cached_image, image_root
 from lambdalayer.environment.imports import SandboxRun, image_interpreter
 from lambdalayer.environment.sandbox import find_sandbox
 from lambdalayer.environment.synthroot import has_libraries_for, synthesized_root
@@ -15,6 +22,34 @@ from lambdalayer.interpreters import emulator, find_interpreter
 from lambdalayer.targets import Target
 
 HOST = Path("host")  # ``--image host``: this machine's own libraries, never a synthesized root
+
+
+@dataclass(frozen=True)
+class CodeRoot:
+    """The root chosen: how to run there (``None``: why not), and whether it is an image's
+    (which has its own ``/var/runtime``) and was given (not found in the cache)."""
+
+    run: SandboxRun | None
+    why_not: str | None = None
+    image: Path | None = None
+
+
+def code_root(
+    target: Target,
+    image: Path | None,
+    python: Path | None,
+    sandbox: str | None,
+    cache_dir: Path | None,
+) -> CodeRoot:
+    """Where code for ``target`` runs (see the module's docstring); ``image``: a root given,
+    :data:`HOST`, or ``None`` for the best there is."""
+    if image is None and cache_dir is not None:
+        image = cached_image(cache_dir, target)
+    if image is not None and image != HOST:
+        run, why_not = image_run(image, target, sandbox)
+        return CodeRoot(run, why_not, image)
+    run, why_not = host_run(target, python, sandbox, None if image == HOST else cache_dir)
+    return CodeRoot(run, why_not)
 
 
 def image_run(

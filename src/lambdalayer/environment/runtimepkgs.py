@@ -15,20 +15,11 @@ under ``<cache>/runtime/<key>/``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import shutil
 import tempfile
-import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from lambdalayer.environment.imports import place_files
 from lambdalayer.identity import tool_identity
@@ -36,71 +27,11 @@ from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.prepare import BuildRecipe, Preparation, prepare
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.resolve.stage import Resolve
+from lambdalayer.runtimepackages import RuntimePackages, RuntimeTree, runtime_packages
 from lambdalayer.targets import Layout, Target
-
-Notify = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RuntimePackages:
-    """What a runtime has in ``/var/runtime``: distribution → version, and how that is known."""
-
-    runtime: str
-    pins: dict[str, str]
-    modules: frozenset[str]  # their top-level import names
-    source: str
-    assumed: str | None = None  # why these versions are assumed, not listed
-
-    def describe(self) -> str:
-        """``python3.12's own boto3 1.40.4 … (listed inside each runtime by …)``."""
-        versions = ", ".join(f"{name} {version}" for name, version in sorted(self.pins.items()))
-        return f"{self.runtime}'s own {versions} ({self.assumed or self.source})"
-
-    def brief(self) -> str:
-        """``python3.12's own awslambdaric 3.1.1 and boto3 1.40.4 (with 8 of their dependencies)``."""
-        named = [
-            f"{name} {self.pins[name]}" for name in ("awslambdaric", "boto3") if name in self.pins
-        ]
-        rest = len(self.pins) - len(named)
-        return f"{self.runtime}'s own {' and '.join(named)} (with {rest} of their dependencies)"
-
-
-@functools.cache
-def _data() -> dict[str, Any]:
-    return tomllib.loads(
-        resources.files("lambdalayer").joinpath("data/runtime_packages.toml").read_text("utf-8")
-    )
-
-
-def runtime_packages(target: Target) -> RuntimePackages | None:
-    """The runtime's packages, or ``None`` when the data does not know the runtime."""
-    data = _data()
-    entry = data.get("runtime", {}).get(target.runtime.name)
-    if entry is None:
-        return None
-    pins = {}
-    for line in entry["packages"]:
-        requirement = Requirement(line)
-        pins[str(canonicalize_name(requirement.name))] = str(requirement.specifier).removeprefix(
-            "=="
-        )
-    return RuntimePackages(
-        target.runtime.name,
-        pins,
-        frozenset(data["modules"]),
-        str(data["source"]),
-        entry.get("assumed"),
-    )
-
-
-@dataclass(frozen=True)
-class RuntimeTree:
-    """The runtime's packages laid out as ``/var/runtime`` holds them."""
-
-    path: Path
-    packages: RuntimePackages
 
 
 def _key(target: Target, packages: RuntimePackages, compiler: Interpreter | None) -> str:
@@ -114,7 +45,7 @@ def _key(target: Target, packages: RuntimePackages, compiler: Interpreter | None
 
 
 def runtime_tree(
-    target: Target, cache_dir: Path, index: IndexConfig, notify: Notify = lambda _message: None
+    target: Target, cache_dir: Path, index: IndexConfig, notify: Notify = quiet
 ) -> RuntimeTree | None:
     """The tree of the runtime's packages for ``target`` (made once, then from the cache).
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.elf import ELF_MAGIC, read_elf
-from lambdalayer.environment.libraryset import runtime_libraries
 from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter, program_machine
+from lambdalayer.libraryset import runtime_libraries
 from lambdalayer.targets import Target
 
 FORMAT = 1

@@ -32,12 +32,23 @@ from typing import BinaryIO
 
 import deflate as libdeflate
 
+from lambdalayer.entry import EXEC_MODE, FILE_MODE, Entry, RawMember, inflate
 from lambdalayer.errors import OutputError
 from lambdalayer.fsutil import atomic_writer
+from lambdalayer.placement import Placement
 from lambdalayer.zipnames import unsafe_reason
 
-FILE_MODE = 0o644
-EXEC_MODE = 0o755
+__all__ = [
+    "EXEC_MODE",
+    "FILE_MODE",
+    "ArchiveStats",
+    "Entry",
+    "RawMember",
+    "inflate",
+    "write_placement",
+    "write_zip",
+]
+
 DIR_MODE = 0o755
 # 1980-01-01 00:00:00, the earliest time a zip can record: the one timestamp of every entry.
 # Being the earliest, it is already no later than any SOURCE_DATE_EPOCH, so that variable is
@@ -82,62 +93,6 @@ _MAX_OFFSET = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
-class RawMember:
-    """A member of an existing zip, to be copied with its compressed bytes untouched."""
-
-    zip_path: Path
-    header_offset: int
-    compress_type: int
-    compress_size: int
-    file_size: int
-    crc: int
-
-    @classmethod
-    def of(cls, zip_path: Path, info: zipfile.ZipInfo) -> RawMember:
-        """The raw member for ``info`` of the zip at ``zip_path``."""
-        return cls(
-            zip_path,
-            info.header_offset,
-            info.compress_type,
-            info.compress_size,
-            info.file_size,
-            info.CRC,
-        )
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One file of an archive: new bytes (``data``, or a file at ``path`` for large ones) or
-    a ``raw`` member copied as is.
-
-    ``origin`` names what the file came from (a wheel's distribution); every stage that
-    replaces an entry (strip, bytecode) keeps it, so nothing depends on list positions.
-    """
-
-    arcname: str
-    mode: int = FILE_MODE
-    data: bytes | None = None
-    raw: RawMember | None = None
-    path: Path | None = None
-    origin: str | None = None
-
-    @property
-    def size(self) -> int:
-        """The uncompressed size."""
-        if self.raw is not None:
-            return self.raw.file_size
-        if self.path is not None:
-            return self.path.stat().st_size
-        return len(self.data or b"")
-
-    def new_bytes(self) -> bytes:
-        """The bytes of an entry that is not a raw member."""
-        if self.path is not None:
-            return self.path.read_bytes()
-        return self.data or b""
-
-
-@dataclass(frozen=True)
 class ArchiveStats:
     """What was written."""
 
@@ -158,14 +113,6 @@ def _dos_datetime(epoch: int) -> tuple[int, int]:
 def compress(data: bytes) -> bytes:
     """Raw deflate (zip method 8) by the pinned libdeflate at the archive's fixed level."""
     return bytes(libdeflate.deflate_compress(data, COMPRESS_LEVEL))
-
-
-def inflate(data: bytes, size: int) -> bytes:
-    """The ``size`` bytes a raw deflate stream holds (libdeflate); :class:`ValueError` if it lies."""
-    try:
-        return bytes(libdeflate.deflate_decompress(data, size))
-    except libdeflate.DeflateError as error:
-        raise ValueError(f"corrupt deflate data: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -409,3 +356,8 @@ def write_zip(
         zipped = writer.offset
         unzipped = writer.unzipped
     return ArchiveStats(path, zipped, unzipped, len(by_name), writer.digest.hexdigest())
+
+
+def write_placement(path: Path, placement: Placement, comment: str = "") -> ArchiveStats:
+    """Placed files as a deterministic zip at ``path`` (see :func:`write_zip`): the zip sink."""
+    return write_zip(path, [file.entry for file in placement.files], comment=comment)

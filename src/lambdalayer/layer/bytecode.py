@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -28,6 +28,7 @@ from lambdalayer.interpreters import (
     unreadable_places,
 )
 from lambdalayer.layer.archive import FILE_MODE, Entry
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.targets import Layout, Runtime, runtimes
 from lambdalayer.uvtool import uv_binary
@@ -146,7 +147,7 @@ def bytecode_compiler(
     mode: BytecodeMode,
     runtime: Runtime,
     python: Path | None,
-    notify: Callable[[str], None] = lambda _message: None,
+    notify: Notify = quiet,
 ) -> Interpreter | None:
     """The CPython that compiles a layer's bytecode: given, found, or installed by uv.
 

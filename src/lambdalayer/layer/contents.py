@@ -1,7 +1,7 @@
 """What goes into a layer: the wheels' fragments in the lock's order, plus a function's code.
 
 The fragments (:mod:`lambdalayer.layer.fragments`) carry everything the later stages need:
-the files are placed (:mod:`lambdalayer.layer.placement`) with their compressed members
+the files are placed (:mod:`lambdalayer.placement`) with their compressed members
 (which the archive copies as they are), their extracted copies and their ELF facts (which
 the check and the import stage use instead of reading the zip just written).
 A path shipped by two wheels is taken from the first, as before, with a notice.
@@ -9,7 +9,7 @@ A path shipped by two wheels is taken from the first, as before, with a notice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,8 +18,9 @@ from lambdalayer.layer.archive import Entry
 from lambdalayer.layer.assemble import Distribution, function_entries
 from lambdalayer.layer.bytecode import compile_entries
 from lambdalayer.layer.fragments import FragmentStore, Recipe, layer_fragments
-from lambdalayer.layer.placement import PlacedFile, Placement
 from lambdalayer.net.fetch import FetchedWheel
+from lambdalayer.placement import PlacedFile, Placement
+from lambdalayer.progress import Notify, quiet
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def layer_contents(
     recipe: Recipe,
     cache_dir: Path,
     function_source: Path | None = None,
-    notify: Callable[[str], None] = lambda _message: None,
+    notify: Notify = quiet,
 ) -> LayerContents:
     """The layer's files from its wheels' fragments (computed when not cached) and function code.
 

@@ -30,7 +30,7 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,7 @@ from lambdalayer.layer.assemble import Distribution, assemble
 from lambdalayer.layer.bytecode import compile_entries
 from lambdalayer.layer.slim import StripResult, rules, slim, strip_entries, strip_identity
 from lambdalayer.net.fetch import FetchedWheel
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.targets import Layout, Target
 from lambdalayer.unpack import Quota, Unpacker
@@ -334,7 +335,7 @@ def layer_fragments(
     wheels: Sequence[FetchedWheel],
     recipe: Recipe,
     store: FragmentStore,
-    notify: Callable[[str], None] = lambda _message: None,
+    notify: Notify = quiet,
 ) -> FragmentSet:
     """The fragment of every wheel: from the cache, or computed (in one batch) and stored."""
     keys = [store.key(item.wheel.sha256, recipe.identity) for item in wheels]

@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from lambdalayer.fsutil import file_sha256
 from lambdalayer.lock import LockedWheel
 from lambdalayer.net.http import download_to, redact, with_retries
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.progress import Notify, quiet
 
 CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
 DEFAULT_JOBS = 8
@@ -140,10 +141,11 @@ def fetch(
     cache: WheelCache,
     *,
     jobs: int = DEFAULT_JOBS,
-    on_download: Callable[[LockedWheel], None] | None = None,
+    notify: Notify = quiet,
     index: IndexConfig | None = None,
 ) -> FetchReport:
-    """Make every wheel present and verified in ``cache``, downloading in parallel.
+    """Make every wheel present and verified in ``cache``, downloading in parallel (each
+    download said to ``notify``).
 
     ``index`` lends its credentials to the wheels on its own host (a private index).
     """
@@ -155,8 +157,7 @@ def fetch(
             replaced.append(wheel.filename)
         if cached is not None:
             return FetchedWheel(wheel, cached, downloaded=False)
-        if on_download is not None:
-            on_download(wheel)
+        notify(f"downloading {wheel.filename}")
         return FetchedWheel(wheel, cache.download(wheel, index), downloaded=True)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,20 +25,15 @@ from lambdalayer.interpreters import Interpreter
 from lambdalayer.layer.bytecode import bytecode_compiler
 from lambdalayer.layer.contents import LayerContents, layer_contents
 from lambdalayer.layer.fragments import Recipe
-from lambdalayer.lock import Lock, LockedWheel, dump_pylock
+from lambdalayer.lock import Lock, dump_pylock
 from lambdalayer.net.fetch import DEFAULT_JOBS, FetchReport, WheelCache, default_cache_dir, fetch
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.resolve.provided import Provided
 from lambdalayer.resolve.stage import Locked, LockSource, explained, locked
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
-
-Notify = Callable[[str], None]
-
-
-def quiet(_message: str) -> None:
-    """The default ``notify``: say nothing."""
 
 
 @dataclass(frozen=True)
@@ -130,11 +125,7 @@ def fetch_lock(
 ) -> FetchReport:
     """Every wheel the lock names, from the cache or downloaded (in parallel, sha256-checked)."""
     wheels = [package.wheels[0] for package in lock.packages]
-
-    def downloading(wheel: LockedWheel) -> None:
-        notify(f"downloading {wheel.filename}")
-
-    return fetch(wheels, WheelCache(cache_dir), jobs=jobs, on_download=downloading, index=index)
+    return fetch(wheels, WheelCache(cache_dir), jobs=jobs, notify=notify, index=index)
 
 
 class _Background(ThreadPoolExecutor):

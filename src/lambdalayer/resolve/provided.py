@@ -30,19 +30,13 @@ from packaging.version import Version
 from lambdalayer.distinfo import parse_metadata
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.ontopof import MANAGED, Beneath, OnTopOf
+from lambdalayer.runtimepackages import runtime_sdk
 from lambdalayer.targets import Target
 from lambdalayer.zipnames import open_zip
 
-# Shipped by every Python runtime (AWS recommends bundling your own SDK instead).
-RUNTIME_PROVIDED = (
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "jmespath",
-    "urllib3",
-    "python-dateutil",
-    "six",
-)
+# Shipped by every Python runtime (AWS recommends bundling your own SDK instead): the part of
+# the runtime's own packages (data/runtime_packages.toml) that --exclude-runtime-provided leaves out.
+RUNTIME_PROVIDED = runtime_sdk()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ which alone talks to AWS); its pins hold the resolution and its packages are lef
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from lambdalayer.errors import InputError
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, read_pylock
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.progress import Notify, quiet
 from lambdalayer.resolve.cache import CachedResolution, ResolutionCache, resolution_key
 from lambdalayer.resolve.explain import VersionNote, explain
 from lambdalayer.resolve.provided import Provided
@@ -27,8 +27,6 @@ from lambdalayer.resolve.resolver import Backoff, narrow_lock, resolve
 from lambdalayer.resolve.sdist import SourceBuilder
 from lambdalayer.targets import Target
 from lambdalayer.uvtool import uv_binary
-
-Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def locked(
     target: Target,
     provided: tuple[Provided, ...],
     cache_dir: Path,
-    notify: Notify = lambda _message: None,
+    notify: Notify = quiet,
 ) -> Locked:
     """The lock for ``target``: read from a pylock, from the resolution cache, or resolved.
 

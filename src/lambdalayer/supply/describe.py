@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.check.target import target_for_zip
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.inputs.ontopof import OnTopOf
 from lambdalayer.lock import read_pylock
@@ -23,6 +22,7 @@ from lambdalayer.supply.inventory import (
     layer_provided,
     runtime_provided,
 )
+from lambdalayer.ziptarget import target_for_zip
 
 
 @dataclass(frozen=True)

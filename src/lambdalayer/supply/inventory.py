@@ -25,14 +25,14 @@ from packaging.utils import canonicalize_name
 from lambdalayer import __version__
 from lambdalayer.check.view import METADATA_LIMIT, LayerView, view_of
 from lambdalayer.distinfo import parse_licence_fields, parse_metadata
-from lambdalayer.environment.runtimepkgs import runtime_packages
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.layer.placement import READ_ERRORS, PlacementReader, read_zip
 from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.lock import Lock, LockedWheel
 from lambdalayer.net.http import redact
+from lambdalayer.placement import READ_ERRORS, PlacementReader, read_zip
 from lambdalayer.resolve.provided import Provided
+from lambdalayer.runtimepackages import runtime_packages
 from lambdalayer.supply.licences import Licence, licence_of
 from lambdalayer.targets import Layout, Target
 from lambdalayer.zipnames import open_zip, printable

@@ -5,7 +5,8 @@ A :class:`Placement` is files at their paths (arcnames) for one :class:`~lambdal
 root, ``/var/runtime`` — each with its mode, the distribution it came from, its ELF facts
 when known, and where its bytes are. Producers: a build's fragments
 (:func:`lambdalayer.layer.contents.layer_contents`), any zip (:func:`read_zip`), any
-directory (:func:`read_tree`). Consumers: the zip writer (:func:`write_placement`), the
+directory (:func:`read_tree`). Consumers: the zip writer
+(:func:`lambdalayer.layer.archive.write_placement`), the
 tree writer, an image's layers, the check, the import stage and ``invoke`` (which place the
 files in a sandbox). None of them needs to know which producer made it.
 
@@ -33,14 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from lambdalayer.elf import ELF_MAGIC, ElfInfo
-from lambdalayer.layer.archive import (
-    FILE_MODE,
-    ArchiveStats,
-    Entry,
-    RawMember,
-    inflate,
-    write_zip,
-)
+from lambdalayer.entry import FILE_MODE, Entry, RawMember, inflate
 from lambdalayer.targets import Layout
 from lambdalayer.zipnames import is_safe, open_zip, printable
 
@@ -300,8 +294,3 @@ def read_tree(directory: Path, layout: Layout) -> Placement:
 def is_elf(head: bytes) -> bool:
     """Whether a file starting with ``head`` is ELF."""
     return head[:4] == ELF_MAGIC
-
-
-def write_placement(path: Path, placement: Placement, comment: str = "") -> ArchiveStats:
-    """The placement as a deterministic zip at ``path`` (see :func:`~lambdalayer.layer.archive.write_zip`)."""
-    return write_zip(path, [file.entry for file in placement.files], comment=comment)

@@ -1,22 +1,25 @@
-"""Which runtime and CPU a zip is for, when ``check`` is not told: never a silent guess.
+"""Which runtime and CPU a zip is for, decided once for every command: never a silent guess.
 
-In order: the flags; the zip comment lambdalayer writes; what the zip itself shows — the
-``python/lib/pythonX.Y/`` directory, extension modules' ABI tags
+In order: what the caller was told (the flags); the zip comment lambdalayer writes; what the
+zip itself shows — the ``python/lib/pythonX.Y/`` directory, extension modules' ABI tags
 (``.cpython-312-x86_64-linux-gnu.so``) and its ELF files' machine. A runtime that nothing
-shows is an error asking for ``--runtime``; a CPU that nothing shows (a pure-Python
-layer, which runs on both) is x86_64, and the answer says so.
+shows is an error asking for the runtime; a CPU that nothing shows (a pure-Python layer,
+which runs on both) is x86_64, and the answer says so. ``check``, ``report``, ``sbom``,
+``invoke`` (its zips) and ``publish`` (what a version records as compatible) all ask
+:func:`target_for_zips`.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.elf import ELF_MAGIC
 from lambdalayer.errors import InputError
-from lambdalayer.layercomment import recorded_target
+from lambdalayer.layercomment import RecordedTarget, recorded_target
 from lambdalayer.targets import DEFAULT_ARCH, Layout, Target, get_target
 from lambdalayer.zipnames import open_zip
 
@@ -80,7 +83,44 @@ def _shown(path: Path) -> tuple[set[str], set[str], list[str]]:
 
 def target_for_zip(path: Path, runtime: str | None, arch: str | None) -> ZipTarget:
     """The target to check ``path`` for: the flags, else the zip's comment, else what it shows."""
-    recorded = recorded_target(path)
+    found = target_for_zips([path], runtime, arch)
+    if found is None:  # pragma: no cover - required: an error instead
+        raise InputError(f"cannot tell which runtime {path.name} is for")
+    return found
+
+
+def target_for_zips(
+    paths: Sequence[Path],
+    runtime: str | None,
+    arch: str | None,
+    *,
+    required: bool = True,
+    shown: bool = True,
+) -> ZipTarget | None:
+    """The target of zips deployed together: the runtime and CPU given, else what the first
+    zip that records one recorded, else (``shown``) what the first zip shows. Nothing to go
+    by: an error when ``required``, else ``None`` (the caller's own default applies)."""
+    readable = [path for path in paths if path.is_file()]
+    recorded = next((found for path in readable if (found := recorded_target(path))), None)
+    if recorded is None and runtime is not None and arch is not None:
+        return ZipTarget(get_target(runtime, arch), "as given")
+    if recorded is None and not (shown and readable):
+        if required:
+            raise InputError(
+                "cannot tell which runtime the zips are for", hint="give the runtime they run on"
+            )
+        return None
+    return _target(readable[0], runtime, arch, recorded, required=required)
+
+
+def _target(
+    path: Path,
+    runtime: str | None,
+    arch: str | None,
+    recorded: RecordedTarget | None,
+    *,
+    required: bool,
+) -> ZipTarget | None:
     function = bool(recorded and recorded.layout is Layout.FUNCTION)
     if recorded is not None and (runtime is None or arch is None):
         target = get_target(runtime or recorded.target.runtime.name, arch or recorded.target.arch)
@@ -88,6 +128,8 @@ def target_for_zip(path: Path, runtime: str | None, arch: str | None) -> ZipTarg
     if runtime is not None and arch is not None:
         return ZipTarget(get_target(runtime, arch), "as given", function)
     versions, machines, clues = _shown(path)
+    if runtime is None and len(versions) != 1 and not required:
+        return None
     if runtime is None and len(versions) != 1:
         seen = (
             f"it shows Python {', '.join(sorted(versions))}"

@@ -1,0 +1,87 @@
+"""The runtime's own packages in ``/var/runtime``, as data (``data/runtime_packages.toml``).
+
+Every Python runtime ships them beside the function: its AWS SDK (boto3 and what it needs)
+and AWS's runtime interface client (awslambdaric). Which versions, and where that is known
+from, is data; so is the part of them that ``--exclude-runtime-provided`` leaves out of a
+layer (the SDK and its dependencies: :func:`runtime_sdk`).
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from lambdalayer.targets import Target
+
+
+@dataclass(frozen=True)
+class RuntimePackages:
+    """What a runtime has in ``/var/runtime``: distribution → version, and how that is known."""
+
+    runtime: str
+    pins: dict[str, str]
+    modules: frozenset[str]  # their top-level import names
+    source: str
+    assumed: str | None = None  # why these versions are assumed, not listed
+
+    def describe(self) -> str:
+        """``python3.12's own boto3 1.40.4 … (listed inside each runtime by …)``."""
+        versions = ", ".join(f"{name} {version}" for name, version in sorted(self.pins.items()))
+        return f"{self.runtime}'s own {versions} ({self.assumed or self.source})"
+
+    def brief(self) -> str:
+        """``python3.12's own awslambdaric 3.1.1 and boto3 1.40.4 (with 8 of their dependencies)``."""
+        named = [
+            f"{name} {self.pins[name]}" for name in ("awslambdaric", "boto3") if name in self.pins
+        ]
+        rest = len(self.pins) - len(named)
+        return f"{self.runtime}'s own {' and '.join(named)} (with {rest} of their dependencies)"
+
+
+@dataclass(frozen=True)
+class RuntimeTree:
+    """The runtime's packages laid out as ``/var/runtime`` holds them."""
+
+    path: Path
+    packages: RuntimePackages
+
+
+@functools.cache
+def _data() -> dict[str, Any]:
+    return tomllib.loads(
+        resources.files("lambdalayer").joinpath("data/runtime_packages.toml").read_text("utf-8")
+    )
+
+
+def runtime_packages(target: Target) -> RuntimePackages | None:
+    """The runtime's packages, or ``None`` when the data does not know the runtime."""
+    data = _data()
+    entry = data.get("runtime", {}).get(target.runtime.name)
+    if entry is None:
+        return None
+    pins = {}
+    for line in entry["packages"]:
+        requirement = Requirement(line)
+        pins[str(canonicalize_name(requirement.name))] = str(requirement.specifier).removeprefix(
+            "=="
+        )
+    return RuntimePackages(
+        target.runtime.name,
+        pins,
+        frozenset(data["modules"]),
+        str(data["source"]),
+        entry.get("assumed"),
+    )
+
+
+def runtime_sdk() -> tuple[str, ...]:
+    """The runtime's packages a layer may leave out to use the runtime's own
+    (``--exclude-runtime-provided``): its AWS SDK and what that needs, in the data's order."""
+    return tuple(str(name) for name in _data()["sdk"])
