@@ -31,17 +31,20 @@ def test_every_module_of_the_pipeline_has_a_layer_and_the_measure_sees_a_climb()
     ranks = layer_ranks()
     assert rank_of("lambdalayer.cli.main", ranks) == 0
     assert rank_of("lambdalayer.errors", ranks) is None  # the core: not counted
-    # A lower layer calling back up is a climb (what the measure exists to count).
-    import lambdalayer.net.index as low
+    # Going down a layer and coming back up is a climb (what the measure exists to count);
+    # a value made (a dataclass's __init__) is no module entered.
+    from lambdalayer.builder.plan import lock_name
+    from lambdalayer.net.http import redact
+    from lambdalayer.net.index import IndexConfig
 
-    def upward() -> None:
-        low.IndexConfig()
-        from lambdalayer.cli import common
+    def down_and_up() -> None:
+        IndexConfig()
+        redact("https://user:secret@index.example/simple")
+        lock_name("core", get_target("python3.12"))
 
-        common.stderr("")
-
-    _, followed = climbing(upward)
-    assert ("lambdalayer.net.index", "lambdalayer.cli.common") in followed.climbs
+    _, followed = climbing(down_and_up)
+    assert followed.climbs == {("lambdalayer.net.http", "lambdalayer.builder.plan")}
+    assert "lambdalayer.net.index" not in followed.modules
 
 
 @needs_312

@@ -125,7 +125,7 @@ def test_short_runtime_names_are_accepted(tmp_path, capsys, spelling):
 
 def test_a_missing_callable_and_a_missing_dependency_get_their_own_fix():
     from lambdalayer.check.importstage import import_fix
-    from lambdalayer.environment.imports import ImportResult
+    from lambdalayer.importresult import ImportResult
 
     callable_fix = import_fix(
         ImportResult(

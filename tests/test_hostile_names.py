@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from lambdalayer.aws.client import parse_layer_arn
 from lambdalayer.aws.publish import PublishRequest, validate
+from lambdalayer.blobstore import BlobStore
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.inputs.config import load_config
 from lambdalayer.lock import parse_pylock
-from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.reference import ImageReference
 
 pytestmark = pytest.mark.hostile

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from lambdalayer.container.base import resolve_base
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.oci.blobs import BlobStore
+from lambdalayer.blobstore import BlobStore
 from lambdalayer.oci.credentials import no_credentials
 from lambdalayer.targets import get_target
 try:

@@ -84,7 +84,6 @@ def write_layer(
     with output.staged() as staging:
         with watch("archive"):
             stats = write_placement(staging, prepared.contents.placement, comment=comment)
-            sizes = layer_sizes(read_zip(staging, recipe.layout))
         if checking is None:
             _refuse_over_quota(stats.unzipped_bytes, output.path, recipe.target)
         else:
@@ -98,6 +97,8 @@ def write_layer(
                 report = prepared_check(placed, checking, notify)
             if not report.ok:
                 raise failed_check(report, output.path, function=recipe.layout is Layout.FUNCTION)
+        with watch("archive"):  # each distribution's share of the zip, read from it
+            sizes = layer_sizes(read_zip(staging, recipe.layout))
     return WrittenLayer(stats, stats.sha256, sizes, prepared.bytecode, report)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdalayer.environment.imports import ImportResult
+from lambdalayer.importresult import ImportResult
 from lambdalayer.targets import Target
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache
-from lambdalayer.environment.imports import Deployment, ImportResult, SandboxRun, run_imports
+from lambdalayer.environment.imports import Deployment, SandboxRun, run_imports
 from lambdalayer.environment.roots import CodeRoot, code_root
+from lambdalayer.importresult import ImportResult
 from lambdalayer.runtimepackages import runtime_packages
 from lambdalayer.targets import Target
 
@@ -67,9 +68,9 @@ def check_imports(
     runtime = options.runtime if root.image is None else None  # an image has its own
     if runtime is not None:
         deployment = replace(deployment, runtime=runtime.path)
-    run = _Run(root.run, options.deadline, cache_dir)
+    run = _Run(root.run, root.label, options.deadline, cache_dir)
     results, reused = _imports(target, modules, deployment, module_keys or {}, run)
-    ran_in = root.run.describe(target)
+    ran_in = root.label
     if reused:
         ran_in += f"; {reused} of them as when they last imported, their distributions unchanged"
     if runtime is not None:
@@ -112,6 +113,7 @@ class _Run:
     """How the imports run."""
 
     runner: SandboxRun
+    label: str  # where: the import results' cache tells roots apart by it
     deadline: float
     cache_dir: Path | None
 
@@ -126,7 +128,7 @@ def _imports(
     """Every module's result, and how many were known from before (see :mod:`.reuse`)."""
     cache = None
     if run.cache_dir and keys:
-        cache = ImportResultCache(run.cache_dir, run.runner.describe(target))
+        cache = ImportResultCache(run.cache_dir, run.label)
     known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m])}
     to_run = [module for module in modules if module not in known]
     scratch = run.cache_dir / "tmp" if run.cache_dir is not None else None

@@ -33,8 +33,9 @@ from lambdalayer.check.reuse import module_keys
 from lambdalayer.check.shadows import runtime_shadows
 from lambdalayer.check.view import METADATA_LIMIT, SITE, LayerView, placed_elves, view_of
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
-from lambdalayer.environment.imports import Deployment, ImportResult
+from lambdalayer.environment.imports import Deployment
 from lambdalayer.errors import InputError
+from lambdalayer.importresult import ImportResult
 from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.placement import Placement, read_zip

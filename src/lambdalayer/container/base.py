@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lambdalayer.blobstore import BlobStore, FetchBlob
 from lambdalayer.errors import InputError
-from lambdalayer.oci.blobs import BlobStore, FetchBlob
 from lambdalayer.oci.client import RegistryClient, platform_manifest
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import LayoutReader
-from lambdalayer.oci.media import LAYER_TYPES, MANIFEST_TYPES, OCI_ARCH, declared_size, json_object
 from lambdalayer.oci.reference import ImageReference
+from lambdalayer.ocimedia import LAYER_TYPES, MANIFEST_TYPES, OCI_ARCH, declared_size, json_object
 from lambdalayer.targets import Target
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from lambdalayer.container.base import BaseImage
 from lambdalayer.container.layers import ImageLayer
-from lambdalayer.oci.media import FAMILY, OCI_MANIFEST, descriptor, digest_of
+from lambdalayer.ocimedia import FAMILY, OCI_MANIFEST, descriptor, digest_of
 
 BASE_NAME = "org.opencontainers.image.base.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"

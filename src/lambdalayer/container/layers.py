@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.blobstore import BlobStore
 from lambdalayer.identity import tool_identity
 from lambdalayer.layer.contents import LayerContents
-from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.tarlayer import LayerBlob, TarMember, write_layer
 from lambdalayer.placement import PlacedFile
 from lambdalayer.targets import Layout
@@ -93,12 +93,12 @@ class LayerMaker:
         """The image's layers: the dependencies (see :func:`groups`), then the function's code."""
         placement = contents.placement
         versions = {item.name: item.version for item in contents.distributions}
-        dependencies = [file for file in placement.files if not is_code(file)]
+        code = [file for file in placement.files if is_code(file)]
+        dependencies = [file for file in placement.files if file not in code]
         made = [
             self._dependency_layer(group, placement.digests)
             for group in groups(dependencies, versions)
         ]
-        code = [file for file in placement.files if is_code(file)]
         return [*made, *([self.code(code)] if code else [])]
 
     def _dependency_layer(self, group: _Group, digests: Mapping[str, str]) -> ImageLayer:

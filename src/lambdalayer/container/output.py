@@ -14,10 +14,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.blobstore import BlobStore
 from lambdalayer.container.base import BaseImage
 from lambdalayer.container.compose import ComposedImage
 from lambdalayer.errors import FetchError
-from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.client import RegistryClient
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import write_archive

@@ -11,7 +11,7 @@
       → archive / push / deploy, and the lock
 
 Nothing is written at the archive's path or the lock's, pushed or deployed until the check
-has passed.
+has passed; the lock (what the image holds) is written then, before the layers.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from lambdalayer.aws.beneath import provided_sets
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.images import DeployResult, deploy_image
+from lambdalayer.blobstore import BlobStore
 from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.request import CheckRequest, ImportOptions
@@ -35,7 +36,6 @@ from lambdalayer.container.request import ImageOutputs, ImageRequest
 from lambdalayer.environment.image import ImageSource, unpacked_image
 from lambdalayer.errors import InputError, LayerCheckError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
-from lambdalayer.oci.blobs import BlobStore
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.placement import Placement
 from lambdalayer.prepare import Preparation, Prepared, prepare, reserved_lock, write_lock
@@ -107,37 +107,36 @@ def build_image(request: ImageRequest, notify: Notify = quiet) -> ImageResult:
 
 
 def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
-    outputs, watch, target, cache_dir = (
-        request.outputs,
-        Stopwatch(),
-        request.target,
-        request.cache_dir,
-    )
+    outputs, target, cache_dir = request.outputs, request.target, request.cache_dir
+    base_name, command, watch = request.base_name, request.command, Stopwatch()
     store = BlobStore(cache_dir)
     credentials = credentials_for(request.auth, outputs.push.host if outputs.push else None)
     with watch("resolve"):
         provided = provided_sets(request.beneath, target)
     recipe = replace(request.recipe, layout=Layout.IMAGE)
-    preparation = Preparation(target, request.source, recipe, provided, cache_dir, request.jobs)
-    prepared = prepare(preparation, notify, watch)
+    prepared = prepare(
+        Preparation(target, request.source, recipe, provided, cache_dir, request.jobs),
+        notify,
+        watch,
+    )
     with watch("base"):
-        base = resolve_base(request.base_name, target, store, credentials)
-    with watch("layers"):
-        layers = LayerMaker(cache_dir, store).layers(prepared.contents)
-    image = compose(base, layers, request.command)
+        base = resolve_base(base_name, target, store, credentials)
     report = None
-    if request.check:
+    if request.check:  # before any layer is written: nothing is kept for an image that fails
         with watch("check"):
             root = _base_root(base, target, store, cache_dir, notify)
-            options = ImportOptions(python=request.recipe.python, image=root)
             placement = replace(prepared.contents.placement, label=outputs.archive)
-            report = _checked(
-                placement, CheckRequest(target, imports=options, container=True), cache_dir, notify
-            )
-    registry = (store, credentials)
-    delivered = _deliver(outputs, request.auth.aws, (image, base), registry, watch, notify)
-    if outputs.lock is not None:
+            options = ImportOptions(python=request.recipe.python, image=root)
+            checking = CheckRequest(target, imports=options, container=True)
+            report = _checked(placement, checking, cache_dir, notify)
+    if outputs.lock is not None:  # what the image holds, once it passed its check
         write_lock(outputs.lock, prepared)
+    with watch("layers"):
+        layers = LayerMaker(cache_dir, store).layers(prepared.contents)
+    image = compose(base, layers, command)
+    delivered = _deliver(
+        outputs, request.auth.aws, (image, base), (store, credentials), watch, notify
+    )
     return ImageResult(
         request,
         prepared,

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lambdalayer.blobstore import FetchBlob
 from lambdalayer.errors import FetchError, InputError
 from lambdalayer.limits import IMAGE_LIMIT
-from lambdalayer.oci.blobs import FetchBlob
 from lambdalayer.oci.client import RegistryClient, platform_manifest
-from lambdalayer.oci.media import LAYER_TYPES, declared_size
 from lambdalayer.oci.reference import ImageReference
+from lambdalayer.ocimedia import LAYER_TYPES, declared_size
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.targets import Target
 from lambdalayer.unpack import Quota, Unpacker, unpack_tar

@@ -20,11 +20,11 @@ import os
 import stat
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from lambdalayer.environment.limits import Cgroups, ProcessLimit
 from lambdalayer.environment.sandbox import (
@@ -39,6 +39,7 @@ from lambdalayer.environment.sandbox import (
 )
 from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import LambdaLayerError, UnsafeArchiveError
+from lambdalayer.importresult import ImportResult
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.limits import IMAGE_LIMIT
 from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
@@ -150,54 +151,6 @@ class _Places:
     task: Path
     results: Path
     runtime: Path | None = None
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """One module's import: ``error`` is the exception's last line as Python prints it (or
-    ``None`` if it worked), and what it says as data (from the child: nothing reads the
-    message again).
-
-    ``missing``: the module the exception itself did not find (a ``ModuleNotFoundError``);
-    ``wanted``: every module not found along its chain of causes; ``piece``: the name a
-    namespace package lacks (``google.cloud.bigquery_storage``); ``no_callable``: the
-    attribute a handler module lacks.
-    """
-
-    module: str
-    error: str | None
-    missing: str | None = None
-    wanted: tuple[str, ...] = ()
-    piece: str | None = None
-    no_callable: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the import succeeded."""
-        return self.error is None
-
-    @classmethod
-    def from_json(cls, item: Sequence[Any]) -> ImportResult:
-        """A results line of the child, or a report's: ``[module, error, facts]``."""
-        module, error = str(item[0]), None if item[1] is None else str(item[1])
-        facts = item[2] if len(item) > 2 and isinstance(item[2], dict) else {}
-        return cls(
-            module,
-            error,
-            facts.get("missing"),
-            tuple(str(name) for name in facts.get("wanted") or ()),
-            facts.get("piece"),
-            facts.get("no_callable"),
-        )
-
-    def facts(self) -> dict[str, object]:
-        """What :meth:`from_json` reads back as the third item."""
-        return {
-            "missing": self.missing,
-            "wanted": list(self.wanted),
-            "piece": self.piece,
-            "no_callable": self.no_callable,
-        }
 
 
 def place_files(placements: Sequence[Placement], destination: Path, *, link: bool) -> None:

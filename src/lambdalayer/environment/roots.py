@@ -32,6 +32,7 @@ class CodeRoot:
     run: SandboxRun | None
     why_not: str | None = None
     image: Path | None = None
+    label: str = ""  # where the code runs, said in a report (see SandboxRun.describe)
 
 
 def code_root(
@@ -47,9 +48,9 @@ def code_root(
         image = cached_image(cache_dir, target)
     if image is not None and image != HOST:
         run, why_not = image_run(image, target, sandbox)
-        return CodeRoot(run, why_not, image)
+        return CodeRoot(run, why_not, image, run.describe(target) if run else "")
     run, why_not = host_run(target, python, sandbox, None if image == HOST else cache_dir)
-    return CodeRoot(run, why_not)
+    return CodeRoot(run, why_not, None, run.describe(target) if run else "")
 
 
 def image_run(

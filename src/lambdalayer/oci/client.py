@@ -42,14 +42,15 @@ from lambdalayer.net.http import (
 )
 from lambdalayer.network import auth_host_allowed
 from lambdalayer.oci.credentials import Credentials, no_credentials
-from lambdalayer.oci.media import (
+from lambdalayer.oci.reference import DOCKER_HUB_API, ImageReference
+from lambdalayer.ocimedia import (
+    DIGEST,
     INDEX_TYPES,
     MANIFEST_TYPES,
     MAX_DOCUMENT_BYTES,
     OCI_ARCH,
     json_object,
 )
-from lambdalayer.oci.reference import DIGEST, DOCKER_HUB_API, ImageReference
 
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 DOCKER_HUB_AUTH = "auth.docker.io"  # Docker Hub's own token service (registry-1.docker.io's realm)

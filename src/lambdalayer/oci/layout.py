@@ -23,7 +23,8 @@ from typing import IO, Any
 
 from lambdalayer.errors import InputError, UnsafeArchiveError
 from lambdalayer.limits import IMAGE_LIMIT
-from lambdalayer.oci.media import (
+from lambdalayer.ocimedia import (
+    DIGEST,
     INDEX_TYPES,
     MANIFEST_TYPES,
     MAX_DOCUMENT_BYTES,
@@ -32,7 +33,6 @@ from lambdalayer.oci.media import (
     descriptor,
     json_object,
 )
-from lambdalayer.oci.reference import DIGEST
 from lambdalayer.unpack import Quota, tar_member
 
 LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'

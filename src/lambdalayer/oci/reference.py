@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, replace
 
 from lambdalayer.errors import InputError
+from lambdalayer.ocimedia import DIGEST
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -26,7 +27,6 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)

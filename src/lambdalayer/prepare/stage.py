@@ -25,9 +25,8 @@ from lambdalayer.interpreters import Interpreter
 from lambdalayer.layer.bytecode import bytecode_compiler
 from lambdalayer.layer.contents import LayerContents, layer_contents
 from lambdalayer.layer.fragments import Recipe
-from lambdalayer.lock import Lock, dump_pylock
+from lambdalayer.lock import dump_pylock
 from lambdalayer.net.fetch import DEFAULT_JOBS, FetchReport, WheelCache, default_cache_dir, fetch
-from lambdalayer.net.index import IndexConfig
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.resolve.provided import Provided
@@ -105,27 +104,22 @@ def prepare(
     """
     watch = watch or Stopwatch()
     target, source, cache_dir = preparation.target, preparation.source, preparation.cache_dir
+    made = preparation.recipe
+    # The compiling CPython first: without one the preparation stops before any download.
+    compiler = bytecode_compiler(made.bytecode, target.runtime, made.python, notify)
     with _Background() as background:
         with watch("resolve"):
             lock = locked(source, target, preparation.provided, cache_dir, notify)
         explaining = background.submit(explained, lock, source, target, cache_dir)
+        wheels = [package.wheels[0] for package in lock.lock.packages]
         with watch("fetch"):
-            fetched = fetch_lock(lock.lock, cache_dir, preparation.jobs, source.index, notify)
-        made = preparation.recipe
-        compiler = bytecode_compiler(made.bytecode, target.runtime, made.python, notify)
+            cache = WheelCache(cache_dir)
+            fetched = fetch(wheels, cache, jobs=preparation.jobs, notify=notify, index=source.index)
         recipe = Recipe(target, made.layout, made.slim, made.bytecode, compiler)
         with watch("fragments"):
             code = made.function.source if made.function else None
             contents = layer_contents(fetched.wheels, recipe, cache_dir, code, notify)
         return Prepared(explaining.result(), fetched, contents, recipe)
-
-
-def fetch_lock(
-    lock: Lock, cache_dir: Path, jobs: int, index: IndexConfig, notify: Notify
-) -> FetchReport:
-    """Every wheel the lock names, from the cache or downloaded (in parallel, sha256-checked)."""
-    wheels = [package.wheels[0] for package in lock.packages]
-    return fetch(wheels, WheelCache(cache_dir), jobs=jobs, notify=notify, index=index)
 
 
 class _Background(ThreadPoolExecutor):

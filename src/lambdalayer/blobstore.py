@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lambdalayer.errors import FetchError
-from lambdalayer.oci.reference import DIGEST
+from lambdalayer.ocimedia import DIGEST
 
 
 class FetchBlob(Protocol):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from lambdalayer.errors import FetchError, LambdaLayerError
 from lambdalayer.limits import IMAGE_LIMIT
 
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # the one digest algorithm images here use
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
