@@ -25,6 +25,7 @@ from lambdalayer.interpreters import find_interpreter
 from lambdalayer.net.index import IndexConfig, IndexFile
 from lambdalayer.resolve.resolver import _uv_error
 from lambdalayer.targets import get_target
+from lambdalayer.uvtool import uv_failure
 
 SITE_312 = "python/lib/python3.12/site-packages/"
 PE_HEADER = b"MZ\x90\x00" + bytes(60)
@@ -191,7 +192,11 @@ def test_every_wording_of_no_wheels_reaches_the_source_build(form):
         IndexFile(f"docsrc-{v}.tar.gz", f"http://x/docsrc-{v}.tar.gz") for v in ("0.5", "0.6")
     ]
     error = _uv_error(
-        UV_SAID[form], get_target("python3.12"), IndexConfig(), {}, lambda _i, _n: sdists
+        uv_failure(1, UV_SAID[form]),
+        get_target("python3.12"),
+        IndexConfig(),
+        {},
+        lambda _i, _n: sdists,
     )
     assert isinstance(error, SourceOnlyError) and error.package == "docsrc"
 

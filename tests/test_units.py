@@ -17,6 +17,7 @@ from lambdalayer.net.index import IndexConfig, IndexFile
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.resolve.resolver import _uv_error
 from lambdalayer.targets import Layout, all_targets, get_target
+from lambdalayer.uvtool import uv_failure
 
 ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:{}:{}"
 
@@ -142,7 +143,9 @@ def _files(_index: IndexConfig, name: str) -> list[IndexFile]:
 
 
 def test_uv_no_version_keeps_lines_and_lists_versions_for_the_target():
-    error = _uv_error(NO_VERSION, get_target("python3.12"), IndexConfig(), {}, _files)
+    error = _uv_error(
+        uv_failure(1, NO_VERSION), get_target("python3.12"), IndexConfig(), {}, _files
+    )
     assert error.message.splitlines() == [
         "cannot resolve for python3.12-x86_64: No solution found when resolving dependencies:",
         "cause: Because there is no version of six==99 and you require six==99, we can conclude that your requirements are unsatisfiable.",
@@ -151,18 +154,18 @@ def test_uv_no_version_keeps_lines_and_lists_versions_for_the_target():
 
 
 def test_uv_network_failures_name_the_host():
-    error = _uv_error(DNS, get_target("python3.12"), IndexConfig(), {}, _files)
+    error = _uv_error(uv_failure(2, DNS), get_target("python3.12"), IndexConfig(), {}, _files)
     assert error.message.startswith("cannot resolve for python3.12-x86_64: Request failed")
     assert len(error.message.splitlines()) == 5
     assert error.hint is not None and error.hint.startswith(
         "nonexistent.invalid could not be reached"
     )
-    git = _uv_error(GIT, get_target("python3.12"), IndexConfig(), {}, _files)
+    git = _uv_error(uv_failure(2, GIT), get_target("python3.12"), IndexConfig(), {}, _files)
     assert git.hint is not None and git.hint.startswith("github.com could not be reached")
 
 
 def test_uv_not_found_names_the_package():
-    error = _uv_error(NOT_FOUND, get_target("python3.12"), IndexConfig(), {}, _files)
+    error = _uv_error(uv_failure(1, NOT_FOUND), get_target("python3.12"), IndexConfig(), {}, _files)
     assert error.message == "package nosuch was not found on the index"
     assert error.package == "nosuch"
 

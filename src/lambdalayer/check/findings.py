@@ -135,7 +135,8 @@ class CheckReport:
             "total_unzipped_bytes": self.total_unzipped_bytes,
             "findings": [finding.to_json() for finding in self.findings],
             "imports": [
-                {"module": item.module, "ok": item.ok, "error": item.error, "facts": item.facts()}
+                {"module": item.module, "ok": item.ok, "error": item.error}
+                | ({} if item.ok else {"facts": item.facts()})
                 for item in self.imports
             ],
             "imports_skipped": self.imports_skipped,

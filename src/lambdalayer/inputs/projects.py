@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import read_text_file
-from lambdalayer.uvtool import uv_binary, uv_environment
+from lambdalayer.uvtool import uv_binary, uv_environment, uv_failure
 
 
 class InputKind(enum.StrEnum):
@@ -167,8 +167,8 @@ def uv_lock_requirements(
         command, capture_output=True, text=True, env=environment, check=False
     )
     if completed.returncode != 0:
-        message = " ".join(line.strip() for line in completed.stderr.splitlines() if line.strip())
-        raise InputError(f"uv export of {path} failed: {message or 'no message'}")
+        said = uv_failure(completed.returncode, completed.stderr).lines
+        raise InputError(f"uv export of {path} failed: {' '.join(said)}")
     return [
         line
         for line in completed.stdout.splitlines()

@@ -10,14 +10,12 @@ constraint, and uv runs again, until every package fits.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import Requirement
@@ -31,22 +29,12 @@ from lambdalayer.net.index import IndexConfig, IndexFile, project_files
 from lambdalayer.resolve.sdist import alternative_to
 from lambdalayer.resolve.unfit import UnfitVersions
 from lambdalayer.targets import Target, all_targets
-from lambdalayer.uvtool import ANSI_ESCAPE, pip_compile_command, uv_environment, uv_message
+from lambdalayer.uvtool import UvFailure, pip_compile_command, uv_environment, uv_failure
 
 if TYPE_CHECKING:
     from lambdalayer.resolve.sdist import SourceBuilder
 
 MAX_ROUNDS = 8
-# Every form uv words "no wheel" in, each naming the package (and a version when pinned):
-# "X==1.0 has no usable wheels", "all versions of X have no usable wheels" (an unpinned
-# requirement, a range, or a dependency of another package), and its hint "Wheels are
-# required for `X`". Recorded messages of each form are in tests/test_real_world.py.
-_NO_WHEELS = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s,]+))? has no usable wheels")
-_NO_WHEELS_AT_ALL = re.compile(
-    r"all versions of ([A-Za-z0-9][A-Za-z0-9._-]*) have no usable wheels"
-    r"|Wheels are required for `([A-Za-z0-9][A-Za-z0-9._-]*)`"
-)
-_NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
 
 
 @dataclass(frozen=True)
@@ -159,27 +147,11 @@ def _wheel_version(filename: str) -> str | None:
         return None
 
 
-_NO_VERSION = re.compile(r"there is no version of ([A-Za-z0-9][A-Za-z0-9._-]*)")
-_UNREACHABLE_URL = re.compile(
-    r"(?:Failed to fetch|unable to access|error sending request for url)[: (']+(\w+://[^\s)']+)"
-)
-_UNREACHABLE = (
-    "dns error",
-    "Could not resolve host",
-    "Connection refused",
-    "tcp connect error",
-    "timed out",
-)
 FilesOf = Callable[[IndexConfig, str], list[IndexFile]]
 
 
-def _unreachable_hint(text: str) -> str | None:
-    if not any(sign in text for sign in _UNREACHABLE):
-        return None
-    url = _UNREACHABLE_URL.search(text)
-    host = urlsplit(url.group(1)).hostname if url else None
-    named = re.search(r"Could not resolve host: ([^\s']+)", text)
-    where = host or (named.group(1) if named else "the index")
+def _unreachable_hint(host: str) -> str:
+    where = host or "the index"
     return (
         f"{where} could not be reached from this machine (DNS or connection failed);"
         " check the network or proxy, or point --index-url at an index you can reach"
@@ -201,36 +173,30 @@ def _no_version_hint(
 
 
 def _uv_error(
-    stderr: str,
+    failure: UvFailure,
     target: Target,
     index: IndexConfig,
     excluded: dict[str, set[str]],
     files_of: FilesOf = project_files,
 ) -> ResolutionError:
     """uv's failure as a :class:`ResolutionError`: the cases we can explain better, else uv's own words."""
-    text = ANSI_ESCAPE.sub("", stderr)
-    for match in _NOT_FOUND.finditer(text):
+    if failure.not_found is not None:
         return ResolutionError(
-            f"package {match.group(1)} was not found on the index",
+            f"package {failure.not_found} was not found on the index",
             hint="check the spelling, or give the index that has it with --index-url",
-            package=match.group(1),
+            package=failure.not_found,
         )
-    for match in _NO_WHEELS.finditer(text):
-        name, version = match.group(1), match.group(2)
+    if failure.no_wheels is not None:
+        name, version = failure.no_wheels
         return _no_wheel_error(name, version, files_of(index, name), target)
-    for match in _NO_WHEELS_AT_ALL.finditer(text):
-        name = match.group(1) or match.group(2)
-        return _no_wheel_error(name, None, files_of(index, name), target)
-    for name in excluded:
-        if re.search(rf"\b{re.escape(name)}\b", text):
-            pinned = re.search(rf"you require {re.escape(name)}==([^\s,]+)", text)
-            version = pinned.group(1) if pinned else None
+    for name in excluded if failure.no_solution else ():
+        if failure.mentions(name):
+            version = failure.required_version(name)
             return _no_wheel_error(name, version, files_of(index, name), target)
-    first, *rest = uv_message(text)
-    hint = _unreachable_hint(text)
-    missing = _NO_VERSION.search(text)
-    if hint is None and missing is not None:
-        hint = _no_version_hint(missing.group(1), target, index, files_of)
+    first, *rest = failure.lines
+    hint = _unreachable_hint(failure.unreachable) if failure.unreachable is not None else None
+    if hint is None and failure.no_version is not None:
+        hint = _no_version_hint(failure.no_version, target, index, files_of)
     message = "\n".join([f"cannot resolve for {target.name}: {first}", *rest])
     return ResolutionError(message, hint=hint)
 
@@ -279,7 +245,8 @@ def run_uv_compile(
         command, capture_output=True, text=True, env=environment, check=False
     )
     if completed.returncode != 0:
-        raise _uv_error(completed.stderr, target, index, learned.excluded)
+        failure = uv_failure(completed.returncode, completed.stderr)
+        raise _uv_error(failure, target, index, learned.excluded)
     return parse_pylock(output.read_text("utf-8"), source="uv's pylock.toml", local_base=workdir)
 
 

@@ -33,7 +33,7 @@ from lambdalayer.lock import LocalSource, LockedWheel
 from lambdalayer.net.fetch import WheelCache
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import Target
-from lambdalayer.uvtool import pip_compile_command, uv_environment, uv_message
+from lambdalayer.uvtool import pip_compile_command, uv_environment, uv_failure
 from lambdalayer.zipnames import open_zip
 
 BUILD_TIMEOUT_SECONDS = 900
@@ -152,7 +152,7 @@ class SourceBuilder:
                 check=False,
             )
             if completed.returncode != 0:
-                first, *rest = uv_message(completed.stderr)
+                first, *rest = uv_failure(completed.returncode, completed.stderr).lines
                 raise ResolutionError(
                     "\n".join(
                         [
