@@ -13,6 +13,17 @@ if TYPE_CHECKING:  # the type only: the core never imports the check package at 
     from lambdalayer.check.findings import CheckReport
 
 
+def option(setting: str, value: object | None = None) -> str:
+    """How a library message names a setting its caller can change: ```Class.field```, or
+    ```Class.field=value``` — a library caller reads what to set; the command line puts its
+    own flag there (its table: :mod:`lambdalayer.cli.flags`).
+
+    >>> option("BuildRequest.check", False)
+    '`BuildRequest.check=False`'
+    """
+    return f"`{setting}`" if value is None else f"`{setting}={value}`"
+
+
 class LambdaLayerError(Exception):
     """Root of every error lambdalayer reports to a user."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 
 # ``auto`` is what the default was called before it had one meaning: a build either
 # compiles unchecked-hash bytecode or fails, so the two are the same choice.
@@ -29,7 +29,7 @@ class BytecodeMode(enum.StrEnum):
     NONE = "none"  # sources only
 
     @classmethod
-    def parse(cls, text: str, where: str = "--bytecode") -> BytecodeMode:
+    def parse(cls, text: str, where: str = option("BuildRecipe.bytecode")) -> BytecodeMode:
         """The mode a flag or configuration value names (``auto`` is ``unchecked-hash``)."""
         value = _ALIASES.get(text.strip().lower(), text.strip().lower())
         try:

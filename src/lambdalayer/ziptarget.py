@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.elf import ELF_MAGIC
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.layercomment import RecordedTarget, recorded_target
 from lambdalayer.targets import DEFAULT_ARCH, Layout, Target, get_target
 from lambdalayer.zipnames import open_zip
@@ -138,7 +138,7 @@ def _target(
         )
         raise InputError(
             f"cannot tell which runtime {path.name} is for: {seen}",
-            hint="give the runtime it will run on, e.g. --runtime python3.12",
+            hint=f"give the runtime it will run on, e.g. {option('Target.runtime', 'python3.12')}",
         )
     chosen_runtime = runtime or f"python{next(iter(versions))}"
     chosen_arch = arch or (next(iter(machines)) if len(machines) == 1 else None)

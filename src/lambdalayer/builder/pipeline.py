@@ -24,7 +24,7 @@ from lambdalayer.builder.request import BuildRequest
 from lambdalayer.builder.result import BuildResult, WrittenLayer
 from lambdalayer.check.findings import CheckReport, Kind
 from lambdalayer.check.sizes import layer_sizes
-from lambdalayer.errors import LayerCheckError
+from lambdalayer.errors import LayerCheckError, option
 from lambdalayer.layer.archive import write_placement
 from lambdalayer.layer.output import LayerOutput
 from lambdalayer.layercomment import archive_comment
@@ -117,9 +117,12 @@ def over_quota_hint(target: Target) -> str:
     """What to do about a layer over Lambda's quota: an image first, then leaving things out."""
     return (
         "build a container image instead (up to 10 GB): lambdalayer image build, with the same"
-        f" requirements and --runtime {target.runtime.name} --arch {target.arch}, then --push"
-        " REGISTRY/REPOSITORY:TAG or -o image.tar; or leave out what another layer or the"
-        " runtime provides (--on-top-of, --exclude-runtime-provided)"
+        f" requirements and {option('Target.runtime', target.runtime.name)}"
+        f" {option('Target.arch', target.arch)}, then"
+        f" {option('ImageOutputs.push', 'REGISTRY/REPOSITORY:TAG')} or"
+        f" {option('ImageOutputs.archive', 'image.tar')}; or leave out what another layer or the"
+        f" runtime provides ({option('Beneath.on_top_of')},"
+        f" {option('Beneath.runtime_provided', True)})"
     )
 
 
@@ -136,7 +139,7 @@ def failed_check(report: CheckReport, output: Path, *, function: bool) -> LayerC
             "each finding says what to fix: a handler that does not import here fails on Lambda too"
         )
     else:
-        hint = "each finding says what to fix; --no-check writes the layer anyway"
+        hint = f"each finding says what to fix; {option('BuildRequest.check', False)} writes the layer anyway"
     return LayerCheckError(
         f"{what} fails {len(report.errors)} check(s) for {report.target.name}; {output} was not"
         " written",

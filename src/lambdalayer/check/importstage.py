@@ -24,6 +24,7 @@ from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache
 from lambdalayer.environment.imports import Deployment, SandboxRun, run_imports
 from lambdalayer.environment.roots import CodeRoot, code_root
+from lambdalayer.errors import option
 from lambdalayer.importresult import ImportResult
 from lambdalayer.runtimepackages import runtime_packages
 from lambdalayer.targets import Target
@@ -201,7 +202,8 @@ def import_fix(result: ImportResult) -> str:
         return (
             f"{module} imports {name}, which nothing in the zips provides: add the distribution"
             " that"
-            f" provides {name} to the requirements (or give the layer that has it with --with)"
+            f" provides {name} to the requirements (or give the layer that has it with"
+            f" {option('CheckRequest.with_zips')})"
         )
     if attribute and result.no_callable == attribute:
         return (

@@ -34,7 +34,7 @@ from lambdalayer.check.shadows import runtime_shadows
 from lambdalayer.check.view import METADATA_LIMIT, SITE, LayerView, placed_elves, view_of
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
 from lambdalayer.environment.imports import Deployment
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.importresult import ImportResult
 from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
@@ -205,7 +205,7 @@ def _check_abi(layer: LayerView, target: Target, findings: list[Finding]) -> Non
                         name,
                         layer.owner(name),
                         f"rebuild for {target.runtime.name} ({target.arch}): lambdalayer build"
-                        f" --runtime {target.runtime.name}",
+                        f" {option('Target.runtime', target.runtime.name)}",
                     )
                 )
         elif _FOREIGN_EXT.search(name):
@@ -285,7 +285,7 @@ def _check_outside_python(layer: LayerView, findings: list[Finding]) -> None:
                 python_outside[0],
                 None,
                 "put them under python/ (lambdalayer build does), or check it as a function zip"
-                " with --function",
+                f" with {option('CheckRequest.function', True)}",
             )
         )
     other = sorted(
@@ -370,7 +370,7 @@ def _managed_overlap(main: LayerView, target: Target) -> str | None:
         return None
     held = sum(file.size for file in main.files if main.owner(file.arcname) in overlap)
     return (
-        f"build it with --on-top-of {MANAGED}: that managed layer already has"
+        f"build it with {option('Beneath.on_top_of', MANAGED)}: that managed layer already has"
         f" {', '.join(overlap[:6])}"
         f"{' and more' if len(overlap) > 6 else ''} ({held / MIB:.0f} MiB of this layer)"
     )
@@ -387,7 +387,8 @@ def _check_image_size(layers: Sequence[LayerView], findings: list[Finding]) -> i
                 f"{total:,} bytes uncompressed is over Lambda's {IMAGE_LIMIT:,} for an image",
                 None,
                 None,
-                "leave out what the function does not need (--drop GLOB), or split the function",
+                f"leave out what the function does not need ({option('SlimOptions.drop', 'GLOB')}),"
+                " or split the function",
             )
         )
     return total
@@ -733,10 +734,12 @@ def _check_handler(main: LayerView, handler: str | None, findings: list[Finding]
             if name.endswith(f"/{base}.py") and not name.startswith("python/")
         )
         fix = (
-            f"the zip has {deeper[0]}: use --handler {deeper[0]}.{attribute} (Lambda imports from"
+            f"the zip has {deeper[0]}: use"
+            f" {option('CheckRequest.handler', f'{deeper[0]}.{attribute}')} (Lambda imports from"
             " the zip's root)"
             if deeper
-            else "point --handler at a module of the function's code, e.g. app.main.handler"
+            else f"point {option('CheckRequest.handler')} at a module of the function's code, e.g."
+            " app.main.handler"
         )
         findings.append(
             Finding(

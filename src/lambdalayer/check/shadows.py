@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.view import LayerView
+from lambdalayer.errors import option
 from lambdalayer.runtimepackages import runtime_packages
 from lambdalayer.targets import Target
 
@@ -39,7 +40,7 @@ def runtime_shadows(layer: LayerView, target: Target) -> list[Finding]:
                     None,
                     name,
                     f"keep it if the function needs {name} {version}; otherwise leave it out"
-                    " (--exclude-runtime-provided) and use the runtime's",
+                    f" ({option('Beneath.runtime_provided', True)}) and use the runtime's",
                 )
             )
     same = [

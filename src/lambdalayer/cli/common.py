@@ -12,6 +12,8 @@ import re
 import sys
 from collections.abc import Mapping
 
+from lambdalayer.cli.flags import in_flags
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -65,11 +67,22 @@ def _write(message: str) -> None:
     global _last_was_progress  # noqa: PLW0603 - one terminal line shared by every caller
     progress = bool(_PROGRESS.search(message)) and sys.stderr.isatty()
     prefix = "\r\x1b[2K" if _last_was_progress else ""
-    sys.stderr.write(prefix + message + ("" if progress else "\n"))
+    sys.stderr.write(prefix + in_flags(message) + ("" if progress else "\n"))
     sys.stderr.flush()
     _last_was_progress = progress
 
 
 def print_json(document: Mapping[str, object]) -> None:
-    """Print ``document`` to stdout as the command's one JSON object, with its schema number."""
-    print(json.dumps({"schema": JSON_SCHEMA, **document}, indent=2))
+    """Print ``document`` to stdout as the command's one JSON object, with its schema number
+    (the library's settings said as this command line's flags)."""
+    print(json.dumps(_in_flags({"schema": JSON_SCHEMA, **document}), indent=2))
+
+
+def _in_flags(value: object) -> object:
+    if isinstance(value, str):
+        return in_flags(value)
+    if isinstance(value, Mapping):
+        return {key: _in_flags(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_in_flags(item) for item in value]
+    return value

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 from lambdalayer.check.findings import CheckReport, Finding, Severity
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import stderr
+from lambdalayer.cli.flags import in_flags
 from lambdalayer.supply.review import Review, audit_lines
 from lambdalayer.zipnames import printable
 
@@ -151,10 +152,11 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
         more = f" (and {len(members) - 1} more like it)" if len(members) > 1 else ""
         owner = finding.package
         package = f" [{owner}]" if owner and owner not in (finding.member or "") else ""
-        line = f"{finding.severity!s:<7} {finding.kind:<11}{where} {finding.message}{package}{more}"
+        message = in_flags(finding.message)
+        line = f"{finding.severity!s:<7} {finding.kind:<11}{where} {message}{package}{more}"
         print(printable(line), file=stream)  # a hostile zip's names never reach the terminal raw
         if finding.fix and finding.severity is not Severity.INFO:
-            print(f"        fix: {finding.fix}", file=stream)
+            print(f"        fix: {in_flags(finding.fix)}", file=stream)
     if report.imports:
         failed = [item.module for item in report.imports if not item.ok]
         where = f" ({report.imports_ran_in})" if report.imports_ran_in else ""
@@ -164,7 +166,7 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
             file=stream,
         )
     elif report.imports_skipped:
-        print(f"imports: skipped: {report.imports_skipped}", file=stream)
+        print(f"imports: skipped: {in_flags(report.imports_skipped)}", file=stream)
     errors = len(report.errors)
     warnings = sum(finding.severity is Severity.WARNING for finding in report.findings)
     verdict = "ok" if report.ok else "FAILED"

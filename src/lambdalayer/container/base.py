@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdalayer.blobstore import BlobStore, FetchBlob
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.oci.client import RegistryClient, platform_manifest
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import LayoutReader
@@ -116,7 +116,8 @@ def _check_fits(
         raise InputError(
             f"the base {name} is for {config.get('os')}/{config.get('architecture')}; the"
             f" target is linux/{wanted}",
-            hint=f"give a base for {target.arch} (--base), or build for the base's CPU (--arch)",
+            hint=f"give a base for {target.arch} ({option('ImageRequest.base')}), or build for the"
+            f" base's CPU ({option('Target.arch')})",
         )
     for layer in manifest.get("layers", []):
         if layer.get("mediaType") not in LAYER_TYPES:

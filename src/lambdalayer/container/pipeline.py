@@ -34,7 +34,7 @@ from lambdalayer.container.layers import ImageLayer, LayerMaker
 from lambdalayer.container.output import PushReport, push_image, write_image_archive
 from lambdalayer.container.request import ImageOutputs, ImageRequest
 from lambdalayer.environment.image import ImageSource, unpacked_image
-from lambdalayer.errors import InputError, LayerCheckError
+from lambdalayer.errors import InputError, LayerCheckError, option
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.placement import Placement
@@ -96,7 +96,10 @@ def build_image(request: ImageRequest, notify: Notify = quiet) -> ImageResult:
     """
     outputs = request.outputs
     if outputs.deploy and outputs.push is None:
-        raise InputError("--deploy runs the pushed image: it needs --push REGISTRY/REPO:TAG")
+        raise InputError(
+            f"{option('ImageOutputs.deploy')} runs the pushed image: it needs"
+            f" {option('ImageOutputs.push', 'REGISTRY/REPO:TAG')}"
+        )
     created = ensure_writable_parent(outputs.archive) if outputs.archive is not None else []
     try:
         with reserved_lock(outputs.lock):
@@ -160,7 +163,8 @@ def _checked(
             f"the image's dependencies fail {len(report.errors)} check(s) for"
             f" {checking.target.name}; nothing was written or pushed",
             report,
-            hint="each finding says what to fix; --no-check builds the image anyway",
+            hint=f"each finding says what to fix; {option('ImageRequest.check', False)} builds"
+            " the image anyway",
         )
     return report
 

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lambdalayer.blobstore import FetchBlob
-from lambdalayer.errors import FetchError, InputError
+from lambdalayer.errors import FetchError, InputError, option
 from lambdalayer.limits import IMAGE_LIMIT
 from lambdalayer.oci.client import RegistryClient, platform_manifest
 from lambdalayer.oci.reference import ImageReference
@@ -155,12 +155,13 @@ def image_root(path: Path) -> Path:
         path = path / "rootfs"
     if not path.is_dir():
         raise InputError(
-            f"--image {path}: no such directory",
-            hint="give an extracted root filesystem, or --image pull",
+            f"{option('ImportOptions.image', path)}: no such directory",
+            hint=f"give an extracted root filesystem, or {option('ImportOptions.image', 'pull')}",
         )
     if not any((path / place).exists() for place in ("var/lang/bin", "usr/bin", "bin")):
         raise InputError(
-            f"--image {path} does not look like a root filesystem (no var/lang/bin, usr/bin or"
+            f"{option('ImportOptions.image', path)} does not look like a root filesystem (no"
+            " var/lang/bin, usr/bin or"
             " bin)",
             hint="give the directory that holds the image's /, e.g. .../rootfs",
         )

@@ -38,7 +38,7 @@ from lambdalayer.environment.sandbox import (
     start,
 )
 from lambdalayer.environment.sandbox import command as sandbox_command
-from lambdalayer.errors import LambdaLayerError, UnsafeArchiveError
+from lambdalayer.errors import LambdaLayerError, UnsafeArchiveError, option
 from lambdalayer.importresult import ImportResult
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.limits import IMAGE_LIMIT
@@ -111,7 +111,8 @@ class SandboxRun:
         if self.root is None:
             return (
                 f"on this machine's libraries, not Lambda's ({how}): a library this machine has and"
-                " Lambda lacks is caught only by the static check above, or by --image"
+                f" Lambda lacks is caught only by the static check above, or by"
+                f" {option('ImportOptions.image')}"
             )
         return f"inside the image {self.root} for {target.machine} ({how})"
 

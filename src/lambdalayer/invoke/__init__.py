@@ -32,7 +32,7 @@ from lambdalayer.environment.imports import LAMBDA_ENVIRONMENT
 from lambdalayer.environment.roots import HOST, host_run, image_run
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.environment.sandbox import EMULATOR_INSIDE
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.fsutil import decode_text, parse_json
 from lambdalayer.limits import ASYNC_REQUEST_LIMIT, SYNC_REQUEST_LIMIT
 from lambdalayer.net.fetch import default_cache_dir
@@ -74,13 +74,20 @@ class FunctionConfig:
     def check(self) -> None:
         """Refuse what Lambda refuses."""
         if not MEMORY_RANGE[0] <= self.memory_mb <= MEMORY_RANGE[1]:
-            raise InputError(f"--memory {self.memory_mb}: Lambda allows 128 to 10240 MB")
+            raise InputError(
+                f"{option('FunctionConfig.memory_mb', self.memory_mb)}: Lambda allows 128 to"
+                " 10240 MB"
+            )
         if not EPHEMERAL_RANGE[0] <= self.ephemeral_mb <= EPHEMERAL_RANGE[1]:
             raise InputError(
-                f"--ephemeral-storage {self.ephemeral_mb}: Lambda allows 512 to 10240 MB"
+                f"{option('FunctionConfig.ephemeral_mb', self.ephemeral_mb)}: Lambda allows 512"
+                " to 10240 MB"
             )
         if not 0 < self.timeout <= 900:
-            raise InputError(f"--timeout {self.timeout:g}: Lambda allows 1 to 900 seconds")
+            raise InputError(
+                f"{option('FunctionConfig.timeout', f'{self.timeout:g}')}: Lambda allows 1 to 900"
+                " seconds"
+            )
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ class InvokeReport:
 
     invocations: tuple[Invocation, ...]
     ran_in: str
-    memory: str  # how --memory was enforced
+    memory: str  # how the memory size was enforced
     runtime_packages: str  # what was at /var/runtime
     processes: str = ""  # how Lambda's limit on processes and threads was enforced
 
@@ -153,8 +160,9 @@ def execution_root(request: InvokeRequest) -> Root:
         if run is None:
             raise InputError(
                 f"cannot run {target.name} here: {why_not}",
-                hint="give a Lambda image of the runtime (--image pull, or --image DIR): it has its"
-                " own CPython, run under qemu-user for the other CPU",
+                hint="give a Lambda image of the runtime"
+                f" ({option('ImportOptions.image', 'pull')}, or {option('ImportOptions.image', 'DIR')}):"
+                " it has its own CPython, run under qemu-user for the other CPU",
             )
     tree = runtime_tree(target, request.cache_dir, request.index)
     if tree is None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.errors import InputError, LambdaLayerError, option
 from lambdalayer.interpreters import (
     Interpreter,
     find_interpreter,
@@ -163,8 +163,9 @@ def bytecode_compiler(
         if given is None or given.version_text != version:
             found = f"CPython {given.version_text}" if given else "not a working CPython"
             raise InputError(
-                f"--python {python} is {found}; {runtime.name} needs {version}",
-                hint=f"give a python{version} executable, or leave --python out to search for one",
+                f"{option('BuildRecipe.python', python)} is {found}; {runtime.name} needs {version}",
+                hint=f"give a python{version} executable, or leave {option('BuildRecipe.python')}"
+                " out to search for one",
             )
         return given
     found_here = find_interpreter(version)
@@ -181,7 +182,8 @@ def _no_compiler(runtime: Runtime, failure: str | None) -> InputError:
     version = runtime.python_version
     here = [other.name for other in runtimes() if find_interpreter(other.python_version)]
     other = (
-        f", or build for a runtime whose CPython is here: --runtime {' or '.join(here)}"
+        f", or build for a runtime whose CPython is here:"
+        f" {option('Target.runtime', ' or '.join(here))}"
         if here
         else ""
     )
@@ -190,6 +192,7 @@ def _no_compiler(runtime: Runtime, failure: str | None) -> InputError:
     return InputError(
         f"bytecode for {runtime.name} needs a CPython {version}: none on PATH, pyenv or"
         f" uv-managed{skipped}, and installing one failed ({failure})",
-        hint=f"give --python PATH to a CPython {version}, or --bytecode none (no .pyc: every"
+        hint=f"give {option('BuildRecipe.python', 'PATH')} to a CPython {version}, or"
+        f" {option('BuildRecipe.bytecode', 'none')} (no .pyc: every"
         f" module is compiled on each cold start){other}",
     )

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from lambdalayer.errors import LambdaLayerError, ResolutionError, SourceOnlyError
+from lambdalayer.errors import LambdaLayerError, ResolutionError, SourceOnlyError, option
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel, parse_pylock
 from lambdalayer.net.index import IndexConfig, IndexFile, project_files
@@ -154,7 +154,8 @@ def _unreachable_hint(host: str) -> str:
     where = host or "the index"
     return (
         f"{where} could not be reached from this machine (DNS or connection failed);"
-        " check the network or proxy, or point --index-url at an index you can reach"
+        f" check the network or proxy, or point {option('IndexConfig.index_url')} at an index"
+        " you can reach"
     )
 
 
@@ -183,7 +184,8 @@ def _uv_error(
     if failure.not_found is not None:
         return ResolutionError(
             f"package {failure.not_found} was not found on the index",
-            hint="check the spelling, or give the index that has it with --index-url",
+            hint="check the spelling, or give the index that has it with"
+            f" {option('IndexConfig.index_url')}",
             package=failure.not_found,
         )
     if failure.no_wheels is not None:
@@ -351,7 +353,7 @@ def _build_source_only(
     """The directory holding a pure wheel built from a source-only package, or the error."""
     if builder is None:
         raise SourceOnlyError(
-            f"{error.message}; --no-build forbids building it",
+            f"{error.message}; {option('Resolve.allow_build', False)} forbids building it",
             hint=error.hint,
             package=error.package,
         ) from error
@@ -366,7 +368,8 @@ def _explained(error: ResolutionError, requirements: Requirements) -> Resolution
     if requirements.constraints and error.package is None:
         return ResolutionError(
             f"the requirements conflict with what is already provided: {error.message}",
-            hint="loosen your pin, or build without --on-top-of / --exclude-runtime-provided",
+            hint=f"loosen your pin, or build without {option('Beneath.on_top_of')} /"
+            f" {option('Beneath.runtime_provided', True)}",
         )
     if requirements.pinned_by is None or error.package is None:
         return error
@@ -416,8 +419,9 @@ def _built_locals(lock: Lock, target: Target, builder: SourceBuilder | None) -> 
         if builder is None:
             raise ResolutionError(
                 f"{source.name} is a local project ({source.path}) and must be built into a wheel;"
-                " --no-build forbids building",
-                hint="drop --no-build, or build the wheel yourself and give its path",
+                f" {option('Resolve.allow_build', False)} forbids building",
+                hint=f"drop {option('Resolve.allow_build', False)}, or build the wheel yourself and"
+                " give its path",
                 package=source.name,
             )
         wheel = builder.local_wheel(source, target)
