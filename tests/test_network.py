@@ -167,3 +167,44 @@ def test_requests_pandas_pydantic_on_top_of_the_managed_pandas_layer(tmp_path, c
     assert (
         isinstance(report, dict) and report["ok"] and "aws-sdk-pandas" in report["imports_skipped"]
     )
+
+
+LOCKS = Path(__file__).parent / "fixtures" / "locks"
+
+
+def _recorded_layers() -> list[dict[str, str]]:
+    import tomllib
+
+    layers: list[dict[str, str]] = tomllib.loads((LOCKS / "layers.toml").read_text())["layer"]
+    return layers
+
+
+@pytest.fixture(scope="module")
+def locks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("locks-cache")
+
+
+@pytest.mark.parametrize("layer", _recorded_layers(), ids=lambda layer: layer["lock"])
+def test_layers_from_committed_locks_keep_their_bytes(layer, locks_cache, tmp_path, capsys):
+    # Recorded before the restructuring of issue #29 (fixtures/locks/layers.toml): the same
+    # lock, target and compiling CPython give the same zip, byte for byte.
+    version, _, micro = layer["python"].rpartition(".")
+    found = find_interpreter(version)
+    if found is None or found.micro != int(micro):
+        pytest.skip(f"the recorded bytes hold bytecode of CPython {layer['python']}, not here")
+    output = tmp_path / "layer.zip"
+    result = build_json(
+        capsys,
+        "--from-lock",
+        str(LOCKS / layer["lock"]),
+        "--runtime",
+        layer["runtime"],
+        "--arch",
+        layer["arch"],
+        "--cache-dir",
+        str(locks_cache),
+        "--no-check",
+        "-o",
+        str(output),
+    )
+    assert result["sha256"] == layer["sha256"]
