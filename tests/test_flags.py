@@ -31,6 +31,8 @@ STILL_FLAGS = {
     "builder/plan.py",
     "builder/ships.py",
     "builder/provenance.py",
+    "oci/client.py",
+    "network.py",
     "report.py",
     "net/fetch.py",
     "layer/slim.py",

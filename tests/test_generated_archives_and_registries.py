@@ -187,8 +187,8 @@ _JSON = st.recursive(
 def test_generated_layout_files_are_read_or_one_error(data, host_tree, tmp_path_factory):
     from test_oci_layout_hostile import layout_with
 
+    from lambdalayer.blobstore import BlobStore
     from lambdalayer.container.base import resolve_base
-    from lambdalayer.oci.blobs import BlobStore
     from lambdalayer.oci.credentials import no_credentials
     from lambdalayer.targets import get_target
 

@@ -407,7 +407,7 @@ def plan_image(
     """
     inputs = flags.inputs
     config = load_config(inputs.project_dir)
-    chosen = targets(flags, config)
+    chosen = targets(flags.targets, flags.runtimes, flags.arches, config)
     found = artefacts(replace(inputs, function=None, handler=None), config)
     if len(chosen) * len(found) != 1:
         raise InputError(
