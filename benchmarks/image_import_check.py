@@ -23,11 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from standin import arm64_standin, download_arm64_packages, x86_64_standin
 
-from lambdalayer.builder import BuildOptions, build
+from lambdalayer.builder import BuildRequest, build
+from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
+from lambdalayer.environment.roots import HOST
 from lambdalayer.inputs.requirements import gather
 from lambdalayer.interpreters import find_interpreter
-from lambdalayer.targets import get_target
+from lambdalayer.layer.output import ZipOutput
+from lambdalayer.placement import read_zip
+from lambdalayer.resolve.stage import Resolve
+from lambdalayer.targets import Layout, get_target
 
 
 def _median_seconds(runs: int, action) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -66,17 +71,21 @@ def main() -> None:
         for arch, (target, root) in images.items():
             layer = work / f"{arch}.zip"
             requirements = gather(args.packages, []).requirements
-            build(BuildOptions(target=target, output=layer, requirements=requirements, check=False))
+            assert requirements is not None
+            build(BuildRequest(target, Resolve(requirements), ZipOutput(layer), check=False))
+            placement = read_zip(layer, Layout.SITE_PACKAGES)  # read once, checked each run
+            in_image = CheckRequest(target, imports=ImportOptions(image=root))
             seconds, report = _median_seconds(
-                args.runs, lambda t=target, lay=layer, r=root: check(lay, t, image=r)
+                args.runs, lambda p=placement, r=in_image: check(p, r)
             )
             imported = sum(result.ok for result in report.imports)  # type: ignore[attr-defined]
             print(
                 f"{target.name:<20} {'stand-in image (' + arch + ')':<34} {imported:>3}/{len(report.imports):<3} {seconds:>9.2f}"
             )  # type: ignore[attr-defined]
             if arch == "x86_64":
+                on_host = CheckRequest(target, imports=ImportOptions(image=HOST))
                 host_seconds, host = _median_seconds(
-                    args.runs, lambda t=target, lay=layer: check(lay, t)
+                    args.runs, lambda p=placement, r=on_host: check(p, r)
                 )
                 print(
                     f"{target.name:<20} {'this machine (baseline)':<34} {sum(r.ok for r in host.imports):>3}/{len(host.imports):<3} {host_seconds:>9.2f}"
