@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from lambdalayer.elf import ELF_MAGIC, ElfInfo
+from lambdalayer.elf import ElfInfo
 from lambdalayer.entry import FILE_MODE, Entry, RawMember, inflate
 from lambdalayer.targets import Layout
 from lambdalayer.zipnames import is_safe, open_zip, printable
@@ -289,8 +289,3 @@ def read_tree(directory: Path, layout: Layout) -> Placement:
         declared_bytes=sum(file.size for file in ordered),
         label=directory,
     )
-
-
-def is_elf(head: bytes) -> bool:
-    """Whether a file starting with ``head`` is ELF."""
-    return head[:4] == ELF_MAGIC
