@@ -85,7 +85,8 @@ def prepared_check(placement: Placement, checking: Checking, notify: Notify = qu
         request = replace(request, imports=_with_runtime(options, request.target, checking))
     report = _checked(placement, request, checking, notify)
     options = request.imports
-    if report.runtime_wanted and options is not None and options.runtime is None:
+    tried = options is not None and (options.runtime or options.runtime_unavailable)
+    if report.runtime_wanted and options is not None and not tried:
         notify(f"{', '.join(report.runtime_wanted)}: checked again with the runtime's own packages")
         again = replace(request, imports=_with_runtime(options, request.target, checking))
         report = _checked(placement, again, checking, notify)
