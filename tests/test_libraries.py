@@ -15,6 +15,7 @@ import pytest
 
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check_zip
+from lambdalayer.cli.flags import in_flags
 from lambdalayer.libraryset import runtime_libraries
 from lambdalayer.targets import all_targets, get_target
 
@@ -215,7 +216,9 @@ def test_over_quota_layer_holding_the_managed_layers_packages_names_on_top_of(
     report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
     [finding] = [f for f in report.errors if f.kind == "size"]
     assert finding.fix is not None
-    assert finding.fix.startswith(
+    # The library names the setting; the command line says it as its flag.
+    assert finding.fix.startswith("build it with `Beneath.on_top_of=aws-sdk-pandas`:")
+    assert in_flags(finding.fix).startswith(
         "build it with --on-top-of aws-sdk-pandas: that managed layer already has numpy, pandas"
     )
 

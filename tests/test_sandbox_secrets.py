@@ -24,7 +24,7 @@ from cliutil import run_cli
 from ordinary import give, ordinary_user, run_here_as, workdir
 
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.check.rules import check
+from lambdalayer.check.rules import check_zip
 from lambdalayer.environment.imports import LAMBDA_ENVIRONMENT
 from lambdalayer.environment.roots import HOST
 from lambdalayer.interpreters import find_interpreter
@@ -212,7 +212,7 @@ def test_an_imported_module_sees_no_secret_and_only_its_own_processes_in_an_imag
     request = CheckRequest(
         get_target("python3.12"), imports=ImportOptions(image=x86_image, sandbox=sandbox)
     )
-    [result] = check(layer, request).imports
+    [result] = check_zip(layer, request).imports
     report = _from_import_error(result.error)
     if sandbox == "proot" and os.geteuid() == 0:
         # proot as root: the pids cgroup still limits it; RLIMIT_NPROC would not (root).
@@ -238,7 +238,7 @@ def test_an_imported_module_sees_no_secret_on_this_machines_libraries(
         get_target("python3.12"),
         imports=ImportOptions(image=HOST, sandbox=sandbox, python=in_home),
     )
-    [result] = check(layer, request).imports
+    [result] = check_zip(layer, request).imports
     assert_saw_nothing(_from_import_error(result.error), _caller_cmdline())
 
 
