@@ -31,10 +31,10 @@ from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Mount, sta
 from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import parse_json
-from lambdalayer.sourcetree import SourceFile, read_source_tree
-from lambdalayer.zipnames import printable
 from lambdalayer.placement import read_zip
+from lambdalayer.sourcetree import SourceFile, read_source_tree
 from lambdalayer.targets import Layout
+from lambdalayer.zipnames import printable
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
 PORT = 9001  # where AWS_LAMBDA_RUNTIME_API points, inside the sandbox
