@@ -107,11 +107,13 @@ def test_every_setting_the_library_names_has_its_flag_in_the_table():
 def test_no_library_message_names_a_flag_of_the_command_line():
     flags = _flags()
     pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(flags))) + r")(?![\w-])")
+    # A whole command line shown to run (``lambdalayer invoke --sample sqs``) is the command
+    # line's own words, quoted; a flag on its own is a setting the library should name.
     found = [
         f"{path.relative_to(SOURCE)}: {match.group(1)} in {text[:60]!r}"
         for path in _library_modules()
         for text in _messages(path)
-        if (match := pattern.search(text))
+        if (match := pattern.search(text)) and "lambdalayer " not in text[: match.start()]
     ]
     assert found == []
 
