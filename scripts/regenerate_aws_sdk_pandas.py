@@ -34,10 +34,11 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
+from lambdalayer.cache import cache_root
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.layer.assemble import assemble
 from lambdalayer.layer.slim import SlimOptions, slim
-from lambdalayer.net.fetch import WheelCache, default_cache_dir, fetch
+from lambdalayer.net.fetch import WheelCache, fetch
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.resolve.resolver import best_wheel, run_uv_compile
 from lambdalayer.targets import Target, all_targets, get_target, runtimes
@@ -183,7 +184,7 @@ def main() -> None:
         action="store_true",
         help="keep the data's pins; (re)compute every release's unzipped sizes (downloads the wheels)",
     )
-    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    parser.add_argument("--cache-dir", type=Path, default=cache_root())
     args = parser.parse_args()
     releases: list[dict[str, object]] = []
     if args.sizes_only:

@@ -219,3 +219,99 @@ def test_cache_command(capsys: pytest.CaptureFixture[str], tmp_path: Path):
     assert code == 0 and out.startswith("removed 1 entries (4.0 KiB)")
     code, _, err = run_cli(capsys, "cache", "prune", "--cache-dir", str(tmp_path))
     assert code == 1 and err.startswith("error: cache prune needs --older DAYS or --max-size SIZE")
+
+
+def _build(index_url: str, cache: Path, out: Path, *packages: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lambdalayer",
+            "build",
+            *packages,
+            "--runtime",
+            "python3.11",
+            "--index-url",
+            index_url,
+            "--cache-dir",
+            str(cache),
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_pruning_while_a_build_runs_removes_only_what_no_one_holds(local_index, tmp_path: Path):
+    import hashlib
+
+    packages = ("alpha", "fatpkg", "nativepkg")
+    reference = tmp_path / "reference.zip"
+    with _build(local_index.url, tmp_path / "other-cache", reference, *packages) as first:
+        assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
+    cache = tmp_path / "cache"
+    seeded = tmp_path / "seeded.zip"  # entries of another build, which prune may take
+    with _build(local_index.url, cache, seeded, "storedpkg", "abi3pkg") as other:
+        assert other.wait(timeout=600) == 0
+    theirs = {entry.path for entry in entries(cache)}
+    out = tmp_path / "layer.zip"
+    rounds, held_seen, removed = 0, 0, set()
+    with _build(local_index.url, cache, out, *packages) as build:
+        while build.poll() is None:
+            result = prune(cache, PrunePolicy(max_size=0))
+            rounds += 1
+            held_seen += bool(result.in_use)
+            removed |= {entry.path for entry in result.removed}
+            for entry in result.in_use:  # what a running command holds is there, whole
+                assert entry.path.exists(), entry.path
+        assert build.returncode == 0, build.stderr.read() if build.stderr else ""
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert digest == hashlib.sha256(reference.read_bytes()).hexdigest()  # the same bytes
+    assert rounds > 1 and held_seen > 0  # prune ran while the build held entries
+    assert theirs <= removed  # the other build's entries went meanwhile
+
+
+def _real_requests() -> list[object]:
+    """One of each request a cache key is derived from, as the pipeline makes them."""
+    from lambdalayer.check.request import CheckRequest, ImportOptions
+    from lambdalayer.inputs.requirements import Requirements
+    from lambdalayer.layer.fragments import Recipe
+    from lambdalayer.net.index import IndexConfig
+    from lambdalayer.recipe import BytecodeMode, SlimOptions
+    from lambdalayer.resolve.cache import ResolutionRequest
+    from lambdalayer.targets import Layout, get_target
+
+    target = get_target("python3.12", "arm64")
+    return [
+        CheckRequest(target, imports=ImportOptions(modules=("six",))),
+        ImportOptions(modules=("six",)),
+        Recipe(target, Layout.SITE_PACKAGES, SlimOptions(), BytecodeMode.UNCHECKED_HASH, None),
+        SlimOptions(keep=("*.txt",)),
+        ResolutionRequest(
+            Requirements(specifiers=("six",)),
+            target,
+            IndexConfig(),
+            allow_build=True,
+            held_by_pins=False,
+        ),
+        Requirements(specifiers=("six",)),
+        target,
+    ]
+
+
+@pytest.mark.parametrize("request_", _real_requests(), ids=lambda value: type(value).__name__)
+def test_every_field_of_every_real_request_is_part_of_its_key(request_: object):
+    base = key_of(request_)
+    unkeyed = []
+    for field in dataclasses.fields(request_):  # type: ignore[arg-type]
+        changed = dataclasses.replace(request_, **{field.name: _Marker()})  # type: ignore[type-var]
+        if key_of(changed) == base:
+            unkeyed.append(field.name)
+    # The only fields left out say so (NOT_KEYED), each with its reason beside it.
+    assert unkeyed == [
+        field.name
+        for field in dataclasses.fields(request_)  # type: ignore[arg-type]
+        if not field.metadata.get("keyed", True)
+    ]

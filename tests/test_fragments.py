@@ -15,7 +15,7 @@ from cliutil import run_cli
 from indexserver import LocalIndex
 from wheelmaker import make_wheel
 
-import lambdalayer.layer.fragments as fragments_module
+import lambdalayer.cache.keys as keys_module
 from lambdalayer.builder import BuildRequest, build
 from lambdalayer.inputs.requirements import gather
 from lambdalayer.interpreters import find_interpreter
@@ -85,7 +85,7 @@ def test_another_tool_version_computes_new_fragments(
     local_index, cache_dir, tmp_path, capsys, monkeypatch
 ):
     build_json(capsys, local_index, cache_dir, tmp_path / "a.zip", "fatpkg")
-    monkeypatch.setattr(fragments_module, "tool_identity", lambda: "another version of lambdalayer")
+    monkeypatch.setattr(keys_module, "tool_identity", lambda: "another version of lambdalayer")
     again = build_json(capsys, local_index, cache_dir, tmp_path / "b.zip", "fatpkg")
     assert again["fragments_computed"] == 1
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from lambdalayer.cache import Bucket, Cache
 from lambdalayer.errors import FetchError
 from lambdalayer.ocimedia import DIGEST
 
@@ -27,22 +28,27 @@ class FetchBlob(Protocol):
 
 
 class BlobStore:
-    """Blobs by ``sha256:<hex>`` digest under ``<cache>/oci/blobs``."""
+    """Blobs by ``sha256:<hex>`` digest in the cache's blobs bucket (``oci/blobs/sha256``),
+    each held from its first look until the command ends (an image built from them is
+    written or pushed later)."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.root = cache_dir / "oci" / "blobs" / "sha256"
+        self.cache = Cache.at(cache_dir)
+        self.root = cache_dir / Bucket.BLOBS.info.directory
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` is (or would be) kept."""
         if not DIGEST.fullmatch(digest):
             raise FetchError(f"{digest!r} is not a sha256 digest")
-        return self.root / digest.removeprefix("sha256:")
+        return self.cache.hold(Bucket.BLOBS, digest.removeprefix("sha256:"))
 
     def has(self, digest: str, size: int | None = None) -> bool:
-        """Whether the blob is kept (with ``size`` bytes, when given)."""
+        """Whether the blob is kept (with ``size`` bytes, when given) and may be trusted."""
         try:
             found = self.path(digest).stat().st_size
         except OSError:
+            return False
+        if not self.cache.admit(Bucket.BLOBS, digest.removeprefix("sha256:")):
             return False
         return size is None or found == size
 
@@ -59,7 +65,8 @@ class BlobStore:
             scratch.unlink(missing_ok=True)
 
     def keep(self, scratch: Path, digest: str) -> Path:
-        """Move a complete scratch file into place as the blob ``digest``."""
+        """Move a complete scratch file into place as the blob ``digest`` (sealed first)."""
         final = self.path(digest)
+        self.cache.seal(Bucket.BLOBS, digest.removeprefix("sha256:"), scratch)
         scratch.replace(final)
         return final

@@ -50,6 +50,10 @@ class Interpreter:
         """``"3.12"``."""
         return f"{self.version[0]}.{self.version[1]}"
 
+    def cache_identity(self) -> object:
+        """What decides what it makes (bytecode, imports): its X.Y.Z and CPU, not its path."""
+        return [*self.version, self.micro, self.machine]
+
 
 def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", path.name)) or (0,)

@@ -52,6 +52,10 @@ class RuntimeTree:
     path: Path
     packages: RuntimePackages
 
+    def cache_identity(self) -> object:
+        """What the tree holds (its packages), not where this cache keeps it."""
+        return self.packages
+
 
 @functools.cache
 def _data() -> dict[str, Any]:

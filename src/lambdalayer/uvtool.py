@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from lambdalayer.cache import Bucket
 from lambdalayer.network import child_environment
 from lambdalayer.targets import Target
 
@@ -156,7 +157,7 @@ def uv_environment(
         "NO_COLOR": "1",
     }
     if cache_dir is not None and not environ.get("UV_CACHE_DIR"):
-        environment["UV_CACHE_DIR"] = str(cache_dir / "uv")
+        environment["UV_CACHE_DIR"] = str(cache_dir / Bucket.UV.info.directory)
     return environment
 
 

@@ -22,6 +22,7 @@ from lambdalayer.aws.beneath import Beneath, provided_sets
 from lambdalayer.builder.checking import Checking, build_check, prepared_check
 from lambdalayer.builder.request import BuildRequest
 from lambdalayer.builder.result import BuildResult, WrittenLayer
+from lambdalayer.cache import Cache
 from lambdalayer.check.findings import CheckReport, Kind
 from lambdalayer.check.sizes import layer_sizes
 from lambdalayer.errors import LayerCheckError, option
@@ -46,7 +47,12 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
     the output or the lock; directories it created for them are removed again.
     """
     watch, target = Stopwatch(), request.target
-    with request.output.reserved(), reserved_lock(request.lock_output):
+    # The cache is held open for the whole build: what it relies on is not pruned under it.
+    with (
+        Cache.open(request.cache_dir),
+        request.output.reserved(),
+        reserved_lock(request.lock_output),
+    ):
         with watch("resolve"):
             provided = provided_sets(request.beneath, target)
         prepared = prepare(_preparation(request, provided), notify, watch)
@@ -152,5 +158,6 @@ def lock_for(
     source: LockSource, target: Target, beneath: Beneath, cache_dir: Path, notify: Notify = quiet
 ) -> Lock:
     """The lock ``build`` would build for ``target``, without building anything."""
-    result = locked(source, target, provided_sets(beneath, target), cache_dir, notify)
-    return explained(result, source, target, cache_dir).lock
+    with Cache.open(cache_dir):
+        result = locked(source, target, provided_sets(beneath, target), cache_dir, notify)
+        return explained(result, source, target, cache_dir).lock

@@ -21,6 +21,7 @@ from pathlib import Path
 from lambdalayer.aws.beneath import Beneath
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.cache import cache_root
 from lambdalayer.container.request import ImageOutputs, ImageRequest, RegistryAuth
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.config import Inputs, ProjectConfig, load_config
@@ -28,7 +29,6 @@ from lambdalayer.inputs.ontopof import OnTopOf
 from lambdalayer.inputs.projects import discover_input
 from lambdalayer.inputs.requirements import Gathered, gather
 from lambdalayer.layer.output import LayerOutput, TreeOutput, ZipOutput
-from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.resolve.stage import FromLock, LockSource, Resolve
@@ -200,7 +200,7 @@ def _settings(flags: Flags, config: ProjectConfig | None) -> _Settings:
         bytecode or (config.bytecode if config else None) or BytecodeMode.UNCHECKED_HASH,
         index,
         output_dir,
-        sources.cache_dir or default_cache_dir(),
+        cache_root(sources.cache_dir),
     )
 
 

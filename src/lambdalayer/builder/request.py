@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.aws.beneath import Beneath
+from lambdalayer.cache import cache_root
 from lambdalayer.layer.output import LayerOutput
-from lambdalayer.net.fetch import DEFAULT_JOBS, default_cache_dir
+from lambdalayer.net.fetch import DEFAULT_JOBS
 from lambdalayer.prepare import BuildRecipe, FunctionCode
 from lambdalayer.resolve.stage import LockSource
 from lambdalayer.targets import Target
@@ -38,5 +39,5 @@ class BuildRequest:
     beneath: Beneath = field(default_factory=Beneath)
     lock_output: Path | None = None
     check: bool = True
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = field(default_factory=cache_root)
     jobs: int = DEFAULT_JOBS

@@ -10,6 +10,6 @@ Part of the core: it imports nothing of the pipeline's packages.
 
 from lambdalayer.cache.buckets import Bucket
 from lambdalayer.cache.keys import NOT_KEYED, key_of
-from lambdalayer.cache.store import CACHE_ENV, Cache, default_root
+from lambdalayer.cache.store import CACHE_ENV, Cache, cache_root, default_root
 
-__all__ = ["CACHE_ENV", "NOT_KEYED", "Bucket", "Cache", "default_root", "key_of"]
+__all__ = ["CACHE_ENV", "NOT_KEYED", "Bucket", "Cache", "cache_root", "default_root", "key_of"]

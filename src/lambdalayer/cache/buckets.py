@@ -54,7 +54,7 @@ class Bucket(enum.Enum):
     ROOTS = BucketInfo("roots", Shape.DIRECTORY, "roots synthesized from Lambda's libraries")
     RUNTIME = BucketInfo("runtime", Shape.DIRECTORY, "the runtime's own packages (/var/runtime)")
     IMAGES = BucketInfo("images", Shape.DIRECTORY, "images pulled and unpacked")
-    BLOBS = BucketInfo("oci/blobs/sha256", Shape.FILE, "image blobs, by sha256", True)
+    BLOBS = BucketInfo("oci/blobs/sha256", Shape.FILE, "image blobs, by sha256")
     IMAGE_LAYERS = BucketInfo(
         "oci/layers", Shape.FILE, "image layers made, by their files", suffix=".json"
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.cache.buckets import Bucket, Shape
-from lambdalayer.cache.store import LOCKS, TRASH, acquire, lock_path
+from lambdalayer.cache.store import LOCKS, TRASH, acquire, lock_path, seal_path
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import remove_tree
 
@@ -169,6 +169,7 @@ def _remove(root: Path, entry: CacheEntry) -> bool:
         trash.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):  # gone already: nothing to remove
             entry.path.rename(away)
+        seal_path(root, entry.bucket, entry.key).unlink(missing_ok=True)
         lock.unlink(missing_ok=True)
     finally:
         os.close(descriptor)

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
 import os
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from lambdalayer.cache import trust
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.errors import CacheError
-from lambdalayer.fsutil import remove_tree
+from lambdalayer.fsutil import atomic_write_bytes, remove_tree, staged_path
 
 CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
 LOCKS = ".locks"
+SEALS = ".seals"
 TRASH = ".trash"
 
 
@@ -36,6 +39,14 @@ def default_root(environ: Mapping[str, str] = os.environ) -> Path:
     xdg = environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "lambdalayer"
+
+
+def cache_root(given: Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The cache's directory: the one given (``--cache-dir``), else :func:`default_root`.
+
+    Decided here only: every command and request asks this function.
+    """
+    return given if given is not None else default_root(environ)
 
 
 def entry_path(root: Path, bucket: Bucket, key: str) -> Path:
@@ -53,9 +64,22 @@ def entry_path(root: Path, bucket: Bucket, key: str) -> Path:
     raise ValueError(f"{bucket.label} belongs to another program: it has no entries of ours")
 
 
+def _root_key(root: Path) -> Path:
+    """One spelling of a root: the same directory opened twice is one cache."""
+    try:
+        return root.resolve()
+    except OSError:
+        return root.absolute()
+
+
 def lock_path(root: Path, bucket: Bucket, key: str) -> Path:
     """The lock file of an entry: held shared while in use, taken exclusively to remove it."""
     return root / LOCKS / bucket.info.directory.replace("/", "-") / key
+
+
+def seal_path(root: Path, bucket: Bucket, key: str) -> Path:
+    """The MAC of an entry, when the user keys the cache (:mod:`lambdalayer.cache.trust`)."""
+    return root / SEALS / bucket.info.directory.replace("/", "-") / key
 
 
 def acquire(path: Path, *, exclusive: bool, wait: bool = True) -> int | None:
@@ -86,27 +110,63 @@ def acquire(path: Path, *, exclusive: bool, wait: bool = True) -> int | None:
         os.close(descriptor)
 
 
+_open: dict[Path, tuple[Cache, int]] = {}  # root → the cache a command has open, how often
+_open_lock = threading.Lock()
+
+
 class Cache:
     """lambdalayer's cache at ``root``, and the entries this process holds in it.
+
+    A command opens it once (:meth:`open`: the build, the check, ``invoke``); every stage
+    below asks for the open one by its root (:meth:`at`), so that what they hold is let go
+    when the command ends. Outside an open block, :meth:`at` gives one that records uses
+    but holds nothing.
 
     >>> with Cache.open(None) as cache:  # doctest: +SKIP
     ...     fragments = cache.bucket(Bucket.FRAGMENTS)
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, holds: bool = True) -> None:
         self.root = root
+        self.holds = holds
+        self.key = trust.cache_key(os.environ, root)
+        self._admitted: set[tuple[Bucket, str]] = set()  # trees verified once per command
         self._held: dict[Path, int] = {}
         self._lock = threading.Lock()
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, root: Path | None = None) -> Iterator[Cache]:
-        """The cache at ``root`` (``None``: :func:`default_root`), released when the block ends."""
-        cache = cls(root if root is not None else default_root())
+        """The cache at ``root`` (``None``: :func:`default_root`), released when the block ends.
+
+        Opened again while open (a build's check, a check's runtime packages), it is the
+        same cache, released when the outermost block ends.
+        """
+        key = _root_key(root if root is not None else default_root())
+        with _open_lock:
+            cache, count = _open.get(key, (None, 0))
+            if cache is None:
+                trust.check_root(key)
+                cache = cls(root if root is not None else default_root())
+            _open[key] = (cache, count + 1)
         try:
             yield cache
         finally:
-            cache.close()
+            with _open_lock:
+                cache, count = _open[key]
+                if count == 1:
+                    del _open[key]
+                else:
+                    _open[key] = (cache, count - 1)
+            if count == 1:
+                cache.close()
+
+    @classmethod
+    def at(cls, root: Path) -> Cache:
+        """The cache a command has open at ``root``, else one that holds nothing."""
+        with _open_lock:
+            opened = _open.get(_root_key(root))
+        return opened[0] if opened is not None else cls(root, holds=False)
 
     def bucket(self, bucket: Bucket) -> Path:
         """The directory of ``bucket`` (created when absent)."""
@@ -124,6 +184,64 @@ class Cache:
         """Where the entry ``key`` of ``bucket`` lives (it may not exist)."""
         return entry_path(self.root, bucket, key)
 
+    def admit(self, bucket: Bucket, key: str) -> bool:
+        """Whether the entry is there and may be used (:mod:`lambdalayer.cache.trust`).
+
+        One that is there but fails the rules — another user's, writable by others, or (with
+        a cache key) changed since it was sealed — is set aside, so it is made again.
+        """
+        path = self.entry(bucket, key)
+        try:
+            path.lstat()
+        except OSError:
+            return False
+        if bucket.info.trusted_by_content or (bucket, key) in self._admitted:
+            return True
+        if trust.owned_chain(self.root, path) and self._sealed(bucket, key, path):
+            if bucket.info.shape is not Shape.FILE:  # a file is read again; a tree is held
+                self._admitted.add((bucket, key))
+            return True
+        self._set_aside(path)
+        return False
+
+    def seal(self, bucket: Bucket, key: str, content: Path | None = None) -> None:
+        """Record the MAC of an entry about to be put in place (with a cache key; otherwise
+        nothing). ``content``: where its files are now (the scratch it is renamed from),
+        so that it is sealed before anyone can see it; ``None``: at its place already."""
+        if self.key is None or bucket.info.trusted_by_content:
+            return
+        path = content if content is not None else self.entry(bucket, key)
+        target = seal_path(self.root, bucket, key)
+        self._ensure(target.parent)
+        atomic_write_bytes(target, trust.seal(self.key, f"{bucket.label}/{key}", path).encode())
+
+    def write(self, bucket: Bucket, key: str, data: bytes) -> Path:
+        """Put a file entry in place atomically, sealed first; returns its path."""
+        path = self.mark(bucket, key)
+        self._ensure(path.parent)
+        with staged_path(path) as staging:
+            staging.write_bytes(data)
+            self.seal(bucket, key, staging)
+        return path
+
+    def _sealed(self, bucket: Bucket, key: str, path: Path) -> bool:
+        if self.key is None:
+            return True
+        try:
+            recorded = seal_path(self.root, bucket, key).read_text("ascii").strip()
+            expected = trust.seal(self.key, f"{bucket.label}/{key}", path)
+        except (OSError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(recorded, expected)
+
+    def _set_aside(self, path: Path) -> None:
+        """Move an untrusted entry out of the way (its files are never read)."""
+        away = self.root / TRASH / f"untrusted-{secrets.token_hex(8)}"
+        with contextlib.suppress(OSError):
+            away.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(away)
+            remove_tree(away)
+
     def mark(self, bucket: Bucket, key: str) -> Path:
         """The entry's path, its use recorded (for entries read whole, at once)."""
         self._touch(lock_path(self.root, bucket, key))
@@ -134,7 +252,13 @@ class Cache:
 
         Hold an entry before looking at it: what is there then stays until the command ends.
         """
-        lock = lock_path(self.root, bucket, key)
+        if not self.holds:
+            return self.mark(bucket, key)
+        self._take(lock_path(self.root, bucket, key))
+        return self.entry(bucket, key)
+
+    def _take(self, lock: Path) -> None:
+        """A shared lock on ``lock``, kept until released or closed; its use recorded."""
         with self._lock:
             if lock not in self._held:
                 self._ensure(lock.parent)
@@ -142,13 +266,15 @@ class Cache:
                 if descriptor is not None:  # always: a waiting acquire returns one
                     self._held[lock] = descriptor
         self._touch(lock)
-        return self.entry(bucket, key)
 
     @contextlib.contextmanager
     def scratch(self, prefix: str = "work-") -> Iterator[Path]:
         """A new directory under ``tmp/``, held while the block runs and removed after it."""
         name = f"{prefix}{secrets.token_hex(8)}"
-        path = self.hold(Bucket.TMP, name)
+        self._take(
+            lock_path(self.root, Bucket.TMP, name)
+        )  # held even by a cache that holds nothing
+        path = self.entry(Bucket.TMP, name)
         self._ensure(path.parent)
         path.mkdir()
         try:

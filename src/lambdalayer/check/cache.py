@@ -13,32 +13,35 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from lambdalayer.cache import Bucket, Cache
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
-from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.placement import Placement
 from lambdalayer.targets import Target
 
 
 class CheckCache:
-    """Reports under ``cache_dir/checks/<key>.json``."""
+    """Reports in the cache's checks bucket, by :meth:`CheckRequest.cache_key`."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.root = cache_dir / "checks"
+        self.cache = Cache.at(cache_dir)
 
     def load(self, key: str, path: Path, target: Target) -> CheckReport | None:
         """The stored report of ``key``, for the zip now at ``path``; ``None`` when absent or unreadable."""
+        if not self.cache.admit(Bucket.CHECKS, key):
+            return None
         try:
-            document = json.loads((self.root / f"{key}.json").read_text("utf-8"))
+            document = json.loads(self.cache.mark(Bucket.CHECKS, key).read_text("utf-8"))
             return CheckReport.from_json(document, path, target)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def store(self, key: str, report: CheckReport) -> None:
         """Keep ``report`` under ``key``."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.root / f"{key}.json", json.dumps(report.to_json()).encode("utf-8"))
+        self.cache.bucket(Bucket.CHECKS)
+        document = json.dumps(report.to_json()).encode("utf-8")
+        self.cache.write(Bucket.CHECKS, key, document)
 
 
 def checked(
@@ -52,14 +55,15 @@ def checked(
     checked alike (the key: the request with the placement's identity); a passing report
     is kept."""
     target = request.target
-    cache = CheckCache(cache_dir)
-    key = request.cache_key(placement.identity())
-    cached = cache.load(key, placement.shown, target)
-    if cached is not None:
-        notify(f"checked before: the same bytes for {target.name} (cached report)")
-        return cached
-    notify(f"checking {what} for {target.name}")
-    report = check(placement, request, cache_dir=cache_dir)
-    if report.ok:
-        cache.store(key, report)
-    return report
+    with Cache.open(cache_dir):
+        reports = CheckCache(cache_dir)
+        key = request.cache_key(placement.identity())
+        cached = reports.load(key, placement.shown, target)
+        if cached is not None:
+            notify(f"checked before: the same bytes for {target.name} (cached report)")
+            return cached
+        notify(f"checking {what} for {target.name}")
+        report = check(placement, request, cache_dir=cache_dir)
+        if report.ok:
+            reports.store(key, report)
+        return report

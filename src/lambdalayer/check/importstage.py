@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lambdalayer.cache import Cache
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache
@@ -132,16 +133,23 @@ def _imports(
         cache = ImportResultCache(run.cache_dir, run.label)
     known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m])}
     to_run = [module for module in modules if module not in known]
-    scratch = run.cache_dir / "tmp" if run.cache_dir is not None else None
-    ran = (
-        run_imports(target, to_run, deployment, run.runner, run.deadline, scratch) if to_run else []
-    )
+    ran = _run(target, to_run, deployment, run) if to_run else []
     by_module = {result.module: result for result in ran}
     for result in ran:
         if cache and result.ok and result.module in keys:
             cache.store(keys[result.module])
     results = tuple(by_module.get(module, ImportResult(module, None)) for module in modules)
     return results, len(known)
+
+
+def _run(
+    target: Target, modules: Sequence[str], deployment: Deployment, run: _Run
+) -> list[ImportResult]:
+    """Run the imports, placing the files in the cache's scratch (beside the fragments)."""
+    if run.cache_dir is None:
+        return run_imports(target, modules, deployment, run.runner, run.deadline, None)
+    with Cache.at(run.cache_dir).scratch("imports-") as scratch:  # beside the fragments it links
+        return run_imports(target, modules, deployment, run.runner, run.deadline, scratch)
 
 
 def _runtime_wanted(

@@ -6,19 +6,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdalayer.cache import key_of
 from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.runtimepackages import RuntimeTree
 from lambdalayer.targets import Target
 
-FORMAT = 2
+FORMAT = 3  # 3: keys derived from the whole request (lambdalayer.cache.keys)
 
 
 @dataclass(frozen=True)
@@ -64,36 +62,17 @@ class CheckRequest:
     container: bool = False
 
     def cache_key(self, zip_sha256: str) -> str:
-        """The key of this check of the zip with ``zip_sha256``: every field, as what it stands for.
-
-        The other zips count by their bytes, the interpreter by its X.Y.Z, lambdalayer by
-        its own code.
-        """
-        imports = self.imports
+        """The key of this check of the zip with ``zip_sha256``: every field of the request,
+        the other zips by their bytes, and the CPython that imports — the one of the
+        layer's CPU (an aarch64 one for arm64), by its path and X.Y.Z, or none — so that a
+        report made before an interpreter appeared is not reused after."""
         python = None
-        if imports is not None:
-            found = find_interpreter(self.target.runtime.python_version, explicit=imports.python)
-            python = [str(found.path), *found.version, found.micro] if found else None
-        document = {
-            "format": FORMAT,
-            "tool": tool_identity(),
-            "zip": zip_sha256,
-            "target": self.target.name,
-            "with": [file_sha256(path) for path in self.with_zips],
-            "function": self.function,
-            "handler": self.handler,
-            "beneath": [list(item) for item in self.beneath],
-            "container": self.container,
-            "imports": None
-            if imports is None
-            else {
-                "modules": list(imports.modules) if imports.modules is not None else None,
-                "python": python,
-                "image": str(imports.image) if imports.image else None,
-                "sandbox": imports.sandbox,
-                "deadline": imports.deadline,
-                "skipped": imports.skipped,
-                "runtime": imports.runtime.packages.describe() if imports.runtime else None,
-            },
-        }
-        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+        if self.imports is not None:
+            found = find_interpreter(
+                self.target.runtime.python_version,
+                explicit=self.imports.python,
+                machine=self.target.machine,
+            )
+            python = [str(found.path), found] if found else None
+        others = [file_sha256(path) for path in self.with_zips]
+        return key_of(FORMAT, zip_sha256, self, others, python)

@@ -15,7 +15,6 @@ Only builds reuse results: their placements know each distribution's fragment
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,9 +22,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.check.view import LayerView
-from lambdalayer.fsutil import atomic_write_bytes
-from lambdalayer.identity import tool_identity
 
 FORMAT = 1
 
@@ -82,21 +80,23 @@ def module_keys(
 
 
 class ImportResultCache:
-    """Successful imports under ``cache_dir/imports/<key>.json``, by module key and root."""
+    """Successful imports in the cache's imports bucket, by module key and root."""
 
     def __init__(self, cache_dir: Path, root: str) -> None:
-        self.directory = cache_dir / "imports"
+        self.cache = Cache.at(cache_dir)
         self.root = root  # where the imports run (the image or synthesized root, the sandbox)
 
-    def _path(self, module_key: str) -> Path:
-        document = f"{FORMAT}\0{tool_identity()}\0{self.root}\0{module_key}"
-        return self.directory / f"{hashlib.sha256(document.encode()).hexdigest()}.json"
+    def _key(self, module_key: str) -> str:
+        return key_of(FORMAT, self.root, module_key)
 
     def imported_before(self, module_key: str) -> bool:
         """Whether the module with this key imported before, in the same root."""
-        return self._path(module_key).is_file()
+        key = self._key(module_key)
+        self.cache.mark(Bucket.IMPORTS, key)
+        return self.cache.admit(Bucket.IMPORTS, key)
 
     def store(self, module_key: str) -> None:
         """Remember that the module with this key imported."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self._path(module_key), b'{"ok": true}\n')
+        key = self._key(module_key)
+        self.cache.bucket(Bucket.IMPORTS)
+        self.cache.write(Bucket.IMPORTS, key, b'{"ok": true}\n')

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lambdalayer.builder.checking import Checking, check_any_zip
+from lambdalayer.cache import cache_root
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
 from lambdalayer.cli.image import add_registry, chosen_image
@@ -15,7 +16,6 @@ from lambdalayer.cli.text import print_check_report
 from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target
 from lambdalayer.ziptarget import target_for_zip
@@ -138,7 +138,7 @@ def execute(args: argparse.Namespace) -> int:
     if not args.zip.is_file():
         raise LambdaLayerError(f"no such file: {args.zip}")
     chosen = target_for_zip(args.zip, args.runtime, args.arch)
-    cache_dir = args.cache_dir or default_cache_dir()
+    cache_dir = cache_root(args.cache_dir)
     request = CheckRequest(
         chosen.target,
         with_zips=tuple(args.with_zips),

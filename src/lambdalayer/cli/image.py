@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_image
+from lambdalayer.cache import cache_root
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
@@ -31,7 +32,6 @@ from lambdalayer.environment.image import PUBLIC_REGISTRY, REPOSITORY, PulledIma
 from lambdalayer.environment.roots import HOST
 from lambdalayer.errors import FetchError, InputError
 from lambdalayer.inputs.config import load_config
-from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.network import allowing_auth_hosts
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
@@ -201,7 +201,7 @@ def execute(args: argparse.Namespace) -> int:
 
 def pulled(args: argparse.Namespace, target: Target) -> PulledImage:
     """The runtime image of ``target`` from ``--registry`` into ``--cache-dir``; a failure says the way round."""
-    cache = args.cache_dir or default_cache_dir()
+    cache = cache_root(args.cache_dir)
     try:
         return pull_image(target, cache, registry_url=args.registry, notify=stderr)
     except FetchError as error:

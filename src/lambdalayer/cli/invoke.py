@@ -7,6 +7,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from lambdalayer.cache import cache_root
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
@@ -22,7 +23,6 @@ from lambdalayer.invoke import (
     invoke,
 )
 from lambdalayer.limits import SYNC_REQUEST_LIMIT
-from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
 from lambdalayer.ziptarget import target_for_zips
@@ -200,7 +200,7 @@ def request_of(
         image,
         None if args.sandbox == "auto" else args.sandbox,
         args.python,
-        args.cache_dir or default_cache_dir(),
+        cache_root(args.cache_dir),
         IndexConfig.from_options(args.index_url, ()),
     )
 

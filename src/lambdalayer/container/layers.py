@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.blobstore import BlobStore
-from lambdalayer.identity import tool_identity
+from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.layer.contents import LayerContents
 from lambdalayer.oci.tarlayer import LayerBlob, TarMember, write_layer
 from lambdalayer.placement import PlacedFile
@@ -86,7 +86,7 @@ class LayerMaker:
     """Layers from placed files, each written once and then found in the cache by its key."""
 
     def __init__(self, cache_dir: Path, store: BlobStore) -> None:
-        self.index = cache_dir / "oci" / "layers"
+        self.cache = Cache.at(cache_dir)
         self.store = store
 
     def layers(self, contents: LayerContents) -> list[ImageLayer]:
@@ -129,21 +129,18 @@ class LayerMaker:
         members: list[TarMember],
         distributions: tuple[str, ...],
     ) -> ImageLayer:
-        document = {"format": FORMAT, "tool": tool_identity(), "members": identity}
-        key = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-        record = self.index / f"{key}.json"
+        key = key_of(FORMAT, identity)
+        record = self.cache.mark(Bucket.IMAGE_LAYERS, key)
         unzipped = sum(_size(member) for member in members)
-        blob = self._known(record)
+        blob = self._known(record) if self.cache.admit(Bucket.IMAGE_LAYERS, key) else None
         if blob is not None:
             return ImageLayer(what, blob, len(members), unzipped, distributions)
         with self.store.writing() as scratch:
             with scratch.open("wb") as out:
                 blob = write_layer(members, out)
             self.store.keep(scratch, blob.digest)
-        self.index.mkdir(parents=True, exist_ok=True)
-        partial = record.with_suffix(".part")
-        partial.write_text(json.dumps(blob.__dict__), "utf-8")
-        partial.replace(record)
+        self.cache.bucket(Bucket.IMAGE_LAYERS)
+        self.cache.write(Bucket.IMAGE_LAYERS, key, json.dumps(blob.__dict__).encode("utf-8"))
         return ImageLayer(what, blob, len(members), unzipped, distributions, made=True)
 
     def _known(self, record: Path) -> LayerBlob | None:

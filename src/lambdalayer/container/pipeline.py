@@ -24,6 +24,7 @@ from lambdalayer.aws.beneath import provided_sets
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.images import DeployResult, deploy_image
 from lambdalayer.blobstore import BlobStore
+from lambdalayer.cache import Cache
 from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.request import CheckRequest, ImportOptions
@@ -102,7 +103,7 @@ def build_image(request: ImageRequest, notify: Notify = quiet) -> ImageResult:
         )
     created = ensure_writable_parent(outputs.archive) if outputs.archive is not None else []
     try:
-        with reserved_lock(outputs.lock):
+        with Cache.open(request.cache_dir), reserved_lock(outputs.lock):
             return _build_image(request, notify)
     except BaseException:
         remove_empty_dirs(created)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from lambdalayer.aws.beneath import Beneath
 from lambdalayer.aws.client import AwsSettings
-from lambdalayer.net.fetch import DEFAULT_JOBS, default_cache_dir
+from lambdalayer.cache import cache_root
+from lambdalayer.net.fetch import DEFAULT_JOBS
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.prepare import BuildRecipe
 from lambdalayer.resolve.stage import LockSource
@@ -69,7 +70,7 @@ class ImageRequest:
     auth: RegistryAuth = field(default_factory=RegistryAuth)
     handler: str | None = None
     check: bool = True
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = field(default_factory=cache_root)
     jobs: int = DEFAULT_JOBS
 
     @property

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lambdalayer.blobstore import FetchBlob
+from lambdalayer.cache import Bucket, Cache
 from lambdalayer.errors import FetchError, InputError, option
 from lambdalayer.limits import IMAGE_LIMIT
 from lambdalayer.oci.client import RegistryClient, platform_manifest
@@ -91,10 +92,11 @@ def unpacked_image(
     """The root filesystem of the image ``manifest`` in the cache (its layers fetched and
     applied in order the first time; then found by the manifest's digest)."""
     reference, digest, machine = source.reference, source.digest, source.machine
-    images = cache_dir / "images"
-    final = images / digest.replace(":", "-")
+    cache, key = Cache.at(cache_dir), digest.replace(":", "-")
+    images = cache.bucket(Bucket.IMAGES)
+    final = cache.hold(Bucket.IMAGES, key)
     rootfs = final / "rootfs"
-    if rootfs.is_dir():
+    if cache.admit(Bucket.IMAGES, key) and rootfs.is_dir():
         return PulledImage(reference, digest, machine, rootfs, 0)
     layers = manifest.get("layers", [])
     for layer in layers:
@@ -125,6 +127,7 @@ def unpacked_image(
         (work / "image.json").write_text(
             json.dumps({"reference": reference, "digest": digest, "machine": machine}, indent=2)
         )
+        cache.seal(Bucket.IMAGES, key, work)
         with contextlib.suppress(OSError):  # another pull of the same digest finished first
             (work).rename(final)
     if not rootfs.is_dir():
@@ -135,7 +138,8 @@ def unpacked_image(
 def cached_image(cache_dir: Path, target: Target) -> Path | None:
     """The root of an image of ``target`` pulled before into ``cache_dir`` (newest first), if any."""
     found: list[tuple[float, Path]] = []
-    for record in (cache_dir / "images").glob("*/image.json"):
+    cache = Cache.at(cache_dir)
+    for record in (cache_dir / Bucket.IMAGES.info.directory).glob("*/image.json"):
         try:
             facts = json.loads(record.read_text("utf-8"))
         except (OSError, ValueError):
@@ -146,7 +150,11 @@ def cached_image(cache_dir: Path, target: Target) -> Path | None:
         )
         if fits and (record.parent / "rootfs").is_dir():
             found.append((record.stat().st_mtime, record.parent / "rootfs"))
-    return max(found)[1] if found else None
+    if not found:
+        return None
+    newest = max(found)[1]
+    cache.hold(Bucket.IMAGES, newest.parent.name)  # the imports will run in it: keep it
+    return newest if cache.admit(Bucket.IMAGES, newest.parent.name) else None
 
 
 def image_root(path: Path) -> Path:

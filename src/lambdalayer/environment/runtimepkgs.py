@@ -15,14 +15,12 @@ under ``<cache>/runtime/<key>/``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.environment.imports import place_files
-from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.interpreters import Interpreter, find_interpreter
 from lambdalayer.net.index import IndexConfig
@@ -35,13 +33,8 @@ from lambdalayer.targets import Layout, Target
 
 
 def _key(target: Target, packages: RuntimePackages, compiler: Interpreter | None) -> str:
-    document = {
-        "tool": tool_identity(),
-        "target": target.name,
-        "pins": packages.pins,
-        "compiled_by": None if compiler is None else ".".join(map(str, compiler.version)),
-    }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
+    """What a tree is made of: the target, the runtime's packages, the compiling CPython."""
+    return key_of(target, packages, compiler)
 
 
 def runtime_tree(
@@ -59,8 +52,9 @@ def runtime_tree(
     # Compiled like the runtime's own (pip compiles what it installs), when a CPython of the
     # runtime's version is here: else every cold start of invoke compiles awslambdaric anew.
     compiler = find_interpreter(target.runtime.python_version)
-    final = cache_dir / "runtime" / _key(target, packages, compiler)
-    if (final / "complete").is_file():
+    cache, key = Cache.at(cache_dir), _key(target, packages, compiler)
+    final = cache.hold(Bucket.RUNTIME, key)
+    if cache.admit(Bucket.RUNTIME, key) and (final / "complete").is_file():
         return RuntimeTree(final / "tree", packages)
     notify(f"fetching {target.runtime.name}'s own packages for /var/runtime (boto3, awslambdaric)")
     wanted = Requirements(
@@ -76,6 +70,7 @@ def runtime_tree(
     try:
         place_files([contents.placement], scratch / "tree", link=True)
         (scratch / "complete").write_text(packages.describe() + "\n", "utf-8")
+        cache.seal(Bucket.RUNTIME, key, scratch)
         try:
             scratch.rename(final)
         except OSError:  # another check made the same tree first

@@ -26,7 +26,6 @@ made again when the target, the interpreter, the library data or lambdalayer cha
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -35,8 +34,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.elf import ELF_MAGIC, read_elf
-from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter, program_machine
 from lambdalayer.libraryset import runtime_libraries
 from lambdalayer.targets import Target
@@ -118,16 +117,11 @@ def _link(source: Path, destination: Path) -> None:
 
 
 def _key(target: Target, interpreter: Interpreter) -> str:
+    """What a root is made of: the target, the interpreter's files (its path and prefix, and
+    its X.Y.Z) and the runtime's library set (its data and what of it this machine has)."""
     libraries = runtime_libraries(target)
-    document = {
-        "format": FORMAT,
-        "tool": tool_identity(),
-        "target": target.name,
-        "python": [str(interpreter.path), *interpreter.version, interpreter.micro],
-        "prefix": str(interpreter.prefix),
-        "libraries": [libraries.source, sorted(libraries.present)],
-    }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
+    files = [str(interpreter.path), str(interpreter.prefix), interpreter]
+    return key_of(FORMAT, target, files, [libraries.source, sorted(libraries.present)])
 
 
 def _copy_interpreter(interpreter: Interpreter, root: Path) -> list[Path]:
@@ -223,9 +217,10 @@ def synthesized_root(
         or not (interpreter.prefix / "lib" / f"python{version}" / "os.py").is_file()
     ):
         return None
-    final = cache_dir / "roots" / _key(target, interpreter)
+    cache, key = Cache.at(cache_dir), _key(target, interpreter)
+    final = cache.hold(Bucket.ROOTS, key)
     record = final / "root.json"
-    if record.is_file():
+    if cache.admit(Bucket.ROOTS, key) and record.is_file():
         try:
             counts = json.loads(record.read_text("utf-8"))
             return SynthesizedRoot(
@@ -239,6 +234,7 @@ def synthesized_root(
         found, missing = _build(target, interpreter, scratch / "rootfs")
         (scratch / "root.json").write_text(json.dumps({"libraries": found, "missing": missing}))
         scratch.chmod(0o755)
+        cache.seal(Bucket.ROOTS, key, scratch)
         try:
             scratch.rename(final)
         except OSError:  # another check built the same root first

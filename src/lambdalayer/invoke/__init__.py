@@ -11,13 +11,13 @@ handler's result or Lambda's error document, with the REPORT line's figures.
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lambdalayer.cache import Cache, cache_root
 from lambdalayer.environment.execution import (
     INSIDE,
     PORT,
@@ -35,7 +35,6 @@ from lambdalayer.environment.sandbox import EMULATOR_INSIDE
 from lambdalayer.errors import InputError, option
 from lambdalayer.fsutil import decode_text, parse_json
 from lambdalayer.limits import ASYNC_REQUEST_LIMIT, SYNC_REQUEST_LIMIT
-from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.sourcetree import read_source_tree
 from lambdalayer.targets import Target
@@ -107,7 +106,7 @@ class InvokeRequest:
     image: Path | None = None
     sandbox: str | None = None
     python: Path | None = None
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = field(default_factory=cache_root)
     index: IndexConfig = field(default_factory=IndexConfig)
 
 
@@ -221,8 +220,16 @@ def invoke(
     request: InvokeRequest, event: bytes, repeat: int = 1, log: Callable[[str], None] = print
 ) -> InvokeReport:
     """Call the handler with ``event``, ``repeat`` times; the runtime's logs and Lambda's
-    START/END/REPORT lines go to ``log``."""
+    START/END/REPORT lines go to ``log``. The cache is held open while it runs: the root and
+    the runtime's packages it runs with are not pruned under it."""
     check_event(event)
+    with Cache.open(request.cache_dir):
+        return _invoke(request, event, repeat, log)
+
+
+def _invoke(
+    request: InvokeRequest, event: bytes, repeat: int, log: Callable[[str], None]
+) -> InvokeReport:
     config = request.config
     _check_code(request.handler, (request.function, *request.layers))
     config.check()
@@ -232,10 +239,8 @@ def invoke(
     variables = lambda_variables(request.handler, request.target, config)
     settings = Settings(config.memory_mb, config.timeout, config.ephemeral_mb, variables)
     arn = f"arn:aws:lambda:{config.region}:123456789012:function:{config.name}"
-    scratch_parent = request.cache_dir / "tmp"
-    scratch_parent.mkdir(parents=True, exist_ok=True)
     invocations: list[Invocation] = []
-    with tempfile.TemporaryDirectory(dir=scratch_parent, prefix="invoke-") as scratch:
+    with Cache.at(request.cache_dir).scratch("invoke-") as scratch:
         code = Code.extracted(Path(scratch), request.function, request.layers, files)
         environment: Environment | None = None
         try:

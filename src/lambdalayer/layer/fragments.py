@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import importlib.metadata
 import io
 import json
@@ -36,14 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, read_elf
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.identity import tool_identity
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.layer.archive import Entry, RawMember, inflate, write_zip
 from lambdalayer.layer.assemble import Distribution, assemble
 from lambdalayer.layer.bytecode import compile_entries
-from lambdalayer.layer.slim import StripResult, rules, slim, strip_entries, strip_identity
+from lambdalayer.layer.slim import StripResult, slim, strip_entries, strip_identity
 from lambdalayer.net.fetch import FetchedWheel
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode, SlimOptions
@@ -66,27 +65,11 @@ class Recipe:
 
     @functools.cached_property
     def identity(self) -> str:
-        """A stable hash of the recipe (part of every fragment key)."""
-        compiler = self.compiler
-        document = {
-            "format": FORMAT,
-            "tool": tool_identity(),
-            "compressor": importlib.metadata.version("deflate"),  # pinned: its output is the bytes
-            "target": self.target.name,
-            "layout": self.layout.value,
-            "slim": [
-                self.slim.enabled,
-                sorted(self.slim.skip_rules),
-                list(self.slim.keep),
-                list(self.slim.drop),
-                self.slim.strip_program,
-            ],
-            "rules": [dataclasses.astuple(rule) for rule in rules()],
-            "strip": strip_identity(self.slim.strip_program) if self.slim.runs("strip") else None,
-            "bytecode": self.bytecode.value,
-            "python": [*compiler.version, compiler.micro] if compiler else None,
-        }
-        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+        """A stable hash of the recipe and what else decides a fragment's bytes (part of
+        every fragment key): every field (the compiler by its X.Y.Z), the compressor's
+        release (pinned: its output is the bytes) and the strip program's identity."""
+        strip = strip_identity(self.slim.strip_program) if self.slim.runs("strip") else None
+        return key_of(FORMAT, self, importlib.metadata.version("deflate"), strip)
 
 
 @dataclass(frozen=True)
@@ -192,22 +175,26 @@ class FragmentSet:
 
 
 class FragmentStore:
-    """Fragments under ``cache_dir/fragments``, by key."""
+    """Fragments in the cache's fragments bucket, by key; each held from its first look
+    until the command ends (a build copies and links their files long after)."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.root = cache_dir / "fragments"
+        self.cache = Cache.at(cache_dir)
+        self.root = self.cache.bucket(Bucket.FRAGMENTS)
 
     def key(self, wheel_sha256: str, recipe_identity: str) -> str:
         """The fragment key of one wheel under a recipe (its :attr:`Recipe.identity`)."""
-        return hashlib.sha256(f"{wheel_sha256.lower()}:{recipe_identity}".encode()).hexdigest()
+        return key_of(wheel_sha256.lower(), recipe_identity)
 
     def directory(self, key: str) -> Path:
-        """Where the fragment of ``key`` lives."""
-        return self.root / key[:2] / key[2:]
+        """Where the fragment of ``key`` lives (held from now on)."""
+        return self.cache.hold(Bucket.FRAGMENTS, key)
 
     def load(self, key: str) -> Fragment | None:
-        """The verified fragment of ``key``, or ``None`` (absent, or damaged and removed)."""
+        """The verified fragment of ``key``, or ``None`` (absent, untrusted, or damaged and removed)."""
         directory = self.directory(key)
+        if not self.cache.admit(Bucket.FRAGMENTS, key):
+            return None
         facts_path = directory / "facts.json"
         if not facts_path.is_file():
             return None
@@ -251,6 +238,7 @@ class FragmentStore:
                 "tree_bytes": size,
             }
             (scratch / "facts.json").write_text(json.dumps(document, indent=1), "utf-8")
+            self.cache.seal(Bucket.FRAGMENTS, key, scratch)
             try:
                 scratch.rename(final)
                 return Fragment(final, dataclasses.replace(facts, elves=elves))

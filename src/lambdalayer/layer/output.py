@@ -10,12 +10,11 @@ and removes the directories it had to create if the build then fails.
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.cache import Cache
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs, staged_path
 from lambdalayer.layer.tree import install_tree
 
@@ -67,14 +66,10 @@ class TreeOutput:
     @contextlib.contextmanager
     def staged(self) -> Iterator[Path]:
         """A zip in the cache, unpacked into :attr:`path` when the block succeeds, then removed."""
-        scratch = self.cache_dir / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        staging = scratch / f"tree-{os.getpid()}-{threading.get_ident()}.zip"
-        try:
+        with Cache.at(self.cache_dir).scratch("tree-") as scratch:
+            staging = scratch / "layer.zip"
             yield staging
             install_tree(staging, self.path, self.cache_dir)
-        finally:
-            staging.unlink(missing_ok=True)
 
 
 LayerOutput = ZipOutput | TreeOutput

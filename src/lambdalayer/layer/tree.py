@@ -14,22 +14,26 @@ error, not a layer written (or files deleted) somewhere else.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import zipfile
 from pathlib import Path
 
+from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.errors import OutputError
-from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.layer.archive import EARLIEST_ZIP_EPOCH
 from lambdalayer.zipnames import extraction_path, is_safe
 
 
-def _record_path(cache_dir: Path, directory: Path) -> Path:
-    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()
-    return cache_dir / "outputs" / f"{digest}.json"
+def _previous_files(cache: Cache, key: str) -> set[str]:
+    """What lambdalayer wrote into the directory last time (a record it can trust), else none."""
+    if not cache.admit(Bucket.OUTPUTS, key):
+        return set()
+    try:
+        return set(json.loads(cache.mark(Bucket.OUTPUTS, key).read_text("utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def _symlink_within(directory: Path, target: Path) -> Path | None:
@@ -67,11 +71,8 @@ def _write_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
 
 def install_tree(zip_path: Path, directory: Path, cache_dir: Path) -> int:
     """Write the members of ``zip_path`` under ``directory``; returns the number of files."""
-    record = _record_path(cache_dir, directory)
-    try:
-        previous = set(json.loads(record.read_text("utf-8"))["files"])
-    except (OSError, ValueError, KeyError, TypeError):
-        previous = set()
+    cache, key = Cache.at(cache_dir), key_of(str(directory.resolve()))
+    previous = _previous_files(cache, key)
     written: list[str] = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -103,9 +104,10 @@ def install_tree(zip_path: Path, directory: Path, cache_dir: Path) -> int:
             continue  # never removed through a link
         with contextlib.suppress(OSError, ValueError):
             (directory / stale).unlink()
-    record.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(
-        record,
+    cache.bucket(Bucket.OUTPUTS)
+    cache.write(
+        Bucket.OUTPUTS,
+        key,
         json.dumps({"directory": str(directory.resolve()), "files": sorted(written)}).encode(),
     )
     return len(written)

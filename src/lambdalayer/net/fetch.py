@@ -13,11 +13,12 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.cache import CACHE_ENV, Bucket, Cache
 from lambdalayer.errors import FetchError
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.lock import LockedWheel
@@ -25,18 +26,8 @@ from lambdalayer.net.http import download_to, redact, with_retries
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.progress import Notify, quiet
 
-CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
 DEFAULT_JOBS = 8
 _HASH_CHUNK = 1 << 20
-
-
-def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """``$LAMBDALAYER_CACHE_DIR``, else ``$XDG_CACHE_HOME/lambdalayer``, else ``~/.cache/lambdalayer``."""
-    if environ.get(CACHE_ENV):
-        return Path(environ[CACHE_ENV])
-    xdg = environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "lambdalayer"
 
 
 @dataclass(frozen=True)
@@ -63,15 +54,20 @@ class FetchReport:
 
 
 class WheelCache:
-    """Wheels stored by sha256 under ``root/wheels/ab/cdef.../filename``."""
+    """Wheels stored by sha256 in the cache's wheels bucket (``wheels/ab/cdef…/filename``).
+
+    A wheel is held from its lookup until the command closes the cache: ``cache prune``
+    does not remove it while the build copies its members.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.cache = Cache.at(root)
 
     def path_for(self, wheel: LockedWheel) -> Path:
-        """Where the wheel lives in the cache once verified."""
+        """Where the wheel lives in the cache once verified (held from now on)."""
         digest = wheel.sha256.lower()
-        return self.root / "wheels" / digest[:2] / digest[2:] / wheel.filename
+        return self.cache.hold(Bucket.WHEELS, digest) / wheel.filename
 
     def lookup(self, wheel: LockedWheel) -> tuple[Path | None, bool]:
         """(the verified cached file or None, whether a corrupt copy was deleted)."""

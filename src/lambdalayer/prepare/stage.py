@@ -20,13 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lambdalayer.cache import cache_root
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, remove_empty_dirs
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.layer.bytecode import bytecode_compiler
 from lambdalayer.layer.contents import LayerContents, layer_contents
 from lambdalayer.layer.fragments import Recipe
 from lambdalayer.lock import dump_pylock
-from lambdalayer.net.fetch import DEFAULT_JOBS, FetchReport, WheelCache, default_cache_dir, fetch
+from lambdalayer.net.fetch import DEFAULT_JOBS, FetchReport, WheelCache, fetch
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.resolve.provided import Provided
@@ -70,7 +71,7 @@ class Preparation:
     source: LockSource
     recipe: BuildRecipe = field(default_factory=BuildRecipe)
     provided: tuple[Provided, ...] = ()
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = field(default_factory=cache_root)
     jobs: int = DEFAULT_JOBS
 
 

@@ -15,7 +15,6 @@ outside what the key can see).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import re
@@ -24,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.fsutil import atomic_write_bytes, file_sha256, read_text_file
-from lambdalayer.identity import tool_identity
+from lambdalayer.fsutil import file_sha256, read_text_file
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, dump_pylock, parse_pylock
 from lambdalayer.net.http import redact
@@ -68,6 +67,17 @@ def _files_with_includes(files: Iterable[Path]) -> Iterator[Path]:
         ]
 
 
+@dataclass(frozen=True)
+class ResolutionRequest:
+    """What a resolution depends on: with the bytes of its files and uv's release, its key."""
+
+    requirements: Requirements
+    target: Target
+    index: IndexConfig
+    allow_build: bool
+    held_by_pins: bool
+
+
 def resolution_key(
     requirements: Requirements,
     target: Target,
@@ -76,7 +86,12 @@ def resolution_key(
     allow_build: bool,
     held_by_pins: bool,
 ) -> str | None:
-    """The cache key of a resolution, or ``None`` when its inputs cannot be cached safely."""
+    """The cache key of a resolution, or ``None`` when its inputs cannot be cached safely.
+
+    Derived from the whole :class:`ResolutionRequest` (a field added to it changes every
+    key), the bytes of every requirements file it reads (``-r`` includes too) and uv's
+    release.
+    """
     files = list(_files_with_includes(requirements.files))
     texts = [
         *requirements.specifiers,
@@ -84,35 +99,26 @@ def resolution_key(
     ]
     if any(_LOCAL.search(text) for text in texts):
         return None
-    document = {
-        "format": FORMAT,
-        "tool": tool_identity(),
-        "uv": importlib.metadata.version("uv"),
-        "requirements": requirements.as_requirements_in(),
-        "files": {str(path): file_sha256(path) for path in files},
-        "constraints": list(requirements.constraints),
-        "hash_pins": {name: sorted(pins) for name, pins in sorted(requirements.hash_pins.items())},
-        "pinned_by": requirements.pinned_by,
-        "target": target.name,
-        "indexes": list(index.urls),
-        "allow_build": allow_build,
-        "held_by_pins": held_by_pins,
-    }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    request = ResolutionRequest(requirements, target, index, allow_build, held_by_pins)
+    contents = {str(path): file_sha256(path) for path in files}
+    return key_of(FORMAT, request, contents, importlib.metadata.version("uv"))
 
 
 class ResolutionCache:
-    """Resolutions under ``cache_dir/resolutions/<key>.json``."""
+    """Resolutions in the cache's resolutions bucket, by :func:`resolution_key`."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.root = cache_dir / "resolutions"
+        self.cache = Cache.at(cache_dir)
+        self.root = cache_dir / Bucket.RESOLUTIONS.info.directory
 
     def load(self, key: str, index: IndexConfig) -> CachedResolution | None:
         """The stored resolution of ``key`` if every page it depends on is unchanged.
 
         Pages are stored without credentials; ``index`` lends them back for the checks.
         """
-        path = self.root / f"{key}.json"
+        path = self.cache.mark(Bucket.RESOLUTIONS, key)
+        if not self.cache.admit(Bucket.RESOLUTIONS, key):
+            return None
         try:
             stored = json.loads(path.read_text("utf-8"))
             pages: dict[str, str] = stored["pages"]
@@ -163,6 +169,4 @@ class ResolutionCache:
         # Keys hash the index URLs, credentials included: only this user may list them.
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.root.chmod(0o700)
-        atomic_write_bytes(
-            self.root / f"{key}.json", json.dumps(document, indent=1).encode("utf-8")
-        )
+        self.cache.write(Bucket.RESOLUTIONS, key, json.dumps(document, indent=1).encode("utf-8"))

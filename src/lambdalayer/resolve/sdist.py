@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.pylock import Pylock
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from lambdalayer.cache import Bucket, Cache
 from lambdalayer.elf import ELF_MAGIC, foreign_binary_kind
 from lambdalayer.errors import ResolutionError, SourceBuildError
 from lambdalayer.fsutil import file_sha256
@@ -84,7 +85,8 @@ def _native_sources(sdist: Path) -> str | None:
 
 @dataclass(frozen=True)
 class SourceBuilder:
-    """Builds pure wheels of source-only packages into ``cache_dir/built/<sdist sha256>/``."""
+    """Builds pure wheels of source-only packages into the cache (``built``, by the sdist's
+    sha256; ``local``, by a local project's content)."""
 
     cache_dir: Path
     index: IndexConfig
@@ -93,16 +95,18 @@ class SourceBuilder:
     def wheel_dir(self, package: str, requirements: Requirements, target: Target) -> Path:
         """A directory holding the pure wheel of ``package`` (for uv's ``--find-links``)."""
         sdist = self._locate_sdist(package, requirements, target)
-        destination = self.cache_dir / "built" / sdist.sha256[:2] / sdist.sha256[2:]
-        if any(destination.glob("*.whl")):
+        cache, key = Cache.at(self.cache_dir), sdist.sha256.lower()
+        destination = cache.hold(Bucket.BUILT, key)
+        if cache.admit(Bucket.BUILT, key) and any(destination.glob("*.whl")):
             return destination
-        cache = WheelCache(self.cache_dir)
-        cached, _ = cache.lookup(sdist)
-        sdist_path = cached or cache.download(sdist)
+        wheels = WheelCache(self.cache_dir)
+        cached, _ = wheels.lookup(sdist)
+        sdist_path = cached or wheels.download(sdist)
         destination.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".build-") as scratch:
             wheel = self._build(package, sdist_path, Path(scratch) / "wheel")
             _require_pure(package, wheel, target)
+            cache.seal(Bucket.BUILT, key, Path(scratch, "wheel"))
             Path(scratch, "wheel").replace(destination)
         return destination
 
@@ -113,13 +117,15 @@ class SourceBuilder:
         that the fetch stage finds it like any other wheel.
         """
         digest = _content_digest(source.path)
-        destination = self.cache_dir / "local" / digest[:2] / digest[2:]
-        wheels = sorted(destination.glob("*.whl"))
+        cache = Cache.at(self.cache_dir)
+        destination = cache.hold(Bucket.LOCAL, digest)
+        wheels = sorted(destination.glob("*.whl")) if cache.admit(Bucket.LOCAL, digest) else []
         if not wheels:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".build-") as scratch:
                 wheel = self._build(source.name, source.path, Path(scratch) / "wheel")
                 _require_pure(source.name, wheel, target)
+                cache.seal(Bucket.LOCAL, digest, Path(scratch, "wheel"))
                 with contextlib.suppress(OSError):  # another build put it there first
                     Path(scratch, "wheel").replace(destination)
             wheels = sorted(destination.glob("*.whl"))

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from lambdalayer.cache import Bucket, Cache
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.net.http import redact
 from lambdalayer.net.index import IndexConfig, page_unchanged, page_validator
 from lambdalayer.targets import Target
@@ -27,13 +27,17 @@ MAX_PARALLEL_CHECKS = 16
 
 
 class UnfitVersions:
-    """Per target, under ``cache_dir/unfit/<target>.json``: package → versions without a fitting wheel."""
+    """Per target, in the cache's unfit bucket: package → versions without a fitting wheel."""
 
     def __init__(self, cache_dir: Path, target: Target, index: IndexConfig) -> None:
-        self.path = cache_dir / "unfit" / f"{target.name}.json"
+        self.cache = Cache.at(cache_dir)
+        self.key = target.name
+        self.path = self.cache.mark(Bucket.UNFIT, self.key)
         self.index = index
 
     def _read(self) -> dict[str, dict[str, object]]:
+        if not self.cache.admit(Bucket.UNFIT, self.key):
+            return {}
         try:
             document = json.loads(self.path.read_text("utf-8"))
         except (OSError, ValueError):
@@ -82,4 +86,6 @@ class UnfitVersions:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"format": FORMAT, "pages": pages}
-        atomic_write_bytes(self.path, json.dumps(document, indent=1, sort_keys=True).encode())
+        self.cache.write(
+            Bucket.UNFIT, self.key, json.dumps(document, indent=1, sort_keys=True).encode()
+        )

@@ -1,0 +1,151 @@
+"""What the cache may be trusted with: the rules, in one place (SECURITY.md says why).
+
+- **Wheels** are addressed by their sha256 and verified on every use: whoever wrote them,
+  a wheel whose bytes differ is never used.
+- **Derived entries** (fragments, resolutions, check and import results, roots, trees,
+  unpacked images, records) cannot be verified from their content. One is used only when
+  the cache's directory, its bucket, the entry and every directory between are owned by
+  this user and writable by no one else (the user's own private group aside) — else it is
+  set aside and made again. The cache's own directory failing that rule is an error: a
+  cache another user can write is not this user's cache.
+- **A cache key** (``LAMBDALAYER_CACHE_KEY``, or ``LAMBDALAYER_CACHE_KEY_FILE`` naming a
+  file outside the cache — a CI secret) adds a keyed MAC (HMAC-SHA256) of every derived
+  entry's content, written when the entry is made and checked when it is used: an entry
+  changed since, or made without the key, is made again. A CI cache restored by the
+  runner's own user passes the ownership rule; the MAC is how a team protects it further.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from lambdalayer.errors import CacheError
+
+KEY_ENV = "LAMBDALAYER_CACHE_KEY"
+KEY_FILE_ENV = "LAMBDALAYER_CACHE_KEY_FILE"
+_KEY_FILE_LIMIT = 4096
+
+
+def _private_group(facts: os.stat_result) -> bool:
+    """Whether the file's group is this user's own private group (a group-writable file
+    there is writable by this user only)."""
+    return facts.st_gid == os.getegid() and facts.st_gid == os.geteuid()
+
+
+def safe_owner(facts: os.stat_result) -> bool:
+    """Owned by this user, and writable by no other (the user's private group aside)."""
+    if facts.st_uid != os.geteuid():
+        return False
+    if facts.st_mode & stat.S_IWOTH:
+        return False
+    return not (facts.st_mode & stat.S_IWGRP) or _private_group(facts)
+
+
+def check_root(root: Path) -> None:
+    """Refuse a cache directory another user owns or may write (``CacheError``)."""
+    try:
+        facts = root.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise CacheError(
+            f"cannot use the cache at {root}: {error.strerror or error}",
+            hint="set LAMBDALAYER_CACHE_DIR (or --cache-dir) to a directory of your own",
+        ) from error
+    if stat.S_ISLNK(facts.st_mode):
+        facts = root.stat()
+    if not safe_owner(facts):
+        whose = "another user owns it" if facts.st_uid != os.geteuid() else "others may write it"
+        raise CacheError(
+            f"the cache at {root} cannot be trusted: {whose}, so whoever writes there would"
+            " decide what goes into your layers",
+            hint="use a cache of your own (LAMBDALAYER_CACHE_DIR or --cache-dir), or make this"
+            " one yours: chown it and chmod go-w",
+        )
+
+
+def owned_chain(root: Path, entry: Path) -> bool:
+    """Whether ``entry`` and every directory from ``root`` down to it pass :func:`safe_owner`."""
+    try:
+        relative = entry.relative_to(root)
+    except ValueError:
+        return False
+    place = root
+    for part in relative.parts:
+        place = place / part
+        try:
+            facts = place.lstat()
+        except OSError:
+            return False
+        if not safe_owner(facts):
+            return False
+    return True
+
+
+def cache_key(environ: Mapping[str, str], root: Path) -> bytes | None:
+    """The user's cache key, if one is configured (``None``: ownership is the only rule)."""
+    if environ.get(KEY_ENV):
+        return environ[KEY_ENV].encode("utf-8")
+    named = environ.get(KEY_FILE_ENV)
+    if not named:
+        return None
+    path = Path(named)
+    try:
+        if path.resolve().is_relative_to(root.resolve()):
+            raise CacheError(
+                f"{KEY_FILE_ENV}={path} is inside the cache it protects",
+                hint="keep the key outside the cache (a CI secret, a file in your home)",
+            )
+        with path.open("rb") as stream:
+            key = stream.read(_KEY_FILE_LIMIT + 1)
+    except OSError as error:
+        raise CacheError(
+            f"cannot read the cache key {KEY_FILE_ENV}={path}: {error.strerror or error}",
+            hint=f"point {KEY_FILE_ENV} at a readable file, or unset it",
+        ) from error
+    if len(key) > _KEY_FILE_LIMIT or not key.strip():
+        raise CacheError(
+            f"{KEY_FILE_ENV}={path} is {'empty' if not key.strip() else 'over 4 KiB'}: not a key",
+            hint="put a random secret of 32 or more bytes in it",
+        )
+    return key.strip()
+
+
+def content_digest(path: Path) -> str:
+    """A digest of everything an entry holds: each file's path, type, mode and bytes (a
+    symbolic link's target), in a fixed order; links are never followed."""
+    digest = hashlib.sha256()
+    facts = path.lstat()
+    if not stat.S_ISDIR(facts.st_mode):
+        _add(digest, path, ".", facts)
+        return digest.hexdigest()
+    for directory, dirs, files in os.walk(path):
+        dirs.sort()
+        here = Path(directory)
+        for name in sorted(files) + sorted(dirs):
+            item = here / name
+            _add(digest, item, str(item.relative_to(path)), item.lstat())
+    return digest.hexdigest()
+
+
+def _add(digest: hashlib._Hash, path: Path, name: str, facts: os.stat_result) -> None:
+    kind = stat.S_IFMT(facts.st_mode)
+    digest.update(f"{name}\0{kind}\0{stat.S_IMODE(facts.st_mode):o}\0".encode())
+    if stat.S_ISLNK(facts.st_mode):
+        digest.update(str(path.readlink()).encode() + b"\0")
+    elif stat.S_ISREG(facts.st_mode):
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+
+
+def seal(key: bytes, label: str, path: Path) -> str:
+    """The MAC of the entry at ``path`` under ``key`` (``label``: its bucket and key)."""
+    message = f"{label}\0{content_digest(path)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
