@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -373,6 +374,58 @@ def test_build_publish_attach_flow_and_no_op_rebuild(
         item.version
         for item in layer_versions(AwsSettings(region=REGION, endpoint_url=moto_endpoint), name)
     ] == [1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "arch", "refused"),
+    [
+        (["--runtime", "python3.11"], "x86_64", r"runs python3\.12"),
+        (["--runtime", "python3.12", "--arch", "arm64"], "x86_64", "runs on x86_64"),
+        (["--runtime", "python3.12"], "arm64", "runs on arm64"),
+    ],
+)
+def test_build_publish_attach_refuses_before_publishing_what_the_function_cannot_use(
+    local_index, cache_dir, moto_endpoint, tmp_path, capsys, flags, arch, refused
+):
+    """#33 point 7: the function's runtime and CPU are read before publishing, so a refusal
+    leaves no orphan layer version behind (it used to publish version 1, then refuse)."""
+    name = unique("orphan")
+    function = make_function(moto_endpoint, [], arch=arch)
+    args = [
+        *("build", "alpha", *flags, "--index-url", local_index.url),
+        *("--cache-dir", str(cache_dir), "-o", str(tmp_path / "layer.zip")),
+        *("--publish", name, "--attach", function),
+        *("--endpoint-url", moto_endpoint, "--region", REGION),
+    ]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert re.search(refused, err), err
+    assert f"{name} (about to be published)" in err
+    assert layer_versions(AwsSettings(region=REGION, endpoint_url=moto_endpoint), name) == []
+    assert function_layers(moto_endpoint, function) == []
+
+
+def test_build_publish_attach_refuses_a_sixth_layer_before_publishing(
+    local_index, cache_dir, moto_endpoint, tmp_path, capsys, settings
+):
+    others = [
+        publish(
+            PublishRequest(layer_zip(tmp_path / f"{i}.zip", f"V = {i}\n"), unique("o")), settings
+        )[0].arn
+        or ""
+        for i in range(5)
+    ]
+    function = make_function(moto_endpoint, others)
+    name = unique("sixth")
+    args = [
+        *("build", "alpha", "--runtime", "python3.12", "--index-url", local_index.url),
+        *("--cache-dir", str(cache_dir), "-o", str(tmp_path / "layer.zip")),
+        *("--publish", name, "--attach", function),
+        *("--endpoint-url", moto_endpoint, "--region", REGION),
+    ]
+    assert main(args) == 1
+    assert "would have 6 layers" in capsys.readouterr().err
+    assert layer_versions(settings, name) == []
 
 
 def test_layers_lists_hash_sizes_and_runtimes(settings, moto_endpoint, tmp_path, capsys):

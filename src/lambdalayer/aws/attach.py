@@ -74,38 +74,17 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
         )
     if after == before:
         return AttachResult(function, tuple(before), tuple(after), tuple(warnings))
-    if len(after) > MAX_LAYERS:
-        raise AttachError(
-            f"{function} would have {len(after)} layers; Lambda allows {MAX_LAYERS}",
-            hint="merge layers into one (lambdalayer build takes all the requirements at once)",
-        )
     base, version = parse_layer_arn(arn)
     layer = call(
         f"reading {arn}", lambda_client.get_layer_version, LayerName=base, VersionNumber=version
     )
-    runtime = config.get("Runtime")
-    runtimes = layer.get("CompatibleRuntimes") or []
-    if runtime and runtimes and runtime not in runtimes:
-        raise AttachError(
-            f"{arn} is built for {', '.join(runtimes)}; {function} runs {runtime}",
-            hint=f"build and publish the layer for {runtime}",
-        )
-    function_arches = config.get("Architectures") or ["x86_64"]
-    layer_arches = layer.get("CompatibleArchitectures") or []
-    if layer_arches and not set(function_arches) <= set(layer_arches):
-        raise AttachError(
-            f"{arn} is built for {', '.join(layer_arches)}; {function} runs on"
-            f" {', '.join(function_arches)}",
-            hint=f"build and publish the layer with --arch {function_arches[0]}",
-        )
-    sizes = [_unzipped_of(lambda_client, layer_arn) for layer_arn in after]
-    known = [size for size in sizes if size is not None]
-    if sum(known) > UNZIPPED_LIMIT:
-        raise AttachError(
-            f"{function}'s layers would unzip to {sum(known):,} bytes; Lambda allows"
-            f" {UNZIPPED_LIMIT:,} with the function",
-            hint="slim the layers, or leave out what another layer already provides",
-        )
+    wanted = LayerFacts(
+        arn,
+        tuple(layer.get("CompatibleRuntimes") or ()),
+        tuple(layer.get("CompatibleArchitectures") or ()),
+        _unzipped_of(lambda_client, arn),
+    )
+    _refuse_incompatible(lambda_client, function, config, wanted, after)
     # The revision read above: if another change to the function lands in between (another
     # attach, a deploy), Lambda refuses this one (PreconditionFailedException) instead of
     # silently dropping that change's layers.
@@ -119,6 +98,80 @@ def attach(settings: AwsSettings, function: str, arn: str) -> AttachResult:
     )
     wait_for_update(lambda_client, function)
     return AttachResult(function, tuple(before), tuple(after), tuple(warnings))
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """A layer version as attaching weighs it: what it is called (an ARN, or the name it will
+    be published as), its runtimes and CPUs (none: any) and unzipped bytes when known."""
+
+    shown: str
+    runtimes: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    unzipped: int | None = None
+
+
+def _refuse_incompatible(
+    lambda_client: Any,
+    function: str,
+    config: dict[str, Any],
+    layer: LayerFacts,
+    after: list[str],
+) -> None:
+    """Raise :class:`AttachError` when Lambda would refuse ``function`` with the layers
+    ``after`` (``layer`` among them, the others by ARN) or the function would break."""
+    if len(after) > MAX_LAYERS:
+        raise AttachError(
+            f"{function} would have {len(after)} layers; Lambda allows {MAX_LAYERS}",
+            hint="merge layers into one (lambdalayer build takes all the requirements at once)",
+        )
+    runtime = config.get("Runtime")
+    if runtime and layer.runtimes and runtime not in layer.runtimes:
+        raise AttachError(
+            f"{layer.shown} is built for {', '.join(layer.runtimes)}; {function} runs {runtime}",
+            hint=f"build and publish the layer for {runtime}",
+        )
+    function_arches = config.get("Architectures") or ["x86_64"]
+    if layer.architectures and not set(function_arches) <= set(layer.architectures):
+        raise AttachError(
+            f"{layer.shown} is built for {', '.join(layer.architectures)}; {function} runs on"
+            f" {', '.join(function_arches)}",
+            hint=f"build and publish the layer with --arch {function_arches[0]}",
+        )
+    sizes = [
+        layer.unzipped if item == layer.shown else _unzipped_of(lambda_client, item)
+        for item in after
+    ]
+    known = sum(size for size in sizes if size is not None)
+    if known > UNZIPPED_LIMIT:
+        raise AttachError(
+            f"{function}'s layers would unzip to {known:,} bytes; Lambda allows"
+            f" {UNZIPPED_LIMIT:,} with the function",
+            hint="slim the layers, or leave out what another layer already provides",
+        )
+
+
+def can_attach(settings: AwsSettings, function: str, layer_name: str, layer: LayerFacts) -> None:
+    """Before publishing ``layer_name``: raise :class:`AttachError` when attaching its next
+    version to ``function`` would be refused (runtime, CPU, the 5 layers, the unzipped
+    quota) — so that a refusal leaves no orphan version behind. Nothing is changed."""
+    lambda_client = client(settings, "lambda", settings.region)
+    config = call(
+        f"reading function {function}",
+        lambda_client.get_function_configuration,
+        FunctionName=function,
+    )
+    before = [item["Arn"] for item in config.get("Layers", [])]
+    same = [item for item in before if _layer_name(item) == layer_name]
+    after = [layer.shown if item in same else item for item in before]
+    if not same:
+        after.append(layer.shown)
+    _refuse_incompatible(lambda_client, function, config, layer, after)
+
+
+def _layer_name(arn: str) -> str:
+    """The layer's name in a version's ARN (``arn:aws:lambda:…:layer:NAME:3``)."""
+    return parse_layer_arn(arn)[0].rsplit(":", 1)[-1]
 
 
 def wait_for_update(lambda_client: Any, function: str) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdalayer.aws.attach import AttachResult, attach
-from lambdalayer.aws.client import AwsSettings, region_of_arn
+from lambdalayer.aws.attach import AttachResult, LayerFacts, attach, can_attach
+from lambdalayer.aws.client import AwsSettings, default_region, region_of_arn
 from lambdalayer.aws.publish import Published, PublishRequest, publish
 from lambdalayer.builder.result import BuildResult
 from lambdalayer.errors import InputError, LambdaLayerError
@@ -92,6 +92,8 @@ def deliver(
     request = dataclasses.replace(delivery.publish, zip_path=result.output).from_zip(
         [target.runtime.name], [target.arch]
     )
+    if delivery.attach is not None:
+        _attachable(request, delivery.aws, delivery.regions, delivery.attach)
     published = tuple(publish(request, delivery.aws, delivery.regions, progress))
     if delivery.attach is None or any(item.error for item in published):
         return Delivered(published)
@@ -104,6 +106,21 @@ def deliver(
     except LambdaLayerError as error:
         return Delivered(published, tuple(attached), error)
     return Delivered(published, tuple(attached))
+
+
+def _attachable(
+    request: PublishRequest, settings: AwsSettings, regions: tuple[str, ...], function: str
+) -> None:
+    """Refuse (``AttachError``) before anything is published when ``function`` could not use
+    the version about to be published, in any region: no orphan version is left behind."""
+    layer = LayerFacts(
+        f"{request.name} (about to be published)",
+        request.runtimes,
+        request.architectures,
+        request.unzipped_bytes,
+    )
+    for region in list(dict.fromkeys(regions)) or [default_region(settings)]:
+        can_attach(dataclasses.replace(settings, region=region), function, request.name, layer)
 
 
 def _invoke(result: BuildResult, invoking: Invoking, notify: Notify) -> InvokeReport:
