@@ -93,7 +93,13 @@ def deliver(
         [target.runtime.name], [target.arch]
     )
     if delivery.attach is not None:
-        _attachable(request, delivery.aws, delivery.regions, delivery.attach)
+        layer = LayerFacts(
+            f"{request.name} (about to be published)",
+            request.runtimes,
+            request.architectures,
+            request.unzipped_bytes,
+        )
+        _attachable(request.name, layer, delivery, delivery.attach)
     published = tuple(publish(request, delivery.aws, delivery.regions, progress))
     if delivery.attach is None or any(item.error for item in published):
         return Delivered(published)
@@ -108,19 +114,13 @@ def deliver(
     return Delivered(published, tuple(attached))
 
 
-def _attachable(
-    request: PublishRequest, settings: AwsSettings, regions: tuple[str, ...], function: str
-) -> None:
+def _attachable(name: str, layer: LayerFacts, delivery: Delivery, function: str) -> None:
     """Refuse (``AttachError``) before anything is published when ``function`` could not use
-    the version about to be published, in any region: no orphan version is left behind."""
-    layer = LayerFacts(
-        f"{request.name} (about to be published)",
-        request.runtimes,
-        request.architectures,
-        request.unzipped_bytes,
-    )
-    for region in list(dict.fromkeys(regions)) or [default_region(settings)]:
-        can_attach(dataclasses.replace(settings, region=region), function, request.name, layer)
+    ``layer`` (the version of ``name`` about to be published) in any region of
+    ``delivery``: no orphan version is left behind."""
+    settings = delivery.aws
+    for region in list(dict.fromkeys(delivery.regions)) or [default_region(settings)]:
+        can_attach(dataclasses.replace(settings, region=region), function, name, layer)
 
 
 def _invoke(result: BuildResult, invoking: Invoking, notify: Notify) -> InvokeReport:

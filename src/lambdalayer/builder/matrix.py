@@ -18,6 +18,7 @@ from lambdalayer.builder.result import BuildResult
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.errors import LambdaLayerError, LayerCheckError
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
+from lambdalayer.progress import labelled
 
 MAX_PARALLEL_JOBS = 4
 
@@ -47,7 +48,7 @@ def run_jobs(jobs: Sequence[Job], notify: Callable[[str], None]) -> list[Outcome
     def one(job: Job) -> Outcome:
         label = f"[{job.name} {job.request.target.name}] " if len(jobs) > 1 else ""
         try:
-            return Outcome(job, result=build(job.request, lambda message: notify(label + message)))
+            return Outcome(job, result=build(job.request, labelled(notify, label)))
         except LambdaLayerError as error:
             if len(jobs) == 1:
                 raise

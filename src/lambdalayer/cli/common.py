@@ -8,11 +8,14 @@ has a place.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from lambdalayer.cli.flags import in_flags
+
+if TYPE_CHECKING:
+    from lambdalayer.cli.display import Display
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -29,47 +32,56 @@ JSON_SCHEMA = (
 )
 
 
-_PROGRESS = re.compile(r"\[\d+/\d+\]\Z")
-_last_was_progress = False
-
-
 class Output:
     """How much the command says on stderr: ``-v`` adds, ``-q`` takes away; ``--json`` keeps
     stderr for nothing but what a person must see even then (set once by ``main``)."""
 
     verbosity = 0
     as_json = False
+    _display: Display | None = None
 
     @classmethod
     def configure(cls, *, verbosity: int, as_json: bool) -> None:
         """Set the level for this run of the command line."""
         cls.verbosity, cls.as_json = verbosity, as_json
 
+    @classmethod
+    def display(cls) -> Display:
+        """The one :class:`~lambdalayer.cli.display.Display` of stderr (made on first use)."""
+        if cls._display is None or cls._display.stream is not sys.stderr:
+            from lambdalayer.cli.display import Display  # noqa: PLC0415 - not for --version
+
+            cls._display = Display(sys.stderr)
+        return cls._display
+
+    @classmethod
+    def end_progress(cls) -> None:
+        """Leave stderr with no status line (before the command's last words, and at exit)."""
+        if cls._display is not None and cls._display.stream is sys.stderr:
+            cls._display.close()
+
 
 def stderr(message: str) -> None:
-    """A line of progress or information to stderr (``-q`` leaves it out).
+    """A message of progress or information to stderr (``-q`` leaves it out).
 
-    Builds report progress from several threads: each line is one write. A progress line
-    (ending in ``[i/n]``) replaces the previous one on a terminal; elsewhere every line is
-    kept, so logs read the same.
+    Builds report progress from several threads: each line is one write. Progress
+    (:class:`~lambdalayer.progress.Transfer`, :class:`~lambdalayer.progress.Step`) is a
+    status line redrawn in place on a terminal; elsewhere every line is kept, so logs read
+    the same.
     """
     if Output.verbosity < 0:
         return
-    _write(message)
+    from lambdalayer.progress import Step, Transfer  # noqa: PLC0415 - not for --version
+
+    if isinstance(message, Step | Transfer):
+        Output.display().progress(message)
+    else:
+        Output.display().line(in_flags(message))
 
 
 def say(message: str) -> None:
     """A line to stderr that is always shown (an error, a hint)."""
-    _write(message)
-
-
-def _write(message: str) -> None:
-    global _last_was_progress  # noqa: PLW0603 - one terminal line shared by every caller
-    progress = bool(_PROGRESS.search(message)) and sys.stderr.isatty()
-    prefix = "\r\x1b[2K" if _last_was_progress else ""
-    sys.stderr.write(prefix + in_flags(message) + ("" if progress else "\n"))
-    sys.stderr.flush()
-    _last_was_progress = progress
+    Output.display().line(in_flags(message))
 
 
 def print_json(document: Mapping[str, object]) -> None:

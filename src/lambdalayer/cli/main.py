@@ -13,7 +13,6 @@ import importlib
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import NoReturn
@@ -30,7 +29,6 @@ from lambdalayer.cli.common import (
 )
 from lambdalayer.cli.options_global import VALUE_OPTIONS, add_global_options
 from lambdalayer.errors import LambdaLayerError, LayerCheckError, PolicyError
-from lambdalayer.zipnames import printable
 
 # The commands in the order ``--help`` lists them, with their one line of help. A
 # command's module is imported only when that command runs (or its --help is asked for):
@@ -143,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     finally:
+        Output.end_progress()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
@@ -186,7 +185,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _failed(error: LambdaLayerError, *, as_json: bool, verbose: bool) -> None:
     """Say what went wrong: the findings of a failed check, then the ``error:`` and ``hint:`` lines."""
+    Output.end_progress()
     if verbose:
+        import traceback  # noqa: PLC0415 - only for -vv: --version and --help stay quick
+
         traceback.print_exc()
     if as_json:  # the JSON says it all: nothing on stderr a script would have to ignore
         print_json(_error_document(error))
@@ -200,6 +202,8 @@ def _failed(error: LambdaLayerError, *, as_json: bool, verbose: bool) -> None:
 
 def print_error(error: LambdaLayerError) -> None:
     """``error:`` and ``hint:`` lines; a message of several lines (uv's) is indented under it."""
+    from lambdalayer.zipnames import printable  # noqa: PLC0415 - only once something failed
+
     first, *rest = error.message.splitlines() or [""]
     say(f"error: {printable(first)}")
     for line in rest:

@@ -44,7 +44,7 @@ from lambdalayer.layer.assemble import Distribution, assemble
 from lambdalayer.layer.bytecode import compile_entries
 from lambdalayer.layer.slim import StripResult, slim, strip_entries, strip_identity
 from lambdalayer.net.fetch import FetchedWheel
-from lambdalayer.progress import Notify, quiet
+from lambdalayer.progress import Notify, Step, quiet
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.targets import Layout, Target
 from lambdalayer.unpack import Quota, Unpacker
@@ -338,7 +338,8 @@ def layer_fragments(
                 key = store.key(item.wheel.sha256, recipe.identity)
                 found[key] = store.save(key, entries, facts)
                 dist = facts.distribution
-                notify(f"prepared {dist.name} {dist.version} [{done}/{len(missing)}]")
+                text = f"prepared {dist.name} {dist.version} [{done}/{len(missing)}]"
+                notify(Step(text, stage="prepare", done=done, total=len(missing)))
     return FragmentSet(tuple(found[key] for key in keys), len(missing))
 
 

@@ -24,7 +24,7 @@ from lambdalayer.fsutil import file_sha256
 from lambdalayer.lock import LockedWheel
 from lambdalayer.net.http import download_to, redact, with_retries
 from lambdalayer.net.index import IndexConfig
-from lambdalayer.progress import Notify, quiet
+from lambdalayer.progress import Downloading, Notify, quiet
 
 DEFAULT_JOBS = 8
 _HASH_CHUNK = 1 << 20
@@ -95,10 +95,13 @@ class WheelCache:
             raise
         return final
 
-    def download(self, wheel: LockedWheel, index: IndexConfig | None = None) -> Path:
+    def download(
+        self, wheel: LockedWheel, index: IndexConfig | None = None, notify: Notify = quiet
+    ) -> Path:
         """Download, verify and store one wheel; raises :class:`FetchError` on a mismatch.
 
         With ``index``, a wheel on a private index's own host is fetched with its credentials.
+        Its bytes as they arrive are said to ``notify`` (:class:`~lambdalayer.progress.Transfer`).
         """
         url = index.authorized(wheel.url) if index is not None else wheel.url
         final = self.path_for(wheel)
@@ -110,12 +113,20 @@ class WheelCache:
                 hint=f"set {CACHE_ENV} or --cache-dir to a writable directory",
             ) from error
 
+        progress = Downloading(notify, wheel.filename, wheel.size)
+
         def attempt() -> None:
             descriptor, partial = tempfile.mkstemp(dir=final.parent, suffix=".part")
             digest = hashlib.sha256()
+            progress.done = 0  # a retry starts again from an empty file
+
+            def chunk(data: bytes) -> None:
+                digest.update(data)
+                progress.advance(len(data))
+
             try:
                 with os.fdopen(descriptor, "wb") as out:
-                    download_to(url, out, digest.update, size=wheel.size)
+                    download_to(url, out, chunk, size=wheel.size)
                 if digest.hexdigest() != wheel.sha256.lower():
                     raise FetchError(
                         f"hash mismatch for {wheel.filename}: expected sha256 {wheel.sha256},"
@@ -128,7 +139,10 @@ class WheelCache:
                 Path(partial).unlink(missing_ok=True)
                 raise
 
-        with_retries(f"download of {wheel.filename}", attempt)
+        try:
+            with_retries(f"download of {wheel.filename}", attempt)
+        finally:
+            progress.finish()
         return final
 
 
@@ -153,8 +167,7 @@ def fetch(
             replaced.append(wheel.filename)
         if cached is not None:
             return FetchedWheel(wheel, cached, downloaded=False)
-        notify(f"downloading {wheel.filename}")
-        return FetchedWheel(wheel, cache.download(wheel, index), downloaded=True)
+        return FetchedWheel(wheel, cache.download(wheel, index, notify), downloaded=True)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         fetched = tuple(pool.map(one, wheels))
