@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Any
 import boto3
 import pytest
 from cliutil import run_cli
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 from indexserver import LocalIndex
 from moto.server import ThreadedMotoServer
 from ocitools import (
@@ -39,6 +42,7 @@ from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.images import ecr_credentials
 from lambdalayer.environment.image import pull_image
 from lambdalayer.lock import read_pylock
+from lambdalayer.ocimedia import OCI_INDEX, OCI_MANIFEST
 from lambdalayer.targets import get_target
 
 REGION = "eu-west-1"
@@ -150,6 +154,56 @@ def test_a_pushed_image_is_one_platform_with_our_cmd_and_runs_its_handler(
         " print(app.handler({}, None), bigpkg.__file__)",
     )
     assert out.split() == ["{'alpha':", "'alpha'}", f"/{SITE}/bigpkg/__init__.py"]
+
+
+def _registry_get(host: str, path: str, accept: str = "") -> bytes:
+    request = urllib.request.Request(f"http://{host}/v2/{path}", headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return bytes(response.read())
+
+
+def test_an_images_sbom_is_written_and_pushed_as_an_artefact_referring_to_it(
+    capsys, local_index, cache, oci_registry, standin_base, function, tmp_path
+):
+    """#36: the image's SBOM (CycloneDX, validated by its project's validator) is written and
+    pushed beside the image with the image as its ``subject``; the tests' registry has no
+    referrers API, so it is found by the OCI spec's ``sha256-<hex>`` tag, once per push."""
+    destination = f"{oci_registry.host}/fn/sbom:v1"
+    sbom = tmp_path / "out" / "image.cdx.json"
+    args = ("alpha", "--function", str(function), "--handler", "app.handler")
+    code, built, err = image_build(
+        capsys, local_index, cache, *args, "--base", standin_base, "--push", destination,
+        "--sbom", str(sbom),
+    )  # fmt: skip
+    assert code == 0, err
+    text = sbom.read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    document = json.loads(text)
+    components = {item["name"]: item for item in document["components"]}
+    assert {"alpha", "beta"} <= set(components)
+    assert components["alpha"]["purl"] == "pkg:pypi/alpha@1.0"
+    digest = built["digest"]
+    assert built["sbom"]["pushed"]["found_by"] == f"tag sha256-{digest.removeprefix('sha256:')}"
+    tag = "sha256-" + digest.removeprefix("sha256:")
+    index = json.loads(_registry_get(oci_registry.host, f"fn/sbom/manifests/{tag}", OCI_INDEX))
+    [descriptor] = index["manifests"]
+    assert descriptor["artifactType"] == "application/vnd.cyclonedx+json"
+    assert descriptor["digest"] == built["sbom"]["pushed"]["digest"]
+    manifest = json.loads(
+        _registry_get(oci_registry.host, f"fn/sbom/manifests/{descriptor['digest']}", OCI_MANIFEST)
+    )
+    assert manifest["subject"]["digest"] == digest
+    [layer] = manifest["layers"]
+    assert _registry_get(oci_registry.host, f"fn/sbom/blobs/{layer['digest']}") == text.encode()
+    # The same image pushed again: the tag's index still lists the SBOM once.
+    code, again, err = image_build(
+        capsys, local_index, cache, *args, "--base", standin_base, "--push", destination,
+        "--sbom", str(tmp_path / "again.cdx.json"),
+    )  # fmt: skip
+    assert code == 0 and again["digest"] == digest, err
+    index = json.loads(_registry_get(oci_registry.host, f"fn/sbom/manifests/{tag}", OCI_INDEX))
+    assert len(index["manifests"]) == 1
+    assert (tmp_path / "again.cdx.json").read_bytes() == sbom.read_bytes()  # reproducible
 
 
 def test_a_rebuild_sends_nothing_and_a_changed_requirement_sends_one_layer(

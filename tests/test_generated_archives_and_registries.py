@@ -28,6 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdalayer import network
+from lambdalayer.container.output import _referrers_index
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.net import http
 from lambdalayer.oci.client import RegistryClient, platform_manifest
@@ -279,3 +280,38 @@ def test_generated_registry_answers_keep_the_promise(
     assert leaked == [], leaked
     own = [seen for seen in registry.seen if seen.authorization == BASIC]
     assert all(seen.server == "registry" for seen in own)
+
+
+# -- a model of the index a registry keeps under an image's referrers tag ---------------------
+
+_JSON_LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_HELD = st.one_of(
+    st.none(),
+    st.binary(max_size=64),
+    _JSON.map(lambda value: json.dumps(value).encode()),
+    st.lists(_JSON, max_size=4).map(lambda items: json.dumps({"manifests": items}).encode()),
+    st.integers(1, 5000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.integers(1, 5000).map(lambda depth: b'{"manifests":' + b"[" * depth + b"]" * depth + b"}"),
+)
+
+
+@generated(REGISTRY_CASES)
+@given(held=_HELD)
+def test_generated_referrers_tag_answers_keep_the_promise(held):
+    """What a registry holds under ``sha256-<hex>`` is read as hostile: an error of the
+    registry's (one line), or an index that lists the new descriptor exactly once."""
+    descriptor = {"mediaType": "m", "digest": "sha256:" + "a" * 64, "size": 1, "artifactType": "t"}
+    try:
+        index = json.loads(_referrers_index(held, descriptor))
+    except LambdaLayerError as error:
+        assert "\n" not in error.message
+        return
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert index["manifests"].count(descriptor) == 1

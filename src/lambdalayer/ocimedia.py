@@ -20,6 +20,9 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+# An artefact's empty config (OCI image spec 1.1, "Guidance for an empty descriptor").
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_CONFIG = b"{}"
 
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
@@ -65,7 +68,7 @@ def json_object(
     a file's: :class:`~lambdalayer.errors.InputError`) when it is not one."""
     try:
         document = json.loads(data)
-    except ValueError as failure:
+    except (ValueError, RecursionError) as failure:  # RecursionError: nested too deeply
         raise error(f"{what} is not JSON: {failure}") from failure
     if not isinstance(document, dict):
         raise error(f"{what} is not a JSON object")

@@ -31,9 +31,11 @@ from lambdalayer.container.request import DEFAULT_BASE
 from lambdalayer.environment.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
 from lambdalayer.environment.roots import HOST
 from lambdalayer.errors import FetchError, InputError
+from lambdalayer.fsutil import ensure_writable_parent
 from lambdalayer.inputs.config import load_config
 from lambdalayer.network import allowing_auth_hosts
 from lambdalayer.oci.reference import ImageReference
+from lambdalayer.supply.sbom import SbomFormat
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
 
 DESCRIPTION = "Lambda container images without Docker: build, push, deploy; pull for checks."
@@ -161,6 +163,20 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
         help="also write the image's pylock.toml (PEP 751): the exact wheels in it",
     )
     image.add_argument(
+        "--sbom",
+        type=Path,
+        metavar="FILE",
+        help="also write the image's SBOM (what its layers add; the runtime's own packages as"
+        " also loaded); with --push it is pushed too, as an OCI artefact whose subject is the"
+        " image (the registry's referrers API, else the sha256-<hex> tag the OCI spec gives)",
+    )
+    image.add_argument(
+        "--sbom-format",
+        choices=SbomFormat.choices(),
+        default=SbomFormat.CYCLONEDX.value,
+        help="CycloneDX 1.6 (default) or SPDX 2.3 JSON",
+    )
+    image.add_argument(
         "--deploy",
         metavar="FUNCTION",
         help="then make FUNCTION (an image function) run the pushed image, and wait",
@@ -256,7 +272,11 @@ def image_request(args: argparse.Namespace) -> ImageRequest:
     )
     push = ImageReference.parse(args.push) if args.push else None
     archive = args.output if args.output or push else Path("image.tar")
-    outputs = ImageOutputs(archive, push, args.deploy)
+    if args.sbom is not None:
+        ensure_writable_parent(args.sbom)
+    outputs = ImageOutputs(
+        archive, push, args.deploy, sbom=args.sbom, sbom_format=SbomFormat(args.sbom_format)
+    )
     return plan_image(flags, outputs, args.base, registry_auth(args))
 
 
@@ -309,6 +329,7 @@ def image_document(result: ImageResult) -> dict[str, object]:
             "mounted_blobs": pushed.mounted,
         },
         "deployed": None if result.deployed is None else result.deployed.function_arn,
+        "sbom": _sbom_document(result),
         "check": None if result.report is None else {"ok": result.report.ok},
         "seconds": round(result.seconds, 3),
         "timings": result.timings,
@@ -339,5 +360,30 @@ def print_image(result: ImageResult) -> None:
             f"{human_bytes(pushed.uploaded_bytes)} sent; {pushed.present} already there,"
             f" {pushed.mounted} mounted)"
         )
+    if result.request.outputs.sbom is not None:
+        attached = result.delivered.sbom
+        where = (
+            f"; pushed as {attached.digest[:19]}…, found by {attached.found_by}" if attached else ""
+        )
+        print(f"sbom: {result.request.outputs.sbom}{where}")
     if result.deployed is not None:
         print(f"deployed: {result.deployed.function} runs {result.deployed.image_uri}")
+
+
+def _sbom_document(result: ImageResult) -> dict[str, object] | None:
+    """Where the SBOM went: its file, and the artefact pushed beside the image."""
+    path = result.request.outputs.sbom
+    if path is None:
+        return None
+    attached = result.delivered.sbom
+    return {
+        "path": str(path),
+        "format": result.request.outputs.sbom_format.value,
+        "pushed": None
+        if attached is None
+        else {
+            "digest": attached.digest,
+            "artifact_type": attached.artifact_type,
+            "found_by": attached.found_by,
+        },
+    }

@@ -9,6 +9,7 @@ named by its digest.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +23,14 @@ from lambdalayer.oci.client import RegistryClient
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import write_archive
 from lambdalayer.oci.reference import ImageReference
+from lambdalayer.ocimedia import (
+    EMPTY_CONFIG,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    digest_of,
+    json_object,
+)
 from lambdalayer.progress import Notify
 
 
@@ -111,3 +120,76 @@ def push_image(
             ) from error
         raise
     return PushReport(destination.pinned(digest), tuple(uploaded), sent, present, mounted)
+
+
+@dataclass(frozen=True)
+class Attached:
+    """An artefact pushed beside an image, referring to it: its manifest's digest, and how
+    it can be found (``referrers``: the registry's referrers API; else the tag of the
+    OCI spec's fallback, ``sha256-<the image's hex>``)."""
+
+    digest: str
+    artifact_type: str
+    found_by: str
+
+
+def attach_artefact(
+    image: ComposedImage,
+    destination: ImageReference,
+    credentials: Credentials,
+    store: BlobStore,
+    document: tuple[str, bytes],
+) -> Attached:
+    """Push ``document`` (its media type, its bytes: an SBOM) as an OCI artefact whose
+    ``subject`` is the pushed ``image``: an empty config, one blob, a manifest stored by its
+    digest. A registry without the referrers API (no ``OCI-Subject`` in its answer) gets the
+    referrers tag schema: the index under ``sha256-<hex>`` lists it beside what it held."""
+    artifact_type, body = document
+    client = RegistryClient(destination, credentials, push=True)
+    for blob in (EMPTY_CONFIG, body):
+        digest = digest_of(blob)
+        if not client.has_blob(digest):
+            with store.writing() as scratch:
+                scratch.write_bytes(blob)
+                client.upload(digest, scratch)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {
+            "mediaType": OCI_EMPTY,
+            "digest": digest_of(EMPTY_CONFIG),
+            "size": len(EMPTY_CONFIG),
+        },
+        "layers": [{"mediaType": artifact_type, "digest": digest_of(body), "size": len(body)}],
+        "subject": {
+            "mediaType": image.manifest_type,
+            "digest": image.digest,
+            "size": len(image.manifest),
+        },
+    }
+    encoded = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    digest, indexed = client.put_referrer(encoded, OCI_MANIFEST)
+    if indexed:
+        return Attached(digest, artifact_type, "referrers")
+    tag = "sha256-" + image.digest.removeprefix("sha256:")
+    descriptor = {
+        "mediaType": OCI_MANIFEST,
+        "digest": digest,
+        "size": len(encoded),
+        "artifactType": artifact_type,
+    }
+    client.put_manifest(tag, _referrers_index(client.referrers_tag(tag), descriptor), OCI_INDEX)
+    return Attached(digest, artifact_type, f"tag {tag}")
+
+
+def _referrers_index(held: bytes | None, descriptor: dict[str, object]) -> bytes:
+    """The fallback tag's index: what it held (when it is an index) with ``descriptor``
+    added once."""
+    manifests: list[object] = []
+    if held is not None:
+        found = json_object(held, "the referrers tag's index").get("manifests")
+        if isinstance(found, list):
+            manifests = [item for item in found if item != descriptor]
+    document = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*manifests, descriptor]}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()

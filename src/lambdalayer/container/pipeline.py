@@ -32,15 +32,23 @@ from lambdalayer.container.base import BaseImage, resolve_base
 from lambdalayer.container.compose import ComposedImage, compose
 from lambdalayer.container.credentials import credentials_for
 from lambdalayer.container.layers import ImageLayer, LayerMaker
-from lambdalayer.container.output import PushReport, push_image, write_image_archive
+from lambdalayer.container.output import (
+    Attached,
+    PushReport,
+    attach_artefact,
+    push_image,
+    write_image_archive,
+)
 from lambdalayer.container.request import ImageOutputs, ImageRequest
 from lambdalayer.environment.image import ImageSource, unpacked_image
 from lambdalayer.errors import InputError, LayerCheckError, option
-from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
+from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, remove_empty_dirs
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.placement import Placement
 from lambdalayer.prepare import Preparation, Prepared, prepare, reserved_lock, write_lock
 from lambdalayer.progress import Notify, quiet
+from lambdalayer.supply.inventory import Artefact, inventory_of_placement, runtime_provided
+from lambdalayer.supply.sbom import render
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
 
@@ -52,6 +60,7 @@ class Delivered:
     archive_bytes: int | None = None
     pushed: PushReport | None = None
     deployed: DeployResult | None = None
+    sbom: Attached | None = None  # the SBOM pushed beside the image, referring to it
 
 
 @dataclass(frozen=True)
@@ -138,8 +147,9 @@ def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
     with watch("layers"):
         layers = LayerMaker(cache_dir, store).layers(prepared.contents)
     image = compose(base, layers, command)
+    sbom = _write_sbom(outputs, prepared, image) if outputs.sbom is not None else None
     delivered = _deliver(
-        outputs, request.auth.aws, (image, base), (store, credentials), watch, notify
+        outputs, request.auth.aws, (image, base, sbom), (store, credentials), watch, notify
     )
     return ImageResult(
         request,
@@ -173,14 +183,14 @@ def _checked(
 def _deliver(
     outputs: ImageOutputs,
     aws: AwsSettings,
-    composed: tuple[ComposedImage, BaseImage],
+    composed: tuple[ComposedImage, BaseImage, bytes | None],
     registry: tuple[BlobStore, Credentials],
     watch: Stopwatch,
     notify: Notify,
 ) -> Delivered:
     """The image written as an OCI layout archive, pushed, deployed — as asked."""
-    (image, base), (store, credentials) = composed, registry
-    archive_bytes = pushed = deployed = None
+    (image, base, sbom), (store, credentials) = composed, registry
+    archive_bytes = pushed = deployed = attached = None
     if outputs.archive is not None:
         with watch("archive"):
             ref_name = outputs.push.tag if outputs.push and outputs.push.tag else "latest"
@@ -188,10 +198,32 @@ def _deliver(
     if outputs.push is not None:
         with watch("push"):
             pushed = push_image(image, base, outputs.push, credentials, store, notify)
+            if sbom is not None:
+                document = (outputs.sbom_format.media_type, sbom)
+                attached = attach_artefact(image, outputs.push, credentials, store, document)
     if outputs.deploy is not None and pushed is not None:
         with watch("deploy"):
             deployed = deploy_image(aws, outputs.deploy, pushed.image.uri)
-    return Delivered(archive_bytes, pushed, deployed)
+    return Delivered(archive_bytes, pushed, deployed, attached)
+
+
+def _write_sbom(outputs: ImageOutputs, prepared: Prepared, image: ComposedImage) -> bytes:
+    """The image's SBOM (what its layers add, from their placed files and the lock; the
+    runtime's own packages as what the function also loads), written to ``outputs.sbom``."""
+    target = prepared.recipe.target
+    name = str(outputs.push) if outputs.push is not None else "image"
+    artefact = Artefact(name, image.digest.removeprefix("sha256:"), "image")
+    inventory = inventory_of_placement(
+        prepared.contents.placement,
+        artefact,
+        prepared.locked.lock,
+        runtime_provided(target),
+        target.name,
+    )
+    text = render(inventory, outputs.sbom_format).encode("utf-8")
+    if outputs.sbom is not None:
+        atomic_write_bytes(outputs.sbom, text)
+    return text
 
 
 def _base_root(

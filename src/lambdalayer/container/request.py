@@ -19,6 +19,7 @@ from lambdalayer.net.fetch import DEFAULT_JOBS
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.prepare import BuildRecipe
 from lambdalayer.resolve.stage import LockSource
+from lambdalayer.supply.sbom import SbomFormat
 from lambdalayer.targets import Target
 
 DEFAULT_BASE = "public.ecr.aws/lambda/python:{version}"
@@ -48,6 +49,8 @@ class ImageOutputs:
     push: ImageReference | None = None
     deploy: str | None = None  # a function's name or ARN: update-function-code --image-uri
     lock: Path | None = None
+    sbom: Path | None = None  # the image's SBOM, written there (and pushed beside the image)
+    sbom_format: SbomFormat = SbomFormat.CYCLONEDX
 
 
 @dataclass(frozen=True)

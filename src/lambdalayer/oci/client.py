@@ -49,6 +49,7 @@ from lambdalayer.ocimedia import (
     MANIFEST_TYPES,
     MAX_DOCUMENT_BYTES,
     OCI_ARCH,
+    OCI_INDEX,
     json_object,
 )
 
@@ -351,7 +352,27 @@ class RegistryClient:
         return urljoin(f"{self.base}/", location)
 
     def put_manifest(self, reference: str, body: bytes, media_type: str) -> str:
-        """Store the manifest under ``reference`` (a tag); returns its digest."""
+        """Store the manifest under ``reference`` (a tag, or its digest); returns its digest."""
+        return self._put_manifest(reference, body, media_type)[0]
+
+    def put_referrer(self, body: bytes, media_type: str) -> tuple[str, bool]:
+        """Store a manifest that has a ``subject`` by its digest: (its digest, whether the
+        registry took it as a referrer — it answers ``OCI-Subject``, distribution spec 1.1;
+        one that does not needs the ``sha256-<hex>`` tag schema)."""
+        digest, headers = self._put_manifest(_digest(body), body, media_type)
+        return digest, bool(headers.get("oci-subject"))
+
+    def referrers_tag(self, tag: str) -> bytes | None:
+        """The index under the referrers tag ``tag`` (``sha256-<hex>``), or ``None``."""
+        url = self.url(f"manifests/{tag}")
+        response = self.request(
+            "GET", url, headers={"Accept": OCI_INDEX}, passthrough=frozenset({404})
+        )
+        return None if response.status == 404 else response.body
+
+    def _put_manifest(
+        self, reference: str, body: bytes, media_type: str
+    ) -> tuple[str, Mapping[str, str]]:
         response = self.request(
             "PUT",
             self.url(f"manifests/{reference}"),
@@ -365,7 +386,7 @@ class RegistryClient:
                 f"{self.image.registry} did not store the manifest {digest} (HTTP"
                 f" {response.status}{', it answered ' + answered if answered else ''})"
             )
-        return digest
+        return digest, response.headers
 
 
 def _digest(data: bytes) -> str:

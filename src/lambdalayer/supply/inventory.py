@@ -17,7 +17,7 @@ import datetime
 import hashlib
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -30,12 +30,12 @@ from lambdalayer.fsutil import file_sha256
 from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.lock import Lock, LockedWheel
 from lambdalayer.net.http import redact
-from lambdalayer.placement import READ_ERRORS, PlacementReader, read_zip
+from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader, read_zip
 from lambdalayer.resolve.provided import Provided
 from lambdalayer.runtimepackages import runtime_packages
 from lambdalayer.supply.licences import Licence, licence_of
 from lambdalayer.targets import Layout, Target
-from lambdalayer.zipnames import open_zip, printable
+from lambdalayer.zipnames import printable
 
 ZIP_EPOCH = datetime.datetime(1980, 1, 1, tzinfo=datetime.UTC)  # the earliest date a zip holds
 
@@ -188,21 +188,20 @@ def _created(infos: Iterable[zipfile.ZipInfo]) -> datetime.datetime:
     return latest
 
 
-def _member_sha256(archive: zipfile.ZipFile, info: zipfile.ZipInfo, zip_name: str) -> str:
-    if info.file_size > UNZIPPED_LIMIT:
+def _placed_sha256(reader: PlacementReader, file: PlacedFile, name: str) -> str:
+    """A placed file's sha256, read to Lambda's unzipped quota at most."""
+    if file.size > UNZIPPED_LIMIT:
         raise InputError(
-            f"{zip_name}: {printable(info.filename)} declares {info.file_size:,} bytes,"
+            f"{name}: {printable(file.arcname)} declares {file.size:,} bytes,"
             f" over Lambda's {UNZIPPED_LIMIT:,}-byte quota by itself"
         )
     digest = hashlib.sha256()
     try:
-        with archive.open(info) as stream:
+        with reader.open(file) as stream:
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
     except READ_ERRORS as error:
-        raise InputError(
-            f"{zip_name}: {printable(info.filename)} cannot be read: {error}"
-        ) from error
+        raise InputError(f"{name}: {printable(file.arcname)} cannot be read: {error}") from error
     return digest.hexdigest()
 
 
@@ -247,27 +246,42 @@ def inventory_of_zip(
     (an SBOM that silently left a distribution out would say less than the zip holds).
     """
     placement = read_zip(path, Layout.SITE_PACKAGES)
+    infos = [file.member for file in placement.files if file.member is not None]
+    artefact = Artefact(path.name, file_sha256(path), "", _created(infos))
+    return inventory_of_placement(placement, artefact, lock, provided, target)
+
+
+def inventory_of_placement(
+    placement: Placement,
+    artefact: Artefact,
+    lock: Lock | None = None,
+    provided: Sequence[ProvidedPackage] = (),
+    target: str | None = None,
+) -> Inventory:
+    """The inventory of placed files (a zip read, or what an image's layers hold), from their
+    ``*.dist-info`` directories; ``artefact`` names what they are (its ``kind`` left empty:
+    a layer or a function, as the files say)."""
     layer = view_of(placement)
-    infos = [file.member for file in layer.files if file.member is not None]
     wheels = wheels_of(lock) if lock is not None else {}
-    with placement.reader() as reader, open_zip(path) as archive:
+    with placement.reader() as reader:
         found = _zip_distributions(layer, reader, wheels)
         libraries = tuple(
             VendoredLibrary(
-                info.filename,
-                _member_sha256(archive, info, path.name),
-                info.file_size,
-                layer.owner(info.filename),
+                file.arcname,
+                _placed_sha256(reader, file, artefact.name),
+                file.size,
+                layer.owner(file.arcname),
             )
-            for info in infos
-            if is_vendored(info.filename)
+            for file in layer.files
+            if is_vendored(file.arcname)
         )
     if lock is not None:
-        _check_lock(found, lock, path.name)
-    kind = "layer" if layer.is_layer else "function"
+        _check_lock(found, lock, artefact.name)
+    if not artefact.kind:
+        artefact = replace(artefact, kind="layer" if layer.is_layer else "function")
     unique = {(dist.name, dist.version): dist for dist in found}
     return Inventory(
-        artefact=Artefact(path.name, file_sha256(path), kind, _created(infos)),
+        artefact=artefact,
         distributions=tuple(sorted(unique.values(), key=lambda dist: (dist.name, dist.version))),
         libraries=tuple(sorted(libraries, key=lambda lib: lib.path)),
         provided=tuple(provided),

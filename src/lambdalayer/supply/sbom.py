@@ -36,6 +36,13 @@ class SbomFormat(Enum):
     CYCLONEDX = "cyclonedx"
     SPDX = "spdx"
 
+    @property
+    def media_type(self) -> str:
+        """The document's media type (what an OCI artefact of it is called)."""
+        return (
+            "application/spdx+json" if self is SbomFormat.SPDX else "application/vnd.cyclonedx+json"
+        )
+
     @classmethod
     def choices(cls) -> tuple[str, ...]:
         """The names the command line takes."""
