@@ -80,6 +80,16 @@ def real_world_index(tmp_path: Path):
         requires=['nsg-bq; extra == "full"'],
     )
     make_wheel(root, "imutish", "1.0", files={"imutish/__init__.py": "import numpyish\n"})
+    # ipython → matplotlib-inline, whose only module imports matplotlib (never declared): a
+    # dependency's optional part, loaded only by ``%matplotlib inline``.
+    make_wheel(
+        root,
+        "ipyish",
+        "1.0",
+        files={"ipyish/__init__.py": "X = 1\n"},
+        requires=["mplinl-ish"],
+    )
+    make_wheel(root, "mplinl-ish", "1.0", files={"mplinl_ish/__init__.py": "import mplish\n"})
     # opentelemetry-util-http: a package two namespace levels down that imports another
     # piece of the namespace (opentelemetry.semconv) without declaring who brings it.
     make_wheel(
@@ -266,6 +276,27 @@ def test_an_optional_top_level_module_is_a_warning_naming_the_extra(
         "adbc_duckish (part of duckish) imports pyarrowish, which no requirement provides;"
         " duckish imports, so adbc_duckish is optional here (the extra duckish[adbc] brings it)"
     )
+
+
+@needs_import_check
+def test_a_dependencys_module_needing_what_no_requirement_brings_is_a_warning(
+    real_world_index, tmp_path, capsys
+):
+    out = tmp_path / "ipy.zip"
+    document = run_json(capsys, *build_args(real_world_index, tmp_path, "ipyish", out), "--json")
+    [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
+    assert warning["severity"] == "warning"
+    assert warning["message"] == (
+        "mplinl_ish (part of mplinl-ish, a dependency of ipyish) imports mplish, which no"
+        " requirement provides; mplinl-ish's dependents import without it, so mplinl_ish is"
+        " optional here"
+    )
+    # Asked for by name, the same module is an error.
+    code, report, _ = run_cli(
+        capsys, "check", str(out), "--import", "mplinl_ish", "--cache-dir", str(tmp_path / "c")
+    )
+    assert code == 1, report
+    assert "mplinl_ish imports mplish, which no requirement provides" in report
 
 
 @needs_import_check

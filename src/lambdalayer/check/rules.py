@@ -578,8 +578,10 @@ def _imported(
     provided = set().union(
         *(layer.top_level_names(target, function=function) for layer in (main, *others))
     )
+    asked = bool(options.modules) or (function and bool(request.handler))
     judged = tuple(
-        _judged(finding, main, outcome.results, provided) for finding in outcome.findings
+        _judged(finding, main, outcome.results, provided, asked=asked)
+        for finding in outcome.findings
     )
     return replace(outcome, findings=judged)
 
@@ -598,15 +600,23 @@ def _deployment(main: LayerView, others: Sequence[LayerView]) -> Deployment:
 
 
 def _judged(
-    finding: Finding, main: LayerView, results: Sequence[ImportResult], provided: set[str]
+    finding: Finding,
+    main: LayerView,
+    results: Sequence[ImportResult],
+    provided: set[str],
+    *,
+    asked: bool,
 ) -> Finding:
     """An import failure for want of a module no zip has, said as what it is.
 
     When another top-level module of the same distribution imports, the failing one is an
     optional part (duckdb's ``adbc_driver_duckdb`` needs pyarrow): a warning naming the
-    missing piece and the extra that brings it. Otherwise the distribution itself does not
-    import: an error saying exactly which dependency no requirement provides. What is
-    missing is read from the result's facts (:class:`ImportResult`), not from its message.
+    missing piece and the extra that brings it. So is a module of a *dependency* whose
+    dependents import (ipython's matplotlib-inline needs matplotlib only for ``%matplotlib
+    inline``), unless the module was ``asked`` for (named to import, the handler's).
+    Otherwise the distribution itself does not import: an error saying exactly which
+    dependency no requirement provides. What is missing is read from the result's facts
+    (:class:`ImportResult`), not from its message.
     """
     module = (finding.package or "").partition(":")[0]
     result = next((item for item in results if item.module == finding.package), None)
@@ -642,6 +652,16 @@ def _judged(
             if declared
             else f"add the package that provides {needed} if the function uses {module}",
         )
+    dependents = [] if asked or owner is None else _importing_dependents(main, owner, results)
+    if dependents:
+        return replace(
+            finding,
+            severity=Severity.WARNING,
+            message=f"{module} (part of {owner}, a dependency of {' and '.join(dependents[:3])})"
+            f" imports {needed}, which no requirement provides; {owner}'s dependents import"
+            f" without it, so {module} is optional here",
+            fix=f"add the package that provides {needed} if the function uses {module}",
+        )
     if piece is not None:
         return finding  # the package itself fails: its own message says the most
     undeclared = f" ({owner} does not declare it)" if owner and declared is None else ""
@@ -653,6 +673,27 @@ def _judged(
         if "." in needed
         else f"add {needed} (or the distribution that provides it) to the requirements",
     )
+
+
+def _importing_dependents(
+    main: LayerView, owner: str, results: Sequence[ImportResult]
+) -> list[str]:
+    """The distributions of the layer that require ``owner``, when each of them that has a
+    module imports (a dependency failing in a part its dependents do not load); else none."""
+    wanted = canonicalize_name(owner)
+    imported: dict[str, list[bool]] = {
+        canonicalize_name(name): []
+        for name, requires in main.requires.items()
+        if canonicalize_name(name) != wanted and _declared(requires, wanted) is not None
+    }
+    for item in results:
+        dist = main.top_level_owners.get(item.module.partition(":")[0].split(".")[0])
+        if dist is not None and canonicalize_name(dist) in imported:
+            imported[canonicalize_name(dist)].append(item.ok)
+    tried = {name: oks for name, oks in imported.items() if oks}
+    if not tried or not all(any(oks) for oks in tried.values()):
+        return []
+    return sorted(tried)
 
 
 def _declared(requires: Sequence[str], module: str) -> str | None:
