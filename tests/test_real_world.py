@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cliutil import run_cli, run_json
+from elfsamples import minimal_elf
 from indexserver import LocalIndex
 from wheelmaker import make_sdist, make_wheel
 
@@ -29,6 +30,14 @@ from lambdalayer.uvtool import uv_failure
 
 SITE_312 = "python/lib/python3.12/site-packages/"
 PE_HEADER = b"MZ\x90\x00" + bytes(60)
+MACHO_HEADER = b"\xcf\xfa\xed\xfe" + bytes(60)
+PURE_MULTIPLATFORM = {
+    "debugish/__init__.py": "X = 1\n",
+    "debugish/_speedups.cp312-win_amd64.pyd": PE_HEADER,
+    "debugish/_speedups.cpython-312-darwin.so": MACHO_HEADER,
+    "debugish/attach_linux_amd64.so": minimal_elf("x86_64"),
+    "debugish/bin/manager": minimal_elf("x86_64"),
+}
 
 
 @pytest.fixture
@@ -99,6 +108,22 @@ def real_world_index(tmp_path: Path):
         files={"otelish/util/http/__init__.py": "from otelish.semconv import names\n"},
     )
     make_wheel(root, "deepns", "1.0", files={"deepns/a/b/__init__.py": "X = 1\n"})
+    # debugpy, selenium: one pure wheel for every platform, with Windows and macOS extension
+    # modules and helpers for one CPU beside the Linux ones; and a platform wheel for aarch64
+    # carrying an x86_64 extension module (an error still).
+    make_wheel(
+        root, "debugish", "1.0", files=PURE_MULTIPLATFORM, executables=["debugish/bin/manager"]
+    )
+    make_wheel(
+        root,
+        "armonly",
+        "1.0",
+        tag="cp312-cp312-manylinux_2_17_aarch64",
+        files={
+            "armonly/__init__.py": "X = 1\n",
+            "armonly/_x.cpython-312-aarch64-linux-gnu.so": minimal_elf("x86_64"),
+        },
+    )
     make_sdist(
         root,
         "psycopg2",
@@ -164,6 +189,57 @@ def test_a_wheel_file_that_disagrees_with_its_name_is_no_error(real_world_index,
         finding["severity"] == "info"
         and "its WHEEL file says cp312-cp312-linux_x86_64" in finding["message"]
     )
+
+
+def test_other_platforms_files_in_a_pure_wheel_are_left_out_or_warned_about(
+    real_world_index, tmp_path, capsys
+):
+    out = tmp_path / "d.zip"
+    document = run_json(
+        capsys,
+        *build_args(real_world_index, tmp_path, "debugish", out=out),
+        "--arch",
+        "arm64",
+        "--json",
+    )
+    with zipfile.ZipFile(out) as archive:
+        names = {name.removeprefix(SITE_312) for name in archive.namelist()}
+    assert "debugish/_speedups.cp312-win_amd64.pyd" not in names
+    assert "debugish/_speedups.cpython-312-darwin.so" not in names
+    assert document["slim_saved_bytes"]["foreign-binaries"] == len(PE_HEADER) + len(MACHO_HEADER)
+    helpers = [item for item in document["check"]["findings"] if item["kind"] == "elf-machine"]
+    assert {item["severity"] for item in helpers} == {"warning"}
+    assert {item["member"].removeprefix(SITE_312) for item in helpers} == {
+        "debugish/attach_linux_amd64.so",
+        "debugish/bin/manager",
+    }
+    assert helpers[0]["message"] == (
+        "ELF for x86_64 inside debugish's pure wheel (made for every platform): it runs only"
+        " on that CPU, never on arm64"
+    )
+    kept = tmp_path / "kept.zip"
+    run_json(
+        capsys,
+        *build_args(real_world_index, tmp_path, "debugish", out=kept),
+        "--skip-rule",
+        "foreign-binaries",
+        "--no-check",
+        "--json",
+    )
+    report = run_json(capsys, "check", str(kept), "--no-imports", "--json")
+    assert report["ok"] is True, report["findings"]
+    foreign = [item for item in report["findings"] if "macOS or Windows" in item["message"]]
+    assert {item["severity"] for item in foreign} == {"warning"} and len(foreign) == 2
+
+
+def test_an_extension_module_for_another_cpu_in_a_platform_wheel_stays_an_error(
+    real_world_index, tmp_path, capsys
+):
+    code, _, err = run_cli(
+        capsys, *build_args(real_world_index, tmp_path, "armonly"), "--arch", "arm64"
+    )
+    assert code == 1
+    assert "ELF for x86_64, the target CPU is aarch64" in err
 
 
 def test_a_macos_extension_module_stays_an_error(tmp_path, capsys):

@@ -89,17 +89,25 @@ def _check_binaries(
         for file in layer.files:
             elf = elves.get(file.arcname)
             if elf is not None:
-                findings += _elf_findings(file.arcname, layer.owner(file.arcname), elf, target)
+                owner = layer.owner(file.arcname)
+                findings += _elf_findings(file.arcname, owner, elf, target, layer.pure(owner))
             elif _BINARY_NAME.search(file.arcname):  # only files named like binaries are read
                 head = layer.head(reader, file, 4)
-                finding = _unreadable_binary(file.arcname, layer.owner(file.arcname), head)
+                owner = layer.owner(file.arcname)
+                finding = _unreadable_binary(file.arcname, owner, head, layer.pure(owner))
                 findings += [finding] if finding else []
 
 
-def _unreadable_binary(name: str, package: str | None, head: bytes | None) -> Finding | None:
-    """A file named like a binary that is no ELF file for Linux: another OS's, or damaged."""
+def _unreadable_binary(
+    name: str, package: str | None, head: bytes | None, pure: bool
+) -> Finding | None:
+    """A file named like a binary that is no ELF file for Linux: another OS's, or damaged.
+
+    An extension module for another OS is an error (a layer built on the wrong machine),
+    unless a ``pure`` wheel (one file for every platform: debugpy) ships it beside Linux's.
+    """
     kind = foreign_binary_kind(head[:4]) if head else None
-    if kind and _EXTENSION_NAME.search(name):  # an extension module built for another OS
+    if kind and _EXTENSION_NAME.search(name) and not pure:  # built for another OS
         return Finding(
             Severity.ERROR,
             Kind.BINARY,
@@ -109,10 +117,11 @@ def _unreadable_binary(name: str, package: str | None, head: bytes | None) -> Fi
             "build the layer for Linux, not on this machine's OS",
         )
     if kind:  # a launcher or library Linux never loads: dead weight, not a failure
+        inside = f" inside {package}'s pure wheel (made for every platform)" if pure else ""
         return Finding(
             Severity.WARNING,
             Kind.BINARY,
-            f"{kind} file that nothing on Linux loads: dead weight",
+            f"{kind} file{inside} that nothing on Linux loads: dead weight",
             name,
             package,
             "lambdalayer build leaves these out (the foreign-binaries slim rule)",
@@ -122,10 +131,29 @@ def _unreadable_binary(name: str, package: str | None, head: bytes | None) -> Fi
     return None
 
 
-def _elf_findings(name: str, package: str | None, elf: ElfInfo, target: Target) -> list[Finding]:
-    """What is wrong with one ELF file for the target: its CPU, its load segments, its glibc."""
+def _elf_findings(
+    name: str, package: str | None, elf: ElfInfo, target: Target, pure: bool = False
+) -> list[Finding]:
+    """What is wrong with one ELF file for the target: its CPU, its load segments, its glibc.
+
+    A file for another CPU inside a ``pure`` wheel (selenium's selenium-manager, debugpy's
+    attach helper: one wheel for every platform) is run or loaded only on that CPU: a warning.
+    """
     found = []
-    if elf.machine != target.machine:
+    if elf.machine != target.machine and pure:
+        found.append(
+            Finding(
+                Severity.WARNING,
+                Kind.ELF_MACHINE,
+                f"ELF for {elf.machine} inside {package}'s pure wheel (made for every platform):"
+                f" it runs only on that CPU, never on {target.arch}",
+                name,
+                package,
+                f"if the function runs it on {target.arch}, use a package that ships it for"
+                f" {target.machine}",
+            )
+        )
+    elif elf.machine != target.machine:
         found.append(
             Finding(
                 Severity.ERROR,
@@ -165,6 +193,30 @@ def _elf_findings(name: str, package: str | None, elf: ElfInfo, target: Target) 
             )
         )
     return found
+
+
+def _foreign_extension(layer: LayerView, name: str) -> Finding:
+    """An extension module named for macOS or Windows: an error (a layer built on the wrong
+    OS), a warning inside a pure wheel that ships it beside Linux's (debugpy)."""
+    owner = layer.owner(name)
+    if layer.pure(owner):
+        return Finding(
+            Severity.WARNING,
+            Kind.ABI,
+            f"extension module for macOS or Windows inside {owner}'s pure wheel (made for every"
+            " platform): Linux never imports it",
+            name,
+            owner,
+            "lambdalayer build leaves these out (the foreign-binaries slim rule)",
+        )
+    return Finding(
+        Severity.ERROR,
+        Kind.ABI,
+        "extension module for macOS or Windows",
+        name,
+        owner,
+        "build the layer for Linux (lambdalayer build)",
+    )
 
 
 def _check_abi(layer: LayerView, target: Target, findings: list[Finding]) -> None:
@@ -209,16 +261,7 @@ def _check_abi(layer: LayerView, target: Target, findings: list[Finding]) -> Non
                     )
                 )
         elif _FOREIGN_EXT.search(name):
-            findings.append(
-                Finding(
-                    Severity.ERROR,
-                    Kind.ABI,
-                    "extension module for macOS or Windows",
-                    name,
-                    layer.owner(name),
-                    "build the layer for Linux (lambdalayer build)",
-                )
-            )
+            findings.append(_foreign_extension(layer, name))
     for dist_dir, tags in layer.wheel_tags.items():
         try:
             parsed = {tag for text in tags for tag in parse_tag(text)}

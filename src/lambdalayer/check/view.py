@@ -101,6 +101,20 @@ class LayerView:
         )
         return [*prefixes, "python/"]
 
+    def pure(self, distribution: str | None) -> bool:
+        """Whether ``distribution`` came from a pure wheel (every WHEEL tag ``*-none-any``):
+        one file for every platform, so files for other OSes and CPUs are expected in it."""
+        if distribution is None:
+            return False
+        wanted = canonicalize_name(distribution)
+        tags = [
+            tag
+            for dist_dir, listed in self.wheel_tags.items()
+            if canonicalize_name(self.owners.get(dist_dir, "")) == wanted
+            for tag in listed
+        ]
+        return bool(tags) and all(tag.endswith("-none-any") for tag in tags)
+
     def owner(self, member: str) -> str | None:
         """The distribution a member belongs to: its RECORD, else the one owning its top-level module.
 
