@@ -224,3 +224,48 @@ def test_an_import_that_never_ends_is_a_finding_after_the_deadline(x86_image, tm
     assert results["quick"] is None
     assert results["asleep"] is not None and "did not finish within 3 s" in results["asleep"]
     assert not report.ok
+
+
+CPU_PROBE = """\
+import os
+cpuinfo = open('/proc/cpuinfo').read()
+assert {marker!r} in cpuinfo, cpuinfo[:300]
+assert cpuinfo.count('processor\\t:') == 2, cpuinfo
+assert not os.path.exists('/sys/devices/system/cpu/possible')
+"""
+
+
+@pytest.mark.parametrize("sandbox", ["bubblewrap", "unshare", "proot"])
+def test_the_code_sees_lambdas_cpus_and_no_sysfs(x86_image, tmp_path, sandbox):
+    """/proc/cpuinfo is Lambda's (two vCPUs, data/lambda_cpus.toml), never this machine's;
+    /sys has no CPU lists, as on Lambda (onnxruntime's cpuinfo reads them)."""
+    _require(sandbox)
+    layer = tmp_path / "cpus.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(
+            f"{SITE_312}cpus.py", CPU_PROBE.format(marker="Intel(R) Xeon(R) Processor @ 2.50GHz")
+        )
+    report = check_zip(
+        layer,
+        CheckRequest(
+            get_target("python3.12"), imports=ImportOptions(image=x86_image, sandbox=sandbox)
+        ),
+    )
+    assert [(result.module, result.error) for result in report.imports] == [("cpus", None)]
+
+
+def test_arm64_code_under_qemu_sees_gravitons_cpus(aarch64_pythons, tmp_path, monkeypatch):
+    """Under qemu-user an aarch64 program read this machine's x86_64 /proc/cpuinfo."""
+    _require("bubblewrap")
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(aarch64_pythons))
+    layer = tmp_path / "cpus.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(
+            "python/lib/python3.11/site-packages/cpus.py",
+            CPU_PROBE.format(marker="CPU part\t: 0xd0c"),
+        )
+    report = check_zip(
+        layer, CheckRequest(get_target("python3.11", "arm64")), cache_dir=tmp_path / "cache"
+    )
+    assert report.imports_skipped is None, report.imports_skipped
+    assert [(result.module, result.error) for result in report.imports] == [("cpus", None)]

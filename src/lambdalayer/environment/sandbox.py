@@ -55,6 +55,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
+from lambdalayer.environment.cpus import lambda_cpus
 from lambdalayer.errors import InputError
 from lambdalayer.interpreters import emulator
 
@@ -96,6 +97,7 @@ class Sandbox:
     program: str
     emulator: str | None = None
     user_namespace: bool = False  # bubblewrap: the code runs as SANDBOX_UID in its own namespace
+    machine: str | None = None  # the CPU the code is for: its /proc/cpuinfo is Lambda's of that CPU
 
     @property
     def enforces_read_only(self) -> bool:
@@ -253,7 +255,7 @@ def find_sandbox(
         found, why_not = _usable(kind, host_root=host_root)
         if found is not None:
             emulator = _emulator(machine, host)
-            return Sandbox(found.kind, found.program, emulator, found.user_namespace)
+            return Sandbox(found.kind, found.program, emulator, found.user_namespace, machine)
         reasons.append(why_not)
     raise InputError(
         f"no sandbox can confine the layer's code here: {'; '.join(reasons)}",
@@ -298,7 +300,7 @@ def command(sandbox: Sandbox, confinement: Confinement) -> Launch:
     """
     run = [EMULATOR_INSIDE, *confinement.argv] if sandbox.emulator else list(confinement.argv)
     extra = [Mount(Path(sandbox.emulator), EMULATOR_INSIDE)] if sandbox.emulator else []
-    mounts = [*extra, *confinement.mounts]
+    mounts = [*extra, *confinement.mounts, *_lambda_views(sandbox, confinement.scratch)]
     environment = {**confinement.environment, **confinement.control}
     if sandbox.kind == "bubblewrap":
         options = _bubblewrap(sandbox, confinement, mounts, environment)
@@ -310,6 +312,20 @@ def command(sandbox: Sandbox, confinement: Confinement) -> Launch:
     argv, spec = _unshare(sandbox, confinement, mounts, run)
     spec["environment"] = environment
     return Launch(tuple(argv), {}, json.dumps(spec).encode())
+
+
+def _lambda_views(sandbox: Sandbox, scratch: Path) -> list[Mount]:
+    """Lambda's view of its CPUs over the sandbox's ``/proc`` (:mod:`lambdalayer.environment.cpus`),
+    written into ``scratch``; none when the sandbox was not made for a CPU."""
+    if sandbox.machine is None:
+        return []
+    views = scratch / "lambda-views"
+    views.mkdir(parents=True, exist_ok=True)
+    views.chmod(0o755)
+    cpuinfo = views / "cpuinfo"
+    cpuinfo.write_text(lambda_cpus(sandbox.machine).cpuinfo, "utf-8")
+    cpuinfo.chmod(0o444)
+    return [Mount(cpuinfo, "/proc/cpuinfo")]
 
 
 def start(
