@@ -108,6 +108,14 @@ def real_world_index(tmp_path: Path):
         files={"otelish/util/http/__init__.py": "from otelish.semconv import names\n"},
     )
     make_wheel(root, "deepns", "1.0", files={"deepns/a/b/__init__.py": "X = 1\n"})
+    # A module named by a dotted project (ruamel.yaml: "No module named 'ruamel'"), and one
+    # that raises something no table knows.
+    make_wheel(
+        root, "usesdotted", "1.0", files={"usesdotted/__init__.py": "import dottedish.yaml\n"}
+    )
+    make_wheel(
+        root, "raisesish", "1.0", files={"raisesish/__init__.py": "X = 1\nraise KeyError('HOME')\n"}
+    )
     # debugpy, selenium: one pure wheel for every platform, with Windows and macOS extension
     # modules and helpers for one CPU beside the Linux ones; and a platform wheel for aarch64
     # carrying an x86_64 extension module (an error still).
@@ -373,6 +381,24 @@ def test_a_dependencys_module_needing_what_no_requirement_brings_is_a_warning(
     )
     assert code == 1, report
     assert "mplinl_ish imports mplish, which no requirement provides" in report
+
+
+@needs_import_check
+def test_hints_name_the_dotted_project_and_where_an_import_raised(
+    real_world_index, tmp_path, capsys
+):
+    code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "usesdotted"))
+    assert code == 1
+    assert "usesdotted imports dottedish.yaml, which no requirement provides" in err
+    assert "add the distribution that provides dottedish.yaml" in err
+    assert "add dottedish " not in err and "add dottedish (" not in err
+    code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "raisesish"))
+    assert code == 1
+    assert "see the message" not in err
+    assert (
+        "raisesish raised KeyError at /opt/python/lib/python3.12/site-packages/raisesish/"
+        "__init__.py:2 while being imported: pin an earlier release" in err
+    ), err
 
 
 @needs_import_check

@@ -17,7 +17,9 @@ class ImportResult:
     ``missing``: the module the exception itself did not find (a ``ModuleNotFoundError``);
     ``wanted``: every module not found along its chain of causes; ``piece``: the name a
     namespace package lacks (``google.cloud.bigquery_storage``); ``no_callable``: the
-    attribute a handler module lacks.
+    attribute a handler module lacks; ``imported``: the whole dotted name the failing import
+    statement asked for (``ruamel.yaml`` where Python says only ``No module named 'ruamel'``);
+    ``where``: the file and line the exception was raised at.
     """
 
     module: str
@@ -26,6 +28,8 @@ class ImportResult:
     wanted: tuple[str, ...] = ()
     piece: str | None = None
     no_callable: str | None = None
+    imported: str | None = None
+    where: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -44,6 +48,8 @@ class ImportResult:
             tuple(str(name) for name in facts.get("wanted") or ()),
             facts.get("piece"),
             facts.get("no_callable"),
+            facts.get("imported"),
+            facts.get("where"),
         )
 
     def facts(self) -> dict[str, object]:
@@ -53,4 +59,6 @@ class ImportResult:
             "wanted": list(self.wanted),
             "piece": self.piece,
             "no_callable": self.no_callable,
+            "imported": self.imported,
+            "where": self.where,
         }

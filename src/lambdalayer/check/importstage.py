@@ -203,6 +203,8 @@ def import_fix(result: ImportResult) -> str:
     module, _, attribute = result.module.partition(":")
     if result.missing is not None:
         name = result.missing.split(".")[0]
+        if result.imported and result.imported.startswith(name + "."):
+            name = result.imported
         if name == module.split(".")[0]:
             return (
                 f"{name} is not where Lambda looks: check the handler's module path and the layout"
@@ -218,4 +220,11 @@ def import_fix(result: ImportResult) -> str:
             f"{module} imports, but has no function {attribute}: check the handler's function name"
         )
     fix = next((text for clue, text in _FIXES if clue in error), None)
-    return fix or "see the message: the module raised it while being imported"
+    if fix is not None:
+        return fix
+    where = f" at {result.where}" if result.where else ""
+    return (
+        f"{module} raised {error.partition(':')[0] or 'an exception'}{where} while being"
+        " imported: pin an earlier release of the distribution that file belongs to (or leave"
+        " out what needs it), and report it to its maintainers"
+    )

@@ -676,6 +676,10 @@ def _judged(
         needed = piece
     if needed is None or needed in provided or module.split(".")[0] == needed:
         return finding
+    if result is not None and result.imported and needed == missing:
+        # "No module named 'ruamel'" from "import ruamel.yaml": the project is named after
+        # the whole dotted name (ruamel.yaml), never after its first part.
+        needed = result.imported
     owner = main.top_level_owners.get(module.split(".")[0])
     sibling_ok = [
         item.module

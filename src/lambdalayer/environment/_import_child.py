@@ -25,6 +25,7 @@ import traceback
 
 PR_SET_PDEATHSIG = 1
 _CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)'")
+_STATEMENT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\b|import\s+([\w.]+))")
 
 
 def limit_processes() -> None:
@@ -76,7 +77,18 @@ def facts(exc: BaseException) -> dict[str, object]:
         found = _CANNOT_IMPORT.match(str(exc))
         name = name_from or (found.group(1) if found else None)
         piece = f"{exc.name}.{name}" if name else None
-    return {"missing": missing, "wanted": wanted, "piece": piece}
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+    statement = _STATEMENT.match(frames[-1].line or "") if frames else None
+    dotted = (statement.group(1) or statement.group(2)) if statement else None
+    imported = dotted if missing and dotted and dotted.startswith(missing + ".") else None
+    return {
+        "missing": missing,
+        "wanted": wanted,
+        "piece": piece,
+        "imported": imported,
+        "where": where,
+    }
 
 
 def main() -> None:

@@ -418,6 +418,8 @@ def _read_results(path: Path, expected: Sequence[str]) -> list[ImportResult]:
                 _names(facts.get("wanted")),
                 _name(facts.get("piece")),
                 _name(facts.get("no_callable")),
+                _name(facts.get("imported")),
+                _name(facts.get("where")),
             )
         )
     return done
