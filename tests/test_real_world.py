@@ -108,6 +108,25 @@ def real_world_index(tmp_path: Path):
         files={"otelish/util/http/__init__.py": "from otelish.semconv import names\n"},
     )
     make_wheel(root, "deepns", "1.0", files={"deepns/a/b/__init__.py": "X = 1\n"})
+    # psycopg[binary]: psycopg-binary's module imports only after psycopg's, which it does
+    # not declare.
+    make_wheel(
+        root,
+        "partnerish",
+        "1.0",
+        files={"partnerish/__init__.py": "X = 1\n"},
+        requires=['partnerish-binary; extra == "binary"'],
+    )
+    make_wheel(
+        root,
+        "partnerish-binary",
+        "1.0",
+        files={
+            "partnerish_binary/__init__.py": "import sys\nif 'partnerish' not in sys.modules:\n"
+            "    raise ImportError('the partnerish package should be imported before"
+            " partnerish_binary')\n"
+        },
+    )
     # A module named by a dotted project (ruamel.yaml: "No module named 'ruamel'"), and one
     # that raises something no table knows.
     make_wheel(
@@ -399,6 +418,28 @@ def test_hints_name_the_dotted_project_and_where_an_import_raised(
         "raisesish raised KeyError at /opt/python/lib/python3.12/site-packages/raisesish/"
         "__init__.py:2 while being imported: pin an earlier release" in err
     ), err
+
+
+@needs_import_check
+def test_a_kept_import_result_is_reused_only_where_what_it_saw_is_the_same(
+    real_world_index, tmp_path, capsys
+):
+    """partnerish_binary imported beside partnerish; built alone in the same cache, it must
+    be imported again (and fail), as with a fresh cache."""
+    document = run_json(
+        capsys,
+        *build_args(real_world_index, tmp_path, "partnerish[binary]", tmp_path / "a.zip"),
+        "--json",
+    )
+    assert {item["module"]: item["ok"] for item in document["check"]["imports"]} == {
+        "partnerish": True,
+        "partnerish_binary": True,
+    }
+    code, _, err = run_cli(
+        capsys, *build_args(real_world_index, tmp_path, "partnerish-binary", tmp_path / "b.zip")
+    )
+    assert code == 1, err
+    assert "the partnerish package should be imported before partnerish_binary" in err
 
 
 @needs_import_check

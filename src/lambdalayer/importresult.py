@@ -19,7 +19,9 @@ class ImportResult:
     namespace package lacks (``google.cloud.bigquery_storage``); ``no_callable``: the
     attribute a handler module lacks; ``imported``: the whole dotted name the failing import
     statement asked for (``ruamel.yaml`` where Python says only ``No module named 'ruamel'``);
-    ``where``: the file and line the exception was raised at.
+    ``where``: the file and line the exception was raised at. ``seen`` and ``absent``: the
+    top-level names loaded, and looked for in vain, by every import of the child so far —
+    what a reused result is keyed by (:mod:`lambdalayer.check.reuse`); not kept in reports.
     """
 
     module: str
@@ -30,6 +32,8 @@ class ImportResult:
     no_callable: str | None = None
     imported: str | None = None
     where: str | None = None
+    seen: tuple[str, ...] | None = None  # None: not recorded (a report read back, a time-out)
+    absent: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

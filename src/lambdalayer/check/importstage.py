@@ -15,14 +15,14 @@ the caller may prepare them and check again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.cache import Cache
 from lambdalayer.check.findings import Finding, Kind, Severity
 from lambdalayer.check.request import ImportOptions
-from lambdalayer.check.reuse import ImportResultCache
+from lambdalayer.check.reuse import ImportResultCache, Reuse
 from lambdalayer.environment.imports import Deployment, SandboxRun, run_imports
 from lambdalayer.environment.roots import CodeRoot, code_root
 from lambdalayer.errors import option
@@ -49,15 +49,15 @@ def check_imports(
     deployment: Deployment,
     options: ImportOptions,
     cache_dir: Path | None = None,
-    module_keys: Mapping[str, str] | None = None,
+    reuse: Reuse | None = None,
 ) -> ImportOutcome:
     """Import the modules, confined, in the best root there is (see the module's docstring).
 
     ``options.image`` is an image's root, :data:`~lambdalayer.environment.roots.HOST` for
     this machine's libraries, or ``None`` for the best there is. The files are placed for
     the sandbox under ``cache_dir``'s ``tmp`` (beside the fragments they link to).
-    ``module_keys``: for the modules whose result may be reused, what that result depends
-    on (see :mod:`lambdalayer.check.reuse`).
+    ``reuse``: for the modules whose result may be reused, what that result depends on
+    (see :mod:`lambdalayer.check.reuse`).
     """
     root = code_root(target, options.image, options.python, options.sandbox, cache_dir)
     if root.run is None:
@@ -71,7 +71,7 @@ def check_imports(
     if runtime is not None:
         deployment = replace(deployment, runtime=runtime.path)
     run = _Run(root.run, root.label, options.deadline, cache_dir)
-    results, reused = _imports(target, modules, deployment, module_keys or {}, run)
+    results, reused = _imports(target, modules, deployment, reuse or Reuse(), run)
     ran_in = root.label
     if reused:
         ran_in += f"; {reused} of them as when they last imported, their distributions unchanged"
@@ -124,20 +124,22 @@ def _imports(
     target: Target,
     modules: Sequence[str],
     deployment: Deployment,
-    keys: Mapping[str, str],
+    reuse: Reuse,
     run: _Run,
 ) -> tuple[tuple[ImportResult, ...], int]:
     """Every module's result, and how many were known from before (see :mod:`.reuse`)."""
     cache = None
+    keys = reuse.keys
     if run.cache_dir and keys:
         cache = ImportResultCache(run.cache_dir, run.label)
-    known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m])}
+    known = {m for m in modules if cache and m in keys and cache.imported_before(keys[m], reuse)}
     to_run = [module for module in modules if module not in known]
     ran = _run(target, to_run, deployment, run) if to_run else []
     by_module = {result.module: result for result in ran}
     for result in ran:
-        if cache and result.ok and result.module in keys:
-            cache.store(keys[result.module])
+        seen = reuse.seen(result) if cache and result.ok and result.module in keys else None
+        if cache and seen is not None:
+            cache.store(keys[result.module], seen)
     results = tuple(by_module.get(module, ImportResult(module, None)) for module in modules)
     return results, len(known)
 

@@ -29,7 +29,7 @@ from lambdalayer.check.importstage import ImportOutcome, check_imports
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings
 from lambdalayer.check.modules import top_level_modules
 from lambdalayer.check.request import CheckRequest
-from lambdalayer.check.reuse import module_keys
+from lambdalayer.check.reuse import reuse_of
 from lambdalayer.check.shadows import runtime_shadows
 from lambdalayer.check.view import METADATA_LIMIT, SITE, LayerView, placed_elves, view_of
 from lambdalayer.elf import ELF_MAGIC, ElfInfo, foreign_binary_kind
@@ -616,8 +616,9 @@ def _imported(
     modules = _modules_to_import(main, target, options.modules, function, request.handler)
     if not modules:
         return ImportOutcome(skipped="nothing to import: no module or package in the layer")
-    keys = module_keys(main, modules, main.placement.digests) if not others else {}
-    outcome = check_imports(target, modules, _deployment(main, others), options, cache_dir, keys)
+    prefixes = main.site_prefixes(target, function=function)
+    reuse = reuse_of(main, modules, prefixes) if not others else None
+    outcome = check_imports(target, modules, _deployment(main, others), options, cache_dir, reuse)
     provided = set().union(
         *(layer.top_level_names(target, function=function) for layer in (main, *others))
     )

@@ -91,12 +91,33 @@ def facts(exc: BaseException) -> dict[str, object]:
     }
 
 
+class NotFound:
+    """The last finder on ``sys.meta_path``: it finds nothing and notes what no finder found
+    (a top-level name an import looked for in vain: its result may change when it appears)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        self.names.add(fullname.partition(".")[0])
+
+
+def seen_facts(not_found: NotFound) -> dict[str, object]:
+    """What every import so far could see: the top-level names loaded (``seen``) and those
+    looked for in vain (``absent``); the check keys a reused result by both."""
+    seen = sorted({name.partition(".")[0] for name in list(sys.modules)})
+    absent = sorted(not_found.names - set(seen))
+    return {"seen": seen, "absent": absent}
+
+
 def main() -> None:
     """Import each module named on the command line and record the outcome."""
     limit_processes()
     drop_privileges()
     results, paths, modules = sys.argv[1], sys.argv[2], sys.argv[3:]
     sys.path[:0] = [path for path in paths.split(os.pathsep) if path]
+    not_found = NotFound()
+    sys.meta_path.append(not_found)
     with open(results, "a", encoding="utf-8") as out:  # noqa: PTH123 - kept to plain builtins
         for spec in modules:
             name, _, attribute = spec.partition(":")
@@ -110,6 +131,7 @@ def main() -> None:
             except BaseException as exc:
                 error = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 found = facts(exc)
+            found.update(seen_facts(not_found))
             out.write(json.dumps([spec, error, found]) + "\n")
             out.flush()
 

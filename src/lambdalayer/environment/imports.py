@@ -420,6 +420,8 @@ def _read_results(path: Path, expected: Sequence[str]) -> list[ImportResult]:
                 _name(facts.get("no_callable")),
                 _name(facts.get("imported")),
                 _name(facts.get("where")),
+                _all_names(facts.get("seen")),
+                _all_names(facts.get("absent")) or (),
             )
         )
     return done
@@ -430,10 +432,19 @@ def _name(value: object) -> str | None:
     return value[:512] if isinstance(value, str) and value else None
 
 
-def _names(value: object) -> tuple[str, ...]:
-    """The names in a reported list (bounded), skipping what is not one."""
-    items = value[:64] if isinstance(value, list) else []
+def _names(value: object, limit: int = 64) -> tuple[str, ...]:
+    """The names in a reported list (at most ``limit``), skipping what is not one."""
+    items = value[:limit] if isinstance(value, list) else []
     return tuple(name for item in items if (name := _name(item)))
+
+
+def _all_names(value: object, limit: int = 16384) -> tuple[str, ...] | None:
+    """Every name of a reported list, or ``None`` when it is no list or longer than ``limit``
+    (a partial list of what an import saw would key a reused result wrongly)."""
+    if not isinstance(value, list) or len(value) > limit:
+        return None
+    names = _names(value, limit)
+    return names if len(names) == len(value) else None
 
 
 def _tail(path: Path, limit: int = 4096) -> str:
