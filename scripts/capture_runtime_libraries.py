@@ -121,7 +121,12 @@ def _parse_versions(items: list[str]) -> dict[str, dict[str, str]]:
 
 
 def render(
-    name: str, os_name: str, machine: str, source: str, libraries: dict[str, dict[str, str]]
+    name: str,
+    os_name: str,
+    machine: str,
+    source: str,
+    libraries: dict[str, dict[str, str]],
+    complete: bool = True,
 ) -> str:
     """The TOML file: one line per soname, sorted; versions as inline tables."""
     lines = [
@@ -129,6 +134,7 @@ def render(
         "# scripts/capture_runtime_libraries.py; do not edit by hand.",
         f"os = {json.dumps(os_name)}",
         f"machine = {json.dumps(machine)}",
+        *(["complete = true"] if complete else []),
         f"source = {json.dumps(source)}",
         "",
         "[libraries]",
@@ -168,6 +174,12 @@ def main() -> None:
         metavar="SONAME",
         help="a library known present by other evidence (named in --source)",
     )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="the listing may miss libraries of the loader's directories (a library not"
+        " listed is then unknown, never absent)",
+    )
     args = parser.parse_args()
     versions = _parse_versions(args.version)
     if args.mode == "rootfs":
@@ -179,7 +191,9 @@ def main() -> None:
     libraries = with_glibc_versions(libraries)
     DATA.mkdir(parents=True, exist_ok=True)
     out = DATA / f"{args.name}.toml"
-    out.write_text(render(args.name, args.os, args.machine, args.source, libraries))
+    out.write_text(
+        render(args.name, args.os, args.machine, args.source, libraries, complete=not args.partial)
+    )
     print(f"wrote {out} ({len(libraries)} libraries)")
 
 

@@ -5,6 +5,7 @@ Uses the committed samples of tests/fixtures/binaries (made by make_samples.py t
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import subprocess
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from lambdalayer.check.libraries import PlacedElf, needed_library_findings
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check_zip
 from lambdalayer.cli.flags import in_flags
+from lambdalayer.elf import read_elf
 from lambdalayer.libraryset import runtime_libraries
 from lambdalayer.targets import all_targets, get_target
 
@@ -276,3 +279,112 @@ def test_glib_is_there_on_al2023_and_absent_on_al2_x86_64():
     al2 = runtime_libraries(get_target("python3.11", "x86_64"))
     assert "libglib-2.0.so.0" not in al2.present and "libglib-2.0.so.0" in al2.absent
     assert "libssl.so.3" in runtime_libraries(get_target("python3.13", "arm64")).present
+
+
+def _gcc(out: Path, source: str, *args: str) -> Path:
+    """Compile C ``source`` into ``out`` with gcc and ``args`` (``-shared`` for a library)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    c_file = out.parent / f"{out.name}.c"
+    c_file.write_text(source)
+    subprocess.run(
+        ["gcc", "-fPIC", "-O1", "-Wl,--no-as-needed", "-o", str(out), str(c_file), *args],
+        check=True,
+    )
+    c_file.unlink()
+    return out
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_a_bundled_program_needing_a_library_the_runtime_lacks_is_an_error_naming_it(tmp_path):
+    """playwright's driver/node needs libatomic.so.1, which AL2023's listing does not have:
+    no import runs the program, so only this check can say it fails on first use."""
+    stub = _gcc(
+        tmp_path / "stub" / "libatomic.so.1",
+        "int __atomic_stub(void) { return 0; }\n",
+        "-shared",
+        "-Wl,-soname,libatomic.so.1",
+    )
+    node = _gcc(
+        tmp_path / "node",
+        "int __atomic_stub(void);\nint main(void) { return __atomic_stub(); }\n",
+        str(stub),
+    )
+    layer = tmp_path / "l.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{site('python3.12')}playish/__init__.py", b"")
+        archive.writestr(f"{site('python3.12')}playish/driver/node", node.read_bytes())
+    report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
+    [finding] = library_findings(report)
+    assert finding.severity.name == "ERROR"
+    assert finding.message.startswith(
+        "the program playish/driver/node needs libatomic.so.1, which python3.12 (Amazon Linux"
+        " 2023, x86_64) does not have (its library listing has no such file)"
+    )
+
+
+LOADER = Path("/lib64/ld-linux-x86-64.so.2")
+_PATHS = ("$ORIGIN", "$ORIGIN/../pkg.libs", "$ORIGIN/sub")
+_PLACES = ("pkg.libs", "pkg/sub", "pkg")
+
+
+def _generated_chain(root: Path, draw: random.Random, number: int) -> list[Path]:
+    """A module ``pkg/ext.so`` needing a chain of 1-3 bundled libraries, each placed and
+    given a DT_RPATH, DT_RUNPATH or neither at random; returns the files, the module first."""
+    depth = draw.randint(1, 3)
+    files: list[Path] = []
+    below: Path | None = None
+    for level in reversed(range(depth + 1)):
+        name = f"libgen{number}_{level}.so"
+        place = "pkg" if level == 0 else draw.choice(_PLACES)
+        out = root / place / ("ext.so" if level == 0 else name)
+        kind = draw.choice(("rpath", "runpath", "none"))
+        args = ["-shared", f"-Wl,-soname,{out.name}"]
+        if kind != "none":
+            tags = "--disable-new-dtags" if kind == "rpath" else "--enable-new-dtags"
+            args.append(f"-Wl,{tags},-rpath,{draw.choice(_PATHS)}")
+        call = f"int f{level + 1}(void);\n" if below else ""
+        body = f"return f{level + 1}();" if below else "return 0;"
+        source = f"{call}int f{level}(void) {{ {body} }}\n"
+        files.insert(0, _gcc(out, source, *args, *([str(below)] if below else [])))
+        below = out
+    return files
+
+
+def _not_found_by_the_loader(module: Path) -> set[str]:
+    # ldd's way (LD_TRACE_LOADED_OBJECTS): every need is listed, "not found" ones too
+    completed = subprocess.run(
+        [str(LOADER), str(module)],
+        capture_output=True,
+        text=True,
+        env={"LD_TRACE_LOADED_OBJECTS": "1"},
+        check=False,
+    )
+    return set(re.findall(r"^\s*(\S+) => not found", completed.stdout, re.MULTILINE))
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or not LOADER.exists(), reason="needs gcc, ld.so")
+def test_libraries_resolve_as_glibcs_loader_finds_them_on_generated_chains(tmp_path):
+    """DT_RPATH of the loading chain (when the file has no DT_RUNPATH), $ORIGIN per file,
+    DT_RUNPATH for direct needs only, what is already loaded by soname: judged against the
+    real loader (ldd's ``LD_TRACE_LOADED_OBJECTS``) on chains made at random (a fixed seed)."""
+    draw = random.Random(32)  # noqa: S311 - a fixed seed for the shapes, not for secrets
+    target = get_target("python3.12")
+    disagreements = []
+    for number in range(20):
+        root = tmp_path / f"case{number}"
+        files = _generated_chain(root, draw, number)
+        placed = [
+            PlacedElf(
+                str(path), str(path.relative_to(root)), "gen", read_elf(path.read_bytes()), True
+            )
+            for path in files
+        ]
+        ours = {
+            found.group(1)
+            for finding in needed_library_findings(placed, target)
+            if (found := re.match(r"needs (\S+), which", finding.message))
+        }
+        theirs = _not_found_by_the_loader(files[0])
+        if ours != theirs:
+            disagreements.append((number, sorted(ours), sorted(theirs)))
+    assert disagreements == [], disagreements

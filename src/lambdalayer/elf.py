@@ -43,6 +43,7 @@ SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_DYNAMIC, SHT_NOBITS, SHT_REL = 2, 3, 4, 6,
 SHT_GNU_VERDEF, SHT_GNU_VERNEED = 0x6FFFFFFD, 0x6FFFFFFE
 SHF_ALLOC = 0x2
 PT_LOAD = 1
+PT_INTERP = 3
 DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 14, 15, 29
 # Sections the loader never maps, which strip_unneeded removes (by name).
 _UNNEEDED = re.compile(
@@ -55,8 +56,10 @@ class ElfInfo:
     """What matters about one ELF file for Lambda.
 
     ``needed`` are its ``DT_NEEDED`` sonames in order; ``search_paths`` its ``DT_RUNPATH``
-    (or, without one, ``DT_RPATH``) entries as written (``$ORIGIN`` unexpanded);
-    ``version_needs`` maps each library to the symbol versions it must define.
+    (or, without one, ``DT_RPATH``) entries as written (``$ORIGIN`` unexpanded), and
+    ``runpath`` says which of the two they are (the loader searches them differently);
+    ``version_needs`` maps each library to the symbol versions it must define; ``program``:
+    it names an interpreter (``PT_INTERP``): an executable, not only a library.
     """
 
     machine: str
@@ -66,6 +69,8 @@ class ElfInfo:
     search_paths: tuple[str, ...] = ()
     version_needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     misaligned_segments: int = 0  # PT_LOAD segments the loader refuses (offset ≢ address mod align)
+    runpath: bool = False
+    program: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,8 +194,8 @@ def foreign_binary_kind(head: bytes) -> str | None:
     return None
 
 
-def _dynamic(elf: _Elf) -> tuple[str | None, list[str], list[str]]:
-    """(soname, needed, search paths) from the dynamic section."""
+def _dynamic(elf: _Elf) -> tuple[str | None, list[str], list[str], bool]:
+    """(soname, needed, search paths, whether they are DT_RUNPATH) from the dynamic section."""
     soname: str | None = None
     needed: list[str] = []
     rpath: list[str] = []
@@ -215,7 +220,7 @@ def _dynamic(elf: _Elf) -> tuple[str | None, list[str], list[str]]:
             elif tag == DT_RUNPATH:
                 runpath += [part for part in elf.string(strings, value).split(":") if part]
     # The loader ignores DT_RPATH when DT_RUNPATH is present.
-    return soname, needed, runpath or rpath
+    return soname, needed, runpath or rpath, bool(runpath)
 
 
 def _version_needs(elf: _Elf) -> dict[str, list[str]]:
@@ -302,7 +307,7 @@ def read_elf(data: bytes | BinaryIO) -> ElfInfo:
     try:
         elf = _open(data)
         needs = _version_needs(elf)
-        soname, needed, search_paths = _dynamic(elf)
+        soname, needed, search_paths, runpath = _dynamic(elf)
     except (ValueError, struct.error, OverflowError) as error:
         raise ValueError(
             f"unreadable ELF: {error}".replace("ELF: unreadable ELF: ", "ELF: ")
@@ -317,6 +322,8 @@ def read_elf(data: bytes | BinaryIO) -> ElfInfo:
         search_paths=tuple(search_paths),
         version_needs=tuple((library, tuple(names)) for library, names in sorted(needs.items())),
         misaligned_segments=_misaligned_segments(elf),
+        runpath=runpath,
+        program=any(segment.kind == PT_INTERP for segment in elf.segments),
     )
 
 

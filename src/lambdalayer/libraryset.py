@@ -23,6 +23,7 @@ class RuntimeLibraries:
     present: Mapping[str, Mapping[str, tuple[int, ...]]]  # soname → {family: highest version}
     absent: frozenset[str]
     remedies: Mapping[str, str]
+    complete: bool = False  # the listing has every file of the loader's system directories
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -60,4 +61,5 @@ def runtime_libraries(target: Target) -> RuntimeLibraries:
         },
         absent=frozenset(absent["sonames"]),
         remedies=dict(remedies),
+        complete=bool(data.get("complete", False)),
     )

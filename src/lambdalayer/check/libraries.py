@@ -55,13 +55,95 @@ class PlacedElf:
     checked: bool  # part of the zip being checked (findings are reported for these only)
 
 
-def _search_dirs(elf: PlacedElf) -> list[str]:
+def _expanded(elf: PlacedElf) -> list[str]:
+    """``elf``'s own search paths with ``$ORIGIN`` expanded to where it lands."""
     origin = posixpath.dirname(elf.path)
-    own = [
+    return [
         posixpath.normpath(entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
         for entry in elf.info.search_paths
     ]
-    return [*own, *LAMBDA_LIBRARY_PATH]
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A file the loader mapped, and the one whose need made it map it (``l_loader``)."""
+
+    elf: PlacedElf
+    loader: _Loaded | None
+
+
+SYSTEM = "system"  # found in the runtime's own directories (/lib64, /usr/lib64)
+_SYSTEM_DIRS = ("/lib64", "/usr/lib64")
+
+
+def _search_dirs(node: _Loaded) -> list[str]:
+    """Where glibc's loader looks for a need of ``node``, in order (``elf/dl-load.c``): the
+    ``DT_RPATH`` of the file and of every file up its loading chain, unless the file has a
+    ``DT_RUNPATH`` (a file's ``DT_RPATH`` counts only when it has no ``DT_RUNPATH``); then
+    ``LD_LIBRARY_PATH``; then the file's own ``DT_RUNPATH`` (never its loaders')."""
+    dirs: list[str] = []
+    if not node.elf.info.runpath:
+        chain: _Loaded | None = node
+        while chain is not None:
+            dirs += [] if chain.elf.info.runpath else _expanded(chain.elf)
+            chain = chain.loader
+    dirs += LAMBDA_LIBRARY_PATH
+    if node.elf.info.runpath:
+        dirs += _expanded(node.elf)
+    return dirs
+
+
+def _find(
+    node: _Loaded, soname: str, by_path: Mapping[str, PlacedElf], present: Mapping[str, object]
+) -> PlacedElf | str | None:
+    """The file a need resolves to, :data:`SYSTEM` for the runtime's own, or ``None``."""
+    if "/" in soname:
+        directory = posixpath.dirname(node.elf.path)
+        return by_path.get(posixpath.normpath(posixpath.join(directory, soname)))
+    for directory in _search_dirs(node):
+        found = by_path.get(f"{directory}/{soname}")
+        if found is not None:
+            return found
+        if directory in _SYSTEM_DIRS and soname in present:
+            return SYSTEM
+    return SYSTEM if soname in present else None
+
+
+@dataclass
+class _Load:
+    """What loading one file (a program run, a module ``dlopen``-ed) maps, as ld.so does:
+    breadth first, each need matched first against what is already mapped (by the name it
+    was needed as, or its ``DT_SONAME``)."""
+
+    unresolved: list[tuple[_Loaded, str]]
+    resolved: list[tuple[_Loaded, str, PlacedElf | str]]
+    mapped: set[str]
+
+
+def _load(
+    root: PlacedElf, by_path: Mapping[str, PlacedElf], present: Mapping[str, object]
+) -> _Load:
+    first = _Loaded(root, None)
+    names = {root.info.soname} if root.info.soname else set()
+    done = _Load([], [], {root.path})
+    queue = deque([first])
+    while queue:
+        node = queue.popleft()
+        for soname in node.elf.info.needed:
+            if soname in names:
+                continue
+            found = _find(node, soname, by_path, present)
+            if found is None:
+                done.unresolved.append((node, soname))
+                continue
+            names.add(soname)
+            done.resolved.append((node, soname, found))
+            if isinstance(found, str) or found.path in done.mapped:
+                continue
+            done.mapped.add(found.path)
+            names |= {found.info.soname} if found.info.soname else set()
+            queue.append(_Loaded(found, node))
+    return done
 
 
 def _display(path: str) -> str:
@@ -105,16 +187,6 @@ class _Problem:
     detail: str  # what is wrong, for the message
 
 
-def _resolve(elf: PlacedElf, soname: str, by_path: Mapping[str, PlacedElf]) -> PlacedElf | None:
-    if "/" in soname:
-        return by_path.get(posixpath.normpath(posixpath.join(posixpath.dirname(elf.path), soname)))
-    for directory in _search_dirs(elf):
-        found = by_path.get(f"{directory}/{soname}")
-        if found is not None:
-            return found
-    return None
-
-
 def _version_problems(
     elf: PlacedElf, soname: str, libraries: RuntimeLibraries, target: Target
 ) -> list[_Problem]:
@@ -143,33 +215,31 @@ def _version_problems(
     return problems
 
 
-def _problems(
-    elf: PlacedElf, graph: _Graph, libraries: RuntimeLibraries, target: Target
-) -> list[_Problem]:
-    problems: list[_Problem] = []
+def _problem(node: _Loaded, soname: str, libraries: RuntimeLibraries, target: Target) -> _Problem:
+    """A need the loader does not find: an error when the runtime is known to lack it, or
+    when a program needs it and the runtime's listing is complete; else a warning."""
     where = f"{target.runtime.name} ({libraries.os}, {target.machine})"
-    for soname in elf.info.needed:
-        found = _resolve(elf, soname, graph.by_path)
-        if found is not None:
-            continue
-        if soname in libraries.present:
-            problems += _version_problems(elf, soname, libraries, target)
-        elif soname in libraries.absent:
-            problems.append(
-                _Problem(
-                    Severity.ERROR, soname, elf.path, f"needs {soname}, which {where} does not have"
-                )
-            )
-        else:
-            problems.append(
-                _Problem(
-                    Severity.WARNING,
-                    soname,
-                    elf.path,
-                    f"needs {soname}, which is neither in the layers nor known to be on {where}",
-                )
-            )
-    return problems
+    root = node
+    while root.loader is not None:
+        root = root.loader
+    if soname in libraries.absent:
+        return _Problem(
+            Severity.ERROR, soname, node.elf.path, f"needs {soname}, which {where} does not have"
+        )
+    if root.elf.info.program and libraries.complete:
+        return _Problem(
+            Severity.ERROR,
+            soname,
+            node.elf.path,
+            f"the program {_display(root.elf.path)} needs {soname}, which {where} does not have"
+            " (its library listing has no such file)",
+        )
+    return _Problem(
+        Severity.WARNING,
+        soname,
+        node.elf.path,
+        f"needs {soname}, which is neither in the layers nor known to be on {where}",
+    )
 
 
 def _fix(problem: _Problem, package: str | None, libraries: RuntimeLibraries) -> str:
@@ -195,37 +265,73 @@ def _chain_rank(chain: list[str]) -> tuple[int, int]:
     return (0 if starts_at_module else 1, len(chain))
 
 
+def _roots(placed: Sequence[PlacedElf]) -> list[PlacedElf]:
+    """The files something loads by path (programs, extension modules): those no other file
+    needs by name (its file name or ``DT_SONAME``)."""
+    needed = {soname.rsplit("/", 1)[-1] for elf in placed for soname in elf.info.needed}
+    return [
+        elf
+        for elf in placed
+        if posixpath.basename(elf.path) not in needed and elf.info.soname not in needed
+    ]
+
+
+def _loads(
+    placed: Sequence[PlacedElf], libraries: RuntimeLibraries
+) -> tuple[list[_Load], dict[str, list[str]]]:
+    """Every load from a root, and who maps what. A file only needed by name that no root
+    reaches is never mapped (the need that would map it is reported, not what it needs)."""
+    by_path = {elf.path: elf for elf in placed}
+    loads = [_load(root, by_path, libraries.present) for root in _roots(placed)]
+    parents: dict[str, list[str]] = {}
+    for load in loads:
+        for node, _soname, found in load.resolved:
+            if not isinstance(found, str) and found.path != node.elf.path:
+                parents.setdefault(found.path, []).append(node.elf.path)
+    return loads, parents
+
+
 def needed_library_findings(placed: Sequence[PlacedElf], target: Target) -> list[Finding]:
     """Findings for every needed library that Lambda's loader would not find (see module docs)."""
     libraries = runtime_libraries(target)
     by_path = {elf.path: elf for elf in placed}
-    parents: dict[str, list[str]] = {}
-    for elf in placed:
-        for soname in elf.info.needed:
-            found = _resolve(elf, soname, by_path)
-            if found is not None and found.path != elf.path:
-                parents.setdefault(found.path, []).append(elf.path)
+    loads, parents = _loads(placed, libraries)
     graph = _Graph(by_path, parents)
+    problems: dict[tuple[str, str], _Problem] = {}
+    for load in loads:
+        for node, soname in load.unresolved:
+            if node.elf.checked:
+                found = _problem(node, soname, libraries, target)
+                known = problems.get((node.elf.path, soname))
+                if known is None or found.severity > known.severity:
+                    problems[(node.elf.path, soname)] = found
+        for node, soname, found_at in load.resolved:
+            if node.elf.checked and found_at == SYSTEM:
+                for problem in _version_problems(node.elf, soname, libraries, target):
+                    problems.setdefault((node.elf.path, problem.detail), problem)
     grouped: dict[tuple[Severity, str, str | None], list[_Problem]] = {}
-    for elf in placed:
-        if not elf.checked:
-            continue
-        for problem in _problems(elf, graph, libraries, target):
-            key = (problem.severity, problem.detail, by_path[problem.needed_by].package)
-            grouped.setdefault(key, []).append(problem)
-    findings = []
-    for (severity, detail, package), problems in grouped.items():
-        first = min(problems, key=lambda item: _chain_rank(graph.chain(item.needed_by)))
-        chain = " → ".join([*map(_display, graph.chain(first.needed_by)), first.soname])
-        more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
-        findings.append(
-            Finding(
-                severity,
-                Kind.LIBRARY,
-                f"{detail}: {chain}{more}",
-                by_path[first.needed_by].member,
-                package,
-                _fix(first, package, libraries),
-            )
-        )
-    return findings
+    for problem in problems.values():
+        key = (problem.severity, problem.detail, by_path[problem.needed_by].package)
+        grouped.setdefault(key, []).append(problem)
+    return [_finding(graph, by_path, libraries, key, items) for key, items in grouped.items()]
+
+
+def _finding(
+    graph: _Graph,
+    by_path: Mapping[str, PlacedElf],
+    libraries: RuntimeLibraries,
+    key: tuple[Severity, str, str | None],
+    problems: list[_Problem],
+) -> Finding:
+    severity, detail, package = key
+    first = min(problems, key=lambda item: _chain_rank(graph.chain(item.needed_by)))
+    chain = " → ".join([*map(_display, graph.chain(first.needed_by)), first.soname])
+    more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
+    return Finding(
+        severity,
+        Kind.LIBRARY,
+        f"{detail}: {chain}{more}",
+        by_path[first.needed_by].member,
+        package,
+        _fix(first, package, libraries),
+    )

@@ -49,7 +49,7 @@ from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.targets import Layout, Target
 from lambdalayer.unpack import Quota, Unpacker
 
-FORMAT = 2
+FORMAT = 3  # 3: an ELF file's facts say runpath and program
 _TREE_FILE_MODE = 0o444
 
 
@@ -126,6 +126,8 @@ def _elf_from_json(value: Mapping[str, Any]) -> ElfInfo:
             for library, names in value["version_needs"]
         ),
         misaligned_segments=int(value["misaligned_segments"]),
+        runpath=bool(value.get("runpath", False)),
+        program=bool(value.get("program", False)),
     )
 
 
