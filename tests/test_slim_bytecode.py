@@ -328,3 +328,28 @@ def test_the_same_lock_gives_the_same_bytes_whatever_strip_is_on_the_path(
     assert read_elf(in_layer).machine == "x86_64"
     (tmp_path / "loaded.so").write_bytes(in_layer)
     assert ctypes.CDLL(str(tmp_path / "loaded.so")).native_answer() == 42
+
+
+def test_a_tests_directory_that_run_time_code_imports_is_kept():
+    """bottleneck's __init__ imports bottleneck.tests.util: slimming its tests/ away broke
+    ``import bottleneck``; a tests/ nothing imports still goes."""
+    files = {
+        "bottleneckish/__init__.py": b"from bottleneckish.tests.util import get_functions\n",
+        "bottleneckish/tests/__init__.py": b"",
+        "bottleneckish/tests/util.py": b"def get_functions(): return []\n",
+        "bottleneckish/tests/move_test.py": b"import pytest\n",
+        "bottleneckish/sub/__init__.py": b"from ..deep.tests import helpers  # relative\n",
+        "bottleneckish/deep/__init__.py": b"",
+        "bottleneckish/deep/tests/__init__.py": b"",
+        "bottleneckish/deep/tests/helpers.py": b"X = 1\n",
+        "bottleneckish/other/__init__.py": b"def test():\n    from bottleneckish.lazy import tests\n",
+        "bottleneckish/unused/__init__.py": b"",
+        "bottleneckish/unused/tests/__init__.py": b"",
+        "bottleneckish/unused/tests/test_x.py": b"import bottleneckish\n",
+    }
+    entries = [Entry(f"{SITE_311}{name}", data=data) for name, data in files.items()]
+    result = slim(entries, SlimOptions())
+    kept = {entry.arcname.removeprefix(SITE_311) for entry in result.entries}
+    assert {"bottleneckish/tests/util.py", "bottleneckish/tests/move_test.py"} <= kept
+    assert "bottleneckish/deep/tests/helpers.py" in kept
+    assert not {name for name in kept if name.startswith("bottleneckish/unused/tests/")}

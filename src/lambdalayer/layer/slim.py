@@ -293,6 +293,66 @@ def _program_version(program: str) -> str:
     return (completed.stdout.strip().splitlines() or ["?"])[0]
 
 
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+\(?([^#\n]*)", re.M)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n]*)", re.M)
+
+
+def _imported_names(text: str, package: str) -> set[str]:
+    """Every dotted name an import statement of a module of ``package`` names (absolute,
+    relative ones resolved; ``from a import b`` gives ``a`` and ``a.b``), read line by line
+    the same way on any machine (no parser of this machine's Python)."""
+    names = set()
+    for match in _IMPORT.finditer(text):
+        names |= {part.split()[0] for part in match.group(1).split(",") if part.split()}
+    parts = package.split(".") if package else []
+    for match in _FROM_IMPORT.finditer(text):
+        dots, module, imported = match.groups()
+        base = parts[: len(parts) - len(dots) + 1] if dots else []
+        whole = ".".join([*base, module] if module else base)
+        names.add(whole)
+        for item in imported.replace(")", "").split(","):
+            if item.split():
+                names.add(f"{whole}.{item.split()[0]}")
+    return names
+
+
+def _imported_directories(
+    entries: Sequence[Entry], active: Sequence[Rule], packages: set[str]
+) -> tuple[str, ...]:
+    """The directories a directory rule would drop (``tests/``) that a module outside them
+    imports (bottleneck's ``__init__`` imports ``bottleneck.tests.util``): kept whole."""
+    candidates = set()
+    for entry in entries:
+        relative = in_site_directory(entry.arcname)
+        segments = relative.split("/")
+        for rule in active:
+            if rule.directories and _directory_match(relative, rule, packages):
+                depth = next(
+                    d for d in range(1, len(segments) - 1) if segments[d] in rule.directories
+                )
+                candidates.add("/".join(segments[: depth + 1]))
+                break
+    if not candidates:
+        return ()
+    dotted = {candidate.replace("/", "."): candidate for candidate in candidates}
+    sources = [
+        entry
+        for entry in entries
+        if entry.arcname.endswith(".py")
+        and not in_site_directory(entry.arcname).startswith(tuple(f"{c}/" for c in candidates))
+    ]
+    keep = set()
+    for entry, data in _read_all(sources):
+        text = data.decode("utf-8", "replace")
+        relative = in_site_directory(entry.arcname).removesuffix(".py")
+        package = relative.removesuffix("/__init__").rpartition("/")[0]
+        if relative.endswith("/__init__"):
+            package = relative.removesuffix("/__init__")
+        for name in _imported_names(text, package.replace("/", ".")):
+            keep |= {c for d, c in dotted.items() if name == d or name.startswith(f"{d}.")}
+    return tuple(f"{directory}/" for directory in sorted(keep))
+
+
 def slim(entries: Sequence[Entry], options: SlimOptions) -> SlimResult:
     """Drop what the enabled rules (and ``--drop``) name; returns what remains and what it saved.
 
@@ -315,12 +375,13 @@ def slim(entries: Sequence[Entry], options: SlimOptions) -> SlimResult:
         for entry in entries
         if entry.arcname.endswith("/__init__.py")
     }
+    imported = _imported_directories(entries, active, packages)
     saved: dict[str, int] = {}
     kept: list[Entry] = []
     for entry in entries:
         relative = in_site_directory(entry.arcname)
         dropped_by = None
-        if not _protected(relative, options.keep):
+        if not _protected(relative, options.keep) and not relative.startswith(imported):
             dropped_by = next(
                 (
                     rule.name
