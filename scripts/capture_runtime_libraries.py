@@ -12,9 +12,9 @@ which the machines this project is developed on do not, so it has not been run h
         --source "public.ecr.aws/lambda/python:3.12 arm64, manifest sha256:..."
 
 It walks the system library directories of the root (``lib64``, ``usr/lib64``, ``lib``,
-``usr/lib``, ``var/lang/lib``), reads each shared object's ``DT_SONAME`` and the symbol
-versions it defines (pyelftools), and records per soname the highest version of each
-family (``GLIBC``, ``GLIBCXX``, ``CXXABI``, ``GCC``, ...).
+``usr/lib``, ``var/lang/lib``), reads each shared object's ``DT_SONAME``, and records per
+soname the highest symbol version of each family (``GLIBC``, ``GLIBCXX``, ``OPENSSL``, ...)
+derived from the files' own versions by stated rules (``_DERIVED``), plus those given.
 
 From a listing of one directory (``--directory lib64``: the AL2023 and AL2 arm64 sets,
 from ``shared/evidence/lambda-*-lib64.txt``), or from a file listing (what the Amazon
@@ -33,8 +33,6 @@ import argparse
 import json
 import re
 from pathlib import Path
-
-from elftools.common.exceptions import ELFError
 
 from lambdalayer.elf import read_elf
 
@@ -56,19 +54,11 @@ _GLIBC_FAMILY = (
 _VERSION = re.compile(r"^([A-Z][A-Z_]*?)_(\d+(?:\.\d+)*)$")
 
 
-def _family_maxima(names: list[str]) -> dict[str, str]:
-    best: dict[str, tuple[int, ...]] = {}
-    for name in names:
-        match = _VERSION.match(name)
-        if match:
-            version = tuple(int(part) for part in match.group(2).split("."))
-            best[match.group(1)] = max(best.get(match.group(1), version), version)
-    return {family: ".".join(map(str, version)) for family, version in sorted(best.items())}
-
-
-def from_rootfs(root: Path) -> dict[str, dict[str, str]]:
-    """soname → {version family: highest version defined} for the shared objects under ``root``."""
+def from_rootfs(root: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """soname → {} for the shared objects under ``root``, and every file name seen (the
+    symbol versions are derived from those names, :func:`derived_versions`)."""
     found: dict[str, dict[str, str]] = {}
+    names: list[str] = []
     for directory in LIBRARY_DIRS:
         base = root / directory
         if not base.is_dir():
@@ -76,13 +66,13 @@ def from_rootfs(root: Path) -> dict[str, dict[str, str]]:
         for path in sorted(base.iterdir()):
             if not path.is_file() or ".so" not in path.name:
                 continue
+            names.append(path.name)
             try:
                 info = read_elf(path.read_bytes())
-            except (ValueError, ELFError, OSError):
+            except (ValueError, OSError):
                 continue
-            soname = info.soname or path.name
-            found.setdefault(soname, _family_maxima(list(info.version_defs)))
-    return found
+            found.setdefault(info.soname or path.name, {})
+    return found, names
 
 
 def from_listing(
@@ -101,6 +91,33 @@ def from_listing(
         if directory in LIBRARY_DIRS and _SONAME_FILE.match(name):
             found[name] = versions.get(name, {})
     return found
+
+
+# A library's symbol-version nodes derived from its own file's version, by rules that hold
+# for these projects' releases: libstdc++.so.6.0.N defines GLIBCXX_3.4.N (gcc's
+# libstdc++ ABI table: 6.0.29 is gcc 11 with GLIBCXX_3.4.29, 6.0.33 gcc 14 with 3.4.33);
+# OpenSSL 3's libssl and libcrypto define OPENSSL_3.M.0 for every minor release M up to
+# their own (OPENSSL_3.0.0 … OPENSSL_3.2.0 in 3.2.2), so no node above the file's version;
+# zlib 1.2.N defines ZLIB_1.2.x nodes up to its own version (1.2.11: ZLIB_1.2.9 at most).
+_DERIVED = (
+    (re.compile(r"^(libstdc\+\+\.so\.6)\.0\.(\d+)$"), "GLIBCXX", lambda v: f"3.4.{v}"),
+    (re.compile(r"^(libssl\.so\.3)\.(\d+\.\d+)$"), "OPENSSL", lambda v: f"3.{v}"),
+    (re.compile(r"^(libcrypto\.so\.3)\.(\d+\.\d+)$"), "OPENSSL", lambda v: f"3.{v}"),
+    (re.compile(r"^(libz\.so\.1)\.(\d+\.\d+)$"), "ZLIB", lambda v: f"1.{v}"),
+)
+
+
+def derived_versions(names: list[str]) -> dict[str, dict[str, str]]:
+    """soname → {family: highest version} derived from versioned file names (a listing's
+    ``libssl.so.3.2.2`` → ``libssl.so.3``: ``OPENSSL`` up to 3.2.2), by :data:`_DERIVED`."""
+    derived: dict[str, dict[str, str]] = {}
+    for line in names:
+        name = line.strip().rpartition("/")[2]
+        for pattern, family, version in _DERIVED:
+            match = pattern.match(name)
+            if match:
+                derived.setdefault(match.group(1), {})[family] = version(match.group(2))
+    return derived
 
 
 def with_glibc_versions(found: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -182,10 +199,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     versions = _parse_versions(args.version)
+    names = args.path.read_text().splitlines() if args.mode == "listing" else []
     if args.mode == "rootfs":
-        libraries = from_rootfs(args.path)
+        libraries, names = from_rootfs(args.path)
+    derived = derived_versions(names)
+    for soname, families in versions.items():  # what is given wins over what is derived
+        derived[soname] = {**derived.get(soname, {}), **families}
+    if args.mode == "rootfs":
+        libraries = {soname: derived.get(soname, {}) for soname in libraries}
     else:
-        libraries = from_listing(args.path, versions, args.directory)
+        libraries = from_listing(args.path, derived, args.directory)
     for soname in args.also:
         libraries.setdefault(soname, versions.get(soname, {}))
     libraries = with_glibc_versions(libraries)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from lambdalayer.check.libraries import PlacedElf, needed_library_findings
+from lambdalayer.check.libraries import PlacedElf, needed_library_findings, stand_in_verdict
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check_zip
 from lambdalayer.cli.flags import in_flags
 from lambdalayer.elf import read_elf
+from lambdalayer.interpreters import find_interpreter
 from lambdalayer.libraryset import runtime_libraries
 from lambdalayer.targets import all_targets, get_target
 
@@ -388,3 +389,102 @@ def test_libraries_resolve_as_glibcs_loader_finds_them_on_generated_chains(tmp_p
         if ours != theirs:
             disagreements.append((number, sorted(ours), sorted(theirs)))
     assert disagreements == [], disagreements
+
+
+def _versioned_stub(directory: Path, soname: str, node: str) -> Path:
+    """A stub ``soname`` defining the symbol ``stub_call`` under the version ``node``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / f"{soname}.map"
+    script.write_text(f"{node} {{ global: stub_call; local: *; }};\n")
+    return _gcc(
+        directory / soname,
+        "int stub_call(void) { return 0; }\n",
+        "-shared",
+        f"-Wl,-soname,{soname}",
+        f"-Wl,--version-script={script}",
+    )
+
+
+def _needing(tmp_path: Path, soname: str, node: str) -> bytes:
+    stub = _versioned_stub(tmp_path / "stub" / node, soname, node)
+    user = _gcc(
+        tmp_path / f"user-{node}.so",
+        "int stub_call(void);\nint use(void) { return stub_call(); }\n",
+        "-shared",
+        str(stub),
+    )
+    return user.read_bytes()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_openssl_symbol_versions_are_judged_by_lambdas_data_not_this_machine(tmp_path):
+    """OPENSSL_3.x nodes derived from the listing's libssl.so.3.0.8 (x86_64 AL2023 image):
+    3.2.0 is refused with the data file named, 3.0.0 passes."""
+    for node, expected_ok in (("OPENSSL_3.2.0", False), ("OPENSSL_3.0.0", True)):
+        layer = tmp_path / f"{node}.zip"
+        with zipfile.ZipFile(layer, "w") as archive:
+            archive.writestr(
+                f"{site('python3.12')}myconn/_c.so", _needing(tmp_path, "libssl.so.3", node)
+            )
+        report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
+        assert report.ok is expected_ok, report.findings
+        if not expected_ok:
+            [finding] = library_findings(report)
+            assert finding.message.startswith(
+                "needs OPENSSL_3.2.0 from libssl.so.3; python3.12 (Amazon Linux 2023) has up to"
+                " OPENSSL_3.0.8 (data/runtime_libraries/al2023-x86_64.toml)"
+            )
+    arm = runtime_libraries(get_target("python3.12", "arm64"))
+    assert arm.present["libssl.so.3"]["OPENSSL"] == (3, 2, 2)
+    assert arm.present["libstdc++.so.6"]["GLIBCXX"] == (3, 4, 33)
+
+
+# glibc's loader's words (dl-version.c) when a library lacks a symbol version.
+LOADER_SAID = (
+    "ImportError: /usr/lib64/libssl.so.3: version `OPENSSL_3.2.0' not found (required by"
+    " /opt/python/lib/python3.12/site-packages/myconn/_c.cpython-312-aarch64-linux-gnu.so)"
+)
+
+
+def test_a_version_this_machines_stand_in_lacks_is_not_verified_where_lambdas_has_it():
+    arm = stand_in_verdict(LOADER_SAID, get_target("python3.12", "arm64"))
+    assert arm is not None and arm[0] is True
+    assert (
+        "while Lambda's defines up to OPENSSL_3.2.2 (data/runtime_libraries/al2023-aarch64"
+        in arm[1]
+    )
+    assert stand_in_verdict(LOADER_SAID, get_target("python3.12")) is None  # Lambda's lacks it too
+    unknown = stand_in_verdict(
+        LOADER_SAID.replace("libssl.so.3", "libffi.so.8"), get_target("python3.12")
+    )
+    assert unknown is not None and unknown[0] is False and unknown[1].startswith("not verified:")
+    assert stand_in_verdict("ImportError: No module named 'x'", get_target("python3.12")) is None
+
+
+@pytest.mark.skipif(
+    shutil.which("gcc") is None or shutil.which("bwrap") is None, reason="needs gcc, bwrap"
+)
+def test_an_import_failing_on_this_machines_stand_in_library_is_not_verified(tmp_path):
+    """The synthesized root holds this machine's libffi.so.8: a version it lacks, of which no
+    data says what Lambda's defines, fails the import here, and is said as not verified."""
+    if find_interpreter("3.12") is None:
+        pytest.skip("no CPython 3.12 here")
+    layer = tmp_path / "l.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(
+            f"{site('python3.12')}ffiuser/_u.so",
+            _needing(tmp_path, "libffi.so.8", "LIBFFI_BASE_9.9"),
+        )
+        archive.writestr(
+            f"{site('python3.12')}ffiuser/__init__.py",
+            "import ctypes, os\nctypes.CDLL(os.path.join(os.path.dirname(__file__), '_u.so'))\n",
+        )
+    report = check_zip(layer, CheckRequest(get_target("python3.12")), cache_dir=tmp_path / "cache")
+    assert report.imports_skipped is None, report.imports_skipped
+    [finding] = [item for item in report.findings if item.kind == "import"]
+    assert finding.severity.name == "WARNING", finding
+    assert finding.message.startswith(
+        "import ffiuser not verified: it needs LIBFFI_BASE_9.9 from libffi.so.8; this machine's"
+        " libffi.so.8 stood in for Lambda's and lacks it"
+    )
+    assert report.ok

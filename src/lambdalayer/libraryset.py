@@ -20,6 +20,7 @@ class RuntimeLibraries:
     os: str
     machine: str
     source: str
+    name: str  # the data file's stem: al2023-x86_64
     present: Mapping[str, Mapping[str, tuple[int, ...]]]  # soname → {family: highest version}
     absent: frozenset[str]
     remedies: Mapping[str, str]
@@ -55,6 +56,7 @@ def runtime_libraries(target: Target) -> RuntimeLibraries:
         os=data["os"],
         machine=data["machine"],
         source=data["source"],
+        name=stem,
         present={
             soname: {family: version_tuple(value) for family, value in families.items()}
             for soname, families in data["libraries"].items()

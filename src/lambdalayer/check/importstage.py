@@ -41,6 +41,7 @@ class ImportOutcome:
     skipped: str | None = None
     findings: tuple[Finding, ...] = ()
     runtime_wanted: tuple[str, ...] = ()
+    stand_in: bool = False  # the root's libraries are this machine's builds, not Lambda's
 
 
 def check_imports(
@@ -83,7 +84,8 @@ def check_imports(
         if wanted and options.runtime_unavailable
         else ()
     )
-    return ImportOutcome(results, ran_in, None, _failures(results) + notes, wanted)
+    findings = _failures(results) + notes
+    return ImportOutcome(results, ran_in, None, findings, wanted, stand_in=root.image is None)
 
 
 def _failures(results: Sequence[ImportResult]) -> tuple[Finding, ...]:

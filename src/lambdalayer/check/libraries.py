@@ -187,6 +187,41 @@ class _Problem:
     detail: str  # what is wrong, for the message
 
 
+# glibc's loader, when a library lacks a symbol version a file needs (dl-version.c):
+# "/usr/lib64/libssl.so.3: version `OPENSSL_3.2.0' not found (required by /opt/…/_x.so)".
+_LOADER_VERSION_ERROR = re.compile(
+    r"([^\s:]+\.so[.\d]*): version `([A-Z][A-Z_]*?_[\d.]+)' not found"
+)
+
+
+def stand_in_verdict(error: str, target: Target) -> tuple[bool, str] | None:
+    """For an import that failed because a library of the root lacks a symbol version, when
+    that library is this machine's build standing in for Lambda's: whether Lambda's own has
+    the version by the runtime's data (``None`` as the first item: no data), and what to say;
+    ``None`` when the error is not that."""
+    found = _LOADER_VERSION_ERROR.search(error)
+    if found is None:
+        return None
+    soname, name = posixpath.basename(found.group(1)), found.group(2)
+    family, _, wanted = name.rpartition("_")
+    libraries = runtime_libraries(target)
+    have = libraries.present.get(soname, {}).get(family)
+    data = f"data/runtime_libraries/{libraries.name}.toml, from {libraries.source}"
+    if have is None:
+        return False, (
+            f"not verified: it needs {name} from {soname}; this machine's {soname} stood in"
+            f" for Lambda's and lacks it, and there is no data on which {family} versions"
+            f" Lambda's {soname} defines ({data})"
+        )
+    shown = f"{family}_{'.'.join(map(str, have))}"
+    if version_tuple(wanted) > have:
+        return None
+    return True, (
+        f"not verified here: it needs {name} from {soname}; this machine's {soname} stood in"
+        f" for Lambda's and lacks it, while Lambda's defines up to {shown} ({data})"
+    )
+
+
 def _version_problems(
     elf: PlacedElf, soname: str, libraries: RuntimeLibraries, target: Target
 ) -> list[_Problem]:
@@ -209,7 +244,8 @@ def _version_problems(
                         elf.path,
                         f"needs {name} from {soname}; {target.runtime.name} ({libraries.os}) has"
                         " up to"
-                        f" {family}_{'.'.join(map(str, have))}",
+                        f" {family}_{'.'.join(map(str, have))} (data/runtime_libraries/"
+                        f"{libraries.name}.toml)",
                     )
                 )
     return problems

@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 
 from lambdalayer.check.findings import CheckReport, Finding, Kind, Severity
 from lambdalayer.check.importstage import ImportOutcome, check_imports
-from lambdalayer.check.libraries import PlacedElf, needed_library_findings
+from lambdalayer.check.libraries import PlacedElf, needed_library_findings, stand_in_verdict
 from lambdalayer.check.modules import top_level_modules
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.reuse import reuse_of
@@ -624,10 +624,31 @@ def _imported(
     )
     asked = bool(options.modules) or (function and bool(request.handler))
     judged = tuple(
-        _judged(finding, main, outcome.results, provided, asked=asked)
+        _stood_in(_judged(finding, main, outcome.results, provided, asked=asked), target)
+        if outcome.stand_in
+        else _judged(finding, main, outcome.results, provided, asked=asked)
         for finding in outcome.findings
     )
     return replace(outcome, findings=judged)
+
+
+def _stood_in(finding: Finding, target: Target) -> Finding:
+    """An import failure for a symbol version this machine's library lacks, where it stood in
+    for Lambda's: not Lambda's failure when Lambda's has the version (or no data says), so a
+    warning that says it was not verified; an error where the data says Lambda's lacks it."""
+    if finding.kind != Kind.IMPORT or finding.severity is not Severity.ERROR:
+        return finding
+    verdict = stand_in_verdict(finding.message, target)
+    if verdict is None:
+        return finding
+    _lambda_has, why = verdict
+    module = (finding.package or "").partition(":")[0]
+    return replace(
+        finding,
+        severity=Severity.WARNING,
+        message=f"import {module} {why}",
+        fix="check the import in Lambda's own image (lambdalayer image pull, then check --image)",
+    )
 
 
 def _deployment(main: LayerView, others: Sequence[LayerView]) -> Deployment:
