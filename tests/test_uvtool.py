@@ -39,6 +39,15 @@ WORDINGS = {
         "error: No solution found when resolving dependencies\n\nhint: Wheels are required for"
         " `docsrc` because building from source is disabled for all packages\n",
     ),
+    "range, no wheel": (
+        1,
+        "error: No solution found when resolving dependencies\n  cause: Because pyqldb<=3.2.3 has"
+        " no usable wheels and only the following versions of pyqldb are available:\n"
+        "             pyqldb<=3.2.3\n             pyqldb>=3.2.4\n         we can conclude that"
+        " pyqldb<3.2.4 cannot be used. (1)\n\n         Because amazon-ion>=0.7.0,<=0.9.3 has no"
+        " usable wheels and pyqldb>=3.2.4 depends on amazon-ion>=0.7.0,<=0.9.3, we can conclude"
+        " that pyqldb>=3.2.4 cannot be used.\n",
+    ),
     "no version": (
         1,
         "error: No solution found when resolving dependencies:\n  cause: Because there is no"
@@ -71,6 +80,7 @@ EXPECTED = {
     "no wheel at all": {"no_wheels": ("docsrc", None)},
     "wheels required": {"no_wheels": ("docsrc", None)},
     "no version": {"no_version": "six"},
+    "range, no wheel": {"no_wheels": ("pyqldb", None)},
     "dns": {"unreachable": "nonexistent.invalid"},
     "git host": {"unreachable": "github.com"},
     "refused": {"unreachable": "127.0.0.1"},
@@ -120,3 +130,16 @@ def test_uvs_exit_codes_say_no_solution_from_could_not_work(local_index: LocalIn
     assert unreachable.returncode not in (0, NO_SOLUTION)
     failure = uv_failure(unreachable.returncode, unreachable.stderr)
     assert not failure.no_solution and failure.unreachable == "127.0.0.1"
+
+
+def test_every_package_uv_says_has_no_wheel_is_read_in_order_never_a_version():
+    """uv 0.13's words for pyqldb once pyqldb itself was built from source: a bound
+    (``<=3.2.3``) was read as a project name ("HTTP 404 for …/simple/3.2.3/")."""
+    code, text = WORDINGS["range, no wheel"]
+    failure = uv_failure(code, text)
+    assert failure.every_no_wheels == (
+        ("pyqldb", None, "<=3.2.3"),
+        ("amazon-ion", None, ">=0.7.0,<=0.9.3"),
+    )
+    pinned = uv_failure(*WORDINGS["pinned, no wheel"])
+    assert pinned.every_no_wheels == (("docsrc", "0.6", None),)

@@ -34,7 +34,19 @@ _NAME = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
 # "X==1.0 has no usable wheels", "all versions of X have no usable wheels" (an unpinned
 # requirement, a range, or a dependency of another package), and its hint "Wheels are
 # required for `X`".
-_NO_WHEELS = re.compile(_NAME + r"(?:==([^\s,]+))? has no usable wheels")
+# A name stands at the start of a word, never inside a specifier ("pyqldb<=3.2.3 has no
+# usable wheels": the name is pyqldb, 3.2.3 is its bound); a specifier after it other than
+# one "==" pin is a range (no one version).
+_SPECIFIER = r"(?:[<>=!~]=?[^\s,]+)"
+_NO_WHEELS = re.compile(
+    r"(?<![\w.<>=!~,*-])"
+    + _NAME
+    + r"(?:==([^\s,<>=!~]+)(?=\s)|("
+    + _SPECIFIER
+    + r"(?:,"
+    + _SPECIFIER
+    + r")*))? has no usable wheels"
+)
 _NO_WHEELS_AT_ALL = re.compile(
     r"all versions of " + _NAME + r" have no usable wheels|Wheels are required for `" + _NAME + "`"
 )
@@ -67,6 +79,8 @@ class UvFailure:
     no_wheels: tuple[str, str | None] | None = None
     no_version: str | None = None
     unreachable: str | None = None
+    # each package uv says has no usable wheel, in order: (name, pinned version, range)
+    every_no_wheels: tuple[tuple[str, str | None, str | None], ...] = ()
 
     def mentions(self, name: str) -> bool:
         """Whether uv's explanation names the package ``name``."""
@@ -93,6 +107,16 @@ def uv_failure(returncode: int, stderr: str) -> UvFailure:
         else None
     )
     no_version = _NO_VERSION.search(text) if no_solution else None
+    every: list[tuple[str, str | None, str | None]] = []
+    if no_solution:
+        found = [(m.start(), m.group(1), m.group(2), m.group(3)) for m in _NO_WHEELS.finditer(text)]
+        found += [
+            (m.start(), m.group(1) or m.group(2), None, None)
+            for m in _NO_WHEELS_AT_ALL.finditer(text)
+        ]
+        for _start, name, version, within in sorted(found, key=lambda item: item[0]):
+            if all(name != known[0] for known in every):
+                every.append((name, version, within))
     return UvFailure(
         no_solution,
         tuple(uv_message(text)),
@@ -101,6 +125,7 @@ def uv_failure(returncode: int, stderr: str) -> UvFailure:
         no_wheels,
         no_version.group(1) if no_version else None,
         _unreachable(text),
+        tuple(every),
     )
 
 

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from lambdalayer.errors import LambdaLayerError, ResolutionError, SourceOnlyError, option
@@ -140,6 +147,30 @@ def _no_wheel_error(
     return ResolutionError(message, hint=" or ".join(hints), package=package)
 
 
+def _within(files: Sequence[IndexFile], specifier: str | None) -> list[IndexFile]:
+    """The files of the versions uv's range allows (``amazon-ion>=0.7.0,<=0.9.3``: what
+    pyqldb needs has no wheel, though newer amazon-ion does), or all of them."""
+    if specifier is None:
+        return list(files)
+    try:
+        allowed = SpecifierSet(specifier)
+    except InvalidSpecifier:
+        return list(files)
+    kept = []
+    for file in files:
+        try:
+            version = (
+                parse_wheel_filename(file.filename)[1]
+                if file.filename.endswith(".whl")
+                else parse_sdist_filename(file.filename)[1]
+            )
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            continue
+        if allowed.contains(version, prereleases=True):
+            kept.append(file)
+    return kept
+
+
 def _wheel_version(filename: str) -> str | None:
     try:
         return str(parse_wheel_filename(filename)[1])
@@ -179,6 +210,7 @@ def _uv_error(
     index: IndexConfig,
     excluded: dict[str, set[str]],
     files_of: FilesOf = project_files,
+    built: frozenset[str] | set[str] = frozenset(),
 ) -> ResolutionError:
     """uv's failure as a :class:`ResolutionError`: the cases we can explain better, else uv's own words."""
     if failure.not_found is not None:
@@ -190,7 +222,13 @@ def _uv_error(
         )
     if failure.no_wheels is not None:
         name, version = failure.no_wheels
-        return _no_wheel_error(name, version, files_of(index, name), target)
+        # the first package uv names that was not built here from source already (pyqldb,
+        # built, then its amazon-ion)
+        name, version, within = next(
+            (item for item in failure.every_no_wheels if item[0] not in built),
+            (name, version, None),
+        )
+        return _no_wheel_error(name, version, _within(files_of(index, name), within), target)
     for name in excluded if failure.no_solution else ():
         if failure.mentions(name):
             version = failure.required_version(name)
@@ -248,7 +286,7 @@ def run_uv_compile(
     )
     if completed.returncode != 0:
         failure = uv_failure(completed.returncode, completed.stderr)
-        raise _uv_error(failure, target, index, learned.excluded)
+        raise _uv_error(failure, target, index, learned.excluded, built=learned.built)
     return parse_pylock(output.read_text("utf-8"), source="uv's pylock.toml", local_base=workdir)
 
 
