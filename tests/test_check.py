@@ -86,6 +86,27 @@ def test_good_layer_passes_with_imports(tmp_path, plain_so):
 
 
 @needs_x86_host
+def test_a_wheel_whose_tags_promise_the_floor_is_said_to_be_mis_tagged(tmp_path, new_glibc_so):
+    """playwright: tagged manylinux_2_17 (fits glibc 2.26) while its files need more: the fix
+    "use a wheel tagged manylinux_2_26 or older" cannot be followed — the wheel is mis-tagged."""
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            f"{SITE_311}playish/__init__.py": "",
+            f"{SITE_311}playish/_impl.so": new_glibc_so,
+            **dist_info(SITE_311, "playish", "1.0", "py3-none-manylinux_2_17_x86_64"),
+        },
+    )
+    report = check_zip(layer, CheckRequest(get_target("python3.11"), imports=None))
+    [glibc] = [finding for finding in report.errors if finding.kind == "glibc"]
+    assert glibc.fix is not None and glibc.fix.startswith(
+        "playish's wheel is tagged py3-none-manylinux_2_17_x86_64 yet this file needs"
+        " GLIBC_2.34: the wheel is mis-tagged upstream"
+    )
+    assert "use a wheel tagged" not in glibc.fix
+
+
+@needs_x86_host
 def test_glibc_symbol_above_the_floor_is_an_error_naming_the_package(tmp_path, new_glibc_so):
     layer = write_layer(
         tmp_path / "l.zip",

@@ -90,7 +90,7 @@ def _check_binaries(
             elf = elves.get(file.arcname)
             if elf is not None:
                 owner = layer.owner(file.arcname)
-                findings += _elf_findings(file.arcname, owner, elf, target, layer.pure(owner))
+                findings += _elf_findings(file.arcname, owner, elf, target, layer.tags_of(owner))
             elif _BINARY_NAME.search(file.arcname):  # only files named like binaries are read
                 head = layer.head(reader, file, 4)
                 owner = layer.owner(file.arcname)
@@ -132,13 +132,16 @@ def _unreadable_binary(
 
 
 def _elf_findings(
-    name: str, package: str | None, elf: ElfInfo, target: Target, pure: bool = False
+    name: str, package: str | None, elf: ElfInfo, target: Target, tags: Sequence[str] = ()
 ) -> list[Finding]:
     """What is wrong with one ELF file for the target: its CPU, its load segments, its glibc.
 
-    A file for another CPU inside a ``pure`` wheel (selenium's selenium-manager, debugpy's
-    attach helper: one wheel for every platform) is run or loaded only on that CPU: a warning.
+    A file for another CPU inside a pure wheel (``tags`` all ``*-none-any``: selenium's
+    selenium-manager, debugpy's attach helper, one wheel for every platform) is run or loaded
+    only on that CPU: a warning. A glibc above what the wheel's own tags promise is the
+    wheel's mis-tagging, and said so.
     """
+    pure = bool(tags) and all(tag.endswith("-none-any") for tag in tags)
     found = []
     if elf.machine != target.machine and pure:
         found.append(
@@ -188,11 +191,39 @@ def _elf_findings(
                 f" ({runtime.os})",
                 name,
                 package,
-                f"use a wheel tagged manylinux_{floor[0]}_{floor[1]} or older (lambdalayer build"
-                " picks one), or a newer runtime",
+                _glibc_fix(package, needed, floor, tags),
             )
         )
     return found
+
+
+_MANYLINUX = re.compile(r"manylinux_(\d+)_(\d+)_|manylinux(1|2010|2014)_")
+_LEGACY_GLIBC = {"1": (2, 5), "2010": (2, 12), "2014": (2, 17)}
+
+
+def _glibc_fix(
+    package: str | None, needed: str, floor: tuple[int, int], tags: Sequence[str]
+) -> str:
+    """What to do about a file needing a glibc above the runtime's: another wheel — unless
+    the wheel's own tags already promise the floor (playwright's), when it is mis-tagged."""
+    promised = []
+    for tag in tags:
+        match = _MANYLINUX.search(tag)
+        if match and match.group(3):
+            promised.append((_LEGACY_GLIBC[match.group(3)], tag))
+        elif match:
+            promised.append(((int(match.group(1)), int(match.group(2))), tag))
+    fitting = [tag for glibc, tag in promised if glibc <= floor]
+    if fitting:
+        return (
+            f"{package}'s wheel is tagged {fitting[0]} yet this file needs GLIBC_{needed}: the"
+            " wheel is mis-tagged upstream (report it to its maintainers); pin a release whose"
+            " files fit, or use a newer runtime"
+        )
+    return (
+        f"use a wheel tagged manylinux_{floor[0]}_{floor[1]} or older (lambdalayer build picks"
+        " one), or a newer runtime"
+    )
 
 
 def _foreign_extension(layer: LayerView, name: str) -> Finding:

@@ -101,18 +101,22 @@ class LayerView:
         )
         return [*prefixes, "python/"]
 
-    def pure(self, distribution: str | None) -> bool:
-        """Whether ``distribution`` came from a pure wheel (every WHEEL tag ``*-none-any``):
-        one file for every platform, so files for other OSes and CPUs are expected in it."""
+    def tags_of(self, distribution: str | None) -> list[str]:
+        """The tags ``distribution``'s WHEEL file names (none when unknown)."""
         if distribution is None:
-            return False
+            return []
         wanted = canonicalize_name(distribution)
-        tags = [
+        return [
             tag
             for dist_dir, listed in self.wheel_tags.items()
             if canonicalize_name(self.owners.get(dist_dir, "")) == wanted
             for tag in listed
         ]
+
+    def pure(self, distribution: str | None) -> bool:
+        """Whether ``distribution`` came from a pure wheel (every WHEEL tag ``*-none-any``):
+        one file for every platform, so files for other OSes and CPUs are expected in it."""
+        tags = self.tags_of(distribution)
         return bool(tags) and all(tag.endswith("-none-any") for tag in tags)
 
     def owner(self, member: str) -> str | None:
