@@ -1,0 +1,137 @@
+"""Import every module of each layer the corpus passed, independently: a fresh process and an
+empty result cache per module (issue #32's test of a pass).
+
+    python benchmarks/corpus_independent.py benchmarks/corpus-longtail-verdicts.json \\
+        --cache-dir /tmp/corpus-cache --out independent.json
+
+For each verdict ``ok`` (or ``ok, optional modules fail``) the layer is built again from the
+shared cache with ``--no-check``, then ``lambdalayer check LAYER --import MODULE`` runs once
+per top-level module, each with a new cache directory (so no import result, check report
+or root is reused). A module that fails alone but passed in the corpus (and was not among
+its optional failures) is a false pass. It prints each one and the counts per target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from lambdalayer.check.modules import top_level_modules
+
+TIMEOUT_SECONDS = 600
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lambdalayer", *command],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def modules_of(layer: Path) -> list[str]:
+    """The layer's top-level modules, as the check would import them."""
+    with zipfile.ZipFile(layer) as archive:
+        names = archive.namelist()
+    prefixes = sorted(
+        {m.group(0) for n in names if (m := re.match(r"python/lib/python[\d.]+/site-packages/", n))}
+    )
+    return top_level_modules(names, [*prefixes, "python/"])
+
+
+def independent(verdict: dict[str, object], cache: Path, work: Path) -> list[dict[str, object]]:
+    """Each module of one passed build, imported alone."""
+    package, target = str(verdict["package"]), str(verdict["target"])
+    runtime, arch = target.rsplit("-", 1)
+    layer = work / f"{re.sub(r'[^A-Za-z0-9]', '_', package)}-{target}.zip"
+    where = ["--runtime", runtime, "--arch", arch]
+    built = _run(
+        ["build", package, *where, "--cache-dir", str(cache), "-o", str(layer), "--no-check"]
+    )
+    if built.returncode != 0:
+        return [
+            {"package": package, "target": target, "module": None, "error": built.stderr[-300:]}
+        ]
+    optional = str(verdict.get("detail") or "")
+    results = []
+    for module in modules_of(layer):
+        with tempfile.TemporaryDirectory(prefix="independent-", dir=work) as fresh:
+            started = time.perf_counter()
+            done = _run(
+                ["check", str(layer), *where, "--import", module, "--cache-dir", fresh, "--json"]
+            )
+            try:
+                imports = json.loads(done.stdout)["imports"]
+                ok = all(item["ok"] for item in imports)
+                error = next((item["error"] for item in imports if not item["ok"]), None)
+            except (ValueError, KeyError, TypeError):
+                ok, error = False, (done.stderr.strip().splitlines() or ["no output"])[-1]
+        results.append(
+            {
+                "package": package,
+                "target": target,
+                "module": module,
+                "ok": ok,
+                "error": error,
+                "optional_in_corpus": module in optional,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    layer.unlink(missing_ok=True)
+    return results
+
+
+def main() -> int:
+    """Re-import every passed build's modules one by one; print false passes and counts."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("verdicts", type=Path, nargs="+")
+    parser.add_argument(
+        "--cache-dir", type=Path, required=True, help="the corpus run's cache (wheels)"
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    passed = [
+        verdict
+        for path in args.verdicts
+        for verdict in json.loads(path.read_text("utf-8"))["verdicts"]
+        if str(verdict["verdict"]).startswith("ok")
+    ]
+    found: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="independent-") as scratch:
+        for number, verdict in enumerate(passed, start=1):
+            found += independent(verdict, args.cache_dir, Path(scratch))
+            false = [
+                r for r in found if r["module"] and not r["ok"] and not r["optional_in_corpus"]
+            ]
+            print(
+                f"[{number}/{len(passed)}] {verdict['target']:<18} {verdict['package']:<28} false passes so far: {len(false)}",
+                flush=True,
+            )
+            args.out.write_text(json.dumps({"modules": found}, indent=1) + "\n")
+    for item in found:
+        if item["module"] and not item["ok"] and not item["optional_in_corpus"]:
+            print(
+                f"FALSE PASS {item['target']} {item['package']} {item['module']}: {item['error']}"
+            )
+    for target in sorted({str(item["target"]) for item in found}):
+        mine = [item for item in found if item["target"] == target and item["module"]]
+        bad = [item for item in mine if not item["ok"] and not item["optional_in_corpus"]]
+        print(f"{target}: {len(mine)} modules imported alone, {len(bad)} false passes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
