@@ -108,6 +108,13 @@ def real_world_index(tmp_path: Path):
         files={"otelish/util/http/__init__.py": "from otelish.semconv import names\n"},
     )
     make_wheel(root, "deepns", "1.0", files={"deepns/a/b/__init__.py": "X = 1\n"})
+    # dbt-core: its newest release needs a parser with wheels only for glibc 2.28+; the
+    # release before does not need it.
+    make_wheel(root, "topish", "1.0", files={"topish/__init__.py": "X = 1\n"})
+    make_wheel(
+        root, "topish", "2.0", files={"topish/__init__.py": "X = 2\n"}, requires=["parserish"]
+    )
+    make_wheel(root, "parserish", "1.0", tag="py3-none-manylinux_2_28_x86_64")
     # psycopg[binary]: psycopg-binary's module imports only after psycopg's, which it does
     # not declare.
     make_wheel(
@@ -418,6 +425,19 @@ def test_hints_name_the_dotted_project_and_where_an_import_raised(
         "raisesish raised KeyError at /opt/python/lib/python3.12/site-packages/raisesish/"
         "__init__.py:2 while being imported: pin an earlier release" in err
     ), err
+
+
+def test_a_dependency_with_no_wheel_for_the_target_backs_off_to_a_release_without_it(
+    real_world_index, tmp_path, capsys
+):
+    args = build_args(real_world_index, tmp_path, "topish")
+    args[args.index("python3.12")] = "python3.11"  # glibc 2.26: parserish's 2.28 wheel fits not
+    document = run_json(capsys, *args, "--no-check", "--json")
+    assert {item["name"]: item["version"] for item in document["packages"]} == {"topish": "1.0"}
+    named = build_args(real_world_index, tmp_path, "parserish")
+    named[named.index("python3.12")] = "python3.11"
+    code, _, err = run_cli(capsys, *named, "--no-check")
+    assert code == 1 and "error: no wheel of parserish for python3.11" in err
 
 
 @needs_import_check

@@ -10,6 +10,7 @@ constraint, and uv runs again, until every package fits.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -373,7 +374,7 @@ def resolve(
                     unfit.remember(learned.excluded, found_unfit)
                 return _resolution(chosen, learned.excluded, provided, target)
             for package in unfit_packages:
-                _exclude_unfit(package, target, index, learned.excluded)
+                _exclude_unfit(package, target, index, learned.excluded, requirements)
                 found_unfit.add(package.name)
     raise ResolutionError(
         f"resolution for {target.name} did not settle after {MAX_ROUNDS} rounds",
@@ -439,15 +440,44 @@ def _resolution(
 
 
 def _exclude_unfit(
-    package: LockedPackage, target: Target, index: IndexConfig, excluded: dict[str, set[str]]
+    package: LockedPackage,
+    target: Target,
+    index: IndexConfig,
+    excluded: dict[str, set[str]],
+    requirements: Requirements,
 ) -> None:
-    """Exclude every version of ``package`` with no wheel for the target (one read of its page)."""
+    """Exclude every version of ``package`` with no wheel for the target (one read of its page).
+
+    When no version fits and the requirements do not name it, it is a dependency: all its
+    versions are excluded, so that uv resolves again to releases of its dependents that do
+    not need it (dbt-core<1.11 for python3.11 arm64, before dbt-core-experimental-parser).
+    """
     files = project_files(index, package.name)
     fitting, seen = _versions_by_fit(files, target)
-    if not fitting:
+    if not fitting and _named_in(requirements, package.name):
         raise _no_wheel_error(package.name, None, files, target)
     bad = {version for version in seen | {package.version} if version not in fitting}
     excluded.setdefault(package.name, set()).update(_valid_versions(bad))
+
+
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.MULTILINE)
+
+
+def _named_in(requirements: Requirements, name: str) -> bool:
+    """Whether the requirements (their strings and files, read bounded) name ``name``."""
+    texts = list(requirements.specifiers)
+    for path in requirements.files:
+        try:
+            with path.open("rb") as stream:
+                texts.append(stream.read(1 << 20).decode("utf-8", "replace"))
+        except OSError:
+            return True  # not readable here: taken as named (the error stays as it was)
+    wanted = canonicalize_name(name)
+    return any(
+        canonicalize_name(match.group(1)) == wanted
+        for text in texts
+        for match in _REQUIREMENT_NAME.finditer(text)
+    )
 
 
 def _built_locals(lock: Lock, target: Target, builder: SourceBuilder | None) -> list[LockedPackage]:
