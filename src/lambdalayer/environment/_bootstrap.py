@@ -9,6 +9,7 @@ of ``_HANDLER``. The standard library only, valid on every runtime's Python.
 """
 
 import os
+import site
 import sys
 
 
@@ -28,9 +29,22 @@ def lambda_path() -> list[str]:
     return head + rest
 
 
+def site_directories() -> list[str]:
+    """The directories whose ``.pth`` files run: the function's, and the layers' two unless
+    the function set ``PYTHONPATH`` (then Lambda does not add them at all)."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    own = os.environ.get("PYTHONPATH", "")
+    directories = [os.environ.get("LAMBDA_TASK_ROOT", "/var/task")]
+    if own in ("", "/var/runtime"):
+        directories += [f"/opt/python/lib/python{version}/site-packages", "/opt/python"]
+    return directories
+
+
 def main() -> None:
     """Run the runtime interface client for ``$_HANDLER``."""
     sys.path[:] = lambda_path()
+    for directory in site_directories():
+        site.addsitedir(directory)  # already on sys.path: only its .pth files are new
     from awslambdaric import __main__ as ric  # noqa: PLC0415 - only once sys.path is Lambda's
 
     ric.main([sys.argv[0], os.environ["_HANDLER"]])

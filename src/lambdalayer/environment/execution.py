@@ -27,7 +27,7 @@ from typing import IO
 from lambdalayer.environment.imports import SandboxRun, place_files, set_tree_mode
 from lambdalayer.environment.limits import Cgroups, MemoryLimit, ProcessLimit, descendants
 from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi
-from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Mount, start
+from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Launch, Mount, start
 from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import parse_json
@@ -106,6 +106,7 @@ class Settings:
     timeout: float
     ephemeral_mb: int
     variables: dict[str, str]
+    tracer: tuple[str, ...] = ()  # a command the sandbox is started under (``strace … --``)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Invocation:
     init_ms: float | None
     max_memory_mb: int
     memory_mb: int
+    taken_at: float | None = None  # wall-clock time the runtime took the event (``time.time()``)
 
     def report_line(self) -> str:
         """Lambda's ``REPORT RequestId: … Duration: … Init Duration: …`` line."""
@@ -182,8 +184,11 @@ class Environment:
             settings.ephemeral_mb * 1024 * 1024,
             self.processes.variables(),
         )
+        started = sandbox_command(root.run.sandbox, confinement)
+        if settings.tracer:
+            started = Launch((*settings.tracer, *started.argv), started.environment, started.data)
         self.process = start(
-            sandbox_command(root.run.sandbox, confinement),
+            started,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             before=self.limit.enter(),
@@ -217,6 +222,7 @@ class Environment:
             init_ms = (first - min(self.bootstrap_started, default=self.started)) * 1000
             self.cold = False
         began = self.api.handed_out or queued
+        taken_at = time.time() - (time.monotonic() - began)
         ended = outcome.at if outcome is not None else time.monotonic()
         duration = max(0.0, (ended - began) * 1000)
         peak = self.limit.peak_megabytes(descendants(self.process.pid))
@@ -236,6 +242,7 @@ class Environment:
             init_ms,
             memory,
             self.settings.memory_mb,
+            taken_at,
         )
 
     def _await(self, queued: float) -> Outcome | None:

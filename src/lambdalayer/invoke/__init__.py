@@ -12,7 +12,7 @@ handler's result or Lambda's error document, with the REPORT line's figures.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ __all__ = [
     "check_event",
     "event_too_large",
     "invoke",
+    "invoke_events",
 ]
 
 MEMORY_RANGE = (128, 10240)  # MB, what Lambda allows
@@ -220,15 +221,31 @@ def invoke(
     request: InvokeRequest, event: bytes, repeat: int = 1, log: Callable[[str], None] = print
 ) -> InvokeReport:
     """Call the handler with ``event``, ``repeat`` times; the runtime's logs and Lambda's
-    START/END/REPORT lines go to ``log``. The cache is held open while it runs: the root and
-    the runtime's packages it runs with are not pruned under it."""
-    check_event(event)
+    START/END/REPORT lines go to ``log``."""
+    return invoke_events(request, [event] * max(1, repeat), log)
+
+
+def invoke_events(
+    request: InvokeRequest,
+    events: Sequence[bytes],
+    log: Callable[[str], None] = print,
+    tracer: tuple[str, ...] = (),
+) -> InvokeReport:
+    """Call the handler with each of ``events`` in order, in one warm environment (a new,
+    cold one after a timeout or a crash); ``tracer``: a command the sandbox is started
+    under (``lambdalayer trim`` traces with ``strace``). The cache is held open while it
+    runs: the root and the runtime's packages it runs with are not pruned under it."""
+    for event in events:
+        check_event(event)
     with Cache.open(request.cache_dir):
-        return _invoke(request, event, repeat, log)
+        return _invoke(request, events, log, tracer)
 
 
 def _invoke(
-    request: InvokeRequest, event: bytes, repeat: int, log: Callable[[str], None]
+    request: InvokeRequest,
+    events: Sequence[bytes],
+    log: Callable[[str], None],
+    tracer: tuple[str, ...],
 ) -> InvokeReport:
     config = request.config
     _check_code(request.handler, (request.function, *request.layers))
@@ -237,14 +254,14 @@ def _invoke(
     files = read_source_tree(request.function) if request.function.is_dir() else None
     root = execution_root(request)
     variables = lambda_variables(request.handler, request.target, config)
-    settings = Settings(config.memory_mb, config.timeout, config.ephemeral_mb, variables)
+    settings = Settings(config.memory_mb, config.timeout, config.ephemeral_mb, variables, tracer)
     arn = f"arn:aws:lambda:{config.region}:123456789012:function:{config.name}"
     invocations: list[Invocation] = []
     with Cache.at(request.cache_dir).scratch("invoke-") as scratch:
         code = Code.extracted(Path(scratch), request.function, request.layers, files)
         environment: Environment | None = None
         try:
-            for number in range(max(1, repeat)):
+            for number, event in enumerate(events):
                 if environment is None or not environment.alive:
                     if environment is not None:
                         environment.close()
