@@ -29,6 +29,7 @@ FAILING = {
     "layers": ["bad name!"],
     "targets": ["--bogus"],
     "cache": ["prune"],
+    "trim": ["app.handler", "--function", "/nonexistent/dir", "--event", "/nonexistent/e.json"],
 }
 
 

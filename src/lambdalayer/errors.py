@@ -153,3 +153,8 @@ class RequestRefused(Exception):  # noqa: N818 - a request refused, not a failur
 
 class ClientGone(Exception):  # noqa: N818 - the client left: nothing to answer
     """A Runtime API client that closed its connection or was too slow. Internal."""
+
+
+class TrimError(LambdaLayerError):
+    """A trimmed artefact that does not answer a traced event as the untrimmed one did (the
+    event, and the first file access that differed), or a trace that could not be made."""

@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "verify": "check an artefact against its provenance: signature and rebuild",
     "check": "check that a layer zip will load on its runtime",
     "invoke": "run the function's handler with its layers as Lambda would (no Docker)",
+    "trim": "keep only what the function's own events touch (trace, manifest, verify)",
     "image": "build, push and deploy Lambda container images (no Docker); pull runtime images",
     "publish": "publish a layer zip as a Lambda layer version",
     "attach": "make a function use a layer version",

@@ -1,0 +1,200 @@
+"""The ``trim`` command: trace the handler on its events, keep only what they touched."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lambdalayer.cli.common import EXIT_OK, print_json, stderr
+from lambdalayer.cli.image import add_registry
+from lambdalayer.cli.invoke import add_limits, event_bytes, request_of, sample
+from lambdalayer.environment.sandbox import KINDS as SANDBOXES
+from lambdalayer.errors import InputError
+from lambdalayer.targets import get_target
+from lambdalayer.trim.manifest import MANIFEST_NAME, Level
+from lambdalayer.trim.run import TrimRequest, TrimResult, trim
+from lambdalayer.trim.trace import TracedEvent
+from lambdalayer.zipnames import printable
+from lambdalayer.ziptarget import target_for_zips
+
+DESCRIPTION = (
+    "Run the handler on its own events under a system-call trace, write lambdalayer.trim.toml"
+    " (per distribution, what was opened and by which event), write the trimmed layers and"
+    " function, and check that every event answers the same."
+)
+EPILOG = """\
+examples:
+  lambdalayer trim app.handler --function src/ --layer deps.zip --event get.json --event put.json
+  lambdalayer trim app.handler --zip function.zip --event - --level data < event.json
+  lambdalayer trim app.handler --function src/ --layer deps.zip --event e.json \\
+      --reviewed --keep 'pandas/io/**'     # apply the reviewed manifest
+  lambdalayer build -r requirements.txt --trim lambdalayer.trim.toml -o layer.zip
+
+A path no traced event reached is trimmed: trace every kind of event the function gets.
+A trimmed module that is imported anyway raises an ImportError naming the manifest line to add.
+"""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """``trim``'s arguments."""
+    parser.add_argument("handler", metavar="HANDLER", help="module.function, e.g. app.handler")
+    code = parser.add_mutually_exclusive_group(required=True)
+    code.add_argument("--function", type=Path, metavar="DIR", help="the function's code")
+    code.add_argument("--zip", type=Path, metavar="FUNCTION.zip", help="the function package")
+    parser.add_argument(
+        "--layer",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="ZIP",
+        help="a layer (repeatable)",
+    )
+    parser.add_argument(
+        "--event", action="append", default=[], metavar="FILE|-", help="an event (repeatable)"
+    )
+    parser.add_argument(
+        "--sample", action="append", default=[], metavar="KIND", help="a sample event (repeatable)"
+    )
+    parser.add_argument("--level", choices=[level.value for level in Level], default="modules")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path(MANIFEST_NAME),
+        metavar="FILE",
+        help=f"where the manifest is written (default {MANIFEST_NAME})",
+    )
+    parser.add_argument(
+        "--reviewed",
+        action="store_true",
+        help="apply --manifest as it is (reviewed, committed) instead of writing it from the trace",
+    )
+    parser.add_argument("--keep", action="append", default=[], metavar="PATH", help="keep more")
+    parser.add_argument(
+        "--ignore-json-path",
+        action="append",
+        default=[],
+        metavar="A.B",
+        help="a value of the response left out of the comparison (repeatable)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        default=Path("trimmed"),
+        metavar="DIR",
+        help="where the trimmed zips go (default trimmed/)",
+    )
+    parser.add_argument("--runs", type=int, default=3, metavar="N", help="cold runs per side")
+    parser.add_argument("--runtime", metavar="NAME", help="e.g. python3.12")
+    parser.add_argument("--arch", metavar="ARCH", help="x86_64 or arm64")
+    add_limits(parser)
+    parser.add_argument("--image", metavar="pull|DIR|host", help="the root (see invoke)")
+    parser.add_argument("--sandbox", choices=["auto", *SANDBOXES], default="auto")
+    parser.add_argument("--python", type=Path, metavar="PATH", help="a CPython of the runtime's")
+    parser.add_argument("--index-url", metavar="URL", help="where the runtime's packages come from")
+    add_registry(parser)
+
+
+def _events(args: argparse.Namespace) -> tuple[TracedEvent, ...]:
+    events = [TracedEvent(spec, event_bytes(spec)) for spec in args.event]
+    events += [TracedEvent(f"sample:{name}", sample(name).encode()) for name in args.sample]
+    if not events:
+        raise InputError("trim needs at least one event", hint="--event FILE (repeatable)")
+    return tuple(events)
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run ``trim``."""
+    function = args.zip or args.function
+    found = target_for_zips([function, *args.layer], args.runtime, args.arch, required=False)
+    target = found.target if found is not None else get_target(args.runtime, args.arch)
+    request = TrimRequest(
+        request_of(args, args.handler, function, target),
+        _events(args),
+        args.output_dir,
+        args.manifest,
+        Level(args.level),
+        tuple(args.keep),
+        tuple(args.ignore_json_path),
+        max(0, args.runs),
+        retrace=not args.reviewed,
+    )
+    result = trim(request, stderr)
+    if args.json:
+        print_json(as_json(result))
+    else:
+        for line in summary_lines(result):
+            print(line)
+    return EXIT_OK
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def summary_lines(result: TrimResult) -> list[str]:
+    """What ``trim`` says in the terminal."""
+    lines = [f"manifest: {printable(str(result.manifest_path))} (level {result.manifest.level})"]
+    lines.append(f"traced with {result.traced_how}")
+    for artefact in result.artefacts:
+        ratio = artefact.after / artefact.before if artefact.before else 1.0
+        lines.append(
+            f"{printable(str(artefact.output))}: {artefact.after:,} of {artefact.before:,} bytes"
+            f" unzipped ({ratio:.2f}x), {artefact.trimmed_modules} modules trimmed"
+        )
+        for name, (before, after) in artefact.sizes.items():
+            if before != after:
+                lines.append(
+                    f"  {printable(name)}: {before - after:,} bytes saved ({after:,} kept)"
+                )
+    lines.append(f"verified: {result.events_verified} events answer the same after trimming")
+    if result.before and result.after:
+        lines.append(
+            f"Init Duration (median of {result.before.runs}): {_ms(result.before.init_ms)} before,"
+            f" {_ms(result.after.init_ms)} after; Duration {_ms(result.before.duration_ms)} before,"
+            f" {_ms(result.after.duration_ms)} after"
+        )
+    if result.costliest_imports:
+        lines.append(
+            "costliest imports at init (-X importtime, cumulative; defer these to cut init):"
+        )
+        lines += [
+            f"  {micro / 1000:8.1f} ms  {printable(name)}"
+            for name, micro in result.costliest_imports
+        ]
+    return lines
+
+
+def as_json(result: TrimResult) -> dict[str, object]:
+    """``trim --json``."""
+    return {
+        "manifest": str(result.manifest_path),
+        "level": result.manifest.level.value,
+        "traced_with": result.traced_how,
+        "events_verified": result.events_verified,
+        "artefacts": [
+            {
+                "source": str(item.source),
+                "output": str(item.output),
+                "unzipped_before": item.before,
+                "unzipped_after": item.after,
+                "trimmed_modules": item.trimmed_modules,
+                "distributions": {
+                    name: {"before": before, "after": after}
+                    for name, (before, after) in item.sizes.items()
+                },
+            }
+            for item in result.artefacts
+        ],
+        "init_ms": {
+            "before": result.before.init_ms if result.before else None,
+            "after": result.after.init_ms if result.after else None,
+        },
+        "duration_ms": {
+            "before": result.before.duration_ms if result.before else None,
+            "after": result.after.duration_ms if result.after else None,
+        },
+        "costliest_imports": [
+            {"module": name, "cumulative_us": us} for name, us in result.costliest_imports
+        ],
+    }

@@ -1,0 +1,202 @@
+"""Applying a trim manifest to placed files: the same files in, the same files out.
+
+Which files go (:func:`plan_trim`) depends only on the placement's names and bytes and the
+manifest: a file of no distribution (the function's own code, data beside it) always
+stays; of a distribution's files stay its ``*.dist-info``, ``.pth`` files, what a keep line
+covers, every ``__init__`` on a kept path and — at level ``data`` — every module and
+library; then every library a kept ELF object needs (``DT_NEEDED``, found by soname in the
+artefact), until nothing more is needed. The trimmed artefact (:func:`trimmed_placement`)
+gains a finder (:mod:`._finder`) naming the manifest line of each module removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import resources
+
+from lambdalayer.distinfo import parse_record_paths
+from lambdalayer.elf import read_elf
+from lambdalayer.entry import FILE_MODE, Entry
+from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
+from lambdalayer.targets import Layout, in_site_directory
+from lambdalayer.trim.manifest import NO_DISTRIBUTION, Level, Manifest, matches
+from lambdalayer.trim.units import Kind, kind_of, module_name, package_inits, unit_of
+
+__all__ = ["ArtefactFile", "TrimPlan", "describe_files", "plan_trim", "trimmed_placement"]
+
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+ELF_MAGIC = b"\x7fELF"
+_DIST_INFO = re.compile(r"^(?P<name>[^/-]+)-[^/]*\.dist-info/RECORD\Z")
+
+
+@dataclass(frozen=True)
+class ArtefactFile:
+    """One placed file as the trim sees it."""
+
+    file: PlacedFile
+    site: str  # the arcname's prefix up to the sys.path directory ("python/", "")
+    rel: str  # the path below it
+    unit: str  # the module it is a file of, or ``rel``
+    kind: Kind
+    distribution: str  # NO_DISTRIBUTION when no RECORD lists it
+    needed: tuple[str, ...] = ()  # DT_NEEDED sonames, for an ELF file
+    soname: str | None = None
+
+
+@dataclass(frozen=True)
+class TrimPlan:
+    """What stays and what goes, with the sizes per distribution."""
+
+    kept: tuple[ArtefactFile, ...]
+    trimmed: tuple[ArtefactFile, ...]
+
+    def bytes_by_distribution(self) -> dict[str, tuple[int, int]]:
+        """Distribution → (bytes before, bytes after), unzipped."""
+        sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for item in self.kept:
+            sizes[item.distribution][0] += item.file.size
+            sizes[item.distribution][1] += item.file.size
+        for item in self.trimmed:
+            sizes[item.distribution][0] += item.file.size
+        return {name: (before, after) for name, (before, after) in sorted(sizes.items())}
+
+
+def _relative(file: PlacedFile, layout: Layout) -> tuple[str, str]:
+    rel = in_site_directory(file.arcname) if layout is not Layout.FUNCTION else file.arcname
+    return file.arcname[: len(file.arcname) - len(rel)], rel
+
+
+def _record_owners(placement: Placement, reader: PlacementReader) -> dict[str, str]:
+    """Arcname → distribution, from every ``RECORD`` in a sys.path directory."""
+    owners: dict[str, str] = {}
+    for file in placement.files:
+        site, rel = _relative(file, placement.layout)
+        found = _DIST_INFO.match(rel)
+        if found is None or file.size > MAX_RECORD_BYTES:
+            continue
+        try:
+            record = reader.read(file, MAX_RECORD_BYTES)
+        except READ_ERRORS:
+            continue
+        name = found["name"].lower().replace("_", "-").replace(".", "-")
+        for path in parse_record_paths(record):
+            normal = posixpath.normpath(path)
+            if not normal.startswith(("../", "/")) and normal != "..":
+                owners.setdefault(site + normal, name)
+    return owners
+
+
+def _elf_facts(
+    file: PlacedFile, reader: PlacementReader
+) -> tuple[bool, tuple[str, ...], str | None]:
+    if file.elf_known:
+        elf = file.elf
+        return elf is not None, elf.needed if elf else (), elf.soname if elf else None
+    if ".so" not in file.arcname.rsplit("/", 1)[-1]:
+        return False, (), None
+    try:
+        with reader.open(file) as stream:
+            if stream.read(4) != ELF_MAGIC:
+                return False, (), None
+            stream.seek(0)
+            info = read_elf(stream)  # type: ignore[arg-type]
+    except READ_ERRORS:  # a damaged ELF (ValueError) is a plain file here
+        return True, (), None
+    return True, info.needed, info.soname
+
+
+def describe_files(placement: Placement) -> tuple[ArtefactFile, ...]:
+    """Every placed file with what the trim needs to know of it."""
+    described = []
+    with placement.reader() as reader:
+        owners = _record_owners(placement, reader)
+        for file in placement.files:
+            site, rel = _relative(file, placement.layout)
+            elf, needed, soname = _elf_facts(file, reader)
+            kind = kind_of(rel, elf)
+            unit = unit_of(rel) if kind is Kind.MODULE else rel
+            owner = owners.get(file.arcname, NO_DISTRIBUTION)
+            described.append(ArtefactFile(file, site, rel, unit, kind, owner, needed, soname))
+    return tuple(described)
+
+
+def _always(item: ArtefactFile, level: Level) -> bool:
+    if item.distribution == NO_DISTRIBUTION or item.kind in (Kind.METADATA, Kind.PTH):
+        return True
+    return level is Level.DATA and item.kind in (Kind.MODULE, Kind.LIBRARY)
+
+
+def plan_trim(files: tuple[ArtefactFile, ...], manifest: Manifest) -> TrimPlan:
+    """Which files a manifest keeps (see the module's description)."""
+    patterns = manifest.patterns()
+    exact = {pattern for pattern in patterns if not any(c in pattern for c in "*?[")}
+    exact |= {unit_of(pattern) for pattern in exact}
+    wild = [pattern for pattern in patterns if pattern not in exact]
+    kept = {
+        index
+        for index, item in enumerate(files)
+        if _always(item, manifest.level)
+        or item.unit in exact
+        or any(matches(pattern, item.unit) for pattern in wild)
+    }
+    inits = {init for index in kept for init in package_inits(files[index].rel)}
+    by_soname: dict[str, list[int]] = defaultdict(list)
+    for index, item in enumerate(files):
+        if item.needed or item.soname or ".so" in item.rel:
+            by_soname[item.soname or item.rel.rsplit("/", 1)[-1]].append(index)
+            by_soname[item.rel.rsplit("/", 1)[-1]].append(index)
+    kept |= {index for index, item in enumerate(files) if item.unit in inits}
+    pending = list(kept)
+    while pending:
+        for soname in files[pending.pop()].needed:
+            for index in by_soname.get(soname, []):
+                if index not in kept:
+                    kept.add(index)
+                    pending.append(index)
+    return TrimPlan(
+        tuple(item for index, item in enumerate(files) if index in kept),
+        tuple(item for index, item in enumerate(files) if index not in kept),
+    )
+
+
+def _keep_line(item: ArtefactFile, package: bool) -> str:
+    return item.unit.rsplit("/", 1)[0] + "/**" if package else item.unit
+
+
+def finder_source(plan: TrimPlan, manifest: Manifest) -> str:
+    """The finder module's text, naming each trimmed module's keep line."""
+    trimmed: dict[str, tuple[str, str]] = {}
+    for item in plan.trimmed:
+        if item.kind is Kind.MODULE:
+            package = item.unit.endswith("/__init__.py")
+            trimmed[module_name(item.unit)] = (item.distribution, _keep_line(item, package))
+    template = resources.files("lambdalayer.trim").joinpath("_finder.py").read_text("utf-8")
+    ordered = (
+        "{\n" + "".join(f"    {name!r}: {trimmed[name]!r},\n" for name in sorted(trimmed)) + "}"
+    )
+    # What this artefact's finder knows, set after the template's empty defaults.
+    return (
+        f"{template}\n# Written by lambdalayer trim for this artefact.\n"
+        f"MANIFEST = {manifest.name!r}\nLEVEL = {manifest.level.value!r}\n"
+        f"TRIMMED.update({ordered})\n"
+    )
+
+
+def trimmed_placement(placement: Placement, plan: TrimPlan, manifest: Manifest) -> Placement:
+    """The kept files, and the finder with its ``.pth`` in each sys.path directory that lost a
+    module (their names carry a digest of the finder, so two trimmed layers never clash)."""
+    files = [item.file for item in plan.kept]
+    sites = sorted({item.site for item in plan.trimmed if item.kind is Kind.MODULE})
+    if sites:
+        source = finder_source(plan, manifest).encode()
+        module = "_lambdalayer_trim_" + hashlib.sha256(source).hexdigest()[:12]
+        for site in sites:
+            files.append(PlacedFile(Entry(f"{site}{module}.py", FILE_MODE, data=source)))
+            pth = f"import {module}\n".encode()
+            files.append(PlacedFile(Entry(f"{site}{module}.pth", FILE_MODE, data=pth)))
+    ordered = tuple(sorted(files, key=lambda file: file.arcname))
+    return Placement.of(placement.layout, ordered, {})

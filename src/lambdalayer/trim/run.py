@@ -1,0 +1,218 @@
+"""``lambdalayer trim``: trace, write the manifest, apply it, verify, measure.
+
+>>> result = trim(TrimRequest(invoke_request, events, Path("trimmed")))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.invoke import InvokeRequest, invoke_events
+from lambdalayer.layer.archive import write_placement
+from lambdalayer.placement import Placement, read_tree, read_zip
+from lambdalayer.targets import Layout
+from lambdalayer.trim.apply import (
+    ArtefactFile,
+    TrimPlan,
+    describe_files,
+    plan_trim,
+    trimmed_placement,
+)
+from lambdalayer.trim.manifest import (
+    MANIFEST_NAME,
+    NO_DISTRIBUTION,
+    Kept,
+    Level,
+    Manifest,
+    read_manifest,
+    render_manifest,
+)
+from lambdalayer.trim.trace import Trace, TracedEvent, trace
+from lambdalayer.trim.verify import verify_traces
+
+__all__ = ["ArtefactTrim", "Timing", "TrimRequest", "TrimResult", "apply_manifest", "trim"]
+
+Log = Callable[[str], None]
+_IMPORT_TIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s?( *)(\S+)")
+
+
+@dataclass(frozen=True)
+class TrimRequest:
+    """What to trace (the handler, its code and layers, the events) and how to trim."""
+
+    invoke: InvokeRequest
+    events: tuple[TracedEvent, ...]
+    output_dir: Path
+    manifest: Path = Path(MANIFEST_NAME)
+    level: Level = Level.MODULES
+    keep: tuple[str, ...] = ()
+    ignore_json_paths: tuple[str, ...] = ()
+    runs: int = 3  # cold runs each side for the medians
+    retrace: bool = True  # False: apply the manifest as it is (``--manifest`` given, no trace)
+
+
+@dataclass(frozen=True)
+class ArtefactTrim:
+    """One artefact before and after: where each is and the bytes per distribution."""
+
+    source: Path
+    output: Path
+    layout: Layout
+    sizes: dict[str, tuple[int, int]]  # distribution → unzipped bytes before, after
+    trimmed_modules: int
+
+    @property
+    def before(self) -> int:
+        """Unzipped bytes before."""
+        return sum(before for before, _ in self.sizes.values())
+
+    @property
+    def after(self) -> int:
+        """Unzipped bytes after."""
+        return sum(after for _, after in self.sizes.values())
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Medians of cold runs: Init Duration and Duration in milliseconds."""
+
+    init_ms: float | None
+    duration_ms: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    """Everything ``lambdalayer trim`` found and made."""
+
+    manifest: Manifest
+    manifest_path: Path
+    artefacts: tuple[ArtefactTrim, ...]
+    events_verified: int
+    traced_how: str
+    before: Timing | None
+    after: Timing | None
+    costliest_imports: tuple[tuple[str, int], ...]  # module, cumulative microseconds
+
+
+def _artefacts(code: Path, layers: tuple[Path, ...]) -> list[tuple[Path, Placement]]:
+    """The layers' files and the function's (its zip, or its directory)."""
+    function = (
+        read_tree(code, Layout.FUNCTION) if code.is_dir() else read_zip(code, Layout.FUNCTION)
+    )
+    return [*((layer, read_zip(layer, Layout.SITE_PACKAGES)) for layer in layers), (code, function)]
+
+
+def build_manifest(
+    traced: Trace, described: Sequence[tuple[Layout, Sequence[ArtefactFile]]], level: Level
+) -> Manifest:
+    """The manifest a trace gives: per distribution, each file it opened and the event."""
+    first = traced.first_event()
+    lines: dict[str, dict[str, str]] = {}
+    for layout, files in described:
+        for item in files:
+            seen = first.get(f"{layout.extracted_at}/{item.file.arcname}")
+            if seen is None or item.distribution == NO_DISTRIBUTION:
+                continue
+            lines.setdefault(item.distribution, {}).setdefault(item.unit, seen)
+    distributions = tuple(
+        (name, tuple(Kept(unit, event) for unit, event in sorted(lines[name].items())))
+        for name in sorted(lines)
+    )
+    return Manifest(level, traced.events, distributions)
+
+
+def apply_manifest(
+    placement: Placement, manifest: Manifest, output: Path
+) -> tuple[TrimPlan, Placement]:
+    """``manifest`` applied to ``placement``, written as a deterministic zip at ``output``."""
+    plan = plan_trim(describe_files(placement), manifest)
+    trimmed = trimmed_placement(placement, plan, manifest)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_placement(output, trimmed)
+    return plan, trimmed
+
+
+def _timing(request: InvokeRequest, event: bytes, runs: int, log: Log) -> Timing:
+    inits, durations = [], []
+    for _ in range(max(1, runs)):
+        invocation = invoke_events(request, [event], log).invocations[0]
+        durations.append(invocation.duration_ms)
+        if invocation.init_ms is not None:
+            inits.append(invocation.init_ms)
+    init = statistics.median(inits) if inits else None
+    return Timing(init, statistics.median(durations), max(1, runs))
+
+
+def costliest_imports(
+    request: InvokeRequest, event: bytes, top: int = 10
+) -> tuple[tuple[str, int], ...]:
+    """``-X importtime`` of the handler's import in the sandbox: the top-level imports that
+    cost most (cumulative microseconds), the ones worth deferring."""
+    lines: list[str] = []
+    variables = (*request.config.variables, ("PYTHONPROFILEIMPORTTIME", "1"))
+    config = dataclasses.replace(request.config, variables=variables)
+    invoke_events(dataclasses.replace(request, config=config), [event], lines.append)
+    costs: dict[str, int] = {}
+    for line in lines:
+        found = _IMPORT_TIME.search(line)
+        if found is not None and len(found[3]) <= 2:
+            costs[found[4]] = max(costs.get(found[4], 0), int(found[2]))
+    return tuple(sorted(costs.items(), key=lambda item: (-item[1], item[0]))[:top])
+
+
+def _output_name(source: Path, used: set[str]) -> str:
+    stem = source.name.removesuffix(".zip") or "function"
+    name, number = f"{stem}.zip", 1
+    while name in used:
+        number += 1
+        name = f"{stem}-{number}.zip"
+    used.add(name)
+    return name
+
+
+def _trimmed_request(request: InvokeRequest, outputs: list[Path]) -> InvokeRequest:
+    *layers, function = outputs
+    return dataclasses.replace(request, function=function, layers=tuple(layers))
+
+
+def trim(request: TrimRequest, log: Log = print) -> TrimResult:
+    """Trace the handler on the events, write the manifest (unless applying one as it is),
+    apply it to every artefact, verify every event answers the same, measure both sides."""
+    # A reviewed manifest is read (and a bad one refused) before anything runs.
+    given = None if request.retrace else read_manifest(request.manifest).with_keep(request.keep)
+    artefacts = _artefacts(request.invoke.function, request.invoke.layers)
+    described = [(placement.layout, describe_files(placement)) for _, placement in artefacts]
+    traced = trace(request.invoke, request.events, log)
+    if given is None:
+        written = build_manifest(traced, described, request.level)
+        atomic_write_bytes(request.manifest, render_manifest(written).encode())
+    manifest = given or read_manifest(request.manifest).with_keep(request.keep)
+    used: set[str] = set()
+    results, outputs = [], []
+    for (source, placement), (_, files) in zip(artefacts, described, strict=True):
+        output = request.output_dir / _output_name(source, used)
+        plan = plan_trim(files, manifest)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_placement(output, trimmed_placement(placement, plan, manifest))
+        modules = sum(1 for item in plan.trimmed if item.kind.value == "module")
+        results.append(
+            ArtefactTrim(source, output, placement.layout, plan.bytes_by_distribution(), modules)
+        )
+        outputs.append(output)
+    trimmed_request = _trimmed_request(request.invoke, outputs)
+    after_trace = trace(trimmed_request, request.events, log)
+    verified = verify_traces(traced, after_trace, request.ignore_json_paths)
+    first = request.events[0].payload
+    before = _timing(request.invoke, first, request.runs, log) if request.runs else None
+    after = _timing(trimmed_request, first, request.runs, log) if request.runs else None
+    costly = costliest_imports(request.invoke, first) if request.runs else ()
+    return TrimResult(
+        manifest, request.manifest, tuple(results), verified, traced.how, before, after, costly
+    )

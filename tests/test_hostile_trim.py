@@ -1,0 +1,196 @@
+"""Generated hostile cases of trim's new input surfaces (hypothesis, fixed seed).
+
+The manifest (``lambdalayer.trim.toml``, written by a person or a tool, read by ``trim
+--reviewed`` and ``build --trim``): any text is a :class:`Manifest` whose every keep line is
+a safe relative path, or one :class:`InputError`; on the command line one ``error:`` line,
+nothing written, before any sandbox starts. What the manifest writes reads back the same
+(any event name, any safe path). strace's output (names are the function's own): any line
+is understood or skipped, never an exception, and a path taken is absolute and normal. A
+layer's RECORD (the layer's own bytes) naming paths outside it moves nothing outside.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import pytest
+from hostilecases import assert_promise, case_environment, generated, run_case, snapshot
+from hypothesis import given
+from hypothesis import strategies as st
+from trimcases import distribution, write_layer
+
+from lambdalayer.errors import InputError
+from lambdalayer.placement import read_zip
+from lambdalayer.targets import Layout
+from lambdalayer.trim.apply import describe_files, plan_trim
+from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
+from lambdalayer.trim.strace import parse_line
+from lambdalayer.zipnames import unsafe_reason
+
+pytestmark = pytest.mark.hostile
+
+NASTY = st.sampled_from(
+    [
+        "../x",
+        "/etc/passwd",
+        "a/../../b",
+        "a\x00b",
+        "a\\b",
+        "",
+        "C:/x",
+        "a//b",
+        "\x1b[2J",
+        "x" * 5000,
+    ]
+)
+PATHS = st.one_of(NASTY, st.text(min_size=0, max_size=40))
+TEXT_VALUES = st.one_of(
+    PATHS.map(lambda text: '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'),
+    st.sampled_from(["1", "[]", "{}", "true", "'data'", "'modules'", "[1, 2]", "{keep = 1}"]),
+)
+
+
+@st.composite
+def manifest_texts(draw: st.DrawFn) -> str:
+    formats = st.sampled_from(["1", "2", '"1"', "[]"])
+    levels = st.sampled_from(['"data"', '"modules"', '"all"', "3"])
+    events = st.sampled_from(["[]", '["init"]', "[1]", '"x"'])
+    lines = [
+        "format = " + draw(formats),
+        "level = " + draw(levels),
+        "events = " + draw(events),
+    ]
+    for number in range(draw(st.integers(0, 3))):
+        lines.append(f'[distribution."d{number}"]')
+        values = draw(st.lists(TEXT_VALUES, max_size=4))
+        lines.append(
+            f"keep = [{', '.join(values)}]"
+            if draw(st.booleans())
+            else f"keep = {values[0] if values else '1'}"
+        )
+        if draw(st.booleans()):
+            lines.append(f"other = {draw(TEXT_VALUES)}")
+    text = "\n".join(lines) + "\n"
+    if draw(st.booleans()):
+        cut = draw(st.integers(0, len(text)))
+        text = text[:cut] + draw(st.text(max_size=10)) + text[cut:]
+    return text
+
+
+@generated(200)
+@given(text=manifest_texts())
+def test_any_manifest_text_is_a_safe_manifest_or_one_input_error(text: str) -> None:
+    try:
+        manifest = parse_manifest(text)
+    except InputError as error:
+        assert "\n" not in error.message
+        return
+    for pattern in manifest.patterns():
+        assert unsafe_reason(pattern.replace("*", "x").replace("?", "x")) is None
+
+
+SAFE_PATHS = st.lists(
+    st.text(
+        st.characters(categories=["L", "N"], include_characters="_-."), min_size=1, max_size=12
+    ).filter(lambda part: part not in {".", ".."}),
+    min_size=1,
+    max_size=4,
+).map("/".join)
+
+
+@generated(150)
+@given(
+    patterns=st.lists(SAFE_PATHS, min_size=1, max_size=5),
+    events=st.lists(st.text(max_size=30), min_size=1, max_size=4),
+    level=st.sampled_from(list(Level)),
+)
+def test_what_the_manifest_writes_reads_back_the_same(patterns, events, level) -> None:  # type: ignore[no-untyped-def]
+    kept = tuple(
+        Kept(pattern, events[number % len(events)]) for number, pattern in enumerate(patterns)
+    )
+    manifest = Manifest(level, tuple(events), (('dist\n"x"', kept),))
+    again = parse_manifest(render_manifest(manifest))
+    assert again.patterns() == manifest.patterns()
+    assert again.events == manifest.events and again.level is level
+    assert render_manifest(again) == render_manifest(
+        Manifest(level, tuple(events), (('dist\n"x"', tuple(Kept(p) for p in patterns)),))
+    )
+
+
+REAL_LINE = '26605 1796625907.345177 openat(AT_FDCWD</var/task>, "app.py", O_RDONLY|O_CLOEXEC) = 3</var/task/app.py>'
+
+
+@generated(300)
+@given(
+    line=st.one_of(
+        st.text(max_size=200),
+        st.tuples(st.integers(0, len(REAL_LINE)), st.text(max_size=20)).map(
+            lambda cut: REAL_LINE[: cut[0]] + cut[1] + REAL_LINE[cut[0] :]
+        ),
+        st.text(max_size=60).map(lambda name: f'1 2.5 openat(AT_FDCWD</>, "x", 0) = 3<{name}>'),
+    )
+)
+def test_any_strace_line_is_understood_or_skipped(line: str) -> None:
+    found = parse_line(line)
+    if found is not None:
+        assert found.path.startswith("/") and "\x00" not in found.path
+        assert posixpath.normpath(found.path) == found.path
+
+
+@generated(40)
+@given(recorded=st.lists(PATHS, max_size=6))
+def test_a_record_naming_paths_outside_keeps_them_outside(tmp_path_factory, recorded) -> None:  # type: ignore[no-untyped-def]
+    place = tmp_path_factory.mktemp("record")
+    files = distribution("evil", {"evil/__init__.py": b""})
+    info = "evil-1.0.dist-info/RECORD"
+    files[info] = (
+        files[info] + "".join(f'"{path}",,\n' for path in recorded if '"' not in path).encode()
+    )
+    layer = write_layer(place / "layer.zip", files)
+    described = describe_files(read_zip(layer, Layout.SITE_PACKAGES))
+    plan = plan_trim(described, Manifest(Level.MODULES, (), ()))
+    assert {item.file.arcname for item in (*plan.kept, *plan.trimmed)} == {
+        f"python/lib/python3.12/site-packages/{name}" for name in files
+    }
+
+
+@generated(20)
+@given(
+    text=manifest_texts().filter(lambda text: text != 'format = 1\nlevel = "data"\nevents = []\n')
+)
+def test_trim_reviewed_refuses_a_bad_manifest_in_one_line_writing_nothing(
+    tmp_path_factory, text
+) -> None:  # type: ignore[no-untyped-def]
+    place = tmp_path_factory.mktemp("manifest")
+    try:
+        parse_manifest(text)
+    except InputError:
+        pass
+    else:
+        return  # a good manifest would go on to run the sandbox: not this test's case
+    (place / "src").mkdir()
+    (place / "src/app.py").write_text("def handler(e, c):\n    return e\n")
+    (place / "e.json").write_text("{}")
+    (place / "bad.toml").write_text(text)
+    command = [
+        "trim",
+        "app.handler",
+        "--function",
+        str(place / "src"),
+        "--event",
+        str(place / "e.json"),
+        "--manifest",
+        str(place / "bad.toml"),
+        "--reviewed",
+        "--runtime",
+        "python3.12",
+        "--cache-dir",
+        str(place / "cache"),
+        "-o",
+        str(place / "out"),
+    ]
+    before = snapshot(place, skip=(place / "cache", place / "home"))
+    case = run_case([command], case_environment(place), place)
+    assert snapshot(place, skip=(place / "cache", place / "home")) == before
+    assert_promise(case, must_fail=True)
+    assert "trim manifest" in case.outcomes[0].error_lines()[0]

@@ -1,0 +1,326 @@
+"""``lambdalayer trim``: trace, manifest, apply, verify — on small stand-in layers.
+
+The first tests need no sandbox: what a file is to the trim, strace's lines, the manifest's
+round trip, which files a manifest keeps (``__init__`` on kept paths, the ``DT_NEEDED``
+closure of kept ELF objects, levels), the same bytes on every apply, and the finder's
+named ``ImportError``. The last run the real loop (bubblewrap, strace, CPython 3.12 and
+awslambdaric from the public index: marker ``network``) on the three goal cases' stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from cliutil import run_cli
+from trimcases import (
+    FRAMEWORK_HANDLER,
+    MODELS_HANDLER,
+    NATIVE_HANDLER,
+    framework_distribution,
+    models_distribution,
+    native_distribution,
+    write_layer,
+)
+
+from lambdalayer.errors import InputError
+from lambdalayer.interpreters import find_interpreter
+from lambdalayer.placement import read_zip
+from lambdalayer.targets import Layout
+from lambdalayer.trim.apply import describe_files, plan_trim
+from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
+from lambdalayer.trim.run import apply_manifest
+from lambdalayer.trim.strace import parse_line
+from lambdalayer.trim.units import Kind, kind_of, module_name, unit_of
+
+HAVE_312 = find_interpreter("3.12") is not None
+
+
+def test_a_module_is_one_unit_whatever_files_it_has() -> None:
+    assert unit_of("a/__pycache__/b.cpython-312.pyc") == "a/b.py"
+    assert unit_of("a/b.pyc") == "a/b.py"
+    assert module_name("a/b/__init__.py") == "a.b"
+    assert module_name("a/_x.cpython-312-x86_64-linux-gnu.so") == "a._x"
+    assert kind_of("a-1.0.dist-info/RECORD", elf=False) is Kind.METADATA
+    assert kind_of("a.libs/libz-1a2b.so.1", elf=True) is Kind.LIBRARY
+    assert kind_of("botocore/data/s3/service-2.json.gz", elf=False) is Kind.DATA
+    assert kind_of("my-data/x.py", elf=False) is Kind.DATA  # not importable: a data file
+
+
+@pytest.mark.parametrize(
+    ("line", "path"),
+    [
+        (
+            '7 1796625907.345177 openat(AT_FDCWD</var/task>, "app.py", O_RDONLY|O_CLOEXEC) = 3</var/task/app.py>',
+            "/var/task/app.py",
+        ),
+        ("8 1796625907.1 <... openat resumed>) = 5</opt/python/a b.py>", "/opt/python/a b.py"),
+        ('9 1796625907.2 openat(AT_FDCWD</>, "/opt/x\\nz", O_RDONLY) = 4</opt/x\\nz>', "/opt/x\nz"),
+        (
+            '9 1796625907.3 execve("/var/lang/bin/python3.12", ["python3.12"], 0x7ff /* 3 vars */) = 0',
+            "/var/lang/bin/python3.12",
+        ),
+        (
+            '9 1796625907.4 openat(AT_FDCWD</>, "/opt/gone", O_RDONLY) = -1 ENOENT (No such file or directory)',
+            None,
+        ),
+        ('9 1796625907.5 openat(AT_FDCWD</>, "/opt/a", O_RDONLY <unfinished ...>', None),
+        ("9 1796625907.6 +++ exited with 0 +++", None),
+    ],
+)
+def test_strace_lines_as_strace_6_writes_them(line: str, path: str | None) -> None:
+    found = parse_line(line)
+    assert (found.path if found else None) == path
+
+
+def test_the_manifest_round_trips_and_names_the_event() -> None:
+    manifest = Manifest(
+        Level.MODULES,
+        ("init", 'events/"odd"\nname.json'),
+        (
+            (
+                "fakecore",
+                (
+                    Kept("fakecore/client.py", "init"),
+                    Kept("fakecore/data/s0/x.json", 'events/"odd"\nname.json'),
+                ),
+            ),
+        ),
+    )
+    text = render_manifest(manifest)
+    assert '"fakecore/client.py",  # init' in text
+    again = parse_manifest(text)
+    assert again.level is Level.MODULES and again.events == manifest.events
+    assert again.patterns() == manifest.patterns()
+    assert render_manifest(again).replace("  # init", "") != ""  # parses back with no comments
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("format = 2\nlevel = 'data'\nevents = []\n", "format"),
+        ("format = 1\nlevel = 'all'\nevents = []\n", "level"),
+        (
+            "format = 1\nlevel = 'data'\nevents = []\n[distribution.a]\nkeep = ['../../etc/passwd']\n",
+            "climbs",
+        ),
+        (
+            "format = 1\nlevel = 'data'\nevents = []\n[distribution.a]\nkeep = ['/etc/passwd']\n",
+            "absolute",
+        ),
+        ("format = 1\nlevel = 'data'\nevents = []\n[distribution.a]\nkeep = 'x'\n", "not a list"),
+        ("format = [1\n", "not TOML"),
+    ],
+)
+def test_a_bad_manifest_is_one_error_naming_the_field(text: str, says: str) -> None:
+    with pytest.raises(InputError, match=says):
+        parse_manifest(text)
+
+
+def _manifest(level: Level, *keep: str) -> Manifest:
+    return Manifest(level, ("init",), (("any", tuple(Kept(line) for line in keep)),))
+
+
+@pytest.fixture
+def native_layer(tmp_path: Path) -> Path:
+    files = {**native_distribution(tmp_path / "build"), **models_distribution(services=3)}
+    return write_layer(tmp_path / "layer.zip", files)
+
+
+def test_modules_keeps_what_was_touched_its_inits_and_the_libraries_it_needs(
+    native_layer: Path,
+) -> None:
+    placement = read_zip(native_layer, Layout.SITE_PACKAGES)
+    manifest = _manifest(
+        Level.MODULES,
+        "natpkg/_ext.cpython-312-x86_64-linux-gnu.so",
+        "fakecore/data/svc1/service-2.json",
+    )
+    plan = plan_trim(describe_files(placement), manifest)
+    kept = {item.rel for item in plan.kept}
+    assert "natpkg.libs/libcore.so" in kept  # DT_NEEDED of a kept extension
+    assert {"natpkg/__init__.py", "fakecore/__init__.py"} <= kept  # __init__ on kept paths
+    assert {"natpkg-1.0.dist-info/RECORD", "fakecore-1.0.dist-info/METADATA"} <= kept
+    trimmed = {item.rel for item in plan.trimmed}
+    assert "natpkg/_unused.cpython-312-x86_64-linux-gnu.so" in trimmed
+    assert {
+        "fakecore/data/svc0/service-2.json",
+        "fakecore/client.py",
+        "natpkg/io/sql.py",
+    } <= trimmed
+    sizes = plan.bytes_by_distribution()
+    assert sizes["fakecore"][1] < sizes["fakecore"][0] / 2
+
+
+def test_level_data_keeps_every_module_and_library(native_layer: Path) -> None:
+    placement = read_zip(native_layer, Layout.SITE_PACKAGES)
+    plan = plan_trim(describe_files(placement), _manifest(Level.DATA, "fakecore/data/svc1/**"))
+    trimmed = {item.rel for item in plan.trimmed}
+    assert trimmed == {"fakecore/data/svc0/service-2.json", "fakecore/data/svc2/service-2.json"}
+
+
+def test_keep_patterns_add_directories_and_globs(native_layer: Path) -> None:
+    placement = read_zip(native_layer, Layout.SITE_PACKAGES)
+    manifest = _manifest(Level.MODULES, "natpkg/io/**", "fakecore/data/svc[02]/*.json")
+    kept = {item.rel for item in plan_trim(describe_files(placement), manifest).kept}
+    assert {
+        "natpkg/io/sql.py",
+        "natpkg/io/__init__.py",
+        "fakecore/data/svc2/service-2.json",
+    } <= kept
+    assert "fakecore/data/svc1/service-2.json" not in kept
+
+
+def test_apply_gives_the_same_bytes_every_time(native_layer: Path, tmp_path: Path) -> None:
+    manifest = parse_manifest(render_manifest(_manifest(Level.MODULES, "fakecore/client.py")))
+    placement = read_zip(native_layer, Layout.SITE_PACKAGES)
+    apply_manifest(placement, manifest, tmp_path / "one.zip")
+    copy = tmp_path / "elsewhere" / "layer.zip"
+    copy.parent.mkdir()
+    shutil.copy(native_layer, copy)
+    apply_manifest(read_zip(copy, Layout.SITE_PACKAGES), manifest, tmp_path / "two.zip")
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+
+
+def _import_in(site: Path, module: str, *, as_site_dir: bool) -> subprocess.CompletedProcess[str]:
+    setup = (
+        f"import site; site.addsitedir({str(site)!r})"
+        if as_site_dir
+        else f"import sys; sys.path.insert(0, {str(site)!r})"
+    )
+    return subprocess.run(
+        [sys.executable, "-I", "-c", f"{setup}\nimport {module}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_trimmed_module_imported_anyway_names_the_line_to_add(
+    native_layer: Path, tmp_path: Path
+) -> None:
+    files = {**framework_distribution(routers=3)}
+    layer = write_layer(tmp_path / "web.zip", files)
+    manifest = _manifest(Level.MODULES, "webfw/__init__.py", "webfw/core.py")
+    apply_manifest(read_zip(layer, Layout.SITE_PACKAGES), manifest, tmp_path / "out.zip")
+    with zipfile.ZipFile(tmp_path / "out.zip") as archive:
+        archive.extractall(tmp_path / "opt")
+    site = tmp_path / "opt/python/lib/python3.12/site-packages"
+    assert _import_in(site, "webfw.core", as_site_dir=True).returncode == 0
+    failed = _import_in(site, "webfw.router1", as_site_dir=True)
+    assert (
+        "ImportError: No module named 'webfw.router1': lambdalayer trim removed it" in failed.stderr
+    )
+    assert (
+        'add "webfw/router1/**" to keep of [distribution."webfw"] in lambdalayer.trim.toml'
+        in failed.stderr
+    )
+    # Where the .pth does not run (the function sets PYTHONPATH), the error is Python's own.
+    bare = _import_in(site, "webfw.router1", as_site_dir=False)
+    assert "ModuleNotFoundError: No module named 'webfw.router1'" in bare.stderr
+
+
+# --- the real loop: sandbox, strace, awslambdaric ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("trim-cache")
+
+
+def _case(
+    place: Path, handler: str, events: dict[str, object], extra: dict[str, str] | None = None
+) -> list[str]:
+    source = place / "src"
+    source.mkdir()
+    (source / "app.py").write_text(handler)
+    for name, text in (extra or {}).items():
+        (source / name).write_text(text)
+    arguments = ["app.handler", "--function", str(source), "--runtime", "python3.12"]
+    for name, event in events.items():
+        (place / name).write_text(json.dumps(event))
+        arguments += ["--event", str(place / name)]
+    return arguments
+
+
+def _trim(capsys, cache: Path, place: Path, arguments: list[str], *more: str):  # type: ignore[no-untyped-def]
+    return run_cli(
+        capsys,
+        "trim",
+        *arguments,
+        "--layer",
+        str(place / "layer.zip"),
+        "--cache-dir",
+        str(cache),
+        "-o",
+        str(place / "trimmed"),
+        "--manifest",
+        str(place / "lambdalayer.trim.toml"),
+        "--runs",
+        "1",
+        *more,
+    )
+
+
+def _invoke(capsys, cache: Path, place: Path, event: dict[str, object]):  # type: ignore[no-untyped-def]
+    (place / "later.json").write_text(json.dumps(event))
+    return run_cli(
+        capsys,
+        "invoke",
+        "app.handler",
+        "--zip",
+        str(place / "trimmed/src.zip"),
+        "--layer",
+        str(place / "trimmed/layer.zip"),
+        "--runtime",
+        "python3.12",
+        "--cache-dir",
+        str(cache),
+        "--event",
+        str(place / "later.json"),
+    )
+
+
+@pytest.mark.network
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.skipif(not HAVE_312, reason="no CPython 3.12 here")
+@pytest.mark.parametrize("case", ["models", "native", "framework"])
+def test_the_goal_cases_trim_verify_and_name_a_later_trimmed_import(capsys, cache, tmp_path, case):  # type: ignore[no-untyped-def]
+    if case == "models":
+        write_layer(tmp_path / "layer.zip", models_distribution())
+        arguments = _case(tmp_path, MODELS_HANDLER, {"get.json": {"service": "svc2"}})
+        later, missing = {"wait": True}, "fakecore.extra"
+    elif case == "native":
+        write_layer(tmp_path / "layer.zip", native_distribution(tmp_path / "build"))
+        table = json.dumps([{"a": n} for n in range(50)])
+        arguments = _case(tmp_path, NATIVE_HANDLER, {"read.json": {}}, {"table.json": table})
+        later, missing = None, ""
+    else:
+        write_layer(tmp_path / "layer.zip", framework_distribution())
+        arguments = _case(tmp_path, FRAMEWORK_HANDLER, {"get.json": {"rawPath": "/items"}})
+        later, missing = {"admin": True}, "webfw.router5"
+    code, out, err = _trim(capsys, cache, tmp_path, arguments, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    layer = result["artefacts"][0]
+    assert layer["unzipped_after"] <= 0.7 * layer["unzipped_before"], layer
+    assert result["events_verified"] == 1
+    assert result["init_ms"]["before"] is not None and result["init_ms"]["after"] is not None
+    manifest = (tmp_path / "lambdalayer.trim.toml").read_text()
+    assert "# init" in manifest
+    if case == "native":  # the library the extension needs stays, though no keep line names it
+        with zipfile.ZipFile(tmp_path / "trimmed/layer.zip") as archive:
+            assert any(name.endswith("natpkg.libs/libcore.so") for name in archive.namelist())
+        assert '"natpkg/_ext.cpython-312-x86_64-linux-gnu.so",  # init' in manifest
+        return
+    code, out, err = _invoke(capsys, cache, tmp_path, later)
+    assert code == 1
+    error = json.loads(out)
+    assert error["errorType"] == "ImportError"
+    assert f"No module named {missing!r}: lambdalayer trim removed it" in error["errorMessage"]
