@@ -157,6 +157,19 @@ def test_modules_keeps_what_was_touched_its_inits_and_the_libraries_it_needs(
     assert sizes["fakecore"][1] < sizes["fakecore"][0] / 2
 
 
+def test_bytecode_no_record_lists_belongs_to_its_modules_distribution(tmp_path: Path) -> None:
+    files = framework_distribution(routers=2)
+    files["webfw/__pycache__/core.cpython-312.pyc"] = b"bytecode"
+    files["webfw/router1/__pycache__/__init__.cpython-312.pyc"] = b"bytecode"
+    layer = write_layer(tmp_path / "layer.zip", files)
+    manifest = _manifest(Level.MODULES, "webfw/__pycache__/core.cpython-312.pyc")
+    plan = plan_trim(describe_files(read_zip(layer, Layout.SITE_PACKAGES)), manifest)
+    assert "webfw/__pycache__/core.cpython-312.pyc" in {item.rel for item in plan.kept}
+    assert "webfw/router1/__pycache__/__init__.cpython-312.pyc" in {
+        item.rel for item in plan.trimmed
+    }
+
+
 def test_level_data_keeps_every_module_and_library(native_layer: Path) -> None:
     placement = read_zip(native_layer, Layout.SITE_PACKAGES)
     plan = plan_trim(describe_files(placement), _manifest(Level.DATA, "fakecore/data/svc1/**"))
@@ -324,3 +337,45 @@ def test_the_goal_cases_trim_verify_and_name_a_later_trimmed_import(capsys, cach
     error = json.loads(out)
     assert error["errorType"] == "ImportError"
     assert f"No module named {missing!r}: lambdalayer trim removed it" in error["errorMessage"]
+
+
+def test_build_trim_applies_a_manifest_with_the_same_bytes_each_time(
+    local_index, cache_dir, tmp_path, capsys
+):  # type: ignore[no-untyped-def]
+    manifest = tmp_path / "lambdalayer.trim.toml"
+    manifest.write_text(
+        render_manifest(
+            Manifest(Level.MODULES, ("init",), (("alpha", (Kept("alpha/__init__.py"),)),))
+        )
+    )
+    outputs = []
+    for name in ("one", "two"):
+        out = tmp_path / name / "layer.zip"
+        code, _, err = run_cli(
+            capsys, "build", "alpha", "--runtime", "python3.12", "--index-url", local_index.url,
+            "--cache-dir", str(cache_dir), "-o", str(out), "--trim", str(manifest), "--no-check",
+        )  # fmt: skip
+        assert code == 0, err
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    with zipfile.ZipFile(tmp_path / "one" / "layer.zip") as archive:
+        names = archive.namelist()
+    site = "python/lib/python3.12/site-packages/"
+    assert f"{site}alpha/__init__.py" in names
+    assert f"{site}alpha-1.0.dist-info/METADATA" in names
+    assert not any(name.startswith(f"{site}beta/") for name in names)  # beta: never opened
+    assert any(name.startswith(f"{site}beta-") and "dist-info" in name for name in names)
+    assert any(name.endswith(".pth") and "_lambdalayer_trim_" in name for name in names)
+
+
+def test_build_trim_refuses_a_bad_manifest_before_building(
+    local_index, cache_dir, tmp_path, capsys
+):  # type: ignore[no-untyped-def]
+    manifest = tmp_path / "bad.toml"
+    manifest.write_text('format = 1\nlevel = "all"\nevents = []\n')
+    code, _, err = run_cli(
+        capsys, "build", "alpha", "--index-url", local_index.url, "--cache-dir", str(cache_dir),
+        "-o", str(tmp_path / "layer.zip"), "--trim", str(manifest),
+    )  # fmt: skip
+    assert code == 1 and "error: the trim manifest's level 'all'" in err
+    assert not (tmp_path / "layer.zip").exists()

@@ -24,6 +24,7 @@ from lambdalayer.net.fetch import DEFAULT_JOBS
 from lambdalayer.prepare import BuildRecipe, FunctionCode
 from lambdalayer.resolve.stage import LockSource
 from lambdalayer.targets import Target
+from lambdalayer.trim.manifest import Manifest
 
 __all__ = ["Beneath", "BuildRecipe", "BuildRequest", "FunctionCode"]
 
@@ -41,3 +42,4 @@ class BuildRequest:
     check: bool = True
     cache_dir: Path = field(default_factory=cache_root)
     jobs: int = DEFAULT_JOBS
+    trim: Manifest | None = None  # ``build --trim``: keep only what the manifest keeps

@@ -53,6 +53,7 @@ from lambdalayer.net.index import IndexConfig
 from lambdalayer.report import BuildFacts, WhatShips, layer_report
 from lambdalayer.supply.review import enforce
 from lambdalayer.supply.sbom import SbomFormat
+from lambdalayer.trim.manifest import read_manifest
 
 DESCRIPTION = "Resolve, download and lay out wheels as a Lambda layer .zip."
 EPILOG = """\
@@ -117,6 +118,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trim",
+        type=Path,
+        metavar="FILE",
+        help="keep only what this lambdalayer.trim.toml keeps (written by 'lambdalayer trim');"
+        " --keep GLOB keeps more",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -253,6 +261,13 @@ def execute(args: argparse.Namespace) -> int:
         )
     ships = _ships_request(args)
     plan = plan_builds(flags_of(args))
+    if args.trim is not None:  # read (and a bad one refused) before anything is built
+        manifest = read_manifest(args.trim).with_keep(tuple(args.keep))
+        jobs = tuple(
+            dataclasses.replace(job, request=dataclasses.replace(job.request, trim=manifest))
+            for job in plan.jobs
+        )
+        plan = dataclasses.replace(plan, jobs=jobs)
     if ships is not None and not plan.single:
         raise InputError(
             "--sbom, --audit and --provenance take one built zip; build one target, or run"

@@ -119,7 +119,8 @@ def describe_files(placement: Placement) -> tuple[ArtefactFile, ...]:
             elf, needed, soname = _elf_facts(file, reader)
             kind = kind_of(rel, elf)
             unit = unit_of(rel) if kind is Kind.MODULE else rel
-            owner = owners.get(file.arcname, NO_DISTRIBUTION)
+            # A wheel's RECORD lists a module's source, not the bytecode compiled for it.
+            owner = owners.get(file.arcname) or owners.get(site + unit) or NO_DISTRIBUTION
             described.append(ArtefactFile(file, site, rel, unit, kind, owner, needed, soname))
     return tuple(described)
 
