@@ -280,6 +280,25 @@ def _trim(capsys, cache: Path, place: Path, arguments: list[str], *more: str):  
     )
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _assert_trim_section_loads(page: Path, place: Path) -> None:
+    """The report's trim section, in the page's data and drawn by a real browser."""
+    data = json.loads(page.read_text().split('id="report-data">', 1)[1].split("</script>", 1)[0])
+    trim = data["trim"]
+    assert trim["events_verified"] == 1 and trim["runs"] == 1
+    assert any(row["after_bytes"] < row["before_bytes"] for row in trim["distributions"])
+    if CHROMIUM is None:
+        return  # the page's data is checked; drawing needs chromium (test_report.py says so)
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={place / 'profile'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert dom.count('class="trim-row"') == len(trim["distributions"])
+
+
 def _invoke(capsys, cache: Path, place: Path, event: dict[str, object]):  # type: ignore[no-untyped-def]
     (place / "later.json").write_text(json.dumps(event))
     return run_cli(
@@ -318,8 +337,10 @@ def test_the_goal_cases_trim_verify_and_name_a_later_trimmed_import(capsys, cach
         write_layer(tmp_path / "layer.zip", framework_distribution())
         arguments = _case(tmp_path, FRAMEWORK_HANDLER, {"get.json": {"rawPath": "/items"}})
         later, missing = {"admin": True}, "webfw.router5"
-    code, out, err = _trim(capsys, cache, tmp_path, arguments, "--json")
+    page = tmp_path / "report.html"
+    code, out, err = _trim(capsys, cache, tmp_path, arguments, "--json", "--report", str(page))
     assert code == 0, err
+    _assert_trim_section_loads(page, tmp_path)
     result = json.loads(out)
     layer = result["artefacts"][0]
     assert layer["unzipped_after"] <= 0.7 * layer["unzipped_before"], layer

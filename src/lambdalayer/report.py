@@ -75,6 +75,39 @@ class WhatShips:
 
 
 @dataclass(frozen=True)
+class TrimFacts:
+    """What ``lambdalayer trim`` did to this artefact: bytes per distribution before and
+    after, Init Duration and Duration medians before and after, the costliest imports."""
+
+    manifest: str
+    level: str
+    distributions: tuple[tuple[str, int, int], ...]  # name, unzipped bytes before, after
+    init_ms: tuple[float | None, float | None]
+    duration_ms: tuple[float | None, float | None]
+    runs: int
+    events_verified: int
+    costliest_imports: tuple[tuple[str, int], ...]  # module, cumulative microseconds
+
+    def to_json(self) -> dict[str, object]:
+        """The figures, exact."""
+        return {
+            "manifest": self.manifest,
+            "level": self.level,
+            "distributions": [
+                {"name": name, "before_bytes": before, "after_bytes": after}
+                for name, before, after in self.distributions
+            ],
+            "init_ms": {"before": self.init_ms[0], "after": self.init_ms[1]},
+            "duration_ms": {"before": self.duration_ms[0], "after": self.duration_ms[1]},
+            "runs": self.runs,
+            "events_verified": self.events_verified,
+            "costliest_imports": [
+                {"module": name, "cumulative_us": micro} for name, micro in self.costliest_imports
+            ],
+        }
+
+
+@dataclass(frozen=True)
 class LayerReport:
     """Everything the report shows."""
 
@@ -88,6 +121,7 @@ class LayerReport:
     slim_saved: dict[str, int] = field(default_factory=dict)
     lock: Path | None = None
     ships: WhatShips | None = None
+    trim: TrimFacts | None = None
 
     @property
     def quota_total(self) -> int:
@@ -120,6 +154,7 @@ class LayerReport:
             else [],
             "lock": str(self.lock) if self.lock else None,
             "what_ships": self.ships.to_json() if self.ships else None,
+            "trim": self.trim.to_json() if self.trim else None,
         }
 
 
@@ -211,7 +246,54 @@ def render_text(report: LayerReport) -> str:
     lines.append(f"sha256 {report.sha256}  base64sha256 {report.base64sha256}")
     if report.ships is not None:
         lines += _ships_text(report.ships)
+    if report.trim is not None:
+        lines += _trim_text(report.trim)
     return "\n".join(lines) + "\n"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _trim_text(trim: TrimFacts) -> list[str]:
+    saved = sum(before - after for _, before, after in trim.distributions)
+    lines = [
+        f"trimmed by {trim.manifest} (level {trim.level}): {human_bytes(saved)} saved;"
+        f" {trim.events_verified} events answer the same",
+        f"Init Duration {_ms(trim.init_ms[0])} before, {_ms(trim.init_ms[1])} after; Duration"
+        f" {_ms(trim.duration_ms[0])} before, {_ms(trim.duration_ms[1])} after (medians of {trim.runs})",
+    ]
+    lines += [
+        f"  {name}: {human_bytes(before - after)} saved"
+        for name, before, after in trim.distributions
+        if before != after
+    ]
+    return lines
+
+
+def _trim_html(trim: TrimFacts | None) -> str:
+    if trim is None:
+        return "<p>not trimmed (lambdalayer trim writes this section)</p>"
+    rows = "".join(
+        f'<tr class="trim-row"><td>{html.escape(name)}</td><td data-bytes="{before}">'
+        f'{human_bytes(before)}</td><td data-bytes="{after}">{human_bytes(after)}</td>'
+        f"<td>{human_bytes(before - after)}</td></tr>"
+        for name, before, after in trim.distributions
+    )
+    imports = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{micro / 1000:.1f} ms</td></tr>"
+        for name, micro in trim.costliest_imports
+    )
+    return (
+        f"<p>{html.escape(trim.manifest)}, level {html.escape(trim.level)}:"
+        f" {trim.events_verified} traced events answer the same. Init Duration"
+        f" {_ms(trim.init_ms[0])} before, {_ms(trim.init_ms[1])} after; Duration"
+        f" {_ms(trim.duration_ms[0])} before, {_ms(trim.duration_ms[1])} after (medians of"
+        f" {trim.runs} cold runs, this machine's figures).</p>"
+        f'<table id="trim"><tr><th>distribution</th><th>before</th><th>after</th><th>saved</th></tr>{rows}</table>'
+        f"<h3>Costliest imports at init (-X importtime, cumulative): defer these</h3>"
+        f"<table><tr><th>module</th><th>cumulative</th></tr>{imports}</table>"
+    )
 
 
 def _ships_text(ships: WhatShips) -> list[str]:
@@ -528,6 +610,7 @@ sha256 <code>{report.sha256}</code> · base64sha256 <code>{report.base64sha256}<
 <h2>Slimming</h2>{f"<table><tr><th>rule</th><th>saved</th></tr>{slim}</table>" if slim else "<p>not known for a zip checked on its own (build with --report to see it)</p>"}
 <h2>Check</h2>{f"<ul>{findings}</ul>" if findings else "<p>no findings</p>"}
 <h2>What ships</h2>{_ships_html(report.ships)}
+<h2>Trim</h2>{_trim_html(report.trim)}
 <script type="application/json" id="report-data">{data}</script>
 </body></html>
 """

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry
 from lambdalayer.cli.invoke import add_limits, event_bytes, request_of, sample
+from lambdalayer.cli.report import write_report
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError
-from lambdalayer.targets import get_target
+from lambdalayer.report import layer_report
+from lambdalayer.targets import Layout, Target, get_target
 from lambdalayer.trim.manifest import MANIFEST_NAME, Level
-from lambdalayer.trim.run import TrimRequest, TrimResult, trim
+from lambdalayer.trim.run import TrimRequest, TrimResult, trim, trim_facts
 from lambdalayer.trim.trace import TracedEvent
 from lambdalayer.zipnames import printable
 from lambdalayer.ziptarget import target_for_zips
@@ -84,6 +88,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where the trimmed zips go (default trimmed/)",
     )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the HTML report of the artefact that saved most, with its trim section",
+    )
     parser.add_argument("--runs", type=int, default=3, metavar="N", help="cold runs per side")
     parser.add_argument("--runtime", metavar="NAME", help="e.g. python3.12")
     parser.add_argument("--arch", metavar="ARCH", help="x86_64 or arm64")
@@ -120,12 +130,21 @@ def execute(args: argparse.Namespace) -> int:
         retrace=not args.reviewed,
     )
     result = trim(request, stderr)
+    if args.report is not None:
+        _write_report(result, target, args.report)
     if args.json:
         print_json(as_json(result))
     else:
         for line in summary_lines(result):
             print(line)
     return EXIT_OK
+
+
+def _write_report(result: TrimResult, target: Target, output: Path) -> None:
+    artefact = max(result.artefacts, key=lambda item: item.before - item.after)
+    function = artefact.layout is Layout.FUNCTION
+    report = layer_report(artefact.output, CheckRequest(target, function=function, imports=None))
+    write_report(dataclasses.replace(report, trim=trim_facts(result, artefact)), output)
 
 
 def _ms(value: float | None) -> str:

@@ -16,6 +16,7 @@ from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.invoke import InvokeRequest, invoke_events
 from lambdalayer.layer.archive import write_placement
 from lambdalayer.placement import Placement, read_tree, read_zip
+from lambdalayer.report import TrimFacts
 from lambdalayer.targets import Layout
 from lambdalayer.trim.apply import (
     ArtefactFile,
@@ -36,7 +37,15 @@ from lambdalayer.trim.manifest import (
 from lambdalayer.trim.trace import Trace, TracedEvent, trace
 from lambdalayer.trim.verify import verify_traces
 
-__all__ = ["ArtefactTrim", "Timing", "TrimRequest", "TrimResult", "apply_manifest", "trim"]
+__all__ = [
+    "ArtefactTrim",
+    "Timing",
+    "TrimRequest",
+    "TrimResult",
+    "apply_manifest",
+    "trim",
+    "trim_facts",
+]
 
 Log = Callable[[str], None]
 _IMPORT_TIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s?( *)(\S+)")
@@ -215,4 +224,19 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
     costly = costliest_imports(request.invoke, first) if request.runs else ()
     return TrimResult(
         manifest, request.manifest, tuple(results), verified, traced.how, before, after, costly
+    )
+
+
+def trim_facts(result: TrimResult, artefact: ArtefactTrim) -> TrimFacts:
+    """What the report's trim section shows of ``artefact``."""
+    before, after = result.before, result.after
+    return TrimFacts(
+        result.manifest.name,
+        result.manifest.level.value,
+        tuple((name, old, new) for name, (old, new) in artefact.sizes.items()),
+        (before.init_ms if before else None, after.init_ms if after else None),
+        (before.duration_ms if before else None, after.duration_ms if after else None),
+        before.runs if before else 0,
+        result.events_verified,
+        result.costliest_imports,
     )
