@@ -142,7 +142,7 @@ def prepare(case: str, place: Path, cache: Path) -> tuple[list[str], list[Path],
 
 
 def _write_parquet(layer: Path, place: Path, out: Path) -> None:
-    from lambdalayer.interpreters import find_interpreter  # noqa: PLC0415
+    from lambdalayer.interpreters import find_interpreter
 
     python = find_interpreter("3.12")
     if python is None:
