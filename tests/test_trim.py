@@ -22,6 +22,7 @@ from trimcases import (
     FRAMEWORK_HANDLER,
     MODELS_HANDLER,
     NATIVE_HANDLER,
+    distribution,
     framework_distribution,
     models_distribution,
     native_distribution,
@@ -400,3 +401,35 @@ def test_build_trim_refuses_a_bad_manifest_before_building(
     )  # fmt: skip
     assert code == 1 and "error: the trim manifest's level 'all'" in err
     assert not (tmp_path / "layer.zip").exists()
+
+
+def test_of_copies_of_a_library_only_the_one_the_loader_opens_stays(tmp_path: Path) -> None:
+    gcc = shutil.which("gcc")
+    assert gcc is not None
+    (tmp_path / "dup.c").write_text("int dup(void) { return 1; }\n")
+    (tmp_path / "user.c").write_text("int dup(void);\nint user(void) { return dup(); }\n")
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-Wl,-soname,libdup.so.1", "-o", str(tmp_path / "libdup.so.1"),
+         str(tmp_path / "dup.c")], check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-o", str(tmp_path / "user.so"), str(tmp_path / "user.c"),
+         str(tmp_path / "libdup.so.1")], check=True,
+    )  # fmt: skip
+    library = (tmp_path / "libdup.so.1").read_bytes()
+    files = distribution(
+        "dup",
+        {
+            "dup/__init__.py": b"",
+            "dup/_user.cpython-312-x86_64-linux-gnu.so": (tmp_path / "user.so").read_bytes(),
+            "dup/libdup.so.1": library,  # what the loader opens (DT_NEEDED)
+            "dup/libdup.so": library,  # the same library again, as wheels often carry it
+            "dup/libdup.so.1.0.0": library,
+        },
+    )
+    layer = write_layer(tmp_path / "layer.zip", files)
+    manifest = _manifest(Level.MODULES, "dup/_user.cpython-312-x86_64-linux-gnu.so")
+    plan = plan_trim(describe_files(read_zip(layer, Layout.SITE_PACKAGES)), manifest)
+    kept = {item.rel for item in plan.kept}
+    assert "dup/libdup.so.1" in kept
+    assert {"dup/libdup.so", "dup/libdup.so.1.0.0"} <= {item.rel for item in plan.trimmed}

@@ -131,6 +131,26 @@ def _always(item: ArtefactFile, level: Level) -> bool:
     return level is Level.DATA and item.kind in (Kind.MODULE, Kind.LIBRARY)
 
 
+def _close_over_needed(files: tuple[ArtefactFile, ...], kept: set[int]) -> None:
+    """Add to ``kept`` every library a kept ELF object needs, until nothing more is needed:
+    the file named as the soname the loader looks for (wheels often carry the same library
+    under its soname and under other names: only that copy is loaded), else any file whose
+    ``DT_SONAME`` it is."""
+    by_name: dict[str, list[int]] = defaultdict(list)
+    by_soname: dict[str, list[int]] = defaultdict(list)
+    for index, item in enumerate(files):
+        by_name[item.rel.rsplit("/", 1)[-1]].append(index)
+        if item.soname:
+            by_soname[item.soname].append(index)
+    pending = list(kept)
+    while pending:
+        for soname in files[pending.pop()].needed:
+            for index in by_name.get(soname) or by_soname.get(soname, []):
+                if index not in kept:
+                    kept.add(index)
+                    pending.append(index)
+
+
 def plan_trim(files: tuple[ArtefactFile, ...], manifest: Manifest) -> TrimPlan:
     """Which files a manifest keeps (see the module's description)."""
     patterns = manifest.patterns()
@@ -145,19 +165,8 @@ def plan_trim(files: tuple[ArtefactFile, ...], manifest: Manifest) -> TrimPlan:
         or any(matches(pattern, item.unit) for pattern in wild)
     }
     inits = {init for index in kept for init in package_inits(files[index].rel)}
-    by_soname: dict[str, list[int]] = defaultdict(list)
-    for index, item in enumerate(files):
-        if item.needed or item.soname or ".so" in item.rel:
-            by_soname[item.soname or item.rel.rsplit("/", 1)[-1]].append(index)
-            by_soname[item.rel.rsplit("/", 1)[-1]].append(index)
     kept |= {index for index, item in enumerate(files) if item.unit in inits}
-    pending = list(kept)
-    while pending:
-        for soname in files[pending.pop()].needed:
-            for index in by_soname.get(soname, []):
-                if index not in kept:
-                    kept.add(index)
-                    pending.append(index)
+    _close_over_needed(files, kept)
     return TrimPlan(
         tuple(item for index, item in enumerate(files) if index in kept),
         tuple(item for index, item in enumerate(files) if index not in kept),
