@@ -343,6 +343,7 @@ def test_the_goal_cases_trim_verify_and_name_a_later_trimmed_import(capsys, cach
     assert code == 0, err
     _assert_trim_section_loads(page, tmp_path)
     result = json.loads(out)
+    assert result["errors_before"] == []
     layer = result["artefacts"][0]
     assert layer["unzipped_after"] <= 0.7 * layer["unzipped_before"], layer
     assert result["events_verified"] == 1
@@ -433,3 +434,56 @@ def test_of_copies_of_a_library_only_the_one_the_loader_opens_stays(tmp_path: Pa
     kept = {item.rel for item in plan.kept}
     assert "dup/libdup.so.1" in kept
     assert {"dup/libdup.so", "dup/libdup.so.1.0.0"} <= {item.rel for item in plan.trimmed}
+
+
+BOTO3_HANDLER = """\
+import boto3
+
+def handler(event, context):
+    if event.get("conditions"):
+        from boto3.dynamodb import conditions  # noqa: F401 - a module no traced event imports
+    client = boto3.client("s3", region_name="us-east-1")
+    return {"operations": len(client.meta.service_model.operation_names)}
+"""
+
+
+@pytest.mark.network
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.skipif(not HAVE_312, reason="no CPython 3.12 here")
+def test_the_real_boto3_function_keeps_one_services_models(capsys, cache, tmp_path):  # type: ignore[no-untyped-def]
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_text(BOTO3_HANDLER)
+    function = tmp_path / "function.zip"
+    code, _, err = run_cli(
+        capsys, "build", "boto3", "--function", str(source), "--handler", "app.handler",
+        "--runtime", "python3.12", "--cache-dir", str(cache), "-o", str(function),
+    )  # fmt: skip
+    assert code == 0, err
+    (tmp_path / "event.json").write_text("{}")
+    code, out, err = run_cli(
+        capsys, "trim", "app.handler", "--zip", str(function), "--runtime", "python3.12",
+        "--event", str(tmp_path / "event.json"), "--cache-dir", str(cache), "-o",
+        str(tmp_path / "trimmed"), "--manifest", str(tmp_path / "lambdalayer.trim.toml"),
+        "--runs", "1", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["errors_before"] == []
+    [artefact] = json.loads(out)["artefacts"]
+    assert artefact["unzipped_after"] <= 0.7 * artefact["unzipped_before"]
+    manifest = (tmp_path / "lambdalayer.trim.toml").read_text()
+    assert "botocore/data/s3/2006-03-01/service-2.json.gz" in manifest
+    assert "botocore/data/ec2/" not in manifest
+    with zipfile.ZipFile(tmp_path / "trimmed" / "function.zip") as archive:
+        names = archive.namelist()
+    assert not any(name.startswith("botocore/data/ec2/") for name in names)
+    (tmp_path / "later.json").write_text('{"conditions": true}')
+    code, out, _ = run_cli(
+        capsys, "invoke", "app.handler", "--zip", str(tmp_path / "trimmed" / "function.zip"),
+        "--runtime", "python3.12", "--cache-dir", str(cache), "--event", str(tmp_path / "later.json"),
+    )  # fmt: skip
+    assert code == 1
+    error = json.loads(out)
+    assert error["errorType"] == "ImportError"
+    assert '"boto3/dynamodb/**"' in error["errorMessage"]

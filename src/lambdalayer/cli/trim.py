@@ -167,6 +167,11 @@ def summary_lines(result: TrimResult) -> list[str]:
                     f"  {printable(name)}: {before - after:,} bytes saved ({after:,} kept)"
                 )
     lines.append(f"verified: {result.events_verified} events answer the same after trimming")
+    for label, kind in result.errors_before:
+        lines.append(
+            f"warning: event {printable(label)} answered {printable(kind)} before trimming too:"
+            " the trim keeps what that error path reached"
+        )
     if result.before and result.after:
         lines.append(
             f"Init Duration (median of {result.before.runs}): {_ms(result.before.init_ms)} before,"
@@ -191,6 +196,9 @@ def as_json(result: TrimResult) -> dict[str, object]:
         "level": result.manifest.level.value,
         "traced_with": result.traced_how,
         "events_verified": result.events_verified,
+        "errors_before": [
+            {"event": label, "error_type": kind} for label, kind in result.errors_before
+        ],
         "artefacts": [
             {
                 "source": str(item.source),

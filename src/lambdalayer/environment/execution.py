@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -300,6 +302,8 @@ class Environment:
 
     def close(self) -> None:
         """End the runtime and everything it started; remove the cgroup and the socket."""
+        if self.settings.tracer and self.alive:
+            self._end_traced()
         if self.alive:
             self.process.kill()
         self.limit.groups.kill()
@@ -312,6 +316,17 @@ class Environment:
                 stream.close()
         self.api.__exit__(None, None, None)
         self.limit.close()
+
+    def _end_traced(self) -> None:
+        """End what the tracer traces, not the tracer: it then writes out what it buffered
+        and exits by itself (killed, its last lines would be lost)."""
+        tracer = self.process.pid
+        for pid in descendants(tracer):
+            if pid != tracer:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
 
 
 def _error_document(body: bytes) -> dict[str, object]:

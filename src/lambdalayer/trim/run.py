@@ -108,6 +108,9 @@ class TrimResult:
     before: Timing | None
     after: Timing | None
     costliest_imports: tuple[tuple[str, int], ...]  # module, cumulative microseconds
+    # Traced events that answered an error before trimming (label, errorType): a trim keeps
+    # what those reached, which is rarely what the function needs.
+    errors_before: tuple[tuple[str, str], ...] = ()
 
 
 def _artefacts(code: Path, layers: tuple[Path, ...]) -> list[tuple[Path, Placement]]:
@@ -222,8 +225,21 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
     before = _timing(request.invoke, first, request.runs, log) if request.runs else None
     after = _timing(trimmed_request, first, request.runs, log) if request.runs else None
     costly = costliest_imports(request.invoke, first) if request.runs else ()
+    errors = tuple(
+        (event.label, str(invocation.error.get("errorType", "")))
+        for event, invocation in zip(request.events, traced.report.invocations, strict=True)
+        if invocation.error is not None
+    )
     return TrimResult(
-        manifest, request.manifest, tuple(results), verified, traced.how, before, after, costly
+        manifest,
+        request.manifest,
+        tuple(results),
+        verified,
+        traced.how,
+        before,
+        after,
+        costly,
+        errors,
     )
 
 
