@@ -680,3 +680,28 @@ def test_an_arm64_image_on_an_arm64_base_is_checked_under_qemu(
     assert "qemu-aarch64" in out_text and "modules import" in out_text
     inspected = skopeo_inspect(f"oci-archive:{out}")
     assert inspected["Architecture"] == "arm64"
+
+
+def test_image_build_trim_keeps_what_the_manifest_keeps_and_its_finder(
+    capsys, local_index, cache, standin_base, function, tmp_path
+):
+    manifest = tmp_path / "lambdalayer.trim.toml"
+    manifest.write_text(
+        'format = 1\nlevel = "modules"\nevents = ["init"]\n\n[distribution."alpha"]\n'
+        'keep = [\n    "alpha/__init__.py",\n]\n'
+    )
+    out = tmp_path / "image.tar"
+    code, _, err = image_build(
+        capsys, local_index, cache, "alpha", "--function", str(function), "--handler",
+        "app.handler", "--base", standin_base, "-o", str(out), "--trim", str(manifest),
+    )  # fmt: skip
+    assert code == 0, err
+    layout = tmp_path / "layout"
+    skopeo_copy(f"oci-archive:{out}", f"oci:{layout}:v1")
+    root = umoci_unpack(layout, "v1", tmp_path / "bundle")
+    site = root / SITE
+    assert (site / "alpha" / "__init__.py").is_file()
+    assert not (site / "beta").exists()  # no traced event imported it
+    assert list(site.glob("beta-*.dist-info/METADATA"))
+    assert list(site.glob("_lambdalayer_trim_*.pth"))
+    assert (root / "var/task/app.py").is_file()  # the function's own code is never trimmed

@@ -22,9 +22,9 @@ from trimcases import distribution, write_layer
 from lambdalayer.errors import InputError
 from lambdalayer.placement import read_zip
 from lambdalayer.targets import Layout
+from lambdalayer.trace.strace import parse_line
 from lambdalayer.trim.apply import describe_files, plan_trim
 from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
-from lambdalayer.trim.strace import parse_line
 from lambdalayer.zipnames import unsafe_reason
 
 pytestmark = pytest.mark.hostile

@@ -33,10 +33,10 @@ from lambdalayer.errors import InputError
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.placement import read_zip
 from lambdalayer.targets import Layout
+from lambdalayer.trace.run import apply_manifest
+from lambdalayer.trace.strace import parse_line
 from lambdalayer.trim.apply import describe_files, plan_trim
 from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
-from lambdalayer.trim.run import apply_manifest
-from lambdalayer.trim.strace import parse_line
 from lambdalayer.trim.units import Kind, kind_of, module_name, unit_of
 
 HAVE_312 = find_interpreter("3.12") is not None

@@ -32,14 +32,19 @@ from lambdalayer.layercomment import archive_comment
 from lambdalayer.limits import UNZIPPED_LIMIT
 from lambdalayer.lock import Lock
 from lambdalayer.placement import read_zip
-from lambdalayer.prepare import Preparation, Prepared, prepare, reserved_lock, write_lock
+from lambdalayer.prepare import (
+    Preparation,
+    Prepared,
+    prepare,
+    reserved_lock,
+    trimmed,
+    write_lock,
+)
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.resolve.provided import Provided
 from lambdalayer.resolve.stage import LockSource, explained, locked
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
-from lambdalayer.trim.apply import describe_files, plan_trim, trimmed_placement
-from lambdalayer.trim.manifest import Manifest
 
 
 def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
@@ -60,7 +65,7 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
         prepared = prepare(_preparation(request, provided), notify, watch)
         if request.trim is not None:
             with watch("trim"):
-                prepared = trim_prepared(prepared, request.trim)
+                prepared = trimmed(prepared, request.trim)
         checking = None
         if request.check:
             index = request.source.index
@@ -72,14 +77,6 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
             write_lock(request.lock_output, prepared)
     seconds = watch.elapsed()
     return BuildResult(request, prepared, layer, seconds, watch.rounded())
-
-
-def trim_prepared(prepared: Prepared, manifest: Manifest) -> Prepared:
-    """The prepared files with only what ``manifest`` keeps (and its finder)."""
-    placement = prepared.contents.placement
-    plan = plan_trim(describe_files(placement), manifest)
-    contents = replace(prepared.contents, placement=trimmed_placement(placement, plan, manifest))
-    return replace(prepared, contents=contents)
 
 
 def _preparation(request: BuildRequest, provided: tuple[Provided, ...]) -> Preparation:

@@ -4,6 +4,7 @@ and the runtime's images pulled for in-image checks."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ from lambdalayer.network import allowing_auth_hosts
 from lambdalayer.oci.reference import ImageReference
 from lambdalayer.supply.sbom import SbomFormat
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
+from lambdalayer.trim.manifest import read_manifest
 
 DESCRIPTION = "Lambda container images without Docker: build, push, deploy; pull for checks."
 EPILOG = """\
@@ -138,6 +140,12 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
         "--function", type=Path, metavar="SRC", help="the function's code, put at /var/task"
     )
     parser.add_argument("--handler", metavar="MODULE.FUNCTION", help="the handler: the image's CMD")
+    parser.add_argument(
+        "--trim",
+        type=Path,
+        metavar="FILE",
+        help="keep only what this lambdalayer.trim.toml keeps (written by 'lambdalayer trim')",
+    )
     add_targets(parser)
     image = parser.add_argument_group("the image")
     image.add_argument(
@@ -277,7 +285,11 @@ def image_request(args: argparse.Namespace) -> ImageRequest:
     outputs = ImageOutputs(
         archive, push, args.deploy, sbom=args.sbom, sbom_format=SbomFormat(args.sbom_format)
     )
-    return plan_image(flags, outputs, args.base, registry_auth(args))
+    request = plan_image(flags, outputs, args.base, registry_auth(args))
+    if args.trim is not None:  # read (and a bad one refused) before anything is built
+        manifest = read_manifest(args.trim).with_keep(tuple(args.keep))
+        request = dataclasses.replace(request, trim=manifest)
+    return request
 
 
 def _execute_build(args: argparse.Namespace) -> int:

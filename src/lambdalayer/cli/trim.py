@@ -15,9 +15,9 @@ from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError
 from lambdalayer.report import layer_report
 from lambdalayer.targets import Layout, Target, get_target
+from lambdalayer.trace.run import TrimRequest, TrimResult, trim, trim_facts
+from lambdalayer.trace.trace import TracedEvent
 from lambdalayer.trim.manifest import MANIFEST_NAME, Level
-from lambdalayer.trim.run import TrimRequest, TrimResult, trim, trim_facts
-from lambdalayer.trim.trace import TracedEvent
 from lambdalayer.zipnames import printable
 from lambdalayer.ziptarget import target_for_zips
 

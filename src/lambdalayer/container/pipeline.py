@@ -45,7 +45,7 @@ from lambdalayer.errors import InputError, LayerCheckError, option
 from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, remove_empty_dirs
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.placement import Placement
-from lambdalayer.prepare import Preparation, Prepared, prepare, reserved_lock, write_lock
+from lambdalayer.prepare import Preparation, Prepared, prepare, reserved_lock, trimmed, write_lock
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.supply.inventory import Artefact, inventory_of_placement, runtime_provided
 from lambdalayer.supply.sbom import render
@@ -132,6 +132,9 @@ def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
         notify,
         watch,
     )
+    if request.trim is not None:
+        with watch("trim"):
+            prepared = trimmed(prepared, request.trim)
     with watch("base"):
         base = resolve_base(base_name, target, store, credentials)
     report = None

@@ -21,6 +21,7 @@ from lambdalayer.prepare import BuildRecipe
 from lambdalayer.resolve.stage import LockSource
 from lambdalayer.supply.sbom import SbomFormat
 from lambdalayer.targets import Target
+from lambdalayer.trim.manifest import Manifest
 
 DEFAULT_BASE = "public.ecr.aws/lambda/python:{version}"
 
@@ -75,6 +76,7 @@ class ImageRequest:
     check: bool = True
     cache_dir: Path = field(default_factory=cache_root)
     jobs: int = DEFAULT_JOBS
+    trim: Manifest | None = None  # ``image build --trim``: only what the manifest keeps
 
     @property
     def base_name(self) -> str:

@@ -14,6 +14,7 @@ from lambdalayer.prepare.stage import (
     Prepared,
     prepare,
     reserved_lock,
+    trimmed,
     write_lock,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "Prepared",
     "prepare",
     "reserved_lock",
+    "trimmed",
     "write_lock",
 ]

@@ -34,6 +34,8 @@ from lambdalayer.resolve.provided import Provided
 from lambdalayer.resolve.stage import Locked, LockSource, explained, locked
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
+from lambdalayer.trim.apply import describe_files, plan_trim, trimmed_placement
+from lambdalayer.trim.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,15 @@ def prepare(
             code = made.function.source if made.function else None
             contents = layer_contents(fetched.wheels, recipe, cache_dir, code, notify)
         return Prepared(explaining.result(), fetched, contents, recipe)
+
+
+def trimmed(prepared: Prepared, manifest: Manifest) -> Prepared:
+    """The prepared files with only what a trim manifest keeps, and its finder
+    (``build --trim``, ``image build --trim``)."""
+    placement = prepared.contents.placement
+    plan = plan_trim(describe_files(placement), manifest)
+    contents = replace(prepared.contents, placement=trimmed_placement(placement, plan, manifest))
+    return replace(prepared, contents=contents)
 
 
 class _Background(ThreadPoolExecutor):

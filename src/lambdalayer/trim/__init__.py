@@ -1,7 +1,7 @@
-"""Trim by trace: the smallest artefact that still answers the function's own events.
+"""Trim by trace, the files' half: the manifest and its deterministic application.
 
-:mod:`.trace` runs the handler under ``invoke`` with a system-call trace; :mod:`.manifest`
-is ``lambdalayer.trim.toml``; :mod:`.apply` decides what stays (deterministically) and adds
-the finder that names a trimmed module's manifest line; :mod:`.verify` compares answers;
-:mod:`.run` puts them together for ``lambdalayer trim``.
+:mod:`.manifest` is ``lambdalayer.trim.toml``; :mod:`.units` says what each file is to a
+trim; :mod:`.apply` decides what stays and adds the finder (:mod:`._finder`) that names a
+trimmed module's manifest line. Placed files in, placed files out: ``build --trim``,
+``image build --trim`` and ``lambdalayer trim`` (:mod:`lambdalayer.trace`) all use it.
 """

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lambdalayer.errors import TrimError
 from lambdalayer.invoke import InvokeReport, InvokeRequest, invoke_events
-from lambdalayer.trim.strace import Opened, find_strace, read_strace, tracer_command
+from lambdalayer.trace.strace import Opened, find_strace, read_strace, tracer_command
 
 __all__ = ["INIT", "Trace", "TracedEvent", "trace"]
 

@@ -12,7 +12,7 @@ import json
 
 from lambdalayer.errors import TrimError
 from lambdalayer.invoke import Invocation
-from lambdalayer.trim.trace import Trace
+from lambdalayer.trace.trace import Trace
 from lambdalayer.zipnames import printable
 
 __all__ = ["answer", "first_difference", "verify_traces"]

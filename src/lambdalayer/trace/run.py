@@ -18,6 +18,8 @@ from lambdalayer.layer.archive import write_placement
 from lambdalayer.placement import Placement, read_tree, read_zip
 from lambdalayer.report import TrimFacts
 from lambdalayer.targets import Layout
+from lambdalayer.trace.trace import Trace, TracedEvent, trace
+from lambdalayer.trace.verify import verify_traces
 from lambdalayer.trim.apply import (
     ArtefactFile,
     TrimPlan,
@@ -34,8 +36,6 @@ from lambdalayer.trim.manifest import (
     read_manifest,
     render_manifest,
 )
-from lambdalayer.trim.trace import Trace, TracedEvent, trace
-from lambdalayer.trim.verify import verify_traces
 
 __all__ = [
     "ArtefactTrim",
