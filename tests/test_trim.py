@@ -33,7 +33,7 @@ from lambdalayer.errors import InputError
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.placement import read_zip
 from lambdalayer.targets import Layout
-from lambdalayer.trace.run import apply_manifest
+from lambdalayer.trace.run import apply_manifest, handler_imports, parse_import_times
 from lambdalayer.trace.strace import parse_line
 from lambdalayer.trim.apply import describe_files, plan_trim
 from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
@@ -77,6 +77,26 @@ def test_a_module_is_one_unit_whatever_files_it_has() -> None:
 def test_strace_lines_as_strace_6_writes_them(line: str, path: str | None) -> None:
     found = parse_line(line)
     assert (found.path if found else None) == path
+
+
+def test_importtime_names_the_handlers_costliest_direct_imports() -> None:
+    lines = [
+        "import time: self [us] | cumulative | imported package",
+        "import time:       100 |        100 | awslambdaric.bootstrap",
+        "import time:        50 |         50 |     numpy.core",
+        "import time:       300 |        350 |   numpy",
+        "import time:        20 |         20 |   json",
+        "import time:       900 |        900 |   pandas",
+        "import time:        10 |       1280 | app",
+    ]
+    parsed = parse_import_times(lines)
+    assert ("numpy.core", 50, 2) in parsed
+    assert handler_imports(parsed, "app") == (
+        ("app", 1280),
+        ("pandas", 900),
+        ("numpy", 350),
+        ("json", 20),
+    )
 
 
 def test_the_manifest_round_trips_and_names_the_event() -> None:
