@@ -180,7 +180,7 @@ def summary_lines(result: TrimResult) -> list[str]:
         )
     if result.costliest_imports:
         lines.append(
-            "costliest imports at init (-X importtime, cumulative; defer these to cut init):"
+            "costliest imports of the handler module (-X importtime, cumulative; defer these):"
         )
         lines += [
             f"  {micro / 1000:8.1f} ms  {printable(name)}"
