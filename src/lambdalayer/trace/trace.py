@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.cache import Cache
 from lambdalayer.errors import TrimError
 from lambdalayer.invoke import InvokeReport, InvokeRequest, invoke_events
 from lambdalayer.trace.strace import Opened, find_strace, read_strace, tracer_command
@@ -88,9 +88,7 @@ def trace(
             "tracing needs strace, which is not installed here",
             hint="install Debian's strace (apt-get install strace)",
         )
-    scratch_parent = request.cache_dir / "tmp"
-    scratch_parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_parent, prefix="trace-") as scratch:
+    with Cache.open(request.cache_dir) as cache, cache.scratch("trace-") as scratch:
         output = Path(scratch) / "strace.txt"
         report = invoke_events(
             request, [event.payload for event in events], log, tracer_command(strace, output)
