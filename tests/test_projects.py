@@ -220,8 +220,16 @@ def test_project_without_inputs_uses_its_pyproject(
     result = run_json(
         capsys, "build", "--runtime", "python3.12", *common(local_index, cache_dir), "--json"
     )
-    assert pins(result) == {"alpha": "1.0", "beta": "2.0"}
-    assert (project / "layer.zip").is_file()
+    # A project's own build writes dist/ (the one rule, whatever its input kind, #33 point 5):
+    # the zip named by its target, its lock beside it; -o still names one file.
+    [built] = result["builds"]
+    assert pins(built["result"]) == {"alpha": "1.0", "beta": "2.0"}
+    assert (project / "dist" / "layer-python3.12-x86_64.zip").is_file()
+    assert (project / "dist" / "pylock.layer-python312-x86_64.toml").is_file()
+    assert not (project / "layer.zip").exists()
+    args = ("build", "--runtime", "python3.12", *common(local_index, cache_dir), "--json")
+    assert run_json(capsys, *args, "-o", "mine.zip")["sha256"]
+    assert (project / "mine.zip").is_file()
     empty = tmp_path / "empty"
     empty.mkdir()
     code = main(["build", "--project", str(empty), *common(local_index, cache_dir)])

@@ -7,9 +7,12 @@ lock or pyproject), for which targets, with which settings (a flag given wins; e
 configuration; else the default), and where each output and lock goes. Every value is
 parsed into its type here: a wrong one is one error before anything runs.
 
-One target writes ``-o`` (default ``layer.zip``, ``function.zip``; ``-o DIR/`` the layer's
-files). Several write ``OUTPUT_DIR/NAME-python3.12-arm64.zip`` with its lock beside it,
-named as PEP 751 allows: ``pylock.NAME-python312-arm64.toml``.
+A one-off build (requirements, a lock or a function named on the command line) of one
+target writes ``-o`` (default ``layer.zip``, ``function.zip``; ``-o DIR/`` the layer's
+files). A project's own build (``lambdalayer build`` with nothing named: its configuration,
+lock, pyproject or requirements file) and any build of several targets write
+``OUTPUT_DIR/NAME-python3.12-arm64.zip`` (default ``dist/``) with its lock beside it, named
+as PEP 751 allows: ``pylock.NAME-python312-arm64.toml``; ``-o`` still names the one file.
 """
 
 from __future__ import annotations
@@ -316,8 +319,13 @@ def plan_builds(flags: Flags) -> BuildPlan:
     config = load_config(flags.inputs.project_dir)
     chosen = targets(flags.targets, flags.runtimes, flags.arches, config)
     found = artefacts(flags.inputs, config)
-    configured = config is not None and bool(config.layers or config.function)
-    single = len(chosen) * len(found) == 1 and (not configured or bool(flags.outputs.output))
+    # One rule for where outputs go, whatever the input kind: a one-off build (requirements,
+    # a lock or a function named on the command line) writes -o (default layer.zip or
+    # function.zip); a project's own build writes --output-dir (default dist/), reported as
+    # a table — unless -o names the one file.
+    inputs = flags.inputs
+    one_off = bool(inputs.packages or inputs.requirements or inputs.from_lock or inputs.function)
+    single = len(chosen) * len(found) == 1 and (one_off or bool(flags.outputs.output))
     if not single and (flags.outputs.output or flags.outputs.lock):
         raise InputError(
             f"-o/--lock name one file, but this run builds {len(chosen) * len(found)} zips",
@@ -354,8 +362,8 @@ def plan_builds(flags: Flags) -> BuildPlan:
                 settings.cache_dir,
             )
             jobs.append(Job(artefact.name, request))
-    named = flags.runtimes or flags.targets or (config and (config.runtimes or config.targets))
-    defaulted = None if named else chosen[0].runtime
+    chose = flags.runtimes or flags.targets or (config and (config.runtimes or config.targets))
+    defaulted = None if chose else chosen[0].runtime
     return BuildPlan(tuple(jobs), single, defaulted)
 
 

@@ -129,14 +129,17 @@ def _add_outputs(parser: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="PATH",
-        help="the zip to write, for one target (default: layer.zip); a directory (DIR/ with a"
-        " trailing slash, or one that exists) gets the layer's files instead, for SAM and CDK",
+        help="the zip to write, for one target (default for requirements, a lock or a function"
+        " named here: layer.zip or function.zip; a project's own build writes --output-dir); a"
+        " directory (DIR/ with a trailing slash, or one that exists) gets the layer's files"
+        " instead, for SAM and CDK",
     )
     parser.add_argument(
         "--output-dir",
         type=Path,
         metavar="DIR",
-        help="where several targets' zips go (default: dist)",
+        help="where a project's build and several targets' zips go, each with its lock"
+        " (default: dist)",
     )
     parser.add_argument(
         "--lock",
