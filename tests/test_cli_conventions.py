@@ -17,6 +17,7 @@ FAILING = {
     "init": ["--project", "/nonexistent/project"],
     "build": ["--runtime", "python2.7"],
     "lock": ["--runtime", "python2.7"],
+    "plan": ["--project", "/nonexistent/project"],
     "report": ["/nonexistent/layer.zip"],
     "sbom": ["/nonexistent/layer.zip"],
     "audit": ["/nonexistent/layer.zip"],

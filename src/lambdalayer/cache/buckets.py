@@ -45,6 +45,9 @@ class Bucket(enum.Enum):
     RESOLUTIONS = BucketInfo(
         "resolutions", Shape.FILE, "uv's resolutions, by request", suffix=".json"
     )
+    PINS = BucketInfo(
+        "pins", Shape.FILE, "versions functions resolved together agree on", True, suffix=".txt"
+    )
     UNFIT = BucketInfo("unfit", Shape.FILE, "versions with no wheel for a target", suffix=".json")
     FRAGMENTS = BucketInfo("fragments", Shape.SHARDED, "wheels made into layer files")
     CHECKS = BucketInfo("checks", Shape.FILE, "check reports, by zip and request", suffix=".json")

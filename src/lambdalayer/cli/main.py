@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "init": "write a [tool.lambdalayer] table (or lambdalayer.toml) for this project",
     "build": "build a layer (or function) .zip from requirements",
     "lock": "write the target's pylock.toml without building",
+    "plan": "plan the layers a repository's functions share (SAM, CDK, serverless.yml)",
     "report": "show what takes the space in a layer (terminal or HTML)",
     "sbom": "write a CycloneDX or SPDX SBOM of a zip",
     "audit": "known vulnerabilities and licences of what a zip ships",

@@ -14,6 +14,13 @@
     source = "src/app"
     handler = "app.main.handler"
 
+    [tool.lambdalayer.functions.orders]   # one of many functions (lambdalayer plan)
+    source = "functions/orders"
+    handler = "app.handler"
+    target = "python3.12-arm64"
+    requirements = ["boto3", "pydantic>=2"]
+    layers = ["arn:aws:lambda:eu-west-1:123456789012:layer:tracing:3"]
+
 Command-line flags override the file. An unknown key is an error naming the key and file.
 """
 
@@ -44,11 +51,13 @@ _TOP_KEYS = {
     "extra-index-url",
     "layers",
     "function",
+    "functions",
     "audit",
     "allow-auth-host",
 }
 _INPUT_KEYS = {"requirements", "files", "extra", "extras", "group", "groups", "on-top-of"}
 _FUNCTION_KEYS = _INPUT_KEYS | {"source", "handler"}
+_FUNCTIONS_KEYS = _FUNCTION_KEYS | {"target", "layers"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,18 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class NamedFunction:
+    """One of the repository's functions (``[tool.lambdalayer.functions.NAME]``)."""
+
+    name: str
+    source: Path
+    handler: str | None
+    target: str | None  # "python3.12-arm64" (canonical); None: the configured/default target
+    inputs: Inputs
+    layers: tuple[str, ...] = ()  # layers it already has (ARNs), counted against the five
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     """The ``[tool.lambdalayer]`` table, checked and typed."""
 
@@ -101,6 +122,7 @@ class ProjectConfig:
     extra_index_urls: tuple[str, ...] = ()
     layers: tuple[LayerSpec, ...] = ()
     function: FunctionSpec | None = None
+    functions: tuple[NamedFunction, ...] = ()
     audit: AuditPolicy = field(default_factory=AuditPolicy)
     allow_auth_hosts: tuple[str, ...] = ()  # token services that may get registry credentials
 
@@ -234,6 +256,39 @@ def _function(table: dict[str, Any], prefix: str, path: Path) -> FunctionSpec | 
     )
 
 
+def _named_functions(table: dict[str, Any], prefix: str, path: Path) -> tuple[NamedFunction, ...]:
+    """``[functions.NAME]`` tables: each function's code, target, requirements and layers."""
+    found = []
+    for name, value in _table(table.get("functions", {}), f"{prefix}functions", path).items():
+        where = f"{prefix}functions.{name}."
+        if not _LAYER_NAME.fullmatch(name):
+            raise InputError(
+                f"{path}: function name {name!r:.60} is not 1-140 of A-Z a-z 0-9 - _",
+                hint="a function's name is part of its file names",
+            )
+        function_table = _table(value, where.rstrip("."), path)
+        _check_keys(function_table, _FUNCTIONS_KEYS, where, path)
+        source = _string(function_table, "source", where, path)
+        if source is None:
+            raise InputError(f"{path}: {where.rstrip('.')} needs a source (its code's directory)")
+        target = _string(function_table, "target", where, path)
+        try:
+            canonical = parse_target(target).name if target is not None else None
+        except TargetError as error:
+            raise InputError(f"{path}: {where}target: {error.message}", hint=error.hint) from error
+        found.append(
+            NamedFunction(
+                name,
+                path.parent / source,
+                _string(function_table, "handler", where, path),
+                canonical,
+                _inputs(function_table, where, path),
+                _strings(function_table.get("layers", []), f"{where}layers", path),
+            )
+        )
+    return tuple(found)
+
+
 def load_config(project_dir: Path) -> ProjectConfig | None:
     """The project's configuration: ``lambdalayer.toml``, else ``[tool.lambdalayer]`` of pyproject.toml.
 
@@ -273,6 +328,7 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         ),
         layers=_layers(table, prefix, path),
         function=_function(table, prefix, path),
+        functions=_named_functions(table, prefix, path),
         audit=parse_policy(table.get("audit", {}), f"{prefix}audit", path),
         allow_auth_hosts=_strings(
             table.get("allow-auth-host", []), f"{prefix}allow-auth-host", path

@@ -1,0 +1,210 @@
+"""The ``plan`` command: a repository's functions, the layers they share, each one's total.
+
+Reads the deploy files (SAM, CloudFormation/cdk.out, serverless.yml) and
+``[tool.lambdalayer.functions]`` (:mod:`lambdalayer.inputs.fleet`), resolves every function
+for its target and chooses the shared layers (:mod:`lambdalayer.builder.fleet`); prints
+the plan, or ``--json``, or with ``--matrix`` a GitHub Actions matrix (one job per target,
+nothing resolved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lambdalayer.builder.fleet import FleetPlan, TargetPlan, fleet_settings, plan_fleet
+from lambdalayer.builder.sharing import Placed
+from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
+from lambdalayer.inputs.fleet import Fleet, read_fleet
+from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
+
+DESCRIPTION = "Plan the layers a repository's functions share: fewest bytes, within the quotas."
+EPILOG = """\
+examples:
+  lambdalayer plan                         # template.yaml / serverless.yml / cdk.out here
+  lambdalayer plan --deploy-file infra/template.yaml --json
+  lambdalayer plan --matrix                # {"include": [{"target": ...}, ...]} for CI
+
+Functions of one target that need the same distribution (at one version) share a layer
+holding exactly what they all need; each keeps the rest in its own package. Every
+function stays within 5 layers (counting those it names already) and 262,144,000 bytes
+unzipped; sizes are estimated from the wheels. 'lambdalayer build --all' builds the plan.
+"""
+
+
+def add_fleet_inputs(parser: argparse.ArgumentParser) -> None:
+    """Where the functions are: the project and its deploy files, and the package sources."""
+    parser.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the repository (default: the current directory)",
+    )
+    parser.add_argument(
+        "--deploy-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a SAM/CloudFormation template or serverless.yml (repeatable; default: those found)",
+    )
+    parser.add_argument("--index-url", metavar="URL", help="the package index (default: PyPI)")
+    parser.add_argument(
+        "--extra-index-url", action="append", default=[], metavar="URL", help="another index"
+    )
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="lambdalayer's cache")
+    parser.add_argument("--no-build", action="store_true", help="never build source-only packages")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """``plan``'s arguments."""
+    add_fleet_inputs(parser)
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="print a GitHub Actions matrix, one job per target (nothing is resolved)",
+    )
+
+
+def fleet_of(args: argparse.Namespace) -> Fleet:
+    """The functions the arguments point at."""
+    project = args.project or Path.cwd()
+    return read_fleet(project, tuple(args.deploy_file))
+
+
+def planned(args: argparse.Namespace, fleet: Fleet) -> FleetPlan:
+    """The plan of ``fleet`` with the arguments' sources."""
+    settings = fleet_settings(
+        args.project or Path.cwd(),
+        args.index_url,
+        tuple(args.extra_index_url),
+        args.cache_dir,
+        allow_build=not args.no_build,
+    )
+    return plan_fleet(fleet, settings, stderr)
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run ``plan``."""
+    fleet = fleet_of(args)
+    if args.matrix:  # as GitHub reads it: no schema key (it would become a matrix dimension)
+        print(json.dumps(matrix(fleet), separators=(",", ":")))
+        return EXIT_OK
+    plan = planned(args, fleet)
+    if args.json:
+        print_json({"ok": not plan.over_quota, **plan_json(plan)})
+    else:
+        print_plan(plan)
+    return EXIT_ERROR if plan.over_quota else EXIT_OK
+
+
+def matrix(fleet: Fleet) -> dict[str, object]:
+    """A GitHub Actions ``strategy.matrix``: one job per target, naming its functions."""
+    return {
+        "include": [
+            {
+                "target": target.name,
+                "runtime": target.runtime.name,
+                "arch": target.arch,
+                "functions": ",".join(f.name for f in fleet.functions if f.target == target),
+            }
+            for target in fleet.targets()
+        ]
+    }
+
+
+def _package(package: Placed) -> dict[str, object]:
+    return {
+        "name": package.name,
+        "version": package.version,
+        "unzipped_bytes": package.unzipped,
+        "zipped_bytes": package.zipped,
+    }
+
+
+def _target_json(plan: TargetPlan) -> dict[str, object]:
+    share = plan.share
+    return {
+        "target": plan.target.to_json(),
+        "resolved_apart": plan.apart,
+        "layers": [
+            {
+                "name": layer.name,
+                "functions": list(layer.functions),
+                "packages": [_package(package) for package in layer.packages],
+                "unzipped_bytes": layer.unzipped,
+                "zipped_bytes": layer.zipped,
+            }
+            for layer in share.layers
+        ],
+        "functions": [
+            {
+                "name": function.function,
+                "layers": list(function.layers),
+                "existing_layers": function.existing_layers,
+                "own": [_package(package) for package in function.own],
+                "unzipped_bytes": function.unzipped,
+                "quota_bytes": UNZIPPED_LIMIT,
+                "over_quota": function.over_quota,
+                "notes": list(function.notes),
+            }
+            for function in share.functions
+        ],
+        "conflicts": [
+            {"name": conflict.name, "versions": dict(conflict.versions)}
+            for conflict in share.conflicts
+        ],
+        "upload_bytes": {"one_zip_per_function": share.fat_zipped, "planned": share.planned_zipped},
+    }
+
+
+def plan_json(plan: FleetPlan) -> dict[str, object]:
+    """The plan as JSON (sizes estimated from the wheels)."""
+    return {
+        "targets": [_target_json(target) for target in plan.targets],
+        "skipped": [{"function": name, "reason": reason} for name, reason in plan.fleet.skipped],
+        "files": [str(path) for path in plan.fleet.files],
+        "over_quota": plan.over_quota,
+        "sizes": "estimated from the wheels (unzipped: their members; zipped: the wheel files)",
+    }
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+def print_plan(plan: FleetPlan) -> None:
+    """The plan, one block per target."""
+    for target in plan.targets:
+        share = target.share
+        print(
+            f"{target.target.name}: {len(share.functions)} function(s), {len(share.layers)} shared layer(s)"
+        )
+        if target.apart:
+            print(f"  resolved apart (together they conflict): {target.apart}")
+        for layer in share.layers:
+            held = ", ".join(f"{p.name} {p.version}" for p in layer.packages)
+            print(f"  layer {layer.name} ({_mb(layer.unzipped)} unzipped): {held}")
+            print(f"    used by: {', '.join(layer.functions)}")
+        for function in share.functions:
+            mark = "  OVER QUOTA" if function.over_quota else ""
+            layers = len(function.layers) + function.existing_layers
+            own = ", ".join(f"{p.name} {p.version}" for p in function.own) or "nothing"
+            print(
+                f"  function {function.function}: {_mb(function.unzipped)} of"
+                f" {_mb(UNZIPPED_LIMIT)}, {layers} of {MAX_LAYERS} layers; own: {own}{mark}"
+            )
+            for note in function.notes:
+                print(f"    note: {note}")
+        saved = share.fat_zipped - share.planned_zipped
+        print(
+            f"  to upload: {_mb(share.planned_zipped)} instead of {_mb(share.fat_zipped)} with one"
+            f" zip per function (saves {_mb(saved)}; estimated from the wheels)"
+        )
+    for name, reason in plan.fleet.skipped:
+        print(f"not planned: {name}: {reason}")
+    for name in plan.over_quota:
+        print(
+            f"over quota: {name} needs more than {UNZIPPED_LIMIT:,} bytes unzipped whatever the layers"
+        )

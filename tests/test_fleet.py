@@ -1,0 +1,289 @@
+"""Many functions, one command (issue 35): the plan of shared layers, read from a SAM
+template, a CDK-synthesized template, serverless.yml or ``[tool.lambdalayer.functions]``,
+resolved against the real local index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cliutil import run_cli, run_json
+from indexserver import LocalIndex
+
+from lambdalayer.builder.sharing import Needs, Sized, layer_name, share
+from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
+
+SAM_HEAD = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.12
+    Architectures: [arm64]
+Resources:
+"""
+
+
+def sam_function(name: str, extra: str = "") -> str:
+    return (
+        f"  {name}:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        f"      CodeUri: {name.lower()}/\n      Handler: app.handler\n{extra}"
+    )
+
+
+def sam_project(root: Path, functions: dict[str, str], extra: dict[str, str] | None = None) -> Path:
+    """A SAM repository: one function per entry, its requirements.txt the entry's value."""
+    root.mkdir(parents=True, exist_ok=True)
+    body = "".join(sam_function(name, (extra or {}).get(name, "")) for name in functions)
+    (root / "template.yaml").write_text(SAM_HEAD + body)
+    for name, requirements in functions.items():
+        code = root / name.lower()
+        code.mkdir(exist_ok=True)
+        (code / "app.py").write_text("def handler(event, context):\n    return 1\n")
+        (code / "requirements.txt").write_text(requirements)
+    return root
+
+
+def plan_args(index: LocalIndex, cache_dir: Path, project: Path, *extra: str) -> list[str]:
+    return [
+        "plan",
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "--project",
+        str(project),
+        *extra,
+    ]
+
+
+def the_target(document: dict[str, object], name: str) -> dict[str, object]:
+    targets = document["targets"]
+    assert isinstance(targets, list)
+    [found] = [target for target in targets if target["target"]["name"] == name]
+    return found
+
+
+def by_name(items: object) -> dict[str, dict[str, object]]:
+    assert isinstance(items, list)
+    return {item["name"]: item for item in items}
+
+
+def test_a_sam_repository_shares_what_several_functions_need_at_one_version(
+    local_index, cache_dir, tmp_path, capsys
+):
+    project = sam_project(
+        tmp_path / "repo",
+        {"Orders": "alpha\n", "Billing": "beta\n", "Legacy": "needs-old-beta\n"},
+    )
+    plan = run_json(capsys, *plan_args(local_index, cache_dir, project, "--json"))
+    target = the_target(plan, "python3.12-arm64")
+    assert target["resolved_apart"] is None, target
+    [layer] = target["layers"]
+    # resolved together: beta 1.0 (needs-old-beta caps it), in one layer for all three
+    assert [(p["name"], p["version"]) for p in layer["packages"]] == [("beta", "1.0")]
+    assert layer["functions"] == ["Billing", "Legacy", "Orders"]
+    functions = by_name(target["functions"])
+    assert [p["name"] for p in functions["Orders"]["own"]] == ["alpha"]
+    assert [p["name"] for p in functions["Legacy"]["own"]] == ["needs-old-beta"]
+    assert functions["Billing"]["own"] == [] and functions["Billing"]["layers"] == [layer["name"]]
+    upload = target["upload_bytes"]
+    assert upload["planned"] < upload["one_zip_per_function"]
+    code, out, _ = run_cli(capsys, *plan_args(local_index, cache_dir, project))
+    assert (
+        code == 0 and f"layer {layer['name']}" in out and "used by: Billing, Legacy, Orders" in out
+    )
+
+
+def test_versions_that_conflict_stay_in_each_functions_own_package_and_say_why(
+    local_index, cache_dir, tmp_path, capsys
+):
+    project = sam_project(
+        tmp_path / "repo",
+        {"Old": "needs-old-beta\n", "New": "needs-new-beta\n", "Also": "needs-new-beta\n"},
+    )
+    plan = run_json(capsys, *plan_args(local_index, cache_dir, project, "--json"))
+    target = the_target(plan, "python3.12-arm64")
+    assert target["resolved_apart"]  # uv's first line: they cannot be resolved together
+    assert target["conflicts"] == [
+        {"name": "beta", "versions": {"Also": "2.0", "New": "2.0", "Old": "1.0"}}
+    ]
+    functions = by_name(target["functions"])
+    assert {p["name"]: p["version"] for p in functions["Old"]["own"]} == {
+        "beta": "1.0",
+        "needs-old-beta": "1.0",
+    }
+    assert "different versions" in functions["Old"]["notes"][0]
+    # what does not conflict is still shared
+    [layer] = target["layers"]
+    assert [p["name"] for p in layer["packages"]] == ["needs-new-beta"]
+    assert layer["functions"] == ["Also", "New"]
+
+
+def test_adding_a_function_changes_only_the_layers_holding_its_distributions(
+    local_index, cache_dir, tmp_path, capsys
+):
+    functions = {"A": "alpha\nstoredpkg\n", "B": "alpha\nstoredpkg\n", "C": "datapkg\nfatpkg\n"}
+    functions["D"] = "datapkg\nfatpkg\n"
+    project = sam_project(tmp_path / "repo", functions)
+    before = the_target(
+        run_json(capsys, *plan_args(local_index, cache_dir, project, "--json")), "python3.12-arm64"
+    )
+    sam_project(project, {**functions, "E": "datapkg\n"})
+    after = the_target(
+        run_json(capsys, *plan_args(local_index, cache_dir, project, "--json")), "python3.12-arm64"
+    )
+    names_before = {layer["name"] for layer in before["layers"]}
+    names_after = {layer["name"] for layer in after["layers"]}
+    untouched = {layer_name(["alpha", "beta", "storedpkg"])}
+    assert untouched <= names_before & names_after  # A and B's layer is unchanged
+    assert layer_name(["datapkg", "fatpkg"]) in names_before - names_after
+    assert {layer_name(["datapkg"]), layer_name(["fatpkg"])} <= names_after
+    assert json.dumps(after) == json.dumps(
+        the_target(
+            run_json(capsys, *plan_args(local_index, cache_dir, project, "--json")),
+            "python3.12-arm64",
+        )
+    )  # the same inputs, the same plan
+
+
+def test_a_cdk_synthesized_template_is_planned_per_target(local_index, cache_dir, tmp_path, capsys):
+    cdk_out = tmp_path / "repo" / "cdk.out"
+    resources: dict[str, object] = {}
+    for name, arch in (("One", "arm64"), ("Two", "arm64"), ("Three", "x86_64")):
+        asset = cdk_out / f"asset.{name}"
+        asset.mkdir(parents=True)
+        (asset / "requirements.txt").write_text("alpha\n")
+        resources[f"{name}Fn"] = {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Code": {"S3Bucket": {"Fn::Sub": "cdk-${AWS::AccountId}"}, "S3Key": "x.zip"},
+                "Handler": "index.handler",
+                "Runtime": "python3.11",
+                "Architectures": [arch],
+            },
+            "Metadata": {"aws:asset:path": f"asset.{name}", "aws:asset:property": "Code"},
+        }
+    (cdk_out / "App.template.json").write_text(json.dumps({"Resources": resources}))
+    plan = run_json(capsys, *plan_args(local_index, cache_dir, tmp_path / "repo", "--json"))
+    arm = the_target(plan, "python3.11-arm64")
+    assert [layer["functions"] for layer in arm["layers"]] == [["OneFn", "TwoFn"]]
+    x86 = the_target(plan, "python3.11-x86_64")
+    assert x86["layers"] == [] and len(x86["functions"]) == 1  # alone: nothing to share
+
+
+def test_serverless_yml_and_the_toml_form_are_planned_together(
+    local_index, cache_dir, tmp_path, capsys
+):
+    root = tmp_path / "repo"
+    (root / "svc").mkdir(parents=True)
+    (root / "svc" / "requirements.txt").write_text("alpha\n")
+    (root / "serverless.yml").write_text(
+        "service: svc\nprovider:\n  name: aws\n  runtime: python3.12\n  architecture: arm64\n"
+        "functions:\n  hello:\n    handler: app.handler\n    module: svc\n"
+        "  image:\n    image: 1234.dkr.ecr.eu-west-1.amazonaws.com/x:1\n"
+    )
+    (root / "jobs").mkdir()
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "repo"\nversion = "1"\n'
+        "[tool.lambdalayer.functions.jobs]\n"
+        'source = "jobs"\nhandler = "app.run"\ntarget = "python3.12-arm64"\n'
+        'requirements = ["beta"]\n'
+        'layers = ["arn:aws:lambda:eu-west-1:123456789012:layer:tracing:3"]\n'
+    )
+    plan = run_json(capsys, *plan_args(local_index, cache_dir, root, "--json"))
+    target = the_target(plan, "python3.12-arm64")
+    [layer] = target["layers"]
+    assert layer["functions"] == ["hello", "jobs"] and layer["packages"][0]["name"] == "beta"
+    jobs = by_name(target["functions"])["jobs"]
+    assert jobs["existing_layers"] == 1 and "count against the five" in jobs["notes"][0]
+    assert plan["skipped"] == [{"function": "image", "reason": plan["skipped"][0]["reason"]}]
+    assert "container-image" in plan["skipped"][0]["reason"]
+
+
+def test_plan_matrix_is_one_job_per_target_without_resolving(tmp_path, capsys):
+    project = sam_project(
+        tmp_path / "repo",
+        {"A": "alpha\n", "B": "alpha\n", "C": "alpha\n"},
+        {"C": "      Runtime: python3.11\n      Architectures: [x86_64]\n"},
+    )
+    # no index at all: --matrix reads the deploy files only
+    document = run_json(capsys, "plan", "--project", str(project), "--matrix")
+    assert document == {
+        "include": [
+            {
+                "target": "python3.11-x86_64",
+                "runtime": "python3.11",
+                "arch": "x86_64",
+                "functions": "C",
+            },
+            {
+                "target": "python3.12-arm64",
+                "runtime": "python3.12",
+                "arch": "arm64",
+                "functions": "A,B",
+            },
+        ]
+    }
+
+
+def test_a_function_defined_twice_or_nowhere_is_one_error(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "plan", "--project", str(tmp_path), "--matrix")
+    assert code == 1 and err.startswith("error: no functions found") and "hint:" in err
+    project = sam_project(tmp_path / "repo", {"A": "alpha\n"})
+    (project / "pyproject.toml").write_text(
+        '[tool.lambdalayer.functions.A]\nsource = "a"\nrequirements = ["beta"]\n'
+    )
+    code, _, err = run_cli(capsys, "plan", "--project", str(project), "--matrix")
+    assert code == 1 and "function A is defined twice" in err
+
+
+# --- the choice itself, on sizes given --------------------------------------------------
+
+
+def _needs(function: str, names: str, existing: int = 0) -> Needs:
+    # a distribution's size depends on its name only, as a wheel's does on its version
+    packages = {name: Sized("1.0", 1000 * len(name) + ord(name[-1]), 500) for name in names.split()}
+    return Needs(function, packages, 10, existing)
+
+
+def test_quota_pressure_keeps_every_function_within_five_layers_counting_its_own():
+    # f1 shares a different distribution with each of f2..f8: seven candidate layers
+    needs = [_needs("f1", " ".join(f"p{i}" for i in range(2, 9)), existing=2)]
+    needs += [_needs(f"f{i}", f"p{i}") for i in range(2, 9)]
+    plan = share(needs)
+    f1 = next(function for function in plan.functions if function.function == "f1")
+    assert len(f1.layers) + f1.existing_layers == MAX_LAYERS
+    # what did not fit stays in f1's own package, and those layers dissolved (one user left)
+    assert len(f1.own) == 4 and len(plan.layers) == 3
+    # no function has a distribution it does not need, and each needed one is somewhere
+    for function in plan.functions:
+        held = {
+            p.name for layer in plan.layers if layer.name in function.layers for p in layer.packages
+        }
+        need = next(n for n in needs if n.function == function.function)
+        assert held | {p.name for p in function.own} == set(need.packages)
+        assert not held & {p.name for p in function.own}
+
+
+def test_a_function_over_the_unzipped_quota_is_reported_whatever_the_layers():
+    huge = Needs("big", {"blob": Sized("1", UNZIPPED_LIMIT, 1), "x": Sized("1", 10, 1)})
+    small = Needs("small", {"x": Sized("1", 10, 1)})
+    plan = share([huge, small])
+    assert [f.function for f in plan.functions if f.over_quota] == ["big"]
+
+
+def test_a_function_with_five_layers_already_gets_no_shared_layer():
+    plan = share(
+        [_needs("full", "a b", existing=5), _needs("other", "a b"), _needs("third", "a b")]
+    )
+    full = next(function for function in plan.functions if function.function == "full")
+    assert full.layers == () and {p.name for p in full.own} == {"a", "b"}
+    assert [layer.functions for layer in plan.layers] == [("other", "third")]
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_the_choice_does_not_depend_on_the_order_functions_are_read(order):
+    needs = [_needs("a", "x y z"), _needs("b", "x y"), _needs("c", "y z"), _needs("d", "z")]
+    assert share(needs if order else list(reversed(needs))) == share(needs)

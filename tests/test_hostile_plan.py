@@ -1,0 +1,148 @@
+"""Generated hostile inputs of ``lambdalayer plan`` (hypothesis, fixed seed): the functions
+table of the configuration and SAM templates naming functions in any shape are read or
+refused with one error line, never a crash; and the layer choice keeps its promises for
+any mix of needs (five layers, nothing unneeded, everything needed, one version each)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hostilecases import generated
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lambdalayer.builder.sharing import Needs, Sized, share
+from lambdalayer.errors import InputError
+from lambdalayer.inputs.fleet import read_fleet
+from lambdalayer.limits import MAX_LAYERS
+
+pytestmark = pytest.mark.hostile
+
+_TOML_SCALARS = st.one_of(
+    st.booleans(),
+    st.integers(-5, 5),
+    st.text(max_size=12),
+    st.sampled_from(
+        ["python3.12-arm64", "py311-aarch64", "python2.7-x86_64", "code", "../..", "/", "alpha"]
+    ),
+)
+_TOML_VALUES = st.one_of(_TOML_SCALARS, st.lists(_TOML_SCALARS, max_size=3))
+_FUNCTION_TABLE = st.dictionaries(
+    st.sampled_from(
+        ["source", "handler", "target", "requirements", "files", "layers", "extras", "bogus"]
+    ),
+    _TOML_VALUES,
+    max_size=6,
+)
+
+
+def _toml(value: object) -> str:
+    return json.dumps(value)  # JSON's strings, numbers, booleans and arrays are TOML's too
+
+
+@generated(150)
+@given(
+    functions=st.dictionaries(
+        st.text(min_size=1, max_size=8).filter(lambda name: "\n" not in name and "\r" not in name),
+        _FUNCTION_TABLE,
+        max_size=3,
+    )
+)
+def test_generated_functions_tables_are_read_or_refused_never_a_crash(tmp_path_factory, functions):
+    folder = tmp_path_factory.mktemp("plan")
+    (folder / "code").mkdir()
+    (folder / "code" / "requirements.txt").write_text("alpha\n")
+    lines = []
+    for name, table in functions.items():
+        lines.append(f"[tool.lambdalayer.functions.{_toml(name)}]")
+        lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
+    (folder / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    try:
+        fleet = read_fleet(folder)
+    except InputError as error:
+        assert error.message and "\n" not in error.message
+        return
+    for function in fleet.functions:
+        assert function.name in functions and function.code_dir.is_absolute()
+        assert function.inputs.requirements is not None
+
+
+@generated(150)
+@given(
+    properties=st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                ["Runtime", "Architectures", "CodeUri", "Handler", "Layers", "PackageType"]
+            ),
+            st.one_of(
+                _TOML_SCALARS,
+                st.lists(_TOML_SCALARS, max_size=7),
+                st.fixed_dictionaries({"Ref": st.text(max_size=5)}),
+            ),
+            max_size=6,
+        ),
+        max_size=3,
+    )
+)
+def test_generated_sam_functions_are_planned_skipped_or_refused(tmp_path_factory, properties):
+    folder = tmp_path_factory.mktemp("sam")
+    (folder / "code").mkdir()
+    (folder / "code" / "requirements.txt").write_text("alpha\n")
+    resources = {
+        f"Fn{index}": {"Type": "AWS::Serverless::Function", "Properties": props}
+        for index, props in enumerate(properties)
+    }
+    document = {"Transform": "AWS::Serverless-2016-10-31", "Resources": resources}
+    (folder / "template.json").write_text(json.dumps(document))
+    try:
+        fleet = read_fleet(folder)
+    except InputError as error:
+        assert error.message and "\n" not in error.message
+        return
+    planned = {function.name for function in fleet.functions}
+    skipped = {name for name, _reason in fleet.skipped}
+    assert planned | skipped == set(resources) and not planned & skipped
+
+
+_NEEDS = st.lists(
+    st.tuples(
+        st.sets(st.sampled_from("abcdefghijkl"), max_size=10),
+        st.integers(0, 6),
+        st.sampled_from(["1", "1", "1", "2"]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@generated(300)
+@given(needs=_NEEDS)
+def test_the_layer_choice_keeps_its_promises_for_any_needs(needs):
+    made = [
+        Needs(
+            f"f{index}",
+            {
+                name: Sized(version if name in "ab" else "1", 1000 + ord(name), 100)
+                for name in names
+            },
+            10,
+            existing,
+        )
+        for index, (names, existing, version) in enumerate(needs)
+    ]
+    plan = share(made)
+    layers = {layer.name: layer for layer in plan.layers}
+    conflicting = {conflict.name for conflict in plan.conflicts}
+    for need, function in zip(made, plan.functions, strict=True):
+        assert function.function == need.function
+        assert len(function.layers) + min(need.existing_layers, MAX_LAYERS) <= max(
+            MAX_LAYERS, need.existing_layers
+        )
+        held = [p.name for name in function.layers for p in layers[name].packages]
+        own = [p.name for p in function.own]
+        assert sorted(held + own) == sorted(need.packages)  # all it needs, once, nothing else
+        assert not set(held) & conflicting
+    for layer in plan.layers:
+        assert len(layer.functions) >= 2
+    assert plan.planned_zipped <= plan.fat_zipped
