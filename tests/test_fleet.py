@@ -4,7 +4,13 @@ resolved against the real local index."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -287,3 +293,179 @@ def test_a_function_with_five_layers_already_gets_no_shared_layer():
 def test_the_choice_does_not_depend_on_the_order_functions_are_read(order):
     needs = [_needs("a", "x y z"), _needs("b", "x y"), _needs("c", "y z"), _needs("d", "z")]
     assert share(needs if order else list(reversed(needs))) == share(needs)
+
+
+# --- build --all ---------------------------------------------------------------------------
+
+
+def build_all_args(index: LocalIndex, cache_dir: Path, project: Path, out: Path, *extra: str):
+    return [
+        "build",
+        "--all",
+        "--bytecode",
+        "none",
+        "--index-url",
+        index.url,
+        "--cache-dir",
+        str(cache_dir),
+        "--project",
+        str(project),
+        "--output-dir",
+        str(out),
+        "--json",
+        *extra,
+    ]
+
+
+def _names(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as archive:
+        return {name.split("/")[0] if "/" in name else name for name in archive.namelist()}
+
+
+def test_build_all_builds_each_layer_once_and_each_function_with_only_its_own(
+    local_index, cache_dir, tmp_path, capsys
+):
+    project = sam_project(
+        tmp_path / "repo",
+        {"Orders": "alpha\n", "Billing": "beta\n", "Legacy": "needs-old-beta\n"},
+        {"Legacy": "      Layers:\n        - arn:aws:lambda:eu-west-1:123456789012:layer:x:1\n"},
+    )
+    out = tmp_path / "dist"
+    code, stdout, _ = run_cli(capsys, *build_all_args(local_index, cache_dir, project, out))
+    result = json.loads(stdout)
+    assert code == 0, [row.get("error") for row in result.get("artefacts", [result])]
+    rows = {(row["kind"], row["name"]): row for row in result["artefacts"]}
+    assert [row["status"] for row in rows.values()] == ["built"] * 4
+    [layer_key] = [key for key in rows if key[0] == "layer"]
+    layer_zip = Path(rows[layer_key]["zip"])
+    assert layer_zip.parent == out / "layers" and layer_zip.name.endswith("-python3.12-arm64.zip")
+    with zipfile.ZipFile(layer_zip) as archive:
+        assert any(
+            n.startswith("python/lib/python3.12/site-packages/beta/") for n in archive.namelist()
+        )
+    orders = _names(Path(rows[("function", "Orders")]["zip"]))
+    assert {"alpha", "app.py"} <= orders and "beta" not in orders  # beta is in the layer
+    billing = _names(Path(rows[("function", "Billing")]["zip"]))
+    assert "beta" not in billing and "app.py" in billing
+    # what deploy tools read: each function's layers and code hash
+    sam = json.loads((out / "deploy" / "sam.json").read_text())
+    legacy = sam["Resources"]["Legacy"]["Properties"]
+    assert legacy["Layers"][1] == "arn:aws:lambda:eu-west-1:123456789012:layer:x:1"
+    assert sam["Resources"][legacy["Layers"][0]["Ref"]]["Type"] == "AWS::Serverless::LayerVersion"
+    tfvars = json.loads((out / "deploy" / "terraform.auto.tfvars.json").read_text())
+    orders_tf = tfvars["lambdalayer_functions"]["Orders"]
+    digest = hashlib.sha256(Path(orders_tf["zip"]).read_bytes()).digest()
+    assert orders_tf["source_code_hash"] == base64.b64encode(digest).decode()
+    assert orders_tf["layers"] == [f"{layer_key[1]}-python3.12-arm64"]
+    cdk = json.loads((out / "deploy" / "cdk.context.json").read_text())
+    assert cdk["lambdalayer"]["functions"] == tfvars["lambdalayer_functions"]
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(project), *args],
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(project),
+        },
+    )
+
+
+def test_changed_since_rebuilds_only_what_the_commit_range_affects(
+    local_index, cache_dir, tmp_path, capsys
+):
+    project = sam_project(
+        tmp_path / "repo", {"A": "alpha\n", "B": "alpha\n", "C": "datapkg\n", "D": "datapkg\n"}
+    )
+    _git(project, "init", "-q")
+    _git(project, "add", ".")
+    _git(project, "commit", "-qm", "one")
+    out = tmp_path / "dist"
+    first = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
+    assert {row["status"] for row in first["artefacts"]} == {"built"}
+    (project / "a" / "app.py").write_text("def handler(event, context):\n    return 2\n")
+    again = run_json(
+        capsys, *build_all_args(local_index, cache_dir, project, out, "--changed-since", "HEAD")
+    )
+    status = {(row["kind"], row["name"]): row["status"] for row in again["artefacts"]}
+    assert status.pop(("function", "A")) == "built"
+    assert set(status.values()) == {"unchanged"}
+    # a changed requirement changes the plan: C and D's layer and both functions are rebuilt
+    (project / "d" / "requirements.txt").write_text("datapkg\nstoredpkg\n")
+    third = run_json(
+        capsys, *build_all_args(local_index, cache_dir, project, out, "--changed-since", "HEAD")
+    )
+    status = {(row["kind"], row["name"]): row["status"] for row in third["artefacts"]}
+    assert status[("function", "D")] == "built" and status[("function", "B")] == "unchanged"
+    code, _, err = run_cli(
+        capsys,
+        *build_all_args(local_index, cache_dir, project, out, "--changed-since", "nope")[:-3],
+        "--changed-since",
+        "no-such-ref",
+    )
+    assert code == 1 and "error: git in" in err
+
+
+def test_build_all_refuses_inputs_of_a_single_build(tmp_path, capsys):
+    project = sam_project(tmp_path / "repo", {"A": "alpha\n"})
+    code, _, err = run_cli(capsys, "build", "--all", "requests", "--project", str(project))
+    assert code == 1 and "PACKAGE does not mix" in err
+
+
+def test_the_monorepo_recipe_fans_out_over_plan_matrix_with_the_action(
+    local_index, cache_dir, tmp_path, capsys
+):
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    workflow = yaml.safe_load((repo / "recipes" / "monorepo" / "workflow.yml").read_text())
+    plan_steps = [step.get("run", "") for step in workflow["jobs"]["plan"]["steps"]]
+    assert any("lambdalayer plan --matrix" in run for run in plan_steps)
+    build = workflow["jobs"]["build"]
+    assert build["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    [action] = [
+        step for step in build["steps"] if "lambdalayer/lambdalayer" in step.get("uses", "")
+    ]
+    assert action["with"]["all-target"] == "${{ matrix.target }}"
+    assert "all-target" in yaml.safe_load((repo / "action.yml").read_text())["inputs"]
+    # one job of the matrix, as the action runs it
+    project = sam_project(
+        tmp_path / "repo",
+        {"A": "alpha\n", "B": "alpha\n", "C": "beta\n"},
+        {"C": "      Runtime: python3.11\n      Architectures: [x86_64]\n"},
+    )
+    [_, job] = run_json(capsys, "plan", "--project", str(project), "--matrix")["include"]
+    assert job["target"] == "python3.12-arm64"
+    outputs = tmp_path / "outputs"
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LAMBDALAYER_SKIP_INSTALL": "1",
+        "LAMBDALAYER_CACHE_DIR": str(cache_dir),
+        "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(tmp_path / "uv")),
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "INPUT_ALL_TARGET": job["target"],
+        "INPUT_OUTPUT_DIR": str(tmp_path / "dist"),
+        "INPUT_ARGS": f"--bytecode none --index-url {local_index.url} --project {project}",
+    }
+    done = subprocess.run(
+        ["bash", str(repo / "scripts" / "github_action.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert outputs.read_text() == f"path={tmp_path / 'dist'}/deploy\n"
+    functions = sorted(p.name for p in (tmp_path / "dist" / "functions").glob("*.zip"))
+    assert functions == ["A-python3.12-arm64.zip", "B-python3.12-arm64.zip"]
+    assert "| function | A | built |" in (tmp_path / "summary.md").read_text()

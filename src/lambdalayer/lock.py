@@ -181,6 +181,8 @@ def dump_pylock(lock: Lock) -> str:
     ]
     if lock.requires_python:
         lines.append(f"requires-python = {_toml_string(lock.requires_python)}")
+    if not lock.packages:  # PEP 751 requires the array: a function's own part may be empty
+        lines.append("packages = []")
     for package in sorted(lock.packages, key=lambda package: package.name):
         lines += ["", "[[packages]]", f"name = {_toml_string(package.name)}"]
         lines.append(f"version = {_toml_string(package.version)}")

@@ -21,6 +21,7 @@ from lambdalayer.builder.ships import Ships, ShipsRequest, after_build, build_in
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli import attach as cli_attach
 from lambdalayer.cli import invoke as cli_invoke
+from lambdalayer.cli import plan as cli_plan
 from lambdalayer.cli import publish as cli_publish
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import (
@@ -100,6 +101,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_recipe(parser)
     _add_reporting(parser)
     _add_ships(parser)
+    fleet = parser.add_argument_group("many functions (see 'plan --help')")
+    fleet.add_argument(
+        "--all",
+        action="store_true",
+        help="build every layer and function package of the repository's plan (its deploy files"
+        " or [tool.lambdalayer.functions]), each once",
+    )
+    fleet.add_argument(
+        "--deploy-file", action="append", default=[], type=Path, metavar="FILE", help="with --all"
+    )
+    fleet.add_argument("--only-target", metavar="RUNTIME-CPU", help="with --all: one target's")
+    cli_plan.add_fleet_build(fleet, recipe=False)
     parser.add_argument(
         "--publish", metavar="NAME", help="publish the built layer as NAME (see 'publish --help')"
     )
@@ -253,6 +266,8 @@ def flags_of(args: argparse.Namespace) -> Flags:
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``build``."""
+    if args.all:
+        return _build_all(args)
     if args.invoke and not (args.function and args.handler):
         raise InputError(
             "--invoke calls the built function: it needs --function SRC and --handler M.F",
@@ -298,6 +313,30 @@ def execute(args: argparse.Namespace) -> int:
             enforce(shipped.review)
         return code
     return _report_matrix(args, outcomes)
+
+
+def _build_all(args: argparse.Namespace) -> int:
+    """``build --all``: the plan of every function, built; other inputs do not mix with it."""
+    given = [
+        flag
+        for flag, value in (
+            ("PACKAGE", args.packages),
+            ("-r", args.requirements),
+            ("--function", args.function),
+            ("--from-lock", args.from_lock),
+            ("-o", args.output),
+            ("--publish", args.publish),
+            ("--runtime/--arch/--target", args.runtime or args.arch or args.target),
+        )
+        if value
+    ]
+    if given:
+        raise InputError(
+            f"--all builds what the deploy files (or [tool.lambdalayer.functions]) say; {given[0]}"
+            " does not mix with it",
+            hint="drop it, or build one layer without --all",
+        )
+    return cli_plan.build_plan(args, cli_plan.planned(args, cli_plan.fleet_of(args)))
 
 
 def _report_matrix(args: argparse.Namespace, outcomes: list[Outcome]) -> int:

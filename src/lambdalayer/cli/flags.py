@@ -37,6 +37,7 @@ FLAGS = {
     "FunctionConfig.memory_mb": "--memory",
     "FunctionConfig.timeout": "--timeout",
     "FunctionConfig.ephemeral_mb": "--ephemeral-storage",
+    "FleetOutputs.changed": "--changed-since",
 }
 _SETTING = re.compile(r"`([A-Z][A-Za-z]+\.[a-z_]+)(?:=([^`\n]*))?`")
 

@@ -13,11 +13,16 @@ import argparse
 import json
 from pathlib import Path
 
+from lambdalayer.builder.deployout import Planned
 from lambdalayer.builder.fleet import FleetPlan, TargetPlan, fleet_settings, plan_fleet
+from lambdalayer.builder.fleetbuild import FleetBuilt, FleetOutputs, build_fleet, changed_paths
 from lambdalayer.builder.sharing import Placed
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
-from lambdalayer.inputs.fleet import Fleet, read_fleet
+from lambdalayer.inputs.fleet import Fleet, only_target, read_fleet
 from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
+from lambdalayer.recipe import BytecodeMode
+from lambdalayer.recipe import choices as bytecode_choices
+from lambdalayer.targets import parse_target
 
 DESCRIPTION = "Plan the layers a repository's functions share: fewest bytes, within the quotas."
 EPILOG = """\
@@ -57,6 +62,20 @@ def add_fleet_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-build", action="store_true", help="never build source-only packages")
 
 
+def add_fleet_build(parser: argparse._ActionsContainer, *, recipe: bool) -> None:
+    """Where ``build --all`` (``plan --build``) writes, and what it rebuilds."""
+    if recipe:  # ``build`` has these options already
+        parser.add_argument("--output-dir", type=Path, metavar="DIR", help="default: dist")
+        parser.add_argument("--bytecode", choices=bytecode_choices(), help="see 'build --help'")
+        parser.add_argument("--python", type=Path, metavar="PATH", help="see 'build --help'")
+        parser.add_argument("--no-check", action="store_true", help="do not check what is built")
+    parser.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="rebuild only what the changes since this git revision affect (and what is missing)",
+    )
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``plan``'s arguments."""
     add_fleet_inputs(parser)
@@ -65,12 +84,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print a GitHub Actions matrix, one job per target (nothing is resolved)",
     )
+    parser.add_argument("--build", action="store_true", help="then build it all (as 'build --all')")
+    parser.add_argument(
+        "--only-target",
+        metavar="RUNTIME-CPU",
+        help="plan (and build) the functions of this target only: one job of --matrix",
+    )
+    add_fleet_build(parser, recipe=True)
 
 
 def fleet_of(args: argparse.Namespace) -> Fleet:
-    """The functions the arguments point at."""
+    """The functions the arguments point at (of one target with ``--only-target``)."""
     project = args.project or Path.cwd()
-    return read_fleet(project, tuple(args.deploy_file))
+    fleet = read_fleet(project, tuple(args.deploy_file))
+    if getattr(args, "only_target", None):
+        return only_target(fleet, parse_target(args.only_target))
+    return fleet
 
 
 def planned(args: argparse.Namespace, fleet: Fleet) -> FleetPlan:
@@ -92,6 +121,8 @@ def execute(args: argparse.Namespace) -> int:
         print(json.dumps(matrix(fleet), separators=(",", ":")))
         return EXIT_OK
     plan = planned(args, fleet)
+    if args.build:
+        return build_plan(args, plan)
     if args.json:
         print_json({"ok": not plan.over_quota, **plan_json(plan)})
     else:
@@ -171,7 +202,7 @@ def plan_json(plan: FleetPlan) -> dict[str, object]:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1e6:,.1f} MB"
+    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 def print_plan(plan: FleetPlan) -> None:
@@ -208,3 +239,66 @@ def print_plan(plan: FleetPlan) -> None:
         print(
             f"over quota: {name} needs more than {UNZIPPED_LIMIT:,} bytes unzipped whatever the layers"
         )
+
+
+def build_plan(args: argparse.Namespace, plan: FleetPlan) -> int:
+    """Build every artefact of ``plan`` (``build --all``, ``plan --build``) and say what was made."""
+    project = args.project or Path.cwd()
+    changed = changed_paths(project, args.changed_since) if args.changed_since else None
+    settings = fleet_settings(
+        project, args.index_url, tuple(args.extra_index_url), args.cache_dir, not args.no_build
+    )
+    outputs = FleetOutputs(
+        args.output_dir or project / "dist",
+        settings.index,
+        settings.cache_dir,
+        BytecodeMode.parse(args.bytecode) if args.bytecode else BytecodeMode.UNCHECKED_HASH,
+        args.python,
+        check=not args.no_check,
+        changed=changed,
+    )
+    built = build_fleet(plan, outputs, stderr)
+    rows = [_built_row(built, artefact) for artefact in built.artefacts]
+    if args.json:
+        print_json(
+            {
+                "ok": built.ok,
+                "artefacts": rows,
+                **plan_json(plan),
+                "deploy_files": [str(path) for path in built.deploy_files],
+            }
+        )
+    else:
+        for row in rows:
+            detail = row.get("error") or row.get("zip")
+            print(f"{row['status']:>9}  {row['kind']} {row['name']} {row['target']}: {detail}")
+        for path in built.deploy_files:
+            print(f"deploy file: {path}")
+    return EXIT_OK if built.ok and not plan.over_quota else EXIT_ERROR
+
+
+def _built_row(built: FleetBuilt, artefact: Planned) -> dict[str, object]:
+    row: dict[str, object] = {
+        "kind": artefact.kind,
+        "name": artefact.name,
+        "target": artefact.target.name,
+        "zip": str(artefact.zip_path),
+        "lock": str(artefact.lock_path),
+        "layers": list(artefact.layers),
+    }
+    outcome = built.outcomes.get(artefact.zip_path)
+    if artefact.zip_path in built.blocked:
+        return {**row, "status": "blocked", "error": built.blocked[artefact.zip_path]}
+    if outcome is None:
+        return {**row, "status": "unchanged"}
+    if outcome.error is not None:
+        return {**row, "status": "failed", "error": outcome.error.message}
+    result = outcome.result
+    assert result is not None  # noqa: S101 - an outcome has its result or its error
+    return {
+        **row,
+        "status": "built",
+        "sha256": result.layer.sha256,
+        "zipped_bytes": result.layer.stats.zipped_bytes,
+        "unzipped_bytes": result.layer.stats.unzipped_bytes,
+    }

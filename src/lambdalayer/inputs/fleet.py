@@ -13,7 +13,7 @@ are kept in ``skipped`` with the reason, never silently dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.errors import InputError, TargetError
@@ -71,7 +71,7 @@ def read_fleet(project_dir: Path, deploy_files: tuple[Path, ...] = ()) -> Fleet:
         raise InputError(
             f"no functions found in {project_dir}: no deploy file (template.yaml, serverless.yml,"
             " cdk.out/*.template.json) and no [tool.lambdalayer.functions] table",
-            hint="name the deploy file with --deploy-file, or add [tool.lambdalayer.functions.NAME]",
+            hint="name the deploy file, or add [tool.lambdalayer.functions.NAME]",
         )
     read = [*files, *([config.path] if config is not None and config.functions else [])]
     ordered = tuple(functions[name] for name in sorted(functions))
@@ -163,3 +163,15 @@ def _config_target(named: NamedFunction, config: ProjectConfig) -> Target:
         f"{config.path}: functions.{named.name} has no target, and the configuration names several",
         hint=f'add target = "python3.12-arm64" (for example) to functions.{named.name}',
     )
+
+
+def only_target(fleet: Fleet, target: Target) -> Fleet:
+    """The functions of ``fleet`` that run on ``target`` (one job of a CI matrix)."""
+    functions = tuple(function for function in fleet.functions if function.target == target)
+    if not functions:
+        names = ", ".join(found.name for found in fleet.targets()) or "none"
+        raise InputError(
+            f"no function of this repository runs on {target.name}",
+            hint=f"its targets: {names}",
+        )
+    return replace(fleet, functions=functions)

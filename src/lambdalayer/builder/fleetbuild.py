@@ -1,0 +1,240 @@
+"""``lambdalayer build --all``: every layer and function package of a plan, built once.
+
+The shared layers of every target are built first, concurrently (the fragment cache is
+shared: a wheel made into files for one artefact is reused by every other); then every
+function package, checked with exactly the layers it will have. Each artefact is built
+from its own lock (the plan's versions, written beside its zip), so nothing is resolved
+twice. Outputs are named by the plan:
+
+    DIR/layers/shared-numpy-1a2b3c4d-python3.12-arm64.zip   (+ pylock.….toml)
+    DIR/functions/Orders-python3.12-arm64.zip               (+ pylock.….toml)
+    DIR/deploy/sam.json, terraform.auto.tfvars.json, cdk.context.json
+
+With ``changed`` (the paths a commit range touched, :func:`changed_paths`), only what
+they affect is rebuilt: a function whose code or requirements changed, an artefact whose
+planned lock differs from the one on disk (or whose zip is missing), and a function one
+of whose layers is rebuilt (it is checked with them again).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lambdalayer.builder.deployout import Planned, write_deploy_files
+from lambdalayer.builder.fleet import FleetPlan, TargetPlan
+from lambdalayer.builder.matrix import Outcome, run_jobs
+from lambdalayer.builder.plan import Job, lock_name
+from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.errors import InputError, LambdaLayerError, option
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.inputs.fleet import FleetFunction
+from lambdalayer.layer.output import ZipOutput
+from lambdalayer.lock import Lock, dump_pylock
+from lambdalayer.net.fetch import default_cache_dir
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.progress import Notify, quiet
+from lambdalayer.recipe import BytecodeMode
+from lambdalayer.resolve.stage import FromLock
+from lambdalayer.targets import Layout, Target
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class FleetOutputs:
+    """Where a plan's artefacts go and how they are made."""
+
+    directory: Path
+    index: IndexConfig = field(default_factory=IndexConfig)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    bytecode: BytecodeMode = BytecodeMode.UNCHECKED_HASH
+    python: Path | None = None
+    check: bool = True
+    changed: frozenset[Path] | None = None  # None: build everything
+
+
+@dataclass(frozen=True)
+class FleetBuilt:
+    """What ``build --all`` did: each artefact built (or why not), and what was left as it was."""
+
+    artefacts: tuple[Planned, ...]
+    outcomes: dict[Path, Outcome]  # by zip path
+    unchanged: tuple[Planned, ...] = ()
+    blocked: dict[Path, str] = field(default_factory=dict)  # a function whose layer failed
+    deploy_files: tuple[Path, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every artefact that was to be built was built."""
+        return not self.blocked and all(o.error is None for o in self.outcomes.values())
+
+
+def file_name(name: str) -> str:
+    """A function's or layer's name as part of a file name (``A-Z a-z 0-9 - _``)."""
+    return _UNSAFE.sub("_", name)[:100] or "_"
+
+
+def planned_artefacts(plan: FleetPlan, directory: Path) -> list[Planned]:
+    """Every artefact of ``plan``: the shared layers of each target, then the functions."""
+    found: list[Planned] = []
+    functions = {function.name: function for function in plan.fleet.functions}
+    for target_plan in plan.targets:
+        for layer in target_plan.share.layers:
+            names = {package.name for package in layer.packages}
+            lock = _subset(target_plan, layer.functions[0], names)
+            found.append(_artefact("layer", layer.name, target_plan.target, directory, lock))
+    for target_plan in plan.targets:
+        for share in target_plan.share.functions:
+            lock = _subset(target_plan, share.function, {package.name for package in share.own})
+            artefact = _artefact("function", share.function, target_plan.target, directory, lock)
+            found.append(replace(artefact, layers=share.layers, function=functions[share.function]))
+    return found
+
+
+def _subset(target_plan: TargetPlan, function: str, names: set[str]) -> Lock:
+    """The packages ``names`` of ``function``'s lock, as a lock of their own."""
+    lock = target_plan.locks[function]
+    packages = tuple(package for package in lock.packages if package.name in names)
+    return Lock(packages, lock.requires_python, target_plan.target.name)
+
+
+def _artefact(kind: str, name: str, target: Target, directory: Path, lock: Lock) -> Planned:
+    folder = directory / ("layers" if kind == "layer" else "functions")
+    safe = file_name(name)
+    return Planned(
+        kind,
+        name,
+        target,
+        folder / f"{safe}-{target.name}.zip",
+        folder / lock_name(safe, target),
+        dump_pylock(lock),
+    )
+
+
+def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) -> FleetBuilt:
+    """Build every artefact of ``plan`` that ``outputs.changed`` affects (all without it)."""
+    artefacts = planned_artefacts(plan, outputs.directory)
+    chosen = _affected(artefacts, outputs.changed)
+    layer_zips = {(a.name, a.target): a.zip_path for a in artefacts if a.kind == "layer"}
+    outcomes: dict[Path, Outcome] = {}
+    blocked: dict[Path, str] = {}
+    for kind in ("layer", "function"):
+        wave = [a for a in chosen if a.kind == kind]
+        for artefact in wave:
+            artefact.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(artefact.lock_path, artefact.lock_text.encode("utf-8"))
+        jobs = []
+        for artefact in wave:
+            failed = [
+                name
+                for name in artefact.layers
+                if (found := outcomes.get(layer_zips[(name, artefact.target)])) and found.error
+            ]
+            if failed:
+                blocked[artefact.zip_path] = f"its layer {failed[0]} failed to build"
+                continue
+            jobs.append(_job(artefact, outputs, layer_zips))
+        for outcome in run_jobs(jobs, notify) if len(jobs) > 1 else _one(jobs, notify):
+            outcomes[outcome.job.request.output.path] = outcome
+    unchanged = tuple(a for a in artefacts if a not in chosen)
+    built = FleetBuilt(tuple(artefacts), outcomes, unchanged, blocked)
+    if not built.ok:
+        return built
+    written = write_deploy_files(plan, artefacts, outputs.directory / "deploy")
+    return replace(built, deploy_files=written)
+
+
+def _one(jobs: Sequence[Job], notify: Notify) -> list[Outcome]:
+    """None or one job, run as several are: its error kept in its outcome, not raised."""
+    try:
+        return run_jobs(jobs, notify) if jobs else []
+    except LambdaLayerError as error:
+        return [Outcome(jobs[0], error=error)]
+
+
+def _job(
+    artefact: Planned, outputs: FleetOutputs, layer_zips: dict[tuple[str, Target], Path]
+) -> Job:
+    function = artefact.function
+    recipe = BuildRecipe(
+        Layout.FUNCTION if function else Layout.SITE_PACKAGES,
+        bytecode=outputs.bytecode,
+        python=outputs.python,
+        function=FunctionCode(function.code_dir, function.handler) if function else None,
+    )
+    request = BuildRequest(
+        artefact.target,
+        FromLock(artefact.lock_path, outputs.index),
+        ZipOutput(artefact.zip_path),
+        recipe,
+        check=outputs.check,
+        with_layers=tuple(layer_zips[(name, artefact.target)] for name in artefact.layers),
+        cache_dir=outputs.cache_dir,
+    )
+    return Job(f"{artefact.kind} {artefact.name}", request)
+
+
+def _affected(artefacts: Sequence[Planned], changed: frozenset[Path] | None) -> list[Planned]:
+    """The artefacts to build: all, or those the changed paths (and changed plans) affect."""
+    if changed is None:
+        return list(artefacts)
+    chosen: list[Planned] = []
+    rebuilt_layers = set()
+    for artefact in artefacts:  # the layers come first
+        stale = not artefact.zip_path.is_file() or not _same_lock(artefact)
+        touched = artefact.function is not None and _touches(artefact.function, changed)
+        layer_rebuilt = any((name, artefact.target) in rebuilt_layers for name in artefact.layers)
+        if stale or touched or layer_rebuilt:
+            chosen.append(artefact)
+            if artefact.kind == "layer":
+                rebuilt_layers.add((artefact.name, artefact.target))
+    return chosen
+
+
+def _same_lock(artefact: Planned) -> bool:
+    try:
+        return artefact.lock_path.read_text("utf-8") == artefact.lock_text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _touches(function: FleetFunction, changed: frozenset[Path]) -> bool:
+    """Whether a changed path is the function's code, its requirements or its deploy file."""
+    mine = {function.origin.resolve(), *(path.resolve() for path in function.sources)}
+    code = function.code_dir.resolve()
+    return any(path in mine or path.is_relative_to(code) for path in changed)
+
+
+def changed_paths(project_dir: Path, ref: str) -> frozenset[Path]:
+    """The files changed since ``ref`` (committed, staged, in the working tree, or new)."""
+    if ref.startswith("-"):
+        raise InputError(f"{option('FleetOutputs.changed', ref[:60])} is not a git revision")
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(project_dir), *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise InputError(f"cannot run git in {project_dir}: {error}") from None
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["failed"])[0]
+            raise InputError(
+                f"git in {project_dir}: {first[:200]}",
+                hint=f"{option('FleetOutputs.changed')} takes a revision of the repository (a"
+                " branch, tag or commit)",
+            )
+        return done.stdout
+
+    top = Path(git("rev-parse", "--show-toplevel").strip())
+    names = git("diff", "--name-only", "-z", ref, "--").split("\0")
+    names += git("ls-files", "--others", "--exclude-standard", "--full-name", "-z").split("\0")
+    return frozenset((top / name).resolve() for name in names if name)
