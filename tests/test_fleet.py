@@ -469,3 +469,28 @@ def test_the_monorepo_recipe_fans_out_over_plan_matrix_with_the_action(
     functions = sorted(p.name for p in (tmp_path / "dist" / "functions").glob("*.zip"))
     assert functions == ["A-python3.12-arm64.zip", "B-python3.12-arm64.zip"]
     assert "| function | A | built |" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_warm_build_all_rebuilds_nothing_and_asks_each_index_page_once(
+    local_index, cache_dir, tmp_path, capsys
+):
+    project = sam_project(
+        tmp_path / "repo",
+        {"A": "alpha\n", "B": "alpha\nstoredpkg\n", "C": "alpha\ndatapkg\n", "D": "datapkg\n"},
+    )
+    out = tmp_path / "dist"
+    first = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
+    assert {row["status"] for row in first["artefacts"]} == {"built"}
+    seen = len(local_index.requests)
+    again = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
+    assert {row["status"] for row in again["artefacts"]} == {"unchanged"}
+    asked = local_index.requests[seen:]
+    # five resolutions from the cache, each page asked once: alpha, beta, datapkg, storedpkg
+    assert sorted(asked) == sorted(set(asked)) and len(asked) == 4
+    assert (out / "deploy" / "sam.json").read_bytes()  # the deploy files are written again
+    # a zip changed behind its back is built again
+    zip_path = Path(next(row["zip"] for row in again["artefacts"] if row["name"] == "D"))
+    zip_path.write_bytes(b"not the zip")
+    third = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
+    status = {row["name"]: row["status"] for row in third["artefacts"]}
+    assert status.pop("D") == "built" and set(status.values()) == {"unchanged"}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,9 +35,9 @@ from lambdalayer.fsutil import atomic_write_bytes, file_sha256
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.fleet import Fleet, FleetFunction
 from lambdalayer.inputs.requirements import Requirements
-from lambdalayer.lock import Lock, LockedPackage
+from lambdalayer.lock import Lock, LockedPackage, LockedWheel
 from lambdalayer.net.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
-from lambdalayer.net.index import IndexConfig
+from lambdalayer.net.index import IndexConfig, checked_once
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.resolve.stage import Resolve
 from lambdalayer.targets import Target
@@ -53,6 +53,8 @@ class FleetSettings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     allow_build: bool = True
     jobs: int = DEFAULT_JOBS
+    # called with the wheels a target needs before they are fetched (a shared cache's read-through)
+    prefetch: Callable[[Sequence[LockedWheel]], None] | None = field(default=None, compare=False)
 
 
 def fleet_settings(
@@ -102,7 +104,7 @@ class FleetPlan:
 def plan_fleet(fleet: Fleet, settings: FleetSettings, notify: Notify = quiet) -> FleetPlan:
     """The plan of every target of ``fleet`` (targets planned concurrently)."""
     targets = fleet.targets()
-    with ThreadPoolExecutor(max_workers=max(1, min(4, len(targets)))) as pool:
+    with checked_once(), ThreadPoolExecutor(max_workers=max(1, min(4, len(targets)))) as pool:
         plans = list(
             pool.map(
                 lambda target: plan_target(
@@ -205,6 +207,8 @@ def _sizes(
     """Each distribution's bytes, read from its wheel (fetched into the cache once)."""
     unique = {(package.name, package.version): package for package in packages}
     wheels = [package.wheels[0] for package in unique.values()]
+    if settings.prefetch is not None:
+        settings.prefetch(wheels)
     report = fetch(wheels, WheelCache(settings.cache_dir), jobs=settings.jobs, index=settings.index)
     by_file = {item.wheel.filename: item.path for item in report.wheels}
     sizes = {}

@@ -18,6 +18,8 @@ of whose layers is rebuilt (it is checked with them again).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import subprocess
 from collections.abc import Sequence
@@ -30,7 +32,8 @@ from lambdalayer.builder.matrix import Outcome, run_jobs
 from lambdalayer.builder.plan import Job, lock_name
 from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
 from lambdalayer.errors import InputError, LambdaLayerError, option
-from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.fsutil import atomic_write_bytes, file_sha256
+from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.fleet import FleetFunction
 from lambdalayer.layer.output import ZipOutput
 from lambdalayer.lock import Lock, dump_pylock
@@ -39,6 +42,7 @@ from lambdalayer.net.index import IndexConfig
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.resolve.stage import FromLock
+from lambdalayer.sourcetree import read_source_tree
 from lambdalayer.targets import Layout, Target
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -118,7 +122,8 @@ def _artefact(kind: str, name: str, target: Target, directory: Path, lock: Lock)
 def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) -> FleetBuilt:
     """Build every artefact of ``plan`` that ``outputs.changed`` affects (all without it)."""
     artefacts = planned_artefacts(plan, outputs.directory)
-    chosen = _affected(artefacts, outputs.changed)
+    stamps = _stamps(artefacts, outputs)
+    chosen = [a for a in _affected(artefacts, outputs.changed) if not _built_before(a, stamps)]
     layer_zips = {(a.name, a.target): a.zip_path for a in artefacts if a.kind == "layer"}
     outcomes: dict[Path, Outcome] = {}
     blocked: dict[Path, str] = {}
@@ -140,6 +145,8 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
             jobs.append(_job(artefact, outputs, layer_zips))
         for outcome in run_jobs(jobs, notify) if len(jobs) > 1 else _one(jobs, notify):
             outcomes[outcome.job.request.output.path] = outcome
+            if outcome.result is not None:
+                _record(outcome.job.request.output.path, stamps, outcome.result.layer.sha256)
     unchanged = tuple(a for a in artefacts if a not in chosen)
     built = FleetBuilt(tuple(artefacts), outcomes, unchanged, blocked)
     if not built.ok:
@@ -193,6 +200,54 @@ def _affected(artefacts: Sequence[Planned], changed: frozenset[Path] | None) -> 
             if artefact.kind == "layer":
                 rebuilt_layers.add((artefact.name, artefact.target))
     return chosen
+
+
+def _stamps(artefacts: Sequence[Planned], outputs: FleetOutputs) -> dict[Path, str]:
+    """What each artefact's bytes depend on, as one digest: the tool, its lock, how it is
+    made, a function's code, and the stamps of the layers it is checked with."""
+    tool = tool_identity()
+    recipe = [outputs.bytecode.value, str(outputs.python), outputs.check]
+    stamps: dict[Path, str] = {}
+    layer_stamps: dict[tuple[str, Target], str] = {}
+    for artefact in artefacts:  # the layers come first
+        code = _code_digest(artefact.function.code_dir) if artefact.function else None
+        layers = [layer_stamps.get((name, artefact.target), "") for name in artefact.layers]
+        document = [tool, artefact.lock_text, recipe, code, layers, artefact.kind]
+        stamp = hashlib.sha256(json.dumps(document).encode()).hexdigest()
+        stamps[artefact.zip_path] = stamp
+        if artefact.kind == "layer":
+            layer_stamps[(artefact.name, artefact.target)] = stamp
+    return stamps
+
+
+def _code_digest(code_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for item in read_source_tree(code_dir):
+        digest.update(f"{item.relative}\0{item.mode:o}\0".encode() + item.data + b"\0")
+    return digest.hexdigest()
+
+
+def _stamp_path(zip_path: Path) -> Path:
+    return zip_path.parent / ".stamps" / f"{zip_path.name}.json"
+
+
+def _built_before(artefact: Planned, stamps: dict[Path, str]) -> bool:
+    """Whether the zip there was built from exactly these inputs (and is unchanged since)."""
+    try:
+        recorded = json.loads(_stamp_path(artefact.zip_path).read_text("utf-8"))
+        return bool(
+            recorded["stamp"] == stamps[artefact.zip_path]
+            and recorded["sha256"] == file_sha256(artefact.zip_path)
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _record(zip_path: Path, stamps: dict[Path, str], sha256: str) -> None:
+    path = _stamp_path(zip_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"stamp": stamps[zip_path], "sha256": sha256}
+    atomic_write_bytes(path, json.dumps(document).encode("utf-8"))
 
 
 def _same_lock(artefact: Planned) -> bool:

@@ -336,7 +336,7 @@ def _build_all(args: argparse.Namespace) -> int:
             " does not mix with it",
             hint="drop it, or build one layer without --all",
         )
-    return cli_plan.build_plan(args, cli_plan.planned(args, cli_plan.fleet_of(args)))
+    return cli_plan.plan_and_build(args, cli_plan.fleet_of(args))
 
 
 def _report_matrix(args: argparse.Namespace, outcomes: list[Outcome]) -> int:

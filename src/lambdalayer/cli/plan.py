@@ -14,7 +14,13 @@ import json
 from pathlib import Path
 
 from lambdalayer.builder.deployout import Planned
-from lambdalayer.builder.fleet import FleetPlan, TargetPlan, fleet_settings, plan_fleet
+from lambdalayer.builder.fleet import (
+    FleetPlan,
+    FleetSettings,
+    TargetPlan,
+    fleet_settings,
+    plan_fleet,
+)
 from lambdalayer.builder.fleetbuild import FleetBuilt, FleetOutputs, build_fleet, changed_paths
 from lambdalayer.builder.sharing import Placed
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
@@ -102,16 +108,19 @@ def fleet_of(args: argparse.Namespace) -> Fleet:
     return fleet
 
 
-def planned(args: argparse.Namespace, fleet: Fleet) -> FleetPlan:
-    """The plan of ``fleet`` with the arguments' sources."""
-    settings = fleet_settings(
+def _settings(args: argparse.Namespace) -> FleetSettings:
+    return fleet_settings(
         args.project or Path.cwd(),
         args.index_url,
         tuple(args.extra_index_url),
         args.cache_dir,
         allow_build=not args.no_build,
     )
-    return plan_fleet(fleet, settings, stderr)
+
+
+def planned(args: argparse.Namespace, fleet: Fleet) -> FleetPlan:
+    """The plan of ``fleet`` with the arguments' sources."""
+    return plan_fleet(fleet, _settings(args), stderr)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -120,9 +129,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.matrix:  # as GitHub reads it: no schema key (it would become a matrix dimension)
         print(json.dumps(matrix(fleet), separators=(",", ":")))
         return EXIT_OK
-    plan = planned(args, fleet)
     if args.build:
-        return build_plan(args, plan)
+        return plan_and_build(args, fleet)
+    plan = planned(args, fleet)
     if args.json:
         print_json({"ok": not plan.over_quota, **plan_json(plan)})
     else:
@@ -239,6 +248,11 @@ def print_plan(plan: FleetPlan) -> None:
         print(
             f"over quota: {name} needs more than {UNZIPPED_LIMIT:,} bytes unzipped whatever the layers"
         )
+
+
+def plan_and_build(args: argparse.Namespace, fleet: Fleet) -> int:
+    """Plan ``fleet`` and build it all (``build --all``, ``plan --build``)."""
+    return build_plan(args, planned(args, fleet))
 
 
 def build_plan(args: argparse.Namespace, plan: FleetPlan) -> int:

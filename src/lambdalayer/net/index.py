@@ -7,11 +7,12 @@ wheel for the target's exact glibc floor (see :mod:`lambdalayer.resolve.resolver
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -184,8 +185,37 @@ def page_validator(base: str, project: str) -> tuple[str, str]:
     return page_url, _validator_of(response)
 
 
+# (page, validator) pairs found unchanged while :func:`checked_once` is active
+_UNCHANGED: list[set[tuple[str, str]]] = []
+
+
+@contextlib.contextmanager
+def checked_once() -> Iterator[None]:
+    """While the block runs, a page found unchanged is not asked again: a plan of many
+    functions takes a resolution of each from the cache, and they share their pages."""
+    with _PAGES_LOCK:
+        _UNCHANGED.append(set())
+    try:
+        yield
+    finally:
+        with _PAGES_LOCK:
+            _UNCHANGED.pop()
+
+
 def page_unchanged(url: str, validator: str) -> bool:
     """Whether the page at ``url`` still answers to ``validator`` (a conditional GET when it is an ETag)."""
+    with _PAGES_LOCK:
+        if _UNCHANGED and (url, validator) in _UNCHANGED[-1]:
+            return True
+    if not _page_unchanged(url, validator):
+        return False
+    with _PAGES_LOCK:
+        if _UNCHANGED:
+            _UNCHANGED[-1].add((url, validator))
+    return True
+
+
+def _page_unchanged(url: str, validator: str) -> bool:
     headers = {"Accept": _ACCEPT}
     if not validator.startswith("sha256:") and validator != ABSENT:
         headers["If-None-Match"] = validator
