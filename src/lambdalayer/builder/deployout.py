@@ -17,12 +17,13 @@ import base64
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.builder.fleet import FleetPlan
-from lambdalayer.fsutil import atomic_write_bytes, file_sha256
+from lambdalayer.fsutil import atomic_write_bytes
+from lambdalayer.inputs.deploy import LOCAL_LAYER
 from lambdalayer.inputs.fleet import FleetFunction
 from lambdalayer.targets import Target
 
@@ -46,9 +47,9 @@ class Planned:
         return f"{self.name}-{self.target.name}"
 
 
-def code_sha256(path: Path) -> str:
+def code_sha256(hex_digest: str) -> str:
     """A zip's sha256 as Lambda's CodeSha256 and Terraform's ``filebase64sha256`` say it."""
-    return base64.b64encode(bytes.fromhex(file_sha256(path))).decode("ascii")
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
 def logical_id(text: str) -> str:
@@ -61,23 +62,23 @@ def logical_id(text: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in parts if part)[:255] or "Layer"
 
 
-def _entry(artefact: Planned) -> dict[str, object]:
+def _entry(artefact: Planned, digests: Mapping[Path, str]) -> dict[str, object]:
     return {
         "zip": str(artefact.zip_path),
-        "source_code_hash": code_sha256(artefact.zip_path),
+        "source_code_hash": code_sha256(digests[artefact.zip_path]),
         "runtime": artefact.target.runtime.name,
         "architecture": artefact.target.arch,
     }
 
 
 def _tool_maps(
-    plan: FleetPlan, artefacts: Sequence[Planned]
+    plan: FleetPlan, artefacts: Sequence[Planned], digests: Mapping[Path, str]
 ) -> tuple[dict[str, object], dict[str, object]]:
-    layers: dict[str, object] = {a.key: _entry(a) for a in artefacts if a.kind == "layer"}
+    layers: dict[str, object] = {a.key: _entry(a, digests) for a in artefacts if a.kind == "layer"}
     existing = {function.name: function.layers for function in plan.fleet.functions}
     functions: dict[str, object] = {
         a.name: {
-            **_entry(a),
+            **_entry(a, digests),
             "layers": [f"{name}-{a.target.name}" for name in a.layers],
             "other_layers": list(existing.get(a.name, ())),
         }
@@ -106,27 +107,29 @@ def _sam(plan: FleetPlan, artefacts: Sequence[Planned], base: Path) -> dict[str,
             refs: list[object] = [
                 {"Ref": logical_id(f"{name}-{artefact.target.name}")} for name in artefact.layers
             ]
+            refs += [_existing(name) for name in existing.get(artefact.name, ())]
             resources[artefact.name] = {
                 "Properties": {
                     "CodeUri": os.path.relpath(artefact.zip_path, base),
-                    "Layers": refs
-                    + [
-                        name
-                        for name in existing.get(artefact.name, ())
-                        if not name.startswith("layer in this template")
-                    ],
+                    "Layers": refs,
                 }
             }
     return {"Resources": resources}
 
 
+def _existing(name: str) -> object:
+    """A layer the function already names: an ARN as it is, the template's own by ``Ref``."""
+    local = name.removeprefix(LOCAL_LAYER)
+    return {"Ref": local} if local != name else name
+
+
 def write_deploy_files(
-    plan: FleetPlan, artefacts: Sequence[Planned], directory: Path
+    plan: FleetPlan, artefacts: Sequence[Planned], digests: Mapping[Path, str], directory: Path
 ) -> tuple[Path, ...]:
-    """Write the three deploy files into ``directory``; returns their paths."""
+    """Write the three deploy files into ``directory`` (``digests``: each zip's sha256, hex)."""
     directory.mkdir(parents=True, exist_ok=True)
     base = plan.fleet.files[0].parent if plan.fleet.files else directory
-    layers, functions = _tool_maps(plan, artefacts)
+    layers, functions = _tool_maps(plan, artefacts, digests)
     documents = {
         "sam.json": _sam(plan, artefacts, base),
         "terraform.auto.tfvars.json": {

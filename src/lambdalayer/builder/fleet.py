@@ -209,8 +209,13 @@ def _sizes(
     wheels = [package.wheels[0] for package in unique.values()]
     if settings.prefetch is not None:
         settings.prefetch(wheels)
-    report = fetch(wheels, WheelCache(settings.cache_dir), jobs=settings.jobs, index=settings.index)
-    by_file = {item.wheel.filename: item.path for item in report.wheels}
+    # Sizes are an estimate read from the central directory: a wheel already in the
+    # content-addressed cache is read as it is (the build verifies each one it uses).
+    cache = WheelCache(settings.cache_dir)
+    missing = [wheel for wheel in wheels if not cache.path_for(wheel).is_file()]
+    report = fetch(missing, cache, jobs=settings.jobs, index=settings.index)
+    by_file = {wheel.filename: cache.path_for(wheel) for wheel in wheels}
+    by_file.update({item.wheel.filename: item.path for item in report.wheels})
     sizes = {}
     for key, package in unique.items():
         path = by_file[package.wheels[0].filename]

@@ -123,7 +123,8 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
     """Build every artefact of ``plan`` that ``outputs.changed`` affects (all without it)."""
     artefacts = planned_artefacts(plan, outputs.directory)
     stamps = _stamps(artefacts, outputs)
-    chosen = [a for a in _affected(artefacts, outputs.changed) if not _built_before(a, stamps)]
+    digests = {a.zip_path: sha for a in artefacts if (sha := _built_before(a, stamps))}
+    chosen = [a for a in _affected(artefacts, outputs.changed) if a.zip_path not in digests]
     layer_zips = {(a.name, a.target): a.zip_path for a in artefacts if a.kind == "layer"}
     outcomes: dict[Path, Outcome] = {}
     blocked: dict[Path, str] = {}
@@ -146,12 +147,14 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
         for outcome in run_jobs(jobs, notify) if len(jobs) > 1 else _one(jobs, notify):
             outcomes[outcome.job.request.output.path] = outcome
             if outcome.result is not None:
-                _record(outcome.job.request.output.path, stamps, outcome.result.layer.sha256)
+                path, digest = outcome.job.request.output.path, outcome.result.layer.sha256
+                _record(path, stamps, digest)
+                digests[path] = digest
     unchanged = tuple(a for a in artefacts if a not in chosen)
     built = FleetBuilt(tuple(artefacts), outcomes, unchanged, blocked)
     if not built.ok:
         return built
-    written = write_deploy_files(plan, artefacts, outputs.directory / "deploy")
+    written = write_deploy_files(plan, artefacts, digests, outputs.directory / "deploy")
     return replace(built, deploy_files=written)
 
 
@@ -231,22 +234,30 @@ def _stamp_path(zip_path: Path) -> Path:
     return zip_path.parent / ".stamps" / f"{zip_path.name}.json"
 
 
-def _built_before(artefact: Planned, stamps: dict[Path, str]) -> bool:
-    """Whether the zip there was built from exactly these inputs (and is unchanged since)."""
+def _built_before(artefact: Planned, stamps: dict[Path, str]) -> str | None:
+    """The zip's sha256 when it was built from exactly these inputs and is unchanged since
+    (its size and time as recorded, else its sha256 read again); else ``None``."""
     try:
         recorded = json.loads(_stamp_path(artefact.zip_path).read_text("utf-8"))
-        return bool(
-            recorded["stamp"] == stamps[artefact.zip_path]
-            and recorded["sha256"] == file_sha256(artefact.zip_path)
-        )
+        if recorded["stamp"] != stamps[artefact.zip_path]:
+            return None
+        facts = artefact.zip_path.stat()
+        same = [facts.st_size, facts.st_mtime_ns] == recorded["file"]
+        digest = str(recorded["sha256"])
+        return digest if same or file_sha256(artefact.zip_path) == digest else None
     except (OSError, ValueError, KeyError, TypeError):
-        return False
+        return None
 
 
 def _record(zip_path: Path, stamps: dict[Path, str], sha256: str) -> None:
     path = _stamp_path(zip_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"stamp": stamps[zip_path], "sha256": sha256}
+    facts = zip_path.stat()
+    document = {
+        "stamp": stamps[zip_path],
+        "sha256": sha256,
+        "file": [facts.st_size, facts.st_mtime_ns],
+    }
     atomic_write_bytes(path, json.dumps(document).encode("utf-8"))
 
 

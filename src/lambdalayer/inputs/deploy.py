@@ -61,6 +61,7 @@ _INTRINSICS = [
 ]
 _ARCHES = {"arm64": "arm64", "x86_64": "x86_64"}
 _SLS_VARIABLE = re.compile(r"\$\{([^{}]+)\}")
+LOCAL_LAYER = "layer in this template: "  # how a layer of the same template is named
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,7 @@ def _layer_names(raw: Any, context: _Context, where: str) -> tuple[str, ...]:
         if isinstance(value, str):
             names.append(value)
         elif isinstance(value, dict) and "LocalResource" in value:
-            names.append(f"layer in this template: {value['LocalResource']}")
+            names.append(f"{LOCAL_LAYER}{value['LocalResource']}")
     return tuple(names)
 
 
