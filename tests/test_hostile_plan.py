@@ -5,7 +5,9 @@ any mix of needs (five layers, nothing unneeded, everything needed, one version 
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 
 import pytest
 from hostilecases import generated
@@ -13,11 +15,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdalayer.builder.sharing import Needs, Sized, share
+from lambdalayer.cache.remote import MAGIC, FileStore, FleetCache
+from lambdalayer.cache.store import Cache
 from lambdalayer.errors import InputError
 from lambdalayer.inputs.fleet import read_fleet
 from lambdalayer.limits import MAX_LAYERS
+from lambdalayer.lock import LockedWheel
 
 pytestmark = pytest.mark.hostile
+
+
+def _escaping_tar() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name in ("../../escaped", "/abs/escaped"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            archive.addfile(info, io.BytesIO(b"x"))
+        link = tarfile.TarInfo("up")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../.."
+        archive.addfile(link)
+    return buffer.getvalue()
+
+
+_TAR_ESCAPE = _escaping_tar()
+_WHEEL = LockedWheel("w-1.0-py3-none-any.whl", "http://127.0.0.1:9/w.whl", "a" * 64)
 
 _TOML_SCALARS = st.one_of(
     st.booleans(),
@@ -146,3 +168,55 @@ def test_the_layer_choice_keeps_its_promises_for_any_needs(needs):
     for layer in plan.layers:
         assert len(layer.functions) >= 2
     assert plan.planned_zipped <= plan.fat_zipped
+
+
+# --- what a shared cache answers ------------------------------------------------------------
+
+_PAYLOADS = st.one_of(
+    st.binary(max_size=300),
+    st.builds(
+        lambda seal, rest: MAGIC + seal + b"\n" + rest,
+        st.sampled_from([b"-", b"0" * 64, b"zz", b""]),
+        st.binary(max_size=300),
+    ),
+    st.builds(lambda rest: MAGIC + b"-\n" + rest, st.just(_TAR_ESCAPE)),
+)
+
+
+@generated(120)
+@given(
+    objects=st.dictionaries(
+        st.sampled_from(
+            [
+                "v1/fragments/ab" + "c" * 62,
+                "v1/fragments/0123456789abcdef",
+                "v1/resolutions/" + "d" * 64,
+                "v1/checks/" + "e" * 64,
+                "v1/checks/not-a-key",
+                f"v1/wheels/{_WHEEL.sha256}/{_WHEEL.filename}",
+            ]
+        ),
+        _PAYLOADS,
+        max_size=5,
+    )
+)
+def test_generated_shared_cache_answers_are_used_or_refused_never_a_crash(
+    tmp_path_factory, monkeypatch, objects
+):
+    monkeypatch.setenv("LAMBDALAYER_CACHE_KEY", "k" * 32)
+    folder = tmp_path_factory.mktemp("share")
+    share, root = folder / "share", folder / "cache"
+    root.mkdir(mode=0o700)
+    for name, data in objects.items():
+        path = share.joinpath(*name.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    share.mkdir(exist_ok=True)
+    with Cache.open(root) as cache:
+        fleet = FleetCache(FileStore(share), cache)
+        fleet.pull_derived()
+        fleet.pull_wheels([_WHEEL])
+    # nothing unsealed came in, nothing landed outside the cache, the wheel only if it is one
+    assert fleet.report.pulled == 0
+    assert not (folder / "escaped").exists()
+    assert not (root / "wheels").exists() or not any((root / "wheels").rglob("*.whl"))

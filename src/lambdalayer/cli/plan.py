@@ -10,8 +10,12 @@ nothing resolved).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lambdalayer.builder.deployout import Planned
 from lambdalayer.builder.fleet import (
@@ -24,11 +28,15 @@ from lambdalayer.builder.fleet import (
 from lambdalayer.builder.fleetbuild import FleetBuilt, FleetOutputs, build_fleet, changed_paths
 from lambdalayer.builder.sharing import Placed
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
+from lambdalayer.cli.options import add_aws, aws_settings
 from lambdalayer.inputs.fleet import Fleet, only_target, read_fleet
 from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.recipe import choices as bytecode_choices
 from lambdalayer.targets import parse_target
+
+if TYPE_CHECKING:
+    from lambdalayer.builder.fleetcache import SharedCache
 
 DESCRIPTION = "Plan the layers a repository's functions share: fewest bytes, within the quotas."
 EPILOG = """\
@@ -76,6 +84,12 @@ def add_fleet_build(parser: argparse._ActionsContainer, *, recipe: bool) -> None
         parser.add_argument("--python", type=Path, metavar="PATH", help="see 'build --help'")
         parser.add_argument("--no-check", action="store_true", help="do not check what is built")
     parser.add_argument(
+        "--cache-url",
+        metavar="URL",
+        help="a cache the CI fleet shares: s3://bucket/prefix or file:///mount; wheels (by"
+        " sha256) always, resolutions, fragments and checks only under LAMBDALAYER_CACHE_KEY",
+    )
+    parser.add_argument(
         "--changed-since",
         metavar="REF",
         help="rebuild only what the changes since this git revision affect (and what is missing)",
@@ -97,6 +111,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="plan (and build) the functions of this target only: one job of --matrix",
     )
     add_fleet_build(parser, recipe=True)
+    add_aws(parser)
 
 
 def fleet_of(args: argparse.Namespace) -> Fleet:
@@ -118,9 +133,33 @@ def _settings(args: argparse.Namespace) -> FleetSettings:
     )
 
 
-def planned(args: argparse.Namespace, fleet: Fleet) -> FleetPlan:
-    """The plan of ``fleet`` with the arguments' sources."""
-    return plan_fleet(fleet, _settings(args), stderr)
+def planned(args: argparse.Namespace, fleet: Fleet, shared: SharedCache | None = None) -> FleetPlan:
+    """The plan of ``fleet`` with the arguments' sources (wheels read through ``shared``)."""
+    settings = _settings(args)
+    if shared is not None:
+        settings = replace(settings, prefetch=shared.pull_wheels)
+    return plan_fleet(fleet, settings, stderr)
+
+
+@contextlib.contextmanager
+def shared_of(args: argparse.Namespace) -> Iterator[SharedCache | None]:
+    """The fleet's shared cache (``--cache-url``), or ``None``; what it did said at the end."""
+    if not args.cache_url:
+        yield None
+        return
+    from lambdalayer.builder.fleetcache import shared_cache  # noqa: PLC0415 - boto3, when asked
+
+    with shared_cache(args.cache_url, aws_settings(args), _settings(args).cache_dir) as shared:
+        yield shared
+        for note in shared.report.notes:
+            stderr(f"note: {note}")
+        for refused in shared.report.refused:
+            stderr(f"warning: shared cache: {refused}")
+        report = shared.report
+        stderr(
+            f"shared cache {shared.store.where}: {report.pulled} entries read,"
+            f" {report.pushed} written back ({report.present} there already)"
+        )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -131,7 +170,10 @@ def execute(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.build:
         return plan_and_build(args, fleet)
-    plan = planned(args, fleet)
+    with shared_of(args) as shared:
+        plan = planned(args, fleet, shared)
+        if shared is not None:
+            shared.write_back(plan)
     if args.json:
         print_json({"ok": not plan.over_quota, **plan_json(plan)})
     else:
@@ -251,8 +293,14 @@ def print_plan(plan: FleetPlan) -> None:
 
 
 def plan_and_build(args: argparse.Namespace, fleet: Fleet) -> int:
-    """Plan ``fleet`` and build it all (``build --all``, ``plan --build``)."""
-    return build_plan(args, planned(args, fleet))
+    """Plan ``fleet`` and build it all (``build --all``, ``plan --build``), through the
+    shared cache when there is one."""
+    with shared_of(args) as shared:
+        plan = planned(args, fleet, shared)
+        code = build_plan(args, plan)
+        if shared is not None:
+            shared.write_back(plan)
+    return code
 
 
 def build_plan(args: argparse.Namespace, plan: FleetPlan) -> int:

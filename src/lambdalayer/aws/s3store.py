@@ -1,0 +1,108 @@
+"""The fleet's shared cache in S3: ``s3://bucket/prefix`` as a :class:`RemoteStore`.
+
+Credentials come from the usual AWS chain (environment, profile, instance role); the
+client goes through the proxy and CA settings every AWS call uses
+(:func:`lambdalayer.aws.client.client`). Objects are written with ``If-None-Match: *`` —
+S3 refuses the put when the name exists (412), so two CI jobs writing the same entry
+never tear or replace it — and read bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdalayer.aws.client import AwsSettings, client, translate
+from lambdalayer.errors import CacheError, InputError
+
+_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+class S3Store:
+    """Objects under ``s3://bucket/prefix/``."""
+
+    def __init__(self, bucket: str, prefix: str, settings: AwsSettings) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.where = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self._client: Any = client(settings, "s3")
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def get(self, name: str, limit: int) -> bytes | None:
+        """The object (``None``: not there); over ``limit`` bytes is a :class:`CacheError`."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in {"NoSuchKey", "404"}:
+                return None
+            raise _error(error, f"reading {name} from {self.where}") from error
+        except BotoCoreError as error:
+            raise _error(error, f"reading {name} from {self.where}") from error
+        body = answer["Body"]
+        try:
+            if int(answer.get("ContentLength") or 0) > limit:
+                raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
+            data: bytes = body.read(limit + 1)
+        finally:
+            body.close()
+        if len(data) > limit:
+            raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
+        return data
+
+    def put_new(self, name: str, data: bytes) -> bool:
+        """Put ``name`` with ``If-None-Match: *``; ``False`` when it is there already."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*"
+            )
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in _CONDITION_FAILED or status in {"412", "409"}:
+                return False
+            raise _error(error, f"writing {name} to {self.where}") from error
+        except BotoCoreError as error:
+            raise _error(error, f"writing {name} to {self.where}") from error
+        return True
+
+    def names(self, prefix: str, limit: int) -> list[str]:
+        """The names under ``prefix`` (listed page by page, at most ``limit``)."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        found: list[str] = []
+        start = self._key(prefix)
+        cut = len(self._key(""))
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=start
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found.append(str(item["Key"])[cut:])
+                    if len(found) >= limit:
+                        return found
+        except (BotoCoreError, ClientError) as error:
+            raise _error(error, f"listing {self.where}/{prefix}") from error
+        return found
+
+
+def _error(error: Exception, doing: str) -> CacheError:
+    translated = translate(error, doing)
+    return CacheError(translated.message, hint=translated.hint)
+
+
+def s3_store(url: str, settings: AwsSettings) -> S3Store:
+    """The store of an ``s3://bucket/prefix`` URL."""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket:
+        raise InputError(
+            f"{url!r:.100} is not an s3://bucket/prefix URL",
+            hint="e.g. s3://my-ci-cache/lambdalayer",
+        )
+    return S3Store(bucket, prefix, settings)

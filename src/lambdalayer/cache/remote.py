@@ -1,0 +1,354 @@
+"""A cache the whole CI fleet shares: a remote store read through and written back.
+
+The remote store is an S3 prefix (:mod:`lambdalayer.aws.s3store`) or a mounted share
+(``file://``, :class:`FileStore`). What goes through it, and the rules it obeys:
+
+- **Wheels**, by sha256 (``v1/wheels/<sha256>/<filename>``): pulled for the locks a build
+  needs and verified against the lock's sha256 before they enter the local cache; a wheel
+  whose bytes differ is never used, whoever wrote it.
+- **Derived entries** — resolutions, fragments, check results
+  (``v1/<bucket>/<key>``) — cannot be verified from their content, so they go through
+  the store only under the team's cache key (``LAMBDALAYER_CACHE_KEY``/``_FILE``, a CI
+  secret never written to the cache): each object carries the MAC
+  :func:`lambdalayer.cache.trust.seal` gives its content, checked on the way in; an entry
+  without it, made under another key, or damaged is not used (and said). Without a
+  key, derived entries are neither pulled nor pushed.
+- Every object is written with a conditional put (S3's ``If-None-Match: *``, a hard link
+  on a share), so concurrent jobs never overwrite or tear an entry: the first one wins,
+  and an entry's name fixes its content. Every read is bounded (:data:`MAX_OBJECT`), and
+  so is the number of names listed.
+
+An object's bytes: ``lambdalayer-cache 1\\n``, the seal (64 hex digits, or ``-`` for a
+wheel), ``\\n``, then the entry: a file's bytes, or a tree as an uncompressed tar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import io
+import os
+import tarfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from lambdalayer.cache import trust
+from lambdalayer.cache.buckets import Bucket, Shape
+from lambdalayer.cache.store import Cache, entry_path
+from lambdalayer.errors import CacheError, InputError, UnsafeArchiveError
+from lambdalayer.fsutil import atomic_write_bytes, file_sha256
+from lambdalayer.lock import LockedWheel
+from lambdalayer.unpack import Quota, Unpacker, unpack_tar
+
+MAGIC = b"lambdalayer-cache 1\n"
+MAX_OBJECT = 1 << 30  # one entry: a wheel or a fragment tree over 1 GiB is not ours
+MAX_NAMES = 200_000  # names listed under one bucket
+DERIVED = (Bucket.RESOLUTIONS, Bucket.FRAGMENTS, Bucket.CHECKS)
+_UNSEALED = b"-"
+
+
+class RemoteStore(Protocol):
+    """Where the fleet's shared cache lives: named objects, read bounded, written once."""
+
+    where: str  # for messages: s3://bucket/prefix, file:///mnt/cache
+
+    def get(self, name: str, limit: int) -> bytes | None:
+        """The object ``name`` (``None``: not there); raises :class:`CacheError` over ``limit``."""
+        ...
+
+    def put_new(self, name: str, data: bytes) -> bool:
+        """Write ``name`` unless it exists (conditionally); ``False``: someone else wrote it."""
+        ...
+
+    def names(self, prefix: str, limit: int) -> list[str]:
+        """The names under ``prefix`` (at most ``limit``)."""
+        ...
+
+
+class FileStore:
+    """A mounted share (``file:///mnt/cache``): the same objects as files under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.where = root.as_uri()
+
+    def _path(self, name: str) -> Path:
+        parts = name.split("/")
+        if any(part in {"", ".", ".."} for part in parts):
+            raise ValueError(f"not an object name: {name!r:.80}")
+        return self.root.joinpath(*parts)
+
+    def get(self, name: str, limit: int) -> bytes | None:
+        """The object, read with ``O_NOFOLLOW`` and bounded."""
+        try:
+            descriptor = os.open(self._path(name), os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
+        with os.fdopen(descriptor, "rb") as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
+        return data
+
+    def put_new(self, name: str, data: bytes) -> bool:
+        """Written beside its name, then linked to it: the link fails if the name exists."""
+        final = self._path(name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(f".{final.name}.{os.getpid()}.{id(data)}.part")
+        atomic_write_bytes(partial, data)
+        try:
+            os.link(partial, final)
+        except FileExistsError:
+            return False
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
+
+    def names(self, prefix: str, limit: int) -> list[str]:
+        """The object names under ``prefix`` (files only, links not followed)."""
+        base = self._path(prefix.rstrip("/"))
+        found: list[str] = []
+        for directory, dirs, files in os.walk(base):
+            dirs.sort()
+            for file_name in sorted(files):
+                if file_name.startswith("."):
+                    continue
+                found.append(str((Path(directory) / file_name).relative_to(self.root)))
+                if len(found) >= limit:
+                    return found
+        return found
+
+
+@dataclass
+class SyncReport:
+    """What one exchange with the remote store did."""
+
+    pulled: int = 0
+    pushed: int = 0
+    present: int = 0  # already there (someone else wrote it first)
+    refused: list[str] = field(default_factory=list)  # objects not used, each with why
+    notes: list[str] = field(default_factory=list)
+
+
+def _object(seal: bytes, payload: bytes) -> bytes:
+    return MAGIC + seal + b"\n" + payload
+
+
+def _parse(data: bytes) -> tuple[bytes, bytes] | None:
+    if not data.startswith(MAGIC):
+        return None
+    seal, newline, payload = data[len(MAGIC) :].partition(b"\n")
+    return (seal, payload) if newline else None
+
+
+def wheel_name(wheel: LockedWheel) -> str:
+    """A wheel's object name: by its sha256."""
+    return f"v1/wheels/{wheel.sha256.lower()}/{wheel.filename}"
+
+
+class FleetCache:
+    """The local cache at ``cache.root`` read through from, and written back to, ``store``."""
+
+    def __init__(self, store: RemoteStore, cache: Cache) -> None:
+        self.store = store
+        self.cache = cache
+        self.report = SyncReport()
+        if cache.key is None:
+            self.report.notes.append(
+                f"{store.where}: resolutions, fragments and check results are shared only under"
+                f" the team's cache key ({trust.KEY_ENV}); only wheels (verified by sha256) are"
+            )
+
+    # -- wheels -------------------------------------------------------------------------------
+
+    def pull_wheels(self, wheels: Iterable[LockedWheel]) -> None:
+        """Bring the wheels missing here from the store, each verified by its sha256."""
+        for wheel in wheels:
+            local = entry_path(self.cache.root, Bucket.WHEELS, wheel.sha256.lower())
+            path = local / wheel.filename
+            if path.is_file():
+                continue
+            data = self._get(wheel_name(wheel))
+            parsed = _parse(data) if data is not None else None
+            if data is None:
+                continue
+            if parsed is None or hashlib.sha256(parsed[1]).hexdigest() != wheel.sha256.lower():
+                self.report.refused.append(f"{wheel_name(wheel)}: not the bytes of its sha256")
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, parsed[1])
+            self.report.pulled += 1
+
+    def push_wheels(self, wheels: Iterable[LockedWheel]) -> None:
+        """Write back the wheels the store does not have (only those verified here)."""
+        for wheel in {wheel.sha256.lower(): wheel for wheel in wheels}.values():
+            path = entry_path(self.cache.root, Bucket.WHEELS, wheel.sha256.lower()) / wheel.filename
+            if not path.is_file() or path.stat().st_size > MAX_OBJECT:
+                continue
+            if file_sha256(path) != wheel.sha256.lower():
+                continue
+            self._put(wheel_name(wheel), _object(_UNSEALED, path.read_bytes()))
+
+    # -- derived entries ----------------------------------------------------------------------
+
+    def pull_derived(self, buckets: Sequence[Bucket] = DERIVED) -> None:
+        """Bring every sealed entry of ``buckets`` the store has and this cache has not."""
+        if self.cache.key is None:
+            return
+        for bucket in buckets:
+            prefix = f"v1/{bucket.label}/"
+            for name in self.store.names(prefix, MAX_NAMES):
+                key = name.removeprefix(prefix)
+                if not _is_key(key) or self._present(bucket, key):
+                    continue
+                data = self._get(name)
+                if data is not None:
+                    self._admit(bucket, key, name, data)
+
+    def push_derived(self, buckets: Sequence[Bucket] = DERIVED) -> None:
+        """Write back every entry of ``buckets`` this cache trusts and the store has not."""
+        if self.cache.key is None:
+            return
+        for bucket in buckets:
+            prefix = f"v1/{bucket.label}/"
+            there = set(self.store.names(prefix, MAX_NAMES))
+            for key in _local_keys(self.cache.root, bucket):
+                name = prefix + key
+                if name in there or not self.cache.admit(bucket, key):
+                    continue
+                path = self.cache.entry(bucket, key)
+                payload = _payload(path, bucket)
+                if payload is None:
+                    continue
+                seal = trust.seal(self.cache.key, f"{bucket.label}/{key}", path).encode("ascii")
+                self._put(name, _object(seal, payload))
+
+    def _present(self, bucket: Bucket, key: str) -> bool:
+        return os.path.lexists(self.cache.entry(bucket, key))
+
+    def _admit(self, bucket: Bucket, key: str, name: str, data: bytes) -> None:
+        """Unpack one derived entry beside its place, check its seal, then put it in place."""
+        assert self.cache.key is not None  # noqa: S101 - pull_derived returns without one
+        parsed = _parse(data)
+        if parsed is None:
+            self.report.refused.append(f"{name}: not an entry of lambdalayer's cache")
+            return
+        seal, payload = parsed
+        final = self.cache.entry(bucket, key)
+        with self.cache.scratch("remote-") as scratch:
+            staged = scratch / final.name
+            try:
+                _unpack(payload, staged, bucket, name)
+            except (UnsafeArchiveError, InputError, tarfile.TarError) as error:
+                self.report.refused.append(f"{name}: {getattr(error, 'message', error)}")
+                return
+            expected = trust.seal(self.cache.key, f"{bucket.label}/{key}", staged)
+            if not hmac.compare_digest(seal, expected.encode("ascii")):
+                why = "unkeyed" if seal == _UNSEALED else "damaged, or made under another key"
+                self.report.refused.append(f"{name}: {why}; not used")
+                return
+            self.cache.seal(bucket, key, staged)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError, OSError):
+                if not os.path.lexists(final):
+                    staged.rename(final)
+                    self.report.pulled += 1
+
+    # -- the store ----------------------------------------------------------------------------
+
+    def _get(self, name: str) -> bytes | None:
+        try:
+            return self.store.get(name, MAX_OBJECT)
+        except CacheError as error:
+            self.report.refused.append(f"{name}: {error.message}")
+            return None
+
+    def _put(self, name: str, data: bytes) -> None:
+        if len(data) > MAX_OBJECT + 100:
+            return
+        if self.store.put_new(name, data):
+            self.report.pushed += 1
+        else:
+            self.report.present += 1
+
+
+def _is_key(key: str) -> bool:
+    return 8 <= len(key) <= 128 and all(c in "0123456789abcdef" for c in key)
+
+
+def _local_keys(root: Path, bucket: Bucket) -> list[str]:
+    """The keys of the entries of ``bucket`` in the local cache."""
+    directory = root / bucket.info.directory
+    if not directory.is_dir():
+        return []
+    info = bucket.info
+    if info.shape is Shape.FILE:
+        names = [
+            p.name.removesuffix(info.suffix)
+            for p in directory.iterdir()
+            if p.name.endswith(info.suffix)
+        ]
+    elif info.shape is Shape.SHARDED:
+        names = [
+            shard.name + entry.name
+            for shard in directory.iterdir()
+            if shard.is_dir() and len(shard.name) == 2
+            for entry in shard.iterdir()
+        ]
+    else:
+        names = [p.name for p in directory.iterdir()]
+    return sorted(name for name in names if _is_key(name))[:MAX_NAMES]
+
+
+def _payload(path: Path, bucket: Bucket) -> bytes | None:
+    """An entry's bytes: a file's own, a tree as a tar with fixed owners and times."""
+    if bucket.info.shape is Shape.FILE:
+        return path.read_bytes() if path.is_file() else None
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for directory, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(dirs) + sorted(files):
+                item = Path(directory) / name
+                info = archive.gettarinfo(str(item), str(item.relative_to(path)))
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0
+                if info.isreg():
+                    with item.open("rb") as stream:
+                        archive.addfile(info, stream)
+                else:
+                    archive.addfile(info)
+            if buffer.tell() > MAX_OBJECT:
+                return None
+    return buffer.getvalue()
+
+
+def _unpack(payload: bytes, staged: Path, bucket: Bucket, name: str) -> None:
+    """An entry from its payload at ``staged``: a file written, a tree unpacked safely."""
+    if bucket.info.shape is Shape.FILE:
+        staged.write_bytes(payload)
+        return
+    archive = staged.with_name(staged.name + ".tar")
+    archive.write_bytes(payload)
+    try:
+        with Unpacker(staged, Quota(MAX_OBJECT), f"{name} (remote cache)") as unpacker:
+            unpack_tar(archive, unpacker)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def file_store(url: str) -> FileStore:
+    """The store of a ``file:///path`` URL (the path must be a directory)."""
+    path = Path(url.removeprefix("file://"))
+    if not url.startswith("file:///") or not path.is_dir():
+        raise InputError(
+            f"{url!r:.100} is not a file:// URL of an existing directory",
+            hint="e.g. file:///mnt/ci-cache (a mounted share every job sees)",
+        )
+    return FileStore(path)

@@ -1,0 +1,212 @@
+"""The cache the CI fleet shares (issue 35): ``--cache-url`` against a real S3 endpoint on
+127.0.0.1 (moto's server) and a file:// share — concurrent builders, conditional puts,
+wheels verified by sha256, derived entries only under the team's cache key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from test_fleet import sam_project
+
+from lambdalayer.cache.remote import MAGIC, FileStore
+
+BUCKET = "ci-cache"
+KEY = "team-secret-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def _env(tmp_path: Path, name: str, *, key: str | None = KEY) -> dict[str, str]:
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path / f"home-{name}"),
+        "LAMBDALAYER_CACHE_DIR": str(tmp_path / f"cache-{name}"),
+        "UV_CACHE_DIR": str(tmp_path / f"uv-{name}"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    if key is not None:
+        env["LAMBDALAYER_CACHE_KEY"] = key
+    return env
+
+
+def _build(project: Path, out: Path, index_url: str, url: str, env: dict[str, str], *extra: str):
+    command = [
+        sys.executable, "-m", "lambdalayer", "build", "--all", "--bytecode", "none",
+        "--index-url", index_url, "--project", str(project), "--output-dir", str(out),
+        "--cache-url", url, "--json", *extra,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def _s3(endpoint: str):
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _zips(out: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(out)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(out.rglob("*.zip"))
+    }
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return sam_project(
+        tmp_path / "repo", {"A": "alpha\n", "B": "alpha\nstoredpkg\n", "C": "datapkg\n"}
+    )
+
+
+def test_concurrent_builders_share_an_s3_cache_and_a_fresh_one_reads_it(
+    local_index, s3_endpoint, repo, tmp_path
+):
+    client = _s3(s3_endpoint)
+    client.create_bucket(Bucket=BUCKET)
+    url = f"s3://{BUCKET}/team"
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def one(name: str) -> None:
+        results[name] = _build(
+            repo, tmp_path / f"out-{name}", local_index.url, url, _env(tmp_path, name),
+            "--endpoint-url", s3_endpoint,
+        )  # fmt: skip
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in ("j1", "j2", "j3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, done in results.items():
+        assert done.returncode == 0, (name, done.stderr[-2000:])
+    built = {name: _zips(tmp_path / f"out-{name}") for name in results}
+    assert built["j1"] == built["j2"] == built["j3"] and built["j1"]
+    # every object is whole: the magic line, a seal (or "-" for a wheel), its content
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="team/v1/")["Contents"]
+    names = [item["Key"] for item in listed]
+    assert any("/wheels/" in name for name in names)
+    assert any("/fragments/" in name for name in names)
+    for name in names:
+        body = client.get_object(Bucket=BUCKET, Key=name)["Body"].read()
+        assert body.startswith(MAGIC)
+    # a fresh machine: empty local cache, the index gone quiet for its wheels
+    fresh = _build(
+        repo, tmp_path / "out-fresh", local_index.url, url, _env(tmp_path, "fresh"),
+        "--endpoint-url", s3_endpoint,
+    )  # fmt: skip
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert _zips(tmp_path / "out-fresh") == built["j1"]
+    line = [text for text in fresh.stderr.splitlines() if text.startswith("shared cache s3://")]
+    assert line and " 0 entries read" not in line[0]
+    fragments = Path(_env(tmp_path, "fresh")["LAMBDALAYER_CACHE_DIR"]) / "fragments"
+    assert any(fragments.rglob("*"))  # fragments came from S3 (or were made): present
+
+
+def test_a_damaged_or_unkeyed_remote_entry_is_not_used(local_index, s3_endpoint, repo, tmp_path):
+    client = _s3(s3_endpoint)
+    client.create_bucket(Bucket="ci-cache-two")
+    url = "s3://ci-cache-two/p"
+    first = _build(
+        repo, tmp_path / "out-1", local_index.url, url, _env(tmp_path, "one"),
+        "--endpoint-url", s3_endpoint,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr[-2000:]
+    listed = [i["Key"] for i in client.list_objects_v2(Bucket="ci-cache-two")["Contents"]]
+    fragment = next(name for name in listed if "/fragments/" in name)
+    resolution = next(name for name in listed if "/resolutions/" in name)
+    wheel = next(name for name in listed if "/wheels/" in name)
+    body = client.get_object(Bucket="ci-cache-two", Key=fragment)["Body"].read()
+    client.put_object(Bucket="ci-cache-two", Key=fragment, Body=body[:-600] + b"\0" * 600)
+    unkeyed = client.get_object(Bucket="ci-cache-two", Key=resolution)["Body"].read()
+    _magic, _seal, content = unkeyed.split(b"\n", 2)
+    client.put_object(Bucket="ci-cache-two", Key=resolution, Body=MAGIC + b"-\n" + content)
+    client.put_object(Bucket="ci-cache-two", Key=wheel, Body=MAGIC + b"-\nnot the wheel")
+    second = _build(
+        repo, tmp_path / "out-2", local_index.url, url, _env(tmp_path, "two"),
+        "--endpoint-url", s3_endpoint,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert _zips(tmp_path / "out-2") == _zips(tmp_path / "out-1")
+    warnings = [line for line in second.stderr.splitlines() if line.startswith("warning: shared")]
+    assert any(fragment.removeprefix("p/") in w and "not used" in w for w in warnings), warnings
+    assert any(resolution.removeprefix("p/") in w and "unkeyed" in w for w in warnings), warnings
+    assert any(wheel.removeprefix("p/") in w and "sha256" in w for w in warnings), warnings
+    # under another key nothing derived is used; without a key, nothing derived is shared
+    other = _build(
+        repo, tmp_path / "out-3", local_index.url, url, _env(tmp_path, "three", key="other"),
+        "--endpoint-url", s3_endpoint,
+    )  # fmt: skip
+    assert other.returncode == 0 and "made under another key" in other.stderr
+    keyless = _build(
+        repo, tmp_path / "out-4", local_index.url, url, _env(tmp_path, "four", key=None),
+        "--endpoint-url", s3_endpoint,
+    )  # fmt: skip
+    assert keyless.returncode == 0 and "only under the team's cache key" in keyless.stderr
+    assert not (Path(_env(tmp_path, "four")["LAMBDALAYER_CACHE_DIR"]) / "fragments").exists() or (
+        "entries read" in keyless.stderr
+    )
+
+
+def test_a_file_share_takes_one_writer_per_name(tmp_path):
+    store = FileStore(tmp_path / "share")
+    (tmp_path / "share").mkdir()
+    wins: list[bool] = []
+
+    def put(index: int) -> None:
+        wins.append(store.put_new("v1/checks/abcdef0123456789", f"writer {index}".encode()))
+
+    threads = [threading.Thread(target=put, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wins.count(True) == 1
+    data = store.get("v1/checks/abcdef0123456789", 100)
+    assert data is not None and data.startswith(b"writer ")
+    assert store.names("v1/checks/", 10) == ["v1/checks/abcdef0123456789"]
+    assert [p.name for p in (tmp_path / "share" / "v1" / "checks").iterdir()] == [
+        "abcdef0123456789"
+    ]  # no partial file left behind
+    (tmp_path / "share" / "v1" / "checks" / "0123456789abcdef").symlink_to("/etc/passwd")
+    with pytest.raises(Exception, match="cannot read"):
+        store.get("v1/checks/0123456789abcdef", 100)
+
+
+def test_a_file_url_builds_through_the_share(local_index, repo, tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    first = _build(repo, tmp_path / "o1", local_index.url, share.as_uri(), _env(tmp_path, "f1"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = _build(repo, tmp_path / "o2", local_index.url, share.as_uri(), _env(tmp_path, "f2"))
+    assert second.returncode == 0 and _zips(tmp_path / "o1") == _zips(tmp_path / "o2")
+    assert json.loads(second.stdout)["ok"] is True
+    bad = _build(repo, tmp_path / "o3", local_index.url, "ftp://x/y", _env(tmp_path, "f3"))
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ") is False  # JSON mode
+    assert "not the URL of a shared cache" in json.loads(bad.stdout)["error"]
