@@ -5,9 +5,11 @@ wheels verified by sha256, derived entries only under the team's cache key."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +71,25 @@ def _s3(endpoint: str):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def _with_a_file_changed(body: bytes) -> bytes:
+    """A fragment object whose tar has one file's bytes changed, its seal kept."""
+    magic, seal, payload = body.split(b"\n", 2)
+    changed = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(payload)) as source,
+        tarfile.open(fileobj=changed, mode="w", format=tarfile.PAX_FORMAT) as target,
+    ):
+        done = False
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isreg() else None
+            if data is not None and not done:
+                data, done = data + b"# changed\n", True
+                member.size = len(data)
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    assert done
+    return magic + b"\n" + seal + b"\n" + changed.getvalue()
 
 
 def _zips(out: Path) -> dict[str, str]:
@@ -143,7 +164,7 @@ def test_a_damaged_or_unkeyed_remote_entry_is_not_used(local_index, s3_endpoint,
     resolution = next(name for name in listed if "/resolutions/" in name)
     wheel = next(name for name in listed if "/wheels/" in name)
     body = client.get_object(Bucket="ci-cache-two", Key=fragment)["Body"].read()
-    client.put_object(Bucket="ci-cache-two", Key=fragment, Body=body[:-600] + b"\0" * 600)
+    client.put_object(Bucket="ci-cache-two", Key=fragment, Body=_with_a_file_changed(body))
     unkeyed = client.get_object(Bucket="ci-cache-two", Key=resolution)["Body"].read()
     _magic, _seal, content = unkeyed.split(b"\n", 2)
     client.put_object(Bucket="ci-cache-two", Key=resolution, Body=MAGIC + b"-\n" + content)

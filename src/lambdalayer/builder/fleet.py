@@ -28,15 +28,14 @@ from pathlib import Path
 from lambdalayer.aws.beneath import Beneath
 from lambdalayer.builder.pipeline import lock_for
 from lambdalayer.builder.sharing import Needs, SharePlan, Sized, share
-from lambdalayer.cache import Bucket
-from lambdalayer.cache.store import entry_path
+from lambdalayer.cache import Bucket, Cache, cache_root
 from lambdalayer.errors import InputError, ResolutionError
-from lambdalayer.fsutil import atomic_write_bytes, file_sha256
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.fleet import Fleet, FleetFunction
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, LockedPackage, LockedWheel
-from lambdalayer.net.fetch import DEFAULT_JOBS, WheelCache, default_cache_dir, fetch
+from lambdalayer.net.fetch import DEFAULT_JOBS, WheelCache, fetch
 from lambdalayer.net.index import IndexConfig, checked_once
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.resolve.stage import Resolve
@@ -50,7 +49,7 @@ class FleetSettings:
     """Where packages come from and where the cache is, for every function alike."""
 
     index: IndexConfig = field(default_factory=IndexConfig)
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = field(default_factory=cache_root)
     allow_build: bool = True
     jobs: int = DEFAULT_JOBS
     # called with the wheels a target needs before they are fetched (a shared cache's read-through)
@@ -70,7 +69,7 @@ def fleet_settings(
         index_url or (config.index_url if config else None),
         extra_index_urls or (config.extra_index_urls if config else ()),
     )
-    return FleetSettings(index, cache_dir or default_cache_dir(), allow_build)
+    return FleetSettings(index, cache_root(cache_dir), allow_build)
 
 
 @dataclass(frozen=True)
@@ -193,11 +192,13 @@ def constraints_file(cache_dir: Path, pins: Sequence[str]) -> Path:
 
 
 def _content_entry(cache_dir: Path, text: str) -> Path:
+    """A file of the pins bucket, addressed by its sha256 (written when absent or changed)."""
     data = text.encode("utf-8")
-    path = entry_path(cache_dir, Bucket.PINS, hashlib.sha256(data).hexdigest())
-    if not (path.is_file() and file_sha256(path) == path.stem):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data)
+    cache = Cache.at(cache_dir)
+    key = hashlib.sha256(data).hexdigest()
+    path = cache.mark(Bucket.PINS, key)
+    if not (path.is_file() and file_sha256(path) == key):
+        path = cache.write(Bucket.PINS, key, data)
     return path
 
 

@@ -31,13 +31,13 @@ from lambdalayer.builder.fleet import FleetPlan, TargetPlan
 from lambdalayer.builder.matrix import Outcome, run_jobs
 from lambdalayer.builder.plan import Job, lock_name
 from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.cache import cache_root
 from lambdalayer.errors import InputError, LambdaLayerError, option
 from lambdalayer.fsutil import atomic_write_bytes, file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.fleet import FleetFunction
 from lambdalayer.layer.output import ZipOutput
 from lambdalayer.lock import Lock, dump_pylock
-from lambdalayer.net.fetch import default_cache_dir
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode
@@ -54,7 +54,7 @@ class FleetOutputs:
 
     directory: Path
     index: IndexConfig = field(default_factory=IndexConfig)
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_dir: Path = field(default_factory=cache_root)
     bytecode: BytecodeMode = BytecodeMode.UNCHECKED_HASH
     python: Path | None = None
     check: bool = True

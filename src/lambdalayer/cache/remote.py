@@ -178,7 +178,7 @@ class FleetCache:
             if data is None:
                 continue
             if parsed is None or hashlib.sha256(parsed[1]).hexdigest() != wheel.sha256.lower():
-                self.report.refused.append(f"{wheel_name(wheel)}: not the bytes of its sha256")
+                self._refuse(wheel_name(wheel), "not the bytes of its sha256")
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, parsed[1])
@@ -236,7 +236,7 @@ class FleetCache:
         assert self.cache.key is not None  # noqa: S101 - pull_derived returns without one
         parsed = _parse(data)
         if parsed is None:
-            self.report.refused.append(f"{name}: not an entry of lambdalayer's cache")
+            self._refuse(name, "not an entry of lambdalayer's cache")
             return
         seal, payload = parsed
         final = self.cache.entry(bucket, key)
@@ -245,12 +245,12 @@ class FleetCache:
             try:
                 _unpack(payload, staged, bucket, name)
             except (UnsafeArchiveError, InputError, tarfile.TarError) as error:
-                self.report.refused.append(f"{name}: {getattr(error, 'message', error)}")
+                self._refuse(name, str(getattr(error, "message", error)))
                 return
             expected = trust.seal(self.cache.key, f"{bucket.label}/{key}", staged)
             if not hmac.compare_digest(seal, expected.encode("ascii")):
                 why = "unkeyed" if seal == _UNSEALED else "damaged, or made under another key"
-                self.report.refused.append(f"{name}: {why}; not used")
+                self._refuse(name, why)
                 return
             self.cache.seal(bucket, key, staged)
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -261,11 +261,14 @@ class FleetCache:
 
     # -- the store ----------------------------------------------------------------------------
 
+    def _refuse(self, name: str, why: str) -> None:
+        self.report.refused.append(f"{name}: {why[:300]}; not used")
+
     def _get(self, name: str) -> bytes | None:
         try:
             return self.store.get(name, MAX_OBJECT)
         except CacheError as error:
-            self.report.refused.append(f"{name}: {error.message}")
+            self._refuse(name, error.message)
             return None
 
     def _put(self, name: str, data: bytes) -> None:
