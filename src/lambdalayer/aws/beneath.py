@@ -7,6 +7,7 @@ talks to AWS; reading a published layer or the managed layer's exact ARN happens
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.remote import managed_layer_arn, published_layer
@@ -21,12 +22,14 @@ class Beneath:
 
     ``on_top_of``: another layer (its packages are pinned and left out);
     ``runtime_provided``: the runtime's own AWS SDK; ``aws``: how a published layer and the
-    managed layer's exact ARN are read.
+    managed layer's exact ARN are read; ``layers``: layer zips it is deployed with (a plan's
+    shared layers, whose packages the plan already left out): its check runs with them.
     """
 
     on_top_of: OnTopOf | None = None
     runtime_provided: bool = False
     aws: AwsSettings = field(default_factory=AwsSettings)
+    layers: tuple[Path, ...] = ()
 
     @property
     def anything(self) -> bool:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lambdalayer.aws.beneath import Beneath
 from lambdalayer.builder.deployout import Planned, write_deploy_files
 from lambdalayer.builder.fleet import FleetPlan, TargetPlan
 from lambdalayer.builder.matrix import Outcome, run_jobs
@@ -182,7 +183,9 @@ def _job(
         ZipOutput(artefact.zip_path),
         recipe,
         check=outputs.check,
-        with_layers=tuple(layer_zips[(name, artefact.target)] for name in artefact.layers),
+        beneath=Beneath(
+            layers=tuple(layer_zips[(name, artefact.target)] for name in artefact.layers)
+        ),
         cache_dir=outputs.cache_dir,
     )
     return Job(f"{artefact.kind} {artefact.name}", request)

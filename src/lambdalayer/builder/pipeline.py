@@ -72,8 +72,8 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
             checking = build_check(
                 target, request.recipe, prepared.locked, index, request.cache_dir
             )
-            if request.with_layers:  # checked with exactly the layers it will have
-                with_zips = (*checking.request.with_zips, *request.with_layers)
+            if request.beneath.layers:  # checked with exactly the layers it will have
+                with_zips = (*checking.request.with_zips, *request.beneath.layers)
                 checking = replace(checking, request=replace(checking.request, with_zips=with_zips))
         layer = write_layer(request.output, prepared, checking, watch, notify)
         if request.lock_output is not None:

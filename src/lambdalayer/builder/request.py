@@ -43,4 +43,3 @@ class BuildRequest:
     cache_dir: Path = field(default_factory=cache_root)
     jobs: int = DEFAULT_JOBS
     trim: Manifest | None = None  # ``build --trim``: keep only what the manifest keeps
-    with_layers: tuple[Path, ...] = ()  # the layer zips it will be deployed with: checked together
