@@ -166,7 +166,10 @@ def summary_lines(result: TrimResult) -> list[str]:
                 lines.append(
                     f"  {printable(name)}: {before - after:,} bytes saved ({after:,} kept)"
                 )
-    lines.append(f"verified: {result.events_verified} events answer the same after trimming")
+    lines.append(
+        f"verified: {result.events_verified} events answer the same after trimming;"
+        " the static check passes"
+    )
     for label, kind in result.errors_before:
         lines.append(
             f"warning: event {printable(label)} answered {printable(kind)} before trimming too:"

@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdalayer.check.request import CheckRequest
+from lambdalayer.check.rules import check
+from lambdalayer.errors import TrimError
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.invoke import InvokeRequest, invoke_events
 from lambdalayer.layer.archive import write_placement
 from lambdalayer.placement import Placement, read_tree, read_zip
 from lambdalayer.report import TrimFacts
-from lambdalayer.targets import Layout
+from lambdalayer.targets import Layout, Target
 from lambdalayer.trace.trace import Trace, TracedEvent, trace
 from lambdalayer.trace.verify import verify_traces
 from lambdalayer.trim.apply import (
@@ -214,6 +217,21 @@ def costliest_imports(
     return handler_imports(parse_import_times(lines), module, top)
 
 
+def _check_static(artefact: ArtefactTrim, target: Target) -> None:
+    """The static check of a trimmed artefact (its imports are proved by the events run again)."""
+    function = artefact.layout is Layout.FUNCTION
+    checked = check(
+        read_zip(artefact.output, artefact.layout),
+        CheckRequest(target, function=function, imports=None),
+    )
+    if not checked.ok:
+        first = checked.errors[0]
+        raise TrimError(
+            f"the trimmed {artefact.output} fails the check: {first.message}",
+            hint="keep what it needs (--keep PATH), or report it: a trim keeps what a check needs",
+        )
+
+
 def _output_name(source: Path, used: set[str]) -> str:
     stem = source.name.removesuffix(".zip") or "function"
     name, number = f"{stem}.zip", 1
@@ -253,6 +271,8 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
             ArtefactTrim(source, output, placement.layout, plan.bytes_by_distribution(), modules)
         )
         outputs.append(output)
+    for item in results:
+        _check_static(item, request.invoke.target)
     trimmed_request = _trimmed_request(request.invoke, outputs)
     after_trace = trace(trimmed_request, request.events, log)
     verified = verify_traces(traced, after_trace, request.ignore_json_paths)
