@@ -59,7 +59,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sample", action="append", default=[], metavar="KIND", help="a sample event (repeatable)"
     )
-    parser.add_argument("--level", choices=[level.value for level in Level], default="modules")
+    parser.add_argument(
+        "--level",
+        choices=[level.value for level in Level],
+        default="modules",
+        help="data: remove only data files never opened; modules (default): also modules never"
+        " imported",
+    )
     parser.add_argument(
         "--manifest",
         type=Path,
@@ -99,7 +105,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", metavar="ARCH", help="x86_64 or arm64")
     add_limits(parser)
     parser.add_argument("--image", metavar="pull|DIR|host", help="the root (see invoke)")
-    parser.add_argument("--sandbox", choices=["auto", *SANDBOXES], default="auto")
+    parser.add_argument(
+        "--sandbox",
+        choices=["auto", *SANDBOXES],
+        default="auto",
+        help="how to confine it (proot cannot be traced: it is a ptrace sandbox itself)",
+    )
     parser.add_argument("--python", type=Path, metavar="PATH", help="a CPython of the runtime's")
     parser.add_argument("--index-url", metavar="URL", help="where the runtime's packages come from")
     add_registry(parser)
