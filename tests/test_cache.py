@@ -16,7 +16,7 @@ from cliutil import run_cli, run_json
 
 from lambdalayer.cache import NOT_KEYED, Bucket, Cache, key_of
 from lambdalayer.cache.keys import canonical
-from lambdalayer.cache.prune import PrunePolicy, entries, parse_size, prune, usage
+from lambdalayer.cache.prune import PrunePolicy, entries, parse_days, parse_size, prune, usage
 from lambdalayer.cache.store import entry_path, lock_path
 from lambdalayer.errors import InputError
 
@@ -194,6 +194,20 @@ def test_sizes_parse(text: str, size: int):
 def test_sizes_that_are_not_sizes_are_one_error(text: str):
     with pytest.raises(InputError, match="is not a size"):
         parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30", 30 * 86400), ("30d", 30 * 86400), ("0.5", 43200), ("12h", 43200), ("2w", 14 * 86400)],
+)
+def test_ages_parse_as_the_readme_writes_them(text: str, seconds: float):
+    assert parse_days(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "-1", "d", "5x", "nan", "inf", "1e30d"])
+def test_ages_that_are_not_ages_are_one_error(text: str):
+    with pytest.raises(InputError, match="is not an age"):
+        parse_days(text)
 
 
 def test_cache_command(capsys: pytest.CaptureFixture[str], tmp_path: Path):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,34 @@ def test_version_and_help_import_none_of_the_library():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_reader_that_leaves_is_no_traceback():
+    """``lambdalayer … --json | head -1``: stdout's reader gone, the command ends quietly
+    (exit 141, as a shell reports SIGPIPE), not with BrokenPipeError tracebacks."""
+    reader, writer = os.pipe()
+    os.close(reader)  # every write to the pipe now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("lambdalayer")), "targets", "--json"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert done.returncode == 141
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_with_json_progress_stays_off_stderr(capsys, local_index, tmp_path):  # type: ignore[no-untyped-def]
+    """The JSON says it all: a build that fails prints no progress line on stderr before its
+    JSON error (it printed ``resolving for …``); ``-v`` brings the progress back."""
+    args = ["build", "alpha", "nosuchproject", "--runtime", "python3.12"]
+    args += ["--index-url", local_index.url, "--cache-dir", str(tmp_path), "--json"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "" and json.loads(captured.out)["ok"] is False
+    assert main([*args, "-v"]) == 1
+    assert "resolving for python3.12-x86_64" in capsys.readouterr().err

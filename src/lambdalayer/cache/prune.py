@@ -257,14 +257,24 @@ def parse_size(text: str, where: str = "max-size") -> int:
     return int(value * _UNITS[unit])
 
 
+_AGE_UNITS = {"d": 86400.0, "h": 3600.0, "w": 7 * 86400.0}
+
+
 def parse_days(text: str, where: str = "older") -> float:
-    """Seconds from a number of days (``7``, ``0.5``)."""
+    """Seconds from an age: days (``7``, ``0.5``), or with a unit: ``30d``, ``12h``, ``2w``.
+
+    >>> parse_days("30d") == parse_days("30") == 30 * 86400
+    True
+    """
+    unit = _AGE_UNITS.get(text.strip()[-1:].lower(), 0.0) if text.strip() else 0.0
+    number = text.strip()[:-1] if unit else text
     try:
-        days = float(text)
+        days = float(number) * (unit / 86400.0 if unit else 1.0)
     except ValueError:
         days = -1.0
     if math.isnan(days) or not 0 <= days < 1e6:
         raise InputError(
-            f"{where} = {text!r:.40} is not a number of days", hint="give days, e.g. 30 or 0.5"
+            f"{where} = {text!r:.40} is not an age",
+            hint="give days (30, 0.5) or an age with its unit: 30d, 12h, 2w",
         )
     return days * 86400.0

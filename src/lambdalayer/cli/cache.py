@@ -59,7 +59,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         )
         add_global_options(action, top=False)
         if name == "prune":
-            action.add_argument("--older", metavar="DAYS", help="remove entries unused for DAYS")
+            action.add_argument(
+                "--older",
+                metavar="AGE",
+                help="remove entries unused for AGE: days (30, 0.5) or 30d, 12h, 2w",
+            )
             action.add_argument(
                 "--max-size",
                 metavar="SIZE",

@@ -21,6 +21,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process ended by it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (| head)
 
 
 class Terminated(KeyboardInterrupt):
@@ -69,8 +70,8 @@ def stderr(message: str) -> None:
     status line redrawn in place on a terminal; elsewhere every line is kept, so logs read
     the same.
     """
-    if Output.verbosity < 0:
-        return
+    if Output.verbosity < 0 or (Output.as_json and Output.verbosity == 0):
+        return  # --json: the document says it all (-v shows progress on stderr still)
     from lambdalayer.progress import Step, Transfer  # noqa: PLC0415 - not for --version
 
     if isinstance(message, Step | Transfer):

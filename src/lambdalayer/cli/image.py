@@ -231,8 +231,9 @@ def pulled(args: argparse.Namespace, target: Target) -> PulledImage:
     except FetchError as error:
         raise FetchError(
             error.message,
-            hint=f"check the network and --registry ({args.registry}); or give an extracted image"
-            " with --image DIR (no registry needed)",
+            hint=f"check the network and --registry ({args.registry}) — a mirror of AWS's"
+            " images works; or skip the pull: 'check'/'invoke' take an extracted image with"
+            " --image DIR, and 'image build' a base with --base DIR|FILE.tar",
         ) from error
 
 

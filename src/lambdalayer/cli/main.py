@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from typing import NoReturn
 
 from lambdalayer import __version__
 from lambdalayer.cli.common import (
+    EXIT_BROKEN_PIPE,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -141,7 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit: a reader that left is said below
+        return code
+    except BrokenPipeError:
+        # The reader of stdout left (``| head``): nothing more to say, and no traceback when
+        # Python flushes stdout at exit (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     finally:
         Output.end_progress()
         if in_main_thread:
@@ -165,6 +175,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except LambdaLayerError as error:
         _failed(error, as_json=as_json, verbose=args.verbose >= 2)
         return EXIT_ERROR
+    except BrokenPipeError:
+        raise  # the reader of stdout left: main's to handle, not a disk's error
     except OSError as error:  # a full or read-only disk under the cache or the output
         place = f" ({error.filename})" if error.filename else ""
         failure = LambdaLayerError(
