@@ -10,15 +10,15 @@ index and one shared cache, by ``lambdalayer build PKG --runtime R --arch A --js
 import check runs where the tool can run it: in the root synthesized from the runtime's
 library set, for the other CPU from this machine's builds of that CPU's libraries and a
 CPython of that CPU found here (uv's installs: ``UV_PYTHON_INSTALL_DIR``), under qemu-user.
-Where no such CPython is here, the verdict is "built, imports not checked" and says so.
-Each build is classified:
+Where no such CPython is here (nor can uv install one), the verdict is "not verified".
+Each build is classified by its check's verdict:
 
-- ``ok``: built, and every top-level module imported;
-- ``ok, optional modules fail``: built and passed; some modules fail for want of an
+- ``passed``: built, and every part of the check passed, every top-level module imported;
+- ``passed, optional modules fail``: built and passed; some modules fail for want of an
   optional dependency (warnings, each naming the extra that brings it);
-- ``built, imports not checked``: built; the report says why the imports did not run;
-- ``not verified``: built, but a part could not be judged here (an import failed for a
-  library of this machine standing in for Lambda's, which Lambda's may not lack);
+- ``not verified``: built, nothing failed, but a part did not run or could not be judged
+  here (no CPython for the CPU; an import failed for a library of this machine standing in
+  for Lambda's): the report says why — never counted with the passed ones;
 - ``refused: <reason>``: a clean refusal (exit 1, one ``error:`` line), by its kind;
 - ``crash``: anything else (a traceback, another exit code, a time-out).
 
@@ -130,31 +130,22 @@ def build_one(package: str, target: str, cache: Path, work: Path) -> dict[str, o
 
 
 def _passed(verdict: dict[str, object], document: dict[str, object]) -> dict[str, object]:
-    """The verdict of a build that exited 0: ok, optional modules failing, not verified, or
-    imports not checked."""
+    """The verdict of a build that exited 0, by its check's verdict: passed (optional modules
+    failing, perhaps), or not verified (never counted as passed)."""
     check = document.get("check") or {}
     assert isinstance(check, dict)
     imports = check.get("imports") or []
-    unverified = [
-        str(item["message"])
-        for item in check.get("findings", [])
-        if "not verified" in str(item["message"])
-    ]
-    if unverified:  # recorded apart: neither a pass nor Lambda's refusal
-        return {**verdict, "verdict": "not verified", "detail": unverified[0][:300]}
-    if imports and all(item["ok"] for item in imports):
-        return {**verdict, "verdict": "ok"}
-    if imports:  # passed: the modules that failed are optional parts (warnings)
-        failed = [item["module"] for item in imports if not item["ok"]]
-        return {
-            **verdict,
-            "verdict": "ok, optional modules fail",
-            "detail": f"{len(failed)} of {len(imports)}: {', '.join(failed)[:200]}",
-        }
-    return {
+    if check.get("verdict") != "passed" or not imports:
+        parts = [f"{item['part']}: {item['why']}" for item in check.get("unverified") or []]
+        detail = "; ".join(parts) or str(check.get("imports_skipped") or "")
+        return {**verdict, "verdict": "not verified", "detail": detail[:300]}
+    if all(item["ok"] for item in imports):
+        return {**verdict, "verdict": "passed"}
+    failed = [item["module"] for item in imports if not item["ok"]]
+    return {  # passed: the modules that failed are optional parts (warnings)
         **verdict,
-        "verdict": "built, imports not checked",
-        "detail": str(check.get("imports_skipped") or "")[:300],
+        "verdict": "passed, optional modules fail",
+        "detail": f"{len(failed)} of {len(imports)}: {', '.join(failed)[:200]}",
     }
 
 

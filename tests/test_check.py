@@ -80,8 +80,9 @@ def test_good_layer_passes_with_imports(tmp_path, plain_so):
     report = check_zip(
         good_layer(tmp_path / "good.zip", plain_so), CheckRequest(get_target("python3.11"))
     )
-    assert report.ok, report.findings
+    assert not report.failed, report.findings
     if find_interpreter("3.11") is not None:
+        assert report.ok and report.verdict == "passed"
         assert [(item.module, item.ok) for item in report.imports] == [("good", True)]
 
 
@@ -128,7 +129,7 @@ def test_glibc_symbol_above_the_floor_is_an_error_naming_the_package(tmp_path, n
         tmp_path / "m.zip",
         {f"{SITE_312}good/__init__.py": "", f"{SITE_312}good/_impl.so": new_glibc_so},
     )
-    assert check_zip(layer312, CheckRequest(get_target("python3.12"), imports=None)).ok
+    assert not check_zip(layer312, CheckRequest(get_target("python3.12"), imports=None)).failed
 
 
 def test_arm64_binary_in_x86_64_layer(tmp_path):
@@ -138,7 +139,9 @@ def test_arm64_binary_in_x86_64_layer(tmp_path):
     )
     report = check_zip(layer, CheckRequest(get_target("python3.11", "x86_64"), imports=None))
     assert kinds(report) == {"elf-machine"}
-    assert check_zip(layer, CheckRequest(get_target("python3.11", "arm64"), imports=None)).ok
+    assert not check_zip(
+        layer, CheckRequest(get_target("python3.11", "arm64"), imports=None)
+    ).failed
 
 
 def test_cpython_abi_from_file_names_and_foreign_binaries(tmp_path):
@@ -180,7 +183,7 @@ def test_outside_python_and_pth_files_are_reported_not_failed(tmp_path):
         },
     )
     report = check_zip(layer, CheckRequest(get_target("python3.12"), imports=None))
-    assert report.ok
+    assert not report.failed and report.verdict == "not verified"
     messages = " ".join(finding.message for finding in report.findings)
     assert "outside python/" in messages and "adds: /opt/vendor" in messages
 
@@ -217,7 +220,7 @@ def test_unzipped_total_with_other_zips_over_the_quota(tmp_path, monkeypatch):
         {f"{SITE_312}small/__init__.py": "", f"{SITE_312}small/blob.bin": bytes(1000)},
     )
     big = write_layer(tmp_path / "big.zip", {f"{SITE_312}big/blob.bin": bytes(limit)})
-    assert check_zip(ours, CheckRequest(get_target("python3.12"), imports=None)).ok
+    assert not check_zip(ours, CheckRequest(get_target("python3.12"), imports=None)).failed
     report = check_zip(ours, CheckRequest(get_target("python3.12"), imports=None, with_zips=(big,)))
     assert kinds(report) == {"size"}
     assert report.total_unzipped_bytes > limit
@@ -287,9 +290,48 @@ def test_cli_check_exit_codes_json_and_recorded_target(tmp_path, capsys):
     assert "elf-machine" in out and "check FAILED for python3.11-x86_64" in out
     assert main(["check", str(bad), "--arch", "arm64", "--no-imports", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is True and report["target"]["name"] == "python3.11-arm64"
+    # Nothing failed, but the imports did not run: not "ok", and the JSON says which part.
+    assert report["ok"] is False and report["verdict"] == "not verified"
+    assert report["target"]["name"] == "python3.11-arm64"
+    parts = {part["part"]: part for part in report["parts"]}
+    assert parts["binaries"]["verdict"] == "passed" and parts["glibc"]["verdict"] == "passed"
+    assert parts["imports"] == {
+        "part": "imports",
+        "verdict": "not verified",
+        "detail": "not asked",
+        "how": "check without --no-imports",
+    }
     assert main(["check", str(tmp_path / "missing.zip")]) == 1
     assert "error: no such file" in capsys.readouterr().err
+
+
+def test_not_verified_exits_zero_and_says_so_unless_strict(tmp_path, capsys, monkeypatch):
+    layer = write_layer(
+        tmp_path / "fine.zip",
+        {f"{SITE_311}pkg/__init__.py": "", **dist_info(SITE_311, "pkg", "1.0", "py3-none-any")},
+        comment=b"lambdalayer target=python3.11-x86_64 layout=site-packages",
+    )
+    assert main(["check", str(layer), "--no-imports"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        "imports: not verified: not asked" in out
+        and "        to verify: check without --no-imports" in out
+    )
+    assert out[-1].startswith(
+        "check not verified (imports did not run; --strict fails on this) for python3.11-x86_64:"
+    )
+    assert "check ok" not in "\n".join(out)
+    assert main(["check", str(layer), "--no-imports", "--strict"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("check not verified")
+    # strict = true in the project's configuration does what --strict does
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "lambdalayer.toml").write_text("strict = true\n")
+    monkeypatch.chdir(project)
+    assert main(["check", str(layer), "--no-imports"]) == 1
+    (project / "lambdalayer.toml").write_text("strict = 'yes'\n")
+    assert main(["check", str(layer), "--no-imports"]) == 1
+    assert "strict must be true or false" in capsys.readouterr().err
 
 
 SAMPLES = Path(__file__).parent / "fixtures" / "binaries"
@@ -323,3 +365,87 @@ def test_committed_samples_are_caught(tmp_path):
     assert (f"{SITE_311}pkg/arm.so", "ERROR", "elf-machine") in by_member
     assert (f"{SITE_311}pkg/mac.so", "ERROR", "binary") in by_member
     assert (f"{SITE_311}pkg/cut.so", "WARNING", "binary") in by_member
+
+
+@needs_x86_host
+def test_check_on_its_own_keeps_its_report_by_the_zips_sha256(tmp_path, capsys, plain_so):
+    """#33: ``check`` of any zip reads its report back when the same bytes are checked alike
+    (it imported everything again on every run before)."""
+    if find_interpreter("3.11") is None:
+        pytest.skip("no CPython 3.11 here: the imports would not run, and nothing is kept")
+    layer = good_layer(tmp_path / "good.zip", plain_so)
+    args = ["check", str(layer), "--runtime", "python3.11", "--cache-dir", str(tmp_path / "c")]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "checked before" not in first.err and "check ok for python3.11-x86_64" in first.out
+    assert main(args) == 0
+    second = capsys.readouterr()
+    assert "checked before: the same bytes for python3.11-x86_64 (cached report)" in second.err
+    assert second.out == first.out
+    # other bytes at the same path: checked again
+    write_layer(layer, {f"{SITE_311}other/__init__.py": "", **dist_info(SITE_311, "other", "1.0")})
+    assert main(args) == 0
+    assert "checked before" not in capsys.readouterr().err
+
+
+def _psycopg_layer(path: Path, *, with_binary: bool) -> Path:
+    """A psycopg that fails as psycopg 3 does when no libpq loads (its own message, multi-line)."""
+    failing = (
+        "raise ImportError(\"no pq wrapper available.\\nAttempts made:\\n- couldn't import psycopg"
+        " 'binary' implementation: No module named 'psycopg_binary'\\n- couldn't import psycopg"
+        " 'python' implementation: libpq library not found\")\n"
+    )
+    files = {f"{SITE_311}psycopg/__init__.py": failing, **dist_info(SITE_311, "psycopg", "3.2.1")}
+    if with_binary:
+        files |= {
+            f"{SITE_311}psycopg_binary/__init__.py": "",
+            **dist_info(SITE_311, "psycopg-binary", "3.2.1"),
+        }
+    return write_layer(path, files)
+
+
+@needs_x86_host
+def test_import_errors_keep_their_lines_and_psycopg_binary_is_not_suggested_to_who_has_it(
+    tmp_path, capsys
+):
+    """#33: an import error printed a literal \\n; the library-not-found fix suggested
+    psycopg[binary] to a layer that has it."""
+    if find_interpreter("3.11") is None:
+        pytest.skip("no CPython 3.11 here: the imports would not run")
+    layer = _psycopg_layer(tmp_path / "has.zip", with_binary=True)
+    args = ["check", "--runtime", "python3.11", "--cache-dir", str(tmp_path / "c")]
+    assert main([*args, str(layer), "--import", "psycopg"]) == 1
+    out = capsys.readouterr().out
+    assert "\\n" not in out and "no pq wrapper available.\n        Attempts made:" in out
+    assert "the layer has psycopg-binary 3.2.1, which bundles the library, but it did not" in out
+    assert "(psycopg[binary]" not in out
+    layer = _psycopg_layer(tmp_path / "lacks.zip", with_binary=False)
+    assert main([*args, str(layer), "--import", "psycopg"]) == 1
+    assert "use a package that bundles it (psycopg[binary]" in capsys.readouterr().out
+
+
+@needs_x86_host
+def test_a_module_needing_the_runtimes_packages_that_cannot_be_had_is_not_verified(
+    tmp_path, capsys
+):
+    """#31: boto3 is at /var/runtime on Lambda; when it cannot be fetched here (the index is
+    unreachable), a module importing it is not verified — not failed, not ok."""
+    if find_interpreter("3.12") is None:
+        pytest.skip("no CPython 3.12 here: the imports would not run")
+    layer = write_layer(
+        tmp_path / "sdk.zip",
+        {f"{SITE_312}usesboto.py": "import boto3\n", **dist_info(SITE_312, "usesboto", "1.0")},
+    )
+    code = main(
+        [
+            "check", str(layer), "--runtime", "python3.12", "--json",
+            "--index-url", "http://127.0.0.1:9/simple", "--cache-dir", str(tmp_path / "c"),
+        ]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["verdict"] == "not verified" and not report["ok"]
+    assert not [item for item in report["findings"] if item["severity"] == "error"]
+    [unverified] = report["unverified"]
+    assert unverified["part"] == "imports" and unverified["why"].startswith(
+        "usesboto need the runtime's own packages (boto3, …), which could not be had here"
+    )

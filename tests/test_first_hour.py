@@ -259,7 +259,7 @@ def test_a_target_is_one_object_in_every_json(local_index, tmp_path, capsys):
         "--json",
     )
     check = run_json(capsys, "check", str(tmp_path / "l.zip"), "--json")
-    assert build["schema"] == check["schema"] == 2
+    assert build["schema"] == check["schema"] == 3
     assert (
         build["target"]
         == check["target"]
@@ -292,9 +292,12 @@ def test_a_target_is_one_object_in_every_json(local_index, tmp_path, capsys):
     rows = matrix["builds"]
     assert [row["target"]["name"] for row in rows] == ["python3.12-x86_64", "python3.12-arm64"]
     for row in rows:
-        assert row["ok"] is True
+        assert row["ok"] is True  # built
         assert "check" not in row["result"]
         assert row["check"] is not None and row["check"]["target"] == row["target"]
+        assert row["verdict"] == row["check"]["verdict"] != "failed"
+    # the whole is "ok" only when every row's check passed in every part (#31)
+    assert matrix["ok"] is all(row["verdict"] == "passed" for row in rows)
 
 
 # 10. small things of the summary ----------------------------------------------------

@@ -335,7 +335,10 @@ def test_check_accepts_aarch64_and_build_accepts_amd64(local_index, cache_dir, t
     assert "python3.11 on x86_64" in stdout
     code, stdout, err = run_cli(capsys, "check", str(out), "--arch", "aarch64", "--no-imports")
     assert code == 0, err
-    assert "check ok for python3.11-arm64" in stdout
+    assert (
+        "check not verified (imports did not run; --strict fails on this) for python3.11-arm64"
+        in (stdout)
+    )
 
 
 # 13. --json on failure, and a schema number everywhere -----------------------------
@@ -348,7 +351,7 @@ def test_json_on_failure_is_one_object_with_the_error(local_index, cache_dir, tm
     )
     assert code == 1
     document = json.loads(stdout)
-    assert document["schema"] == 2
+    assert document["schema"] == 3
     assert document["ok"] is False
     assert "definitely-not-a-package was not found" in document["error"]
     assert document["hint"]
@@ -361,7 +364,7 @@ def test_json_of_a_failed_check_carries_the_findings(tmp_path, capsys):
     )
     assert code == 1
     document = json.loads(stdout)
-    assert document["schema"] == 2
+    assert document["schema"] == 3
     assert document["ok"] is False
     assert [f["member"] for f in document["findings"] if f["kind"] == "path"] == ["../evil.py"]
 
@@ -370,7 +373,7 @@ def test_targets_json_has_a_schema(capsys):
     code, stdout, _ = run_cli(capsys, "targets", "--json")
     assert code == 0
     document = json.loads(stdout)
-    assert document["schema"] == 2
+    assert document["schema"] == 3
     assert {row["runtime"] for row in document["targets"]} >= {"python3.12", "python3.13"}
 
 
@@ -401,7 +404,7 @@ def test_over_quota_layer_is_refused_even_with_no_check(
         *build_args(local_index, cache_dir, out, "beta==1.0", "--no-check", "--bytecode", "none"),
     )
     assert code == 1
-    assert "over Lambda's 100 for a function and all its layers" in err
+    assert "over Lambda's 100 bytes for a function and all its layers" in err
     hint = next(line for line in err.splitlines() if line.startswith("hint:"))
     assert "container image instead" in hint and "lambdalayer image build" in hint
     assert "--runtime python3.11 --arch x86_64" in hint

@@ -136,7 +136,7 @@ def test_image_pull_command_prints_where_the_image_is(registry, tmp_path, capsys
     )
     assert code == 0, err
     document = json.loads(out)
-    assert document["schema"] == 2 and document["machine"] == "aarch64"
+    assert document["schema"] == 3 and document["machine"] == "aarch64"
     assert Path(document["rootfs"], "etc/machine").is_file()
 
 
@@ -160,7 +160,17 @@ def test_check_image_pull_without_a_python_in_it_says_why_imports_did_not_run(
         str(tmp_path / "c"),
     )
     assert code == 0, err
-    assert "imports not checked in the image:" in out and "has no python3.12" in out
+    assert "imports: not verified: in the image: " in out and "has no python3.12" in out
+    assert out.splitlines()[-1].startswith("check not verified")
+    # #31: an image pulled before is preferred over the synthesized root, with no network
+    # look-up on the next check (the registry is never asked again)
+    asked = len(registry.registry.seen_by_registry)
+    code, again, err = run_cli(
+        capsys, "check", str(layer), "--runtime", "python3.12", "--cache-dir", str(tmp_path / "c")
+    )
+    assert code == 0, err
+    assert "imports: not verified: in the image: " in again
+    assert len(registry.registry.seen_by_registry) == asked
 
 
 # --- imports inside stand-in images ---------------------------------------------------------

@@ -87,7 +87,7 @@ def test_symbol_versions_are_checked_against_the_runtimes_libstdcxx(tmp_path):
             archive.writestr(f"{site(runtime)}cxx/_impl.so", NEEDS_CXX)
             archive.writestr(f"{site(runtime)}cxx/__init__.py", b"")
         report = check_zip(layer, CheckRequest(get_target(runtime), imports=None))
-        assert report.ok is expected_ok, report.findings
+        assert (not report.failed) is expected_ok, report.findings
         if not expected_ok:
             [finding] = library_findings(report)
             assert finding.message.startswith(
@@ -134,7 +134,7 @@ def test_a_library_nobody_knows_is_a_warning(tmp_path):
     assert "needs libfoo.so.3, which is neither in the layers nor known to be on python3.12" in (
         finding.message
     )
-    assert report.ok
+    assert not report.failed
 
 
 def test_every_target_has_a_library_set_with_its_source():
@@ -244,7 +244,11 @@ def test_a_managed_layer_beneath_counts_toward_the_quota(tmp_path):
     )
     beneath = check_zip(layer, request)
     [finding] = [f for f in beneath.findings if f.kind == "size"]
-    assert finding.severity.name == "WARNING" and "aws-sdk-pandas" in finding.message
+    # Over the quota with the managed layer beneath is an error, never ok (the size beneath
+    # is a lower bound: the wheels' files without bytecode).
+    assert finding.severity.name == "ERROR" and "aws-sdk-pandas" in finding.message
+    assert f"at least {managed.unzipped_bytes:,} bytes" in finding.message
+    assert "Lambda refuses it" in finding.message and beneath.failed and not beneath.ok
     assert beneath.total_unzipped_bytes == alone.total_unzipped_bytes + managed.unzipped_bytes
 
 

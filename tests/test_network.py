@@ -100,8 +100,9 @@ def test_check_passes_real_layers_with_native_code(tmp_path, capsys, arch):
         str(layer),
     )
     report = result["check"]
-    assert isinstance(report, dict) and report["ok"] is True, report
+    assert isinstance(report, dict) and report["verdict"] != "failed", report
     if arch == "x86_64" and find_interpreter("3.12") is not None:
+        assert report["ok"] is True, report
         imported = {item["module"] for item in report["imports"] if item["ok"]}
         assert {"numpy", "pydantic", "pydantic_core", "cryptography"} <= imported
     else:
@@ -133,7 +134,7 @@ def test_fastapi_mangum_function_package(tmp_path, capsys, arch):
         str(out),
     )
     report = result["check"]
-    assert isinstance(report, dict) and report["ok"] is True, report
+    assert isinstance(report, dict) and report["verdict"] != "failed", report
     with zipfile.ZipFile(out) as archive:
         names = set(archive.namelist())
     assert {"main.py", "fastapi/__init__.py", "mangum/__init__.py"} <= names
@@ -164,9 +165,9 @@ def test_requests_pandas_pydantic_on_top_of_the_managed_pandas_layer(tmp_path, c
     )
     assert provided["by"][0].startswith("aws-sdk-pandas ")
     report = result["check"]
-    assert (
-        isinstance(report, dict) and report["ok"] and "aws-sdk-pandas" in report["imports_skipped"]
-    )
+    # the managed layer is not on this machine: its imports are not verified, never "ok"
+    assert isinstance(report, dict) and not report["ok"] and report["verdict"] == "not verified"
+    assert "aws-sdk-pandas" in report["imports_skipped"]
 
 
 LOCKS = Path(__file__).parent / "fixtures" / "locks"

@@ -243,10 +243,20 @@ def test_project_without_inputs_uses_its_pyproject(
 def test_configured_layers_build_as_a_2x2_matrix(local_index, cache_dir, tmp_path, capsys):
     project = make_project(tmp_path / "p", CONFIG)
     code = main(
-        ["build", "--project", str(project), *common(local_index, cache_dir), "--bytecode", "none"]
+        [
+            "build",
+            "--project",
+            str(project),
+            *common(local_index, cache_dir),
+            "--bytecode",
+            "none",
+            "--timings",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
+    # --timings: where each target's time went, under the table (it was ignored)
+    assert out.count("\n  timings: ") == 8 and " s in all: resolve " in out
     built = sorted(path.name for path in (project / "dist").iterdir())
     expected = [
         name
@@ -259,7 +269,20 @@ def test_configured_layers_build_as_a_2x2_matrix(local_index, cache_dir, tmp_pat
         )
     ]
     assert built == sorted(expected)
-    assert out.count(" ok ") == 8 and "core             python3.12-arm64" in out
+    rows = {
+        (line.split()[0], line.split()[1]): line.split()[2]
+        for line in out.splitlines()
+        if line.startswith(("core ", "data ")) and not line.endswith(":")
+    }
+    assert len(rows) == 8 and ("core", "python3.12-arm64") in rows
+    # Each row says its check's verdict; "ok" only when every part (imports too) passed, and
+    # what was not verified is said under the table, per target, with how to get it run.
+    for (name, target), status in rows.items():
+        assert status in ("ok", "not"), (name, target, status)
+        under = f"{name} {target}:\n  not verified: imports: "
+        assert (under in out) is (status == "not"), out
+    if find_interpreter("3.12") is not None:
+        assert rows[("core", "python3.12-x86_64")] == "ok"
     with zipfile.ZipFile(project / "dist" / "data-python3.11-x86_64.zip") as archive:
         names = archive.namelist()
     assert any("datapkg" in name for name in names) and not any("alpha" in name for name in names)

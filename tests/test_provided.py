@@ -188,3 +188,111 @@ def test_nothing_left_to_build_is_said_plainly(
     )
     err = capsys.readouterr().err
     assert code == 1 and "nothing left to put in the layer" in err and "alpha 1.0, beta 2.0" in err
+
+
+def test_over_the_quota_with_the_managed_layer_beneath_is_an_error_never_ok(
+    local_index, cache_dir, tmp_path, capsys, monkeypatch
+):
+    """#31: the managed layer beneath counts, as at least what its wheels unpack to; over the
+    quota with it, Lambda refuses the function: an error, and nothing written."""
+    from lambdalayer.check import rules
+
+    managed = managed_layer(None, get_target("python3.12"))
+    assert managed.unzipped_bytes is not None
+    # beta alone is far under this quota; with the managed layer beneath it is over
+    monkeypatch.setattr(rules, "UNZIPPED_LIMIT", managed.unzipped_bytes + 100)
+    out = tmp_path / "layer.zip"
+    out.write_bytes(b"previous")
+    code = main(
+        [
+            "build",
+            "--index-url",
+            local_index.url,
+            "--cache-dir",
+            str(cache_dir),
+            "-o",
+            str(out),
+            "--runtime",
+            "python3.12",
+            "beta",
+            "--on-top-of",
+            "aws-sdk-pandas",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1, captured.out
+    assert "check ok" not in captured.out + captured.err
+    assert "with aws-sdk-pandas" in captured.err and "Lambda refuses it" in captured.err
+    assert "was not written" in captured.err and out.read_bytes() == b"previous"
+    # the hint says first that one layer of everything is smaller, with both totals
+    assert "hint: with aws-sdk-pandas " in captured.err
+    assert "everything built into one layer without it is" in captured.err
+    # unchecked too: the quota counts what is beneath
+    from lambdalayer.builder import pipeline
+
+    monkeypatch.setattr(pipeline, "UNZIPPED_LIMIT", managed.unzipped_bytes + 100)
+    args = ["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(out)]
+    code = main(
+        [*args, "--runtime", "python3.12", "beta", "--on-top-of", "aws-sdk-pandas", "--no-check"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "beneath, over Lambda's" in err and out.read_bytes() == b"previous"
+
+
+def test_on_top_of_the_managed_layer_says_when_one_layer_of_everything_is_smaller(
+    local_index, cache_dir, tmp_path, capsys
+):
+    """#31: the function carries the whole managed layer beneath; beta alone is far smaller."""
+    managed = managed_layer(None, get_target("python3.12"))
+    assert managed.unzipped_bytes is not None
+    result = build(
+        capsys, local_index, cache_dir, tmp_path / "l.zip", "beta", "--on-top-of", "aws-sdk-pandas"
+    )
+    compared = result["beneath_compared"]
+    assert isinstance(compared, dict) and compared["larger"] is True
+    assert compared["with_beneath_bytes"] > managed.unzipped_bytes > compared["alone_bytes"] > 0
+    [notice] = [text for text in result["notices"] if "beneath, the function carries" in text]  # type: ignore[attr-defined]
+    assert f"{compared['with_beneath_bytes']:,} bytes unzipped" in notice
+    assert (
+        f"everything built into one layer without it is {compared['alone_bytes']:,} bytes" in notice
+    )
+    # nothing beneath but what is here: no comparison
+    alone = build(capsys, local_index, cache_dir, tmp_path / "m.zip", "beta")
+    assert alone["beneath_compared"] is None
+
+
+def test_a_build_whose_imports_are_not_verified_exits_0_unless_strict(
+    local_index, cache_dir, tmp_path, capsys, monkeypatch
+):
+    """#31: the managed layer is not on this machine (no AWS here): its imports are not
+    verified. The build says so on its last line and exits 0; --strict (or strict = true)
+    fails it, and writes nothing."""
+    out = tmp_path / "layer.zip"
+    args = ["build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o", str(out)]
+    args += [
+        "--runtime",
+        "python3.12",
+        "--bytecode",
+        "none",
+        "beta",
+        "--on-top-of",
+        "aws-sdk-pandas",
+    ]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("check not verified (imports did not run; --strict fails on this)")
+    assert "imports: not verified: the layer relies on aws-sdk-pandas" in "\n".join(lines)
+    assert (
+        "        to verify: give AWS credentials and a region (AWS_PROFILE, AWS_REGION): the"
+        " layer's content is fetched with GetLayerVersion and checked beneath" in lines
+    )
+    out.unlink()
+    assert main([*args, "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert "strict mode wants every part verified: imports (the layer relies on" in err
+    assert "was not written" in err and not out.exists()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "lambdalayer.toml").write_text("strict = true\n")
+    assert main([*args, "--project", str(project)]) == 1 and not out.exists()
+    assert "strict mode wants every part verified" in capsys.readouterr().err

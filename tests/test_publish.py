@@ -145,7 +145,7 @@ def test_large_layers_go_through_s3_or_fail_before_uploading(
     monkeypatch.setattr("lambdalayer.aws.publish.DIRECT_UPLOAD_LIMIT", 100)
     name = unique("big")
     zip_path = layer_zip(tmp_path / "layer.zip", "X = '" + "x" * 500 + "'\n")
-    with pytest.raises(InputError, match="direct upload limit"):
+    with pytest.raises(InputError, match="direct-upload limit"):
         publish(PublishRequest(zip_path, name), settings)
     assert layer_versions(settings, name) == []
     bucket = unique("artifacts")
@@ -572,3 +572,56 @@ def test_attach_sends_the_functions_revision_id(settings, moto_endpoint, tmp_pat
     attach(settings, function, layer.arn or "")
     assert sent == [{"Layers": [layer.arn], "RevisionId": revision}]
     assert function_layers(moto_endpoint, function) == [layer.arn]
+
+
+def test_a_layer_beneath_is_read_with_get_layer_version_and_kept_by_its_code_sha256(
+    settings, tmp_path
+):
+    """#31: the managed layer's content through GetLayerVersion (the ARN's name and version):
+    the API call against moto, whose location is no usable download (said as such)."""
+    from lambdalayer.aws.beneath import fetch_beneath
+    from lambdalayer.aws.layercontent import cached_layer_zip, layer_content
+    from lambdalayer.fsutil import file_sha256
+    from lambdalayer.resolve.provided import Provided
+
+    zip_path = layer_zip(tmp_path / "beneath.zip")
+    [published] = publish(PublishRequest(zip_path, unique("beneath")), settings)
+    assert published.arn is not None
+    content = layer_content(published.arn, settings)
+    assert content.sha256 == file_sha256(zip_path) and content.size == zip_path.stat().st_size
+    with pytest.raises(InputError, match=r"no downloadable location for .* \(s3\)"):
+        cached_layer_zip(content, tmp_path / "cache")
+    # in a build, the layer then stays absent, and the check says why
+    managed = Provided(source="aws-sdk-pandas 3.17.1", pins={}, layer_arn=published.arn)
+    fetched = fetch_beneath((managed,), settings, tmp_path / "cache")
+    assert fetched.sources == (managed,)
+    [why] = fetched.missing
+    assert why.startswith("aws-sdk-pandas 3.17.1: the Lambda API gave no downloadable location")
+
+
+def test_a_layer_versions_zip_is_downloaded_once_and_verified_against_its_code_sha256(tmp_path):
+    """The download against a loopback HTTP server: verified, kept by its hash, never used
+    when its bytes are not the ones the API named."""
+    from indexserver import LocalIndex
+
+    from lambdalayer.aws.layercontent import LayerContent, cached_layer_zip
+    from lambdalayer.errors import FetchError
+    from lambdalayer.fsutil import file_sha256
+
+    served = tmp_path / "served"
+    served.mkdir()
+    zip_path = layer_zip(served / "layer.zip")
+    digest, size = file_sha256(zip_path), zip_path.stat().st_size
+    arn = f"arn:aws:lambda:{REGION}:336392948345:layer:AWSSDKPandas-Python312:7"
+    cache = tmp_path / "cache"
+    with LocalIndex(served) as index:
+        location = index.url.removesuffix("/simple") + "/files/layer.zip"
+        kept = cached_layer_zip(LayerContent(arn, location, digest, size), cache)
+        assert kept.read_bytes() == zip_path.read_bytes() and digest in kept.name
+        assert index.requests == ["/files/layer.zip"]
+        assert cached_layer_zip(LayerContent(arn, location, digest, size), cache) == kept
+        assert index.requests == ["/files/layer.zip"]  # the second time from the cache
+        other = "0" * 64
+        with pytest.raises(FetchError, match="not the CodeSha256 the Lambda API gave"):
+            cached_layer_zip(LayerContent(arn, location, other, size), cache)
+    assert sorted(path.name for path in kept.parent.iterdir()) == [kept.name]  # nothing else kept

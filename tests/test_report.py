@@ -84,8 +84,9 @@ def test_the_terminal_table_aligns_for_any_version_length(layer):
         assert row[end - 2 : end] in {"iB", " B"} and row[end] == " ", row
         assert row[zipped_end - 2 : zipped_end] in {"iB", " B"}, row
     assert "1.5.2.post1.dev20261128+local.build" in rows[1]
-    assert "quota: this layer (layer.zip)" in text and "of 250.0 MiB unzipped" in text
-    assert "direct-upload limit (direct upload fits)" in text
+    assert "quota: this layer (layer.zip)" in text
+    assert "of Lambda's 250 MB (262,144,000 bytes) unzipped" in text
+    assert "of Lambda's 50 MB (52,428,800 bytes) direct-upload limit (direct upload fits)" in text
 
 
 def test_squarify_fills_the_box_with_the_right_areas():

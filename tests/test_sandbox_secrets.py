@@ -409,3 +409,33 @@ def test_what_a_module_writes_into_the_results_is_never_taken_for_them(x86_image
         assert results["after"] is None, results
         assert results["tamper"] is None or "overwritten" in results["tamper"], results
     assert FILE_SECRET not in repr(report)
+
+
+def test_as_an_ordinary_user_sandbox_unshare_points_at_the_installed_bubblewrap(user_work):
+    """#33: ``check --sandbox unshare`` as an ordinary user said to install bubblewrap, which
+    was installed; it names the sandbox that works here instead."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    interpreter = find_interpreter("3.12")
+    if interpreter is None:
+        pytest.skip("no CPython 3.12 here")
+    user = ordinary_user()
+    layer = user_work / "plain.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_312}plain.py", "X = 1\n")
+    give(layer, user)
+    completed = run_here_as(
+        user,
+        ["check", str(layer), "--runtime", "python3.12", "--sandbox", "unshare",
+         "--python", str(interpreter.path)],
+        {"HOME": str(user_work / "home"), "LAMBDALAYER_CACHE_DIR": str(user_work / "cache")},
+        interpreters=[interpreter.path],
+    )  # fmt: skip
+    out = completed.stdout
+    assert completed.returncode == 0, completed.stderr
+    assert "unshare needs root" in out and "apt-get install bubblewrap" not in out
+    assert (
+        "        to verify: use --sandbox bubblewrap, which works here" in out
+        or "bubblewrap is installed but cannot create its namespaces here" in out
+    ), out
+    assert out.splitlines()[-1].startswith("check not verified")

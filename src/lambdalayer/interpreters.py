@@ -208,15 +208,27 @@ class Provisioned:
     failure: str | None = None
 
 
+def uv_python_request(version: str, machine: str | None = None) -> str:
+    """What ``uv python install`` is asked for: ``3.12``, or ``cpython-3.12-linux-aarch64-gnu``
+    for another CPU."""
+    return version if machine is None else f"cpython-{version}-linux-{machine}-gnu"
+
+
 def provision_interpreter(
-    version: str, uv_bin: str, environ: Mapping[str, str] = os.environ
+    version: str,
+    uv_bin: str,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    machine: str | None = None,
 ) -> Provisioned:
-    """Install CPython ``version`` with ``uv python install`` (into uv's own directory).
+    """Install CPython ``version`` with ``uv python install`` (into uv's own directory);
+    ``machine``: one built for that CPU (``aarch64``), run through qemu-user.
 
     Returns the verified interpreter, or the last line of uv's message when it could not
     (no network to uv's download host, an unknown version): the caller decides what then.
     """
-    command = [uv_bin, "python", "install", version, "--no-progress"]
+    request = uv_python_request(version, machine)
+    command = [uv_bin, "python", "install", request, "--no-progress"]
     try:
         completed = subprocess.run(
             command,
@@ -227,13 +239,13 @@ def provision_interpreter(
             env={**environ, "NO_COLOR": "1"},
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        return Provisioned(None, f"uv python install {version}: {error}")
+        return Provisioned(None, f"uv python install {request}: {error}")
     if completed.returncode != 0:
         lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
-        return Provisioned(None, f"uv python install {version}: {lines[-1] if lines else 'failed'}")
-    found = find_interpreter(version, environ=environ)
+        return Provisioned(None, f"uv python install {request}: {lines[-1] if lines else 'failed'}")
+    found = find_interpreter(version, environ=environ, machine=machine)
     if found is None:
         return Provisioned(
-            None, f"uv python install {version} ran, but no CPython {version} was found after it"
+            None, f"uv python install {request} ran, but no CPython {version} was found after it"
         )
     return Provisioned(found)

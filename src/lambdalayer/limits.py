@@ -1,11 +1,44 @@
-"""Lambda's quotas that a layer or an image is measured against (AWS: "Lambda quotas")."""
+"""Lambda's quotas that a layer or an image is measured against (AWS: "Lambda quotas").
+
+Each size quota is data: its exact bytes and AWS's own wording ("50 MB" is 52,428,800
+bytes: AWS's MB here are 1,048,576 bytes). Every message states one the same way,
+through :func:`quota_text`: ``50 MB (52,428,800 bytes)``.
+"""
 
 from __future__ import annotations
 
-DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes zipped; larger layers go through S3
-UNZIPPED_LIMIT = 262_144_000  # the function and all its layers, unzipped
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SizeQuota:
+    """One of Lambda's documented size limits: its bytes, and how AWS's quotas page says it."""
+
+    bytes: int
+    aws: str  # AWS's wording of the number
+    what: str  # what it limits, as AWS's quotas page says
+
+
+DIRECT_UPLOAD = SizeQuota(52_428_800, "50 MB", "zipped, for direct upload")
+UNZIPPED = SizeQuota(262_144_000, "250 MB", "unzipped, the function and all its layers")
+IMAGE = SizeQuota(10_737_418_240, "10 GB", "uncompressed image size, including all layers")
+SIZE_QUOTAS = (DIRECT_UPLOAD, UNZIPPED, IMAGE)
+
+DIRECT_UPLOAD_LIMIT = DIRECT_UPLOAD.bytes  # bytes zipped; larger layers go through S3
+UNZIPPED_LIMIT = UNZIPPED.bytes  # the function and all its layers, unzipped
 MAX_LAYERS = 5  # layers per function
-IMAGE_LIMIT = 10 * 1024**3  # a container image's uncompressed size, all its layers (10 GB)
+IMAGE_LIMIT = IMAGE.bytes  # a container image's uncompressed size, all its layers
+
+
+def quota_text(limit: int) -> str:
+    """A size limit as every message states it: AWS's wording, then the exact bytes.
+
+    >>> quota_text(52_428_800)
+    '50 MB (52,428,800 bytes)'
+    """
+    quota = next((quota for quota in SIZE_QUOTAS if quota.bytes == limit), None)
+    return f"{quota.aws} ({limit:,} bytes)" if quota else f"{limit:,} bytes"
+
 
 # Payloads of an invocation. The request: AWS's Invoke API refuses a larger synchronous one
 # with RequestEntityTooLargeException, "Request must be smaller than 6291456 bytes for the

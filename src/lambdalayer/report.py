@@ -30,7 +30,7 @@ from lambdalayer.check.sizes import (
     top_level,
 )
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT, quota_text
 from lambdalayer.placement import read_zip
 from lambdalayer.supply.audit import PackageAudit, Verdict
 from lambdalayer.supply.inventory import Inventory
@@ -233,15 +233,15 @@ def render_text(report: LayerReport) -> str:
         parts = report.quota[0].name
     lines.append(
         f"quota: {parts}{'' if len(report.quota) == 1 else ' ='} {human_bytes(total)} of"
-        f" {human_bytes(UNZIPPED_LIMIT)} unzipped"
+        f" Lambda's {quota_text(UNZIPPED_LIMIT)} unzipped"
         f" ({total / UNZIPPED_LIMIT:.0%});"
         f" {'OVER' if total > UNZIPPED_LIMIT else f'{human_bytes(UNZIPPED_LIMIT - total)} left'}"
     )
     zip_bytes = report.sizes.zipped_file_bytes
     upload = "over: publish through S3" if zip_bytes > DIRECT_UPLOAD_LIMIT else "direct upload fits"
     lines.append(
-        f"zip: {human_bytes(zip_bytes)} of the {human_bytes(DIRECT_UPLOAD_LIMIT)} direct-upload"
-        f" limit ({upload})"
+        f"zip: {human_bytes(zip_bytes)} of Lambda's {quota_text(DIRECT_UPLOAD_LIMIT)}"
+        f" direct-upload limit ({upload})"
     )
     lines.append(f"sha256 {report.sha256}  base64sha256 {report.base64sha256}")
     if report.ships is not None:
@@ -517,10 +517,11 @@ def _quota_html(report: LayerReport) -> str:
     zip_bytes = report.sizes.zipped_file_bytes
     return (
         f'<div class="bar" id="quota">{segments}{limit}</div><p class="legend">{legend}</p>'
-        f"<p>{total:,} of {UNZIPPED_LIMIT:,} bytes unzipped ({total / UNZIPPED_LIMIT:.0%}):"
+        f"<p>{total:,} bytes unzipped of Lambda's {quota_text(UNZIPPED_LIMIT)}"
+        f" ({total / UNZIPPED_LIMIT:.0%}):"
         f" {state}. "
         f"Zip: {zip_bytes:,} bytes, {'over' if zip_bytes > DIRECT_UPLOAD_LIMIT else 'under'} the"
-        f" {DIRECT_UPLOAD_LIMIT:,}-byte direct-upload limit.</p>"
+        f" Lambda's {quota_text(DIRECT_UPLOAD_LIMIT)} direct-upload limit.</p>"
     )
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdalayer.errors import InputError
-from lambdalayer.limits import UNZIPPED_LIMIT
+from lambdalayer.limits import UNZIPPED_LIMIT, quota_text
 from lambdalayer.zipnames import printable, unsafe_reason
 
 MAX_FILES = 200_000
@@ -165,7 +165,7 @@ def _file(walk: _Walk, real: Path, relative: str, shown: Path) -> None:
         raise walk.refuse(
             shown,
             f"takes the tree past {walk.limit:,} bytes (Lambda's unzipped limit for a function"
-            f" and its layers is {UNZIPPED_LIMIT:,})",
+            f" and its layers is {quota_text(UNZIPPED_LIMIT)})",
         )
     walk.budget -= len(data)
     mode = EXEC_MODE if facts.st_mode & 0o111 else FILE_MODE

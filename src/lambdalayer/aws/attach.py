@@ -15,7 +15,7 @@ from typing import Any
 from lambdalayer.aws.client import AwsSettings, call, client, parse_layer_arn, region_of_arn
 from lambdalayer.aws.publish import MARKER
 from lambdalayer.errors import AttachError
-from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
+from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT, quota_text
 
 WAIT_DELAY_SECONDS = 2
 WAIT_ATTEMPTS = 150
@@ -146,7 +146,7 @@ def _refuse_incompatible(
     if known > UNZIPPED_LIMIT:
         raise AttachError(
             f"{function}'s layers would unzip to {known:,} bytes; Lambda allows"
-            f" {UNZIPPED_LIMIT:,} with the function",
+            f" {quota_text(UNZIPPED_LIMIT)} with the function",
             hint="slim the layers, or leave out what another layer already provides",
         )
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lambdalayer.aws.client import AwsSettings
+from lambdalayer.aws.client import AwsSettings, parse_layer_arn
+from lambdalayer.aws.layercontent import cached_layer_zip, layer_content
 from lambdalayer.aws.remote import managed_layer_arn, published_layer
+from lambdalayer.errors import LambdaLayerError
 from lambdalayer.inputs.ontopof import OnTopOf
 from lambdalayer.resolve.provided import Provided, provided_by, runtime_provided
 from lambdalayer.targets import Target
@@ -55,3 +57,37 @@ def provided_sets(beneath: Beneath, target: Target) -> tuple[Provided, ...]:
     if beneath.runtime_provided:
         sets.append(runtime_provided(target))
     return tuple(sets)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The layers beneath, with the zips of those fetched through the Lambda API; ``missing``:
+    why the others are not here."""
+
+    sources: tuple[Provided, ...]
+    missing: tuple[str, ...] = ()
+
+
+def fetch_beneath(sources: tuple[Provided, ...], settings: AwsSettings, cache_dir: Path) -> Fetched:
+    """Each published layer beneath (the managed layer's exact version among them) with its
+    zip, fetched with ``GetLayerVersion`` and kept by its CodeSha256, where AWS answers."""
+    fetched, missing = [], []
+    for item in sources:
+        if item.zip_path is not None or item.runtime or item.layer_arn is None:
+            fetched.append(item)
+            continue
+        try:
+            parse_layer_arn(item.layer_arn)
+        except LambdaLayerError:
+            where = f" (SSM parameter {item.ssm_parameter})" if item.ssm_parameter else ""
+            missing.append(f"{item.source}: its exact version is not known{where}")
+            fetched.append(item)
+            continue
+        try:
+            path = cached_layer_zip(layer_content(item.layer_arn, settings), cache_dir)
+        except LambdaLayerError as error:
+            missing.append(f"{item.source}: {error.message}")
+            fetched.append(item)
+            continue
+        fetched.append(replace(item, zip_path=path))
+    return Fetched(tuple(fetched), tuple(missing))

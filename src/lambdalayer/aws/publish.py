@@ -21,7 +21,7 @@ from lambdalayer.aws.client import AwsSettings, call, client, default_region, tr
 from lambdalayer.aws.signer import SigningTarget, sign_zip
 from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.limits import DIRECT_UPLOAD_LIMIT
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, quota_text
 from lambdalayer.targets import ARCHITECTURES, canonical_arch, get_runtime
 from lambdalayer.zipnames import open_zip
 from lambdalayer.ziptarget import target_for_zips
@@ -189,8 +189,8 @@ def validate(request: PublishRequest) -> None:
     size = request.zip_path.stat().st_size
     if size > DIRECT_UPLOAD_LIMIT and request.s3_bucket is None:
         raise InputError(
-            f"{request.zip_path} is {size:,} bytes, over the {DIRECT_UPLOAD_LIMIT:,}-byte direct"
-            " upload limit",
+            f"{request.zip_path} is {size:,} bytes, over Lambda's"
+            f" {quota_text(DIRECT_UPLOAD_LIMIT)} direct-upload limit",
             hint="give --s3-bucket BUCKET (in each target region) to upload it through S3",
         )
 

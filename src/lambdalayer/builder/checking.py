@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lambdalayer.builder.provision import with_interpreter
 from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.request import CheckRequest, ImportOptions
@@ -19,6 +20,7 @@ from lambdalayer.check.rules import check
 from lambdalayer.environment.image import cached_image
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.errors import LambdaLayerError
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.prepare import BuildRecipe
@@ -36,22 +38,35 @@ class Checking:
     index: IndexConfig  # where the runtime's own packages come from, when they are needed
     runtime_first: bool = False  # prepare them before the check (see prepared_check)
     remember: bool = True  # reports kept in (and taken from) the cache
+    strict: bool = False  # a part not verified fails, as an error does
 
 
 def build_check(
-    target: Target, recipe: BuildRecipe, lock: Locked, index: IndexConfig, cache_dir: Path
+    target: Target,
+    recipe: BuildRecipe,
+    lock: Locked,
+    index: IndexConfig,
+    cache_dir: Path,
+    missing: tuple[str, ...] = (),
 ) -> Checking:
     """How a build checks what it made: with the layers beneath it that are on this machine.
 
     The imports run with the layer's own CPython (``recipe.python``), in an image pulled
     into the cache before if there is one; a layer relying on another that is not on this
-    machine (the managed layer) skips them and says why; the runtime's own packages are
-    fetched from the build's index when a module needs them
-    (:mod:`lambdalayer.environment.runtimepkgs`).
+    machine (the managed layer, when the Lambda API could not give it: ``missing`` says
+    why) skips them and says why; the runtime's own packages are fetched from the build's
+    index when a module needs them (:mod:`lambdalayer.environment.runtimepkgs`).
     """
     absent = [item.source for item in lock.sources if item.zip_path is None and not item.runtime]
+    why = f" ({'; '.join(missing)})" if missing else ""
     skipped = (
-        f"the layer relies on {' and '.join(absent)}, which is not on this machine"
+        f"the layer relies on {' and '.join(absent)}, which is not on this machine{why}"
+        if absent
+        else None
+    )
+    how = (
+        "give AWS credentials and a region (AWS_PROFILE, AWS_REGION): the layer's content is"
+        " fetched with GetLayerVersion and checked beneath"
         if absent
         else None
     )
@@ -69,6 +84,7 @@ def build_check(
             python=recipe.python,
             image=cached_image(cache_dir, target),
             skipped=skipped,
+            skipped_how=how,
         ),
     )
     # A function's handler may import the runtime's own SDK; a layer may leave it out for it.
@@ -81,6 +97,9 @@ def prepared_check(placement: Placement, checking: Checking, notify: Notify = qu
     prepared first when it is known to need them, or when it said it did."""
     request = checking.request
     options = request.imports
+    if options is not None:
+        options = with_interpreter(options, request.target, checking.cache_dir, notify)
+        request = replace(request, imports=options)
     if options is not None and options.runtime is None and checking.runtime_first:
         request = replace(request, imports=_with_runtime(options, request.target, checking))
     report = _checked(placement, request, checking, notify)
@@ -116,6 +135,7 @@ def _with_runtime(options: ImportOptions, target: Target, checking: Checking) ->
 
 def check_any_zip(path: Path, checking: Checking, notify: Notify = quiet) -> CheckReport:
     """Any zip (a function package's when ``checking.request.function``), read into placed
-    files once, checked as :func:`prepared_check` does."""
+    files once, checked as :func:`prepared_check` does — its report kept in the cache by
+    the zip's sha256 (with the request) when ``checking.remember``."""
     layout = Layout.FUNCTION if checking.request.function else Layout.SITE_PACKAGES
-    return prepared_check(read_zip(path, layout), checking, notify)
+    return prepared_check(read_zip(path, layout, file_sha256(path)), checking, notify)

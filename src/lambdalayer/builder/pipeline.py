@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from lambdalayer.aws.beneath import Beneath, provided_sets
+from lambdalayer.aws.beneath import Beneath, fetch_beneath, provided_sets
 from lambdalayer.builder.checking import Checking, build_check, prepared_check
+from lambdalayer.builder.compare import compare_without_beneath
 from lambdalayer.builder.request import BuildRequest
 from lambdalayer.builder.result import BuildResult, WrittenLayer
 from lambdalayer.cache import Cache
@@ -29,7 +30,7 @@ from lambdalayer.errors import LayerCheckError, option
 from lambdalayer.layer.archive import write_placement
 from lambdalayer.layer.output import LayerOutput
 from lambdalayer.layercomment import archive_comment
-from lambdalayer.limits import UNZIPPED_LIMIT
+from lambdalayer.limits import UNZIPPED_LIMIT, quota_text
 from lambdalayer.lock import Lock
 from lambdalayer.placement import read_zip
 from lambdalayer.prepare import (
@@ -62,24 +63,43 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
     ):
         with watch("resolve"):
             provided = provided_sets(request.beneath, target)
-        prepared = prepare(_preparation(request, provided), notify, watch)
+        preparation = _preparation(request, provided)
+        prepared = prepare(preparation, notify, watch)
         if request.trim is not None:
             with watch("trim"):
                 prepared = trimmed(prepared, request.trim)
+        compared = compare_without_beneath(preparation, prepared, notify, watch)
         checking = None
         if request.check:
-            index = request.source.index
-            checking = build_check(
-                target, request.recipe, prepared.locked, index, request.cache_dir
-            )
-            if request.beneath.layers:  # checked with exactly the layers it will have
-                with_zips = (*checking.request.with_zips, *request.beneath.layers)
-                checking = replace(checking, request=replace(checking.request, with_zips=with_zips))
-        layer = write_layer(request.output, prepared, checking, watch, notify)
+            checking = _checking(request, prepared, notify)
+        try:
+            layer = write_layer(request.output, prepared, checking, watch, notify)
+        except LayerCheckError as error:
+            if compared is not None and compared.larger:  # the fix to say first
+                error.hint = f"{compared.text()}; {error.hint}" if error.hint else compared.text()
+            raise
         if request.lock_output is not None:
             write_lock(request.lock_output, prepared)
     seconds = watch.elapsed()
-    return BuildResult(request, prepared, layer, seconds, watch.rounded())
+    return BuildResult(request, prepared, layer, seconds, watch.rounded(), compared=compared)
+
+
+def _checking(request: BuildRequest, prepared: Prepared, notify: Notify) -> Checking:
+    """How the build checks its layer: with the layers beneath it that could be had (a
+    published or managed layer's zip through the Lambda API, kept by its CodeSha256)."""
+    locked = prepared.locked
+    missing: tuple[str, ...] = ()
+    if any(item.zip_path is None and item.layer_arn for item in locked.sources):
+        notify("fetching the layers beneath through the Lambda API (GetLayerVersion)")
+        fetched = fetch_beneath(locked.sources, request.beneath.aws, request.cache_dir)
+        locked, missing = replace(locked, sources=fetched.sources), fetched.missing
+    checking = build_check(
+        request.target, request.recipe, locked, request.source.index, request.cache_dir, missing
+    )
+    if request.beneath.layers:  # checked with exactly the layers it will have
+        with_zips = (*checking.request.with_zips, *request.beneath.layers)
+        checking = replace(checking, request=replace(checking.request, with_zips=with_zips))
+    return replace(checking, strict=request.strict)
 
 
 def _preparation(request: BuildRequest, provided: tuple[Provided, ...]) -> Preparation:
@@ -104,7 +124,12 @@ def write_layer(
         with watch("archive"):
             stats = write_placement(staging, prepared.contents.placement, comment=comment)
         if checking is None:
-            _refuse_over_quota(stats.unzipped_bytes, output.path, recipe.target)
+            beneath = sum(
+                item.unzipped_bytes or 0
+                for item in prepared.locked.sources
+                if item.zip_path is None and not item.runtime
+            )
+            _refuse_over_quota(stats.unzipped_bytes, beneath, output.path, recipe.target)
         else:
             with watch("check"):
                 placed = replace(
@@ -114,19 +139,22 @@ def write_layer(
                     label=output.path,
                 )
                 report = prepared_check(placed, checking, notify)
-            if not report.ok:
+            if report.failed or (checking.strict and not report.ok):
                 raise failed_check(report, output.path, function=recipe.layout is Layout.FUNCTION)
         with watch("archive"):  # each distribution's share of the zip, read from it
             sizes = layer_sizes(read_zip(staging, recipe.layout))
     return WrittenLayer(stats, stats.sha256, sizes, prepared.bytecode, report)
 
 
-def _refuse_over_quota(unzipped_bytes: int, output: Path, target: Target) -> None:
-    """A layer over Lambda's unzipped quota can never deploy: not written, even unchecked."""
-    if unzipped_bytes > UNZIPPED_LIMIT:
+def _refuse_over_quota(unzipped_bytes: int, beneath: int, output: Path, target: Target) -> None:
+    """A layer over Lambda's unzipped quota (with the layers beneath it, at least what their
+    wheels unpack to) can never deploy: not written, even unchecked."""
+    if unzipped_bytes + beneath > UNZIPPED_LIMIT:
+        with_beneath = f" with at least {beneath:,} beneath" if beneath else ""
         raise LayerCheckError(
-            f"the layer is {unzipped_bytes:,} bytes unzipped, over Lambda's {UNZIPPED_LIMIT:,} for"
-            f" a function and all its layers; {output} was not written",
+            f"the layer is {unzipped_bytes:,} bytes unzipped{with_beneath}, over Lambda's"
+            f" {quota_text(UNZIPPED_LIMIT)} for a function and all its layers; {output} was not"
+            " written",
             None,
             hint=over_quota_hint(target),
         )
@@ -149,6 +177,15 @@ def failed_check(report: CheckReport, output: Path, *, function: bool) -> LayerC
     """The error of a build whose check failed, with a hint that fits what failed."""
     over_quota = any(finding.kind is Kind.SIZE for finding in report.errors)
     what = "the function package" if function else "the layer"
+    if not report.failed:  # strict, and a part did not run
+        parts = ", ".join(f"{item.part} ({item.why})" for item in report.unverified)
+        how = "; ".join(item.how for item in report.unverified if item.how)
+        return LayerCheckError(
+            f"{what} passed every part of its check that ran, but strict mode wants every part"
+            f" verified: {parts} not verified; {output} was not written",
+            report,
+            hint=how or "each part not verified says why it did not run",
+        )
     if over_quota and len(report.errors) == 1:
         hint = f"{what} is over Lambda's quota and cannot deploy: {over_quota_hint(report.target)}"
     elif over_quota:

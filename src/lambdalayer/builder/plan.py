@@ -26,12 +26,13 @@ from lambdalayer.aws.client import AwsSettings
 from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
 from lambdalayer.cache import cache_root
 from lambdalayer.container.request import ImageOutputs, ImageRequest, RegistryAuth
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.inputs.config import Inputs, ProjectConfig, load_config
 from lambdalayer.inputs.ontopof import OnTopOf
 from lambdalayer.inputs.projects import discover_input
 from lambdalayer.inputs.requirements import Gathered, gather
 from lambdalayer.layer.output import LayerOutput, TreeOutput, ZipOutput
+from lambdalayer.lock import read_pylock
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.recipe import BytecodeMode, SlimOptions
 from lambdalayer.resolve.stage import FromLock, LockSource, Resolve
@@ -95,6 +96,7 @@ class RecipeFlags:
     python: Path | None = None
     slim: SlimOptions = field(default_factory=SlimOptions)
     check: bool = True
+    strict: bool = False  # a part not verified fails the build (or the configuration's strict)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class _Settings:
     index: IndexConfig
     output_dir: Path
     cache_dir: Path
+    strict: bool = False
 
 
 def targets(
@@ -204,6 +207,7 @@ def _settings(flags: Flags, config: ProjectConfig | None) -> _Settings:
         index,
         output_dir,
         cache_root(sources.cache_dir),
+        recipe.strict or bool(config and config.strict),
     )
 
 
@@ -314,10 +318,42 @@ def _matrix_outputs(name: str, target: Target, directory: Path) -> tuple[LayerOu
     return ZipOutput(directory / f"{name}-{target.name}.zip"), directory / lock_name(name, target)
 
 
+def lock_target(
+    path: Path, named: tuple[str, ...], runtimes: tuple[str, ...], arches: tuple[str, ...]
+) -> Target | None:
+    """The target a lock records (``--from-lock``), checked against what the flags name.
+
+    A lock is for one target: the flags may repeat it (or half of it), never name another.
+    """
+    recorded = read_pylock(path).target
+    if recorded is None:
+        return None
+    target = parse_target(recorded)
+    disagree = (
+        [text for text in named if parse_target(text) != target]
+        + [text for text in runtimes if get_target(text, target.arch).runtime != target.runtime]
+        + [text for text in arches if canonical_arch(text) != target.arch]
+    )
+    if disagree:
+        raise InputError(
+            f"{path} was locked for {target.name}; the flags ask for {', '.join(disagree)}",
+            hint=f"drop {option('Target.runtime')} and {option('Target.arch')}: a lock's own"
+            " target is built; or lock again for the other target",
+        )
+    return target
+
+
 def plan_builds(flags: Flags) -> BuildPlan:
-    """Every build one ``lambdalayer build`` run makes, each a complete :class:`BuildRequest`."""
+    """Every build one ``lambdalayer build`` run makes, each a complete :class:`BuildRequest`.
+
+    ``--from-lock``: the target the lock records, unless the flags name it themselves.
+    """
     config = load_config(flags.inputs.project_dir)
     chosen = targets(flags.targets, flags.runtimes, flags.arches, config)
+    recorded = None
+    if flags.inputs.from_lock is not None:
+        recorded = lock_target(flags.inputs.from_lock, flags.targets, flags.runtimes, flags.arches)
+        chosen = [recorded] if recorded is not None else chosen
     found = artefacts(flags.inputs, config)
     # One rule for where outputs go, whatever the input kind: a one-off build (requirements,
     # a lock or a function named on the command line) writes -o (default layer.zip or
@@ -360,10 +396,11 @@ def plan_builds(flags: Flags) -> BuildPlan:
                 lock,
                 flags.recipe.check,
                 settings.cache_dir,
+                strict=settings.strict,
             )
             jobs.append(Job(artefact.name, request))
     chose = flags.runtimes or flags.targets or (config and (config.runtimes or config.targets))
-    defaulted = None if chose else chosen[0].runtime
+    defaulted = None if chose or recorded else chosen[0].runtime
     return BuildPlan(tuple(jobs), single, defaulted)
 
 

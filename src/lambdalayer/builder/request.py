@@ -43,3 +43,4 @@ class BuildRequest:
     cache_dir: Path = field(default_factory=cache_root)
     jobs: int = DEFAULT_JOBS
     trim: Manifest | None = None  # ``build --trim``: keep only what the manifest keeps
+    strict: bool = False  # a check part not verified fails the build, as an error would

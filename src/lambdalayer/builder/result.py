@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdalayer.builder.compare import BeneathComparison
 from lambdalayer.builder.request import BuildRequest
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.sizes import LayerSizes
@@ -40,6 +41,7 @@ class BuildResult:
     layer: WrittenLayer
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)  # stage → wall seconds
+    compared: BeneathComparison | None = None  # with layers beneath: against one of everything
 
     @property
     def locked(self) -> Locked:
@@ -104,7 +106,8 @@ class BuildResult:
             f"cached {name} did not match its hash; downloaded again"
             for name in self.fetched.replaced_corrupt
         ]
-        return (*provided, *corrupt, *self.contents.notices)
+        larger = (self.compared.text(),) if self.compared and self.compared.larger else ()
+        return (*provided, *corrupt, *self.contents.notices, *larger)
 
     @property
     def beneath(self) -> tuple[tuple[str, int], ...]:
@@ -177,6 +180,16 @@ class BuildResult:
             ],
             "sizes": self.layer.sizes.to_json(),
             "check": self.check_report.to_json() if self.check_report else None,
+            "beneath_compared": None
+            if self.compared is None
+            else {
+                "beneath": [
+                    {"source": name, "at_least_bytes": size} for name, size in self.compared.beneath
+                ],
+                "with_beneath_bytes": self.compared.with_beneath,
+                "alone_bytes": self.compared.alone_bytes,
+                "larger": self.compared.larger,
+            },
             "seconds": round(self.seconds, 3),
             "timings": self.timings,
             "fragments_computed": self.contents.fragments_computed,

@@ -62,6 +62,12 @@ class Bucket(enum.Enum):
         "oci/layers", Shape.FILE, "image layers made, by their files", suffix=".json"
     )
     OUTPUTS = BucketInfo("outputs", Shape.FILE, "what a directory output last held", suffix=".json")
+    LAYERS = BucketInfo(
+        "layers", Shape.FILE, "layer versions from the Lambda API, by CodeSha256", True, ".zip"
+    )
+    PROVISIONS = BucketInfo(
+        "provisions", Shape.FILE, "CPython installs uv could not make, for an hour", suffix=".txt"
+    )
     ADVISORIES = BucketInfo(
         "advisories", Shape.FILE, "the index's vulnerability data, by day", suffix=".json"
     )

@@ -52,8 +52,9 @@ def checked(
     what: str = "the layer",
 ) -> CheckReport:
     """The check of ``placement``, or its report from the cache when the same files were
-    checked alike (the key: the request with the placement's identity); a passing report
-    is kept."""
+    checked alike (the key: the request with the placement's identity); only a report whose
+    every part passed is kept — one with a part not verified is checked again, as what was
+    missing (a sandbox, an interpreter, an image) may be here now."""
     target = request.target
     with Cache.open(cache_dir):
         reports = CheckCache(cache_dir)

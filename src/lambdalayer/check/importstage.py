@@ -42,6 +42,8 @@ class ImportOutcome:
     findings: tuple[Finding, ...] = ()
     runtime_wanted: tuple[str, ...] = ()
     stand_in: bool = False  # the root's libraries are this machine's builds, not Lambda's
+    how: str | None = None  # when skipped: the one thing that gets the imports run
+    needed: bool = True  # False: nothing was there to import (nothing left unverified)
 
 
 def check_imports(
@@ -61,13 +63,9 @@ def check_imports(
     (see :mod:`lambdalayer.check.reuse`).
     """
     root = code_root(target, options.image, options.python, options.sandbox, cache_dir)
-    if root.run is None:
-        if root.image is None:  # no sandbox or no interpreter here: said in the imports line
-            return ImportOutcome(skipped=root.why_not)
-        warning = Finding(
-            Severity.WARNING, Kind.IMPORT, f"imports not checked in the image: {root.why_not}"
-        )
-        return ImportOutcome(skipped=root.why_not, findings=(warning,))
+    if root.run is None:  # no sandbox, no interpreter: the imports are not verified
+        where = "" if root.image is None else "in the image: "
+        return ImportOutcome(skipped=f"{where}{root.why_not}", how=root.how)
     runtime = options.runtime if root.image is None else None  # an image has its own
     if runtime is not None:
         deployment = replace(deployment, runtime=runtime.path)
@@ -79,13 +77,18 @@ def check_imports(
     if runtime is not None:
         ran_in += f"; with {runtime.packages.describe()} at /var/runtime"
     wanted = () if runtime is not None else _runtime_wanted(target, results, root)
-    notes = (
-        (_unavailable(options.runtime_unavailable),)
-        if wanted and options.runtime_unavailable
-        else ()
-    )
-    findings = _failures(results) + notes
-    return ImportOutcome(results, ran_in, None, findings, wanted, stand_in=root.image is None)
+    stand_in = root.image is None
+    if wanted and options.runtime_unavailable:
+        # Failed for want of what Lambda has at /var/runtime, which could not be had here:
+        # not a failure of the layer, and not verified either.
+        failures = tuple(item for item in _failures(results) if item.package not in wanted)
+        why = (
+            f"{', '.join(wanted)} need the runtime's own packages (boto3, …), which could not be"
+            f" had here: {options.runtime_unavailable}"
+        )
+        how = "check where the package index is reachable (the runtime's packages come from it)"
+        return ImportOutcome(results, ran_in, why, failures, wanted, stand_in, how)
+    return ImportOutcome(results, ran_in, None, _failures(results), wanted, stand_in)
 
 
 def _failures(results: Sequence[ImportResult]) -> tuple[Finding, ...]:
@@ -100,15 +103,6 @@ def _failures(results: Sequence[ImportResult]) -> tuple[Finding, ...]:
         )
         for result in results
         if not result.ok
-    )
-
-
-def _unavailable(why: str) -> Finding:
-    return Finding(
-        Severity.WARNING,
-        Kind.IMPORT,
-        f"the runtime's own packages (boto3, …) could not be had here: {why}; the modules that"
-        " import them were checked without them",
     )
 
 

@@ -37,6 +37,7 @@ class ImportOptions:
     sandbox: str | None = None
     deadline: float = DEFAULT_IMPORT_DEADLINE
     skipped: str | None = None
+    skipped_how: str | None = None  # with ``skipped``: the one thing that gets the imports run
     runtime: RuntimeTree | None = None
     runtime_unavailable: str | None = None
 

@@ -24,7 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
-from lambdalayer.check.findings import CheckReport, Finding, Kind, Severity
+from lambdalayer.check.findings import CheckReport, Finding, Kind, Part, Severity, Unverified
 from lambdalayer.check.importstage import ImportOutcome, check_imports
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings, stand_in_verdict
 from lambdalayer.check.modules import top_level_modules
@@ -37,7 +37,7 @@ from lambdalayer.environment.imports import Deployment
 from lambdalayer.errors import InputError, option
 from lambdalayer.importresult import ImportResult
 from lambdalayer.inputs.ontopof import MANAGED
-from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT
+from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT, quota_text
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.targets import Layout, Target
@@ -458,7 +458,8 @@ def _check_image_size(layers: Sequence[LayerView], findings: list[Finding]) -> i
             Finding(
                 Severity.ERROR,
                 Kind.SIZE,
-                f"{total:,} bytes uncompressed is over Lambda's {IMAGE_LIMIT:,} for an image",
+                f"{total:,} bytes uncompressed is over Lambda's {quota_text(IMAGE_LIMIT)} for an"
+                " image",
                 None,
                 None,
                 f"leave out what the function does not need ({option('SlimOptions.drop', 'GLOB')}),"
@@ -484,7 +485,8 @@ def _check_sizes(
             Finding(
                 Severity.WARNING,
                 Kind.SIZE,
-                f"{zipped:,} bytes zipped is over the 50 MB direct-upload limit",
+                f"{zipped:,} bytes zipped is over Lambda's {quota_text(DIRECT_UPLOAD_LIMIT)}"
+                " direct-upload limit",
                 None,
                 None,
                 "publish it through S3 (an S3 bucket and key)",
@@ -503,7 +505,7 @@ def _check_sizes(
                 Severity.ERROR,
                 Kind.SIZE,
                 f"{total:,} bytes unzipped{' with the other zips' if len(layers) > 1 else ''} is"
-                f" over Lambda's {UNZIPPED_LIMIT:,}; largest: {largest}",
+                f" over Lambda's {quota_text(UNZIPPED_LIMIT)}; largest: {largest}",
                 None,
                 None,
                 _managed_overlap(main, target)
@@ -512,19 +514,24 @@ def _check_sizes(
             )
         )
     elif with_beneath > UNZIPPED_LIMIT:
+        # The sizes beneath are at least what the layer's wheels unpack to (no bytecode):
+        # over the quota with them is over for certain — Lambda refuses the function.
         names = " and ".join(
-            f"{name} (about {size / MIB:.0f} MiB, estimated)" for name, size in beneath
+            f"{name} (at least {size:,} bytes: its wheels' files, without bytecode)"
+            for name, size in beneath
         )
         findings.append(
             Finding(
-                Severity.WARNING,
+                Severity.ERROR,
                 Kind.SIZE,
                 f"{with_beneath:,} bytes unzipped with {names} beneath is over Lambda's"
-                f" {UNZIPPED_LIMIT:,}",
+                f" {quota_text(UNZIPPED_LIMIT)} for a function and all its layers: Lambda"
+                " refuses it",
                 None,
                 None,
-                "the estimate may be high; if the deploy is refused, leave out more or split the"
-                " function",
+                "leave out more of this layer, build everything into one layer without the"
+                f" layer beneath (without {option('Beneath.on_top_of')}) when that is smaller,"
+                " or build a container image (lambdalayer image build, up to 10 GB)",
             )
         )
     return with_beneath
@@ -607,7 +614,15 @@ def check(
         imported.skipped,
         imported.ran_in,
         imported.runtime_wanted,
+        _unverified(imported),
     )
+
+
+def _unverified(imported: ImportOutcome) -> tuple[Unverified, ...]:
+    """The parts that did not run: the imports, when they were skipped."""
+    if imported.skipped is None or not imported.needed:
+        return ()
+    return (Unverified(Part.IMPORTS, imported.skipped, imported.how),)
 
 
 def check_zip(path: Path, request: CheckRequest, *, cache_dir: Path | None = None) -> CheckReport:
@@ -638,15 +653,17 @@ def _imported(
     """The import stage for the placed files, or why it did not run."""
     options = request.imports
     if options is None:
-        return ImportOutcome(skipped="not asked")
+        return ImportOutcome(skipped="not asked", how="check without `CheckRequest.imports=None`")
     limit = IMAGE_LIMIT if request.container else UNZIPPED_LIMIT
     skipped = options.skipped or _why_not_extracted([main, *others], unzipped_total, limit)
     if skipped is not None:
-        return ImportOutcome(skipped=skipped)
+        return ImportOutcome(skipped=skipped, how=options.skipped_how if options.skipped else None)
     target, function = request.target, request.function
     modules = _modules_to_import(main, target, options.modules, function, request.handler)
     if not modules:
-        return ImportOutcome(skipped="nothing to import: no module or package in the layer")
+        return ImportOutcome(
+            skipped="nothing to import: no module or package in the layer", needed=False
+        )
     prefixes = main.site_prefixes(target, function=function)
     reuse = reuse_of(main, modules, prefixes) if not others else None
     outcome = check_imports(target, modules, _deployment(main, others), options, cache_dir, reuse)
@@ -654,13 +671,20 @@ def _imported(
         *(layer.top_level_names(target, function=function) for layer in (main, *others))
     )
     asked = bool(options.modules) or (function and bool(request.handler))
-    judged = tuple(
-        _stood_in(_judged(finding, main, outcome.results, provided, asked=asked), target)
-        if outcome.stand_in
-        else _judged(finding, main, outcome.results, provided, asked=asked)
-        for finding in outcome.findings
-    )
-    return replace(outcome, findings=judged)
+    judged, stood_in = [], []
+    for finding in outcome.findings:
+        done = _judged(finding, main, outcome.results, provided, asked=asked)
+        if outcome.stand_in:
+            stood = _stood_in(done, target)
+            if stood is not done:
+                stood_in.append(stood.message)
+            done = stood
+        judged.append(_bundled_but_not_loaded(done, main, target))
+    outcome = replace(outcome, findings=tuple(judged))
+    if stood_in and outcome.skipped is None:  # ran, but this machine's libraries stood in
+        how = "check the import in Lambda's own image (lambdalayer image pull, then check --image)"
+        return replace(outcome, skipped="; ".join(stood_in), how=how)
+    return outcome
 
 
 def _stood_in(finding: Finding, target: Target) -> Finding:
@@ -679,6 +703,32 @@ def _stood_in(finding: Finding, target: Target) -> Finding:
         severity=Severity.WARNING,
         message=f"import {module} {why}",
         fix="check the import in Lambda's own image (lambdalayer image pull, then check --image)",
+    )
+
+
+def _bundled_but_not_loaded(finding: Finding, main: LayerView, target: Target) -> Finding:
+    """A library-not-found failure whose fix names a distribution the layer already has
+    (psycopg[binary] to a layer with psycopg-binary): the bundled copy is there but did not
+    load — the wrong CPython or CPU build, never a reason to add it again."""
+    fix = finding.fix or ""
+    if finding.kind is not Kind.IMPORT or "psycopg[binary]" not in fix:
+        return finding
+    bundled = next(
+        (
+            f"{name} {main.distributions[name]}"
+            for name in ("psycopg-binary", "psycopg-c")
+            if name in main.distributions
+        ),
+        None,
+    )
+    if bundled is None:
+        return finding
+    return replace(
+        finding,
+        fix=f"the layer has {bundled}, which bundles the library, but it did not load: its"
+        f" build must be the one for {target.runtime.python_version} on {target.machine} (see"
+        " the abi and binaries findings); build the layer for this target"
+        f" ({option('Target.runtime', target.runtime.name)} {option('Target.arch', target.arch)})",
     )
 
 

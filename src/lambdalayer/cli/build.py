@@ -30,6 +30,7 @@ from lambdalayer.cli.options import (
     add_recipe,
     add_requirement_inputs,
     add_sources,
+    add_strict,
     add_targets,
     aws_settings,
     input_flags,
@@ -43,6 +44,7 @@ from lambdalayer.cli.text import (
     print_build,
     print_check_report,
     print_matrix,
+    print_matrix_details,
     print_review,
     print_timings,
 )
@@ -99,6 +101,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _add_outputs(parser)
     add_sources(parser)
     add_recipe(parser)
+    add_strict(parser)
     _add_reporting(parser)
     _add_ships(parser)
     fleet = parser.add_argument_group("many functions (see 'plan --help')")
@@ -259,7 +262,9 @@ def flags_of(args: argparse.Namespace) -> Flags:
         arches=split(args.arch),
         targets=split(args.target),
         sources=source_flags(args),
-        recipe=RecipeFlags(args.layout, args.bytecode, args.python, slim, not args.no_check),
+        recipe=RecipeFlags(
+            args.layout, args.bytecode, args.python, slim, not args.no_check, args.strict
+        ),
         outputs=OutputFlags(args.output, args.output_dir, args.lock),
     )
 
@@ -342,16 +347,17 @@ def _build_all(args: argparse.Namespace) -> int:
 def _report_matrix(args: argparse.Namespace, outcomes: list[Outcome]) -> int:
     if args.json:
         rows = [_matrix_row(outcome) for outcome in outcomes]
-        print_json({"ok": not any(outcome.error for outcome in outcomes), "builds": rows})
+        # "ok" only when every build was made and every check that ran passed in every part
+        verified = all(row["verdict"] in ("passed", None) for row in rows)
+        print_json({"ok": verified and not any(o.error for o in outcomes), "builds": rows})
     else:
         for outcome in outcomes:
             label = f"{outcome.job.name} {outcome.job.request.target.name}"
-            for notice in outcome.result.notices if outcome.result else ():
-                stderr(f"notice: [{label}] {notice}")
             if (report := outcome.failed_check) is not None:
                 stderr(f"findings: [{label}]")
                 print_check_report(report, sys.stderr)
         print_matrix(outcomes)
+        print_matrix_details(outcomes, timings=args.timings)
     return EXIT_ERROR if any(outcome.error for outcome in outcomes) else EXIT_OK
 
 
@@ -365,6 +371,7 @@ def _matrix_row(outcome: Outcome) -> dict[str, object]:
         "name": outcome.job.name,
         "target": outcome.job.request.target.to_json(),
         "ok": outcome.error is None,
+        "verdict": check.get("verdict") if isinstance(check, dict) else None,
         "result": result,
         "check": check,
         "error": outcome.error.message if outcome.error else None,

@@ -9,14 +9,16 @@ from pathlib import Path
 from lambdalayer.builder.checking import Checking, check_any_zip
 from lambdalayer.cache import cache_root
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
+from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
-from lambdalayer.cli.options import split
+from lambdalayer.cli.options import add_strict, split
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import LambdaLayerError
+from lambdalayer.inputs.config import load_config
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.progress import quiet
 from lambdalayer.targets import ARCH_ALIASES, Target
 from lambdalayer.ziptarget import target_for_zip
 
@@ -33,13 +35,18 @@ examples:
   lambdalayer check layer.zip --runtime python3.12 --arch arm64 --image pull
   lambdalayer check layer.zip --runtime python3.12 --image ./rootfs --sandbox proot
 
-Exit code 0 when nothing is an error (warnings allowed), 1 otherwise. Every ELF file's
+Every part of the check is passed, failed or not verified (it did not run: the report says
+why and what gets it run); "check ok" only when every part passed. Exit code 1 when a part
+failed; 0 otherwise (warnings allowed), unless --strict (or strict = true in the project's
+configuration) and a part is not verified. Every ELF file's
 needed libraries are resolved against Lambda's own library set (no interpreter needed).
 The imports run confined: inside an image (--image, or one pulled before), else in a root
 holding only the runtime's libraries and a CPython of its version from this machine, under
 qemu-user for the other CPU (an arm64 layer on x86_64 needs this machine's aarch64
-libraries, e.g. apt-get install libc6:arm64 …, and an aarch64 CPython: uv python install
-cpython-3.12-linux-aarch64-gnu); the report says where they ran.
+libraries, e.g. apt-get install libc6:arm64 …, and an aarch64 CPython, which is installed
+with uv python install cpython-3.12-linux-aarch64-gnu when none is here); the report says
+where they ran. The report is kept in the cache by the zip's sha256 and the check's
+request: the same bytes checked alike again are not imported again.
 """
 
 
@@ -130,6 +137,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="where the runtime's own packages (boto3, awslambdaric, …) are fetched from when a"
         " module needs them at /var/runtime (default: PyPI, or $UV_DEFAULT_INDEX)",
     )
+    add_strict(parser)
     add_registry(parser)
 
 
@@ -147,13 +155,19 @@ def execute(args: argparse.Namespace) -> int:
         imports=None if args.no_imports else _import_options(args, chosen.target),
     )
     index = IndexConfig.from_options(args.index_url, ())
-    report = check_any_zip(args.zip, Checking(request, cache_dir, index, remember=False))
+    # The report is kept by the zip's sha256 and the request (the interpreter, the image, …):
+    # checking the same bytes alike again reads it back, and says so on stderr.
+    notify = quiet if args.json else stderr
+    report = check_any_zip(args.zip, Checking(request, cache_dir, index), notify)
     if args.json:
         print_json({**report.to_json(), "target_source": chosen.source})
     else:
         print(f"checking for {chosen.target.name} ({chosen.source})")
         print_check_report(report, sys.stdout)
-    return EXIT_OK if report.ok else EXIT_ERROR
+    if report.failed:
+        return EXIT_ERROR
+    strict = args.strict or bool((config := load_config(Path())) and config.strict)
+    return EXIT_ERROR if strict and not report.ok else EXIT_OK
 
 
 def _import_options(args: argparse.Namespace, target: Target) -> ImportOptions:

@@ -28,9 +28,10 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that every clean-up on the way out runs the same."""
 
 
-JSON_SCHEMA = (
-    2  # 2: a target is one object everywhere; a matrix build's check sits at builds[].check
-)
+# 2: a target is one object everywhere; a matrix build's check sits at builds[].check
+# 3: a check's "ok" is true only when every part passed ("verdict": passed, failed or
+#    not verified; "parts", "unverified"); a matrix's "ok" likewise, each row its "verdict"
+JSON_SCHEMA = 3
 
 
 class Output:

@@ -343,7 +343,9 @@ def image_document(result: ImageResult) -> dict[str, object]:
         },
         "deployed": None if result.deployed is None else result.deployed.function_arn,
         "sbom": _sbom_document(result),
-        "check": None if result.report is None else {"ok": result.report.ok},
+        "check": None
+        if result.report is None
+        else {"ok": result.report.ok, "verdict": result.report.verdict.value},
         "seconds": round(result.seconds, 3),
         "timings": result.timings,
     }

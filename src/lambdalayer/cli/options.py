@@ -273,6 +273,16 @@ def add_recipe(parser: argparse.ArgumentParser, *, layout: bool = True) -> None:
     )
 
 
+def add_strict(parser: argparse.ArgumentParser) -> None:
+    """``--strict``: a check part that did not run fails, for CI (configuration: strict = true)."""
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit non-zero when a part of the check is not verified (the imports did not run),"
+        " not only when one failed; for CI (the configuration's strict = true does the same)",
+    )
+
+
 def slim_options(args: argparse.Namespace) -> SlimOptions:
     """The slimming flags of :func:`add_recipe` as options."""
     return SlimOptions(

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from lambdalayer.check.findings import CheckReport, Finding, Severity
+from lambdalayer.check.findings import CheckReport, Finding, Severity, Verdict
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import stderr
 from lambdalayer.cli.flags import in_flags
@@ -154,7 +154,10 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
         package = f" [{owner}]" if owner and owner not in (finding.member or "") else ""
         message = in_flags(finding.message)
         line = f"{finding.severity!s:<7} {finding.kind:<11}{where} {message}{package}{more}"
-        print(printable(line), file=stream)  # a hostile zip's names never reach the terminal raw
+        # A hostile zip's names never reach the terminal raw; a message's own line breaks (an
+        # import's traceback) are kept as lines, indented, never printed as a literal \n.
+        text = printable(line, keep="\n").replace("\n", "\n" + " " * 8)
+        print(text, file=stream)
         if finding.fix and finding.severity is not Severity.INFO:
             print(f"        fix: {in_flags(finding.fix)}", file=stream)
     if report.imports:
@@ -165,12 +168,27 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
             f" import{where}",
             file=stream,
         )
-    elif report.imports_skipped:
-        print(f"imports: skipped: {in_flags(report.imports_skipped)}", file=stream)
+    elif report.imports_skipped and not report.unverified:
+        print(f"imports: {in_flags(report.imports_skipped)}", file=stream)
+    for item in report.unverified:
+        print(printable(f"{item.part}: not verified: {in_flags(item.why)}"), file=stream)
+        if item.how:
+            print(printable(f"        to verify: {in_flags(item.how)}"), file=stream)
+    print(verdict_line(report), file=stream)
+
+
+def verdict_line(report: CheckReport) -> str:
+    """The check's last line: ``ok`` only when every part passed; else which did not."""
     errors = len(report.errors)
     warnings = sum(finding.severity is Severity.WARNING for finding in report.findings)
-    verdict = "ok" if report.ok else "FAILED"
-    print(
+    if report.verdict is Verdict.FAILED:
+        verdict = "FAILED"
+    elif report.verdict is Verdict.NOT_VERIFIED:
+        parts = ", ".join(str(item.part) for item in report.unverified)
+        verdict = f"not verified ({parts} did not run; --strict fails on this)"
+    else:
+        verdict = "ok"
+    return (
         f"check {verdict} for {report.target.name}: {errors} error(s), {warnings} warning(s);"
         + (f" {human_bytes(report.zipped_bytes)} zipped," if report.zipped_bytes else "")
         + f" {human_bytes(report.unzipped_bytes)} unzipped"
@@ -178,27 +196,68 @@ def print_check_report(report: CheckReport, stream: TextIO) -> None:
             f", {human_bytes(report.total_unzipped_bytes)} with the other zips"
             if report.total_unzipped_bytes != report.unzipped_bytes
             else ""
-        ),
-        file=stream,
+        )
     )
+
+
+def print_matrix_details(outcomes: Sequence[Outcome], *, timings: bool) -> None:
+    """Under the table, per target: what was not verified, the warnings, version notes,
+    notices and (with ``timings``) where its time went — what one row cannot show."""
+    for outcome in outcomes:
+        result = outcome.result
+        if result is None:
+            continue
+        lines = []
+        report = result.check_report
+        for item in report.unverified if report else ():
+            how = f"; to verify: {in_flags(item.how)}" if item.how else ""
+            lines.append(f"not verified: {item.part}: {in_flags(item.why)}{how}")
+        for finding in report.findings if report else ():
+            if finding.severity is Severity.WARNING:
+                where = f" {finding.member}:" if finding.member else ""
+                lines.append(f"warning: {finding.kind}:{where} {in_flags(finding.message)}")
+        for note in result.locked.notes:
+            lines.append(f"note: {note.package} {note.chosen}, not {note.newest}: {note.reason}")
+        lines += [f"notice: {notice}" for notice in result.notices]
+        if timings:
+            stages = ", ".join(
+                f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items()
+            )
+            lines.append(f"timings: {result.seconds:.2f} s in all: {stages}")
+        if lines:
+            print(f"{outcome.job.name} {outcome.job.request.target.name}:")
+            for line in lines:
+                print(printable(f"  {line}"))
+
+
+def row_status(outcome: Outcome) -> str:
+    """A matrix row's status: the check's verdict (``ok`` only when every part passed)."""
+    if outcome.result is None:
+        return "FAILED"
+    report = outcome.result.check_report
+    if report is None:
+        return "unchecked"
+    return "ok" if report.ok else str(report.verdict)
 
 
 def print_matrix(outcomes: Sequence[Outcome]) -> None:
     """One row per artefact and target, then what failed."""
     print(
-        f"{'artefact':<16} {'target':<20} {'status':<7} {'pkgs':>4} {'zipped':>10}"
+        f"{'artefact':<16} {'target':<20} {'status':<12} {'pkgs':>4} {'zipped':>10}"
         f" {'unzipped':>10}  output"
     )
     for outcome in outcomes:
         job, result = outcome.job, outcome.result
+        status = row_status(outcome)
         if result is None:
             print(
-                f"{job.name:<16} {job.request.target.name:<20} {'FAILED':<7} {'-':>4} {'-':>10}"
+                f"{job.name:<16} {job.request.target.name:<20} {status:<12} {'-':>4} {'-':>10}"
                 f" {'-':>10}  -"
             )
             continue
         print(
-            f"{job.name:<16} {job.request.target.name:<20} {'ok':<7} {len(result.distributions):>4}"
+            f"{job.name:<16} {job.request.target.name:<20} {status:<12}"
+            f" {len(result.distributions):>4}"
             f" {human_bytes(result.layer.stats.zipped_bytes):>10}"
             f" {human_bytes(result.layer.stats.unzipped_bytes):>10}  {result.output}"
         )

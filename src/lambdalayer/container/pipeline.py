@@ -172,7 +172,7 @@ def _checked(
 ) -> CheckReport:
     """The image's files checked inside the base image (refused when they fail)."""
     report = checked(placement, checking, cache_dir, notify, "the image's dependencies")
-    if not report.ok:
+    if report.failed:
         raise LayerCheckError(
             f"the image's dependencies fail {len(report.errors)} check(s) for"
             f" {checking.target.name}; nothing was written or pushed",

@@ -33,6 +33,7 @@ class CodeRoot:
     why_not: str | None = None
     image: Path | None = None
     label: str = ""  # where the code runs, said in a report (see SandboxRun.describe)
+    how: str | None = None  # when it cannot run: the one thing that makes it run
 
 
 def code_root(
@@ -48,9 +49,23 @@ def code_root(
         image = cached_image(cache_dir, target)
     if image is not None and image != HOST:
         run, why_not = image_run(image, target, sandbox)
-        return CodeRoot(run, why_not, image, run.describe(target) if run else "")
+        how = None if run else _how(why_not)
+        return CodeRoot(run, why_not, image, run.describe(target) if run else "", how)
     run, why_not = host_run(target, python, sandbox, None if image == HOST else cache_dir)
-    return CodeRoot(run, why_not, None, run.describe(target) if run else "")
+    how = None if run else _how(why_not)
+    return CodeRoot(run, why_not, None, run.describe(target) if run else "", how)
+
+
+def _how(why_not: str | None) -> str | None:
+    """What gets the code run, as this module's reasons say it: their last parenthesised
+    part (``… (uv python install cpython-3.12-linux-aarch64-gnu …); imports not checked``)."""
+    text = (why_not or "").removesuffix("; imports not checked")
+    depth = 0
+    for at in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[at], 0)
+        if depth == 0:
+            return text[at + 1 : -1] if at < len(text) - 1 and text[at] == "(" else None
+    return None
 
 
 def image_run(
@@ -77,7 +92,10 @@ def _no_interpreter(target: Target) -> str:
     version = target.runtime.python_version
     machine = target.machine
     if machine == platform.machine():
-        return f"no CPython {version} found (PATH, pyenv, uv-managed); imports not checked"
+        return (
+            f"no CPython {version} found on PATH, in pyenv or in uv's installs (uv python install"
+            f" cpython-{version}-linux-{machine}-gnu); imports not checked"
+        )
     if emulator(machine) is None:
         return (
             f"no qemu-{machine}-static here to run an {machine} CPython (apt-get install"
@@ -90,9 +108,8 @@ def _no_interpreter(target: Target) -> str:
             f" libc6:{target.arch} libssl3:{target.arch} …); imports not checked"
         )
     return (
-        f"no {machine} CPython {version} found here (uv python install"
-        f" cpython-{version}-linux-{machine}-gnu installs one, run through"
-        f" qemu-{machine}-static); imports not checked"
+        f"no {machine} CPython {version} found here, to run through qemu-{machine}-static (uv"
+        f" python install cpython-{version}-linux-{machine}-gnu); imports not checked"
     )
 
 

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import IO
 
 from lambdalayer.environment.cpus import lambda_cpus
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.interpreters import emulator
 
 KINDS = ("bubblewrap", "unshare", "proot")
@@ -259,8 +259,24 @@ def find_sandbox(
         reasons.append(why_not)
     raise InputError(
         f"no sandbox can confine the layer's code here: {'; '.join(reasons)}",
-        hint="install bubblewrap (apt-get install bubblewrap); a layer's code never runs unconfined",
+        hint=_sandbox_hint(kinds, host_root=host_root),
     )
+
+
+def _sandbox_hint(tried: Sequence[str], *, host_root: bool) -> str:
+    """What gets a sandbox: another one that works here, else installing bubblewrap."""
+    others = [kind for kind in KINDS if kind not in tried]
+    usable = [kind for kind in others if _usable(kind, host_root=host_root)[0] is not None]
+    if usable:
+        return f"use {option('ImportOptions.sandbox', usable[0])}, which works here"
+    if shutil.which(_PROGRAMS["bubblewrap"]) is not None:
+        return (
+            "bubblewrap is installed but cannot create its namespaces here: allow unprivileged"
+            " user namespaces (sysctl kernel.unprivileged_userns_clone=1, or"
+            " kernel.apparmor_restrict_unprivileged_userns=0), or run as root;"
+            " a layer's code never runs unconfined"
+        )
+    return "install bubblewrap (apt-get install bubblewrap); a layer's code never runs unconfined"
 
 
 def host_system(extra: Sequence[Path] = ()) -> tuple[tuple[Mount, ...], tuple[Symlink, ...]]:

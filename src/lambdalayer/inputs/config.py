@@ -54,6 +54,7 @@ _TOP_KEYS = {
     "functions",
     "audit",
     "allow-auth-host",
+    "strict",
 }
 _INPUT_KEYS = {"requirements", "files", "extra", "extras", "group", "groups", "on-top-of"}
 _FUNCTION_KEYS = _INPUT_KEYS | {"source", "handler"}
@@ -125,6 +126,7 @@ class ProjectConfig:
     functions: tuple[NamedFunction, ...] = ()
     audit: AuditPolicy = field(default_factory=AuditPolicy)
     allow_auth_hosts: tuple[str, ...] = ()  # token services that may get registry credentials
+    strict: bool = False  # a check that leaves a part not verified fails the build (for CI)
 
 
 # A layer's name becomes part of a file name: the same characters Lambda allows for it.
@@ -333,6 +335,18 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         allow_auth_hosts=_strings(
             table.get("allow-auth-host", []), f"{prefix}allow-auth-host", path
         ),
+        strict=_boolean(table, "strict", prefix, path),
+    )
+
+
+def _boolean(table: dict[str, Any], key: str, where: str, path: Path) -> bool:
+    """``table[key]`` when it is true or false (absent: false); otherwise one error naming it."""
+    value = table.get(key, False)
+    if isinstance(value, bool):
+        return value
+    raise InputError(
+        f"{path}: {where}{key} must be true or false, not {type(value).__name__} ({value!r:.40})",
+        hint=f"set {where}{key} = true",
     )
 
 
