@@ -42,7 +42,6 @@ from lambdalayer.prepare import (
     write_lock,
 )
 from lambdalayer.progress import Notify, quiet
-from lambdalayer.resolve.provided import Provided
 from lambdalayer.resolve.stage import LockSource, explained, locked
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
@@ -63,7 +62,9 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
     ):
         with watch("resolve"):
             provided = provided_sets(request.beneath, target)
-        preparation = _preparation(request, provided)
+        preparation = Preparation(
+            target, request.source, request.recipe, provided, request.cache_dir, request.jobs
+        )
         prepared = prepare(preparation, notify, watch)
         if request.trim is not None:
             with watch("trim"):
@@ -100,13 +101,6 @@ def _checking(request: BuildRequest, prepared: Prepared, notify: Notify) -> Chec
         with_zips = (*checking.request.with_zips, *request.beneath.layers)
         checking = replace(checking, request=replace(checking.request, with_zips=with_zips))
     return replace(checking, strict=request.strict)
-
-
-def _preparation(request: BuildRequest, provided: tuple[Provided, ...]) -> Preparation:
-    """What a build prepares: its target, source and recipe, with what is beneath."""
-    return Preparation(
-        request.target, request.source, request.recipe, provided, request.cache_dir, request.jobs
-    )
 
 
 def write_layer(
