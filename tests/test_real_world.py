@@ -261,7 +261,7 @@ def test_other_platforms_files_in_a_pure_wheel_are_left_out_or_warned_about(
         "--json",
     )
     report = run_json(capsys, "check", str(kept), "--no-imports", "--json")
-    assert report["ok"] is True, report["findings"]
+    assert report["verdict"] == "not verified", report["findings"]  # nothing failed; --no-imports
     foreign = [item for item in report["findings"] if "macOS or Windows" in item["message"]]
     assert {item["severity"] for item in foreign} == {"warning"} and len(foreign) == 2
 
