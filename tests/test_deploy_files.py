@@ -186,6 +186,56 @@ def test_init_writes_every_distinct_target_and_build_builds_exactly_those(
     ]
 
 
+UNRESOLVED = """\
+Parameters:
+  Arch:
+    Type: String
+Resources:
+  ApiFn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Architectures: [arm64]
+  WorkerFn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: {runtime}
+      Architectures: [!Ref Arch]
+"""
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", '!Sub "python3.11"'])
+def test_a_function_whose_cpu_is_not_static_is_left_out_with_a_warning_never_guessed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], runtime: str
+):
+    """A new user's template: ``!Ref Arch`` with no default gave WorkerFn x86_64 silently, and
+    a ``!Sub`` without variables dropped it with only a note. A ``!Sub`` of a plain string is
+    that string; a CPU that is not static is never guessed: the function is named as left out."""
+    (tmp_path / "requirements.txt").write_text("alpha\n")
+    (tmp_path / "template.yaml").write_text(UNRESOLVED.format(runtime=runtime))
+    deploy = read_deploy_file(tmp_path / "template.yaml")
+    worker = next(function for function in deploy.functions if function.name == "WorkerFn")
+    assert worker.runtime == "python3.11" and worker.arch is None
+    assert deploy.targets() == [("python3.12", "arm64")]
+    assert [function.name for function in deploy.left_out()] == ["WorkerFn"]
+    code, _, err = run_cli(capsys, "init", "--project", str(tmp_path))
+    assert code == 0, err
+    assert "warning: template.yaml: WorkerFn is left out of the targets" in err
+    assert 'Ref": "Arch"' in err and "hint: add its target" in err
+    text = (tmp_path / "lambdalayer.toml").read_text()
+    assert "python3.12" in text and "x86_64" not in text and "python3.11" not in text
+
+
+def test_a_template_whose_only_function_is_not_static_asks_for_the_target(tmp_path: Path):
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      Runtime: !Ref Py\n"
+    )
+    detected = detect_targets(tmp_path)
+    assert detected.targets == () and detected.warnings
+    assert "Fn is left out of the targets" in detected.warnings[0]
+
+
 def test_target_flags_name_pairs_and_refuse_to_mix_with_runtime_and_arch(
     local_index, tmp_path: Path, capsys
 ):

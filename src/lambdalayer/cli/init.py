@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lambdalayer.cli.common import EXIT_OK, print_json
+from lambdalayer.errors import InputError
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.inputs.scaffold import detect_targets, plan_init
 from lambdalayer.targets import ARCH_ALIASES, DEFAULT_ARCH, default_runtime
@@ -45,6 +46,12 @@ def execute(args: argparse.Namespace) -> int:
     """Run ``init``."""
     project_dir = args.project or Path.cwd()
     detected = detect_targets(project_dir)
+    if detected.warnings and not (args.runtime or args.arch or detected.targets):
+        raise InputError(
+            detected.warnings[0],
+            hint="give the targets: lambdalayer init --runtime RUNTIME --arch CPU (or resolve"
+            " the template's parameters with defaults)",
+        )
     if args.runtime or args.arch or not detected.targets:
         runtime = args.runtime or _ask("Lambda runtime", default_runtime().name)
         arch = args.arch or _ask("CPU (x86_64 or arm64)", DEFAULT_ARCH)
@@ -64,11 +71,20 @@ def execute(args: argparse.Namespace) -> int:
                 "configuration": plan.table,
                 "from": source,
                 "notes": list(detected.notes),
+                "warnings": list(detected.warnings),
             }
         )
         return EXIT_OK
     for note in detected.notes:
         print(f"note: {note}", file=sys.stderr)
+    for warning in detected.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if detected.warnings and source:
+        print(
+            "hint: add its target to targets = [...] in the file written, or init again with"
+            " --runtime and --arch",
+            file=sys.stderr,
+        )
     print(f"wrote {plan.path}{where}, building from {plan.input_file.name}:")
     for line in plan.table.splitlines():
         print(f"  {line}")

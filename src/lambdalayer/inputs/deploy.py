@@ -104,14 +104,30 @@ class DeployFile:
     notes: tuple[str, ...] = ()
 
     def targets(self) -> list[tuple[str, str]]:
-        """The distinct (runtime, CPU) pairs of its Python zip functions, in file order."""
+        """The distinct (runtime, CPU) pairs of its Python zip functions, in file order (a
+        function whose runtime or CPU is not static is left out: see :meth:`left_out`)."""
         seen: list[tuple[str, str]] = []
         for function in self.functions:
-            if function.is_python and not function.image and function.runtime:
-                pair = (function.runtime, function.arch or "x86_64")
+            if function.is_python and not function.image and function.arch:
+                pair = (str(function.runtime), function.arch)
                 if pair not in seen:
                     seen.append(pair)
         return seen
+
+    def left_out(self) -> list[DeployedFunction]:
+        """The zip functions :meth:`targets` cannot place: their runtime or CPU is not static
+        (an intrinsic with nothing to resolve it by), so neither is known."""
+        return [
+            function
+            for function in self.functions
+            if not function.image
+            and (function.runtime is None or function.arch is None)
+            and any(note.split(": ", 1)[0].endswith(_TARGET_KEYS) for note in function.unresolved)
+        ]
+
+
+# The keys a function's target comes from (CloudFormation/SAM's, serverless.yml's).
+_TARGET_KEYS = (".Runtime", ".Architectures", ".runtime", ".architecture")
 
 
 class _Loader(yaml.SafeLoader):
@@ -218,22 +234,26 @@ class _Context:
 
     def _intrinsic(self, name: str, argument: Any) -> Any:
         if name == "Ref" and isinstance(argument, str):
-            parameter = self.parameters.get(argument)
-            if isinstance(parameter, dict) and "Default" in parameter:
-                return parameter["Default"]
-            if argument in self.resources:
-                return {"LocalResource": argument}
-            return None
+            return self._ref(argument)
         if name == "Fn::FindInMap" and isinstance(argument, list) and len(argument) == 3:
             keys = [self.value(key, "Fn::FindInMap") for key in argument]
             table: Any = self.mappings
             for key in keys:
                 table = table.get(key) if isinstance(table, dict) and isinstance(key, str) else None
             return table
+        if name == "Fn::Sub" and isinstance(argument, str) and "${" not in argument:
+            return argument  # nothing to substitute: the string itself
         agreeing = isinstance(argument, list) and len(argument) == 3 and argument[1] == argument[2]
         if name == "Fn::If" and agreeing:  # the two branches agree: either is the value
             return self.value(argument[1], "Fn::If")
         return None
+
+    def _ref(self, name: str) -> Any:
+        """A parameter's default, or a resource of this template; ``None`` otherwise."""
+        parameter = self.parameters.get(name)
+        if isinstance(parameter, dict) and "Default" in parameter:
+            return parameter["Default"]
+        return {"LocalResource": name} if name in self.resources else None
 
 
 def _show(raw: Any) -> str:
@@ -321,10 +341,24 @@ def _layer_names(raw: Any, context: _Context, where: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _arch(raw: Any, context: _Context, where: str) -> str | None:
+def _arch(raw: Any, context: _Context, where: str, default: str | None) -> str | None:
+    """The function's CPU: ``default`` when the file names none (Lambda's x86_64 for a zip
+    function), ``None`` when it names one that is not static (noted) or not a CPU."""
+    if raw is None:
+        return default
     values = context.value(raw, where)
-    first = _strings(values)[:1]
-    return _ARCHES.get(first[0]) if first else None
+    items = values if isinstance(values, list) else [values]
+    first = context.value(items[0], where) if items and values is not None else None
+    if isinstance(first, str) and first in _ARCHES:
+        return _ARCHES[first]
+    if first is not None:
+        context.unresolved.append(f"{where}: {_show(first)} (not a CPU Lambda has)")
+    return None
+
+
+def _zip_default(image: object) -> str | None:
+    """Lambda's CPU for a function that names none: x86_64 (an image's is its own)."""
+    return None if image else "x86_64"
 
 
 def _sam_function(
@@ -339,8 +373,9 @@ def _sam_function(
         name=logical_id,
         handler=_str(context.value(properties.get("Handler"), where + "Handler")),
         runtime=_str(runtime),
-        arch=_arch(properties.get("Architectures"), context, where + "Architectures")
-        or (None if image else "x86_64"),
+        arch=_arch(
+            properties.get("Architectures"), context, where + "Architectures", _zip_default(image)
+        ),
         code_dir=code_dir,
         layers=_layer_names(properties.get("Layers"), context, where + "Layers"),
         requirements=_requirements_in(code_dir),
@@ -370,8 +405,9 @@ def _lambda_function(
         name=logical_id,
         handler=_str(context.value(properties.get("Handler"), where + "Handler")),
         runtime=_str(runtime),
-        arch=_arch(properties.get("Architectures"), context, where + "Architectures")
-        or (None if image else "x86_64"),
+        arch=_arch(
+            properties.get("Architectures"), context, where + "Architectures", _zip_default(image)
+        ),
         code_dir=code_dir,
         layers=_layer_names(properties.get("Layers"), context, where + "Layers"),
         requirements=_requirements_in(code_dir),

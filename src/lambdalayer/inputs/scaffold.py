@@ -33,6 +33,7 @@ class DetectedTargets:
     targets: tuple[tuple[str, str], ...]
     source: str | None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # functions left out: their runtime or CPU is not static
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ def detect_targets(project_dir: Path) -> DetectedTargets:
 
     Each function's own runtime and CPU count (a template's ``Globals`` are defaults): two
     functions on different runtimes give two targets, never a mix of one's runtime and the
-    other's CPU. What a file leaves unresolved (``!Ref`` without a default) is a note.
+    other's CPU. What a file leaves unresolved (``!Ref`` without a default) is a note; a
+    function whose runtime or CPU is unresolved is left out, with a warning naming it —
+    never given a guessed one.
     """
     notes: list[str] = []
     for path in find_deploy_files(project_dir):
@@ -62,9 +65,14 @@ def detect_targets(project_dir: Path) -> DetectedTargets:
             continue
         for function in deploy.functions:
             notes += [f"{path.name}: {item}" for item in function.unresolved]
+        warnings = tuple(
+            f"{path.name}: {function.name} is left out of the targets: its runtime or CPU is"
+            f" not static ({'; '.join(function.unresolved)})"
+            for function in deploy.left_out()
+        )
         found = deploy.targets()
-        if found:
-            return DetectedTargets(tuple(found), path.name, tuple(notes))
+        if found or warnings:
+            return DetectedTargets(tuple(found), path.name, tuple(notes), warnings)
     for name in _CDK_FILES:  # a CDK app's source, when it has not been synthesized yet
         path = project_dir / name
         if not path.is_file():
