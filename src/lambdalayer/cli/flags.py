@@ -32,6 +32,8 @@ FLAGS = {
     "ImportOptions.sandbox": "--sandbox",
     "SlimOptions.drop": "--drop",
     "SlimOptions.keep": "--keep",
+    "TrimRequest.keep": "--keep",
+    "TrimRequest.ignore_json_paths": "--ignore-json-path",
     "BuildRecipe.python": "--python",
     "BuildRecipe.bytecode": "--bytecode",
     "IndexConfig.index_url": "--index-url",

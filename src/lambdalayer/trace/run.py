@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
-from lambdalayer.errors import TrimError
+from lambdalayer.errors import TrimError, option
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.invoke import InvokeRequest, invoke_events
 from lambdalayer.layer.archive import write_placement
@@ -228,7 +228,8 @@ def _check_static(artefact: ArtefactTrim, target: Target) -> None:
         first = checked.errors[0]
         raise TrimError(
             f"the trimmed {artefact.output} fails the check: {first.message}",
-            hint="keep what it needs (--keep PATH), or report it: a trim keeps what a check needs",
+            hint=f"keep what it needs ({option('TrimRequest.keep', 'PATH')}), or report it: a trim"
+            " keeps what a check needs",
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from lambdalayer.errors import TrimError
+from lambdalayer.errors import TrimError, option
 from lambdalayer.invoke import Invocation
 from lambdalayer.trace.trace import Trace
 from lambdalayer.zipnames import printable
@@ -75,7 +75,8 @@ def verify_traces(before: Trace, after: Trace, ignore: tuple[str, ...] = ()) -> 
             raise TrimError(
                 f"the trimmed artefact answers event {printable(label)} differently; first"
                 f" differing file access: {access} (init: {init}); it answered {printable(shown)}",
-                hint="keep what it reached (--keep PATH, or a line in the manifest), or ignore a"
-                " value that changes on every call (--ignore-json-path)",
+                hint=f"keep what it reached ({option('TrimRequest.keep', 'PATH')}, or a line in the"
+                " manifest), or ignore a value that changes on every call"
+                f" ({option('TrimRequest.ignore_json_paths', 'A.B')})",
             )
     return len(before.events) - 1

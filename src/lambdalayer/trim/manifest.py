@@ -27,7 +27,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.fsutil import read_text_file
 from lambdalayer.trim.units import unit_of
 from lambdalayer.zipnames import printable, unsafe_reason
@@ -83,8 +83,10 @@ class Manifest:
     def with_keep(self, patterns: tuple[str, ...]) -> Manifest:
         """This manifest with ``patterns`` (``--keep``) kept too."""
         for pattern in patterns:
-            check_pattern(pattern, "--keep")
-        extra = (("(--keep)", tuple(Kept(pattern) for pattern in patterns)),) if patterns else ()
+            check_pattern(pattern, option("TrimRequest.keep"))
+        extra = (
+            (("(kept as asked)", tuple(Kept(pattern) for pattern in patterns)),) if patterns else ()
+        )
         return Manifest(self.level, self.events, (*self.distributions, *extra), self.name)
 
 
