@@ -449,3 +449,30 @@ def test_a_module_needing_the_runtimes_packages_that_cannot_be_had_is_not_verifi
     assert unverified["part"] == "imports" and unverified["why"].startswith(
         "usesboto need the runtime's own packages (boto3, …), which could not be had here"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        ([], "checking for python3.11-x86_64 (recorded in the zip by lambdalayer)"),
+        (
+            ["--runtime", "python3.12"],
+            "checking for python3.12-x86_64 (python3.12 as given; the zip records"
+            " python3.11-x86_64 (lambdalayer built it for that target))",
+        ),
+        (
+            ["--runtime", "python3.11"],
+            "checking for python3.11-x86_64 (python3.11 as given, the rest recorded in the zip",
+        ),
+    ],
+)
+def test_the_first_line_says_where_the_target_came_from(tmp_path, capsys, flags, said):
+    """A new user's check with --runtime python3.12 of a zip built for python3.11 said the
+    target was 'recorded in the zip', hiding that they disagree."""
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {"python/six.py": b"X = 1\n"},
+        b"lambdalayer target=python3.11-x86_64 layout=python",
+    )
+    main(["check", str(layer), "--no-imports", *flags])
+    assert said in capsys.readouterr().out

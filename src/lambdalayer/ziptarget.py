@@ -124,7 +124,7 @@ def _target(
     function = bool(recorded and recorded.layout is Layout.FUNCTION)
     if recorded is not None and (runtime is None or arch is None):
         target = get_target(runtime or recorded.target.runtime.name, arch or recorded.target.arch)
-        return ZipTarget(target, "recorded in the zip by lambdalayer", function)
+        return ZipTarget(target, _how(target, recorded.target, runtime, arch), function)
     if runtime is not None and arch is not None:
         return ZipTarget(get_target(runtime, arch), "as given", function)
     versions, machines, clues = _shown(path)
@@ -151,3 +151,17 @@ def _target(
             else (f"; {DEFAULT_ARCH}: it holds files for {' and '.join(sorted(machines))}")
         )
     return ZipTarget(get_target(chosen_runtime, chosen_arch), source, function)
+
+
+def _how(target: Target, recorded: Target, runtime: str | None, arch: str | None) -> str:
+    """How ``target`` was decided, when the zip records one: what was given and what the
+    zip says, in the words a check's first line prints (a disagreement said, never hidden)."""
+    given = [part for part in (runtime and target.runtime.name, arch and target.arch) if part]
+    if not given:
+        return "recorded in the zip by lambdalayer"
+    if target == recorded:
+        return f"{' and '.join(given)} as given, the rest recorded in the zip by lambdalayer"
+    return (
+        f"{' and '.join(given)} as given; the zip records {recorded.name} (lambdalayer built it"
+        " for that target)"
+    )
