@@ -11,7 +11,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -211,3 +211,22 @@ def remove_tree(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.chmod(0o700)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def check_side_output(path: Path, what: str, outputs: Sequence[Path | None]) -> None:
+    """Refuse a second output (an SBOM, a report) that is one of the main ``outputs`` or
+    that exists as something other than a regular file (a FIFO, a device): writing it would
+    replace the artefact just built, or a file that is not one."""
+    resolved = path.resolve()
+    for output in outputs:
+        if output is not None and output.resolve() == resolved:
+            raise InputError(
+                f"{what} {path} is also where the build writes its output",
+                hint=f"give {what} a path of its own",
+            )
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise InputError(
+                f"{what} {path} exists and is not a regular file",
+                hint=f"give {what} the path of a file (it is written whole, atomically)",
+            )

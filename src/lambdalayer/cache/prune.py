@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.cache.buckets import Bucket, Shape
-from lambdalayer.cache.store import LOCKS, TRASH, acquire, lock_path, seal_path
-from lambdalayer.errors import InputError
+from lambdalayer.cache.store import LOCKS, SEALS, TRASH, acquire, lock_path, seal_path
+from lambdalayer.cache.trust import check_root, real_directory
+from lambdalayer.errors import CacheError, InputError
 from lambdalayer.fsutil import remove_tree
+from lambdalayer.zipnames import printable
 
 SCRATCH_GRACE = 24 * 3600.0  # a half-made entry (``.build-…``) older than this is abandoned
 
@@ -93,12 +95,12 @@ def _keys(root: Path, bucket: Bucket) -> Iterator[tuple[str, Path]]:
     """Every entry's key and path in ``bucket`` (half-made ones, named ``.…``, left out)."""
     info = bucket.info
     directory = root / info.directory
-    if not directory.is_dir():
+    if not real_directory(directory):  # a link where a bucket should be is never followed
         return
     for child in sorted(directory.iterdir()):
         if child.name.startswith("."):
             continue
-        if info.shape is Shape.SHARDED and child.is_dir() and not child.is_symlink():
+        if info.shape is Shape.SHARDED and real_directory(child):
             for leaf in sorted(child.iterdir()):
                 if not leaf.name.startswith("."):
                     yield child.name + leaf.name, leaf
@@ -115,8 +117,28 @@ def _last_used(root: Path, bucket: Bucket, key: str, path: Path) -> float:
     return 0.0
 
 
+def sound(root: Path) -> None:
+    """Refuse (:class:`CacheError`) a cache that is not this user's alone (as a build does)
+    or whose own directories — the locks', seals', trash's, a bucket's — are links or not
+    directories: what is listed or removed must be the cache's, never what a link names."""
+    check_root(root)
+    places = [LOCKS, SEALS, TRASH]
+    for bucket in Bucket:
+        parts = Path(bucket.info.directory).parts
+        places += ["/".join(parts[: index + 1]) for index in range(len(parts))]
+    for name in dict.fromkeys(places):
+        place = root / name
+        if (place.exists() or place.is_symlink()) and not real_directory(place):
+            raise CacheError(
+                f"{printable(str(place))} in the cache is a link or not a directory: nothing"
+                " is listed or removed through it",
+                hint="remove it (lambdalayer remakes what it needs), or use another --cache-dir",
+            )
+
+
 def entries(root: Path) -> list[CacheEntry]:
     """Every entry of every bucket lambdalayer owns (uv's is not listed entry by entry)."""
+    sound(root)
     found = []
     for bucket in Bucket:
         if bucket.info.shape is Shape.TOOL:
@@ -166,7 +188,9 @@ def _remove(root: Path, entry: CacheEntry) -> bool:
     trash = root / TRASH
     away = trash / f"{entry.bucket.label.replace('/', '-')}-{secrets.token_hex(8)}"
     try:
-        trash.mkdir(parents=True, exist_ok=True)
+        trash.mkdir(exist_ok=True)
+        if not real_directory(trash):
+            return False
         with contextlib.suppress(FileNotFoundError):  # gone already: nothing to remove
             entry.path.rename(away)
         seal_path(root, entry.bucket, entry.key).unlink(missing_ok=True)
@@ -183,14 +207,20 @@ def _abandoned_scratch(root: Path, now: float) -> None:
         if bucket.info.shape is Shape.TOOL:
             continue
         directory = root / bucket.info.directory
-        candidates = list(directory.glob(".*")) + list(directory.glob("*/.*"))
+        if not real_directory(directory):
+            continue
+        candidates = [child for child in directory.iterdir() if child.name.startswith(".")]
+        for child in directory.iterdir():
+            if not child.name.startswith(".") and real_directory(child):
+                candidates += [leaf for leaf in child.iterdir() if leaf.name.startswith(".")]
         for path in candidates:
             with contextlib.suppress(OSError):
                 if now - path.lstat().st_mtime > SCRATCH_GRACE:
                     remove_tree(path)
-    with contextlib.suppress(OSError):
-        for path in (root / TRASH).iterdir():
-            remove_tree(path)
+    if real_directory(root / TRASH):
+        with contextlib.suppress(OSError):
+            for path in (root / TRASH).iterdir():
+                remove_tree(path)
 
 
 def prune(root: Path, policy: PrunePolicy, now: float | None = None) -> PruneResult:

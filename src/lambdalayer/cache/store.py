@@ -25,6 +25,7 @@ from lambdalayer.cache import trust
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.errors import CacheError
 from lambdalayer.fsutil import atomic_write_bytes, remove_tree, staged_path
+from lambdalayer.zipnames import printable
 
 CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
 LOCKS = ".locks"
@@ -142,11 +143,12 @@ class Cache:
         Opened again while open (a build's check, a check's runtime packages), it is the
         same cache, released when the outermost block ends.
         """
-        key = _root_key(root if root is not None else default_root())
+        given = root if root is not None else default_root()
+        key = _root_key(given)
         with _open_lock:
             cache, count = _open.get(key, (None, 0))
             if cache is None:
-                trust.check_root(key)
+                trust.check_root(given)  # as given: a link there is refused, not followed
                 cache = cls(root if root is not None else default_root())
             _open[key] = (cache, count + 1)
         try:
@@ -171,13 +173,7 @@ class Cache:
     def bucket(self, bucket: Bucket) -> Path:
         """The directory of ``bucket`` (created when absent)."""
         directory = self.root / bucket.info.directory
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise CacheError(
-                f"cannot create the cache directory {directory}: {error.strerror or error}",
-                hint=f"set {CACHE_ENV} (or --cache-dir) to a directory you can write",
-            ) from error
+        self._ensure(directory)
         return directory
 
     def entry(self, bucket: Bucket, key: str) -> Path:
@@ -228,17 +224,19 @@ class Cache:
         if self.key is None:
             return True
         try:
-            recorded = seal_path(self.root, bucket, key).read_text("ascii").strip()
+            # A seal is 64 hex digits: read to a bound, from a regular file only.
+            recorded = trust.read_small_file(seal_path(self.root, bucket, key), 128)
+            recorded_text = recorded.decode("ascii").strip()
             expected = trust.seal(self.key, f"{bucket.label}/{key}", path)
         except (OSError, UnicodeDecodeError):
             return False
-        return hmac.compare_digest(recorded, expected)
+        return hmac.compare_digest(recorded_text, expected)
 
     def _set_aside(self, path: Path) -> None:
         """Move an untrusted entry out of the way (its files are never read)."""
         away = self.root / TRASH / f"untrusted-{secrets.token_hex(8)}"
-        with contextlib.suppress(OSError):
-            away.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError, CacheError):
+            self._ensure(away.parent)
             path.rename(away)
             remove_tree(away)
 
@@ -302,13 +300,30 @@ class Cache:
             os.close(descriptor)
 
     def _ensure(self, directory: Path) -> None:
+        """``directory`` (under the root) and every directory between, made where absent —
+        each a real directory: a link planted in the cache (``.locks``, a bucket) is an
+        error, never followed to write elsewhere."""
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise CacheError(
-                f"cannot write in the cache at {self.root}: {error.strerror or error}",
-                hint=f"set {CACHE_ENV} (or --cache-dir) to a directory you can write",
-            ) from error
+            relative = directory.relative_to(self.root)
+        except ValueError:
+            relative = None
+        place = self.root
+        for part in ("", *(relative.parts if relative is not None else ())):
+            place = place / part if part else place
+            try:
+                place.mkdir(parents=not part, exist_ok=True)  # the root's own parents: made
+            except OSError as error:
+                raise CacheError(
+                    f"cannot write in the cache at {self.root}: {error.strerror or error}",
+                    hint=f"set {CACHE_ENV} (or --cache-dir) to a directory you can write",
+                ) from error
+            if not trust.real_directory(place):
+                raise CacheError(
+                    f"{printable(str(place))} in the cache is a link or not a directory: the"
+                    " cache is not as lambdalayer made it",
+                    hint="remove it (lambdalayer remakes what it needs), or use another"
+                    " --cache-dir",
+                )
 
     def _touch(self, lock: Path) -> None:
         """Record a use: the lock file's time is the entry's last use."""

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lambdalayer.errors import CacheError
+from lambdalayer.zipnames import printable
 
 KEY_ENV = "LAMBDALAYER_CACHE_KEY"
 KEY_FILE_ENV = "LAMBDALAYER_CACHE_KEY_FILE"
@@ -57,8 +59,13 @@ def check_root(root: Path) -> None:
             f"cannot use the cache at {root}: {error.strerror or error}",
             hint="set LAMBDALAYER_CACHE_DIR (or --cache-dir) to a directory of your own",
         ) from error
-    if stat.S_ISLNK(facts.st_mode):
-        facts = root.stat()
+    if stat.S_ISLNK(facts.st_mode) or not stat.S_ISDIR(facts.st_mode):
+        raise CacheError(
+            f"the cache at {printable(str(root))} is "
+            + ("a symbolic link" if stat.S_ISLNK(facts.st_mode) else "not a directory")
+            + ": whoever can change it would decide where lambdalayer writes and what it reads",
+            hint="give the real directory (--cache-dir or LAMBDALAYER_CACHE_DIR)",
+        )
     if not safe_owner(facts):
         whose = "another user owns it" if facts.st_uid != os.geteuid() else "others may write it"
         raise CacheError(
@@ -90,7 +97,7 @@ def owned_chain(root: Path, entry: Path) -> bool:
 def cache_key(environ: Mapping[str, str], root: Path) -> bytes | None:
     """The user's cache key, if one is configured (``None``: ownership is the only rule)."""
     if environ.get(KEY_ENV):
-        return environ[KEY_ENV].encode("utf-8")
+        return os.fsencode(environ[KEY_ENV])  # the bytes the environment holds, any encoding
     named = environ.get(KEY_FILE_ENV)
     if not named:
         return None
@@ -101,8 +108,7 @@ def cache_key(environ: Mapping[str, str], root: Path) -> bytes | None:
                 f"{KEY_FILE_ENV}={path} is inside the cache it protects",
                 hint="keep the key outside the cache (a CI secret, a file in your home)",
             )
-        with path.open("rb") as stream:
-            key = stream.read(_KEY_FILE_LIMIT + 1)
+        key = read_small_file(path, _KEY_FILE_LIMIT + 1)
     except OSError as error:
         raise CacheError(
             f"cannot read the cache key {KEY_FILE_ENV}={path}: {error.strerror or error}",
@@ -114,6 +120,24 @@ def cache_key(environ: Mapping[str, str], root: Path) -> bytes | None:
             hint="put a random secret of 32 or more bytes in it",
         )
     return key.strip()
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file at ``path``: never a FIFO, a device or a
+    link (``OSError`` for those), never a read that waits or does not end."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return stream.read(limit)
+
+
+def real_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory itself, not a link to one (nor anything else)."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def content_digest(path: Path) -> str:

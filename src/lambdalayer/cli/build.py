@@ -49,7 +49,7 @@ from lambdalayer.cli.text import (
     print_timings,
 )
 from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
+from lambdalayer.fsutil import check_side_output, ensure_writable_parent, remove_empty_dirs
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
 from lambdalayer.net.index import IndexConfig
@@ -225,6 +225,8 @@ def _ships_request(args: argparse.Namespace) -> ShipsRequest | None:
     if not (args.sbom or args.audit or args.provenance):
         return None
     if args.sbom is not None:
+        outputs = [Path(args.output) if args.output else None, args.lock, args.report]
+        check_side_output(args.sbom, "--sbom", outputs)
         ensure_writable_parent(args.sbom)
     policy = None
     if args.audit:

@@ -18,6 +18,7 @@ from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.cli.options_global import add_global_options
 from lambdalayer.errors import InputError
+from lambdalayer.zipnames import printable
 
 DESCRIPTION = (
     "lambdalayer keeps downloaded wheels, layer fragments, resolutions, check results, "
@@ -88,7 +89,7 @@ def _dir(root: Path, *, as_json: bool) -> int:
     if as_json:
         print_json({"ok": True, "cache_dir": str(root)})
     else:
-        print(root)
+        print(printable(str(root)))
     return EXIT_OK
 
 
@@ -108,7 +109,7 @@ def _info(root: Path, *, as_json: bool) -> int:
             }
         )
         return EXIT_OK
-    print(f"cache: {root}")
+    print(f"cache: {printable(str(root))}")
     print(f"  {'part':<12} {'entries':>8} {'size':>11}  holds")
     for row in rows:
         if row.entries:

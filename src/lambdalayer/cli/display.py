@@ -28,12 +28,13 @@ _STYLES = (("error:", "1;31"), ("warning:", "33"), ("hint:", "36"))
 
 
 def colour_wanted(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether to colour ``stream``: ``FORCE_COLOR`` (not ``0``) yes, ``NO_COLOR`` no, else
-    whether it is a terminal that is not ``TERM=dumb``."""
-    if environ.get("FORCE_COLOR", "") not in ("", "0"):
-        return True
+    """Whether to colour ``stream``: ``NO_COLOR`` (any value) no — it wins, as no-color.org
+    asks; ``FORCE_COLOR`` (not ``0``/``false``) yes; else whether it is a terminal that is
+    not ``TERM=dumb``."""
     if environ.get("NO_COLOR", ""):
         return False
+    if environ.get("FORCE_COLOR", "").lower() not in ("", "0", "false"):
+        return True
     return stream.isatty() and environ.get("TERM", "") != "dumb"
 
 

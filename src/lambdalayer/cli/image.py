@@ -32,7 +32,7 @@ from lambdalayer.container.request import DEFAULT_BASE
 from lambdalayer.environment.image import PUBLIC_REGISTRY, REPOSITORY, PulledImage, pull_image
 from lambdalayer.environment.roots import HOST
 from lambdalayer.errors import FetchError, InputError
-from lambdalayer.fsutil import ensure_writable_parent
+from lambdalayer.fsutil import check_side_output, ensure_writable_parent
 from lambdalayer.inputs.config import load_config
 from lambdalayer.network import allowing_auth_hosts
 from lambdalayer.oci.reference import ImageReference
@@ -282,6 +282,7 @@ def image_request(args: argparse.Namespace) -> ImageRequest:
     push = ImageReference.parse(args.push) if args.push else None
     archive = args.output if args.output or push else Path("image.tar")
     if args.sbom is not None:
+        check_side_output(args.sbom, "--sbom", [archive, args.lock])
         ensure_writable_parent(args.sbom)
     outputs = ImageOutputs(
         archive, push, args.deploy, sbom=args.sbom, sbom_format=SbomFormat(args.sbom_format)
