@@ -220,3 +220,36 @@ def test_generated_shared_cache_answers_are_used_or_refused_never_a_crash(
     assert fleet.report.pulled == 0
     assert not (folder / "escaped").exists()
     assert not (root / "wheels").exists() or not any((root / "wheels").rglob("*.whl"))
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["..", "../outside", "/{tmp}/outside", "link-out"],
+)
+@pytest.mark.parametrize("kind", ["table", "sam"])
+def test_a_function_whose_code_leaves_the_repository_is_refused(tmp_path, where, kind):
+    """A hostile review: source = ".." (or a CodeUri out of the repository, absolute, or a
+    link out of it) packaged the runner's files — a credentials file beside the repository
+    went into the function zip. Refused, naming the function."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "credentials").write_text("aws_secret_access_key=HOSTSECRET\n")
+    (outside / "requirements.txt").write_text("six\n")
+    (tmp_path / "requirements.txt").write_text("six\n")  # for a CodeUri of ".."
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "link-out").symlink_to(outside)
+    source = where.format(tmp=str(tmp_path).lstrip("/"))
+    if kind == "table":
+        (repo / "pyproject.toml").write_text(
+            "[tool.lambdalayer.functions.F]\n"
+            f"source = {json.dumps(source)}\nrequirements = ['six']\n"
+            "handler = 'app.handler'\ntarget = 'python3.11-x86_64'\n"
+        )
+    else:
+        (repo / "template.yaml").write_text(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+            f"      Runtime: python3.11\n      Handler: app.handler\n      CodeUri: {source}\n"
+        )
+    with pytest.raises(InputError, match="is not a directory inside the repository"):
+        read_fleet(repo)

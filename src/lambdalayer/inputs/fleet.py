@@ -21,6 +21,7 @@ from lambdalayer.inputs.config import NamedFunction, ProjectConfig, load_config
 from lambdalayer.inputs.deploy import DeployedFunction, find_deploy_files, read_deploy_file
 from lambdalayer.inputs.requirements import Gathered, gather
 from lambdalayer.targets import Target, get_target, parse_target
+from lambdalayer.zipnames import printable
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,23 @@ def read_fleet(project_dir: Path, deploy_files: tuple[Path, ...] = ()) -> Fleet:
         )
     read = [*files, *([config.path] if config is not None and config.functions else [])]
     ordered = tuple(functions[name] for name in sorted(functions))
+    for function in ordered:
+        _confined(function, project_dir)
     return Fleet(ordered, tuple(read), tuple(sorted(skipped)))
+
+
+def _confined(function: FleetFunction, project_dir: Path) -> None:
+    """A function's code is a directory inside the repository (links resolved): a deploy
+    file or table of a hostile repository (a pull request's, on CI) must not package the
+    runner's home or workspace into a function zip."""
+    root, code = project_dir.resolve(), function.code_dir.resolve()
+    if not code.is_relative_to(root) or not code.is_dir():
+        raise InputError(
+            f"function {function.name}'s code {printable(str(function.code_dir))} is not a"
+            f" directory inside the repository {printable(str(root))} ({function.origin})",
+            hint="keep each function's code in the repository; a deploy tool that stages code"
+            " elsewhere (cdk.out) stages it inside it",
+        )
 
 
 def _add(functions: dict[str, FleetFunction], function: FleetFunction) -> None:
