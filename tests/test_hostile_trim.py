@@ -194,3 +194,31 @@ def test_trim_reviewed_refuses_a_bad_manifest_in_one_line_writing_nothing(
     assert snapshot(place, skip=(place / "cache", place / "home")) == before
     assert_promise(case, must_fail=True)
     assert "trim manifest" in case.outcomes[0].error_lines()[0]
+
+
+_HEAD = 'format = 1\nlevel = "modules"\nevents = []\n'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _HEAD + "[distribution.six]\nkeep = [1]\n",
+        _HEAD + "[distribution.six]\nkeep = []\nother = 1\n",
+        'format = true\nlevel = "modules"\nevents = []\n',
+        "format = 1.0\n",
+        "x = " + "[" * 100_000 + "]" * 100_000 + "\n",
+        _HEAD
+        + "[distribution.six]\nkeep = ["
+        + ", ".join(f'"p{i}*/**/*x*"' for i in range(3000))
+        + "]\n",
+    ],
+    ids=["not-a-path", "extra-key", "format-true", "format-float", "deep", "many-globs"],
+)
+def test_every_refused_manifest_is_one_error_with_a_hint(text):
+    """A hostile review: several refusals had no hint; format = true passed (True == 1); a
+    manifest of half a million globs took minutes of CPU against every file."""
+    from lambdalayer.trim.manifest import parse_manifest
+
+    with pytest.raises(InputError) as refused:
+        parse_manifest(text)
+    assert refused.value.hint and "\n" not in refused.value.message

@@ -507,3 +507,22 @@ def test_the_real_boto3_function_keeps_one_services_models(capsys, cache, tmp_pa
     error = json.loads(out)
     assert error["errorType"] == "ImportError"
     assert '"boto3/dynamodb/**"' in error["errorMessage"]
+
+
+@pytest.mark.parametrize("level", [Level.MODULES, Level.DATA])
+def test_ca_bundles_the_sandbox_cannot_reach_are_kept_whatever_the_trace_saw(
+    tmp_path: Path, level: Level
+) -> None:
+    """A new user: requests' certifi lost cacert.pem (the sandbox has no network, so no event
+    opens it) and the trim said verified; the function would fail on its first HTTPS call."""
+    files = {
+        **distribution("certifi", {"certifi/__init__.py": b"", "certifi/core.py": b"",
+                                   "certifi/cacert.pem": b"-----BEGIN CERTIFICATE-----\n"}),
+        **distribution("fakecore", {"fakecore/__init__.py": b"", "fakecore/cacert.pem": b"x",
+                                    "fakecore/data/model.json": b"{}"}),
+    }  # fmt: skip
+    layer = write_layer(tmp_path / "layer.zip", files)
+    plan = plan_trim(describe_files(read_zip(layer, Layout.SITE_PACKAGES)), _manifest(level))
+    kept = {item.rel for item in plan.kept}
+    assert {"certifi/cacert.pem", "certifi/core.py", "fakecore/cacert.pem"} <= kept
+    assert "fakecore/data/model.json" not in kept

@@ -11,9 +11,12 @@ gains a finder (:mod:`._finder`) naming the manifest line of each module removed
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import hashlib
 import posixpath
 import re
+import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from importlib import resources
@@ -125,8 +128,18 @@ def describe_files(placement: Placement) -> tuple[ArtefactFile, ...]:
     return tuple(described)
 
 
+@functools.cache
+def untraceable() -> tuple[tuple[str, str], ...]:
+    """(glob, why) of the files kept whatever the trace saw (``data/trim_always.toml``):
+    read only on paths the sandbox cannot take — TLS's CA bundles, with no network."""
+    text = resources.files("lambdalayer").joinpath("data/trim_always.toml").read_text("utf-8")
+    return tuple((str(item["pattern"]), str(item["why"])) for item in tomllib.loads(text)["keep"])
+
+
 def _always(item: ArtefactFile, level: Level) -> bool:
     if item.distribution == NO_DISTRIBUTION or item.kind in (Kind.METADATA, Kind.PTH):
+        return True
+    if any(fnmatch.fnmatchcase(item.rel, pattern) for pattern, _ in untraceable()):
         return True
     return level is Level.DATA and item.kind in (Kind.MODULE, Kind.LIBRARY)
 

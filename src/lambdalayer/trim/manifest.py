@@ -48,6 +48,11 @@ FORMAT = 1
 MANIFEST_NAME = "lambdalayer.trim.toml"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_PATTERN = 4096
+# Lines a manifest may hold: each glob is tried against every file of the artefact, so a
+# committed manifest of half a million globs would stall every build (a hostile review).
+MAX_LINES = 50_000
+MAX_GLOBS = 2_000
+_HINT = "fix the line named, or write the manifest again with `lambdalayer trim`"
 NO_DISTRIBUTION = "(no distribution)"  # files no RECORD lists: never trimmed, listed for review
 
 
@@ -156,12 +161,31 @@ def _field(document: dict[str, object], name: str, kind: type) -> object:
 
 
 def parse_manifest(text: str, name: str = MANIFEST_NAME) -> Manifest:
-    """A manifest from its TOML text; one :class:`InputError` naming the field otherwise."""
+    """A manifest from its TOML text; one :class:`InputError` naming the field otherwise
+    (with a hint, always)."""
+    try:
+        manifest = _parse(text, name)
+    except InputError as error:
+        if error.hint:
+            raise
+        raise InputError(error.message, hint=_HINT) from None
+    lines = manifest.patterns()
+    globs = sum(1 for line in lines if any(char in line for char in "*?["))
+    if len(lines) > MAX_LINES or globs > MAX_GLOBS:
+        raise InputError(
+            f"the trim manifest {printable(name)} holds {len(lines):,} lines ({globs:,} globs):"
+            f" over the {MAX_LINES:,} lines and {MAX_GLOBS:,} globs a manifest may hold",
+            hint="keep a directory with one 'dir/**' line instead of a line per file",
+        )
+    return manifest
+
+
+def _parse(text: str, name: str) -> Manifest:
     try:
         document = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError) as error:
         raise InputError(f"the trim manifest {printable(name)} is not TOML: {error}") from None
-    if document.get("format") != FORMAT:
+    if type(document.get("format")) is not int or document.get("format") != FORMAT:
         raise InputError(
             f"the trim manifest's format is {printable(repr(document.get('format'))[:40])}, not {FORMAT}",
             hint="write it again with `lambdalayer trim`",
@@ -193,4 +217,10 @@ def parse_manifest(text: str, name: str = MANIFEST_NAME) -> Manifest:
 
 def read_manifest(path: Path) -> Manifest:
     """The manifest at ``path`` (read bounded)."""
-    return parse_manifest(read_text_file(path, "the trim manifest", MAX_MANIFEST_BYTES), path.name)
+    try:
+        text = read_text_file(path, "the trim manifest", MAX_MANIFEST_BYTES)
+    except InputError as error:
+        if error.hint:
+            raise
+        raise InputError(error.message, hint=f"give the manifest file ({MANIFEST_NAME})") from None
+    return parse_manifest(text, path.name)
