@@ -332,11 +332,16 @@ def test_the_same_lock_gives_the_same_bytes_whatever_strip_is_on_the_path(
 
 def test_a_tests_directory_that_run_time_code_imports_is_kept():
     """bottleneck's __init__ imports bottleneck.tests.util: slimming its tests/ away broke
-    ``import bottleneck``; a tests/ nothing imports still goes."""
+    ``import bottleneck``; what it imports is kept (and what that imports), nothing more."""
     files = {
         "bottleneckish/__init__.py": b"from bottleneckish.tests.util import get_functions\n",
         "bottleneckish/tests/__init__.py": b"",
-        "bottleneckish/tests/util.py": b"def get_functions(): return []\n",
+        "bottleneckish/tests/util.py": b"from .common import X\ndef get_functions(): return []\n",
+        "bottleneckish/tests/common.py": b"X = 1\n",
+        "bottleneckish/conftest.py": b"from bottleneckish.conftest_only.tests import x\n",
+        "bottleneckish/conftest_only/__init__.py": b"",
+        "bottleneckish/conftest_only/tests/__init__.py": b"",
+        "bottleneckish/conftest_only/tests/x.py": b"",
         "bottleneckish/tests/move_test.py": b"import pytest\n",
         "bottleneckish/sub/__init__.py": b"from ..deep.tests import helpers  # relative\n",
         "bottleneckish/deep/__init__.py": b"",
@@ -350,6 +355,9 @@ def test_a_tests_directory_that_run_time_code_imports_is_kept():
     entries = [Entry(f"{SITE_311}{name}", data=data) for name, data in files.items()]
     result = slim(entries, SlimOptions())
     kept = {entry.arcname.removeprefix(SITE_311) for entry in result.entries}
-    assert {"bottleneckish/tests/util.py", "bottleneckish/tests/move_test.py"} <= kept
+    assert {"bottleneckish/tests/__init__.py", "bottleneckish/tests/util.py"} <= kept
+    assert "bottleneckish/tests/move_test.py" not in kept  # nothing imports it
+    assert "bottleneckish/tests/common.py" in kept  # util imports it in turn
     assert "bottleneckish/deep/tests/helpers.py" in kept
+    assert "bottleneckish/conftest_only/tests/x.py" not in kept  # only pytest's conftest
     assert not {name for name in kept if name.startswith("bottleneckish/unused/tests/")}

@@ -316,41 +316,53 @@ def _imported_names(text: str, package: str) -> set[str]:
     return names
 
 
-def _imported_directories(
+def _imported_files(
     entries: Sequence[Entry], active: Sequence[Rule], packages: set[str]
-) -> tuple[str, ...]:
-    """The directories a directory rule would drop (``tests/``) that a module outside them
-    imports (bottleneck's ``__init__`` imports ``bottleneck.tests.util``): kept whole."""
-    candidates = set()
-    for entry in entries:
-        relative = in_site_directory(entry.arcname)
-        segments = relative.split("/")
-        for rule in active:
-            if rule.directories and _directory_match(relative, rule, packages):
-                depth = next(
-                    d for d in range(1, len(segments) - 1) if segments[d] in rule.directories
-                )
-                candidates.add("/".join(segments[: depth + 1]))
-                break
-    if not candidates:
-        return ()
-    dotted = {candidate.replace("/", "."): candidate for candidate in candidates}
-    sources = [
-        entry
-        for entry in entries
-        if entry.arcname.endswith(".py")
-        and not in_site_directory(entry.arcname).startswith(tuple(f"{c}/" for c in candidates))
+) -> frozenset[str]:
+    """The files under directories a directory rule would drop (``tests/``) that run-time
+    code imports (bottleneck's ``__init__`` imports ``bottleneck.tests.util``; numpy.testing
+    ``numpy._core.tests._natype``), with what they import in turn and their packages'
+    ``__init__``. pytest's ``conftest.py`` is never run-time code."""
+    by_name = {in_site_directory(entry.arcname): entry for entry in entries}
+    inside = {
+        relative
+        for relative in by_name
+        if any(rule.directories and _directory_match(relative, rule, packages) for rule in active)
+    }
+    if not inside:
+        return frozenset()
+    pending = [
+        relative
+        for relative in by_name
+        if relative.endswith(".py")
+        and relative not in inside
+        and not relative.endswith("conftest.py")
     ]
-    keep = set()
-    for entry, data in _read_all(sources):
-        text = data.decode("utf-8", "replace")
-        relative = in_site_directory(entry.arcname).removesuffix(".py")
-        package = relative.removesuffix("/__init__").rpartition("/")[0]
-        if relative.endswith("/__init__"):
+    keep: set[str] = set()
+    while pending:
+        batch, pending = pending, []
+        for entry, data in _read_all([by_name[relative] for relative in batch]):
+            relative = in_site_directory(entry.arcname).removesuffix(".py")
             package = relative.removesuffix("/__init__")
-        for name in _imported_names(text, package.replace("/", ".")):
-            keep |= {c for d, c in dotted.items() if name == d or name.startswith(f"{d}.")}
-    return tuple(f"{directory}/" for directory in sorted(keep))
+            if not relative.endswith("/__init__"):
+                package = package.rpartition("/")[0]
+            text = data.decode("utf-8", "replace")
+            for name in _imported_names(text, package.replace("/", ".")):
+                for found in _files_of_module(name, inside) - keep:
+                    keep.add(found)
+                    pending.append(found)
+    return frozenset(keep)
+
+
+def _files_of_module(name: str, inside: set[str]) -> set[str]:
+    """The files among ``inside`` that importing ``name`` runs: the module and the
+    ``__init__`` of each package on its way."""
+    parts = name.split(".")
+    found = set()
+    for depth in range(1, len(parts) + 1):
+        base = "/".join(parts[:depth])
+        found |= {base + suffix for suffix in ("/__init__.py", ".py")} & inside
+    return found
 
 
 def slim(entries: Sequence[Entry], options: SlimOptions) -> SlimResult:
@@ -375,13 +387,13 @@ def slim(entries: Sequence[Entry], options: SlimOptions) -> SlimResult:
         for entry in entries
         if entry.arcname.endswith("/__init__.py")
     }
-    imported = _imported_directories(entries, active, packages)
+    imported = _imported_files(entries, active, packages)
     saved: dict[str, int] = {}
     kept: list[Entry] = []
     for entry in entries:
         relative = in_site_directory(entry.arcname)
         dropped_by = None
-        if not _protected(relative, options.keep) and not relative.startswith(imported):
+        if not _protected(relative, options.keep) and relative not in imported:
             dropped_by = next(
                 (
                     rule.name
