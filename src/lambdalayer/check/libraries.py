@@ -360,7 +360,11 @@ def _finding(
     problems: list[_Problem],
 ) -> Finding:
     severity, detail, package = key
-    first = min(problems, key=lambda item: _chain_rank(graph.chain(item.needed_by)))
+    # the chain from an extension module, the shortest, then by name: the same on any run
+    first = min(
+        problems,
+        key=lambda item: (*_chain_rank(graph.chain(item.needed_by)), graph.chain(item.needed_by)),
+    )
     chain = " → ".join([*map(_display, graph.chain(first.needed_by)), first.soname])
     more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
     return Finding(
