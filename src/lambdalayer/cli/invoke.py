@@ -135,6 +135,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--sandbox", choices=["auto", *SANDBOXES], default="auto", help="how to confine it"
     )
     parser.add_argument(
+        "--no-check",
+        dest="static_check",
+        action="store_false",
+        help="run even when the check of the code and layers (made before the first"
+        " invocation) finds what fails on Lambda",
+    )
+    parser.add_argument(
         "--python", type=Path, metavar="PATH", help="a CPython of the runtime's version"
     )
     parser.add_argument(
@@ -202,6 +209,7 @@ def request_of(
         args.python,
         cache_root(args.cache_dir),
         IndexConfig.from_options(args.index_url, ()),
+        static_check=args.static_check,
     )
 
 
@@ -252,9 +260,10 @@ def print_invocations(report: InvokeReport, *, as_json: bool) -> int:
             }
         )
     else:
-        stderr(f"ran {report.ran_in}; /var/runtime: {report.runtime_packages}")
-        stderr(f"memory {report.memory}")
-        stderr(f"processes {report.processes}")
+        if report.memory:  # the runtime started (the check before it may have failed it)
+            stderr(f"ran {report.ran_in}; /var/runtime: {report.runtime_packages}")
+            stderr(f"memory {report.memory}")
+            stderr(f"processes {report.processes}")
         last = report.invocations[-1]
         print(json.dumps(last.error) if last.error else last.payload.decode("utf-8", "replace"))
     return EXIT_OK if report.ok else EXIT_ERROR

@@ -15,20 +15,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import IO
 
 from lambdalayer.environment.imports import SandboxRun, place_files, set_tree_mode
 from lambdalayer.environment.limits import Cgroups, MemoryLimit, ProcessLimit, descendants
-from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi
+from lambdalayer.environment.output import Log, RuntimeOutput
+from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi, platform_error_type
 from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Launch, Mount, start
 from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import InputError
@@ -36,14 +35,10 @@ from lambdalayer.fsutil import parse_json
 from lambdalayer.placement import read_zip
 from lambdalayer.sourcetree import SourceFile, read_source_tree
 from lambdalayer.targets import Layout
-from lambdalayer.zipnames import printable
 
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
 PORT = 9001  # where AWS_LAMBDA_RUNTIME_API points, inside the sandbox
-STARTING = b"\x00lambdalayer: the bootstrap starts\n"  # the launcher says so (see _launcher.py)
 INIT_LIMIT_SECONDS = 10.0  # Lambda's limit on a function's init phase
-LOG_LINE_LIMIT = 256 * 1024  # CloudWatch Logs' largest event (AWS: CloudWatch Logs quotas)
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -113,7 +108,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Invocation:
-    """One call: its result or Lambda's error document, and the REPORT line's figures."""
+    """One call: its result or Lambda's error document, and the REPORT line's figures.
+
+    ``status`` is what Lambda's REPORT line adds when the platform ended the call
+    (``timeout``, or ``error`` with ``error_type``: the runtime exited, ran out of memory,
+    or failed its init); empty for a result or an error of the handler's own.
+    """
 
     request_id: str
     payload: bytes
@@ -123,6 +123,8 @@ class Invocation:
     init_ms: float | None
     max_memory_mb: int
     memory_mb: int
+    status: str = ""
+    error_type: str = ""
     taken_at: float | None = None  # wall-clock time the runtime took the event (``time.time()``)
 
     def report_line(self) -> str:
@@ -134,6 +136,10 @@ class Invocation:
         )
         if self.init_ms is not None:
             line += f"\tInit Duration: {self.init_ms:.2f} ms"
+        if self.status:
+            line += f"\tStatus: {self.status}"
+        if self.error_type:
+            line += f"\tError Type: {self.error_type}"
         return line
 
 
@@ -141,13 +147,20 @@ def _child_source(name: str) -> str:
     return resources.files("lambdalayer.environment").joinpath(name).read_text("utf-8")
 
 
+@dataclass(frozen=True)
+class _Init:
+    """How a cold environment's init ended, when it did not end by asking for an event."""
+
+    status: str  # "error" or "timeout" (INIT_REPORT's Status)
+    outcome: Outcome | None  # the init error the runtime posted, if it posted one
+    error_type: str = ""
+
+
 class Environment:
     """The runtime, started in its sandbox, waiting for events (one process, warm after the first)."""
 
     def __init__(self, root: Root, code: Code, settings: Settings, scratch: Path, log: Log) -> None:
         self.root, self.settings, self.log = root, settings, log
-        self.started = time.monotonic()
-        self.bootstrap_started: list[float] = []  # when the launcher started the bootstrap
         groups = Cgroups()
         self.limit = MemoryLimit(settings.memory_mb, groups)
         self.processes = ProcessLimit(groups, user_namespace=root.run.sandbox.own_user_namespace)
@@ -158,27 +171,10 @@ class Environment:
         (launch / "bootstrap.py").write_text(_child_source("_bootstrap.py"), "utf-8")
         self.api = RuntimeApi(launch / "runtime.sock")
         self.api.__enter__()
-        argv = (
-            root.run.interpreter,
-            "-I",
-            "-S",
-            f"{INSIDE}/launcher.py",
-            f"{INSIDE}/runtime.sock",
-            str(PORT),
-            *root.bootstrap,
-        )
-        mounts = [
-            *root.run.host_mounts,
-            Mount(code.opt, "/opt"),
-            Mount(code.task, "/var/task"),
-            Mount(launch, INSIDE),
-        ]
-        if root.runtime_packages is not None:
-            mounts.append(Mount(root.runtime_packages, "/var/runtime"))
         confinement = Confinement(
             root.run.root,
-            tuple(mounts),
-            argv,
+            _mounts(root, code, launch),
+            _launch_argv(root),
             scratch,
             settings.variables,
             "/var/task",
@@ -189,19 +185,17 @@ class Environment:
         started = sandbox_command(root.run.sandbox, confinement)
         if settings.tracer:
             started = Launch((*settings.tracer, *started.argv), started.environment, started.data)
+        log(_init_start_line(settings.variables))
+        self.started = time.monotonic()
         self.process = start(
             started,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             before=self.limit.enter(),
         )
-        self._relays = [
-            threading.Thread(target=_relay, args=(stream, log, self.bootstrap_started), daemon=True)
-            for stream in (self.process.stdout, self.process.stderr)
-            if stream is not None
-        ]
-        for relay in self._relays:
-            relay.start()
+        self.limit.watch(self.process.pid)
+        streams = [stream for stream in (self.process.stdout, self.process.stderr) if stream]
+        self.output = RuntimeOutput(streams, log)
         self.cold = True
 
     @property
@@ -210,28 +204,39 @@ class Environment:
         return self.process.poll() is None
 
     def invoke(self, payload: bytes, function_arn: str) -> Invocation:
-        """Hand one event to the runtime and wait for what it says (or for the deadline)."""
+        """Hand one event to the runtime and wait for what it says (or for the deadline).
+
+        A cold environment first finishes its init (its output logged before ``START``);
+        one whose init failed logs ``INIT_REPORT`` and the invocation fails with its error.
+        """
         timeout_ms = int(self.settings.timeout * 1000)
         event = Event(payload, timeout_ms=timeout_ms, function_arn=function_arn)
+        init_ms, failed = None, None
+        if self.cold:
+            failed = self._await_init()
+            first = self.api.first_next or time.monotonic()
+            init_ms = (first - min(self.output.started, default=self.started)) * 1000
+            self.cold = False
+            if failed is not None:
+                self.log(_init_report_line(init_ms, failed))
         self.log(f"START RequestId: {event.request_id} Version: $LATEST")
         queued = time.monotonic()
-        self.api.handed_out = None
-        self.api.events.put(event)
-        outcome = self._await(queued)
-        init_ms = None
-        if self.cold:
-            first = self.api.first_next or time.monotonic()
-            init_ms = (first - min(self.bootstrap_started, default=self.started)) * 1000
-            self.cold = False
+        if failed is None or failed.status == "timeout":
+            self.api.handed_out = None
+            self.api.events.put(event)
+            outcome = self._await(queued)
+        else:
+            outcome = failed.outcome
+        self.output.drain()
+        ended = outcome.at if outcome is not None else time.monotonic()
         began = self.api.handed_out or queued
         taken_at = time.time() - (time.monotonic() - began)
-        ended = outcome.at if outcome is not None else time.monotonic()
         duration = max(0.0, (ended - began) * 1000)
-        peak = self.limit.peak_megabytes(descendants(self.process.pid))
-        memory = min(peak, self.settings.memory_mb)
+        peak = self.limit.peak_megabytes(descendants(self.process.pid))  # before a timeout ends it
         error = self._error_of(outcome, event)
-        billed = int(-(-(duration + (init_ms or 0.0)) // 1))
-        if error is not None and error.get("errorType") == "Runtime.OutOfMemory":
+        status, error_type = _status_of(error, failed)
+        memory = min(peak, self.settings.memory_mb)
+        if error_type == "Runtime.OutOfMemory":
             memory = self.settings.memory_mb
         self.log(f"END RequestId: {event.request_id}")
         payload_out = outcome.body if outcome is not None and outcome.kind == "response" else b""
@@ -240,34 +245,57 @@ class Environment:
             payload_out,
             error,
             duration,
-            billed,
+            int(-(-(duration + (init_ms or 0.0)) // 1)),
             init_ms,
             memory,
             self.settings.memory_mb,
+            status,
+            error_type,
             taken_at,
         )
+
+    def _await_init(self) -> _Init | None:
+        """Wait until the runtime asks for its first event (``None``: its init is done), posts
+        an init error, ends, or passes Lambda's init limit."""
+        limit = self.started + INIT_LIMIT_SECONDS
+        while self.api.first_next is None:
+            posted = _next_outcome(self.api)
+            if posted is not None:
+                return _Init("error", posted, platform_error_type(posted.error_type))
+            if not self.alive:
+                self.output.drain()
+                posted = _next_outcome(self.api, wait=0.2)
+                if posted is not None:
+                    return _Init("error", posted, platform_error_type(posted.error_type))
+                return _Init("error", None, "Runtime.ExitError")
+            if time.monotonic() >= limit:
+                return _Init("timeout", None)
+            self.output.pump(0.05)
+        self.output.drain()
+        return None
 
     def _await(self, queued: float) -> Outcome | None:
         """The runtime's outcome, or ``None`` when the deadline passed or the process ended.
 
-        The timeout counts from when the runtime took the event; before that, a cold
-        environment has Lambda's init limit more.
+        The timeout counts from when the runtime took the event; before that, it counts from
+        when the event was queued (a runtime that never asks again times out as on Lambda).
         """
         timeout = self.settings.timeout
-        start_limit = queued + timeout + (INIT_LIMIT_SECONDS if self.cold else 0.0)
         while True:
             taken = self.api.handed_out
-            if time.monotonic() >= (taken + timeout if taken is not None else start_limit):
+            if time.monotonic() >= (taken if taken is not None else queued) + timeout:
                 return None
-            with contextlib.suppress(Exception):
-                return self.api.outcomes.get(timeout=0.05)
+            posted = _next_outcome(self.api)
+            if posted is not None:
+                return posted
             if not self.alive:
-                with contextlib.suppress(Exception):
-                    return self.api.outcomes.get(timeout=0.2)
-                return None
+                self.output.drain()
+                return _next_outcome(self.api, wait=0.2)
+            self.output.pump(0.05)
 
     def _error_of(self, outcome: Outcome | None, event: Event) -> dict[str, object] | None:
-        """Lambda's error document for what happened, or ``None`` for a response."""
+        """Lambda's error document for what happened, or ``None`` for a response; the lines
+        Lambda logs for a timeout or a runtime that exited."""
         if outcome is not None and outcome.kind == "response":
             return None
         if outcome is not None:
@@ -278,30 +306,24 @@ class Environment:
         if self.alive:  # the deadline passed: Lambda ends the environment
             self.close()
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            message = f"{stamp} {event.request_id} Task timed out after {self.settings.timeout:.2f} seconds"
-            self.log(message)
+            seconds = f"{self.settings.timeout:.2f}"
+            self.log(f"{stamp} {event.request_id} Task timed out after {seconds} seconds")
             return {
                 "errorType": "Sandbox.Timedout",
-                "errorMessage": message,
+                "errorMessage": f"RequestId: {event.request_id} Error: Task timed out after"
+                f" {seconds} seconds",
                 "requestId": event.request_id,
             }
-        status = self.process.returncode
-        signal_name = {
-            -9: "killed",
-            137: "killed",
-            -11: "segmentation fault",
-            139: "segmentation fault",
-        }
-        how = f"signal: {signal_name[status]}" if status in signal_name else f"exit status {status}"
+        self.process.wait()
         kind = "Runtime.OutOfMemory" if self.limit.killed_for_memory() else "Runtime.ExitError"
-        return {
-            "errorType": kind,
-            "errorMessage": f"RequestId: {event.request_id} Error: Runtime exited with error: {how}",
-            "requestId": event.request_id,
-        }
+        message = f"RequestId: {event.request_id} Error: Runtime exited with error: {_how(self.process.returncode)}"
+        self.log(message)
+        self.log(kind)
+        return {"errorType": kind, "errorMessage": message, "requestId": event.request_id}
 
     def close(self) -> None:
         """End the runtime and everything it started; remove the cgroup and the socket."""
+        self.limit.unwatch()
         if self.settings.tracer and self.alive:
             self._end_traced()
         if self.alive:
@@ -309,11 +331,7 @@ class Environment:
         self.limit.groups.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        for relay in self._relays:
-            relay.join(timeout=2)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+        self.output.close()
         self.api.__exit__(None, None, None)
         self.limit.close()
 
@@ -329,6 +347,74 @@ class Environment:
             self.process.wait(timeout=10)
 
 
+def _mounts(root: Root, code: Code, launch: Path) -> tuple[Mount, ...]:
+    """The root's own mounts, the layers at /opt, the code at /var/task, the launcher, and
+    the runtime's packages at /var/runtime when the root has none of its own."""
+    mounts = [
+        *root.run.host_mounts,
+        Mount(code.opt, "/opt"),
+        Mount(code.task, "/var/task"),
+        Mount(launch, INSIDE),
+    ]
+    if root.runtime_packages is not None:
+        mounts.append(Mount(root.runtime_packages, "/var/runtime"))
+    return tuple(mounts)
+
+
+def _launch_argv(root: Root) -> tuple[str, ...]:
+    """The launcher (the Runtime API relay), then the root's bootstrap."""
+    return (
+        root.run.interpreter,
+        "-I",
+        "-S",
+        f"{INSIDE}/launcher.py",
+        f"{INSIDE}/runtime.sock",
+        str(PORT),
+        *root.bootstrap,
+    )
+
+
+def _init_start_line(variables: dict[str, str]) -> str:
+    """Lambda's ``INIT_START`` line; the runtime's version is this machine's, no ARN of AWS's."""
+    runtime = variables.get("AWS_EXECUTION_ENV", "").removeprefix("AWS_Lambda_")
+    name = runtime.replace("python", "python:", 1) if runtime.startswith("python") else runtime
+    return (
+        f"INIT_START Runtime Version: {name}.local\tRuntime Version ARN: none (lambdalayer invoke)"
+    )
+
+
+def _init_report_line(init_ms: float, failed: _Init) -> str:
+    """Lambda's ``INIT_REPORT`` line for an init that failed or passed its limit."""
+    line = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: {failed.status}"
+    return line + (f"\tError Type: {failed.error_type}" if failed.error_type else "")
+
+
+def _status_of(error: dict[str, object] | None, failed: _Init | None) -> tuple[str, str]:
+    """The REPORT line's ``Status`` and ``Error Type`` when the platform ended the call."""
+    kind = str(error.get("errorType", "")) if error else ""
+    if kind == "Sandbox.Timedout":
+        return "timeout", ""
+    if kind in ("Runtime.ExitError", "Runtime.OutOfMemory"):
+        return "error", kind
+    if failed is not None and failed.status == "error":
+        return "error", failed.error_type
+    return "", ""
+
+
+def _how(status: int | None) -> str:
+    """How the runtime ended, in Lambda's words (``exit status 1``, ``signal: killed``)."""
+    signals = {-9: "killed", 137: "killed", -11: "segmentation fault", 139: "segmentation fault"}
+    return f"signal: {signals[status]}" if status in signals else f"exit status {status}"
+
+
+def _next_outcome(api: RuntimeApi, wait: float = 0.0) -> Outcome | None:
+    """What the runtime posted next, if anything (waiting up to ``wait`` seconds)."""
+    try:
+        return api.outcomes.get(timeout=wait) if wait else api.outcomes.get_nowait()
+    except queue.Empty:
+        return None
+
+
 def _error_document(body: bytes) -> dict[str, object]:
     """The error document the runtime posted (the function's code wrote it: any bytes, any
     nesting); its text as ``errorMessage`` when it is not a JSON object that can be printed."""
@@ -340,21 +426,3 @@ def _error_document(body: bytes) -> dict[str, object]:
     except (InputError, RecursionError, ValueError):
         pass
     return {"errorMessage": body.decode("utf-8", "replace")}
-
-
-def _relay(stream: IO[bytes], log: Log, started: list[float]) -> None:
-    """The runtime's output (the function's logs), line by line, as CloudWatch has it; the
-    launcher's line saying the bootstrap starts is noted in ``started``, not shown.
-
-    A line is at most CloudWatch's largest event (256 KB; a longer one continues on the
-    next); the ``\r`` that separates a log record's lines starts a line of its own (as the
-    console shows it); control characters (a terminal's escape sequences) are escaped as
-    everywhere else (:func:`~lambdalayer.zipnames.printable`).
-    """
-    for line in iter(lambda: stream.readline(LOG_LINE_LIMIT), b""):
-        if line == STARTING:
-            started.append(time.monotonic())
-            continue
-        text = line.decode("utf-8", "replace").removesuffix("\n")
-        for part in text.split("\r"):
-            log(printable(part, keep="\t"))

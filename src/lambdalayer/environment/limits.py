@@ -5,10 +5,14 @@ Lambda gives a function ``--memory`` MB; past it, the runtime is killed. Here, b
 - a memory cgroup of its own (cgroup v2 ``memory.max``, or v1 ``memory.limit_in_bytes``),
   joined by the sandbox before it starts, so every process inside counts; the kernel ends
   the runtime past the limit as Lambda does, and the cgroup's peak is "Max Memory Used";
-- else an address-space limit (``RLIMIT_AS``) on the sandbox's processes: an allocation past
-  it fails (``MemoryError``) instead of the process being killed, and address space is more
-  than memory in use, so the limit is set at twice the memory size; the peak is then the
-  largest resident set of the runtime's processes.
+- else a watchdog (:class:`ResidentWatchdog`): a thread of lambdalayer's that reads the
+  resident memory of the sandbox's processes every few milliseconds and kills them all
+  (``SIGKILL``, as the kernel would) once their sum passes the limit (for several
+  processes, the sum of their proportional set sizes: pages shared after a fork count
+  once, as a cgroup charges them); the largest sum it saw is "Max Memory Used". Never an address-space limit: address space is not memory in
+  use, and such a limit fails allocations (``MemoryError``) that Lambda lets through. The
+  watchdog sees memory only at its samples: a process may pass the limit by what it
+  allocates in one interval (:data:`WATCH_INTERVAL`) before it is killed.
 
 Lambda also stops a function at 1,024 processes and threads (:class:`ProcessLimit`):
 
@@ -28,8 +32,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import resource
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +42,9 @@ from pathlib import Path
 _V2 = Path("/sys/fs/cgroup")
 _V1 = Path("/sys/fs/cgroup")
 MIB = 1024 * 1024
+WATCH_INTERVAL = 0.01  # seconds between the watchdog's readings of resident memory
+TREE_INTERVAL = 0.1  # seconds between its readings of which processes the sandbox has
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MAX_PROCESSES = 1024  # Lambda's limit on a function's processes and threads
 PER_NAMESPACE_NPROC = (5, 14)  # the kernel release that counts RLIMIT_NPROC per user namespace
 NPROC_VARIABLE = "LAMBDALAYER_MAX_PROCESSES"  # tells the sandbox's first program to set it
@@ -106,6 +113,44 @@ class Cgroups:
         self.groups.clear()
 
 
+class ResidentWatchdog(threading.Thread):
+    """Kills a process and everything below it once their resident memory passes a limit."""
+
+    def __init__(self, pid: int, limit_bytes: int) -> None:
+        super().__init__(name=f"lambdalayer-memory-{pid}", daemon=True)
+        self.pid, self.limit_bytes = pid, limit_bytes
+        self.peak_bytes = 0
+        self.killed = False
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        """Read, add up, compare; kill at the limit."""
+        pids: list[int] = []
+        next_tree = 0.0
+        while not self._stop_event.wait(WATCH_INTERVAL):
+            now = time.monotonic()
+            if now >= next_tree:
+                pids, next_tree = descendants(self.pid), now + TREE_INTERVAL
+            resident = sum(_resident_bytes(pid) for pid in pids)
+            if resident > self.limit_bytes and len(pids) > 1:
+                # Forked processes share pages, which each one's resident set counts again:
+                # their proportional share (what a cgroup charges once) decides.
+                resident = sum(_proportional_bytes(pid) for pid in pids)
+            self.peak_bytes = max(self.peak_bytes, resident)
+            if resident > self.limit_bytes:
+                for pid in descendants(self.pid):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                self.killed = True
+                return
+
+    def stop(self) -> None:
+        """Stop watching (the sandbox ended)."""
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout=2)
+
+
 class MemoryLimit:
     """One function's memory limit: how it is enforced, and its peak."""
 
@@ -121,6 +166,7 @@ class MemoryLimit:
         )
         self.group: Path | None = made[0] if made else None
         self.version = made[1] if made else 0
+        self.watchdog: ResidentWatchdog | None = None
         if self.group is not None and self.version == 2:
             with contextlib.suppress(OSError):
                 (self.group / "memory.swap.max").write_text("0")
@@ -130,23 +176,25 @@ class MemoryLimit:
         if self.group is not None:
             return f"{self.megabytes} MB, enforced by a memory cgroup (v{self.version})"
         return (
-            f"{self.megabytes} MB, approximated by an address-space limit of {2 * self.megabytes} MB"
-            " (no memory cgroup can be made here)"
+            f"{self.megabytes} MB of resident memory, enforced by a watchdog reading it every"
+            f" {WATCH_INTERVAL * 1000:.0f} ms (no memory cgroup can be made here)"
         )
 
     def enter(self) -> Callable[[], None]:
         """What the sandbox's first process runs before it starts (in the child, after fork):
-        it joins the groups (every limit's), or, without a memory cgroup, limits its address
-        space."""
-        groups, address_space = self.groups, 2 * self.megabytes * MIB
-        with_group = self.group is not None
+        it joins the groups (every limit's)."""
+        return self.groups.join
 
-        def join() -> None:
-            groups.join()
-            if not with_group:
-                resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    def watch(self, pid: int) -> None:
+        """Without a memory cgroup, start the watchdog over ``pid`` and what it starts."""
+        if self.group is None and self.watchdog is None:
+            self.watchdog = ResidentWatchdog(pid, self.megabytes * MIB)
+            self.watchdog.start()
 
-        return join
+    def unwatch(self) -> None:
+        """Stop the watchdog (the sandbox ends)."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
 
     def peak_megabytes(self, pids: list[int]) -> int:
         """The most memory the function's processes have used so far."""
@@ -155,10 +203,14 @@ class MemoryLimit:
             text = _read(self.group / name).strip()
             if text.isdigit():
                 return -(-int(text) // MIB)
+        if self.watchdog is not None:
+            return -(-self.watchdog.peak_bytes // MIB)
         return max((_resident_peak(pid) for pid in pids), default=0)
 
     def killed_for_memory(self) -> bool:
-        """Whether the kernel ended a process of the group for want of memory."""
+        """Whether the kernel (or the watchdog) ended a process for want of memory."""
+        if self.watchdog is not None and self.watchdog.killed:
+            return True
         if self.group is None:
             return False
         events = _read(
@@ -171,7 +223,8 @@ class MemoryLimit:
         return False
 
     def close(self) -> None:
-        """Remove the cgroups (their processes are gone)."""
+        """Stop watching; remove the cgroups (their processes are gone)."""
+        self.unwatch()
         self.groups.close()
 
 
@@ -261,6 +314,21 @@ def _resident_peak(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return -(-int(line.split()[1]) // 1024)
     return 0
+
+
+def _resident_bytes(pid: int) -> int:
+    """A process's resident memory now (``/proc/PID/statm``), 0 when it is gone."""
+    fields = _read(Path(f"/proc/{pid}/statm")).split()
+    return int(fields[1]) * PAGE_SIZE if len(fields) > 1 and fields[1].isdigit() else 0
+
+
+def _proportional_bytes(pid: int) -> int:
+    """A process's proportional set size (``Pss`` of ``/proc/PID/smaps_rollup``): its
+    resident pages, each shared one divided among the processes sharing it."""
+    for line in _read(Path(f"/proc/{pid}/smaps_rollup")).splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return _resident_bytes(pid)
 
 
 def descendants(pid: int) -> list[int]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 import uuid
@@ -53,6 +54,18 @@ from lambdalayer.environment.runtimehttp import (
 from lambdalayer.limits import RESPONSE_LIMIT
 
 API = "/2018-06-01/runtime"
+# The error types Lambda's platform lines name as the runtime posted them; any other is
+# Runtime.Unknown (Function.Unknown for one of the function's): AWS's Runtime Interface
+# Emulator, GetValidRuntimeOrFunctionErrorType (internal/lambda/rapid/model).
+_PLATFORM_ERROR_TYPE = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")
+
+
+def platform_error_type(posted: str | None) -> str:
+    """The ``Error Type`` of Lambda's INIT_REPORT and REPORT lines for the type the runtime
+    posted (``Lambda-Runtime-Function-Error-Type``)."""
+    if posted and _PLATFORM_ERROR_TYPE.fullmatch(posted):
+        return posted
+    return "Function.Unknown" if (posted or "").startswith("Function.") else "Runtime.Unknown"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lambdalayer.cache import Cache, cache_root
+from lambdalayer.check.findings import Finding, Kind, Severity
+from lambdalayer.check.request import CheckRequest
+from lambdalayer.check.rules import check, check_zip
 from lambdalayer.environment.execution import (
     INSIDE,
     PORT,
@@ -34,10 +37,11 @@ from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.environment.sandbox import EMULATOR_INSIDE
 from lambdalayer.errors import InputError, option
 from lambdalayer.fsutil import decode_text, parse_json
-from lambdalayer.limits import ASYNC_REQUEST_LIMIT, SYNC_REQUEST_LIMIT
+from lambdalayer.limits import ASYNC_REQUEST_LIMIT, SYNC_REQUEST_LIMIT, UNZIPPED_LIMIT
 from lambdalayer.net.index import IndexConfig
+from lambdalayer.placement import read_tree
 from lambdalayer.sourcetree import read_source_tree
-from lambdalayer.targets import Target
+from lambdalayer.targets import Layout, Target
 
 __all__ = [
     "FunctionConfig",
@@ -48,10 +52,18 @@ __all__ = [
     "event_too_large",
     "invoke",
     "invoke_events",
+    "static_findings",
 ]
 
 MEMORY_RANGE = (128, 10240)  # MB, what Lambda allows
 EPHEMERAL_RANGE = (512, 10240)
+# What the check finds that fails a function on Lambda before its handler runs: a binary
+# the loader refuses (another CPU, another OS, a glibc too new, a library the runtime
+# lacks, another Python's ABI) is the import's failure; a size over the quota is the
+# deployment's refusal.
+FAILS_ON_LAMBDA = frozenset(
+    {Kind.BINARY, Kind.ELF_MACHINE, Kind.ELF_LOAD, Kind.GLIBC, Kind.LIBRARY, Kind.ABI, Kind.SIZE}
+)
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",  # AWS's documented example key: it opens nothing
     "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -109,6 +121,7 @@ class InvokeRequest:
     python: Path | None = None
     cache_dir: Path = field(default_factory=cache_root)
     index: IndexConfig = field(default_factory=IndexConfig)
+    static_check: bool = True  # the check of the code and layers before the first invocation
 
 
 @dataclass(frozen=True)
@@ -178,7 +191,13 @@ def lambda_variables(handler: str, target: Target, config: FunctionConfig) -> di
     name = config.name
     today = datetime.now(UTC).strftime("%Y/%m/%d")
     variables = {
-        **{key: value for key, value in LAMBDA_ENVIRONMENT.items() if key != "HOME"},
+        # PYTHONPATH is what the function sees once the bootstrap set it; Lambda starts the
+        # bootstrap without it, and one the function sets changes sys.path (_bootstrap.py).
+        **{
+            key: value
+            for key, value in LAMBDA_ENVIRONMENT.items()
+            if key not in ("HOME", "PYTHONPATH")
+        },
         "_HANDLER": handler,
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{PORT}",
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{target.runtime.name}",
@@ -261,6 +280,15 @@ def _invoke(
         code = Code.extracted(Path(scratch), request.function, request.layers, files)
         environment: Environment | None = None
         try:
+            found = (
+                static_findings(request.target, request.layers, code)
+                if request.static_check
+                else ()
+            )
+            if found:
+                refusal = refused(found, request.handler, config.memory_mb, log)
+                log(refusal.report_line())
+                return InvokeReport((refusal,), "nowhere: the check failed first", "", "")
             for number, event in enumerate(events):
                 if environment is None or not environment.alive:
                     if environment is not None:
@@ -281,3 +309,57 @@ def _invoke(
     return InvokeReport(
         tuple(invocations), root.run.describe(request.target), memory, root.runtime_label, processes
     )
+
+
+def static_findings(target: Target, layers: tuple[Path, ...], code: Code) -> tuple[Finding, ...]:
+    """What the check finds in the function's code and its layers that fails on Lambda
+    (:data:`FAILS_ON_LAMBDA`), each once; no imports (the invocation is the import)."""
+    reports = [
+        check(
+            read_tree(code.task, Layout.FUNCTION),
+            CheckRequest(target, with_zips=layers, function=True, imports=None),
+        ),
+        *(check_zip(layer, CheckRequest(target, imports=None)) for layer in layers),
+    ]
+    found: dict[tuple[str, str, str], Finding] = {}
+    for report in reports:
+        for finding in report.errors:
+            if finding.kind in FAILS_ON_LAMBDA:
+                found.setdefault((finding.kind, finding.message, finding.member or ""), finding)
+    return tuple(found.values())
+
+
+def refused(
+    findings: tuple[Finding, ...], handler: str, memory_mb: int, log: Callable[[str], None]
+) -> Invocation:
+    """The invocation the check stopped before the runtime started: Lambda's error for the
+    first finding (the import's failure, or the deployment's refusal for a size), with
+    every finding in ``lambdalayerCheck``; the findings and Lambda's lines logged."""
+    request_id = str(uuid.uuid4())
+    first = findings[0]
+    log(
+        f"lambdalayer: the check before the first invocation found {len(findings)} thing(s)"
+        " that fail on Lambda (--no-check runs it anyway):"
+    )
+    for finding in findings:
+        where = f"{finding.member}: " if finding.member else ""
+        fix = f" (fix: {finding.fix})" if finding.fix else ""
+        log(f"  {Severity.ERROR}: {where}{finding.message}{fix}")
+    if first.kind is Kind.SIZE:
+        kind = "InvalidParameterValueException"
+        message = f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes"
+    else:
+        kind = "Runtime.ImportModuleError"
+        module = handler.rpartition(".")[0]
+        where = f" ({first.member})" if first.member else ""
+        message = f"Unable to import module '{module}': {first.message}{where}"
+    log(f"[ERROR] {kind}: {message}")
+    log(f"START RequestId: {request_id} Version: $LATEST")
+    log(f"END RequestId: {request_id}")
+    document: dict[str, object] = {
+        "errorType": kind,
+        "errorMessage": message,
+        "requestId": request_id,
+        "lambdalayerCheck": [finding.to_json() for finding in findings],
+    }
+    return Invocation(request_id, b"", document, 0.0, 0, None, 0, memory_mb, "error", kind)
