@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import shutil
+import socket
 import subprocess
 import tarfile
 import urllib.request
@@ -112,7 +113,7 @@ def run_in_root(root: Path, code: str) -> str:
 
 
 def test_a_pushed_image_is_one_platform_with_our_cmd_and_runs_its_handler(
-    capsys, local_index, cache, oci_registry, standin_base, function, tmp_path
+    capsys, local_index, cache, oci_registry, standin_base, function, tmp_path, x86_image
 ):
     destination = f"{oci_registry.host}/fn/one:v1"
     code, built, err = image_build(
@@ -132,6 +133,13 @@ def test_a_pushed_image_is_one_platform_with_our_cmd_and_runs_its_handler(
     assert built["digest"] == digest
     assert built["image_uri"] == f"{oci_registry.host}/fn/one@{digest}"
     assert built["base"]["pinned"].startswith(f"{oci_registry.host}/lambda/python@sha256:")
+    # Lambda's 10 GB counts the whole image: the base's layers (uncompressed) too
+    base_files = sum(
+        path.lstat().st_size
+        for path in x86_image.rglob("*")
+        if path.is_file() and not path.is_symlink()
+    )  # the stand-in base is this root in one layer: its tar stream holds at least these bytes
+    assert built["check"]["uncompressed_bytes"] > base_files + (5 << 20)  # bigpkg's 5 MiB
     config = skopeo_inspect(f"docker://{destination}", config=True)
     assert config["config"]["Cmd"] == ["app.handler"]  # type: ignore[index]
     assert config["config"]["Entrypoint"] == ["/lambda-entrypoint.sh"]  # type: ignore[index]
@@ -579,6 +587,39 @@ def test_a_base_that_is_no_image_or_an_unwritable_output_is_one_error_line(
     assert "resolving" not in err
 
 
+def test_a_base_that_cannot_be_reached_is_said_first_with_the_way_out(
+    capsys, local_index, cache, tmp_path
+):
+    """AWS's base (public.ecr.aws, out of reach here) or a registry that does not answer: one
+    error line saying so, a hint naming --base with an example, before anything is resolved
+    or fetched (no wheel is asked of the index)."""
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    asked_before = len(local_index.requests)
+    for base in ([], ["--base", f"127.0.0.1:{port}/lambda/python:3.12"]):
+        code, err = _build(capsys, local_index, cache, *base, "-o", str(tmp_path / "image.tar"))
+        assert code == 1 and err.count("error:") == 1, err
+        assert "cannot be reached" in err
+        assert "hint: give a base this machine can reach: --base" in err
+        assert "127.0.0.1:5000/lambda/python:3.12" in err
+        assert "resolving" not in err
+    assert (
+        "the runtime's AWS base image public.ecr.aws/lambda/python:3.12"
+        in _build(capsys, local_index, cache, "-o", str(tmp_path / "image.tar"))[1]
+    )
+    assert len(local_index.requests) == asked_before
+    assert not (tmp_path / "image.tar").exists()
+
+
+def _build(capsys, index: LocalIndex, cache: Path, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    code, _, err = run_cli(
+        capsys, "image", "build", "alpha", "--runtime", "python3.12",
+        "--index-url", index.url, "--cache-dir", str(cache), *args,
+    )  # fmt: skip
+    return code, err
+
+
 # --- the pieces ------------------------------------------------------------------------------
 
 
@@ -705,3 +746,30 @@ def test_image_build_trim_keeps_what_the_manifest_keeps_and_its_finder(
     assert list(site.glob("beta-*.dist-info/METADATA"))
     assert list(site.glob("_lambdalayer_trim_*.pth"))
     assert (root / "var/task/app.py").is_file()  # the function's own code is never trimmed
+
+
+def test_the_10_gb_of_an_image_counts_its_base(tmp_path):
+    """Lambda's 10 GB is the whole image uncompressed, base included: files well under it
+    on a base that takes the rest are over it."""
+    from lambdalayer.check.request import CheckRequest
+    from lambdalayer.check.rules import check
+    from lambdalayer.limits import IMAGE_LIMIT
+    from lambdalayer.placement import read_tree
+    from lambdalayer.targets import Layout
+
+    site = tmp_path / SITE / "small"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text("X = 1\n" * 100)
+    placement = read_tree(tmp_path, Layout.IMAGE)
+    alone = CheckRequest(get_target("python3.12"), imports=None, container=True)
+    assert check(placement, alone).ok
+    on_a_base = CheckRequest(
+        get_target("python3.12"),
+        imports=None,
+        container=True,
+        beneath=(("the base lambda/python:3.12", IMAGE_LIMIT - 100),),
+    )
+    report = check(placement, on_a_base)
+    [size] = [finding for finding in report.errors if finding.kind == "size"]
+    assert "with the base lambda/python:3.12" in size.message
+    assert report.total_unzipped_bytes > IMAGE_LIMIT

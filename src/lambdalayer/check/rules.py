@@ -450,15 +450,20 @@ def _managed_overlap(main: LayerView, target: Target) -> str | None:
     )
 
 
-def _check_image_size(layers: Sequence[LayerView], findings: list[Finding]) -> int:
-    """An image's files against its 10 GB (the base's own come on top); returns their bytes."""
-    total = sum(layer.declared_bytes for layer in layers)
+def _check_image_size(
+    layers: Sequence[LayerView], findings: list[Finding], beneath: Sequence[tuple[str, int]] = ()
+) -> int:
+    """An image's files and what is beneath them (its base's layers) against the 10 GB Lambda
+    allows a whole image (AWS: "Lambda quotas", uncompressed, all layers); returns the total."""
+    total = sum(layer.declared_bytes for layer in layers) + sum(size for _, size in beneath)
     if total > IMAGE_LIMIT:
+        names = "".join(f" with {name} ({size:,} bytes)" for name, size in beneath)
         findings.append(
             Finding(
                 Severity.ERROR,
                 Kind.SIZE,
-                f"{total:,} bytes uncompressed is over Lambda's {quota_text(IMAGE_LIMIT)} for an"
+                f"{total:,} bytes uncompressed{names} is over Lambda's {quota_text(IMAGE_LIMIT)}"
+                " for an"
                 " image",
                 None,
                 None,
@@ -591,7 +596,7 @@ def check(
         _check_layout(main, target, findings)
     zipped = placement.zipped_bytes or 0
     if request.container:
-        total = _check_image_size([main, *others], findings)
+        total = _check_image_size([main, *others], findings, request.beneath)
     else:
         total = _check_sizes([main, *others], zipped, findings, target, request.beneath)
     for other in others:

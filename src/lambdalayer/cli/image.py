@@ -346,7 +346,12 @@ def image_document(result: ImageResult) -> dict[str, object]:
         "sbom": _sbom_document(result),
         "check": None
         if result.report is None
-        else {"ok": result.report.ok, "verdict": result.report.verdict.value},
+        else {
+            "ok": result.report.ok,
+            "verdict": result.report.verdict.value,
+            # the base's layers and lambdalayer's files, uncompressed: what Lambda's 10 GB counts
+            "uncompressed_bytes": result.report.total_unzipped_bytes,
+        },
         "seconds": round(result.seconds, 3),
         "timings": result.timings,
     }

@@ -10,17 +10,27 @@ use multi-architecture container images." — docs.aws.amazon.com/lambda/latest/
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lambdalayer.blobstore import BlobStore, FetchBlob
-from lambdalayer.errors import InputError, option
+from lambdalayer.errors import FetchError, InputError, option
+from lambdalayer.limits import IMAGE_LIMIT
 from lambdalayer.oci.client import RegistryClient, platform_manifest
 from lambdalayer.oci.credentials import Credentials
 from lambdalayer.oci.layout import LayoutReader
 from lambdalayer.oci.reference import ImageReference
-from lambdalayer.ocimedia import LAYER_TYPES, MANIFEST_TYPES, OCI_ARCH, declared_size, json_object
+from lambdalayer.ocimedia import (
+    GZIP_LAYERS,
+    LAYER_TYPES,
+    MANIFEST_TYPES,
+    OCI_ARCH,
+    declared_size,
+    json_object,
+)
 from lambdalayer.targets import Target
 
 
@@ -59,6 +69,17 @@ class BaseImage:
                 return declared_size(item, f"the base {self.name}'s blob {digest}", InputError)
         raise InputError(f"the base {self.name} has no blob {digest}")
 
+    def uncompressed_bytes(self, store: BlobStore) -> int:
+        """Its layers' size uncompressed (what Lambda's 10 GB counts), each layer read once
+        from the store; counting stops past the limit."""
+        total = 0
+        for layer in self.layers:
+            digest, gzipped = str(layer.get("digest")), layer.get("mediaType") in GZIP_LAYERS
+            total += _unpacked_size(self.local_blob(digest, store), gzipped=gzipped)
+            if total > IMAGE_LIMIT:
+                break
+        return total
+
     def local_blob(self, digest: str, store: BlobStore) -> Path:
         """One of its blobs in the cache's store (fetched the first time, to its declared size)."""
         size = self.declared_size(digest)
@@ -96,6 +117,42 @@ def resolve_base(
     config = json_object(config_bytes, f"the base {name}'s config", InputError)
     _check_fits(name, manifest, config, target)
     return BaseImage(name, digest, manifest_type, manifest, config, config_bytes, fetch, reference)
+
+
+DEFAULT_BASE_EXAMPLE = "127.0.0.1:5000/lambda/python:3.12"
+
+
+def reachable_base(
+    name: str, target: Target, store: BlobStore, credentials: Credentials, *, default: bool
+) -> BaseImage:
+    """:func:`resolve_base`, said in one line with the way out when the base's registry cannot
+    be reached (``default``: the base was not given, AWS's own was taken)."""
+    try:
+        return resolve_base(name, target, store, credentials)
+    except FetchError as error:
+        why = "the runtime's AWS base image" if default else "the base image"
+        raise FetchError(
+            f"{why} {name} cannot be reached: {error.message}",
+            hint=f"give a base this machine can reach: {option('ImageRequest.base')} with a"
+            f" mirror of it (e.g. {DEFAULT_BASE_EXAMPLE}) or an OCI layout or archive on disk"
+            " (what lambdalayer image pull, skopeo copy or docker save wrote)",
+        ) from error
+
+
+def _unpacked_size(blob: Path, *, gzipped: bool) -> int:
+    """A layer's tar stream's size: the blob's own, or what its gzip stream inflates to."""
+    if not gzipped:
+        return blob.stat().st_size
+    total = 0
+    try:
+        with gzip.open(blob, "rb") as stream:
+            while total <= IMAGE_LIMIT and (chunk := stream.read(1 << 20)):
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(
+            f"a layer of the base ({blob.name}) is not a gzip stream: {error}"
+        ) from error
+    return total
 
 
 def _guess_type(manifest: dict[str, Any], name: str) -> str:

@@ -28,7 +28,7 @@ from lambdalayer.cache import Cache
 from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport
 from lambdalayer.check.request import CheckRequest, ImportOptions
-from lambdalayer.container.base import BaseImage, resolve_base
+from lambdalayer.container.base import BaseImage, reachable_base
 from lambdalayer.container.compose import ComposedImage, compose
 from lambdalayer.container.credentials import credentials_for
 from lambdalayer.container.layers import ImageLayer, LayerMaker
@@ -124,6 +124,8 @@ def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
     base_name, command, watch = request.base_name, request.command, Stopwatch()
     store = BlobStore(cache_dir)
     credentials = credentials_for(request.auth, outputs.push.host if outputs.push else None)
+    with watch("base"):  # first: a base that cannot be had is said before anything is prepared
+        base = reachable_base(base_name, target, store, credentials, default=request.base is None)
     with watch("resolve"):
         provided = provided_sets(request.beneath, target)
     recipe = replace(request.recipe, layout=Layout.IMAGE)
@@ -135,15 +137,15 @@ def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
     if request.trim is not None:
         with watch("trim"):
             prepared = trimmed(prepared, request.trim)
-    with watch("base"):
-        base = resolve_base(base_name, target, store, credentials)
     report = None
     if request.check:  # before any layer is written: nothing is kept for an image that fails
         with watch("check"):
             root = _base_root(base, target, store, cache_dir, notify)
             placement = replace(prepared.contents.placement, label=outputs.archive)
             options = ImportOptions(python=request.recipe.python, image=root)
-            checking = CheckRequest(target, imports=options, container=True)
+            # Lambda's 10 GB counts the whole image: the base's layers too
+            beneath = ((f"the base {base.name}", base.uncompressed_bytes(store)),)
+            checking = CheckRequest(target, beneath=beneath, imports=options, container=True)
             report = _checked(placement, checking, cache_dir, notify)
     if outputs.lock is not None:  # what the image holds, once it passed its check
         write_lock(outputs.lock, prepared)
