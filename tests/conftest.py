@@ -17,6 +17,7 @@ from elfsamples import compile_shared_object, minimal_elf
 from indexserver import LocalIndex
 from ocitools import REGISTRY, DistributionRegistry, make_base_layout, skopeo_copy
 from standin import (
+    add_lambda_runtime,
     arm64_cpython_install,
     arm64_standin,
     download_arm64_packages,
@@ -24,7 +25,10 @@ from standin import (
 )
 from wheelmaker import make_sdist, make_wheel
 
+from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.interpreters import find_interpreter
+from lambdalayer.net.index import IndexConfig
+from lambdalayer.targets import get_target
 
 HOST_MACHINE = platform.machine()
 
@@ -361,6 +365,39 @@ def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribut
         pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
     with DistributionRegistry(tmp_path_factory.mktemp("oci-registry")) as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def lambda_standin_layout(x86_image: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The x86_64 stand-in with a bootstrap like AWS's (``/lambda-entrypoint.sh``,
+    ``/var/runtime`` with awslambdaric from the public index: marker ``network``) as a
+    one-layer OCI layout (tag 3.12): a base whose images boot."""
+    if shutil.which("umoci") is None:
+        pytest.skip("umoci is not installed (apt-get install umoci)")
+    work = tmp_path_factory.mktemp("lambda-standin")
+    root = work / "root"
+    subprocess.run(["cp", "-al", str(x86_image), str(root)], check=True)
+    tree = runtime_tree(get_target("python3.12"), work / "cache", IndexConfig())
+    assert tree is not None
+    add_lambda_runtime(root, tree.path, "python3.12", "/var/lang/bin/python3.12")
+    return make_base_layout(root, work / "layout", "3.12", "amd64")
+
+
+@pytest.fixture(scope="session")
+def lambda_arm_layout(arm_image: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The arm64 stand-in (Debian's CPython 3.11) with a bootstrap like AWS's, as a one-layer
+    OCI layout (tag 3.11). Its scripts are for the tests' record: under qemu-user without
+    binfmt, lambdalayer does the entrypoint's steps itself."""
+    if shutil.which("umoci") is None:
+        pytest.skip("umoci is not installed (apt-get install umoci)")
+    work = tmp_path_factory.mktemp("lambda-arm-standin")
+    root = work / "root"
+    subprocess.run(["cp", "-al", str(arm_image), str(root)], check=True)
+    tree = runtime_tree(get_target("python3.11", "arm64"), work / "cache", IndexConfig())
+    assert tree is not None
+    add_lambda_runtime(root, tree.path, "python3.11", "/usr/bin/python3.11")
+    (root / "bin/sh").unlink(missing_ok=True)  # this machine's dash is no arm64 program
+    return make_base_layout(root, work / "layout", "3.11", "arm64")
 
 
 @pytest.fixture(scope="session")

@@ -184,3 +184,49 @@ def arm64_cpython_install(directory: Path, packages: list[Path]) -> Path:
     shutil.copytree(unpacked / "usr/lib/python3.11", prefix / "lib/python3.11", symlinks=True)
     shutil.rmtree(unpacked)
     return directory
+
+
+# AWS's base images start a function by ENTRYPOINT /lambda-entrypoint.sh with the handler as
+# CMD: the script takes the handler as its one argument, exports it as _HANDLER and execs
+# /var/runtime/bootstrap (with AWS_LAMBDA_RUNTIME_API unset it starts the Runtime Interface
+# Emulator instead, which a stand-in does not have). The bootstrap execs the runtime's
+# CPython on /var/runtime/bootstrap.py, which starts awslambdaric (from /var/runtime).
+ENTRYPOINT = """\
+#!/bin/sh
+# A stand-in of AWS's /lambda-entrypoint.sh (the same contract, written for the tests).
+if [ $# -ne 1 ]; then
+  echo "entrypoint requires the handler name to be the first argument" 1>&2
+  exit 142
+fi
+export _HANDLER="$1"
+if [ -z "${AWS_LAMBDA_RUNTIME_API}" ]; then
+  echo "no Runtime Interface Emulator in this stand-in: set AWS_LAMBDA_RUNTIME_API" 1>&2
+  exit 1
+fi
+exec /var/runtime/bootstrap
+"""
+BOOTSTRAP = """\
+#!/bin/sh
+# A stand-in of AWS's /var/runtime/bootstrap.
+export AWS_EXECUTION_ENV=AWS_Lambda_{runtime}
+exec {python} /var/runtime/bootstrap.py
+"""
+
+
+def add_lambda_runtime(root: Path, runtime_packages: Path, runtime: str, python: str) -> Path:
+    """Give a stand-in root what boots a function as AWS's images do: ``/lambda-entrypoint.sh``,
+    ``/var/runtime/bootstrap`` and ``bootstrap.py`` (lambdalayer's, which makes the same calls
+    as AWS's), the runtime's own packages (awslambdaric and boto3 from the index) at
+    ``/var/runtime``, and a ``/bin/sh`` (this machine's dash) for the scripts."""
+    shutil.copytree(runtime_packages, root / "var/runtime", symlinks=True, dirs_exist_ok=True)
+    bootstrap_py = Path(__file__).parents[1] / "src/lambdalayer/environment/_bootstrap.py"
+    shutil.copy(bootstrap_py, root / "var/runtime/bootstrap.py")
+    (root / "var/runtime/bootstrap").write_text(BOOTSTRAP.format(runtime=runtime, python=python))
+    (root / "lambda-entrypoint.sh").write_text(ENTRYPOINT)
+    for script in (root / "var/runtime/bootstrap", root / "lambda-entrypoint.sh"):
+        script.chmod(0o755)
+    shell = root / "bin/sh"
+    if not shell.exists() and Path("/bin/dash").is_file():
+        shell.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2("/bin/dash", shell)  # needs only libc, which every stand-in has
+    return root

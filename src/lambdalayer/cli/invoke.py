@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 from lambdalayer.cache import cache_root
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
+from lambdalayer.environment.lambdaimage import is_image_reference, open_image
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError, InputTooLargeError
 from lambdalayer.fsutil import parse_json, read_input
@@ -127,9 +129,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_limits(parser)
     parser.add_argument(
         "--image",
-        metavar="pull|DIR|host",
-        help="the root: 'pull' fetches Lambda's image, DIR is an extracted one, 'host' this machine's"
-        " libraries; default: an image pulled before, else a root with only the runtime's libraries",
+        metavar="IMAGE|pull|DIR|host",
+        help="IMAGE (an OCI archive or layout, e.g. image build's -o, or a registry's image):"
+        " the function's own image, booted by its ENTRYPOINT and CMD; else the root: 'pull'"
+        " fetches Lambda's image, DIR is an extracted one, 'host' this machine's libraries;"
+        " default: an image pulled before, else a root with only the runtime's libraries",
     )
     parser.add_argument(
         "--sandbox", choices=["auto", *SANDBOXES], default="auto", help="how to confine it"
@@ -218,6 +222,8 @@ def execute(args: argparse.Namespace) -> int:
     if args.sample:
         print(sample(args.sample), end="")
         return EXIT_OK
+    if args.image and is_image_reference(args.image):
+        return _invoke_image(args)
     handler = args.handler or args.handler_name
     function = args.zip or args.function
     if handler is None or function is None:
@@ -229,6 +235,43 @@ def execute(args: argparse.Namespace) -> int:
     report = invoke(
         request_of(args, handler, function, target), event_bytes(args.event), args.repeat, stderr
     )
+    return print_invocations(report, as_json=args.json)
+
+
+def _invoke_image(args: argparse.Namespace) -> int:
+    """``invoke --image IMAGE``: the function's own image booted by its ENTRYPOINT and CMD
+    (the handler given replaces CMD, as Lambda's ImageConfig does)."""
+    if args.zip or args.function or args.layer:
+        raise InputError(
+            "--image IMAGE holds the function's code: give no --function, --zip or --layer",
+            hint="lambdalayer invoke --image image.tar --event event.json",
+        )
+    cache = args.cache_dir or default_cache_dir()
+    target = get_target(args.runtime, args.arch)
+    image = open_image(args.image, target.machine, cache, stderr)
+    if args.runtime is None and len(image.python_versions) == 1:
+        target = get_target(f"python{image.python_versions[0]}", args.arch)
+    handler = args.handler or args.handler_name
+    if handler is not None:
+        image = replace(image, command=(handler,))
+    elif image.command:
+        handler = image.command[0]
+    else:
+        raise InputError(f"the image {args.image} has no CMD: give the handler (--handler)")
+    request = InvokeRequest(
+        handler,
+        target,
+        image.rootfs / "var/task",
+        (),
+        config_of(args),
+        None,
+        None if args.sandbox == "auto" else args.sandbox,
+        args.python,
+        cache,
+        IndexConfig.from_options(args.index_url, ()),
+        lambda_image=image,
+    )
+    report = invoke(request, event_bytes(args.event), args.repeat, stderr)
     return print_invocations(report, as_json=args.json)
 
 

@@ -57,6 +57,15 @@ class Code:
 
     opt: Path
     task: Path
+    borrowed: bool = False  # the task tree is an image's own (never made writable here)
+
+    @classmethod
+    def of_image(cls, scratch: Path, task: Path) -> Code:
+        """An image's own ``/var/task`` and an empty ``/opt`` (an image has no layers)."""
+        opt = scratch / "opt"
+        opt.mkdir(parents=True)
+        set_tree_mode(opt, writable=False)
+        return cls(opt, task, borrowed=True)
 
     @classmethod
     def extracted(
@@ -81,7 +90,7 @@ class Code:
 
     def release(self) -> None:
         """Make the trees removable again."""
-        for tree in (self.opt, self.task):
+        for tree in (self.opt,) if self.borrowed else (self.opt, self.task):
             set_tree_mode(tree, writable=True)
 
 

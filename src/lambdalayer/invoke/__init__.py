@@ -32,6 +32,7 @@ from lambdalayer.environment.execution import (
 )
 from lambdalayer.environment.image import cached_image
 from lambdalayer.environment.imports import LAMBDA_ENVIRONMENT
+from lambdalayer.environment.lambdaimage import LambdaImage
 from lambdalayer.environment.roots import HOST, host_run, image_run
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.environment.sandbox import EMULATOR_INSIDE
@@ -55,6 +56,7 @@ __all__ = [
     "static_findings",
 ]
 
+AWS_ENTRYPOINT = "/lambda-entrypoint.sh"  # AWS's base images' ENTRYPOINT
 MEMORY_RANGE = (128, 10240)  # MB, what Lambda allows
 EPHEMERAL_RANGE = (512, 10240)
 # What the check finds that fails a function on Lambda before its handler runs: a binary
@@ -122,6 +124,7 @@ class InvokeRequest:
     cache_dir: Path = field(default_factory=cache_root)
     index: IndexConfig = field(default_factory=IndexConfig)
     static_check: bool = True  # the check of the code and layers before the first invocation
+    lambda_image: LambdaImage | None = None  # a function's image, booted by its ENTRYPOINT
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ def _check_code(handler: str, paths: tuple[Path, ...]) -> None:
 def execution_root(request: InvokeRequest) -> Root:
     """The root the runtime runs in, its bootstrap, and the runtime's packages to mount."""
     target = request.target
+    if request.lambda_image is not None:
+        return image_boot_root(request.lambda_image, target, request.sandbox)
     image = request.image if request.image is not None else cached_image(request.cache_dir, target)
     if image is not None and image != HOST:
         run, why_not = image_run(image, target, request.sandbox)
@@ -183,6 +188,37 @@ def execution_root(request: InvokeRequest) -> Root:
     emulator = (EMULATOR_INSIDE,) if run.sandbox.emulator else ()
     bootstrap = (*emulator, run.interpreter, f"{INSIDE}/bootstrap.py")
     return Root(run, bootstrap, tree.path, tree.packages.brief())
+
+
+def image_boot_root(image: LambdaImage, target: Target, sandbox: str | None) -> Root:
+    """The function's image booted as Lambda boots it: its ``ENTRYPOINT`` with its ``CMD``.
+
+    Under qemu-user (no binfmt here) a script cannot be started by the kernel: AWS's
+    entrypoint's steps are done by lambdalayer instead (``_HANDLER`` from ``CMD``, then the
+    image's ``/var/runtime/bootstrap.py`` by its CPython), and the report says so.
+    """
+    run, why_not = image_run(image.rootfs, target, sandbox)
+    if run is None or run.root is None:
+        raise InputError(f"cannot run {target.name} in the image {image.reference}: {why_not}")
+    argv = (*image.entrypoint, *image.command)
+    if not argv:
+        raise InputError(f"the image {image.reference} has no ENTRYPOINT or CMD to start")
+    if not run.sandbox.emulator:
+        label = f"the image's own ENTRYPOINT and CMD ({' '.join(argv)})"
+        return Root(run, argv, None, label)
+    own = run.root / "var/runtime/bootstrap.py"
+    if image.entrypoint != (AWS_ENTRYPOINT,) or not own.is_file():
+        raise InputError(
+            f"the image {image.reference} starts with {' '.join(argv)}: under qemu-user (no"
+            " binfmt) lambdalayer boots only AWS's entrypoint"
+            f" ({AWS_ENTRYPOINT} → /var/runtime/bootstrap.py)",
+            hint="boot it on a machine of its CPU",
+        )
+    label = (
+        f"the image's /var/runtime/bootstrap.py (under qemu-user without binfmt, lambdalayer"
+        f" does {AWS_ENTRYPOINT}'s steps: _HANDLER from CMD {' '.join(image.command)})"
+    )
+    return Root(run, (EMULATOR_INSIDE, run.interpreter, "/var/runtime/bootstrap.py"), None, label)
 
 
 def lambda_variables(handler: str, target: Target, config: FunctionConfig) -> dict[str, str]:
@@ -270,19 +306,28 @@ def _invoke(
     _check_code(request.handler, (request.function, *request.layers))
     config.check()
     # The function's tree is read (never followed) before anything is prepared or started.
-    files = read_source_tree(request.function) if request.function.is_dir() else None
+    image = request.lambda_image
+    files = read_source_tree(request.function) if request.function.is_dir() and not image else None
     root = execution_root(request)
-    variables = lambda_variables(request.handler, request.target, config)
-    settings = Settings(config.memory_mb, config.timeout, config.ephemeral_mb, variables, tracer)
+    variables = {
+        **dict(image.variables if image else ()),  # the image's ENV, beneath Lambda's own
+        **lambda_variables(request.handler, request.target, config),
+    }
+    settings = Settings(
+        config.memory_mb, config.timeout, config.ephemeral_mb, variables, tracer=tracer
+    )
     arn = f"arn:aws:lambda:{config.region}:123456789012:function:{config.name}"
     invocations: list[Invocation] = []
     with Cache.at(request.cache_dir).scratch("invoke-") as scratch:
-        code = Code.extracted(Path(scratch), request.function, request.layers, files)
+        if image is not None:
+            code = Code.of_image(Path(scratch), image.rootfs / "var/task")
+        else:
+            code = Code.extracted(Path(scratch), request.function, request.layers, files)
         environment: Environment | None = None
         try:
             found = (
                 static_findings(request.target, request.layers, code)
-                if request.static_check
+                if request.static_check and image is None
                 else ()
             )
             if found:
