@@ -368,3 +368,68 @@ def test_as_an_ordinary_user_resident_memory_is_limited_as_on_lambda_never_addre
         assert document["errorMessage"].endswith("Runtime exited with error: signal: killed")
         assert "Max Memory Used: 128 MB" in touched.stderr
         assert "Status: error\tError Type: Runtime.OutOfMemory" in touched.stderr
+
+
+CONTEXT_HANDLER = """\
+import logging
+logging.getLogger().info("init log record")
+
+def handler(event, context):
+    logging.getLogger().warning("a warning\\nits second line")
+    client = context.client_context
+    return {
+        "custom": client.custom if client else None,
+        "env": client.env if client else None,
+        "identity": [
+            context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id
+        ],
+    }
+"""
+
+
+@with_runtime
+def test_client_context_identity_and_json_logs_as_lambdas(capsys, cache, tmp_path):
+    """--client-context and --identity reach the handler's context (the Runtime API's
+    headers, as Lambda sends them); --log-format json makes the platform's lines JSON
+    records of the Telemetry API's types, and awslambdaric's records JSON; in text, a
+    record's second line is a line of its own."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_text(CONTEXT_HANDLER)
+    base = ("invoke", "app.handler", "--function", str(source), "--runtime", "python3.12",
+            "--cache-dir", str(cache))  # fmt: skip
+    code, out, err = run_cli(
+        capsys, *base,
+        "--client-context", '{"custom": {"a": 1}, "env": {"locale": "en"}}',
+        "--identity", '{"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}',
+        "--log-format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out) == {
+        "custom": {"a": 1},
+        "env": {"locale": "en"},
+        "identity": ["id-1", "pool-1"],
+    }
+    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    platform = [record["type"] for record in records if "type" in record]
+    assert platform == [
+        "platform.initStart",
+        "platform.start",
+        "platform.runtimeDone",
+        "platform.report",
+    ]
+    [report] = [record["record"] for record in records if record.get("type") == "platform.report"]
+    assert report["status"] == "success" and report["metrics"]["memorySizeMB"] == 128
+    logged = [record for record in records if "level" in record]
+    assert [(record["level"], record["message"]) for record in logged] == [
+        ("INFO", "init log record"),
+        ("WARNING", "a warning\nits second line"),
+    ]
+    code, out, err = run_cli(capsys, *base)
+    assert code == 0, err
+    assert json.loads(out)["custom"] is None
+    lines = err.splitlines()
+    warning = next(at for at, line in enumerate(lines) if line.startswith("[WARNING]"))
+    assert lines[warning].endswith("\ta warning") and lines[warning + 1] == "its second line"
+    code, _, err = run_cli(capsys, *base, "--client-context", "[1, 2]")
+    assert code == 1 and "the client context is not a JSON object" in err

@@ -12,6 +12,7 @@ from lambdalayer.cache import cache_root
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
 from lambdalayer.environment.lambdaimage import is_image_reference, open_image
+from lambdalayer.environment.platformlog import JSON, TEXT
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError, InputTooLargeError
 from lambdalayer.fsutil import parse_json, read_input
@@ -87,6 +88,13 @@ def add_limits(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
     parser.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="invoke N times in one warm environment"
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="the platform's lines (INIT_START, START, REPORT, …) and awslambdaric's log records"
+        " as text or as JSON, as the function's LoggingConfig LogFormat does (default text)",
+    )
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +145,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sandbox", choices=["auto", *SANDBOXES], default="auto", help="how to confine it"
+    )
+    parser.add_argument(
+        "--client-context",
+        metavar="JSON",
+        help='the caller\'s client context (context.client_context), e.g. \'{"custom": {"a": 1}}\'',
+    )
+    parser.add_argument(
+        "--identity",
+        metavar="JSON",
+        help="the caller's Cognito identity (context.identity), e.g."
+        ' \'{"cognitoIdentityId": "…", "cognitoIdentityPoolId": "…"}\'',
     )
     parser.add_argument(
         "--no-check",
@@ -194,7 +213,13 @@ def _target(args: argparse.Namespace, zips: list[Path]) -> Target:
 def config_of(args: argparse.Namespace) -> FunctionConfig:
     """The function's configuration from ``--memory``, ``--timeout``, ``--ephemeral-storage``
     and ``--env``."""
-    return FunctionConfig(args.memory, args.timeout, args.ephemeral_storage, variables_of(args.env))
+    return FunctionConfig(
+        args.memory,
+        args.timeout,
+        args.ephemeral_storage,
+        variables_of(args.env),
+        log_format=JSON if args.log_format == "json" else TEXT,
+    )
 
 
 def request_of(
@@ -214,6 +239,8 @@ def request_of(
         cache_root(args.cache_dir),
         IndexConfig.from_options(args.index_url, ()),
         static_check=args.static_check,
+        client_context=args.client_context,
+        identity=args.identity,
     )
 
 
@@ -270,6 +297,8 @@ def _invoke_image(args: argparse.Namespace) -> int:
         cache,
         IndexConfig.from_options(args.index_url, ()),
         lambda_image=image,
+        client_context=args.client_context,
+        identity=args.identity,
     )
     report = invoke(request, event_bytes(args.event), args.repeat, stderr)
     return print_invocations(report, as_json=args.json)

@@ -20,13 +20,13 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 from lambdalayer.environment.imports import SandboxRun, place_files, set_tree_mode
 from lambdalayer.environment.limits import Cgroups, MemoryLimit, ProcessLimit, descendants
 from lambdalayer.environment.output import Log, RuntimeOutput
+from lambdalayer.environment.platformlog import TEXT, PlatformLog
 from lambdalayer.environment.runtimeapi import Event, Outcome, RuntimeApi, platform_error_type
 from lambdalayer.environment.sandbox import SANDBOX_TMP, Confinement, Launch, Mount, start
 from lambdalayer.environment.sandbox import command as sandbox_command
@@ -39,6 +39,9 @@ from lambdalayer.targets import Layout
 INSIDE = f"{SANDBOX_TMP}/.lambdalayer-invoke"  # the launcher, the bootstrap, the API's socket
 PORT = 9001  # where AWS_LAMBDA_RUNTIME_API points, inside the sandbox
 INIT_LIMIT_SECONDS = 10.0  # Lambda's limit on a function's init phase
+# Under qemu-user the other CPU's CPython runs many times slower than on that CPU (the
+# emulator's time counts too): Lambda's init limit is stretched by this much there.
+EMULATED_SLOWDOWN = 10
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ class Settings:
     ephemeral_mb: int
     variables: dict[str, str]
     tracer: tuple[str, ...] = ()  # a command the sandbox is started under (``strace … --``)
+    log_format: str = TEXT  # LoggingConfig's LogFormat: the platform's lines as text or JSON
+    client_context: str | None = None  # what each event's caller says of itself (compact JSON)
+    cognito_identity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,25 @@ class Invocation:
         if self.error_type:
             line += f"\tError Type: {self.error_type}"
         return line
+
+    def report_record(self) -> dict[str, object]:
+        """The same as ``platform.report``'s record (JSON logs)."""
+        metrics: dict[str, object] = {
+            "durationMs": round(self.duration_ms, 2),
+            "billedDurationMs": self.billed_ms,
+            "memorySizeMB": self.memory_mb,
+            "maxMemoryUsedMB": self.max_memory_mb,
+        }
+        if self.init_ms is not None:
+            metrics["initDurationMs"] = round(self.init_ms, 2)
+        record: dict[str, object] = {
+            "requestId": self.request_id,
+            "metrics": metrics,
+            "status": self.status or ("error" if self.error else "success"),
+        }
+        if self.error_type:
+            record["errorType"] = self.error_type
+        return record
 
 
 def _child_source(name: str) -> str:
@@ -194,7 +219,8 @@ class Environment:
         started = sandbox_command(root.run.sandbox, confinement)
         if settings.tracer:
             started = Launch((*settings.tracer, *started.argv), started.environment, started.data)
-        log(_init_start_line(settings.variables))
+        self.platform = PlatformLog(log, settings.log_format)
+        self.platform.init_start(_runtime_version(settings.variables))
         self.started = time.monotonic()
         self.process = start(
             started,
@@ -219,7 +245,13 @@ class Environment:
         one whose init failed logs ``INIT_REPORT`` and the invocation fails with its error.
         """
         timeout_ms = int(self.settings.timeout * 1000)
-        event = Event(payload, timeout_ms=timeout_ms, function_arn=function_arn)
+        event = Event(
+            payload,
+            timeout_ms=timeout_ms,
+            function_arn=function_arn,
+            client_context=self.settings.client_context,
+            cognito_identity=self.settings.cognito_identity,
+        )
         init_ms, failed = None, None
         if self.cold:
             failed = self._await_init()
@@ -227,8 +259,8 @@ class Environment:
             init_ms = (first - min(self.output.started, default=self.started)) * 1000
             self.cold = False
             if failed is not None:
-                self.log(_init_report_line(init_ms, failed))
-        self.log(f"START RequestId: {event.request_id} Version: $LATEST")
+                self.platform.init_report(init_ms, failed.status, failed.error_type)
+        self.platform.start(event.request_id)
         queued = time.monotonic()
         if failed is None or failed.status == "timeout":
             self.api.handed_out = None
@@ -247,7 +279,7 @@ class Environment:
         memory = min(peak, self.settings.memory_mb)
         if error_type == "Runtime.OutOfMemory":
             memory = self.settings.memory_mb
-        self.log(f"END RequestId: {event.request_id}")
+        self.platform.end(event.request_id, status or ("error" if error else "success"), error_type)
         payload_out = outcome.body if outcome is not None and outcome.kind == "response" else b""
         return Invocation(
             event.request_id,
@@ -266,7 +298,7 @@ class Environment:
     def _await_init(self) -> _Init | None:
         """Wait until the runtime asks for its first event (``None``: its init is done), posts
         an init error, ends, or passes Lambda's init limit."""
-        limit = self.started + INIT_LIMIT_SECONDS
+        seconds = INIT_LIMIT_SECONDS * (EMULATED_SLOWDOWN if self.root.run.sandbox.emulator else 1)
         while self.api.first_next is None:
             posted = _next_outcome(self.api)
             if posted is not None:
@@ -277,7 +309,8 @@ class Environment:
                 if posted is not None:
                     return _Init("error", posted, platform_error_type(posted.error_type))
                 return _Init("error", None, "Runtime.ExitError")
-            if time.monotonic() >= limit:
+            # Lambda's limit counts from the runtime's start (the sandbox's making is ours)
+            if time.monotonic() >= min(self.output.started, default=self.started) + seconds:
                 return _Init("timeout", None)
             self.output.pump(0.05)
         self.output.drain()
@@ -314,9 +347,8 @@ class Environment:
             return document
         if self.alive:  # the deadline passed: Lambda ends the environment
             self.close()
-            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             seconds = f"{self.settings.timeout:.2f}"
-            self.log(f"{stamp} {event.request_id} Task timed out after {seconds} seconds")
+            self.platform.timed_out(event.request_id, seconds)
             return {
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {event.request_id} Error: Task timed out after"
@@ -326,8 +358,7 @@ class Environment:
         self.process.wait()
         kind = "Runtime.OutOfMemory" if self.limit.killed_for_memory() else "Runtime.ExitError"
         message = f"RequestId: {event.request_id} Error: Runtime exited with error: {_how(self.process.returncode)}"
-        self.log(message)
-        self.log(kind)
+        self.platform.exited(message, kind)
         return {"errorType": kind, "errorMessage": message, "requestId": event.request_id}
 
     def close(self) -> None:
@@ -383,19 +414,11 @@ def _launch_argv(root: Root) -> tuple[str, ...]:
     )
 
 
-def _init_start_line(variables: dict[str, str]) -> str:
-    """Lambda's ``INIT_START`` line; the runtime's version is this machine's, no ARN of AWS's."""
+def _runtime_version(variables: dict[str, str]) -> str:
+    """What ``INIT_START`` names: the runtime, run here (``python:3.12.local``)."""
     runtime = variables.get("AWS_EXECUTION_ENV", "").removeprefix("AWS_Lambda_")
     name = runtime.replace("python", "python:", 1) if runtime.startswith("python") else runtime
-    return (
-        f"INIT_START Runtime Version: {name}.local\tRuntime Version ARN: none (lambdalayer invoke)"
-    )
-
-
-def _init_report_line(init_ms: float, failed: _Init) -> str:
-    """Lambda's ``INIT_REPORT`` line for an init that failed or passed its limit."""
-    line = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: {failed.status}"
-    return line + (f"\tError Type: {failed.error_type}" if failed.error_type else "")
+    return f"{name}.local"
 
 
 def _status_of(error: dict[str, object] | None, failed: _Init | None) -> tuple[str, str]:

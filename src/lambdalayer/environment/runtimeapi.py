@@ -7,7 +7,8 @@ OpenAPI specification ``runtime-api.zip`` linked there):
 - ``GET /2018-06-01/runtime/invocation/next`` — blocks until there is an event; the body
   is the event, the headers ``Lambda-Runtime-Aws-Request-Id``,
   ``Lambda-Runtime-Deadline-Ms`` (Unix milliseconds), ``Lambda-Runtime-Invoked-Function-Arn``
-  and ``Lambda-Runtime-Trace-Id`` say which invocation it is;
+  and ``Lambda-Runtime-Trace-Id`` say which invocation it is, ``Lambda-Runtime-Client-Context``
+  and ``Lambda-Runtime-Cognito-Identity`` (JSON) what the caller said of itself, when it did;
 - ``POST /2018-06-01/runtime/invocation/{AwsRequestId}/response`` — the handler's result;
   answered ``202 Accepted``;
 - ``POST /2018-06-01/runtime/invocation/{AwsRequestId}/error`` — an error document
@@ -76,6 +77,8 @@ class Event:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timeout_ms: int = 3000  # the deadline is this long after the runtime takes the event
     function_arn: str = ""
+    client_context: str | None = None  # compact JSON, as the Invoke API's ClientContext decoded
+    cognito_identity: str | None = None  # compact JSON of the caller's Cognito identity
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,10 @@ class RuntimeApi:
             "Lambda-Runtime-Invoked-Function-Arn": event.function_arn,
             "Lambda-Runtime-Trace-Id": f"Root=1-{event.request_id[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
         }
+        if event.client_context is not None:
+            headers["Lambda-Runtime-Client-Context"] = event.client_context
+        if event.cognito_identity is not None:
+            headers["Lambda-Runtime-Cognito-Identity"] = event.cognito_identity
         return Reply(200, event.payload, headers)
 
     def _wait_for_event(self, connection: Connection) -> Event | None:

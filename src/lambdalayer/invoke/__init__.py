@@ -11,6 +11,8 @@ handler's result or Lambda's error document, with the REPORT line's figures.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from lambdalayer.environment.execution import (
 from lambdalayer.environment.image import cached_image
 from lambdalayer.environment.imports import LAMBDA_ENVIRONMENT
 from lambdalayer.environment.lambdaimage import LambdaImage
+from lambdalayer.environment.platformlog import JSON, TEXT, PlatformLog
 from lambdalayer.environment.roots import HOST, host_run, image_run
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.environment.sandbox import EMULATOR_INSIDE
@@ -56,6 +59,8 @@ __all__ = [
     "static_findings",
 ]
 
+# The Invoke API's ClientContext: "Up to 3,583 bytes of base64-encoded data" (AWS: API_Invoke).
+CLIENT_CONTEXT_LIMIT = 3583
 AWS_ENTRYPOINT = "/lambda-entrypoint.sh"  # AWS's base images' ENTRYPOINT
 MEMORY_RANGE = (128, 10240)  # MB, what Lambda allows
 EPHEMERAL_RANGE = (512, 10240)
@@ -84,6 +89,7 @@ class FunctionConfig:
     variables: tuple[tuple[str, str], ...] = ()
     name: str = "lambdalayer-invoke"
     region: str = "us-east-1"
+    log_format: str = TEXT  # LoggingConfig's LogFormat: Text or JSON
 
     def check(self) -> None:
         """Refuse what Lambda refuses."""
@@ -96,6 +102,11 @@ class FunctionConfig:
             raise InputError(
                 f"{option('FunctionConfig.ephemeral_mb', self.ephemeral_mb)}: Lambda allows 512"
                 " to 10240 MB"
+            )
+        if self.log_format not in (TEXT, JSON):
+            raise InputError(
+                f"{option('FunctionConfig.log_format', self.log_format)}: Lambda's log formats"
+                f" are {TEXT} and {JSON}"
             )
         if not 0 < self.timeout <= 900:
             raise InputError(
@@ -124,6 +135,8 @@ class InvokeRequest:
     cache_dir: Path = field(default_factory=cache_root)
     index: IndexConfig = field(default_factory=IndexConfig)
     static_check: bool = True  # the check of the code and layers before the first invocation
+    client_context: str | None = None  # the caller's client context, JSON (Invoke's ClientContext)
+    identity: str | None = None  # the caller's Cognito identity, JSON
     lambda_image: LambdaImage | None = None  # a function's image, booted by its ENTRYPOINT
 
 
@@ -247,6 +260,8 @@ def lambda_variables(handler: str, target: Target, config: FunctionConfig) -> di
         "AWS_DEFAULT_REGION": config.region,
         **FAKE_CREDENTIALS,
     }
+    if config.log_format == JSON:  # what Lambda sets for LoggingConfig LogFormat JSON
+        variables.update(AWS_LAMBDA_LOG_FORMAT=JSON, AWS_LAMBDA_LOG_LEVEL="INFO")
     variables.update(dict(config.variables))
     return variables
 
@@ -259,6 +274,25 @@ def event_too_large(size: str) -> InputError:
         hint=f"Lambda takes at most {SYNC_REQUEST_LIMIT:,} bytes synchronously"
         f" ({ASYNC_REQUEST_LIMIT:,} asynchronously): pass a larger payload by reference (S3)",
     )
+
+
+def context_header(text: str | None, what: str, limit: int) -> str | None:
+    """A caller's client context or identity as the Runtime API passes it: a JSON object,
+    compact (one header line); no larger than Lambda takes (``limit`` bytes base64-encoded)."""
+    if text is None:
+        return None
+    document = parse_json(
+        text.encode(), f"the {what}", hint='give a JSON object, e.g. {"custom": {}}'
+    )
+    if not isinstance(document, dict):
+        raise InputError(f"the {what} is not a JSON object")
+    compact = json.dumps(document, separators=(",", ":"))
+    encoded = len(base64.b64encode(compact.encode()))
+    if encoded > limit:
+        raise InputError(
+            f"the {what} is {encoded:,} bytes base64-encoded; Lambda takes at most {limit:,}"
+        )
+    return compact
 
 
 def check_event(event: bytes) -> None:
@@ -314,7 +348,14 @@ def _invoke(
         **lambda_variables(request.handler, request.target, config),
     }
     settings = Settings(
-        config.memory_mb, config.timeout, config.ephemeral_mb, variables, tracer=tracer
+        config.memory_mb,
+        config.timeout,
+        config.ephemeral_mb,
+        variables,
+        tracer,
+        config.log_format,
+        context_header(request.client_context, "client context", CLIENT_CONTEXT_LIMIT),
+        context_header(request.identity, "identity", CLIENT_CONTEXT_LIMIT),
     )
     arn = f"arn:aws:lambda:{config.region}:123456789012:function:{config.name}"
     invocations: list[Invocation] = []
@@ -331,8 +372,9 @@ def _invoke(
                 else ()
             )
             if found:
-                refusal = refused(found, request.handler, config.memory_mb, log)
-                log(refusal.report_line())
+                platform = PlatformLog(log, config.log_format)
+                refusal = refused(found, request.handler, config.memory_mb, platform)
+                platform.report(refusal.report_line(), refusal.report_record())
                 return InvokeReport((refusal,), "nowhere: the check failed first", "", "")
             for number, event in enumerate(events):
                 if environment is None or not environment.alive:
@@ -341,7 +383,7 @@ def _invoke(
                     place = Path(scratch) / f"environment-{number}"
                     environment = Environment(root, code, settings, place, log)
                 invocation = environment.invoke(event, arn)
-                log(invocation.report_line())
+                environment.platform.report(invocation.report_line(), invocation.report_record())
                 invocations.append(invocation)
         finally:
             if environment is not None:
@@ -375,12 +417,12 @@ def static_findings(target: Target, layers: tuple[Path, ...], code: Code) -> tup
 
 
 def refused(
-    findings: tuple[Finding, ...], handler: str, memory_mb: int, log: Callable[[str], None]
+    findings: tuple[Finding, ...], handler: str, memory_mb: int, platform: PlatformLog
 ) -> Invocation:
     """The invocation the check stopped before the runtime started: Lambda's error for the
     first finding (the import's failure, or the deployment's refusal for a size), with
     every finding in ``lambdalayerCheck``; the findings and Lambda's lines logged."""
-    request_id = str(uuid.uuid4())
+    request_id, log = str(uuid.uuid4()), platform.log
     first = findings[0]
     log(
         f"lambdalayer: the check before the first invocation found {len(findings)} thing(s)"
@@ -399,8 +441,8 @@ def refused(
         where = f" ({first.member})" if first.member else ""
         message = f"Unable to import module '{module}': {first.message}{where}"
     log(f"[ERROR] {kind}: {message}")
-    log(f"START RequestId: {request_id} Version: $LATEST")
-    log(f"END RequestId: {request_id}")
+    platform.start(request_id)
+    platform.end(request_id, "error", kind)
     document: dict[str, object] = {
         "errorType": kind,
         "errorMessage": message,
