@@ -42,6 +42,7 @@ FLAGS = {
     "FunctionConfig.timeout": "--timeout",
     "FunctionConfig.ephemeral_mb": "--ephemeral-storage",
     "FleetOutputs.changed": "--changed-since",
+    "FunctionConfig.log_format": "--log-format",
 }
 _SETTING = re.compile(r"`([A-Z][A-Za-z]+\.[a-z_]+)(?:=([^`\n]*))?`")
 

@@ -426,7 +426,7 @@ def refused(
     first = findings[0]
     log(
         f"lambdalayer: the check before the first invocation found {len(findings)} thing(s)"
-        " that fail on Lambda (--no-check runs it anyway):"
+        " that fail on Lambda:"
     )
     for finding in findings:
         where = f"{finding.member}: " if finding.member else ""
