@@ -273,7 +273,7 @@ def _invoke_image(args: argparse.Namespace) -> int:
             "--image IMAGE holds the function's code: give no --function, --zip or --layer",
             hint="lambdalayer invoke --image image.tar --event event.json",
         )
-    cache = args.cache_dir or default_cache_dir()
+    cache = cache_root(args.cache_dir)
     target = get_target(args.runtime, args.arch)
     image = open_image(args.image, target.machine, cache, stderr)
     if args.runtime is None and len(image.python_versions) == 1:
