@@ -238,9 +238,6 @@ def request_of(
         args.python,
         cache_root(args.cache_dir),
         IndexConfig.from_options(args.index_url, ()),
-        static_check=args.static_check,
-        client_context=args.client_context,
-        identity=args.identity,
     )
 
 
@@ -259,9 +256,13 @@ def execute(args: argparse.Namespace) -> int:
             hint="lambdalayer invoke app.main.handler --function src/ (or --zip function.zip)",
         )
     target = _target(args, [function, *args.layer])
-    report = invoke(
-        request_of(args, handler, function, target), event_bytes(args.event), args.repeat, stderr
+    request = replace(
+        request_of(args, handler, function, target),
+        static_check=args.static_check,
+        client_context=args.client_context,
+        identity=args.identity,
     )
+    report = invoke(request, event_bytes(args.event), args.repeat, stderr)
     return print_invocations(report, as_json=args.json)
 
 
