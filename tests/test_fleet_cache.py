@@ -56,7 +56,7 @@ def _build(project: Path, out: Path, index_url: str, url: str, env: dict[str, st
     command = [
         sys.executable, "-m", "lambdalayer", "build", "--all", "--bytecode", "none",
         "--index-url", index_url, "--project", str(project), "--output-dir", str(out),
-        "--cache-url", url, "--json", *extra,
+        "--cache-url", url, "--json", "-v", *extra,  # -v: what the shared cache did, on stderr
     ]  # fmt: skip
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=600, check=False
