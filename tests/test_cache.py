@@ -329,3 +329,35 @@ def test_every_field_of_every_real_request_is_part_of_its_key(request_: object):
         for field in dataclasses.fields(request_)  # type: ignore[arg-type]
         if not field.metadata.get("keyed", True)
     ]
+
+
+def test_a_resolution_key_follows_the_files_content_and_includes_not_their_paths(tmp_path: Path):
+    from lambdalayer.inputs.requirements import Requirements
+    from lambdalayer.net.index import IndexConfig
+    from lambdalayer.resolve.cache import resolution_key
+    from lambdalayer.targets import get_target
+
+    def key(folder: str, files: dict[str, str], top: str = "requirements.txt") -> str | None:
+        root = tmp_path / folder
+        root.mkdir(parents=True)
+        for name, text in files.items():
+            (root / name).write_text(text)
+        requirements = Requirements(files=(root / top,))
+        target = get_target("python3.12", "arm64")
+        return resolution_key(
+            requirements, target, IndexConfig(), allow_build=True, held_by_pins=False
+        )
+
+    pinned = {"requirements.txt": "six\n-c pins.txt\n", "pins.txt": "six==1.16.0\n"}
+    first = key("a/one", pinned)
+    assert first is not None and key("b/two/three", pinned) == first  # moved: the same
+    assert key("c", {**pinned, "pins.txt": "six==1.17.0\n"}) != first  # an include changed
+    assert key("d", {**pinned, "other.txt": "six==1.16.0\n"}) == first  # unread file: same
+    renamed = {"requirements.txt": "six\n-c other.txt\n", "other.txt": "six==1.16.0\n"}
+    assert key("e", renamed) != first  # the name it gives is part of what it says
+    swapped = {"requirements.txt": "-r x.txt\n-r y.txt\n", "x.txt": "six\n", "y.txt": "idna\n"}
+    assert key("f", swapped) != key("g", {**swapped, "x.txt": "idna\n", "y.txt": "six\n"})
+    cycle = {"requirements.txt": "six\n-r more.txt\n", "more.txt": "-r requirements.txt\n"}
+    assert key("h", cycle) == key("i", cycle) is not None
+    located = {"requirements.txt": "--find-links wheels\nsix\n"}  # read relative to its place
+    assert key("j", located) != key("k", located)

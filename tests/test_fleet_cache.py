@@ -231,3 +231,43 @@ def test_a_file_url_builds_through_the_share(local_index, repo, tmp_path):
     bad = _build(repo, tmp_path / "o3", local_index.url, "ftp://x/y", _env(tmp_path, "f3"))
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") is False  # JSON mode
     assert "not the URL of a shared cache" in json.loads(bad.stdout)["error"]
+
+
+def test_a_constrained_resolution_is_reused_from_a_cache_at_another_path(local_index, tmp_path):
+    """Resolution keys name the constraint file's content, not its path (in the cache dir)."""
+    import shutil
+
+    from lambdalayer.builder.fleet import FleetSettings, plan_fleet
+    from lambdalayer.inputs.fleet import read_fleet
+    from lambdalayer.net.index import IndexConfig
+
+    repo = sam_project(tmp_path / "repo", {"A": "alpha\n", "B": "alpha\nstoredpkg\n"})
+    fleet = read_fleet(repo)
+
+    def plan(cache: Path) -> tuple[list[str], object]:
+        said: list[str] = []
+        settings = FleetSettings(IndexConfig.from_options(local_index.url, ()), cache)
+        return said, plan_fleet(fleet, settings, said.append)
+
+    said, first = plan(tmp_path / "here" / "cache")
+    assert sum("resolving for" in line for line in said) == 3  # together, then A and B
+    shutil.copytree(tmp_path / "here" / "cache", tmp_path / "elsewhere" / "moved")
+    said, second = plan(tmp_path / "elsewhere" / "moved")
+    assert not [line for line in said if "resolving for" in line], said
+    assert sum("unchanged since the last build" in line for line in said) == 3
+    assert second.targets[0].locks == first.targets[0].locks
+
+
+def test_a_fresh_machine_reuses_the_constrained_resolutions_through_a_share(
+    local_index, repo, tmp_path
+):
+    share = tmp_path / "share"
+    share.mkdir()
+    first = _build(repo, tmp_path / "o1", local_index.url, share.as_uri(), _env(tmp_path, "m1"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "resolving for" in first.stderr
+    # another machine: its cache at another path, empty; the share filled by the first
+    fresh = _build(repo, tmp_path / "o2", local_index.url, share.as_uri(), _env(tmp_path, "m2"))
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert "resolving for" not in fresh.stderr, fresh.stderr[-2000:]
+    assert _zips(tmp_path / "o1") == _zips(tmp_path / "o2")

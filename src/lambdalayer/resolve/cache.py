@@ -3,7 +3,11 @@
 A resolution (the lock, back-offs, provided pins and version notes) is keyed by
 everything it was made from: the requirement lines and the bytes of every requirements
 file they include, the constraints, ``--hash`` pins, the target, the index URLs,
-whether source builds are allowed, uv's version and lambdalayer's own code. It stays valid
+whether source builds are allowed, uv's version and lambdalayer's own code. Files are
+keyed by their content and the content of what they include (``-r``/``-c``), not by
+where they are: two machines (or two cache directories) with the same files at different
+paths share a resolution. A file whose text depends on where it is (``--find-links``,
+a ``path =`` source) keeps its path in the key. It stays valid
 while every project page it depends on (each locked or provided package, on every index)
 answers to the validator recorded with it — an ``ETag`` (a conditional GET answered
 ``304``) or the sha256 of the page. A new release anywhere in the closure changes a page
@@ -15,17 +19,18 @@ outside what the key can see).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.cache import Bucket, Cache, key_of
 from lambdalayer.errors import LambdaLayerError
-from lambdalayer.fsutil import file_sha256, read_text_file
+from lambdalayer.fsutil import read_text_file
 from lambdalayer.inputs.requirements import Requirements
 from lambdalayer.lock import Lock, dump_pylock, parse_pylock
 from lambdalayer.net.http import redact
@@ -34,9 +39,11 @@ from lambdalayer.resolve.explain import VersionNote
 from lambdalayer.resolve.resolver import Backoff
 from lambdalayer.targets import Target
 
-FORMAT = 1
+FORMAT = 2  # 2: files keyed by content, not by path
 MAX_PARALLEL_CHECKS = 16
 _INCLUDE = re.compile(r"^\s*(?:-r|--requirement|-c|--constraint)[=\s]+(\S+)", re.MULTILINE)
+# text whose meaning depends on the file's place (uv reads these paths relative to it)
+_WHERE = re.compile(r"(^|\s)(-f|--find-links)\b|\bpath\s*=", re.MULTILINE)
 _LOCAL = re.compile(
     r"(^|\s|@\s*)(\.{1,2}/|/|~|file:|git\+|hg\+|svn\+|bzr\+|-e\b|--editable\b)", re.MULTILINE
 )
@@ -52,7 +59,8 @@ class CachedResolution:
     notes: tuple[VersionNote, ...]
 
 
-def _files_with_includes(files: Iterable[Path]) -> Iterator[Path]:
+def _files_with_includes(files: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """Every file ``files`` read (includes too), each once, with its text."""
     seen: set[Path] = set()
     pending = [path.resolve() for path in files]
     while pending:
@@ -60,11 +68,26 @@ def _files_with_includes(files: Iterable[Path]) -> Iterator[Path]:
         if path in seen or not path.is_file():
             continue
         seen.add(path)
-        yield path
-        pending += [
-            (path.parent / match).resolve()
-            for match in _INCLUDE.findall(read_text_file(path, "requirements file"))
-        ]
+        text = read_text_file(path, "requirements file")
+        yield path, text
+        pending += [(path.parent / match).resolve() for match in _INCLUDE.findall(text)]
+
+
+def _content_identity(path: Path, texts: Mapping[Path, str], within: frozenset[Path]) -> object:
+    """What ``path`` stands for, by content: its sha256 and, for each file it includes (in
+    its order, by the name it gives), the same of that file. Not where it is."""
+    resolved = path.resolve()
+    if resolved in within:  # an include cycle: named, not followed again
+        return ["cycle"]
+    text = texts.get(resolved)
+    if text is None:  # absent: uv will say so; the name is all there is
+        return ["absent", path.name]
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    includes = [
+        [match, _content_identity(resolved.parent / match, texts, within | {resolved})]
+        for match in _INCLUDE.findall(text)
+    ]
+    return [digest, includes]
 
 
 @dataclass(frozen=True)
@@ -89,19 +112,20 @@ def resolution_key(
     """The cache key of a resolution, or ``None`` when its inputs cannot be cached safely.
 
     Derived from the whole :class:`ResolutionRequest` (a field added to it changes every
-    key), the bytes of every requirements file it reads (``-r`` includes too) and uv's
-    release.
+    key), the bytes of every requirements file it reads (``-r`` includes too, by content
+    and not by path) and uv's release.
     """
-    files = list(_files_with_includes(requirements.files))
-    texts = [
-        *requirements.specifiers,
-        *(read_text_file(path, "requirements file") for path in files),
-    ]
+    files = dict(_files_with_includes(requirements.files))
+    texts = [*requirements.specifiers, *files.values()]
     if any(_LOCAL.search(text) for text in texts):
         return None
-    request = ResolutionRequest(requirements, target, index, allow_build, held_by_pins)
-    contents = {str(path): file_sha256(path) for path in files}
-    return key_of(FORMAT, request, contents, importlib.metadata.version("uv"))
+    # the files by content (what they include by name), their paths only where they matter
+    where = sorted(str(path) for path, text in files.items() if _WHERE.search(text))
+    contents = [_content_identity(path, files, frozenset()) for path in requirements.files]
+    request = ResolutionRequest(
+        replace(requirements, files=()), target, index, allow_build, held_by_pins
+    )
+    return key_of(FORMAT, request, contents, where, importlib.metadata.version("uv"))
 
 
 class ResolutionCache:
