@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import hashlib
 import json
 import os
@@ -23,8 +25,8 @@ MAX_INPUT_BYTES = 16 * 1024 * 1024  # a requirements, config or lock file is kB,
 def read_input(path: Path | None, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of an input the user names, read to at most ``limit``; ``None`` is stdin (``-``).
 
-    A device (``/dev/zero``), a pipe that never ends (``-r <(yes)``, ``--event -``), or one
-    that cannot be read is one clear error, never a read of gigabytes or a traceback:
+    A device (``/dev/zero``), a named FIFO nothing writes to, a pipe that never ends
+    (``--event <(yes)``, ``--event -``), or one that cannot be read is one clear error, never a read of gigabytes or a traceback:
     :class:`InputTooLargeError` past the limit (it carries the limit), else :class:`InputError`.
     """
     name = "stdin" if path is None else str(path)
@@ -32,8 +34,7 @@ def read_input(path: Path | None, what: str, limit: int = MAX_INPUT_BYTES) -> by
         if path is None:
             data = sys.stdin.buffer.read(limit + 1)
         else:
-            with path.open("rb") as stream:
-                data = stream.read(limit + 1)
+            data = _read_named(path, f"{what} {name}", limit + 1)
     except OSError as error:
         raise InputError(f"cannot read {what} {name}: {error.strerror or error}") from error
     if len(data) > limit:
@@ -41,6 +42,71 @@ def read_input(path: Path | None, what: str, limit: int = MAX_INPUT_BYTES) -> by
             f"{what} {name} is over {limit:,} bytes: not a file of that kind", limit=limit
         )
     return data
+
+
+@functools.cache
+def _pipe_device() -> int:
+    """The device of this system's anonymous pipes (Linux's pipefs), which no named FIFO has."""
+    read_end, write_end = os.pipe()
+    try:
+        return os.fstat(read_end).st_dev
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _read_named(path: Path, what: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the file the user named at ``path``, never waiting for ever.
+
+    A regular file is read. So is a pipe: one the shell opened (``<(cmd)`` is ``/dev/fd/N``,
+    an anonymous pipe whose writer the shell started) or a named FIFO something writes to.
+    A named FIFO nothing writes to (opening it would wait for a writer; reading it without
+    waiting finds its end at once) and a device (``/dev/zero``, a terminal) are one
+    :class:`InputError` each, with a hint.
+    """
+    # O_NONBLOCK: opening a FIFO never waits for a writer; blocking is set back for reading.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        facts = os.fstat(descriptor)
+        if stat.S_ISCHR(facts.st_mode) or stat.S_ISBLK(facts.st_mode):
+            raise InputError(
+                f"{what} is a device, not a file", hint="give the path of a regular file"
+            )
+        chunks = []
+        if stat.S_ISFIFO(facts.st_mode) and facts.st_dev != _pipe_device():
+            try:
+                chunks.append(os.read(descriptor, min(limit, 1 << 20)))
+            except BlockingIOError:  # a writer holds it open, with nothing written yet
+                pass
+            else:
+                if not chunks[0]:  # no writer: a blocking read would wait for one for ever
+                    raise InputError(
+                        f"{what} is a FIFO nothing writes to: reading it would wait for ever",
+                        hint="give a regular file, or start what writes to the FIFO first"
+                        " (cmd > FIFO &)",
+                    )
+        os.set_blocking(descriptor, True)
+        taken = sum(map(len, chunks))
+        while taken < limit and (chunk := os.read(descriptor, min(limit - taken, 1 << 20))):
+            chunks.append(chunk)
+            taken += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file at ``path``: never a FIFO, a device or a
+    link (``OSError`` for those), never a read that waits or does not end.
+
+    For files lambdalayer itself placed (a seal, a key file, a result a child wrote), where
+    anything but a regular file is an attack, not an input.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return stream.read(limit)
 
 
 def read_text_file(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> str:

@@ -39,7 +39,7 @@ from lambdalayer.cache import trust
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.cache.store import Cache, entry_path
 from lambdalayer.errors import CacheError, InputError, UnsafeArchiveError
-from lambdalayer.fsutil import atomic_write_bytes, file_sha256
+from lambdalayer.fsutil import atomic_write_bytes, file_sha256, read_small_file
 from lambdalayer.lock import LockedWheel
 from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 
@@ -82,15 +82,13 @@ class FileStore:
         return self.root.joinpath(*parts)
 
     def get(self, name: str, limit: int) -> bytes | None:
-        """The object, read with ``O_NOFOLLOW`` and bounded."""
+        """The object, a regular file read without following a link, and bounded."""
         try:
-            descriptor = os.open(self._path(name), os.O_RDONLY | os.O_NOFOLLOW)
+            data = read_small_file(self._path(name), limit + 1)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
-        with os.fdopen(descriptor, "rb") as stream:
-            data = stream.read(limit + 1)
         if len(data) > limit:
             raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
         return data

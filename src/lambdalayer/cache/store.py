@@ -24,7 +24,7 @@ from pathlib import Path
 from lambdalayer.cache import trust
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.errors import CacheError
-from lambdalayer.fsutil import atomic_write_bytes, remove_tree, staged_path
+from lambdalayer.fsutil import atomic_write_bytes, read_small_file, remove_tree, staged_path
 from lambdalayer.zipnames import printable
 
 CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
@@ -225,7 +225,7 @@ class Cache:
             return True
         try:
             # A seal is 64 hex digits: read to a bound, from a regular file only.
-            recorded = trust.read_small_file(seal_path(self.root, bucket, key), 128)
+            recorded = read_small_file(seal_path(self.root, bucket, key), 128)
             recorded_text = recorded.decode("ascii").strip()
             expected = trust.seal(self.key, f"{bucket.label}/{key}", path)
         except (OSError, UnicodeDecodeError):

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
 import os
@@ -26,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lambdalayer.errors import CacheError
+from lambdalayer.fsutil import read_small_file
 from lambdalayer.zipnames import printable
 
 KEY_ENV = "LAMBDALAYER_CACHE_KEY"
@@ -120,16 +120,6 @@ def cache_key(environ: Mapping[str, str], root: Path) -> bytes | None:
             hint="put a random secret of 32 or more bytes in it",
         )
     return key.strip()
-
-
-def read_small_file(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of the regular file at ``path``: never a FIFO, a device or a
-    link (``OSError`` for those), never a read that waits or does not end."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(descriptor, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return stream.read(limit)
 
 
 def real_directory(path: Path) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -39,6 +38,7 @@ from lambdalayer.environment.sandbox import (
 )
 from lambdalayer.environment.sandbox import command as sandbox_command
 from lambdalayer.errors import LambdaLayerError, UnsafeArchiveError, option
+from lambdalayer.fsutil import read_small_file
 from lambdalayer.importresult import ImportResult
 from lambdalayer.interpreters import Interpreter
 from lambdalayer.limits import IMAGE_LIMIT
@@ -388,13 +388,9 @@ def _read_results(path: Path, expected: Sequence[str]) -> list[ImportResult]:
     only while each line is ``[module, error]`` for the next module expected.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        data = read_small_file(path, RESULTS_LIMIT)
     except OSError:
         return []
-    with os.fdopen(descriptor, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            return []
-        data = stream.read(RESULTS_LIMIT)
     done: list[ImportResult] = []
     for line, module in zip(data.splitlines(), expected, strict=False):
         try:

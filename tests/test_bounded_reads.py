@@ -1,0 +1,121 @@
+"""Bounded reads of the files a user names (fsutil.read_input): a regular file is read, so
+is a pipe the shell opened (``<(cmd)``: ``/dev/fd/N``) and a named FIFO something writes to;
+a named FIFO nothing writes to, or a device, is one error with a hint — never a read that
+waits for ever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from lambdalayer.errors import InputError
+from lambdalayer.fsutil import read_small_file, read_text_file
+
+
+def _lambdalayer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("lambdalayer")), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_a_trim_manifest_that_is_a_fifo_nothing_writes_is_one_error_not_a_hang(tmp_path):
+    """It used to wait for a writer for ever (``build --trim FIFO``)."""
+    fifo = tmp_path / "lambdalayer.trim.toml"
+    os.mkfifo(fifo)
+    done = _lambdalayer(
+        "build", "alpha", "--runtime", "python3.12", "--trim", str(fifo),
+        "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "l.zip"), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if line.startswith("error:")] == [
+        f"error: the trim manifest {fifo} is a FIFO nothing writes to: reading it would wait"
+        " for ever"
+    ], done.stderr
+    assert any(line.startswith("hint:") for line in lines), done.stderr
+    assert not (tmp_path / "l.zip").exists()
+
+
+def test_a_fifo_nothing_writes_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "requirements.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="FIFO nothing writes to") as caught:
+        read_text_file(fifo, "requirements file")
+    assert caught.value.hint
+
+
+def test_a_named_fifo_something_writes_to_is_read(tmp_path):
+    fifo = tmp_path / "manifest"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("w") as stream:  # blocks until the reader opens it
+            stream.write("format = 1\n")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        for _attempt in range(200):  # the writer waits in open() once it has started
+            try:
+                assert read_text_file(fifo, "the trim manifest") == "format = 1\n"
+                break
+            except InputError:  # the writer had not reached open() yet
+                threading.Event().wait(0.01)
+        else:
+            pytest.fail("the FIFO was never read")
+    finally:
+        writer.join(timeout=10)
+
+
+def test_a_pipe_the_shell_opened_is_read_process_substitution(tmp_path):
+    """``--event <(cmd)``: the shell passes ``/dev/fd/N``, a pipe already open; one whose
+    writer has finished (even an empty one) is read to its end."""
+    for content in (b'{"a": 1}\n', b""):
+        read_end, write_end = os.pipe()
+        os.write(write_end, content)
+        os.close(write_end)
+        try:
+            assert read_text_file(Path(f"/dev/fd/{read_end}"), "the event") == content.decode()
+        finally:
+            os.close(read_end)
+
+
+def test_a_pipe_the_shell_opened_through_bash_is_read(tmp_path):
+    script = (
+        f"{sys.executable} -c 'import sys; from pathlib import Path;"
+        " from lambdalayer.fsutil import read_text_file;"
+        ' print(read_text_file(Path(sys.argv[1]), "x"), end="")\' <(printf \'requests\\n\')'
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "requests\n"), done.stderr
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero", "/dev/urandom"])
+def test_a_device_is_refused_not_read(device):
+    with pytest.raises(InputError, match="is a device, not a file") as caught:
+        read_text_file(Path(device), "the trim manifest")
+    assert caught.value.hint
+
+
+def test_read_small_file_refuses_links_fifos_and_devices(tmp_path):
+    real = tmp_path / "real"
+    real.write_bytes(b"x" * 10)
+    assert read_small_file(real, 4) == b"xxxx"
+    (tmp_path / "link").symlink_to(real)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    for name in ("link", "fifo", "zero"):
+        with pytest.raises(OSError):
+            read_small_file(tmp_path / name, 4)
