@@ -21,10 +21,9 @@ from pathlib import Path
 
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.cache.store import LOCKS, SEALS, TRASH, acquire, lock_path, seal_path
-from lambdalayer.cache.trust import check_root, real_directory
-from lambdalayer.errors import CacheError, InputError
+from lambdalayer.cache.trust import check_own_directory, check_root, real_directory
+from lambdalayer.errors import InputError
 from lambdalayer.fsutil import remove_tree
-from lambdalayer.zipnames import printable
 
 SCRATCH_GRACE = 24 * 3600.0  # a half-made entry (``.build-…``) older than this is abandoned
 
@@ -127,13 +126,7 @@ def sound(root: Path) -> None:
         parts = Path(bucket.info.directory).parts
         places += ["/".join(parts[: index + 1]) for index in range(len(parts))]
     for name in dict.fromkeys(places):
-        place = root / name
-        if (place.exists() or place.is_symlink()) and not real_directory(place):
-            raise CacheError(
-                f"{printable(str(place))} in the cache is a link or not a directory: nothing"
-                " is listed or removed through it",
-                hint="remove it (lambdalayer remakes what it needs), or use another --cache-dir",
-            )
+        check_own_directory(root / name)
 
 
 def entries(root: Path) -> list[CacheEntry]:

@@ -25,7 +25,6 @@ from lambdalayer.cache import trust
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.errors import CacheError
 from lambdalayer.fsutil import atomic_write_bytes, read_small_file, remove_tree, staged_path
-from lambdalayer.zipnames import printable
 
 CACHE_ENV = "LAMBDALAYER_CACHE_DIR"
 LOCKS = ".locks"
@@ -317,13 +316,7 @@ class Cache:
                     f"cannot write in the cache at {self.root}: {error.strerror or error}",
                     hint=f"set {CACHE_ENV} (or --cache-dir) to a directory you can write",
                 ) from error
-            if not trust.real_directory(place):
-                raise CacheError(
-                    f"{printable(str(place))} in the cache is a link or not a directory: the"
-                    " cache is not as lambdalayer made it",
-                    hint="remove it (lambdalayer remakes what it needs), or use another"
-                    " --cache-dir",
-                )
+            trust.check_own_directory(place)
 
     def _touch(self, lock: Path) -> None:
         """Record a use: the lock file's time is the entry's last use."""

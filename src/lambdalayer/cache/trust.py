@@ -130,6 +130,18 @@ def real_directory(path: Path) -> bool:
         return False
 
 
+def check_own_directory(place: Path) -> None:
+    """Refuse (:class:`CacheError`) one of the cache's own directories — the locks', seals',
+    trash's, a bucket's — that is there as a link or as anything but a directory: nothing is
+    read, written, listed or removed through what a link names. An absent one is fine."""
+    if not real_directory(place) and (place.exists() or place.is_symlink()):
+        raise CacheError(
+            f"{printable(str(place))} in the cache is a link or not a directory: the cache is"
+            " not as lambdalayer made it, and nothing is written, listed or removed through it",
+            hint="remove it (lambdalayer remakes what it needs), or use another --cache-dir",
+        )
+
+
 def content_digest(path: Path) -> str:
     """A digest of everything an entry holds: each file's path, type, mode and bytes (a
     symbolic link's target), in a fixed order; links are never followed."""
