@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdalayer.cli.main import COMMANDS, main
+from lambdalayer.cli.main import COMMANDS, main, parser
 
 # For each command, arguments that reach the command and fail there (or in argparse).
 FAILING = {
@@ -131,3 +132,36 @@ def test_with_json_progress_stays_off_stderr(capsys, local_index, tmp_path):  # 
     assert captured.err == "" and json.loads(captured.out)["ok"] is False
     assert main([*args, "-v"]) == 1
     assert "resolving for python3.12-x86_64" in capsys.readouterr().err
+
+
+def _options(command: str) -> dict[str, argparse.Action]:
+    commands = next(
+        action
+        for action in parser(command)._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    return {
+        flag: action
+        for action in commands.choices[command]._actions
+        for flag in action.option_strings
+    }
+
+
+# The function and the root it runs in: invoke's and trim's, said once (cli/invoke.py).
+FUNCTION_OPTIONS = (
+    "--function", "--zip", "--layer", "--runtime", "--arch", "--memory", "--timeout",
+    "--ephemeral-storage", "--env", "--repeat", "--log-format", "--sandbox", "--python",
+    "--index-url", "--registry", "--cache-dir",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("flag", FUNCTION_OPTIONS)
+def test_invoke_and_trim_take_the_function_the_same_way(flag):
+    invoke, trim = _options("invoke")[flag], _options("trim")[flag]
+    assert (invoke.dest, invoke.help, invoke.metavar, invoke.default, invoke.choices) == (
+        trim.dest,
+        trim.help,
+        trim.metavar,
+        trim.default,
+        trim.choices,
+    )

@@ -91,7 +91,7 @@ update-function-code --image-uri and waits for the update.
 """.format(default=DEFAULT_BASE.format(version="X.Y"))
 
 
-def add_registry(parser: argparse.ArgumentParser) -> None:
+def add_registry(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Where images come from and where they are kept (``check`` and ``image pull``)."""
     parser.add_argument(
         "--registry",

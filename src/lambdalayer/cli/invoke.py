@@ -97,6 +97,54 @@ def add_limits(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
     )
 
 
+def add_function_options(
+    parser: argparse.ArgumentParser, *, code_required: bool, image: tuple[str, str]
+) -> None:
+    """The function and the root it runs in, as ``invoke`` and ``trim`` take them: its code
+    (``--function DIR`` or ``--zip``), its layers, its target, its configuration
+    (:func:`add_limits`), the root (``--image``: ``image`` is its metavar and help, which
+    each command says), the
+    sandbox, the runtime's Python and packages, the registry and the cache."""
+    group = parser.add_argument_group("the function and where it runs")
+    code = group.add_mutually_exclusive_group(required=code_required)
+    code.add_argument(
+        "--function", type=Path, metavar="DIR", help="the function's code, a directory"
+    )
+    code.add_argument("--zip", type=Path, metavar="FUNCTION.zip", help="the function package")
+    group.add_argument(
+        "--layer",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="ZIP",
+        help="a layer, in the order the function lists them (repeatable; a later layer's file wins)",
+    )
+    group.add_argument(
+        "--runtime",
+        metavar="NAME",
+        help="e.g. python3.12 (default: recorded in a zip, else the newest)",
+    )
+    group.add_argument(
+        "--arch",
+        metavar="ARCH",
+        help=f"CPU: {ARCH_ALIASES} (default: recorded in a zip, else x86_64)",
+    )
+    add_limits(group)
+    group.add_argument("--image", metavar=image[0], help=image[1])
+    group.add_argument(
+        "--sandbox", choices=["auto", *SANDBOXES], default="auto", help="how to confine it"
+    )
+    group.add_argument(
+        "--python", type=Path, metavar="PATH", help="a CPython of the runtime's version"
+    )
+    group.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="where the runtime's own packages (awslambdaric, boto3) come from",
+    )
+    add_registry(group)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``invoke``'s arguments."""
     parser.add_argument(
@@ -105,46 +153,23 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--handler", metavar="MODULE.FUNCTION", help="the handler (or give it first)"
     )
-    code = parser.add_mutually_exclusive_group()
-    code.add_argument(
-        "--function", type=Path, metavar="DIR", help="the function's code, a directory"
-    )
-    code.add_argument("--zip", type=Path, metavar="FUNCTION.zip", help="the function package")
-    parser.add_argument(
-        "--layer",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="ZIP",
-        help="a layer, in the order the function lists them (repeatable; a later layer's file wins)",
+    add_function_options(
+        parser,
+        code_required=False,
+        image=(
+            "IMAGE|pull|DIR|host",
+            "IMAGE (an OCI archive or layout, e.g. image build's -o, or a registry's"
+            " image): the function's own image, booted by its ENTRYPOINT and CMD; else the root:"
+            " 'pull' fetches Lambda's image, DIR is an extracted one, 'host' this machine's"
+            " libraries; default: an image pulled before, else a root with only the runtime's"
+            " libraries",
+        ),
     )
     parser.add_argument(
         "--event", metavar="FILE|-", help="the event: a JSON file, or - for stdin (default {})"
     )
     parser.add_argument(
         "--sample", choices=SAMPLES, help="print a sample event of this kind and exit"
-    )
-    parser.add_argument(
-        "--runtime",
-        metavar="NAME",
-        help="e.g. python3.12 (default: recorded in a zip, else the newest)",
-    )
-    parser.add_argument(
-        "--arch",
-        metavar="ARCH",
-        help=f"CPU: {ARCH_ALIASES} (default: recorded in a zip, else x86_64)",
-    )
-    add_limits(parser)
-    parser.add_argument(
-        "--image",
-        metavar="IMAGE|pull|DIR|host",
-        help="IMAGE (an OCI archive or layout, e.g. image build's -o, or a registry's image):"
-        " the function's own image, booted by its ENTRYPOINT and CMD; else the root: 'pull'"
-        " fetches Lambda's image, DIR is an extracted one, 'host' this machine's libraries;"
-        " default: an image pulled before, else a root with only the runtime's libraries",
-    )
-    parser.add_argument(
-        "--sandbox", choices=["auto", *SANDBOXES], default="auto", help="how to confine it"
     )
     parser.add_argument(
         "--client-context",
@@ -164,15 +189,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="run even when the check of the code and layers (made before the first"
         " invocation) finds what fails on Lambda",
     )
-    parser.add_argument(
-        "--python", type=Path, metavar="PATH", help="a CPython of the runtime's version"
-    )
-    parser.add_argument(
-        "--index-url",
-        metavar="URL",
-        help="where the runtime's own packages (awslambdaric, boto3) come from",
-    )
-    add_registry(parser)
 
 
 def variables_of(items: list[str]) -> tuple[tuple[str, str], ...]:
@@ -204,7 +220,7 @@ def event_bytes(spec: str | None) -> bytes:
     return data
 
 
-def _target(args: argparse.Namespace, zips: list[Path]) -> Target:
+def target_of(args: argparse.Namespace, zips: list[Path]) -> Target:
     """The flags' runtime and CPU, else what the zips record or show, else the defaults."""
     found = target_for_zips(zips, args.runtime, args.arch, required=False)
     return found.target if found is not None else get_target(args.runtime, args.arch)
@@ -255,7 +271,7 @@ def execute(args: argparse.Namespace) -> int:
             "invoke needs a handler and the function's code",
             hint="lambdalayer invoke app.main.handler --function src/ (or --zip function.zip)",
         )
-    target = _target(args, [function, *args.layer])
+    target = target_of(args, [function, *args.layer])
     request = replace(
         request_of(args, handler, function, target),
         static_check=args.static_check,

@@ -8,18 +8,21 @@ from pathlib import Path
 
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
-from lambdalayer.cli.image import add_registry
-from lambdalayer.cli.invoke import add_limits, event_bytes, request_of, sample
+from lambdalayer.cli.invoke import (
+    add_function_options,
+    event_bytes,
+    request_of,
+    sample,
+    target_of,
+)
 from lambdalayer.cli.report import write_report
-from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import InputError
 from lambdalayer.report import layer_report
-from lambdalayer.targets import Layout, Target, get_target
+from lambdalayer.targets import Layout, Target
 from lambdalayer.trace.run import TrimRequest, TrimResult, trim, trim_facts
 from lambdalayer.trace.trace import TracedEvent
 from lambdalayer.trim.manifest import MANIFEST_NAME, Level
 from lambdalayer.zipnames import printable
-from lambdalayer.ziptarget import target_for_zips
 
 DESCRIPTION = (
     "Run the handler on its own events under a system-call trace, write lambdalayer.trim.toml"
@@ -34,6 +37,7 @@ examples:
       --reviewed --keep 'pandas/io/**'     # apply the reviewed manifest
   lambdalayer build -r requirements.txt --trim lambdalayer.trim.toml -o layer.zip
 
+The trace is strace's: --sandbox proot cannot be traced (it is a ptrace sandbox itself).
 A path no traced event reached is trimmed: trace every kind of event the function gets.
 A trimmed module that is imported anyway raises an ImportError naming the manifest line to add.
 """
@@ -42,16 +46,14 @@ A trimmed module that is imported anyway raises an ImportError naming the manife
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``trim``'s arguments."""
     parser.add_argument("handler", metavar="HANDLER", help="module.function, e.g. app.handler")
-    code = parser.add_mutually_exclusive_group(required=True)
-    code.add_argument("--function", type=Path, metavar="DIR", help="the function's code")
-    code.add_argument("--zip", type=Path, metavar="FUNCTION.zip", help="the function package")
-    parser.add_argument(
-        "--layer",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="ZIP",
-        help="a layer (repeatable)",
+    add_function_options(
+        parser,
+        code_required=True,
+        image=(
+            "pull|DIR|host",
+            "the root, as invoke's: 'pull' fetches Lambda's image, DIR is an extracted one,"
+            " 'host' this machine's libraries",
+        ),
     )
     parser.add_argument(
         "--event", action="append", default=[], metavar="FILE|-", help="an event (repeatable)"
@@ -101,19 +103,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="also write the HTML report of the artefact that saved most, with its trim section",
     )
     parser.add_argument("--runs", type=int, default=3, metavar="N", help="cold runs per side")
-    parser.add_argument("--runtime", metavar="NAME", help="e.g. python3.12")
-    parser.add_argument("--arch", metavar="ARCH", help="x86_64 or arm64")
-    add_limits(parser)
-    parser.add_argument("--image", metavar="pull|DIR|host", help="the root (see invoke)")
-    parser.add_argument(
-        "--sandbox",
-        choices=["auto", *SANDBOXES],
-        default="auto",
-        help="how to confine it (proot cannot be traced: it is a ptrace sandbox itself)",
-    )
-    parser.add_argument("--python", type=Path, metavar="PATH", help="a CPython of the runtime's")
-    parser.add_argument("--index-url", metavar="URL", help="where the runtime's packages come from")
-    add_registry(parser)
 
 
 def _events(args: argparse.Namespace) -> tuple[TracedEvent, ...]:
@@ -127,8 +116,7 @@ def _events(args: argparse.Namespace) -> tuple[TracedEvent, ...]:
 def execute(args: argparse.Namespace) -> int:
     """Run ``trim``."""
     function = args.zip or args.function
-    found = target_for_zips([function, *args.layer], args.runtime, args.arch, required=False)
-    target = found.target if found is not None else get_target(args.runtime, args.arch)
+    target = target_of(args, [function, *args.layer])
     request = TrimRequest(
         request_of(args, args.handler, function, target),
         _events(args),
