@@ -494,3 +494,30 @@ def test_a_warm_build_all_rebuilds_nothing_and_asks_each_index_page_once(
     third = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
     status = {row["name"]: row["status"] for row in third["artefacts"]}
     assert status.pop("D") == "built" and set(status.values()) == {"unchanged"}
+
+
+def test_a_page_asked_by_many_threads_at_once_is_asked_once(local_index):
+    """Four targets' plans check the same pages at the same time: one request each."""
+    import threading
+
+    from lambdalayer.net.index import checked_once, page_unchanged, page_validator
+
+    url, validator = page_validator(local_index.url, "alpha")
+    seen = len(local_index.requests)
+    start = threading.Barrier(12)
+    answers: list[bool] = []
+
+    def ask() -> None:
+        start.wait()
+        answers.append(page_unchanged(url, validator))
+
+    with checked_once():
+        threads = [threading.Thread(target=ask) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert answers == [True] * 12
+        assert local_index.requests[seen:] == ["/simple/alpha/"]
+        assert page_unchanged(url, "sha256:" + "0" * 64) is False  # another validator: asked
+    assert len(local_index.requests[seen:]) == 2
