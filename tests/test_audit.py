@@ -82,16 +82,31 @@ def test_an_index_without_the_json_api_is_not_verified_never_ok(
     local_index.json_api = False
     try:
         code, out, _ = audit_cli(capsys, local_index, tmp_path / "cache", str(clean))
-        assert code == 0  # --fail-on any: nothing known to be vulnerable
+        assert code == 0  # as a check's: not verified fails only under --strict
         assert "  not verified  oldsecure 2.0: http://127.0.0.1:" in out
         assert "has no JSON API entry for oldsecure 2.0 (HTTP 404)" in out
         assert "audit ok" not in out
-        assert "1 not verified" in out.splitlines()[-1]
-        code, _, err = audit_cli(
-            capsys, local_index, tmp_path / "cache", str(clean), "--fail-on", "unverified"
+        assert out.splitlines()[-1] == (
+            "audit not verified: 0 distributions vulnerable, 0 of 1 verified, 0 licences denied"
+            " (--strict or --fail-on unverified fails on this)"
         )
-        assert code == 1
-        assert "oldsecure 2.0: not verified" in err
+        code, out, _ = audit_cli(capsys, local_index, tmp_path / "cache", str(clean), "--json")
+        assert code == 0
+        assert (json.loads(out)["ok"], json.loads(out)["verdict"]) == (False, "not verified")
+        strict = _project(tmp_path, "strict = true\n")
+        for more in (
+            ["--fail-on", "unverified"],
+            ["--strict"],
+            ["--project", str(strict)],  # the configuration's strict = true
+        ):
+            code, _, err = audit_cli(capsys, local_index, tmp_path / "cache", str(clean), *more)
+            assert code == 1, more
+            assert "oldsecure 2.0: not verified" in err
+            assert err.count("error:") == 1
+        code, _, err = audit_cli(
+            capsys, local_index, tmp_path / "cache", str(clean), "--strict", "--fail-on", "none"
+        )
+        assert code == 0, err  # an explicit --fail-on wins
     finally:
         local_index.json_api = True
 
@@ -241,3 +256,22 @@ def test_a_huge_answer_is_refused_after_a_bounded_read(local_index, tmp_path):
         assert "8,388,608 bytes" in raised.value.message
     finally:
         del local_index.json_bodies[("oldsecure", "1.0")]
+
+
+@pytest.mark.parametrize(
+    ("flag", "strict", "configured", "config_strict", "expected"),
+    [
+        (None, False, None, False, None),  # the default: any
+        (None, True, None, False, "unverified"),
+        ("none", True, None, False, "none"),  # --fail-on wins over --strict
+        (None, True, "none", False, "unverified"),  # the command line over the configuration
+        (None, False, "any", True, "any"),  # audit.fail-on wins over strict = true
+        (None, False, None, True, "unverified"),
+    ],
+)
+def test_what_fails_an_audit_is_decided_once(flag, strict, configured, config_strict, expected):
+    from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
+
+    policy = AuditPolicy(fail_on=FailOn(configured) if configured else None)
+    chosen = with_flags(policy, flag, (), strict=strict, config_strict=config_strict).fail_on
+    assert (chosen.value if chosen else None) == expected

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lambdalayer.cache import Cache
 from lambdalayer.cli.common import EXIT_OK, print_json
+from lambdalayer.cli.options import add_strict
 from lambdalayer.cli.text import print_review
 from lambdalayer.fsutil import file_sha256
 from lambdalayer.inputs.config import load_config
@@ -30,9 +31,11 @@ examples:
   lambdalayer audit layer.zip --deny-licence GPL-3.0-only --deny-licence AGPL-3.0-or-later
   lambdalayer build -r requirements.txt --audit
 
---fail-on any (default): fail on a known vulnerability or a denied licence; unverified:
-also on what could not be looked up (or a licence not known, with a deny list); none:
-report only. Ignores live in [tool.lambdalayer.audit] (id, reason, expires); answers are
+The audit is passed, failed (a known vulnerability, a denied licence) or not verified (a
+release the index could not answer for, or a licence not known under a deny list); "audit
+ok" only when it passed. --fail-on any (default): exit 1 when it failed; unverified (or
+--strict, or strict = true in the configuration): also when not verified; none: report
+only. An explicit --fail-on wins over --strict; audit.fail-on over strict = true. Ignores live in [tool.lambdalayer.audit] (id, reason, expires); answers are
 cached for a day.
 """
 
@@ -63,13 +66,23 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--on-top-of", metavar=f"{MANAGED}[==V]|layer:ZIP", help="the layer beneath"
     )
+    add_strict(
+        parser,
+        "exit non-zero when a distribution could not be looked up (not verified), not only when"
+        " one is vulnerable: --fail-on unverified; for CI (the configuration's strict = true"
+        " does the same)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``audit``."""
     config = load_config(args.project)
     policy = with_flags(
-        config.audit if config else AuditPolicy(), args.fail_on, tuple(args.deny_licence)
+        config.audit if config else AuditPolicy(),
+        args.fail_on,
+        tuple(args.deny_licence),
+        strict=args.strict,
+        config_strict=bool(config and config.strict),
     )
     index_url = IndexConfig.from_options(
         args.index_url or (config.index_url if config else None)

@@ -101,7 +101,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _add_outputs(parser)
     add_sources(parser)
     add_recipe(parser)
-    add_strict(parser)
+    add_strict(
+        parser,
+        "exit non-zero when a part of the check is not verified (the imports did not run), not"
+        " only when one failed, and with --audit when a distribution could not be looked up;"
+        " for CI (the configuration's strict = true does the same)",
+    )
     _add_reporting(parser)
     _add_ships(parser)
     fleet = parser.add_argument_group("many functions (see 'plan --help')")
@@ -232,7 +237,11 @@ def _ships_request(args: argparse.Namespace) -> ShipsRequest | None:
     if args.audit:
         config = load_config(args.project or Path())
         policy = with_flags(
-            config.audit if config else AuditPolicy(), args.fail_on, tuple(args.deny_licence)
+            config.audit if config else AuditPolicy(),
+            args.fail_on,
+            tuple(args.deny_licence),
+            strict=args.strict,
+            config_strict=bool(config and config.strict),
         )
     return ShipsRequest(
         args.sbom, SbomFormat(args.sbom_format), policy, args.provenance, args.signing_key

@@ -273,14 +273,15 @@ def add_recipe(parser: argparse.ArgumentParser, *, layout: bool = True) -> None:
     )
 
 
-def add_strict(parser: argparse.ArgumentParser) -> None:
-    """``--strict``: a check part that did not run fails, for CI (configuration: strict = true)."""
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit non-zero when a part of the check is not verified (the imports did not run),"
-        " not only when one failed; for CI (the configuration's strict = true does the same)",
-    )
+STRICT_HELP = (
+    "exit non-zero when a part of the check is not verified (the imports did not run), not"
+    " only when one failed; for CI (the configuration's strict = true does the same)"
+)
+
+
+def add_strict(parser: argparse.ArgumentParser, help_text: str = STRICT_HELP) -> None:
+    """``--strict``: what is not verified fails, for CI (configuration: strict = true)."""
+    parser.add_argument("--strict", action="store_true", help=help_text)
 
 
 def slim_options(args: argparse.Namespace) -> SlimOptions:

@@ -10,7 +10,9 @@ from lambdalayer.check.findings import CheckReport, Finding, Severity, Verdict
 from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import stderr
 from lambdalayer.cli.flags import in_flags
+from lambdalayer.inputs.policy import FailOn
 from lambdalayer.supply.review import Review, audit_lines
+from lambdalayer.wording import counted
 from lambdalayer.zipnames import printable
 
 SLIM_NOISE = 1024  # bytes: a slimming rule that saved less is not named in the summary
@@ -127,15 +129,37 @@ def print_review(result: Review, notes: Sequence[str] = ()) -> None:
         print(f"  DENIED        {dist.name} {dist.version}: {dist.licence.spdx}")
     for note in notes:
         stderr(f"note: {note}")
+    print(audit_verdict_line(result))
+
+
+def audit_verdict_line(result: Review) -> str:
+    """The audit's last line, in the check's words: ``ok`` only when it passed; else failed or
+    not verified, with what counted, and what fails on it when the policy did not."""
+    shipped = result.shipped
     verified = len(shipped.packages) - len(shipped.not_verified)
     if result.ok:
-        print(f"audit ok: {verified} verified, no known vulnerabilities; no licence denied")
-    elif not result.failures():
-        print(
-            f"audit: {len(shipped.vulnerable)} vulnerable, {len(shipped.not_verified)} not"
-            f" verified, {len(result.denied)} licence(s) denied"
-            f" (fail-on {result.fail_on.value}: not failing)"
+        return f"audit ok: {verified} verified, no known vulnerabilities; no licence denied"
+    counts = (
+        f"{counted(len(shipped.vulnerable), 'distribution')} vulnerable,"
+        f" {verified} of {len(shipped.packages)} verified,"
+        f" {counted(len(result.denied), 'licence')} denied"
+        + (
+            f", {counted(len(result.unknown_licences), 'licence')} not known"
+            if result.deny and result.unknown_licences
+            else ""
         )
+    )
+    failing = bool(result.failures())
+    if result.verdict is Verdict.FAILED:
+        why = "" if failing else f" (fail-on {result.fail_on.value}: not failing)"
+        return f"audit FAILED: {counts}{why}"
+    if failing:
+        why = ""
+    elif result.fail_on is FailOn.NONE:
+        why = " (fail-on none: not failing)"
+    else:
+        why = " (--strict or --fail-on unverified fails on this)"
+    return f"audit not verified: {counts}{why}"
 
 
 def print_check_report(report: CheckReport, stream: TextIO) -> None:

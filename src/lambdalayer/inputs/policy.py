@@ -55,11 +55,27 @@ class AuditPolicy:
 
 
 def with_flags(
-    policy: AuditPolicy, fail_on_flag: str | None, deny_flags: tuple[str, ...]
+    policy: AuditPolicy,
+    fail_on_flag: str | None,
+    deny_flags: tuple[str, ...],
+    *,
+    strict: bool = False,
+    config_strict: bool = False,
 ) -> AuditPolicy:
-    """The policy with the command line's say: ``--fail-on`` replaces, ``--deny-licence`` adds."""
+    """The policy with the command line's say: ``--deny-licence`` adds; what fails is, first
+    found, ``--fail-on``, ``--strict`` (``unverified``: as a check's strict, a release not
+    looked up fails), the configuration's ``audit.fail-on``, its ``strict = true``
+    (``unverified``), else the default (``any``)."""
+    if fail_on_flag:
+        chosen: FailOn | None = fail_on(fail_on_flag, "--fail-on")
+    elif strict:
+        chosen = FailOn.UNVERIFIED
+    elif policy.fail_on is not None:
+        chosen = policy.fail_on
+    else:
+        chosen = FailOn.UNVERIFIED if config_strict else None
     return AuditPolicy(
-        fail_on=fail_on(fail_on_flag, "--fail-on") if fail_on_flag else policy.fail_on,
+        fail_on=chosen,
         deny_licences=(*policy.deny_licences, *deny_flags),
         ignores=policy.ignores,
     )

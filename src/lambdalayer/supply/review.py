@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from lambdalayer.cache import Cache
+from lambdalayer.check.findings import Verdict as CheckVerdict
 from lambdalayer.errors import PolicyError
 from lambdalayer.inputs.policy import AuditPolicy, FailOn
 from lambdalayer.lock import Lock
@@ -53,15 +54,20 @@ class Review:
         return tuple(d for d in self.inventory.distributions if not d.licence.known)
 
     @property
+    def verdict(self) -> CheckVerdict:
+        """As a check's: failed when something shipped is known to be vulnerable or its
+        licence is denied; else not verified when a release could not be looked up (or, under
+        a deny list, a licence is not known); else passed. ``fail_on`` decides the exit."""
+        if self.shipped.vulnerable or self.denied:
+            return CheckVerdict.FAILED
+        if self.shipped.not_verified or (self.deny and self.unknown_licences):
+            return CheckVerdict.NOT_VERIFIED
+        return CheckVerdict.PASSED
+
+    @property
     def ok(self) -> bool:
         """Everything verified, nothing vulnerable, no licence denied or unknown under a deny list."""
-        licences_checked = not self.deny or not self.unknown_licences
-        return (
-            not self.shipped.vulnerable
-            and not self.shipped.not_verified
-            and not self.denied
-            and licences_checked
-        )
+        return self.verdict is CheckVerdict.PASSED
 
     def failures(self) -> list[str]:
         """What fails the review under its ``fail_on`` (empty: it passes)."""
@@ -82,6 +88,7 @@ class Review:
         """The review as JSON-ready data."""
         return {
             "ok": self.ok,
+            "verdict": self.verdict.value,
             "fail_on": self.fail_on.value,
             "vulnerabilities": self.shipped.to_json(),
             "beside": self.beside.to_json(),
