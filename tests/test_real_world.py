@@ -142,6 +142,14 @@ def real_world_index(tmp_path: Path):
     make_wheel(
         root, "raisesish", "1.0", files={"raisesish/__init__.py": "X = 1\nraise KeyError('HOME')\n"}
     )
+    # Modules whose distribution is not named after them: yaml (PyYAML, in the table made
+    # from real wheels), and indexedish.yaml, which a project on the index named
+    # indexedish-yaml may provide (no table knows it).
+    make_wheel(root, "usesyaml", "1.0", files={"usesyaml/__init__.py": "import yaml\n"})
+    make_wheel(
+        root, "usesindexed", "1.0", files={"usesindexed/__init__.py": "import indexedish.yaml\n"}
+    )
+    make_wheel(root, "indexedish-yaml", "1.0", files={"indexedish/yaml/__init__.py": "X = 1\n"})
     # debugpy, selenium: one pure wheel for every platform, with Windows and macOS extension
     # modules and helpers for one CPU beside the Linux ones; and a platform wheel for aarch64
     # carrying an x86_64 extension module (an error still).
@@ -416,7 +424,11 @@ def test_hints_name_the_dotted_project_and_where_an_import_raised(
     code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "usesdotted"))
     assert code == 1
     assert "usesdotted imports dottedish.yaml, which no requirement provides" in err
-    assert "add the distribution that provides dottedish.yaml" in err
+    assert (
+        "add the distribution that provides dottedish.yaml (no project is known to provide it:"
+        " lambdalayer's table of" in err
+    ), err
+    assert "the index has no project named dottedish-yaml or dottedish)" in err
     assert "add dottedish " not in err and "add dottedish (" not in err
     code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "raisesish"))
     assert code == 1
@@ -424,6 +436,25 @@ def test_hints_name_the_dotted_project_and_where_an_import_raised(
     assert (
         "raisesish raised KeyError at /opt/python/lib/python3.12/site-packages/raisesish/"
         "__init__.py:2 while being imported: pin an earlier release" in err
+    ), err
+
+
+@needs_import_check
+def test_a_missing_modules_hint_names_the_distribution_that_provides_it(
+    real_world_index, tmp_path, capsys
+):
+    """``import yaml`` wants PyYAML (the table made from real wheels), never a project named
+    yaml; a name no table knows is looked up on the index, dotted prefixes included."""
+    code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "usesyaml"))
+    assert code == 1
+    assert "usesyaml imports yaml, which no requirement provides" in err
+    assert "fix: add PyYAML to the requirements" in err, err
+    assert "add yaml" not in err
+    code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "usesindexed"))
+    assert code == 1
+    assert (
+        "fix: add indexedish-yaml (a project of that name is on the index; that it provides"
+        " indexedish.yaml is not verified) to the requirements" in err
     ), err
 
 
@@ -470,9 +501,10 @@ def test_an_undeclared_dependency_is_an_error_that_names_it(real_world_index, tm
     )
     assert code == 1
     assert (
-        "imutish imports numpyish, which no requirement provides (imutish does not declare it): add numpyish"
-        in err
-    )
+        "imutish imports numpyish, which no requirement provides (imutish does not declare it):"
+        " add the distribution that provides numpyish (no project is known to provide it:" in err
+    ), err
+    assert "the index has no project named numpyish)" in err  # asked, never invented
 
 
 @needs_import_check

@@ -9,6 +9,7 @@ else only when the check said modules failed for want of them, then it runs agai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from lambdalayer.environment.image import cached_image
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.net.index import IndexConfig
+from lambdalayer.net.index import ABSENT, IndexConfig, page_validator
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.prepare import BuildRecipe
 from lambdalayer.progress import Notify, quiet
@@ -109,7 +110,36 @@ def prepared_check(placement: Placement, checking: Checking, notify: Notify = qu
         notify(f"{', '.join(report.runtime_wanted)}: checked again with the runtime's own packages")
         again = replace(request, imports=_with_runtime(options, request.target, checking))
         report = _checked(placement, again, checking, notify)
+    options = request.imports
+    if report.providers_wanted and options is not None and options.projects is None:
+        # A module no requirement provides and no table maps: ask the index which of the
+        # names it could come from it has, so that the hint names one (check.providers).
+        projects = index_answers(report.providers_wanted, checking.index)
+        notify(f"{', '.join(report.providers_wanted)}: asked the index for the missing module")
+        report = _checked(
+            placement,
+            replace(request, imports=replace(options, projects=projects)),
+            checking,
+            notify,
+        )
     return report
+
+
+def index_answers(projects: Sequence[str], index: IndexConfig) -> tuple[tuple[str, bool], ...]:
+    """Whether the index has each project (on any of its URLs); a project no URL answered
+    for is left out (said as "the index did not answer")."""
+    answers: list[tuple[str, bool]] = []
+    for project in projects:
+        found: bool | None = None
+        for base in index.urls:
+            try:
+                _, validator = page_validator(base, project)
+            except LambdaLayerError:
+                continue
+            found = bool(found) or validator != ABSENT
+        if found is not None:
+            answers.append((project, found))
+    return tuple(answers)
 
 
 def _checked(

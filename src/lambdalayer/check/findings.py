@@ -183,6 +183,7 @@ class CheckReport:
     )
     runtime_wanted: tuple[str, ...] = ()  # failed for want of the runtime's packages, not given
     unverified: tuple[Unverified, ...] = ()  # the parts that did not run
+    providers_wanted: tuple[str, ...] = ()  # index projects a missing module's hint could name
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -242,6 +243,7 @@ class CheckReport:
             document.get("imports_ran_in"),
             tuple(str(module) for module in document.get("runtime_wanted") or ()),
             tuple(Unverified.from_json(item) for item in document.get("unverified") or ()),
+            tuple(str(name) for name in document.get("providers_wanted") or ()),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -265,4 +267,5 @@ class CheckReport:
             "imports_skipped": self.imports_skipped,
             "imports_ran_in": self.imports_ran_in,
             "runtime_wanted": list(self.runtime_wanted),
+            "providers_wanted": list(self.providers_wanted),
         }

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lambdalayer.cache import Cache
 from lambdalayer.check.findings import Finding, Kind, Severity
+from lambdalayer.check.providers import what_to_add
 from lambdalayer.check.request import ImportOptions
 from lambdalayer.check.reuse import ImportResultCache, Reuse
 from lambdalayer.environment.imports import Deployment, SandboxRun, run_imports
@@ -44,6 +45,7 @@ class ImportOutcome:
     stand_in: bool = False  # the root's libraries are this machine's builds, not Lambda's
     how: str | None = None  # when skipped: the one thing that gets the imports run
     needed: bool = True  # False: nothing was there to import (nothing left unverified)
+    providers_wanted: tuple[str, ...] = ()  # project names to ask the index (check.providers)
 
 
 def check_imports(
@@ -208,9 +210,8 @@ def import_fix(result: ImportResult) -> str:
                 f"{name} is not where Lambda looks: check the handler's module path and the layout"
             )
         return (
-            f"{module} imports {name}, which nothing in the zips provides: add the distribution"
-            " that"
-            f" provides {name} to the requirements (or give the layer that has it with"
+            f"{module} imports {name}, which nothing in the zips provides: add"
+            f" {what_to_add(name)} to the requirements (or give the layer that has it with"
             f" {option('CheckRequest.with_zips')})"
         )
     if attribute and result.no_callable == attribute:

@@ -16,7 +16,7 @@ from lambdalayer.interpreters import find_interpreter
 from lambdalayer.runtimepackages import RuntimeTree
 from lambdalayer.targets import Target
 
-FORMAT = 3  # 3: keys derived from the whole request (lambdalayer.cache.keys)
+FORMAT = 4  # 4: hints name the distributions that provide a missing module
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class ImportOptions:
     skipped_how: str | None = None  # with ``skipped``: the one thing that gets the imports run
     runtime: RuntimeTree | None = None
     runtime_unavailable: str | None = None
+    projects: tuple[tuple[str, bool], ...] | None = None
 
 
 @dataclass(frozen=True)

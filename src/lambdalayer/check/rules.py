@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from lambdalayer.check.findings import CheckReport, Finding, Kind, Part, Severit
 from lambdalayer.check.importstage import ImportOutcome, check_imports
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings, stand_in_verdict
 from lambdalayer.check.modules import top_level_modules
+from lambdalayer.check.providers import index_candidates, what_to_add
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.reuse import reuse_of
 from lambdalayer.check.shadows import runtime_shadows
@@ -620,6 +621,7 @@ def check(
         imported.ran_in,
         imported.runtime_wanted,
         _unverified(imported),
+        imported.providers_wanted,
     )
 
 
@@ -676,16 +678,23 @@ def _imported(
         *(layer.top_level_names(target, function=function) for layer in (main, *others))
     )
     asked = bool(options.modules) or (function and bool(request.handler))
-    judged, stood_in = [], []
+    judged, stood_in, wanted = [], [], list[str]()
+    on_index = None if options.projects is None else dict(options.projects)
     for finding in outcome.findings:
-        done = _judged(finding, main, outcome.results, provided, asked=asked)
+        done, unmapped = _judged(
+            finding, main, outcome.results, provided, asked=asked, on_index=on_index
+        )
+        if unmapped and on_index is None:
+            wanted += index_candidates(unmapped)
         if outcome.stand_in:
             stood = _stood_in(done, target)
             if stood is not done:
                 stood_in.append(stood.message)
             done = stood
         judged.append(_bundled_but_not_loaded(done, main, target))
-    outcome = replace(outcome, findings=tuple(judged))
+    outcome = replace(
+        outcome, findings=tuple(judged), providers_wanted=tuple(dict.fromkeys(wanted))
+    )
     if stood_in and outcome.skipped is None:  # ran, but this machine's libraries stood in
         how = "check the import in Lambda's own image (lambdalayer image pull, then check --image)"
         return replace(outcome, skipped="; ".join(stood_in), how=how)
@@ -757,8 +766,10 @@ def _judged(
     provided: set[str],
     *,
     asked: bool,
-) -> Finding:
-    """An import failure for want of a module no zip has, said as what it is.
+    on_index: Mapping[str, bool] | None = None,
+) -> tuple[Finding, str | None]:
+    """An import failure for want of a module no zip has, said as what it is; with the
+    missing name, when it is one (for the caller to ask the index about).
 
     When another top-level module of the same distribution imports, the failing one is an
     optional part (duckdb's ``adbc_driver_duckdb`` needs pyarrow): a warning naming the
@@ -767,7 +778,8 @@ def _judged(
     inline``), unless the module was ``asked`` for (named to import, the handler's).
     Otherwise the distribution itself does not import: an error saying exactly which
     dependency no requirement provides. What is missing is read from the result's facts
-    (:class:`ImportResult`), not from its message.
+    (:class:`ImportResult`), not from its message; what to add is named by
+    :func:`~lambdalayer.check.providers.what_to_add` (``on_index``: the index's answers).
     """
     module = (finding.package or "").partition(":")[0]
     result = next((item for item in results if item.module == finding.package), None)
@@ -783,7 +795,7 @@ def _judged(
     if piece is not None:
         needed = piece
     if needed is None or needed in provided or module.split(".")[0] == needed:
-        return finding
+        return finding, None
     if result is not None and result.imported and needed == missing:
         # "No module named 'ruamel'" from "import ruamel.yaml": the project is named after
         # the whole dotted name (ruamel.yaml), never after its first part.
@@ -795,6 +807,7 @@ def _judged(
         if item.ok and owner is not None and main.top_level_owners.get(item.module) == owner
     ]
     declared = _declared(main.requires.get(owner or "", ()), needed)
+    what = what_to_add(needed, on_index)
     if sibling_ok:
         extra = f" (the extra {owner}[{declared}] brings it)" if declared else ""
         return replace(
@@ -805,8 +818,8 @@ def _judged(
             f" so {module} is optional here{extra}",
             fix=f"add {owner}[{declared}] if the function uses {module}"
             if declared
-            else f"add the package that provides {needed} if the function uses {module}",
-        )
+            else f"add {what} if the function uses {module}",
+        ), needed
     dependents = [] if asked or owner is None else _importing_dependents(main, owner, results)
     if dependents:
         return replace(
@@ -815,19 +828,16 @@ def _judged(
             message=f"{module} (part of {owner}, a dependency of {' and '.join(dependents[:3])})"
             f" imports {needed}, which no requirement provides; {owner}'s dependents import"
             f" without it, so {module} is optional here",
-            fix=f"add the package that provides {needed} if the function uses {module}",
-        )
+            fix=f"add {what} if the function uses {module}",
+        ), needed
     if piece is not None:
-        return finding  # the package itself fails: its own message says the most
+        return finding, None  # the package itself fails: its own message says the most
     undeclared = f" ({owner} does not declare it)" if owner and declared is None else ""
-    what = f"the distribution that provides {needed}" if "." in needed else needed
     return replace(
         finding,
         message=f"{module} imports {needed}, which no requirement provides{undeclared}: add {what}",
-        fix=f"add {what} to the requirements"
-        if "." in needed
-        else f"add {needed} (or the distribution that provides it) to the requirements",
-    )
+        fix=f"add {what} to the requirements",
+    ), needed
 
 
 def _importing_dependents(

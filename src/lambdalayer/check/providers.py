@@ -1,0 +1,92 @@
+"""Which distribution provides a missing import name: what a hint tells the user to add.
+
+``No module named 'yaml'`` wants PyYAML, ``ruamel.yaml`` the distribution ruamel.yaml,
+``cv2`` opencv-python-headless: a project named after the module may not exist, or be
+another one. Every hint about a module no requirement provides names what to add through
+:func:`what_to_add`, from, in order:
+
+1. ``data/module_providers.toml``, generated from real wheels by
+   ``scripts/module_providers.py`` (the import names each wheel's files install);
+2. the configured index, asked by the caller (the check fetches nothing) whether it has a
+   project named after the dotted name or one of its prefixes (``dottedish.yaml``, then
+   ``dottedish``): :func:`index_candidates` are the names to ask, the answers come back in
+   :attr:`~lambdalayer.check.request.ImportOptions.projects`; such a project is named as
+   one the index has, its providing the module not verified;
+3. else the hint says no project is known to provide it, never inventing one.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+
+from packaging.utils import canonicalize_name
+
+_PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", re.ASCII)  # PEP 508 names
+
+
+@cache
+def _table() -> dict[str, tuple[str, ...]]:
+    text = resources.files("lambdalayer").joinpath("data/module_providers.toml").read_text("utf-8")
+    return {name: tuple(dists) for name, dists in tomllib.loads(text)["providers"].items()}
+
+
+def providers(name: str) -> tuple[str, ...]:
+    """The distributions known to provide the import name ``name`` (or the package it is
+    in: ``google.protobuf.message`` is protobuf's), the most-downloaded first; () if none."""
+    parts = name.split(".")
+    table = _table()
+    for depth in range(len(parts), 0, -1):
+        found = table.get(".".join(parts[:depth]))
+        if found:
+            return found
+    return ()
+
+
+def index_candidates(name: str) -> tuple[str, ...]:
+    """The project names to ask the index about for an import name no table knows: the
+    dotted name, then each shorter prefix (``a.b.c``, ``a.b``, ``a``), as the index spells
+    them (PEP 503); a prefix that is no valid project name is never asked."""
+    if providers(name):
+        return ()
+    parts = name.split(".")
+    prefixes = (".".join(parts[:depth]) for depth in range(len(parts), 0, -1))
+    return tuple(
+        dict.fromkeys(canonicalize_name(prefix) for prefix in prefixes if _PROJECT.match(prefix))
+    )
+
+
+def what_to_add(name: str, on_index: Mapping[str, bool] | None = None) -> str:
+    """What a hint tells the user to add for the missing import name ``name``.
+
+    ``on_index``: the index's answers for :func:`index_candidates` (project name → whether
+    it has one); ``None`` when it was not asked.
+    """
+    known = providers(name)
+    if known:
+        if len(known) == 1:
+            return known[0]
+        return f"{known[0]} (or {', '.join(known[1:4])}: each provides {name})"
+    candidates = index_candidates(name)
+    if on_index is not None:
+        found = next((project for project in candidates if on_index.get(project)), None)
+        if found is not None:
+            return (
+                f"{found} (a project of that name is on the index; that it provides {name}"
+                " is not verified)"
+            )
+    if not candidates:
+        where = "no project name can be made from it"
+    elif on_index is None:
+        where = "the index was not asked"
+    elif not all(project in on_index for project in candidates):
+        where = "the index did not answer"
+    else:
+        where = f"the index has no project named {' or '.join(candidates)}"
+    return (
+        f"the distribution that provides {name} (no project is known to provide it:"
+        f" lambdalayer's table of {len(_table()):,} import names has none, and {where})"
+    )

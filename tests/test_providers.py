@@ -1,0 +1,120 @@
+"""Which distribution a missing module's hint names (lambdalayer.check.providers).
+
+The table is generated from real wheels by scripts/module_providers.py; these are the
+well-known mismatches between an import name and its project, each read from a wheel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from hostilecases import generated
+from hypothesis import given
+from hypothesis import strategies as st
+from wheelmaker import make_wheel
+
+from lambdalayer.check.providers import index_candidates, providers, what_to_add
+
+_PEP503 = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "module_providers.py"
+
+
+@pytest.mark.parametrize(
+    ("module", "first"),
+    [
+        ("yaml", "PyYAML"),
+        ("PIL", "pillow"),
+        ("PIL.Image", "pillow"),
+        ("cv2", "opencv-python-headless"),  # opencv-python needs libGL, which Lambda lacks
+        ("sklearn", "scikit-learn"),
+        ("bs4", "beautifulsoup4"),
+        ("dateutil", "python-dateutil"),
+        ("jwt", "PyJWT"),
+        ("ruamel.yaml", "ruamel.yaml"),
+        ("google.protobuf.message", "protobuf"),
+        ("attr", "attrs"),
+        ("Crypto", "pycryptodome"),
+    ],
+)
+def test_well_known_modules_map_to_their_distributions(module: str, first: str) -> None:
+    assert providers(module)[0] == first
+    assert what_to_add(module).startswith(first)
+    assert index_candidates(module) == ()  # known: the index is not asked
+
+
+def test_a_namespace_root_maps_to_nothing_and_is_never_invented() -> None:
+    # google and ruamel are namespaces: their pieces have providers, they themselves none.
+    assert providers("google") == ()
+    assert providers("ruamel") == ()
+    text = what_to_add("ruamel")
+    assert text.startswith("the distribution that provides ruamel (no project is known")
+    assert "the index was not asked" in text
+
+
+def test_the_index_is_asked_for_the_dotted_name_then_its_prefixes() -> None:
+    assert index_candidates("Dottedish.Sub_Part.x") == (
+        "dottedish-sub-part-x",
+        "dottedish-sub-part",
+        "dottedish",
+    )
+    answers = {"dottedish-sub-part-x": False, "dottedish-sub-part": True, "dottedish": True}
+    assert what_to_add("Dottedish.Sub_Part.x", answers).startswith(
+        "dottedish-sub-part (a project of that name is on the index; that it provides"
+        " Dottedish.Sub_Part.x is not verified)"
+    )
+    none = dict.fromkeys(answers, False)
+    assert what_to_add("Dottedish.Sub_Part.x", none).endswith(
+        "the index has no project named dottedish-sub-part-x or dottedish-sub-part or dottedish)"
+    )
+    assert what_to_add("Dottedish.Sub_Part.x", {}).endswith("the index did not answer)")
+
+
+def test_the_generator_reads_import_names_from_a_wheels_files(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("module_providers", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    wheel = make_wheel(
+        tmp_path,
+        "mixed",
+        "1.0",
+        files={
+            "top.py": "",
+            "_speed.cpython-312-x86_64-linux-gnu.so": b"",
+            "nsroot/deep/__init__.py": "",
+            "nsroot/deep/inner.py": "",
+            "declared/__init__.py": "__path__ = __import__('pkgutil').extend_path(__path__, __name__)",
+            "declared/piece/__init__.py": "",
+            "real/__init__.py": "",
+            "real/sub/__init__.py": "",
+            "tests/__init__.py": "",
+            "mixed.libs/libz-1.so": b"",
+        },
+    )
+    with zipfile.ZipFile(wheel) as archive:
+        assert script.import_names(archive) == {
+            "top",
+            "_speed",
+            "nsroot.deep",
+            "declared.piece",
+            "real",
+        }
+
+
+@pytest.mark.hostile
+@generated(300)
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=80
+    )
+)
+def test_any_missing_name_gets_a_hint_and_only_valid_project_names_are_asked(name: str) -> None:
+    """What a failing import says is missing comes from the layer's code: any text."""
+    for project in index_candidates(name):
+        assert _PEP503.match(project), project
+    assert what_to_add(name)
+    assert what_to_add(name, dict.fromkeys(index_candidates(name), False))
