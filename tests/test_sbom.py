@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -262,3 +263,79 @@ def test_the_deny_policy_respects_choices_and_exceptions():
     assert spdx_id("agpl-3.0-or-later", "--deny-licence") == "AGPL-3.0-or-later"
     with pytest.raises(Exception, match="is not one SPDX licence id"):
         spdx_id("GPL", "--deny-licence")
+
+
+def test_a_run_of_several_zips_writes_one_sbom_provenance_and_audit_per_zip(
+    local_index, tmp_path, capsys
+):
+    """--sbom, --provenance and --audit were refused for several targets (a matrix)."""
+    dist = tmp_path / "dist"
+    common = ["--bytecode", "none", "--index-url", local_index.url]
+    common += ["--cache-dir", str(tmp_path / "cache"), "--output-dir", str(dist)]
+    code, out, err = run_cli(
+        capsys, "build", "licensed", "--runtime", "python3.11", "--runtime", "python3.12",
+        *common, "--sbom", str(dist), "--sbom-format", "spdx", "--provenance", "--audit",
+    )  # fmt: skip
+    assert code == 0, err
+    zips = sorted(dist.glob("*.zip"))
+    assert [path.name for path in zips] == [
+        "layer-python3.11-x86_64.zip",
+        "layer-python3.12-x86_64.zip",
+    ]
+    for zipped in zips:
+        sbom = dist / f"{zipped.stem}.spdx.json"
+        assert f"sbom: {sbom}" in err and f"provenance: {zipped}.intoto.json" in err
+        assert spdx_errors(sbom) == []
+        assert zipped.name in sbom.read_text()
+        assert f"audit of {zipped.name} (" in out
+    assert out.count("audit ok: 4 verified") == 2, out
+    # the same run, asked for JSON: each row names its SBOM, provenance and audit
+    code, out, err = run_cli(
+        capsys, "build", "licensed", "--runtime", "python3.11", "--runtime", "python3.12",
+        *common, "--sbom", str(dist), "--audit", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)["builds"]
+    assert [row["sbom"] for row in rows] == [str(dist / f"{z.stem}.cdx.json") for z in zips]
+    assert [row["audit"]["verdict"] for row in rows] == ["passed", "passed"]
+    assert cyclonedx_errors(Path(rows[0]["sbom"]).read_text()) == []
+
+
+def test_a_run_of_several_zips_takes_a_directory_for_its_sboms(local_index, tmp_path, capsys):
+    named = tmp_path / "layer.cdx.json"
+    named.write_text("the previous SBOM")
+    args = ["build", "licensed", "--runtime", "python3.11", "--runtime", "python3.12"]
+    args += ["--index-url", local_index.url, "--cache-dir", str(tmp_path / "cache")]
+    args += ["--output-dir", str(tmp_path / "dist")]
+    code, _, err = run_cli(capsys, *args, "--sbom", str(named))
+    assert code == 1
+    assert err.splitlines() == [
+        f"error: --sbom {named} is a file, but this run builds 2 zips: one SBOM each",
+        "hint: give --sbom a directory (each zip's SBOM is named as the zip,"
+        " NAME-TARGET.cdx.json), e.g. --sbom dist",
+    ]
+    assert named.read_text() == "the previous SBOM"
+    assert not (tmp_path / "dist").exists()
+    os.mkfifo(tmp_path / "layer-python3.12-x86_64.cdx.json")  # where an SBOM would go
+    code, _, err = run_cli(capsys, *args, "--sbom", str(tmp_path))
+    assert code == 1 and "exists and is not a regular file" in err, err
+    assert not (tmp_path / "dist").exists()
+
+
+def test_a_failed_audit_of_several_zips_is_one_error_naming_each(local_index, tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys, "build", "oldsecure==1.0", "--runtime", "python3.11", "--runtime", "python3.12",
+        "--bytecode", "none", "--index-url", local_index.url, "--cache-dir", str(tmp_path / "c"),
+        "--output-dir", str(tmp_path / "dist"), "--audit",
+    )  # fmt: skip
+    assert code == 1
+    assert out.count("VULNERABLE    oldsecure 1.0: PYSEC-2026-4242") == 2
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: what ships breaks the policy (fail-on any) in 2 of 2 zips:"
+        " layer-python3.11-x86_64.zip: oldsecure 1.0: PYSEC-2026-4242;"
+        " layer-python3.12-x86_64.zip: oldsecure 1.0: PYSEC-2026-4242"
+    ]
+    assert sorted(path.name for path in (tmp_path / "dist").glob("*.zip")) == [
+        "layer-python3.11-x86_64.zip",
+        "layer-python3.12-x86_64.zip",
+    ]  # built, as a single build's zip stays when its audit fails

@@ -43,6 +43,12 @@ class Ships:
     provenance: Path | None = None
 
 
+def sbom_of_zip(directory: Path, artefact: Path, sbom_format: SbomFormat) -> Path:
+    """Where a run of several zips writes one zip's SBOM: in ``directory``, named as the zip
+    is (``core-python3.12-arm64.cdx.json`` for ``core-python3.12-arm64.zip``)."""
+    return directory / f"{artefact.stem}{sbom_format.suffix}"
+
+
 def build_inventory(result: BuildResult) -> Inventory:
     """The built zip's inventory, with its lock's wheels and what is beneath it."""
     if result.output.is_dir():

@@ -15,9 +15,15 @@ from pathlib import Path
 
 from lambdalayer.builder.deliver import Delivered, Delivery, Invoking, deliver
 from lambdalayer.builder.matrix import Outcome, run_jobs
-from lambdalayer.builder.plan import Flags, OutputFlags, RecipeFlags, plan_builds
+from lambdalayer.builder.plan import BuildPlan, Flags, OutputFlags, RecipeFlags, plan_builds
 from lambdalayer.builder.result import BuildResult
-from lambdalayer.builder.ships import Ships, ShipsRequest, after_build, build_inventory
+from lambdalayer.builder.ships import (
+    Ships,
+    ShipsRequest,
+    after_build,
+    build_inventory,
+    sbom_of_zip,
+)
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli import attach as cli_attach
 from lambdalayer.cli import invoke as cli_invoke
@@ -54,7 +60,7 @@ from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.report import BuildFacts, WhatShips, layer_report
-from lambdalayer.supply.review import enforce
+from lambdalayer.supply.review import enforce, enforce_each
 from lambdalayer.supply.sbom import SbomFormat
 from lambdalayer.trim.manifest import read_manifest
 
@@ -194,7 +200,13 @@ def _add_reporting(parser: argparse.ArgumentParser) -> None:
 
 def _add_ships(parser: argparse.ArgumentParser) -> None:
     ships = parser.add_argument_group("what ships (see 'sbom', 'audit' and 'verify --help')")
-    ships.add_argument("--sbom", type=Path, metavar="FILE", help="also write the layer's SBOM")
+    ships.add_argument(
+        "--sbom",
+        type=Path,
+        metavar="FILE|DIR",
+        help="also write the layer's SBOM; a run of several zips writes one per zip in DIR,"
+        " named as the zip (NAME-TARGET.cdx.json or .spdx.json)",
+    )
     ships.add_argument(
         "--sbom-format",
         choices=SbomFormat.choices(),
@@ -223,16 +235,22 @@ def _add_ships(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _ships_request(args: argparse.Namespace) -> ShipsRequest | None:
-    """What ``--sbom``, ``--audit`` and ``--provenance`` ask of the build (None: nothing)."""
+def _ships_request(args: argparse.Namespace, plan: BuildPlan) -> ShipsRequest | None:
+    """What ``--sbom``, ``--audit`` and ``--provenance`` ask of the build (None: nothing).
+
+    With several zips, ``--sbom`` is a directory: each zip's SBOM is named as the zip is
+    there (:func:`sbom_of_zip`); every SBOM's path is checked before anything is built.
+    """
     if args.signing_key and not args.provenance:
         raise InputError("--signing-key signs the provenance: add --provenance")
     if not (args.sbom or args.audit or args.provenance):
         return None
-    if args.sbom is not None:
+    if args.sbom is not None and plan.single:
         outputs = [Path(args.output) if args.output else None, args.lock, args.report]
         check_side_output(args.sbom, "--sbom", outputs)
         ensure_writable_parent(args.sbom)
+    elif args.sbom is not None:
+        _check_sbom_directory(args.sbom, SbomFormat(args.sbom_format), plan)
     policy = None
     if args.audit:
         config = load_config(args.project or Path())
@@ -246,6 +264,23 @@ def _ships_request(args: argparse.Namespace) -> ShipsRequest | None:
     return ShipsRequest(
         args.sbom, SbomFormat(args.sbom_format), policy, args.provenance, args.signing_key
     )
+
+
+def _check_sbom_directory(directory: Path, sbom_format: SbomFormat, plan: BuildPlan) -> None:
+    """``--sbom DIR`` of a run of several zips: a directory (made if absent), where no SBOM
+    would replace a zip, a lock or something that is not a regular file."""
+    if directory.exists() and not directory.is_dir():
+        raise InputError(
+            f"--sbom {directory} is a file, but this run builds {len(plan.jobs)} zips: one SBOM"
+            " each",
+            hint=f"give --sbom a directory (each zip's SBOM is named as the zip,"
+            f" NAME-TARGET{sbom_format.suffix}), e.g. --sbom dist",
+        )
+    zips = [job.request.output.path for job in plan.jobs]
+    outputs = [*zips, *(job.request.lock_output for job in plan.jobs)]
+    for artefact in zips:
+        check_side_output(sbom_of_zip(directory, artefact, sbom_format), "--sbom", outputs)
+    ensure_writable_parent(sbom_of_zip(directory, zips[0], sbom_format))
 
 
 def _ships(args: argparse.Namespace, request: ShipsRequest, result: BuildResult) -> Ships:
@@ -293,8 +328,8 @@ def execute(args: argparse.Namespace) -> int:
         raise LambdaLayerError(
             "--attach needs --publish NAME", hint="or use 'lambdalayer attach FUNCTION --layer ARN'"
         )
-    ships = _ships_request(args)
     plan = plan_builds(flags_of(args))
+    ships = _ships_request(args, plan)
     if args.trim is not None:  # read (and a bad one refused) before anything is built
         manifest = read_manifest(args.trim).with_keep(tuple(args.keep))
         jobs = tuple(
@@ -302,11 +337,6 @@ def execute(args: argparse.Namespace) -> int:
             for job in plan.jobs
         )
         plan = dataclasses.replace(plan, jobs=jobs)
-    if ships is not None and not plan.single:
-        raise InputError(
-            "--sbom, --audit and --provenance take one built zip; build one target, or run"
-            " 'lambdalayer sbom' / 'audit' on each zip"
-        )
     if plan.defaulted_runtime is not None:
         stderr(f"runtime: {plan.defaulted_runtime.name}, the newest (--runtime to choose another)")
     if args.publish and not plan.single:
@@ -328,7 +358,8 @@ def execute(args: argparse.Namespace) -> int:
         if shipped is not None and shipped.review is not None:
             enforce(shipped.review)
         return code
-    return _report_matrix(args, outcomes)
+    shipped_each = _ships_each(args, ships, outcomes) if ships is not None else {}
+    return _report_matrix(args, outcomes, shipped_each)
 
 
 def _build_all(args: argparse.Namespace) -> int:
@@ -355,12 +386,44 @@ def _build_all(args: argparse.Namespace) -> int:
     return cli_plan.plan_and_build(args, cli_plan.fleet_of(args))
 
 
-def _report_matrix(args: argparse.Namespace, outcomes: list[Outcome]) -> int:
+def _ships_each(
+    args: argparse.Namespace, request: ShipsRequest, outcomes: list[Outcome]
+) -> dict[Path, Ships]:
+    """Each built zip's SBOM (``--sbom DIR``: named as the zip there), provenance (beside
+    it) and audit (printed under its own header), by the zip's path."""
+    index_url = IndexConfig.from_options(args.index_url).urls[0]
+    shipped = {}
+    for outcome in outcomes:
+        if outcome.result is None:
+            continue
+        output = outcome.result.output
+        sbom = (
+            None if request.sbom is None else sbom_of_zip(request.sbom, output, request.sbom_format)
+        )
+        ships = after_build(outcome.result, dataclasses.replace(request, sbom=sbom), index_url)
+        for what, path in (("sbom", ships.sbom), ("provenance", ships.provenance)):
+            if path is not None:
+                stderr(f"{what}: {path}")
+        if ships.review is not None and not args.json:
+            print_review(ships.review)
+        shipped[output] = ships
+    return shipped
+
+
+def _report_matrix(
+    args: argparse.Namespace, outcomes: list[Outcome], shipped: dict[Path, Ships]
+) -> int:
+    failing = {
+        output: ships.review
+        for output, ships in shipped.items()
+        if ships.review is not None and ships.review.failures()
+    }
     if args.json:
-        rows = [_matrix_row(outcome) for outcome in outcomes]
+        rows = [_matrix_row(outcome, shipped) for outcome in outcomes]
         # "ok" only when every build was made and every check that ran passed in every part
         verified = all(row["verdict"] in ("passed", None) for row in rows)
-        print_json({"ok": verified and not any(o.error for o in outcomes), "builds": rows})
+        made = not any(o.error for o in outcomes) and not failing
+        print_json({"ok": verified and made, "builds": rows})
     else:
         for outcome in outcomes:
             label = f"{outcome.job.name} {outcome.job.request.target.name}"
@@ -369,24 +432,32 @@ def _report_matrix(args: argparse.Namespace, outcomes: list[Outcome]) -> int:
                 print_check_report(report, sys.stderr)
         print_matrix(outcomes)
         print_matrix_details(outcomes, timings=args.timings)
-    return EXIT_ERROR if any(outcome.error for outcome in outcomes) else EXIT_OK
+        # One error line naming each zip whose audit fails (after the table).
+        enforce_each(
+            {out.name: ships.review for out, ships in shipped.items() if ships.review is not None}
+        )
+    return EXIT_ERROR if any(outcome.error for outcome in outcomes) or failing else EXIT_OK
 
 
-def _matrix_row(outcome: Outcome) -> dict[str, object]:
-    """One build of a matrix as JSON: its check in one place, passed or failed."""
+def _matrix_row(outcome: Outcome, shipped: dict[Path, Ships]) -> dict[str, object]:
+    """One build of a matrix as JSON: its check in one place, passed or failed; what ships."""
     result = outcome.result.to_json() if outcome.result else None
     check = result.pop("check", None) if result else None
     if check is None and (failed := outcome.failed_check) is not None:
         check = failed.to_json()
+    ships = shipped.get(outcome.result.output) if outcome.result else None
     return {
         "name": outcome.job.name,
         "target": outcome.job.request.target.to_json(),
-        "ok": outcome.error is None,
+        "ok": outcome.error is None and not (ships and ships.review and ships.review.failures()),
         "verdict": check.get("verdict") if isinstance(check, dict) else None,
         "result": result,
         "check": check,
         "error": outcome.error.message if outcome.error else None,
         "hint": outcome.error.hint if outcome.error else None,
+        "sbom": str(ships.sbom) if ships and ships.sbom else None,
+        "provenance": str(ships.provenance) if ships and ships.provenance else None,
+        "audit": ships.review.to_json() if ships and ships.review else None,
     }
 
 

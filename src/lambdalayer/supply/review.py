@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lambdalayer.cache import Cache
@@ -21,6 +22,7 @@ from lambdalayer.lock import Lock
 from lambdalayer.supply.audit import AuditReport, AuditRequest, PackageAudit, Verdict, audit
 from lambdalayer.supply.inventory import Artefact, Inventory, ShippedDistribution
 from lambdalayer.supply.licences import Licence, LicenceSource, denied, spdx_id
+from lambdalayer.wording import counted
 
 
 @dataclass(frozen=True)
@@ -144,19 +146,45 @@ def review(request: ReviewRequest, cache: Cache, now: float | None = None) -> Re
     return Review(inventory, shipped, beside, deny, policy.fail_on or FailOn.ANY)
 
 
+_POLICY_HINT = (
+    "upgrade to a fixed version, or accept an advisory with [[tool.lambdalayer.audit.ignore]]"
+    " (id, reason, expires); --fail-on none reports without failing"
+)
+
+
+def _shown(failures: list[str]) -> str:
+    return "; ".join(failures[:5]) + (
+        f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+    )
+
+
 def enforce(result: Review) -> None:
     """Raise one :class:`PolicyError` when the review fails its policy."""
     failures = result.failures()
     if not failures:
         return
-    shown = "; ".join(failures[:5]) + (
-        f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
-    )
     raise PolicyError(
-        f"what ships breaks the policy (fail-on {result.fail_on.value}): {shown}",
-        hint="upgrade to a fixed version, or accept an advisory with [[tool.lambdalayer.audit.ignore]]"
-        " (id, reason, expires); --fail-on none reports without failing",
+        f"what ships breaks the policy (fail-on {result.fail_on.value}): {_shown(failures)}",
+        hint=_POLICY_HINT,
         review=result.to_json(),
+    )
+
+
+def enforce_each(reviews: Mapping[str, Review]) -> None:
+    """Raise one :class:`PolicyError` naming each artefact (by its name in ``reviews``) whose
+    review fails its policy: the reviews of a run that built several zips."""
+    failing = {name: result for name, result in reviews.items() if result.failures()}
+    if not failing:
+        return
+    fail_on = ", ".join(dict.fromkeys(result.fail_on.value for result in failing.values()))
+    failures = [
+        f"{name}: {failure}" for name, result in failing.items() for failure in result.failures()
+    ]
+    raise PolicyError(
+        f"what ships breaks the policy (fail-on {fail_on}) in {len(failing)} of"
+        f" {counted(len(reviews), 'zip')}: {_shown(failures)}",
+        hint=_POLICY_HINT,
+        review={name: result.to_json() for name, result in failing.items()},
     )
 
 

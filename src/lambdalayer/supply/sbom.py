@@ -37,6 +37,11 @@ class SbomFormat(Enum):
     SPDX = "spdx"
 
     @property
+    def suffix(self) -> str:
+        """The file name's ending an SBOM of this format is given (``.cdx.json``, ``.spdx.json``)."""
+        return ".spdx.json" if self is SbomFormat.SPDX else ".cdx.json"
+
+    @property
     def media_type(self) -> str:
         """The document's media type (what an OCI artefact of it is called)."""
         return (
