@@ -146,8 +146,16 @@ def test_concurrent_builders_share_an_s3_cache_and_a_fresh_one_reads_it(
     assert _zips(tmp_path / "out-fresh") == built["j1"]
     line = [text for text in fresh.stderr.splitlines() if text.startswith("shared cache s3://")]
     assert line and " 0 entries read" not in line[0]
+    # every zip came from S3 by the stamp of its inputs: nothing built, no fragment needed
+    rows = json.loads(fresh.stdout)["artefacts"]
+    assert {row["status"] for row in rows} == {"cached"}, rows
+    assert all(
+        row["sha256"] == built["j1"][str(Path(row["zip"]).relative_to(tmp_path / "out-fresh"))]
+        for row in rows
+    )
     fragments = Path(_env(tmp_path, "fresh")["LAMBDALAYER_CACHE_DIR"]) / "fragments"
-    assert any(fragments.rglob("*"))  # fragments came from S3 (or were made): present
+    assert not fragments.exists() or not any(fragments.rglob("*"))
+    assert any("/artefacts/" in name for name in names)
 
 
 def test_a_damaged_or_unkeyed_remote_entry_is_not_used(local_index, s3_endpoint, repo, tmp_path):
@@ -161,6 +169,11 @@ def test_a_damaged_or_unkeyed_remote_entry_is_not_used(local_index, s3_endpoint,
     assert first.returncode == 0, first.stderr[-2000:]
     listed = [i["Key"] for i in client.list_objects_v2(Bucket="ci-cache-two")["Contents"]]
     fragment = next(name for name in listed if "/fragments/" in name)
+    artefacts = [name for name in listed if "/artefacts/" in name]
+    assert artefacts
+    for name in artefacts:  # every zip damaged: each is built again, from fragments
+        body = client.get_object(Bucket="ci-cache-two", Key=name)["Body"].read()
+        client.put_object(Bucket="ci-cache-two", Key=name, Body=body[:-1] + b"!")
     resolution = next(name for name in listed if "/resolutions/" in name)
     wheel = next(name for name in listed if "/wheels/" in name)
     body = client.get_object(Bucket="ci-cache-two", Key=fragment)["Body"].read()
@@ -177,6 +190,9 @@ def test_a_damaged_or_unkeyed_remote_entry_is_not_used(local_index, s3_endpoint,
     assert _zips(tmp_path / "out-2") == _zips(tmp_path / "out-1")
     warnings = [line for line in second.stderr.splitlines() if line.startswith("warning: shared")]
     assert any(fragment.removeprefix("p/") in w and "not used" in w for w in warnings), warnings
+    for name in artefacts:
+        assert any(name.removeprefix("p/") in w and "not used" in w for w in warnings), warnings
+    assert {row["status"] for row in json.loads(second.stdout)["artefacts"]} == {"built"}
     assert any(resolution.removeprefix("p/") in w and "unkeyed" in w for w in warnings), warnings
     assert any(wheel.removeprefix("p/") in w and "sha256" in w for w in warnings), warnings
     # under another key nothing derived is used; without a key, nothing derived is shared

@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from lambdalayer.builder.fleet import FleetPlan, TargetPlan
 from lambdalayer.builder.matrix import Outcome, run_jobs
 from lambdalayer.builder.plan import Job, lock_name
 from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
-from lambdalayer.cache import cache_root
+from lambdalayer.cache import Bucket, Cache, cache_root
 from lambdalayer.errors import InputError, LambdaLayerError, option
 from lambdalayer.fsutil import atomic_write_bytes, file_sha256
 from lambdalayer.identity import tool_identity
@@ -60,6 +60,9 @@ class FleetOutputs:
     python: Path | None = None
     check: bool = True
     changed: frozenset[Path] | None = None  # None: build everything
+    # a shared cache (``--cache-url``): the zips are kept in the cache by their stamp and
+    # taken from it; called first with the stamps about to be built (to bring them here)
+    reuse: Callable[[Sequence[str]], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class FleetBuilt:
     unchanged: tuple[Planned, ...] = ()
     blocked: dict[Path, str] = field(default_factory=dict)  # a function whose layer failed
     deploy_files: tuple[Path, ...] = ()
+    cached: dict[Path, str] = field(default_factory=dict)  # zips from the cache, their sha256
 
     @property
     def ok(self) -> bool:
@@ -126,11 +130,13 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
     stamps = _stamps(artefacts, outputs)
     digests = {a.zip_path: sha for a in artefacts if (sha := _built_before(a, stamps))}
     chosen = [a for a in _affected(artefacts, outputs.changed) if a.zip_path not in digests]
+    cached = _from_cache(chosen, stamps, outputs) if outputs.reuse is not None else {}
+    digests.update(cached)
     layer_zips = {(a.name, a.target): a.zip_path for a in artefacts if a.kind == "layer"}
     outcomes: dict[Path, Outcome] = {}
     blocked: dict[Path, str] = {}
     for kind in ("layer", "function"):
-        wave = [a for a in chosen if a.kind == kind]
+        wave = [a for a in chosen if a.kind == kind and a.zip_path not in cached]
         for artefact in wave:
             artefact.lock_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(artefact.lock_path, artefact.lock_text.encode("utf-8"))
@@ -151,12 +157,50 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
                 path, digest = outcome.job.request.output.path, outcome.result.layer.sha256
                 _record(path, stamps, digest)
                 digests[path] = digest
+                if outputs.reuse is not None:
+                    _keep(path, stamps[path], outputs.cache_dir)
     unchanged = tuple(a for a in artefacts if a not in chosen)
-    built = FleetBuilt(tuple(artefacts), outcomes, unchanged, blocked)
+    built = FleetBuilt(tuple(artefacts), outcomes, unchanged, blocked, cached=cached)
     if not built.ok:
         return built
     written = write_deploy_files(plan, artefacts, digests, outputs.directory / "deploy")
     return replace(built, deploy_files=written)
+
+
+def _from_cache(
+    chosen: Sequence[Planned], stamps: dict[Path, str], outputs: FleetOutputs
+) -> dict[Path, str]:
+    """The artefacts of ``chosen`` whose zip the cache holds under their stamp, put in place
+    (zip, lock and stamp, as a build leaves them): by zip path, their sha256.
+
+    A stamp names everything the zip's bytes depend on (the tool, the lock, how it is made,
+    the function's code, its layers' stamps, whether it was checked), and a zip is kept only
+    once its build succeeded: the same zip this build would make and check.
+    """
+    if not chosen or outputs.reuse is None:
+        return {}
+    outputs.reuse([stamps[artefact.zip_path] for artefact in chosen])
+    cache = Cache.at(outputs.cache_dir)
+    found: dict[Path, str] = {}
+    for artefact in chosen:
+        stamp = stamps[artefact.zip_path]
+        if not cache.admit(Bucket.ARTEFACTS, stamp):
+            continue
+        data = cache.mark(Bucket.ARTEFACTS, stamp).read_bytes()
+        artefact.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(artefact.lock_path, artefact.lock_text.encode("utf-8"))
+        atomic_write_bytes(artefact.zip_path, data)
+        digest = hashlib.sha256(data).hexdigest()
+        _record(artefact.zip_path, stamps, digest)
+        found[artefact.zip_path] = digest
+    return found
+
+
+def _keep(zip_path: Path, stamp: str, cache_dir: Path) -> None:
+    """A zip just built, kept in the cache under its stamp (for :func:`_from_cache`)."""
+    cache = Cache.at(cache_dir)
+    if not cache.admit(Bucket.ARTEFACTS, stamp):
+        cache.write(Bucket.ARTEFACTS, stamp, zip_path.read_bytes())
 
 
 def _one(jobs: Sequence[Job], notify: Notify) -> list[Outcome]:

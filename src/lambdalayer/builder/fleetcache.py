@@ -1,22 +1,25 @@
 """``--cache-url``: the fleet's shared cache around a plan and its build.
 
 Opens the store the URL names (``s3://bucket/prefix`` through the AWS chain and the
-proxy settings, ``file:///mount`` for a share), pulls the derived entries it holds before
-the plan (resolutions, fragments, check results — under the team's cache key only), hands
-the plan a read-through for wheels (each verified by its sha256), and writes back what
-this run has that the store has not (:mod:`lambdalayer.cache.remote`).
+proxy settings, ``file:///mount`` for a share), pulls the resolutions and check results
+it holds before the plan (under the team's cache key only), hands the plan a read-through
+for wheels (each verified by its sha256), then the build the zips of the artefacts it is
+about to make (by their inputs' stamp; the fragments only when one of them is not
+there), and writes back what this run has that the store has not
+(:mod:`lambdalayer.cache.remote`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.s3store import s3_store
 from lambdalayer.builder.fleet import FleetPlan
-from lambdalayer.cache.remote import FleetCache, RemoteStore, file_store
+from lambdalayer.cache.buckets import Bucket
+from lambdalayer.cache.remote import PULLED_FIRST, FleetCache, RemoteStore, file_store
 from lambdalayer.cache.store import Cache
 from lambdalayer.errors import InputError
 
@@ -47,6 +50,12 @@ class SharedCache(FleetCache):
         self.push_wheels(wheels)
         self.push_derived()
 
+    def pull_artefacts(self, stamps: Sequence[str]) -> None:
+        """Bring the zips of ``stamps`` the store has; the fragments too when one is missing
+        (it will be built here)."""
+        if self.pull_entries(Bucket.ARTEFACTS, stamps):
+            self.pull_derived((Bucket.FRAGMENTS,))
+
 
 @contextlib.contextmanager
 def shared_cache(url: str, aws: AwsSettings, cache_dir: Path) -> Iterator[SharedCache]:
@@ -55,5 +64,5 @@ def shared_cache(url: str, aws: AwsSettings, cache_dir: Path) -> Iterator[Shared
     store = open_store(url, aws)
     with Cache.open(cache_dir) as cache:
         shared = SharedCache(store, cache)
-        shared.pull_derived()
+        shared.pull_derived(PULLED_FIRST)
         yield shared

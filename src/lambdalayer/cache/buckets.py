@@ -51,6 +51,12 @@ class Bucket(enum.Enum):
     UNFIT = BucketInfo("unfit", Shape.FILE, "versions with no wheel for a target", suffix=".json")
     FRAGMENTS = BucketInfo("fragments", Shape.SHARDED, "wheels made into layer files")
     CHECKS = BucketInfo("checks", Shape.FILE, "check reports, by zip and request", suffix=".json")
+    ARTEFACTS = BucketInfo(
+        "artefacts",
+        Shape.FILE,
+        "build --all's zips through a shared cache, by inputs",
+        suffix=".zip",
+    )
     IMPORTS = BucketInfo(
         "imports", Shape.FILE, "modules that imported, by their files and root", suffix=".json"
     )

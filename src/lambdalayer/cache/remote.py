@@ -6,8 +6,9 @@ The remote store is an S3 prefix (:mod:`lambdalayer.aws.s3store`) or a mounted s
 - **Wheels**, by sha256 (``v1/wheels/<sha256>/<filename>``): pulled for the locks a build
   needs and verified against the lock's sha256 before they enter the local cache; a wheel
   whose bytes differ is never used, whoever wrote it.
-- **Derived entries** — resolutions, fragments, check results
-  (``v1/<bucket>/<key>``) — cannot be verified from their content, so they go through
+- **Derived entries** — resolutions, fragments, check results, and ``build --all``'s
+  zips by the stamp of their inputs (``v1/<bucket>/<key>``) — cannot be verified from
+  their content, so they go through
   the store only under the team's cache key (``LAMBDALAYER_CACHE_KEY``/``_FILE``, a CI
   secret never written to the cache): each object carries the MAC
   :func:`lambdalayer.cache.trust.seal` gives its content, checked on the way in; an entry
@@ -46,7 +47,9 @@ from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 MAGIC = b"lambdalayer-cache 1\n"
 MAX_OBJECT = 1 << 30  # one entry: a wheel or a fragment tree over 1 GiB is not ours
 MAX_NAMES = 200_000  # names listed under one bucket
-DERIVED = (Bucket.RESOLUTIONS, Bucket.FRAGMENTS, Bucket.CHECKS)
+DERIVED = (Bucket.RESOLUTIONS, Bucket.FRAGMENTS, Bucket.CHECKS, Bucket.ARTEFACTS)
+# pulled whole before a plan; artefacts are pulled by key, fragments only when one is built
+PULLED_FIRST = (Bucket.RESOLUTIONS, Bucket.CHECKS)
 _UNSEALED = b"-"
 
 
@@ -184,7 +187,10 @@ class FleetCache:
 
     def push_wheels(self, wheels: Iterable[LockedWheel]) -> None:
         """Write back the wheels the store does not have (only those verified here)."""
+        there = set(self.store.names("v1/wheels/", MAX_NAMES))
         for wheel in {wheel.sha256.lower(): wheel for wheel in wheels}.values():
+            if wheel_name(wheel) in there:
+                continue
             path = entry_path(self.cache.root, Bucket.WHEELS, wheel.sha256.lower()) / wheel.filename
             if not path.is_file() or path.stat().st_size > MAX_OBJECT:
                 continue
@@ -193,6 +199,20 @@ class FleetCache:
             self._put(wheel_name(wheel), _object(_UNSEALED, path.read_bytes()))
 
     # -- derived entries ----------------------------------------------------------------------
+
+    def pull_entries(self, bucket: Bucket, keys: Iterable[str]) -> list[str]:
+        """Bring the sealed entries ``keys`` of ``bucket`` this cache has not; the keys
+        still missing after (the store has none, or not one that may be used)."""
+        missing = []
+        for key in dict.fromkeys(keys):
+            if self.cache.key is not None and _is_key(key) and not self._present(bucket, key):
+                name = f"v1/{bucket.label}/{key}"
+                data = self._get(name)
+                if data is not None:
+                    self._admit(bucket, key, name, data)
+            if not self._present(bucket, key):
+                missing.append(key)
+        return missing
 
     def pull_derived(self, buckets: Sequence[Bucket] = DERIVED) -> None:
         """Bring every sealed entry of ``buckets`` the store has and this cache has not."""

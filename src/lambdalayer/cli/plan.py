@@ -297,13 +297,13 @@ def plan_and_build(args: argparse.Namespace, fleet: Fleet) -> int:
     shared cache when there is one."""
     with shared_of(args) as shared:
         plan = planned(args, fleet, shared)
-        code = build_plan(args, plan)
+        code = build_plan(args, plan, shared)
         if shared is not None:
             shared.write_back(plan)
     return code
 
 
-def build_plan(args: argparse.Namespace, plan: FleetPlan) -> int:
+def build_plan(args: argparse.Namespace, plan: FleetPlan, shared: SharedCache | None = None) -> int:
     """Build every artefact of ``plan`` (``build --all``, ``plan --build``) and say what was made."""
     project = args.project or Path.cwd()
     changed = changed_paths(project, args.changed_since) if args.changed_since else None
@@ -318,6 +318,7 @@ def build_plan(args: argparse.Namespace, plan: FleetPlan) -> int:
         args.python,
         check=not args.no_check,
         changed=changed,
+        reuse=shared.pull_artefacts if shared is not None else None,
     )
     built = build_fleet(plan, outputs, stderr)
     rows = [_built_row(built, artefact) for artefact in built.artefacts]
@@ -351,6 +352,13 @@ def _built_row(built: FleetBuilt, artefact: Planned) -> dict[str, object]:
     outcome = built.outcomes.get(artefact.zip_path)
     if artefact.zip_path in built.blocked:
         return {**row, "status": "blocked", "error": built.blocked[artefact.zip_path]}
+    if artefact.zip_path in built.cached:  # built before from the same inputs, elsewhere
+        return {
+            **row,
+            "status": "cached",
+            "sha256": built.cached[artefact.zip_path],
+            "zipped_bytes": artefact.zip_path.stat().st_size,
+        }
     if outcome is None:
         return {**row, "status": "unchanged"}
     if outcome.error is not None:
