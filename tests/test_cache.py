@@ -217,6 +217,13 @@ def test_cache_command(capsys: pytest.CaptureFixture[str], tmp_path: Path):
     info = run_json(capsys, "cache", "info", "--cache-dir", str(tmp_path), "--json")
     fragments = next(row for row in info["buckets"] if row["bucket"] == "fragments")
     assert fragments == {"bucket": "fragments", "entries": 1, "size": 4096}
+    code, out, _ = run_cli(capsys, "cache", "info", "--cache-dir", str(tmp_path))
+    assert code == 0
+    assert out.splitlines()[-2:] == [  # a new user learns it grows, and how to prune it
+        "the cache is never pruned on its own: it grows with every target, version and image;",
+        "prune it with 'lambdalayer cache prune --older 30d' (or --max-size 5G), safe while"
+        " builds run",
+    ], out
     dry = run_json(
         capsys,
         "cache",
@@ -230,7 +237,7 @@ def test_cache_command(capsys: pytest.CaptureFixture[str], tmp_path: Path):
     )
     assert dry["freed"] == 4096 and (tmp_path / "fragments" / "ab").is_dir()
     code, out, _ = run_cli(capsys, "cache", "prune", "--cache-dir", str(tmp_path), "--older", "30")
-    assert code == 0 and out.startswith("removed 1 entries (4.0 KiB)")
+    assert code == 0 and out.startswith("removed 1 entry (4.0 KiB)")
     code, _, err = run_cli(capsys, "cache", "prune", "--cache-dir", str(tmp_path))
     assert code == 1 and err.startswith("error: cache prune needs --older DAYS or --max-size SIZE")
 

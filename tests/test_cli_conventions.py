@@ -165,3 +165,32 @@ def test_invoke_and_trim_take_the_function_the_same_way(flag):
         trim.default,
         trim.choices,
     )
+
+
+def test_counts_read_as_english():
+    """'1 functions', '1 entries', '1 vendored libraries' were printed (a new user's review)."""
+    from lambdalayer.wording import counted
+
+    assert [counted(n, "function") for n in (0, 1, 2)] == [
+        "0 functions",
+        "1 function",
+        "2 functions",
+    ]
+    assert counted(1, "entry", "entries") == "1 entry"
+    assert counted(1_234, "entry", "entries") == "1,234 entries"
+
+
+def test_trim_help_teaches_an_example_and_what_the_levels_mean(capsys):
+    with pytest.raises(SystemExit):
+        main(["trim", "--help"])
+    text = capsys.readouterr().out
+    assert (
+        "  lambdalayer trim app.handler --function src/ --layer deps.zip --sample apigw-v2" in text
+    )
+    levels = text[text.index("levels (--level):") :]
+    assert "  data      remove only data files no traced event opened" in levels
+    assert "  modules   (default) also remove modules no traced event imported" in levels
+    # a sample that does not exist is argparse's error, not a missing file's
+    with pytest.raises(SystemExit):
+        main(["trim", "app.handler", "--function", ".", "--sample", "bogus"])
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err

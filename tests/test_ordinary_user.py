@@ -46,5 +46,5 @@ def test_an_unreadable_interpreter_directory_on_the_path_is_skipped(local_index:
         )
         assert built.returncode == 0, built.stderr[-2000:]
         assert "permission" not in built.stderr.lower()
-        assert "bytecode: 1 modules compiled by" in built.stdout
+        assert "bytecode: 1 module compiled by" in built.stdout
         give(home / "layer.zip", user)

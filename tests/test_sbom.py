@@ -90,7 +90,7 @@ def test_cyclonedx_sbom_validates_and_lists_what_ships(shipped, tmp_path, capsys
     assert code == 0, err
     text = out.read_text()
     assert cyclonedx_errors(text) == []
-    assert "4 distributions, 1 vendored libraries, 10 provided beside it" in printed
+    assert "4 distributions, 1 vendored library, 10 provided beside it" in printed
     assert "licence of classic 1.0 not known (it declares: BSD)" in err
     bom = json.loads(text)
     assert bom["specVersion"] == "1.6"

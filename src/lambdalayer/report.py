@@ -36,6 +36,7 @@ from lambdalayer.supply.audit import PackageAudit, Verdict
 from lambdalayer.supply.inventory import Inventory
 from lambdalayer.supply.review import Review
 from lambdalayer.targets import Layout, Target
+from lambdalayer.wording import counted
 
 COLOURS = {"native": "#d9534f", "python": "#4a90d9", "bytecode": "#8e6cc0", "data": "#5cb85c"}
 QUOTA_COLOURS = ("#2b6cb0", "#dd8a2e", "#6b8e23", "#9b59b6", "#7f8c8d")
@@ -210,7 +211,7 @@ def render_text(report: LayerReport) -> str:
     version_width = max([len("version"), *(len(row.version or "-") for row in rows)])
     largest = max((row.unzipped for row in rows), default=1) or 1
     lines = [
-        f"{report.path} for {report.target.name}: {len(rows)} distributions,"
+        f"{report.path} for {report.target.name}: {counted(len(rows), 'distribution')},"
         f" {human_bytes(report.sizes.unzipped)} unzipped,"
         f" {human_bytes(report.sizes.zipped_file_bytes)} zipped",
         f"{'package':<{name_width}}  {'version':<{version_width}}  {'unzipped':>10} "
@@ -259,7 +260,7 @@ def _trim_text(trim: TrimFacts) -> list[str]:
     saved = sum(before - after for _, before, after in trim.distributions)
     lines = [
         f"trimmed by {trim.manifest} (level {trim.level}): {human_bytes(saved)} saved;"
-        f" {trim.events_verified} events answer the same",
+        f" {counted(trim.events_verified, 'event')} answer the same",
         f"Init Duration {_ms(trim.init_ms[0])} before, {_ms(trim.init_ms[1])} after; Duration"
         f" {_ms(trim.duration_ms[0])} before, {_ms(trim.duration_ms[1])} after (medians of {trim.runs})",
     ]
@@ -569,7 +570,8 @@ def _ships_html(ships: WhatShips | None) -> str:
             f" vulnerable, {len(shipped.not_verified)} not verified."
         )
     return (
-        f"<p>{len(ships.inventory.distributions)} distributions; {unknown} licence(s) not known"
+        f"<p>{counted(len(ships.inventory.distributions), 'distribution')};"
+        f" {counted(unknown, 'licence')} not known"
         f" as SPDX expressions. {audit}</p>"
         '<table id="what-ships"><tr><th>package</th><th>version</th><th>licence</th>'
         f"<th>known vulnerabilities</th></tr>{rows}</table>"

@@ -18,6 +18,7 @@ from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.cli.options_global import add_global_options
 from lambdalayer.errors import InputError
+from lambdalayer.wording import counted
 from lambdalayer.zipnames import printable
 
 DESCRIPTION = (
@@ -34,7 +35,8 @@ examples:
   lambdalayer cache prune --max-size 5G         # least recently used first, down to 5 GiB
   lambdalayer cache prune --max-size 0 --dry-run
 
-Pruning is safe while builds run: an entry a running command holds (a fragment it copies,
+The cache is never pruned on its own: every new target, version, root and pulled image
+adds to it ('cache info' shows how much). Pruning is safe while builds run: an entry a running command holds (a fragment it copies,
 the root its imports run in) is left and counted as in use; whatever is removed is made
 again when next needed, with the same bytes. Sizes: K, M, G are 1024's; KB, MB, GB 1000's.
 uv's own cache (the 'uv' line) is left to 'uv cache prune' with UV_CACHE_DIR set to it.
@@ -116,6 +118,11 @@ def _info(root: Path, *, as_json: bool) -> int:
             size = human_bytes(row.size)
             print(f"  {row.bucket.label:<12} {row.entries:>8} {size:>11}  {row.bucket.info.holds}")
     print(f"  {'total':<12} {sum(row.entries for row in rows):>8} {human_bytes(total):>11}")
+    print("the cache is never pruned on its own: it grows with every target, version and image;")
+    print(
+        "prune it with 'lambdalayer cache prune --older 30d' (or --max-size 5G), safe while"
+        " builds run"
+    )
     return EXIT_OK
 
 
@@ -136,7 +143,8 @@ def _prune(root: Path, args: argparse.Namespace) -> int:
         return EXIT_OK
     verb = "would remove" if result.dry_run else "removed"
     print(
-        f"{verb} {len(result.removed)} entries ({human_bytes(result.freed)}); the cache is"
+        f"{verb} {counted(len(result.removed), 'entry', 'entries')} ({human_bytes(result.freed)});"
+        " the cache is"
         f" {human_bytes(result.size_after)} (was {human_bytes(result.size_before)})"
     )
     by_bucket: dict[str, list[int]] = {}
@@ -145,9 +153,11 @@ def _prune(root: Path, args: argparse.Namespace) -> int:
         counts[0] += 1
         counts[1] += entry.size
     for label, (count, size) in sorted(by_bucket.items()):
-        print(f"  {label:<12} {count:>6} entries  {human_bytes(size):>11}")
+        print(
+            f"  {label:<12} {count:>6} {'entry  ' if count == 1 else 'entries'}  {human_bytes(size):>11}"
+        )
     if result.in_use:
-        print(f"left {len(result.in_use)} entries a running command holds")
+        print(f"left {counted(len(result.in_use), 'entry', 'entries')} a running command holds")
     return EXIT_OK
 
 

@@ -22,6 +22,7 @@ from lambdalayer.cli.options import (
 )
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.lock import dump_pylock
+from lambdalayer.wording import counted
 
 DESCRIPTION = "Resolve for a Lambda runtime and CPU and write PEP 751 pylock.toml."
 EPILOG = """\
@@ -71,7 +72,9 @@ def execute(args: argparse.Namespace) -> int:
             {"target": job.target.to_json(), "path": str(job.path), "packages": len(lock.packages)}
         )
         if not args.json:
-            print(f"locked {len(lock.packages)} packages for {job.target.name}: {job.path}")
+            print(
+                f"locked {counted(len(lock.packages), 'package')} for {job.target.name}: {job.path}"
+            )
     if args.json:
         print_json({"ok": True, "locks": written})
     return EXIT_OK

@@ -34,6 +34,7 @@ from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.recipe import choices as bytecode_choices
 from lambdalayer.targets import parse_target
+from lambdalayer.wording import counted
 
 if TYPE_CHECKING:
     from lambdalayer.builder.fleetcache import SharedCache
@@ -157,7 +158,7 @@ def shared_of(args: argparse.Namespace) -> Iterator[SharedCache | None]:
             stderr(f"warning: shared cache: {refused}")
         report = shared.report
         stderr(
-            f"shared cache {shared.store.where}: {report.pulled} entries read,"
+            f"shared cache {shared.store.where}: {counted(report.pulled, 'entry', 'entries')} read,"
             f" {report.pushed} written back ({report.present} there already)"
         )
 
@@ -261,7 +262,8 @@ def print_plan(plan: FleetPlan) -> None:
     for target in plan.targets:
         share = target.share
         print(
-            f"{target.target.name}: {len(share.functions)} function(s), {len(share.layers)} shared layer(s)"
+            f"{target.target.name}: {counted(len(share.functions), 'function')},"
+            f" {counted(len(share.layers), 'shared layer')}"
         )
         if target.apart:
             print(f"  resolved apart (together they conflict): {target.apart}")

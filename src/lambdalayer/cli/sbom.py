@@ -13,6 +13,7 @@ from lambdalayer.inputs.ontopof import MANAGED, OnTopOf
 from lambdalayer.supply.describe import ZipQuestion, describe_zip
 from lambdalayer.supply.sbom import SbomFormat, render
 from lambdalayer.targets import ARCH_ALIASES
+from lambdalayer.wording import counted
 
 DESCRIPTION = (
     "What ships in a layer or function zip, for a security review: each distribution with"
@@ -96,8 +97,9 @@ def execute(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(
         f"sbom: {args.output} ({SbomFormat(args.format).value}) for {inventory.artefact.name}:"
-        f" {len(inventory.distributions)} distributions, {len(inventory.libraries)} vendored"
-        f" libraries, {len(inventory.provided)} provided beside it;"
-        f" {len(unknown)} licence(s) not known"
+        f" {counted(len(inventory.distributions), 'distribution')},"
+        f" {counted(len(inventory.libraries), 'vendored library', 'vendored libraries')},"
+        f" {len(inventory.provided)} provided beside it;"
+        f" {counted(len(unknown), 'licence')} not known"
     )
     return EXIT_OK

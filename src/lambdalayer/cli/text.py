@@ -26,7 +26,8 @@ def print_timings(result: BuildResult, stream: TextIO) -> None:
     """Where the build's time went, one stage per line, with its share."""
     total = result.seconds or 1.0
     print(
-        f"timings ({result.seconds:.2f} s in all; {result.contents.fragments_computed} wheel(s)"
+        f"timings ({result.seconds:.2f} s in all;"
+        f" {counted(result.contents.fragments_computed, 'wheel')}"
         " prepared):",
         file=stream,
     )
@@ -66,7 +67,7 @@ def print_build(result: BuildResult) -> None:
     print(
         f"size: {human_bytes(stats.zipped_bytes)} zipped, {human_bytes(stats.unzipped_bytes)}"
         " unzipped,"
-        f" {stats.files} files; {fetched.downloads} downloaded"
+        f" {counted(stats.files, 'file')}; {fetched.downloads} downloaded"
         f" ({human_bytes(fetched.downloaded_bytes)})"
         f" in {result.seconds:.1f} s"
     )
@@ -93,7 +94,7 @@ def print_build(result: BuildResult) -> None:
         print(f"slimmed: {saved}")
     if result.contents.compiled and result.compiler is not None:
         print(
-            f"bytecode: {result.contents.compiled} modules compiled by {result.compiler.path}"
+            f"bytecode: {counted(result.contents.compiled, 'module')} compiled by {result.compiler.path}"
             f" ({result.layer.bytecode})"
         )
     if result.request.lock_output:
@@ -110,7 +111,7 @@ def print_review(result: Review, notes: Sequence[str] = ()) -> None:
     print(
         f"audit of {inventory.artefact.name}"
         f"{f' ({inventory.target})' if inventory.target else ''}:"
-        f" {len(shipped.packages)} distributions against {where}"
+        f" {counted(len(shipped.packages), 'distribution')} against {where}"
     )
     for line in audit_lines(shipped):
         print(printable(line))

@@ -9,6 +9,7 @@ from pathlib import Path
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.cli.invoke import (
+    SAMPLES,
     add_function_options,
     event_bytes,
     request_of,
@@ -22,6 +23,7 @@ from lambdalayer.targets import Layout, Target
 from lambdalayer.trace.run import TrimRequest, TrimResult, trim, trim_facts
 from lambdalayer.trace.trace import TracedEvent
 from lambdalayer.trim.manifest import MANIFEST_NAME, Level
+from lambdalayer.wording import counted
 from lambdalayer.zipnames import printable
 
 DESCRIPTION = (
@@ -31,15 +33,31 @@ DESCRIPTION = (
 )
 EPILOG = """\
 examples:
+  # trace two of the function's own events; write lambdalayer.trim.toml and trimmed/
   lambdalayer trim app.handler --function src/ --layer deps.zip --event get.json --event put.json
+  # no event at hand yet: a sample one (apigw-v2, sqs, s3, eventbridge)
+  lambdalayer trim app.handler --function src/ --layer deps.zip --sample apigw-v2
+  # the function's zip, its event on stdin, only data files trimmed
   lambdalayer trim app.handler --zip function.zip --event - --level data < event.json
+  # apply the manifest as reviewed and committed, keeping more by hand
   lambdalayer trim app.handler --function src/ --layer deps.zip --event e.json \\
-      --reviewed --keep 'pandas/io/**'     # apply the reviewed manifest
+      --reviewed --keep 'pandas/io/**'
+  # every later build applies it
   lambdalayer build -r requirements.txt --trim lambdalayer.trim.toml -o layer.zip
 
-The trace is strace's: --sandbox proot cannot be traced (it is a ptrace sandbox itself).
+levels (--level):
+  data      remove only data files no traced event opened (botocore's service models);
+            every module stays: the safe first step
+  modules   (default) also remove modules no traced event imported: smaller, and a module
+            imported only on a path no event took is gone (its ImportError names the
+            manifest line to add)
+  Whatever the level, what a trace cannot see is kept (CA bundles: the sandbox has no
+  network), and every event is run again on the trimmed zips: each must answer the same.
+
 A path no traced event reached is trimmed: trace every kind of event the function gets.
-A trimmed module that is imported anyway raises an ImportError naming the manifest line to add.
+Review lambdalayer.trim.toml (per distribution: what was opened, and by which event)
+and commit it. The trace is strace's: --sandbox proot cannot be traced (it is a ptrace
+sandbox itself).
 """
 
 
@@ -59,14 +77,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--event", action="append", default=[], metavar="FILE|-", help="an event (repeatable)"
     )
     parser.add_argument(
-        "--sample", action="append", default=[], metavar="KIND", help="a sample event (repeatable)"
+        "--sample",
+        action="append",
+        default=[],
+        choices=SAMPLES,
+        metavar="KIND",
+        help=f"a sample event: {', '.join(SAMPLES)} (repeatable)",
     )
     parser.add_argument(
         "--level",
         choices=[level.value for level in Level],
         default="modules",
         help="data: remove only data files never opened; modules (default): also modules never"
-        " imported",
+        " imported (see levels below)",
     )
     parser.add_argument(
         "--manifest",
@@ -80,7 +103,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="apply --manifest as it is (reviewed, committed) instead of writing it from the trace",
     )
-    parser.add_argument("--keep", action="append", default=[], metavar="PATH", help="keep more")
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="keep these paths whatever the trace saw, e.g. 'pandas/io/**' (repeatable)",
+    )
     parser.add_argument(
         "--ignore-json-path",
         action="append",
@@ -158,7 +187,7 @@ def summary_lines(result: TrimResult) -> list[str]:
         ratio = artefact.after / artefact.before if artefact.before else 1.0
         lines.append(
             f"{printable(str(artefact.output))}: {artefact.after:,} of {artefact.before:,} bytes"
-            f" unzipped ({ratio:.2f}x), {artefact.trimmed_modules} modules trimmed"
+            f" unzipped ({ratio:.2f}x), {counted(artefact.trimmed_modules, 'module')} trimmed"
         )
         for name, (before, after) in artefact.sizes.items():
             if before != after:
@@ -166,7 +195,7 @@ def summary_lines(result: TrimResult) -> list[str]:
                     f"  {printable(name)}: {before - after:,} bytes saved ({after:,} kept)"
                 )
     lines.append(
-        f"verified: {result.events_verified} events answer the same after trimming;"
+        f"verified: {counted(result.events_verified, 'event')} answer the same after trimming;"
         " the static check passes"
     )
     for label, kind in result.errors_before:
