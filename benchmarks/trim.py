@@ -10,6 +10,8 @@ trace saw, reaches a module the trim removed: it must fail with the named Import
 - boto3: a function zip bundling boto3 that makes a client for one service (S3);
 - fastapi: FastAPI + Mangum + pydantic answering an API Gateway v2 event (a layer).
 
+``--level bytecode-only`` trims at that level instead of ``modules`` (the default).
+
 Printed: unzipped bytes before and after with the ratio (goal: at most 0.7 on two of three),
 the distributions that saved most, Init Duration and Duration medians before and after
 (this machine's figures, not Lambda's), the events verified, the later event's error, the
@@ -154,13 +156,14 @@ def _write_parquet(layer: Path, place: Path, out: Path) -> None:
     subprocess.run([str(python.path), "-c", PARQUET_WRITER, str(site), str(out)], check=True)
 
 
-def run_case(case: str, work: Path, cache: Path, runs: int) -> dict[str, object]:
+def run_case(case: str, work: Path, cache: Path, runs: int, level: str) -> dict[str, object]:
     place = work / case
     code, events, later = prepare(case, place, cache)
     manifest = place / "lambdalayer.trim.toml"
     arguments = ["trim", "app.handler", *code, "--runtime", RUNTIME, "--memory", "1024",
                  "--timeout", "60", "--cache-dir", str(cache), "-o", str(place / "trimmed"),
-                 "--manifest", str(manifest), "--runs", str(runs), "--json"]  # fmt: skip
+                 "--manifest", str(manifest), "--runs", str(runs), "--level", level,
+                 "--json"]  # fmt: skip
     for event in events:
         arguments += ["--event", str(event)]
     done = lambdalayer(*arguments)
@@ -169,8 +172,9 @@ def run_case(case: str, work: Path, cache: Path, runs: int) -> dict[str, object]
     trimmed = sorted((place / "trimmed").glob("*.zip"))
     later_file = place / "later.json"
     later_file.write_text(json.dumps(later))
+    # -v: the function's log on stderr beside --json's result (a framework logs the error)
     invoke = ["invoke", "app.handler", "--runtime", RUNTIME, "--memory", "1024", "--timeout",
-              "60", "--cache-dir", str(cache), "--event", str(later_file), "--json"]  # fmt: skip
+              "60", "--cache-dir", str(cache), "--event", str(later_file), "--json", "-v"]  # fmt: skip
     function = place / "trimmed" / ("function.zip" if case == "boto3" else "src.zip")
     invoke += ["--zip", str(function)]
     invoke += [item for path in trimmed if path != function for item in ("--layer", str(path))]
@@ -244,17 +248,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cases", nargs="+", default=["parquet", "boto3", "fastapi"])
     parser.add_argument("--keep", type=Path, help="keep the work directory here")
+    parser.add_argument(
+        "--level",
+        default="modules",
+        choices=["modules", "bytecode-only"],
+        help="the trim level (default modules, lambdalayer trim's default)",
+    )
     args = parser.parse_args()
     print(
         f"$ nice -n 10 python benchmarks/trim.py --runs {args.runs} --cases {' '.join(args.cases)}"
+        f" --level {args.level}"
     )
-    print(f"runtime {RUNTIME} x86_64, level modules, medians of {args.runs} cold runs each side")
+    print(
+        f"runtime {RUNTIME} x86_64, level {args.level}, medians of {args.runs} cold runs each side"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-trim-") as scratch:
         work = args.keep or Path(scratch)
         cache = Path(os.environ.get("LAMBDALAYER_BENCH_CACHE", work / "cache"))
         met = 0
         for case in args.cases:
-            result = run_case(case, work, cache, args.runs)
+            result = run_case(case, work / args.level, cache, args.runs, args.level)
             for line in _report(case, result):
                 print(line, flush=True)
             artefacts = result["artefacts"]

@@ -12,18 +12,19 @@ layer's RECORD (the layer's own bytes) naming paths outside it moves nothing out
 from __future__ import annotations
 
 import posixpath
+import sys
 
 import pytest
 from hostilecases import assert_promise, case_environment, generated, run_case, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
-from trimcases import distribution, write_layer
+from trimcases import distribution, framework_distribution, with_bytecode, write_layer
 
 from lambdalayer.errors import InputError
-from lambdalayer.placement import read_zip
+from lambdalayer.placement import Placement, read_zip
 from lambdalayer.targets import Layout
 from lambdalayer.trace.strace import parse_line
-from lambdalayer.trim.apply import describe_files, plan_trim
+from lambdalayer.trim.apply import ArtefactFile, describe_files, plan_trim, trimmed_placement
 from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
 from lambdalayer.zipnames import unsafe_reason
 
@@ -53,7 +54,7 @@ TEXT_VALUES = st.one_of(
 @st.composite
 def manifest_texts(draw: st.DrawFn) -> str:
     formats = st.sampled_from(["1", "2", '"1"', "[]"])
-    levels = st.sampled_from(['"data"', '"modules"', '"all"', "3"])
+    levels = st.sampled_from(['"data"', '"modules"', '"bytecode-only"', '"all"', "3"])
     events = st.sampled_from(["[]", '["init"]', "[1]", '"x"'])
     lines = [
         "format = " + draw(formats),
@@ -152,6 +153,57 @@ def test_a_record_naming_paths_outside_keeps_them_outside(tmp_path_factory, reco
     assert {item.file.arcname for item in (*plan.kept, *plan.trimmed)} == {
         f"python/lib/python3.12/site-packages/{name}" for name in files
     }
+
+
+_COMPILED: list[tuple[ArtefactFile, ...]] = []
+TAG = sys.implementation.cache_tag
+BYTECODE_LINES = st.sampled_from(
+    [
+        f"webfw/__pycache__/core.{TAG}.pyc",
+        f"webfw/__pycache__/__init__.{TAG}.pyc",
+        f"webfw/router0/__pycache__/__init__.{TAG}.pyc",
+        f"webfw/router1/__pycache__/__init__.{TAG}.pyc",
+        "webfw/__pycache__/core.cpython-99.pyc",
+        "webfw/__pycache__/gone.cpython-312.pyc",
+        "webfw/core.py",
+        "webfw/router1/__init__.py",
+        "webfw/router0/**",
+        "webfw/*.py",
+        "webfw/__pycache__/**",
+        "app/__pycache__/own.cpython-312.pyc",
+        "__pycache__/x.cpython-312.pyc",
+    ]
+)
+
+
+@generated(60)
+@given(lines=st.lists(st.one_of(BYTECODE_LINES, SAFE_PATHS), max_size=8))
+def test_bytecode_only_moves_each_pyc_once_and_loses_no_file_silently(
+    tmp_path_factory, lines
+) -> None:  # type: ignore[no-untyped-def]
+    if not _COMPILED:
+        place = tmp_path_factory.mktemp("compiled")
+        files = with_bytecode(framework_distribution(routers=2), place, sys.executable)
+        files["webfw/router1/__init__.pyc"] = b"a sourceless pyc already there"
+        files[f"app/__pycache__/own.{TAG}.pyc"] = b"the function's own, of no distribution"
+        files["app/own.py"] = b""
+        layer = write_layer(place / "layer.zip", files)
+        _COMPILED.append(describe_files(read_zip(layer, Layout.SITE_PACKAGES)))
+    described = _COMPILED[0]
+    manifest = Manifest(Level.BYTECODE_ONLY, (), (("webfw", tuple(Kept(line) for line in lines)),))
+    plan = plan_trim(described, manifest)
+    every = [item.file.arcname for item in (*plan.kept, *plan.trimmed, *plan.without_source)]
+    assert sorted(every) == sorted(item.file.arcname for item in described)
+    moved = dict(plan.moved)
+    kept = {item.file.arcname for item in plan.kept}
+    assert set(moved) <= kept
+    for old, new in moved.items():  # the named bytecode, to its source's place, that is gone
+        assert "/__pycache__/" in old and new.endswith(".pyc") and new not in kept
+        assert new[:-1] in {item.file.arcname for item in plan.without_source}
+        assert not new.startswith("python/lib/python3.12/site-packages/app/")
+    placement = Placement.of(Layout.SITE_PACKAGES, tuple(item.file for item in described), {})
+    names = [file.arcname for file in trimmed_placement(placement, plan, manifest).files]
+    assert len(names) == len(set(names))
 
 
 @generated(20)

@@ -26,6 +26,7 @@ from trimcases import (
     framework_distribution,
     models_distribution,
     native_distribution,
+    with_bytecode,
     write_layer,
 )
 
@@ -33,8 +34,14 @@ from lambdalayer.errors import InputError
 from lambdalayer.interpreters import find_interpreter
 from lambdalayer.placement import read_zip
 from lambdalayer.targets import Layout
-from lambdalayer.trace.run import apply_manifest, handler_imports, parse_import_times
+from lambdalayer.trace.run import (
+    apply_manifest,
+    build_manifest,
+    handler_imports,
+    parse_import_times,
+)
 from lambdalayer.trace.strace import parse_line
+from lambdalayer.trace.trace import Trace
 from lambdalayer.trim.apply import describe_files, plan_trim
 from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
 from lambdalayer.trim.units import Kind, kind_of, module_name, unit_of
@@ -259,6 +266,122 @@ def test_a_trimmed_module_imported_anyway_names_the_line_to_add(
     assert "ModuleNotFoundError: No module named 'webfw.router1'" in bare.stderr
 
 
+# --- level bytecode-only: a module only its bytecode was read of loses its source ----------
+
+TAG = sys.implementation.cache_tag  # bytecode this Python imports, for the import tests
+
+
+@pytest.fixture
+def compiled_layer(tmp_path: Path) -> Path:
+    files = with_bytecode(framework_distribution(routers=3), tmp_path / "pyc", sys.executable)
+    return write_layer(tmp_path / "web.zip", files)
+
+
+def test_bytecode_only_drops_the_source_of_a_module_run_from_its_bytecode(
+    compiled_layer: Path,
+) -> None:
+    manifest = _manifest(
+        Level.BYTECODE_ONLY,
+        f"webfw/__pycache__/__init__.{TAG}.pyc",
+        f"webfw/__pycache__/core.{TAG}.pyc",
+        f"webfw/router0/__pycache__/__init__.{TAG}.pyc",
+        "webfw/router0/__init__.py",  # its source was read too (a traceback, inspect): it stays
+        "webfw/router1/**",  # a reviewer's glob keeps the module whole
+    )
+    plan = plan_trim(describe_files(read_zip(compiled_layer, Layout.SITE_PACKAGES)), manifest)
+    site = "python/lib/python3.12/site-packages/"
+    assert dict(plan.moved) == {
+        f"{site}webfw/__pycache__/__init__.{TAG}.pyc": f"{site}webfw/__init__.pyc",
+        f"{site}webfw/__pycache__/core.{TAG}.pyc": f"{site}webfw/core.pyc",
+    }
+    assert {item.rel for item in plan.without_source} == {"webfw/__init__.py", "webfw/core.py"}
+    kept = {item.rel for item in plan.kept}
+    assert {"webfw/router0/__init__.py", f"webfw/router0/__pycache__/__init__.{TAG}.pyc"} <= kept
+    assert {"webfw/router1/__init__.py", f"webfw/router1/__pycache__/__init__.{TAG}.pyc"} <= kept
+    assert "webfw/router2/__init__.py" in {item.rel for item in plan.trimmed}
+    before, after = plan.bytes_by_distribution()["webfw"]
+    saved = sum(item.file.size for item in (*plan.trimmed, *plan.without_source))
+    assert before - after == saved
+    # At level modules the same lines keep every source.
+    modules = plan_trim(
+        describe_files(read_zip(compiled_layer, Layout.SITE_PACKAGES)),
+        Manifest(Level.MODULES, manifest.events, manifest.distributions),
+    )
+    assert not modules.moved and not modules.without_source
+    assert "webfw/core.py" in {item.rel for item in modules.kept}
+
+
+def test_bytecode_only_leaves_whole_a_module_it_cannot_run_from_bytecode(tmp_path: Path) -> None:
+    files = with_bytecode(framework_distribution(routers=1), tmp_path / "pyc", sys.executable)
+    del files["webfw/core.py"]  # bytecode with no source beside it: already unusable, untouched
+    files["webfw/router0/__init__.pyc"] = b"a sourceless pyc already there"
+    layer = write_layer(tmp_path / "web.zip", files)
+    manifest = _manifest(
+        Level.BYTECODE_ONLY,
+        f"webfw/__pycache__/core.{TAG}.pyc",
+        f"webfw/router0/__pycache__/__init__.{TAG}.pyc",
+        "certifi/__pycache__/core.cpython-312.pyc",
+    )
+    plan = plan_trim(describe_files(read_zip(layer, Layout.SITE_PACKAGES)), manifest)
+    assert not plan.moved and not plan.without_source
+
+
+def test_a_bytecode_only_artefact_imports_from_bytecode_and_names_what_it_removed(
+    compiled_layer: Path, tmp_path: Path
+) -> None:
+    manifest = parse_manifest(
+        render_manifest(
+            _manifest(
+                Level.BYTECODE_ONLY,
+                f"webfw/__pycache__/__init__.{TAG}.pyc",
+                f"webfw/__pycache__/core.{TAG}.pyc",
+            )
+        )
+    )
+    placement = read_zip(compiled_layer, Layout.SITE_PACKAGES)
+    apply_manifest(placement, manifest, tmp_path / "out.zip")
+    apply_manifest(placement, manifest, tmp_path / "again.zip")
+    assert (tmp_path / "out.zip").read_bytes() == (tmp_path / "again.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "out.zip") as archive:
+        archive.extractall(tmp_path / "opt")
+    site = tmp_path / "opt/python/lib/python3.12/site-packages"
+    assert not (site / "webfw/core.py").exists() and (site / "webfw/core.pyc").is_file()
+    done = _import_in(site, "webfw.core; print(webfw.core.__file__, webfw.App().answer('/x'))",
+                      as_site_dir=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(site / "webfw/core.pyc"), "{'path':", "'/x'}"]
+    failed = _import_in(site, "webfw.router1", as_site_dir=True)
+    assert "No module named 'webfw.router1': lambdalayer trim removed it" in failed.stderr
+    assert "level bytecode-only" in failed.stderr
+
+
+def test_the_bytecode_only_manifest_names_the_file_read(
+    tmp_path: Path, compiled_layer: Path
+) -> None:
+    files = describe_files(read_zip(compiled_layer, Layout.SITE_PACKAGES))
+    at = "/opt/python/lib/python3.12/site-packages/webfw/"
+    traced = Trace(
+        ("init",),
+        (("init", (f"{at}__pycache__/core.{TAG}.pyc", f"{at}__init__.py",
+                   f"{at}__pycache__/__init__.{TAG}.pyc")),),
+        None,  # type: ignore[arg-type]  # the manifest needs only what was opened
+        0,
+        "a test",
+    )  # fmt: skip
+    lines = build_manifest(traced, [(Layout.SITE_PACKAGES, files)], Level.BYTECODE_ONLY).patterns()
+    assert set(lines) == {
+        f"webfw/__pycache__/core.{TAG}.pyc",
+        f"webfw/__pycache__/__init__.{TAG}.pyc",
+        "webfw/__init__.py",  # its source was read: the manifest keeps it
+    }
+    modules = build_manifest(traced, [(Layout.SITE_PACKAGES, files)], Level.MODULES)
+    assert set(modules.patterns()) == {"webfw/core.py", "webfw/__init__.py"}
+    text = render_manifest(
+        build_manifest(traced, [(Layout.SITE_PACKAGES, files)], Level.BYTECODE_ONLY)
+    )
+    assert "__pycache__ .pyc keeps the module\n# without its source" in text
+
+
 # --- the real loop: sandbox, strace, awslambdaric ------------------------------------------
 
 
@@ -380,6 +503,32 @@ def test_the_goal_cases_trim_verify_and_name_a_later_trimmed_import(capsys, cach
     error = json.loads(out)
     assert error["errorType"] == "ImportError"
     assert f"No module named {missing!r}: lambdalayer trim removed it" in error["errorMessage"]
+
+
+@pytest.mark.network
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.skipif(not HAVE_312, reason="no CPython 3.12 here")
+def test_bytecode_only_runs_the_framework_from_its_bytecode_and_verifies(capsys, cache, tmp_path):  # type: ignore[no-untyped-def]
+    python = find_interpreter("3.12")
+    assert python is not None
+    files = with_bytecode(framework_distribution(), tmp_path / "pyc", str(python.path))
+    write_layer(tmp_path / "layer.zip", files)
+    arguments = _case(tmp_path, FRAMEWORK_HANDLER, {"get.json": {"rawPath": "/items"}})
+    code, out, err = _trim(capsys, cache, tmp_path, arguments, "--json", "--level", "bytecode-only")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["events_verified"] == 1 and result["level"] == "bytecode-only"
+    manifest = (tmp_path / "lambdalayer.trim.toml").read_text()
+    assert '"webfw/__pycache__/core.cpython-312.pyc",  # init' in manifest
+    site = "python/lib/python3.12/site-packages/webfw/"
+    with zipfile.ZipFile(tmp_path / "trimmed/layer.zip") as archive:
+        names = set(archive.namelist())
+    assert {f"{site}core.pyc", f"{site}__init__.pyc", f"{site}router0/__init__.pyc"} <= names
+    assert not {f"{site}core.py", f"{site}__pycache__/core.cpython-312.pyc"} & names
+    code, out, err = _invoke(capsys, cache, tmp_path, {"admin": True})
+    assert code == 1
+    assert "No module named 'webfw.router5': lambdalayer trim removed it" in out
 
 
 def test_build_trim_applies_a_manifest_with_the_same_bytes_each_time(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import subprocess
 import zipfile
 from pathlib import Path
@@ -161,3 +162,36 @@ def handler(event, context):
         return {"router": webfw.router5.R}
     return APP.answer(event["rawPath"])
 """
+
+
+_COMPILE = """\
+import importlib.util, json, py_compile, sys
+for source, target in json.load(open(sys.argv[1])):
+    py_compile.compile(source, target, dfile=source, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+print(sys.implementation.cache_tag)
+"""
+
+
+def with_bytecode(files: dict[str, bytes], place: Path, python: str) -> dict[str, bytes]:
+    """``files`` with each ``.py`` compiled by ``python`` to its ``__pycache__`` beside it
+    (PEP 552 unchecked-hash, as ``lambdalayer build`` compiles), sorted by name."""
+    sources = place / "src"
+    jobs = []
+    for name, data in files.items():
+        if name.endswith(".py"):
+            path = sources / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            jobs.append((name, [str(path), str(place / "pyc" / name)]))
+    (place / "jobs.json").write_text(json.dumps([job for _, job in jobs]))
+    tag = subprocess.run(
+        [python, "-I", "-c", _COMPILE, str(place / "jobs.json")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    compiled = dict(files)
+    for name, _ in jobs:
+        directory, _, stem = name.rpartition("/")
+        cached = f"{directory}/__pycache__/{stem[:-3]}.{tag}.pyc".lstrip("/")
+        compiled[cached] = (place / "pyc" / name).read_bytes()
+    return dict(sorted(compiled.items()))

@@ -51,6 +51,10 @@ levels (--level):
   modules   (default) also remove modules no traced event imported: smaller, and a module
             imported only on a path no event took is gone (its ImportError names the
             manifest line to add)
+  bytecode-only
+            also remove the source of each kept module the events ran from its
+            bytecode alone (its .pyc moves to the source's place): smaller still, and
+            a traceback through it has no source lines
   Whatever the level, what a trace cannot see is kept (CA bundles: the sandbox has no
   network), and every event is run again on the trimmed zips: each must answer the same.
 
@@ -89,7 +93,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         choices=[level.value for level in Level],
         default="modules",
         help="data: remove only data files never opened; modules (default): also modules never"
-        " imported (see levels below)",
+        " imported; bytecode-only: also sources (see levels below)",
     )
     parser.add_argument(
         "--manifest",

@@ -39,6 +39,7 @@ from lambdalayer.trim.manifest import (
     read_manifest,
     render_manifest,
 )
+from lambdalayer.trim.units import in_pycache
 
 __all__ = [
     "ArtefactTrim",
@@ -127,7 +128,9 @@ def _artefacts(code: Path, layers: tuple[Path, ...]) -> list[tuple[Path, Placeme
 def build_manifest(
     traced: Trace, described: Sequence[tuple[Layout, Sequence[ArtefactFile]]], level: Level
 ) -> Manifest:
-    """The manifest a trace gives: per distribution, each file it opened and the event."""
+    """The manifest a trace gives: per distribution, each file it opened and the event — a
+    module by its unit (its source), or at level ``bytecode-only`` by the file read (its
+    ``__pycache__`` bytecode, which then keeps it without its source)."""
     first = traced.first_event()
     lines: dict[str, dict[str, str]] = {}
     for layout, files in described:
@@ -135,7 +138,9 @@ def build_manifest(
             seen = first.get(f"{layout.extracted_at}/{item.file.arcname}")
             if seen is None or item.distribution == NO_DISTRIBUTION:
                 continue
-            lines.setdefault(item.distribution, {}).setdefault(item.unit, seen)
+            bytecode = level is Level.BYTECODE_ONLY and in_pycache(item.rel)
+            line = item.rel if bytecode else item.unit
+            lines.setdefault(item.distribution, {}).setdefault(line, seen)
     distributions = tuple(
         (name, tuple(Kept(unit, event) for unit, event in sorted(lines[name].items())))
         for name in sorted(lines)

@@ -5,12 +5,16 @@ manifest: a file of no distribution (the function's own code, data beside it) al
 stays; of a distribution's files stay its ``*.dist-info``, ``.pth`` files, what a keep line
 covers, every ``__init__`` on a kept path and — at level ``data`` — every module and
 library; then every library a kept ELF object needs (``DT_NEEDED``, found by soname in the
-artefact), until nothing more is needed. The trimmed artefact (:func:`trimmed_placement`)
-gains a finder (:mod:`._finder`) naming the manifest line of each module removed.
+artefact), until nothing more is needed. At level ``bytecode-only`` a kept module whose
+line names its ``__pycache__`` bytecode (and nothing names its source) loses its source: the
+named ``.pyc`` moves to the source's place (``pkg/x.pyc``), where Python's sourceless
+loader imports it. The trimmed artefact (:func:`trimmed_placement`) gains a finder
+(:mod:`._finder`) naming the manifest line of each module removed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import hashlib
@@ -27,7 +31,14 @@ from lambdalayer.entry import FILE_MODE, Entry
 from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.targets import Layout, in_site_directory
 from lambdalayer.trim.manifest import NO_DISTRIBUTION, Level, Manifest, matches
-from lambdalayer.trim.units import Kind, kind_of, module_name, package_inits, unit_of
+from lambdalayer.trim.units import (
+    Kind,
+    in_pycache,
+    kind_of,
+    module_name,
+    package_inits,
+    unit_of,
+)
 
 __all__ = ["ArtefactFile", "TrimPlan", "describe_files", "plan_trim", "trimmed_placement"]
 
@@ -56,6 +67,10 @@ class TrimPlan:
 
     kept: tuple[ArtefactFile, ...]
     trimmed: tuple[ArtefactFile, ...]
+    # Level bytecode-only: the sources (and other bytecode) of kept modules that run from
+    # their .pyc alone, and each such .pyc (one of ``kept``) → its arcname in the artefact.
+    without_source: tuple[ArtefactFile, ...] = ()
+    moved: tuple[tuple[str, str], ...] = ()
 
     def bytes_by_distribution(self) -> dict[str, tuple[int, int]]:
         """Distribution → (bytes before, bytes after), unzipped."""
@@ -63,7 +78,7 @@ class TrimPlan:
         for item in self.kept:
             sizes[item.distribution][0] += item.file.size
             sizes[item.distribution][1] += item.file.size
-        for item in self.trimmed:
+        for item in (*self.trimmed, *self.without_source):
             sizes[item.distribution][0] += item.file.size
         return {name: (before, after) for name, (before, after) in sorted(sizes.items())}
 
@@ -164,11 +179,43 @@ def _close_over_needed(files: tuple[ArtefactFile, ...], kept: set[int]) -> None:
                     pending.append(index)
 
 
+def _from_bytecode(
+    files: tuple[ArtefactFile, ...], kept: set[int], lines: set[str], wild: list[str]
+) -> tuple[set[int], dict[int, str]]:
+    """Level bytecode-only: of the kept modules a line names by their ``__pycache__`` bytecode
+    and none by their source (nor a glob), the files that go (the source, other bytecode)
+    and the named ``.pyc`` → its sourceless arcname (``pkg/x.pyc``). A module is left whole
+    unless it has its source, the named ``.pyc`` and no sourceless ``.pyc`` already, and
+    none of its files is kept whatever the trace saw, in each ``sys.path`` directory."""
+    bytecode = {line for line in lines if in_pycache(line)}
+    units = {unit_of(line) for line in bytecode} - lines
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, item in enumerate(files):
+        if index in kept and item.kind is Kind.MODULE and item.unit in units:
+            groups[(item.site, item.unit)].append(index)
+    dropped: set[int] = set()
+    moved: dict[int, str] = {}
+    for (site, unit), members in groups.items():
+        named = [index for index in members if files[index].rel in bytecode]
+        sources = [index for index in members if files[index].rel == unit]
+        whole = (
+            len(named) != 1
+            or len(sources) != 1
+            or any(files[index].rel == unit + "c" for index in members)
+            or any(_always(files[index], Level.BYTECODE_ONLY) for index in members)
+            or any(matches(pattern, unit) for pattern in wild)
+        )
+        if not whole:
+            dropped |= set(members) - set(named)
+            moved[named[0]] = site + unit + "c"
+    return dropped, moved
+
+
 def plan_trim(files: tuple[ArtefactFile, ...], manifest: Manifest) -> TrimPlan:
     """Which files a manifest keeps (see the module's description)."""
     patterns = manifest.patterns()
-    exact = {pattern for pattern in patterns if not any(c in pattern for c in "*?[")}
-    exact |= {unit_of(pattern) for pattern in exact}
+    lines = {pattern for pattern in patterns if not any(c in pattern for c in "*?[")}
+    exact = lines | {unit_of(pattern) for pattern in lines}
     wild = [pattern for pattern in patterns if pattern not in exact]
     kept = {
         index
@@ -180,9 +227,15 @@ def plan_trim(files: tuple[ArtefactFile, ...], manifest: Manifest) -> TrimPlan:
     inits = {init for index in kept for init in package_inits(files[index].rel)}
     kept |= {index for index, item in enumerate(files) if item.unit in inits}
     _close_over_needed(files, kept)
+    dropped: set[int] = set()
+    moved: dict[int, str] = {}
+    if manifest.level is Level.BYTECODE_ONLY:
+        dropped, moved = _from_bytecode(files, kept, lines, wild)
     return TrimPlan(
-        tuple(item for index, item in enumerate(files) if index in kept),
+        tuple(item for index, item in enumerate(files) if index in kept - dropped),
         tuple(item for index, item in enumerate(files) if index not in kept),
+        tuple(item for index, item in enumerate(files) if index in dropped),
+        tuple(sorted((files[index].file.arcname, arcname) for index, arcname in moved.items())),
     )
 
 
@@ -212,7 +265,15 @@ def finder_source(plan: TrimPlan, manifest: Manifest) -> str:
 def trimmed_placement(placement: Placement, plan: TrimPlan, manifest: Manifest) -> Placement:
     """The kept files, and the finder with its ``.pth`` in each sys.path directory that lost a
     module (their names carry a digest of the finder, so two trimmed layers never clash)."""
-    files = [item.file for item in plan.kept]
+    moved = dict(plan.moved)
+    files = [
+        dataclasses.replace(
+            item.file, entry=dataclasses.replace(item.file.entry, arcname=moved[name])
+        )
+        if (name := item.file.arcname) in moved
+        else item.file
+        for item in plan.kept
+    ]
     sites = sorted({item.site for item in plan.trimmed if item.kind is Kind.MODULE})
     if sites:
         source = finder_source(plan, manifest).encode()

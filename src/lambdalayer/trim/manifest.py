@@ -61,6 +61,9 @@ class Level(enum.StrEnum):
 
     DATA = "data"  # only data files never opened (botocore's service models)
     MODULES = "modules"  # also modules never imported
+    # also the source of each kept module only its bytecode was read of: it runs from its
+    # .pyc alone (as ``build --bytecode only``), and tracebacks through it lose source lines
+    BYTECODE_ONLY = "bytecode-only"
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,11 @@ def render_manifest(manifest: Manifest) -> str:
         f"level = {_string(manifest.level.value)}",
         "events = [" + ", ".join(_string(event) for event in manifest.events) + "]",
     ]
+    if manifest.level is Level.BYTECODE_ONLY:
+        lines[3:3] = [
+            "# Level bytecode-only: a line naming a module's __pycache__ .pyc keeps the module",
+            "# without its source (run from the .pyc); a line naming its .py keeps the source too.",
+        ]
     for distribution, kept in manifest.distributions:
         lines += ["", f"[distribution.{_string(distribution)}]", "keep = ["]
         for line in kept:
@@ -193,7 +201,8 @@ def _parse(text: str, name: str) -> Manifest:
     level_text = _field(document, "level", str)
     if level_text not in {level.value for level in Level}:
         raise InputError(
-            f"the trim manifest's level {printable(str(level_text)[:40])!r} is not data or modules"
+            f"the trim manifest's level {printable(str(level_text)[:40])!r} is not one of"
+            f" {', '.join(level.value for level in Level)}"
         )
     events = _field(document, "events", list)
     if not all(isinstance(event, str) for event in events):  # type: ignore[attr-defined]
@@ -210,7 +219,12 @@ def _parse(text: str, name: str) -> Manifest:
         if not isinstance(keep, list):
             raise InputError(f"the trim manifest's {where} keep is not a list")
         distributions.append(
-            (distribution, tuple(Kept(check_pattern(line, f"{where} keep")) for line in keep))
+            (
+                distribution,
+                tuple(
+                    Kept(check_pattern(line, f"the trim manifest's {where} keep")) for line in keep
+                ),
+            )
         )
     return Manifest(Level(level_text), tuple(events), tuple(distributions), name)  # type: ignore[arg-type]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 
-__all__ = ["Kind", "kind_of", "module_name", "package_inits", "unit_of"]
+__all__ = ["Kind", "in_pycache", "kind_of", "module_name", "package_inits", "unit_of"]
 
 _PYCACHE = re.compile(r"^(?P<dir>(?:.*/)?)__pycache__/(?P<stem>[^/.]+)\.[^/]*\.pyc\Z")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -63,6 +63,11 @@ def kind_of(rel: str, elf: bool) -> Kind:
     if elf or ".so." in name or name.endswith(".so"):
         return Kind.LIBRARY
     return Kind.DATA
+
+
+def in_pycache(rel: str) -> bool:
+    """Whether ``rel`` is bytecode in a ``__pycache__`` directory (used only beside its source)."""
+    return _PYCACHE.match(rel) is not None
 
 
 def unit_of(rel: str) -> str:
