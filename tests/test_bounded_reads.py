@@ -119,3 +119,22 @@ def test_read_small_file_refuses_links_fifos_and_devices(tmp_path):
     for name in ("link", "fifo", "zero"):
         with pytest.raises(OSError):
             read_small_file(tmp_path / name, 4)
+
+
+def test_requirements_from_process_substitution_are_one_error_with_a_hint(tmp_path):
+    """``-r <(cmd)`` is no documented input (uv reads a requirements file by its path, and a
+    pipe reads once): it said 'not a regular file (a directory or a device)', with no hint."""
+    script = (
+        f"{Path(sys.executable).with_name('lambdalayer')} build -r <(printf 'alpha\\n')"
+        f" --runtime python3.12 -o {tmp_path / 'l.zip'} --cache-dir {tmp_path / 'cache'}"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if line.startswith("error:")] == [
+        f"error: input {lines[0].split()[2]} is a pipe, not a file: the build reads its inputs"
+        " more than once"
+    ], done.stderr
+    assert lines[-1].startswith("hint: write it to a file first"), done.stderr

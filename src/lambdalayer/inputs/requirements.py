@@ -175,6 +175,19 @@ def _require_something(lines: Sequence[str], requirement_files: Sequence[Path]) 
         )
 
 
+def _check_input_file(path: Path) -> None:
+    """Refuse an input file that is missing, a pipe or not a regular file."""
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    if path.is_fifo():  # -r <(cmd): a pipe is read once, and uv reads inputs by path
+        raise InputError(
+            f"input {path} is a pipe, not a file: the build reads its inputs more than once",
+            hint="write it to a file first (cmd > requirements.txt), then -r requirements.txt",
+        )
+    if not path.is_file():
+        raise InputError(f"input {path} is not a regular file (a directory or a device)")
+
+
 def gather(
     specifiers: Sequence[str],
     files: Sequence[Path],
@@ -190,10 +203,7 @@ def gather(
     """
     specifiers = [normalise_specifier(text) for text in specifiers]
     for path in files:
-        if not path.exists():
-            raise InputError(f"input file not found: {path}")
-        if not path.is_file():
-            raise InputError(f"input {path} is not a regular file (a directory or a device)")
+        _check_input_file(path)
     kinds = {path: input_kind(path) for path in files}
     locks = [
         path
