@@ -37,10 +37,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from lambdalayer.check.providers import STRAY_TOP_LEVEL
+
 OUT = Path(__file__).resolve().parents[1] / "src" / "lambdalayer" / "data" / "module_providers.toml"
-LEFT_OUT = frozenset(
-    {"tests", "test", "testing", "docs", "doc", "examples", "example", "benchmarks", "scripts"}
-)
 _NAMESPACE = re.compile(rb"declare_namespace|extend_path")
 _MODULE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.[^/]*)?\.(py|so|pyd)$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -85,7 +84,7 @@ def import_names(archive: zipfile.ZipFile) -> set[str]:
             found = _MODULE.match(parts[-1])
             if found and found.group(1) != "__init__":
                 names.add(".".join([*parts[:-1], found.group(1)]))
-    return {name for name in names if name.split(".")[0] not in LEFT_OUT}
+    return {name for name in names if name.split(".")[0] not in STRAY_TOP_LEVEL}
 
 
 def _metadata_name(archive: zipfile.ZipFile) -> str | None:

@@ -146,6 +146,14 @@ def real_world_index(tmp_path: Path):
     # from real wheels), and indexedish.yaml, which a project on the index named
     # indexedish-yaml may provide (no table knows it).
     make_wheel(root, "usesyaml", "1.0", files={"usesyaml/__init__.py": "import yaml\n"})
+    # hydra-core 0.11.3: its package imports pkg_resources (undeclared); the wheel also
+    # ships its own test suite as a top-level tests/, which imports.
+    make_wheel(
+        root,
+        "strayish",
+        "1.0",
+        files={"strayish/__init__.py": "import pkgresish\n", "tests/__init__.py": ""},
+    )
     make_wheel(
         root, "usesindexed", "1.0", files={"usesindexed/__init__.py": "import indexedish.yaml\n"}
     )
@@ -437,6 +445,47 @@ def test_hints_name_the_dotted_project_and_where_an_import_raised(
         "raisesish raised KeyError at /opt/python/lib/python3.12/site-packages/raisesish/"
         "__init__.py:2 while being imported: pin an earlier release" in err
     ), err
+
+
+@needs_import_check
+def test_a_stray_tests_package_that_imports_does_not_make_the_failing_one_optional(
+    real_world_index, tmp_path, capsys
+):
+    code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "strayish"))
+    assert code == 1, err
+    assert "error   import      strayish imports pkgresish, which no requirement provides" in err, (
+        err
+    )
+    assert "optional here" not in err
+
+
+@needs_import_check
+def test_pkg_resources_is_lambdas_own_on_python311_and_missing_on_python312(tmp_path, capsys):
+    """Lambda's python3.11 has setuptools 65.5.0 in /var/lang, python3.12 has none (the
+    runtime listing of data/runtime_packages.toml): hydra-core 0.11's import of
+    pkg_resources works on the one and fails on the other; the check's root has neither."""
+    verdicts = {}
+    for version in ("3.11", "3.12"):
+        layer = tmp_path / f"l{version}.zip"
+        with zipfile.ZipFile(layer, "w") as archive:
+            archive.writestr(
+                f"python/lib/python{version}/site-packages/prish/__init__.py",
+                "import pkg_resources\n",
+            )
+        verdicts[version] = run_cli(
+            capsys, "check", str(layer), "--runtime", f"python{version}",
+            "--cache-dir", str(tmp_path / "c"),
+        )  # fmt: skip
+    code, out, _ = verdicts["3.11"]
+    assert code == 0, out
+    assert (
+        "import prish needs pkg_resources, which python3.11 has in /var/lang (setuptools 65.5.0)"
+        " and the check's root does not: not verified" in out
+    ), out
+    assert "check not verified" in out
+    code, out, _ = verdicts["3.12"]
+    assert code == 1, out
+    assert "prish imports pkg_resources, which no requirement provides: add setuptools" in out
 
 
 @needs_import_check

@@ -85,6 +85,22 @@ def runtime_packages(target: Target) -> RuntimePackages | None:
     )
 
 
+def lang_modules(target: Target) -> dict[str, str]:
+    """The import names the runtime's ``/var/lang`` site-packages provide (pip, and setuptools
+    up to python3.11), each with its distribution and version: ``pkg_resources`` →
+    ``setuptools 65.5.0``; empty when the data does not know the runtime."""
+    data = _data()
+    entry = data.get("runtime", {}).get(target.runtime.name) or {}
+    found: dict[str, str] = {}
+    for line in entry.get("lang", ()):
+        requirement = Requirement(line)
+        name = str(canonicalize_name(requirement.name))
+        version = str(requirement.specifier).removeprefix("==")
+        for module in data.get("lang_modules", {}).get(name, ()):
+            found[str(module)] = f"{name} {version}"
+    return found
+
+
 def runtime_sdk() -> tuple[str, ...]:
     """The runtime's packages a layer may leave out to use the runtime's own
     (``--exclude-runtime-provided``): its AWS SDK and what that needs, in the data's order."""

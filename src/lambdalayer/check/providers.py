@@ -25,6 +25,12 @@ from importlib import resources
 
 from packaging.utils import canonicalize_name
 
+# Top-level names wheels install by mistake (their project's own tests, docs, examples):
+# never a distribution's module, so no hint names a provider of one, and one importing
+# proves nothing about the distribution's own modules (hydra-core 0.11's ``tests``).
+STRAY_TOP_LEVEL = frozenset(
+    {"tests", "test", "testing", "docs", "doc", "examples", "example", "benchmarks", "scripts"}
+)
 _PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", re.ASCII)  # PEP 508 names
 
 

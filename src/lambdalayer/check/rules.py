@@ -28,7 +28,7 @@ from lambdalayer.check.findings import CheckReport, Finding, Kind, Part, Severit
 from lambdalayer.check.importstage import ImportOutcome, check_imports
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings, stand_in_verdict
 from lambdalayer.check.modules import top_level_modules
-from lambdalayer.check.providers import index_candidates, what_to_add
+from lambdalayer.check.providers import STRAY_TOP_LEVEL, index_candidates, what_to_add
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.reuse import reuse_of
 from lambdalayer.check.shadows import runtime_shadows
@@ -41,6 +41,7 @@ from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT, quota_text
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.resolve.provided import managed_layer
+from lambdalayer.runtimepackages import lang_modules
 from lambdalayer.targets import Layout, Target
 from lambdalayer.zipnames import printable, unsafe_reason
 
@@ -686,7 +687,11 @@ def _imported(
         )
         if unmapped and on_index is None:
             wanted += index_candidates(unmapped)
-        if outcome.stand_in:
+        lang = _in_var_lang(done, outcome.results, target)
+        if lang is not done:
+            stood_in.append(lang.message)
+            done = lang
+        elif outcome.stand_in:
             stood = _stood_in(done, target)
             if stood is not done:
                 stood_in.append(stood.message)
@@ -699,6 +704,29 @@ def _imported(
         how = "check the import in Lambda's own image (lambdalayer image pull, then check --image)"
         return replace(outcome, skipped="; ".join(stood_in), how=how)
     return outcome
+
+
+def _in_var_lang(finding: Finding, results: Sequence[ImportResult], target: Target) -> Finding:
+    """An import failure for want of a module the runtime's ``/var/lang`` has (setuptools'
+    ``pkg_resources`` on python3.11): the check's root lacks those packages, Lambda does not,
+    so a warning that says it was not verified — never an error."""
+    if finding.kind != Kind.IMPORT or finding.severity is not Severity.ERROR:
+        return finding
+    result = next((item for item in results if item.module == finding.package), None)
+    if result is None or result.missing is None:
+        return finding
+    needed = result.missing.split(".")[0]
+    provider = lang_modules(target).get(needed)
+    if provider is None:
+        return finding
+    module = (finding.package or "").partition(":")[0]
+    return replace(
+        finding,
+        severity=Severity.WARNING,
+        message=f"import {module} needs {needed}, which {target.runtime.name} has in /var/lang"
+        f" ({provider}) and the check's root does not: not verified",
+        fix="check the import in Lambda's own image (lambdalayer image pull, then check --image)",
+    )
 
 
 def _stood_in(finding: Finding, target: Target) -> Finding:
@@ -771,8 +799,9 @@ def _judged(
     """An import failure for want of a module no zip has, said as what it is; with the
     missing name, when it is one (for the caller to ask the index about).
 
-    When another top-level module of the same distribution imports, the failing one is an
-    optional part (duckdb's ``adbc_driver_duckdb`` needs pyarrow): a warning naming the
+    When another top-level module of the same distribution imports (not a stray one such as
+    its own ``tests``: :data:`~lambdalayer.check.providers.STRAY_TOP_LEVEL`), the failing
+    one is an optional part (duckdb's ``adbc_driver_duckdb`` needs pyarrow): a warning naming the
     missing piece and the extra that brings it. So is a module of a *dependency* whose
     dependents import (ipython's matplotlib-inline needs matplotlib only for ``%matplotlib
     inline``), unless the module was ``asked`` for (named to import, the handler's).
@@ -804,7 +833,10 @@ def _judged(
     sibling_ok = [
         item.module
         for item in results
-        if item.ok and owner is not None and main.top_level_owners.get(item.module) == owner
+        if item.ok
+        and owner is not None
+        and main.top_level_owners.get(item.module) == owner
+        and item.module not in STRAY_TOP_LEVEL
     ]
     declared = _declared(main.requires.get(owner or "", ()), needed)
     what = what_to_add(needed, on_index)
