@@ -514,6 +514,11 @@ def test_a_dependency_with_no_wheel_for_the_target_backs_off_to_a_release_withou
     args[args.index("python3.12")] = "python3.11"  # glibc 2.26: parserish's 2.28 wheel fits not
     document = run_json(capsys, *args, "--no-check", "--json")
     assert {item["name"]: item["version"] for item in document["packages"]} == {"topish": "1.0"}
+    # No pin holds topish back: its 2.0 needs parserish, which has no wheel for the target.
+    [note] = document["version_notes"]
+    assert "a pin or range in the requirements holds it back" not in str(note), note
+    assert "or a dependency of topish 2.0 with no wheel for the target" in str(note), note
+    assert "build 'topish==2.0' to see which" in str(note), note
     named = build_args(real_world_index, tmp_path, "parserish")
     named[named.index("python3.12")] = "python3.11"
     code, _, err = run_cli(capsys, *named, "--no-check")

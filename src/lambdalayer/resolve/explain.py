@@ -3,9 +3,11 @@
 Read after resolution, from one index page per package (in parallel). A newer version
 that exists on the index but was not chosen gets the first reason that holds: it needs a
 newer Python than the runtime's; its wheels need a glibc above the runtime's floor; it
-has no wheel for the runtime's CPython; or a pin or range in the requirements (or what
-a base layer provides) holds it back. Explanations are best effort: an index that cannot be read
-leaves a package unexplained rather than failing the build.
+has no wheel for the runtime's CPython; or a requirement holds it back (a pin or range, the
+user's or another package's, or what a base layer provides), or a dependency of that release
+has no wheel for the target — which of these is not read here, so the note says how to see.
+Explanations are best effort: an index that cannot be read leaves a package unexplained
+rather than failing the build.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ def _admits_python(files: Sequence[IndexFile], target: Target) -> bool:
     return True
 
 
-def _wheel_reason(files: Sequence[IndexFile], target: Target, held_by_pins: bool) -> str:
+def _wheel_reason(
+    files: Sequence[IndexFile], target: Target, held_by_pins: bool, name: str, version: Version
+) -> str:
     runtime = target.runtime
     wheels = [file.filename for file in files if file.filename.endswith(".whl")]
     if not wheels:
@@ -71,9 +75,16 @@ def _wheel_reason(files: Sequence[IndexFile], target: Target, held_by_pins: bool
         if any(unlimited.fits(name) for name in wheels):
             return f"its wheels need a glibc above {runtime.glibc[0]}.{runtime.glibc[1]} ({runtime.os})"
         return f"it has no wheel for CPython {runtime.python_version} on {target.machine}"
-    if held_by_pins:
-        return "a pin or range in the requirements (or what a base layer provides) holds it back"
-    return "a pin or range in the requirements holds it back"
+    # Its own wheels fit: a requirement holds it back — the user's, another package's, or
+    # one of its own that has no wheel for the target (the resolution takes wheels only, so
+    # uv backs off to an older release instead: hydra-core 0.11.3 for 1.3.8, whose
+    # antlr4-python3-runtime is published as source only). Which of them is not read here.
+    base = " (or what a base layer provides)" if held_by_pins else ""
+    return (
+        f"a pin or range in the requirements or another package's{base}, or a dependency of"
+        f" {name} {version} with no wheel for the target, holds it back: build"
+        f" '{name}=={version}' to see which"
+    )
 
 
 def _note(
@@ -95,7 +106,9 @@ def _note(
         default=chosen,
     )
     if for_python > chosen:
-        reason = _wheel_reason(by_version[for_python], target, held_by_pins)
+        reason = _wheel_reason(
+            by_version[for_python], target, held_by_pins, package.name, for_python
+        )
         if for_python < newest:
             reason += f"; {newest} needs a newer Python"
         return VersionNote(package.name, package.version, str(for_python), reason)
