@@ -170,22 +170,36 @@ def main() -> int:
     parser.add_argument("--start", type=int, default=1, help="begin at the Nth package")
     parser.add_argument("--cache-dir", type=Path, help="a shared cache (default: a new one)")
     parser.add_argument("--out", type=Path, default=HERE / "corpus-verdicts.json")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep --out's verdicts and build only the (package, target) pairs it lacks",
+    )
     args = parser.parse_args()
     packages = corpus(args.corpus)[args.start - 1 :][: args.limit or None]
     targets = [item.strip() for item in args.targets.split(",") if item.strip()]
-    verdicts = []
+    document: dict[str, object] = {"verdicts": []}
+    if args.resume and args.out.exists():
+        document = json.loads(args.out.read_text("utf-8"))
+    verdicts = document["verdicts"]
+    assert isinstance(verdicts, list)
+    done = {(v["package"], v["target"]) for v in verdicts}
     with tempfile.TemporaryDirectory(prefix="corpus-") as scratch:
         cache = args.cache_dir or Path(scratch) / "cache"
-        for target in targets:
-            for number, package in enumerate(packages, start=1):
+        # Project by project, every target of one before the next: a run stopped for time
+        # leaves whole projects, each on every target.
+        for number, package in enumerate(packages, start=args.start):
+            for target in targets:
+                if (package, target) in done:
+                    continue
                 verdict = build_one(package, target, cache, Path(scratch))
                 verdicts.append(verdict)
                 print(
-                    f"[{number}/{len(packages)}] {target:<18} {package:<32} {verdict['verdict']}"
+                    f"[{number}] {target:<18} {package:<32} {verdict['verdict']}"
                     f"  {verdict.get('detail', '')}"[:240],
                     flush=True,
                 )
-                args.out.write_text(json.dumps({"verdicts": verdicts}, indent=1) + "\n")
+                args.out.write_text(json.dumps(document, indent=1) + "\n")
     print()
     for target in targets:
         counts = Counter(str(v["verdict"]) for v in verdicts if v["target"] == target)

@@ -4,8 +4,8 @@ empty result cache per module (issue #32's test of a pass).
     python benchmarks/corpus_independent.py benchmarks/corpus-longtail-verdicts.json \\
         --cache-dir /tmp/corpus-cache --out independent.json
 
-For each verdict ``ok`` (or ``ok, optional modules fail``) the layer is built again from the
-shared cache with ``--no-check``, then ``lambdalayer check LAYER --import MODULE`` runs once
+For each verdict ``passed`` (or ``passed, optional modules fail``; ``ok`` in older files)
+the layer is built again from the shared cache with ``--no-check``, then ``lambdalayer check LAYER --import MODULE`` runs once
 per top-level module, each with a new cache directory (so no import result, check report
 or root is reused). A module that fails alone but passed in the corpus (and was not among
 its optional failures) is a false pass. It prints each one and the counts per target.
@@ -102,13 +102,17 @@ def main() -> int:
         "--cache-dir", type=Path, required=True, help="the corpus run's cache (wheels)"
     )
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--targets", help="comma-separated: only these targets' passes")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N passes")
     args = parser.parse_args()
+    targets = set(args.targets.split(",")) if args.targets else None
     passed = [
         verdict
         for path in args.verdicts
         for verdict in json.loads(path.read_text("utf-8"))["verdicts"]
-        if str(verdict["verdict"]).startswith("ok")
-    ]
+        if str(verdict["verdict"]).startswith(("ok", "passed"))
+        and (targets is None or verdict["target"] in targets)
+    ][: args.limit or None]
     found: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="independent-") as scratch:
         for number, verdict in enumerate(passed, start=1):
