@@ -10,7 +10,9 @@ in the functions' own packages with the reason (the resolver's first line).
 
 Sizes come from the wheels themselves (fetched into the cache, as a build would): the
 unzipped bytes are the sum of a wheel's members, the zipped bytes its file's size — an
-estimate of the built layer (slimming and bytecode change both), said as such.
+estimate of the built layer (slimming and bytecode change both), said as such. What a
+plan read is kept in the cache by the wheels' sha256s: the same plan made again, or on a
+fresh machine through the fleet's shared cache, reads no wheel.
 
 >>> plan = plan_fleet(read_fleet(Path(".")), FleetSettings())  # doctest: +SKIP
 """
@@ -18,6 +20,7 @@ estimate of the built layer (slimming and bytecode change both), said as such.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
 from collections.abc import Callable, Sequence
@@ -28,9 +31,9 @@ from pathlib import Path
 from lambdalayer.aws.beneath import Beneath
 from lambdalayer.builder.pipeline import lock_for
 from lambdalayer.builder.sharing import Needs, SharePlan, Sized, share
-from lambdalayer.cache import Bucket, Cache, cache_root
+from lambdalayer.cache import Bucket, Cache, cache_root, key_of
 from lambdalayer.errors import InputError, ResolutionError
-from lambdalayer.fsutil import file_sha256
+from lambdalayer.fsutil import file_sha256, read_small_file
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.fleet import Fleet, FleetFunction
 from lambdalayer.inputs.requirements import Requirements
@@ -42,6 +45,7 @@ from lambdalayer.resolve.stage import Resolve
 from lambdalayer.targets import Target
 
 MAX_CODE_FILES = 100_000  # a function's code directory larger than this is not code
+MAX_SIZES_BYTES = 16 << 20  # the sizes a plan read: ~100 bytes a wheel
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,13 @@ def _sizes(
     """Each distribution's bytes, read from its wheel (fetched into the cache once)."""
     unique = {(package.name, package.version): package for package in packages}
     wheels = [package.wheels[0] for package in unique.values()]
+    key = key_of("wheel sizes", sorted(wheel.sha256.lower() for wheel in wheels))
+    known = _known_sizes(key, settings.cache_dir)
+    if known is not None and all(wheel.sha256.lower() in known for wheel in wheels):
+        return {
+            name_version: Sized(package.version, *known[package.wheels[0].sha256.lower()])
+            for name_version, package in unique.items()
+        }
     if settings.prefetch is not None:
         settings.prefetch(wheels)
     # Sizes are an estimate read from the central directory: a wheel already in the
@@ -218,15 +229,36 @@ def _sizes(
     by_file = {wheel.filename: cache.path_for(wheel) for wheel in wheels}
     by_file.update({item.wheel.filename: item.path for item in report.wheels})
     sizes = {}
-    for key, package in unique.items():
+    for name_version, package in unique.items():
         path = by_file[package.wheels[0].filename]
         try:
             with zipfile.ZipFile(path) as wheel:
                 unzipped = sum(info.file_size for info in wheel.infolist())
         except zipfile.BadZipFile as error:
             raise InputError(f"{path.name} is not a readable wheel: {error}") from None
-        sizes[key] = Sized(package.version, unzipped, path.stat().st_size)
+        sizes[name_version] = Sized(package.version, unzipped, path.stat().st_size)
+    document = {
+        package.wheels[0].sha256.lower(): [sizes[name_version].unzipped, sizes[name_version].zipped]
+        for name_version, package in unique.items()
+    }
+    Cache.at(settings.cache_dir).write(Bucket.SIZES, key, json.dumps(document).encode("utf-8"))
     return sizes
+
+
+def _known_sizes(key: str, cache_dir: Path) -> dict[str, tuple[int, int]] | None:
+    """The wheels' (unzipped, zipped) bytes a plan read before, by sha256; ``None``: not kept."""
+    cache = Cache.at(cache_dir)
+    if not cache.admit(Bucket.SIZES, key):
+        return None
+    try:
+        stored = json.loads(read_small_file(cache.mark(Bucket.SIZES, key), MAX_SIZES_BYTES))
+        return {
+            str(sha): (int(unzipped), int(zipped))
+            for sha, (unzipped, zipped) in stored.items()
+            if isinstance(unzipped, int) and isinstance(zipped, int)
+        }
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def code_bytes(code_dir: Path) -> int:

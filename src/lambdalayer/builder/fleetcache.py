@@ -22,6 +22,7 @@ from lambdalayer.cache.buckets import Bucket
 from lambdalayer.cache.remote import PULLED_FIRST, FleetCache, RemoteStore, file_store
 from lambdalayer.cache.store import Cache
 from lambdalayer.errors import InputError
+from lambdalayer.lock import LockedWheel
 
 
 def open_store(url: str, aws: AwsSettings) -> RemoteStore:
@@ -39,22 +40,33 @@ def open_store(url: str, aws: AwsSettings) -> RemoteStore:
 class SharedCache(FleetCache):
     """The fleet's cache around one plan: wheels read through, everything written back."""
 
+    needed: Sequence[LockedWheel] = ()  # the plan's wheels, once it is made
+
+    def planned(self, plan: FleetPlan) -> None:
+        """The plan is made: its wheels are what a build here may need."""
+        self.needed = plan_wheels(plan)
+
     def write_back(self, plan: FleetPlan) -> None:
         """Write back the plan's wheels and every trusted derived entry the store has not."""
-        wheels = [
-            package.wheels[0]
-            for target in plan.targets
-            for lock in target.locks.values()
-            for package in lock.packages
-        ]
-        self.push_wheels(wheels)
+        self.push_wheels(plan_wheels(plan))
         self.push_derived()
 
     def pull_artefacts(self, stamps: Sequence[str]) -> None:
-        """Bring the zips of ``stamps`` the store has; the fragments too when one is missing
-        (it will be built here)."""
+        """Bring the zips of ``stamps`` the store has; when one is missing (it will be built
+        here), the fragments and the plan's wheels too."""
         if self.pull_entries(Bucket.ARTEFACTS, stamps):
             self.pull_derived((Bucket.FRAGMENTS,))
+            self.pull_wheels(self.needed)
+
+
+def plan_wheels(plan: FleetPlan) -> list[LockedWheel]:
+    """The wheel of every package of every lock of ``plan``."""
+    return [
+        package.wheels[0]
+        for target in plan.targets
+        for lock in target.locks.values()
+        for package in lock.packages
+    ]
 
 
 @contextlib.contextmanager

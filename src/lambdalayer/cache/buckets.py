@@ -51,6 +51,7 @@ class Bucket(enum.Enum):
     UNFIT = BucketInfo("unfit", Shape.FILE, "versions with no wheel for a target", suffix=".json")
     FRAGMENTS = BucketInfo("fragments", Shape.SHARDED, "wheels made into layer files")
     CHECKS = BucketInfo("checks", Shape.FILE, "check reports, by zip and request", suffix=".json")
+    SIZES = BucketInfo("sizes", Shape.FILE, "wheels' bytes a plan read, by wheels", suffix=".json")
     ARTEFACTS = BucketInfo(
         "artefacts",
         Shape.FILE,

@@ -6,7 +6,8 @@ The remote store is an S3 prefix (:mod:`lambdalayer.aws.s3store`) or a mounted s
 - **Wheels**, by sha256 (``v1/wheels/<sha256>/<filename>``): pulled for the locks a build
   needs and verified against the lock's sha256 before they enter the local cache; a wheel
   whose bytes differ is never used, whoever wrote it.
-- **Derived entries** — resolutions, fragments, check results, and ``build --all``'s
+- **Derived entries** — resolutions, the wheels' sizes a plan read, fragments, check
+  results, and ``build --all``'s
   zips by the stamp of their inputs (``v1/<bucket>/<key>``) — cannot be verified from
   their content, so they go through
   the store only under the team's cache key (``LAMBDALAYER_CACHE_KEY``/``_FILE``, a CI
@@ -47,9 +48,9 @@ from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 MAGIC = b"lambdalayer-cache 1\n"
 MAX_OBJECT = 1 << 30  # one entry: a wheel or a fragment tree over 1 GiB is not ours
 MAX_NAMES = 200_000  # names listed under one bucket
-DERIVED = (Bucket.RESOLUTIONS, Bucket.FRAGMENTS, Bucket.CHECKS, Bucket.ARTEFACTS)
+DERIVED = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.FRAGMENTS, Bucket.CHECKS, Bucket.ARTEFACTS)
 # pulled whole before a plan; artefacts are pulled by key, fragments only when one is built
-PULLED_FIRST = (Bucket.RESOLUTIONS, Bucket.CHECKS)
+PULLED_FIRST = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.CHECKS)
 _UNSEALED = b"-"
 
 

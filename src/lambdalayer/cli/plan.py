@@ -299,6 +299,8 @@ def plan_and_build(args: argparse.Namespace, fleet: Fleet) -> int:
     shared cache when there is one."""
     with shared_of(args) as shared:
         plan = planned(args, fleet, shared)
+        if shared is not None:
+            shared.planned(plan)
         code = build_plan(args, plan, shared)
         if shared is not None:
             shared.write_back(plan)
