@@ -521,3 +521,18 @@ def test_a_page_asked_by_many_threads_at_once_is_asked_once(local_index):
         assert local_index.requests[seen:] == ["/simple/alpha/"]
         assert page_unchanged(url, "sha256:" + "0" * 64) is False  # another validator: asked
     assert len(local_index.requests[seen:]) == 2
+
+
+def test_what_does_not_fit_is_the_group_cheapest_to_upload_again():
+    # f has room for one shared layer: "text" is larger unzipped, "lib" larger zipped
+    text, lib = Sized("1", 9_000_000, 300_000), Sized("1", 2_000_000, 1_500_000)
+    needs = [
+        Needs("f", {"text": text, "lib": lib}, existing_layers=MAX_LAYERS - 1),
+        Needs("g", {"text": text}),
+        Needs("h", {"lib": lib}),
+    ]
+    plan = share(needs)
+    f = next(function for function in plan.functions if function.function == "f")
+    assert [p.name for p in f.own] == ["text"]  # 0.3 MB uploaded twice, not 1.5 MB
+    assert [layer.functions for layer in plan.layers] == [("f", "h")]
+    assert plan.planned_zipped == 2 * text.zipped + lib.zipped

@@ -4,8 +4,9 @@ For one target, every distribution needed by two or more functions (at one versi
 into the layer of exactly the functions that need it: distributions with the same set of
 users share a layer. So each distribution is uploaded once, and no function gets a
 distribution it does not need. A function with more such layers than it has room for
-(five, less the layers it already names) keeps the smallest of them in its own package,
-and a layer left with one user goes back into that user's package. Versions that
+(five, less the layers it already names) keeps the smallest of them, zipped, in its own
+package (what is uploaded twice is then the least it can be, function by function), and
+a layer left with one user goes back into that user's package. Versions that
 disagree between functions (resolved apart, because together they conflict) stay in
 each function's own package, with the reason.
 
@@ -154,7 +155,9 @@ def _conflicts(needs: Sequence[Needs]) -> dict[str, Conflict]:
 
 
 def _group_bytes(names: list[str], sizes: Mapping[str, Sized]) -> int:
-    return sum(sizes[name].unzipped for name in names)
+    """What a group costs to upload once more: its distributions' bytes zipped (a group a
+    function has no room for goes into its own package, and is uploaded there again)."""
+    return sum(sizes[name].zipped for name in names)
 
 
 def _fit(
@@ -163,8 +166,8 @@ def _fit(
     sizes: Mapping[str, Sized],
     room: Mapping[str, int],
 ) -> None:
-    """Leave each function in at most ``room`` layers (it keeps the smallest in its own
-    package), and dissolve layers left with one user, until nothing changes."""
+    """Leave each function in at most ``room`` layers (it keeps the smallest, zipped, in its
+    own package), and dissolve layers left with one user, until nothing changes."""
     changed = True
     while changed:
         changed = False
