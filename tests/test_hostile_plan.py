@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdalayer.builder.sharing import Needs, Sized, share
+from lambdalayer.cache.buckets import Bucket
 from lambdalayer.cache.remote import MAGIC, FileStore, FleetCache
 from lambdalayer.cache.store import Cache
 from lambdalayer.errors import InputError
@@ -193,6 +194,8 @@ _PAYLOADS = st.one_of(
                 "v1/resolutions/" + "d" * 64,
                 "v1/checks/" + "e" * 64,
                 "v1/checks/not-a-key",
+                "v1/sizes/" + "a" * 64,
+                "v1/artefacts/" + "f" * 64,
                 f"v1/wheels/{_WHEEL.sha256}/{_WHEEL.filename}",
             ]
         ),
@@ -216,6 +219,7 @@ def test_generated_shared_cache_answers_are_used_or_refused_never_a_crash(
         fleet = FleetCache(FileStore(share), cache)
         fleet.pull_derived()
         fleet.pull_wheels([_WHEEL])
+        assert fleet.pull_entries(Bucket.ARTEFACTS, ["f" * 64, "../x"]) == ["f" * 64, "../x"]
     # nothing unsealed came in, nothing landed outside the cache, the wheel only if it is one
     assert fleet.report.pulled == 0
     assert not (folder / "escaped").exists()
@@ -253,3 +257,29 @@ def test_a_function_whose_code_leaves_the_repository_is_refused(tmp_path, where,
         )
     with pytest.raises(InputError, match="is not a directory inside the repository"):
         read_fleet(repo)
+
+
+@generated(60)
+@given(
+    document=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.integers() | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+        ).map(lambda value: json.dumps(value).encode()),
+    )
+)
+def test_generated_kept_sizes_are_read_or_ignored_never_a_crash(tmp_path_factory, document):
+    """A plan's kept wheel sizes (an entry of the cache) that is not what a plan wrote."""
+    from lambdalayer.builder.fleet import _known_sizes
+
+    root = tmp_path_factory.mktemp("sizes")
+    with Cache.open(root) as cache:
+        cache.write(Bucket.SIZES, "b" * 64, document)
+        known = _known_sizes("b" * 64, root)
+    assert known is None or all(
+        isinstance(pair, tuple) and all(isinstance(n, int) for n in pair) for pair in known.values()
+    )

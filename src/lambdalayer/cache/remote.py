@@ -206,7 +206,10 @@ class FleetCache:
         still missing after (the store has none, or not one that may be used)."""
         missing = []
         for key in dict.fromkeys(keys):
-            if self.cache.key is not None and _is_key(key) and not self._present(bucket, key):
+            if not _is_key(key):  # not a name of ours: never asked, never found
+                missing.append(key)
+                continue
+            if self.cache.key is not None and not self._present(bucket, key):
                 name = f"v1/{bucket.label}/{key}"
                 data = self._get(name)
                 if data is not None:
