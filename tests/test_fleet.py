@@ -481,9 +481,11 @@ def test_a_warm_build_all_rebuilds_nothing_and_asks_each_index_page_once(
     out = tmp_path / "dist"
     first = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
     assert {row["status"] for row in first["artefacts"]} == {"built"}
+    built = {path: path.read_bytes() for path in sorted(out.rglob("*.zip"))}
     seen = len(local_index.requests)
     again = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
     assert {row["status"] for row in again["artefacts"]} == {"unchanged"}
+    assert {path: path.read_bytes() for path in sorted(out.rglob("*.zip"))} == built
     asked = local_index.requests[seen:]
     # five resolutions from the cache, each page asked once: alpha, beta, datapkg, storedpkg
     assert sorted(asked) == sorted(set(asked)) and len(asked) == 4
@@ -494,6 +496,7 @@ def test_a_warm_build_all_rebuilds_nothing_and_asks_each_index_page_once(
     third = run_json(capsys, *build_all_args(local_index, cache_dir, project, out))
     status = {row["name"]: row["status"] for row in third["artefacts"]}
     assert status.pop("D") == "built" and set(status.values()) == {"unchanged"}
+    assert zip_path.read_bytes() == built[zip_path]  # built again: the same bytes
 
 
 def test_a_page_asked_by_many_threads_at_once_is_asked_once(local_index):
