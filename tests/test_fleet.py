@@ -539,3 +539,88 @@ def test_what_does_not_fit_is_the_group_cheapest_to_upload_again():
     assert [p.name for p in f.own] == ["text"]  # 0.3 MB uploaded twice, not 1.5 MB
     assert [layer.functions for layer in plan.layers] == [("f", "h")]
     assert plan.planned_zipped == 2 * text.zipped + lib.zipped
+
+
+def test_build_all_writes_an_sbom_a_provenance_and_an_audit_of_every_zip(
+    local_index, cache_dir, tmp_path, capsys
+):
+    """build --all accepted --sbom, --audit and --provenance and did none of them."""
+    project = sam_project(tmp_path / "repo", {"A": "alpha\n", "B": "alpha\n"})
+    out, sboms = tmp_path / "dist", tmp_path / "sboms"
+    args = build_all_args(local_index, cache_dir, project, out)
+    first = run_json(capsys, *args, "--sbom", str(sboms), "--audit", "--provenance")
+    assert first["ok"] is True
+    rows = first["artefacts"]
+    assert [row["kind"] for row in rows] == ["layer", "function", "function"]
+    for row in rows:
+        zipped = Path(row["zip"])
+        assert row["sbom"] == str(sboms / f"{zipped.stem}.cdx.json")
+        assert zipped.name in Path(row["sbom"]).read_text()
+        assert row["provenance"] == f"{zipped}.intoto.json" and Path(row["provenance"]).is_file()
+        assert row["audit"]["verdict"] == "passed"
+    layer = Path(rows[0]["zip"])
+    # a function's SBOM names what its shared layer provides
+    assert f"layer {layer.name}" in Path(rows[1]["sbom"]).read_text()
+    # a warm run builds nothing and still describes every zip (here, as SPDX)
+    code, stdout, err = run_cli(capsys, *args[:-1], "--sbom", str(sboms), "--sbom-format", "spdx")
+    assert code == 0, err
+    assert stdout.count("unchanged") == 3
+    for row in rows:
+        assert f"sbom: {sboms / Path(row['zip']).stem}.spdx.json" in err
+
+
+def test_build_all_refuses_what_it_cannot_do_before_building(
+    local_index, cache_dir, tmp_path, capsys
+):
+    project = sam_project(tmp_path / "repo", {"A": "alpha\n"})
+    out = tmp_path / "dist"
+    args = build_all_args(local_index, cache_dir, project, out)[:-1]  # not --json
+    named = tmp_path / "one.cdx.json"
+    named.write_text("the previous SBOM")
+    code, _, err = run_cli(capsys, *args, "--sbom", str(named))
+    assert f"error: --sbom {named} is a file, but this run builds 1 zip: one SBOM each" in err
+    assert named.read_text() == "the previous SBOM" and not out.exists()
+    code, _, err = run_cli(capsys, *args, "--provenance", "--changed-since", "HEAD")
+    assert code == 1
+    assert err.splitlines() == [
+        "error: --provenance attests a build made in this run, of every zip; --changed-since"
+        " leaves zips as they were or takes them from elsewhere",
+        "hint: drop --changed-since to build (and attest) every zip here, or drop --provenance",
+    ]
+    # every flag of a single build that --all does not read is refused, never ignored
+    for flag in (["--lock", "x.toml"], ["--report", "r.html"], ["--print", "sha256"],
+                 ["--trim", "t.toml"], ["--no-slim"], ["--timings"], ["--layout", "python"],
+                 ["--exclude-runtime-provided"], ["--memory", "512"], ["--regions", "a,b"]):  # fmt: skip
+        code, _, err = run_cli(capsys, *args, *flag)
+        assert code == 1 and "error: --all builds what the deploy files" in err, (flag, err)
+        assert f"; {flag[0]} does not mix with it" in err, (flag, err)
+    assert not out.exists()
+
+
+def test_a_failed_audit_of_build_all_is_one_error_naming_each_zip(
+    local_index, cache_dir, tmp_path, capsys
+):
+    project = sam_project(tmp_path / "repo", {"A": "oldsecure==1.0\n"})
+    args = build_all_args(local_index, cache_dir, project, tmp_path / "dist")[:-1]
+    code, out, err = run_cli(capsys, *args, "--audit")
+    assert code == 1
+    assert "VULNERABLE    oldsecure 1.0: PYSEC-2026-4242" in out
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: what ships breaks the policy (fail-on any) in 1 of 1 zip:"
+        " A-python3.12-arm64.zip: oldsecure 1.0: PYSEC-2026-4242"
+    ]
+    again = run_json(capsys, *args, "--audit", "--fail-on", "none", "--json")
+    assert again["ok"] is True and again["artefacts"][0]["audit"]["verdict"] != "passed"
+
+
+def test_build_all_strict_fails_an_artefact_whose_check_was_not_verified(
+    local_index, cache_dir, tmp_path, capsys
+):
+    """build --all accepted --strict and built as if it were not given."""
+    project = sam_project(tmp_path / "repo", {"A": "alpha\n"})
+    args = build_all_args(local_index, cache_dir, project, tmp_path / "dist")
+    assert run_json(capsys, *args)["ok"] is True  # the imports of python3.12-arm64 cannot run here
+    code, out, _ = run_cli(capsys, *args, "--strict")
+    [row] = json.loads(out)["artefacts"]
+    assert code == 1 and row["status"] == "failed", row
+    assert "strict mode wants every part" in row["error"]

@@ -32,13 +32,14 @@ from lambdalayer.builder.fleet import FleetPlan, TargetPlan
 from lambdalayer.builder.matrix import Outcome, run_jobs
 from lambdalayer.builder.plan import Job, lock_name
 from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
+from lambdalayer.builder.ships import Ships, ShipsRequest, sbom_of_zip, ship, zip_inventory
 from lambdalayer.cache import Bucket, Cache, cache_root
 from lambdalayer.errors import InputError, LambdaLayerError, option
 from lambdalayer.fsutil import atomic_write_bytes, file_sha256
 from lambdalayer.identity import tool_identity
 from lambdalayer.inputs.fleet import FleetFunction
 from lambdalayer.layer.output import ZipOutput
-from lambdalayer.lock import Lock, dump_pylock
+from lambdalayer.lock import Lock, dump_pylock, read_pylock
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.progress import Notify, quiet
 from lambdalayer.recipe import BytecodeMode
@@ -59,7 +60,11 @@ class FleetOutputs:
     bytecode: BytecodeMode = BytecodeMode.UNCHECKED_HASH
     python: Path | None = None
     check: bool = True
+    strict: bool = False  # a part of the check not verified fails the artefact
     changed: frozenset[Path] | None = None  # None: build everything
+    # every chosen artefact built in this run, none taken as built before or from the cache
+    # (a provenance attests a build made here)
+    rebuild: bool = False
     # a shared cache (``--cache-url``): the zips are kept in the cache by their stamp and
     # taken from it; called first with the stamps about to be built (to bring them here)
     reuse: Callable[[Sequence[str]], None] | None = field(default=None, compare=False)
@@ -128,9 +133,14 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
     """Build every artefact of ``plan`` that ``outputs.changed`` affects (all without it)."""
     artefacts = planned_artefacts(plan, outputs.directory)
     stamps = _stamps(artefacts, outputs)
-    digests = {a.zip_path: sha for a in artefacts if (sha := _built_before(a, stamps))}
+    digests = {
+        a.zip_path: sha
+        for a in artefacts
+        if not outputs.rebuild and (sha := _built_before(a, stamps))
+    }
     chosen = [a for a in _affected(artefacts, outputs.changed) if a.zip_path not in digests]
-    cached = _from_cache(chosen, stamps, outputs) if outputs.reuse is not None else {}
+    reuse = outputs.reuse is not None and not outputs.rebuild
+    cached = _from_cache(chosen, stamps, outputs) if reuse else {}
     digests.update(cached)
     layer_zips = {(a.name, a.target): a.zip_path for a in artefacts if a.kind == "layer"}
     outcomes: dict[Path, Outcome] = {}
@@ -165,6 +175,35 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
         return built
     written = write_deploy_files(plan, artefacts, digests, outputs.directory / "deploy")
     return replace(built, deploy_files=written)
+
+
+def ships_of_fleet(
+    built: FleetBuilt, request: ShipsRequest, index_url: str, cache_dir: Path
+) -> dict[Path, Ships]:
+    """What ``request`` asks of every zip of ``built`` that is there (built in this run, taken
+    from the cache, or left as it was): its SBOM (``request.sbom`` is a directory, each
+    named as its zip, :func:`sbom_of_zip`), its audit, and the provenance of its build; a
+    function's inventory names what its shared layers provide. By zip path."""
+    layer_zips = {(a.name, a.target): a.zip_path for a in built.artefacts if a.kind == "layer"}
+    shipped: dict[Path, Ships] = {}
+    for artefact in built.artefacts:
+        outcome = built.outcomes.get(artefact.zip_path)
+        failed = outcome is not None and outcome.result is None
+        if failed or artefact.zip_path in built.blocked or not artefact.zip_path.is_file():
+            continue
+        layers = [layer_zips[(name, artefact.target)] for name in artefact.layers]
+        lock = read_pylock(artefact.lock_path)
+        inventory = zip_inventory(artefact.zip_path, lock, artefact.target, layers=layers)
+        sbom = (
+            None
+            if request.sbom is None
+            else sbom_of_zip(request.sbom, artefact.zip_path, request.sbom_format)
+        )
+        result = outcome.result if outcome is not None else None
+        shipped[artefact.zip_path] = ship(
+            inventory, replace(request, sbom=sbom), index_url, cache_dir, result
+        )
+    return shipped
 
 
 def _from_cache(
@@ -227,6 +266,7 @@ def _job(
         ZipOutput(artefact.zip_path),
         recipe,
         check=outputs.check,
+        strict=outputs.strict,
         beneath=Beneath(
             layers=tuple(layer_zips[(name, artefact.target)] for name in artefact.layers)
         ),
@@ -256,7 +296,9 @@ def _stamps(artefacts: Sequence[Planned], outputs: FleetOutputs) -> dict[Path, s
     """What each artefact's bytes depend on, as one digest: the tool, its lock, how it is
     made, a function's code, and the stamps of the layers it is checked with."""
     tool = tool_identity()
-    recipe = [outputs.bytecode.value, str(outputs.python), outputs.check]
+    recipe: list[object] = [outputs.bytecode.value, str(outputs.python), outputs.check]
+    if outputs.strict:  # a zip kept by a build that was not strict is not taken as one that is
+        recipe.append("strict")
     stamps: dict[Path, str] = {}
     layer_stamps: dict[tuple[str, Target], str] = {}
     for artefact in artefacts:  # the layers come first

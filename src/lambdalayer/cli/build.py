@@ -22,7 +22,9 @@ from lambdalayer.builder.ships import (
     ShipsRequest,
     after_build,
     build_inventory,
+    check_sbom_directory,
     sbom_of_zip,
+    ships_json,
 )
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli import attach as cli_attach
@@ -44,6 +46,7 @@ from lambdalayer.cli.options import (
     slim_options,
     source_flags,
     split,
+    unread_options,
 )
 from lambdalayer.cli.report import write_report
 from lambdalayer.cli.text import (
@@ -51,7 +54,7 @@ from lambdalayer.cli.text import (
     print_check_report,
     print_matrix,
     print_matrix_details,
-    print_review,
+    print_shipped,
     print_timings,
 )
 from lambdalayer.errors import InputError, LambdaLayerError
@@ -235,22 +238,13 @@ def _add_ships(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _ships_request(args: argparse.Namespace, plan: BuildPlan) -> ShipsRequest | None:
-    """What ``--sbom``, ``--audit`` and ``--provenance`` ask of the build (None: nothing).
-
-    With several zips, ``--sbom`` is a directory: each zip's SBOM is named as the zip is
-    there (:func:`sbom_of_zip`); every SBOM's path is checked before anything is built.
-    """
+def ships_request(args: argparse.Namespace) -> ShipsRequest | None:
+    """What ``--sbom``, ``--audit`` and ``--provenance`` ask of the build (None: nothing);
+    where the SBOMs go is checked once the zips are known (:func:`_check_sbom`)."""
     if args.signing_key and not args.provenance:
         raise InputError("--signing-key signs the provenance: add --provenance")
     if not (args.sbom or args.audit or args.provenance):
         return None
-    if args.sbom is not None and plan.single:
-        outputs = [Path(args.output) if args.output else None, args.lock, args.report]
-        check_side_output(args.sbom, "--sbom", outputs)
-        ensure_writable_parent(args.sbom)
-    elif args.sbom is not None:
-        _check_sbom_directory(args.sbom, SbomFormat(args.sbom_format), plan)
     policy = None
     if args.audit:
         config = load_config(args.project or Path())
@@ -266,36 +260,29 @@ def _ships_request(args: argparse.Namespace, plan: BuildPlan) -> ShipsRequest | 
     )
 
 
-def _check_sbom_directory(directory: Path, sbom_format: SbomFormat, plan: BuildPlan) -> None:
-    """``--sbom DIR`` of a run of several zips: a directory (made if absent), where no SBOM
-    would replace a zip, a lock or something that is not a regular file."""
-    if directory.exists() and not directory.is_dir():
-        raise InputError(
-            f"--sbom {directory} is a file, but this run builds {len(plan.jobs)} zips: one SBOM"
-            " each",
-            hint=f"give --sbom a directory (each zip's SBOM is named as the zip,"
-            f" NAME-TARGET{sbom_format.suffix}), e.g. --sbom dist",
-        )
+def _check_sbom(args: argparse.Namespace, plan: BuildPlan) -> None:
+    """``--sbom``'s path(s), before anything is built: one file for one zip; with several,
+    a directory where each zip's SBOM is named as the zip (:func:`sbom_of_zip`)."""
+    if args.sbom is None:
+        return
+    if plan.single:
+        outputs = [Path(args.output) if args.output else None, args.lock, args.report]
+        check_side_output(args.sbom, "--sbom", outputs)
+        ensure_writable_parent(args.sbom)
+        return
     zips = [job.request.output.path for job in plan.jobs]
-    outputs = [*zips, *(job.request.lock_output for job in plan.jobs)]
-    for artefact in zips:
-        check_side_output(sbom_of_zip(directory, artefact, sbom_format), "--sbom", outputs)
-    ensure_writable_parent(sbom_of_zip(directory, zips[0], sbom_format))
+    locks = [lock for job in plan.jobs if (lock := job.request.lock_output) is not None]
+    check_sbom_directory(args.sbom, SbomFormat(args.sbom_format), zips, [*zips, *locks])
 
 
 def _ships(args: argparse.Namespace, request: ShipsRequest, result: BuildResult) -> Ships:
     """Write the SBOM and provenance, and print the audit (its verdict is enforced later)."""
     index_url = IndexConfig.from_options(args.index_url).urls[0]
     ships = after_build(result, request, index_url)
-    if ships.sbom is not None:
-        stderr(f"sbom: {ships.sbom}")
-    if ships.provenance is not None:
-        stderr(f"provenance: {ships.provenance}")
-    if ships.review is not None:
-        if args.json:  # stdout holds one JSON object: a failure's is the error's, with the review
-            enforce(ships.review)
-        else:
-            print_review(ships.review)
+    print_shipped(ships, review=not args.json)
+    if ships.review is not None and args.json:
+        # stdout holds one JSON object: a failure's is the error's, with the review
+        enforce(ships.review)
     return ships
 
 
@@ -329,7 +316,8 @@ def execute(args: argparse.Namespace) -> int:
             "--attach needs --publish NAME", hint="or use 'lambdalayer attach FUNCTION --layer ARN'"
         )
     plan = plan_builds(flags_of(args))
-    ships = _ships_request(args, plan)
+    ships = ships_request(args)
+    _check_sbom(args, plan)
     if args.trim is not None:  # read (and a bad one refused) before anything is built
         manifest = read_manifest(args.trim).with_keep(tuple(args.keep))
         jobs = tuple(
@@ -362,28 +350,65 @@ def execute(args: argparse.Namespace) -> int:
     return _report_matrix(args, outcomes, shipped_each)
 
 
+# What ``build --all`` reads (``plan --build``'s options, what ships, --strict); any other
+# option given with it is refused, never ignored.
+_ALL_READS = frozenset(
+    {
+        "all",
+        "project",
+        "deploy_file",
+        "only_target",
+        "index_url",
+        "extra_index_url",
+        "cache_dir",
+        "no_build",
+        "output_dir",
+        "bytecode",
+        "python",
+        "no_check",
+        "strict",
+        "cache_url",
+        "changed_since",
+        "sbom",
+        "sbom_format",
+        "audit",
+        "fail_on",
+        "deny_licence",
+        "provenance",
+        "signing_key",
+        "region",
+        "profile",
+        "endpoint_url",
+    }
+)
+
+
 def _build_all(args: argparse.Namespace) -> int:
-    """``build --all``: the plan of every function, built; other inputs do not mix with it."""
-    given = [
-        flag
-        for flag, value in (
-            ("PACKAGE", args.packages),
-            ("-r", args.requirements),
-            ("--function", args.function),
-            ("--from-lock", args.from_lock),
-            ("-o", args.output),
-            ("--publish", args.publish),
-            ("--runtime/--arch/--target", args.runtime or args.arch or args.target),
-        )
-        if value
-    ]
+    """``build --all``: the plan of every function, built; other inputs do not mix with it.
+
+    ``--sbom DIR``, ``--audit`` and ``--provenance`` apply to every zip of the plan, as to a
+    matrix's: with ``--provenance`` every zip is built in this run (a provenance attests a
+    build made here), so it does not mix with ``--changed-since`` or ``--cache-url``.
+    """
+    given = unread_options(args, configure_parser, _ALL_READS)
     if given:
         raise InputError(
             f"--all builds what the deploy files (or [tool.lambdalayer.functions]) say; {given[0]}"
             " does not mix with it",
             hint="drop it, or build one layer without --all",
         )
-    return cli_plan.plan_and_build(args, cli_plan.fleet_of(args))
+    ships = ships_request(args)
+    if ships is not None and ships.provenance:
+        other = (
+            "--changed-since" if args.changed_since else "--cache-url" if args.cache_url else None
+        )
+        if other is not None:
+            raise InputError(
+                f"--provenance attests a build made in this run, of every zip; {other} leaves"
+                " zips as they were or takes them from elsewhere",
+                hint=f"drop {other} to build (and attest) every zip here, or drop --provenance",
+            )
+    return cli_plan.plan_and_build(args, cli_plan.fleet_of(args), ships)
 
 
 def _ships_each(
@@ -401,11 +426,7 @@ def _ships_each(
             None if request.sbom is None else sbom_of_zip(request.sbom, output, request.sbom_format)
         )
         ships = after_build(outcome.result, dataclasses.replace(request, sbom=sbom), index_url)
-        for what, path in (("sbom", ships.sbom), ("provenance", ships.provenance)):
-            if path is not None:
-                stderr(f"{what}: {path}")
-        if ships.review is not None and not args.json:
-            print_review(ships.review)
+        print_shipped(ships, review=not args.json)
         shipped[output] = ships
     return shipped
 
@@ -455,9 +476,7 @@ def _matrix_row(outcome: Outcome, shipped: dict[Path, Ships]) -> dict[str, objec
         "check": check,
         "error": outcome.error.message if outcome.error else None,
         "hint": outcome.error.hint if outcome.error else None,
-        "sbom": str(ships.sbom) if ships and ships.sbom else None,
-        "provenance": str(ships.provenance) if ships and ships.provenance else None,
-        "audit": ships.review.to_json() if ships and ships.review else None,
+        **ships_json(ships),
     }
 
 

@@ -8,6 +8,7 @@ never another command's namespace.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
@@ -21,6 +22,27 @@ from lambdalayer.targets import ARCH_ALIASES, Layout, default_runtime
 def split(values: list[str]) -> tuple[str, ...]:
     """Repeatable, comma-separated values as one tuple: ``--arch x86_64,arm64 --arch arm64``."""
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+
+def unread_options(
+    args: argparse.Namespace,
+    configure: Callable[[argparse.ArgumentParser], None],
+    reads: Collection[str],
+) -> list[str]:
+    """The options of the parser ``configure`` sets up that the command line gave (a value
+    other than the default) and that ``reads`` (the ``dest`` names one way of running a
+    command reads) does not name: the flags it would otherwise silently ignore."""
+    parser = argparse.ArgumentParser(add_help=False)
+    configure(parser)
+    given = []
+    for action in parser._actions:
+        if action.dest in reads or action.dest == argparse.SUPPRESS:
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value != action.default and not (value in ([], None) and action.default in ([], None)):
+            names = action.option_strings or [str(action.metavar or action.dest)]
+            given.append(max(names, key=len))
+    return given
 
 
 def add_requirement_inputs(parser: argparse.ArgumentParser) -> None:

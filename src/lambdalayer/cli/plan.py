@@ -25,14 +25,25 @@ from lambdalayer.builder.fleet import (
     fleet_settings,
     plan_fleet,
 )
-from lambdalayer.builder.fleetbuild import FleetBuilt, FleetOutputs, build_fleet, changed_paths
+from lambdalayer.builder.fleetbuild import (
+    FleetBuilt,
+    FleetOutputs,
+    build_fleet,
+    changed_paths,
+    planned_artefacts,
+    ships_of_fleet,
+)
 from lambdalayer.builder.sharing import Placed
+from lambdalayer.builder.ships import ShipsRequest, check_sbom_directory, ships_json
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import add_aws, aws_settings
+from lambdalayer.cli.text import print_shipped
+from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.fleet import Fleet, only_target, read_fleet
 from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
 from lambdalayer.recipe import BytecodeMode
 from lambdalayer.recipe import choices as bytecode_choices
+from lambdalayer.supply.review import enforce_each
 from lambdalayer.targets import parse_target
 from lambdalayer.wording import counted
 
@@ -294,21 +305,31 @@ def print_plan(plan: FleetPlan) -> None:
         )
 
 
-def plan_and_build(args: argparse.Namespace, fleet: Fleet) -> int:
+def plan_and_build(
+    args: argparse.Namespace, fleet: Fleet, ships: ShipsRequest | None = None
+) -> int:
     """Plan ``fleet`` and build it all (``build --all``, ``plan --build``), through the
-    shared cache when there is one."""
+    shared cache when there is one; with ``ships``, what ships of each zip."""
     with shared_of(args) as shared:
         plan = planned(args, fleet, shared)
         if shared is not None:
             shared.planned(plan)
-        code = build_plan(args, plan, shared)
+        code = build_plan(args, plan, shared, ships)
         if shared is not None:
             shared.write_back(plan)
     return code
 
 
-def build_plan(args: argparse.Namespace, plan: FleetPlan, shared: SharedCache | None = None) -> int:
-    """Build every artefact of ``plan`` (``build --all``, ``plan --build``) and say what was made."""
+def build_plan(
+    args: argparse.Namespace,
+    plan: FleetPlan,
+    shared: SharedCache | None = None,
+    ships: ShipsRequest | None = None,
+) -> int:
+    """Build every artefact of ``plan`` (``build --all``, ``plan --build``) and say what was
+    made; with ``ships`` (``build --all --sbom DIR/--audit/--provenance``), each zip's SBOM
+    in DIR named as the zip (every path checked before anything is built), its provenance
+    beside it and its audit, and one error naming each zip whose audit fails."""
     project = args.project or Path.cwd()
     changed = changed_paths(project, args.changed_since) if args.changed_since else None
     settings = fleet_settings(
@@ -321,15 +342,34 @@ def build_plan(args: argparse.Namespace, plan: FleetPlan, shared: SharedCache | 
         BytecodeMode.parse(args.bytecode) if args.bytecode else BytecodeMode.UNCHECKED_HASH,
         args.python,
         check=not args.no_check,
+        strict=_strict(args, project),
         changed=changed,
+        rebuild=ships is not None and ships.provenance,
         reuse=shared.pull_artefacts if shared is not None else None,
     )
+    if ships is not None and ships.sbom is not None:
+        artefacts = planned_artefacts(plan, outputs.directory)
+        zips = [artefact.zip_path for artefact in artefacts]
+        outputs_ = [*zips, *(artefact.lock_path for artefact in artefacts)]
+        check_sbom_directory(ships.sbom, ships.sbom_format, zips, outputs_)
     built = build_fleet(plan, outputs, stderr)
-    rows = [_built_row(built, artefact) for artefact in built.artefacts]
+    shipped = {}
+    if ships is not None:
+        shipped = ships_of_fleet(built, ships, settings.index.urls[0], settings.cache_dir)
+        for ships_of_zip in shipped.values():
+            print_shipped(ships_of_zip, review=not args.json)
+    reviews = {path.name: one.review for path, one in shipped.items() if one.review is not None}
+    failing = [name for name, review in reviews.items() if review.failures()]
+    rows = [
+        {**_built_row(built, artefact), **ships_json(shipped.get(artefact.zip_path))}
+        if ships is not None
+        else _built_row(built, artefact)
+        for artefact in built.artefacts
+    ]
     if args.json:
         print_json(
             {
-                "ok": built.ok,
+                "ok": built.ok and not failing,
                 "artefacts": rows,
                 **plan_json(plan),
                 "deploy_files": [str(path) for path in built.deploy_files],
@@ -341,7 +381,16 @@ def build_plan(args: argparse.Namespace, plan: FleetPlan, shared: SharedCache | 
             print(f"{row['status']:>9}  {row['kind']} {row['name']} {row['target']}: {detail}")
         for path in built.deploy_files:
             print(f"deploy file: {path}")
-    return EXIT_OK if built.ok and not plan.over_quota else EXIT_ERROR
+        enforce_each(reviews)  # one error naming each zip whose audit fails
+    return EXIT_OK if built.ok and not failing and not plan.over_quota else EXIT_ERROR
+
+
+def _strict(args: argparse.Namespace, project: Path) -> bool:
+    """``--strict`` (``build --all``), or the configuration's ``strict = true``."""
+    if getattr(args, "strict", False):
+        return True
+    config = load_config(project)
+    return bool(config and config.strict)
 
 
 def _built_row(built: FleetBuilt, artefact: Planned) -> dict[str, object]:

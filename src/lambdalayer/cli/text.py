@@ -20,6 +20,7 @@ SLIM_NOISE = 1024  # bytes: a slimming rule that saved less is not named in the 
 if TYPE_CHECKING:
     from lambdalayer.builder import BuildResult
     from lambdalayer.builder.matrix import Outcome
+    from lambdalayer.builder.ships import Ships
 
 
 def print_timings(result: BuildResult, stream: TextIO) -> None:
@@ -131,6 +132,16 @@ def print_review(result: Review, notes: Sequence[str] = ()) -> None:
     for note in notes:
         stderr(f"note: {note}")
     print(audit_verdict_line(result))
+
+
+def print_shipped(ships: Ships, *, review: bool) -> None:
+    """Where a zip's SBOM and provenance were written (stderr), then its audit when
+    ``review`` (not with ``--json``: the JSON holds it)."""
+    for what, path in (("sbom", ships.sbom), ("provenance", ships.provenance)):
+        if path is not None:
+            stderr(f"{what}: {path}")
+    if ships.review is not None and review:
+        print_review(ships.review)
 
 
 def audit_verdict_line(result: Review) -> str:
