@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -486,6 +487,31 @@ def test_pkg_resources_is_lambdas_own_on_python311_and_missing_on_python312(tmp_
     code, out, _ = verdicts["3.12"]
     assert code == 1, out
     assert "prish imports pkg_resources, which no requirement provides: add setuptools" in out
+
+
+@needs_import_check
+def test_a_standard_library_module_the_stand_in_cpython_lacks_is_not_the_layers_fault(
+    tmp_path, capsys
+):
+    """docker-pycreds imports distutils, part of CPython 3.11's standard library, which
+    Debian's arm64 CPython (the stand-in) ships apart: a false refusal. The same with a
+    module this machine's CPython 3.12 was built without (_dbm, for dbm.ndbm)."""
+    python = find_interpreter("3.12")
+    assert python is not None
+    lacks = subprocess.run([str(python.path), "-c", "import _dbm"], check=False).returncode != 0
+    if not lacks:
+        pytest.skip("this machine's CPython 3.12 has _dbm")
+    layer = tmp_path / "l.zip"
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr(f"{SITE_312}dbmish/__init__.py", "import dbm.ndbm\n")
+    code, out, _ = run_cli(
+        capsys, "check", str(layer), "--runtime", "python3.12", "--cache-dir", str(tmp_path / "c")
+    )
+    assert code == 0, out
+    assert (
+        "import dbmish needs _dbm, which python3.12 has in its standard library and the CPython"
+        " standing in for Lambda's here lacks: not verified" in out
+    ), out
 
 
 @needs_import_check

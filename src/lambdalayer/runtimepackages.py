@@ -101,6 +101,20 @@ def lang_modules(target: Target) -> dict[str, str]:
     return found
 
 
+@functools.cache
+def _stdlib() -> dict[str, Any]:
+    return tomllib.loads(
+        resources.files("lambdalayer").joinpath("data/stdlib_modules.toml").read_text("utf-8")
+    )
+
+
+def stdlib_modules(target: Target) -> frozenset[str]:
+    """The top-level module names of the runtime's CPython standard library (its
+    ``sys.stdlib_module_names``, ``data/stdlib_modules.toml``); empty when not known."""
+    entry = _stdlib().get(target.runtime.python_version) or {}
+    return frozenset(str(name) for name in entry.get("modules", ()))
+
+
 def runtime_sdk() -> tuple[str, ...]:
     """The runtime's packages a layer may leave out to use the runtime's own
     (``--exclude-runtime-provided``): its AWS SDK and what that needs, in the data's order."""

@@ -41,7 +41,7 @@ from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT, quota_text
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.resolve.provided import managed_layer
-from lambdalayer.runtimepackages import lang_modules
+from lambdalayer.runtimepackages import lang_modules, stdlib_modules
 from lambdalayer.targets import Layout, Target
 from lambdalayer.zipnames import printable, unsafe_reason
 
@@ -707,9 +707,10 @@ def _imported(
 
 
 def _in_var_lang(finding: Finding, results: Sequence[ImportResult], target: Target) -> Finding:
-    """An import failure for want of a module the runtime's ``/var/lang`` has (setuptools'
-    ``pkg_resources`` on python3.11): the check's root lacks those packages, Lambda does not,
-    so a warning that says it was not verified — never an error."""
+    """An import failure for want of a module the runtime has of its own: in ``/var/lang``
+    (setuptools' ``pkg_resources`` on python3.11), which the check's root lacks, or in its
+    standard library (``distutils`` on python3.11), which the CPython standing in here may
+    lack: a warning that says it was not verified — never an error."""
     if finding.kind != Kind.IMPORT or finding.severity is not Severity.ERROR:
         return finding
     result = next((item for item in results if item.module == finding.package), None)
@@ -717,14 +718,19 @@ def _in_var_lang(finding: Finding, results: Sequence[ImportResult], target: Targ
         return finding
     needed = result.missing.split(".")[0]
     provider = lang_modules(target).get(needed)
-    if provider is None:
+    if provider is not None:
+        where = f"in /var/lang ({provider}) and the check's root does not"
+    elif needed in stdlib_modules(target):
+        # Debian's CPython (the arm64 stand-in) ships distutils apart (python3-distutils).
+        where = "in its standard library and the CPython standing in for Lambda's here lacks"
+    else:
         return finding
     module = (finding.package or "").partition(":")[0]
     return replace(
         finding,
         severity=Severity.WARNING,
-        message=f"import {module} needs {needed}, which {target.runtime.name} has in /var/lang"
-        f" ({provider}) and the check's root does not: not verified",
+        message=f"import {module} needs {needed}, which {target.runtime.name} has {where}:"
+        " not verified",
         fix="check the import in Lambda's own image (lambdalayer image pull, then check --image)",
     )
 
