@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lambdalayer.cli.main import main
+from lambdalayer.targets import get_runtime
 from lambdalayer.trace import run
 from lambdalayer.trace.trace import Trace
 from lambdalayer.trim.apply import ArtefactFile, describe_files, plan_trim, untraceable
@@ -74,9 +75,12 @@ def breakdown(traced: Trace, manifest: Manifest, arguments: list[str]) -> list[s
     kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     kept_bytes = opened_bytes = 0
     patterns = manifest.patterns()
+    runtime = _value(arguments, "--runtime")
+    python = get_runtime(runtime).python if runtime else None
+    cache_tag = f"cpython-{python[0]}{python[1]}" if python else None
     for _, placement in run._artefacts(code, layers):
         files = describe_files(placement)
-        plan = plan_trim(files, manifest)
+        plan = plan_trim(files, manifest, cache_tag)
         named = {
             item.file.arcname
             for item in files

@@ -191,7 +191,7 @@ def test_bytecode_only_moves_each_pyc_once_and_loses_no_file_silently(
         _COMPILED.append(describe_files(read_zip(layer, Layout.SITE_PACKAGES)))
     described = _COMPILED[0]
     manifest = Manifest(Level.BYTECODE_ONLY, (), (("webfw", tuple(Kept(line) for line in lines)),))
-    plan = plan_trim(described, manifest)
+    plan = plan_trim(described, manifest, cache_tag=TAG)
     every = [item.file.arcname for item in (*plan.kept, *plan.trimmed, *plan.without_source)]
     assert sorted(every) == sorted(item.file.arcname for item in described)
     moved = dict(plan.moved)
@@ -204,6 +204,65 @@ def test_bytecode_only_moves_each_pyc_once_and_loses_no_file_silently(
     placement = Placement.of(Layout.SITE_PACKAGES, tuple(item.file for item in described), {})
     names = [file.arcname for file in trimmed_placement(placement, plan, manifest).files]
     assert len(names) == len(set(names))
+
+
+_FOREIGN: list[tuple[ArtefactFile, ...]] = []
+FOREIGN_LINES = st.sampled_from(
+    [
+        f"webfw/__pycache__/core.{TAG}.pyc",
+        "webfw/__pycache__/core.cpython-99.pyc",  # another Python's bytecode, shipped
+        f"webfw/__pycache__/__init__.{TAG}.opt-2.pyc",  # no docstrings, no asserts
+        f"webfw/__pycache__/__init__.{TAG}.pyc",
+        f"webfw/router0/__pycache__/__init__.{TAG}.pyc",
+        "webfw/router0/__init__.pyc/notes.txt",  # a directory where the .pyc would move
+        "webfw/router0/__init__.pyc/**",
+    ]
+)
+
+
+@generated(40)
+@given(lines=st.lists(FOREIGN_LINES, min_size=1, max_size=5))
+def test_bytecode_only_moves_only_the_targets_plain_pyc_and_never_onto_a_directory(
+    tmp_path_factory, lines
+) -> None:  # type: ignore[no-untyped-def]
+    """A layer whose wheels shipped bytecode of another Python or optimised bytecode, or a
+    directory named as a moved .pyc would be: only ``<stem>.<target's tag>.pyc`` moves (the
+    sourceless loader imports any x.pyc: another Python's is an ImportError, an opt-2 one a
+    module without its docstrings and asserts), and never onto a path a kept file is under."""
+    if not _FOREIGN:
+        place = tmp_path_factory.mktemp("foreign")
+        files = with_bytecode(framework_distribution(routers=1), place, sys.executable)
+        init = files[f"webfw/__pycache__/__init__.{TAG}.pyc"]
+        extra = {
+            "webfw/__pycache__/core.cpython-99.pyc": b"bytecode of another Python",
+            f"webfw/__pycache__/__init__.{TAG}.opt-2.pyc": init,
+            "webfw/router0/__init__.pyc/notes.txt": b"data in a directory named like a .pyc",
+        }
+        files = distribution("webfw", {
+            name: data for name, data in {**files, **extra}.items() if ".dist-info/" not in name
+        })  # fmt: skip
+        layer = write_layer(place / "layer.zip", files)
+        _FOREIGN.append(describe_files(read_zip(layer, Layout.SITE_PACKAGES)))
+    described = _FOREIGN[0]
+    manifest = Manifest(Level.BYTECODE_ONLY, (), (("webfw", tuple(Kept(line) for line in lines)),))
+    plan = plan_trim(described, manifest, cache_tag=TAG)
+    for old, _ in plan.moved:
+        assert old.endswith(f".{TAG}.pyc") and ".opt-" not in old
+    placement = Placement.of(Layout.SITE_PACKAGES, tuple(item.file for item in described), {})
+    names = [file.arcname for file in trimmed_placement(placement, plan, manifest).files]
+    files_named = set(names)
+    for name in names:  # no file is also a directory of another (unzip refuses it)
+        parts = name.split("/")
+        assert not any("/".join(parts[:depth]) in files_named for depth in range(1, len(parts)))
+    sources = {item.rel for item in plan.without_source}
+    assert (
+        "webfw/core.py" not in sources
+        or (
+            f"python/lib/python3.12/site-packages/webfw/__pycache__/core.{TAG}.pyc",
+            "python/lib/python3.12/site-packages/webfw/core.pyc",
+        )
+        in plan.moved
+    )
 
 
 @generated(20)

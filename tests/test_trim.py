@@ -288,7 +288,7 @@ def test_bytecode_only_drops_the_source_of_a_module_run_from_its_bytecode(
         "webfw/router0/__init__.py",  # its source was read too (a traceback, inspect): it stays
         "webfw/router1/**",  # a reviewer's glob keeps the module whole
     )
-    plan = plan_trim(describe_files(read_zip(compiled_layer, Layout.SITE_PACKAGES)), manifest)
+    plan = plan_trim(describe_files(read_zip(compiled_layer, Layout.SITE_PACKAGES)), manifest, TAG)
     site = "python/lib/python3.12/site-packages/"
     assert dict(plan.moved) == {
         f"{site}webfw/__pycache__/__init__.{TAG}.pyc": f"{site}webfw/__init__.pyc",
@@ -322,7 +322,7 @@ def test_bytecode_only_leaves_whole_a_module_it_cannot_run_from_bytecode(tmp_pat
         f"webfw/router0/__pycache__/__init__.{TAG}.pyc",
         "certifi/__pycache__/core.cpython-312.pyc",
     )
-    plan = plan_trim(describe_files(read_zip(layer, Layout.SITE_PACKAGES)), manifest)
+    plan = plan_trim(describe_files(read_zip(layer, Layout.SITE_PACKAGES)), manifest, TAG)
     assert not plan.moved and not plan.without_source
 
 
@@ -339,8 +339,8 @@ def test_a_bytecode_only_artefact_imports_from_bytecode_and_names_what_it_remove
         )
     )
     placement = read_zip(compiled_layer, Layout.SITE_PACKAGES)
-    apply_manifest(placement, manifest, tmp_path / "out.zip")
-    apply_manifest(placement, manifest, tmp_path / "again.zip")
+    apply_manifest(placement, manifest, tmp_path / "out.zip", TAG)
+    apply_manifest(placement, manifest, tmp_path / "again.zip", TAG)
     assert (tmp_path / "out.zip").read_bytes() == (tmp_path / "again.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "out.zip") as archive:
         archive.extractall(tmp_path / "opt")

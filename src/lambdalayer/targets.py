@@ -151,6 +151,11 @@ class Target:
         return f"cp{self.runtime.python[0]}{self.runtime.python[1]}"
 
     @property
+    def cache_tag(self) -> str:
+        """``cpython-312`` for python3.12: the tag of the ``__pycache__`` bytecode it imports."""
+        return f"cpython-{self.runtime.python[0]}{self.runtime.python[1]}"
+
+    @property
     def uv_platform(self) -> str:
         """The lowest uv ``--python-platform`` at or above the runtime's glibc floor."""
         major, minor = self.glibc_floor

@@ -129,7 +129,7 @@ def trimmed(prepared: Prepared, manifest: Manifest) -> Prepared:
     """The prepared files with only what a trim manifest keeps, and its finder
     (``build --trim``, ``image build --trim``)."""
     placement = prepared.contents.placement
-    plan = plan_trim(describe_files(placement), manifest)
+    plan = plan_trim(describe_files(placement), manifest, prepared.recipe.target.cache_tag)
     contents = replace(prepared.contents, placement=trimmed_placement(placement, plan, manifest))
     return replace(prepared, contents=contents)
 

@@ -149,10 +149,11 @@ def build_manifest(
 
 
 def apply_manifest(
-    placement: Placement, manifest: Manifest, output: Path
+    placement: Placement, manifest: Manifest, output: Path, cache_tag: str | None = None
 ) -> tuple[TrimPlan, Placement]:
-    """``manifest`` applied to ``placement``, written as a deterministic zip at ``output``."""
-    plan = plan_trim(describe_files(placement), manifest)
+    """``manifest`` applied to ``placement``, written as a deterministic zip at ``output``
+    (``cache_tag``: the target Python's bytecode tag, see :func:`plan_trim`)."""
+    plan = plan_trim(describe_files(placement), manifest, cache_tag)
     trimmed = trimmed_placement(placement, plan, manifest)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_placement(output, trimmed)
@@ -269,7 +270,7 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
     results, outputs = [], []
     for (source, placement), (_, files) in zip(artefacts, described, strict=True):
         output = request.output_dir / _output_name(source, used)
-        plan = plan_trim(files, manifest)
+        plan = plan_trim(files, manifest, request.invoke.target.cache_tag)
         output.parent.mkdir(parents=True, exist_ok=True)
         write_placement(output, trimmed_placement(placement, plan, manifest))
         modules = sum(1 for item in plan.trimmed if item.kind.value == "module")

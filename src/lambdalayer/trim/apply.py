@@ -8,7 +8,8 @@ library; then every library a kept ELF object needs (``DT_NEEDED``, found by son
 artefact), until nothing more is needed. At level ``bytecode-only`` a kept module whose
 line names its ``__pycache__`` bytecode (and nothing names its source) loses its source: the
 named ``.pyc`` moves to the source's place (``pkg/x.pyc``), where Python's sourceless
-loader imports it. The trimmed artefact (:func:`trimmed_placement`) gains a finder
+loader imports it — only the target's own plain bytecode (``x.cpython-312.pyc``), never
+another Python's or an optimised one, and never onto a path a kept file is under. The trimmed artefact (:func:`trimmed_placement`) gains a finder
 (:mod:`._finder`) naming the manifest line of each module removed.
 """
 
@@ -180,14 +181,32 @@ def _close_over_needed(files: tuple[ArtefactFile, ...], kept: set[int]) -> None:
 
 
 def _from_bytecode(
-    files: tuple[ArtefactFile, ...], kept: set[int], lines: set[str], wild: list[str]
+    files: tuple[ArtefactFile, ...],
+    kept: set[int],
+    lines: set[str],
+    wild: list[str],
+    cache_tag: str | None,
 ) -> tuple[set[int], dict[int, str]]:
     """Level bytecode-only: of the kept modules a line names by their ``__pycache__`` bytecode
     and none by their source (nor a glob), the files that go (the source, other bytecode)
     and the named ``.pyc`` → its sourceless arcname (``pkg/x.pyc``). A module is left whole
     unless it has its source, the named ``.pyc`` and no sourceless ``.pyc`` already, and
-    none of its files is kept whatever the trace saw, in each ``sys.path`` directory."""
-    bytecode = {line for line in lines if in_pycache(line)}
+    none of its files is kept whatever the trace saw, in each ``sys.path`` directory.
+
+    Only ``<stem>.<cache_tag>.pyc`` moves: the sourceless loader imports any ``x.pyc``, so
+    another Python's bytecode (a wheel's stale ``__pycache__``) would fail to import and an
+    ``.opt-N`` one would run without its asserts or docstrings; ``None`` (the target's
+    Python unknown) moves none. Nor does one move onto a path another file is at or under
+    (``pkg/x.pyc/…``: no zip can hold both)."""
+    if cache_tag is None:
+        return set(), {}
+    bytecode = {line for line in lines if in_pycache(line) and line.endswith(f".{cache_tag}.pyc")}
+    taken = {item.site + item.rel for item in files}
+    taken |= {
+        item.site + "/".join(item.rel.split("/")[:depth])
+        for item in files
+        for depth in range(1, item.rel.count("/") + 1)
+    }
     units = {unit_of(line) for line in bytecode} - lines
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, item in enumerate(files):
@@ -201,7 +220,7 @@ def _from_bytecode(
         whole = (
             len(named) != 1
             or len(sources) != 1
-            or any(files[index].rel == unit + "c" for index in members)
+            or site + unit + "c" in taken
             or any(_always(files[index], Level.BYTECODE_ONLY) for index in members)
             or any(matches(pattern, unit) for pattern in wild)
         )
@@ -211,8 +230,12 @@ def _from_bytecode(
     return dropped, moved
 
 
-def plan_trim(files: tuple[ArtefactFile, ...], manifest: Manifest) -> TrimPlan:
-    """Which files a manifest keeps (see the module's description)."""
+def plan_trim(
+    files: tuple[ArtefactFile, ...], manifest: Manifest, cache_tag: str | None = None
+) -> TrimPlan:
+    """Which files a manifest keeps (see the module's description). ``cache_tag``: the
+    target Python's bytecode tag (:attr:`~lambdalayer.targets.Target.cache_tag`), without
+    which level ``bytecode-only`` moves no ``.pyc`` (every kept module stays whole)."""
     patterns = manifest.patterns()
     lines = {pattern for pattern in patterns if not any(c in pattern for c in "*?[")}
     exact = lines | {unit_of(pattern) for pattern in lines}
@@ -230,7 +253,7 @@ def plan_trim(files: tuple[ArtefactFile, ...], manifest: Manifest) -> TrimPlan:
     dropped: set[int] = set()
     moved: dict[int, str] = {}
     if manifest.level is Level.BYTECODE_ONLY:
-        dropped, moved = _from_bytecode(files, kept, lines, wild)
+        dropped, moved = _from_bytecode(files, kept, lines, wild, cache_tag)
     return TrimPlan(
         tuple(item for index, item in enumerate(files) if index in kept - dropped),
         tuple(item for index, item in enumerate(files) if index not in kept),
