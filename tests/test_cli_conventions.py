@@ -194,3 +194,28 @@ def test_trim_help_teaches_an_example_and_what_the_levels_mean(capsys):
     with pytest.raises(SystemExit):
         main(["trim", "app.handler", "--function", ".", "--sample", "bogus"])
     assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("events", "said"), [(1, "1 event answers"), (2, "2 events answer")])
+def test_trim_says_how_many_events_answer_the_same_in_english(events, said):
+    """trim printed 'verified: 1 event answer the same' (a new user's review, 2026-12-07)."""
+    from pathlib import Path
+
+    from lambdalayer.cli.trim import summary_lines
+    from lambdalayer.report import TrimFacts, _trim_html, _trim_text
+    from lambdalayer.trace.run import TrimResult
+    from lambdalayer.trim.manifest import Level, Manifest
+
+    manifest = Manifest(Level.MODULES, ("init", "event.json"), ())
+    result = TrimResult(
+        manifest, Path("lambdalayer.trim.toml"), (), events, "strace", None, None, ()
+    )
+    assert f"verified: {said} the same after trimming; the static check passes" in summary_lines(
+        result
+    )
+    facts = TrimFacts(
+        "lambdalayer.trim.toml", "modules", (), (None, None), (None, None), 3, events, ()
+    )
+    assert _trim_text(facts)[0].endswith(f"; {said} the same")
+    traced = said.replace("event", "traced event")
+    assert f" {traced} the same. Init Duration" in _trim_html(facts)

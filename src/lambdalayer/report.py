@@ -36,7 +36,7 @@ from lambdalayer.supply.audit import PackageAudit, Verdict
 from lambdalayer.supply.inventory import Inventory
 from lambdalayer.supply.review import Review
 from lambdalayer.targets import Layout, Target
-from lambdalayer.wording import counted
+from lambdalayer.wording import agreeing, counted
 
 COLOURS = {"native": "#d9534f", "python": "#4a90d9", "bytecode": "#8e6cc0", "data": "#5cb85c"}
 QUOTA_COLOURS = ("#2b6cb0", "#dd8a2e", "#6b8e23", "#9b59b6", "#7f8c8d")
@@ -260,7 +260,8 @@ def _trim_text(trim: TrimFacts) -> list[str]:
     saved = sum(before - after for _, before, after in trim.distributions)
     lines = [
         f"trimmed by {trim.manifest} (level {trim.level}): {human_bytes(saved)} saved;"
-        f" {counted(trim.events_verified, 'event')} answer the same",
+        f" {counted(trim.events_verified, 'event')}"
+        f" {agreeing(trim.events_verified, 'answers', 'answer')} the same",
         f"Init Duration {_ms(trim.init_ms[0])} before, {_ms(trim.init_ms[1])} after; Duration"
         f" {_ms(trim.duration_ms[0])} before, {_ms(trim.duration_ms[1])} after (medians of {trim.runs})",
     ]
@@ -287,7 +288,8 @@ def _trim_html(trim: TrimFacts | None) -> str:
     )
     return (
         f"<p>{html.escape(trim.manifest)}, level {html.escape(trim.level)}:"
-        f" {trim.events_verified} traced events answer the same. Init Duration"
+        f" {counted(trim.events_verified, 'traced event')}"
+        f" {agreeing(trim.events_verified, 'answers', 'answer')} the same. Init Duration"
         f" {_ms(trim.init_ms[0])} before, {_ms(trim.init_ms[1])} after; Duration"
         f" {_ms(trim.duration_ms[0])} before, {_ms(trim.duration_ms[1])} after (medians of"
         f" {trim.runs} cold runs, this machine's figures).</p>"

@@ -23,7 +23,7 @@ from lambdalayer.targets import Layout, Target
 from lambdalayer.trace.run import TrimRequest, TrimResult, trim, trim_facts
 from lambdalayer.trace.trace import TracedEvent
 from lambdalayer.trim.manifest import MANIFEST_NAME, Level
-from lambdalayer.wording import counted
+from lambdalayer.wording import agreeing, counted
 from lambdalayer.zipnames import printable
 
 DESCRIPTION = (
@@ -199,7 +199,8 @@ def summary_lines(result: TrimResult) -> list[str]:
                     f"  {printable(name)}: {before - after:,} bytes saved ({after:,} kept)"
                 )
     lines.append(
-        f"verified: {counted(result.events_verified, 'event')} answer the same after trimming;"
+        f"verified: {counted(result.events_verified, 'event')}"
+        f" {agreeing(result.events_verified, 'answers', 'answer')} the same after trimming;"
         " the static check passes"
     )
     for label, kind in result.errors_before:
