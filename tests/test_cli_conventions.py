@@ -219,3 +219,49 @@ def test_trim_says_how_many_events_answer_the_same_in_english(events, said):
     assert _trim_text(facts)[0].endswith(f"; {said} the same")
     traced = said.replace("event", "traced event")
     assert f" {traced} the same. Init Duration" in _trim_html(facts)
+
+
+# An option given without the option it works with was silently ignored: each is one error
+# (and its hint) before anything is resolved, built or written.
+IGNORED = [
+    (["build", "alpha", "--fail-on", "none"], "--fail-on is read only with --audit"),
+    (["build", "alpha", "--deny-licence", "GPL-3.0-only"], "--deny-licence is read only with --audit"),
+    (["build", "alpha", "--sbom-format", "spdx"], "--sbom-format is read only with --sbom"),
+    (["build", "alpha", "--memory", "512"], "--memory is read only with --invoke"),
+    (["build", "alpha", "--env", "A=1"], "--env is read only with --invoke"),
+    (["build", "alpha", "--description", "x"], "--description is read only with --publish"),
+    (["build", "alpha", "--regions", "a,b"], "--regions is read only with --publish"),
+    (["build", "alpha", "--changed-since", "HEAD"], "--changed-since is read only with --all"),
+    (["build", "alpha", "--cache-url", "file:///x"], "--cache-url is read only with --all"),
+    (["build", "--all", "--fail-on", "none"], "--fail-on is read only with --audit"),
+    (["build", "--all", "--region", "eu-west-1"], "--region is read only with --cache-url"),
+    (["plan", "--output-dir", "d"], "--output-dir is read only with --build"),
+    (["plan", "--changed-since", "HEAD"], "--changed-since is read only with --build"),
+    (["plan", "--profile", "p"], "--profile is read only with --cache-url"),
+    (["plan", "--matrix", "--index-url", "http://127.0.0.1:9/simple"],
+     "--matrix lists each target's functions without resolving; --index-url does not mix"),
+    (["plan", "--matrix", "--build"], "--build does not mix"),
+    (["invoke", "--sample", "sqs", "--memory", "512"], "--memory does not mix with it"),
+    (["build", "alpha", "--runtime", "3.11,3.12", "--report", "r.html"],
+     "--report takes one built zip, but this run builds 2"),
+    (["build", "alpha", "--runtime", "3.11,3.12", "--print", "sha256"],
+     "--print takes one built zip, but this run builds 2"),
+    (["build", "alpha", "--function", "src", "--handler", "app.h", "--runtime", "3.11,3.12",
+      "--invoke", "e.json"], "--invoke takes one built zip, but this run builds 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "said"), IGNORED, ids=[" ".join(a) for a, _ in IGNORED])
+def test_an_option_nothing_would_read_is_one_error_not_ignored(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def h(event, context):\n    return 1\n")
+    monkeypatch.setenv("LAMBDALAYER_CACHE_DIR", str(tmp_path / "cache"))
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith(("error:", "hint:"))]
+    assert len(errors) == 2 and said in errors[0], err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["src"]  # nothing written

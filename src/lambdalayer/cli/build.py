@@ -42,6 +42,7 @@ from lambdalayer.cli.options import (
     add_targets,
     aws_settings,
     input_flags,
+    refuse_unread,
     regions_of,
     slim_options,
     source_flags,
@@ -302,10 +303,37 @@ def flags_of(args: argparse.Namespace) -> Flags:
     )
 
 
+# An option → the option it works with: given without it, it would be ignored.
+_NEEDS = {
+    **dict.fromkeys(("deploy_file", "only_target", "cache_url", "changed_since"), ("all", "--all")),
+    **dict.fromkeys(("fail_on", "deny_licence"), ("audit", "--audit")),
+    "sbom_format": ("sbom", "--sbom"),
+    **dict.fromkeys(
+        ("memory", "timeout", "ephemeral_storage", "env", "repeat", "log_format"),
+        ("invoke", "--invoke"),
+    ),
+    **dict.fromkeys(
+        (
+            "description",
+            "license_info",
+            "s3_bucket",
+            "force",
+            "public",
+            "account",
+            "org",
+            "signing_profile",
+            "regions",
+        ),
+        ("publish", "--publish"),
+    ),
+}
+
+
 def execute(args: argparse.Namespace) -> int:
     """Run ``build``."""
     if args.all:
         return _build_all(args)
+    refuse_unread(args, configure_parser, _NEEDS)
     if args.invoke and not (args.function and args.handler):
         raise InputError(
             "--invoke calls the built function: it needs --function SRC and --handler M.F",
@@ -332,6 +360,16 @@ def execute(args: argparse.Namespace) -> int:
             "--publish takes one built layer; build one target, or publish each zip with"
             " 'lambdalayer publish'"
         )
+    for flag, value, instead in (
+        ("--print", args.print_field, "read each zip's row in --json"),
+        ("--report", args.report, "run 'lambdalayer report' on each zip"),
+        ("--invoke", args.invoke, "run 'lambdalayer invoke' with each zip"),
+    ):
+        if value and not plan.single:
+            raise InputError(
+                f"{flag} takes one built zip, but this run builds {len(plan.jobs)}",
+                hint=f"build one target, or {instead}",
+            )
     # Every output is proved writable before the first is replaced (the layer, then the report).
     report_dirs = ensure_writable_parent(args.report) if args.report is not None else []
     try:
@@ -397,6 +435,7 @@ def _build_all(args: argparse.Namespace) -> int:
             " does not mix with it",
             hint="drop it, or build one layer without --all",
         )
+    refuse_unread(args, configure_parser, {**_NEEDS, **cli_plan.AWS_NEEDS})
     ships = ships_request(args)
     if ships is not None and ships.provenance:
         other = (

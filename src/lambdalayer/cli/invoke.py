@@ -11,6 +11,7 @@ from pathlib import Path
 from lambdalayer.cache import cache_root
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.image import add_registry, chosen_image
+from lambdalayer.cli.options import unread_options
 from lambdalayer.environment.lambdaimage import is_image_reference, open_image
 from lambdalayer.environment.platformlog import JSON, TEXT
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
@@ -260,6 +261,14 @@ def request_of(
 def execute(args: argparse.Namespace) -> int:
     """Run ``invoke``."""
     if args.sample:
+        given = unread_options(args, configure_parser, {"sample"})
+        if given:
+            raise InputError(
+                f"--sample prints a sample event and invokes nothing; {given[0]} does not mix"
+                " with it",
+                hint=f"lambdalayer invoke --sample {args.sample} > event.json, then invoke with"
+                " --event event.json",
+            )
         print(sample(args.sample), end="")
         return EXIT_OK
     if args.image and is_image_reference(args.image):

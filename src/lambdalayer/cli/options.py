@@ -8,11 +8,12 @@ never another command's namespace.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.builder.plan import BeneathFlags, InputFlags, SourceFlags
+from lambdalayer.errors import InputError
 from lambdalayer.layer.slim import rules as slim_rules
 from lambdalayer.recipe import SlimOptions
 from lambdalayer.recipe import choices as bytecode_choices
@@ -24,25 +25,53 @@ def split(values: list[str]) -> tuple[str, ...]:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
+def given_options(
+    args: argparse.Namespace,
+    configure: Callable[[argparse.ArgumentParser], None],
+    which: Callable[[str], bool],
+) -> dict[str, str]:
+    """The options of the parser ``configure`` sets up whose ``dest`` ``which`` picks and that
+    the command line gave (a value other than the default): each ``dest`` → its longest name."""
+    parser = argparse.ArgumentParser(add_help=False)
+    configure(parser)
+    given = {}
+    for action in parser._actions:
+        if action.dest == argparse.SUPPRESS or not which(action.dest):
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value != action.default and not (value in ([], None) and action.default in ([], None)):
+            names = action.option_strings or [str(action.metavar or action.dest)]
+            given[action.dest] = max(names, key=len)
+    return given
+
+
 def unread_options(
     args: argparse.Namespace,
     configure: Callable[[argparse.ArgumentParser], None],
     reads: Collection[str],
 ) -> list[str]:
-    """The options of the parser ``configure`` sets up that the command line gave (a value
-    other than the default) and that ``reads`` (the ``dest`` names one way of running a
-    command reads) does not name: the flags it would otherwise silently ignore."""
-    parser = argparse.ArgumentParser(add_help=False)
-    configure(parser)
-    given = []
-    for action in parser._actions:
-        if action.dest in reads or action.dest == argparse.SUPPRESS:
-            continue
-        value = getattr(args, action.dest, action.default)
-        if value != action.default and not (value in ([], None) and action.default in ([], None)):
-            names = action.option_strings or [str(action.metavar or action.dest)]
-            given.append(max(names, key=len))
-    return given
+    """The options given that ``reads`` (the ``dest`` names one way of running a command
+    reads) does not name: the flags it would otherwise silently ignore."""
+    return list(given_options(args, configure, lambda dest: dest not in reads).values())
+
+
+def refuse_unread(
+    args: argparse.Namespace,
+    configure: Callable[[argparse.ArgumentParser], None],
+    needs: Mapping[str, tuple[str, str]],
+) -> None:
+    """One :class:`InputError` for the first option given without the one it works with
+    (``needs``: its ``dest`` → that option's ``dest`` and flag, e.g. ``"fail_on": ("audit",
+    "--audit")``): read only with it, it would otherwise be silently ignored."""
+    unread = given_options(
+        args, configure, lambda dest: dest in needs and not getattr(args, needs[dest][0], None)
+    )
+    for dest, flag in unread.items():
+        mode = needs[dest][1]
+        raise InputError(
+            f"{flag} is read only with {mode}: without it, it would be ignored",
+            hint=f"add {mode}, or drop {flag}",
+        )
 
 
 def add_requirement_inputs(parser: argparse.ArgumentParser) -> None:

@@ -36,8 +36,9 @@ from lambdalayer.builder.fleetbuild import (
 from lambdalayer.builder.sharing import Placed
 from lambdalayer.builder.ships import ShipsRequest, check_sbom_directory, ships_json
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
-from lambdalayer.cli.options import add_aws, aws_settings
+from lambdalayer.cli.options import add_aws, aws_settings, refuse_unread, unread_options
 from lambdalayer.cli.text import print_shipped
+from lambdalayer.errors import InputError
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.fleet import Fleet, only_target, read_fleet
 from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
@@ -126,6 +127,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_aws(parser)
 
 
+# An option → the option it works with (given without it, it would be ignored).
+AWS_NEEDS = dict.fromkeys(("region", "profile", "endpoint_url"), ("cache_url", "--cache-url"))
+_NEEDS = {
+    **dict.fromkeys(
+        ("output_dir", "bytecode", "python", "no_check", "changed_since"), ("build", "--build")
+    ),
+    **AWS_NEEDS,
+}
+
+
 def fleet_of(args: argparse.Namespace) -> Fleet:
     """The functions the arguments point at (of one target with ``--only-target``)."""
     project = args.project or Path.cwd()
@@ -176,6 +187,17 @@ def shared_of(args: argparse.Namespace) -> Iterator[SharedCache | None]:
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``plan``."""
+    if args.matrix:  # nothing is resolved: only where the functions are is read
+        given = unread_options(
+            args, configure_parser, {"matrix", "project", "deploy_file", "only_target"}
+        )
+        if given:
+            raise InputError(
+                f"--matrix lists each target's functions without resolving; {given[0]} does not"
+                " mix with it",
+                hint="drop it (each job of the matrix plans or builds its target)",
+            )
+    refuse_unread(args, configure_parser, _NEEDS)
     fleet = fleet_of(args)
     if args.matrix:  # as GitHub reads it: no schema key (it would become a matrix dimension)
         print(json.dumps(matrix(fleet), separators=(",", ":")))
