@@ -393,7 +393,7 @@ def test_build_refuses_a_layer_that_fails_its_check(
     )
     code, _, err = run(capsys, *args)
     assert_failed_cleanly(
-        code, err, previous_output, "the layer fails 1 check(s) for python3.11-x86_64"
+        code, err, previous_output, "the layer fails 1 check for python3.11-x86_64"
     )
     assert "import broken failed: RuntimeError: needs settings" in err
     code, out, _ = run(capsys, *args, "--no-check")

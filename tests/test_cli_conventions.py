@@ -265,3 +265,29 @@ def test_an_option_nothing_would_read_is_one_error_not_ignored(
     errors = [line for line in err.splitlines() if line.startswith(("error:", "hint:"))]
     assert len(errors) == 2 and said in errors[0], err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["src"]  # nothing written
+
+
+def test_check_publish_layers_image_and_pipeline_counts_read_as_english(capsys, tmp_path):
+    """'0 error(s), 0 warning(s)', 'fails 1 check(s)', '1 of 1 region(s)' were printed."""
+    import io
+
+    from lambdalayer.aws.publish import Published
+    from lambdalayer.builder.pipeline import failed_check
+    from lambdalayer.builder.sharing import Needs, Sized, share
+    from lambdalayer.check.findings import CheckReport, Finding, Kind, Severity
+    from lambdalayer.cli.publish import print_published
+    from lambdalayer.cli.text import verdict_line
+    from lambdalayer.targets import get_target
+
+    findings = (Finding(Severity.ERROR, Kind.PATH, "x"), Finding(Severity.WARNING, Kind.ZIP, "y"))
+    report = CheckReport(tmp_path / "l.zip", get_target("python3.12", "x86_64"), findings, 1, 1, 1)
+    assert "FAILED for python3.12-x86_64: 1 error, 1 warning;" in verdict_line(report)
+    clean = CheckReport(tmp_path / "l.zip", get_target("python3.12", "x86_64"), (), 1, 1, 1)
+    assert ": 0 errors, 0 warnings;" in verdict_line(clean)
+    error = failed_check(report, tmp_path / "l.zip", function=False)
+    assert "fails 1 check for python3.12-x86_64;" in error.message
+    assert print_published([Published("eu-west-1", error="denied")], io.StringIO()) == 1
+    assert "error: publishing failed in 1 of 1 region\n" in capsys.readouterr().err
+    plan = share([Needs("f", {"a": Sized("1", 1, 1)}, existing_layers=1)])
+    [notes] = [function.notes for function in plan.functions]
+    assert "the 1 layer it already names counts against the five;" in " ".join(notes)

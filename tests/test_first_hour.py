@@ -192,7 +192,7 @@ def test_a_failed_function_build_speaks_of_the_function(local_index, tmp_path, c
     if find_interpreter("3.12") is None:
         pytest.skip("the handler's import needs a CPython 3.12")
     assert code == 1
-    assert "error: the function package fails 1 check(s) for python3.12-x86_64" in err
+    assert "error: the function package fails 1 check for python3.12-x86_64" in err
     assert "--no-check" not in err
     assert "has no function missing" in err
 

@@ -325,13 +325,13 @@ def test_prune_keeps_the_newest_and_what_a_function_uses(settings, moto_endpoint
         REGION,
     ]
     assert main([*prune_args, "--dry-run"]) == 0
-    assert "would delete 2 version(s) of" in capsys.readouterr().out
+    assert "would delete 2 versions of" in capsys.readouterr().out
     assert len(layer_versions(settings, name)) == 5
     assert main(prune_args) == 1  # no terminal, no --yes: nothing is deleted
     assert "add --yes" in capsys.readouterr().err
     assert len(layer_versions(settings, name)) == 5
     assert main([*prune_args, "--yes"]) == 0
-    assert "deleted 2 version(s)" in capsys.readouterr().out
+    assert "deleted 2 versions" in capsys.readouterr().out
     assert [item.version for item in layer_versions(settings, name)] == [5, 4, 1]
     assert prunable(settings, name, 3) == []
 

@@ -45,6 +45,7 @@ from lambdalayer.progress import Notify, quiet
 from lambdalayer.resolve.stage import LockSource, explained, locked
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
+from lambdalayer.wording import counted
 
 
 def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
@@ -191,8 +192,8 @@ def failed_check(report: CheckReport, output: Path, *, function: bool) -> LayerC
     else:
         hint = f"each finding says what to fix; {option('BuildRequest.check', False)} writes the layer anyway"
     return LayerCheckError(
-        f"{what} fails {len(report.errors)} check(s) for {report.target.name}; {output} was not"
-        " written",
+        f"{what} fails {counted(len(report.errors), 'check')} for {report.target.name};"
+        f" {output} was not written",
         report,
         hint=hint,
     )

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lambdalayer.limits import MAX_LAYERS, UNZIPPED_LIMIT
+from lambdalayer.wording import agreeing, counted
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,8 @@ def _assemble(
             if name in conflicts
         ) + (
             (
-                f"the {need.existing_layers} layer(s) it already names count against the five;"
+                f"the {counted(need.existing_layers, 'layer')} it already names"
+                f" {agreeing(need.existing_layers, 'counts', 'count')} against the five;"
                 " their bytes are not known here and are not in its total",
             )
             if need.existing_layers

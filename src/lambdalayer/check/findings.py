@@ -14,6 +14,7 @@ from typing import Any
 
 from lambdalayer.importresult import ImportResult
 from lambdalayer.targets import Target
+from lambdalayer.wording import counted
 
 
 class Severity(enum.IntEnum):
@@ -215,7 +216,7 @@ class CheckReport:
             errors = sum(PART_OF_KIND[finding.kind] is part for finding in self.errors)
             unverified = next((item for item in self.unverified if item.part is part), None)
             if errors:
-                verdicts.append(PartVerdict(part, Verdict.FAILED, f"{errors} error(s)"))
+                verdicts.append(PartVerdict(part, Verdict.FAILED, counted(errors, "error")))
             elif unverified is not None:
                 verdicts.append(
                     PartVerdict(part, Verdict.NOT_VERIFIED, unverified.why, unverified.how)

@@ -43,6 +43,7 @@ from lambdalayer.placement import Placement, read_zip
 from lambdalayer.resolve.provided import managed_layer
 from lambdalayer.runtimepackages import lang_modules, stdlib_modules
 from lambdalayer.targets import Layout, Target
+from lambdalayer.wording import counted
 from lambdalayer.zipnames import printable, unsafe_reason
 
 MIB = 1024 * 1024
@@ -174,7 +175,7 @@ def _elf_findings(
             Finding(
                 Severity.ERROR,
                 Kind.ELF_LOAD,
-                f"{elf.misaligned_segments} load segment(s) not aligned: the loader refuses the"
+                f"{counted(elf.misaligned_segments, 'load segment')} not aligned: the loader refuses the"
                 ' file ("ELF load command address/offset not page-aligned")',
                 name,
                 package,

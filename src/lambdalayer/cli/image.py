@@ -39,6 +39,7 @@ from lambdalayer.oci.reference import ImageReference
 from lambdalayer.supply.sbom import SbomFormat
 from lambdalayer.targets import ARCH_ALIASES, Target, get_target
 from lambdalayer.trim.manifest import read_manifest
+from lambdalayer.wording import counted
 
 DESCRIPTION = "Lambda container images without Docker: build, push, deploy; pull for checks."
 EPILOG = """\
@@ -377,7 +378,7 @@ def print_image(result: ImageResult) -> None:
     if result.pushed is not None:
         pushed = result.pushed
         print(
-            f"pushed: {pushed.image.uri} ({len(pushed.uploaded)} blob(s), "
+            f"pushed: {pushed.image.uri} ({counted(len(pushed.uploaded), 'blob')}, "
             f"{human_bytes(pushed.uploaded_bytes)} sent; {pushed.present} already there,"
             f" {pushed.mounted} mounted)"
         )

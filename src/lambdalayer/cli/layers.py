@@ -9,6 +9,7 @@ from lambdalayer.aws.publish import LayerVersion, functions_layers, layer_versio
 from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.cli.options import add_aws, aws_settings
 from lambdalayer.errors import InputError
+from lambdalayer.wording import counted
 
 DESCRIPTION = (
     "List a layer's versions (content hash, sizes, runtimes); --prune deletes all but the newest."
@@ -54,17 +55,18 @@ def execute(args: argparse.Namespace) -> int:
             settings, args.name, args.keep, functions_layers(settings, args.in_use_by)
         )
         listed = ", ".join(map(str, doomed)) or "none"
-        what = f"delete {len(doomed)} version(s) of {args.name} ({listed})"
+        what = f"delete {counted(len(doomed), 'version')} of {args.name} ({listed})"
         if args.dry_run:
-            print(f"would delete {len(doomed)} version(s) of {args.name}: {listed}")
+            print(f"would delete {counted(len(doomed), 'version')} of {args.name}: {listed}")
         elif doomed and _confirmed(args.yes, what):
             deleted = prune(settings, args.name, doomed)
             print(
-                f"deleted {len(deleted)} version(s) of {args.name}: {', '.join(map(str, deleted))}"
+                f"deleted {counted(len(deleted), 'version')} of {args.name}:"
+                f" {', '.join(map(str, deleted))}"
             )
         else:
             why = "none to delete" if not doomed else "not confirmed"
-            print(f"deleted 0 version(s) of {args.name}: {why}")
+            print(f"deleted 0 versions of {args.name}: {why}")
     versions = layer_versions(settings, args.name)
     if args.json:
         print_json({"ok": True, "versions": [version.__dict__ for version in versions]})

@@ -21,6 +21,7 @@ from lambdalayer.cli.options import (
     split,
 )
 from lambdalayer.targets import ARCH_ALIASES
+from lambdalayer.wording import counted
 
 DESCRIPTION = (
     "Publish a layer zip as a new version of a Lambda layer (nothing new when the same bytes"
@@ -115,7 +116,7 @@ def print_published(results: Sequence[Published], out: TextIO) -> int:
         print(f"{result.region}: {result.arn} ({state})", file=out)
     if failed:
         print(
-            f"error: publishing failed in {len(failed)} of {len(results)} region(s)",
+            f"error: publishing failed in {len(failed)} of {counted(len(results), 'region')}",
             file=sys.stderr,
         )
         return EXIT_ERROR

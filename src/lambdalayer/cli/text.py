@@ -225,7 +225,7 @@ def verdict_line(report: CheckReport) -> str:
     else:
         verdict = "ok"
     return (
-        f"check {verdict} for {report.target.name}: {errors} error(s), {warnings} warning(s);"
+        f"check {verdict} for {report.target.name}: {counted(errors, 'error')}, {counted(warnings, 'warning')};"
         + (f" {human_bytes(report.zipped_bytes)} zipped," if report.zipped_bytes else "")
         + f" {human_bytes(report.unzipped_bytes)} unzipped"
         + (

@@ -51,6 +51,7 @@ from lambdalayer.supply.inventory import Artefact, inventory_of_placement, runti
 from lambdalayer.supply.sbom import render
 from lambdalayer.targets import Layout, Target
 from lambdalayer.timings import Stopwatch
+from lambdalayer.wording import counted
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def _checked(
     report = checked(placement, checking, cache_dir, notify, "the image's dependencies")
     if report.failed:
         raise LayerCheckError(
-            f"the image's dependencies fail {len(report.errors)} check(s) for"
+            f"the image's dependencies fail {counted(len(report.errors), 'check')} for"
             f" {checking.target.name}; nothing was written or pushed",
             report,
             hint=f"each finding says what to fix; {option('ImageRequest.check', False)} builds"

@@ -46,6 +46,7 @@ from lambdalayer.net.index import IndexConfig
 from lambdalayer.placement import read_tree
 from lambdalayer.sourcetree import read_source_tree
 from lambdalayer.targets import Layout, Target
+from lambdalayer.wording import counted
 
 __all__ = [
     "FunctionConfig",
@@ -425,7 +426,7 @@ def refused(
     request_id, log = str(uuid.uuid4()), platform.log
     first = findings[0]
     log(
-        f"lambdalayer: the check before the first invocation found {len(findings)} thing(s)"
+        f"lambdalayer: the check before the first invocation found {counted(len(findings), 'thing')}"
         " that fail on Lambda:"
     )
     for finding in findings:

@@ -30,6 +30,7 @@ from lambdalayer.errors import InputError
 from lambdalayer.layer.archive import Entry
 from lambdalayer.recipe import SlimOptions
 from lambdalayer.targets import Target, in_site_directory
+from lambdalayer.wording import counted
 
 _PROTECTED = re.compile(r"(^|/)[^/]+\.dist-info/|(^|/)[^/]+\.libs/")
 _SHARED_OBJECT = re.compile(r"\.so(\.[0-9.]+)?\Z")
@@ -233,7 +234,7 @@ class _StripRun:
             return None
         name = Path(str(self.program)).name
         return (
-            f"{name} left {len(self.broken)} shared object(s) that the loader would refuse"
+            f"{name} left {counted(len(self.broken), 'shared object')} that the loader would refuse"
             f" (misaligned load segments, e.g. {self.broken[0].rsplit('/', 1)[-1]}); they are"
             " kept unstripped — leave the strip program out to use lambdalayer's own stripper"
         )
