@@ -289,6 +289,21 @@ def test_a_function_with_five_layers_already_gets_no_shared_layer():
     assert [layer.functions for layer in plan.layers] == [("other", "third")]
 
 
+@pytest.mark.parametrize(
+    ("existing", "said"),
+    [
+        (1, "the 1 layer it already names counts against the five; its bytes are"),
+        (2, "the 2 layers it already names count against the five; their bytes are"),
+    ],
+)
+def test_the_layers_a_function_already_names_are_counted_in_english(existing, said):
+    """plan printed 'the 1 layer(s) it already names count against the five' (a new
+    user's review)."""
+    plan = share([_needs("legacy", "a", existing=existing), _needs("other", "a")])
+    legacy = next(function for function in plan.functions if function.function == "legacy")
+    assert legacy.notes == (f"{said} not known here and not in its total",)
+
+
 @pytest.mark.parametrize("order", [0, 1])
 def test_the_choice_does_not_depend_on_the_order_functions_are_read(order):
     needs = [_needs("a", "x y z"), _needs("b", "x y"), _needs("c", "y z"), _needs("d", "z")]

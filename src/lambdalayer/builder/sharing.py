@@ -225,7 +225,8 @@ def _assemble(
             (
                 f"the {counted(need.existing_layers, 'layer')} it already names"
                 f" {agreeing(need.existing_layers, 'counts', 'count')} against the five;"
-                " their bytes are not known here and are not in its total",
+                f" {agreeing(need.existing_layers, 'its bytes are', 'their bytes are')} not"
+                " known here and not in its total",
             )
             if need.existing_layers
             else ()
