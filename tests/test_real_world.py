@@ -929,3 +929,25 @@ def test_a_program_run_at_import_that_lambda_lacks_is_named_as_such(tmp_path, ca
     )
     assert "import gitish failed: ImportError: Failed to initialize: Bad git executable." in out
     assert "a program run at import that Lambda's runtimes do not have" in out
+
+
+def test_a_release_the_users_own_pin_holds_back_is_said_to_be_held_by_that_pin(
+    real_world_index, tmp_path, capsys
+):
+    """'requests 2.31.0, not 2.34.2' for 'build requests==2.31.0' named every possible cause
+    and asked to build requests==2.34.2 to see which (README's first command, a new user's
+    review): the user's own pin is named, on the command line and in a requirements file."""
+    document = run_json(
+        capsys, *build_args(real_world_index, tmp_path, "topish==1.0"), "--no-check", "--json"
+    )
+    [note] = document["version_notes"]
+    assert "the requirement 'topish==1.0' holds it back" in str(note), note
+    assert "to see which" not in str(note), note
+    included = tmp_path / "pins.txt"
+    included.write_text("topish<2  # held back on purpose\n")
+    (tmp_path / "requirements.txt").write_text(f"-r {included}\n")
+    args = build_args(real_world_index, tmp_path, "topish")
+    args[1:2] = ["-r", str(tmp_path / "requirements.txt")]
+    document = run_json(capsys, *args, "--no-check", "--json")
+    [note] = document["version_notes"]
+    assert "the requirement 'topish<2' holds it back" in str(note), note

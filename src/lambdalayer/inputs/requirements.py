@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, LambdaLayerError
 from lambdalayer.fsutil import read_text_file
 from lambdalayer.inputs.projects import (
     InputKind,
@@ -157,6 +157,45 @@ def _requirement_lines(path: Path, seen: set[Path]) -> int:
         elif not line.startswith("-") or line.startswith(("-e", "--editable")):
             count += 1
     return count
+
+
+def asked_requirements(requirements: Requirements) -> tuple[Requirement, ...]:
+    """The requirements the user named: the arguments and the lines of the requirements files
+    (``-r`` includes followed), each a plain ``name[extras] specifier``; a URL, a local path,
+    an option, a line with a marker or one that cannot be read is left out (this is for
+    saying why a version was chosen, never for resolving)."""
+    found: list[Requirement] = []
+    lines = list(requirements.specifiers)
+    for path in requirements.files:
+        lines += _plain_lines(path, set())
+    for line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if requirement.url is None and requirement.marker is None:
+            found.append(requirement)
+    return tuple(found)
+
+
+def _plain_lines(path: Path, seen: set[Path]) -> list[str]:
+    """The requirement lines of a requirements file and its ``-r`` includes (none unreadable)."""
+    resolved = path.resolve()
+    if resolved in seen:
+        return []
+    seen.add(resolved)
+    try:
+        text = read_text_file(resolved, "requirements file")
+    except LambdaLayerError:
+        return []
+    lines: list[str] = []
+    for line in _logical_lines(text):
+        include = re.match(r"^(?:-r|--requirement)[=\s]+(\S+)", line)
+        if include:
+            lines += _plain_lines(resolved.parent / include.group(1), seen)
+        elif not line.startswith("-"):
+            lines.append(_HASH_OPTION.sub("", line).strip())
+    return lines
 
 
 def _require_something(lines: Sequence[str], requirement_files: Sequence[Path]) -> None:

@@ -5,7 +5,8 @@ that exists on the index but was not chosen gets the first reason that holds: it
 newer Python than the runtime's; its wheels need a glibc above the runtime's floor; it
 has no wheel for the runtime's CPython; or a requirement holds it back (a pin or range, the
 user's or another package's, or what a base layer provides), or a dependency of that release
-has no wheel for the target — which of these is not read here, so the note says how to see.
+has no wheel for the target — when one of the user's own requirements excludes the release
+the note names it, else which of these is not read here, so the note says how to see.
 Explanations are best effort: an index that cannot be read leaves a package unexplained
 rather than failing the build.
 """
@@ -16,10 +17,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
+    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -64,7 +67,12 @@ def _admits_python(files: Sequence[IndexFile], target: Target) -> bool:
 
 
 def _wheel_reason(
-    files: Sequence[IndexFile], target: Target, held_by_pins: bool, name: str, version: Version
+    files: Sequence[IndexFile],
+    target: Target,
+    held_by_pins: bool,
+    name: str,
+    version: Version,
+    asked: Sequence[Requirement],
 ) -> str:
     runtime = target.runtime
     wheels = [file.filename for file in files if file.filename.endswith(".whl")]
@@ -79,6 +87,11 @@ def _wheel_reason(
     # one of its own that has no wheel for the target (the resolution takes wheels only, so
     # uv backs off to an older release instead: hydra-core 0.11.3 for 1.3.8, whose
     # antlr4-python3-runtime is published as source only). Which of them is not read here.
+    for requirement in asked:  # the user's own pin, when one of theirs excludes it
+        if canonicalize_name(requirement.name) == canonicalize_name(name) and (
+            not requirement.specifier.contains(version, prereleases=True)
+        ):
+            return f"the requirement '{requirement}' holds it back"
     base = " (or what a base layer provides)" if held_by_pins else ""
     return (
         f"a pin or range in the requirements or another package's{base}, or a dependency of"
@@ -88,7 +101,11 @@ def _wheel_reason(
 
 
 def _note(
-    package: LockedPackage, files: Sequence[IndexFile], target: Target, held_by_pins: bool
+    package: LockedPackage,
+    files: Sequence[IndexFile],
+    target: Target,
+    held_by_pins: bool,
+    asked: Sequence[Requirement],
 ) -> VersionNote | None:
     chosen = Version(package.version)
     by_version: dict[Version, list[IndexFile]] = {}
@@ -107,7 +124,7 @@ def _note(
     )
     if for_python > chosen:
         reason = _wheel_reason(
-            by_version[for_python], target, held_by_pins, package.name, for_python
+            by_version[for_python], target, held_by_pins, package.name, for_python, asked
         )
         if for_python < newest:
             reason += f"; {newest} needs a newer Python"
@@ -123,15 +140,20 @@ def explain(
     index: IndexConfig,
     *,
     held_by_pins: bool = False,
+    asked: Sequence[Requirement] = (),
 ) -> tuple[VersionNote, ...]:
-    """A note for each package whose chosen version is below the newest release on the index."""
+    """A note for each package whose chosen version is below the newest release on the index.
+
+    ``asked``: the requirements the user named; one that excludes the newer release is named
+    as what holds it back (``requests==2.31.0``), rather than every possible cause.
+    """
 
     def one(package: LockedPackage) -> VersionNote | None:
         try:
             files = project_files(index, package.name)
         except LambdaLayerError:
             return None
-        return _note(package, files, target, held_by_pins)
+        return _note(package, files, target, held_by_pins, asked)
 
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL_READS) as pool:
         return tuple(note for note in pool.map(one, packages) if note is not None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lambdalayer.errors import InputError
-from lambdalayer.inputs.requirements import Requirements
+from lambdalayer.inputs.requirements import Requirements, asked_requirements
 from lambdalayer.lock import Lock, read_pylock
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.progress import Notify, quiet
@@ -113,7 +113,13 @@ def explained(result: Locked, source: LockSource, target: Target, cache_dir: Pat
     """
     if result.key is None or isinstance(source, FromLock):
         return result
-    notes = explain(result.lock.packages, target, source.index, held_by_pins=bool(result.sources))
+    notes = explain(
+        result.lock.packages,
+        target,
+        source.index,
+        held_by_pins=bool(result.sources),
+        asked=asked_requirements(source.requirements),
+    )
     if result.key:
         cached = CachedResolution(result.lock, result.backoffs, result.provided, notes)
         names = [package.name for package in result.lock.packages] + list(result.provided)
