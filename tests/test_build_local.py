@@ -467,3 +467,26 @@ def test_summary_explains_why_a_package_is_not_at_its_newest_version(
         )[0]
         == 0
     )
+
+
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_a_function_source_that_is_not_a_directory_is_refused_before_resolving(
+    local_index, cache_dir, tmp_path, capsys, kind
+):
+    """--function srcx (a typo) resolved and prepared every wheel, then said 'function source
+    srcx is not a directory' with no hint (a new user's review)."""
+    source = tmp_path / "srcx"
+    if kind == "a file":
+        source.write_text("def handler(event, context): pass\n")
+    output = tmp_path / "fn.zip"
+    args = build_args(local_index, cache_dir, output, "alpha", "--function", str(source))
+    code, _, err = run_cli(capsys, *args, "--handler", "app.handler")
+    what = "does not exist" if kind == "missing" else "is not a directory"
+    assert code == 1 and f"error: --function {source} {what}\n" in err, err
+    assert "hint: give --function the directory that holds the handler's module" in err, err
+    assert "resolving" not in err and not output.exists(), err
+    image = ["image", "build", "alpha", "--function", str(source), "-o", str(tmp_path / "i.tar")]
+    code, _, err = run_cli(
+        capsys, *image, "--handler", "app.handler", "--index-url", local_index.url
+    )
+    assert code == 1 and f"error: --function {source} {what}\n" in err, err

@@ -46,6 +46,7 @@ from lambdalayer.targets import (
     get_target,
     parse_target,
 )
+from lambdalayer.zipnames import printable
 
 
 @dataclass(frozen=True)
@@ -244,14 +245,28 @@ def _explicit(flags: InputFlags) -> Gathered | None:
     return None
 
 
+def function_code(source: Path, handler: str | None) -> FunctionCode:
+    """``--function SOURCE``, refused before anything is resolved when it is not a directory
+    (it was found only when the package was assembled, after resolving and preparing)."""
+    if not source.is_dir():
+        what = "is not a directory" if source.exists() else "does not exist"
+        raise InputError(
+            f"--function {printable(str(source))} {what}",
+            hint="give --function the directory that holds the handler's module"
+            " (for --handler app.handler, the directory with app.py)",
+        )
+    return FunctionCode(source, handler)
+
+
 def artefacts(flags: InputFlags, config: ProjectConfig | None) -> list[Artefact]:
     """Every artefact to build: the explicit inputs, else the configuration's, else the project's."""
     project_dir = flags.project_dir
     wanted = (flags.extras, flags.groups)  # for the project's own inputs
     gathered = _explicit(flags)
     if flags.function is not None:
+        code = function_code(flags.function, flags.handler)  # before anything is resolved
         inputs = gathered if gathered is not None else _gather(Inputs(), project_dir, *wanted)
-        return [Artefact("function", inputs, FunctionCode(flags.function, flags.handler))]
+        return [Artefact("function", inputs, code)]
     if gathered is not None:
         return [Artefact("layer", gathered)]
     if config is not None and (config.layers or config.function):
@@ -462,7 +477,7 @@ def plan_image(
     settings = _settings(flags, config)
     source = _source(found[0].inputs, settings.index, flags.sources.allow_build)
     beneath = _beneath(found[0].on_top_of, flags.sources.beneath, source)
-    function = FunctionCode(inputs.function, inputs.handler) if inputs.function else None
+    function = function_code(inputs.function, inputs.handler) if inputs.function else None
     recipe = BuildRecipe(
         Layout.IMAGE, flags.recipe.slim, settings.bytecode, flags.recipe.python, function
     )
