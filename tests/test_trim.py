@@ -675,3 +675,48 @@ def test_ca_bundles_the_sandbox_cannot_reach_are_kept_whatever_the_trace_saw(
     kept = {item.rel for item in plan.kept}
     assert {"certifi/cacert.pem", "certifi/core.py", "fakecore/cacert.pem"} <= kept
     assert "fakecore/data/model.json" not in kept
+
+
+def test_trim_image_takes_a_root_and_refuses_a_functions_own_image_before_anything_runs(
+    tmp_path, capsys
+):
+    """trim --image REF took a registry's image for a directory ('no such directory')."""
+    from ocitools import make_base_layout
+    from registryserver import Registry, RegistryServer, layer_tarball
+
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (tmp_path / "e.json").write_text("{}")
+    registry = Registry()
+    registry.add_image("latest", {"amd64": [layer_tarball({"var/task/app.py": b"x = 1\n"})]})
+    server = RegistryServer(registry, repository="fn")
+    images = [f"{server.url.removeprefix('http://')}/fn:latest"]
+    if shutil.which("umoci") is not None:  # a real OCI layout, as image build's -o DIR
+        root = tmp_path / "root"
+        (root / "var/task").mkdir(parents=True)
+        (root / "var/task/app.py").write_text("x = 1\n")
+        images.append(str(make_base_layout(root, tmp_path / "layout", "latest", "amd64")))
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(b"an OCI archive")  # a file: an image, as invoke --image reads it
+    images.append(str(archive))
+    common = ["trim", "app.handler", "--function", str(code), "--event", str(tmp_path / "e.json")]
+    common += ["--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "out")]
+    common += ["--manifest", str(tmp_path / "m.toml")]
+    try:
+        for image in images:
+            exit_code, _, err = run_cli(capsys, *common, "--image", image)
+            assert exit_code == 1
+            lines = err.splitlines()
+            assert lines[0].startswith(f"error: --image {image} is a function's own image"), err
+            assert lines[1].startswith("hint: trim the code and layers the image is built from")
+        exit_code, _, err = run_cli(capsys, *common, "--image", str(tmp_path / "nowhere"))
+        assert exit_code == 1 and err.splitlines() == [
+            f"error: --image {tmp_path / 'nowhere'}: no such directory",
+            "hint: trim's --image takes pull, host, or the directory of an extracted Lambda image",
+        ]
+    finally:
+        server.close()
+    assert registry.seen_by_registry == []  # refused before anything is asked
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.toml").exists()
+    assert not (tmp_path / "cache").exists()

@@ -17,6 +17,7 @@ from lambdalayer.cli.invoke import (
     target_of,
 )
 from lambdalayer.cli.report import write_report
+from lambdalayer.environment.lambdaimage import is_image_reference
 from lambdalayer.errors import InputError
 from lambdalayer.report import layer_report
 from lambdalayer.targets import Layout, Target
@@ -74,7 +75,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         image=(
             "pull|DIR|host",
             "the root, as invoke's: 'pull' fetches Lambda's image, DIR is an extracted one,"
-            " 'host' this machine's libraries",
+            " 'host' this machine's libraries; a function's own image (invoke --image IMAGE) is"
+            " refused: trim the code and layers it is built from, then 'image build --trim'",
         ),
     )
     parser.add_argument(
@@ -146,8 +148,33 @@ def _events(args: argparse.Namespace) -> tuple[TracedEvent, ...]:
     return tuple(events)
 
 
+def check_root(spec: str | None) -> None:
+    """``trim --image``: the root the function runs in (``pull``, ``host``, an extracted root's
+    directory), checked before anything runs or is written. A function's own image (an OCI
+    archive or layout, a registry's image: what ``invoke --image`` boots) holds its code and
+    dependencies in the image's own places, which trim neither traces as artefacts nor
+    writes back: one error saying so, never the reference taken for a directory."""
+    if spec is None or spec in ("pull", "host"):
+        return
+    if is_image_reference(spec):
+        raise InputError(
+            f"--image {spec} is a function's own image (an OCI archive or layout, or a"
+            " registry's image), as 'invoke --image' boots it; trim traces and trims the code"
+            " and layers it is given, not an image's files",
+            hint="trim the code and layers the image is built from (lambdalayer trim HANDLER"
+            " --function SRC --layer deps.zip --image pull), then build the image with --trim"
+            f" {MANIFEST_NAME}",
+        )
+    if not Path(spec).is_dir():
+        raise InputError(
+            f"--image {spec}: no such directory",
+            hint="trim's --image takes pull, host, or the directory of an extracted Lambda image",
+        )
+
+
 def execute(args: argparse.Namespace) -> int:
     """Run ``trim``."""
+    check_root(args.image)
     function = args.zip or args.function
     target = target_of(args, [function, *args.layer])
     request = TrimRequest(
