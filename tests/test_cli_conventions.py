@@ -291,3 +291,17 @@ def test_check_publish_layers_image_and_pipeline_counts_read_as_english(capsys, 
     plan = share([Needs("f", {"a": Sized("1", 1, 1)}, existing_layers=1)])
     [notes] = [function.notes for function in plan.functions]
     assert "the 1 layer it already names counts against the five;" in " ".join(notes)
+
+
+def test_a_missing_function_list_or_event_hint_names_the_option_that_gives_it(tmp_path, capsys):
+    """'plan' with nothing found hinted 'name the deploy file' (with what?) and trim without an
+    event '--event FILE' only (a new user's review): each hint names the option to use."""
+    code = main(["plan", "--project", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "hint: name a deploy file elsewhere with --deploy-file FILE" in err, err
+    assert "[tool.lambdalayer.functions.NAME] with source =" in err, err
+    code = main(["build", "--all", "--project", str(tmp_path)])
+    assert code == 1 and "--deploy-file FILE" in capsys.readouterr().err
+    code = main(["trim", "app.handler", "--function", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "hint: --event FILE, or --sample KIND (apigw-v2, sqs," in err, err

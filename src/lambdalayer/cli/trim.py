@@ -144,7 +144,10 @@ def _events(args: argparse.Namespace) -> tuple[TracedEvent, ...]:
     events = [TracedEvent(spec, event_bytes(spec)) for spec in args.event]
     events += [TracedEvent(f"sample:{name}", sample(name).encode()) for name in args.sample]
     if not events:
-        raise InputError("trim needs at least one event", hint="--event FILE (repeatable)")
+        raise InputError(
+            "trim needs at least one event",
+            hint=f"--event FILE, or --sample KIND ({', '.join(SAMPLES)}); each repeatable",
+        )
     return tuple(events)
 
 

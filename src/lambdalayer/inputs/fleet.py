@@ -72,7 +72,10 @@ def read_fleet(project_dir: Path, deploy_files: tuple[Path, ...] = ()) -> Fleet:
         raise InputError(
             f"no functions found in {project_dir}: no deploy file (template.yaml, serverless.yml,"
             " cdk.out/*.template.json) and no [tool.lambdalayer.functions] table",
-            hint="name the deploy file, or add [tool.lambdalayer.functions.NAME]",
+            hint="name a deploy file elsewhere with --deploy-file FILE (a SAM or CloudFormation"
+            " template, serverless.yml), or describe each function in pyproject.toml:"
+            ' [tool.lambdalayer.functions.NAME] with source = "DIR" and target ='
+            ' "python3.12-x86_64"',
         )
     read = [*files, *([config.path] if config is not None and config.functions else [])]
     ordered = tuple(functions[name] for name in sorted(functions))
