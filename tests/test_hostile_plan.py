@@ -5,6 +5,7 @@ any mix of needs (five layers, nothing unneeded, everything needed, one version 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
@@ -18,7 +19,7 @@ from lambdalayer.builder.sharing import Needs, Sized, share
 from lambdalayer.cache.buckets import Bucket
 from lambdalayer.cache.remote import MAGIC, FileStore, FleetCache
 from lambdalayer.cache.store import Cache
-from lambdalayer.errors import InputError
+from lambdalayer.errors import CacheError, InputError
 from lambdalayer.inputs.fleet import read_fleet
 from lambdalayer.limits import MAX_LAYERS
 from lambdalayer.lock import LockedWheel
@@ -283,3 +284,46 @@ def test_generated_kept_sizes_are_read_or_ignored_never_a_crash(tmp_path_factory
     assert known is None or all(
         isinstance(pair, tuple) and all(isinstance(n, int) for n in pair) for pair in known.values()
     )
+
+
+_LINKED = st.sampled_from(["v1", "v1/wheels", f"v1/wheels/{'b' * 64}", "v1/artefacts"])
+
+
+@generated(30)
+@given(linked=_LINKED, planted=st.booleans())
+def test_a_link_in_a_file_share_is_never_followed_to_read_or_write(
+    tmp_path_factory, monkeypatch, linked, planted
+):
+    """Anyone who can write the share (no key needed) can put a link where a directory of
+    objects should be: a job must not write its wheels or entries through it (into the
+    user's home, say), nor list or read what it points at."""
+    monkeypatch.setenv("LAMBDALAYER_CACHE_KEY", "k" * 32)
+    folder = tmp_path_factory.mktemp("share")
+    share, root, outside = folder / "share", folder / "cache", folder / "outside"
+    root.mkdir(mode=0o700)
+    outside.mkdir()
+    if planted:  # what the link leads to holds an object of the name asked for
+        (outside / "w-1.0-py3-none-any.whl").write_bytes(MAGIC + b"-\nwheel")
+        (outside / ("f" * 64)).write_bytes(MAGIC + b"-\nzip")
+    link = share.joinpath(*linked.split("/"))
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside, target_is_directory=True)
+    before = sorted(path.name for path in outside.iterdir())
+    wheel = LockedWheel("w-1.0-py3-none-any.whl", "http://127.0.0.1:9/w.whl", "b" * 64)
+    store = FileStore(share)
+    for name in (f"v1/wheels/{'b' * 64}/{wheel.filename}", "v1/artefacts/" + "f" * 64):
+        with contextlib.suppress(CacheError):
+            store.put_new(name, b"written through a link")
+        try:
+            assert store.get(name, 1000) in (None, b"written through a link")
+        except CacheError as error:
+            assert "link" in error.message
+        with contextlib.suppress(CacheError):  # every name listed is a file in the share
+            for found in store.names(name.rsplit("/", 1)[0], 100):
+                assert share.resolve() in share.joinpath(found).resolve().parents
+    with Cache.open(root) as cache:
+        fleet = FleetCache(store, cache)
+        fleet.pull_wheels([wheel])
+        with contextlib.suppress(CacheError):
+            fleet.pull_entries(Bucket.ARTEFACTS, ["f" * 64])
+    assert sorted(path.name for path in outside.iterdir()) == before

@@ -95,14 +95,16 @@ def _read_named(path: Path, what: str, limit: int) -> bytes:
         os.close(descriptor)
 
 
-def read_small_file(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of the regular file at ``path``: never a FIFO, a device or a
-    link (``OSError`` for those), never a read that waits or does not end.
+def read_small_file(path: Path | str, limit: int, dir_fd: int | None = None) -> bytes:
+    """At most ``limit`` bytes of the regular file at ``path`` (relative to the directory
+    ``dir_fd`` when given): never a FIFO, a device or a link (``OSError`` for those), never
+    a read that waits or does not end.
 
     For files lambdalayer itself placed (a seal, a key file, a result a child wrote), where
     anything but a regular file is an attack, not an input.
     """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    descriptor = os.open(path, flags, dir_fd=dir_fd)
     with os.fdopen(descriptor, "rb") as stream:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")

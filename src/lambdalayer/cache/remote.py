@@ -27,10 +27,12 @@ wheel), ``\\n``, then the entry: a file's bytes, or a tree as an uncompressed ta
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import io
 import os
+import posixpath
 import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ from lambdalayer.lock import LockedWheel
 from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 
 MAGIC = b"lambdalayer-cache 1\n"
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_OBJECT = 1 << 30  # one entry: a wheel or a fragment tree over 1 GiB is not ours
 MAX_NAMES = 200_000  # names listed under one bucket
 DERIVED = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.FRAGMENTS, Bucket.CHECKS, Bucket.ARTEFACTS)
@@ -73,56 +76,118 @@ class RemoteStore(Protocol):
 
 
 class FileStore:
-    """A mounted share (``file:///mnt/cache``): the same objects as files under ``root``."""
+    """A mounted share (``file:///mnt/cache``): the same objects as files under ``root``.
+
+    Anyone who can write the share can put a link where a directory of objects should be:
+    every directory below ``root`` is opened without following a link (each component
+    ``O_NOFOLLOW``, the file named relative to its directory), so nothing is written, listed
+    or read through one — a link is a :class:`CacheError` naming it.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.where = root.as_uri()
 
-    def _path(self, name: str) -> Path:
+    @staticmethod
+    def _parts(name: str) -> list[str]:
         parts = name.split("/")
         if any(part in {"", ".", ".."} for part in parts):
             raise ValueError(f"not an object name: {name!r:.80}")
-        return self.root.joinpath(*parts)
+        return parts
+
+    def _directory(self, parts: Sequence[str], create: bool) -> int:
+        """A descriptor of ``root/parts…``, no component of it a link (created if asked)."""
+        descriptor = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for depth, part in enumerate(parts):
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, dir_fd=descriptor)
+                try:
+                    child = os.open(part, _DIRECTORY_FLAGS, dir_fd=descriptor)
+                except OSError as error:
+                    if error.errno not in {errno.ELOOP, errno.ENOTDIR}:
+                        raise
+                    where = "/".join(parts[: depth + 1])
+                    raise CacheError(
+                        f"{where} in {self.where} is a link or a file, not a directory:"
+                        " not followed",
+                        hint="remove it from the share (anyone who can write the share can"
+                        " plant one)",
+                    ) from error
+                os.close(descriptor)
+                descriptor = child
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
 
     def get(self, name: str, limit: int) -> bytes | None:
         """The object, a regular file read without following a link, and bounded."""
+        *directories, file_name = self._parts(name)
         try:
-            data = read_small_file(self._path(name), limit + 1)
+            descriptor = self._directory(directories, create=False)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
+        try:
+            data = read_small_file(file_name, limit + 1, dir_fd=descriptor)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
+        finally:
+            os.close(descriptor)
         if len(data) > limit:
             raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
         return data
 
     def put_new(self, name: str, data: bytes) -> bool:
         """Written beside its name, then linked to it: the link fails if the name exists."""
-        final = self._path(name)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        partial = final.with_name(f".{final.name}.{os.getpid()}.{id(data)}.part")
-        atomic_write_bytes(partial, data)
+        *directories, file_name = self._parts(name)
+        partial = f".{file_name}.{os.getpid()}.{id(data)}.part"
         try:
-            os.link(partial, final)
+            descriptor = self._directory(directories, create=True)
+        except OSError as error:
+            raise CacheError(f"cannot write {name} to {self.where}: {error.strerror}") from error
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with os.fdopen(os.open(partial, flags, 0o644, dir_fd=descriptor), "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.link(partial, file_name, src_dir_fd=descriptor, dst_dir_fd=descriptor)
         except FileExistsError:
             return False
+        except OSError as error:
+            raise CacheError(f"cannot write {name} to {self.where}: {error.strerror}") from error
         finally:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(partial, dir_fd=descriptor)
+            os.close(descriptor)
         return True
 
     def names(self, prefix: str, limit: int) -> list[str]:
         """The object names under ``prefix`` (files only, links not followed)."""
-        base = self._path(prefix.rstrip("/"))
+        parts = self._parts(prefix.rstrip("/"))
+        try:
+            descriptor = self._directory(parts, create=False)
+        except FileNotFoundError:
+            return []
         found: list[str] = []
-        for directory, dirs, files in os.walk(base):
-            dirs.sort()
-            for file_name in sorted(files):
-                if file_name.startswith("."):
-                    continue
-                found.append(str((Path(directory) / file_name).relative_to(self.root)))
-                if len(found) >= limit:
-                    return found
+        try:
+            for directory, dirs, files, _ in os.fwalk(".", dir_fd=descriptor):
+                dirs.sort()
+                for file_name in sorted(files):
+                    if file_name.startswith("."):
+                        continue
+                    relative = posixpath.normpath(posixpath.join(directory, file_name))
+                    found.append("/".join([*parts, relative]))
+                    if len(found) >= limit:
+                        return found
+        finally:
+            os.close(descriptor)
         return found
 
 
