@@ -7,8 +7,12 @@ well-known mismatches between an import name and its project, each read from a w
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
+import threading
 import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wheelmaker import make_wheel
 
+from lambdalayer.builder.checking import index_answers
 from lambdalayer.check.providers import index_candidates, providers, what_to_add
+from lambdalayer.net.index import IndexConfig
 
 _PEP503 = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "module_providers.py"
@@ -118,3 +124,74 @@ def test_any_missing_name_gets_a_hint_and_only_valid_project_names_are_asked(nam
         assert _PEP503.match(project), project
     assert what_to_add(name)
     assert what_to_add(name, dict.fromkeys(index_candidates(name), False))
+
+
+# --- what an index answers when the hint asks it ----------------------------------------
+
+_ANSWERS = {
+    "404": (404, "text/html", b"not found"),
+    "wheel": (200, "text/html", b'<a href="/files/p-1.0-py3-none-any.whl">p-1.0-py3-none-any.whl</a>'),
+    "sdist": (200, "application/vnd.pypi.simple.v1+json",
+              b'{"files": [{"filename": "p-1.0.tar.gz", "url": "p-1.0.tar.gz"}]}'),
+    # a project with no file to install (every release deleted, a name held back), or
+    # every file yanked: no hint may tell the user to add it
+    "empty-html": (200, "text/html", b"<!DOCTYPE html><html><body></body></html>"),
+    "empty-json": (200, "application/vnd.pypi.simple.v1+json", b'{"files": []}'),
+    "yanked": (200, "text/html",
+               b'<a href="/f/p-1.0-py3-none-any.whl" data-yanked="">p-1.0-py3-none-any.whl</a>'),
+    # a proxy or portal that answers 200 for any path, and bodies that are not a page
+    "portal": (200, "text/html", b"<html><body>Sign in to continue</body></html>"),
+    "bad-json": (200, "application/vnd.pypi.simple.v1+json", b"{not json"),
+    "odd-json": (200, "application/vnd.pypi.simple.v1+json", b'{"files": "x"}'),
+    "odd-entry": (200, "application/vnd.pypi.simple.v1+json", b'{"files": [{"url": 3}]}'),
+    "list-json": (200, "application/vnd.pypi.simple.v1+json", b"[1, 2]"),
+}  # fmt: skip
+_INSTALLABLE = {"wheel", "sdist"}
+
+
+@pytest.fixture(scope="module")
+def hostile_index() -> Iterator[tuple[str, dict[str, str]]]:
+    """An index on 127.0.0.1 answering each project's page as the test says."""
+    answers: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            status, kind, body = _ANSWERS[answers.get(self.path.strip("/").split("/")[-1], "404")]
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/simple", answers
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_ASKED = itertools.count()
+
+
+@pytest.mark.hostile
+@generated(60)
+@given(kinds=st.lists(st.sampled_from(sorted(_ANSWERS)), min_size=1, max_size=4))
+def test_a_hint_names_only_a_project_the_index_has_a_file_to_install_of(
+    hostile_index, kinds
+) -> None:  # type: ignore[no-untyped-def]
+    """The index's answer is the index's: any page, any body. A project is named to add only
+    when its page lists a file that is not yanked; a body that is no page is no answer."""
+    url, answers = hostile_index
+    projects = [f"p{next(_ASKED)}" for _ in kinds]  # each page asked once per process
+    answers.update(zip(projects, kinds, strict=True))
+    found = dict(index_answers(projects, IndexConfig(url)))
+    for project, kind in zip(projects, kinds, strict=True):
+        assert found.get(project, False) is (kind in _INSTALLABLE), (kind, found)
+        if kind == "404":
+            assert found[project] is False

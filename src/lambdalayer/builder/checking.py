@@ -22,7 +22,7 @@ from lambdalayer.environment.image import cached_image
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.net.index import ABSENT, IndexConfig, page_validator
+from lambdalayer.net.index import IndexConfig, has_files
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.prepare import BuildRecipe
 from lambdalayer.progress import Notify, quiet
@@ -126,17 +126,19 @@ def prepared_check(placement: Placement, checking: Checking, notify: Notify = qu
 
 
 def index_answers(projects: Sequence[str], index: IndexConfig) -> tuple[tuple[str, bool], ...]:
-    """Whether the index has each project (on any of its URLs); a project no URL answered
-    for is left out (said as "the index did not answer")."""
+    """Whether the index has each project (on any of its URLs) with a file to install
+    (:func:`~lambdalayer.net.index.has_files`: a page of none, or no page, is not a project
+    to add); a project no URL answered for is left out (said as "the index did not
+    answer")."""
     answers: list[tuple[str, bool]] = []
     for project in projects:
         found: bool | None = None
         for base in index.urls:
             try:
-                _, validator = page_validator(base, project)
+                listed = has_files(base, project)
             except LambdaLayerError:
                 continue
-            found = bool(found) or validator != ABSENT
+            found = bool(found) or listed
         if found is not None:
             answers.append((project, found))
     return tuple(answers)

@@ -186,6 +186,29 @@ def page_validator(base: str, project: str) -> tuple[str, str]:
     return page_url, _validator_of(response)
 
 
+_DISTRIBUTION_FILES = (".whl", ".tar.gz", ".zip")
+
+
+def has_files(base: str, project: str) -> bool:
+    """Whether the index at ``base`` lists a file of ``project`` to install: a wheel or an
+    sdist that is not yanked. A 404, a page of no such file (every release deleted, a name
+    held back, a portal answering 200 for any path) or a body that is no project page is
+    ``False``; an index that does not answer raises :class:`LambdaLayerError`."""
+    page_url = f"{base.rstrip('/')}/{project}/"
+    response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset({404}))
+    if response.status == 404:
+        return False
+    try:
+        files = parse_project_page(
+            page_url, response.body, response.headers.get("content-type", "")
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):  # a body that is not a page
+        return False
+    return any(
+        not file.yanked and file.filename.lower().endswith(_DISTRIBUTION_FILES) for file in files
+    )
+
+
 # the answer for each (page, validator) asked while :func:`checked_once` is active
 _CHECKED: list[dict[tuple[str, str], Future[bool]]] = []
 # pages asked at once: the connections to an index are reused instead of a new TLS
