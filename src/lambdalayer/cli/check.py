@@ -10,8 +10,8 @@ from lambdalayer.builder.checking import Checking, check_any_zip
 from lambdalayer.cache import cache_root
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
-from lambdalayer.cli.image import add_registry, chosen_image
-from lambdalayer.cli.options import add_strict, split
+from lambdalayer.cli.image import add_registry, chosen_image, refuse_unread_registry
+from lambdalayer.cli.options import add_strict, refuse_given, split
 from lambdalayer.cli.text import print_check_report
 from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
@@ -143,6 +143,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``check``."""
+    if args.no_imports:
+        imports = {"imports", "import_timeout", "python", "image", "sandbox", "registry"}
+        refuse_given(args, configure_parser, imports, "--no-imports")
+    refuse_unread_registry(args)
     if not args.zip.is_file():
         raise LambdaLayerError(f"no such file: {args.zip}")
     chosen = target_for_zip(args.zip, args.runtime, args.arch)

@@ -238,6 +238,16 @@ def pulled(args: argparse.Namespace, target: Target) -> PulledImage:
         ) from error
 
 
+def refuse_unread_registry(args: argparse.Namespace) -> None:
+    """``--registry`` is where ``--image pull`` pulls from: given with any other ``--image``
+    (or none), nothing would read it."""
+    if args.registry != PUBLIC_REGISTRY and args.image != "pull":
+        raise InputError(
+            "--registry is read only with --image pull: without it, it would be ignored",
+            hint="add --image pull, or drop --registry",
+        )
+
+
 def chosen_image(args: argparse.Namespace, target: Target) -> Path | None:
     """``--image``: ``host`` (this machine's libraries), ``pull`` (pulled into the cache now),
     a directory, or ``None`` (the best root there is)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lambdalayer.cache import cache_root
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
-from lambdalayer.cli.image import add_registry, chosen_image
+from lambdalayer.cli.image import add_registry, chosen_image, refuse_unread_registry
 from lambdalayer.cli.options import unread_options
 from lambdalayer.environment.lambdaimage import is_image_reference, open_image
 from lambdalayer.environment.platformlog import JSON, TEXT
@@ -271,6 +271,7 @@ def execute(args: argparse.Namespace) -> int:
             )
         print(sample(args.sample), end="")
         return EXIT_OK
+    refuse_unread_registry(args)
     if args.image and is_image_reference(args.image):
         return _invoke_image(args)
     handler = args.handler or args.handler_name

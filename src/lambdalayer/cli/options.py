@@ -74,6 +74,20 @@ def refuse_unread(
         )
 
 
+def refuse_given(
+    args: argparse.Namespace,
+    configure: Callable[[argparse.ArgumentParser], None],
+    dests: Collection[str],
+    mode: str,
+) -> None:
+    """One :class:`InputError` for the first option of ``dests`` given although ``mode`` (the
+    way the command runs now, e.g. ``--no-imports``) reads none of them."""
+    for flag in given_options(args, configure, lambda dest: dest in dests).values():
+        raise InputError(
+            f"{flag} does not mix with {mode}: nothing would read it", hint=f"drop {flag}"
+        )
+
+
 def add_requirement_inputs(parser: argparse.ArgumentParser) -> None:
     """Packages, ``-r`` files, extras, groups and the project directory."""
     parser.add_argument(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
+from lambdalayer.cli.image import refuse_unread_registry
 from lambdalayer.cli.invoke import (
     SAMPLES,
     add_function_options,
@@ -16,6 +17,7 @@ from lambdalayer.cli.invoke import (
     sample,
     target_of,
 )
+from lambdalayer.cli.options import refuse_given
 from lambdalayer.cli.report import write_report
 from lambdalayer.environment.lambdaimage import is_image_reference
 from lambdalayer.errors import InputError
@@ -178,6 +180,9 @@ def check_root(spec: str | None) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Run ``trim``."""
     check_root(args.image)
+    refuse_unread_registry(args)
+    if args.reviewed:  # the manifest as reviewed is applied at its own level
+        refuse_given(args, configure_parser, {"level"}, "--reviewed (the manifest says its level)")
     function = args.zip or args.function
     target = target_of(args, [function, *args.layer])
     request = TrimRequest(
