@@ -147,6 +147,23 @@ def real_world_index(tmp_path: Path):
     # from real wheels), and indexedish.yaml, which a project on the index named
     # indexedish-yaml may provide (no table knows it).
     make_wheel(root, "usesyaml", "1.0", files={"usesyaml/__init__.py": "import yaml\n"})
+    # mlflow-skinny requires gitpython, whose git module raises at import without a git
+    # program (Lambda has none); mlflow imports it only to record a commit.
+    make_wheel(
+        root,
+        "gitish",
+        "1.0",
+        files={
+            "gitish/__init__.py": "raise ImportError('Failed to initialize: Bad git executable.')\n"
+        },
+    )
+    make_wheel(
+        root,
+        "mlflowish",
+        "1.0",
+        files={"mlflowish/__init__.py": "def commit():\n    import gitish\n"},
+        requires=["gitish"],
+    )
     # hydra-core 0.11.3: its package imports pkg_resources (undeclared); the wheel also
     # ships its own test suite as a top-level tests/, which imports.
     make_wheel(
@@ -512,6 +529,25 @@ def test_a_standard_library_module_the_stand_in_cpython_lacks_is_not_the_layers_
         "import dbmish needs _dbm, which python3.12 has in its standard library and the CPython"
         " standing in for Lambda's here lacks: not verified" in out
     ), out
+
+
+@needs_import_check
+def test_a_dependencys_module_that_raises_at_import_is_optional_when_its_dependents_import(
+    real_world_index, tmp_path, capsys
+):
+    document = run_json(capsys, *build_args(real_world_index, tmp_path, "mlflowish"), "--json")
+    [warning] = [item for item in document["check"]["findings"] if item["kind"] == "import"]
+    assert warning["severity"] == "warning"
+    assert warning["message"].endswith(
+        "(gitish is part of gitish, a dependency of mlflowish, which imports without it:"
+        " optional here)"
+    ), warning
+    # Asked for itself, it is an error.
+    code, _, err = run_cli(
+        capsys, *build_args(real_world_index, tmp_path, "gitish", tmp_path / "g.zip")
+    )
+    assert code == 1, err
+    assert "Bad git executable" in err
 
 
 @needs_import_check

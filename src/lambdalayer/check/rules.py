@@ -830,6 +830,8 @@ def _judged(
     piece = result.piece if result and not missing else None
     if piece is not None:
         needed = piece
+    if needed is None and result is not None and not result.ok:
+        return _failing_dependency(finding, main, results, module, asked=asked), None
     if needed is None or needed in provided or module.split(".")[0] == needed:
         return finding, None
     if result is not None and result.imported and needed == missing:
@@ -877,6 +879,34 @@ def _judged(
         message=f"{module} imports {needed}, which no requirement provides{undeclared}: add {what}",
         fix=f"add {what} to the requirements",
     ), needed
+
+
+def _failing_dependency(
+    finding: Finding,
+    main: LayerView,
+    results: Sequence[ImportResult],
+    module: str,
+    *,
+    asked: bool,
+) -> Finding:
+    """A module of a *dependency* that fails at import for another reason than a missing
+    module (gitpython's ``git`` raises without a git program, mlflow-skinny needs it only to
+    record a commit): when every distribution that requires it imports, it is optional here
+    — a warning; an error when the module was asked for, or when a dependent fails too."""
+    if asked or finding.kind is not Kind.IMPORT or finding.severity is not Severity.ERROR:
+        return finding
+    owner = main.top_level_owners.get(module.split(".", maxsplit=1)[0])
+    dependents = [] if owner is None else _importing_dependents(main, owner, results)
+    if not dependents:
+        return finding
+    return replace(
+        finding,
+        severity=Severity.WARNING,
+        message=f"{finding.message} ({module} is part of {owner}, a dependency of"
+        f" {' and '.join(dependents[:3])}, which {'import' if len(dependents) > 1 else 'imports'}"
+        f" without it: optional here)",
+        fix=f"{finding.fix} — if the function uses {module}" if finding.fix else None,
+    )
 
 
 def _importing_dependents(
