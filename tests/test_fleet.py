@@ -203,7 +203,10 @@ def test_serverless_yml_and_the_toml_form_are_planned_together(
     [layer] = target["layers"]
     assert layer["functions"] == ["hello", "jobs"] and layer["packages"][0]["name"] == "beta"
     jobs = by_name(target["functions"])["jobs"]
-    assert jobs["existing_layers"] == 1 and "count against the five" in jobs["notes"][0]
+    assert (
+        jobs["existing_layers"] == 1
+        and "1 layer it already names counts against the five" in jobs["notes"][0]
+    )
     assert plan["skipped"] == [{"function": "image", "reason": plan["skipped"][0]["reason"]}]
     assert "container-image" in plan["skipped"][0]["reason"]
 
