@@ -33,7 +33,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         dest=f"{prefix}quiet",
         action="count",
         default=default,
-        help="say less: no progress (-qq: errors only)",
+        help="say less: no progress or information on stderr (errors, hints and the result stay)",
     )
     group.add_argument(
         "--json",
