@@ -25,7 +25,15 @@ from lambdalayer.placement import Placement, read_zip
 from lambdalayer.targets import Layout
 from lambdalayer.trace.strace import parse_line
 from lambdalayer.trim.apply import ArtefactFile, describe_files, plan_trim, trimmed_placement
-from lambdalayer.trim.manifest import Kept, Level, Manifest, parse_manifest, render_manifest
+from lambdalayer.trim.manifest import (
+    Kept,
+    Level,
+    Manifest,
+    matcher,
+    matches,
+    parse_manifest,
+    render_manifest,
+)
 from lambdalayer.zipnames import unsafe_reason
 
 pytestmark = pytest.mark.hostile
@@ -333,3 +341,26 @@ def test_every_refused_manifest_is_one_error_with_a_hint(text):
     with pytest.raises(InputError) as refused:
         parse_manifest(text)
     assert refused.value.hint and "\n" not in refused.value.message
+
+
+_GLOB_PARTS = st.sampled_from(["*", "?", "[ab]", "[!a]", "[", "]", "**", "/", "a", "b", ".py", "x"])
+
+
+@generated(200)
+@given(
+    patterns=st.lists(
+        st.one_of(
+            st.lists(_GLOB_PARTS, min_size=1, max_size=6).map("".join),
+            st.lists(_GLOB_PARTS, min_size=1, max_size=4).map(lambda parts: "".join(parts) + "/**"),
+            st.sampled_from([f"a/__pycache__/b.{TAG}.pyc", "a/b.pyc", "a/b.py"]),
+        ),
+        max_size=12,
+    ),
+    units=st.lists(st.lists(_GLOB_PARTS, min_size=1, max_size=6).map("".join), max_size=12),
+)
+def test_a_manifests_lines_cover_the_same_files_compiled_together(patterns, units) -> None:  # type: ignore[no-untyped-def]
+    """A manifest's globs are matched in one compiled expression (2,000 globs one at a time
+    took 30 s over 10,000 files): it covers exactly what the lines one by one cover."""
+    covers = matcher(patterns)
+    for unit in [*units, *(pattern.replace("*", "a") for pattern in patterns)]:
+        assert covers(unit) is any(matches(pattern, unit) for pattern in patterns), unit

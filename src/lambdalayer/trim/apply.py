@@ -23,6 +23,7 @@ import posixpath
 import re
 import tomllib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -31,7 +32,7 @@ from lambdalayer.elf import read_elf
 from lambdalayer.entry import FILE_MODE, Entry
 from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.targets import Layout, in_site_directory
-from lambdalayer.trim.manifest import NO_DISTRIBUTION, Level, Manifest, matches
+from lambdalayer.trim.manifest import NO_DISTRIBUTION, Level, Manifest, matcher
 from lambdalayer.trim.units import (
     Kind,
     in_pycache,
@@ -184,7 +185,7 @@ def _from_bytecode(
     files: tuple[ArtefactFile, ...],
     kept: set[int],
     lines: set[str],
-    wild: list[str],
+    covered: Callable[[str], bool],
     cache_tag: str | None,
 ) -> tuple[set[int], dict[int, str]]:
     """Level bytecode-only: of the kept modules a line names by their ``__pycache__`` bytecode
@@ -222,7 +223,7 @@ def _from_bytecode(
             or len(sources) != 1
             or site + unit + "c" in taken
             or any(_always(files[index], Level.BYTECODE_ONLY) for index in members)
-            or any(matches(pattern, unit) for pattern in wild)
+            or covered(unit)
         )
         if not whole:
             dropped |= set(members) - set(named)
@@ -239,13 +240,11 @@ def plan_trim(
     patterns = manifest.patterns()
     lines = {pattern for pattern in patterns if not any(c in pattern for c in "*?[")}
     exact = lines | {unit_of(pattern) for pattern in lines}
-    wild = [pattern for pattern in patterns if pattern not in exact]
+    covered = matcher([pattern for pattern in patterns if pattern not in exact])
     kept = {
         index
         for index, item in enumerate(files)
-        if _always(item, manifest.level)
-        or item.unit in exact
-        or any(matches(pattern, item.unit) for pattern in wild)
+        if _always(item, manifest.level) or item.unit in exact or covered(item.unit)
     }
     inits = {init for index in kept for init in package_inits(files[index].rel)}
     kept |= {index for index, item in enumerate(files) if item.unit in inits}
@@ -253,7 +252,7 @@ def plan_trim(
     dropped: set[int] = set()
     moved: dict[int, str] = {}
     if manifest.level is Level.BYTECODE_ONLY:
-        dropped, moved = _from_bytecode(files, kept, lines, wild, cache_tag)
+        dropped, moved = _from_bytecode(files, kept, lines, covered, cache_tag)
     return TrimPlan(
         tuple(item for index, item in enumerate(files) if index in kept - dropped),
         tuple(item for index, item in enumerate(files) if index not in kept),

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import re
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ __all__ = [
     "Kept",
     "Level",
     "Manifest",
+    "matcher",
     "matches",
     "parse_manifest",
     "read_manifest",
@@ -109,6 +112,31 @@ def matches(pattern: str, unit: str) -> bool:
     if any(char in pattern for char in "*?["):
         return fnmatch.fnmatchcase(unit, pattern)
     return unit_of(pattern) == unit
+
+
+def matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """Whether any of ``patterns`` covers a unit, as :func:`matches` says, in one compiled
+    regular expression: a manifest's globs are tried against every file of an artefact, and
+    one at a time 2,000 globs (the most a manifest holds) took 30 s over 10,000 files.
+
+    >>> covers = matcher(["pkg/**", "pkg/*.json", "other/x.py"])
+    >>> covers("pkg/sub/x.py"), covers("other/x.py"), covers("other/y.py")
+    (True, True, False)
+    """
+    prefixes = tuple(pattern[:-2] for pattern in patterns if pattern.endswith("/**"))
+    rest = [pattern for pattern in patterns if not pattern.endswith("/**")]
+    globs = [fnmatch.translate(pattern) for pattern in rest if any(c in pattern for c in "*?[")]
+    exact = {unit_of(pattern) for pattern in rest if not any(c in pattern for c in "*?[")}
+    compiled = re.compile("|".join(globs)).match if globs else None
+
+    def covers(unit: str) -> bool:
+        return (
+            unit in exact
+            or (bool(prefixes) and unit.startswith(prefixes))
+            or (compiled is not None and compiled(unit) is not None)
+        )
+
+    return covers
 
 
 def _string(text: str) -> str:
