@@ -720,3 +720,32 @@ def test_trim_image_takes_a_root_and_refuses_a_functions_own_image_before_anythi
     assert registry.seen_by_registry == []  # refused before anything is asked
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.toml").exists()
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.network
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.skipif(not HAVE_312, reason="no CPython 3.12 here")
+def test_a_new_trace_says_which_lines_of_the_manifest_it_replaced_it_lacks(capsys, cache, tmp_path):  # type: ignore[no-untyped-def]
+    """A reviewer's line added to lambdalayer.trim.toml was dropped without a word when trim
+    traced again without --reviewed (a new user's review): the new manifest replaces the
+    file, and the lines it lacks are named, with what to do."""
+    write_layer(tmp_path / "layer.zip", framework_distribution())
+    arguments = _case(tmp_path, FRAMEWORK_HANDLER, {"get.json": {"rawPath": "/items"}})
+    code, out, err = _trim(capsys, cache, tmp_path, arguments, "--runs", "0")
+    assert code == 0 and "warning: this trace's manifest replaced" not in out + err, out + err
+    manifest = tmp_path / "lambdalayer.trim.toml"
+    text = manifest.read_text()
+    head = '[distribution."webfw"]\nkeep = [\n'
+    assert head in text
+    manifest.write_text(text.replace(head, head + '    "webfw/router5/**",  # mine\n'))
+    code, out, err = _trim(capsys, cache, tmp_path, arguments, "--runs", "0")
+    assert code == 0, err
+    assert (
+        f"warning: this trace's manifest replaced {manifest}, whose 1 line webfw/router5/** is"
+        " not in it: add it again (or --keep), or apply a reviewed manifest as it is with"
+        " --reviewed" in out
+    ), out
+    assert "webfw/router5/**" not in manifest.read_text()
+    code, out, err = _trim(capsys, cache, tmp_path, arguments, "--runs", "0", "--json")
+    assert code == 0 and json.loads(out)["dropped_lines"] == [], err

@@ -221,6 +221,15 @@ def _ms(value: float | None) -> str:
 def summary_lines(result: TrimResult) -> list[str]:
     """What ``trim`` says in the terminal."""
     lines = [f"manifest: {printable(str(result.manifest_path))} (level {result.manifest.level})"]
+    if result.dropped:
+        count = len(result.dropped)
+        shown = ", ".join(printable(line) for line in result.dropped[:5])
+        lines.append(
+            f"warning: this trace's manifest replaced {printable(str(result.manifest_path))},"
+            f" whose {counted(count, 'line')} {shown}{', …' if count > 5 else ''}"
+            f" {agreeing(count, 'is', 'are')} not in it: add {agreeing(count, 'it', 'them')}"
+            " again (or --keep), or apply a reviewed manifest as it is with --reviewed"
+        )
     lines.append(f"traced with {result.traced_how}")
     for artefact in result.artefacts:
         ratio = artefact.after / artefact.before if artefact.before else 1.0
@@ -270,6 +279,7 @@ def as_json(result: TrimResult) -> dict[str, object]:
         "errors_before": [
             {"event": label, "error_type": kind} for label, kind in result.errors_before
         ],
+        "dropped_lines": list(result.dropped),
         "artefacts": [
             {
                 "source": str(item.source),

@@ -36,6 +36,7 @@ from lambdalayer.trim.manifest import (
     Kept,
     Level,
     Manifest,
+    dropped_lines,
     read_manifest,
     render_manifest,
 )
@@ -115,6 +116,8 @@ class TrimResult:
     # Traced events that answered an error before trimming (label, errorType): a trim keeps
     # what those reached, which is rarely what the function needs.
     errors_before: tuple[tuple[str, str], ...] = ()
+    # Lines of the manifest this trace replaced that the new one lacks (a reviewer's own).
+    dropped: tuple[str, ...] = ()
 
 
 def _artefacts(code: Path, layers: tuple[Path, ...]) -> list[tuple[Path, Placement]]:
@@ -262,8 +265,10 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
     artefacts = _artefacts(request.invoke.function, request.invoke.layers)
     described = [(placement.layout, describe_files(placement)) for _, placement in artefacts]
     traced = trace(request.invoke, request.events, log)
+    dropped: tuple[str, ...] = ()
     if given is None:
         written = build_manifest(traced, described, request.level)
+        dropped = dropped_lines(request.manifest, written)
         atomic_write_bytes(request.manifest, render_manifest(written).encode())
     manifest = given or read_manifest(request.manifest).with_keep(request.keep)
     used: set[str] = set()
@@ -302,6 +307,7 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
         after,
         costly,
         errors,
+        dropped,
     )
 
 

@@ -266,3 +266,17 @@ def read_manifest(path: Path) -> Manifest:
             raise
         raise InputError(error.message, hint=f"give the manifest file ({MANIFEST_NAME})") from None
     return parse_manifest(text, path.name)
+
+
+def dropped_lines(previous: Path, written: Manifest) -> tuple[str, ...]:
+    """The lines of the manifest at ``previous`` that ``written`` (a new trace's, about to
+    replace it) does not have: what a reviewer added by hand, lost unless said. None when
+    there is no previous manifest, or it cannot be read (the new one replaces it then)."""
+    if not previous.is_file():
+        return ()
+    try:
+        old = read_manifest(previous)
+    except InputError:
+        return ()
+    new = set(written.patterns())
+    return tuple(dict.fromkeys(line for line in old.patterns() if line not in new))
