@@ -12,9 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from hostilecases import generated
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import read_small_file, read_text_file
+from lambdalayer.inputs.deploy import DEPLOY_FILES
 
 
 def _lambdalayer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -138,3 +142,32 @@ def test_requirements_from_process_substitution_are_one_error_with_a_hint(tmp_pa
         " more than once"
     ], done.stderr
     assert lines[-1].startswith("hint: write it to a file first"), done.stderr
+
+
+@pytest.mark.hostile
+@generated(16)
+@given(
+    name=st.sampled_from(DEPLOY_FILES),
+    kind=st.sampled_from(["fifo", "dangling link", "link to a device", "link to a fifo"]),
+)
+def test_a_deploy_file_that_is_no_regular_file_is_one_error_never_passed_over(
+    tmp_path_factory, name, kind
+):  # type: ignore[no-untyped-def]
+    """``plan`` finds a project's deploy files by name: one that is a FIFO, a device or a
+    dangling link was passed over ('no functions found', or the functions of the other
+    files only); it is read, and refused in one line naming it."""
+    project = tmp_path_factory.mktemp("project")
+    entry = project / name
+    if kind == "fifo":
+        os.mkfifo(entry)
+    elif kind == "dangling link":
+        entry.symlink_to(project / "generated" / name)
+    elif kind == "link to a device":
+        entry.symlink_to("/dev/zero")
+    else:
+        os.mkfifo(project / "elsewhere")
+        entry.symlink_to(project / "elsewhere")
+    done = _lambdalayer("plan", "--project", str(project), "--matrix", cwd=project)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1 and len(errors) == 1, done.stderr
+    assert name in errors[0] and "no functions found" not in errors[0], errors

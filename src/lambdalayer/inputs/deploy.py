@@ -19,6 +19,7 @@ Nothing here guesses: what cannot be known is said.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -200,8 +201,15 @@ def read_deploy_file(path: Path) -> DeployFile:
 
 
 def find_deploy_files(project_dir: Path) -> list[Path]:
-    """The deploy files in ``project_dir``: the known names, then ``cdk.out``'s templates."""
-    found = [project_dir / name for name in DEPLOY_FILES if (project_dir / name).is_file()]
+    """The deploy files in ``project_dir``: the known names, then ``cdk.out``'s templates.
+
+    Whatever is at a known name but a directory is one: a FIFO, a device or a dangling link
+    there is read (and refused in one error naming it), never passed over as absent."""
+    found = [
+        project_dir / name
+        for name in DEPLOY_FILES
+        if os.path.lexists(project_dir / name) and not (project_dir / name).is_dir()
+    ]
     cdk_out = project_dir / "cdk.out"
     if cdk_out.is_dir():
         found += sorted(cdk_out.glob("*.template.json"))
