@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 from cliutil import run_cli
+from hostilecases import generated
+from hypothesis import given
+from hypothesis import strategies as st
 
+from lambdalayer.builder.ships import check_sbom_directory, sbom_of_zip
 from lambdalayer.cache.trust import KEY_ENV, KEY_FILE_ENV
 from lambdalayer.cli.display import colour_wanted
+from lambdalayer.errors import InputError
+from lambdalayer.supply.sbom import SbomFormat
 
 OLD = time.time() - 400 * 86400
 
@@ -159,3 +165,32 @@ def test_an_sbom_at_the_outputs_path_is_refused_before_anything_is_built(tmp_pat
 def test_colour_follows_no_color_first(environ, wanted):
     with open(os.devnull, "w") as stream:  # noqa: PTH123 - a stream that is no terminal
         assert colour_wanted(stream, environ) is wanted
+
+
+@pytest.mark.hostile
+@generated(60)
+@given(
+    zips=st.lists(
+        st.tuples(
+            st.sampled_from(["dist/layers", "dist/functions", "dist", "other"]),
+            st.sampled_from(["core-python3.12-arm64", "shared-alpha-1a2b3c4d-python3.12-arm64"]),
+        ),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ),
+    sbom_format=st.sampled_from(list(SbomFormat)),
+)
+def test_no_two_zips_of_a_run_share_an_sbom_path(tmp_path_factory, zips, sbom_format):  # type: ignore[no-untyped-def]
+    """``--sbom DIR`` names each SBOM as its zip: two zips of one name in other directories
+    (a function named as a shared layer, under functions/ and layers/) would write one SBOM
+    over the other. It is one error before anything is built."""
+    root = tmp_path_factory.mktemp("sbom")
+    paths = [root / folder / f"{stem}.zip" for folder, stem in zips]
+    try:
+        check_sbom_directory(root / "sboms", sbom_format, paths, paths)
+    except InputError as error:
+        assert "same" in error.message and error.hint, error.message
+        assert len({path.name for path in paths}) < len(paths)
+        return
+    assert len({sbom_of_zip(root / "sboms", path, sbom_format) for path in paths}) == len(paths)

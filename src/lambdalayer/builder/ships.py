@@ -68,8 +68,9 @@ def check_sbom_directory(
     directory: Path, sbom_format: SbomFormat, zips: Sequence[Path], outputs: Sequence[Path]
 ) -> None:
     """``--sbom DIR`` of a run of several zips: a directory (made if absent), where no SBOM
-    (:func:`sbom_of_zip`) would replace one of ``outputs`` (the zips, their locks) or
-    something that is not a regular file. Checked before anything is built."""
+    (:func:`sbom_of_zip`) would replace one of ``outputs`` (the zips, their locks), another
+    zip's SBOM (two zips of one name in other directories) or something that is not a
+    regular file. Checked before anything is built."""
     if directory.exists() and not directory.is_dir():
         raise InputError(
             f"--sbom {directory} is a file, but this run builds {counted(len(zips), 'zip')}: one"
@@ -77,8 +78,18 @@ def check_sbom_directory(
             hint=f"give --sbom a directory (each zip's SBOM is named as the zip,"
             f" NAME-TARGET{sbom_format.suffix}), e.g. --sbom dist",
         )
+    first: dict[Path, Path] = {}
     for artefact in zips:
-        check_side_output(sbom_of_zip(directory, artefact, sbom_format), "--sbom", outputs)
+        sbom = sbom_of_zip(directory, artefact, sbom_format)
+        other = first.setdefault(sbom, artefact)
+        if other != artefact:
+            raise InputError(
+                f"--sbom {directory}: {other} and {artefact} would write the same SBOM,"
+                f" {sbom.name} (each is named as its zip)",
+                hint="rename the function whose zip takes a shared layer's name, or build"
+                " them in runs of their own",
+            )
+        check_side_output(sbom, "--sbom", outputs)
     if zips:
         ensure_writable_parent(sbom_of_zip(directory, zips[0], sbom_format))
 
