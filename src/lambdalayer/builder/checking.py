@@ -16,6 +16,7 @@ from pathlib import Path
 from lambdalayer.builder.provision import with_interpreter
 from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.providers import MAX_ASKED
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.environment.image import cached_image
@@ -129,9 +130,9 @@ def index_answers(projects: Sequence[str], index: IndexConfig) -> tuple[tuple[st
     """Whether the index has each project (on any of its URLs) with a file to install
     (:func:`~lambdalayer.net.index.has_files`: a page of none, or no page, is not a project
     to add); a project no URL answered for is left out (said as "the index did not
-    answer")."""
+    answer"); at most :data:`~lambdalayer.check.providers.MAX_ASKED` are asked."""
     answers: list[tuple[str, bool]] = []
-    for project in projects:
+    for project in list(dict.fromkeys(projects))[:MAX_ASKED]:
         found: bool | None = None
         for base in index.urls:
             try:

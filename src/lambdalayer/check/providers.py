@@ -31,6 +31,11 @@ from packaging.utils import canonicalize_name
 STRAY_TOP_LEVEL = frozenset(
     {"tests", "test", "testing", "docs", "doc", "examples", "example", "benchmarks", "scripts"}
 )
+# The missing name comes from the layer's code (``import a.b.c…``, a raised
+# ModuleNotFoundError's name): only its first few prefixes are asked, and a check asks
+# the index about so many names at most, one request each, in turn.
+MAX_PREFIXES = 4
+MAX_ASKED = 32
 _PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", re.ASCII)  # PEP 508 names
 
 
@@ -55,10 +60,11 @@ def providers(name: str) -> tuple[str, ...]:
 def index_candidates(name: str) -> tuple[str, ...]:
     """The project names to ask the index about for an import name no table knows: the
     dotted name, then each shorter prefix (``a.b.c``, ``a.b``, ``a``), as the index spells
-    them (PEP 503); a prefix that is no valid project name is never asked."""
+    them (PEP 503); a prefix that is no valid project name is never asked, nor one deeper
+    than :data:`MAX_PREFIXES` parts."""
     if providers(name):
         return ()
-    parts = name.split(".")
+    parts = name.split(".")[:MAX_PREFIXES]
     prefixes = (".".join(parts[:depth]) for depth in range(len(parts), 0, -1))
     return tuple(
         dict.fromkeys(canonicalize_name(prefix) for prefix in prefixes if _PROJECT.match(prefix))
@@ -89,7 +95,10 @@ def what_to_add(name: str, on_index: Mapping[str, bool] | None = None) -> str:
     elif on_index is None:
         where = "the index was not asked"
     elif not all(project in on_index for project in candidates):
-        where = "the index did not answer"
+        where = (
+            f"the index did not answer, or was not asked (a check asks it about {MAX_ASKED}"
+            " names at most)"
+        )
     else:
         where = f"the index has no project named {' or '.join(candidates)}"
     return (
