@@ -202,6 +202,9 @@ def test_a_damaged_or_unkeyed_remote_entry_is_not_used(local_index, s3_endpoint,
         "--endpoint-url", s3_endpoint,
     )  # fmt: skip
     assert other.returncode == 0 and "made under another key" in other.stderr
+    # one hint after the warnings says what to do (56 warnings and no hint, a new user's review)
+    [hint] = [line for line in other.stderr.splitlines() if line.startswith("hint: ")]
+    assert "made again here: give LAMBDALAYER_CACHE_KEY (or LAMBDALAYER_CACHE_KEY_FILE)" in hint
     keyless = _build(
         repo, tmp_path / "out-4", local_index.url, url, _env(tmp_path, "four", key=None),
         "--endpoint-url", s3_endpoint,

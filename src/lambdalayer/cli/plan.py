@@ -46,7 +46,7 @@ from lambdalayer.recipe import BytecodeMode
 from lambdalayer.recipe import choices as bytecode_choices
 from lambdalayer.supply.review import enforce_each
 from lambdalayer.targets import parse_target
-from lambdalayer.wording import counted
+from lambdalayer.wording import agreeing, counted
 
 if TYPE_CHECKING:
     from lambdalayer.builder.fleetcache import SharedCache
@@ -178,6 +178,14 @@ def shared_of(args: argparse.Namespace) -> Iterator[SharedCache | None]:
             stderr(f"note: {note}")
         for refused in shared.report.refused:
             stderr(f"warning: shared cache: {refused}")
+        keyed = sum(1 for refused in shared.report.refused if "under another key" in refused)
+        if keyed:
+            stderr(
+                f"hint: {counted(keyed, 'entry', 'entries')} of the shared cache"
+                f" {agreeing(keyed, 'was', 'were')} damaged or made under another key, and"
+                f" {agreeing(keyed, 'is', 'are')} made again here: give LAMBDALAYER_CACHE_KEY (or"
+                " LAMBDALAYER_CACHE_KEY_FILE) the key the team's other jobs write with"
+            )
         report = shared.report
         stderr(
             f"shared cache {shared.store.where}: {counted(report.pulled, 'entry', 'entries')} read,"
