@@ -312,3 +312,12 @@ def test_a_missing_function_list_or_event_hint_names_the_option_that_gives_it(tm
     code = main(["trim", "app.handler", "--function", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "hint: --event FILE, or --sample KIND (apigw-v2, sqs," in err, err
+
+
+def test_lambdalayer_alone_lists_the_commands(capsys):
+    """'lambdalayer' alone said only 'the following arguments are required: COMMAND' (a new
+    user's review): it lists the commands, and says how to learn more, exit code 2."""
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "\n    build " in err and "\n    trim " in err and "\n    plan " in err, err
+    assert err.endswith("error: name a command; 'lambdalayer COMMAND --help' says more\n"), err

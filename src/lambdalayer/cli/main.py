@@ -161,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     _Parser.as_json = "--json" in arguments[: arguments.index("--") if "--" in arguments else None]
+    if not arguments and not _Parser.as_json:  # 'lambdalayer' alone: the commands, not argparse's
+        parser("").print_help(sys.stderr)  # 'arguments are required: COMMAND'
+        print("\nerror: name a command; 'lambdalayer COMMAND --help' says more", file=sys.stderr)
+        return 2
     args = _merged(parser(_chosen_command(arguments) or "").parse_args(arguments))
     execute: Callable[[argparse.Namespace], int] = args.execute
     as_json = bool(args.json)
