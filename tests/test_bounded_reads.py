@@ -171,3 +171,40 @@ def test_a_deploy_file_that_is_no_regular_file_is_one_error_never_passed_over(
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 1 and len(errors) == 1, done.stderr
     assert name in errors[0] and "no functions found" not in errors[0], errors
+
+
+def test_a_missing_requirements_file_hints_the_close_name_beside_it(tmp_path):
+    """'-r requirments.txt' said 'input file not found' and nothing to do (a new user's
+    review): the file of a close name in that directory is named, else what to give."""
+    from lambdalayer.inputs.requirements import gather
+
+    (tmp_path / "requirements.txt").write_text("six\n")
+    with pytest.raises(InputError) as raised:
+        gather([], [tmp_path / "requirments.txt"])
+    assert raised.value.message == f"input file not found: {tmp_path / 'requirments.txt'}"
+    assert raised.value.hint == f"did you mean {tmp_path / 'requirements.txt'}?"
+    with pytest.raises(InputError) as raised:
+        gather([], [tmp_path / "missing" / "deps.txt"])
+    assert (
+        raised.value.hint is not None
+        and "give the path of a requirements file" in raised.value.hint
+    )
+
+
+@generated(60)
+@given(
+    name=st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1
+    ).filter(lambda name: name not in {".", ".."} and len(name.encode()) < 200)
+)
+def test_a_neighbour_of_any_name_is_hinted_printable(tmp_path_factory, name):
+    """Any file name beside the missing one, control characters and escapes included: the hint
+    is one printable line, never the raw name."""
+    from lambdalayer.inputs.requirements import gather
+
+    place = tmp_path_factory.mktemp("near")
+    (place / name).write_text("six\n")
+    with pytest.raises(InputError) as raised:
+        gather([], [place / (name + "x")])
+    hint = raised.value.hint or ""
+    assert hint.isprintable(), hint

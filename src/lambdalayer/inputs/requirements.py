@@ -9,6 +9,7 @@ checks against the wheel it picks for the target.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shlex
@@ -28,6 +29,7 @@ from lambdalayer.inputs.projects import (
     pyproject_requirements,
     uv_lock_requirements,
 )
+from lambdalayer.zipnames import printable
 
 _HASH_OPTION = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
 _INCLUDE_OPTION = re.compile(r"^(?:-r|--requirement|-c|--constraint)[=\s]+(\S+)")
@@ -214,10 +216,24 @@ def _require_something(lines: Sequence[str], requirement_files: Sequence[Path]) 
         )
 
 
+def _missing_file_hint(path: Path) -> str:
+    """What to give instead of a missing input: a file of a close name in its directory."""
+    try:
+        names = [entry.name for entry in path.parent.iterdir() if entry.is_file()]
+    except OSError:
+        names = []
+    close = difflib.get_close_matches(path.name, sorted(names), n=1, cutoff=0.8)
+    if close:
+        return f"did you mean {printable(str(path.parent / close[0]))}?"
+    return (
+        "give the path of a requirements file, pyproject.toml, uv.lock, poetry.lock or pylock.toml"
+    )
+
+
 def _check_input_file(path: Path) -> None:
     """Refuse an input file that is missing, a pipe or not a regular file."""
     if not path.exists():
-        raise InputError(f"input file not found: {path}")
+        raise InputError(f"input file not found: {path}", hint=_missing_file_hint(path))
     if path.is_fifo():  # -r <(cmd): a pipe is read once, and uv reads inputs by path
         raise InputError(
             f"input {path} is a pipe, not a file: the build reads its inputs more than once",
