@@ -187,6 +187,7 @@ def test_trim_help_teaches_an_example_and_what_the_levels_mean(capsys):
     assert (
         "  lambdalayer trim app.handler --function src/ --layer deps.zip --sample apigw-v2" in text
     )
+    assert "(default 3; 0: no timings and no -X importtime)" in " ".join(text.split())
     levels = text[text.index("levels (--level):") :]
     assert "  data      remove only data files no traced event opened" in levels
     assert "  modules   (default) also remove modules no traced event imported" in levels

@@ -139,7 +139,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.html",
         help="also write the HTML report of the artefact that saved most, with its trim section",
     )
-    parser.add_argument("--runs", type=int, default=3, metavar="N", help="cold runs per side")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="cold runs of the first event per side, for Init Duration and Duration medians"
+        " (default 3; 0: no timings and no -X importtime)",
+    )
 
 
 def _events(args: argparse.Namespace) -> tuple[TracedEvent, ...]:
