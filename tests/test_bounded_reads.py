@@ -208,3 +208,33 @@ def test_a_neighbour_of_any_name_is_hinted_printable(tmp_path_factory, name):
         gather([], [place / (name + "x")])
     hint = raised.value.hint or ""
     assert hint.isprintable(), hint
+
+
+@pytest.mark.hostile
+@generated(20)
+@given(
+    command=st.sampled_from(
+        [["check"], ["report"], ["verify"], ["sbom"], ["audit"], ["publish", "--name", "x"]]
+    ),
+    kind=st.sampled_from(["fifo", "directory", "device", "link to a fifo"]),
+)
+def test_a_zip_that_is_no_regular_file_is_named_for_what_it_is(tmp_path_factory, command, kind):  # type: ignore[no-untyped-def]
+    """``check /dev/zero`` said 'no such file: /dev/zero'; a FIFO or a directory the same."""
+    place = tmp_path_factory.mktemp("zip")
+    target = place / "layer.zip"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    elif kind == "device":
+        target = Path("/dev/null")
+    else:
+        os.mkfifo(place / "fifo")
+        target.symlink_to(place / "fifo")
+    done = _lambdalayer(*command[:1], str(target), *command[1:], cwd=place)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode != 0 and len(errors) == 1, done.stderr
+    assert "no such file" not in errors[0] and str(target) in errors[0], errors
+    said = {"fifo": "a FIFO", "directory": "a directory", "device": "a device"}
+    assert said.get(kind, "a FIFO") in errors[0], errors
+    assert any(line.startswith("hint:") for line in done.stderr.splitlines()), done.stderr

@@ -281,6 +281,30 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def not_a_file(path: Path) -> tuple[str, str] | None:
+    """Why the zip (or other file) a command reads at ``path`` cannot be read, with a hint;
+    ``None`` for a regular file (or a link to one). A device, FIFO or directory is named as
+    such: it was said to be no file at all (``check /dev/zero``: 'no such file')."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"no such file: {path}", "give the path of the zip"
+    except OSError as error:
+        return f"cannot read {path}: {error.strerror}", "give the path of the zip"
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    return f"{path} is {kind}, not a file", "give the path of the zip (a regular file)"
+
+
 def check_side_output(path: Path, what: str, outputs: Sequence[Path | None]) -> None:
     """Refuse a second output (an SBOM, a report) that is one of the main ``outputs`` or
     that exists as something other than a regular file (a FIFO, a device): writing it would

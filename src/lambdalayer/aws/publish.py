@@ -20,7 +20,7 @@ from typing import Any
 from lambdalayer.aws.client import AwsSettings, call, client, default_region, translate
 from lambdalayer.aws.signer import SigningTarget, sign_zip
 from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.fsutil import file_sha256
+from lambdalayer.fsutil import file_sha256, not_a_file
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, quota_text
 from lambdalayer.targets import ARCHITECTURES, canonical_arch, get_runtime
 from lambdalayer.zipnames import open_zip
@@ -67,8 +67,8 @@ class PublishRequest:
     ) -> PublishRequest:
         """This request, completed from its zip: the runtimes and CPUs given, else those the zip
         records (lambdalayer's archive comment), and the zip's unzipped size."""
-        if not self.zip_path.is_file():
-            raise InputError(f"no such file: {self.zip_path}")
+        if (why := not_a_file(self.zip_path)) is not None:
+            raise InputError(why[0], hint=why[1])
         # What the zip records (the one decision of a zip's target), when nothing is given.
         recorded = target_for_zips([self.zip_path], None, None, required=False, shown=False)
         recorded_runtimes = [recorded.target.runtime.name] if recorded else []

@@ -16,6 +16,7 @@ from lambdalayer.cli.text import print_check_report
 from lambdalayer.environment.imports import DEFAULT_IMPORT_DEADLINE
 from lambdalayer.environment.sandbox import KINDS as SANDBOXES
 from lambdalayer.errors import LambdaLayerError
+from lambdalayer.fsutil import not_a_file
 from lambdalayer.inputs.config import load_config
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.progress import quiet
@@ -147,8 +148,8 @@ def execute(args: argparse.Namespace) -> int:
         imports = {"imports", "import_timeout", "python", "image", "sandbox", "registry"}
         refuse_given(args, configure_parser, imports, "--no-imports")
     refuse_unread_registry(args)
-    if not args.zip.is_file():
-        raise LambdaLayerError(f"no such file: {args.zip}")
+    if (why := not_a_file(args.zip)) is not None:
+        raise LambdaLayerError(why[0], hint=why[1])
     chosen = target_for_zip(args.zip, args.runtime, args.arch)
     cache_dir = cache_root(args.cache_dir)
     request = CheckRequest(

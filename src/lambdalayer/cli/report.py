@@ -10,7 +10,7 @@ from lambdalayer.cache import Cache
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.cli.common import EXIT_OK, print_json
 from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent
+from lambdalayer.fsutil import atomic_write_bytes, ensure_writable_parent, not_a_file
 from lambdalayer.inputs.ontopof import MANAGED, Beneath, OnTopOf
 from lambdalayer.inputs.policy import AuditPolicy, FailOn
 from lambdalayer.net.index import IndexConfig
@@ -97,8 +97,8 @@ def write_report(report: LayerReport, output: Path) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``report``."""
-    if not args.zip.is_file():
-        raise LambdaLayerError(f"no such file: {args.zip}")
+    if (why := not_a_file(args.zip)) is not None:
+        raise LambdaLayerError(why[0], hint=why[1])
     target = target_for_zip(args.zip, args.runtime, args.arch).target
     beneath = tuple(beneath_of(args.on_top_of, target))
     request = CheckRequest(target, with_zips=tuple(args.with_zips), beneath=beneath, imports=None)

@@ -8,6 +8,7 @@ from pathlib import Path
 from lambdalayer.builder.provenance import SUFFIX, VerifyRequest, verify
 from lambdalayer.cli.common import EXIT_OK, print_json, stderr
 from lambdalayer.errors import ProvenanceError
+from lambdalayer.fsutil import not_a_file
 
 DESCRIPTION = (
     "Checks that ARTEFACT is what its provenance (build --provenance) describes: its sha256,"
@@ -44,8 +45,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``verify``."""
-    if not args.artefact.is_file():
-        raise ProvenanceError(f"no such file: {args.artefact}")
+    if (why := not_a_file(args.artefact)) is not None:
+        raise ProvenanceError(why[0], hint=why[1])
     provenance = args.provenance or args.artefact.with_name(args.artefact.name + SUFFIX)
     request = VerifyRequest(args.artefact, provenance, args.public_key, args.source, args.cache_dir)
     result = verify(request)

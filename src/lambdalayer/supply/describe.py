@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambdalayer.errors import InputError, LambdaLayerError
+from lambdalayer.fsutil import not_a_file
 from lambdalayer.inputs.ontopof import OnTopOf
 from lambdalayer.lock import read_pylock
 from lambdalayer.resolve.provided import provided_by
@@ -47,8 +48,8 @@ class Described:
 
 def describe_zip(question: ZipQuestion) -> Described:
     """The inventory of ``question.path``, with the runtime's packages and the layer beneath."""
-    if not question.path.is_file():
-        raise InputError(f"no such file: {question.path}")
+    if (why := not_a_file(question.path)) is not None:
+        raise InputError(why[0], hint=why[1])
     lock = read_pylock(question.lock) if question.lock else None
     notes: list[str] = []
     provided: list[ProvidedPackage] = []
