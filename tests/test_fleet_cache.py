@@ -291,3 +291,103 @@ def test_a_fresh_machine_reuses_the_constrained_resolutions_through_a_share(
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert "resolving for" not in fresh.stderr, fresh.stderr[-2000:]
     assert _zips(tmp_path / "o1") == _zips(tmp_path / "o2")
+
+
+class CountingStore(FileStore):
+    """A real share that records what is asked of it."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.got: list[str] = []  # every name asked
+        self.found: list[str] = []  # the names it had
+        self.listed: list[str] = []
+
+    def get(self, name: str, limit: int) -> bytes | None:
+        self.got.append(name)
+        data = super().get(name, limit)
+        if data is not None:
+            self.found.append(name)
+        return data
+
+    def names(self, prefix: str, limit: int) -> list[str]:
+        self.listed.append(prefix)
+        return super().names(prefix, limit)
+
+
+def _sealed(folder: Path, bucket: str, key: str, content: bytes) -> bytes:
+    """An object as a job of the team writes it: sealed under the team's key."""
+    from lambdalayer.cache import trust
+
+    path = folder / f"{bucket}-{key}"
+    path.write_bytes(content)
+    return MAGIC + trust.seal(KEY.encode(), f"{bucket}/{key}", path).encode() + b"\n" + content
+
+
+def test_a_build_reads_from_the_store_only_what_its_own_plan_asks_for(
+    local_index, repo, tmp_path, monkeypatch
+):
+    """A fleet's store grows with its history: 200 resolutions of other requirement sets (and
+    check results and sizes of other plans), each sealed under the team's key. A job reads
+    none of them and lists no derived bucket; it gets its own entries by key as its plan and
+    build ask for them (resolutions, sizes, fragments for the zips not in the store)."""
+    from dataclasses import replace
+
+    from lambdalayer.builder.fleet import fleet_settings, plan_fleet
+    from lambdalayer.builder.fleetbuild import FleetOutputs, build_fleet
+    from lambdalayer.builder.fleetcache import shared_store
+    from lambdalayer.inputs.fleet import read_fleet
+    from lambdalayer.recipe import BytecodeMode
+
+    share = tmp_path / "share"
+    share.mkdir()
+    first = _build(repo, tmp_path / "o1", local_index.url, share.as_uri(), _env(tmp_path, "r1"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    store = CountingStore(share)
+    ours = set(store.names("v1/", 10_000))
+    for name in [name for name in ours if name.startswith("v1/artefacts/")]:
+        (share / name).unlink()  # the zips are built again here, from fragments
+    others = tmp_path / "others"
+    others.mkdir()
+    history: set[str] = set()
+    for bucket, count in (("resolutions", 200), ("checks", 50), ("sizes", 50)):
+        for index in range(count):
+            key = hashlib.sha256(f"{bucket} of another plan {index}".encode()).hexdigest()
+            content = json.dumps({"other": index}).encode()
+            assert store.put_new(f"v1/{bucket}/{key}", _sealed(others, bucket, key, content))
+            history.add(f"v1/{bucket}/{key}")
+    store.listed.clear()
+    for name, value in _env(tmp_path, "r2").items():
+        monkeypatch.setenv(name, value)
+    cache_dir = Path(_env(tmp_path, "r2")["LAMBDALAYER_CACHE_DIR"])
+    said: list[str] = []
+    with shared_store(store, cache_dir) as shared:
+        settings = replace(
+            fleet_settings(repo, local_index.url, (), cache_dir), prefetch=shared.pull_wheels
+        )
+        plan = plan_fleet(read_fleet(repo), settings, said.append)
+        shared.planned(plan)
+        outputs = FleetOutputs(
+            tmp_path / "o2", settings.index, cache_dir, BytecodeMode.NONE,
+            reuse=shared.pull_artefacts,
+        )  # fmt: skip
+        built = build_fleet(plan, outputs, said.append)
+        shared.write_back(plan)
+    assert built.ok, said
+    assert _zips(tmp_path / "o2") == _zips(tmp_path / "o1")
+    assert not [line for line in said if "resolving for" in line], said  # no uv run
+    assert not set(store.got) & history  # not one entry of another plan asked for
+    asked = [name for name in store.got if not name.startswith("v1/wheels/")]
+    assert len(asked) == len(set(asked))  # each key asked once
+    found = {name for name in store.found if not name.startswith("v1/wheels/")}
+    assert found <= ours  # what it read is what the first machine's plan and build made
+    for bucket in ("resolutions", "sizes", "fragments"):  # each by key, as it was needed
+        assert any(name.startswith(f"v1/{bucket}/") for name in found), (bucket, sorted(found))
+    assert set(store.listed) <= {"v1/wheels/"}  # no derived bucket listed
+    assert shared.report.refused == []
+    # what it made is written back (the zips, by the same stamps); the history is untouched
+    zips = {name for name in ours if name.startswith("v1/artefacts/")}
+    assert zips and set(store.names("v1/artefacts/", 100)) == zips
+    assert shared.report.pushed >= len(zips)
+    assert len(store.names("v1/resolutions/", 1000)) == 200 + len(
+        [name for name in ours if name.startswith("v1/resolutions/")]
+    )

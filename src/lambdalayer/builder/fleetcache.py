@@ -1,12 +1,14 @@
 """``--cache-url``: the fleet's shared cache around a plan and its build.
 
 Opens the store the URL names (``s3://bucket/prefix`` through the AWS chain and the
-proxy settings, ``file:///mount`` for a share), pulls the resolutions and check results
-it holds before the plan (under the team's cache key only), hands the plan a read-through
-for wheels (each verified by its sha256), then the build the zips of the artefacts it is
-about to make (by their inputs' stamp; the fragments only when one of them is not
-there), and writes back what this run has that the store has not
-(:mod:`lambdalayer.cache.remote`).
+proxy settings, ``file:///mount`` for a share) and, while the plan and the build run,
+reads through it by key: each resolution, wheels' sizes, check result or fragment the
+local cache misses is asked of the store then (under the team's cache key only), so a
+job reads what its own plan and build need and nothing else the store holds. It hands
+the plan a read-through for wheels (each verified by its sha256), then the build the
+zips of the artefacts it is about to make (by their inputs' stamp; the plan's wheels
+only when one of them is not there), and writes back the wheels the store has not and
+the derived entries this run made (:mod:`lambdalayer.cache.remote`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.s3store import s3_store
 from lambdalayer.builder.fleet import FleetPlan
 from lambdalayer.cache.buckets import Bucket
-from lambdalayer.cache.remote import PULLED_FIRST, FleetCache, RemoteStore, file_store
+from lambdalayer.cache.remote import FleetCache, RemoteStore, file_store
 from lambdalayer.cache.store import Cache
 from lambdalayer.errors import InputError
 from lambdalayer.lock import LockedWheel
@@ -47,15 +49,14 @@ class SharedCache(FleetCache):
         self.needed = plan_wheels(plan)
 
     def write_back(self, plan: FleetPlan) -> None:
-        """Write back the plan's wheels and every trusted derived entry the store has not."""
+        """Write back the plan's wheels the store has not and the derived entries made here."""
         self.push_wheels(plan_wheels(plan))
         self.push_derived()
 
     def pull_artefacts(self, stamps: Sequence[str]) -> None:
         """Bring the zips of ``stamps`` the store has; when one is missing (it will be built
-        here), the fragments and the plan's wheels too."""
+        here), the plan's wheels too (its fragments are read through as the build asks)."""
         if self.pull_entries(Bucket.ARTEFACTS, stamps):
-            self.pull_derived((Bucket.FRAGMENTS,))
             self.pull_wheels(self.needed)
 
 
@@ -72,9 +73,16 @@ def plan_wheels(plan: FleetPlan) -> list[LockedWheel]:
 @contextlib.contextmanager
 def shared_cache(url: str, aws: AwsSettings, cache_dir: Path) -> Iterator[SharedCache]:
     """The local cache at ``cache_dir`` read through from the store at ``url`` while the block
-    runs; derived entries pulled first. Write back with :meth:`SharedCache.write_back`."""
-    store = open_store(url, aws)
+    runs. Write back with :meth:`SharedCache.write_back`."""
+    with shared_store(open_store(url, aws), cache_dir) as shared:
+        yield shared
+
+
+@contextlib.contextmanager
+def shared_store(store: RemoteStore, cache_dir: Path) -> Iterator[SharedCache]:
+    """The local cache at ``cache_dir`` read through from ``store`` by key while the block
+    runs (each entry a lookup misses, when it misses)."""
     with Cache.open(cache_dir) as cache:
         shared = SharedCache(store, cache)
-        shared.pull_derived(PULLED_FIRST)
-        yield shared
+        with shared.reading_through():
+            yield shared

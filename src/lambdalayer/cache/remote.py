@@ -8,8 +8,11 @@ The remote store is an S3 prefix (:mod:`lambdalayer.aws.s3store`) or a mounted s
   whose bytes differ is never used, whoever wrote it.
 - **Derived entries** — resolutions, the wheels' sizes a plan read, fragments, check
   results, and ``build --all``'s
-  zips by the stamp of their inputs (``v1/<bucket>/<key>``) — cannot be verified from
-  their content, so they go through
+  zips by the stamp of their inputs (``v1/<bucket>/<key>``) — are read by key, on demand:
+  a lookup that misses in the local cache asks the store for exactly that key
+  (:meth:`FleetCache.read_through`, the zips by their stamps), so a job reads only what its
+  own plan and build ask for however much the store holds, and writes back only the
+  entries it made. They cannot be verified from their content, so they go through
   the store only under the team's cache key (``LAMBDALAYER_CACHE_KEY``/``_FILE``, a CI
   secret never written to the cache): each object carries the MAC
   :func:`lambdalayer.cache.trust.seal` gives its content, checked on the way in; an entry
@@ -18,7 +21,7 @@ The remote store is an S3 prefix (:mod:`lambdalayer.aws.s3store`) or a mounted s
 - Every object is written with a conditional put (S3's ``If-None-Match: *``, a hard link
   on a share), so concurrent jobs never overwrite or tear an entry: the first one wins,
   and an entry's name fixes its content. Every read is bounded (:data:`MAX_OBJECT`), and
-  so is the number of names listed.
+  so is the number of names listed (wheels' names only, before writing them back).
 
 An object's bytes: ``lambdalayer-cache 1\\n``, the seal (64 hex digits, or ``-`` for a
 wheel), ``\\n``, then the entry: a file's bytes, or a tree as an uncompressed tar.
@@ -34,7 +37,8 @@ import io
 import os
 import posixpath
 import tarfile
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -52,8 +56,8 @@ _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_OBJECT = 1 << 30  # one entry: a wheel or a fragment tree over 1 GiB is not ours
 MAX_NAMES = 200_000  # names listed under one bucket
 DERIVED = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.FRAGMENTS, Bucket.CHECKS, Bucket.ARTEFACTS)
-# pulled whole before a plan; artefacts are pulled by key, fragments only when one is built
-PULLED_FIRST = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.CHECKS)
+# read through by key when a lookup misses here; the zips are asked by their stamps at once
+READ_THROUGH = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.FRAGMENTS, Bucket.CHECKS)
 _UNSEALED = b"-"
 
 
@@ -225,6 +229,9 @@ class FleetCache:
         self.store = store
         self.cache = cache
         self.report = SyncReport()
+        self._lock = threading.Lock()  # the report, and which keys were asked
+        self._asking: dict[tuple[Bucket, str], threading.Lock] = {}
+        self._asked: set[tuple[Bucket, str]] = set()
         if cache.key is None:
             self.report.notes.append(
                 f"{store.where}: resolutions, fragments and check results are shared only under"
@@ -249,7 +256,8 @@ class FleetCache:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, parsed[1])
-            self.report.pulled += 1
+            with self._lock:
+                self.report.pulled += 1
 
     def push_wheels(self, wheels: Iterable[LockedWheel]) -> None:
         """Write back the wheels the store does not have (only those verified here)."""
@@ -274,53 +282,72 @@ class FleetCache:
             if not _is_key(key):  # not a name of ours: never asked, never found
                 missing.append(key)
                 continue
-            if self.cache.key is not None and not self._present(bucket, key):
-                name = f"v1/{bucket.label}/{key}"
-                data = self._get(name)
-                if data is not None:
-                    self._admit(bucket, key, name, data)
+            if not self._present(bucket, key):
+                self._ask(bucket, key)
             if not self._present(bucket, key):
                 missing.append(key)
         return missing
 
-    def pull_derived(self, buckets: Sequence[Bucket] = DERIVED) -> None:
-        """Bring every sealed entry of ``buckets`` the store has and this cache has not."""
+    def read_through(self, bucket: Bucket, key: str) -> None:
+        """A lookup of ``key`` missed in the local cache: bring that entry from the store,
+        when it has one that may be used (:data:`READ_THROUGH` buckets, each key asked once)."""
+        if bucket in READ_THROUGH and _is_key(key):
+            self._ask(bucket, key)
+
+    @contextlib.contextmanager
+    def reading_through(self) -> Iterator[FleetCache]:
+        """The local cache asks the store for each derived entry it misses while the block
+        runs (:meth:`read_through`); nothing is asked without the team's cache key."""
+        if self.cache.key is None:
+            yield self
+            return
+        self.cache.remote = self.read_through
+        try:
+            yield self
+        finally:
+            self.cache.remote = None
+
+    def _ask(self, bucket: Bucket, key: str) -> None:
+        """Get ``v1/<bucket>/<key>`` once and admit it; another thread asking the same key
+        waits for this answer instead of asking again."""
         if self.cache.key is None:
             return
-        for bucket in buckets:
-            prefix = f"v1/{bucket.label}/"
-            for name in self.store.names(prefix, MAX_NAMES):
-                key = name.removeprefix(prefix)
-                if not _is_key(key) or self._present(bucket, key):
-                    continue
-                data = self._get(name)
-                if data is not None:
-                    self._admit(bucket, key, name, data)
+        with self._lock:
+            asking = self._asking.setdefault((bucket, key), threading.Lock())
+        with asking:
+            if (bucket, key) in self._asked:
+                return
+            self._asked.add((bucket, key))
+            if self._present(bucket, key):
+                return
+            name = f"v1/{bucket.label}/{key}"
+            data = self._get(name)
+            if data is not None:
+                self._admit(bucket, key, name, data)
 
     def push_derived(self, buckets: Sequence[Bucket] = DERIVED) -> None:
-        """Write back every entry of ``buckets`` this cache trusts and the store has not."""
+        """Write back the entries of ``buckets`` this run made and this cache trusts, each
+        with a conditional put (the store is not listed: one another job wrote is kept)."""
         if self.cache.key is None:
             return
-        for bucket in buckets:
-            prefix = f"v1/{bucket.label}/"
-            there = set(self.store.names(prefix, MAX_NAMES))
-            for key in _local_keys(self.cache.root, bucket):
-                name = prefix + key
-                if name in there or not self.cache.admit(bucket, key):
-                    continue
-                path = self.cache.entry(bucket, key)
-                payload = _payload(path, bucket)
-                if payload is None:
-                    continue
-                seal = trust.seal(self.cache.key, f"{bucket.label}/{key}", path).encode("ascii")
-                self._put(name, _object(seal, payload))
+        for bucket, key in self.cache.made():
+            if bucket not in buckets or not _is_key(key) or not self._present(bucket, key):
+                continue
+            if not self.cache.admit(bucket, key):
+                continue
+            path = self.cache.entry(bucket, key)
+            payload = _payload(path, bucket)
+            if payload is None:
+                continue
+            seal = trust.seal(self.cache.key, f"{bucket.label}/{key}", path).encode("ascii")
+            self._put(f"v1/{bucket.label}/{key}", _object(seal, payload))
 
     def _present(self, bucket: Bucket, key: str) -> bool:
         return os.path.lexists(self.cache.entry(bucket, key))
 
     def _admit(self, bucket: Bucket, key: str, name: str, data: bytes) -> None:
         """Unpack one derived entry beside its place, check its seal, then put it in place."""
-        assert self.cache.key is not None  # noqa: S101 - pull_derived returns without one
+        assert self.cache.key is not None  # noqa: S101 - _ask returns without one
         parsed = _parse(data)
         if parsed is None:
             self._refuse(name, "not an entry of lambdalayer's cache")
@@ -339,17 +366,19 @@ class FleetCache:
                 why = "unkeyed" if seal == _UNSEALED else "damaged, or made under another key"
                 self._refuse(name, why)
                 return
-            self.cache.seal(bucket, key, staged)
+            self.cache.seal(bucket, key, staged, made=False)
             final.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError, OSError):
                 if not os.path.lexists(final):
                     staged.rename(final)
-                    self.report.pulled += 1
+                    with self._lock:
+                        self.report.pulled += 1
 
     # -- the store ----------------------------------------------------------------------------
 
     def _refuse(self, name: str, why: str) -> None:
-        self.report.refused.append(f"{name}: {why[:300]}; not used")
+        with self._lock:
+            self.report.refused.append(f"{name}: {why[:300]}; not used")
 
     def _get(self, name: str) -> bytes | None:
         try:
@@ -361,38 +390,16 @@ class FleetCache:
     def _put(self, name: str, data: bytes) -> None:
         if len(data) > MAX_OBJECT + 100:
             return
-        if self.store.put_new(name, data):
-            self.report.pushed += 1
-        else:
-            self.report.present += 1
+        written = self.store.put_new(name, data)
+        with self._lock:
+            if written:
+                self.report.pushed += 1
+            else:
+                self.report.present += 1
 
 
 def _is_key(key: str) -> bool:
     return 8 <= len(key) <= 128 and all(c in "0123456789abcdef" for c in key)
-
-
-def _local_keys(root: Path, bucket: Bucket) -> list[str]:
-    """The keys of the entries of ``bucket`` in the local cache."""
-    directory = root / bucket.info.directory
-    if not directory.is_dir():
-        return []
-    info = bucket.info
-    if info.shape is Shape.FILE:
-        names = [
-            p.name.removesuffix(info.suffix)
-            for p in directory.iterdir()
-            if p.name.endswith(info.suffix)
-        ]
-    elif info.shape is Shape.SHARDED:
-        names = [
-            shard.name + entry.name
-            for shard in directory.iterdir()
-            if shard.is_dir() and len(shard.name) == 2
-            for entry in shard.iterdir()
-        ]
-    else:
-        names = [p.name for p in directory.iterdir()]
-    return sorted(name for name in names if _is_key(name))[:MAX_NAMES]
 
 
 def _payload(path: Path, bucket: Bucket) -> bytes | None:

@@ -18,7 +18,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from lambdalayer.cache import trust
@@ -131,6 +131,10 @@ class Cache:
         self.holds = holds
         self.key = trust.cache_key(os.environ, root)
         self._admitted: set[tuple[Bucket, str]] = set()  # trees verified once per command
+        self._made: set[tuple[Bucket, str]] = set()  # sealed here: a shared cache writes them back
+        # asked for an entry that is not here (a shared cache reading through by key); it
+        # puts the entry in place when its store has one that may be used
+        self.remote: Callable[[Bucket, str], None] | None = None
         self._held: dict[Path, int] = {}
         self._lock = threading.Lock()
 
@@ -183,13 +187,16 @@ class Cache:
         """Whether the entry is there and may be used (:mod:`lambdalayer.cache.trust`).
 
         One that is there but fails the rules — another user's, writable by others, or (with
-        a cache key) changed since it was sealed — is set aside, so it is made again.
+        a cache key) changed since it was sealed — is set aside, so it is made again. One
+        that is not here is asked of :attr:`remote` first, when there is one.
         """
         path = self.entry(bucket, key)
-        try:
-            path.lstat()
-        except OSError:
-            return False
+        if not os.path.lexists(path):
+            if self.remote is None:
+                return False
+            self.remote(bucket, key)
+            if not os.path.lexists(path):
+                return False
         if bucket.info.trusted_by_content or (bucket, key) in self._admitted:
             return True
         if trust.owned_chain(self.root, path) and self._sealed(bucket, key, path):
@@ -199,16 +206,27 @@ class Cache:
         self._set_aside(path)
         return False
 
-    def seal(self, bucket: Bucket, key: str, content: Path | None = None) -> None:
+    def seal(
+        self, bucket: Bucket, key: str, content: Path | None = None, *, made: bool = True
+    ) -> None:
         """Record the MAC of an entry about to be put in place (with a cache key; otherwise
         nothing). ``content``: where its files are now (the scratch it is renamed from),
-        so that it is sealed before anyone can see it; ``None``: at its place already."""
+        so that it is sealed before anyone can see it; ``None``: at its place already.
+        ``made``: this process made it (:meth:`made`), it was not read from elsewhere."""
+        if made:
+            with self._lock:
+                self._made.add((bucket, key))
         if self.key is None or bucket.info.trusted_by_content:
             return
         path = content if content is not None else self.entry(bucket, key)
         target = seal_path(self.root, bucket, key)
         self._ensure(target.parent)
         atomic_write_bytes(target, trust.seal(self.key, f"{bucket.label}/{key}", path).encode())
+
+    def made(self) -> list[tuple[Bucket, str]]:
+        """The entries this process made (sealed) since the cache was opened, in order."""
+        with self._lock:
+            return sorted(self._made, key=lambda entry: (entry[0].label, entry[1]))
 
     def write(self, bucket: Bucket, key: str, data: bytes) -> Path:
         """Put a file entry in place atomically, sealed first; returns its path."""
