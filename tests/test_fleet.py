@@ -642,3 +642,24 @@ def test_build_all_strict_fails_an_artefact_whose_check_was_not_verified(
     [row] = json.loads(out)["artefacts"]
     assert code == 1 and row["status"] == "failed", row
     assert "strict mode wants every part" in row["error"]
+
+
+def test_a_plain_build_in_a_repository_of_functions_hints_build_all(tmp_path, capsys):
+    """'lambdalayer build' in a SAM repository (or one of [tool.lambdalayer.functions]) with
+    nothing at its root said 'nothing to build' and hinted packages or -r (a new user's
+    review): it hints 'build --all' and 'plan'; elsewhere the hint is as it was."""
+    hint = "are built with 'lambdalayer build --all'; 'lambdalayer plan' shows what it builds"
+    project = sam_project(tmp_path / "sam", {"Orders": "alpha\n"})
+    code, _, err = run_cli(capsys, "build", "--project", str(project))
+    assert code == 1 and "error: nothing to build" in err and hint in err, err
+    toml = tmp_path / "toml"
+    (toml / "fn").mkdir(parents=True)
+    (toml / "pyproject.toml").write_text(
+        '[tool.lambdalayer.functions.fn]\nsource = "fn"\nrequirements = ["alpha"]\n'
+        'target = "python3.12-x86_64"\n'
+    )
+    code, _, err = run_cli(capsys, "build", "--project", str(toml))
+    assert code == 1 and hint in err, err
+    (tmp_path / "plain").mkdir()
+    code, _, err = run_cli(capsys, "build", "--project", str(tmp_path / "plain"))
+    assert code == 1 and hint not in err and "hint: name packages" in err, err

@@ -28,6 +28,7 @@ from lambdalayer.cache import cache_root
 from lambdalayer.container.request import ImageOutputs, ImageRequest, RegistryAuth
 from lambdalayer.errors import InputError, option
 from lambdalayer.inputs.config import Inputs, ProjectConfig, load_config
+from lambdalayer.inputs.deploy import find_deploy_files
 from lambdalayer.inputs.ontopof import OnTopOf
 from lambdalayer.inputs.projects import discover_input
 from lambdalayer.inputs.requirements import Gathered, gather
@@ -284,7 +285,19 @@ def artefacts(flags: InputFlags, config: ProjectConfig | None) -> list[Artefact]
             inputs = _gather(spec.inputs, project_dir, *wanted)
             found.append(Artefact("function", inputs, code, spec.inputs.on_top_of))
         return found
-    return [Artefact("layer", _gather(Inputs(), project_dir, *wanted))]
+    try:
+        return [Artefact("layer", _gather(Inputs(), project_dir, *wanted))]
+    except InputError as error:
+        many = config is not None and config.functions
+        if not (many or find_deploy_files(project_dir)):
+            raise
+        # A repository of functions (a deploy file, [tool.lambdalayer.functions]) and nothing
+        # for a plain build: what the user wants is most likely --all.
+        raise InputError(
+            error.message,
+            hint="this repository's functions (its deploy file or [tool.lambdalayer.functions])"
+            " are built with 'lambdalayer build --all'; 'lambdalayer plan' shows what it builds",
+        ) from None
 
 
 def is_directory_output(output: str | None) -> bool:
