@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -663,3 +664,24 @@ def test_a_plain_build_in_a_repository_of_functions_hints_build_all(tmp_path, ca
     (tmp_path / "plain").mkdir()
     code, _, err = run_cli(capsys, "build", "--project", str(tmp_path / "plain"))
     assert code == 1 and hint not in err and "hint: name packages" in err, err
+
+
+def test_plan_text_uses_the_binary_units_of_build_and_claims_no_saving_it_lacks(
+    local_index, cache_dir, tmp_path, capsys
+):
+    """``plan`` printed decimal MB beside build's MiB, and for one function "2.8 MB
+    instead of 2.8 MB (saves 0 bytes)"."""
+    shared = sam_project(tmp_path / "shared", {"Orders": "alpha\nbeta\n", "Billing": "beta\n"})
+    code, out, _ = run_cli(capsys, *plan_args(local_index, cache_dir, shared))
+    assert code == 0, out
+    assert " MB" not in out and "of 250.0 MiB," in out, out
+    [upload] = [line for line in out.splitlines() if "to upload:" in line]
+    assert "with one zip per function (saves " in upload and "saves 0" not in upload, upload
+    alone = sam_project(tmp_path / "alone", {"Orders": "alpha\n"})
+    code, out, _ = run_cli(capsys, *plan_args(local_index, cache_dir, alone))
+    assert code == 0, out
+    [upload] = [line for line in out.splitlines() if "to upload:" in line]
+    assert "instead of" not in upload and "saves" not in upload, upload
+    assert re.fullmatch(r"  to upload: [0-9.]+ (B|KiB) \(estimated from the wheels\)", upload), (
+        upload
+    )

@@ -35,6 +35,7 @@ from lambdalayer.builder.fleetbuild import (
 )
 from lambdalayer.builder.sharing import Placed
 from lambdalayer.builder.ships import ShipsRequest, check_sbom_directory, ships_json
+from lambdalayer.check.sizes import human_bytes
 from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
 from lambdalayer.cli.options import add_aws, aws_settings, refuse_unread, unread_options
 from lambdalayer.cli.text import print_shipped
@@ -294,8 +295,14 @@ def plan_json(plan: FleetPlan) -> dict[str, object]:
     }
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size:,} bytes"
+def _upload_text(planned: int, fat: int) -> str:
+    """What the plan uploads, beside one zip per function only when that differs."""
+    if planned >= fat:  # one function, or nothing shared: no saving to claim
+        return f"{human_bytes(planned)} (estimated from the wheels)"
+    return (
+        f"{human_bytes(planned)} instead of {human_bytes(fat)} with one zip per function"
+        f" (saves {human_bytes(fat - planned)}; estimated from the wheels)"
+    )
 
 
 def print_plan(plan: FleetPlan) -> None:
@@ -310,23 +317,19 @@ def print_plan(plan: FleetPlan) -> None:
             print(f"  resolved apart (together they conflict): {target.apart}")
         for layer in share.layers:
             held = ", ".join(f"{p.name} {p.version}" for p in layer.packages)
-            print(f"  layer {layer.name} ({_mb(layer.unzipped)} unzipped): {held}")
+            print(f"  layer {layer.name} ({human_bytes(layer.unzipped)} unzipped): {held}")
             print(f"    used by: {', '.join(layer.functions)}")
         for function in share.functions:
             mark = "  OVER QUOTA" if function.over_quota else ""
             layers = len(function.layers) + function.existing_layers
             own = ", ".join(f"{p.name} {p.version}" for p in function.own) or "nothing"
             print(
-                f"  function {function.function}: {_mb(function.unzipped)} of"
-                f" {_mb(UNZIPPED_LIMIT)}, {layers} of {MAX_LAYERS} layers; own: {own}{mark}"
+                f"  function {function.function}: {human_bytes(function.unzipped)} of"
+                f" {human_bytes(UNZIPPED_LIMIT)}, {layers} of {MAX_LAYERS} layers; own: {own}{mark}"
             )
             for note in function.notes:
                 print(f"    note: {note}")
-        saved = share.fat_zipped - share.planned_zipped
-        print(
-            f"  to upload: {_mb(share.planned_zipped)} instead of {_mb(share.fat_zipped)} with one"
-            f" zip per function (saves {_mb(saved)}; estimated from the wheels)"
-        )
+        print(f"  to upload: {_upload_text(share.planned_zipped, share.fat_zipped)}")
     for name, reason in plan.fleet.skipped:
         print(f"not planned: {name}: {reason}")
     for name in plan.over_quota:
