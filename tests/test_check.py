@@ -246,6 +246,33 @@ def test_module_that_raises_on_import_fails_with_its_last_traceback_line(tmp_pat
 
 
 @needs_python311
+def test_imports_run_the_layers_pth_files_as_lambdas_bootstrap_does(tmp_path):
+    # Lambda's bootstrap calls site.addsitedir on both /opt directories, so a layer's .pth
+    # files run before the handler: setuptools' distutils-precedence.pth installs the
+    # distutils shim docker-pycreds needs on python3.12 this way (a path line and an import
+    # line here, as site.py reads them).
+    layer = write_layer(
+        tmp_path / "l.zip",
+        {
+            f"{SITE_311}shim.pth": "import _shimhook; _shimhook.install()\n",
+            f"{SITE_311}_shimhook.py": (
+                "import sys, types\n"
+                "def install():\n"
+                "    sys.modules['legacy'] = types.ModuleType('legacy')\n"
+            ),
+            f"{SITE_311}vendored.pth": "vendor\n",
+            f"{SITE_311}vendor/vendoredmod.py": "X = 1\n",
+            f"{SITE_311}usesboth.py": "import legacy, vendoredmod\n",
+        },
+    )
+    report = check_zip(
+        layer, CheckRequest(get_target("python3.11"), imports=ImportOptions(modules=("usesboth",)))
+    )
+    results = {item.module: item.error for item in report.imports}
+    assert results == {"usesboth": None}
+
+
+@needs_python311
 def test_imports_see_the_function_zip_and_other_layers(tmp_path):
     base = write_layer(tmp_path / "base.zip", {"python/basemod.py": "X = 1\n"})
     function = write_layer(tmp_path / "function.zip", {"handler.py": "import basemod\n"})

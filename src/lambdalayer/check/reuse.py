@@ -35,7 +35,7 @@ from lambdalayer.check.modules import top_level_modules
 from lambdalayer.check.view import LayerView
 from lambdalayer.importresult import ImportResult
 
-FORMAT = 2  # 2: a kept result records what the import saw
+FORMAT = 3  # 2: a kept result records what the import saw; 3: the layers' .pth files run
 
 
 def _requirement_names(lines: Sequence[str]) -> set[str]:

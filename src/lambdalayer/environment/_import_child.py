@@ -9,6 +9,9 @@ the interpreter still leaves the results of the ones before it: ``[spec, error, 
 the error as Python prints its last line and the facts as data (see :func:`facts`), so
 that nothing need read the message again.
 
+Lambda's bootstrap then makes ``/var/task`` and the ``/opt`` directories site directories,
+so their ``.pth`` files run before the first import (:func:`add_site_directories`).
+
 Started as root inside a sandbox that cannot map users itself (``unshare``, ``proot``),
 it is told by ``LAMBDALAYER_RUN_AS`` to become that unprivileged user before anything of
 the layer runs; when it cannot, it stops without importing anything.
@@ -110,12 +113,24 @@ def seen_facts(not_found: NotFound) -> dict[str, object]:
     return {"seen": seen, "absent": absent}
 
 
+def add_site_directories(paths: list[str]) -> None:
+    """The function's and the layers' directories as site directories, as Lambda's
+    bootstrap makes them (``add_default_site_directories``: ``/var/task``, then the two
+    ``/opt`` directories): their ``.pth`` files run before any import, as there
+    (setuptools' ``distutils-precedence.pth`` installs its ``distutils`` shim so)."""
+    import site  # noqa: PLC0415 - only now: -S started the interpreter without it
+
+    for directory in [path for path in paths if path == "/var/task" or path.startswith("/opt/")]:
+        site.addsitedir(directory)
+
+
 def main() -> None:
     """Import each module named on the command line and record the outcome."""
     limit_processes()
     drop_privileges()
     results, paths, modules = sys.argv[1], sys.argv[2], sys.argv[3:]
     sys.path[:0] = [path for path in paths.split(os.pathsep) if path]
+    add_site_directories(sys.path)
     not_found = NotFound()
     sys.meta_path.append(not_found)
     with open(results, "a", encoding="utf-8") as out:  # noqa: PTH123 - kept to plain builtins
