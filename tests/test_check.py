@@ -272,6 +272,55 @@ def test_imports_run_the_layers_pth_files_as_lambdas_bootstrap_does(tmp_path):
     assert results == {"usesboth": None}
 
 
+@pytest.mark.skipif(
+    find_interpreter("3.12") is None or find_interpreter("3.13") is None,
+    reason="needs CPython 3.12 and 3.13 on this machine",
+)
+def test_a_module_the_runtimes_python_removed_is_named_with_what_provides_it(tmp_path):
+    # docker-pycreds imports distutils.spawn: on python3.12 the hint named "the distribution
+    # that provides distutils.spawn (no project is known to provide it ...)".
+    site_313 = "python/lib/python3.13/site-packages/"
+    layer_312 = write_layer(
+        tmp_path / "l312.zip", {f"{SITE_312}usesdistutils.py": "import distutils.spawn\n"}
+    )
+    layer_313 = write_layer(
+        tmp_path / "l313.zip",
+        {
+            f"{site_313}usesimghdr.py": "import imghdr\n",
+            f"{site_313}usesnis.py": "import nis\n",
+        },
+    )
+    on_312 = check_zip(layer_312, CheckRequest(get_target("python3.12")))
+    (distutils,) = [f for f in on_312.errors if f.kind == "import"]
+    assert (
+        "usesdistutils imports distutils.spawn, which python3.12 lacks: distutils left the"
+        " standard library in Python 3.12 (PEP 632); add setuptools (its"
+        " distutils-precedence.pth installs a distutils shim" in distutils.message
+    )
+    assert distutils.fix == "add setuptools to the requirements"
+    on_313 = check_zip(layer_313, CheckRequest(get_target("python3.13")))
+    found = {f.package: f for f in on_313.errors if f.kind == "import"}
+    assert "imghdr left the standard library in Python 3.13 (PEP 594); add standard-imghdr" in (
+        found["usesimghdr"].message
+    )
+    assert found["usesnis"].fix == (
+        "use a release of usesnis that does not import nis, or a runtime of python3.12 or older"
+    )
+
+
+def test_removed_standard_library_modules_come_from_the_data():
+    from lambdalayer.runtimepackages import _removed, removed_from_stdlib
+
+    assert removed_from_stdlib("distutils.spawn", get_target("python3.11")) is None
+    assert removed_from_stdlib("json", get_target("python3.13")) is None
+    assert removed_from_stdlib("not_a_stdlib_name", get_target("python3.13")) is None
+    # every module the table names really left some CPython's standard library
+    for module in _removed():
+        removed = removed_from_stdlib(module, get_target("python3.13"))
+        assert removed is not None and removed.removed_in in ("3.12", "3.13"), module
+    assert removed_from_stdlib("asyncore", get_target("python3.12")).add == "standard-asyncore"
+
+
 @needs_python311
 def test_imports_see_the_function_zip_and_other_layers(tmp_path):
     base = write_layer(tmp_path / "base.zip", {"python/basemod.py": "X = 1\n"})

@@ -119,3 +119,54 @@ def runtime_sdk() -> tuple[str, ...]:
     """The runtime's packages a layer may leave out to use the runtime's own
     (``--exclude-runtime-provided``): its AWS SDK and what that needs, in the data's order."""
     return tuple(str(name) for name in _data()["sdk"])
+
+
+@dataclass(frozen=True)
+class RemovedModule:
+    """A standard-library module the target's CPython no longer has, and what provides it."""
+
+    module: str
+    removed_in: str  # the first CPython without it: "3.12"
+    why: str | None  # "PEP 632"
+    add: str | None  # the distribution to add, verified by a real import; None: none known
+    how: str | None  # how that distribution provides it, when not as a plain module
+
+    def describe(self) -> str:
+        """``distutils left the standard library in Python 3.12 (PEP 632)``."""
+        why = f" ({self.why})" if self.why else ""
+        return f"{self.module} left the standard library in Python {self.removed_in}{why}"
+
+
+@functools.cache
+def _removed() -> dict[str, Any]:
+    text = resources.files("lambdalayer").joinpath("data/stdlib_removed.toml").read_text("utf-8")
+    removed: dict[str, Any] = tomllib.loads(text)["removed"]
+    return removed
+
+
+def _minor(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def removed_from_stdlib(name: str, target: Target) -> RemovedModule | None:
+    """The standard-library module ``name`` (its top-level part) when the target's CPython
+    removed it: an earlier CPython of ``data/stdlib_modules.toml`` has it, the target's
+    does not; with what provides it since (``data/stdlib_removed.toml``). None otherwise,
+    or when the data does not know the target's CPython."""
+    module = name.partition(".")[0]
+    version = target.runtime.python_version
+    table = _stdlib()
+    if version not in table or module in stdlib_modules(target):
+        return None
+    had = False
+    for minor in sorted(table, key=_minor):
+        if _minor(minor) > _minor(version):
+            break
+        present = module in table[minor].get("modules", ())
+        if had and not present:
+            entry = _removed().get(module, {})
+            return RemovedModule(
+                module, minor, entry.get("why"), entry.get("add"), entry.get("how")
+            )
+        had = had or present
+    return None

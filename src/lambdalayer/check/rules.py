@@ -41,7 +41,7 @@ from lambdalayer.inputs.ontopof import MANAGED
 from lambdalayer.limits import DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT, quota_text
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.resolve.provided import managed_layer
-from lambdalayer.runtimepackages import lang_modules, stdlib_modules
+from lambdalayer.runtimepackages import lang_modules, removed_from_stdlib, stdlib_modules
 from lambdalayer.targets import Layout, Target
 from lambdalayer.wording import counted
 from lambdalayer.zipnames import printable, unsafe_reason
@@ -686,6 +686,8 @@ def _imported(
         done, unmapped = _judged(
             finding, main, outcome.results, provided, asked=asked, on_index=on_index
         )
+        if unmapped and removed_from_stdlib(unmapped, target) is not None:
+            done, unmapped = _removed_from_stdlib(done, unmapped, target), None
         if unmapped and on_index is None:
             wanted += index_candidates(unmapped)
         lang = _in_var_lang(done, outcome.results, target)
@@ -705,6 +707,36 @@ def _imported(
         how = "check the import in Lambda's own image (lambdalayer image pull, then check --image)"
         return replace(outcome, skipped="; ".join(stood_in), how=how)
     return outcome
+
+
+def _removed_from_stdlib(finding: Finding, needed: str, target: Target) -> Finding:
+    """A module no requirement provides that the target's CPython removed from its standard
+    library (``distutils`` on python3.12): said so, with the distribution that provides it
+    since (``data/stdlib_removed.toml``, each verified by a real import) — never a hint to
+    add a project named after the module."""
+    removed = removed_from_stdlib(needed, target)
+    if removed is None:
+        return finding
+    module = (finding.package or "").partition(":")[0]
+    if removed.add is None:
+        major, minor = removed.removed_in.split(".")
+        fix = (
+            f"use a release of {module} that does not import {removed.module}, or a runtime"
+            f" of python{major}.{int(minor) - 1} or older"
+        )
+        add = f"no project is known to provide it: {fix}"
+    else:
+        how = f" ({removed.how})" if removed.how else ""
+        add = f"add {removed.add}{how}"
+        fix = f"add {removed.add} to the requirements"
+    if finding.severity is Severity.ERROR:
+        return replace(
+            finding,
+            message=f"{module} imports {needed}, which {target.runtime.name} lacks:"
+            f" {removed.describe()}; {add}",
+            fix=fix,
+        )
+    return replace(finding, fix=f"{fix} if the function uses {module}")
 
 
 def _in_var_lang(finding: Finding, results: Sequence[ImportResult], target: Target) -> Finding:
