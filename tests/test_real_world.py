@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -621,6 +622,34 @@ def test_an_undeclared_dependency_is_an_error_that_names_it(real_world_index, tm
         " add the distribution that provides numpyish (no project is known to provide it:" in err
     ), err
     assert "the index has no project named numpyish)" in err  # asked, never invented
+
+
+_SANDBOX_RUNS: list[int] = []  # the import children started while a test counts them
+
+
+def _count_import_children(event: str, args: tuple[object, ...]) -> None:
+    if _SANDBOX_RUNS and event == "subprocess.Popen" and "lambdalayer-results" in repr(args):
+        _SANDBOX_RUNS[0] += 1
+
+
+@needs_import_check
+def test_the_index_answers_change_the_hint_without_importing_again(
+    real_world_index, tmp_path, capsys
+):
+    """The index's answers about a missing module only change the hint's wording: the
+    import children run once (they ran all over again with the answers), counted by the
+    real processes started (an audit hook), nothing stood in."""
+    sys.addaudithook(_count_import_children)  # a hook stays; it counts only while asked
+    _SANDBOX_RUNS.append(0)
+    try:
+        code, _, err = run_cli(capsys, *build_args(real_world_index, tmp_path, "imutish"))
+        started = _SANDBOX_RUNS[0]
+    finally:
+        _SANDBOX_RUNS.clear()
+    assert code == 1
+    assert "the index has no project named numpyish)" in err, err  # still asked
+    print(f"import children started by a build whose module imports an unknown one: {started}")
+    assert started == 1, started
 
 
 @needs_import_check

@@ -111,18 +111,6 @@ def prepared_check(placement: Placement, checking: Checking, notify: Notify = qu
         notify(f"{', '.join(report.runtime_wanted)}: checked again with the runtime's own packages")
         again = replace(request, imports=_with_runtime(options, request.target, checking))
         report = _checked(placement, again, checking, notify)
-    options = request.imports
-    if report.providers_wanted and options is not None and options.projects is None:
-        # A module no requirement provides and no table maps: ask the index which of the
-        # names it could come from it has, so that the hint names one (check.providers).
-        projects = index_answers(report.providers_wanted, checking.index)
-        notify(f"{', '.join(report.providers_wanted)}: asked the index for the missing module")
-        report = _checked(
-            placement,
-            replace(request, imports=replace(options, projects=projects)),
-            checking,
-            notify,
-        )
     return report
 
 
@@ -148,9 +136,16 @@ def index_answers(projects: Sequence[str], index: IndexConfig) -> tuple[tuple[st
 def _checked(
     placement: Placement, request: CheckRequest, checking: Checking, notify: Notify
 ) -> CheckReport:
+    """The check, asking the index which project a missing module could come from (so that
+    the hint names one, check.providers) between the imports and their judging."""
+
+    def ask(projects: Sequence[str]) -> tuple[tuple[str, bool], ...]:
+        notify(f"{', '.join(projects)}: asked the index for the missing module")
+        return index_answers(projects, checking.index)
+
     if checking.remember:
-        return checked(placement, request, checking.cache_dir, notify)
-    return check(placement, request, cache_dir=checking.cache_dir)
+        return checked(placement, request, checking.cache_dir, notify, ask_index=ask)
+    return check(placement, request, cache_dir=checking.cache_dir, ask_index=ask)
 
 
 def _with_runtime(options: ImportOptions, target: Target, checking: Checking) -> ImportOptions:

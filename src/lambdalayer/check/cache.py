@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lambdalayer.cache import Bucket, Cache
 from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.providers import AskIndex
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.rules import check
 from lambdalayer.placement import Placement
@@ -50,6 +51,7 @@ def checked(
     cache_dir: Path,
     notify: Callable[[str], None],
     what: str = "the layer",
+    ask_index: AskIndex | None = None,
 ) -> CheckReport:
     """The check of ``placement``, or its report from the cache when the same files were
     checked alike (the key: the request with the placement's identity); only a report whose
@@ -64,7 +66,7 @@ def checked(
             notify(f"checked before: the same bytes for {target.name} (cached report)")
             return cached
         notify(f"checking {what} for {target.name}")
-        report = check(placement, request, cache_dir=cache_dir)
+        report = check(placement, request, cache_dir=cache_dir, ask_index=ask_index)
         if report.ok:
             reports.store(key, report)
         return report

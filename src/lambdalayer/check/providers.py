@@ -10,8 +10,10 @@ another one. Every hint about a module no requirement provides names what to add
 2. the configured index, asked by the caller (the check fetches nothing) whether it has a
    project named after the dotted name or one of its prefixes (``dottedish.yaml``, then
    ``dottedish``): :func:`index_candidates` are the names to ask, the answers come back in
-   :attr:`~lambdalayer.check.request.ImportOptions.projects`; such a project is named as
-   one the index has, its providing the module not verified;
+   :attr:`~lambdalayer.check.request.ImportOptions.projects`, or from an :data:`AskIndex`
+   the caller hands the check, called between the imports and their judging (the imports
+   run once); such a project is named as one the index has, its providing the module not
+   verified;
 3. else the hint says no project is known to provide it, never inventing one.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 
@@ -36,6 +38,9 @@ STRAY_TOP_LEVEL = frozenset(
 # the index about so many names at most, one request each, in turn.
 MAX_PREFIXES = 4
 MAX_ASKED = 32
+# The caller's question to its index: (project, has a file to install) for each name it
+# could answer for, in order; a name no URL answered for is left out.
+AskIndex = Callable[[Sequence[str]], tuple[tuple[str, bool], ...]]
 _PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", re.ASCII)  # PEP 508 names
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -28,7 +28,12 @@ from lambdalayer.check.findings import CheckReport, Finding, Kind, Part, Severit
 from lambdalayer.check.importstage import ImportOutcome, check_imports
 from lambdalayer.check.libraries import PlacedElf, needed_library_findings, stand_in_verdict
 from lambdalayer.check.modules import top_level_modules
-from lambdalayer.check.providers import STRAY_TOP_LEVEL, index_candidates, what_to_add
+from lambdalayer.check.providers import (
+    STRAY_TOP_LEVEL,
+    AskIndex,
+    index_candidates,
+    what_to_add,
+)
 from lambdalayer.check.request import CheckRequest
 from lambdalayer.check.reuse import reuse_of
 from lambdalayer.check.shadows import runtime_shadows
@@ -574,13 +579,19 @@ def _check_conflicts(main: LayerView, other: LayerView, findings: list[Finding])
 
 
 def check(
-    placement: Placement, request: CheckRequest, *, cache_dir: Path | None = None
+    placement: Placement,
+    request: CheckRequest,
+    *,
+    cache_dir: Path | None = None,
+    ask_index: AskIndex | None = None,
 ) -> CheckReport:
     """Check the placed files of a layer, function package or image as ``request`` says.
 
     The imports run confined (never on this machine as it is); with ``cache_dir`` and no
     image, in an image of the target pulled there before, else in a root with only the
-    runtime's libraries (:mod:`lambdalayer.environment.synthroot`).
+    runtime's libraries (:mod:`lambdalayer.environment.synthroot`). ``ask_index``: asked
+    which projects a missing module could come from (when ``request`` brings no answers),
+    after the imports ran and before their failures are judged — the imports run once.
     """
     target, function = request.target, request.function
     main = view_of(placement)
@@ -608,7 +619,7 @@ def check(
     findings += runtime_shadows(main, target)
     for layer in (main, *others):
         _check_damaged(layer, findings)
-    imported = _imported(main, others, request, cache_dir, total)
+    imported = _imported(main, others, request, cache_dir, total, ask_index)
     findings += imported.findings
     findings.sort(key=lambda finding: (-finding.severity, finding.kind, finding.member or ""))
     return CheckReport(
@@ -658,8 +669,10 @@ def _imported(
     request: CheckRequest,
     cache_dir: Path | None,
     unzipped_total: int,
+    ask_index: AskIndex | None = None,
 ) -> ImportOutcome:
-    """The import stage for the placed files, or why it did not run."""
+    """The import stage for the placed files, or why it did not run; the failures judged
+    with the index's answers about the missing modules (``ask_index``), when asked."""
     options = request.imports
     if options is None:
         return ImportOutcome(skipped="not asked", how="check without `CheckRequest.imports=None`")
@@ -680,29 +693,13 @@ def _imported(
         *(layer.top_level_names(target, function=function) for layer in (main, *others))
     )
     asked = bool(options.modules) or (function and bool(request.handler))
-    judged, stood_in, wanted = [], [], list[str]()
     on_index = None if options.projects is None else dict(options.projects)
-    for finding in outcome.findings:
-        done, unmapped = _judged(
-            finding, main, outcome.results, provided, asked=asked, on_index=on_index
-        )
-        if unmapped and removed_from_stdlib(unmapped, target) is not None:
-            done, unmapped = _removed_from_stdlib(done, unmapped, target), None
-        if unmapped and on_index is None:
-            wanted += index_candidates(unmapped)
-        lang = _in_var_lang(done, outcome.results, target)
-        if lang is not done:
-            stood_in.append(lang.message)
-            done = lang
-        elif outcome.stand_in:
-            stood = _stood_in(done, target)
-            if stood is not done:
-                stood_in.append(stood.message)
-            done = stood
-        judged.append(_bundled_but_not_loaded(done, main, target))
-    outcome = replace(
-        outcome, findings=tuple(judged), providers_wanted=tuple(dict.fromkeys(wanted))
-    )
+    judging = _Judging(main, target, provided, asked=asked)
+    judged, stood_in, wanted = judging.all(outcome, on_index)
+    if wanted and on_index is None and ask_index is not None:
+        # the same results judged again with the answers: nothing is imported again
+        judged, stood_in, wanted = judging.all(outcome, dict(ask_index(wanted)))
+    outcome = replace(outcome, findings=tuple(judged), providers_wanted=wanted)
     if stood_in and outcome.skipped is None:  # ran, but this machine's libraries stood in
         how = "check the import in Lambda's own image (lambdalayer image pull, then check --image)"
         return replace(outcome, skipped="; ".join(stood_in), how=how)
@@ -737,6 +734,43 @@ def _removed_from_stdlib(finding: Finding, needed: str, target: Target) -> Findi
             fix=fix,
         )
     return replace(finding, fix=f"{fix} if the function uses {module}")
+
+
+@dataclass(frozen=True)
+class _Judging:
+    """How the import stage's failures are said, for the layer checked."""
+
+    main: LayerView
+    target: Target
+    provided: set[str]
+    asked: bool
+
+    def all(
+        self, outcome: ImportOutcome, on_index: Mapping[str, bool] | None
+    ) -> tuple[list[Finding], list[str], tuple[str, ...]]:
+        """The findings judged, what stood in for Lambda's libraries, and the project names
+        to ask the index about (none once ``on_index`` answers)."""
+        main, target = self.main, self.target
+        judged, stood_in, wanted = [], [], list[str]()
+        for finding in outcome.findings:
+            done, unmapped = _judged(
+                finding, main, outcome.results, self.provided, asked=self.asked, on_index=on_index
+            )
+            if unmapped and removed_from_stdlib(unmapped, target) is not None:
+                done, unmapped = _removed_from_stdlib(done, unmapped, target), None
+            if unmapped and on_index is None:
+                wanted += index_candidates(unmapped)
+            lang = _in_var_lang(done, outcome.results, target)
+            if lang is not done:
+                stood_in.append(lang.message)
+                done = lang
+            elif outcome.stand_in:
+                stood = _stood_in(done, target)
+                if stood is not done:
+                    stood_in.append(stood.message)
+                done = stood
+            judged.append(_bundled_but_not_loaded(done, main, target))
+        return judged, stood_in, tuple(dict.fromkeys(wanted))
 
 
 def _in_var_lang(finding: Finding, results: Sequence[ImportResult], target: Target) -> Finding:
