@@ -130,7 +130,7 @@ def test_concurrent_builders_share_an_s3_cache_and_a_fresh_one_reads_it(
     built = {name: _zips(tmp_path / f"out-{name}") for name in results}
     assert built["j1"] == built["j2"] == built["j3"] and built["j1"]
     # every object is whole: the magic line, a seal (or "-" for a wheel), its content
-    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="team/v1/")["Contents"]
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="team/v2/")["Contents"]
     names = [item["Key"] for item in listed]
     assert any("/wheels/" in name for name in names)
     assert any("/fragments/" in name for name in names)
@@ -221,7 +221,7 @@ def test_a_file_share_takes_one_writer_per_name(tmp_path):
     wins: list[bool] = []
 
     def put(index: int) -> None:
-        wins.append(store.put_new("v1/checks/abcdef0123456789", f"writer {index}".encode()))
+        wins.append(store.put_new("v2/checks/abcdef0123456789", f"writer {index}".encode()))
 
     threads = [threading.Thread(target=put, args=(index,)) for index in range(8)]
     for thread in threads:
@@ -229,15 +229,15 @@ def test_a_file_share_takes_one_writer_per_name(tmp_path):
     for thread in threads:
         thread.join()
     assert wins.count(True) == 1
-    data = store.get("v1/checks/abcdef0123456789", 100)
+    data = store.get("v2/checks/abcdef0123456789", 100)
     assert data is not None and data.startswith(b"writer ")
-    assert store.names("v1/checks/", 10) == ["v1/checks/abcdef0123456789"]
-    assert [p.name for p in (tmp_path / "share" / "v1" / "checks").iterdir()] == [
+    assert store.names("v2/checks/", 10) == ["v2/checks/abcdef0123456789"]
+    assert [p.name for p in (tmp_path / "share" / "v2" / "checks").iterdir()] == [
         "abcdef0123456789"
     ]  # no partial file left behind
-    (tmp_path / "share" / "v1" / "checks" / "0123456789abcdef").symlink_to("/etc/passwd")
+    (tmp_path / "share" / "v2" / "checks" / "0123456789abcdef").symlink_to("/etc/passwd")
     with pytest.raises(Exception, match="cannot read"):
-        store.get("v1/checks/0123456789abcdef", 100)
+        store.get("v2/checks/0123456789abcdef", 100)
 
 
 def test_a_file_url_builds_through_the_share(local_index, repo, tmp_path):
@@ -293,6 +293,21 @@ def test_a_fresh_machine_reuses_the_constrained_resolutions_through_a_share(
     assert _zips(tmp_path / "o1") == _zips(tmp_path / "o2")
 
 
+class Counted:
+    """An object being read from a :class:`CountingStore`: the bytes read, counted."""
+
+    def __init__(self, stream, store: CountingStore, name: str) -> None:
+        self.stream, self.store, self.name = stream, store, name
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        self.store.read[self.name] = self.store.read.get(self.name, 0) + len(data)
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 class CountingStore(FileStore):
     """A real share that records what is asked of it."""
 
@@ -301,26 +316,28 @@ class CountingStore(FileStore):
         self.got: list[str] = []  # every name asked
         self.found: list[str] = []  # the names it had
         self.listed: list[str] = []
+        self.read: dict[str, int] = {}  # bytes read of each object
 
-    def get(self, name: str, limit: int) -> bytes | None:
+    def open(self, name: str) -> Counted | None:
         self.got.append(name)
-        data = super().get(name, limit)
-        if data is not None:
-            self.found.append(name)
-        return data
+        stream = super().open(name)
+        if stream is None:
+            return None
+        self.found.append(name)
+        return Counted(stream, self, name)
 
     def names(self, prefix: str, limit: int) -> list[str]:
         self.listed.append(prefix)
         return super().names(prefix, limit)
 
 
-def _sealed(folder: Path, bucket: str, key: str, content: bytes) -> bytes:
+def _sealed(_folder: Path, bucket: str, key: str, content: bytes) -> bytes:
     """An object as a job of the team writes it: sealed under the team's key."""
     from lambdalayer.cache import trust
 
-    path = folder / f"{bucket}-{key}"
-    path.write_bytes(content)
-    return MAGIC + trust.seal(KEY.encode(), f"{bucket}/{key}", path).encode() + b"\n" + content
+    digest = hashlib.sha256(content).hexdigest()
+    seal = trust.object_seal(KEY.encode(), f"{bucket}/{key}", len(content), digest)
+    return MAGIC + f"{seal} {len(content)} {digest}\n".encode() + content
 
 
 def test_a_build_reads_from_the_store_only_what_its_own_plan_asks_for(
@@ -343,8 +360,8 @@ def test_a_build_reads_from_the_store_only_what_its_own_plan_asks_for(
     first = _build(repo, tmp_path / "o1", local_index.url, share.as_uri(), _env(tmp_path, "r1"))
     assert first.returncode == 0, first.stderr[-2000:]
     store = CountingStore(share)
-    ours = set(store.names("v1/", 10_000))
-    for name in [name for name in ours if name.startswith("v1/artefacts/")]:
+    ours = set(store.names("v2/", 10_000))
+    for name in [name for name in ours if name.startswith("v2/artefacts/")]:
         (share / name).unlink()  # the zips are built again here, from fragments
     others = tmp_path / "others"
     others.mkdir()
@@ -353,8 +370,8 @@ def test_a_build_reads_from_the_store_only_what_its_own_plan_asks_for(
         for index in range(count):
             key = hashlib.sha256(f"{bucket} of another plan {index}".encode()).hexdigest()
             content = json.dumps({"other": index}).encode()
-            assert store.put_new(f"v1/{bucket}/{key}", _sealed(others, bucket, key, content))
-            history.add(f"v1/{bucket}/{key}")
+            assert store.put_new(f"v2/{bucket}/{key}", _sealed(others, bucket, key, content))
+            history.add(f"v2/{bucket}/{key}")
     store.listed.clear()
     for name, value in _env(tmp_path, "r2").items():
         monkeypatch.setenv(name, value)
@@ -376,18 +393,18 @@ def test_a_build_reads_from_the_store_only_what_its_own_plan_asks_for(
     assert _zips(tmp_path / "o2") == _zips(tmp_path / "o1")
     assert not [line for line in said if "resolving for" in line], said  # no uv run
     assert not set(store.got) & history  # not one entry of another plan asked for
-    asked = [name for name in store.got if not name.startswith("v1/wheels/")]
+    asked = [name for name in store.got if not name.startswith("v2/wheels/")]
     assert len(asked) == len(set(asked))  # each key asked once
-    found = {name for name in store.found if not name.startswith("v1/wheels/")}
+    found = {name for name in store.found if not name.startswith("v2/wheels/")}
     assert found <= ours  # what it read is what the first machine's plan and build made
     for bucket in ("resolutions", "sizes", "fragments"):  # each by key, as it was needed
-        assert any(name.startswith(f"v1/{bucket}/") for name in found), (bucket, sorted(found))
-    assert set(store.listed) <= {"v1/wheels/"}  # no derived bucket listed
+        assert any(name.startswith(f"v2/{bucket}/") for name in found), (bucket, sorted(found))
+    assert set(store.listed) <= {"v2/wheels/"}  # no derived bucket listed
     assert shared.report.refused == []
     # what it made is written back (the zips, by the same stamps); the history is untouched
-    zips = {name for name in ours if name.startswith("v1/artefacts/")}
-    assert zips and set(store.names("v1/artefacts/", 100)) == zips
+    zips = {name for name in ours if name.startswith("v2/artefacts/")}
+    assert zips and set(store.names("v2/artefacts/", 100)) == zips
     assert shared.report.pushed >= len(zips)
-    assert len(store.names("v1/resolutions/", 1000)) == 200 + len(
-        [name for name in ours if name.startswith("v1/resolutions/")]
+    assert len(store.names("v2/resolutions/", 1000)) == 200 + len(
+        [name for name in ours if name.startswith("v2/resolutions/")]
     )

@@ -6,8 +6,10 @@ any mix of needs (five layers, nothing unneeded, everything needed, one version 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
+import os
 import tarfile
 
 import pytest
@@ -16,8 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdalayer.builder.sharing import Needs, Sized, share
+from lambdalayer.cache import remote, trust
 from lambdalayer.cache.buckets import Bucket
-from lambdalayer.cache.remote import MAGIC, FileStore, FleetCache
+from lambdalayer.cache.remote import FORMAT, HEAD, LIMITS, MAGIC, FileStore, FleetCache
 from lambdalayer.cache.store import Cache
 from lambdalayer.errors import CacheError, InputError
 from lambdalayer.inputs.fleet import read_fleet
@@ -175,14 +178,24 @@ def test_the_layer_choice_keeps_its_promises_for_any_needs(needs):
 
 # --- what a shared cache answers ------------------------------------------------------------
 
+
+def _headed(seal: str, payload: bytes, size: int | None = None) -> bytes:
+    """An object of the share's format: its header (``seal``, a size, the payload's sha256)."""
+    digest = hashlib.sha256(payload).hexdigest()
+    stated = len(payload) if size is None else size
+    return MAGIC + f"{seal} {stated} {digest}\n".encode() + payload
+
+
 _PAYLOADS = st.one_of(
     st.binary(max_size=300),
     st.builds(
         lambda seal, rest: MAGIC + seal + b"\n" + rest,
-        st.sampled_from([b"-", b"0" * 64, b"zz", b""]),
+        st.sampled_from([b"-", b"0" * 64, b"zz", b"", b"0" * 64 + b" 3 " + b"a" * 64]),
         st.binary(max_size=300),
     ),
     st.builds(lambda rest: MAGIC + b"-\n" + rest, st.just(_TAR_ESCAPE)),
+    st.builds(_headed, st.sampled_from(["-", "0" * 64]), st.binary()),
+    st.builds(lambda seal: _headed(seal, _TAR_ESCAPE), st.sampled_from(["-", "0" * 64])),
 )
 
 
@@ -191,14 +204,14 @@ _PAYLOADS = st.one_of(
     objects=st.dictionaries(
         st.sampled_from(
             [
-                "v1/fragments/ab" + "c" * 62,
-                "v1/fragments/0123456789abcdef",
-                "v1/resolutions/" + "d" * 64,
-                "v1/checks/" + "e" * 64,
-                "v1/checks/not-a-key",
-                "v1/sizes/" + "a" * 64,
-                "v1/artefacts/" + "f" * 64,
-                f"v1/wheels/{_WHEEL.sha256}/{_WHEEL.filename}",
+                "v2/fragments/ab" + "c" * 62,
+                "v2/fragments/0123456789abcdef",
+                "v2/resolutions/" + "d" * 64,
+                "v2/checks/" + "e" * 64,
+                "v2/checks/not-a-key",
+                "v2/sizes/" + "a" * 64,
+                "v2/artefacts/" + "f" * 64,
+                f"v2/wheels/{_WHEEL.sha256}/{_WHEEL.filename}",
             ]
         ),
         _PAYLOADS,
@@ -230,6 +243,157 @@ def test_generated_shared_cache_answers_are_used_or_refused_never_a_crash(
     assert fleet.report.pulled == 0
     assert not (folder / "escaped").exists()
     assert not (root / "wheels").exists() or not any((root / "wheels").rglob("*.whl"))
+
+
+def _bomb() -> bytes:
+    """A tree bomb: 2,000 members, one of them 1 GiB of zeros stated (the tar is small)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for index in range(2000):
+            archive.addfile(tarfile.TarInfo(f"d/{index}"), io.BytesIO(b""))
+        big = tarfile.TarInfo("big")
+        big.size = 1 << 30
+        archive.addfile(big)  # its bytes are missing: only the header says 1 GiB
+    return buffer.getvalue()
+
+
+_BOMB = _bomb()
+_SHARE_KEY = b"k" * 32
+_JUNK_KINDS = ("junk", "unkeyed", "another key", "over the bound", "longer", "changed")
+
+
+def _junk(kind: str, label: str, content: bytes) -> tuple[bytes, int]:
+    """A hostile object for ``label`` and what a reader may read of it at most."""
+    digest = hashlib.sha256(content).hexdigest()
+    ours = trust.object_seal(_SHARE_KEY, label, len(content), digest)
+    bound = LIMITS[_BY_LABEL[label.split("/", maxsplit=1)[0]]]
+    if kind == "junk":
+        return content, HEAD
+    if kind == "unkeyed":
+        return _headed("-", content), HEAD
+    if kind == "another key":
+        theirs = trust.object_seal(b"o" * 32, label, len(content), digest)
+        return _headed(theirs, content), HEAD
+    if kind == "over the bound":  # sealed under the team's key, stating more than its bucket's
+        seal = trust.object_seal(_SHARE_KEY, label, bound + 1, digest)
+        return _headed(seal, content, bound + 1), HEAD
+    if kind == "longer":  # sealed for its content; a long tail follows (sparse, on disk)
+        return _headed(ours, content), HEAD + len(content) + 1
+    changed = bytes([content[0] ^ 1]) + content[1:] if content else b"x"  # after sealing
+    return MAGIC + f"{ours} {len(changed)} {digest}\n".encode() + changed, HEAD + len(changed)
+
+
+@generated(60)
+@given(
+    objects=st.dictionaries(
+        st.sampled_from(
+            [
+                "fragments/ab" + "c" * 62,
+                "checks/" + "e" * 64,
+                "artefacts/" + "f" * 64,
+                "resolutions/" + "d" * 64,
+                "sizes/" + "a" * 64,
+            ]
+        ),
+        st.tuples(
+            st.sampled_from(_JUNK_KINDS),
+            st.one_of(st.binary(min_size=1, max_size=300), st.sampled_from([_BOMB, _TAR_ESCAPE])),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_generated_junk_in_a_share_is_refused_before_it_is_read_or_unpacked(
+    tmp_path_factory, monkeypatch, objects
+):
+    """Anyone who can write the share (no key needed) can put junk, tree bombs or objects of
+    any size under the names a job asks for: each is refused from its header — or, sealed
+    under the team's key, at the size its seal states — before a byte of it is unpacked or
+    admitted, and not asked for again in that run."""
+    from test_fleet_cache import CountingStore
+
+    monkeypatch.setenv("LAMBDALAYER_CACHE_KEY", _SHARE_KEY.decode())
+    unpacked: list[str] = []
+
+    def spy(archive, unpacker):  # the real unpacking, recorded
+        unpacked.append(str(archive))
+        return unpack_tar(archive, unpacker)
+
+    unpack_tar = remote.unpack_tar
+    monkeypatch.setattr(remote, "unpack_tar", spy)
+    folder = tmp_path_factory.mktemp("share")
+    share, root = folder / "share", folder / "cache"
+    root.mkdir(mode=0o700)
+    most: dict[str, int] = {}
+    for label, (kind, content) in objects.items():
+        name = f"{FORMAT}/{label}"
+        data, most[name] = _junk(kind, label, content)
+        path = share.joinpath(*name.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if kind in {"junk", "over the bound", "longer"}:
+            os.truncate(path, len(data) + (64 << 20))  # a long tail of zeros, sparse on disk
+    store = CountingStore(share)
+    with Cache.open(root) as cache:
+        fleet = FleetCache(store, cache)
+        with fleet.reading_through():
+            for _ in range(2):
+                for label in objects:
+                    bucket, key = label.split("/")
+                    assert not cache.admit(_BY_LABEL[bucket], key)
+        assert fleet.pull_entries(Bucket.ARTEFACTS, ["f" * 64]) == ["f" * 64]
+    assert fleet.report.pulled == 0
+    assert unpacked == []  # nothing unpacked into the cache's staging
+    assert not (folder / "escaped").exists() and not (root / "fragments").exists()
+    for name, read in store.read.items():
+        assert read <= most[name], (name, read, most[name])
+    assert sorted(store.found) == sorted(f"{FORMAT}/{label}" for label in objects)  # once each
+    assert len(fleet.report.refused) == len(objects)
+
+
+def test_a_payload_changed_after_sealing_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    """A fragment written back by a job of the team, its payload changed in the share: a
+    fresh job refuses it before unpacking (the same object untouched is unpacked)."""
+    monkeypatch.setenv("LAMBDALAYER_CACHE_KEY", _SHARE_KEY.decode())
+    unpacked: list[str] = []
+    unpack_tar = remote.unpack_tar
+    monkeypatch.setattr(
+        remote,
+        "unpack_tar",
+        lambda archive, into: (unpacked.append(str(archive)), unpack_tar(archive, into))[1],
+    )
+    share = tmp_path / "share"
+    share.mkdir()
+    key = "ab" + "c" * 62
+    with Cache.open(tmp_path / "made") as cache:
+        final = cache.entry(Bucket.FRAGMENTS, key)
+        final.parent.mkdir(parents=True)
+        work = tmp_path / "work"
+        (work / "pkg").mkdir(parents=True)
+        (work / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+        cache.seal(Bucket.FRAGMENTS, key, work)
+        work.rename(final)
+        FleetCache(FileStore(share), cache).push_derived()
+    name = share / FORMAT / "fragments" / key
+    body = name.read_bytes()
+
+    def fresh(where: str) -> FleetCache:
+        with Cache.open(tmp_path / where) as cache:
+            fleet = FleetCache(FileStore(share), cache)
+            with fleet.reading_through():
+                admitted = cache.admit(Bucket.FRAGMENTS, key)
+            assert admitted == (fleet.report.pulled == 1)
+        return fleet
+
+    assert fresh("one").report.pulled == 1 and len(unpacked) == 1  # untouched: used
+    name.unlink()
+    name.write_bytes(body.replace(b"VALUE = 1", b"VALUE = 2"))
+    refused = fresh("two")
+    assert refused.report.pulled == 0 and len(unpacked) == 1
+    assert refused.report.refused == [
+        f"{FORMAT}/fragments/{key}: damaged, or made under another key; not used"
+    ]
+    assert not (tmp_path / "two" / "fragments").exists()
 
 
 @pytest.mark.parametrize(
@@ -291,7 +455,7 @@ def test_generated_kept_sizes_are_read_or_ignored_never_a_crash(tmp_path_factory
     )
 
 
-_LINKED = st.sampled_from(["v1", "v1/wheels", f"v1/wheels/{'b' * 64}", "v1/artefacts"])
+_LINKED = st.sampled_from(["v2", "v2/wheels", f"v2/wheels/{'b' * 64}", "v2/artefacts"])
 
 
 @generated(30)
@@ -316,7 +480,7 @@ def test_a_link_in_a_file_share_is_never_followed_to_read_or_write(
     before = sorted(path.name for path in outside.iterdir())
     wheel = LockedWheel("w-1.0-py3-none-any.whl", "http://127.0.0.1:9/w.whl", "b" * 64)
     store = FileStore(share)
-    for name in (f"v1/wheels/{'b' * 64}/{wheel.filename}", "v1/artefacts/" + "f" * 64):
+    for name in (f"v2/wheels/{'b' * 64}/{wheel.filename}", "v2/artefacts/" + "f" * 64):
         with contextlib.suppress(CacheError):
             store.put_new(name, b"written through a link")
         try:

@@ -29,6 +29,22 @@ class S3Store:
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
+    def open(self, name: str) -> Any:
+        """The object's body to read from its first byte (``None``: not there); only what
+        the reader reads of it is fetched before it is closed."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in {"NoSuchKey", "404"}:
+                return None
+            raise _error(error, f"reading {name} from {self.where}") from error
+        except BotoCoreError as error:
+            raise _error(error, f"reading {name} from {self.where}") from error
+        return answer["Body"]
+
     def get(self, name: str, limit: int) -> bytes | None:
         """The object (``None``: not there); over ``limit`` bytes is a :class:`CacheError`."""
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415

@@ -3,28 +3,35 @@
 The remote store is an S3 prefix (:mod:`lambdalayer.aws.s3store`) or a mounted share
 (``file://``, :class:`FileStore`). What goes through it, and the rules it obeys:
 
-- **Wheels**, by sha256 (``v1/wheels/<sha256>/<filename>``): pulled for the locks a build
+- **Wheels**, by sha256 (``v2/wheels/<sha256>/<filename>``): pulled for the locks a build
   needs and verified against the lock's sha256 before they enter the local cache; a wheel
   whose bytes differ is never used, whoever wrote it.
 - **Derived entries** — resolutions, the wheels' sizes a plan read, fragments, check
   results, and ``build --all``'s
-  zips by the stamp of their inputs (``v1/<bucket>/<key>``) — are read by key, on demand:
+  zips by the stamp of their inputs (``v2/<bucket>/<key>``) — are read by key, on demand:
   a lookup that misses in the local cache asks the store for exactly that key
   (:meth:`FleetCache.read_through`, the zips by their stamps), so a job reads only what its
   own plan and build ask for however much the store holds, and writes back only the
   entries it made. They cannot be verified from their content, so they go through
   the store only under the team's cache key (``LAMBDALAYER_CACHE_KEY``/``_FILE``, a CI
-  secret never written to the cache): each object carries the MAC
-  :func:`lambdalayer.cache.trust.seal` gives its content, checked on the way in; an entry
-  without it, made under another key, or damaged is not used (and said). Without a
-  key, derived entries are neither pulled nor pushed.
+  secret never written to the cache): each object's header carries the MAC
+  :func:`lambdalayer.cache.trust.object_seal` gives its bucket and key, its payload's size
+  and its payload's sha256. The header is read first and checked before one byte of the
+  payload is: an object without a seal, made under another key, or stating more than its
+  bucket's bound (:data:`LIMITS`) is refused after :data:`HEAD` bytes; the payload is read
+  to the size the seal states and no further, and must hash to what it states — only then
+  is a file written in place or a tree unpacked. An entry refused once is not asked again
+  in that run. Without a key, derived entries are neither pulled nor pushed.
 - Every object is written with a conditional put (S3's ``If-None-Match: *``, a hard link
   on a share), so concurrent jobs never overwrite or tear an entry: the first one wins,
   and an entry's name fixes its content. Every read is bounded (:data:`MAX_OBJECT`), and
   so is the number of names listed (wheels' names only, before writing them back).
 
-An object's bytes: ``lambdalayer-cache 1\\n``, the seal (64 hex digits, or ``-`` for a
-wheel), ``\\n``, then the entry: a file's bytes, or a tree as an uncompressed tar.
+An object's bytes: ``lambdalayer-cache 2\\n``, a header line ``<seal> <size> <sha256>\\n``
+(the seal 64 hex digits, or ``-`` for a wheel, which its sha256 verifies), then the payload
+of exactly ``<size>`` bytes: a file's bytes, or a tree as an uncompressed tar. Objects of
+format 1 (``v1/…``, sealed over the unpacked content) are under other names: not found,
+never misread.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ import hmac
 import io
 import os
 import posixpath
+import secrets
+import stat
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,18 +56,41 @@ from lambdalayer.cache import trust
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.cache.store import Cache, entry_path
 from lambdalayer.errors import CacheError, InputError, UnsafeArchiveError
-from lambdalayer.fsutil import atomic_write_bytes, file_sha256, read_small_file
+from lambdalayer.fsutil import file_sha256, read_small_file
 from lambdalayer.lock import LockedWheel
 from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 
-MAGIC = b"lambdalayer-cache 1\n"
+MAGIC = b"lambdalayer-cache 2\n"
+FORMAT = "v2"  # every object's name starts with it: another format's objects are not found
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_OBJECT = 1 << 30  # one entry: a wheel or a fragment tree over 1 GiB is not ours
+HEAD = 256  # an object's magic and header line fit in this; read first, alone
+# the most a payload of each bucket may state (a file of JSON is small; a tree or a zip not)
+LIMITS = {
+    Bucket.RESOLUTIONS: 16 << 20,
+    Bucket.SIZES: 16 << 20,
+    Bucket.CHECKS: 16 << 20,
+    Bucket.FRAGMENTS: MAX_OBJECT,
+    Bucket.ARTEFACTS: MAX_OBJECT,
+}
+_CHUNK = 1 << 20
 MAX_NAMES = 200_000  # names listed under one bucket
 DERIVED = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.FRAGMENTS, Bucket.CHECKS, Bucket.ARTEFACTS)
 # read through by key when a lookup misses here; the zips are asked by their stamps at once
 READ_THROUGH = (Bucket.RESOLUTIONS, Bucket.SIZES, Bucket.FRAGMENTS, Bucket.CHECKS)
-_UNSEALED = b"-"
+_UNSEALED = "-"
+
+
+class Stream(Protocol):
+    """An object being read: as much as the reader asks for, then closed."""
+
+    def read(self, size: int, /) -> bytes:
+        """At most ``size`` bytes (fewer only at the end)."""
+        ...
+
+    def close(self) -> None:
+        """Stop reading (the rest is never fetched)."""
+        ...
 
 
 class RemoteStore(Protocol):
@@ -66,8 +98,9 @@ class RemoteStore(Protocol):
 
     where: str  # for messages: s3://bucket/prefix, file:///mnt/cache
 
-    def get(self, name: str, limit: int) -> bytes | None:
-        """The object ``name`` (``None``: not there); raises :class:`CacheError` over ``limit``."""
+    def open(self, name: str) -> Stream | None:
+        """The object ``name`` to read from its first byte (``None``: not there); the reader
+        reads what it needs and closes it."""
         ...
 
     def put_new(self, name: str, data: bytes) -> bool:
@@ -125,6 +158,29 @@ class FileStore:
             os.close(descriptor)
             raise
         return descriptor
+
+    def open(self, name: str) -> Stream | None:
+        """The object, a regular file opened without following a link (nor waiting)."""
+        *directories, file_name = self._parts(name)
+        try:
+            descriptor = self._directory(directories, create=False)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
+        try:
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            opened = os.open(file_name, flags, dir_fd=descriptor)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
+        finally:
+            os.close(descriptor)
+        if not stat.S_ISREG(os.fstat(opened).st_mode):
+            os.close(opened)
+            raise CacheError(f"cannot read {name} in {self.where}: not a regular file")
+        return os.fdopen(opened, "rb")
 
     def get(self, name: str, limit: int) -> bytes | None:
         """The object, a regular file read without following a link, and bounded."""
@@ -206,20 +262,51 @@ class SyncReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _object(seal: bytes, payload: bytes) -> bytes:
-    return MAGIC + seal + b"\n" + payload
+def _object(seal: str, payload: bytes) -> bytes:
+    """An object's bytes: the magic, the header line, the payload."""
+    digest = hashlib.sha256(payload).hexdigest()
+    return MAGIC + f"{seal} {len(payload)} {digest}\n".encode("ascii") + payload
 
 
-def _parse(data: bytes) -> tuple[bytes, bytes] | None:
-    if not data.startswith(MAGIC):
-        return None
-    seal, newline, payload = data[len(MAGIC) :].partition(b"\n")
-    return (seal, payload) if newline else None
+@dataclass(frozen=True)
+class Header:
+    """What an object's first line says of it (nothing of it trusted yet)."""
+
+    seal: str  # 64 hex digits, or "-"
+    size: int  # of the payload that follows
+    sha256: str  # of the payload
+    start: bytes  # the payload's first bytes, read with the header
+
+
+def _header(head: bytes) -> Header | str:
+    """The header of an object whose first bytes are ``head``; else why it is not one
+    (``"-"``: an object without a seal)."""
+    if not head.startswith(MAGIC):
+        return "not an entry of lambdalayer's cache"
+    line, newline, start = head[len(MAGIC) :].partition(b"\n")
+    fields = line.split(b" ")
+    if fields[:1] == [b"-"] and len(fields) != 3:
+        return _UNSEALED
+    if not newline or len(fields) != 3 or not fields[1].isdigit() or len(fields[1]) > 12:
+        return "not an entry of lambdalayer's cache"
+    seal, size, digest = (field.decode("ascii", "replace") for field in fields)
+    if not _is_hex(digest, 64) or not (seal == _UNSEALED or _is_hex(seal, 64)):
+        return "not an entry of lambdalayer's cache"
+    return Header(seal, int(size), digest, start)
+
+
+def _is_hex(text: str, length: int) -> bool:
+    return len(text) == length and all(c in "0123456789abcdef" for c in text)
 
 
 def wheel_name(wheel: LockedWheel) -> str:
     """A wheel's object name: by its sha256."""
-    return f"v1/wheels/{wheel.sha256.lower()}/{wheel.filename}"
+    return f"{FORMAT}/wheels/{wheel.sha256.lower()}/{wheel.filename}"
+
+
+def entry_name(bucket: Bucket, key: str) -> str:
+    """A derived entry's object name: by its bucket and key."""
+    return f"{FORMAT}/{bucket.label}/{key}"
 
 
 class FleetCache:
@@ -232,6 +319,7 @@ class FleetCache:
         self._lock = threading.Lock()  # the report, and which keys were asked
         self._asking: dict[tuple[Bucket, str], threading.Lock] = {}
         self._asked: set[tuple[Bucket, str]] = set()
+        self._refused: set[str] = set()  # names refused in this run: never asked again
         if cache.key is None:
             self.report.notes.append(
                 f"{store.where}: resolutions, fragments and check results are shared only under"
@@ -247,21 +335,20 @@ class FleetCache:
             path = local / wheel.filename
             if path.is_file():
                 continue
-            data = self._get(wheel_name(wheel))
-            parsed = _parse(data) if data is not None else None
-            if data is None:
-                continue
-            if parsed is None or hashlib.sha256(parsed[1]).hexdigest() != wheel.sha256.lower():
-                self._refuse(wheel_name(wheel), "not the bytes of its sha256")
-                continue
+            bound = min(wheel.size if wheel.size is not None else MAX_OBJECT, MAX_OBJECT)
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, parsed[1])
-            with self._lock:
-                self.report.pulled += 1
+            partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
+            try:
+                if self._receive(wheel_name(wheel), partial, bound, wheel=wheel):
+                    partial.replace(path)
+                    with self._lock:
+                        self.report.pulled += 1
+            finally:
+                partial.unlink(missing_ok=True)
 
     def push_wheels(self, wheels: Iterable[LockedWheel]) -> None:
         """Write back the wheels the store does not have (only those verified here)."""
-        there = set(self.store.names("v1/wheels/", MAX_NAMES))
+        there = set(self.store.names(f"{FORMAT}/wheels/", MAX_NAMES))
         for wheel in {wheel.sha256.lower(): wheel for wheel in wheels}.values():
             if wheel_name(wheel) in there:
                 continue
@@ -308,7 +395,7 @@ class FleetCache:
             self.cache.remote = None
 
     def _ask(self, bucket: Bucket, key: str) -> None:
-        """Get ``v1/<bucket>/<key>`` once and admit it; another thread asking the same key
+        """Get ``v2/<bucket>/<key>`` once and admit it; another thread asking the same key
         waits for this answer instead of asking again."""
         if self.cache.key is None:
             return
@@ -320,10 +407,7 @@ class FleetCache:
             self._asked.add((bucket, key))
             if self._present(bucket, key):
                 return
-            name = f"v1/{bucket.label}/{key}"
-            data = self._get(name)
-            if data is not None:
-                self._admit(bucket, key, name, data)
+            self._admit(bucket, key, entry_name(bucket, key))
 
     def push_derived(self, buckets: Sequence[Bucket] = DERIVED) -> None:
         """Write back the entries of ``buckets`` this run made and this cache trusts, each
@@ -337,35 +421,33 @@ class FleetCache:
                 continue
             path = self.cache.entry(bucket, key)
             payload = _payload(path, bucket)
-            if payload is None:
+            if payload is None or len(payload) > LIMITS[bucket]:
                 continue
-            seal = trust.seal(self.cache.key, f"{bucket.label}/{key}", path).encode("ascii")
-            self._put(f"v1/{bucket.label}/{key}", _object(seal, payload))
+            digest = hashlib.sha256(payload).hexdigest()
+            label = f"{bucket.label}/{key}"
+            seal = trust.object_seal(self.cache.key, label, len(payload), digest)
+            self._put(entry_name(bucket, key), _object(seal, payload))
 
     def _present(self, bucket: Bucket, key: str) -> bool:
         return os.path.lexists(self.cache.entry(bucket, key))
 
-    def _admit(self, bucket: Bucket, key: str, name: str, data: bytes) -> None:
-        """Unpack one derived entry beside its place, check its seal, then put it in place."""
-        assert self.cache.key is not None  # noqa: S101 - _ask returns without one
-        parsed = _parse(data)
-        if parsed is None:
-            self._refuse(name, "not an entry of lambdalayer's cache")
-            return
-        seal, payload = parsed
+    def _admit(self, bucket: Bucket, key: str, name: str) -> None:
+        """Receive one derived entry beside its place — its header's seal checked before its
+        payload is read, its payload before a tree is unpacked — then put it in place."""
         final = self.cache.entry(bucket, key)
         with self.cache.scratch("remote-") as scratch:
             staged = scratch / final.name
-            try:
-                _unpack(payload, staged, bucket, name)
-            except (UnsafeArchiveError, InputError, tarfile.TarError) as error:
-                self._refuse(name, str(getattr(error, "message", error)))
+            received = staged if bucket.info.shape is Shape.FILE else scratch / "payload.tar"
+            if not self._receive(name, received, LIMITS[bucket], label=f"{bucket.label}/{key}"):
                 return
-            expected = trust.seal(self.cache.key, f"{bucket.label}/{key}", staged)
-            if not hmac.compare_digest(seal, expected.encode("ascii")):
-                why = "unkeyed" if seal == _UNSEALED else "damaged, or made under another key"
-                self._refuse(name, why)
-                return
+            if bucket.info.shape is not Shape.FILE:
+                try:
+                    _unpack(received, staged, name)
+                except (UnsafeArchiveError, InputError, tarfile.TarError) as error:
+                    self._refuse(name, str(getattr(error, "message", error)))
+                    return
+                finally:
+                    received.unlink(missing_ok=True)
             self.cache.seal(bucket, key, staged, made=False)
             final.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError, OSError):
@@ -374,21 +456,93 @@ class FleetCache:
                     with self._lock:
                         self.report.pulled += 1
 
+    def _receive(
+        self,
+        name: str,
+        destination: Path,
+        bound: int,
+        *,
+        label: str | None = None,
+        wheel: LockedWheel | None = None,
+    ) -> bool:
+        """Read the object ``name``'s payload into the new file ``destination`` when it may
+        be used: its header first (sealed under the team's key for ``label``, or stating
+        ``wheel``'s sha256; no more than ``bound`` bytes), then exactly the bytes it states
+        and no more, which must hash to what it states. ``False`` (said): not used."""
+        stream = self._open(name)
+        if stream is None:
+            return False
+        with contextlib.closing(stream):
+            header = _header(_read(stream, HEAD))
+            why = self._verdict(header, bound, label, wheel)
+            if why is not None or not isinstance(header, Header):
+                self._refuse(name, why or "not an entry of lambdalayer's cache")
+                return False
+            digest = hashlib.sha256()
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with os.fdopen(os.open(destination, flags, 0o600), "wb") as out:
+                chunk, total = header.start[: header.size + 1], 0
+                while chunk:
+                    total += len(chunk)
+                    if total > header.size:
+                        break
+                    digest.update(chunk)
+                    out.write(chunk)
+                    chunk = _read(stream, min(_CHUNK, header.size - total + 1))
+        if total != header.size or digest.hexdigest() != header.sha256:
+            destination.unlink(missing_ok=True)
+            if wheel is not None:
+                why = "not the bytes of its sha256"
+            elif total != header.size:
+                why = f"{'longer' if total > header.size else 'shorter'} than its seal states"
+            else:
+                why = "damaged, or made under another key"
+            self._refuse(name, why)
+            return False
+        return True
+
+    def _verdict(
+        self, header: Header | str, bound: int, label: str | None, wheel: LockedWheel | None
+    ) -> str | None:
+        """Why an object with ``header`` is not read further (``None``: read its payload)."""
+        why: str | None = None
+        if wheel is not None:
+            if not isinstance(header, Header) or header.sha256 != wheel.sha256.lower():
+                why = "not the bytes of its sha256"
+        elif header == _UNSEALED or (isinstance(header, Header) and header.seal == _UNSEALED):
+            why = "unkeyed"
+        elif not isinstance(header, Header):
+            why = header
+        elif self.cache.key is None or label is None:
+            why = "unkeyed"
+        elif not hmac.compare_digest(
+            header.seal, trust.object_seal(self.cache.key, label, header.size, header.sha256)
+        ):
+            why = "damaged, or made under another key"
+        if why is None and isinstance(header, Header) and header.size > bound:
+            why = f"states {header.size:,} bytes, over {bound:,}"
+        return why
+
     # -- the store ----------------------------------------------------------------------------
 
     def _refuse(self, name: str, why: str) -> None:
         with self._lock:
+            self._refused.add(name)
             self.report.refused.append(f"{name}: {why[:300]}; not used")
 
-    def _get(self, name: str) -> bytes | None:
+    def _open(self, name: str) -> Stream | None:
+        """The object to read, unless it was refused in this run already."""
+        with self._lock:
+            if name in self._refused:
+                return None
         try:
-            return self.store.get(name, MAX_OBJECT)
+            return self.store.open(name)
         except CacheError as error:
             self._refuse(name, error.message)
             return None
 
     def _put(self, name: str, data: bytes) -> None:
-        if len(data) > MAX_OBJECT + 100:
+        if len(data) > MAX_OBJECT + HEAD:
             return
         written = self.store.put_new(name, data)
         with self._lock:
@@ -426,18 +580,19 @@ def _payload(path: Path, bucket: Bucket) -> bytes | None:
     return buffer.getvalue()
 
 
-def _unpack(payload: bytes, staged: Path, bucket: Bucket, name: str) -> None:
-    """An entry from its payload at ``staged``: a file written, a tree unpacked safely."""
-    if bucket.info.shape is Shape.FILE:
-        staged.write_bytes(payload)
-        return
-    archive = staged.with_name(staged.name + ".tar")
-    archive.write_bytes(payload)
-    try:
-        with Unpacker(staged, Quota(MAX_OBJECT), f"{name} (remote cache)") as unpacker:
-            unpack_tar(archive, unpacker)
-    finally:
-        archive.unlink(missing_ok=True)
+def _read(stream: Stream, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream`` (fewer only at its end)."""
+    parts: list[bytes] = []
+    while size > 0 and (part := stream.read(size)):
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+def _unpack(archive: Path, staged: Path, name: str) -> None:
+    """A tree entry at ``staged`` from its verified tar at ``archive``, unpacked safely."""
+    with Unpacker(staged, Quota(MAX_OBJECT), f"{name} (remote cache)") as unpacker:
+        unpack_tar(archive, unpacker)
 
 
 def file_store(url: str) -> FileStore:

@@ -175,3 +175,12 @@ def seal(key: bytes, label: str, path: Path) -> str:
     """The MAC of the entry at ``path`` under ``key`` (``label``: its bucket and key)."""
     message = f"{label}\0{content_digest(path)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def object_seal(key: bytes, label: str, size: int, sha256: str) -> str:
+    """The MAC a shared cache's object carries (:mod:`lambdalayer.cache.remote`): under
+    ``key``, of its bucket and key (``label``), its payload's size and its payload's
+    sha256 — so the header alone says whether the payload may be read at all, and the
+    payload's bytes are then held to it exactly."""
+    message = f"lambdalayer-cache 2\0{label}\0{size}\0{sha256.lower()}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
