@@ -41,7 +41,7 @@ MAX_ASKED = 32
 # The caller's question to its index: (project, has a file to install) for each name it
 # could answer for, in order; a name no URL answered for is left out.
 AskIndex = Callable[[Sequence[str]], tuple[tuple[str, bool], ...]]
-_PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", re.ASCII)  # PEP 508 names
+_PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", re.ASCII)  # PEP 508 names
 
 
 @cache
@@ -72,7 +72,9 @@ def index_candidates(name: str) -> tuple[str, ...]:
     parts = name.split(".")[:MAX_PREFIXES]
     prefixes = (".".join(parts[:depth]) for depth in range(len(parts), 0, -1))
     return tuple(
-        dict.fromkeys(canonicalize_name(prefix) for prefix in prefixes if _PROJECT.match(prefix))
+        dict.fromkeys(
+            canonicalize_name(prefix) for prefix in prefixes if _PROJECT.fullmatch(prefix)
+        )
     )
 
 

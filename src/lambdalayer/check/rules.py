@@ -860,6 +860,26 @@ def _deployment(main: LayerView, others: Sequence[LayerView]) -> Deployment:
     return Deployment((*layers, main.placement), tuple(functions))
 
 
+def _missing_name(
+    result: ImportResult | None, module: str
+) -> tuple[str | None, str | None, str | None]:
+    """The module ``result`` found missing, the namespace package's piece it lacked, and the
+    name a distribution would provide for it (the missing module's first part, the piece, or
+    a missing piece of the module's own namespace)."""
+    missing = result.missing if result else None
+    needed = missing.split(".")[0] if missing else None
+    if missing and needed == module.split(".", maxsplit=1)[0] and "." in missing:
+        # "No module named 'opentelemetry.semconv'" from opentelemetry.util.http: another
+        # piece of the same namespace package, which another distribution would bring.
+        needed = missing
+    # "cannot import name 'bigquery_storage' from 'google.cloud' (unknown location)": a
+    # namespace package without the distribution that would fill that name in.
+    piece = result.piece if result and not missing else None
+    if piece is not None:
+        needed = piece
+    return missing, piece, needed
+
+
 def _judged(
     finding: Finding,
     main: LayerView,
@@ -885,17 +905,7 @@ def _judged(
     """
     module = (finding.package or "").partition(":")[0]
     result = next((item for item in results if item.module == finding.package), None)
-    missing = result.missing if result else None
-    needed = missing.split(".")[0] if missing else None
-    if missing and needed == module.split(".")[0] and "." in missing:
-        # "No module named 'opentelemetry.semconv'" from opentelemetry.util.http: another
-        # piece of the same namespace package, which another distribution would bring.
-        needed = missing
-    # "cannot import name 'bigquery_storage' from 'google.cloud' (unknown location)": a
-    # namespace package without the distribution that would fill that name in.
-    piece = result.piece if result and not missing else None
-    if piece is not None:
-        needed = piece
+    missing, piece, needed = _missing_name(result, module)
     if needed is None and result is not None and not result.ok:
         return _failing_dependency(finding, main, results, module, asked=asked), None
     if needed is None or needed in provided or module.split(".")[0] == needed:
