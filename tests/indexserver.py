@@ -64,6 +64,9 @@ class LocalIndex:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.faults: dict[str, str] = {}
+        # a file whose download waits until its gate is set (a build held mid-way, for real)
+        self.gates: dict[str, threading.Event] = {}
+        self.gated = threading.Event()  # set when a gated download has begun waiting
         self.requests: list[str] = []
         self.authorization: str | None = None
         self.vulnerabilities: dict[tuple[str, str], list[dict[str, object]]] = {}
@@ -149,6 +152,10 @@ class LocalIndex:
                     self.send_error(404)
                     return
                 body = path.read_bytes()
+                gate = index.gates.get(name)
+                if gate is not None:
+                    index.gated.set()
+                    gate.wait(60)
                 fault = index.faults.get(name)
                 if fault == "corrupt":
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])

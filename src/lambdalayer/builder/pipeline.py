@@ -28,7 +28,7 @@ from lambdalayer.check.findings import CheckReport, Kind
 from lambdalayer.check.sizes import layer_sizes
 from lambdalayer.errors import LayerCheckError, option
 from lambdalayer.layer.archive import write_placement
-from lambdalayer.layer.output import LayerOutput
+from lambdalayer.layer.output import LayerOutput, held
 from lambdalayer.layercomment import archive_comment
 from lambdalayer.limits import UNZIPPED_LIMIT, quota_text
 from lambdalayer.lock import Lock
@@ -59,6 +59,7 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
     with (
         Cache.open(request.cache_dir),
         request.output.reserved(),
+        held(request.output.path, notify),
         reserved_lock(request.lock_output),
     ):
         with watch("resolve"):
