@@ -52,11 +52,14 @@ def _env(tmp_path: Path, name: str, *, key: str | None = KEY) -> dict[str, str]:
     return env
 
 
-def _build(project: Path, out: Path, index_url: str, url: str, env: dict[str, str], *extra: str):
+def _build(
+    project: Path, out: Path, index_url: str, url: str | None, env: dict[str, str], *extra: str
+):
+    shared = ["--cache-url", url] if url is not None else []
     command = [
         sys.executable, "-m", "lambdalayer", "build", "--all", "--bytecode", "none",
         "--index-url", index_url, "--project", str(project), "--output-dir", str(out),
-        "--cache-url", url, "--json", "-v", *extra,  # -v: what the shared cache did, on stderr
+        *shared, "--json", "-v", *extra,  # -v: what the shared cache did, on stderr
     ]  # fmt: skip
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -408,3 +411,26 @@ def test_a_build_reads_from_the_store_only_what_its_own_plan_asks_for(
     assert len(store.names("v2/resolutions/", 1000)) == 200 + len(
         [name for name in ours if name.startswith("v2/resolutions/")]
     )
+
+
+def test_a_warm_local_cache_seeds_the_share_with_what_its_run_used(local_index, repo, tmp_path):
+    """A machine whose local cache is warm adds --cache-url: its run made nothing new, and
+    it wrote back nothing ('0 written back'). It writes back every trusted entry it used
+    that the store lacks, so a fresh machine then builds with no uv run."""
+    share = tmp_path / "share"
+    share.mkdir()
+    warm = _build(repo, tmp_path / "o1", local_index.url, None, _env(tmp_path, "w1"))
+    assert warm.returncode == 0, warm.stderr[-2000:]
+    seeded = _build(repo, tmp_path / "o2", local_index.url, share.as_uri(), _env(tmp_path, "w1"))
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    assert "resolving for" not in seeded.stderr  # warm: nothing resolved again
+    store = FileStore(share)
+    for bucket in ("resolutions", "sizes", "fragments", "artefacts"):  # (no check runs here)
+        assert store.names(f"v2/{bucket}/", 1000), bucket
+    fresh = _build(repo, tmp_path / "o3", local_index.url, share.as_uri(), _env(tmp_path, "w2"))
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert "resolving for" not in fresh.stderr, fresh.stderr[-2000:]
+    assert _zips(tmp_path / "o1") == _zips(tmp_path / "o2") == _zips(tmp_path / "o3")
+    # written once: a run that used the same entries again finds them there (asked by name)
+    again = _build(repo, tmp_path / "o4", local_index.url, share.as_uri(), _env(tmp_path, "w1"))
+    assert again.returncode == 0 and " 0 written back" in again.stderr, again.stderr[-2000:]

@@ -87,6 +87,21 @@ class S3Store:
             raise _error(error, f"writing {name} to {self.where}") from error
         return True
 
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is there (a HEAD request: nothing is read or listed)."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in {"NoSuchKey", "404", "NotFound"}:
+                return False
+            raise _error(error, f"asking for {name} in {self.where}") from error
+        except BotoCoreError as error:
+            raise _error(error, f"asking for {name} in {self.where}") from error
+        return True
+
     def names(self, prefix: str, limit: int) -> list[str]:
         """The names under ``prefix`` (listed page by page, at most ``limit``)."""
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415

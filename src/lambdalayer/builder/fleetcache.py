@@ -8,7 +8,8 @@ job reads what its own plan and build need and nothing else the store holds. It 
 the plan a read-through for wheels (each verified by its sha256), then the build the
 zips of the artefacts it is about to make (by their inputs' stamp; the plan's wheels
 only when one of them is not there), and writes back the wheels the store has not and
-the derived entries this run made (:mod:`lambdalayer.cache.remote`).
+the derived entries this run used — made, or read from a warm local cache — that the
+store has not (each asked by name; :mod:`lambdalayer.cache.remote`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class SharedCache(FleetCache):
         self.needed = plan_wheels(plan)
 
     def write_back(self, plan: FleetPlan) -> None:
-        """Write back the plan's wheels the store has not and the derived entries made here."""
+        """Write back the plan's wheels the store has not and the derived entries used here
+        that it has not."""
         self.push_wheels(plan_wheels(plan))
         self.push_derived()
 

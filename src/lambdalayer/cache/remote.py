@@ -11,8 +11,10 @@ The remote store is an S3 prefix (:mod:`lambdalayer.aws.s3store`) or a mounted s
   zips by the stamp of their inputs (``v2/<bucket>/<key>``) — are read by key, on demand:
   a lookup that misses in the local cache asks the store for exactly that key
   (:meth:`FleetCache.read_through`, the zips by their stamps), so a job reads only what its
-  own plan and build ask for however much the store holds, and writes back only the
-  entries it made. They cannot be verified from their content, so they go through
+  own plan and build ask for however much the store holds, and writes back every entry
+  it used (made, or read from the local cache) that the store lacks — each asked by name
+  (:meth:`RemoteStore.has`) before it is sent, never by listing a derived bucket. They
+  cannot be verified from their content, so they go through
   the store only under the team's cache key (``LAMBDALAYER_CACHE_KEY``/``_FILE``, a CI
   secret never written to the cache): each object's header carries the MAC
   :func:`lambdalayer.cache.trust.object_seal` gives its bucket and key, its payload's size
@@ -109,6 +111,10 @@ class RemoteStore(Protocol):
 
     def names(self, prefix: str, limit: int) -> list[str]:
         """The names under ``prefix`` (at most ``limit``)."""
+        ...
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is there (asked by name: nothing is listed or read)."""
         ...
 
 
@@ -228,6 +234,25 @@ class FileStore:
             os.close(descriptor)
         return True
 
+    def has(self, name: str) -> bool:
+        """Whether anything is at ``name`` (a link there too: its name is taken)."""
+        *directories, file_name = self._parts(name)
+        try:
+            descriptor = self._directory(directories, create=False)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
+        try:
+            os.stat(file_name, dir_fd=descriptor, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
+        finally:
+            os.close(descriptor)
+        return True
+
     def names(self, prefix: str, limit: int) -> list[str]:
         """The object names under ``prefix`` (files only, links not followed)."""
         parts = self._parts(prefix.rstrip("/"))
@@ -320,6 +345,7 @@ class FleetCache:
         self._asking: dict[tuple[Bucket, str], threading.Lock] = {}
         self._asked: set[tuple[Bucket, str]] = set()
         self._refused: set[str] = set()  # names refused in this run: never asked again
+        self._pulled: set[tuple[Bucket, str]] = set()  # read from the store: it has them
         if cache.key is None:
             self.report.notes.append(
                 f"{store.where}: resolutions, fragments and check results are shared only under"
@@ -410,12 +436,21 @@ class FleetCache:
             self._admit(bucket, key, entry_name(bucket, key))
 
     def push_derived(self, buckets: Sequence[Bucket] = DERIVED) -> None:
-        """Write back the entries of ``buckets`` this run made and this cache trusts, each
-        with a conditional put (the store is not listed: one another job wrote is kept)."""
+        """Write back the entries of ``buckets`` this run used (made, or read from the local
+        cache) and this cache trusts that the store lacks: each asked by name first, then
+        sent with a conditional put (the store is not listed: one another job wrote is kept)."""
         if self.cache.key is None:
             return
-        for bucket, key in self.cache.made():
+        for bucket, key in self.cache.used():
             if bucket not in buckets or not _is_key(key) or not self._present(bucket, key):
+                continue
+            with self._lock:
+                pulled = (bucket, key) in self._pulled
+            if pulled:
+                continue
+            if self.store.has(entry_name(bucket, key)):
+                with self._lock:
+                    self.report.present += 1
                 continue
             if not self.cache.admit(bucket, key):
                 continue
@@ -455,6 +490,7 @@ class FleetCache:
                     staged.rename(final)
                     with self._lock:
                         self.report.pulled += 1
+                        self._pulled.add((bucket, key))
 
     def _receive(
         self,

@@ -132,6 +132,7 @@ class Cache:
         self.key = trust.cache_key(os.environ, root)
         self._admitted: set[tuple[Bucket, str]] = set()  # trees verified once per command
         self._made: set[tuple[Bucket, str]] = set()  # sealed here: a shared cache writes them back
+        self._used: set[tuple[Bucket, str]] = set()  # admitted: a shared cache may lack them
         # asked for an entry that is not here (a shared cache reading through by key); it
         # puts the entry in place when its store has one that may be used
         self.remote: Callable[[Bucket, str], None] | None = None
@@ -198,11 +199,11 @@ class Cache:
             if not os.path.lexists(path):
                 return False
         if bucket.info.trusted_by_content or (bucket, key) in self._admitted:
-            return True
+            return self._use(bucket, key)
         if trust.owned_chain(self.root, path) and self._sealed(bucket, key, path):
             if bucket.info.shape is not Shape.FILE:  # a file is read again; a tree is held
                 self._admitted.add((bucket, key))
-            return True
+            return self._use(bucket, key)
         self._set_aside(path)
         return False
 
@@ -227,6 +228,17 @@ class Cache:
         """The entries this process made (sealed) since the cache was opened, in order."""
         with self._lock:
             return sorted(self._made, key=lambda entry: (entry[0].label, entry[1]))
+
+    def used(self) -> list[tuple[Bucket, str]]:
+        """The entries this process made or admitted (:meth:`admit`) since the cache was
+        opened, in order: what a shared cache writes back when its store lacks them."""
+        with self._lock:
+            return sorted(self._made | self._used, key=lambda entry: (entry[0].label, entry[1]))
+
+    def _use(self, bucket: Bucket, key: str) -> bool:
+        with self._lock:
+            self._used.add((bucket, key))
+        return True
 
     def write(self, bucket: Bucket, key: str, data: bytes) -> Path:
         """Put a file entry in place atomically, sealed first; returns its path."""
