@@ -14,6 +14,7 @@ its optional failures) is a false pass. It prints each one and the counts per ta
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -92,6 +93,20 @@ def independent(verdict: dict[str, object], cache: Path, work: Path) -> list[dic
     return results
 
 
+def _merge(out: Path, results: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Add one build's results to ``out`` (replacing any earlier ones of that build), under a
+    lock so that runs of different targets can share the file; returns the merged list."""
+    with out.with_name(out.name + ".lock").open("w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(out.read_text("utf-8")) if out.exists() else {"modules": []}
+        keys = {(r["package"], r["target"]) for r in results}
+        kept = [m for m in data["modules"] if (m["package"], m["target"]) not in keys]
+        data["modules"] = [*kept, *results]
+        out.write_text(json.dumps(data, indent=1) + "\n")
+    modules: list[dict[str, object]] = data["modules"]
+    return modules
+
+
 def main() -> int:
     """Re-import every passed build's modules one by one; print false passes and counts."""
     parser = argparse.ArgumentParser(
@@ -104,27 +119,51 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--targets", help="comma-separated: only these targets' passes")
     parser.add_argument("--limit", type=int, default=0, help="only the first N passes")
+    parser.add_argument(
+        "--start", type=int, default=1, help="begin at the Nth project of the verdicts' order"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep --out's results, skip the builds it has, merge new ones into it",
+    )
+    parser.add_argument("--run", help="a label stored with each new result (when, at which commit)")
     args = parser.parse_args()
     targets = set(args.targets.split(",")) if args.targets else None
+    verdicts = [
+        v for path in args.verdicts for v in json.loads(path.read_text("utf-8"))["verdicts"]
+    ]
+    projects = list(dict.fromkeys(str(v["package"]) for v in verdicts))
+    done: set[tuple[object, object]] = set()
+    if args.resume and args.out.exists():
+        done = {(m["package"], m["target"]) for m in json.loads(args.out.read_text())["modules"]}
     passed = [
         verdict
-        for path in args.verdicts
-        for verdict in json.loads(path.read_text("utf-8"))["verdicts"]
+        for verdict in verdicts
         if str(verdict["verdict"]).startswith(("ok", "passed"))
         and (targets is None or verdict["target"] in targets)
+        and projects.index(str(verdict["package"])) + 1 >= args.start
+        and (verdict["package"], verdict["target"]) not in done
     ][: args.limit or None]
     found: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="independent-") as scratch:
         for number, verdict in enumerate(passed, start=1):
-            found += independent(verdict, args.cache_dir, Path(scratch))
+            results = independent(verdict, args.cache_dir, Path(scratch))
+            if args.run:
+                results = [{**r, "run": args.run} for r in results]
+            found += results
             false = [
                 r for r in found if r["module"] and not r["ok"] and not r["optional_in_corpus"]
             ]
             print(
-                f"[{number}/{len(passed)}] {verdict['target']:<18} {verdict['package']:<28} false passes so far: {len(false)}",
+                f"[{number}/{len(passed)}] project {projects.index(str(verdict['package'])) + 1} "
+                f"{verdict['target']:<18} {verdict['package']:<28} false passes so far: {len(false)}",
                 flush=True,
             )
-            args.out.write_text(json.dumps({"modules": found}, indent=1) + "\n")
+            if args.resume:
+                _merge(args.out, results)
+            else:
+                args.out.write_text(json.dumps({"modules": found}, indent=1) + "\n")
     for item in found:
         if item["module"] and not item["ok"] and not item["optional_in_corpus"]:
             print(
