@@ -72,12 +72,7 @@ def independent(verdict: dict[str, object], cache: Path, work: Path) -> list[dic
             done = _run(
                 ["check", str(layer), *where, "--import", module, "--cache-dir", fresh, "--json"]
             )
-            try:
-                imports = json.loads(done.stdout)["imports"]
-                ok = all(item["ok"] for item in imports)
-                error = next((item["error"] for item in imports if not item["ok"]), None)
-            except (ValueError, KeyError, TypeError):
-                ok, error = False, (done.stderr.strip().splitlines() or ["no output"])[-1]
+            ok, error = _outcome(done)
         results.append(
             {
                 "package": package,
@@ -91,6 +86,22 @@ def independent(verdict: dict[str, object], cache: Path, work: Path) -> list[dic
         )
     layer.unlink(missing_ok=True)
     return results
+
+
+def _outcome(done: subprocess.CompletedProcess[str]) -> tuple[bool | None, str | None]:
+    """Whether the module imported alone: True, False, or None when its import did not run
+    (the check said "not verified", e.g. no aarch64 CPython here): an import that never ran
+    is not a pass."""
+    try:
+        report = json.loads(done.stdout)
+        imports = report["imports"]
+        if not imports:
+            why = "; ".join(str(item.get("why")) for item in report.get("unverified") or () if item)
+            return None, f"not verified: {why or 'no import ran'}"
+        ok = all(item["ok"] for item in imports)
+        return ok, next((item["error"] for item in imports if not item["ok"]), None)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False, (done.stderr.strip().splitlines() or ["no output"])[-1]
 
 
 def _merge(out: Path, results: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -153,7 +164,7 @@ def main() -> int:
                 results = [{**r, "run": args.run} for r in results]
             found += results
             false = [
-                r for r in found if r["module"] and not r["ok"] and not r["optional_in_corpus"]
+                r for r in found if r["module"] and r["ok"] is False and not r["optional_in_corpus"]
             ]
             print(
                 f"[{number}/{len(passed)}] project {projects.index(str(verdict['package'])) + 1} "
@@ -165,14 +176,18 @@ def main() -> int:
             else:
                 args.out.write_text(json.dumps({"modules": found}, indent=1) + "\n")
     for item in found:
-        if item["module"] and not item["ok"] and not item["optional_in_corpus"]:
+        if item["module"] and item["ok"] is False and not item["optional_in_corpus"]:
             print(
                 f"FALSE PASS {item['target']} {item['package']} {item['module']}: {item['error']}"
             )
     for target in sorted({str(item["target"]) for item in found}):
         mine = [item for item in found if item["target"] == target and item["module"]]
-        bad = [item for item in mine if not item["ok"] and not item["optional_in_corpus"]]
-        print(f"{target}: {len(mine)} modules imported alone, {len(bad)} false passes")
+        bad = [item for item in mine if item["ok"] is False and not item["optional_in_corpus"]]
+        unverified = [item for item in mine if item["ok"] is None]
+        print(
+            f"{target}: {len(mine) - len(unverified)} modules imported alone, {len(bad)} false"
+            f" passes, {len(unverified)} not verified (their import did not run)"
+        )
     return 0
 
 
