@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdalayer.aws.client import AwsSettings, client, translate
+from lambdalayer.cache.remote import read_bounded
 from lambdalayer.errors import CacheError, InputError
 
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
@@ -47,27 +48,7 @@ class S3Store:
 
     def get(self, name: str, limit: int) -> bytes | None:
         """The object (``None``: not there); over ``limit`` bytes is a :class:`CacheError`."""
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-        try:
-            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in {"NoSuchKey", "404"}:
-                return None
-            raise _error(error, f"reading {name} from {self.where}") from error
-        except BotoCoreError as error:
-            raise _error(error, f"reading {name} from {self.where}") from error
-        body = answer["Body"]
-        try:
-            if int(answer.get("ContentLength") or 0) > limit:
-                raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
-            data: bytes = body.read(limit + 1)
-        finally:
-            body.close()
-        if len(data) > limit:
-            raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
-        return data
+        return read_bounded(self, name, limit)
 
     def put_new(self, name: str, data: bytes) -> bool:
         """Put ``name`` with ``If-None-Match: *``; ``False`` when it is there already."""

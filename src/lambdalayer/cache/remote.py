@@ -58,7 +58,7 @@ from lambdalayer.cache import trust
 from lambdalayer.cache.buckets import Bucket, Shape
 from lambdalayer.cache.store import Cache, entry_path
 from lambdalayer.errors import CacheError, InputError, UnsafeArchiveError
-from lambdalayer.fsutil import file_sha256, read_small_file
+from lambdalayer.fsutil import file_sha256
 from lambdalayer.lock import LockedWheel
 from lambdalayer.unpack import Quota, Unpacker, unpack_tar
 
@@ -116,6 +116,21 @@ class RemoteStore(Protocol):
     def has(self, name: str) -> bool:
         """Whether ``name`` is there (asked by name: nothing is listed or read)."""
         ...
+
+
+def read_bounded(store: RemoteStore, name: str, limit: int) -> bytes | None:
+    """The whole object ``name`` of ``store`` (``None``: not there), read through its
+    :meth:`~RemoteStore.open`; over ``limit`` bytes is a :class:`CacheError`."""
+    stream = store.open(name)
+    if stream is None:
+        return None
+    try:
+        data = stream.read(limit + 1)
+    finally:
+        stream.close()
+    if len(data) > limit:
+        raise CacheError(f"{name} in {store.where} is over {limit:,} bytes: not used")
+    return data
 
 
 class FileStore:
@@ -190,24 +205,7 @@ class FileStore:
 
     def get(self, name: str, limit: int) -> bytes | None:
         """The object, a regular file read without following a link, and bounded."""
-        *directories, file_name = self._parts(name)
-        try:
-            descriptor = self._directory(directories, create=False)
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
-        try:
-            data = read_small_file(file_name, limit + 1, dir_fd=descriptor)
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
-        finally:
-            os.close(descriptor)
-        if len(data) > limit:
-            raise CacheError(f"{name} in {self.where} is over {limit:,} bytes: not used")
-        return data
+        return read_bounded(self, name, limit)
 
     def put_new(self, name: str, data: bytes) -> bool:
         """Written beside its name, then linked to it: the link fails if the name exists."""
