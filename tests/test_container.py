@@ -38,6 +38,7 @@ from ocitools import (
     skopeo_inspect,
     umoci_unpack,
 )
+from wheelmaker import make_wheel
 
 from lambdalayer.aws.client import AwsSettings
 from lambdalayer.aws.images import ecr_credentials
@@ -612,9 +613,48 @@ def test_a_base_that_cannot_be_reached_is_said_first_with_the_way_out(
     assert not (tmp_path / "image.tar").exists()
 
 
+def test_a_missing_module_in_an_image_names_what_to_add_after_asking_the_index(
+    capsys, cache, standin_layout, tmp_path
+):
+    """An image's check asks its index about a module no requirement provides, as a layer's
+    build does (check.providers.index_asker): a project the index has is named (its
+    providing the module not verified), one it lacks is said so — never "the index was
+    not asked" — and nothing is written."""
+    root = tmp_path / "index"
+    root.mkdir()
+    make_wheel(
+        root,
+        "usesmissing",
+        "1.0",
+        files={
+            "usesmissing/__init__.py": "import numpyish\n",
+            "usesother.py": "import helperish\n",
+        },
+    )
+    make_wheel(root, "helperish", "1.0")  # on the index, not required
+    out = tmp_path / "image.tar"
+    with LocalIndex(root) as index:
+        code, err = _build_of(
+            capsys, index, cache, "usesmissing", "--base", str(standin_layout), "-o", str(out)
+        )
+        asked = list(index.requests)
+    assert code == 1, err
+    assert "the index has no project named numpyish)" in err, err
+    assert "helperish (a project of that name is on the index" in err, err
+    assert "the index was not asked" not in err, err
+    assert "/simple/numpyish/" in asked and "/simple/helperish/" in asked, asked
+    assert not out.exists()
+
+
 def _build(capsys, index: LocalIndex, cache: Path, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    return _build_of(capsys, index, cache, "alpha", *args)
+
+
+def _build_of(
+    capsys, index: LocalIndex, cache: Path, requirement: str, *args: str
+) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     code, _, err = run_cli(
-        capsys, "image", "build", "alpha", "--runtime", "python3.12",
+        capsys, "image", "build", requirement, "--runtime", "python3.12",
         "--index-url", index.url, "--cache-dir", str(cache), *args,
     )  # fmt: skip
     return code, err

@@ -21,10 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wheelmaker import make_wheel
 
-from lambdalayer.builder.checking import index_answers
 from lambdalayer.check.providers import (
     MAX_ASKED,
     MAX_PREFIXES,
+    index_answers,
     index_candidates,
     providers,
     what_to_add,

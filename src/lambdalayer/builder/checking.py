@@ -9,21 +9,20 @@ else only when the check said modules failed for want of them, then it runs agai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.builder.provision import with_interpreter
 from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport
-from lambdalayer.check.providers import MAX_ASKED
+from lambdalayer.check.providers import index_asker
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.check.rules import check
 from lambdalayer.environment.image import cached_image
 from lambdalayer.environment.runtimepkgs import runtime_tree
 from lambdalayer.errors import LambdaLayerError
 from lambdalayer.fsutil import file_sha256
-from lambdalayer.net.index import IndexConfig, has_files
+from lambdalayer.net.index import IndexConfig
 from lambdalayer.placement import Placement, read_zip
 from lambdalayer.prepare import BuildRecipe
 from lambdalayer.progress import Notify, quiet
@@ -114,35 +113,12 @@ def prepared_check(placement: Placement, checking: Checking, notify: Notify = qu
     return report
 
 
-def index_answers(projects: Sequence[str], index: IndexConfig) -> tuple[tuple[str, bool], ...]:
-    """Whether the index has each project (on any of its URLs) with a file to install
-    (:func:`~lambdalayer.net.index.has_files`: a page of none, or no page, is not a project
-    to add); a project no URL answered for is left out (said as "the index did not
-    answer"); at most :data:`~lambdalayer.check.providers.MAX_ASKED` are asked."""
-    answers: list[tuple[str, bool]] = []
-    for project in list(dict.fromkeys(projects))[:MAX_ASKED]:
-        found: bool | None = None
-        for base in index.urls:
-            try:
-                listed = has_files(base, project)
-            except LambdaLayerError:
-                continue
-            found = bool(found) or listed
-        if found is not None:
-            answers.append((project, found))
-    return tuple(answers)
-
-
 def _checked(
     placement: Placement, request: CheckRequest, checking: Checking, notify: Notify
 ) -> CheckReport:
     """The check, asking the index which project a missing module could come from (so that
     the hint names one, check.providers) between the imports and their judging."""
-
-    def ask(projects: Sequence[str]) -> tuple[tuple[str, bool], ...]:
-        notify(f"{', '.join(projects)}: asked the index for the missing module")
-        return index_answers(projects, checking.index)
-
+    ask = index_asker(checking.index, notify)
     if checking.remember:
         return checked(placement, request, checking.cache_dir, notify, ask_index=ask)
     return check(placement, request, cache_dir=checking.cache_dir, ask_index=ask)

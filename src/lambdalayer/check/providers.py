@@ -11,9 +11,9 @@ another one. Every hint about a module no requirement provides names what to add
    project named after the dotted name or one of its prefixes (``dottedish.yaml``, then
    ``dottedish``): :func:`index_candidates` are the names to ask, the answers come back in
    :attr:`~lambdalayer.check.request.ImportOptions.projects`, or from an :data:`AskIndex`
-   the caller hands the check, called between the imports and their judging (the imports
-   run once); such a project is named as one the index has, its providing the module not
-   verified;
+   the caller hands the check (:func:`index_asker`: a layer's build, ``check``, an image's
+   build alike), called between the imports and their judging (the imports run once); such
+   a project is named as one the index has, its providing the module not verified;
 3. else the hint says no project is known to provide it, never inventing one.
 """
 
@@ -26,6 +26,10 @@ from functools import cache
 from importlib import resources
 
 from packaging.utils import canonicalize_name
+
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.net.index import IndexConfig, has_files
+from lambdalayer.progress import Notify
 
 # Top-level names wheels install by mistake (their project's own tests, docs, examples):
 # never a distribution's module, so no hint names a provider of one, and one importing
@@ -112,3 +116,33 @@ def what_to_add(name: str, on_index: Mapping[str, bool] | None = None) -> str:
         f"the distribution that provides {name} (no project is known to provide it:"
         f" lambdalayer's table of {len(_table()):,} import names has none, and {where})"
     )
+
+
+def index_answers(projects: Sequence[str], index: IndexConfig) -> tuple[tuple[str, bool], ...]:
+    """Whether the index has each project (on any of its URLs) with a file to install
+    (:func:`~lambdalayer.net.index.has_files`: a page of none, or no page, is not a project
+    to add); a project no URL answered for is left out (said as "the index did not
+    answer"); at most :data:`MAX_ASKED` are asked."""
+    answers: list[tuple[str, bool]] = []
+    for project in list(dict.fromkeys(projects))[:MAX_ASKED]:
+        found: bool | None = None
+        for base in index.urls:
+            try:
+                listed = has_files(base, project)
+            except LambdaLayerError:
+                continue
+            found = bool(found) or listed
+        if found is not None:
+            answers.append((project, found))
+    return tuple(answers)
+
+
+def index_asker(index: IndexConfig, notify: Notify) -> AskIndex:
+    """The :data:`AskIndex` a caller hands the check: :func:`index_answers` from ``index``,
+    said through ``notify`` when asked (only when a missing module's name is in no table)."""
+
+    def ask(projects: Sequence[str]) -> tuple[tuple[str, bool], ...]:
+        notify(f"{', '.join(projects)}: asked the index for the missing module")
+        return index_answers(projects, index)
+
+    return ask

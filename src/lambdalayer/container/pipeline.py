@@ -27,6 +27,7 @@ from lambdalayer.blobstore import BlobStore
 from lambdalayer.cache import Cache
 from lambdalayer.check.cache import checked
 from lambdalayer.check.findings import CheckReport
+from lambdalayer.check.providers import AskIndex, index_asker
 from lambdalayer.check.request import CheckRequest, ImportOptions
 from lambdalayer.container.base import BaseImage, reachable_base
 from lambdalayer.container.compose import ComposedImage, compose
@@ -147,7 +148,8 @@ def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
             # Lambda's 10 GB counts the whole image: the base's layers too
             beneath = ((f"the base {base.name}", base.uncompressed_bytes(store)),)
             checking = CheckRequest(target, beneath=beneath, imports=options, container=True)
-            report = _checked(placement, checking, cache_dir, notify)
+            asked = index_asker(request.source.index, notify)  # as a layer's build asks it
+            report = _checked(placement, checking, cache_dir, notify, asked)
     if outputs.lock is not None:  # what the image holds, once it passed its check
         write_lock(outputs.lock, prepared)
     with watch("layers"):
@@ -171,10 +173,16 @@ def _build_image(request: ImageRequest, notify: Notify) -> ImageResult:
 
 
 def _checked(
-    placement: Placement, checking: CheckRequest, cache_dir: Path, notify: Notify
+    placement: Placement,
+    checking: CheckRequest,
+    cache_dir: Path,
+    notify: Notify,
+    ask_index: AskIndex,
 ) -> CheckReport:
-    """The image's files checked inside the base image (refused when they fail)."""
-    report = checked(placement, checking, cache_dir, notify, "the image's dependencies")
+    """The image's files checked inside the base image (refused when they fail); the index
+    asked which project a missing module could come from, as a layer's check asks it."""
+    what = "the image's dependencies"
+    report = checked(placement, checking, cache_dir, notify, what, ask_index=ask_index)
     if report.failed:
         raise LayerCheckError(
             f"the image's dependencies fail {counted(len(report.errors), 'check')} for"
