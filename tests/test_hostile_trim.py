@@ -364,3 +364,120 @@ def test_a_manifests_lines_cover_the_same_files_compiled_together(patterns, unit
     covers = matcher(patterns)
     for unit in [*units, *(pattern.replace("*", "a") for pattern in patterns)]:
         assert covers(unit) is any(matches(pattern, unit) for pattern in patterns), unit
+
+
+# --- level bytecode-only: the header of a .pyc a line written by hand names ---------------
+
+PY312 = "cpython-312"  # the target of these cases: python3.12, magic number 3531
+MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
+OTHER_CPYTHONS = (3439, 3495, 3571, 3627)  # 3.10, 3.11, 3.13, 3.14 (data/runtimes.toml)
+_HOSTILE_LINE = f"webfw/__pycache__/core.{PY312}.pyc"
+
+
+def _host_bytecode() -> bytes:
+    """core.py compiled by this machine's CPython (3.11 here): another Python's real .pyc."""
+    import importlib.util
+    import marshal
+
+    code = compile("X = 1\n", "webfw/core.py", "exec")
+    return importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little") + bytes(8) + marshal.dumps(code)
+
+
+@st.composite
+def hostile_pycs(draw: st.DrawFn) -> tuple[str, bytes]:
+    """(kind, bytes) of a file named ``core.cpython-312.pyc`` that python3.12 cannot import
+    without its source: wrong magic, truncated header, empty, another CPython's magic, flags
+    CPython refuses, or this machine's real bytecode (when it is no CPython 3.12)."""
+    kinds = ["wrong-magic", "truncated", "empty", "other-cpython", "flags"]
+    if sys.version_info[:2] != (3, 12):
+        kinds.append("host")
+    kind = draw(st.sampled_from(kinds))
+    rest = draw(st.binary(max_size=64))
+    good = MAGIC_312 + draw(st.sampled_from([0, 1, 3])).to_bytes(4, "little") + bytes(8)
+    wrong = draw(st.binary(min_size=4, max_size=4).filter(lambda data: data != MAGIC_312))
+    number = draw(st.sampled_from(OTHER_CPYTHONS))
+    flags = draw(st.integers(4, 2**32 - 1))
+    made = {
+        "empty": lambda: b"",
+        "truncated": lambda: good[: draw(st.integers(1, 15))],
+        "other-cpython": lambda: number.to_bytes(2, "little") + b"\r\n" + bytes(12) + rest,
+        "flags": lambda: MAGIC_312 + flags.to_bytes(4, "little") + bytes(8) + rest,
+        "host": _host_bytecode,
+        "wrong-magic": lambda: wrong + bytes(12) + rest,
+    }
+    return kind, made[kind]()
+
+
+def _hostile_layer(place, pyc: bytes):  # type: ignore[no-untyped-def]
+    files = distribution(
+        "webfw",
+        {"webfw/__init__.py": b"", "webfw/core.py": b"X = 1\n", _HOSTILE_LINE: pyc},
+    )
+    return write_layer(place / "layer.zip", files)
+
+
+_BYTECODE_ONLY = Manifest(Level.BYTECODE_ONLY, (), (("webfw", (Kept(_HOSTILE_LINE),)),))
+
+
+@generated(120)
+@given(case=hostile_pycs())
+def test_a_hand_written_bytecode_line_naming_a_pyc_the_target_cannot_import_is_refused(
+    tmp_path_factory, case
+) -> None:  # type: ignore[no-untyped-def]
+    """A reviewer may write a bytecode-only line by hand: the .pyc it names moves into its
+    source's place only if its header is python3.12's (magic 3531, flags 0-3), else one
+    error naming the file and the runtime, with a hint — never a module that cannot import
+    on Lambda (the sourceless loader refuses another magic: ImportError)."""
+    kind, pyc = case
+    placement = read_zip(_hostile_layer(tmp_path_factory.mktemp("pyc"), pyc), Layout.SITE_PACKAGES)
+    plan = plan_trim(describe_files(placement), _BYTECODE_ONLY, cache_tag=PY312)
+    assert plan.moved  # the line is well-formed: only the header can refuse it
+    with pytest.raises(InputError) as refused:
+        trimmed_placement(placement, plan, _BYTECODE_ONLY)
+    message = refused.value.message
+    assert "\n" not in message and refused.value.hint, (kind, message)
+    assert f"site-packages/{_HOSTILE_LINE}" in message and "python3.12" in message, message
+    assert "webfw/core.py" in refused.value.hint
+    if kind == "other-cpython":
+        assert "CPython 3.1" in message and "not python3.12's 3531" in message, message
+
+
+@pytest.mark.parametrize("flags", [0, 1, 2, 3])
+def test_the_targets_own_header_moves_whether_hash_based_or_timestamp(tmp_path, flags):
+    """The control: python3.12's magic with any flags CPython takes moves, refused nothing."""
+    pyc = MAGIC_312 + flags.to_bytes(4, "little") + bytes(8) + b"code"
+    placement = read_zip(_hostile_layer(tmp_path, pyc), Layout.SITE_PACKAGES)
+    plan = plan_trim(describe_files(placement), _BYTECODE_ONLY, cache_tag=PY312)
+    names = {file.arcname for file in trimmed_placement(placement, plan, _BYTECODE_ONLY).files}
+    assert "python/lib/python3.12/site-packages/webfw/core.pyc" in names
+    assert "python/lib/python3.12/site-packages/webfw/core.py" not in names
+
+
+@generated(6)
+@given(case=hostile_pycs())
+def test_trim_reviewed_refuses_a_foreign_pyc_in_one_line_before_anything_runs(
+    tmp_path_factory, case
+) -> None:  # type: ignore[no-untyped-def]
+    """On the command line: one ``error:`` line with a ``hint:``, exit 1, nothing written
+    (no trimmed zip, the manifest unchanged), before any sandbox starts."""
+    _, pyc = case
+    place = tmp_path_factory.mktemp("reviewed-pyc")
+    _hostile_layer(place, pyc)
+    (place / "src").mkdir()
+    (place / "src/app.py").write_text("def handler(e, c):\n    return e\n")
+    (place / "e.json").write_text("{}")
+    (place / "m.toml").write_text(render_manifest(_BYTECODE_ONLY))
+    command = [
+        "trim", "app.handler", "--function", str(place / "src"), "--layer",
+        str(place / "layer.zip"), "--event", str(place / "e.json"), "--manifest",
+        str(place / "m.toml"), "--reviewed", "--runtime", "python3.12", "--cache-dir",
+        str(place / "cache"), "-o", str(place / "out"),
+    ]  # fmt: skip
+    before = snapshot(place, skip=(place / "cache", place / "home"))
+    case_run = run_case([command], case_environment(place), place)
+    assert snapshot(place, skip=(place / "cache", place / "home")) == before
+    assert_promise(case_run, must_fail=True)
+    outcome = case_run.outcomes[0]
+    assert "python3.12" in outcome.error_lines()[0], outcome.err
+    assert "hint: name the module's source" in outcome.err, outcome.err
+    assert "tracing" not in outcome.err.lower(), outcome.err

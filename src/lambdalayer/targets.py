@@ -101,11 +101,17 @@ class Runtime:
     glibc: tuple[int, int]
     architectures: tuple[str, ...]
     libraries: str = ""  # the stem of its shared-library set (data/runtime_libraries/)
+    bytecode_magic: int = 0  # its CPython's .pyc magic number (0: unknown)
 
     @property
     def python_version(self) -> str:
         """``"3.12"`` for python3.12."""
         return f"{self.python[0]}.{self.python[1]}"
+
+    @property
+    def cache_tag(self) -> str:
+        """``cpython-312`` for python3.12: the tag of the ``__pycache__`` bytecode it imports."""
+        return f"cpython-{self.python[0]}{self.python[1]}"
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,7 @@ class Target:
     @property
     def cache_tag(self) -> str:
         """``cpython-312`` for python3.12: the tag of the ``__pycache__`` bytecode it imports."""
-        return f"cpython-{self.runtime.python[0]}{self.runtime.python[1]}"
+        return self.runtime.cache_tag
 
     @property
     def uv_platform(self) -> str:
@@ -278,6 +284,7 @@ def runtimes() -> tuple[Runtime, ...]:
             glibc=_parse_version(entry["glibc"]),
             architectures=tuple(entry["architectures"]),
             libraries=entry.get("libraries", ""),
+            bytecode_magic=int(entry["bytecode_magic"]),
         )
         for entry in table["runtime"]
     )

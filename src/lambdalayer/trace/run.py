@@ -257,6 +257,21 @@ def _trimmed_request(request: InvokeRequest, outputs: list[Path]) -> InvokeReque
     return dataclasses.replace(request, function=function, layers=tuple(layers))
 
 
+def _planned(
+    artefacts: Sequence[tuple[Path, Placement]],
+    described: Sequence[tuple[Layout, tuple[ArtefactFile, ...]]],
+    manifest: Manifest,
+    cache_tag: str,
+) -> list[tuple[Path, Placement, TrimPlan, Placement]]:
+    """Each artefact's trim plan and trimmed files, before any is written (a ``.pyc`` that
+    would move but the target cannot import is refused: :func:`trimmed_placement`)."""
+    planned = []
+    for (source, placement), (_, files) in zip(artefacts, described, strict=True):
+        plan = plan_trim(files, manifest, cache_tag)
+        planned.append((source, placement, plan, trimmed_placement(placement, plan, manifest)))
+    return planned
+
+
 def trim(request: TrimRequest, log: Log = print) -> TrimResult:
     """Trace the handler on the events, write the manifest (unless applying one as it is),
     apply it to every artefact, verify every event answers the same, measure both sides."""
@@ -264,20 +279,27 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
     given = None if request.retrace else read_manifest(request.manifest).with_keep(request.keep)
     artefacts = _artefacts(request.invoke.function, request.invoke.layers)
     described = [(placement.layout, describe_files(placement)) for _, placement in artefacts]
+    tag = request.invoke.target.cache_tag
+    # a reviewed manifest's trims made (a .pyc it would move that the target cannot import
+    # refused) before anything runs or is written
+    planned = _planned(artefacts, described, given, tag) if given is not None else None
     traced = trace(request.invoke, request.events, log)
     dropped: tuple[str, ...] = ()
     if given is None:
         written = build_manifest(traced, described, request.level)
         dropped = dropped_lines(request.manifest, written)
+        # a .pyc it would move that the target cannot import refused before it replaces any
+        _planned(artefacts, described, written.with_keep(request.keep), tag)
         atomic_write_bytes(request.manifest, render_manifest(written).encode())
     manifest = given or read_manifest(request.manifest).with_keep(request.keep)
     used: set[str] = set()
     results, outputs = [], []
-    for (source, placement), (_, files) in zip(artefacts, described, strict=True):
+    if planned is None:  # every artefact's trim made (or refused) before any is written
+        planned = _planned(artefacts, described, manifest, tag)
+    for source, placement, plan, made in planned:
         output = request.output_dir / _output_name(source, used)
-        plan = plan_trim(files, manifest, request.invoke.target.cache_tag)
         output.parent.mkdir(parents=True, exist_ok=True)
-        write_placement(output, trimmed_placement(placement, plan, manifest))
+        write_placement(output, made)
         modules = sum(1 for item in plan.trimmed if item.kind.value == "module")
         results.append(
             ArtefactTrim(source, output, placement.layout, plan.bytes_by_distribution(), modules)

@@ -9,8 +9,10 @@ artefact), until nothing more is needed. At level ``bytecode-only`` a kept modul
 line names its ``__pycache__`` bytecode (and nothing names its source) loses its source: the
 named ``.pyc`` moves to the source's place (``pkg/x.pyc``), where Python's sourceless
 loader imports it — only the target's own plain bytecode (``x.cpython-312.pyc``), never
-another Python's or an optimised one, and never onto a path a kept file is under. The trimmed artefact (:func:`trimmed_placement`) gains a finder
-(:mod:`._finder`) naming the manifest line of each module removed.
+another Python's or an optimised one, and never onto a path a kept file is under; its
+header is read before it moves (:mod:`.pyc`: the target CPython's magic number, sane
+flags), else the trim is refused. The trimmed artefact (:func:`trimmed_placement`) gains a
+finder (:mod:`._finder`) naming the manifest line of each module removed.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from importlib import resources
 from lambdalayer.distinfo import parse_record_paths
 from lambdalayer.elf import read_elf
 from lambdalayer.entry import FILE_MODE, Entry
+from lambdalayer.errors import InputError, option
 from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
-from lambdalayer.targets import Layout, in_site_directory
+from lambdalayer.targets import Layout, Runtime, in_site_directory
 from lambdalayer.trim.manifest import NO_DISTRIBUTION, Level, Manifest, matcher
+from lambdalayer.trim.pyc import HEADER_BYTES, header_problem, runtime_of_tag
 from lambdalayer.trim.units import (
     Kind,
     in_pycache,
@@ -73,6 +77,7 @@ class TrimPlan:
     # their .pyc alone, and each such .pyc (one of ``kept``) → its arcname in the artefact.
     without_source: tuple[ArtefactFile, ...] = ()
     moved: tuple[tuple[str, str], ...] = ()
+    runtime: Runtime | None = None  # whose CPython imports the moved .pyc (its magic number)
 
     def bytes_by_distribution(self) -> dict[str, tuple[int, int]]:
         """Distribution → (bytes before, bytes after), unzipped."""
@@ -197,9 +202,10 @@ def _from_bytecode(
     Only ``<stem>.<cache_tag>.pyc`` moves: the sourceless loader imports any ``x.pyc``, so
     another Python's bytecode (a wheel's stale ``__pycache__``) would fail to import and an
     ``.opt-N`` one would run without its asserts or docstrings; ``None`` (the target's
-    Python unknown) moves none. Nor does one move onto a path another file is at or under
-    (``pkg/x.pyc/…``: no zip can hold both)."""
-    if cache_tag is None:
+    Python unknown), or a tag of no runtime's CPython (its magic number unknown), moves
+    none. Nor does one move onto a path another file is at or under (``pkg/x.pyc/…``: no
+    zip can hold both)."""
+    if cache_tag is None or runtime_of_tag(cache_tag) is None:
         return set(), {}
     bytecode = {line for line in lines if in_pycache(line) and line.endswith(f".{cache_tag}.pyc")}
     taken = {item.site + item.rel for item in files}
@@ -258,7 +264,39 @@ def plan_trim(
         tuple(item for index, item in enumerate(files) if index not in kept),
         tuple(item for index, item in enumerate(files) if index in dropped),
         tuple(sorted((files[index].file.arcname, arcname) for index, arcname in moved.items())),
+        runtime_of_tag(cache_tag) if moved else None,
     )
+
+
+def _refuse_foreign_bytecode(placement: Placement, plan: TrimPlan, manifest: Manifest) -> None:
+    """Each ``.pyc`` the plan moves into its source's place, read first: one whose header is
+    not the target CPython's (:func:`~.pyc.header_problem`) is one :class:`InputError`
+    naming it and the runtime — a line written by hand may name any file (a traced one
+    names what the runtime read)."""
+    runtime = plan.runtime
+    moving = {
+        item.file.arcname: item for item in plan.kept if item.file.arcname in dict(plan.moved)
+    }
+    if not moving or runtime is None:
+        return
+    with placement.reader() as reader:
+        for file in placement.files:
+            item = moving.get(file.arcname)
+            if item is None:
+                continue
+            try:
+                problem = header_problem(reader.read(file, HEADER_BYTES), runtime)
+            except READ_ERRORS as error:
+                problem = f"cannot be read ({error})"
+            if problem is None:
+                continue
+            raise InputError(
+                f"{manifest.name}: the bytecode-only line {item.rel} would run {file.arcname}"
+                f" on {runtime.name} without its source, but it {problem}; nothing was written",
+                hint=f"name the module's source ({item.unit}) in the manifest instead, or"
+                f" compile it with {runtime.name}'s CPython"
+                f" ({option('BuildRecipe.bytecode', 'unchecked-hash')}, the default) and trace again",
+            )
 
 
 def _keep_line(item: ArtefactFile, package: bool) -> str:
@@ -286,7 +324,10 @@ def finder_source(plan: TrimPlan, manifest: Manifest) -> str:
 
 def trimmed_placement(placement: Placement, plan: TrimPlan, manifest: Manifest) -> Placement:
     """The kept files, and the finder with its ``.pth`` in each sys.path directory that lost a
-    module (their names carry a digest of the finder, so two trimmed layers never clash)."""
+    module (their names carry a digest of the finder, so two trimmed layers never clash).
+    A ``.pyc`` to move that the target's CPython would not import is refused
+    (:class:`InputError`), before anything is made."""
+    _refuse_foreign_bytecode(placement, plan, manifest)
     moved = dict(plan.moved)
     files = [
         dataclasses.replace(
