@@ -64,7 +64,8 @@ class LocalIndex:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.faults: dict[str, str] = {}
-        # a file whose download waits until its gate is set (a build held mid-way, for real)
+        # a file whose download (or ``PROJECT/VERSION/json``, whose release's JSON: an audit)
+        # waits until its gate is set (a build held mid-way, for real)
         self.gates: dict[str, threading.Event] = {}
         self.gated = threading.Event()  # set when a gated download has begun waiting
         self.requests: list[str] = []
@@ -117,6 +118,7 @@ class LocalIndex:
                     self.send_error(404)
                     return
                 project, version = canonicalize_name(parts[0]), parts[1]
+                self._wait_at(f"{project}/{version}/json")
                 body = index.json_bodies.get((project, version))
                 if body is None:
                     files = [
@@ -152,10 +154,7 @@ class LocalIndex:
                     self.send_error(404)
                     return
                 body = path.read_bytes()
-                gate = index.gates.get(name)
-                if gate is not None:
-                    index.gated.set()
-                    gate.wait(60)
+                self._wait_at(name)
                 fault = index.faults.get(name)
                 if fault == "corrupt":
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])
@@ -169,6 +168,12 @@ class LocalIndex:
                     self.close_connection = True
                     return
                 self.wfile.write(body)
+
+            def _wait_at(self, name: str) -> None:
+                gate = index.gates.get(name)
+                if gate is not None:
+                    index.gated.set()
+                    gate.wait(60)
 
             def _metadata(self, wheel: Path) -> None:
                 if not wheel.is_file():

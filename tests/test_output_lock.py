@@ -7,15 +7,21 @@ mid-build by its wheel's download (a gate in the index server), not by any stand
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cliutil import run_cli
 from hostilecases import generated
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,18 +29,30 @@ from indexserver import LocalIndex
 from wheelmaker import make_wheel
 
 from lambdalayer.errors import OutputError
-from lambdalayer.layer.output import held, lock_file
+from lambdalayer.layer.output import held, lock_file, one_set, previous_file
 
 
-def _start(index: LocalIndex, requirement: str, out: Path, cache: Path) -> subprocess.Popen[str]:
+def _start(
+    index: LocalIndex, requirement: str, out: Path, cache: Path, *more: str
+) -> subprocess.Popen[str]:
     command = [
         sys.executable, "-m", "lambdalayer", "build", requirement, "--runtime", "python3.12",
         "--bytecode", "none", "--no-check", "--index-url", index.url, "--cache-dir", str(cache),
-        "-o", str(out),
+        "-o", str(out), *more,
     ]  # fmt: skip
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
     )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An index's files: two one-module projects, firstish and secondish 1.0."""
+    files = tmp_path / "index"
+    files.mkdir()
+    make_wheel(files, "firstish", "1.0")
+    make_wheel(files, "secondish", "1.0")
+    return files
 
 
 def _wait_for(condition, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
@@ -44,48 +62,73 @@ def _wait_for(condition, seconds: float = 60) -> None:  # type: ignore[no-untype
         time.sleep(0.05)
 
 
-def test_a_second_build_of_the_same_output_waits_for_the_first_and_says_so(tmp_path):
-    root = tmp_path / "index"
-    root.mkdir()
-    first_wheel = make_wheel(root, "firstish", "1.0")
-    make_wheel(root, "secondish", "1.0")
+@dataclass
+class _Raced:
+    """Two builds of one output: the first held at a gate, the second started meanwhile."""
+
+    first: subprocess.Popen[str]
+    second: subprocess.Popen[str]
+    first_out: str
+    first_err: str
+    second_err: str
+
+
+def _race(
+    index: LocalIndex,
+    gate: threading.Event,
+    first: subprocess.Popen[str],
+    second_of: Callable[[], subprocess.Popen[str]],
+    held: Callable[[], None] = lambda: None,
+) -> _Raced:
+    """Once ``first`` waits at ``gate`` (``held`` then checks what it holds), start the second
+    build, let the first go once the second waits for it (or ended without waiting), and
+    wait for both."""
+    second = None
+    waiting: list[str] = []
+    try:
+        assert index.gated.wait(120), "the first build never reached its gate"
+        held()
+        second = second_of()
+        reader = threading.Thread(target=lambda: waiting.extend(second.stderr or ()), daemon=True)
+        reader.start()
+        _wait_for(
+            lambda: any("waiting:" in line for line in waiting) or second.poll() is not None, 120
+        )
+        gate.set()
+        first_out, first_err = first.communicate(timeout=120)
+        second.wait(timeout=120)
+        reader.join(10)
+    finally:
+        gate.set()
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+            for stream in (process.stdout, process.stderr) if process else ():
+                if stream is not None:
+                    stream.close()
+    return _Raced(first, second, first_out, first_err, "".join(waiting))
+
+
+def test_a_second_build_of_the_same_output_waits_for_the_first_and_says_so(tmp_path, root):
+    first_wheel = next(root.glob("firstish-*.whl"))
     out = tmp_path / "out" / "c.zip"
     gate = threading.Event()
     with LocalIndex(root) as index:
         index.gates[first_wheel.name] = gate
         first = _start(index, "firstish", out, tmp_path / "cache-1")
-        second = None
-        try:
-            assert index.gated.wait(60), "the first build never asked for its wheel"
-            lock = out.parent / ".c.zip.lambdalayer-lock"
-            assert lock.is_file()  # the first build holds the output
-            second = _start(index, "secondish", out, tmp_path / "cache-2")
-            waiting: list[str] = []
-            reader = threading.Thread(
-                target=lambda: waiting.extend(second.stderr or ()), daemon=True
-            )
-            reader.start()
-            _wait_for(
-                lambda: any("waiting:" in line for line in waiting) or second.poll() is not None
-            )
-            gate.set()
-            first_out, first_err = first.communicate(timeout=120)
-            second.wait(timeout=120)
-            reader.join(10)
-        finally:
-            gate.set()
-            for process in (first, second):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.wait()
-                for stream in (process.stdout, process.stderr) if process else ():
-                    if stream is not None:
-                        stream.close()
-    second_err = "".join(waiting)
-    assert first.returncode == 0, first_err
-    assert second.returncode == 0, second_err
+
+        def holds() -> None:
+            assert (out.parent / ".c.zip.lambdalayer-lock").is_file()  # the first holds it
+
+        raced = _race(
+            index, gate, first, lambda: _start(index, "secondish", out, tmp_path / "cache-2"), holds
+        )
+    first, second_err = raced.first, raced.second_err
+    assert first.returncode == 0, raced.first_err
+    assert raced.second.returncode == 0, second_err
     assert f"another lambdalayer build is writing {out} (process {first.pid})" in second_err
-    assert "built" in first_out
+    assert "built" in raced.first_out
     # the output is the second build's alone: the last one, never a mix of the two
     with zipfile.ZipFile(out) as written:
         names = written.namelist()
@@ -97,6 +140,24 @@ def test_a_second_build_of_the_same_output_waits_for_the_first_and_says_so(tmp_p
 _PLANTED = st.sampled_from(["symlink", "dangling", "directory", "fifo", "stale file"])
 
 
+def _planted(case: Path, path: Path, kind: str, junk: bytes) -> Path:
+    """``kind`` (of :data:`_PLANTED`) put at ``path``, beside ``case/c.zip`` (``previous``)
+    and ``case/outside`` (``theirs``, where a link points)."""
+    (case / "c.zip").write_bytes(b"previous")
+    (case / "outside").write_bytes(b"theirs")
+    if kind == "symlink":
+        path.symlink_to(case / "outside")
+    elif kind == "dangling":
+        path.symlink_to(case / "nowhere")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(junk)
+    return path
+
+
 @pytest.mark.hostile
 @generated(15)
 @given(kind=_PLANTED, junk=st.binary(max_size=64))
@@ -106,20 +167,8 @@ def test_whatever_is_at_the_lock_path_is_refused_or_used_never_followed(tmp_path
     one error with a hint, the previous output untouched."""
     case = tmp_path / kind.replace(" ", "-") / junk.hex()
     case.mkdir(parents=True, exist_ok=True)
-    out, outside = case / "c.zip", case / "outside"
-    out.write_bytes(b"previous")
-    outside.write_bytes(b"theirs")
-    lock = lock_file(out)
-    if kind == "symlink":
-        lock.symlink_to(outside)
-    elif kind == "dangling":
-        lock.symlink_to(case / "nowhere")
-    elif kind == "directory":
-        lock.mkdir()
-    elif kind == "fifo":
-        os.mkfifo(lock)
-    else:
-        lock.write_bytes(junk)
+    out = case / "c.zip"
+    lock = _planted(case, lock_file(out), kind, junk)
     said: list[str] = []
     if kind == "stale file":
         with held(out, said.append):
@@ -130,5 +179,103 @@ def test_whatever_is_at_the_lock_path_is_refused_or_used_never_followed(tmp_path
             pytest.fail("held a lock that is not a plain file")
         assert refused.value.hint and str(lock) in refused.value.message
         assert os.path.lexists(lock)  # not removed: it is not lambdalayer's
-    assert out.read_bytes() == b"previous" and outside.read_bytes() == b"theirs"
+    assert out.read_bytes() == b"previous" and (case / "outside").read_bytes() == b"theirs"
+    assert not (case / "nowhere").exists()
+
+
+def test_what_a_build_writes_beside_its_zip_is_from_the_same_build_as_the_zip(tmp_path, root):
+    """The SBOM, provenance and report are written under the same hold as the zip: the first
+    build is held in its audit (its zip and SBOM written, its provenance and report not yet);
+    the second waits for it, and what is left is the second's set, each naming the zip on
+    disk. (The SBOM is written before the audit: it is the provenance and report that a
+    build not holding its output over them left from the other build.)"""
+    out = tmp_path / "out" / "c.zip"
+    sbom, report = out.parent / "c.cdx.json", out.parent / "c.html"
+    beside = ["--sbom", str(sbom), "--provenance", "--report", str(report)]
+    gate = threading.Event()
+    with LocalIndex(root) as index:
+        index.gates["firstish/1.0/json"] = gate  # the first build's audit
+        first = _start(index, "firstish", out, tmp_path / "cache-1", *beside, "--audit")
+        raced = _race(
+            index,
+            gate,
+            first,
+            lambda: _start(index, "secondish", out, tmp_path / "cache-2", *beside),
+        )
+    assert raced.first.returncode == 0, raced.first_err
+    assert raced.second.returncode == 0, raced.second_err
+    with zipfile.ZipFile(out) as written:
+        assert not [name for name in written.namelist() if "firstish" in name]
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    bom = json.loads(sbom.read_text())
+    assert bom["metadata"]["component"]["hashes"][0]["content"] == digest
+    statement = json.loads((out.parent / "c.zip.intoto.json").read_text())
+    assert statement["subject"] == [{"name": "c.zip", "digest": {"sha256": digest}}]
+    assert f"sha256 <code>{digest}</code>" in report.read_text()
+    assert "waiting: another lambdalayer build is writing" in raced.second_err
+    names = ["c.cdx.json", "c.html", "c.zip", "c.zip.intoto.json"]
+    assert sorted(path.name for path in out.parent.iterdir()) == names  # no lock, no copies
+
+
+def test_a_build_that_cannot_write_one_companion_leaves_the_previous_set_whole(
+    tmp_path, root, capsys
+):
+    """The provenance cannot be written (a directory is at its path, found only then): the
+    zip and SBOM already replaced are put back, so the previous build's set stays whole —
+    never a new zip beside the previous report."""
+    out = tmp_path / "out" / "c.zip"
+    sbom, report = out.parent / "c.cdx.json", out.parent / "c.html"
+    provenance = out.parent / "c.zip.intoto.json"
+    with LocalIndex(root) as index:
+
+        def build(requirement: str, *more: str) -> tuple[int, str, str]:
+            return run_cli(
+                capsys, "build", requirement, "--runtime", "python3.12", "--bytecode", "none",
+                "--no-check", "--index-url", index.url, "--cache-dir", str(tmp_path / "cache"),
+                "-o", str(out), "--sbom", str(sbom), "--provenance", *more,
+            )  # fmt: skip
+
+        code, _, err = build("secondish", "--report", str(report))
+        assert code == 0, err
+        before = {path: path.read_bytes() for path in (out, sbom, report)}
+        provenance.unlink()
+        provenance.mkdir()
+        code, _, err = build("firstish", "--report", str(report))
+    assert code != 0, err
+    assert [line for line in err.splitlines() if line.startswith("error:")], err
+    assert {path: path.read_bytes() for path in before} == before
+    names = ["c.cdx.json", "c.html", "c.zip", "c.zip.intoto.json"]
+    assert sorted(path.name for path in out.parent.iterdir()) == names  # no copies left
+    assert provenance.is_dir() and not any(provenance.iterdir())
+
+
+@pytest.mark.hostile
+@generated(15)
+@given(kind=_PLANTED, junk=st.binary(max_size=64), fails=st.booleans())
+def test_whatever_is_at_the_previous_files_path_is_refused_or_replaced(tmp_path, kind, junk, fails):
+    """What an interrupted build or another user left where the output's previous file is
+    kept: a plain file is replaced (and gone at the end, the block failing or not); a link,
+    directory or FIFO is refused, never followed or removed — the output untouched."""
+    case = tmp_path / kind.replace(" ", "-") / junk.hex() / str(fails)
+    case.mkdir(parents=True, exist_ok=True)
+    out = case / "c.zip"
+    kept = _planted(case, previous_file(out), kind, junk)
+    if kind == "stale file":
+        companion = case / "c.cdx.json"  # none before
+        with contextlib.suppress(RuntimeError), one_set([out, companion]):
+            out.unlink()
+            out.write_bytes(b"new")
+            companion.write_bytes(b"new")
+            if fails:
+                raise RuntimeError("a companion failed")
+        assert out.read_bytes() == (b"previous" if fails else b"new")
+        assert companion.exists() is not fails
+        assert not kept.exists() and not previous_file(companion).exists()
+    else:
+        with pytest.raises(OutputError) as refused, one_set([out]):
+            pytest.fail("kept the output with no regular file at its previous path")
+        assert refused.value.hint and str(kept) in refused.value.message
+        assert os.path.lexists(kept)  # not removed: it is not lambdalayer's
+        assert out.read_bytes() == b"previous"
+    assert (case / "outside").read_bytes() == b"theirs"
     assert not (case / "nowhere").exists()

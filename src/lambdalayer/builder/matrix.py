@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdalayer.builder.pipeline import build
+from lambdalayer.builder.pipeline import Companions, build
 from lambdalayer.builder.plan import Job
 from lambdalayer.builder.result import BuildResult
 from lambdalayer.check.findings import CheckReport
@@ -39,8 +39,12 @@ class Outcome:
         return None
 
 
-def run_jobs(jobs: Sequence[Job], notify: Callable[[str], None]) -> list[Outcome]:
-    """Run every job (concurrently when there are several); outcomes in the jobs' order.
+def run_jobs(
+    jobs: Sequence[Job], notify: Callable[[str], None], companions: Companions | None = None
+) -> list[Outcome]:
+    """Run every job (concurrently when there are several), each writing its ``companions``
+    under its output's hold (:func:`~lambdalayer.builder.pipeline.build`); outcomes in the
+    jobs' order.
 
     A single job's error is raised; with several, each outcome carries its own.
     """
@@ -48,7 +52,7 @@ def run_jobs(jobs: Sequence[Job], notify: Callable[[str], None]) -> list[Outcome
     def one(job: Job) -> Outcome:
         label = f"[{job.name} {job.request.target.name}] " if len(jobs) > 1 else ""
         try:
-            return Outcome(job, result=build(job.request, labelled(notify, label)))
+            return Outcome(job, result=build(job.request, labelled(notify, label), companions))
         except LambdaLayerError as error:
             if len(jobs) == 1:
                 raise

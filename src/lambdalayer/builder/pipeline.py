@@ -15,7 +15,8 @@ every stage has succeeded.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lambdalayer.aws.beneath import Beneath, fetch_beneath, provided_sets
@@ -28,7 +29,7 @@ from lambdalayer.check.findings import CheckReport, Kind
 from lambdalayer.check.sizes import layer_sizes
 from lambdalayer.errors import LayerCheckError, option
 from lambdalayer.layer.archive import write_placement
-from lambdalayer.layer.output import LayerOutput, held
+from lambdalayer.layer.output import LayerOutput, ZipOutput, held, one_set
 from lambdalayer.layercomment import archive_comment
 from lambdalayer.limits import UNZIPPED_LIMIT, quota_text
 from lambdalayer.lock import Lock
@@ -48,19 +49,37 @@ from lambdalayer.timings import Stopwatch
 from lambdalayer.wording import counted
 
 
-def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
-    """Build one layer zip (or directory, or function package) for ``request.target``.
+@dataclass(frozen=True)
+class Companions:
+    """What a build writes for its zip once the zip is in place (an SBOM, a provenance, a
+    report): ``paths(zip)`` names every file ``write(result)`` may write for that zip. Both
+    run while the build still holds its output (:func:`~lambdalayer.layer.output.held`)."""
 
-    Fails with a :class:`~lambdalayer.errors.LambdaLayerError` before anything is written at
-    the output or the lock; directories it created for them are removed again.
+    paths: Callable[[Path], Sequence[Path]]
+    write: Callable[[BuildResult], None]
+
+
+def build(
+    request: BuildRequest, notify: Notify = quiet, companions: Companions | None = None
+) -> BuildResult:
+    """Build one layer zip (or directory, or function package) for ``request.target``, then
+    write its ``companions``, all under one hold of the output.
+
+    Fails with a :class:`~lambdalayer.errors.LambdaLayerError` with the output, its lock and
+    its companions as they were (:func:`~lambdalayer.layer.output.one_set`); directories it
+    created for them are removed again.
     """
     watch, target = Stopwatch(), request.target
+    written = [request.output.path] if isinstance(request.output, ZipOutput) else []
+    written += [request.lock_output] if request.lock_output is not None else []
+    written += companions.paths(request.output.path) if companions is not None else []
     # The cache is held open for the whole build: what it relies on is not pruned under it.
     with (
         Cache.open(request.cache_dir),
         request.output.reserved(),
         held(request.output.path, notify),
         reserved_lock(request.lock_output),
+        one_set(written),
     ):
         with watch("resolve"):
             provided = provided_sets(request.beneath, target)
@@ -83,8 +102,11 @@ def build(request: BuildRequest, notify: Notify = quiet) -> BuildResult:
             raise
         if request.lock_output is not None:
             write_lock(request.lock_output, prepared)
-    seconds = watch.elapsed()
-    return BuildResult(request, prepared, layer, seconds, watch.rounded(), compared=compared)
+        seconds = watch.elapsed()
+        result = BuildResult(request, prepared, layer, seconds, watch.rounded(), compared=compared)
+        if companions is not None:
+            companions.write(result)
+    return result
 
 
 def _checking(request: BuildRequest, prepared: Prepared, notify: Notify) -> Checking:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from lambdalayer.builder.deliver import Delivered, Delivery, Invoking, deliver
 from lambdalayer.builder.matrix import Outcome, run_jobs
+from lambdalayer.builder.pipeline import Companions
 from lambdalayer.builder.plan import BuildPlan, Flags, OutputFlags, RecipeFlags, plan_builds
+from lambdalayer.builder.provenance import provenance_path
 from lambdalayer.builder.result import BuildResult
 from lambdalayer.builder.ships import (
     Ships,
@@ -276,15 +278,46 @@ def _check_sbom(args: argparse.Namespace, plan: BuildPlan) -> None:
     check_sbom_directory(args.sbom, SbomFormat(args.sbom_format), zips, [*zips, *locks])
 
 
-def _ships(args: argparse.Namespace, request: ShipsRequest, result: BuildResult) -> Ships:
-    """Write the SBOM and provenance, and print the audit (its verdict is enforced later)."""
-    index_url = IndexConfig.from_options(args.index_url).urls[0]
-    ships = after_build(result, request, index_url)
-    print_shipped(ships, review=not args.json)
-    if ships.review is not None and args.json:
-        # stdout holds one JSON object: a failure's is the error's, with the review
-        enforce(ships.review)
-    return ships
+@dataclasses.dataclass
+class _Written:
+    """What ``build`` writes for each zip once it is in place — its SBOM, provenance (the
+    audit with them) and ``--report`` — as the build's companions: under the same hold of the
+    output as the zip, and put back with it if one cannot be written. What ships, by zip."""
+
+    args: argparse.Namespace
+    request: ShipsRequest | None
+    single: bool
+    shipped: dict[Path, Ships] = dataclasses.field(default_factory=dict)
+
+    def companions(self) -> Companions | None:
+        """The companions to build with (None: nothing is written beside the zips)."""
+        if self.request is None and self.args.report is None:
+            return None
+        return Companions(self.paths, self.write)
+
+    def _sbom(self, output: Path) -> Path | None:
+        request = self.request
+        if request is None or request.sbom is None:
+            return None
+        return (
+            request.sbom if self.single else sbom_of_zip(request.sbom, output, request.sbom_format)
+        )
+
+    def paths(self, output: Path) -> list[Path]:
+        """Every file written for the zip at ``output``."""
+        sbom, report = self._sbom(output), self.args.report if self.single else None
+        provenance = provenance_path(output) if self.request and self.request.provenance else None
+        return [path for path in (sbom, provenance, report) if path is not None]
+
+    def write(self, result: BuildResult) -> None:
+        """Write the SBOM and provenance of ``result``, audit it, then write its report."""
+        ships = None
+        if self.request is not None:
+            index_url = IndexConfig.from_options(self.args.index_url).urls[0]
+            request = dataclasses.replace(self.request, sbom=self._sbom(result.output))
+            ships = self.shipped[result.output] = after_build(result, request, index_url)
+        if self.single and self.args.report is not None:
+            _write_build_report(self.args.report, result, ships)
 
 
 def flags_of(args: argparse.Namespace) -> Flags:
@@ -372,20 +405,34 @@ def execute(args: argparse.Namespace) -> int:
             )
     # Every output is proved writable before the first is replaced (the layer, then the report).
     report_dirs = ensure_writable_parent(args.report) if args.report is not None else []
+    written = _Written(args, ships, plan.single)
     try:
-        outcomes = run_jobs(plan.jobs, stderr)
+        outcomes = run_jobs(plan.jobs, stderr, written.companions())
     except BaseException:
         remove_empty_dirs(report_dirs)
         raise
+    return _said(args, plan, outcomes, written)
+
+
+def _said(
+    args: argparse.Namespace, plan: BuildPlan, outcomes: list[Outcome], written: _Written
+) -> int:
+    """What the builds made and what ships, printed; the exit code (an audit that fails its
+    policy raises, after everything is written)."""
+    for outcome in outcomes:  # each audit under its own header, in the jobs' order
+        if outcome.result is not None and outcome.result.output in written.shipped:
+            print_shipped(written.shipped[outcome.result.output], review=not args.json)
     if plan.single:
         result = outcomes[0].result
-        shipped = _ships(args, ships, result) if ships is not None and result else None
-        code = _report_one(args, outcomes[0], shipped)
+        shipped = written.shipped.get(result.output) if result else None
+        if shipped is not None and shipped.review is not None and args.json:
+            # stdout holds one JSON object: a failure's is the error's, with the review
+            enforce(shipped.review)
+        code = _report_one(args, outcomes[0])
         if shipped is not None and shipped.review is not None:
             enforce(shipped.review)
         return code
-    shipped_each = _ships_each(args, ships, outcomes) if ships is not None else {}
-    return _report_matrix(args, outcomes, shipped_each)
+    return _report_matrix(args, outcomes, written.shipped)
 
 
 # What ``build --all`` reads (``plan --build``'s options, what ships, --strict); any other
@@ -448,26 +495,6 @@ def _build_all(args: argparse.Namespace) -> int:
                 hint=f"drop {other} to build (and attest) every zip here, or drop --provenance",
             )
     return cli_plan.plan_and_build(args, cli_plan.fleet_of(args), ships)
-
-
-def _ships_each(
-    args: argparse.Namespace, request: ShipsRequest, outcomes: list[Outcome]
-) -> dict[Path, Ships]:
-    """Each built zip's SBOM (``--sbom DIR``: named as the zip there), provenance (beside
-    it) and audit (printed under its own header), by the zip's path."""
-    index_url = IndexConfig.from_options(args.index_url).urls[0]
-    shipped = {}
-    for outcome in outcomes:
-        if outcome.result is None:
-            continue
-        output = outcome.result.output
-        sbom = (
-            None if request.sbom is None else sbom_of_zip(request.sbom, output, request.sbom_format)
-        )
-        ships = after_build(outcome.result, dataclasses.replace(request, sbom=sbom), index_url)
-        print_shipped(ships, review=not args.json)
-        shipped[output] = ships
-    return shipped
 
 
 def _report_matrix(
@@ -560,12 +587,10 @@ def printed_field(result: BuildResult, field: str) -> str:
     return values[field]
 
 
-def _report_one(args: argparse.Namespace, outcome: Outcome, shipped: Ships | None) -> int:
+def _report_one(args: argparse.Namespace, outcome: Outcome) -> int:
     result = outcome.result
     if result is None:  # pragma: no cover - a single job raises instead
         raise LambdaLayerError("the build produced nothing")
-    if args.report is not None:
-        _write_build_report(args.report, result, shipped)
     if args.print_field:
         print(printed_field(result, args.print_field))
     elif args.json:

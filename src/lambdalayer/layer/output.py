@@ -9,15 +9,18 @@ and removes the directories it had to create if the build then fails.
 :func:`held` is a build's hold on its output for its whole life: an exclusive ``flock`` on
 a hidden lock file beside it (``.NAME.lambdalayer-lock``, removed when the build ends). A
 second build of the same output waits for the first and says so, then writes its own: the
-output is one build's, never a mix of two, and the last one's.
+output is one build's, never a mix of two, and the last one's. The hold covers everything
+written for the output (the zip, its lock, its SBOM, provenance and report), and
+:func:`one_set` replaces those files as one set: a failure part-way puts back what was there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +139,89 @@ def _holder(path: Path) -> str:
     except (OSError, UnicodeDecodeError):
         return ""
     return f" (process {text})" if text.isdigit() else ""
+
+
+def previous_file(path: Path) -> Path:
+    """Where :func:`one_set` keeps what was at ``path`` while a build replaces it, beside it."""
+    return path.parent / f".{path.name}.lambdalayer-previous"
+
+
+@contextlib.contextmanager
+def one_set(paths: Sequence[Path]) -> Iterator[None]:
+    """The files at ``paths`` (an output and everything written for it) replaced as one set:
+    if the block fails, each is put back as it was (kept meanwhile as a hard link beside it,
+    :func:`previous_file`) and what the block made where nothing was is removed — a failure
+    part-way never leaves a new zip beside the previous build's SBOM. Held under
+    :func:`held`. Only files and links are kept: a directory (``-o DIR/``) is not put back.
+    What could not be put back stays at its previous file, to be moved back by hand."""
+    kept: dict[Path, Path | None] = {}  # a path → what it was (None: nothing)
+    try:
+        for path in dict.fromkeys(paths):
+            if _keepable(path):
+                kept[path] = _keep(path)
+    except BaseException:
+        _drop(kept)
+        raise
+    try:
+        yield
+    except BaseException:
+        for path, previous in kept.items():
+            with contextlib.suppress(OSError):
+                _put_back(path, previous)
+        raise
+    _drop(kept)
+
+
+def _keepable(path: Path) -> bool:
+    """Nothing, a file or a link is at ``path`` (not a directory or a device)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return True
+    except OSError as error:
+        raise OutputError(f"cannot read {path}: {error.strerror}") from error
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+
+
+def _keep(path: Path) -> Path | None:
+    """A hard link (or copy) of the file or link at ``path``; None: nothing is there."""
+    if not os.path.lexists(path):
+        return None
+    previous = previous_file(path)
+    try:
+        if os.path.lexists(previous):  # an interrupted build's: a plain file only
+            if not stat.S_ISREG(os.lstat(previous).st_mode):
+                raise OutputError(
+                    f"cannot keep {path} while it is replaced: {previous} is not a regular file",
+                    hint="remove what is at that path (lambdalayer's copy of the previous"
+                    " file), or build to another -o",
+                )
+            previous.unlink()
+        try:
+            os.link(path, previous, follow_symlinks=False)
+        except OSError:  # a file system without hard links
+            shutil.copy2(path, previous, follow_symlinks=False)
+    except OSError as error:
+        raise OutputError(
+            f"cannot keep {path} while it is replaced: {previous}: {error.strerror}",
+            hint=f"make {path.parent} writable, or build to another -o",
+        ) from error
+    return previous
+
+
+def _put_back(path: Path, previous: Path | None) -> None:
+    if previous is None:
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                path.unlink()
+    elif os.path.lexists(path) and os.path.samestat(os.lstat(path), os.lstat(previous)):
+        previous.unlink()  # unchanged (a rename onto its own hard link would do nothing)
+    else:
+        previous.replace(path)
+
+
+def _drop(kept: dict[Path, Path | None]) -> None:
+    for previous in kept.values():
+        if previous is not None:
+            with contextlib.suppress(OSError):
+                previous.unlink()
