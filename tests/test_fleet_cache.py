@@ -434,3 +434,44 @@ def test_a_warm_local_cache_seeds_the_share_with_what_its_run_used(local_index, 
     # written once: a run that used the same entries again finds them there (asked by name)
     again = _build(repo, tmp_path / "o4", local_index.url, share.as_uri(), _env(tmp_path, "w1"))
     assert again.returncode == 0 and " 0 written back" in again.stderr, again.stderr[-2000:]
+
+
+def test_an_s3_stores_no_is_an_answer_and_any_other_refusal_an_error(s3_endpoint, monkeypatch):
+    """Against moto's S3: a name not there is ``None``/``False`` from GET and HEAD, a put over
+    an existing name ``False``; a bucket that does not exist (S3 answers 404 too, with
+    NoSuchBucket) or a request botocore cannot send is one CacheError saying what was
+    being done — never taken for "not there". (A HEAD's 404 has no body to tell a missing
+    bucket from a missing key: ``has`` says ``False`` for both.)"""
+    from lambdalayer.aws.client import AwsSettings
+    from lambdalayer.aws.s3store import S3Store
+    from lambdalayer.errors import CacheError
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    _s3(s3_endpoint).create_bucket(Bucket="answers")
+    store = S3Store("answers", "p", AwsSettings(endpoint_url=s3_endpoint))
+    assert store.open("v2/none") is None and store.has("v2/none") is False
+    assert store.put_new("v2/one", b"first") is True
+    assert store.put_new("v2/one", b"second") is False  # If-None-Match: * kept the first
+    assert store.has("v2/one") is True and store.open("v2/one").read() == b"first"
+    missing = S3Store("no-such-bucket", "p", AwsSettings(endpoint_url=s3_endpoint))
+    # botocore refuses the name before sending anything (ParamValidationError: no answer)
+    unsendable = S3Store("not a bucket!", "p", AwsSettings(endpoint_url=s3_endpoint))
+    for refusing, where in (
+        (missing, "s3://no-such-bucket/p"),
+        (unsendable, "s3://not a bucket!/p"),
+    ):
+        asks = (
+            ("open", ("v2/x",), "reading v2/x from"),
+            *((("has", ("v2/x",), "asking for v2/x in"),) if refusing is unsendable else ()),
+            ("put_new", ("v2/x", b"x"), "writing v2/x to"),
+        )
+        for method, args, doing in asks:
+            with pytest.raises(CacheError) as refused:
+                getattr(refusing, method)(*args)
+            assert f"{doing} {where}" in refused.value.message, refused.value.message
+    assert missing.has("v2/x") is False

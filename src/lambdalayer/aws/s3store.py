@@ -9,6 +9,7 @@ never tear or replace it — and read bounded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lambdalayer.aws.client import AwsSettings, client, translate
@@ -16,6 +17,7 @@ from lambdalayer.cache.remote import read_bounded
 from lambdalayer.errors import CacheError, InputError
 
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+_MISSING = {"NoSuchKey", "404", "NotFound"}  # HEAD has no body: its code is the status's
 
 
 class S3Store:
@@ -33,18 +35,12 @@ class S3Store:
     def open(self, name: str) -> Any:
         """The object's body to read from its first byte (``None``: not there); only what
         the reader reads of it is fetched before it is closed."""
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-        try:
-            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in {"NoSuchKey", "404"}:
-                return None
-            raise _error(error, f"reading {name} from {self.where}") from error
-        except BotoCoreError as error:
-            raise _error(error, f"reading {name} from {self.where}") from error
-        return answer["Body"]
+        answer = self._request(
+            lambda: self._client.get_object(Bucket=self.bucket, Key=self._key(name)),
+            f"reading {name} from {self.where}",
+            _absent,
+        )
+        return None if answer is None else answer["Body"]
 
     def get(self, name: str, limit: int) -> bytes | None:
         """The object (``None``: not there); over ``limit`` bytes is a :class:`CacheError`."""
@@ -52,36 +48,38 @@ class S3Store:
 
     def put_new(self, name: str, data: bytes) -> bool:
         """Put ``name`` with ``If-None-Match: *``; ``False`` when it is there already."""
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-        try:
-            self._client.put_object(
+        answer = self._request(
+            lambda: self._client.put_object(
                 Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*"
-            )
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            if code in _CONDITION_FAILED or status in {"412", "409"}:
-                return False
-            raise _error(error, f"writing {name} to {self.where}") from error
-        except BotoCoreError as error:
-            raise _error(error, f"writing {name} to {self.where}") from error
-        return True
+            ),
+            f"writing {name} to {self.where}",
+            _already_there,
+        )
+        return answer is not None
 
     def has(self, name: str) -> bool:
         """Whether ``name`` is there (a HEAD request: nothing is read or listed)."""
+        answer = self._request(
+            lambda: self._client.head_object(Bucket=self.bucket, Key=self._key(name)),
+            f"asking for {name} in {self.where}",
+            _absent,
+        )
+        return answer is not None
+
+    def _request(self, call: Callable[[], Any], doing: str, no: Callable[[Any], bool]) -> Any:
+        """S3's answer to ``call()``; ``None`` when S3 refused it as ``no`` says is an answer
+        (the object is not there, or is there already); any other refusal, or no answer,
+        is a :class:`CacheError` saying what was being done."""
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(name))
+            return call()
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in {"NoSuchKey", "404", "NotFound"}:
-                return False
-            raise _error(error, f"asking for {name} in {self.where}") from error
+            if no(error):
+                return None
+            raise _error(error, doing) from error
         except BotoCoreError as error:
-            raise _error(error, f"asking for {name} in {self.where}") from error
-        return True
+            raise _error(error, doing) from error
 
     def names(self, prefix: str, limit: int) -> list[str]:
         """The names under ``prefix`` (listed page by page, at most ``limit``)."""
@@ -102,6 +100,22 @@ class S3Store:
         except (BotoCoreError, ClientError) as error:
             raise _error(error, f"listing {self.where}/{prefix}") from error
         return found
+
+
+def _code(error: Any) -> str:
+    """A botocore ``ClientError``'s error code (``NoSuchKey``, ``404``, …)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _absent(error: Any) -> bool:
+    """Whether S3 refused a GET or HEAD because the object is not there."""
+    return _code(error) in _MISSING
+
+
+def _already_there(error: Any) -> bool:
+    """Whether S3 refused an ``If-None-Match: *`` put because the name exists."""
+    status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    return _code(error) in _CONDITION_FAILED or status in {"412", "409"}
 
 
 def _error(error: Exception, doing: str) -> CacheError:
