@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from indexserver import LocalIndex
+from test_deploy_files import UNRESOLVED
+from wheelmaker import make_wheel
 
 from lambdalayer.cli.main import COMMANDS, main, parser
 
@@ -322,3 +325,57 @@ def test_lambdalayer_alone_lists_the_commands(capsys):
     err = capsys.readouterr().err
     assert "\n    build " in err and "\n    trim " in err and "\n    plan " in err, err
     assert err.endswith("error: name a command; 'lambdalayer COMMAND --help' says more\n"), err
+
+
+# What a command says on stderr, by kind: progress and information go with -q, warnings
+# (and a warning's hint) with -qq, errors (and theirs) never.
+_SHOWN = {"": ("progress", "warning", "error"), "-q": ("warning", "error"), "-qq": ("error",)}
+
+
+def _said(case: str, tmp_path: Path, index_url: str) -> tuple[list[str], dict[str, list[str]]]:
+    """A command that says a warning (or fails), and what it says of each kind."""
+    if case == "init":  # a function left out of the targets
+        (tmp_path / "requirements.txt").write_text("alpha\n")
+        (tmp_path / "template.yaml").write_text(UNRESOLVED.format(runtime="python3.11"))
+        return ["init", "--project", str(tmp_path)], {
+            "progress": ["note: template.yaml: "],
+            "warning": ["warning: template.yaml: WorkerFn is left out", "hint: add its target"],
+        }
+    build = [
+        "build", "alpha", "--runtime", "python3.12", "--no-check", "--bytecode", "none",
+        "--index-url", index_url, "--cache-dir", str(tmp_path / "cache"),
+        "-o", str(tmp_path / "layer.zip"),
+    ]  # fmt: skip
+    if case == "build":  # the runtime's SDK left out
+        return [*build, "--exclude-runtime-provided"], {
+            "progress": ["resolving for python3.12", "downloading alpha"],
+            "warning": ["notice: left out the runtime's own boto3"],
+        }
+    return [*build, "--report", str(tmp_path)], {  # a directory: the build fails
+        "progress": [],
+        "error": ["error: ", "hint: "],
+    }
+
+
+@pytest.mark.parametrize("quiet", sorted(_SHOWN))
+@pytest.mark.parametrize("case", ["init", "build", "a failing build"])
+def test_q_leaves_out_progress_qq_warnings_too_and_errors_always_stay(
+    case: str, quiet: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """The rule of -q and -qq, the same for every command (cli.common's stderr, warn, say):
+    each kind of line on stderr is there at the levels that keep it, and only there."""
+    root = tmp_path / "index"
+    root.mkdir()
+    make_wheel(root, "alpha", "1.0")
+    with LocalIndex(root) as index:
+        argv, says = _said(case, tmp_path, index.url)
+        code = main([*argv, *([quiet] if quiet else [])])
+    err = capsys.readouterr().err
+    assert (code != 0) is ("error" in says), err
+    lines = err.splitlines()
+    for kind, starts in says.items():
+        for start in starts:
+            there = any(line.startswith(start) for line in lines)
+            assert there is (kind in _SHOWN[quiet]), (
+                f"{kind} {start!r} at {quiet or 'no -q'}: {err}"
+            )

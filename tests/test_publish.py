@@ -162,6 +162,25 @@ def test_large_layers_go_through_s3_or_fail_before_uploading(
     )
 
 
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_the_upload_through_s3_is_progress_that_q_leaves_out(
+    moto_endpoint, tmp_path, monkeypatch, capsys, quiet
+):
+    monkeypatch.setattr("lambdalayer.aws.publish.DIRECT_UPLOAD_LIMIT", 100)
+    bucket = unique("progress")
+    aws(moto_endpoint, "s3").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    zip_path = layer_zip(tmp_path / "layer.zip", "X = '" + "x" * 500 + "'\n")
+    argv = ["publish", str(zip_path), "--name", unique("big"), "--s3-bucket", bucket]
+    code = main([*argv, "--endpoint-url", moto_endpoint, "--regions", REGION, *quiet])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "(published)" in captured.out
+    shown = not quiet
+    assert ("uploading to S3" in captured.err) is shown, captured.err
+
+
 def test_many_regions_and_one_failing(settings, moto_endpoint, tmp_path, capsys):
     name = unique("multi")
     zip_path = layer_zip(tmp_path / "layer.zip")

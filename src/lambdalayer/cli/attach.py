@@ -8,7 +8,7 @@ from typing import TextIO
 
 from lambdalayer.aws.attach import AttachResult, attach
 from lambdalayer.aws.client import AwsSettings, region_of_arn
-from lambdalayer.cli.common import EXIT_OK, print_json
+from lambdalayer.cli.common import EXIT_OK, print_json, warn
 from lambdalayer.cli.options import add_aws, aws_settings
 
 DESCRIPTION = (
@@ -67,7 +67,7 @@ def attach_and_print(
 def print_attached(function: str, arn: str, result: AttachResult, out: TextIO) -> None:
     """What attaching ``arn`` to ``function`` changed (warnings to stderr)."""
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        warn(f"warning: {warning}")
     if result.changed:
         print(f"attached {arn} to {function}; layers now: {', '.join(result.after)}", file=out)
     else:

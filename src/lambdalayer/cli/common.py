@@ -35,8 +35,15 @@ JSON_SCHEMA = 3
 
 
 class Output:
-    """How much the command says on stderr: ``-v`` adds, ``-q`` takes away; ``--json`` keeps
-    stderr for nothing but what a person must see even then (set once by ``main``)."""
+    """How much the command says on stderr (set once by ``main``), by kind of line:
+
+    - progress and information (:func:`stderr`): left out by ``-q``, and by ``--json``
+      unless ``-v``;
+    - warnings (:func:`warn`: ``warning:`` and ``notice:`` lines and their hints): left out
+      by ``-qq`` only — ``-q`` keeps them, and so does ``--json`` (where the JSON document
+      holds the warnings, the command says them there instead);
+    - errors and their hints (:func:`say`): always.
+    """
 
     verbosity = 0
     as_json = False
@@ -46,6 +53,16 @@ class Output:
     def configure(cls, *, verbosity: int, as_json: bool) -> None:
         """Set the level for this run of the command line."""
         cls.verbosity, cls.as_json = verbosity, as_json
+
+    @classmethod
+    def shows_progress(cls) -> bool:
+        """Progress and information go to stderr: not with ``-q``, nor ``--json`` without ``-v``."""
+        return cls.verbosity >= 0 and not (cls.as_json and cls.verbosity == 0)
+
+    @classmethod
+    def shows_warnings(cls) -> bool:
+        """Warnings go to stderr: not with ``-qq``."""
+        return cls.verbosity >= -1
 
     @classmethod
     def display(cls) -> Display:
@@ -64,14 +81,15 @@ class Output:
 
 
 def stderr(message: str) -> None:
-    """A message of progress or information to stderr (``-q`` leaves it out).
+    """A message of progress or information to stderr (``-q`` leaves it out; a warning goes
+    through :func:`warn`).
 
     Builds report progress from several threads: each line is one write. Progress
     (:class:`~lambdalayer.progress.Transfer`, :class:`~lambdalayer.progress.Step`) is a
     status line redrawn in place on a terminal; elsewhere every line is kept, so logs read
     the same.
     """
-    if Output.verbosity < 0 or (Output.as_json and Output.verbosity == 0):
+    if not Output.shows_progress():
         return  # --json: the document says it all (-v shows progress on stderr still)
     from lambdalayer.progress import Step, Transfer  # noqa: PLC0415 - not for --version
 
@@ -81,8 +99,15 @@ def stderr(message: str) -> None:
         Output.display().line(in_flags(message))
 
 
+def warn(message: str) -> None:
+    """A warning to stderr (a ``warning:`` or ``notice:`` line, or the ``hint:`` under one):
+    ``-q`` keeps it, ``-qq`` leaves it out."""
+    if Output.shows_warnings():
+        Output.display().line(in_flags(message))
+
+
 def say(message: str) -> None:
-    """A line to stderr that is always shown (an error, a hint)."""
+    """A line to stderr that is always shown (an error, its hint)."""
     Output.display().line(in_flags(message))
 
 

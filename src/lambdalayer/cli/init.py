@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lambdalayer.cli.common import EXIT_OK, print_json
+from lambdalayer.cli.common import EXIT_OK, print_json, stderr, warn
 from lambdalayer.errors import InputError
 from lambdalayer.fsutil import atomic_write_bytes
 from lambdalayer.inputs.scaffold import detect_targets, plan_init
@@ -76,14 +76,13 @@ def execute(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     for note in detected.notes:
-        print(f"note: {note}", file=sys.stderr)
+        stderr(f"note: {note}")
     for warning in detected.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        warn(f"warning: {warning}")
     if detected.warnings and source:
-        print(
+        warn(
             "hint: add its target to targets = [...] in the file written, or init again with"
-            " --runtime and --arch",
-            file=sys.stderr,
+            " --runtime and --arch"
         )
     print(f"wrote {plan.path}{where}, building from {plan.input_file.name}:")
     for line in plan.table.splitlines():

@@ -33,7 +33,8 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         dest=f"{prefix}quiet",
         action="count",
         default=default,
-        help="say less: no progress or information on stderr (errors, hints and the result stay)",
+        help="say less: no progress or information on stderr (warnings, errors, hints and the"
+        " result stay); -qq: no warnings either (errors and their hints always stay)",
     )
     group.add_argument(
         "--json",

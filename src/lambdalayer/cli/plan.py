@@ -36,7 +36,7 @@ from lambdalayer.builder.fleetbuild import (
 from lambdalayer.builder.sharing import Placed
 from lambdalayer.builder.ships import ShipsRequest, check_sbom_directory, ships_json
 from lambdalayer.check.sizes import human_bytes
-from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr
+from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json, stderr, warn
 from lambdalayer.cli.options import add_aws, aws_settings, refuse_unread, unread_options
 from lambdalayer.cli.text import print_shipped
 from lambdalayer.errors import InputError
@@ -178,10 +178,10 @@ def shared_of(args: argparse.Namespace) -> Iterator[SharedCache | None]:
         for note in shared.report.notes:
             stderr(f"note: {note}")
         for refused in shared.report.refused:
-            stderr(f"warning: shared cache: {refused}")
+            warn(f"warning: shared cache: {refused}")
         keyed = sum(1 for refused in shared.report.refused if "under another key" in refused)
         if keyed:
-            stderr(
+            warn(
                 f"hint: {counted(keyed, 'entry', 'entries')} of the shared cache"
                 f" {agreeing(keyed, 'was', 'were')} damaged or made under another key, and"
                 f" {agreeing(keyed, 'is', 'are')} made again here: give LAMBDALAYER_CACHE_KEY (or"

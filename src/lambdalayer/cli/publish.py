@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lambdalayer.aws.publish import Published, PublishRequest, publish
-from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, print_json
+from lambdalayer.cli.common import EXIT_ERROR, EXIT_OK, Output, print_json
 from lambdalayer.cli.options import (
     add_aws,
     add_publish_settings,
@@ -97,7 +97,9 @@ def publish_zip(
 
 
 def progress(region: str, sent: int, total: int) -> None:
-    """The upload through S3, in per cent, on one line of stderr."""
+    """The upload through S3, in per cent, on one line of stderr (progress: not with ``-q``)."""
+    if not Output.shows_progress():
+        return
     sys.stderr.write(f"\ruploading to S3 ({region}): {sent * 100 // max(total, 1):3d}%")
     if sent >= total:
         sys.stderr.write("\n")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from lambdalayer.check.findings import CheckReport, Finding, Severity, Verdict
 from lambdalayer.check.sizes import human_bytes
-from lambdalayer.cli.common import stderr
+from lambdalayer.cli.common import stderr, warn
 from lambdalayer.cli.flags import in_flags
 from lambdalayer.inputs.policy import FailOn
 from lambdalayer.supply.review import Review, audit_lines
@@ -42,7 +42,7 @@ def print_build(result: BuildResult) -> None:
     runtime = target.runtime
     glibc = ".".join(map(str, target.glibc_floor))
     for notice in result.notices:
-        stderr(f"notice: {notice}")
+        warn(f"notice: {notice}")
     what = "the layer's files into" if result.output.is_dir() else ""
     print(
         f"built {what + ' ' if what else ''}{result.output} for {runtime.name} on {target.arch}"
