@@ -29,7 +29,8 @@ from lambdalayer.check.providers import (
     providers,
     what_to_add,
 )
-from lambdalayer.net.index import IndexConfig
+from lambdalayer.errors import LambdaLayerError
+from lambdalayer.net.index import IndexConfig, project_files
 
 _PEP503 = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "module_providers.py"
@@ -150,6 +151,16 @@ _ANSWERS = {
     "bad-json": (200, "application/vnd.pypi.simple.v1+json", b"{not json"),
     "odd-json": (200, "application/vnd.pypi.simple.v1+json", b'{"files": "x"}'),
     "odd-entry": (200, "application/vnd.pypi.simple.v1+json", b'{"files": [{"url": 3}]}'),
+    # a name or requires-python that is not text, JSON nested past what Python reads: each
+    # crashed the hint's question with a traceback (AttributeError, RecursionError)
+    "odd-name": (200, "application/vnd.pypi.simple.v1+json",
+                 b'{"files": [{"filename": 1, "url": "p-1.0.tar.gz"}]}'),
+    "null-name": (200, "application/vnd.pypi.simple.v1+json",
+                  b'{"files": [{"filename": null, "url": "p-1.0.tar.gz"}]}'),
+    "odd-python": (200, "application/vnd.pypi.simple.v1+json",
+                   b'{"files": [{"filename": "p-1.0.tar.gz", "url": "p-1.0.tar.gz",'
+                   b' "requires-python": [3]}]}'),
+    "deep-json": (200, "application/vnd.pypi.simple.v1+json", b'{"files": ' + b"[" * 100_000),
     "list-json": (200, "application/vnd.pypi.simple.v1+json", b"[1, 2]"),
 }  # fmt: skip
 _INSTALLABLE = {"wheel", "sdist"}
@@ -201,6 +212,23 @@ def test_a_hint_names_only_a_project_the_index_has_a_file_to_install_of(
         assert found.get(project, False) is (kind in _INSTALLABLE), (kind, found)
         if kind == "404":
             assert found[project] is False
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("kind", ["bad-json", "odd-json", "odd-entry", "odd-name", "null-name",
+                                  "odd-python", "deep-json", "list-json"])  # fmt: skip
+def test_a_page_that_is_no_project_page_is_one_error_when_the_resolver_reads_it(
+    hostile_index, kind
+) -> None:  # type: ignore[no-untyped-def]
+    """The resolver reads the same pages (a version with no wheel for the target): a body
+    that is no project page is one error naming the page, never a traceback."""
+    url, answers = hostile_index
+    project = f"r{next(_ASKED)}"
+    answers[project] = kind
+    with pytest.raises(LambdaLayerError) as refused:
+        project_files(IndexConfig(url), project)
+    assert f"/simple/{project}/" in refused.value.message
+    assert "is not a project page" in refused.value.message
 
 
 @pytest.mark.hostile

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from lambdalayer.errors import LambdaLayerError
-from lambdalayer.net.http import Response, get_response
+from lambdalayer.errors import FetchError, LambdaLayerError, option
+from lambdalayer.net.http import Response, get_response, redact
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -118,19 +118,37 @@ def _file_from_href(
     return IndexFile(filename=filename, url=url, yanked=yanked, requires_python=requires_python)
 
 
+def _file_from_entry(page_url: str, entry: object) -> IndexFile:
+    """One ``files`` entry of a JSON page; :class:`ValueError` for one that is not a file's."""
+    if not isinstance(entry, dict):
+        raise ValueError("a file entry is not an object")
+    filename, url = entry.get("filename"), entry.get("url")
+    requires_python = entry.get("requires-python")
+    if not isinstance(filename, str) or not isinstance(url, str):
+        raise ValueError("a file entry's filename or url is not text")
+    if requires_python is not None and not isinstance(requires_python, str):
+        raise ValueError("a file entry's requires-python is not text")
+    return IndexFile(
+        filename=filename,
+        url=urljoin(page_url, url),
+        yanked=bool(entry.get("yanked")),
+        requires_python=requires_python,
+    )
+
+
 def parse_project_page(page_url: str, body: bytes, content_type: str) -> list[IndexFile]:
-    """The files of a simple-API project page, JSON or HTML."""
+    """The files of a simple-API project page, JSON or HTML; :class:`ValueError` for a body
+    that is no such page, whatever an index sent (not JSON, JSON nested deeper than Python
+    reads, no list of files, a file whose name, URL or requires-python is not text)."""
     if "json" in content_type:
-        document = json.loads(body)
-        return [
-            IndexFile(
-                filename=entry["filename"],
-                url=urljoin(page_url, entry["url"]),
-                yanked=bool(entry.get("yanked")),
-                requires_python=entry.get("requires-python"),
-            )
-            for entry in document.get("files", [])
-        ]
+        try:
+            document = json.loads(body)
+        except RecursionError as error:
+            raise ValueError("JSON nested too deep to read") from error
+        files = document.get("files", []) if isinstance(document, dict) else None
+        if not isinstance(files, list):
+            raise ValueError("no list of files")
+        return [_file_from_entry(page_url, entry) for entry in files]
     parser = _AnchorParser()
     parser.feed(body.decode("utf-8", "replace"))
     return [_file_from_href(page_url, *anchor) for anchor in parser.anchors]
@@ -163,7 +181,16 @@ def project_page(base: str, project: str) -> ProjectPage:
         return cached
     response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset())
     validator = _validator_of(response)
-    files = parse_project_page(page_url, response.body, response.headers.get("content-type", ""))
+    kind = response.headers.get("content-type", "")
+    try:
+        files = parse_project_page(page_url, response.body, kind)
+    except ValueError as error:
+        raise FetchError(
+            f"{redact(page_url)} is not a project page of the simple API ({error})",
+            hint=f"check the index's URL ({option('IndexConfig.index_url')}): what answers"
+            " there is not a package index",
+            url=redact(page_url),
+        ) from error
     page = ProjectPage(page_url, tuple(files), validator)
     with _PAGES_LOCK:
         _PAGES[page_url] = page
@@ -202,7 +229,7 @@ def has_files(base: str, project: str) -> bool:
         files = parse_project_page(
             page_url, response.body, response.headers.get("content-type", "")
         )
-    except (ValueError, TypeError, KeyError, AttributeError):  # a body that is not a page
+    except ValueError:  # a body that is not a page
         return False
     return any(
         not file.yanked and file.filename.lower().endswith(_DISTRIBUTION_FILES) for file in files
