@@ -10,6 +10,7 @@ import importlib.util
 import itertools
 import re
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from wheelmaker import make_wheel
 
 from lambdalayer.check.providers import (
+    ASKING_SECONDS,
     MAX_ASKED,
     MAX_PREFIXES,
     index_answers,
@@ -30,6 +32,7 @@ from lambdalayer.check.providers import (
     what_to_add,
 )
 from lambdalayer.errors import LambdaLayerError
+from lambdalayer.net.http import ATTEMPTS
 from lambdalayer.net.index import IndexConfig, project_files
 
 _PEP503 = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -252,3 +255,65 @@ def test_the_index_is_asked_about_at_most_so_many_projects_per_check(hostile_ind
     found = dict(index_answers(projects, IndexConfig(url)))
     assert len(found) == MAX_ASKED and all(found.values())
     assert "was not asked" in what_to_add("many99", found)
+
+
+@pytest.fixture
+def slow_index() -> Iterator[tuple[str, list[str], dict[str, float | int]]]:
+    """An index on 127.0.0.1 answering every page with ``status`` after ``delay`` seconds (a
+    503: an index that does not answer), and the paths it was asked."""
+    asked: list[str] = []
+    how: dict[str, float | int] = {"status": 503, "delay": 0.0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            time.sleep(how["delay"])
+            body = _ANSWERS["wheel"][2] if how["status"] == 200 else b""
+            self.send_response(int(how["status"]))
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/simple", asked, how
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_index_that_does_not_answer_is_not_asked_again_in_the_same_check(
+    slow_index, hostile_index
+) -> None:  # type: ignore[no-untyped-def]
+    """One index URL that does not answer (each question retried, then given up) is not
+    asked about the next names: 32 names had cost 32 times its retries (96 requests and
+    half a minute for a 503; for a blackholed index, 32 times 3 timeouts of 60 s) — for a
+    hint. Another URL that answers is still asked about every name."""
+    dead, asked, _ = slow_index
+    url, answers = hostile_index
+    projects = [f"d{next(_ASKED)}" for _ in range(6)]
+    answers.update(dict.fromkeys(projects, "wheel"))
+    found = dict(index_answers(projects, IndexConfig(dead, extra_index_urls=(url,))))
+    assert found == dict.fromkeys(projects, True)
+    assert len(asked) <= ATTEMPTS and {path.split("/")[2] for path in asked} == {projects[0]}
+    assert not index_answers(projects, IndexConfig(dead))
+
+
+def test_the_index_is_asked_for_so_long_per_check_then_not_again(slow_index) -> None:  # type: ignore[no-untyped-def]
+    """An index that answers every question, slowly: the hint's questions stop once they
+    have taken their time (:data:`ASKING_SECONDS`), the names left said as not asked."""
+    url, asked, how = slow_index
+    how.update(status=200, delay=0.25)
+    projects = [f"s{next(_ASKED)}" for _ in range(MAX_ASKED)]
+    started = time.monotonic()
+    found = dict(index_answers(projects, IndexConfig(url), seconds=1.0))
+    assert time.monotonic() - started < 3
+    assert 1 <= len(found) <= 6 and all(found.values()) and len(asked) == len(found)
+    assert "was not asked" in what_to_add(projects[-1], found)
+    assert ASKING_SECONDS <= 120

@@ -20,6 +20,7 @@ another one. Every hint about a module no requirement provides names what to add
 from __future__ import annotations
 
 import re
+import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
@@ -42,6 +43,10 @@ STRAY_TOP_LEVEL = frozenset(
 # the index about so many names at most, one request each, in turn.
 MAX_PREFIXES = 4
 MAX_ASKED = 32
+# ... and for so long, all together: past it the names left are not asked (an index that
+# answers slowly, or with huge pages, bounds a failing check's time at about this, plus
+# the one question under way, for a hint).
+ASKING_SECONDS = 60.0
 # The caller's question to its index: (project, has a file to install) for each name it
 # could answer for, in order; a name no URL answered for is left out.
 AskIndex = Callable[[Sequence[str]], tuple[tuple[str, bool], ...]]
@@ -108,7 +113,7 @@ def what_to_add(name: str, on_index: Mapping[str, bool] | None = None) -> str:
     elif not all(project in on_index for project in candidates):
         where = (
             f"the index did not answer, or was not asked (a check asks it about {MAX_ASKED}"
-            " names at most)"
+            f" names at most, for {ASKING_SECONDS:.0f} s at most)"
         )
     else:
         where = f"the index has no project named {' or '.join(candidates)}"
@@ -118,18 +123,28 @@ def what_to_add(name: str, on_index: Mapping[str, bool] | None = None) -> str:
     )
 
 
-def index_answers(projects: Sequence[str], index: IndexConfig) -> tuple[tuple[str, bool], ...]:
+def index_answers(
+    projects: Sequence[str], index: IndexConfig, seconds: float = ASKING_SECONDS
+) -> tuple[tuple[str, bool], ...]:
     """Whether the index has each project (on any of its URLs) with a file to install
     (:func:`~lambdalayer.net.index.has_files`: a page of none, or no page, is not a project
     to add); a project no URL answered for is left out (said as "the index did not
-    answer"); at most :data:`MAX_ASKED` are asked."""
+    answer"); at most :data:`MAX_ASKED` are asked, for at most ``seconds`` in all, and a
+    URL that did not answer one (its retries spent) is not asked the next."""
     answers: list[tuple[str, bool]] = []
+    silent: set[str] = set()
+    deadline = time.monotonic() + seconds
     for project in list(dict.fromkeys(projects))[:MAX_ASKED]:
+        if time.monotonic() > deadline:
+            break
         found: bool | None = None
         for base in index.urls:
+            if base in silent:
+                continue
             try:
                 listed = has_files(base, project)
             except LambdaLayerError:
+                silent.add(base)
                 continue
             found = bool(found) or listed
         if found is not None:
