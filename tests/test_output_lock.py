@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -279,3 +280,50 @@ def test_whatever_is_at_the_previous_files_path_is_refused_or_replaced(tmp_path,
         assert out.read_bytes() == b"previous"
     assert (case / "outside").read_bytes() == b"theirs"
     assert not (case / "nowhere").exists()
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
+def test_a_matrix_build_stopped_by_a_signal_leaves_every_previous_set_as_it_was(
+    tmp_path, root, sent
+):
+    """Several targets build in worker threads, where the signal is never raised: the builds
+    went on to the end and replaced every zip and provenance, then the run said 'terminated
+    (SIGTERM); nothing was left half-written'. Stopped while held in its audit (its zips
+    written, its provenances not yet), each job now puts its previous set back."""
+    out = tmp_path / "out"
+    gate = threading.Event()
+    with LocalIndex(root) as index:
+
+        def start(requirement: str, *more: str) -> subprocess.Popen[str]:
+            command = [
+                sys.executable, "-m", "lambdalayer", "build", requirement,
+                "--runtime", "python3.12", "--arch", "x86_64,arm64", "--bytecode", "none",
+                "--no-check", "--index-url", index.url, "--cache-dir", str(tmp_path / "cache"),
+                "--output-dir", str(out), "--provenance", *more,
+            ]  # fmt: skip
+            return subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+
+        first = start("secondish")
+        _, err = first.communicate(timeout=300)
+        assert first.returncode == 0, err
+        before = {path: path.read_bytes() for path in out.iterdir()}
+        assert len(before) == 6, sorted(before)  # two zips, their locks and provenances
+        index.gates["firstish/1.0/json"] = gate  # each job's audit
+        second = start("firstish", "--audit")
+        try:
+            assert index.gated.wait(120), "the build never reached its audit"
+            _wait_for(lambda: any(path.name.endswith("-previous") for path in out.iterdir()))
+            second.send_signal(sent)
+            time.sleep(1)  # the signal is handled while the audits still wait
+            gate.set()
+            _, err = second.communicate(timeout=120)
+        finally:
+            gate.set()
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+    assert second.returncode == (143 if sent == signal.SIGTERM else 130), err
+    assert [line for line in err.splitlines() if line.startswith("error:")], err
+    assert {path: path.read_bytes() for path in out.iterdir()} == before  # no copies, no lock

@@ -7,6 +7,7 @@ others; each outcome carries its result or its error.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,13 +47,18 @@ def run_jobs(
     under its output's hold (:func:`~lambdalayer.builder.pipeline.build`); outcomes in the
     jobs' order.
 
-    A single job's error is raised; with several, each outcome carries its own.
+    A single job's error is raised; with several, each outcome carries its own. Several
+    run in worker threads, which a signal does not stop (Ctrl-C, SIGTERM: raised in the main
+    thread alone): then the jobs not started are not, and each running one puts its
+    previous output back as it ends (``abandoned``), before the signal's exception is raised.
     """
+    abandoned = threading.Event()
 
     def one(job: Job) -> Outcome:
         label = f"[{job.name} {job.request.target.name}] " if len(jobs) > 1 else ""
         try:
-            return Outcome(job, result=build(job.request, labelled(notify, label), companions))
+            made = build(job.request, labelled(notify, label), companions, abandoned)
+            return Outcome(job, result=made)
         except LambdaLayerError as error:
             if len(jobs) == 1:
                 raise
@@ -69,6 +75,11 @@ def run_jobs(
             if output is not None:
                 created += ensure_writable_parent(output)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(jobs))) as pool:
-        outcomes = list(pool.map(one, jobs))
+        try:
+            outcomes = list(pool.map(one, jobs))
+        except BaseException:  # KeyboardInterrupt, Terminated: the jobs under way stop
+            abandoned.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     remove_empty_dirs(created)
     return outcomes

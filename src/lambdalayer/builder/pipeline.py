@@ -15,6 +15,7 @@ every stage has succeeded.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from lambdalayer.check.findings import CheckReport, Kind
 from lambdalayer.check.sizes import layer_sizes
 from lambdalayer.errors import LayerCheckError, option
 from lambdalayer.layer.archive import write_placement
-from lambdalayer.layer.output import LayerOutput, ZipOutput, held, one_set
+from lambdalayer.layer.output import LayerOutput, ZipOutput, held, one_set, stop_if
 from lambdalayer.layercomment import archive_comment
 from lambdalayer.limits import UNZIPPED_LIMIT, quota_text
 from lambdalayer.lock import Lock
@@ -60,14 +61,19 @@ class Companions:
 
 
 def build(
-    request: BuildRequest, notify: Notify = quiet, companions: Companions | None = None
+    request: BuildRequest,
+    notify: Notify = quiet,
+    companions: Companions | None = None,
+    abandoned: threading.Event | None = None,
 ) -> BuildResult:
     """Build one layer zip (or directory, or function package) for ``request.target``, then
     write its ``companions``, all under one hold of the output.
 
     Fails with a :class:`~lambdalayer.errors.LambdaLayerError` with the output, its lock and
     its companions as they were (:func:`~lambdalayer.layer.output.one_set`); directories it
-    created for them are removed again.
+    created for them are removed again. So it does once ``abandoned`` is set (the run was
+    stopped while this build runs in a worker thread, where no signal is raised): before
+    the output is written, or when what is written for it ends.
     """
     watch, target = Stopwatch(), request.target
     written = [request.output.path] if isinstance(request.output, ZipOutput) else []
@@ -79,7 +85,7 @@ def build(
         request.output.reserved(),
         held(request.output.path, notify),
         reserved_lock(request.lock_output),
-        one_set(written),
+        one_set(written, abandoned),
     ):
         with watch("resolve"):
             provided = provided_sets(request.beneath, target)
@@ -94,6 +100,7 @@ def build(
         checking = None
         if request.check:
             checking = _checking(request, prepared, notify)
+        stop_if(abandoned)  # a directory's files are not put back: not written at all
         try:
             layer = write_layer(request.output, prepared, checking, watch, notify)
         except LayerCheckError as error:

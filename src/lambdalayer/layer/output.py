@@ -20,6 +20,7 @@ import contextlib
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,14 +147,22 @@ def previous_file(path: Path) -> Path:
     return path.parent / f".{path.name}.lambdalayer-previous"
 
 
+def stop_if(abandoned: threading.Event | None) -> None:
+    """Raise :class:`OutputError` once ``abandoned`` is set: the run was stopped (a signal
+    the main thread took, while this build runs in another)."""
+    if abandoned is not None and abandoned.is_set():
+        raise OutputError("stopped: the run was interrupted; the previous output is kept")
+
+
 @contextlib.contextmanager
-def one_set(paths: Sequence[Path]) -> Iterator[None]:
+def one_set(paths: Sequence[Path], abandoned: threading.Event | None = None) -> Iterator[None]:
     """The files at ``paths`` (an output and everything written for it) replaced as one set:
     if the block fails, each is put back as it was (kept meanwhile as a hard link beside it,
     :func:`previous_file`) and what the block made where nothing was is removed — a failure
     part-way never leaves a new zip beside the previous build's SBOM. Held under
     :func:`held`. Only files and links are kept: a directory (``-o DIR/``) is not put back.
-    What could not be put back stays at its previous file, to be moved back by hand."""
+    What could not be put back stays at its previous file, to be moved back by hand.
+    ``abandoned`` set by the time the block ends (:func:`stop_if`) puts the set back too."""
     kept: dict[Path, Path | None] = {}  # a path → what it was (None: nothing)
     try:
         for path in dict.fromkeys(paths):
@@ -164,6 +173,7 @@ def one_set(paths: Sequence[Path]) -> Iterator[None]:
         raise
     try:
         yield
+        stop_if(abandoned)
     except BaseException:
         for path, previous in kept.items():
             with contextlib.suppress(OSError):
