@@ -387,8 +387,17 @@ def _host_bytecode() -> bytes:
 def hostile_pycs(draw: st.DrawFn) -> tuple[str, bytes]:
     """(kind, bytes) of a file named ``core.cpython-312.pyc`` that python3.12 cannot import
     without its source: wrong magic, truncated header, empty, another CPython's magic, flags
-    CPython refuses, or this machine's real bytecode (when it is no CPython 3.12)."""
-    kinds = ["wrong-magic", "truncated", "empty", "other-cpython", "flags"]
+    CPython refuses, this machine's real bytecode (when it is no CPython 3.12), the header
+    with nothing after it, or after it something that is no code object."""
+    kinds = [
+        "wrong-magic",
+        "truncated",
+        "empty",
+        "other-cpython",
+        "flags",
+        "header-only",
+        "not-code",
+    ]
     if sys.version_info[:2] != (3, 12):
         kinds.append("host")
     kind = draw(st.sampled_from(kinds))
@@ -397,6 +406,8 @@ def hostile_pycs(draw: st.DrawFn) -> tuple[str, bytes]:
     wrong = draw(st.binary(min_size=4, max_size=4).filter(lambda data: data != MAGIC_312))
     number = draw(st.sampled_from(OTHER_CPYTHONS))
     flags = draw(st.integers(4, 2**32 - 1))
+    # marshal's first byte after the header: a code object is b"c", with or without FLAG_REF
+    not_code = draw(st.integers(0, 255).filter(lambda byte: byte & 0x7F != ord("c")))
     made = {
         "empty": lambda: b"",
         "truncated": lambda: good[: draw(st.integers(1, 15))],
@@ -404,6 +415,10 @@ def hostile_pycs(draw: st.DrawFn) -> tuple[str, bytes]:
         "flags": lambda: MAGIC_312 + flags.to_bytes(4, "little") + bytes(8) + rest,
         "host": _host_bytecode,
         "wrong-magic": lambda: wrong + bytes(12) + rest,
+        # the header alone, or no code object after it: the loader's marshal.loads fails
+        # on Lambda (EOFError, ValueError) — header-only is a .pyc truncated at its body
+        "header-only": lambda: good,
+        "not-code": lambda: good + bytes([not_code]) + rest,
     }
     return kind, made[kind]()
 
@@ -444,8 +459,10 @@ def test_a_hand_written_bytecode_line_naming_a_pyc_the_target_cannot_import_is_r
 
 @pytest.mark.parametrize("flags", [0, 1, 2, 3])
 def test_the_targets_own_header_moves_whether_hash_based_or_timestamp(tmp_path, flags):
-    """The control: python3.12's magic with any flags CPython takes moves, refused nothing."""
-    pyc = MAGIC_312 + flags.to_bytes(4, "little") + bytes(8) + b"code"
+    """The control: python3.12's magic with any flags CPython takes moves, refused nothing
+    (what follows the header is a code object's start: b"c", or b"\xe3" with FLAG_REF)."""
+    body = b"code" if flags % 2 else b"\xe3" + b"\x00" * 8
+    pyc = MAGIC_312 + flags.to_bytes(4, "little") + bytes(8) + body
     placement = read_zip(_hostile_layer(tmp_path, pyc), Layout.SITE_PACKAGES)
     plan = plan_trim(describe_files(placement), _BYTECODE_ONLY, cache_tag=PY312)
     names = {file.arcname for file in trimmed_placement(placement, plan, _BYTECODE_ONLY).files}

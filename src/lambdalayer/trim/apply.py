@@ -36,7 +36,7 @@ from lambdalayer.errors import InputError, option
 from lambdalayer.placement import READ_ERRORS, PlacedFile, Placement, PlacementReader
 from lambdalayer.targets import Layout, Runtime, in_site_directory
 from lambdalayer.trim.manifest import NO_DISTRIBUTION, Level, Manifest, matcher
-from lambdalayer.trim.pyc import HEADER_BYTES, header_problem, runtime_of_tag
+from lambdalayer.trim.pyc import READ_BYTES, header_problem, runtime_of_tag
 from lambdalayer.trim.units import (
     Kind,
     in_pycache,
@@ -285,7 +285,7 @@ def _refuse_foreign_bytecode(placement: Placement, plan: TrimPlan, manifest: Man
             if item is None:
                 continue
             try:
-                problem = header_problem(reader.read(file, HEADER_BYTES), runtime)
+                problem = header_problem(reader.read(file, READ_BYTES), runtime)
             except READ_ERRORS as error:
                 problem = f"cannot be read ({error})"
             if problem is None:
