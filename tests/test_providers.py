@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from wheelmaker import make_wheel
 
 from lambdalayer.check.providers import (
+    ASKED_PAGE_BYTES,
     ASKING_SECONDS,
     MAX_ASKED,
     MAX_PREFIXES,
@@ -258,11 +259,11 @@ def test_the_index_is_asked_about_at_most_so_many_projects_per_check(hostile_ind
 
 
 @pytest.fixture
-def slow_index() -> Iterator[tuple[str, list[str], dict[str, float | int]]]:
+def slow_index() -> Iterator[tuple[str, list[str], dict[str, float | int | bytes]]]:
     """An index on 127.0.0.1 answering every page with ``status`` after ``delay`` seconds (a
-    503: an index that does not answer), and the paths it was asked."""
+    503: an index that does not answer), its ``body`` if one is set, and the paths asked."""
     asked: list[str] = []
-    how: dict[str, float | int] = {"status": 503, "delay": 0.0}
+    how: dict[str, float | int | bytes] = {"status": 503, "delay": 0.0, "body": b""}
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -270,8 +271,8 @@ def slow_index() -> Iterator[tuple[str, list[str], dict[str, float | int]]]:
 
         def do_GET(self) -> None:
             asked.append(self.path)
-            time.sleep(how["delay"])
-            body = _ANSWERS["wheel"][2] if how["status"] == 200 else b""
+            time.sleep(float(how["delay"]))
+            body = bytes(how["body"]) or (_ANSWERS["wheel"][2] if how["status"] == 200 else b"")
             self.send_response(int(how["status"]))
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
@@ -317,3 +318,17 @@ def test_the_index_is_asked_for_so_long_per_check_then_not_again(slow_index) -> 
     assert 1 <= len(found) <= 6 and all(found.values()) and len(asked) == len(found)
     assert "was not asked" in what_to_add(projects[-1], found)
     assert ASKING_SECONDS <= 120
+
+
+def test_a_page_too_large_for_a_hint_is_no_answer_and_the_index_not_asked_again(
+    slow_index,
+) -> None:  # type: ignore[no-untyped-def]
+    """A hint's page is read to :data:`ASKED_PAGE_BYTES` at most (PyPI's largest, botocore's,
+    is about 2 MB): a larger one is the index not answering, never read on to the 256 MB of
+    a document — each of 32 names was up to 256 MB read and parsed, for a hint."""
+    url, asked, how = slow_index
+    how.update(status=200, body=b"<a href='/f/p-1.0.tar.gz'>p-1.0.tar.gz</a>" * 500_000)
+    projects = [f"b{next(_ASKED)}" for _ in range(3)]
+    assert not index_answers(projects, IndexConfig(url))
+    assert len(asked) == 1, len(asked)
+    assert len(bytes(how["body"])) > ASKED_PAGE_BYTES

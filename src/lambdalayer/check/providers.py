@@ -44,9 +44,12 @@ STRAY_TOP_LEVEL = frozenset(
 MAX_PREFIXES = 4
 MAX_ASKED = 32
 # ... and for so long, all together: past it the names left are not asked (an index that
-# answers slowly, or with huge pages, bounds a failing check's time at about this, plus
-# the one question under way, for a hint).
+# answers slowly bounds a failing check's time at about this, plus the one question under
+# way, for a hint) ...
 ASKING_SECONDS = 60.0
+# ... each page read to so many bytes at most (PyPI's largest, botocore's, ~2 MB in 2026;
+# a larger one is the index not answering), not the 256 MB of any other index document.
+ASKED_PAGE_BYTES = 16 * 1024 * 1024
 # The caller's question to its index: (project, has a file to install) for each name it
 # could answer for, in order; a name no URL answered for is left out.
 AskIndex = Callable[[Sequence[str]], tuple[tuple[str, bool], ...]]
@@ -129,8 +132,9 @@ def index_answers(
     """Whether the index has each project (on any of its URLs) with a file to install
     (:func:`~lambdalayer.net.index.has_files`: a page of none, or no page, is not a project
     to add); a project no URL answered for is left out (said as "the index did not
-    answer"); at most :data:`MAX_ASKED` are asked, for at most ``seconds`` in all, and a
-    URL that did not answer one (its retries spent) is not asked the next."""
+    answer"); at most :data:`MAX_ASKED` are asked, for at most ``seconds`` in all, each
+    page read to :data:`ASKED_PAGE_BYTES` at most, and a URL that did not answer one (its
+    retries spent, or past that size) is not asked the next."""
     answers: list[tuple[str, bool]] = []
     silent: set[str] = set()
     deadline = time.monotonic() + seconds
@@ -142,7 +146,7 @@ def index_answers(
             if base in silent:
                 continue
             try:
-                listed = has_files(base, project)
+                listed = has_files(base, project, ASKED_PAGE_BYTES)
             except LambdaLayerError:
                 silent.add(base)
                 continue

@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from lambdalayer.errors import FetchError, LambdaLayerError, option
-from lambdalayer.net.http import Response, get_response, redact
+from lambdalayer.net.http import MAX_DOCUMENT_BYTES, Response, get_response, redact
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -216,13 +216,16 @@ def page_validator(base: str, project: str) -> tuple[str, str]:
 _DISTRIBUTION_FILES = (".whl", ".tar.gz", ".zip")
 
 
-def has_files(base: str, project: str) -> bool:
+def has_files(base: str, project: str, limit: int = MAX_DOCUMENT_BYTES) -> bool:
     """Whether the index at ``base`` lists a file of ``project`` to install: a wheel or an
     sdist that is not yanked. A 404, a page of no such file (every release deleted, a name
     held back, a portal answering 200 for any path) or a body that is no project page is
-    ``False``; an index that does not answer raises :class:`LambdaLayerError`."""
+    ``False``; an index that does not answer (or answers past ``limit`` bytes) raises
+    :class:`LambdaLayerError`."""
     page_url = f"{base.rstrip('/')}/{project}/"
-    response = get_response(page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset({404}))
+    response = get_response(
+        page_url, headers={"Accept": _ACCEPT}, passthrough=frozenset({404}), limit=limit
+    )
     if response.status == 404:
         return False
     try:
