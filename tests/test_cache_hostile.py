@@ -144,7 +144,7 @@ def test_an_sbom_at_the_outputs_path_is_refused_before_anything_is_built(tmp_pat
     layer = tmp_path / "same.zip"
     layer.write_bytes(b"the previous layer")
     code, _, err = run_cli(capsys, "build", "alpha", "-o", str(layer), "--sbom", str(layer))
-    assert code == 1 and "also where the build writes its output" in err
+    assert code == 1 and f"error: --sbom {layer} is also where the build writes -o" in err
     assert layer.read_bytes() == b"the previous layer"
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -188,7 +188,7 @@ def test_no_two_zips_of_a_run_share_an_sbom_path(tmp_path_factory, zips, sbom_fo
     root = tmp_path_factory.mktemp("sbom")
     paths = [root / folder / f"{stem}.zip" for folder, stem in zips]
     try:
-        check_sbom_directory(root / "sboms", sbom_format, paths, paths)
+        check_sbom_directory(root / "sboms", sbom_format, paths, [("-o", path) for path in paths])
     except InputError as error:
         assert "same" in error.message and error.hint, error.message
         assert len({path.name for path in paths}) < len(paths)

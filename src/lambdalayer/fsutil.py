@@ -158,8 +158,9 @@ def _created_parents(directory: Path) -> list[Path]:
     return missing
 
 
-def ensure_writable_parent(path: Path) -> list[Path]:
-    """Create ``path``'s directory if needed and prove a file can be created there.
+def ensure_writable_parent(path: Path, what: str = "-o") -> list[Path]:
+    """Create ``path``'s directory if needed and prove a file can be created there; ``what``
+    (the option naming ``path``) is named in the error.
 
     Called before any work starts, so an unwritable ``-o`` fails in a second, not after a
     download of hundreds of megabytes. Returns the directories it created (deepest first)
@@ -167,7 +168,10 @@ def ensure_writable_parent(path: Path) -> list[Path]:
     """
     if path.is_dir():
         raise OutputError(
-            f"output path {path} is a directory", hint="give a file name, e.g. -o layer.zip"
+            f"output path {path} is a directory",
+            hint=f"give {what} a file name, e.g. {what} layer.zip"
+            if what == "-o"
+            else f"give {what} the path of a file",
         )
     created = _created_parents(path.parent)
     try:
@@ -178,7 +182,7 @@ def ensure_writable_parent(path: Path) -> list[Path]:
         remove_empty_dirs(created)
         raise OutputError(
             f"cannot write to {path.parent}: {error.strerror}",
-            hint="choose another -o path, or fix the directory's permissions",
+            hint=f"choose another {what} path, or fix the directory's permissions",
         ) from error
     return created
 
@@ -293,32 +297,54 @@ def not_a_file(path: Path) -> tuple[str, str] | None:
         return f"cannot read {path}: {error.strerror}", "give the path of the zip"
     if stat.S_ISREG(mode):
         return None
-    kind = (
-        "a directory"
-        if stat.S_ISDIR(mode)
-        else "a FIFO"
-        if stat.S_ISFIFO(mode)
-        else "a device"
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-        else "not a regular file"
-    )
-    return f"{path} is {kind}, not a file", "give the path of the zip (a regular file)"
+    return f"{path} is {_kind(mode)}, not a file", "give the path of the zip (a regular file)"
 
 
-def check_side_output(path: Path, what: str, outputs: Sequence[Path | None]) -> None:
-    """Refuse a second output (an SBOM, a report) that is one of the main ``outputs`` or
-    that exists as something other than a regular file (a FIFO, a device): writing it would
-    replace the artefact just built, or a file that is not one."""
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, said as a noun."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_side_output(
+    path: Path, what: str, outputs: Sequence[tuple[str, Path | None]] = ()
+) -> None:
+    """Refuse a file the run would write at ``path`` (``what``: the option naming it) that
+    is one of the run's other ``outputs`` (each with the option naming it), or where
+    something other than a regular file is: a directory, FIFO, device or a symbolic link,
+    dangling or not (a rename would replace the link, never write where it points) — the
+    one rule for every file a build writes (:func:`~lambdalayer.layer.output.check_one_set`).
+    Nothing is written; a missing directory is left to :func:`ensure_writable_parent`."""
     resolved = path.resolve()
-    for output in outputs:
+    for other, output in outputs:
         if output is not None and output.resolve() == resolved:
             raise InputError(
-                f"{what} {path} is also where the build writes its output",
-                hint=f"give {what} a path of its own",
+                f"{what} {path} is also where the build writes {other}",
+                hint=f"{_elsewhere(what)}: each file the build writes needs a path of its own",
             )
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise InputError(
-                f"{what} {path} exists and is not a regular file",
-                hint=f"give {what} the path of a file (it is written whole, atomically)",
-            )
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as error:
+        raise InputError(f"{what} {path}: {error.strerror}", hint=_elsewhere(what)) from error
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"{what} {path} exists and is not a regular file: it is {_kind(mode)}",
+            hint=f"remove what is there, or {_elsewhere(what)} (a regular file is replaced"
+            " whole, atomically; anything else never)",
+        )
+
+
+def _elsewhere(what: str) -> str:
+    """How a file named by the option ``what`` goes elsewhere: the provenance is beside the zip."""
+    if what == "--provenance":
+        return "build to another -o (the provenance is written beside the zip)"
+    return f"give {what} another path"

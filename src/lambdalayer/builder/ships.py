@@ -65,12 +65,15 @@ def sbom_of_zip(directory: Path, artefact: Path, sbom_format: SbomFormat) -> Pat
 
 
 def check_sbom_directory(
-    directory: Path, sbom_format: SbomFormat, zips: Sequence[Path], outputs: Sequence[Path]
+    directory: Path,
+    sbom_format: SbomFormat,
+    zips: Sequence[Path],
+    outputs: Sequence[tuple[str, Path]],
 ) -> None:
     """``--sbom DIR`` of a run of several zips: a directory (made if absent), where no SBOM
-    (:func:`sbom_of_zip`) would replace one of ``outputs`` (the zips, their locks), another
-    zip's SBOM (two zips of one name in other directories) or something that is not a
-    regular file. Checked before anything is built."""
+    (:func:`sbom_of_zip`) would replace one of ``outputs`` (the zips, their locks, each with
+    the option naming it), another zip's SBOM (two zips of one name in other directories)
+    or something that is not a regular file. Checked before anything is built."""
     if directory.exists() and not directory.is_dir():
         raise InputError(
             f"--sbom {directory} is a file, but this run builds {counted(len(zips), 'zip')}: one"
@@ -91,7 +94,7 @@ def check_sbom_directory(
             )
         check_side_output(sbom, "--sbom", outputs)
     if zips:
-        ensure_writable_parent(sbom_of_zip(directory, zips[0], sbom_format))
+        ensure_writable_parent(sbom_of_zip(directory, zips[0], sbom_format), "--sbom")
 
 
 def zip_inventory(

@@ -61,9 +61,10 @@ from lambdalayer.cli.text import (
     print_timings,
 )
 from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.fsutil import check_side_output, ensure_writable_parent, remove_empty_dirs
+from lambdalayer.fsutil import remove_empty_dirs
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
+from lambdalayer.layer.output import TreeOutput, check_one_set
 from lambdalayer.net.index import IndexConfig
 from lambdalayer.report import BuildFacts, WhatShips, layer_report
 from lambdalayer.supply.review import enforce, enforce_each
@@ -264,18 +265,40 @@ def ships_request(args: argparse.Namespace) -> ShipsRequest | None:
 
 
 def _check_sbom(args: argparse.Namespace, plan: BuildPlan) -> None:
-    """``--sbom``'s path(s), before anything is built: one file for one zip; with several,
-    a directory where each zip's SBOM is named as the zip (:func:`sbom_of_zip`)."""
-    if args.sbom is None:
-        return
-    if plan.single:
-        outputs = [Path(args.output) if args.output else None, args.lock, args.report]
-        check_side_output(args.sbom, "--sbom", outputs)
-        ensure_writable_parent(args.sbom)
+    """``--sbom``'s path with several zips, before anything is built: a directory where each
+    zip's SBOM is named as the zip (:func:`sbom_of_zip`). One zip's SBOM file is checked
+    with the other files the build writes (:func:`_written_paths`)."""
+    if args.sbom is None or plan.single:
         return
     zips = [job.request.output.path for job in plan.jobs]
     locks = [lock for job in plan.jobs if (lock := job.request.lock_output) is not None]
-    check_sbom_directory(args.sbom, SbomFormat(args.sbom_format), zips, [*zips, *locks])
+    outputs = [("--output-dir", path) for path in (*zips, *locks)]
+    check_sbom_directory(args.sbom, SbomFormat(args.sbom_format), zips, outputs)
+
+
+def _written_paths(plan: BuildPlan, written: _Written) -> list[tuple[str, Path]]:
+    """Every file the builds of ``plan`` write — each zip, its lock and companions — with
+    the option naming it, for :func:`check_one_set`. Refused first: ``--sbom``,
+    ``--audit``, ``--provenance`` and ``--report`` with ``-o DIR/`` (they read a zip)."""
+    named: list[tuple[str, Path]] = []
+    for job in plan.jobs:
+        output, lock = job.request.output, job.request.lock_output
+        if isinstance(output, TreeOutput):
+            given = [flag for flag, on in written.reading_the_zip() if on]
+            if given:
+                raise InputError(
+                    f"{', '.join(given)} read the built zip; they cannot follow -o DIR/"
+                    if len(given) > 1
+                    else f"{given[0]} reads the built zip; it cannot follow -o DIR/",
+                    hint="build a zip (-o FILE.zip), or run 'lambdalayer sbom', 'lambdalayer"
+                    " report' on one",
+                )
+        else:
+            named.append(("-o" if plan.single else "--output-dir", output.path))
+        if lock is not None:
+            named.append(("--lock" if plan.single else "--output-dir", lock))
+        named += written.named(output.path)
+    return named
 
 
 @dataclasses.dataclass
@@ -303,11 +326,26 @@ class _Written:
             request.sbom if self.single else sbom_of_zip(request.sbom, output, request.sbom_format)
         )
 
-    def paths(self, output: Path) -> list[Path]:
-        """Every file written for the zip at ``output``."""
+    def named(self, output: Path) -> list[tuple[str, Path]]:
+        """Every file written for the zip at ``output``, with the option naming it."""
         sbom, report = self._sbom(output), self.args.report if self.single else None
         provenance = provenance_path(output) if self.request and self.request.provenance else None
-        return [path for path in (sbom, provenance, report) if path is not None]
+        named = (("--sbom", sbom), ("--provenance", provenance), ("--report", report))
+        return [(what, path) for what, path in named if path is not None]
+
+    def paths(self, output: Path) -> list[Path]:
+        """Every file written for the zip at ``output``."""
+        return [path for _, path in self.named(output)]
+
+    def reading_the_zip(self) -> list[tuple[str, bool]]:
+        """Each option that reads the built zip, and whether it was given."""
+        request = self.request
+        return [
+            ("--sbom", request is not None and request.sbom is not None),
+            ("--audit", request is not None and request.audit is not None),
+            ("--provenance", request is not None and request.provenance),
+            ("--report", self.args.report is not None),
+        ]
 
     def write(self, result: BuildResult) -> None:
         """Write the SBOM and provenance of ``result``, audit it, then write its report."""
@@ -403,14 +441,14 @@ def execute(args: argparse.Namespace) -> int:
                 f"{flag} takes one built zip, but this run builds {len(plan.jobs)}",
                 hint=f"build one target, or {instead}",
             )
-    # Every output is proved writable before the first is replaced (the layer, then the report).
-    report_dirs = ensure_writable_parent(args.report) if args.report is not None else []
+    # Every file the builds write is checked (and its directory proved writable) before
+    # anything is resolved; directories made for them go again if nothing is written there.
     written = _Written(args, ships, plan.single)
+    created = check_one_set(_written_paths(plan, written))
     try:
         outcomes = run_jobs(plan.jobs, stderr, written.companions())
-    except BaseException:
-        remove_empty_dirs(report_dirs)
-        raise
+    finally:
+        remove_empty_dirs(created)
     return _said(args, plan, outcomes, written)
 
 
@@ -547,11 +585,6 @@ def _matrix_row(outcome: Outcome, shipped: dict[Path, Ships]) -> dict[str, objec
 
 
 def _write_build_report(path: Path, result: BuildResult, shipped: Ships | None) -> None:
-    if result.output.is_dir():
-        raise InputError(
-            "--report reads the layer's zip; it cannot follow -o DIR/",
-            hint="build a zip for the report",
-        )
     request = CheckRequest(result.target, beneath=result.beneath, imports=None)
     built = BuildFacts(
         result.check_report,

@@ -293,8 +293,8 @@ def image_request(args: argparse.Namespace) -> ImageRequest:
     push = ImageReference.parse(args.push) if args.push else None
     archive = args.output if args.output or push else Path("image.tar")
     if args.sbom is not None:
-        check_side_output(args.sbom, "--sbom", [archive, args.lock])
-        ensure_writable_parent(args.sbom)
+        check_side_output(args.sbom, "--sbom", [("-o", archive), ("--lock", args.lock)])
+        ensure_writable_parent(args.sbom, "--sbom")
     outputs = ImageOutputs(
         archive, push, args.deploy, sbom=args.sbom, sbom_format=SbomFormat(args.sbom_format)
     )

@@ -383,7 +383,8 @@ def build_plan(
     if ships is not None and ships.sbom is not None:
         artefacts = planned_artefacts(plan, outputs.directory)
         zips = [artefact.zip_path for artefact in artefacts]
-        outputs_ = [*zips, *(artefact.lock_path for artefact in artefacts)]
+        outputs_ = [("--output-dir", path) for path in zips]
+        outputs_ += [("--output-dir", artefact.lock_path) for artefact in artefacts]
         check_sbom_directory(ships.sbom, ships.sbom_format, zips, outputs_)
     built = build_fleet(plan, outputs, stderr)
     shipped = {}

@@ -29,6 +29,7 @@ from lambdalayer.cache import Cache
 from lambdalayer.cache.store import acquire
 from lambdalayer.errors import OutputError
 from lambdalayer.fsutil import (
+    check_side_output,
     ensure_writable_parent,
     read_small_file,
     remove_empty_dirs,
@@ -199,13 +200,7 @@ def _keep(path: Path) -> Path | None:
         return None
     previous = previous_file(path)
     try:
-        if os.path.lexists(previous):  # an interrupted build's: a plain file only
-            if not stat.S_ISREG(os.lstat(previous).st_mode):
-                raise OutputError(
-                    f"cannot keep {path} while it is replaced: {previous} is not a regular file",
-                    hint="remove what is at that path (lambdalayer's copy of the previous"
-                    " file), or build to another -o",
-                )
+        if _stale_previous(path):  # an interrupted build's: a plain file only
             previous.unlink()
         try:
             os.link(path, previous, follow_symlinks=False)
@@ -217,6 +212,53 @@ def _keep(path: Path) -> Path | None:
             hint=f"make {path.parent} writable, or build to another -o",
         ) from error
     return previous
+
+
+def _stale_previous(path: Path, what: str = "") -> bool:
+    """A previous file of ``path`` (:func:`previous_file`) an interrupted build left: a
+    regular file (True), or nothing (False); anything else is refused, naming the option
+    ``what`` when given (``OSError`` when it cannot be looked at)."""
+    previous = previous_file(path)
+    if not os.path.lexists(previous):
+        return False
+    if not stat.S_ISREG(os.lstat(previous).st_mode):
+        named = f"{what} {path}: cannot keep it" if what else f"cannot keep {path}"
+        raise OutputError(
+            f"{named} while it is replaced: {previous} is not a regular file",
+            hint="remove what is at that path (lambdalayer's copy of the previous"
+            " file), or build to another -o",
+        )
+    return True
+
+
+def check_one_set(named: Sequence[tuple[str, Path]]) -> list[Path]:
+    """Every file a run will write (``named``: each with the option naming it — the zips,
+    their locks and companions, of every target), checked before anything is resolved or
+    built with the rules of an output: none is a directory, FIFO, device or symbolic link
+    (:func:`~lambdalayer.fsutil.check_side_output`), none is another's file, where one is
+    kept while it is replaced (:func:`previous_file`) is free or a stale regular file, and
+    its directory is made if missing and is writable
+    (:func:`~lambdalayer.fsutil.ensure_writable_parent`). Nothing else is written; returns
+    the directories it made (deepest first) for the caller to remove if the run fails —
+    if a path is refused, they are already removed."""
+    created: list[Path] = []
+    try:
+        for index, (what, path) in enumerate(named):
+            check_side_output(path, what, named[:index])
+            try:
+                if os.path.lexists(path):
+                    _stale_previous(path, what)
+            except OSError as error:
+                raise OutputError(
+                    f"{what} {path}: {error.strerror}", hint=f"give {what} another path"
+                ) from error
+        for what, path in named:
+            created += ensure_writable_parent(path, what)
+            created.sort(key=lambda directory: len(directory.parts), reverse=True)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+    return created
 
 
 def _put_back(path: Path, previous: Path | None) -> None:
