@@ -327,3 +327,65 @@ def test_a_matrix_build_stopped_by_a_signal_leaves_every_previous_set_as_it_was(
     assert second.returncode == (143 if sent == signal.SIGTERM else 130), err
     assert [line for line in err.splitlines() if line.startswith("error:")], err
     assert {path: path.read_bytes() for path in out.iterdir()} == before  # no copies, no lock
+
+
+_SIGNALLED_ROLLBACK = """
+import json, os, signal, sys, threading, time
+from pathlib import Path
+from lambdalayer.layer.output import one_set
+
+class Stopped(BaseException):
+    pass
+
+def stop(number, frame):
+    raise Stopped(number)
+
+signal.signal(signal.SIGTERM, stop)  # as the command line's: raised like Ctrl-C
+case = Path(sys.argv[1])
+paths = [case / f"f{n}.json" for n in range(int(sys.argv[2]))]
+for path in paths:
+    path.write_bytes(b"previous")
+
+def signals():
+    for _ in range(400):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.0005)
+
+sender = threading.Thread(target=signals)
+caught = []
+try:
+    with one_set(paths):
+        for path in paths:
+            (case / "new").write_bytes(b"new")
+            (case / "new").replace(path)
+        sender.start()
+        raise RuntimeError("a companion failed")
+except (Stopped, RuntimeError) as error:
+    caught.append(type(error).__name__)
+while sender.is_alive():  # the signals still coming: each raised here, not in one_set
+    try:
+        sender.join(0.01)
+    except Stopped:
+        pass
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print(json.dumps({"caught": caught, "left": sorted(p.name for p in case.iterdir())}))
+"""
+
+
+def test_signals_during_the_put_back_wait_until_the_previous_set_is_whole(tmp_path):
+    """A build failing (or stopped) puts its previous set back; a second signal (Ctrl-C
+    twice, SIGINT then SIGTERM from a CI runner) raised part-way through had left a mix of
+    new and previous files and their previous copies: the signals now wait for the put-back
+    and are raised after it. A real process signalling itself while it puts 1,000 files
+    back."""
+    case = tmp_path / "case"
+    case.mkdir()
+    run = subprocess.run(
+        [sys.executable, "-c", _SIGNALLED_ROLLBACK, str(case), "1000"],
+        check=False, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    said = json.loads(run.stdout)
+    assert said["caught"], said
+    assert said["left"] == sorted(f"f{n}.json" for n in range(1000)), said["left"][:5]
+    assert all((case / name).read_bytes() == b"previous" for name in said["left"])

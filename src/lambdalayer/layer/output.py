@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import stat
 import threading
 from collections.abc import Iterator, Sequence
@@ -176,11 +177,40 @@ def one_set(paths: Sequence[Path], abandoned: threading.Event | None = None) -> 
         yield
         stop_if(abandoned)
     except BaseException:
-        for path, previous in kept.items():
-            with contextlib.suppress(OSError):
-                _put_back(path, previous)
+        with signals_held():
+            for path, previous in kept.items():
+                with contextlib.suppress(OSError):
+                    _put_back(path, previous)
         raise
     _drop(kept)
+
+
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait for the block (a put-back that must not stop half-way): the
+    first that came is raised after it, by the handler it would have met. In the main
+    thread, where Python raises them; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    handlers = {  # None: a handler not set from Python, left alone
+        number: handler
+        for number in _HELD_SIGNALS
+        if (handler := signal.getsignal(number)) is not None
+    }
+    for number in handlers:
+        signal.signal(number, lambda received, _frame: came.append(received))
+    try:
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        if came:
+            signal.raise_signal(came[0])
 
 
 def _keepable(path: Path) -> bool:
