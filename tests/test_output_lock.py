@@ -389,3 +389,51 @@ def test_signals_during_the_put_back_wait_until_the_previous_set_is_whole(tmp_pa
     assert said["caught"], said
     assert said["left"] == sorted(f"f{n}.json" for n in range(1000)), said["left"][:5]
     assert all((case / name).read_bytes() == b"previous" for name in said["left"])
+
+
+def test_a_matrix_build_stopped_while_a_job_waits_for_another_builds_output_ends(tmp_path, root):
+    """A job of several waits for another process's hold on its output (a blocking flock
+    in a worker thread): SIGTERM had left the run waiting on until that other build ended,
+    however long. Now the waiting job gives up, the run ends with 143, and the other build
+    finishes as it would have."""
+    out = tmp_path / "out"
+    gate = threading.Event()
+    with LocalIndex(root) as index:
+        index.gates["firstish/1.0/json"] = gate
+        other = _start(
+            index, "firstish", out / "layer-python3.12-x86_64.zip", tmp_path / "cache-1",
+            "--audit",
+        )  # fmt: skip
+        matrix = None
+        try:
+            assert index.gated.wait(120), "the other build never reached its audit"
+            command = [
+                sys.executable, "-m", "lambdalayer", "build", "secondish",
+                "--runtime", "python3.12", "--arch", "x86_64,arm64", "--bytecode", "none",
+                "--no-check", "--index-url", index.url, "--cache-dir", str(tmp_path / "cache-2"),
+                "--output-dir", str(out),
+            ]  # fmt: skip
+            matrix = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            waiting: list[str] = []
+            reader = threading.Thread(target=lambda: waiting.extend(matrix.stderr or ()))
+            reader.start()
+            _wait_for(lambda: any("waiting:" in line for line in waiting), 120)
+            matrix.send_signal(signal.SIGTERM)
+            matrix.wait(timeout=30)  # the other build still holds its output
+            reader.join(10)
+            assert other.poll() is None
+            assert matrix.returncode == 143, "".join(waiting)
+        finally:
+            gate.set()
+            other.communicate(timeout=120)
+            if matrix is not None and matrix.poll() is None:
+                matrix.kill()
+                matrix.wait()
+            for stream in (matrix.stdout, matrix.stderr) if matrix is not None else ():
+                if stream is not None:
+                    stream.close()
+    assert other.returncode == 0
+    with zipfile.ZipFile(out / "layer-python3.12-x86_64.zip") as written:
+        assert [name for name in written.namelist() if "firstish" in name]

@@ -72,8 +72,9 @@ def build(
     Fails with a :class:`~lambdalayer.errors.LambdaLayerError` with the output, its lock and
     its companions as they were (:func:`~lambdalayer.layer.output.one_set`); directories it
     created for them are removed again. So it does once ``abandoned`` is set (the run was
-    stopped while this build runs in a worker thread, where no signal is raised): before
-    the output is written, or when what is written for it ends.
+    stopped while this build runs in a worker thread, where no signal is raised): while it
+    waits for another build's hold on the output, before the output is written, or when
+    what is written for it ends.
     """
     watch, target = Stopwatch(), request.target
     written = [request.output.path] if isinstance(request.output, ZipOutput) else []
@@ -83,7 +84,7 @@ def build(
     with (
         Cache.open(request.cache_dir),
         request.output.reserved(),
-        held(request.output.path, notify),
+        held(request.output.path, notify, abandoned),
         reserved_lock(request.lock_output),
         one_set(written, abandoned),
     ):

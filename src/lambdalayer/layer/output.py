@@ -101,17 +101,31 @@ def lock_file(output: Path) -> Path:
     return output.parent / f".{output.name}.lambdalayer-lock"
 
 
+# How often a build waiting for another's hold looks whether its run was stopped meanwhile.
+_WAIT_POLL_SECONDS = 0.25
+
+
 @contextlib.contextmanager
-def held(output: Path, notify: Notify = quiet) -> Iterator[None]:
+def held(
+    output: Path, notify: Notify = quiet, abandoned: threading.Event | None = None
+) -> Iterator[None]:
     """``output`` held by this build alone for the block: another build of it waits (said
     through ``notify``, with the other's process id when it wrote one). The lock file is
-    removed while still held (a waiter then locks a new one, see ``acquire``)."""
+    removed while still held (a waiter then locks a new one, see ``acquire``). A wait
+    ends when ``abandoned`` is set (:func:`stop_if`: a worker thread, where no signal is
+    raised, of a run that was stopped)."""
     path = lock_file(output)
     try:
         descriptor = acquire(path, exclusive=True, wait=False)
-        while descriptor is None:  # a waiting acquire returns a lock: said once, then waited
+        if descriptor is None:
             notify(f"waiting: another lambdalayer build is writing {output}{_holder(path)}")
-            descriptor = acquire(path, exclusive=True)
+        while descriptor is None:  # said once, then waited for (a waiting acquire locks)
+            if abandoned is None:
+                descriptor = acquire(path, exclusive=True)
+            else:  # looked at now and then: a worker thread is not interrupted
+                abandoned.wait(_WAIT_POLL_SECONDS)
+                stop_if(abandoned)
+                descriptor = acquire(path, exclusive=True, wait=False)
     except OSError as error:
         raise _unlockable(output, path, error.strerror or str(error)) from error
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # a FIFO or a device put there
