@@ -188,12 +188,55 @@ def test_what_reads_the_zip_is_refused_with_a_directory_output_before_it_is_writ
     before, asked = _contents(tmp_path), len(index.requests)
     code, _, err = _build(capsys, index, tmp_path / "cache", "-o", f"{out}/", *more)
     assert code == 1, err
+    command = {"--sbom": "sbom", "--audit": "audit", "--report": "report"}.get(more[0])
     assert err.splitlines() == [
-        f"error: {more[0]} reads the built zip; it cannot follow -o DIR/",
-        "hint: build a zip (-o FILE.zip), or run 'lambdalayer sbom', 'lambdalayer report' on one",
+        f"error: {more[0]} reads the built zip, but -o {out}/ writes the layer's files, not a zip",
+        "hint: build a zip (-o FILE.zip)"
+        + (f", or run 'lambdalayer {command}' on one" if command else ""),
     ]
     assert _contents(tmp_path) == before
     assert len(index.requests) == asked
+
+
+def test_several_options_reading_the_zip_are_named_in_one_error_with_their_commands(
+    tmp_path, index, capsys
+):
+    """Each option given that reads the zip is named, and the command that does the same for
+    a zip (a provenance has none): no command for an option that was not given."""
+    out = tmp_path / "out"
+    code, _, err = _build(
+        capsys, index, tmp_path / "cache", "-o", f"{out}/", "--provenance", "--sbom", "s.json",
+        "--report", "r.html",
+    )  # fmt: skip
+    assert code == 1, err
+    assert err.splitlines() == [
+        f"error: --sbom, --provenance and --report read the built zip, but -o {out}/ writes the"
+        " layer's files, not a zip",
+        "hint: build a zip (-o FILE.zip), or run 'lambdalayer sbom' and 'lambdalayer report' on"
+        " one",
+    ]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option", ["-o", "--lock", "--sbom", "--report"])
+def test_a_directory_that_cannot_be_made_is_one_error_naming_the_option(
+    tmp_path, index, capsys, option
+):
+    """A path under a file (its directory cannot be made) is one error naming the option that
+    gave it and the directory, with a hint for that option — nothing written."""
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"theirs")
+    paths = {"-o": tmp_path / "c.zip", option: blocker / "x" / _FILES[option]}
+    more = [str(item) for flag, path in paths.items() for item in (flag, path)]
+    before = _contents(tmp_path)
+    code, _, err = _build(capsys, index, tmp_path / "cache", *more)
+    assert code == 1, err
+    assert err.splitlines() == [
+        f"error: {option}: cannot write to {blocker / 'x'}: Not a directory",
+        f"hint: give {option} another path: one whose directory exists or can be made, and is"
+        " writable",
+    ]
+    assert _contents(tmp_path) == before
 
 
 def test_each_target_s_files_are_checked_before_any_target_is_built(tmp_path, index, capsys):

@@ -181,8 +181,8 @@ def ensure_writable_parent(path: Path, what: str = "-o") -> list[Path]:
     except OSError as error:
         remove_empty_dirs(created)
         raise OutputError(
-            f"cannot write to {path.parent}: {error.strerror}",
-            hint=f"choose another {what} path, or fix the directory's permissions",
+            f"{what}: cannot write to {path.parent}: {error.strerror}",
+            hint=f"{_elsewhere(what)}: one whose directory exists or can be made, and is writable",
         ) from error
     return created
 
@@ -338,13 +338,13 @@ def check_side_output(
     if not stat.S_ISREG(mode):
         raise InputError(
             f"{what} {path} exists and is not a regular file: it is {_kind(mode)}",
-            hint=f"remove what is there, or {_elsewhere(what)} (a regular file is replaced"
-            " whole, atomically; anything else never)",
+            hint=f"remove what is there, or {_elsewhere(what)}: only a regular file is"
+            " replaced (whole, atomically)",
         )
 
 
 def _elsewhere(what: str) -> str:
     """How a file named by the option ``what`` goes elsewhere: the provenance is beside the zip."""
     if what == "--provenance":
-        return "build to another -o (the provenance is written beside the zip)"
+        return "build to another -o (the provenance is written beside the zip, as ZIP.intoto.json)"
     return f"give {what} another path"

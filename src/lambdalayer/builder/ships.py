@@ -119,7 +119,8 @@ def build_inventory(result: BuildResult) -> Inventory:
     """The built zip's inventory, with its lock's wheels and what is beneath it."""
     if result.output.is_dir():
         raise InputError(
-            "--sbom, --audit and --provenance read the built zip; they cannot follow -o DIR/",
+            "--sbom, --audit and --provenance read the built zip, but -o DIR/ writes the layer's"
+            " files, not a zip",
             hint="build a zip, or run 'lambdalayer sbom' on one",
         )
     return zip_inventory(

@@ -286,19 +286,29 @@ def _written_paths(plan: BuildPlan, written: _Written) -> list[tuple[str, Path]]
         if isinstance(output, TreeOutput):
             given = [flag for flag, on in written.reading_the_zip() if on]
             if given:
-                raise InputError(
-                    f"{', '.join(given)} read the built zip; they cannot follow -o DIR/"
-                    if len(given) > 1
-                    else f"{given[0]} reads the built zip; it cannot follow -o DIR/",
-                    hint="build a zip (-o FILE.zip), or run 'lambdalayer sbom', 'lambdalayer"
-                    " report' on one",
-                )
+                raise _reads_the_zip(given, output.path)
         else:
             named.append(("-o" if plan.single else "--output-dir", output.path))
         if lock is not None:
             named.append(("--lock" if plan.single else "--output-dir", lock))
         named += written.named(output.path)
     return named
+
+
+# What a user runs on a built zip for each option that reads it (a provenance has none).
+_ON_A_ZIP = {"--sbom": "sbom", "--audit": "audit", "--report": "report"}
+
+
+def _reads_the_zip(given: list[str], directory: Path) -> InputError:
+    """The one error for ``given`` options that read the built zip, with ``-o DIR/``."""
+    options = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+    commands = [f"'lambdalayer {_ON_A_ZIP[flag]}'" for flag in given if flag in _ON_A_ZIP]
+    run = f", or run {' and '.join(commands)} on one" if commands else ""
+    return InputError(
+        f"{options} {'read' if len(given) > 1 else 'reads'} the built zip, but -o"
+        f" {directory}/ writes the layer's files, not a zip",
+        hint=f"build a zip (-o FILE.zip){run}",
+    )
 
 
 @dataclasses.dataclass
