@@ -497,4 +497,8 @@ def test_trim_reviewed_refuses_a_foreign_pyc_in_one_line_before_anything_runs(
     outcome = case_run.outcomes[0]
     assert "python3.12" in outcome.error_lines()[0], outcome.err
     assert "hint: name the module's source" in outcome.err, outcome.err
+    assert (  # the build's own flag, never trim's (trim has no --bytecode)
+        "or build the artefact again with lambdalayer (--bytecode unchecked-hash, the default:"
+        " its .pyc compiled by python3.12's CPython) and trim it again" in outcome.err
+    ), outcome.err
     assert "tracing" not in outcome.err.lower(), outcome.err

@@ -293,9 +293,10 @@ def _refuse_foreign_bytecode(placement: Placement, plan: TrimPlan, manifest: Man
             raise InputError(
                 f"{manifest.name}: the bytecode-only line {item.rel} would run {file.arcname}"
                 f" on {runtime.name} without its source, but it {problem}; nothing was written",
-                hint=f"name the module's source ({item.unit}) in the manifest instead, or"
-                f" compile it with {runtime.name}'s CPython"
-                f" ({option('BuildRecipe.bytecode', 'unchecked-hash')}, the default) and trace again",
+                hint=f"name the module's source ({item.unit}) in the manifest instead, or build"
+                f" the artefact again with lambdalayer"
+                f" ({option('BuildRecipe.bytecode', 'unchecked-hash')}, the default: its .pyc"
+                f" compiled by {runtime.name}'s CPython) and trim it again",
             )
 
 
