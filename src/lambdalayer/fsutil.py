@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from lambdalayer.errors import InputError, InputTooLargeError, OutputError
+from lambdalayer.errors import InputError, InputTooLargeError, OutputError, option
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # a requirements, config or lock file is kB, never GB
 
@@ -343,8 +343,12 @@ def check_side_output(
         )
 
 
+# How the provenance's file is named (the command line says its flag): it has no path of its own.
+PROVENANCE = option("ShipsRequest.provenance", True)
+
+
 def _elsewhere(what: str) -> str:
     """How a file named by the option ``what`` goes elsewhere: the provenance is beside the zip."""
-    if what == "--provenance":
+    if what == PROVENANCE:
         return "build to another -o (the provenance is written beside the zip, as ZIP.intoto.json)"
     return f"give {what} another path"

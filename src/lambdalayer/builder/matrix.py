@@ -73,7 +73,7 @@ def run_jobs(
     for job in jobs:
         for output in (job.request.output.path, job.request.lock_output):
             if output is not None:
-                created += ensure_writable_parent(output, "--output-dir")
+                created += ensure_writable_parent(output)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(jobs))) as pool:
         try:
             outcomes = list(pool.map(one, jobs))

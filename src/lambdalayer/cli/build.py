@@ -61,7 +61,7 @@ from lambdalayer.cli.text import (
     print_timings,
 )
 from lambdalayer.errors import InputError, LambdaLayerError
-from lambdalayer.fsutil import remove_empty_dirs
+from lambdalayer.fsutil import PROVENANCE, remove_empty_dirs
 from lambdalayer.inputs.config import load_config
 from lambdalayer.inputs.policy import AuditPolicy, FailOn, with_flags
 from lambdalayer.layer.output import TreeOutput, check_one_set
@@ -340,7 +340,7 @@ class _Written:
         """Every file written for the zip at ``output``, with the option naming it."""
         sbom, report = self._sbom(output), self.args.report if self.single else None
         provenance = provenance_path(output) if self.request and self.request.provenance else None
-        named = (("--sbom", sbom), ("--provenance", provenance), ("--report", report))
+        named = (("--sbom", sbom), (PROVENANCE, provenance), ("--report", report))
         return [(what, path) for what, path in named if path is not None]
 
     def paths(self, output: Path) -> list[Path]:

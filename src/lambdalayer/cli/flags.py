@@ -43,6 +43,7 @@ FLAGS = {
     "FunctionConfig.ephemeral_mb": "--ephemeral-storage",
     "FleetOutputs.changed": "--changed-since",
     "FunctionConfig.log_format": "--log-format",
+    "ShipsRequest.provenance=True": "--provenance",
 }
 _SETTING = re.compile(r"`([A-Z][A-Za-z]+\.[a-z_]+)(?:=([^`\n]*))?`")
 

@@ -148,7 +148,7 @@ class _Background(ThreadPoolExecutor):
 @contextlib.contextmanager
 def reserved_lock(path: Path | None) -> Iterator[None]:
     """The lock's directory exists and is writable; created directories go if the block fails."""
-    created = ensure_writable_parent(path, "--lock") if path is not None else []
+    created = ensure_writable_parent(path) if path is not None else []
     try:
         yield
     except BaseException:
