@@ -641,6 +641,11 @@ def test_a_missing_module_in_an_image_names_what_to_add_after_asking_the_index(
     assert code == 1, err
     assert "the index has no project named numpyish)" in err, err
     assert "helperish (a project of that name is on the index" in err, err
+    # the fix names what to add; why (or the caveat) is said once, in the message above it
+    assert "fix: add the distribution that provides numpyish to the requirements\n" in err, err
+    assert err.count("no project is known to provide it") == 1, err
+    # the total counts the base image's layers: no "other zips" in an image
+    assert "the whole image (its base's layers too)" in err and "other zips" not in err, err
     assert "the index was not asked" not in err, err
     assert "/simple/numpyish/" in asked and "/simple/helperish/" in asked, asked
     assert not out.exists()

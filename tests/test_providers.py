@@ -30,6 +30,7 @@ from lambdalayer.check.providers import (
     index_answers,
     index_candidates,
     providers,
+    to_add,
     what_to_add,
 )
 from lambdalayer.errors import LambdaLayerError
@@ -70,6 +71,24 @@ def test_a_namespace_root_maps_to_nothing_and_is_never_invented() -> None:
     text = what_to_add("ruamel")
     assert text.startswith("the distribution that provides ruamel (no project is known")
     assert "the index was not asked" in text
+
+
+@pytest.mark.parametrize(
+    ("module", "on_index", "what"),
+    [
+        ("yaml", None, "PyYAML"),
+        ("ruamel", None, "the distribution that provides ruamel"),
+        ("helperish", {"helperish": True}, "helperish"),
+        ("numpyish", {"numpyish": False}, "the distribution that provides numpyish"),
+    ],
+)
+def test_what_to_add_is_its_fix_and_the_reason_beside_it(module, on_index, what) -> None:  # type: ignore[no-untyped-def]
+    """A finding's fix names what to add (``to_add``'s first part) without the reason its
+    message says once beside it — the fix had repeated the whole reason."""
+    added, why = to_add(module, on_index)
+    assert added == what
+    assert what_to_add(module, on_index) == (f"{what} ({why})" if why else what)
+    assert bool(why) is (module != "yaml")  # a known provider needs no reason
 
 
 def test_the_index_is_asked_for_the_dotted_name_then_its_prefixes() -> None:

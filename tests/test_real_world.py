@@ -622,6 +622,8 @@ def test_an_undeclared_dependency_is_an_error_that_names_it(real_world_index, tm
         " add the distribution that provides numpyish (no project is known to provide it:" in err
     ), err
     assert "the index has no project named numpyish)" in err  # asked, never invented
+    assert "fix: add the distribution that provides numpyish to the requirements\n" in err, err
+    assert err.count("no project is known to provide it") == 1, err  # said once, not in fix
 
 
 _SANDBOX_RUNS: list[int] = []  # the import children started while a test counts them

@@ -185,6 +185,7 @@ class CheckReport:
     runtime_wanted: tuple[str, ...] = ()  # failed for want of the runtime's packages, not given
     unverified: tuple[Unverified, ...] = ()  # the parts that did not run
     providers_wanted: tuple[str, ...] = ()  # index projects a missing module's hint could name
+    container: bool = False  # a container image's: the total is the whole image, its base's too
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -245,6 +246,7 @@ class CheckReport:
             tuple(str(module) for module in document.get("runtime_wanted") or ()),
             tuple(Unverified.from_json(item) for item in document.get("unverified") or ()),
             tuple(str(name) for name in document.get("providers_wanted") or ()),
+            bool(document.get("container", False)),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -269,4 +271,5 @@ class CheckReport:
             "imports_ran_in": self.imports_ran_in,
             "runtime_wanted": list(self.runtime_wanted),
             "providers_wanted": list(self.providers_wanted),
+            "container": self.container,
         }

@@ -91,23 +91,32 @@ def index_candidates(name: str) -> tuple[str, ...]:
 
 
 def what_to_add(name: str, on_index: Mapping[str, bool] | None = None) -> str:
-    """What a hint tells the user to add for the missing import name ``name``.
+    """What a hint tells the user to add for the missing import name ``name``, and why
+    (:func:`to_add`'s two parts: ``PyYAML``; ``the distribution that provides x (no project
+    is known to provide it: ...)``).
 
     ``on_index``: the index's answers for :func:`index_candidates` (project name → whether
     it has one); ``None`` when it was not asked.
     """
+    what, why = to_add(name, on_index)
+    return f"{what} ({why})" if why else what
+
+
+def to_add(name: str, on_index: Mapping[str, bool] | None = None) -> tuple[str, str]:
+    """What to add for the missing import name ``name`` (a finding's fix says it), and the
+    caveat or reason its message says once beside it ("" when there is none) — see
+    :func:`what_to_add`."""
     known = providers(name)
     if known:
         if len(known) == 1:
-            return known[0]
-        return f"{known[0]} (or {', '.join(known[1:4])}: each provides {name})"
+            return known[0], ""
+        return f"{known[0]} (or {', '.join(known[1:4])}: each provides {name})", ""
     candidates = index_candidates(name)
     if on_index is not None:
         found = next((project for project in candidates if on_index.get(project)), None)
         if found is not None:
-            return (
-                f"{found} (a project of that name is on the index; that it provides {name}"
-                " is not verified)"
+            return found, (
+                f"a project of that name is on the index; that it provides {name} is not verified"
             )
     if not candidates:
         where = "no project name can be made from it"
@@ -120,9 +129,9 @@ def what_to_add(name: str, on_index: Mapping[str, bool] | None = None) -> str:
         )
     else:
         where = f"the index has no project named {' or '.join(candidates)}"
-    return (
-        f"the distribution that provides {name} (no project is known to provide it:"
-        f" lambdalayer's table of {len(_table()):,} import names has none, and {where})"
+    return f"the distribution that provides {name}", (
+        f"no project is known to provide it: lambdalayer's table of {len(_table()):,} import"
+        f" names has none, and {where}"
     )
 
 

@@ -32,6 +32,7 @@ from lambdalayer.check.providers import (
     STRAY_TOP_LEVEL,
     AskIndex,
     index_candidates,
+    to_add,
     what_to_add,
 )
 from lambdalayer.check.request import CheckRequest
@@ -635,6 +636,7 @@ def check(
         imported.runtime_wanted,
         _unverified(imported),
         imported.providers_wanted,
+        request.container,
     )
 
 
@@ -953,7 +955,7 @@ def _judged(
     return replace(
         finding,
         message=f"{module} imports {needed}, which no requirement provides{undeclared}: add {what}",
-        fix=f"add {what} to the requirements",
+        fix=f"add {to_add(needed, on_index)[0]} to the requirements",  # the message says why
     ), needed
 
 

@@ -229,7 +229,12 @@ def verdict_line(report: CheckReport) -> str:
         + (f" {human_bytes(report.zipped_bytes)} zipped," if report.zipped_bytes else "")
         + f" {human_bytes(report.unzipped_bytes)} unzipped"
         + (
-            f", {human_bytes(report.total_unzipped_bytes)} with the other zips"
+            f", {human_bytes(report.total_unzipped_bytes)}"
+            + (
+                " the whole image (its base's layers too)"
+                if report.container
+                else " with the other zips"
+            )
             if report.total_unzipped_bytes != report.unzipped_bytes
             else ""
         )
