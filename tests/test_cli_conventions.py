@@ -327,6 +327,21 @@ def test_lambdalayer_alone_lists_the_commands(capsys):
     assert err.endswith("error: name a command; 'lambdalayer COMMAND --help' says more\n"), err
 
 
+def test_help_says_what_q_and_qq_leave_out_as_the_readme_does(capsys: pytest.CaptureFixture[str]):
+    """--help names the lines -q keeps and -qq leaves out as they start (notice: too, which
+    -qq leaves out with warning:), as the README does."""
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "-q, --quiet say less: no progress or information on stderr (warning: and notice:"
+        " lines, errors, their hints and the result stay); -qq: no warnings or notices either"
+        " (errors and their hints always stay)" in text
+    ), text
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text("utf-8").split())
+    assert "`-qq` leaves out those `warning:` and `notice:` lines too" in readme
+
+
 # What a command says on stderr, by kind: progress and information go with -q, warnings
 # (and a warning's hint) with -qq, errors (and theirs) never.
 _SHOWN = {"": ("progress", "warning", "error"), "-q": ("warning", "error"), "-qq": ("error",)}

@@ -33,8 +33,9 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         dest=f"{prefix}quiet",
         action="count",
         default=default,
-        help="say less: no progress or information on stderr (warnings, errors, hints and the"
-        " result stay); -qq: no warnings either (errors and their hints always stay)",
+        help="say less: no progress or information on stderr (warning: and notice: lines,"
+        " errors, their hints and the result stay); -qq: no warnings or notices either (errors"
+        " and their hints always stay)",
     )
     group.add_argument(
         "--json",
