@@ -130,6 +130,33 @@ def test_exclude_runtime_provided_leaves_the_sdk_out_with_a_warning(
     assert "may change under the function" in str(result["notices"])
 
 
+def test_nothing_left_but_the_runtime_s_own_says_no_layer_is_needed_and_names_the_flag(
+    local_index, cache_dir, tmp_path, capsys
+):
+    """Everything asked for is the runtime's own: the hint says no layer is needed and how to
+    ship copies anyway — not 'attach that layer alone', which names no layer here."""
+    previous = tmp_path / "l.zip"
+    previous.write_bytes(b"previous")
+    code = main(
+        [
+            "build", "--index-url", local_index.url, "--cache-dir", str(cache_dir), "-o",
+            str(previous), "--runtime", "python3.12", "boto3", "--exclude-runtime-provided",
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1, err
+    lines = err.splitlines()
+    assert lines[-2].startswith(
+        "error: nothing left to put in the layer: everything asked for is provided by the"
+        " python3.12 runtime (boto3 "
+    ), err
+    assert lines[-1] == (
+        "hint: no layer is needed: the function imports the runtime's own copies; to ship"
+        " copies of your own, build without --exclude-runtime-provided"
+    ), err
+    assert previous.read_bytes() == b"previous"
+
+
 def test_managed_layer_data_covers_every_target_with_pandas_numpy_pyarrow():
     latest = managed_releases()[0]
     for target in all_targets():

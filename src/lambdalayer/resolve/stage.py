@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lambdalayer.errors import InputError
+from lambdalayer.errors import InputError, option
 from lambdalayer.inputs.requirements import Requirements, asked_requirements
 from lambdalayer.lock import Lock, read_pylock
 from lambdalayer.net.index import IndexConfig
@@ -134,10 +134,14 @@ def _something_left(result: Locked) -> Locked:
         packages = ", ".join(
             f"{name} {version}" for name, version in sorted(result.provided.items())
         )
+        runtime_only = all(provided.runtime for provided in result.sources)
         raise InputError(
             f"nothing left to put in the layer: everything asked for is provided by {by}"
             f" ({packages})",
-            hint="attach that layer alone; no layer of your own is needed",
+            hint="no layer is needed: the function imports the runtime's own copies; to ship"
+            f" copies of your own, build without {option('Beneath.runtime_provided', True)}"
+            if runtime_only
+            else "attach that layer alone; no layer of your own is needed",
         )
     return result
 
