@@ -28,6 +28,7 @@ from lambdalayer.check.providers import (
     MAX_ASKED,
     MAX_PREFIXES,
     index_answers,
+    index_asker,
     index_candidates,
     providers,
     to_add,
@@ -217,6 +218,17 @@ def hostile_index() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 _ASKED = itertools.count()
+
+
+def test_the_asker_says_it_is_asking_before_the_answers_come(hostile_index) -> None:  # type: ignore[no-untyped-def]
+    """The progress line says what is being asked, and why, as it starts (it said 'asked' —
+    before an index that does not answer had answered)."""
+    url, answers = hostile_index
+    said: list[object] = []
+    project = f"p{next(_ASKED)}"
+    answers[project] = "404"
+    assert index_asker(IndexConfig(url), said.append)([project]) == ((project, False),)
+    assert said == [f"asking the index about {project} (a missing module's hint)"]
 
 
 @pytest.mark.hostile

@@ -170,7 +170,7 @@ def index_asker(index: IndexConfig, notify: Notify) -> AskIndex:
     said through ``notify`` when asked (only when a missing module's name is in no table)."""
 
     def ask(projects: Sequence[str]) -> tuple[tuple[str, bool], ...]:
-        notify(f"{', '.join(projects)}: asked the index for the missing module")
+        notify(f"asking the index about {', '.join(projects)} (a missing module's hint)")
         return index_answers(projects, index)
 
     return ask
