@@ -526,6 +526,10 @@ def test_bytecode_only_runs_the_framework_from_its_bytecode_and_verifies(capsys,
         names = set(archive.namelist())
     assert {f"{site}core.pyc", f"{site}__init__.pyc", f"{site}router0/__init__.pyc"} <= names
     assert not {f"{site}core.py", f"{site}__pycache__/core.cpython-312.pyc"} & names
+    # the summary counts the modules kept without their source, each a .pyc in its place
+    [layer] = [item for item in result["artefacts"] if item["output"].endswith("layer.zip")]
+    in_place = [name for name in names if name.endswith(".pyc") and "__pycache__" not in name]
+    assert layer["sourceless_modules"] == len(in_place) > 0, (layer, in_place)
     code, out, err = _invoke(capsys, cache, tmp_path, {"admin": True})
     assert code == 1
     assert "No module named 'webfw.router5': lambdalayer trim removed it" in out

@@ -243,6 +243,11 @@ def summary_lines(result: TrimResult) -> list[str]:
         lines.append(
             f"{printable(str(artefact.output))}: {artefact.after:,} of {artefact.before:,} bytes"
             f" unzipped ({ratio:.2f}x), {counted(artefact.trimmed_modules, 'module')} trimmed"
+            + (
+                f", {artefact.sourceless_modules:,} kept without their source (run from .pyc)"
+                if artefact.sourceless_modules
+                else ""
+            )
         )
         for name, (before, after) in artefact.sizes.items():
             if before != after:
@@ -294,6 +299,7 @@ def as_json(result: TrimResult) -> dict[str, object]:
                 "unzipped_before": item.before,
                 "unzipped_after": item.after,
                 "trimmed_modules": item.trimmed_modules,
+                "sourceless_modules": item.sourceless_modules,
                 "distributions": {
                     name: {"before": before, "after": after}
                     for name, (before, after) in item.sizes.items()

@@ -80,6 +80,7 @@ class ArtefactTrim:
     layout: Layout
     sizes: dict[str, tuple[int, int]]  # distribution → unzipped bytes before, after
     trimmed_modules: int
+    sourceless_modules: int = 0  # level bytecode-only: kept modules whose .pyc moved in place
 
     @property
     def before(self) -> int:
@@ -302,7 +303,14 @@ def trim(request: TrimRequest, log: Log = print) -> TrimResult:
         write_placement(output, made)
         modules = sum(1 for item in plan.trimmed if item.kind.value == "module")
         results.append(
-            ArtefactTrim(source, output, placement.layout, plan.bytes_by_distribution(), modules)
+            ArtefactTrim(
+                source,
+                output,
+                placement.layout,
+                plan.bytes_by_distribution(),
+                modules,
+                len(plan.moved),
+            )
         )
         outputs.append(output)
     for item in results:
