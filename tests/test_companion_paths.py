@@ -257,3 +257,30 @@ def test_each_target_s_files_are_checked_before_any_target_is_built(tmp_path, in
     ), err
     assert _contents(tmp_path) == before
     assert len(index.requests) == asked
+
+
+@pytest.mark.parametrize(
+    ("option", "planted", "hint"),
+    [
+        ("--sbom", "directory", "hint: give --sbom a file's path: a directory is never replaced"),
+        ("--lock", "directory", "hint: give --lock a file's path: a directory is never replaced"),
+        ("--provenance", "directory", "hint: build to another -o (the provenance is written"),
+        ("--lock", "fifo", "hint: remove what is there, or give --lock another path"),
+    ],
+)
+def test_a_directory_in_the_way_is_never_hinted_to_be_removed(
+    tmp_path, index, capsys, option, planted, hint
+):
+    """A directory where a file goes is most likely the user's own (``--sbom dist``): the
+    hint names a file's path instead, never removing it; a FIFO or a link is hinted away."""
+    path = tmp_path / _FILES[option]
+    _plant(path, planted)
+    more = [option] if option == "--provenance" else [option, str(path)]
+    before = _contents(tmp_path)
+    code, _, err = _build(capsys, index, tmp_path / "cache", "-o", str(tmp_path / "c.zip"), *more)
+    assert code == 1, err
+    error, given = err.splitlines()
+    assert error.startswith(f"error: {option} {path} exists and is not a regular file"), err
+    assert given.startswith(hint), err
+    assert ("remove" in given) is (planted != "directory"), err
+    assert _contents(tmp_path) == before

@@ -335,6 +335,13 @@ def check_side_output(
         return
     except OSError as error:
         raise InputError(f"{what} {path}: {error.strerror}", hint=_elsewhere(what)) from error
+    if stat.S_ISDIR(mode):  # most likely the user's own: never a hint to remove it
+        file = _elsewhere(what) if what == PROVENANCE else f"give {what} a file's path"
+        raise InputError(
+            f"{what} {path} exists and is not a regular file: it is {_kind(mode)}",
+            hint=f"{file}: a directory is never replaced (only a regular file is, whole,"
+            " atomically)",
+        )
     if not stat.S_ISREG(mode):
         raise InputError(
             f"{what} {path} exists and is not a regular file: it is {_kind(mode)}",
