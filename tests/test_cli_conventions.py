@@ -342,6 +342,21 @@ def test_help_says_what_q_and_qq_leave_out_as_the_readme_does(capsys: pytest.Cap
     assert "`-qq` leaves out those `warning:` and `notice:` lines too" in readme
 
 
+def test_build_help_says_the_zip_and_its_companions_are_one_set(
+    capsys: pytest.CaptureFixture[str],
+):
+    """-o's help says what the README's -o row does: the companions are checked first and
+    replaced with the zip, or put back with it."""
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "The zip and its --lock, --sbom, --provenance and --report are one set: each path is"
+        " checked before anything is resolved, and if one cannot be written, every one is put"
+        " back as it was" in text
+    ), text
+
+
 # What a command says on stderr, by kind: progress and information go with -q, warnings
 # (and a warning's hint) with -qq, errors (and theirs) never.
 _SHOWN = {"": ("progress", "warning", "error"), "-q": ("warning", "error"), "-qq": ("error",)}

@@ -166,7 +166,9 @@ def _add_outputs(parser: argparse.ArgumentParser) -> None:
         help="the zip to write, for one target (default for requirements, a lock or a function"
         " named here: layer.zip or function.zip; a project's own build writes --output-dir); a"
         " directory (DIR/ with a trailing slash, or one that exists) gets the layer's files"
-        " instead, for SAM and CDK",
+        " instead, for SAM and CDK. The zip and its --lock, --sbom, --provenance and --report"
+        " are one set: each path is checked before anything is resolved, and if one cannot be"
+        " written, every one is put back as it was",
     )
     parser.add_argument(
         "--output-dir",
