@@ -357,6 +357,18 @@ def test_build_help_says_the_zip_and_its_companions_are_one_set(
     ), text
 
 
+def test_trim_help_says_which_pyc_bytecode_only_moves(capsys: pytest.CaptureFixture[str]):
+    """trim --help's levels say what the README's do: a .pyc another Python wrote, or a
+    truncated or empty one, is refused at bytecode-only."""
+    with pytest.raises(SystemExit):
+        main(["trim", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "Only a .pyc the runtime's CPython imports moves: one a manifest line names with another"
+        " Python's magic number, or truncated, or empty, is an error, nothing written" in text
+    ), text
+
+
 # What a command says on stderr, by kind: progress and information go with -q, warnings
 # (and a warning's hint) with -qq, errors (and theirs) never.
 _SHOWN = {"": ("progress", "warning", "error"), "-q": ("warning", "error"), "-qq": ("error",)}

@@ -57,7 +57,9 @@ levels (--level):
   bytecode-only
             also remove the source of each kept module the events ran from its
             bytecode alone (its .pyc moves to the source's place): smaller still, and
-            a traceback through it has no source lines
+            a traceback through it has no source lines. Only a .pyc the runtime's
+            CPython imports moves: one a manifest line names with another Python's
+            magic number, or truncated, or empty, is an error, nothing written
   Whatever the level, what a trace cannot see is kept (CA bundles: the sandbox has no
   network), and every event is run again on the trimmed zips: each must answer the same.
 
