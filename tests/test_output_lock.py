@@ -437,3 +437,102 @@ def test_a_matrix_build_stopped_while_a_job_waits_for_another_builds_output_ends
     assert other.returncode == 0
     with zipfile.ZipFile(out / "layer-python3.12-x86_64.zip") as written:
         assert [name for name in written.namelist() if "firstish" in name]
+
+
+def _functions(root: Path, requirements: dict[str, str]) -> Path:
+    """A SAM repository of one function per entry (python3.12, arm64), its requirements."""
+    resources = "".join(
+        f"  {name}:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        f"      CodeUri: {name.lower()}/\n      Handler: app.handler\n"
+        for name in requirements
+    )
+    root.mkdir(parents=True)
+    (root / "template.yaml").write_text(
+        'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'
+        "Globals:\n  Function:\n    Runtime: python3.12\n    Architectures: [arm64]\n"
+        f"Resources:\n{resources}"
+    )
+    for name, wanted in requirements.items():
+        (root / name.lower()).mkdir()
+        (root / name.lower() / "app.py").write_text("def handler(event, context):\n    return 1\n")
+        (root / name.lower() / "requirements.txt").write_text(wanted)
+    return root
+
+
+def _build_all(index: LocalIndex, project: Path, out: Path, cache: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "lambdalayer", "build", "--all", "--bytecode", "none",
+        "--no-check", "--index-url", index.url, "--cache-dir", str(cache), "--project",
+        str(project), "--output-dir", str(out),
+    ]  # fmt: skip
+
+
+def test_build_all_records_a_zip_s_stamp_under_its_hold_never_over_another_run_s_zip(
+    tmp_path, root
+):
+    """``build --all`` of Orders and Billing: Orders is built and let go while Billing waits
+    for its output (held here, as another build would); another run writes its own Orders
+    (other requirements) meanwhile. The stamp beside Orders' zip (what a later run trusts to
+    skip rebuilding it) is that run's, naming the zip on disk — it had been written once the
+    whole wave ended, recording the first run's inputs and sha256 over the other run's zip."""
+    make_wheel(root, "thirdish", "1.0")
+    out = tmp_path / "dist"
+    first = _functions(tmp_path / "first", {"Orders": "firstish\n", "Billing": "secondish\n"})
+    other = _functions(tmp_path / "other", {"Orders": "thirdish\n"})
+    orders = out / "functions" / "Orders-python3.12-arm64.zip"
+    billing = orders.with_name("Billing-python3.12-arm64.zip")
+    billing.parent.mkdir(parents=True)
+    said: list[str] = []
+    with LocalIndex(root) as index:
+        with held(billing):
+            running = subprocess.Popen(
+                _build_all(index, first, out, tmp_path / "cache-1"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            reader = threading.Thread(target=lambda: said.extend(running.stderr or ()))
+            reader.start()
+            try:
+                waiting = f"waiting: another lambdalayer build is writing {billing}"
+                _wait_for(
+                    lambda: (
+                        running.poll() is not None
+                        or (
+                            any(waiting in line for line in said)
+                            and orders.exists()
+                            and not lock_file(orders).exists()
+                        )
+                    ),
+                    120,
+                )
+                second = subprocess.run(
+                    _build_all(index, other, out, tmp_path / "cache-2"),
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+            except BaseException:
+                running.kill()
+                raise
+            finally:
+                if running.poll() is not None:
+                    reader.join(10)
+        running.wait(timeout=120)
+        reader.join(10)
+        assert running.stderr is not None
+        running.stderr.close()
+    assert running.returncode == 0, "".join(said)
+    assert any(waiting in line for line in said), "".join(said)
+    assert second.returncode == 0, second.stderr
+    with zipfile.ZipFile(orders) as written:
+        assert [name for name in written.namelist() if name.startswith("thirdish")]
+    stamp = json.loads((out / "functions" / ".stamps" / f"{orders.name}.json").read_text())
+    assert stamp["sha256"] == hashlib.sha256(orders.read_bytes()).hexdigest()
+    facts = orders.stat()
+    assert stamp["file"] == [facts.st_size, facts.st_mtime_ns]
+    assert sorted(path.name for path in (out / "functions" / ".stamps").iterdir()) == [
+        f"{billing.name}.json",
+        f"{orders.name}.json",
+    ]

@@ -30,6 +30,7 @@ from lambdalayer.aws.beneath import Beneath
 from lambdalayer.builder.deployout import Planned, write_deploy_files
 from lambdalayer.builder.fleet import FleetPlan, TargetPlan
 from lambdalayer.builder.matrix import Outcome, run_jobs
+from lambdalayer.builder.pipeline import Companions
 from lambdalayer.builder.plan import Job, lock_name
 from lambdalayer.builder.request import BuildRecipe, BuildRequest, FunctionCode
 from lambdalayer.builder.ships import Ships, ShipsRequest, sbom_of_zip, ship, zip_inventory
@@ -145,6 +146,12 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
     layer_zips = {(a.name, a.target): a.zip_path for a in artefacts if a.kind == "layer"}
     outcomes: dict[Path, Outcome] = {}
     blocked: dict[Path, str] = {}
+    # each zip's stamp is written under the build's hold of the zip, with it as one set: a
+    # stamp written once the hold was let go could record another run's zip as this one's
+    stamped = Companions(
+        lambda zip_path: [_stamp_path(zip_path)],
+        lambda result: _record(result.output, stamps, result.layer.sha256),
+    )
     for kind in ("layer", "function"):
         wave = [a for a in chosen if a.kind == kind and a.zip_path not in cached]
         for artefact in wave:
@@ -161,11 +168,11 @@ def build_fleet(plan: FleetPlan, outputs: FleetOutputs, notify: Notify = quiet) 
                 blocked[artefact.zip_path] = f"its layer {failed[0]} failed to build"
                 continue
             jobs.append(_job(artefact, outputs, layer_zips))
-        for outcome in run_jobs(jobs, notify) if len(jobs) > 1 else _one(jobs, notify):
+        ran = run_jobs(jobs, notify, stamped) if len(jobs) > 1 else _one(jobs, notify, stamped)
+        for outcome in ran:
             outcomes[outcome.job.request.output.path] = outcome
             if outcome.result is not None:
                 path, digest = outcome.job.request.output.path, outcome.result.layer.sha256
-                _record(path, stamps, digest)
                 digests[path] = digest
                 if outputs.reuse is not None:
                     _keep(path, stamps[path], outputs.cache_dir)
@@ -242,10 +249,10 @@ def _keep(zip_path: Path, stamp: str, cache_dir: Path) -> None:
         cache.write(Bucket.ARTEFACTS, stamp, zip_path.read_bytes())
 
 
-def _one(jobs: Sequence[Job], notify: Notify) -> list[Outcome]:
+def _one(jobs: Sequence[Job], notify: Notify, companions: Companions) -> list[Outcome]:
     """None or one job, run as several are: its error kept in its outcome, not raised."""
     try:
-        return run_jobs(jobs, notify) if jobs else []
+        return run_jobs(jobs, notify, companions) if jobs else []
     except LambdaLayerError as error:
         return [Outcome(jobs[0], error=error)]
 
