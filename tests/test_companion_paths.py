@@ -121,8 +121,7 @@ def _laid_out(
 
 
 _GIVEN = st.none() | st.sampled_from([*_ACCEPTED, *_REFUSED, "same as"])
-# What sits at each path (None: the option is not given), in a fixed order: a dictionary
-# strategy's optional keys are drawn in an order that depends on the hash seed.
+# What sits at each path (None: the option is not given), in _FILES' order.
 _CASES = st.tuples(
     st.sampled_from(["previous file", "nothing", *_REFUSED[1:]]),
     _GIVEN,
