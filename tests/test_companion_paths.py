@@ -217,21 +217,24 @@ def test_several_options_reading_the_zip_are_named_in_one_error_with_their_comma
     assert not out.exists()
 
 
+@pytest.mark.parametrize("below", ["", "x"], ids=["in the file", "below it"])
 @pytest.mark.parametrize("option", ["-o", "--lock", "--sbom", "--report"])
 def test_a_directory_that_cannot_be_made_is_one_error_naming_the_option(
-    tmp_path, index, capsys, option
+    tmp_path, index, capsys, option, below
 ):
-    """A path under a file (its directory cannot be made) is one error naming the option that
-    gave it and the directory, with a hint for that option — nothing written."""
+    """A path in or under a file (its directory cannot be made) is one error naming the option
+    that gave it, the directory, and the file in the way (mkdir's own words were 'File
+    exists' or 'Not a directory'), with a hint for that option — nothing written."""
     blocker = tmp_path / "a-file"
     blocker.write_bytes(b"theirs")
-    paths = {"-o": tmp_path / "c.zip", option: blocker / "x" / _FILES[option]}
+    directory = blocker / below if below else blocker
+    paths = {"-o": tmp_path / "c.zip", option: directory / _FILES[option]}
     more = [str(item) for flag, path in paths.items() for item in (flag, path)]
     before = _contents(tmp_path)
     code, _, err = _build(capsys, index, tmp_path / "cache", *more)
     assert code == 1, err
     assert err.splitlines() == [
-        f"error: {option}: cannot write to {blocker / 'x'}: Not a directory",
+        f"error: {option}: cannot write to {directory}: {blocker} is not a directory",
         f"hint: give {option} another path: one whose directory exists or can be made, and is"
         " writable",
     ]

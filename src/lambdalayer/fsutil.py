@@ -180,8 +180,11 @@ def ensure_writable_parent(path: Path, what: str = "-o") -> list[Path]:
             pass
     except OSError as error:
         remove_empty_dirs(created)
+        # a file where a directory goes: mkdir says "File exists" or "Not a directory"
+        above = next((item for item in (path.parent, *path.parent.parents) if item.exists()), None)
+        why = f"{above} is not a directory" if above and not above.is_dir() else error.strerror
         raise OutputError(
-            f"{what}: cannot write to {path.parent}: {error.strerror}",
+            f"{what}: cannot write to {path.parent}: {why}",
             hint=f"{_elsewhere(what)}: one whose directory exists or can be made, and is writable",
         ) from error
     return created
