@@ -496,6 +496,8 @@ def test_trim_reviewed_refuses_a_foreign_pyc_in_one_line_before_anything_runs(
     assert_promise(case_run, must_fail=True)
     outcome = case_run.outcomes[0]
     assert "python3.12" in outcome.error_lines()[0], outcome.err
+    # which artefact holds it: with several layers the path inside says too little
+    assert f"/webfw/__pycache__/core.{PY312}.pyc of {place / 'layer.zip'} on" in outcome.err
     assert "hint: name the module's source" in outcome.err, outcome.err
     assert (  # the build's own flag, never trim's (trim has no --bytecode)
         "or build the artefact again with lambdalayer (--bytecode unchecked-hash, the default:"

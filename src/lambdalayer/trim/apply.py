@@ -290,9 +290,12 @@ def _refuse_foreign_bytecode(placement: Placement, plan: TrimPlan, manifest: Man
                 problem = f"cannot be read ({error})"
             if problem is None:
                 continue
+            where = placement.label or placement.archive
+            inside = f" of {where}" if where is not None else ""
             raise InputError(
                 f"{manifest.name}: the bytecode-only line {item.rel} would run {file.arcname}"
-                f" on {runtime.name} without its source, but it {problem}; nothing was written",
+                f"{inside} on {runtime.name} without its source, but it {problem}; nothing was"
+                " written",
                 hint=f"name the module's source ({item.unit}) in the manifest instead, or build"
                 f" the artefact again with lambdalayer"
                 f" ({option('BuildRecipe.bytecode', 'unchecked-hash')}, the default: its .pyc"
