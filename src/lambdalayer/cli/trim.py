@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from lambdalayer.check.request import CheckRequest
-from lambdalayer.cli.common import EXIT_OK, print_json, stderr
+from lambdalayer.cli.common import EXIT_OK, print_json, stderr, warn
 from lambdalayer.cli.image import refuse_unread_registry
 from lambdalayer.cli.invoke import (
     SAMPLES,
@@ -211,6 +211,8 @@ def execute(args: argparse.Namespace) -> int:
     if args.json:
         print_json(as_json(result))
     else:
+        for line in warning_lines(result):
+            warn(line)  # stderr, as every command's warnings: -qq leaves them out
         for line in summary_lines(result):
             print(line)
     return EXIT_OK
@@ -227,9 +229,9 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
-def summary_lines(result: TrimResult) -> list[str]:
-    """What ``trim`` says in the terminal."""
-    lines = [f"manifest: {printable(str(result.manifest_path))} (level {result.manifest.level})"]
+def warning_lines(result: TrimResult) -> list[str]:
+    """The ``warning:`` lines of ``trim`` (to stderr: ``-qq`` leaves them out)."""
+    lines = []
     if result.dropped:
         count = len(result.dropped)
         shown = ", ".join(printable(line) for line in result.dropped[:5])
@@ -239,6 +241,17 @@ def summary_lines(result: TrimResult) -> list[str]:
             f" {agreeing(count, 'is', 'are')} not in it: add {agreeing(count, 'it', 'them')}"
             " again (or --keep), or apply a reviewed manifest as it is with --reviewed"
         )
+    for label, kind in result.errors_before:
+        lines.append(
+            f"warning: event {printable(label)} answered {printable(kind)} before trimming too:"
+            " the trim keeps what that error path reached"
+        )
+    return lines
+
+
+def summary_lines(result: TrimResult) -> list[str]:
+    """What ``trim`` says on stdout (its warnings: :func:`warning_lines`)."""
+    lines = [f"manifest: {printable(str(result.manifest_path))} (level {result.manifest.level})"]
     lines.append(f"traced with {result.traced_how}")
     for artefact in result.artefacts:
         ratio = artefact.after / artefact.before if artefact.before else 1.0
@@ -261,11 +274,6 @@ def summary_lines(result: TrimResult) -> list[str]:
         f" {agreeing(result.events_verified, 'answers', 'answer')} the same after trimming;"
         " the static check passes"
     )
-    for label, kind in result.errors_before:
-        lines.append(
-            f"warning: event {printable(label)} answered {printable(kind)} before trimming too:"
-            " the trim keeps what that error path reached"
-        )
     if result.before and result.after:
         lines.append(
             f"Init Duration (median of {result.before.runs}): {_ms(result.before.init_ms)} before,"
