@@ -400,6 +400,31 @@ def _said(case: str, tmp_path: Path, index_url: str) -> tuple[list[str], dict[st
 
 
 @pytest.mark.parametrize("quiet", sorted(_SHOWN))
+def test_several_targets_notices_follow_the_same_rule(
+    quiet: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A build of several targets lists each target's notices under the table: -qq leaves
+    them out there too, as it does a build of one target's (they stayed)."""
+    root = tmp_path / "index"
+    root.mkdir()
+    make_wheel(root, "alpha", "1.0")
+    with LocalIndex(root) as index:
+        code = main(
+            [
+                "build", "alpha", "--runtime", "python3.12,python3.11", "--no-check",
+                "--bytecode", "none", "--index-url", index.url, "--cache-dir",
+                str(tmp_path / "cache"), "--output-dir", str(tmp_path / "dist"),
+                "--exclude-runtime-provided", *([quiet] if quiet else []),
+            ]
+        )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    said = out.count("  notice: left out the runtime's own boto3")
+    assert said == (2 if "warning" in _SHOWN[quiet] else 0), (quiet, out)
+    assert "python3.11-x86_64" in out  # the table, the result, stays
+
+
+@pytest.mark.parametrize("quiet", sorted(_SHOWN))
 @pytest.mark.parametrize("case", ["init", "build", "a failing build"])
 def test_q_leaves_out_progress_qq_warnings_too_and_errors_always_stay(
     case: str, quiet: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

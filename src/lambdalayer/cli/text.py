@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from lambdalayer.check.findings import CheckReport, Finding, Severity, Verdict
 from lambdalayer.check.sizes import human_bytes
-from lambdalayer.cli.common import stderr, warn
+from lambdalayer.cli.common import Output, stderr, warn
 from lambdalayer.cli.flags import in_flags
 from lambdalayer.inputs.policy import FailOn
 from lambdalayer.supply.review import Review, audit_lines
@@ -259,7 +259,8 @@ def print_matrix_details(outcomes: Sequence[Outcome], *, timings: bool) -> None:
                 lines.append(f"warning: {finding.kind}:{where} {in_flags(finding.message)}")
         for note in result.locked.notes:
             lines.append(f"note: {note.package} {note.chosen}, not {note.newest}: {note.reason}")
-        lines += [f"notice: {notice}" for notice in result.notices]
+        if Output.shows_warnings():  # -qq leaves notices out, as a build of one target's
+            lines += [f"notice: {notice}" for notice in result.notices]
         if timings:
             stages = ", ".join(
                 f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items()
