@@ -337,6 +337,25 @@ def test_an_index_that_does_not_answer_is_not_asked_again_in_the_same_check(
     assert not index_answers(projects, IndexConfig(dead))
 
 
+def test_no_from_one_index_url_is_no_answer_while_another_did_not_answer(
+    slow_index, hostile_index
+) -> None:  # type: ignore[no-untyped-def]
+    """A project is "not on the index" only when every URL answered so: one URL's no beside
+    another's silence is no answer (the hint says the index did not answer) — it had said
+    "the index has no project named ..." while the URL that did not answer might have it.
+    A yes from any URL is a yes, and the URLs after it are not asked."""
+    dead, asked, _ = slow_index
+    url, answers = hostile_index
+    absent, present = f"n{next(_ASKED)}", f"y{next(_ASKED)}"
+    answers.update({absent: "404", present: "wheel"})
+    assert not index_answers([absent], IndexConfig(url, extra_index_urls=(dead,)))
+    assert "did not answer" in what_to_add(absent, {})
+    asked.clear()
+    found = index_answers([present], IndexConfig(url, extra_index_urls=(dead,)))
+    assert found == ((present, True),) and not asked
+    assert index_answers([absent], IndexConfig(url)) == ((absent, False),)
+
+
 def test_the_index_is_asked_for_so_long_per_check_then_not_again(slow_index) -> None:  # type: ignore[no-untyped-def]
     """An index that answers every question, slowly: the hint's questions stop once they
     have taken their time (:data:`ASKING_SECONDS`), the names left said as not asked."""

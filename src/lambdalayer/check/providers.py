@@ -140,7 +140,8 @@ def index_answers(
 ) -> tuple[tuple[str, bool], ...]:
     """Whether the index has each project (on any of its URLs) with a file to install
     (:func:`~lambdalayer.net.index.has_files`: a page of none, or no page, is not a project
-    to add); a project no URL answered for is left out (said as "the index did not
+    to add): yes once a URL lists one (the next are not asked), no only when every URL
+    answered no; a project not answered so is left out (said as "the index did not
     answer"); at most :data:`MAX_ASKED` are asked, for at most ``seconds`` in all, each
     page read to :data:`ASKED_PAGE_BYTES` at most, and a URL that did not answer one (its
     retries spent, or past that size) is not asked the next."""
@@ -150,7 +151,7 @@ def index_answers(
     for project in list(dict.fromkeys(projects))[:MAX_ASKED]:
         if time.monotonic() > deadline:
             break
-        found: bool | None = None
+        answered = 0
         for base in index.urls:
             if base in silent:
                 continue
@@ -159,9 +160,13 @@ def index_answers(
             except LambdaLayerError:
                 silent.add(base)
                 continue
-            found = bool(found) or listed
-        if found is not None:
-            answers.append((project, found))
+            if listed:
+                answers.append((project, True))
+                break
+            answered += 1
+        else:
+            if answered == len(index.urls):  # every URL said no
+                answers.append((project, False))
     return tuple(answers)
 
 
