@@ -138,6 +138,28 @@ def test_a_second_build_of_the_same_output_waits_for_the_first_and_says_so(tmp_p
     assert sorted(path.name for path in out.parent.iterdir()) == ["c.zip"]  # no lock left
 
 
+def test_at_q_a_build_waiting_for_another_still_says_so(tmp_path, root):
+    """-q leaves out progress, and the wait was said as progress: a build could sit waiting
+    for another with no word. A wait of unknown length is a notice, kept at -q."""
+    first_wheel = next(root.glob("firstish-*.whl"))
+    out = tmp_path / "out" / "c.zip"
+    gate = threading.Event()
+    with LocalIndex(root) as index:
+        index.gates[first_wheel.name] = gate
+        first = _start(index, "firstish", out, tmp_path / "cache-1", "-q")
+        raced = _race(
+            index,
+            gate,
+            first,
+            lambda: _start(index, "secondish", out, tmp_path / "cache-2", "-q"),
+        )
+    assert raced.first.returncode == 0, raced.first_err
+    assert raced.second.returncode == 0, raced.second_err
+    said = f"notice: waiting: another lambdalayer build is writing {out} (process {first.pid})"
+    assert said in raced.second_err.splitlines(), raced.second_err
+    assert "resolving" not in raced.second_err  # -q: progress still left out
+
+
 _PLANTED = st.sampled_from(["symlink", "dangling", "directory", "fifo", "stale file"])
 
 

@@ -47,6 +47,24 @@ class Step(str):
         return Step(prefix + self, stage=self.stage, done=self.done, total=self.total)
 
 
+class Notice(str):
+    """A line the user must see even where progress is left out (a wait of unknown length):
+    said as a ``notice:`` line, at the level of a warning; ``label`` is the target's prefix
+    (:func:`labelled`), said before it."""
+
+    label: str
+
+    def __new__(cls, text: str, *, label: str = "") -> Notice:
+        """The notice, read as ``text``."""
+        notice = super().__new__(cls, text)
+        notice.label = label
+        return notice
+
+    def relabel(self, prefix: str) -> Notice:
+        """The same notice, after ``prefix``."""
+        return Notice(self, label=prefix + self.label)
+
+
 class Transfer(str):
     """A download of ``name``: ``done`` bytes of ``total`` (``None``: not known yet);
     ``finished`` once it is complete. The text is what a log line would say."""
@@ -79,7 +97,7 @@ def labelled(notify: Notify, prefix: str) -> Notify:
         return notify
 
     def say(message: str) -> None:
-        if isinstance(message, Step | Transfer):
+        if isinstance(message, Step | Transfer | Notice):
             notify(message.relabel(prefix))
         else:
             notify(prefix + message)

@@ -82,17 +82,20 @@ class Output:
 
 def stderr(message: str) -> None:
     """A message of progress or information to stderr (``-q`` leaves it out; a warning goes
-    through :func:`warn`).
+    through :func:`warn`, and so does a :class:`~lambdalayer.progress.Notice`).
 
     Builds report progress from several threads: each line is one write. Progress
     (:class:`~lambdalayer.progress.Transfer`, :class:`~lambdalayer.progress.Step`) is a
     status line redrawn in place on a terminal; elsewhere every line is kept, so logs read
     the same.
     """
+    from lambdalayer.progress import Notice, Step, Transfer  # noqa: PLC0415 - not for --version
+
+    if isinstance(message, Notice):  # a wait the user must know of: -q keeps it
+        warn(f"{message.label}notice: {message}")
+        return
     if not Output.shows_progress():
         return  # --json: the document says it all (-v shows progress on stderr still)
-    from lambdalayer.progress import Step, Transfer  # noqa: PLC0415 - not for --version
-
     if isinstance(message, Step | Transfer):
         Output.display().progress(message)
     else:

@@ -37,7 +37,7 @@ from lambdalayer.fsutil import (
     staged_path,
 )
 from lambdalayer.layer.tree import install_tree
-from lambdalayer.progress import Notify, quiet
+from lambdalayer.progress import Notice, Notify, quiet
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def held(
     try:
         descriptor = acquire(path, exclusive=True, wait=False)
         if descriptor is None:
-            notify(f"waiting: another lambdalayer build is writing {output}{_holder(path)}")
+            notify(Notice(f"waiting: another lambdalayer build is writing {output}{_holder(path)}"))
         while descriptor is None:  # said once, then waited for (a waiting acquire locks)
             if abandoned is None:
                 descriptor = acquire(path, exclusive=True)
