@@ -156,7 +156,27 @@ def run_here_as(
     shared: Mapping[Path, Path] | None = None,
     timeout: float = 900,
 ) -> subprocess.CompletedProcess[str]:
-    """``lambdalayer ARGV`` from this checkout, run by ``user`` with only ``env``.
+    """``lambdalayer ARGV`` from this checkout, run by ``user`` with only ``env``
+    (:func:`here_as`), to its end."""
+    return subprocess.run(
+        here_as(user, argv, env, interpreters=interpreters, shared=shared),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def here_as(
+    user: pwd.struct_passwd,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    interpreters: Sequence[Path] = (),
+    shared: Mapping[Path, Path] | None = None,
+) -> list[str]:
+    """The command that runs ``lambdalayer ARGV`` from this checkout as ``user`` with only
+    ``env`` (lambdalayer's process a child of the command's: ``runuser`` waits for it).
 
     In a private mount namespace of its own (nothing on this machine changes): the
     interpreters lambdalayer runs on and ``interpreters`` that live under ``/root`` (mode
@@ -186,10 +206,4 @@ def run_here_as(
     assignments = [f"{name}={value}" for name, value in clean.items()]
     command = [sys.executable, "-m", "lambdalayer", *argv]
     steps.append(f"exec runuser -u {user.pw_name} -- env -i {shlex.join([*assignments, *command])}")
-    return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", " && ".join(steps)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", " && ".join(steps)]

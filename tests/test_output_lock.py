@@ -27,6 +27,7 @@ from hostilecases import generated
 from hypothesis import given
 from hypothesis import strategies as st
 from indexserver import LocalIndex
+from ordinary import here_as, ordinary_user, run_here_as, workdir
 from wheelmaker import make_wheel
 
 from lambdalayer.errors import OutputError
@@ -270,6 +271,65 @@ def test_a_build_that_cannot_write_one_companion_leaves_the_previous_set_whole(
     names = ["c.cdx.json", "c.html", "c.zip", "c.zip.intoto.json"]
     assert sorted(path.name for path in out.parent.iterdir()) == names  # no copies left
     assert provenance.is_dir() and not any(provenance.iterdir())
+
+
+def _child(pid: int) -> int:
+    """The one child of process ``pid`` (lambdalayer's, under ``runuser``)."""
+    [child] = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(child)
+
+
+@pytest.mark.parametrize("ending", ["error", "SIGTERM"])
+def test_a_put_back_that_fails_names_each_file_left_at_its_previous_path(tmp_path, root, ending):
+    """A failed or stopped build puts each previous file back; one it could not put back
+    (here: its directory made read-only, by its owner's mistake, while the build held it in
+    its audit — the zip and SBOM replaced) was left at its previous path with no word, and
+    SIGTERM said 'nothing was left half-written'. The error (its exit code kept) now names
+    each file and where its previous content is. As an ordinary user: root writes anyway."""
+    user = ordinary_user()
+    with workdir(user) as work, LocalIndex(root) as index:
+        out = work / "out"
+        zipped, sbom = out / "c.zip", out / "c.cdx.json"
+        argv = [
+            "build", "--runtime", "python3.12", "--bytecode", "none", "--no-check",
+            "--index-url", index.url, "--cache-dir", str(work / "cache"), "-o", str(zipped),
+            "--sbom", str(sbom), "--provenance",
+        ]  # fmt: skip
+        env = {"HOME": str(work)}
+        made = run_here_as(user, [*argv, "secondish"], env, timeout=300)
+        assert made.returncode == 0, made.stderr
+        before = {path: path.read_bytes() for path in (zipped, sbom)}
+        gate = threading.Event()
+        index.gates["firstish/1.0/json"] = gate  # its audit: its zip and SBOM written
+        second = subprocess.Popen(
+            here_as(user, [*argv, "firstish", "--audit"], env),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert index.gated.wait(120), "the build never reached its audit"
+            out.chmod(0o555)
+            if ending == "SIGTERM":
+                os.kill(_child(second.pid), signal.SIGTERM)
+            gate.set()
+            _, err = second.communicate(timeout=120)
+        finally:
+            gate.set()
+            if second.poll() is None:
+                second.kill()
+                second.communicate()
+            out.chmod(0o755)
+        kept = {path: previous_file(path).read_bytes() for path in before}
+    assert kept == before  # where the error says
+    assert second.returncode == (143 if ending == "SIGTERM" else 1), err
+    assert "half-written" not in err, err
+    hints = [line for line in err.splitlines() if line.startswith("hint:")]
+    for path in before:
+        said = (
+            f"{path} could not be put back (Permission denied): its previous content is at"
+            f" {previous_file(path)}; move it back by hand"
+        )
+        assert len(hints) == 1 and said in hints[0], err
+    assert hints[0].count("could not be put back") == len(before), err  # not the provenance
 
 
 @pytest.mark.hostile

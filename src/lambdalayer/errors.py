@@ -24,6 +24,22 @@ def option(setting: str, value: object | None = None) -> str:
     return f"`{setting}`" if value is None else f"`{setting}={value}`"
 
 
+_LEFT_BEHIND = "left behind: "
+
+
+def leave_behind(error: BaseException, what: str) -> None:
+    """Note on ``error``, as it propagates, ``what`` it leaves for the user to put right by
+    hand (a file a failed build could not put back): :func:`left_behind` reads it."""
+    error.add_note(_LEFT_BEHIND + what)
+
+
+def left_behind(error: BaseException) -> list[str]:
+    """What ``error`` left for the user to put right by hand (:func:`leave_behind`), each
+    said as a hint; the command line says them whatever the error (Ctrl-C, SIGTERM too)."""
+    notes: list[str] = getattr(error, "__notes__", [])
+    return [note.removeprefix(_LEFT_BEHIND) for note in notes if note.startswith(_LEFT_BEHIND)]
+
+
 class LambdaLayerError(Exception):
     """Root of every error lambdalayer reports to a user."""
 
@@ -31,6 +47,14 @@ class LambdaLayerError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+def with_left_behind(error: LambdaLayerError, raised: BaseException) -> LambdaLayerError:
+    """``error`` (said for ``raised``) with what ``raised`` left to put right by hand
+    (:func:`left_behind`) first in its hint."""
+    if left := left_behind(raised):
+        error.hint = "; ".join([*left, *([error.hint] if error.hint else [])])
+    return error
 
 
 class TargetError(LambdaLayerError):

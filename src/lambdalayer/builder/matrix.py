@@ -17,7 +17,13 @@ from lambdalayer.builder.pipeline import Companions, build
 from lambdalayer.builder.plan import Job
 from lambdalayer.builder.result import BuildResult
 from lambdalayer.check.findings import CheckReport
-from lambdalayer.errors import LambdaLayerError, LayerCheckError
+from lambdalayer.errors import (
+    LambdaLayerError,
+    LayerCheckError,
+    leave_behind,
+    left_behind,
+    with_left_behind,
+)
 from lambdalayer.fsutil import ensure_writable_parent, remove_empty_dirs
 from lambdalayer.progress import labelled
 
@@ -53,6 +59,7 @@ def run_jobs(
     previous output back as it ends (``abandoned``), before the signal's exception is raised.
     """
     abandoned = threading.Event()
+    left: list[str] = []  # what the jobs could not put back (said with a signal's error)
 
     def one(job: Job) -> Outcome:
         label = f"[{job.name} {job.request.target.name}] " if len(jobs) > 1 else ""
@@ -62,7 +69,8 @@ def run_jobs(
         except LambdaLayerError as error:
             if len(jobs) == 1:
                 raise
-            return Outcome(job, error=error)
+            left.extend(left_behind(error))
+            return Outcome(job, error=with_left_behind(error, error))
 
     if len(jobs) == 1:
         return [one(jobs[0])]
@@ -77,9 +85,11 @@ def run_jobs(
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_JOBS, len(jobs))) as pool:
         try:
             outcomes = list(pool.map(one, jobs))
-        except BaseException:  # KeyboardInterrupt, Terminated: the jobs under way stop
+        except BaseException as stopped:  # KeyboardInterrupt, Terminated: the jobs under way stop
             abandoned.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            for what in left:
+                leave_behind(stopped, what)
             raise
     remove_empty_dirs(created)
     return outcomes

@@ -30,7 +30,13 @@ from lambdalayer.cli.common import (
     say,
 )
 from lambdalayer.cli.options_global import VALUE_OPTIONS, add_global_options
-from lambdalayer.errors import LambdaLayerError, LayerCheckError, PolicyError
+from lambdalayer.errors import (
+    LambdaLayerError,
+    LayerCheckError,
+    PolicyError,
+    left_behind,
+    with_left_behind,
+)
 
 # The commands in the order ``--help`` lists them, with their one line of help. A
 # command's module is imported only when that command runs (or its --help is asked for):
@@ -177,7 +183,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return execute(args)
     except LambdaLayerError as error:
-        _failed(error, as_json=as_json, verbose=args.verbose >= 2)
+        _failed(with_left_behind(error, error), as_json=as_json, verbose=args.verbose >= 2)
         return EXIT_ERROR
     except BrokenPipeError:
         raise  # the reader of stdout left: main's to handle, not a disk's error
@@ -187,17 +193,16 @@ def _main(argv: Sequence[str] | None) -> int:
             f"{error.strerror or error}{place}",
             hint="free some space or fix the permissions, or choose another --cache-dir / -o",
         )
-        _failed(failure, as_json=as_json, verbose=args.verbose >= 2)
+        _failed(with_left_behind(failure, error), as_json=as_json, verbose=args.verbose >= 2)
         return EXIT_ERROR
-    except Terminated:
-        _failed(
-            LambdaLayerError("terminated (SIGTERM); nothing was left half-written"),
-            as_json=as_json,
-            verbose=False,
-        )
+    except Terminated as stopped:  # whole, unless a file could not be put back
+        whole = "" if left_behind(stopped) else "; nothing was left half-written"
+        failure = with_left_behind(LambdaLayerError(f"terminated (SIGTERM){whole}"), stopped)
+        _failed(failure, as_json=as_json, verbose=False)
         return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        _failed(LambdaLayerError("interrupted"), as_json=as_json, verbose=False)
+    except KeyboardInterrupt as stopped:
+        failure = with_left_behind(LambdaLayerError("interrupted"), stopped)
+        _failed(failure, as_json=as_json, verbose=False)
         return EXIT_INTERRUPTED
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lambdalayer.cache import Cache
 from lambdalayer.cache.store import acquire
-from lambdalayer.errors import OutputError
+from lambdalayer.errors import OutputError, leave_behind
 from lambdalayer.fsutil import (
     check_side_output,
     ensure_writable_parent,
@@ -177,7 +177,8 @@ def one_set(paths: Sequence[Path], abandoned: threading.Event | None = None) -> 
     :func:`previous_file`) and what the block made where nothing was is removed — a failure
     part-way never leaves a new zip beside the previous build's SBOM. Held under
     :func:`held`. Only files and links are kept: a directory (``-o DIR/``) is not put back.
-    What could not be put back stays at its previous file, to be moved back by hand.
+    What could not be put back stays at its previous file, to be moved back by hand: each
+    such file is noted on the propagating error (:func:`~lambdalayer.errors.leave_behind`).
     ``abandoned`` set by the time the block ends (:func:`stop_if`) puts the set back too."""
     kept: dict[Path, Path | None] = {}  # a path → what it was (None: nothing)
     try:
@@ -190,13 +191,34 @@ def one_set(paths: Sequence[Path], abandoned: threading.Event | None = None) -> 
     try:
         yield
         stop_if(abandoned)
-    except BaseException:
-        with signals_held():
-            for path, previous in kept.items():
-                with contextlib.suppress(OSError):
-                    _put_back(path, previous)
+    except BaseException as error:
+        left: list[str] = []
+        try:
+            with signals_held():
+                for path, previous in kept.items():
+                    try:
+                        _put_back(path, previous)
+                    except OSError as failure:
+                        left.append(_not_put_back(path, previous, failure))
+        except BaseException as signalled:  # a signal held during the put-back, raised now
+            for what in left:
+                leave_behind(signalled, what)
+            raise
+        for what in left:
+            leave_behind(error, what)
         raise
     _drop(kept)
+
+
+def _not_put_back(path: Path, previous: Path | None, failure: OSError) -> str:
+    """What the user is to do by hand for ``path``, which :func:`_put_back` could not."""
+    why = failure.strerror or str(failure)
+    if previous is None:
+        return f"{path} was not there before and could not be removed ({why}): remove it by hand"
+    return (
+        f"{path} could not be put back ({why}): its previous content is at {previous};"
+        " move it back by hand"
+    )
 
 
 _HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -311,7 +333,10 @@ def _put_back(path: Path, previous: Path | None) -> None:
             if not stat.S_ISDIR(os.lstat(path).st_mode):
                 path.unlink()
     elif os.path.lexists(path) and os.path.samestat(os.lstat(path), os.lstat(previous)):
-        previous.unlink()  # unchanged (a rename onto its own hard link would do nothing)
+        # unchanged (a rename onto its own hard link would do nothing): its copy is stale,
+        # replaced by the next build when it cannot be removed now
+        with contextlib.suppress(OSError):
+            previous.unlink()
     else:
         previous.replace(path)
 
