@@ -180,24 +180,37 @@ class FileStore:
             raise
         return descriptor
 
-    def open(self, name: str) -> Stream | None:
-        """The object, a regular file opened without following a link (nor waiting)."""
+    @contextlib.contextmanager
+    def _reading(self, name: str) -> Iterator[tuple[int, str] | None]:
+        """The directory of object ``name`` opened without following a link, with the
+        object's file name in it (None: no such directory), closed after the block; a
+        failure to read it, or an ``OSError`` the block raises, is one :class:`CacheError`."""
         *directories, file_name = self._parts(name)
         try:
             descriptor = self._directory(directories, create=False)
         except FileNotFoundError:
-            return None
+            yield None
+            return
         except OSError as error:
             raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
         try:
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-            opened = os.open(file_name, flags, dir_fd=descriptor)
-        except FileNotFoundError:
-            return None
+            yield descriptor, file_name
         except OSError as error:
             raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
         finally:
             os.close(descriptor)
+
+    def open(self, name: str) -> Stream | None:
+        """The object, a regular file opened without following a link (nor waiting)."""
+        with self._reading(name) as at:
+            if at is None:
+                return None
+            descriptor, file_name = at
+            try:
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                opened = os.open(file_name, flags, dir_fd=descriptor)
+            except FileNotFoundError:
+                return None
         if not stat.S_ISREG(os.fstat(opened).st_mode):
             os.close(opened)
             raise CacheError(f"cannot read {name} in {self.where}: not a regular file")
@@ -234,21 +247,14 @@ class FileStore:
 
     def has(self, name: str) -> bool:
         """Whether anything is at ``name`` (a link there too: its name is taken)."""
-        *directories, file_name = self._parts(name)
-        try:
-            descriptor = self._directory(directories, create=False)
-        except FileNotFoundError:
-            return False
-        except OSError as error:
-            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
-        try:
-            os.stat(file_name, dir_fd=descriptor, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        except OSError as error:
-            raise CacheError(f"cannot read {name} in {self.where}: {error.strerror}") from error
-        finally:
-            os.close(descriptor)
+        with self._reading(name) as at:
+            if at is None:
+                return False
+            descriptor, file_name = at
+            try:
+                os.stat(file_name, dir_fd=descriptor, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
         return True
 
     def names(self, prefix: str, limit: int) -> list[str]:
